@@ -1,0 +1,21 @@
+// The little a SQL database must provide for SqlStore. Statements are written once, in the SQL that
+// SQLite and PostgreSQL share, with `?` placeholders; a driver adapts them to its client.
+
+export type SqlValue = string | number | null;
+export type Row = Record<string, SqlValue>;
+
+export interface SqlExecutor {
+  /** Rows of a query (or of a statement with RETURNING). */
+  all<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  /** Runs a statement; returns the number of rows it changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+}
+
+export interface SqlDriver extends SqlExecutor {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /** A transaction that no other process runs at the same time (schema migrations). */
+  exclusiveTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,85 @@
+// Versioned schema. Each step runs once, in order, inside the exclusive migration transaction, so
+// several instances starting together on one PostgreSQL apply it exactly once. Never edit a step
+// that has shipped: add the next one. Types are those SQLite and PostgreSQL share (TEXT, BIGINT);
+// times are milliseconds since the epoch.
+import type { SqlDriver } from './driver.ts';
+import { StoreUnavailableError } from './types.ts';
+
+interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly statements: readonly string[];
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'accounts, identities, tokens, sessions, codes, signing keys',
+    statements: [
+      `CREATE TABLE accounts (
+         id TEXT PRIMARY KEY,
+         created_at BIGINT NOT NULL)`,
+      `CREATE TABLE identities (
+         provider TEXT NOT NULL,
+         subject TEXT NOT NULL,
+         account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+         created_at BIGINT NOT NULL,
+         PRIMARY KEY (provider, subject))`,
+      `CREATE INDEX identities_by_account ON identities (account_id)`,
+      `CREATE TABLE provider_tokens (
+         account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+         provider TEXT NOT NULL,
+         resource TEXT NOT NULL,
+         sealed TEXT NOT NULL,
+         expires_at BIGINT,
+         updated_at BIGINT NOT NULL,
+         PRIMARY KEY (account_id, provider, resource))`,
+      `CREATE TABLE sessions (
+         id_hash TEXT PRIMARY KEY,
+         account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+         sealed_data TEXT NOT NULL,
+         created_at BIGINT NOT NULL,
+         expires_at BIGINT NOT NULL)`,
+      `CREATE INDEX sessions_by_account ON sessions (account_id)`,
+      `CREATE INDEX sessions_by_expiry ON sessions (expires_at)`,
+      `CREATE TABLE one_time_codes (
+         code_hash TEXT PRIMARY KEY,
+         purpose TEXT NOT NULL,
+         sealed_payload TEXT NOT NULL,
+         expires_at BIGINT NOT NULL)`,
+      `CREATE INDEX one_time_codes_by_expiry ON one_time_codes (expires_at)`,
+      `CREATE TABLE signing_keys (
+         kid TEXT PRIMARY KEY,
+         alg TEXT NOT NULL,
+         public_jwk TEXT NOT NULL,
+         sealed_private_jwk TEXT NOT NULL,
+         created_at BIGINT NOT NULL,
+         retired_at BIGINT)`,
+    ],
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;
+
+/** Brings the schema up to SCHEMA_VERSION; returns the versions it applied. */
+export async function migrate(driver: SqlDriver, now: () => number): Promise<number[]> {
+  return driver.exclusiveTransaction(async (tx) => {
+    await tx.run(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`);
+    const [row] = await tx.all<{ version: number | null }>('SELECT MAX(version) AS version FROM schema_migrations');
+    const current = Number(row?.version ?? 0);
+    if (current > SCHEMA_VERSION) {
+      throw new StoreUnavailableError(
+        `the store's schema is at version ${current}, newer than this SignOnce knows (${SCHEMA_VERSION}): ` +
+        'run a SignOnce at least as new as the one that last migrated it');
+    }
+    const applied: number[] = [];
+    for (const migration of MIGRATIONS.filter((m) => m.version > current)) {
+      for (const statement of migration.statements) await tx.run(statement);
+      await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
+        [migration.version, migration.name, now()]);
+      applied.push(migration.version);
+    }
+    return applied;
+  });
+}

@@ -1,0 +1,73 @@
+// PostgreSQL through the `postgres` client: a connection pool shared by every request, the store
+// for clusters of SignOnce instances.
+import postgres from 'postgres';
+import type { Row, SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
+
+const POOL_SIZE = 10;
+// Any constant shared by every SignOnce: the key of the advisory lock that serialises migrations.
+const MIGRATION_LOCK = 0x5167_0e7c;
+
+/** Rewrites the shared `?` placeholders to PostgreSQL's `$n`. Statements are ours: no `?` in literals. */
+function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+function executor(sql: postgres.Sql | postgres.TransactionSql, text: (s: string) => string): SqlExecutor {
+  return {
+    all: async <T extends Row>(statement: string, params: readonly SqlValue[] = []) =>
+      [...await sql.unsafe(text(statement), params as SqlValue[], { prepare: true })] as unknown as T[],
+    run: async (statement: string, params: readonly SqlValue[] = []) =>
+      (await sql.unsafe(text(statement), params as SqlValue[], { prepare: true })).count,
+  };
+}
+
+export class PostgresDriver implements SqlDriver {
+  readonly kind = 'postgres';
+  readonly #sql: postgres.Sql;
+  readonly #numbered = new Map<string, string>();
+  readonly #pool: SqlExecutor;
+
+  constructor(url: string) {
+    this.#sql = postgres(url, {
+      max: POOL_SIZE,
+      onnotice: () => undefined,
+      connect_timeout: 10,
+      // BIGINT columns hold milliseconds, well inside Number's exact range.
+      types: { bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) } },
+    });
+    this.#pool = executor(this.#sql, this.#text);
+  }
+
+  readonly #text = (statement: string): string => {
+    let text = this.#numbered.get(statement);
+    if (text === undefined) {
+      text = numbered(statement);
+      this.#numbered.set(statement, text);
+    }
+    return text;
+  };
+
+  all<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    return this.#pool.all<T>(sql, params);
+  }
+
+  run(sql: string, params?: readonly SqlValue[]): Promise<number> {
+    return this.#pool.run(sql, params);
+  }
+
+  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return (await this.#sql.begin((tx) => fn(executor(tx, this.#text)))) as T;
+  }
+
+  exclusiveTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.transaction(async (tx) => {
+      await tx.all('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK]);
+      return fn(tx);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#sql.end({ timeout: 5 });
+  }
+}

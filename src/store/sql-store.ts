@@ -1,0 +1,238 @@
+// Store over any SqlDriver: every rule (what is sealed, what is hashed, what is atomic) lives here
+// once, whichever database is underneath.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Binding, Keyring } from '../crypto/keyring.ts';
+import type { SqlDriver, SqlValue } from './driver.ts';
+import {
+  IdentityConflictError,
+  type Account, type Identity, type NewSession, type ProviderTokens, type PurgeCounts, type Session,
+  type SigningKey, type Store, type StoredTokens, type TokenRef,
+} from './types.ts';
+
+export interface StoreOptions {
+  readonly keyring: Keyring;
+  /** Milliseconds since the epoch; replaceable so tests can move time. */
+  readonly now?: () => number;
+}
+
+/** A new bearer secret: 256 random bits, base64url. */
+function newSecret(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** What is stored in place of a bearer secret: a stolen database yields no usable session or code. */
+function secretHash(secret: string): string {
+  return createHash('sha256').update(secret).digest('base64url');
+}
+
+const binding = {
+  tokens: (ref: TokenRef): Binding => ({ purpose: 'provider-tokens', owner: [ref.accountId, ref.provider, ref.resource] }),
+  session: (idHash: string, accountId: string): Binding => ({ purpose: 'session', owner: [idHash, accountId] }),
+  code: (codeHash: string, purpose: string): Binding => ({ purpose: 'one-time-code', owner: [codeHash, purpose] }),
+  signingKey: (kid: string): Binding => ({ purpose: 'signing-key', owner: [kid] }),
+};
+
+type IdentityRow = { provider: string; subject: string; account_id: string; created_at: number };
+type TokensRow = { account_id: string; provider: string; resource: string; sealed: string; updated_at: number };
+type SessionRow = { id_hash: string; account_id: string; sealed_data: string; created_at: number; expires_at: number };
+type SigningKeyRow = {
+  kid: string; alg: string; public_jwk: string; sealed_private_jwk: string; created_at: number; retired_at: number | null;
+};
+
+const toIdentity = (r: IdentityRow): Identity =>
+  ({ provider: r.provider, subject: r.subject, accountId: r.account_id, createdAt: Number(r.created_at) });
+
+/** Signals, inside a transaction, that it must roll back because another writer won a race. */
+class LostRace extends Error {}
+
+export class SqlStore implements Store {
+  readonly #db: SqlDriver;
+  readonly #keyring: Keyring;
+  readonly #now: () => number;
+
+  constructor(driver: SqlDriver, options: StoreOptions) {
+    this.#db = driver;
+    this.#keyring = options.keyring;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get kind(): string {
+    return this.#db.kind;
+  }
+
+  async ping(): Promise<void> {
+    await this.#db.all('SELECT 1 AS ok');
+  }
+
+  close(): Promise<void> {
+    return this.#db.close();
+  }
+
+  async getAccount(id: string): Promise<Account | undefined> {
+    const [row] = await this.#db.all<{ id: string; created_at: number }>('SELECT id, created_at FROM accounts WHERE id = ?', [id]);
+    return row && { id: row.id, createdAt: Number(row.created_at) };
+  }
+
+  async resolveIdentity(provider: string, subject: string): Promise<{ account: Account; created: boolean }> {
+    const existing = await this.findIdentity(provider, subject);
+    if (existing) return { account: (await this.getAccount(existing.accountId))!, created: false };
+    const account: Account = { id: randomUUID(), createdAt: this.#now() };
+    try {
+      await this.#db.transaction(async (tx) => {
+        await tx.run('INSERT INTO accounts (id, created_at) VALUES (?, ?)', [account.id, account.createdAt]);
+        const inserted = await tx.run(
+          'INSERT INTO identities (provider, subject, account_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+          [provider, subject, account.id, account.createdAt]);
+        if (inserted === 0) throw new LostRace();
+      });
+      return { account, created: true };
+    } catch (error) {
+      if (!(error instanceof LostRace)) throw error;
+      // A concurrent sign-in created it first; our account was rolled back, theirs is the one.
+      return this.resolveIdentity(provider, subject);
+    }
+  }
+
+  async findIdentity(provider: string, subject: string): Promise<Identity | undefined> {
+    const [row] = await this.#db.all<IdentityRow>(
+      'SELECT provider, subject, account_id, created_at FROM identities WHERE provider = ? AND subject = ?', [provider, subject]);
+    return row && toIdentity(row);
+  }
+
+  async listIdentities(accountId: string): Promise<Identity[]> {
+    const rows = await this.#db.all<IdentityRow>(
+      'SELECT provider, subject, account_id, created_at FROM identities WHERE account_id = ? ORDER BY created_at, provider',
+      [accountId]);
+    return rows.map(toIdentity);
+  }
+
+  async linkIdentity(accountId: string, provider: string, subject: string): Promise<Identity> {
+    await this.#db.run(
+      'INSERT INTO identities (provider, subject, account_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      [provider, subject, accountId, this.#now()]);
+    const identity = (await this.findIdentity(provider, subject))!;
+    if (identity.accountId !== accountId) throw new IdentityConflictError(provider);
+    return identity;
+  }
+
+  async putTokens(ref: TokenRef, tokens: ProviderTokens): Promise<void> {
+    const sealed = this.#keyring.seal(JSON.stringify(tokens), binding.tokens(ref));
+    await this.#db.run(
+      `INSERT INTO provider_tokens (account_id, provider, resource, sealed, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (account_id, provider, resource) DO UPDATE
+       SET sealed = excluded.sealed, expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
+      [ref.accountId, ref.provider, ref.resource, sealed, tokens.expiresAt ?? null, this.#now()]);
+  }
+
+  async getTokens(ref: TokenRef): Promise<StoredTokens | undefined> {
+    const [row] = await this.#db.all<TokensRow>(
+      `SELECT account_id, provider, resource, sealed, updated_at FROM provider_tokens
+       WHERE account_id = ? AND provider = ? AND resource = ?`, [ref.accountId, ref.provider, ref.resource]);
+    return row && this.#openTokens(row);
+  }
+
+  async listTokens(accountId: string): Promise<StoredTokens[]> {
+    const rows = await this.#db.all<TokensRow>(
+      `SELECT account_id, provider, resource, sealed, updated_at FROM provider_tokens
+       WHERE account_id = ? ORDER BY provider, resource`, [accountId]);
+    return rows.map((row) => this.#openTokens(row));
+  }
+
+  #openTokens(row: TokensRow): StoredTokens {
+    const ref = { accountId: row.account_id, provider: row.provider, resource: row.resource };
+    const tokens = JSON.parse(this.#keyring.openString(row.sealed, binding.tokens(ref))) as ProviderTokens;
+    return { ...ref, tokens, updatedAt: Number(row.updated_at) };
+  }
+
+  deleteTokens(accountId: string, provider?: string, resource?: string): Promise<number> {
+    const where: string[] = ['account_id = ?'];
+    const params: SqlValue[] = [accountId];
+    if (provider !== undefined) { where.push('provider = ?'); params.push(provider); }
+    if (resource !== undefined) { where.push('resource = ?'); params.push(resource); }
+    return this.#db.run(`DELETE FROM provider_tokens WHERE ${where.join(' AND ')}`, params);
+  }
+
+  async createSession(input: NewSession): Promise<{ secret: string; session: Session }> {
+    const secret = newSecret();
+    const ref = secretHash(secret);
+    const createdAt = this.#now();
+    const session: Session = {
+      ref, accountId: input.accountId, createdAt, expiresAt: createdAt + input.lifetimeMs, data: input.data ?? {},
+    };
+    const sealed = this.#keyring.seal(JSON.stringify(session.data), binding.session(ref, session.accountId));
+    await this.#db.run('INSERT INTO sessions (id_hash, account_id, sealed_data, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+      [ref, session.accountId, sealed, createdAt, session.expiresAt]);
+    return { secret, session };
+  }
+
+  async getSession(secret: string): Promise<Session | undefined> {
+    const [row] = await this.#db.all<SessionRow>(
+      'SELECT id_hash, account_id, sealed_data, created_at, expires_at FROM sessions WHERE id_hash = ? AND expires_at > ?',
+      [secretHash(secret), this.#now()]);
+    if (!row) return undefined;
+    const data = JSON.parse(this.#keyring.openString(row.sealed_data, binding.session(row.id_hash, row.account_id)));
+    return {
+      ref: row.id_hash, accountId: row.account_id, createdAt: Number(row.created_at), expiresAt: Number(row.expires_at), data,
+    };
+  }
+
+  async revokeSession(secret: string): Promise<boolean> {
+    return (await this.#db.run('DELETE FROM sessions WHERE id_hash = ? AND expires_at > ?', [secretHash(secret), this.#now()])) > 0;
+  }
+
+  revokeAccountSessions(accountId: string): Promise<number> {
+    return this.#db.run('DELETE FROM sessions WHERE account_id = ? AND expires_at > ?', [accountId, this.#now()]);
+  }
+
+  async issueCode(purpose: string, payload: unknown, ttlMs: number): Promise<string> {
+    const code = newSecret();
+    const codeHash = secretHash(code);
+    const sealed = this.#keyring.seal(JSON.stringify(payload ?? null), binding.code(codeHash, purpose));
+    await this.#db.run('INSERT INTO one_time_codes (code_hash, purpose, sealed_payload, expires_at) VALUES (?, ?, ?, ?)',
+      [codeHash, purpose, sealed, this.#now() + ttlMs]);
+    return code;
+  }
+
+  async consumeCode(purpose: string, code: string): Promise<unknown> {
+    const codeHash = secretHash(code);
+    // One DELETE ... RETURNING: the row goes to exactly one caller, whatever the concurrency.
+    const [row] = await this.#db.all<{ sealed_payload: string; expires_at: number }>(
+      'DELETE FROM one_time_codes WHERE code_hash = ? AND purpose = ? RETURNING sealed_payload, expires_at',
+      [codeHash, purpose]);
+    if (!row || Number(row.expires_at) <= this.#now()) return undefined;
+    return JSON.parse(this.#keyring.openString(row.sealed_payload, binding.code(codeHash, purpose)));
+  }
+
+  async addSigningKey(key: Omit<SigningKey, 'createdAt' | 'retiredAt'>): Promise<SigningKey> {
+    const createdAt = this.#now();
+    const sealed = this.#keyring.seal(JSON.stringify(key.privateJwk), binding.signingKey(key.kid));
+    await this.#db.run('INSERT INTO signing_keys (kid, alg, public_jwk, sealed_private_jwk, created_at) VALUES (?, ?, ?, ?, ?)',
+      [key.kid, key.alg, JSON.stringify(key.publicJwk), sealed, createdAt]);
+    return { ...key, createdAt };
+  }
+
+  async listSigningKeys(): Promise<SigningKey[]> {
+    const rows = await this.#db.all<SigningKeyRow>(
+      'SELECT kid, alg, public_jwk, sealed_private_jwk, created_at, retired_at FROM signing_keys ORDER BY created_at, kid');
+    return rows.map((r) => ({
+      kid: r.kid,
+      alg: r.alg,
+      publicJwk: JSON.parse(r.public_jwk),
+      privateJwk: JSON.parse(this.#keyring.openString(r.sealed_private_jwk, binding.signingKey(r.kid))),
+      createdAt: Number(r.created_at),
+      ...(r.retired_at === null ? {} : { retiredAt: Number(r.retired_at) }),
+    }));
+  }
+
+  async retireSigningKey(kid: string): Promise<void> {
+    await this.#db.run('UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL', [this.#now(), kid]);
+  }
+
+  async purgeExpired(): Promise<PurgeCounts> {
+    const now = this.#now();
+    return {
+      sessions: await this.#db.run('DELETE FROM sessions WHERE expires_at <= ?', [now]),
+      codes: await this.#db.run('DELETE FROM one_time_codes WHERE expires_at <= ?', [now]),
+    };
+  }
+}

@@ -1,0 +1,134 @@
+// The one seam between SignOnce and what it persists. Every implementation passes the conformance
+// suite in test/store/conformance.ts unchanged. Secrets never reach an implementation in clear:
+// provider tokens, session data, code payloads and private keys are sealed by the key ring before
+// they are written, and bearer secrets (session ids, one-time codes) are stored only as hashes.
+
+export interface Account {
+  readonly id: string;
+  readonly createdAt: number;
+}
+
+/** One identity at one provider, linked to one account. */
+export interface Identity {
+  readonly provider: string;
+  readonly subject: string;
+  readonly accountId: string;
+  readonly createdAt: number;
+}
+
+/** Which tokens: one set per (account, provider, resource); `resource` is '' for the sign-in's own. */
+export interface TokenRef {
+  readonly accountId: string;
+  readonly provider: string;
+  readonly resource: string;
+}
+
+/** Provider tokens as the provider issued them. Times are milliseconds since the epoch. */
+export interface ProviderTokens {
+  readonly accessToken?: string;
+  readonly refreshToken?: string;
+  readonly idToken?: string;
+  /** OAuth 1.0a token secret (Twitter). */
+  readonly accessTokenSecret?: string;
+  readonly expiresAt?: number;
+  readonly scope?: string;
+  readonly tokenType?: string;
+}
+
+export interface StoredTokens extends TokenRef {
+  readonly tokens: ProviderTokens;
+  readonly updatedAt: number;
+}
+
+export interface Session {
+  /** The hash of the session's bearer secret: safe to log and to use as a reference. */
+  readonly ref: string;
+  readonly accountId: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+
+export interface NewSession {
+  readonly accountId: string;
+  readonly lifetimeMs: number;
+  readonly data?: Record<string, unknown>;
+}
+
+export interface SigningKey {
+  readonly kid: string;
+  readonly alg: string;
+  readonly publicJwk: Readonly<Record<string, unknown>>;
+  readonly privateJwk: Readonly<Record<string, unknown>>;
+  readonly createdAt: number;
+  /** When it stopped signing; it stays published until tokens it signed have expired. */
+  readonly retiredAt?: number;
+}
+
+export interface PurgeCounts {
+  readonly sessions: number;
+  readonly codes: number;
+}
+
+export interface Store {
+  /** `sqlite` or `postgres`. */
+  readonly kind: string;
+
+  /** Resolves when the store answers a query; rejects otherwise (readiness). */
+  ping(): Promise<void>;
+  /** Waits for pending work, then releases every connection or file handle. */
+  close(): Promise<void>;
+
+  getAccount(id: string): Promise<Account | undefined>;
+  /**
+   * The account of an identity, creating both when the identity is new. Atomic: two sign-ins of one
+   * new identity at the same moment end in one account.
+   */
+  resolveIdentity(provider: string, subject: string): Promise<{ account: Account; created: boolean }>;
+  findIdentity(provider: string, subject: string): Promise<Identity | undefined>;
+  listIdentities(accountId: string): Promise<Identity[]>;
+  /** Links an identity to an existing account; throws IdentityConflictError if it belongs to another. */
+  linkIdentity(accountId: string, provider: string, subject: string): Promise<Identity>;
+
+  putTokens(ref: TokenRef, tokens: ProviderTokens): Promise<void>;
+  getTokens(ref: TokenRef): Promise<StoredTokens | undefined>;
+  listTokens(accountId: string): Promise<StoredTokens[]>;
+  /** Deletes one set, or every set of the account when `provider` is omitted; returns how many. */
+  deleteTokens(accountId: string, provider?: string, resource?: string): Promise<number>;
+
+  /** Creates a session; `secret` is its bearer value, returned only here. */
+  createSession(session: NewSession): Promise<{ secret: string; session: Session }>;
+  /** The live session of a bearer secret; undefined when unknown, expired or revoked. */
+  getSession(secret: string): Promise<Session | undefined>;
+  /** Revokes by bearer secret; true when a live session was revoked. */
+  revokeSession(secret: string): Promise<boolean>;
+  /** Revokes every live session of an account; returns how many. */
+  revokeAccountSessions(accountId: string): Promise<number>;
+
+  /** Issues a single-use code carrying `payload`; `purpose` must be given again to consume it. */
+  issueCode(purpose: string, payload: unknown, ttlMs: number): Promise<string>;
+  /** The payload of a live code, removing it: of any number of concurrent callers, exactly one gets it. */
+  consumeCode(purpose: string, code: string): Promise<unknown>;
+
+  addSigningKey(key: Omit<SigningKey, 'createdAt' | 'retiredAt'>): Promise<SigningKey>;
+  listSigningKeys(): Promise<SigningKey[]>;
+  retireSigningKey(kid: string): Promise<void>;
+
+  /** Deletes expired or revoked sessions and expired codes. */
+  purgeExpired(): Promise<PurgeCounts>;
+}
+
+export class IdentityConflictError extends Error {
+  constructor(provider: string) {
+    super(`this ${provider} identity is already linked to another account`);
+    this.name = 'IdentityConflictError';
+  }
+}
+
+/** The store cannot be used: unreachable, or its schema is newer than this SignOnce. */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}

@@ -1,0 +1,278 @@
+// The one suite every Store implementation passes unchanged (as oidc-provider tests its adapters).
+// Each implementation's test file supplies a harness: fresh store URLs and raw access to what the
+// store wrote, so tests can look beneath the interface for secrets in clear.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Keyring, SealedValueError, generateKey } from '../../src/crypto/keyring.ts';
+import { IdentityConflictError, StoreUnavailableError, openStore, type Store } from '../../src/store/index.ts';
+
+export interface StoreHarness {
+  readonly name: string;
+  /** Why this implementation cannot be tested here; the suite is then skipped with that reason. */
+  readonly skip?: string | undefined;
+  /** The URL of a new, empty store. */
+  newUrl(): Promise<string>;
+  /** Every byte the store at `url` has written, as text, to search for secrets. */
+  rawContents(url: string): Promise<string>;
+  /** Runs a statement directly on the database, below the Store interface. */
+  execute(url: string, statement: string, params?: Array<string | number>): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+const execFileAsync = promisify(execFile);
+const child = (name: string) => fileURLToPath(new URL(`./support/${name}`, import.meta.url));
+const HOUR = 3_600_000;
+
+export function storeConformance(harness: StoreHarness): void {
+  describe(`Store conformance: ${harness.name}`, { skip: harness.skip }, () => {
+    const key = generateKey();
+    const keyring = new Keyring([key]);
+    let clock = Date.now();
+    let url: string;
+    let store: Store;
+
+    before(async () => {
+      url = await harness.newUrl();
+      store = await openStore(url, { keyring, now: () => clock });
+    });
+    after(async () => {
+      await store?.close();
+      await harness.cleanup();
+    });
+
+    describe('accounts and identities', () => {
+      test('resolveIdentity creates an account once, then finds it', async () => {
+        const first = await store.resolveIdentity('google', 'g-123');
+        assert.equal(first.created, true);
+        const again = await store.resolveIdentity('google', 'g-123');
+        assert.deepEqual(again, { account: first.account, created: false });
+        assert.deepEqual(await store.getAccount(first.account.id), first.account);
+        assert.equal(await store.getAccount('no-such-account'), undefined);
+        assert.equal((await store.findIdentity('google', 'g-123'))?.accountId, first.account.id);
+        assert.equal(await store.findIdentity('github', 'g-123'), undefined, 'subjects are per provider');
+      });
+
+      test('concurrent first sign-ins of one identity end in one account', async () => {
+        const results = await Promise.all(Array.from({ length: 10 }, () => store.resolveIdentity('aad', 'race')));
+        assert.equal(new Set(results.map((r) => r.account.id)).size, 1);
+        assert.equal(results.filter((r) => r.created).length, 1);
+      });
+
+      test('linking: a second identity joins the account; one linked elsewhere is refused', async () => {
+        const { account } = await store.resolveIdentity('google', 'link-owner');
+        const { account: other } = await store.resolveIdentity('google', 'someone-else');
+        await store.linkIdentity(account.id, 'github', 'octocat');
+        await store.linkIdentity(account.id, 'github', 'octocat'); // idempotent
+        assert.deepEqual((await store.listIdentities(account.id)).map((i) => `${i.provider}:${i.subject}`).sort(),
+          ['github:octocat', 'google:link-owner']);
+        await assert.rejects(store.linkIdentity(other.id, 'github', 'octocat'), IdentityConflictError);
+        assert.equal((await store.findIdentity('github', 'octocat'))?.accountId, account.id, 'never a silent merge');
+      });
+    });
+
+    describe('provider tokens', () => {
+      test('one set per (account, provider, resource); overwrite, list and delete', async () => {
+        const { account } = await store.resolveIdentity('google', 'tokens');
+        const ref = { accountId: account.id, provider: 'google', resource: '' };
+        const graph = { ...ref, resource: 'https://graph.example/' };
+        await store.putTokens(ref, { accessToken: 'a1', refreshToken: 'r1', idToken: 'i1', expiresAt: clock + HOUR });
+        await store.putTokens(graph, { accessToken: 'g1', scope: 'Mail.Read', tokenType: 'Bearer' });
+        await store.putTokens(ref, { accessToken: 'a2', refreshToken: 'r2', expiresAt: clock + 2 * HOUR });
+        assert.deepEqual((await store.getTokens(ref))?.tokens, { accessToken: 'a2', refreshToken: 'r2', expiresAt: clock + 2 * HOUR });
+        assert.deepEqual((await store.getTokens(graph))?.tokens, { accessToken: 'g1', scope: 'Mail.Read', tokenType: 'Bearer' });
+        assert.deepEqual((await store.listTokens(account.id)).map((t) => [t.provider, t.resource]),
+          [['google', ''], ['google', 'https://graph.example/']]);
+        assert.equal(await store.getTokens({ ...ref, provider: 'github' }), undefined);
+        assert.equal(await store.deleteTokens(account.id, 'google', 'https://graph.example/'), 1);
+        assert.equal(await store.getTokens(graph), undefined);
+        assert.equal(await store.deleteTokens(account.id), 1);
+        assert.deepEqual(await store.listTokens(account.id), []);
+      });
+
+      test('OAuth 1.0a secrets and non-ASCII values round-trip', async () => {
+        const { account } = await store.resolveIdentity('twitter', 'tw');
+        const ref = { accountId: account.id, provider: 'twitter', resource: '' };
+        const tokens = { accessToken: '12-abc', accessTokenSecret: 'sëcret/+=', scope: 'ünïcode ✓' };
+        await store.putTokens(ref, tokens);
+        assert.deepEqual((await store.getTokens(ref))?.tokens, tokens);
+      });
+
+      test('a sealed row copied to another account does not open as theirs', async () => {
+        const { account: a } = await store.resolveIdentity('google', 'victim');
+        const { account: b } = await store.resolveIdentity('google', 'attacker');
+        await store.putTokens({ accountId: a.id, provider: 'google', resource: '' }, { accessToken: 'victim-token' });
+        await store.putTokens({ accountId: b.id, provider: 'google', resource: '' }, { accessToken: 'attacker-token' });
+        await harness.execute(url,
+          `UPDATE provider_tokens SET sealed = (SELECT sealed FROM provider_tokens WHERE account_id = ?) WHERE account_id = ?`,
+          [a.id, b.id]);
+        await assert.rejects(store.getTokens({ accountId: b.id, provider: 'google', resource: '' }),
+          (e: unknown) => e instanceof SealedValueError && e.code === 'unauthentic');
+      });
+    });
+
+    describe('sessions', () => {
+      test('a session is found by its secret until it expires or is revoked', async () => {
+        const { account } = await store.resolveIdentity('google', 'sessions');
+        const { secret, session } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR, data: { idp: 'google' } });
+        assert.equal(session.expiresAt, clock + HOUR);
+        assert.deepEqual(await store.getSession(secret), session);
+        assert.equal(await store.getSession(`${secret}x`), undefined);
+        assert.equal(await store.getSession(session.ref), undefined, 'the stored hash is not a bearer secret');
+
+        const second = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
+        assert.equal(await store.revokeSession(secret), true);
+        assert.equal(await store.revokeSession(secret), false);
+        assert.equal(await store.getSession(secret), undefined);
+        assert.ok(await store.getSession(second.secret));
+
+        const third = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
+        assert.equal(await store.revokeAccountSessions(account.id), 2);
+        assert.equal(await store.getSession(second.secret), undefined);
+        assert.equal(await store.getSession(third.secret), undefined);
+      });
+
+      test('an expired session is gone, and purgeExpired deletes it', async () => {
+        const { account } = await store.resolveIdentity('google', 'expiry');
+        const { secret } = await store.createSession({ accountId: account.id, lifetimeMs: 1000 });
+        await store.issueCode('expiry', null, 1000);
+        clock += 999;
+        assert.ok(await store.getSession(secret));
+        clock += 1;
+        assert.equal(await store.getSession(secret), undefined);
+        const purged = await store.purgeExpired();
+        assert.ok(purged.sessions >= 1 && purged.codes >= 1, JSON.stringify(purged));
+        assert.deepEqual(await store.purgeExpired(), { sessions: 0, codes: 0 });
+      });
+    });
+
+    describe('one-time codes', () => {
+      test('a code gives its payload once, only for its purpose, only before it expires', async () => {
+        const code = await store.issueCode('sso', { host: 'app1.localhost' }, 60_000);
+        assert.equal(await store.consumeCode('other-purpose', code), undefined);
+        assert.deepEqual(await store.consumeCode('sso', code), { host: 'app1.localhost' });
+        assert.equal(await store.consumeCode('sso', code), undefined);
+        const late = await store.issueCode('sso', 1, 60_000);
+        clock += 60_000;
+        assert.equal(await store.consumeCode('sso', late), undefined);
+      });
+
+      test('of 20 concurrent consumers exactly one gets the code', async () => {
+        for (let round = 0; round < 5; round++) {
+          const code = await store.issueCode('race', { round }, 60_000);
+          const results = await Promise.all(Array.from({ length: 20 }, () => store.consumeCode('race', code)));
+          assert.deepEqual(results.filter((r) => r !== undefined), [{ round }]);
+        }
+      });
+    });
+
+    describe('signing keys', () => {
+      test('keys are listed with their private half opened, and retire once', async () => {
+        const privateJwk = { kty: 'OKP', crv: 'Ed25519', x: 'pub', d: 'private-part-of-signing-key' };
+        const added = await store.addSigningKey({ kid: 'k1', alg: 'EdDSA', publicJwk: { kty: 'OKP', crv: 'Ed25519', x: 'pub' }, privateJwk });
+        assert.deepEqual(await store.listSigningKeys(), [added]);
+        clock += 10;
+        await store.retireSigningKey('k1');
+        const retiredAt = clock;
+        clock += 10;
+        await store.retireSigningKey('k1');
+        const [listed] = await store.listSigningKeys();
+        assert.equal(listed?.retiredAt, retiredAt);
+        assert.deepEqual(listed?.privateJwk, privateJwk);
+      });
+    });
+
+    describe('at rest', () => {
+      test('no token, session secret, code, payload or private key is stored in clear', async () => {
+        const marker = `CLEAR-${Date.now()}`;
+        const { account } = await store.resolveIdentity('google', 'at-rest');
+        await store.putTokens({ accountId: account.id, provider: 'google', resource: '' }, {
+          accessToken: `${marker}-access`, refreshToken: `${marker}-refresh`, idToken: `${marker}-id`,
+          accessTokenSecret: `${marker}-secret`,
+        });
+        const { secret } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR, data: { claim: `${marker}-claim` } });
+        const code = await store.issueCode('raw', { token: `${marker}-payload` }, HOUR);
+        await store.addSigningKey({ kid: 'raw', alg: 'EdDSA', publicJwk: {}, privateJwk: { d: `${marker}-private` } });
+        const raw = await harness.rawContents(url);
+        assert.ok(raw.includes(account.id), 'the raw reader sees what the store wrote');
+        for (const needle of [marker, secret, code]) assert.ok(!raw.includes(needle), `found ${needle} in clear`);
+      });
+
+      test('values sealed under a key no longer configured fail with a typed error', async () => {
+        const { account } = await store.resolveIdentity('google', 'old-key');
+        const ref = { accountId: account.id, provider: 'google', resource: '' };
+        await store.putTokens(ref, { accessToken: 'x' });
+        const other = await openStore(url, { keyring: new Keyring([generateKey()]) });
+        try {
+          await assert.rejects(other.getTokens(ref), (e: unknown) => e instanceof SealedValueError && e.code === 'unknown-key');
+        } finally {
+          await other.close();
+        }
+        const rotated = await openStore(url, { keyring: new Keyring([generateKey(), key]) });
+        try {
+          assert.deepEqual((await rotated.getTokens(ref))?.tokens, { accessToken: 'x' });
+        } finally {
+          await rotated.close();
+        }
+      });
+    });
+
+    describe('schema', () => {
+      test('several instances starting at once migrate once and all work', async () => {
+        const fresh = await harness.newUrl();
+        const startAt = String(Date.now() + 2000);
+        const starts = ['a', 'b', 'c', 'd'].map((name) =>
+          execFileAsync(process.execPath, [child('open-store.ts'), fresh, key, name, startAt]));
+        const ids = (await Promise.all(starts)).map((r) => r.stdout);
+        assert.equal(new Set(ids).size, 4);
+        const check = await openStore(fresh, { keyring });
+        await check.close();
+        // Every migration step ran exactly once: re-running one would have failed on CREATE TABLE.
+      });
+
+      test('a store migrated by a newer SignOnce is refused with a clear error', async () => {
+        const fresh = await harness.newUrl();
+        await (await openStore(fresh, { keyring })).close();
+        await harness.execute(fresh, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)`);
+        await assert.rejects(openStore(fresh, { keyring }),
+          (e: unknown) => e instanceof StoreUnavailableError && /version 999, newer than this SignOnce/.test(e.message));
+      });
+    });
+
+    describe('crash safety', () => {
+      test('every write acknowledged before SIGKILL is there after reopening', async () => {
+        const fresh = await harness.newUrl();
+        const tag = `crash${Date.now()}`;
+        const writer = spawn(process.execPath, [child('crash-writer.ts'), fresh, key, tag], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const acknowledged: Array<[number, string]> = [];
+        let buffered = '';
+        writer.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+          buffered += chunk;
+          const lines = buffered.split('\n');
+          buffered = lines.pop()!;
+          for (const line of lines) {
+            const [i, accountId] = line.split(' ');
+            acknowledged.push([Number(i), accountId!]);
+          }
+          if (acknowledged.length >= 150 && !writer.killed) writer.kill('SIGKILL');
+        });
+        const [, signal] = await once(writer, 'exit');
+        assert.equal(signal, 'SIGKILL');
+        assert.ok(acknowledged.length >= 150);
+
+        const reopened = await openStore(fresh, { keyring });
+        try {
+          for (const [i, accountId] of acknowledged) {
+            const stored = await reopened.getTokens({ accountId, provider: 'crash', resource: '' });
+            assert.deepEqual(stored?.tokens, { accessToken: `access-${tag}-${i}`, refreshToken: `refresh-${tag}-${i}`, expiresAt: i }, `write ${i}`);
+          }
+        } finally {
+          await reopened.close();
+        }
+      });
+    });
+  });
+}

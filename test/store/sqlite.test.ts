@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
+import { openStore } from '../../src/store/index.ts';
+import { tempDir } from '../support/tmp.ts';
+import { storeConformance } from './conformance.ts';
+
+const dirs: Array<() => Promise<void>> = [];
+const pathOf = (url: string) => url.slice('sqlite:'.length);
+
+storeConformance({
+  name: 'sqlite',
+  async newUrl() {
+    const { dir, remove } = await tempDir();
+    dirs.push(remove);
+    return `sqlite:${join(dir, 'nested', 'signonce.db')}`;
+  },
+  async rawContents(url) {
+    // The database file and its write-ahead log, where recent commits live until a checkpoint.
+    const files = ['', '-wal'].map((suffix) => readFile(pathOf(url) + suffix, 'latin1').catch(() => ''));
+    return (await Promise.all(files)).join('\n');
+  },
+  async execute(url, statement, params = []) {
+    const db = new DatabaseSync(pathOf(url), { timeout: 5000 });
+    try {
+      db.prepare(statement).run(...params);
+    } finally {
+      db.close();
+    }
+  },
+  async cleanup() {
+    await Promise.all(dirs.map((remove) => remove()));
+  },
+});
+
+test('sqlite: the database and its folder are readable by the owner only', async () => {
+  const { dir, remove } = await tempDir();
+  try {
+    const path = join(dir, 'data', 'signonce.db');
+    const store = await openStore(`sqlite:${path}`, { keyring: new Keyring([generateKey()]) });
+    await store.resolveIdentity('google', 'x');
+    assert.equal((await stat(join(dir, 'data'))).mode & 0o777, 0o700);
+    for (const file of [path, `${path}-wal`]) assert.equal((await stat(file)).mode & 0o077, 0, file);
+    await store.close();
+  } finally {
+    await remove();
+  }
+});
