@@ -1,0 +1,70 @@
+// Rules between fields. They read the raw (substituted) file defensively, so they report even
+// when other parts of the file are broken: every problem at once.
+import { formatPath, type Problem } from './problems.ts';
+import { show } from './schema.ts';
+
+type Raw = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Raw => value !== null && typeof value === 'object' && !Array.isArray(value);
+const objects = (value: unknown): Array<[number, Raw]> =>
+  Array.isArray(value) ? value.flatMap((item, i): Array<[number, Raw]> => (isObject(item) ? [[i, item]] : [])) : [];
+
+/** The forms of the auth host a browser may send as Host: with and without its default port. */
+function authHosts(publicUrl: unknown): Set<string> {
+  if (typeof publicUrl !== 'string' || !URL.canParse(publicUrl)) return new Set();
+  const url = new URL(publicUrl);
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return new Set([url.host.toLowerCase(), `${url.hostname.toLowerCase()}:${port}`]);
+}
+
+/** Reports `key` values that repeat among `items`, naming where each was first used. */
+function duplicateIds(section: string, items: Array<[number, Raw]>, problems: Problem[]): void {
+  const seen = new Map<string, number>();
+  for (const [i, item] of items) {
+    if (typeof item.id !== 'string') continue;
+    const first = seen.get(item.id);
+    if (first === undefined) seen.set(item.id, i);
+    else problems.push({ path: formatPath([section, i, 'id']), message: `${show(item.id)} is already the id of ${section}[${first}]` });
+  }
+}
+
+export function crossFieldProblems(raw: Raw): Problem[] {
+  const problems: Problem[] = [];
+  const providers = objects(raw.providers);
+  const apps = objects(raw.apps);
+  duplicateIds('providers', providers, problems);
+  duplicateIds('apps', apps, problems);
+
+  for (const [i, provider] of providers) {
+    if (provider.type === 'dev' && raw.devMode !== true) {
+      problems.push({ path: formatPath(['providers', i, 'type']), message: '"dev" trusts whatever is typed and is refused unless devMode: true' });
+    }
+  }
+
+  const providerIds = [...new Set(providers.map(([, p]) => p.id).filter((id): id is string => typeof id === 'string'))];
+  const authHost = authHosts(raw.publicUrl);
+  const hostOwners = new Map<string, number>();
+  for (const [i, app] of apps) {
+    for (const [j, host] of (Array.isArray(app.hosts) ? app.hosts : []).entries()) {
+      if (typeof host !== 'string') continue;
+      const key = host.toLowerCase();
+      const path = formatPath(['apps', i, 'hosts', j]);
+      const owner = hostOwners.get(key);
+      if (authHost.has(key)) {
+        problems.push({ path, message: `${show(host)} is the auth host (publicUrl); give the app a host of its own` });
+      } else if (owner !== undefined) {
+        problems.push({ path, message: `${show(host)} is already a host of apps[${owner}]; each host routes to one app` });
+      } else {
+        hostOwners.set(key, i);
+      }
+    }
+    if (typeof app.defaultProvider === 'string' && !providerIds.includes(app.defaultProvider)) {
+      const known = providerIds.length ? `known: ${providerIds.join(', ')}` : 'no providers are configured';
+      problems.push({ path: formatPath(['apps', i, 'defaultProvider']), message: `no provider ${show(app.defaultProvider)} (${known})` });
+    }
+    if (app.exposeRefreshTokens === true && app.tokenStore !== true) {
+      problems.push({ path: formatPath(['apps', i, 'exposeRefreshTokens']), message: 'needs tokenStore: true (without the token store there are no tokens to expose)' });
+    }
+  }
+  return problems;
+}

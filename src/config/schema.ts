@@ -1,0 +1,158 @@
+// The configuration contract (DESIGN.md), validated and typed. Messages say what is wrong with the
+// value and how to fix it; the loader adds where. Cross-field rules live in checks.ts.
+import { z } from 'zod';
+import { decodeKey } from '../crypto/keyring.ts';
+import { DURATION_HINT, parseDuration } from './duration.ts';
+
+/** A value as it appears in a message: strings quoted, everything else as JSON. */
+export const show = (value: unknown): string => JSON.stringify(value) ?? String(value);
+
+function rule<T extends z.ZodType>(schema: T, ok: (value: z.output<T>) => boolean, message: (value: z.output<T>) => string) {
+  return schema.superRefine((value, ctx) => {
+    if (!ok(value)) ctx.addIssue({ code: 'custom', message: message(value) });
+  });
+}
+
+function parsedUrl(value: string): URL | undefined {
+  return URL.canParse(value) ? new URL(value) : undefined;
+}
+
+const isHttpUrl = (value: string) => ['http:', 'https:'].includes(parsedUrl(value)?.protocol ?? '');
+
+const ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const id = rule(z.string(), (v) => ID_PATTERN.test(v),
+  (v) => `${show(v)} is not an id (lower-case letters, digits, "-" and "_", at most 64; it appears in URLs and header names)`);
+const text = rule(z.string(), (v) => v.trim() !== '', () => 'must not be empty');
+const httpUrl = rule(z.string(), isHttpUrl, (v) => `${show(v)} is not an http(s) URL`);
+const absoluteUrl = rule(z.string(), (v) => parsedUrl(v) !== undefined, (v) => `${show(v)} is not an absolute URL (e.g. https://app.example/done or myapp://easyauth.callback)`);
+const stringMap = z.record(z.string(), z.string());
+
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const ms = parseDuration(value);
+  if (ms === undefined) ctx.addIssue({ code: 'custom', message: `${show(value)} is not ${DURATION_HINT}` });
+  return ms ?? 0;
+});
+
+const publicUrl = rule(z.string(), (v) => {
+  const url = parsedUrl(v);
+  return !!url && isHttpUrl(v) && url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
+}, (v) => `${show(v)} is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)`)
+  .transform((v) => new URL(v).origin);
+
+/** A store URL as it may be shown: never with its password. */
+export function redactStoreUrl(value: string): string {
+  const url = parsedUrl(value);
+  if (!url || !url.password) return value;
+  url.password = '***';
+  return url.toString();
+}
+
+const store = rule(z.string(), (v) => (/^sqlite:./.test(v)) || (/^postgres(ql)?:\/\//.test(v) && parsedUrl(v) !== undefined),
+  (v) => `${show(redactStoreUrl(v))} is not a store URL (use sqlite:PATH or postgres://user:password@host:5432/db)`);
+
+const encryptionKey = rule(z.string(), (v) => decodeKey(v) !== undefined, (v) => {
+  const what = /^[A-Za-z0-9_-]*$/.test(v) ? `decodes to ${Buffer.from(v, 'base64url').length} bytes` : 'not base64url';
+  return `not a 256-bit key (${what}; generate one with \`signonce keys generate\`)`;
+});
+
+// RFC 6265 section 4.1.1: a cookie name is an RFC 7230 token.
+const cookieName = rule(z.string(), (v) => /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v), (v) => `${show(v)} is not a valid cookie name`);
+
+const HOST_LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
+const HOST_PATTERN = new RegExp(`^(?=[^:]{1,253}(?::|$))${HOST_LABEL}(?:\\.${HOST_LABEL})*(?::(\\d{1,5}))?$`);
+const host = z.string().transform((v) => v.toLowerCase()).superRefine((v, ctx) => {
+  const match = HOST_PATTERN.exec(v);
+  const port = match?.[1] === undefined ? 1 : Number(match[1]);
+  if (!match || port < 1 || port > 65535) ctx.addIssue({ code: 'custom', message: `${show(v)} is not a host or host:port (e.g. app1.example.com or app1.localhost:8080)` });
+});
+
+const oidcFields = {
+  issuer: httpUrl,
+  clientId: text,
+  clientSecret: z.string().optional(),
+  scopes: z.array(text).optional(),
+  authorizationParams: stringMap.optional(),
+};
+const oauth2Fields = {
+  authorizationUrl: httpUrl,
+  tokenUrl: httpUrl,
+  userinfoUrl: httpUrl.optional(),
+  clientId: text,
+  clientSecret: z.string().optional(),
+  scopes: z.array(text).optional(),
+  claims: z.strictObject({ id: text.optional(), name: text.optional(), email: text.optional() }).optional(),
+  authorizationParams: stringMap.optional(),
+};
+const oauth1Fields = {
+  requestTokenUrl: httpUrl,
+  authorizeUrl: httpUrl,
+  accessTokenUrl: httpUrl,
+  userinfoUrl: httpUrl.optional(),
+  consumerKey: text,
+  consumerSecret: z.string().optional(),
+};
+
+/** Every field of `fields`, optional: a preset fills what is not given. */
+function optional<F extends z.ZodRawShape>(fields: F) {
+  return Object.fromEntries(Object.entries(fields).map(([key, schema]) => [key, (schema as z.ZodType).optional()])) as unknown as
+    { [K in keyof F]: z.ZodOptional<F[K]> };
+}
+
+// Presets: well-known providers whose endpoints are data (filled in by the providers module); any
+// field may be given to override the preset, e.g. to point it at a local identity provider.
+const OIDC_PRESETS = ['google', 'aad', 'microsoftaccount', 'apple'] as const;
+const OAUTH2_PRESETS = ['facebook', 'github'] as const;
+
+export const PROVIDER_SCHEMAS = [
+  z.strictObject({ id, type: z.literal('oidc'), ...oidcFields, scopes: z.array(text).default(['openid', 'profile', 'email']) }),
+  z.strictObject({ id, type: z.literal('oauth2'), ...oauth2Fields, scopes: z.array(text).default([]) }),
+  z.strictObject({ id, type: z.literal('oauth1'), ...oauth1Fields }),
+  z.strictObject({ id, type: z.literal('password'), allowRegistration: z.boolean().default(false) }),
+  z.strictObject({ id, type: z.literal('dev') }),
+  ...OIDC_PRESETS.map((type) => z.strictObject({ ...optional(oidcFields), id, type: z.literal(type), clientId: text })),
+  ...OAUTH2_PRESETS.map((type) => z.strictObject({ ...optional(oauth2Fields), id, type: z.literal(type), clientId: text })),
+  z.strictObject({ ...optional(oauth1Fields), id, type: z.literal('twitter'), consumerKey: text }),
+] as const;
+
+export const PROVIDER_TYPES = PROVIDER_SCHEMAS.map((schema) => schema.shape.type.value);
+
+export const UNAUTHENTICATED_ACTIONS = ['RedirectToLoginPage', 'AllowAnonymous', 'Return401', 'Return403'] as const;
+
+const app = z.strictObject({
+  id,
+  hosts: z.array(host).min(1, 'needs at least one host (e.g. [app1.example.com])'),
+  upstream: httpUrl,
+  unauthenticatedAction: z.enum(UNAUTHENTICATED_ACTIONS).default('RedirectToLoginPage'),
+  defaultProvider: z.string().optional(),
+  excludedPaths: z.array(rule(z.string(), (v) => v.startsWith('/'), (v) => `${show(v)} is not a path (it starts with "/")`)).default([]),
+  tokenStore: z.boolean().default(false),
+  allowedExternalRedirectUrls: z.array(absoluteUrl).default([]),
+  exposeRefreshTokens: z.boolean().default(false),
+});
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
+export const configSchema = z.strictObject({
+  publicUrl,
+  listen: z.strictObject({
+    host: text.default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8080),
+  }).prefault({}),
+  store: store.default('sqlite:./.signonce/signonce.db'),
+  secrets: z.strictObject({
+    encryptionKeys: z.array(encryptionKey).min(1, 'needs at least one key (generate one with `signonce keys generate`)'),
+  }),
+  session: z.strictObject({
+    cookieName: cookieName.default('AppServiceAuthSession'),
+    lifetime: duration.prefault('8h'),
+    tokenRefreshExtensionHours: z.number().min(0).default(72),
+  }).prefault({}),
+  providers: z.array(z.discriminatedUnion('type', PROVIDER_SCHEMAS)).default([]),
+  apps: z.array(app).default([]),
+  devMode: z.boolean().default(false),
+  log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ProviderConfig = Config['providers'][number];
+export type AppConfig = Config['apps'][number];

@@ -1,0 +1,39 @@
+// A running gateway: the store opened with the configured keys, the server listening.
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config/index.ts';
+import { Keyring } from '../crypto/keyring.ts';
+import type { Logger } from '../log/logger.ts';
+import { openStore } from '../store/index.ts';
+import { buildServer } from './server.ts';
+
+export interface Gateway {
+  /** Where it listens, e.g. http://127.0.0.1:8080. */
+  readonly url: string;
+  /** Stops accepting, lets requests in flight finish, then closes the store. */
+  close(): Promise<void>;
+}
+
+export async function startGateway(config: Config, logger: Logger): Promise<Gateway> {
+  if (config.devMode) {
+    logger.warn('devMode is on: development-only features (such as the dev provider, which trusts whatever is typed) are enabled; never use it in production');
+  }
+  const store = await openStore(config.store, { keyring: new Keyring(config.secrets.encryptionKeys) });
+  const server = buildServer({ store, logger });
+  try {
+    await server.listen({ host: config.listen.host, port: config.listen.port });
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const { address, port, family } = server.server.address() as AddressInfo;
+  const url = `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
+  // The store URL may hold a password: only its kind is logged.
+  logger.info({ url, publicUrl: config.publicUrl, store: store.kind }, `listening on ${url}`);
+  return {
+    url,
+    async close() {
+      await server.close();
+      await store.close();
+    },
+  };
+}

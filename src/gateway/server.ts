@@ -1,0 +1,27 @@
+// The HTTP server. Plugins own their routes; this file only assembles them. The Easy Auth routes
+// and the proxy join in later work; today it answers the health probes.
+import Fastify from 'fastify';
+import type { Logger } from '../log/logger.ts';
+import type { Store } from '../store/index.ts';
+import { healthRoutes } from './health.ts';
+
+export interface ServerDeps {
+  readonly store: Store;
+  readonly logger: Logger;
+}
+
+export function buildServer(deps: ServerDeps) {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    // Behind a load balancer the probes and keep-alive connections must not hold shutdown open.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+  });
+  // Requests in flight when the stop begins are answered with Connection: close, or their
+  // keep-alive connections would hold the stop open until the idle timeout.
+  let closing = false;
+  app.addHook('preClose', async () => { closing = true; });
+  app.addHook('onSend', async (_request, reply) => { if (closing) reply.header('connection', 'close'); });
+  app.register(healthRoutes, { store: deps.store });
+  return app;
+}

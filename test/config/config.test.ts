@@ -1,0 +1,173 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError, loadConfig, parseConfig, parseDuration, resolveConfigPath } from '../../src/config/index.ts';
+import { generateKey } from '../../src/crypto/keyring.ts';
+import { runCli } from '../support/cli.ts';
+import { tempDir } from '../support/tmp.ts';
+
+const KEY = generateKey();
+const env = { SIGNONCE_KEY: KEY };
+const BASE = `publicUrl: http://auth.localhost:8080\nsecrets: { encryptionKeys: ["\${SIGNONCE_KEY}"] }\n`;
+
+function problems(text: string, environment: NodeJS.ProcessEnv = env): string[] {
+  try {
+    parseConfig(text, 'test.yaml', environment);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems.map((p) => `${p.path}: ${p.message}`);
+    throw error;
+  }
+  return [];
+}
+
+test('durations: the accepted forms, and hostile ones refused', () => {
+  const good: Array<[string | number, number]> = [
+    ['90s', 90_000], ['30m', 1_800_000], ['8h', 28_800_000], ['2d', 172_800_000], ['1h30m', 5_400_000],
+    ['1d2h3m4s', 93_784_000], ['0s', 0], [3600, 3_600_000], [0, 0],
+  ];
+  for (const [input, ms] of good) assert.equal(parseDuration(input), ms, String(input));
+  for (const bad of ['', '8 hours', '-1h', '1.5h', 'h', '1h1h', '30m1h', '8H', ' 8h', '8h ', '1e3s', '99999999999999999999d', -1, 1.5, NaN, Infinity]) {
+    assert.equal(parseDuration(bad), undefined, String(bad));
+  }
+});
+
+test('a minimal file gets every default', () => {
+  const config = parseConfig(BASE, '/etc/signonce/signonce.yaml', env);
+  assert.deepEqual(config, {
+    publicUrl: 'http://auth.localhost:8080',
+    listen: { host: '127.0.0.1', port: 8080 },
+    store: 'sqlite:/etc/signonce/.signonce/signonce.db',
+    secrets: { encryptionKeys: [KEY] },
+    session: { cookieName: 'AppServiceAuthSession', lifetime: 8 * 3_600_000, tokenRefreshExtensionHours: 72 },
+    providers: [],
+    apps: [],
+    devMode: false,
+    log: { level: 'info' },
+  });
+});
+
+test('the example configuration of DESIGN.md is valid', async () => {
+  const design = await readFile(new URL('../../../shared/DESIGN.md', import.meta.url), 'utf8').catch(() => undefined);
+  const block = design && /```yaml\n([\s\S]*?)```/.exec(design)?.[1];
+  assert.ok(block, 'DESIGN.md and its yaml block are next to the repo');
+  // The design elides endpoint values with "..." and turns devMode off; fill them in.
+  const text = block.replaceAll('...', 'https://idp.example/x').replace('devMode: false', 'devMode: true');
+  const config = parseConfig(text, 'design.yaml', { ...env, GOOGLE_SECRET: 'g' });
+  assert.deepEqual(config.providers.map((p) => `${p.id}:${p.type}`), ['google:oidc', 'facebook:oauth2', 'twitter:oauth1', 'local:password', 'dev:dev']);
+  assert.deepEqual(config.apps[0]?.hosts, ['app1.localhost:8080']);
+  assert.equal(config.session.lifetime, 8 * 3_600_000);
+});
+
+test('broken files: every problem, each with its exact message', () => {
+  const cases: Array<[string, string, string[]]> = [
+    ['missing environment variable', BASE.replace('SIGNONCE_KEY', 'UNSET_KEY'), ['secrets.encryptionKeys[0]: environment variable UNSET_KEY is not set']],
+    ['short key', BASE.replace('${SIGNONCE_KEY}', 'AAAA'),
+      ['secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)']],
+    ['key not base64url', BASE.replace('${SIGNONCE_KEY}', `${KEY.slice(0, 42)}+`),
+      ['secrets.encryptionKeys[0]: not a 256-bit key (not base64url; generate one with `signonce keys generate`)']],
+    ['no keys', 'publicUrl: http://auth.localhost\nsecrets: { encryptionKeys: [] }',
+      ['secrets.encryptionKeys: needs at least one key (generate one with `signonce keys generate`)']],
+    ['nothing required given', 'listen: { port: 8080 }', ['publicUrl: is required', 'secrets: is required']],
+    ['upstream not http', `${BASE}apps:\n  - { id: a, hosts: [a.localhost], upstream: http://127.0.0.1:1 }\n  - { id: b, hosts: [b.localhost], upstream: "htp://x" }`,
+      ['apps[1].upstream: "htp://x" is not an http(s) URL']],
+    ['unknown default provider', `${BASE}devMode: true\nproviders: [{ id: google, type: google, clientId: c }, { id: dev, type: dev }]\napps: [{ id: a, hosts: [a.localhost], upstream: http://x, defaultProvider: gogle }]`,
+      ['apps[0].defaultProvider: no provider "gogle" (known: google, dev)']],
+    ['dev without devMode', `${BASE}providers: [{ id: dev, type: dev }]`,
+      ['providers[0].type: "dev" trusts whatever is typed and is refused unless devMode: true']],
+    ['duplicate ids and hosts', `${BASE}providers: [{ id: gh, type: github, clientId: a }, { id: gh, type: github, clientId: b }]
+apps:
+  - { id: a, hosts: [a.localhost:8080], upstream: http://x }
+  - { id: a, hosts: [A.LOCALHOST:8080, auth.localhost:8080], upstream: http://x }`, [
+      'apps[1].hosts[0]: "A.LOCALHOST:8080" is already a host of apps[0]; each host routes to one app',
+      'apps[1].hosts[1]: "auth.localhost:8080" is the auth host (publicUrl); give the app a host of its own',
+      'apps[1].id: "a" is already the id of apps[0]',
+      'providers[1].id: "gh" is already the id of providers[0]',
+    ]],
+    ['misspelt options', `${BASE}devMod: true\nsession: { cookiename: x }\nproviders: [{ id: g, type: google, clientId: c, clientSecrt: s }]`, [
+      'devMod: unknown option (did you mean "devMode"?)',
+      'providers[0].clientSecrt: unknown option (did you mean "clientSecret"?)',
+      'session.cookiename: unknown option (did you mean "cookieName"?)',
+    ]],
+    ['wrong types and values', `${BASE}listen: { port: "8080" }\ndevMode: "yes"\nsession: { lifetime: 8 hours }\nlog: { level: loud }`, [
+      'devMode: expected true or false, got string "yes"',
+      'listen.port: expected a number, got string "8080"',
+      'log.level: "loud" is not one of: fatal, error, warn, info, debug, trace',
+      'session.lifetime: "8 hours" is not a duration like 90s, 30m, 8h, 2d or 1h30m',
+    ]],
+    ['unknown provider type', `${BASE}providers: [{ id: x, type: gogle }, { id: y }]`, [
+      'providers[0].type: "gogle" is not a provider type (known: oidc, oauth2, oauth1, password, dev, google, aad, microsoftaccount, apple, facebook, github, twitter)',
+      'providers[1].type: is required (one of: oidc, oauth2, oauth1, password, dev, google, aad, microsoftaccount, apple, facebook, github, twitter)',
+    ]],
+    ['store URL with a password is redacted', `${BASE}store: mysql://admin:hunter2@db/signonce`,
+      ['store: "mysql://admin:***@db/signonce" is not a store URL (use sqlite:PATH or postgres://user:password@host:5432/db)']],
+    ['publicUrl with a path', BASE.replace('8080', '8080/auth'),
+      ['publicUrl: "http://auth.localhost:8080/auth" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)']],
+    ['app details', `${BASE}apps: [{ id: App, hosts: ["bad host"], upstream: http://x, excludedPaths: [healthz], exposeRefreshTokens: true, allowedExternalRedirectUrls: ["not a url"] }]`, [
+      'apps[0].allowedExternalRedirectUrls[0]: "not a url" is not an absolute URL (e.g. https://app.example/done or myapp://easyauth.callback)',
+      'apps[0].excludedPaths[0]: "healthz" is not a path (it starts with "/")',
+      'apps[0].exposeRefreshTokens: needs tokenStore: true (without the token store there are no tokens to expose)',
+      'apps[0].hosts[0]: "bad host" is not a host or host:port (e.g. app1.example.com or app1.localhost:8080)',
+      'apps[0].id: "App" is not an id (lower-case letters, digits, "-" and "_", at most 64; it appears in URLs and header names)',
+    ]],
+    ['YAML syntax error', 'publicUrl: [x\n', ['line 2:1: not valid YAML or JSON: Flow sequence in block collection must be sufficiently indented and end with a ]']],
+    ['duplicate key', 'publicUrl: a\npublicUrl: b\n', ['line 2:1: not valid YAML or JSON: Map keys must be unique']],
+    ['empty file', '', ['(root): the file is empty; see "Configuration reference" in README.md']],
+    ['a list, not a mapping', '- a\n', ['(root): expected a mapping of options (publicUrl: …, secrets: …)']],
+    ['invalid variable reference', `${BASE}log: { level: "\${not-a-name}" }`,
+      ['log.level: "${not-a-name}" is not a valid environment variable reference (write $${…} for a literal)']],
+  ];
+  for (const [name, text, expected] of cases) assert.deepEqual(problems(text), expected, name);
+});
+
+test('environment: values substituted after parsing, $${X} escapes, YAML-looking values stay strings', () => {
+  const text = `${BASE}providers: [{ id: g, type: google, clientId: "\${ID}", clientSecret: "$\${LITERAL}" }]\nlisten: { host: "\${HOST}" }`;
+  const config = parseConfig(text, 'x.yaml', { ...env, ID: 'id: injected\nother: [1]', HOST: '0.0.0.0' });
+  assert.deepEqual(config.providers[0], { id: 'g', type: 'google', clientId: 'id: injected\nother: [1]', clientSecret: '${LITERAL}' });
+  assert.equal(config.listen.host, '0.0.0.0');
+});
+
+test('JSON is accepted as well as YAML', () => {
+  const config = parseConfig(JSON.stringify({ publicUrl: 'https://auth.example.com/', secrets: { encryptionKeys: [KEY] }, store: 'postgres://u:p@db:5432/s' }), 'x.json', {});
+  assert.equal(config.publicUrl, 'https://auth.example.com');
+  assert.equal(config.store, 'postgres://u:p@db:5432/s');
+});
+
+test('config path: --config, else $SIGNONCE_CONFIG, else ./signonce.yaml; relative sqlite paths follow the file', async () => {
+  assert.equal(resolveConfigPath('a.yaml', { SIGNONCE_CONFIG: 'b.yaml' }), 'a.yaml');
+  assert.equal(resolveConfigPath(undefined, { SIGNONCE_CONFIG: 'b.yaml' }), 'b.yaml');
+  assert.equal(resolveConfigPath(undefined, {}), 'signonce.yaml');
+  const { dir, remove } = await tempDir();
+  try {
+    await writeFile(join(dir, 'signonce.yaml'), `${BASE}store: sqlite:data/x.db\n`);
+    assert.equal((await loadConfig(join(dir, 'signonce.yaml'), env)).store, `sqlite:${join(dir, 'data', 'x.db')}`);
+    await assert.rejects(loadConfig(join(dir, 'missing.yaml'), env), /missing\.yaml: 1 problem\n {2}\(root\): no such file/);
+  } finally {
+    await remove();
+  }
+});
+
+test('signonce check: exit 0 with a summary on a good file, exit 2 with every problem on a bad one', async () => {
+  const { dir, remove } = await tempDir();
+  try {
+    const good = join(dir, 'good.yaml');
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(good, `${BASE}devMode: true\nproviders: [{ id: dev, type: dev }]\n`);
+    await writeFile(bad, 'publicUrl: ftp://x\nsecrets: { encryptionKeys: [short] }\nextra: 1\n');
+    const ok = await runCli(['check', '--config', good], env);
+    assert.equal(ok.code, 0);
+    assert.equal(ok.stdout, `${good}: ok (1 providers, 0 apps)\n`);
+    const failed = await runCli(['check'], { ...env, SIGNONCE_CONFIG: bad });
+    assert.equal(failed.code, 2);
+    assert.equal(failed.stderr, [
+      `${bad}: 3 problems`,
+      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, providers, apps, devMode, log)',
+      '  publicUrl: "ftp://x" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)',
+      '  secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)',
+      '',
+    ].join('\n'));
+    assert.equal((await runCli(['check', '--config'])).code, 2, 'a flag without its value is a usage error');
+  } finally {
+    await remove();
+  }
+});
