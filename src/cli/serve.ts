@@ -14,7 +14,10 @@ export async function serveConfig(config: Config, onListening?: (url: string) =>
   try {
     gateway = await startGateway(config, logger);
   } catch (error) {
-    logger.fatal({ err: error }, `cannot start: ${(error as Error).message}`);
+    const reason = (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
+      ? `${config.listen.host}:${config.listen.port} is already in use; choose another listen.port (or --port for the demo)`
+      : (error as Error).message;
+    logger.fatal({ err: error }, `cannot start: ${reason}`);
     return 1;
   }
   onListening?.(gateway.url);

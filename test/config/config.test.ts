@@ -59,6 +59,18 @@ test('the example configuration of DESIGN.md is valid', async () => {
   assert.equal(config.session.lifetime, 8 * 3_600_000);
 });
 
+test('every example configuration in README.md is valid', async () => {
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+  const blocks = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  assert.ok(blocks.length >= 1);
+  for (const block of blocks) {
+    // Give every variable the block names a value of the right shape.
+    const names = [...block.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]!);
+    const values = Object.fromEntries(names.map((name) => [name, /KEY/.test(name) ? generateKey() : 'value']));
+    parseConfig(block, 'README.md', values);
+  }
+});
+
 test('broken files: every problem, each with its exact message', () => {
   const cases: Array<[string, string, string[]]> = [
     ['missing environment variable', BASE.replace('SIGNONCE_KEY', 'UNSET_KEY'), ['secrets.encryptionKeys[0]: environment variable UNSET_KEY is not set']],
