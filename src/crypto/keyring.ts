@@ -2,7 +2,7 @@
 // Every sealed value names the key that sealed it, and its associated data binds it to a purpose
 // and an owner, so a value copied to another row (another account, provider or purpose) fails to
 // open instead of being read as someone else's secret.
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 
 const FORMAT = 'v1';
 const KEY_BYTES = 32;
@@ -59,7 +59,8 @@ function associatedData(keyId: string, binding: Binding): Buffer {
 }
 
 export class Keyring {
-  readonly #keys: Map<string, Buffer>;
+  // KeyObjects, imported once: passing raw bytes would re-import the key on every seal and open.
+  readonly #keys: Map<string, KeyObject>;
   /** The id of the key that seals new values (the first configured one). */
   readonly primaryKeyId: string;
 
@@ -70,7 +71,7 @@ export class Keyring {
     for (const [index, encoded] of keys.entries()) {
       const key = decodeKey(encoded);
       if (!key) throw new RangeError(`encryption key ${index} is not 32 bytes of base64url`);
-      this.#keys.set(keyIdOf(key), key);
+      this.#keys.set(keyIdOf(key), createSecretKey(key));
     }
     this.primaryKeyId = keyIdOf(decodeKey(keys[0]!)!);
   }
@@ -91,7 +92,11 @@ export class Keyring {
 
   open(sealed: string, binding: Binding): Buffer {
     const parts = sealed.split('.');
-    if (parts.length !== 3 || parts[0] !== FORMAT || !/^[A-Za-z0-9_-]+$/.test(parts[2]!)) {
+    const encoded = parts.length === 3 && parts[0] === FORMAT ? parts[2]! : '';
+    const body = Buffer.from(encoded, 'base64url');
+    // The decoder skips characters outside the alphabet; any skipped one shortens the result, which
+    // this length check sees far more cheaply than a regex over the whole value.
+    if (!encoded || encoded.length % 4 === 1 || body.length !== Math.floor((encoded.length * 3) / 4)) {
       throw new SealedValueError('malformed', 'not a sealed value');
     }
     const keyId = parts[1]!;
@@ -99,7 +104,6 @@ export class Keyring {
     if (!key) {
       throw new SealedValueError('unknown-key', `sealed under key ${keyId}, which is not in secrets.encryptionKeys`);
     }
-    const body = Buffer.from(parts[2]!, 'base64url');
     if (body.length < IV_BYTES + TAG_BYTES) throw new SealedValueError('malformed', 'sealed value is truncated');
     const decipher = createDecipheriv('aes-256-gcm', key, body.subarray(0, IV_BYTES), { authTagLength: TAG_BYTES });
     decipher.setAAD(associatedData(keyId, binding));

@@ -64,6 +64,9 @@ test('tampered or malformed values fail with a typed error, never garbage', () =
     ['other format', `v2.${kid}.${body}`, 'malformed'],
     ['extra part', `${sealed}.x`, 'malformed'],
     ['non-base64 body', `${format}.${kid}.${body}!`, 'malformed'],
+    ['stray character inside', `${format}.${kid}.${body.slice(0, 10)}!${body.slice(10)}`, 'malformed'],
+    ['two stray characters', `${format}.${kid}.${body.slice(0, 10)} \n${body.slice(10)}`, 'malformed'],
+    ['padding added', `${format}.${kid}.${body}==`, 'malformed'],
     ['kid swapped', `${format}.AAAAAAAAAAA.${body}`, 'unknown-key'],
   ];
   for (const [name, value, code] of cases) {
