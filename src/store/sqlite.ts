@@ -28,7 +28,9 @@ export class SqliteDriver implements SqlDriver {
     // Created owner-only before SQLite opens it; SQLite gives its -wal and -shm files the same mode.
     closeSync(openSync(path, 'a', 0o600));
     this.#db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS });
-    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON');
+    // Memory-mapped reads of the first 256 MiB spare a read() per page: lookups stay as fast with
+    // 100,000 accounts as with 1,000 (bench/store.ts).
+    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456');
   }
 
   #statement(sql: string): StatementSync {
