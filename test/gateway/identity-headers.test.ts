@@ -1,0 +1,62 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { forwardableHeaders, isIdentityHeader, withoutCookies } from '../../src/gateway/identity-headers.ts';
+
+const own = new Set(['AppServiceAuthSession']);
+
+test('identity header names: every spelling an app might read is recognised', () => {
+  for (const name of [
+    'X-MS-CLIENT-PRINCIPAL', 'x-ms-client-principal', 'X-Ms-Client-Principal-Name', 'X-MS-CLIENT-PRINCIPAL-ID',
+    'X-MS-CLIENT-PRINCIPAL-IDP', 'X_MS_CLIENT_PRINCIPAL', 'x_ms_client_principal_name', 'X-MS_CLIENT-PRINCIPAL',
+    'X-MS-TOKEN-AAD-ACCESS-TOKEN', 'x-ms-token-google-id-token', 'X_MS_TOKEN_GOOGLE_REFRESH_TOKEN',
+  ]) assert.equal(isIdentityHeader(name), true, name);
+  for (const name of ['X-MS-REQUEST-ID', 'X-Client-Principal', 'Authorization', 'X-ZUMO-AUTH', 'x-ms-tokens', 'principal']) {
+    assert.equal(isIdentityHeader(name), false, name);
+  }
+});
+
+test('cookies: only SignOnce\'s are removed, the rest kept in order', () => {
+  const cases: Array<[string, string | undefined]> = [
+    ['AppServiceAuthSession=abc', undefined],
+    ['a=1; AppServiceAuthSession=abc; b=2', 'a=1; b=2'],
+    ['AppServiceAuthSession=abc;AppServiceAuthSession=def', undefined],
+    [' AppServiceAuthSession = abc ; theme=dark', 'theme=dark'],
+    ['appserviceauthsession=abc', 'appserviceauthsession=abc'],
+    ['AppServiceAuthSessionX=1', 'AppServiceAuthSessionX=1'],
+    ['a=AppServiceAuthSession=x', 'a=AppServiceAuthSession=x'],
+    [';;', undefined],
+  ];
+  for (const [header, expected] of cases) assert.equal(withoutCookies(header, own), expected, header);
+});
+
+test('forwardableHeaders drops spoofed identity headers, however sent, from a real request', async () => {
+  // The raw header list as Node's parser gives it, from a request sent over a real socket.
+  const received = new Promise<string[]>((resolve) => {
+    const server = createServer((req, res) => { resolve(req.rawHeaders); res.end(); server.close(); });
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      request({
+        port, host: '127.0.0.1', path: '/',
+        headers: [
+          'Host', 'app1.localhost',
+          'X-MS-CLIENT-PRINCIPAL-NAME', 'admin@evil',
+          'x-ms-client-principal-name', 'admin2@evil',
+          'X_MS_CLIENT_PRINCIPAL_ID', 'spoofed-id',
+          'X-Ms-Token-Aad-Access-Token', 'forged',
+          'Cookie', 'AppServiceAuthSession=stolen; theme=dark',
+          'Cookie', 'other=1',
+          'Accept', 'text/html',
+        ] as unknown as Record<string, string>,
+      }).end();
+    });
+  });
+  const forwarded = forwardableHeaders(await received, own);
+  assert.deepEqual(forwarded.filter(([name]) => !/^(connection)$/i.test(name)), [
+    ['Host', 'app1.localhost'],
+    ['Cookie', 'theme=dark'],
+    ['Cookie', 'other=1'],
+    ['Accept', 'text/html'],
+  ]);
+});
