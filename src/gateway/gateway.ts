@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/index.ts';
 import { Keyring } from '../crypto/keyring.ts';
 import type { Logger } from '../log/logger.ts';
+import { createProviders } from '../providers/index.ts';
 import { openStore } from '../store/index.ts';
 import { buildServer } from './server.ts';
 
@@ -17,8 +18,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   if (config.devMode) {
     logger.warn('devMode is on: development-only features (such as the dev provider, which trusts whatever is typed) are enabled; never use it in production');
   }
-  const store = await openStore(config.store, { keyring: new Keyring(config.secrets.encryptionKeys) });
-  const server = buildServer({ store, logger });
+  const providers = createProviders(config.providers);
+  const keyring = new Keyring(config.secrets.encryptionKeys);
+  const store = await openStore(config.store, { keyring });
+  const server = buildServer({ config, store, keyring, providers, logger });
   try {
     await server.listen({ host: config.listen.host, port: config.listen.port });
   } catch (error) {

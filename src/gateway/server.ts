@@ -1,12 +1,10 @@
-// The HTTP server. Plugins own their routes; this file only assembles them. The Easy Auth routes
-// and the proxy join in later work; today it answers the health probes.
+// The HTTP server: Fastify with SignOnce's logger, and the gateway routes. Plugins own their
+// routes; this file only assembles them.
 import Fastify from 'fastify';
 import type { Logger } from '../log/logger.ts';
-import type { Store } from '../store/index.ts';
-import { healthRoutes } from './health.ts';
+import { gatewayRoutes, type GatewayDeps } from './routes.ts';
 
-export interface ServerDeps {
-  readonly store: Store;
+export interface ServerDeps extends GatewayDeps {
   readonly logger: Logger;
 }
 
@@ -22,6 +20,6 @@ export function buildServer(deps: ServerDeps) {
   let closing = false;
   app.addHook('preClose', async () => { closing = true; });
   app.addHook('onSend', async (_request, reply) => { if (closing) reply.header('connection', 'close'); });
-  app.register(healthRoutes, { store: deps.store });
+  app.register(gatewayRoutes, deps);
   return app;
 }

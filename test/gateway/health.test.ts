@@ -2,13 +2,19 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { parseConfig } from '../../src/config/index.ts';
 import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
 import { buildServer } from '../../src/gateway/server.ts';
 import { createLogger } from '../../src/log/logger.ts';
-import { openStore } from '../../src/store/index.ts';
+import { openStore, type Store } from '../../src/store/index.ts';
 import { admin, createSchema, postgresSkipReason } from '../support/postgres.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { tempDir } from '../support/tmp.ts';
+
+function serverOn(store: Store, keyring: Keyring, logger = capturedLogger().logger) {
+  const config = parseConfig(`publicUrl: http://auth.localhost\nsecrets: { encryptionKeys: ["${generateKey()}"] }\n`, 'test.yaml', {});
+  return buildServer({ config, store, keyring, providers: new Map(), logger });
+}
 
 function capturedLogger() {
   const lines: Array<Record<string, unknown>> = [];
@@ -24,8 +30,9 @@ function capturedLogger() {
 test('healthz and readyz answer 200 on a working SQLite store', async () => {
   const { dir, remove } = await tempDir();
   after(remove);
-  const store = await openStore(`sqlite:${join(dir, 's.db')}`, { keyring: new Keyring([generateKey()]) });
-  const app = buildServer({ store, logger: capturedLogger().logger });
+  const keyring = new Keyring([generateKey()]);
+  const store = await openStore(`sqlite:${join(dir, 's.db')}`, { keyring });
+  const app = serverOn(store, keyring);
   after(async () => { await app.close(); await store.close(); });
   for (const path of ['/healthz', '/readyz']) {
     const response = await app.inject({ url: path });
@@ -41,9 +48,10 @@ test('readyz says 503 while PostgreSQL is unreachable and 200 again when it retu
   const target = new URL(url);
   const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
   target.host = `127.0.0.1:${proxy.port}`;
-  const store = await openStore(target.toString(), { keyring: new Keyring([generateKey()]) });
+  const keyring = new Keyring([generateKey()]);
+  const store = await openStore(target.toString(), { keyring });
   const { logger, lines } = capturedLogger();
-  const app = buildServer({ store, logger });
+  const app = serverOn(store, keyring, logger);
   after(async () => { await app.close(); await store.close(); await proxy.close(); });
 
   assert.equal((await app.inject({ url: '/readyz' })).statusCode, 200);

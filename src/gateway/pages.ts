@@ -1,0 +1,50 @@
+// SignOnce's own pages: plain, accessible HTML with no script and no external assets, served with
+// headers that forbid framing, sniffing and any script (OWASP ASVS 14.4).
+
+export const PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+};
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function page(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}
+a.button,button{display:block;margin:.5rem 0;padding:.6rem 1rem;border:1px solid #555;border-radius:.3rem;text-decoration:none;color:inherit;background:#f4f4f4;font:inherit;text-align:left;width:100%}
+label{display:block;margin-top:.8rem}input{font:inherit;width:100%;padding:.3rem}</style></head>
+<body><main>${body}</main></body></html>`;
+}
+
+export function signInPage(providers: ReadonlyArray<{ displayName: string; href: string }>): string {
+  const links = providers.map((p) => `<li><a class="button" href="${escapeHtml(p.href)}">Sign in with ${escapeHtml(p.displayName)}</a></li>`);
+  return page('Sign in', `<h1>Sign in</h1><ul style="list-style:none;padding:0">${links.join('')}</ul>`);
+}
+
+export function devSignInForm(action: string, state: string): string {
+  return page('Development sign-in', `<h1>Development sign-in</h1>
+<p><strong>devMode</strong>: this form trusts whatever you type. Never enable it in production.</p>
+<form method="get" action="${escapeHtml(action)}">
+<input type="hidden" name="state" value="${escapeHtml(state)}">
+<label for="user_id">User id</label><input id="user_id" name="user_id" required maxlength="256" value="alice@example.com">
+<label for="name">Name</label><input id="name" name="name" value="Alice">
+<label for="roles">Roles (comma-separated)</label><input id="roles" name="roles" value="">
+<button type="submit">Sign in</button></form>`);
+}
+
+/** A failed sign-in: what happened in words, and a way to try again. */
+export function errorPage(title: string, message: string, retryHref?: string): string {
+  return page(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>${retryHref ? `<p><a class="button" href="${escapeHtml(retryHref)}">Try again</a></p>` : ''}`);
+}
+
+export function signedOutPage(): string {
+  return page('Signed out', '<h1>You have signed out</h1><p>You can close this window.</p>');
+}

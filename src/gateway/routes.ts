@@ -1,0 +1,275 @@
+// Every request, by host: app hosts get the Easy Auth routes (/.auth/*) and the proxy; the auth
+// host gets the provider hops and the probes; any other host gets the probes or 421.
+//
+// Sign-in, across hosts:
+//   app host  GET /.auth/login/{p}?post_login_redirect_uri=…  -> login request code (5 min)
+//   auth host GET /.auth/login/{p}/start?login=…   -> login state S (5 min, single use), a cookie on
+//             the auth host binding S to this browser and keeping PKCE/nonce, redirect to provider
+//   auth host GET /.auth/login/{p}/callback?state=S -> provider checks, account, tokens sealed,
+//             session, single-use hand-off code H (60 s) bound to the app host
+//   app host  GET /.auth/login/done?code=H          -> session cookie for this host only, redirect
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppConfig, Config } from '../config/index.ts';
+import type { Keyring } from '../crypto/keyring.ts';
+import { ProviderError, type Provider } from '../providers/index.ts';
+import { openSessionCookie, readCookie, sealSessionCookie, setCookieHeader } from '../session/cookies.ts';
+import { meEntry, principalHeaders, tokenHeaders, type SignedInUser } from '../session/principal.ts';
+import type { Session, Store } from '../store/index.ts';
+import { isExcludedPath } from './excluded-paths.ts';
+import { healthz, readyz } from './health.ts';
+import { hostRouter } from './hosts.ts';
+import { forwardableHeaders } from './identity-headers.ts';
+import { PAGE_HEADERS, devSignInForm, errorPage, signInPage, signedOutPage } from './pages.ts';
+import { UpstreamProxy } from './proxy.ts';
+import { checkRedirect } from './redirects.ts';
+
+export interface GatewayDeps {
+  readonly config: Config;
+  readonly store: Store;
+  readonly keyring: Keyring;
+  readonly providers: ReadonlyMap<string, Provider>;
+}
+
+const LOGIN_TTL_MS = 5 * 60_000;
+const HANDOFF_TTL_MS = 60_000;
+const LOGIN_COOKIE = 'SignOnceLogin';
+const UPSTREAM_TIMEOUT_MS = 30_000;
+
+interface LoginRequest { provider: string; appId: string; host: string; redirect: string; prompt?: string }
+
+const loginBinding = (state: string) => ({ purpose: 'login-browser', owner: [state] });
+
+/** The request path without its query string. */
+const pathOf = (url: string) => url.split('?', 1)[0]!;
+
+export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { config, store, keyring, providers }) => {
+  const route = hostRouter(config);
+  const publicUrl = new URL(config.publicUrl);
+  const secure = publicUrl.protocol === 'https:';
+  const appUrl = (host: string, path: string) => `${publicUrl.protocol}//${host}${path}`;
+  const authUrl = (path: string) => `${publicUrl.origin}${path}`;
+  const ownCookies = new Set([config.session.cookieName, LOGIN_COOKIE]);
+  const proxy = new UpstreamProxy({ timeoutMs: UPSTREAM_TIMEOUT_MS });
+  app.addHook('onClose', () => proxy.close());
+
+  // Bodies of proxied requests are streamed to the upstream, never parsed here.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+  const page = (reply: FastifyReply, status: number, html: string) => reply.code(status).headers(PAGE_HEADERS).send(html);
+  const redirect = (reply: FastifyReply, location: string) => reply.code(302).header('cache-control', 'no-store').redirect(location);
+
+  /** The session of a request on an app host, by its cookie; undefined when there is none. */
+  async function sessionOf(request: FastifyRequest, host: string): Promise<{ secret: string; session: Session } | undefined> {
+    const cookie = readCookie(request.headers.cookie, config.session.cookieName);
+    const secret = cookie && openSessionCookie(keyring, cookie, host);
+    if (!secret) return undefined;
+    const session = await store.getSession(secret);
+    return session && { secret, session };
+  }
+
+  const userOf = (session: Session) => session.data.user as SignedInUser;
+
+  // --- app host -----------------------------------------------------------------------------
+
+  async function startLogin(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string) {
+    const query = request.query as Record<string, string | undefined>;
+    if (!providers.has(providerId)) return page(reply, 404, errorPage('Unknown sign-in provider', `There is no provider "${providerId}".`, '/.auth/login'));
+    const target = query.post_login_redirect_uri ?? '/';
+    const decision = checkRedirect(target, appConfig.allowedExternalRedirectUrls);
+    if (!decision.ok) {
+      request.log.warn({ reason: decision.reason }, 'refused post_login_redirect_uri');
+      return page(reply, 400, errorPage('Sign-in refused', `post_login_redirect_uri is not allowed here: ${decision.reason}.`));
+    }
+    const login: LoginRequest = { provider: providerId, appId: appConfig.id, host, redirect: decision.location, ...(query.prompt ? { prompt: query.prompt } : {}) };
+    const code = await store.issueCode('login-request', login, LOGIN_TTL_MS);
+    return redirect(reply, authUrl(`/.auth/login/${encodeURIComponent(providerId)}/start?login=${encodeURIComponent(code)}`));
+  }
+
+  async function finishLogin(request: FastifyRequest, reply: FastifyReply, host: string) {
+    const code = (request.query as Record<string, string | undefined>).code ?? '';
+    const handoff = await store.consumeCode('handoff', code) as { secret: string; host: string; redirect: string } | undefined;
+    if (!handoff || handoff.host !== host) {
+      return page(reply, 400, errorPage('Sign-in expired', 'This sign-in link was already used or has expired.', '/.auth/login'));
+    }
+    const cookie = sealSessionCookie(keyring, handoff.secret, host);
+    reply.header('set-cookie', setCookieHeader(config.session.cookieName, cookie, { secure, maxAgeSeconds: Math.floor(config.session.lifetime / 1000) }));
+    return redirect(reply, handoff.redirect);
+  }
+
+  async function me(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
+    const current = await sessionOf(request, host);
+    if (!current) return reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
+    const user = userOf(current.session);
+    const stored = appConfig.tokenStore ? await store.getTokens({ accountId: current.session.accountId, provider: user.provider, resource: '' }) : undefined;
+    return reply.header('cache-control', 'no-store').send([meEntry(user, stored, appConfig.exposeRefreshTokens)]);
+  }
+
+  async function logout(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
+    const target = (request.query as Record<string, string | undefined>).post_logout_redirect_uri ?? '/.auth/logout/complete';
+    const decision = checkRedirect(target, appConfig.allowedExternalRedirectUrls);
+    if (!decision.ok) return page(reply, 400, errorPage('Sign-out refused', `post_logout_redirect_uri is not allowed here: ${decision.reason}.`));
+    const current = await sessionOf(request, host);
+    if (current) await store.revokeSession(current.secret);
+    reply.header('set-cookie', setCookieHeader(config.session.cookieName, '', { secure, maxAgeSeconds: 0 }));
+    return redirect(reply, decision.location);
+  }
+
+  function signInChoices(request: FastifyRequest, reply: FastifyReply) {
+    const query = new URLSearchParams(request.url.split('?')[1] ?? '').toString();
+    const choices = [...providers.values()].map((p) => ({ displayName: p.displayName, href: `/.auth/login/${encodeURIComponent(p.id)}${query ? `?${query}` : ''}` }));
+    return page(reply, 200, signInPage(choices));
+  }
+
+  /** Not signed in: Easy Auth's unauthenticatedAction, with 401 for requests that are not navigations. */
+  function unauthenticated(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig) {
+    switch (appConfig.unauthenticatedAction) {
+      case 'Return403':
+        return reply.code(403).send({ error: 'not signed in' });
+      case 'Return401':
+        return reply.code(401).header('www-authenticate', `Bearer realm="${appConfig.id}"`).send({ error: 'not signed in' });
+      default: {
+        const navigation = request.headers['sec-fetch-mode'] === 'navigate' || (!request.headers['sec-fetch-mode'] && /text\/html/.test(request.headers.accept ?? ''));
+        if (!navigation || request.method !== 'GET') return reply.code(401).header('www-authenticate', `Bearer realm="${appConfig.id}"`).send({ error: 'not signed in' });
+        const back = `post_login_redirect_uri=${encodeURIComponent(request.url)}`;
+        return redirect(reply, appConfig.defaultProvider ? `/.auth/login/${encodeURIComponent(appConfig.defaultProvider)}?${back}` : `/.auth/login?${back}`);
+      }
+    }
+  }
+
+  /** Cookie-authenticated requests that change state must come from the app's own pages (CSRF). */
+  function crossSite(request: FastifyRequest, host: string): boolean {
+    if (['GET', 'HEAD', 'OPTIONS'].includes(request.method)) return false;
+    if (request.headers['sec-fetch-site'] === 'cross-site') return true;
+    const origin = request.headers.origin;
+    return origin !== undefined && (!URL.canParse(origin) || new URL(origin).host !== host);
+  }
+
+  async function toApp(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
+    const current = await sessionOf(request, host);
+    const headers = forwardableHeaders(request.raw.rawHeaders, ownCookies);
+    if (current) {
+      if (crossSite(request, host)) return reply.code(403).send({ error: 'cross-site request refused' });
+      const user = userOf(current.session);
+      for (const [name, value] of Object.entries(principalHeaders(user))) headers.push([name, value]);
+      if (appConfig.tokenStore) {
+        const stored = await store.getTokens({ accountId: current.session.accountId, provider: user.provider, resource: '' });
+        if (stored) for (const [name, value] of Object.entries(tokenHeaders(stored, appConfig.exposeRefreshTokens))) headers.push([name, value]);
+      }
+    } else if (appConfig.unauthenticatedAction !== 'AllowAnonymous' && !isExcludedPath(request.url, appConfig.excludedPaths)) {
+      return unauthenticated(request, reply, appConfig);
+    }
+    headers.push(['x-forwarded-for', request.ip], ['x-forwarded-proto', publicUrl.protocol.slice(0, -1)], ['x-forwarded-host', host]);
+    const outcome = await proxy.forward(appConfig.upstream, request.raw, headers, reply);
+    if (outcome === 'ok') return reply;
+    request.log.error({ app: appConfig.id, outcome }, `upstream of ${appConfig.id} ${outcome === 'timeout' ? 'did not answer in time' : 'is unreachable'}`);
+    return outcome === 'timeout'
+      ? page(reply, 504, errorPage('The app did not answer in time', 'Please try again in a moment.'))
+      : page(reply, 502, errorPage('The app is not reachable', 'Please try again in a moment.'));
+  }
+
+  async function appHost(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
+    const path = pathOf(request.url);
+    if (!path.startsWith('/.auth/')) return toApp(request, reply, appConfig, host);
+    if (request.method !== 'GET' && request.method !== 'HEAD') return reply.code(405).header('allow', 'GET').send({ error: 'method not allowed' });
+    if (path === '/.auth/login') return signInChoices(request, reply);
+    if (path === '/.auth/login/done') return finishLogin(request, reply, host);
+    if (path === '/.auth/me') return me(request, reply, appConfig, host);
+    if (path === '/.auth/logout') return logout(request, reply, appConfig, host);
+    if (path === '/.auth/logout/complete') return page(reply, 200, signedOutPage());
+    const login = /^\/\.auth\/login\/([^/]+)$/.exec(path);
+    if (login) return startLogin(request, reply, appConfig, host, decodeURIComponent(login[1]!));
+    return reply.code(404).send({ error: 'no such /.auth endpoint' });
+  }
+
+  // --- auth host ----------------------------------------------------------------------------
+
+  async function providerStart(request: FastifyRequest, reply: FastifyReply, provider: Provider) {
+    const code = (request.query as Record<string, string | undefined>).login ?? '';
+    const login = await store.consumeCode('login-request', code) as LoginRequest | undefined;
+    if (!login || login.provider !== provider.id) {
+      return page(reply, 400, errorPage('Sign-in expired', 'This sign-in link was already used or has expired. Start again from the app.'));
+    }
+    const state = await store.issueCode('login-state', login, LOGIN_TTL_MS);
+    const callbackUrl = authUrl(`/.auth/login/${encodeURIComponent(provider.id)}/callback`);
+    const { url, pending } = await provider.begin({ callbackUrl, state, ...(login.prompt ? { prompt: login.prompt } : {}) });
+    // Binds the state to this browser (login CSRF, RFC 9700 section 4.7) and keeps the PKCE
+    // verifier and nonce out of the URL.
+    const browser = keyring.seal(JSON.stringify(pending), loginBinding(state));
+    reply.header('set-cookie', setCookieHeader(LOGIN_COOKIE, browser, { secure, maxAgeSeconds: LOGIN_TTL_MS / 1000, path: '/.auth/login/' }));
+    return redirect(reply, url);
+  }
+
+  async function providerCallback(request: FastifyRequest, reply: FastifyReply, provider: Provider) {
+    const currentUrl = new URL(request.url, publicUrl.origin);
+    const state = currentUrl.searchParams.get('state') ?? '';
+    const login = await store.consumeCode('login-state', state) as LoginRequest | undefined;
+    const browser = readCookie(request.headers.cookie, LOGIN_COOKIE);
+    reply.header('set-cookie', setCookieHeader(LOGIN_COOKIE, '', { secure, maxAgeSeconds: 0, path: '/.auth/login/' }));
+    let pending: Record<string, string> | undefined;
+    try {
+      pending = login && browser ? JSON.parse(keyring.openString(browser, loginBinding(state))) : undefined;
+    } catch {
+      pending = undefined;
+    }
+    if (!login || login.provider !== provider.id || !pending) {
+      request.log.warn({ provider: provider.id, known: !!login, browserBound: !!pending }, 'sign-in callback refused: unknown, replayed or foreign state');
+      return page(reply, 400, errorPage('Sign-in expired', 'This sign-in was already completed, has expired, or was started in another browser. Start again from the app.'));
+    }
+    const retry = appUrl(login.host, `/.auth/login/${encodeURIComponent(provider.id)}?post_login_redirect_uri=${encodeURIComponent(login.redirect)}`);
+    let result;
+    try {
+      result = await provider.complete({ callbackUrl: authUrl(`/.auth/login/${encodeURIComponent(provider.id)}/callback`), currentUrl, state, pending });
+    } catch (error) {
+      const failure = error instanceof ProviderError ? error : new ProviderError('invalid-response', (error as Error).message, { cause: error });
+      request.log.warn({ provider: provider.id, kind: failure.kind, reason: failure.message }, 'sign-in failed at the provider');
+      const message = failure.kind === 'denied' ? `${provider.displayName} did not sign you in (${failure.message}).`
+        : failure.kind === 'unreachable' ? `${provider.displayName} could not be reached.` : `${provider.displayName} answered something SignOnce could not accept.`;
+      return page(reply, failure.kind === 'denied' ? 403 : 502, errorPage('Sign-in failed', message, retry));
+    }
+    const { account } = await store.resolveIdentity(provider.id, result.subject);
+    if (Object.keys(result.tokens).length) await store.putTokens({ accountId: account.id, provider: provider.id, resource: '' }, result.tokens);
+    const user: SignedInUser = { provider: provider.id, subject: result.subject, name: result.name, claims: result.claims };
+    const { secret } = await store.createSession({ accountId: account.id, lifetimeMs: config.session.lifetime, data: { user, app: login.appId } });
+    const handoff = await store.issueCode('handoff', { secret, host: login.host, redirect: login.redirect }, HANDOFF_TTL_MS);
+    request.log.info({ provider: provider.id, account: account.id, app: login.appId }, 'signed in');
+    return redirect(reply, appUrl(login.host, `/.auth/login/done?code=${encodeURIComponent(handoff)}`));
+  }
+
+  async function authHost(request: FastifyRequest, reply: FastifyReply) {
+    const path = pathOf(request.url);
+    const hop = /^\/\.auth\/login\/([^/]+)\/(start|callback|form)$/.exec(path);
+    const provider = hop && providers.get(decodeURIComponent(hop[1]!));
+    if (hop && provider && request.method === 'GET') {
+      if (hop[2] === 'start') return providerStart(request, reply, provider);
+      if (hop[2] === 'callback') return providerCallback(request, reply, provider);
+      if (provider.type === 'dev') {
+        const state = (request.query as Record<string, string | undefined>).state ?? '';
+        return page(reply, 200, devSignInForm(`/.auth/login/${encodeURIComponent(provider.id)}/callback`, state));
+      }
+    }
+    return probesOr404(request, reply);
+  }
+
+  function probesOr404(request: FastifyRequest, reply: FastifyReply) {
+    const path = pathOf(request.url);
+    if (path !== '/healthz' && path !== '/readyz') return reply.code(404).send({ error: 'not found' });
+    if (request.method !== 'GET' && request.method !== 'HEAD') return reply.code(405).header('allow', 'GET, HEAD').send({ error: 'method not allowed' });
+    return path === '/healthz' ? healthz(request, reply) : readyz(store, request, reply);
+  }
+
+  app.all('/*', async (request, reply) => {
+    const target = route(request.headers.host);
+    try {
+      if (target.kind === 'app') return await appHost(request, reply, target.app, target.host);
+      if (target.kind === 'auth') return await authHost(request, reply);
+      const path = pathOf(request.url);
+      if (path === '/healthz' || path === '/readyz') return await probesOr404(request, reply);
+      return reply.code(421).send({ error: `no app is configured for host ${JSON.stringify(request.headers.host ?? '')}` });
+    } catch (error) {
+      // The store being unreachable must not look like a sign-out: 503, sessions kept.
+      request.log.error({ err: error }, 'request failed');
+      return page(reply, 503, errorPage('Service unavailable', 'SignOnce cannot serve this request right now. Please try again in a moment.'));
+    }
+  });
+};

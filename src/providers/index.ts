@@ -1,0 +1,38 @@
+// Providers built from the configuration: presets resolved to their base type, one Provider each.
+import type { ProviderConfig } from '../config/index.ts';
+import { DevProvider } from './dev.ts';
+import { OidcProvider } from './oidc.ts';
+import { PRESETS } from './presets.ts';
+import type { Provider } from './types.ts';
+
+export * from './types.ts';
+export { NAME_CLAIM_TYPE, ROLE_CLAIM_TYPE } from './claims.ts';
+
+/** The provider's config with its preset's fields filled in (config fields win). */
+function resolvePreset(config: ProviderConfig): { base: string; displayName: string; fields: Record<string, unknown> } {
+  const preset = PRESETS[config.type];
+  if (!preset) return { base: config.type, displayName: config.id, fields: { ...config } };
+  const given = Object.fromEntries(Object.entries(config).filter(([, value]) => value !== undefined));
+  return { base: preset.base, displayName: preset.displayName, fields: { ...preset.fields, ...given } };
+}
+
+export function createProvider(config: ProviderConfig): Provider {
+  const { base, displayName, fields } = resolvePreset(config);
+  switch (base) {
+    case 'oidc':
+      return new OidcProvider({
+        id: config.id, type: config.type, displayName,
+        issuer: fields.issuer as string, clientId: fields.clientId as string, clientSecret: fields.clientSecret as string | undefined,
+        scopes: (fields.scopes as string[] | undefined) ?? ['openid', 'profile', 'email'],
+        authorizationParams: fields.authorizationParams as Record<string, string> | undefined,
+      });
+    case 'dev':
+      return new DevProvider(config.id);
+    default:
+      throw new Error(`providers: "${config.id}" has type ${config.type}, whose sign-in is not implemented in this version of SignOnce yet (available: oidc, dev, and the presets google, aad, microsoftaccount, apple)`);
+  }
+}
+
+export function createProviders(configs: readonly ProviderConfig[]): Map<string, Provider> {
+  return new Map(configs.map((config) => [config.id, createProvider(config)]));
+}

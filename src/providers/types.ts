@@ -1,0 +1,50 @@
+// The one seam between SignOnce and identity providers: start a sign-in, finish it from the
+// provider's callback. Everything provider-specific stays behind it.
+import type { ProviderTokens } from '../store/index.ts';
+
+/** An Easy Auth claim: `{ typ, val }`. */
+export interface Claim {
+  readonly typ: string;
+  readonly val: string;
+}
+
+/** Who signed in, as the provider asserted it, with the tokens it issued. */
+export interface SignInResult {
+  /** The provider's stable identifier of the user (OIDC `sub`). */
+  readonly subject: string;
+  /** The name apps see in X-MS-CLIENT-PRINCIPAL-NAME. */
+  readonly name: string;
+  readonly claims: readonly Claim[];
+  readonly tokens: ProviderTokens;
+}
+
+/** What a started sign-in must keep until its callback (sealed in the login state). */
+export type PendingSignIn = Readonly<Record<string, string>>;
+
+export interface Provider {
+  readonly id: string;
+  readonly type: string;
+  /** For the sign-in page. */
+  readonly displayName: string;
+  /** Where to send the browser; `state` is SignOnce's single-use login state, echoed back. */
+  begin(request: { callbackUrl: string; state: string; prompt?: string }): Promise<{ url: string; pending: PendingSignIn }>;
+  /** Finishes the sign-in from the callback request's URL (and form fields, for a POST callback). */
+  complete(request: { callbackUrl: string; currentUrl: URL; form?: URLSearchParams; state: string; pending: PendingSignIn }): Promise<SignInResult>;
+}
+
+export type ProviderErrorKind =
+  /** The user or the provider declined (`access_denied` and other authorization errors). */
+  | 'denied'
+  /** The provider could not be reached or did not answer in time. */
+  | 'unreachable'
+  /** The provider answered something that fails validation (bad token, wrong issuer, …). */
+  | 'invalid-response';
+
+export class ProviderError extends Error {
+  readonly kind: ProviderErrorKind;
+  constructor(kind: ProviderErrorKind, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ProviderError';
+    this.kind = kind;
+  }
+}

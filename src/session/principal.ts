@@ -1,0 +1,53 @@
+// What an app learns about the signed-in user, in Easy Auth's shapes: the X-MS-CLIENT-PRINCIPAL*
+// and X-MS-TOKEN-* headers, and the /.auth/me entries.
+import { NAME_CLAIM_TYPE, ROLE_CLAIM_TYPE, type Claim } from '../providers/index.ts';
+import type { StoredTokens } from '../store/index.ts';
+
+/** What a session remembers of its sign-in (sealed with the session). */
+export interface SignedInUser {
+  readonly provider: string;
+  readonly subject: string;
+  readonly name: string;
+  readonly claims: readonly Claim[];
+}
+
+export function principalHeaders(user: SignedInUser): Record<string, string> {
+  const principal = { auth_typ: user.provider, claims: user.claims, name_typ: NAME_CLAIM_TYPE, role_typ: ROLE_CLAIM_TYPE };
+  return {
+    'x-ms-client-principal': Buffer.from(JSON.stringify(principal)).toString('base64'),
+    'x-ms-client-principal-name': user.name,
+    'x-ms-client-principal-id': user.subject,
+    'x-ms-client-principal-idp': user.provider,
+  };
+}
+
+/** `expires_on` as Easy Auth writes it: ISO 8601 in UTC. */
+const expiresOn = (ms: number) => new Date(ms).toISOString();
+
+/** X-MS-TOKEN-{PROVIDER}-* headers; refresh tokens only for apps that opted in. */
+export function tokenHeaders(stored: StoredTokens, exposeRefreshTokens: boolean): Record<string, string> {
+  const prefix = `x-ms-token-${stored.provider}-`;
+  const { accessToken, idToken, refreshToken, expiresAt, accessTokenSecret } = stored.tokens;
+  const headers: Record<string, string> = {};
+  if (accessToken) headers[`${prefix}access-token`] = accessToken;
+  if (idToken) headers[`${prefix}id-token`] = idToken;
+  if (expiresAt !== undefined) headers[`${prefix}expires-on`] = expiresOn(expiresAt);
+  if (accessTokenSecret) headers[`${prefix}access-token-secret`] = accessTokenSecret;
+  if (refreshToken && exposeRefreshTokens) headers[`${prefix}refresh-token`] = refreshToken;
+  return headers;
+}
+
+/** One /.auth/me entry; token fields only when stored (and refresh tokens only when exposed). */
+export function meEntry(user: SignedInUser, stored: StoredTokens | undefined, exposeRefreshTokens: boolean): Record<string, unknown> {
+  const tokens = stored?.tokens ?? {};
+  return {
+    provider_name: user.provider,
+    user_id: user.name,
+    user_claims: user.claims,
+    ...(tokens.accessToken ? { access_token: tokens.accessToken } : {}),
+    ...(tokens.expiresAt !== undefined ? { expires_on: expiresOn(tokens.expiresAt) } : {}),
+    ...(tokens.idToken ? { id_token: tokens.idToken } : {}),
+    ...(tokens.refreshToken && exposeRefreshTokens ? { refresh_token: tokens.refreshToken } : {}),
+    ...(tokens.accessTokenSecret ? { access_token_secret: tokens.accessTokenSecret } : {}),
+  };
+}
