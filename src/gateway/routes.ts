@@ -184,6 +184,17 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
 
   // --- auth host ----------------------------------------------------------------------------
 
+  /** A sign-in the provider did not complete: a page saying why in words, with a way to retry. */
+  function providerFailure(request: FastifyRequest, reply: FastifyReply, provider: Provider, login: LoginRequest, error: unknown) {
+    const failure = error instanceof ProviderError ? error : new ProviderError('invalid-response', (error as Error).message, { cause: error });
+    request.log.warn({ provider: provider.id, kind: failure.kind, reason: failure.message }, 'sign-in failed at the provider');
+    const message = failure.kind === 'denied' ? `${provider.displayName} did not sign you in (${failure.message}).`
+      : failure.kind === 'unreachable' ? `${provider.displayName} could not be reached. Please try again in a moment.`
+        : `${provider.displayName} answered something SignOnce could not accept.`;
+    const retry = appUrl(login.host, `/.auth/login/${encodeURIComponent(provider.id)}?post_login_redirect_uri=${encodeURIComponent(login.redirect)}`);
+    return page(reply, failure.kind === 'denied' ? 403 : 502, errorPage('Sign-in failed', message, retry));
+  }
+
   async function providerStart(request: FastifyRequest, reply: FastifyReply, provider: Provider) {
     const code = (request.query as Record<string, string | undefined>).login ?? '';
     const login = await store.consumeCode('login-request', code) as LoginRequest | undefined;
@@ -192,7 +203,13 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     }
     const state = await store.issueCode('login-state', login, LOGIN_TTL_MS);
     const callbackUrl = authUrl(`/.auth/login/${encodeURIComponent(provider.id)}/callback`);
-    const { url, pending } = await provider.begin({ callbackUrl, state, ...(login.prompt ? { prompt: login.prompt } : {}) });
+    let started;
+    try {
+      started = await provider.begin({ callbackUrl, state, ...(login.prompt ? { prompt: login.prompt } : {}) });
+    } catch (error) {
+      return providerFailure(request, reply, provider, login, error);
+    }
+    const { url, pending } = started;
     // Binds the state to this browser (login CSRF, RFC 9700 section 4.7) and keeps the PKCE
     // verifier and nonce out of the URL.
     const browser = keyring.seal(JSON.stringify(pending), loginBinding(state));
@@ -216,16 +233,11 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
       request.log.warn({ provider: provider.id, known: !!login, browserBound: !!pending }, 'sign-in callback refused: unknown, replayed or foreign state');
       return page(reply, 400, errorPage('Sign-in expired', 'This sign-in was already completed, has expired, or was started in another browser. Start again from the app.'));
     }
-    const retry = appUrl(login.host, `/.auth/login/${encodeURIComponent(provider.id)}?post_login_redirect_uri=${encodeURIComponent(login.redirect)}`);
     let result;
     try {
       result = await provider.complete({ callbackUrl: authUrl(`/.auth/login/${encodeURIComponent(provider.id)}/callback`), currentUrl, state, pending });
     } catch (error) {
-      const failure = error instanceof ProviderError ? error : new ProviderError('invalid-response', (error as Error).message, { cause: error });
-      request.log.warn({ provider: provider.id, kind: failure.kind, reason: failure.message }, 'sign-in failed at the provider');
-      const message = failure.kind === 'denied' ? `${provider.displayName} did not sign you in (${failure.message}).`
-        : failure.kind === 'unreachable' ? `${provider.displayName} could not be reached.` : `${provider.displayName} answered something SignOnce could not accept.`;
-      return page(reply, failure.kind === 'denied' ? 403 : 502, errorPage('Sign-in failed', message, retry));
+      return providerFailure(request, reply, provider, login, error);
     }
     const { account } = await store.resolveIdentity(provider.id, result.subject);
     if (Object.keys(result.tokens).length) await store.putTokens({ accountId: account.id, provider: provider.id, resource: '' }, result.tokens);

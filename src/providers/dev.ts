@@ -23,7 +23,7 @@ export class DevProvider implements Provider {
     if (!userId || userId.length > 256) throw new ProviderError('denied', 'a user id of 1 to 256 characters is required');
     const name = currentUrl.searchParams.get('name')?.trim() || userId;
     const roles = (currentUrl.searchParams.get('roles') ?? '').split(',').map((r) => r.trim()).filter(Boolean);
-    const source = { sub: userId, name, ...(roles.length ? { roles } : {}) };
+    const source = { sub: userId, name, ...(userId.includes('@') ? { email: userId } : {}), ...(roles.length ? { roles } : {}) };
     return { subject: userId, name: principalName(source, userId), claims: toClaims(source), tokens: {} };
   }
 }

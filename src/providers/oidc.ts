@@ -88,7 +88,12 @@ export class OidcProvider implements Provider {
       const tokens = await client.authorizationCodeGrant(config, currentUrl, {
         pkceCodeVerifier: pending.verifier!, expectedState: state, expectedNonce: pending.nonce!, idTokenExpected: true,
       });
-      const claims = tokens.claims()!;
+      const idClaims = tokens.claims()!;
+      // With the code flow, profile and e-mail claims may come only from userinfo (OpenID
+      // Connect Core 1.0 section 5.4); the ID token's own claims win where both speak.
+      const userinfo = config.serverMetadata().userinfo_endpoint
+        ? await client.fetchUserInfo(config, tokens.access_token, idClaims.sub) : {};
+      const claims = { ...userinfo, ...idClaims };
       return {
         subject: claims.sub,
         name: principalName(claims, claims.sub),

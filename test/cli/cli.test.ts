@@ -48,7 +48,7 @@ test('serve refuses a broken config with every problem listed, exit 2', async ()
   assert.match(missing.stderr, /nope\.yaml/);
 });
 
-test('serve answers probes, finishes a request in flight on SIGTERM, closes the store and exits 0', async () => {
+test('serve answers probes, finishes a request in flight on SIGTERM, closes the store and exits 0', async (t) => {
   // An app whose answer takes 700 ms: the stop must wait for it.
   const upstream = createServer((_request, response) => setTimeout(() => response.end('slow answer'), 700));
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
@@ -61,6 +61,7 @@ test('serve answers probes, finishes a request in flight on SIGTERM, closes the 
     `apps: [{ id: slow, hosts: [slow.localhost], upstream: "http://127.0.0.1:${(upstream.address() as AddressInfo).port}", unauthenticatedAction: AllowAnonymous }]`,
   ].join('\n'));
   const server = start(['serve', '--config', file], { TEST_KEY: generateKey() });
+  t.after(() => server.child.kill('SIGKILL'));
   const listening = JSON.parse(await server.waitForLine(/"msg":"listening/));
   const url = new URL(listening.url);
   assert.equal((await fetch(new URL('/healthz', url))).status, 200);

@@ -1,0 +1,192 @@
+// End to end over HTTP: a real OpenID provider (oidc-provider) on loopback, SignOnce in front of
+// two echo apps, a scripted user agent with a cookie jar.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
+import { UserAgent, finalUrl } from '../support/user-agent.ts';
+import { freePort } from '../support/idp.ts';
+
+const WS = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims';
+
+describe('sign-in through a real OpenID provider', () => {
+  let idp: TestIdp;
+  let gw: TestGateway;
+  let deadPort: number;
+
+  before(async () => {
+    deadPort = await freePort();
+    let gatewayPort = 0;
+    idp = await startOidcProvider([]);
+    gw = await startTestGateway((port, upstream) => {
+      gatewayPort = port;
+      return {
+        publicUrl: `http://auth.localhost:${port}`,
+        providers: [
+          { id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
+            scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' } },
+          { id: 'down', type: 'oidc', issuer: `http://127.0.0.1:${deadPort}`, clientId: 'x' },
+        ],
+        apps: [
+          { id: 'app1', hosts: [`app1.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true, excludedPaths: ['/public/*'],
+            allowedExternalRedirectUrls: ['myapp://easyauth.callback'] },
+          { id: 'app2', hosts: [`app2.localhost:${port}`], upstream, unauthenticatedAction: 'Return401' },
+        ],
+      };
+    });
+    // The IdP must know the callback, which depends on the gateway's port.
+    await idp.close();
+    idp = await startOidcProvider([`http://auth.localhost:${gatewayPort}/.auth/login/idp/callback`], idp);
+  });
+  after(async () => {
+    await gw?.close();
+    await idp?.close();
+  });
+
+  /** Signs `user` in to app1 from `path`; the user agent and the echo of the landing request. */
+  async function signIn(path = '/protected?x=1', user = 'alice') {
+    const ua = new UserAgent();
+    const login = await ua.navigate(gw.url('app1.localhost', path));
+    assert.match(finalUrl(login), /\/interaction\//, 'sent to the provider\'s login page');
+    const consent = await ua.submitForm(finalUrl(login), await login.text(), { login: user, password: 'any' });
+    const landed = await ua.submitForm(finalUrl(consent), await consent.text());
+    return { ua, landed, echo: await landed.json() as Echo };
+  }
+
+  test('a protected path leads through the provider back to that path, with the identity headers', async () => {
+    const { ua, landed, echo } = await signIn();
+    assert.equal(finalUrl(landed), gw.url('app1.localhost', '/protected?x=1'));
+    assert.equal(echo.url, '/protected?x=1');
+    const h = echo.headers;
+    assert.equal(h['x-ms-client-principal-name'], 'alice@example.com');
+    assert.equal(h['x-ms-client-principal-id'], 'alice');
+    assert.equal(h['x-ms-client-principal-idp'], 'idp');
+    const principal = JSON.parse(Buffer.from(String(h['x-ms-client-principal']), 'base64').toString('utf8'));
+    assert.equal(principal.auth_typ, 'idp');
+    assert.equal(principal.name_typ, `${WS}/name`);
+    assert.equal(principal.role_typ, 'http://schemas.microsoft.com/ws/2008/06/identity/claims/role');
+    const claim = (typ: string) => principal.claims.find((c: { typ: string }) => c.typ === typ)?.val;
+    assert.equal(claim('sub'), 'alice');
+    assert.equal(claim(`${WS}/nameidentifier`), 'alice');
+    assert.equal(claim(`${WS}/emailaddress`), 'alice@example.com');
+    assert.match(String(h['x-ms-token-idp-access-token']), /\S{20,}/);
+    assert.match(String(h['x-ms-token-idp-id-token']), /^ey/);
+    assert.ok(!Number.isNaN(Date.parse(String(h['x-ms-token-idp-expires-on']))));
+    assert.equal(h['x-ms-token-idp-refresh-token'], undefined, 'refresh tokens only with exposeRefreshTokens');
+    assert.equal(h.cookie, undefined, 'SignOnce\'s cookies never reach the app');
+    assert.equal(h['x-forwarded-host'], `app1.localhost:${gw.port}`);
+    // The session cookie: HttpOnly, SameSite=Lax, host-only.
+    assert.ok(ua.jar.get(`app1.localhost:${gw.port}`)?.has('AppServiceAuthSession'));
+    assert.ok(!ua.jar.get(`auth.localhost:${gw.port}`)?.has('AppServiceAuthSession'));
+  });
+
+  test('/.auth/me answers Easy Auth\'s shape; 401 when not signed in', async () => {
+    const { ua } = await signIn('/');
+    const me = await ua.request(gw.url('app1.localhost', '/.auth/me'));
+    assert.equal(me.status, 200);
+    const [entry] = await me.json() as Array<Record<string, unknown>>;
+    assert.deepEqual(Object.keys(entry!).sort(), ['access_token', 'expires_on', 'id_token', 'provider_name', 'user_claims', 'user_id']);
+    assert.equal(entry!.provider_name, 'idp');
+    assert.equal(entry!.user_id, 'alice@example.com');
+    assert.equal((await new UserAgent().request(gw.url('app1.localhost', '/.auth/me'))).status, 401);
+  });
+
+  test('client-sent identity headers never reach the app, however spelt', async () => {
+    const { ua } = await signIn('/');
+    const response = await ua.request(gw.url('app1.localhost', '/spoof'), { headers: {
+      'X-MS-CLIENT-PRINCIPAL-NAME': 'mallory', 'x_ms_client_principal_id': 'mallory', 'X-MS-TOKEN-IDP-ACCESS-TOKEN': 'forged',
+    } });
+    const echo = await response.json() as Echo;
+    assert.equal(echo.headers['x-ms-client-principal-name'], 'alice@example.com');
+    assert.notEqual(echo.headers['x-ms-token-idp-access-token'], 'forged');
+    assert.ok(!Object.keys(echo.headers).some((name) => name.includes('_')), 'no underscore spelling passes');
+  });
+
+  test('a cookie is valid only on the host that received it; tampered, revoked or expired cookies are nothing', async () => {
+    const { ua } = await signIn('/');
+    const cookie = ua.jar.get(`app1.localhost:${gw.port}`)!.get('AppServiceAuthSession')!.value;
+    const onApp2 = await new UserAgent().request(gw.url('app2.localhost', '/'), { headers: { cookie: `AppServiceAuthSession=${cookie}` } });
+    assert.equal(onApp2.status, 401, 'app2 refuses app1\'s cookie');
+    const flipped = `${cookie.slice(0, -5)}${cookie.at(-5) === 'A' ? 'B' : 'A'}${cookie.slice(-4)}`;
+    for (const value of [flipped, 'garbage', '', `${cookie}x`]) {
+      const response = await new UserAgent().request(gw.url('app1.localhost', '/.auth/me'), { headers: { cookie: `AppServiceAuthSession=${value}` } });
+      assert.equal(response.status, 401, value);
+    }
+    const logout = await ua.request(gw.url('app1.localhost', '/.auth/logout'));
+    assert.equal(logout.status, 302);
+    assert.equal(logout.headers.get('location'), '/.auth/logout/complete');
+    assert.equal((await ua.request(gw.url('app1.localhost', '/.auth/me'))).status, 401);
+    const replayed = await new UserAgent().request(gw.url('app1.localhost', '/.auth/me'), { headers: { cookie: `AppServiceAuthSession=${cookie}` } });
+    assert.equal(replayed.status, 401, 'a revoked session stays revoked');
+  });
+
+  test('a replayed callback gets a clear page, not a session', async () => {
+    const { ua } = await signIn('/');
+    const callback = ua.visited.find((url) => url.includes('/.auth/login/idp/callback'))!;
+    const replay = await ua.request(callback);
+    assert.equal(replay.status, 400);
+    assert.match(await replay.text(), /already completed, has expired, or was started in another browser/);
+    const elsewhere = await new UserAgent().request(callback);
+    assert.equal(elsewhere.status, 400);
+  });
+
+  test('a refused post_login_redirect_uri is 400 and starts nothing', async () => {
+    const ua = new UserAgent();
+    for (const target of ['//evil.example', 'https://evil.example/', '/\\evil.example', 'javascript:alert(1)']) {
+      const response = await ua.request(gw.url('app1.localhost', `/.auth/login/idp?post_login_redirect_uri=${encodeURIComponent(target)}`));
+      assert.equal(response.status, 400, target);
+    }
+    assert.equal(ua.jar.size, 0, 'no cookie was set');
+    const allowed = await ua.request(gw.url('app1.localhost', `/.auth/login/idp?post_login_redirect_uri=${encodeURIComponent('myapp://easyauth.callback')}`));
+    assert.equal(allowed.status, 302);
+  });
+
+  test('unauthenticated requests: browsers are redirected, fetch gets 401, Return401 apps say why, excluded paths pass', async () => {
+    const ua = new UserAgent();
+    const navigation = await ua.request(gw.url('app1.localhost', '/page'));
+    assert.equal(navigation.status, 302);
+    assert.equal(navigation.headers.get('location'), '/.auth/login/idp?post_login_redirect_uri=%2Fpage');
+    const xhr = await ua.request(gw.url('app1.localhost', '/api'), { headers: { accept: 'application/json', 'sec-fetch-mode': 'cors' } });
+    assert.equal(xhr.status, 401);
+    const app2 = await ua.request(gw.url('app2.localhost', '/'));
+    assert.equal(app2.status, 401);
+    assert.match(app2.headers.get('www-authenticate') ?? '', /^Bearer realm="app2"/);
+    const open = await ua.request(gw.url('app1.localhost', '/public/logo.png'));
+    assert.equal(open.status, 200);
+    assert.equal(((await open.json()) as Echo).headers['x-ms-client-principal-name'], undefined);
+    const bypass = await ua.request(gw.url('app1.localhost', '/public/%2e%2e/admin'));
+    assert.equal(bypass.status, 302, 'an encoded dot-dot is not excluded');
+  });
+
+  test('the provider saying no, or being down, gives a page with a retry link', async () => {
+    const ua = new UserAgent();
+    const login = await ua.navigate(gw.url('app1.localhost', '/'));
+    const abort = /href="([^"]*\/abort)"/.exec(await login.text())?.[1];
+    assert.ok(abort, 'the provider offers to cancel');
+    const denied = await ua.navigate(new URL(abort, finalUrl(login)));
+    assert.equal(denied.status, 403);
+    const text = await denied.text();
+    assert.match(text, /did not sign you in \(access_denied/);
+    assert.match(text, /Try again/);
+
+    const down = await new UserAgent().navigate(gw.url('app1.localhost', '/.auth/login/down'));
+    assert.equal(down.status, 502);
+    assert.match(await down.text(), /could not be reached/);
+    assert.ok(gw.logs.some((line) => line.includes('sign-in failed at the provider') && line.includes('"kind":"unreachable"')));
+  });
+
+  test('a cross-site POST authenticated only by the cookie is refused', async () => {
+    const { ua } = await signIn('/');
+    const crossSite = await ua.request(gw.url('app1.localhost', '/form'), { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'text/plain' }, body: 'x' });
+    assert.equal(crossSite.status, 403);
+    const sameSite = await ua.request(gw.url('app1.localhost', '/form'), { method: 'POST', headers: { origin: `http://app1.localhost:${gw.port}`, 'content-type': 'text/plain' }, body: 'hello' });
+    assert.equal(sameSite.status, 200);
+    assert.equal(((await sameSite.json()) as Echo).body, 'hello', 'the body is streamed to the app');
+  });
+
+  test('no token or secret reaches a log line', async () => {
+    const { echo } = await signIn('/');
+    const secrets = [echo.headers['x-ms-token-idp-access-token'], echo.headers['x-ms-token-idp-id-token'], idp.clientSecret].map(String);
+    for (const secret of secrets) assert.ok(!gw.logs.some((line) => line.includes(secret)), 'a secret was logged');
+  });
+});

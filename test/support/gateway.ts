@@ -1,0 +1,63 @@
+// A SignOnce gateway for tests: a real config (parsed like a file), SQLite in a temp folder, an
+// echo upstream per app that answers with the request it received, and captured log lines.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { stringify } from 'yaml';
+import { parseConfig, type Config } from '../../src/config/index.ts';
+import { generateKey } from '../../src/crypto/keyring.ts';
+import { startGateway, type Gateway } from '../../src/gateway/gateway.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import { freePort } from './idp.ts';
+import { tempDir } from './tmp.ts';
+
+export interface Echo { method: string; url: string; headers: Record<string, string | string[] | undefined>; body: string }
+
+/** An upstream app that answers every request with the request it received, as JSON. */
+export async function startEcho(): Promise<{ url: string; server: Server }> {
+  const server = createServer((request, response) => {
+    let body = '';
+    request.setEncoding('utf8').on('data', (chunk: string) => { body += chunk; }).on('end', () => {
+      const echo: Echo = { method: request.method!, url: request.url!, headers: request.headers, body };
+      response.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['app=1; Path=/', 'other=2; Path=/'] });
+      response.end(JSON.stringify(echo));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+export interface TestGateway {
+  readonly port: number;
+  readonly config: Config;
+  readonly gateway: Gateway;
+  readonly logs: string[];
+  url(host: string, path?: string): string;
+  close(): Promise<void>;
+}
+
+/** Starts a gateway; `build` receives the port and echo upstream URL and returns the config object. */
+export async function startTestGateway(build: (port: number, upstream: string) => Record<string, unknown>): Promise<TestGateway> {
+  const port = await freePort();
+  const echo = await startEcho();
+  const { dir, remove } = await tempDir();
+  const config = parseConfig(stringify({
+    listen: { host: '127.0.0.1', port },
+    store: `sqlite:${join(dir, 'signonce.db')}`,
+    secrets: { encryptionKeys: [generateKey()] },
+    ...build(port, echo.url),
+  }), join(dir, 'signonce.yaml'), {});
+  const logs: string[] = [];
+  const destination = new Writable({ write(chunk, _e, done) { logs.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
+  const gateway = await startGateway(config, createLogger({ level: 'info', destination }));
+  return {
+    port, config, gateway, logs,
+    url: (host, path = '/') => `http://${host}:${port}${path}`,
+    async close() {
+      await gateway.close();
+      await new Promise((resolve) => echo.server.close(resolve));
+      await remove();
+    },
+  };
+}
