@@ -19,7 +19,7 @@ import { isExcludedPath } from './excluded-paths.ts';
 import { healthz, readyz } from './health.ts';
 import { hostRouter } from './hosts.ts';
 import { forwardableHeaders } from './identity-headers.ts';
-import { PAGE_HEADERS, devSignInForm, errorPage, signInPage, signedOutPage } from './pages.ts';
+import { devSignInForm, pageHeaders, errorPage, signInPage, signedOutPage } from './pages.ts';
 import { UpstreamProxy } from './proxy.ts';
 import { checkRedirect } from './redirects.ts';
 
@@ -56,7 +56,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
-  const page = (reply: FastifyReply, status: number, html: string) => reply.code(status).headers(PAGE_HEADERS).send(html);
+  const page = (reply: FastifyReply, status: number, html: string, formTargets?: readonly string[]) =>
+    reply.code(status).headers(pageHeaders(formTargets)).send(html);
+  const appOrigins = config.apps.flatMap((a) => a.hosts.map((host) => `${publicUrl.protocol}//${host}`));
   const redirect = (reply: FastifyReply, location: string) => reply.code(302).header('cache-control', 'no-store').redirect(location);
 
   /** The session of a request on an app host, by its cookie; undefined when there is none. */
@@ -257,7 +259,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
       if (hop[2] === 'callback') return providerCallback(request, reply, provider);
       if (provider.type === 'dev') {
         const state = (request.query as Record<string, string | undefined>).state ?? '';
-        return page(reply, 200, devSignInForm(`/.auth/login/${encodeURIComponent(provider.id)}/callback`, state));
+        return page(reply, 200, devSignInForm(`/.auth/login/${encodeURIComponent(provider.id)}/callback`, state), appOrigins);
       }
     }
     return probesOr404(request, reply);

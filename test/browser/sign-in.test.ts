@@ -1,0 +1,87 @@
+// In a real browser (Chromium): a protected page of an app behind SignOnce, the provider's login
+// and consent pages, back on the page, the app sees the user; /.auth/me; logout. And the demo.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Browser } from 'playwright-core';
+import { chromiumSkipReason, launchChromium } from '../support/chromium.ts';
+import { start } from '../support/cli.ts';
+import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
+import { freePort, startOidcProvider, type TestIdp } from '../support/idp.ts';
+
+describe('in Chromium', { skip: chromiumSkipReason }, () => {
+  let browser: Browser;
+  let idp: TestIdp;
+  let gw: TestGateway;
+
+  before(async () => {
+    browser = await launchChromium();
+    idp = await startOidcProvider([]);
+    gw = await startTestGateway((port, upstream) => ({
+      publicUrl: `http://auth.localhost:${port}`,
+      providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
+        scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' } }],
+      apps: [{ id: 'app1', hosts: [`app1.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true }],
+    }));
+    await idp.close();
+    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp);
+  });
+  after(async () => {
+    await browser?.close();
+    await gw?.close();
+    await idp?.close();
+  });
+
+  test('sign in through an OpenID provider, land on the page asked for, see yourself, sign out', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(gw.url('app1.localhost', '/reports/2026?year=1'));
+    assert.match(page.url(), /\/interaction\//, 'on the provider\'s login page');
+    await page.fill('input[name=login]', 'carol');
+    await page.fill('input[name=password]', 'anything');
+    await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);
+    await Promise.all([page.waitForURL(gw.url('app1.localhost', '/reports/2026?year=1')), page.click('button[type=submit]')]);
+
+    const echo = JSON.parse(await page.innerText('body')) as Echo;
+    assert.equal(echo.url, '/reports/2026?year=1');
+    assert.equal(echo.headers['x-ms-client-principal-name'], 'carol@example.com');
+    assert.equal(echo.headers['x-ms-client-principal-idp'], 'idp');
+    assert.match(String(echo.headers['x-ms-token-idp-id-token']), /^ey/);
+    assert.equal(echo.headers.cookie, undefined, 'SignOnce\'s cookie is not forwarded');
+    await page.reload();
+    const again = JSON.parse(await page.innerText('body')) as Echo;
+    assert.equal(again.headers.cookie, 'app=1; other=2', 'the app sees its own cookies, and only those');
+
+    const cookies = await context.cookies(gw.url('app1.localhost'));
+    const session = cookies.find((c) => c.name === 'AppServiceAuthSession');
+    assert.ok(session?.httpOnly && session.sameSite === 'Lax', 'HttpOnly, SameSite=Lax');
+
+    const me = await page.goto(gw.url('app1.localhost', '/.auth/me'));
+    const [entry] = await me!.json() as Array<{ user_id: string; provider_name: string }>;
+    assert.deepEqual([entry?.provider_name, entry?.user_id], ['idp', 'carol@example.com']);
+
+    await page.goto(gw.url('app1.localhost', '/.auth/logout'));
+    assert.equal(page.url(), gw.url('app1.localhost', '/.auth/logout/complete'));
+    assert.match(await page.innerText('h1'), /signed out/);
+    assert.equal((await page.goto(gw.url('app1.localhost', '/.auth/me')))!.status(), 401);
+    await context.close();
+  });
+
+  test('the demo: open app1, sign in on the dev form, see yourself in under a minute', async (t) => {
+    const port = await freePort();
+    const demo = start(['demo', '--port', String(port)]);
+    t.after(() => demo.child.kill('SIGKILL'));
+    await demo.waitForLine(/Press Ctrl-C to stop/);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const started = Date.now();
+    await page.goto(`http://app1.localhost:${port}/`);
+    await page.fill('#user_id', 'dana@example.com');
+    await page.fill('#name', 'Dana');
+    await Promise.all([page.waitForURL(`http://app1.localhost:${port}/`), page.click('button[type=submit]')]);
+    assert.match(await page.innerText('p'), /Signed in as dana@example\.com/);
+    assert.ok(Date.now() - started < 60_000);
+    await context.close();
+    demo.child.kill('SIGINT');
+    assert.equal((await demo.finished).code, 0);
+  });
+});
