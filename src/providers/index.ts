@@ -1,6 +1,7 @@
 // Providers built from the configuration: presets resolved to their base type, one Provider each.
 import type { ProviderConfig } from '../config/index.ts';
 import { DevProvider } from './dev.ts';
+import { OAuth2Provider, type OAuth2Settings } from './oauth2.ts';
 import { OidcProvider } from './oidc.ts';
 import { PRESETS } from './presets.ts';
 import type { Provider } from './types.ts';
@@ -27,10 +28,18 @@ export function createProvider(config: ProviderConfig): Provider {
         scopes: (fields.scopes as string[] | undefined) ?? ['openid', 'profile', 'email'],
         authorizationParams: fields.authorizationParams as Record<string, string> | undefined,
       });
+    case 'oauth2':
+      return new OAuth2Provider({
+        id: config.id, type: config.type, displayName,
+        authorizationUrl: fields.authorizationUrl as string, tokenUrl: fields.tokenUrl as string, userinfoUrl: fields.userinfoUrl as string | undefined,
+        clientId: fields.clientId as string, clientSecret: fields.clientSecret as string | undefined,
+        scopes: (fields.scopes as string[] | undefined) ?? [], claims: fields.claims as OAuth2Settings['claims'],
+        authorizationParams: fields.authorizationParams as Record<string, string> | undefined,
+      });
     case 'dev':
       return new DevProvider(config.id);
     default:
-      throw new Error(`providers: "${config.id}" has type ${config.type}, whose sign-in is not implemented in this version of SignOnce yet (available: oidc, dev, and the presets google, aad, microsoftaccount)`);
+      throw new Error(`providers: "${config.id}" has type ${config.type}, whose sign-in is not implemented in this version of SignOnce yet (available: oidc, oauth2, dev, and the presets google, aad, microsoftaccount, facebook, github)`);
   }
 }
 

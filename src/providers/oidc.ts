@@ -3,7 +3,8 @@
 // Connect Core 1.0 section 3.1.3.7; RFC 9700 section 2.1.1 on PKCE.
 import * as client from 'openid-client';
 import { principalName, toClaims } from './claims.ts';
-import { ProviderError, type PendingSignIn, type Provider, type SignInResult } from './types.ts';
+import { TIMEOUT_SECONDS, authorizationRequest, classify, isLoopbackHttp, providerTokens } from './oauth-common.ts';
+import type { PendingSignIn, Provider, SignInResult } from './types.ts';
 
 export interface OidcSettings {
   readonly id: string;
@@ -16,21 +17,7 @@ export interface OidcSettings {
   readonly authorizationParams?: Readonly<Record<string, string>> | undefined;
 }
 
-const TIMEOUT_SECONDS = 10;
 const CLOCK_TOLERANCE_SECONDS = 30;
-
-/** Sorts a provider failure into what the user is told and what is logged. */
-export function classify(error: unknown): ProviderError {
-  if (error instanceof ProviderError) return error;
-  if (error instanceof client.AuthorizationResponseError) {
-    return new ProviderError('denied', `${error.error}${error.error_description ? `: ${error.error_description}` : ''}`, { cause: error });
-  }
-  const cause = (error as { cause?: { code?: string } }).cause;
-  if (error instanceof TypeError || (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError' || cause?.code?.startsWith('E')) {
-    return new ProviderError('unreachable', `the provider could not be reached: ${(error as Error).message}`, { cause: error });
-  }
-  return new ProviderError('invalid-response', `the provider's answer failed validation: ${(error as Error).message}`, { cause: error });
-}
 
 export class OidcProvider implements Provider {
   readonly id: string;
@@ -65,21 +52,9 @@ export class OidcProvider implements Provider {
   }
 
   async begin({ callbackUrl, state, prompt }: { callbackUrl: string; state: string; prompt?: string }) {
-    const config = await this.#discover();
-    const verifier = client.randomPKCECodeVerifier();
-    const nonce = client.randomNonce();
-    const url = client.buildAuthorizationUrl(config, {
-      ...this.#settings.authorizationParams,
-      redirect_uri: callbackUrl,
-      response_type: 'code',
-      scope: this.#settings.scopes.join(' '),
-      code_challenge: await client.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      nonce,
-      ...(prompt ? { prompt } : {}),
+    return authorizationRequest(await this.#discover(), {
+      callbackUrl, state, prompt, scopes: this.#settings.scopes, extra: this.#settings.authorizationParams, nonce: client.randomNonce(),
     });
-    return { url: url.href, pending: { verifier, nonce } };
   }
 
   async complete({ currentUrl, state, pending }: { currentUrl: URL; state: string; pending: PendingSignIn }): Promise<SignInResult> {
@@ -94,25 +69,9 @@ export class OidcProvider implements Provider {
       const userinfo = config.serverMetadata().userinfo_endpoint
         ? await client.fetchUserInfo(config, tokens.access_token, idClaims.sub) : {};
       const claims = { ...userinfo, ...idClaims };
-      return {
-        subject: claims.sub,
-        name: principalName(claims, claims.sub),
-        claims: toClaims(claims),
-        tokens: {
-          accessToken: tokens.access_token,
-          ...(tokens.refresh_token ? { refreshToken: tokens.refresh_token } : {}),
-          ...(tokens.id_token ? { idToken: tokens.id_token } : {}),
-          ...(tokens.expires_in ? { expiresAt: Date.now() + tokens.expires_in * 1000 } : {}),
-          ...(tokens.scope ? { scope: tokens.scope } : {}),
-          tokenType: tokens.token_type,
-        },
-      };
+      return { subject: claims.sub, name: principalName(claims, claims.sub), claims: toClaims(claims), tokens: providerTokens(tokens) };
     } catch (error) {
       throw classify(error);
     }
   }
-}
-
-function isLoopbackHttp(url: URL): boolean {
-  return url.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
 }

@@ -26,6 +26,9 @@ describe('sign-in through a real OpenID provider', () => {
           { id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
             scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' } },
           { id: 'down', type: 'oidc', issuer: `http://127.0.0.1:${deadPort}`, clientId: 'x' },
+          // The same server as a plain OAuth 2 provider, through the github preset's shape.
+          { id: 'gh', type: 'github', clientId: idp.clientId, clientSecret: idp.clientSecret, scopes: ['profile'],
+            authorizationUrl: `${idp.issuer}/auth`, tokenUrl: `${idp.issuer}/token`, userinfoUrl: `${idp.issuer}/api/user` },
         ],
         apps: [
           { id: 'app1', hosts: [`app1.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true, excludedPaths: ['/public/*'],
@@ -36,7 +39,7 @@ describe('sign-in through a real OpenID provider', () => {
     });
     // The IdP must know the callback, which depends on the gateway's port.
     await idp.close();
-    idp = await startOidcProvider([`http://auth.localhost:${gatewayPort}/.auth/login/idp/callback`], idp);
+    idp = await startOidcProvider(['idp', 'gh'].map((id) => `http://auth.localhost:${gatewayPort}/.auth/login/${id}/callback`), idp);
   });
   after(async () => {
     await gw?.close();
@@ -182,6 +185,26 @@ describe('sign-in through a real OpenID provider', () => {
     const sameSite = await ua.request(gw.url('app1.localhost', '/form'), { method: 'POST', headers: { origin: `http://app1.localhost:${gw.port}`, 'content-type': 'text/plain' }, body: 'hello' });
     assert.equal(sameSite.status, 200);
     assert.equal(((await sameSite.json()) as Echo).body, 'hello', 'the body is streamed to the app');
+  });
+
+  test('a plain OAuth 2 provider (github preset, pointed at a local server): profile from the userinfo API', async () => {
+    const ua = new UserAgent();
+    const login = await ua.navigate(gw.url('app1.localhost', '/.auth/login/gh?post_login_redirect_uri=/from-github'));
+    assert.match(finalUrl(login), /\/interaction\//);
+    const consent = await ua.submitForm(finalUrl(login), await login.text(), { login: 'octocat' });
+    const landed = await ua.submitForm(finalUrl(consent), await consent.text());
+    assert.equal(finalUrl(landed), gw.url('app1.localhost', '/from-github'));
+    const echo = await landed.json() as Echo;
+    assert.equal(echo.headers['x-ms-client-principal-idp'], 'gh');
+    assert.equal(echo.headers['x-ms-client-principal-id'], '4207');
+    assert.equal(echo.headers['x-ms-client-principal-name'], 'octocat@example.com');
+    const principal = JSON.parse(Buffer.from(String(echo.headers['x-ms-client-principal']), 'base64').toString('utf8'));
+    const claims = Object.fromEntries(principal.claims.map((c: { typ: string; val: string }) => [c.typ, c.val]));
+    assert.equal(claims.login, 'octocat');
+    assert.equal(claims.name, 'octocat', 'the github preset names the user by login');
+    assert.equal(claims[`${WS}/nameidentifier`], '4207');
+    assert.match(String(echo.headers['x-ms-token-gh-access-token']), /\S{20,}/);
+    assert.equal(echo.headers['x-ms-token-gh-id-token'], undefined, 'plain OAuth 2 has no ID token');
   });
 
   test('no token or secret reaches a log line', async () => {

@@ -2,7 +2,7 @@
 // consent pages: any user name signs in.
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer as createHttpServer } from 'node:http';
 import Provider from 'oidc-provider';
 
 export async function freePort(): Promise<number> {
@@ -45,7 +45,17 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
     cookies: { keys: ['test-cookie-key'] },
     issueRefreshToken: async () => true,
   });
-  const server: Server = provider.listen(port);
+  // Beside the authorization server, a GitHub-style API for plain OAuth 2 clients: GET /api/user
+  // with the access token answers the user's profile.
+  const handle = provider.callback();
+  const server = createHttpServer(async (request, response) => {
+    if (request.url !== '/api/user') return handle(request, response);
+    const token = await provider.AccessToken.find(request.headers.authorization?.replace(/^Bearer /, '') ?? '');
+    if (!token) return void response.writeHead(401).end();
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(JSON.stringify({ id: 4200 + token.accountId.length, login: token.accountId, email: `${token.accountId}@example.com`, site_admin: false }));
+  });
+  server.listen(port, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   return { issuer, clientId, clientSecret, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
