@@ -1,0 +1,111 @@
+// Requests/s and latency of (a) the backend directly, (b) a minimal Node reverse proxy (node:http +
+// undici, no authentication), (c) SignOnce with a signed-in session cookie, identity and token
+// headers injected. Load comes from autocannon in another process; scenarios alternate over
+// several rounds and the medians of the per-round ratios are printed (this machine is noisy).
+// Run: npm run bench:gateway [-- --rounds 5 --seconds 5 --connections 32]
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Writable } from 'node:stream';
+import { Agent, request } from 'undici';
+import { stringify } from 'yaml';
+import { parseConfig } from '../src/config/index.ts';
+import { Keyring, generateKey } from '../src/crypto/keyring.ts';
+import { startGateway } from '../src/gateway/gateway.ts';
+import { createLogger } from '../src/log/logger.ts';
+import { openStore } from '../src/store/index.ts';
+import { UserAgent } from '../test/support/user-agent.ts';
+import { freePort } from '../test/support/idp.ts';
+import { tempDir } from '../test/support/tmp.ts';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({ options: {
+  rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' },
+} });
+const ROUNDS = Number(values.rounds);
+const execFileAsync = promisify(execFile);
+const here = (file: string) => new URL(file, import.meta.url).pathname;
+
+// (a) the backend, in its own process.
+const backend = spawn(process.execPath, [here('./backend.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+const [portLine] = await once(backend.stdout!, 'data') as [Buffer];
+const backendUrl = `http://127.0.0.1:${String(portLine).trim()}`;
+
+// (b) a minimal reverse proxy: what any proxy must do, nothing more.
+const agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
+const minimal = createServer(async (incoming, outgoing) => {
+  const response = await request(new URL(incoming.url!, backendUrl), {
+    dispatcher: agent, method: incoming.method as 'GET', headers: incoming.headers as Record<string, string>, body: null,
+  });
+  outgoing.writeHead(response.statusCode, response.headers as Record<string, string>);
+  for await (const chunk of response.body) outgoing.write(chunk);
+  outgoing.end();
+});
+await new Promise<void>((resolve) => minimal.listen(0, '127.0.0.1', resolve));
+const minimalUrl = `http://127.0.0.1:${(minimal.address() as AddressInfo).port}`;
+
+// (c) SignOnce: dev sign-in, then provider tokens stored so X-MS-TOKEN-* headers are injected too.
+const port = await freePort();
+const { dir, remove } = await tempDir('signonce-bench-');
+const key = generateKey();
+const store = `sqlite:${join(dir, 'signonce.db')}`;
+const config = parseConfig(stringify({
+  publicUrl: `http://auth.localhost:${port}`, listen: { host: '127.0.0.1', port }, store, secrets: { encryptionKeys: [key] },
+  devMode: true, providers: [{ id: 'dev', type: 'dev' }], log: { level: 'warn' },
+  apps: [{ id: 'bench', hosts: [`bench.localhost:${port}`], upstream: backendUrl, defaultProvider: 'dev', tokenStore: true }],
+}), join(dir, 'signonce.yaml'), {});
+const gateway = await startGateway(config, createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, done) => done() }) }));
+const ua = new UserAgent();
+const form = await ua.navigate(`http://bench.localhost:${port}/`);
+await ua.submitForm(form.url, await form.text(), { user_id: 'bench@example.com' });
+const tokens = await openStore(store, { keyring: new Keyring([key]) });
+const { account } = await tokens.resolveIdentity('dev', 'bench@example.com');
+await tokens.putTokens({ accountId: account.id, provider: 'dev', resource: '' }, {
+  accessToken: 'a'.repeat(1200), idToken: 'i'.repeat(900), refreshToken: 'r'.repeat(400), expiresAt: Date.now() + 3_600_000,
+});
+await tokens.close();
+const cookie = ua.cookieHeader(new URL(`http://bench.localhost:${port}/`))!;
+const check = await request(`http://127.0.0.1:${port}/`, { headers: { host: `bench.localhost:${port}`, cookie } });
+if (check.statusCode !== 200) throw new Error(`SignOnce answered ${check.statusCode}: the signed-in session does not work`);
+await check.body.dump();
+
+interface Result { requestsPerSecond: number; p50: number; p99: number; errors: number }
+async function load(url: string, headers: Record<string, string> = {}): Promise<Result> {
+  const args = ['-j', '-c', values.connections, '-d', values.seconds, ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
+  const { stdout } = await execFileAsync(here('../node_modules/.bin/autocannon'), args, { maxBuffer: 1 << 24 });
+  const r = JSON.parse(stdout);
+  return { requestsPerSecond: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.non2xx };
+}
+
+const scenarios: Array<[string, () => Promise<Result>]> = [
+  ['(a) backend directly', () => load(`${backendUrl}/`)],
+  ['(b) minimal Node proxy', () => load(`${minimalUrl}/`)],
+  ['(c) SignOnce, signed in', () => load(`http://127.0.0.1:${port}/`, { host: `bench.localhost:${port}`, cookie })],
+];
+const results = new Map<string, Result[]>(scenarios.map(([name]) => [name, []]));
+for (const [, run] of scenarios) await run(); // warm-up
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [name, run] of scenarios) results.get(name)!.push(await run());
+  process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
+}
+
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
+console.log(`| scenario | requests/s (median of ${ROUNDS}) | p50 ms | p99 ms | errors |`);
+console.log('|---|---:|---:|---:|---:|');
+for (const [name, rs] of results) {
+  console.log(`| ${name} | ${Math.round(median(rs.map((r) => r.requestsPerSecond)))} | ${median(rs.map((r) => r.p50))} | ${median(rs.map((r) => r.p99))} | ${rs.reduce((n, r) => n + r.errors, 0)} |`);
+}
+const [b, c] = [results.get(scenarios[1]![0])!, results.get(scenarios[2]![0])!];
+const ratio = median(c.map((r, i) => r.requestsPerSecond / b[i]!.requestsPerSecond));
+const added = median(c.map((r, i) => r.p50 - b[i]!.p50));
+console.log(`\nSignOnce / minimal proxy, requests/s: ${(ratio * 100).toFixed(0)}% (median of per-round ratios; bar: >= 70%)`);
+console.log(`SignOnce p50 - minimal proxy p50: ${added.toFixed(2)} ms (median of per-round differences; bar: < 1 ms)`);
+
+await gateway.close();
+await new Promise((resolve) => minimal.close(resolve));
+await agent.close();
+backend.kill();
+await remove();
