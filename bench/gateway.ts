@@ -26,6 +26,8 @@ const { values } = parseArgs({ options: {
   rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' },
   // e.g. --scenarios c to profile SignOnce alone; ratios need b and c.
   scenarios: { type: 'string', default: 'a,b,c' },
+  // Signed in, but no X-MS-TOKEN-* headers: shows what token injection costs.
+  'without-tokens': { type: 'boolean', default: false },
 } });
 const ROUNDS = Number(values.rounds);
 const execFileAsync = promisify(execFile);
@@ -57,7 +59,7 @@ const store = `sqlite:${join(dir, 'signonce.db')}`;
 const config = parseConfig(stringify({
   publicUrl: `http://auth.localhost:${port}`, listen: { host: '127.0.0.1', port }, store, secrets: { encryptionKeys: [key] },
   devMode: true, providers: [{ id: 'dev', type: 'dev' }], log: { level: 'warn' },
-  apps: [{ id: 'bench', hosts: [`bench.localhost:${port}`], upstream: backendUrl, defaultProvider: 'dev', tokenStore: true }],
+  apps: [{ id: 'bench', hosts: [`bench.localhost:${port}`], upstream: backendUrl, defaultProvider: 'dev', tokenStore: !values['without-tokens'] }],
 }), join(dir, 'signonce.yaml'), {});
 const gateway = await startGateway(config, createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, done) => done() }) }));
 const ua = new UserAgent();
