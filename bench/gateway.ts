@@ -18,7 +18,7 @@ import { startGateway } from '../src/gateway/gateway.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { openStore } from '../src/store/index.ts';
 import { UserAgent } from '../test/support/user-agent.ts';
-import { freePort } from '../test/support/idp.ts';
+import { freePort } from '../test/support/ports.ts';
 import { tempDir } from '../test/support/tmp.ts';
 import { parseArgs } from 'node:util';
 

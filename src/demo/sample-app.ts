@@ -2,9 +2,8 @@
 // received), so a newcomer sees what an app behind SignOnce gets.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { escapeHtml as escape } from '../gateway/pages.ts';
 
-const escape = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function principalFromHeader(value: string | undefined): unknown {
   if (!value) return undefined;

@@ -41,6 +41,11 @@ const loginBinding = (state: string) => ({ purpose: 'login-browser', owner: [sta
 
 /** The request path without its query string. */
 const pathOf = (url: string) => url.split('?', 1)[0]!;
+/** A query parameter (the first, when repeated). */
+const queryParam = (request: FastifyRequest, name: string): string | undefined => {
+  const value = (request.query as Record<string, string | string[] | undefined>)[name];
+  return Array.isArray(value) ? value[0] : value;
+};
 
 export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { config, store, keyring, providers }) => {
   const route = hostRouter(config);
@@ -75,21 +80,21 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
   // --- app host -----------------------------------------------------------------------------
 
   async function startLogin(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string) {
-    const query = request.query as Record<string, string | undefined>;
     if (!providers.has(providerId)) return page(reply, 404, errorPage('Unknown sign-in provider', `There is no provider "${providerId}".`, '/.auth/login'));
-    const target = query.post_login_redirect_uri ?? '/';
+    const target = queryParam(request, 'post_login_redirect_uri') ?? '/';
     const decision = checkRedirect(target, appConfig.allowedExternalRedirectUrls);
     if (!decision.ok) {
       request.log.warn({ reason: decision.reason }, 'refused post_login_redirect_uri');
       return page(reply, 400, errorPage('Sign-in refused', `post_login_redirect_uri is not allowed here: ${decision.reason}.`));
     }
-    const login: LoginRequest = { provider: providerId, appId: appConfig.id, host, redirect: decision.location, ...(query.prompt ? { prompt: query.prompt } : {}) };
+    const prompt = queryParam(request, 'prompt');
+    const login: LoginRequest = { provider: providerId, appId: appConfig.id, host, redirect: decision.location, ...(prompt ? { prompt } : {}) };
     const code = await store.issueCode('login-request', login, LOGIN_TTL_MS);
     return redirect(reply, authUrl(`/.auth/login/${encodeURIComponent(providerId)}/start?login=${encodeURIComponent(code)}`));
   }
 
   async function finishLogin(request: FastifyRequest, reply: FastifyReply, host: string) {
-    const code = (request.query as Record<string, string | undefined>).code ?? '';
+    const code = queryParam(request, 'code') ?? '';
     const handoff = await store.consumeCode('handoff', code) as { secret: string; host: string; redirect: string } | undefined;
     if (!handoff || handoff.host !== host) {
       return page(reply, 400, errorPage('Sign-in expired', 'This sign-in link was already used or has expired.', '/.auth/login'));
@@ -108,7 +113,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
   }
 
   async function logout(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
-    const target = (request.query as Record<string, string | undefined>).post_logout_redirect_uri ?? '/.auth/logout/complete';
+    const target = queryParam(request, 'post_logout_redirect_uri') ?? '/.auth/logout/complete';
     const decision = checkRedirect(target, appConfig.allowedExternalRedirectUrls);
     if (!decision.ok) return page(reply, 400, errorPage('Sign-out refused', `post_logout_redirect_uri is not allowed here: ${decision.reason}.`));
     const current = await sessionOf(request, host);
@@ -198,7 +203,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
   }
 
   async function providerStart(request: FastifyRequest, reply: FastifyReply, provider: Provider) {
-    const code = (request.query as Record<string, string | undefined>).login ?? '';
+    const code = queryParam(request, 'login') ?? '';
     const login = await store.consumeCode('login-request', code) as LoginRequest | undefined;
     if (!login || login.provider !== provider.id) {
       return page(reply, 400, errorPage('Sign-in expired', 'This sign-in link was already used or has expired. Start again from the app.'));
@@ -258,7 +263,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
       if (hop[2] === 'start') return providerStart(request, reply, provider);
       if (hop[2] === 'callback') return providerCallback(request, reply, provider);
       if (provider.type === 'dev') {
-        const state = (request.query as Record<string, string | undefined>).state ?? '';
+        const state = queryParam(request, 'state') ?? '';
         return page(reply, 200, devSignInForm(`/.auth/login/${encodeURIComponent(provider.id)}/callback`, state), appOrigins);
       }
     }

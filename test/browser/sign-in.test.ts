@@ -6,7 +6,8 @@ import type { Browser } from 'playwright-core';
 import { chromiumSkipReason, launchChromium } from '../support/chromium.ts';
 import { start } from '../support/cli.ts';
 import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
-import { freePort, startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { freePort } from '../support/ports.ts';
 
 describe('in Chromium', { skip: chromiumSkipReason }, () => {
   let browser: Browser;

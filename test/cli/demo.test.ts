@@ -1,18 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { start } from '../support/cli.ts';
+import { freePort } from '../support/ports.ts';
 import { UserAgent, finalUrl } from '../support/user-agent.ts';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 test('demo: runs with nothing configured, prints its URLs, and Ctrl-C stops it and removes its folder', async (t) => {
   const port = await freePort();

@@ -1,30 +1,18 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { parseConfig } from '../../src/config/index.ts';
 import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
 import { buildServer } from '../../src/gateway/server.ts';
-import { createLogger } from '../../src/log/logger.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { admin, createSchema, postgresSkipReason } from '../support/postgres.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
+import { capturedLogger } from '../support/logs.ts';
 import { tempDir } from '../support/tmp.ts';
 
 function serverOn(store: Store, keyring: Keyring, logger = capturedLogger().logger) {
   const config = parseConfig(`publicUrl: http://auth.localhost\nsecrets: { encryptionKeys: ["${generateKey()}"] }\n`, 'test.yaml', {});
   return buildServer({ config, store, keyring, providers: new Map(), logger });
-}
-
-function capturedLogger() {
-  const lines: Array<Record<string, unknown>> = [];
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      done();
-    },
-  });
-  return { logger: createLogger({ level: 'info', destination }), lines };
 }
 
 test('healthz and readyz answer 200 on a working SQLite store', async () => {
@@ -60,7 +48,7 @@ test('readyz says 503 while PostgreSQL is unreachable and 200 again when it retu
   assert.equal(down.statusCode, 503);
   assert.deepEqual(down.json(), { status: 'unavailable', reason: 'the postgres store does not answer' });
   assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200, 'the process itself stays up');
-  assert.ok(lines.some((l) => l.msg === 'not ready: the store does not answer'));
+  assert.ok(lines.some((l) => JSON.parse(l).msg === 'not ready: the store does not answer'));
   proxy.restore();
   // The pool reconnects by itself on the next query.
   assert.equal((await app.inject({ url: '/readyz' })).statusCode, 200);

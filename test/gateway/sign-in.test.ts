@@ -3,9 +3,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { freePort } from '../support/ports.ts';
 import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
 import { UserAgent, finalUrl } from '../support/user-agent.ts';
-import { freePort } from '../support/idp.ts';
 
 const WS = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims';
 

@@ -3,13 +3,12 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
 import { parseConfig, type Config } from '../../src/config/index.ts';
 import { generateKey } from '../../src/crypto/keyring.ts';
 import { startGateway, type Gateway } from '../../src/gateway/gateway.ts';
-import { createLogger } from '../../src/log/logger.ts';
-import { freePort } from './idp.ts';
+import { capturedLogger } from './logs.ts';
+import { freePort } from './ports.ts';
 import { tempDir } from './tmp.ts';
 
 export interface Echo { method: string; url: string; headers: Record<string, string | string[] | undefined>; body: string }
@@ -48,9 +47,8 @@ export async function startTestGateway(build: (port: number, upstream: string) =
     secrets: { encryptionKeys: [generateKey()] },
     ...build(port, echo.url),
   }), join(dir, 'signonce.yaml'), {});
-  const logs: string[] = [];
-  const destination = new Writable({ write(chunk, _e, done) { logs.push(...String(chunk).split('\n').filter(Boolean)); done(); } });
-  const gateway = await startGateway(config, createLogger({ level: 'info', destination }));
+  const { logger, lines: logs } = capturedLogger();
+  const gateway = await startGateway(config, logger);
   return {
     port, config, gateway, logs,
     url: (host, path = '/') => `http://${host}:${port}${path}`,

@@ -1,17 +1,8 @@
 // A real OpenID Provider on loopback (oidc-provider, certified), with its development login and
 // consent pages: any user name signs in.
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { freePort } from './ports.ts';
 import { createServer as createHttpServer } from 'node:http';
 import Provider from 'oidc-provider';
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 export interface TestIdp {
   readonly issuer: string;
