@@ -1,6 +1,7 @@
 // Providers built from the configuration: presets resolved to their base type, one Provider each.
 import type { ProviderConfig } from '../config/index.ts';
 import { DevProvider } from './dev.ts';
+import { OAuth1Provider } from './oauth1.ts';
 import { OAuth2Provider, type OAuth2Settings } from './oauth2.ts';
 import { OidcProvider } from './oidc.ts';
 import { PRESETS } from './presets.ts';
@@ -36,10 +37,17 @@ export function createProvider(config: ProviderConfig): Provider {
         scopes: (fields.scopes as string[] | undefined) ?? [], claims: fields.claims as OAuth2Settings['claims'],
         authorizationParams: fields.authorizationParams as Record<string, string> | undefined,
       });
+    case 'oauth1':
+      return new OAuth1Provider({
+        id: config.id, type: config.type, displayName,
+        requestTokenUrl: fields.requestTokenUrl as string, authorizeUrl: fields.authorizeUrl as string,
+        accessTokenUrl: fields.accessTokenUrl as string, userinfoUrl: fields.userinfoUrl as string | undefined,
+        consumerKey: fields.consumerKey as string, consumerSecret: fields.consumerSecret as string | undefined,
+      });
     case 'dev':
       return new DevProvider(config.id);
     default:
-      throw new Error(`providers: "${config.id}" has type ${config.type}, whose sign-in is not implemented in this version of SignOnce yet (available: oidc, oauth2, dev, and the presets google, aad, microsoftaccount, facebook, github)`);
+      throw new Error(`providers: "${config.id}" has type ${config.type}, whose sign-in is not implemented in this version of SignOnce yet (available: oidc, oauth2, oauth1, dev, and the presets google, aad, microsoftaccount, facebook, github, twitter)`);
   }
 }
 

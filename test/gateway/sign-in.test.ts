@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startOidcProvider, type TestIdp } from '../support/idp.ts';
 import { freePort } from '../support/ports.ts';
+import { startOAuth1Server, type OAuth1Server } from '../support/oauth1-server.ts';
 import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
 import { UserAgent, finalUrl } from '../support/user-agent.ts';
 
@@ -13,9 +14,11 @@ describe('sign-in through a real OpenID provider', () => {
   let idp: TestIdp;
   let gw: TestGateway;
   let deadPort: number;
+  let twitter: OAuth1Server;
 
   before(async () => {
     deadPort = await freePort();
+    twitter = await startOAuth1Server();
     let gatewayPort = 0;
     idp = await startOidcProvider([]);
     gw = await startTestGateway((port, upstream) => {
@@ -29,6 +32,10 @@ describe('sign-in through a real OpenID provider', () => {
           // The same server as a plain OAuth 2 provider, through the github preset's shape.
           { id: 'gh', type: 'github', clientId: idp.clientId, clientSecret: idp.clientSecret, scopes: ['profile'],
             authorizationUrl: `${idp.issuer}/auth`, tokenUrl: `${idp.issuer}/token`, userinfoUrl: `${idp.issuer}/api/user` },
+          // An OAuth 1.0a server through the twitter preset's shape.
+          { id: 'twitter', type: 'twitter', consumerKey: twitter.consumerKey, consumerSecret: twitter.consumerSecret,
+            requestTokenUrl: `${twitter.url}/oauth/request_token`, authorizeUrl: `${twitter.url}/oauth/authenticate`,
+            accessTokenUrl: `${twitter.url}/oauth/access_token`, userinfoUrl: `${twitter.url}/1.1/account/verify_credentials.json?include_email=true` },
         ],
         apps: [
           { id: 'app1', hosts: [`app1.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true, excludedPaths: ['/public/*'],
@@ -44,6 +51,7 @@ describe('sign-in through a real OpenID provider', () => {
   after(async () => {
     await gw?.close();
     await idp?.close();
+    await twitter?.close();
   });
 
   /** Signs `user` in to app1 from `path`; the user agent and the echo of the landing request. */
@@ -205,6 +213,24 @@ describe('sign-in through a real OpenID provider', () => {
     assert.equal(claims[`${WS}/nameidentifier`], '4207');
     assert.match(String(echo.headers['x-ms-token-gh-access-token']), /\S{20,}/);
     assert.equal(echo.headers['x-ms-token-gh-id-token'], undefined, 'plain OAuth 2 has no ID token');
+  });
+
+  test('an OAuth 1.0a provider (twitter preset, pointed at a local server): token and token secret reach the app', async () => {
+    const ua = new UserAgent();
+    const authorize = await ua.navigate(gw.url('app1.localhost', '/.auth/login/twitter?post_login_redirect_uri=/tweets'));
+    assert.match(finalUrl(authorize), /\/oauth\/authenticate\?oauth_token=/);
+    const landed = await ua.submitForm(finalUrl(authorize), await authorize.text(), { user: 'jack' });
+    assert.equal(finalUrl(landed), gw.url('app1.localhost', '/tweets'));
+    const echo = await landed.json() as Echo;
+    assert.equal(echo.headers['x-ms-client-principal-idp'], 'twitter');
+    assert.equal(echo.headers['x-ms-client-principal-id'], '4000');
+    assert.equal(echo.headers['x-ms-client-principal-name'], 'jack@example.com');
+    assert.match(String(echo.headers['x-ms-token-twitter-access-token']), /^jack-/);
+    assert.match(String(echo.headers['x-ms-token-twitter-access-token-secret']), /^[0-9a-f]{32}$/);
+    const me = await ua.request(gw.url('app1.localhost', '/.auth/me'));
+    const [entry] = await me.json() as Array<Record<string, unknown>>;
+    assert.equal(entry!.access_token_secret, echo.headers['x-ms-token-twitter-access-token-secret']);
+    assert.deepEqual(twitter.refused, [], 'every signature SignOnce made verified');
   });
 
   test('no token or secret reaches a log line', async () => {
