@@ -1,5 +1,6 @@
 // The configuration contract (DESIGN.md), validated and typed. Messages say what is wrong with the
 // value and how to fix it; the loader adds where. Cross-field rules live in checks.ts.
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { decodeKey } from '../crypto/keyring.ts';
 import { DURATION_HINT, parseDuration } from './duration.ts';
@@ -66,6 +67,15 @@ const host = z.string().transform((v) => v.toLowerCase()).superRefine((v, ctx) =
   if (!match || port < 1 || port > 65535) ctx.addIssue({ code: 'custom', message: `${show(v)} is not a host or host:port (e.g. app1.example.com or app1.localhost:8080)` });
 });
 
+/** True when `entry` is an IP address or a network in CIDR notation. */
+export function isAddressOrNetwork(entry: string): boolean {
+  const [address, prefix, extra] = entry.split('/');
+  const version = isIP(address ?? '');
+  if (!version || extra !== undefined) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128));
+}
+const proxyAddress = rule(z.string(), isAddressOrNetwork, (v) => `${show(v)} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)`);
+
 const oidcFields = {
   issuer: httpUrl,
   clientId: text,
@@ -128,6 +138,7 @@ const app = z.strictObject({
   tokenStore: z.boolean().default(false),
   allowedExternalRedirectUrls: z.array(absoluteUrl).default([]),
   exposeRefreshTokens: z.boolean().default(false),
+  upstreamTimeout: duration.prefault('30s'),
 });
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
@@ -149,6 +160,7 @@ export const configSchema = z.strictObject({
   }).prefault({}),
   providers: z.array(z.discriminatedUnion('type', PROVIDER_SCHEMAS)).default([]),
   apps: z.array(app).default([]),
+  trustedProxies: z.array(proxyAddress).default([]),
   devMode: z.boolean().default(false),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
 });

@@ -13,25 +13,16 @@ export function endToEnd(headers: ReadonlyArray<[string, string]>): Array<[strin
   return headers.filter(([name]) => !HOP_BY_HOP.has(name.toLowerCase()) && !named.has(name.toLowerCase()));
 }
 
-export interface ProxyOptions {
-  readonly timeoutMs: number;
-}
-
 export class UpstreamProxy {
-  readonly #agent: Agent;
-  readonly #timeoutMs: number;
-
-  constructor(options: ProxyOptions) {
-    this.#timeoutMs = options.timeoutMs;
-    this.#agent = new Agent({ keepAliveTimeout: 30_000, connections: 128, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
-  }
+  readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
 
   /**
    * Forwards `incoming` to `upstream` with `headers` (already cleaned and completed by the caller)
-   * and streams the answer back. Resolves false when the upstream could not answer (the caller
-   * shows 502/504).
+   * and streams the answer back. `timeoutMs` bounds the wait for the answer's headers and each
+   * pause in its body, never a long but moving transfer. Says why when the upstream could not
+   * answer (the caller shows 502/504).
    */
-  async forward(upstream: string, incoming: IncomingMessage, headers: Array<[string, string]>, reply: FastifyReply): Promise<'ok' | 'unreachable' | 'timeout'> {
+  async forward(upstream: string, incoming: IncomingMessage, headers: Array<[string, string]>, reply: FastifyReply, timeoutMs: number): Promise<'ok' | 'unreachable' | 'timeout'> {
     const hasBody = incoming.headers['content-length'] !== undefined && incoming.headers['content-length'] !== '0'
       || incoming.headers['transfer-encoding'] !== undefined;
     try {
@@ -40,7 +31,8 @@ export class UpstreamProxy {
         method: incoming.method as 'GET',
         headers: endToEnd(headers).flat(),
         body: hasBody ? incoming : null,
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
       });
       const responseHeaders: Array<[string, string]> = [];
       for (const [name, value] of Object.entries(response.headers)) {
@@ -54,8 +46,8 @@ export class UpstreamProxy {
       reply.send(response.body);
       return 'ok';
     } catch (error) {
-      const name = (error as Error).name;
-      return name === 'TimeoutError' || name === 'HeadersTimeoutError' || name === 'AbortError' ? 'timeout' : 'unreachable';
+      const code = (error as { code?: string }).code;
+      return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'unreachable';
     }
   }
 

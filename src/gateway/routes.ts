@@ -18,6 +18,7 @@ import type { Session, Store } from '../store/index.ts';
 import { isExcludedPath } from './excluded-paths.ts';
 import { healthz, readyz } from './health.ts';
 import { hostRouter } from './hosts.ts';
+import { dropsForwardingHeader, forwardedHeaders, trustedProxyMatcher } from './forwarded.ts';
 import { forwardableHeaders } from './identity-headers.ts';
 import { devSignInForm, pageHeaders, errorPage, signInPage, signedOutPage } from './pages.ts';
 import { UpstreamProxy } from './proxy.ts';
@@ -33,7 +34,6 @@ export interface GatewayDeps {
 const LOGIN_TTL_MS = 5 * 60_000;
 const HANDOFF_TTL_MS = 60_000;
 const LOGIN_COOKIE = 'SignOnceLogin';
-const UPSTREAM_TIMEOUT_MS = 30_000;
 
 interface LoginRequest { provider: string; appId: string; host: string; redirect: string; prompt?: string }
 
@@ -54,7 +54,8 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
   const appUrl = (host: string, path: string) => `${publicUrl.protocol}//${host}${path}`;
   const authUrl = (path: string) => `${publicUrl.origin}${path}`;
   const ownCookies = new Set([config.session.cookieName, LOGIN_COOKIE]);
-  const proxy = new UpstreamProxy({ timeoutMs: UPSTREAM_TIMEOUT_MS });
+  const proxy = new UpstreamProxy();
+  const fromTrustedProxy = trustedProxyMatcher(config.trustedProxies);
   app.addHook('onClose', () => proxy.close());
 
   // Bodies of proxied requests are streamed to the upstream, never parsed here.
@@ -154,7 +155,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
 
   async function toApp(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const current = await sessionOf(request, host);
-    const headers = forwardableHeaders(request.raw.rawHeaders, ownCookies);
+    const remoteAddress = request.raw.socket.remoteAddress ?? '';
+    const trusted = fromTrustedProxy(remoteAddress);
+    const headers = forwardableHeaders(request.raw.rawHeaders, ownCookies).filter(([name]) => !dropsForwardingHeader(name, trusted));
     if (current) {
       if (crossSite(request, host)) return reply.code(403).send({ error: 'cross-site request refused' });
       const user = userOf(current.session);
@@ -166,8 +169,8 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     } else if (appConfig.unauthenticatedAction !== 'AllowAnonymous' && !isExcludedPath(request.url, appConfig.excludedPaths)) {
       return unauthenticated(request, reply, appConfig);
     }
-    headers.push(['x-forwarded-for', request.ip], ['x-forwarded-proto', publicUrl.protocol.slice(0, -1)], ['x-forwarded-host', host]);
-    const outcome = await proxy.forward(appConfig.upstream, request.raw, headers, reply);
+    headers.push(...forwardedHeaders({ remoteAddress, trusted, headers: request.headers, proto: publicUrl.protocol.slice(0, -1), host }));
+    const outcome = await proxy.forward(appConfig.upstream, request.raw, headers, reply, appConfig.upstreamTimeout);
     if (outcome === 'ok') return reply;
     request.log.error({ app: appConfig.id, outcome }, `upstream of ${appConfig.id} ${outcome === 'timeout' ? 'did not answer in time' : 'is unreachable'}`);
     return outcome === 'timeout'

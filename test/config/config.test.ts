@@ -42,6 +42,7 @@ test('a minimal file gets every default', () => {
     session: { cookieName: 'AppServiceAuthSession', lifetime: 8 * 3_600_000, tokenRefreshExtensionHours: 72 },
     providers: [],
     apps: [],
+    trustedProxies: [],
     devMode: false,
     log: { level: 'info' },
   });
@@ -126,6 +127,12 @@ apps:
     ['duplicate key', 'publicUrl: a\npublicUrl: b\n', ['line 2:1: not valid YAML or JSON: Map keys must be unique']],
     ['empty file', '', ['(root): the file is empty; see "Configuration reference" in README.md']],
     ['a list, not a mapping', '- a\n', ['(root): expected a mapping of options (publicUrl: …, secrets: …)']],
+    ['trusted proxies', `${BASE}trustedProxies: [10.0.0.0/8, 10.0.0.0/33, localhost, "fd00::/8"]`, [
+      'trustedProxies[1]: "10.0.0.0/33" is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)',
+      'trustedProxies[2]: "localhost" is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)',
+    ]],
+    ['upstream timeout', `${BASE}apps: [{ id: a, hosts: [a.localhost], upstream: http://x, upstreamTimeout: 30 seconds }]`,
+      ['apps[0].upstreamTimeout: "30 seconds" is not a duration like 90s, 30m, 8h, 2d or 1h30m']],
     ['invalid variable reference', `${BASE}log: { level: "\${not-a-name}" }`,
       ['log.level: "${not-a-name}" is not a valid environment variable reference (write $${…} for a literal)']],
   ];
@@ -173,7 +180,7 @@ test('signonce check: exit 0 with a summary on a good file, exit 2 with every pr
     assert.equal(failed.code, 2);
     assert.equal(failed.stderr, [
       `${bad}: 3 problems`,
-      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, providers, apps, devMode, log)',
+      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, providers, apps, trustedProxies, devMode, log)',
       '  publicUrl: "ftp://x" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)',
       '  secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)',
       '',

@@ -1,0 +1,51 @@
+// X-Forwarded-For/-Proto/-Host toward the app. A client can write these headers too, so the ones
+// that arrive are believed only from a listed proxy (`trustedProxies`); from anyone else they are
+// replaced. SignOnce itself never routes or authorises by them (it uses the Host header and the
+// connection's address).
+import { BlockList, isIP } from 'node:net';
+
+// Headers proxies use to describe the original request, which apps and frameworks believe.
+const FORWARDING = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port',
+  'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-ssl', 'x-real-ip']);
+// The ones SignOnce always sets itself.
+const SET_BY_SIGNONCE = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+
+/** Whether a client-sent header is dropped before proxying: all forwarding headers from an untrusted sender. */
+export function dropsForwardingHeader(name: string, trusted: boolean): boolean {
+  const lower = name.toLowerCase();
+  return trusted ? SET_BY_SIGNONCE.has(lower) : FORWARDING.has(lower);
+}
+
+/** A matcher for `trustedProxies` entries: addresses (`10.0.0.1`) or networks (`10.0.0.0/8`, `fd00::/8`). */
+export function trustedProxyMatcher(entries: readonly string[]): (address: string) => boolean {
+  const list = new BlockList();
+  for (const entry of entries) {
+    const [address, prefix] = entry.split('/') as [string, string | undefined];
+    const type = isIP(address) === 6 ? 'ipv6' : 'ipv4';
+    if (prefix === undefined) list.addAddress(address, type);
+    else list.addSubnet(address, Number(prefix), type);
+  }
+  return (address) => {
+    const plain = address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+    return isIP(plain) !== 0 && list.check(plain, isIP(plain) === 6 ? 'ipv6' : 'ipv4');
+  };
+}
+
+/**
+ * The forwarding headers to send upstream. From a trusted proxy the chain is extended and its
+ * proto/host kept; from anyone else the client's are dropped and SignOnce's own are set.
+ */
+export function forwardedHeaders(request: {
+  remoteAddress: string; trusted: boolean; headers: Readonly<Record<string, string | string[] | undefined>>; proto: string; host: string;
+}): Array<[string, string]> {
+  const first = (name: string) => {
+    const value = request.headers[name];
+    return Array.isArray(value) ? value.join(', ') : value;
+  };
+  const chain = request.trusted ? first('x-forwarded-for') : undefined;
+  return [
+    ['x-forwarded-for', chain ? `${chain}, ${request.remoteAddress}` : request.remoteAddress],
+    ['x-forwarded-proto', (request.trusted && first('x-forwarded-proto')) || request.proto],
+    ['x-forwarded-host', (request.trusted && first('x-forwarded-host')) || request.host],
+  ];
+}

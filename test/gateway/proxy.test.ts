@@ -1,0 +1,68 @@
+// The proxy toward the apps: forwarding headers, an upstream that is down or too slow, unknown hosts.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
+import { freePort } from '../support/ports.ts';
+import { UserAgent } from '../support/user-agent.ts';
+
+const spoofed = { 'x-forwarded-for': '1.2.3.4', 'x-forwarded-host': 'admin.internal', 'x-real-ip': '1.2.3.4', forwarded: 'for=1.2.3.4' };
+
+describe('proxy', () => {
+  let untrusted: TestGateway;
+  let trusted: TestGateway;
+  let slow: Server;
+
+  before(async () => {
+    slow = createServer((_request, response) => { setTimeout(() => response.end('late'), 2000).unref(); });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const dead = await freePort();
+    const apps = (port: number, upstream: string) => [
+      { id: 'echo', hosts: [`echo.localhost:${port}`], upstream, unauthenticatedAction: 'AllowAnonymous' },
+      { id: 'down', hosts: [`down.localhost:${port}`], upstream: `http://127.0.0.1:${dead}`, unauthenticatedAction: 'AllowAnonymous' },
+      { id: 'slow', hosts: [`slow.localhost:${port}`], upstream: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`,
+        unauthenticatedAction: 'AllowAnonymous', upstreamTimeout: 1 },
+    ];
+    untrusted = await startTestGateway((port, upstream) => ({ publicUrl: `http://auth.localhost:${port}`, apps: apps(port, upstream) }));
+    trusted = await startTestGateway((port, upstream) => ({ publicUrl: `http://auth.localhost:${port}`, apps: apps(port, upstream), trustedProxies: ['127.0.0.0/8', '::1'] }));
+  });
+  after(async () => {
+    await untrusted?.close();
+    await trusted?.close();
+    slow?.closeAllConnections();
+    await new Promise((resolve) => slow?.close(resolve));
+  });
+
+  test('a client\'s forwarding headers are replaced; a trusted proxy\'s are kept and extended', async () => {
+    const fromClient = await (await new UserAgent().request(untrusted.url('echo.localhost', '/'), { headers: spoofed })).json() as Echo;
+    assert.equal(fromClient.headers['x-forwarded-for'], '127.0.0.1');
+    assert.equal(fromClient.headers['x-forwarded-host'], `echo.localhost:${untrusted.port}`);
+    assert.equal(fromClient.headers['x-real-ip'], undefined);
+    assert.equal(fromClient.headers.forwarded, undefined);
+    const viaProxy = await (await new UserAgent().request(trusted.url('echo.localhost', '/'), { headers: spoofed })).json() as Echo;
+    assert.equal(viaProxy.headers['x-forwarded-for'], '1.2.3.4, 127.0.0.1');
+    assert.equal(viaProxy.headers['x-forwarded-host'], 'admin.internal');
+    assert.equal(viaProxy.headers['x-real-ip'], '1.2.3.4');
+  });
+
+  test('an upstream that is down gives 502, one slower than upstreamTimeout 504, each with a page and a log line', async () => {
+    const down = await new UserAgent().request(untrusted.url('down.localhost', '/'));
+    assert.equal(down.status, 502);
+    assert.match(await down.text(), /not reachable/);
+    const started = Date.now();
+    const late = await new UserAgent().request(untrusted.url('slow.localhost', '/'));
+    assert.equal(late.status, 504);
+    assert.ok(Date.now() - started < 1900, 'answered at the timeout, not when the upstream finally answers');
+    assert.ok(untrusted.logs.some((l) => l.includes('upstream of slow did not answer in time')));
+    assert.ok(untrusted.logs.some((l) => l.includes('upstream of down is unreachable')));
+  });
+
+  test('an unknown host gets 421; the probes answer on it', async () => {
+    const ua = new UserAgent();
+    assert.equal((await ua.request(untrusted.url('nobody.localhost', '/'))).status, 421);
+    assert.equal((await ua.request(untrusted.url('nobody.localhost', '/healthz'))).status, 200);
+    const appProbe = await (await ua.request(untrusted.url('echo.localhost', '/healthz'))).json() as Echo;
+    assert.equal(appProbe.url, '/healthz', 'an app\'s own /healthz is the app\'s');
+  });
+});
