@@ -8,6 +8,8 @@
 //   auth host GET /.auth/login/{p}/callback?state=S -> provider checks, account, tokens sealed,
 //             session, single-use hand-off code H (60 s) bound to the app host
 //   app host  GET /.auth/login/done?code=H          -> session cookie for this host only, redirect
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig, Config } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
@@ -22,6 +24,7 @@ import { dropsForwardingHeader, forwardedHeaders, trustedProxyMatcher } from './
 import { forwardableHeaders } from './identity-headers.ts';
 import { devSignInForm, pageHeaders, errorPage, signInPage, signedOutPage } from './pages.ts';
 import { UpstreamProxy } from './proxy.ts';
+import { refuseUpgrade, tunnel } from './websocket.ts';
 import { checkRedirect } from './redirects.ts';
 
 export interface GatewayDeps {
@@ -68,7 +71,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
   const redirect = (reply: FastifyReply, location: string) => reply.code(302).header('cache-control', 'no-store').redirect(location);
 
   /** The session of a request on an app host, by its cookie; undefined when there is none. */
-  async function sessionOf(request: FastifyRequest, host: string): Promise<{ secret: string; session: Session } | undefined> {
+  async function sessionOf(request: { headers: IncomingHttpHeaders }, host: string): Promise<{ secret: string; session: Session } | undefined> {
     const cookie = readCookie(request.headers.cookie, config.session.cookieName);
     const secret = cookie && openSessionCookie(keyring, cookie, host);
     if (!secret) return undefined;
@@ -145,31 +148,42 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     }
   }
 
-  /** Cookie-authenticated requests that change state must come from the app's own pages (CSRF). */
-  function crossSite(request: FastifyRequest, host: string): boolean {
-    if (['GET', 'HEAD', 'OPTIONS'].includes(request.method)) return false;
-    if (request.headers['sec-fetch-site'] === 'cross-site') return true;
-    const origin = request.headers.origin;
+  /** A request sent by a page of another site (or origin), per Sec-Fetch-Site and Origin. */
+  function crossOrigin(headers: IncomingHttpHeaders, host: string): boolean {
+    if (headers['sec-fetch-site'] === 'cross-site') return true;
+    const origin = headers.origin;
     return origin !== undefined && (!URL.canParse(origin) || new URL(origin).host !== host);
   }
 
+  /** Cookie-authenticated requests that change state must come from the app's own pages (CSRF). */
+  const crossSite = (request: FastifyRequest, host: string) => !['GET', 'HEAD', 'OPTIONS'].includes(request.method) && crossOrigin(request.headers, host);
+
+  /** The headers an app receives: the client's, cleaned, plus identity, tokens and forwarding. */
+  async function headersToApp(raw: IncomingMessage, appConfig: AppConfig, host: string, session: Session | undefined): Promise<Array<[string, string]>> {
+    const remoteAddress = raw.socket.remoteAddress ?? '';
+    const trusted = fromTrustedProxy(remoteAddress);
+    const headers = forwardableHeaders(raw.rawHeaders, ownCookies).filter(([name]) => !dropsForwardingHeader(name, trusted));
+    if (session) {
+      const user = userOf(session);
+      headers.push(...Object.entries(principalHeaders(user)));
+      if (appConfig.tokenStore) {
+        const stored = await store.getTokens({ accountId: session.accountId, provider: user.provider, resource: '' });
+        if (stored) headers.push(...Object.entries(tokenHeaders(stored, appConfig.exposeRefreshTokens)));
+      }
+    }
+    headers.push(...forwardedHeaders({ remoteAddress, trusted, headers: raw.headers, proto: publicUrl.protocol.slice(0, -1), host }));
+    return headers;
+  }
+
+  /** Whether a request without a session may reach the app anyway. */
+  const anonymousAllowed = (appConfig: AppConfig, url: string) =>
+    appConfig.unauthenticatedAction === 'AllowAnonymous' || isExcludedPath(url, appConfig.excludedPaths);
+
   async function toApp(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const current = await sessionOf(request, host);
-    const remoteAddress = request.raw.socket.remoteAddress ?? '';
-    const trusted = fromTrustedProxy(remoteAddress);
-    const headers = forwardableHeaders(request.raw.rawHeaders, ownCookies).filter(([name]) => !dropsForwardingHeader(name, trusted));
-    if (current) {
-      if (crossSite(request, host)) return reply.code(403).send({ error: 'cross-site request refused' });
-      const user = userOf(current.session);
-      for (const [name, value] of Object.entries(principalHeaders(user))) headers.push([name, value]);
-      if (appConfig.tokenStore) {
-        const stored = await store.getTokens({ accountId: current.session.accountId, provider: user.provider, resource: '' });
-        if (stored) for (const [name, value] of Object.entries(tokenHeaders(stored, appConfig.exposeRefreshTokens))) headers.push([name, value]);
-      }
-    } else if (appConfig.unauthenticatedAction !== 'AllowAnonymous' && !isExcludedPath(request.url, appConfig.excludedPaths)) {
-      return unauthenticated(request, reply, appConfig);
-    }
-    headers.push(...forwardedHeaders({ remoteAddress, trusted, headers: request.headers, proto: publicUrl.protocol.slice(0, -1), host }));
+    if (current && crossSite(request, host)) return reply.code(403).send({ error: 'cross-site request refused' });
+    if (!current && !anonymousAllowed(appConfig, request.url)) return unauthenticated(request, reply, appConfig);
+    const headers = await headersToApp(request.raw, appConfig, host, current?.session);
     const outcome = await proxy.forward(appConfig.upstream, request.raw, headers, reply, appConfig.upstreamTimeout);
     if (outcome === 'ok') return reply;
     request.log.error({ app: appConfig.id, outcome }, `upstream of ${appConfig.id} ${outcome === 'timeout' ? 'did not answer in time' : 'is unreachable'}`);
@@ -279,6 +293,29 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     if (request.method !== 'GET' && request.method !== 'HEAD') return reply.code(405).header('allow', 'GET, HEAD').send({ error: 'method not allowed' });
     return path === '/healthz' ? healthz(request, reply) : readyz(store, request, reply);
   }
+
+  // WebSocket upgrades bypass Fastify's routing: the same host routing, session, cross-origin check
+  // (cross-site WebSocket hijacking) and headers, then a tunnel to the app.
+  // Tunnels are long-lived and outside HTTP's in-flight accounting: a stop closes them (clients
+  // reconnect, to another instance if there is one) instead of waiting for them.
+  const tunnels = new Set<Duplex>();
+  app.addHook('preClose', async () => { for (const socket of tunnels) socket.destroy(); });
+  app.server.on('upgrade', (raw: IncomingMessage, socket: Duplex, head: Buffer) => {
+    tunnels.add(socket);
+    socket.once('close', () => tunnels.delete(socket));
+    void (async () => {
+      const target = route(raw.headers.host);
+      if (target.kind !== 'app') return refuseUpgrade(socket, 421, 'Misdirected Request');
+      const current = await sessionOf(raw, target.host);
+      if (current && crossOrigin(raw.headers, target.host)) return refuseUpgrade(socket, 403, 'Forbidden');
+      if (!current && !anonymousAllowed(target.app, raw.url ?? '/')) return refuseUpgrade(socket, 401, 'Unauthorized');
+      const headers = await headersToApp(raw, target.app, target.host, current?.session);
+      tunnel(target.app.upstream, raw, headers, socket, head, (error) => app.log.warn({ err: error, app: target.app.id }, 'WebSocket upstream failed'));
+    })().catch((error: unknown) => {
+      app.log.error({ err: error }, 'WebSocket upgrade failed');
+      refuseUpgrade(socket, 503, 'Service Unavailable');
+    });
+  });
 
   app.all('/*', async (request, reply) => {
     const target = route(request.headers.host);

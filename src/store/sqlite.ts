@@ -7,6 +7,7 @@ import { dirname } from 'node:path';
 import type { Row, SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
 
 const BUSY_TIMEOUT_MS = 5000;
+const SQLITE_BUSY = 5;
 const ignore = (): void => undefined;
 
 export class SqliteDriver implements SqlDriver {
@@ -30,7 +31,19 @@ export class SqliteDriver implements SqlDriver {
     this.#db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS });
     // Memory-mapped reads of the first 256 MiB spare a read() per page: lookups stay as fast with
     // 100,000 accounts as with 1,000 (bench/store.ts).
-    this.#db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456');
+    const setup = 'PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456';
+    // Switching a new file to WAL while another process does the same can fail with SQLITE_BUSY
+    // without the busy handler being consulted: retry, briefly, within the busy timeout.
+    const deadline = Date.now() + BUSY_TIMEOUT_MS;
+    for (;;) {
+      try {
+        this.#db.exec(setup);
+        break;
+      } catch (error) {
+        if ((error as { errcode?: number }).errcode !== SQLITE_BUSY || Date.now() > deadline) throw error;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      }
+    }
   }
 
   #statement(sql: string): StatementSync {
