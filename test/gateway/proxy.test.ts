@@ -2,6 +2,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { Readable } from 'node:stream';
+import { request } from 'undici';
 import type { AddressInfo } from 'node:net';
 import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
 import { freePort } from '../support/ports.ts';
@@ -13,14 +15,22 @@ describe('proxy', () => {
   let untrusted: TestGateway;
   let trusted: TestGateway;
   let slow: Server;
+  let sink: Server;
 
   before(async () => {
+    // Counts what it receives, keeps nothing.
+    sink = createServer((request, response) => {
+      let bytes = 0;
+      request.on('data', (chunk: Buffer) => { bytes += chunk.length; }).on('end', () => response.end(String(bytes)));
+    });
+    await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
     slow = createServer((_request, response) => { setTimeout(() => response.end('late'), 2000).unref(); });
     await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
     const dead = await freePort();
     const apps = (port: number, upstream: string) => [
       { id: 'echo', hosts: [`echo.localhost:${port}`], upstream, unauthenticatedAction: 'AllowAnonymous' },
       { id: 'down', hosts: [`down.localhost:${port}`], upstream: `http://127.0.0.1:${dead}`, unauthenticatedAction: 'AllowAnonymous' },
+      { id: 'sink', hosts: [`sink.localhost:${port}`], upstream: `http://127.0.0.1:${(sink.address() as AddressInfo).port}`, unauthenticatedAction: 'AllowAnonymous' },
       { id: 'slow', hosts: [`slow.localhost:${port}`], upstream: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`,
         unauthenticatedAction: 'AllowAnonymous', upstreamTimeout: 1 },
     ];
@@ -32,6 +42,26 @@ describe('proxy', () => {
     await trusted?.close();
     slow?.closeAllConnections();
     await new Promise((resolve) => slow?.close(resolve));
+    await new Promise((resolve) => sink?.close(resolve));
+  });
+
+  test('a 1 GiB upload streams through in constant memory', async () => {
+    const size = 1024 ** 3;
+    const chunk = Buffer.alloc(1 << 20, 7);
+    const body = Readable.from((function* () { for (let sent = 0; sent < size; sent += chunk.length) yield chunk; })());
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 50);
+    try {
+      const response = await request(`http://127.0.0.1:${untrusted.port}/upload`, {
+        method: 'POST', headers: { host: `sink.localhost:${untrusted.port}`, 'content-length': String(size) }, body,
+      });
+      assert.equal(response.statusCode, 200);
+      assert.equal(await response.body.text(), String(size));
+    } finally {
+      clearInterval(sampler);
+    }
+    assert.ok(peak - before < 128 * 1024 ** 2, `memory grew by ${Math.round((peak - before) / 1024 ** 2)} MiB while 1024 MiB passed`);
   });
 
   test('a client\'s forwarding headers are replaced; a trusted proxy\'s are kept and extended', async () => {
