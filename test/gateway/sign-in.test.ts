@@ -29,6 +29,8 @@ describe('sign-in through a real OpenID provider', () => {
           { id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
             scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' } },
           { id: 'down', type: 'oidc', issuer: `http://127.0.0.1:${deadPort}`, clientId: 'x' },
+          // The right client with the wrong secret: the token endpoint refuses the code exchange.
+          { id: 'badsecret', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: 'wrong-secret-0123456789abcdef012345' },
           // The same server as a plain OAuth 2 provider, through the github preset's shape.
           { id: 'gh', type: 'github', clientId: idp.clientId, clientSecret: idp.clientSecret, scopes: ['profile'],
             authorizationUrl: `${idp.issuer}/auth`, tokenUrl: `${idp.issuer}/token`, userinfoUrl: `${idp.issuer}/api/user` },
@@ -46,7 +48,7 @@ describe('sign-in through a real OpenID provider', () => {
     });
     // The IdP must know the callback, which depends on the gateway's port.
     await idp.close();
-    idp = await startOidcProvider(['idp', 'gh'].map((id) => `http://auth.localhost:${gatewayPort}/.auth/login/${id}/callback`), idp);
+    idp = await startOidcProvider(['idp', 'gh', 'badsecret'].map((id) => `http://auth.localhost:${gatewayPort}/.auth/login/${id}/callback`), idp);
   });
   after(async () => {
     await gw?.close();
@@ -184,6 +186,29 @@ describe('sign-in through a real OpenID provider', () => {
     assert.equal(down.status, 502);
     assert.match(await down.text(), /could not be reached/);
     assert.ok(gw.logs.some((line) => line.includes('sign-in failed at the provider') && line.includes('"kind":"unreachable"')));
+  });
+
+  test('a token response SignOnce cannot accept gives a page and a log line, no session', async () => {
+    const ua = new UserAgent();
+    const login = await ua.navigate(gw.url('app2.localhost', '/.auth/login/badsecret'));
+    const consent = await ua.submitForm(finalUrl(login), await login.text(), { login: 'grace' });
+    const failed = await ua.submitForm(finalUrl(consent), await consent.text());
+    assert.equal(failed.status, 502);
+    assert.match(await failed.text(), /answered something SignOnce could not accept/);
+    assert.ok(gw.logs.some((line) => line.includes('"provider":"badsecret"') && line.includes('"kind":"invalid-response"')));
+    assert.equal(ua.jar.get(`app2.localhost:${gw.port}`)?.has('AppServiceAuthSession') ?? false, false);
+  });
+
+  test('the sign-in page lists the providers, as plain HTML with strict security headers', async () => {
+    const response = await new UserAgent().request(gw.url('app2.localhost', '/.auth/login?post_login_redirect_uri=%2Fafter'));
+    assert.equal(response.status, 200);
+    const html = await response.text();
+    assert.match(html, /<a class="button" href="\/\.auth\/login\/idp\?post_login_redirect_uri=%2Fafter">Sign in with idp<\/a>/);
+    assert.match(html, /Sign in with GitHub/);
+    assert.doesNotMatch(html, /<script/i);
+    assert.match(response.headers.get('content-security-policy') ?? '', /default-src 'none'.*frame-ancestors 'none'/);
+    assert.equal(response.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(response.headers.get('x-frame-options'), 'DENY');
   });
 
   test('a cross-site POST authenticated only by the cookie is refused', async () => {

@@ -1,0 +1,21 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startTestGateway } from '../support/gateway.ts';
+import { UserAgent, finalUrl } from '../support/user-agent.ts';
+
+test('a session ends at session.lifetime: the same cookie is then unauthenticated, not an error', async () => {
+  const gw = await startTestGateway((port, upstream) => ({
+    publicUrl: `http://auth.localhost:${port}`, devMode: true, providers: [{ id: 'dev', type: 'dev' }], session: { lifetime: '1s' },
+    apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev' }],
+  }));
+  after(() => gw.close());
+  const ua = new UserAgent();
+  const form = await ua.navigate(gw.url('app.localhost', '/'));
+  await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'heidi@example.com' });
+  assert.equal((await ua.request(gw.url('app.localhost', '/.auth/me'))).status, 200);
+  await sleep(1100);
+  assert.equal((await ua.request(gw.url('app.localhost', '/.auth/me'))).status, 401);
+  const page = await ua.request(gw.url('app.localhost', '/'));
+  assert.equal(page.status, 302, 'sent to sign in again');
+});
