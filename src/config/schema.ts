@@ -124,7 +124,6 @@ export const PROVIDER_SCHEMAS = [
   z.strictObject({ ...optional(oauth1Fields), id, type: z.literal('twitter'), consumerKey: text }),
 ] as const;
 
-export const PROVIDER_TYPES = PROVIDER_SCHEMAS.map((schema) => schema.shape.type.value);
 
 export const UNAUTHENTICATED_ACTIONS = ['RedirectToLoginPage', 'AllowAnonymous', 'Return401', 'Return403'] as const;
 

@@ -5,12 +5,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import OAuth from 'oauth-1.0a';
 import { principalName, toClaims } from './claims.ts';
 import { TIMEOUT_SECONDS, classify } from './oauth-common.ts';
-import { ProviderError, type PendingSignIn, type Provider, type SignInResult } from './types.ts';
+import { ProviderError, type PendingSignIn, type Provider, type SignInResult, type ProviderIdentity } from './types.ts';
 
-export interface OAuth1Settings {
-  readonly id: string;
-  readonly type: string;
-  readonly displayName: string;
+export interface OAuth1Settings extends ProviderIdentity {
   readonly requestTokenUrl: string;
   readonly authorizeUrl: string;
   readonly accessTokenUrl: string;

@@ -3,12 +3,9 @@
 import * as client from 'openid-client';
 import { principalName, toClaims } from './claims.ts';
 import { TIMEOUT_SECONDS, authorizationRequest, classify, isLoopbackHttp, providerTokens } from './oauth-common.ts';
-import { ProviderError, type PendingSignIn, type Provider, type SignInResult } from './types.ts';
+import { ProviderError, type PendingSignIn, type Provider, type SignInResult, type ProviderIdentity } from './types.ts';
 
-export interface OAuth2Settings {
-  readonly id: string;
-  readonly type: string;
-  readonly displayName: string;
+export interface OAuth2Settings extends ProviderIdentity {
   readonly authorizationUrl: string;
   readonly tokenUrl: string;
   readonly userinfoUrl?: string | undefined;

@@ -4,12 +4,9 @@
 import * as client from 'openid-client';
 import { principalName, toClaims } from './claims.ts';
 import { TIMEOUT_SECONDS, authorizationRequest, classify, isLoopbackHttp, providerTokens } from './oauth-common.ts';
-import type { PendingSignIn, Provider, SignInResult } from './types.ts';
+import type { PendingSignIn, Provider, SignInResult, ProviderIdentity } from './types.ts';
 
-export interface OidcSettings {
-  readonly id: string;
-  readonly type: string;
-  readonly displayName: string;
+export interface OidcSettings extends ProviderIdentity {
   readonly issuer: string;
   readonly clientId: string;
   readonly clientSecret?: string | undefined;

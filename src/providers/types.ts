@@ -21,11 +21,15 @@ export interface SignInResult {
 /** What a started sign-in must keep until its callback (sealed in the login state). */
 export type PendingSignIn = Readonly<Record<string, string>>;
 
-export interface Provider {
+/** What names a provider, in config and on the sign-in page. */
+export interface ProviderIdentity {
   readonly id: string;
   readonly type: string;
   /** For the sign-in page. */
   readonly displayName: string;
+}
+
+export interface Provider extends ProviderIdentity {
   /** Where to send the browser; `state` is SignOnce's single-use login state, echoed back. */
   begin(request: { callbackUrl: string; state: string; prompt?: string }): Promise<{ url: string; pending: PendingSignIn }>;
   /** Finishes the sign-in from the callback request's URL (and form fields, for a POST callback). */
