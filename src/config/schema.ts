@@ -155,6 +155,7 @@ export const configSchema = z.strictObject({
   session: z.strictObject({
     cookieName: cookieName.default('AppServiceAuthSession'),
     lifetime: duration.prefault('8h'),
+    cacheTtl: duration.prefault('1s').refine((ms) => ms <= 60_000, 'must be at most 60s: a revocation on another instance is seen only after it'),
     tokenRefreshExtensionHours: z.number().min(0).default(72),
   }).prefault({}),
   providers: z.array(z.discriminatedUnion('type', PROVIDER_SCHEMAS)).default([]),

@@ -18,6 +18,7 @@ export function dropsForwardingHeader(name: string, trusted: boolean): boolean {
 
 /** A matcher for `trustedProxies` entries: addresses (`10.0.0.1`) or networks (`10.0.0.0/8`, `fd00::/8`). */
 export function trustedProxyMatcher(entries: readonly string[]): (address: string) => boolean {
+  if (entries.length === 0) return () => false;
   const list = new BlockList();
   for (const entry of entries) {
     const [address, prefix] = entry.split('/') as [string, string | undefined];

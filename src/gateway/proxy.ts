@@ -1,7 +1,7 @@
 // The reverse proxy to an app's upstream: undici keep-alive pools, bodies streamed both ways,
 // hop-by-hop headers dropped (RFC 9110 section 7.6.1), identity headers only from SignOnce.
-import type { IncomingMessage } from 'node:http';
-import { Agent, request as undiciRequest } from 'undici';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Agent } from 'undici';
 import type { FastifyReply } from 'fastify';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
@@ -13,42 +13,57 @@ export function endToEnd(headers: ReadonlyArray<[string, string]>): Array<[strin
   return headers.filter(([name]) => !HOP_BY_HOP.has(name.toLowerCase()) && !named.has(name.toLowerCase()));
 }
 
+/** Pairs from a flat [name, value, name, value, …] list, as undici and Node give raw headers. */
+const pairs = (flat: readonly string[]): Array<[string, string]> => {
+  const result: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) result.push([flat[i]!, flat[i + 1]!]);
+  return result;
+};
+
 export class UpstreamProxy {
   readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
+  #stopping = false;
 
   /**
-   * Forwards `incoming` to `upstream` with `headers` (already cleaned and completed by the caller)
-   * and streams the answer back. `timeoutMs` bounds the wait for the answer's headers and each
-   * pause in its body, never a long but moving transfer. Says why when the upstream could not
-   * answer (the caller shows 502/504).
+   * Forwards `incoming` to `upstream` with `headers` (cleaned of hop-by-hop and identity headers
+   * and completed by the caller) and streams the answer straight into the client's response.
+   * `timeoutMs` bounds the wait for the answer's headers and each pause in its body, never a long
+   * but moving transfer. Says why when the upstream could not answer (the caller shows 502/504),
+   * or that the answer broke off after it had begun (the client's connection is cut then).
    */
-  async forward(upstream: string, incoming: IncomingMessage, headers: Array<[string, string]>, reply: FastifyReply, timeoutMs: number): Promise<'ok' | 'unreachable' | 'timeout'> {
+  async forward(upstream: string, incoming: IncomingMessage, headers: Array<[string, string]>, reply: FastifyReply, timeoutMs: number): Promise<'ok' | 'unreachable' | 'timeout' | 'interrupted'> {
     const hasBody = incoming.headers['content-length'] !== undefined && incoming.headers['content-length'] !== '0'
       || incoming.headers['transfer-encoding'] !== undefined;
     try {
-      const response = await undiciRequest(new URL(incoming.url ?? '/', upstream), {
-        dispatcher: this.#agent,
+      await this.#agent.stream({
+        origin: upstream,
+        path: incoming.url ?? '/',
         method: incoming.method as 'GET',
-        headers: endToEnd(headers).flat(),
+        headers: headers.flat(),
         body: hasBody ? incoming : null,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,
+        responseHeaders: 'raw',
+      }, ({ statusCode, headers: raw }) => {
+        // The answer is written by Node's response directly: Fastify steps aside from here on.
+        reply.hijack();
+        const response: ServerResponse = reply.raw;
+        const kept = endToEnd(pairs(raw as unknown as string[]));
+        if (this.#stopping) kept.push(['connection', 'close']);
+        response.writeHead(statusCode, kept.flat());
+        return response;
       });
-      const responseHeaders: Array<[string, string]> = [];
-      for (const [name, value] of Object.entries(response.headers)) {
-        for (const item of Array.isArray(value) ? value : [value]) if (item !== undefined) responseHeaders.push([name, item]);
-      }
-      const kept = endToEnd(responseHeaders);
-      const cookies = kept.filter(([name]) => name === 'set-cookie').map(([, value]) => value);
-      reply.code(response.statusCode);
-      for (const [name, value] of kept) if (name !== 'set-cookie') reply.header(name, value);
-      if (cookies.length) reply.header('set-cookie', cookies);
-      reply.send(response.body);
       return 'ok';
     } catch (error) {
+      if (reply.sent) return 'interrupted';
       const code = (error as { code?: string }).code;
       return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'unreachable';
     }
+  }
+
+  /** From now on, answers close their connections (so keep-alive clients let the stop finish). */
+  stopping(): void {
+    this.#stopping = true;
   }
 
   close(): Promise<void> {

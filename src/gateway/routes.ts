@@ -16,14 +16,15 @@ import type { Keyring } from '../crypto/keyring.ts';
 import { ProviderError, type Provider } from '../providers/index.ts';
 import { openSessionCookie, readCookie, sealSessionCookie, setCookieHeader } from '../session/cookies.ts';
 import { meEntry, principalHeaders, tokenHeaders, type SignedInUser } from '../session/principal.ts';
-import type { Session, Store } from '../store/index.ts';
+import type { Session, Store, StoredTokens } from '../store/index.ts';
 import { isExcludedPath } from './excluded-paths.ts';
 import { healthz, readyz } from './health.ts';
 import { hostRouter } from './hosts.ts';
 import { dropsForwardingHeader, forwardedHeaders, trustedProxyMatcher } from './forwarded.ts';
 import { forwardableHeaders } from './identity-headers.ts';
 import { devSignInForm, pageHeaders, errorPage, signInPage, signedOutPage } from './pages.ts';
-import { UpstreamProxy } from './proxy.ts';
+import { UpstreamProxy, endToEnd } from './proxy.ts';
+import { SignedInCache } from './signed-in-cache.ts';
 import { refuseUpgrade, tunnel } from './websocket.ts';
 import { checkRedirect } from './redirects.ts';
 
@@ -59,6 +60,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
   const ownCookies = new Set([config.session.cookieName, LOGIN_COOKIE]);
   const proxy = new UpstreamProxy();
   const fromTrustedProxy = trustedProxyMatcher(config.trustedProxies);
+  app.addHook('preClose', async () => proxy.stopping());
   app.addHook('onClose', () => proxy.close());
 
   // Bodies of proxied requests are streamed to the upstream, never parsed here.
@@ -70,16 +72,33 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
   const appOrigins = config.apps.flatMap((a) => a.hosts.map((host) => `${publicUrl.protocol}//${host}`));
   const redirect = (reply: FastifyReply, location: string) => reply.code(302).header('cache-control', 'no-store').redirect(location);
 
-  /** The session of a request on an app host, by its cookie; undefined when there is none. */
-  async function sessionOf(request: { headers: IncomingHttpHeaders }, host: string): Promise<{ secret: string; session: Session } | undefined> {
-    const cookie = readCookie(request.headers.cookie, config.session.cookieName);
-    const secret = cookie && openSessionCookie(keyring, cookie, host);
-    if (!secret) return undefined;
-    const session = await store.getSession(secret);
-    return session && { secret, session };
+  /** A request's session on an app host, with what the app learns of it. */
+  interface SignedIn {
+    readonly secret: string;
+    readonly session: Session;
+    readonly user: SignedInUser;
+    readonly tokens: StoredTokens | undefined;
+    /** X-MS-CLIENT-PRINCIPAL* and, for apps with `tokenStore`, X-MS-TOKEN-* headers. */
+    readonly identityHeaders: ReadonlyArray<[string, string]>;
   }
+  const recentlySignedIn = new SignedInCache<SignedIn>({ ttlMs: config.session.cacheTtl });
 
-  const userOf = (session: Session) => session.data.user as SignedInUser;
+  /** The session of a request on an app host, by its cookie; undefined when there is none. */
+  async function signedIn(request: { headers: IncomingHttpHeaders }, appConfig: AppConfig, host: string): Promise<SignedIn | undefined> {
+    const cookie = readCookie(request.headers.cookie, config.session.cookieName);
+    if (!cookie) return undefined;
+    const cached = recentlySignedIn.get(host, cookie);
+    if (cached) return cached;
+    const secret = openSessionCookie(keyring, cookie, host);
+    const session = secret && await store.getSession(secret);
+    if (!secret || !session) return undefined;
+    const user = session.data.user as SignedInUser;
+    const tokens = appConfig.tokenStore ? await store.getTokens({ accountId: session.accountId, provider: user.provider, resource: '' }) : undefined;
+    const identityHeaders = [...Object.entries(principalHeaders(user)), ...Object.entries(tokens ? tokenHeaders(tokens, appConfig.exposeRefreshTokens) : {})];
+    const resolved: SignedIn = { secret, session, user, tokens, identityHeaders };
+    recentlySignedIn.set(host, cookie, resolved, session);
+    return resolved;
+  }
 
   // --- app host -----------------------------------------------------------------------------
 
@@ -109,19 +128,20 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
   }
 
   async function me(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
-    const current = await sessionOf(request, host);
+    const current = await signedIn(request, appConfig, host);
     if (!current) return reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
-    const user = userOf(current.session);
-    const stored = appConfig.tokenStore ? await store.getTokens({ accountId: current.session.accountId, provider: user.provider, resource: '' }) : undefined;
-    return reply.header('cache-control', 'no-store').send([meEntry(user, stored, appConfig.exposeRefreshTokens)]);
+    return reply.header('cache-control', 'no-store').send([meEntry(current.user, current.tokens, appConfig.exposeRefreshTokens)]);
   }
 
   async function logout(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const target = queryParam(request, 'post_logout_redirect_uri') ?? '/.auth/logout/complete';
     const decision = checkRedirect(target, appConfig.allowedExternalRedirectUrls);
     if (!decision.ok) return page(reply, 400, errorPage('Sign-out refused', `post_logout_redirect_uri is not allowed here: ${decision.reason}.`));
-    const current = await sessionOf(request, host);
-    if (current) await store.revokeSession(current.secret);
+    const current = await signedIn(request, appConfig, host);
+    if (current) {
+      await store.revokeSession(current.secret);
+      recentlySignedIn.forgetSession(current.session.ref);
+    }
     reply.header('set-cookie', setCookieHeader(config.session.cookieName, '', { secure, maxAgeSeconds: 0 }));
     return redirect(reply, decision.location);
   }
@@ -158,19 +178,17 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
   /** Cookie-authenticated requests that change state must come from the app's own pages (CSRF). */
   const crossSite = (request: FastifyRequest, host: string) => !['GET', 'HEAD', 'OPTIONS'].includes(request.method) && crossOrigin(request.headers, host);
 
-  /** The headers an app receives: the client's, cleaned, plus identity, tokens and forwarding. */
-  async function headersToApp(raw: IncomingMessage, appConfig: AppConfig, host: string, session: Session | undefined): Promise<Array<[string, string]>> {
+  /**
+   * The headers an app receives: the client's, cleaned (and, unless tunnelling an upgrade, without
+   * hop-by-hop headers, so a client's `Connection` cannot name SignOnce's own), plus identity,
+   * tokens and forwarding.
+   */
+  function headersToApp(raw: IncomingMessage, host: string, current: SignedIn | undefined, upgrade = false): Array<[string, string]> {
     const remoteAddress = raw.socket.remoteAddress ?? '';
     const trusted = fromTrustedProxy(remoteAddress);
-    const headers = forwardableHeaders(raw.rawHeaders, ownCookies).filter(([name]) => !dropsForwardingHeader(name, trusted));
-    if (session) {
-      const user = userOf(session);
-      headers.push(...Object.entries(principalHeaders(user)));
-      if (appConfig.tokenStore) {
-        const stored = await store.getTokens({ accountId: session.accountId, provider: user.provider, resource: '' });
-        if (stored) headers.push(...Object.entries(tokenHeaders(stored, appConfig.exposeRefreshTokens)));
-      }
-    }
+    const fromClient = forwardableHeaders(raw.rawHeaders, ownCookies).filter(([name]) => !dropsForwardingHeader(name, trusted));
+    const headers = upgrade ? fromClient : endToEnd(fromClient);
+    if (current) headers.push(...current.identityHeaders);
     headers.push(...forwardedHeaders({ remoteAddress, trusted, headers: raw.headers, proto: publicUrl.protocol.slice(0, -1), host }));
     return headers;
   }
@@ -180,12 +198,16 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     appConfig.unauthenticatedAction === 'AllowAnonymous' || isExcludedPath(url, appConfig.excludedPaths);
 
   async function toApp(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
-    const current = await sessionOf(request, host);
+    const current = await signedIn(request, appConfig, host);
     if (current && crossSite(request, host)) return reply.code(403).send({ error: 'cross-site request refused' });
     if (!current && !anonymousAllowed(appConfig, request.url)) return unauthenticated(request, reply, appConfig);
-    const headers = await headersToApp(request.raw, appConfig, host, current?.session);
+    const headers = headersToApp(request.raw, host, current);
     const outcome = await proxy.forward(appConfig.upstream, request.raw, headers, reply, appConfig.upstreamTimeout);
     if (outcome === 'ok') return reply;
+    if (outcome === 'interrupted') {
+      request.log.warn({ app: appConfig.id }, `the answer of ${appConfig.id} broke off; the client's connection was cut`);
+      return reply;
+    }
     request.log.error({ app: appConfig.id, outcome }, `upstream of ${appConfig.id} ${outcome === 'timeout' ? 'did not answer in time' : 'is unreachable'}`);
     return outcome === 'timeout'
       ? page(reply, 504, errorPage('The app did not answer in time', 'Please try again in a moment.'))
@@ -306,10 +328,10 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     void (async () => {
       const target = route(raw.headers.host);
       if (target.kind !== 'app') return refuseUpgrade(socket, 421, 'Misdirected Request');
-      const current = await sessionOf(raw, target.host);
+      const current = await signedIn(raw, target.app, target.host);
       if (current && crossOrigin(raw.headers, target.host)) return refuseUpgrade(socket, 403, 'Forbidden');
       if (!current && !anonymousAllowed(target.app, raw.url ?? '/')) return refuseUpgrade(socket, 401, 'Unauthorized');
-      const headers = await headersToApp(raw, target.app, target.host, current?.session);
+      const headers = headersToApp(raw, target.host, current, true);
       tunnel(target.app.upstream, raw, headers, socket, head, (error) => app.log.warn({ err: error, app: target.app.id }, 'WebSocket upstream failed'));
     })().catch((error: unknown) => {
       app.log.error({ err: error }, 'WebSocket upgrade failed');

@@ -1,7 +1,7 @@
 // The HTTP server: Fastify with SignOnce's logger, and the gateway routes. Plugins own their
 // routes; this file only assembles them.
 import Fastify from 'fastify';
-import type { Logger } from '../log/logger.ts';
+import { requestLogger, type Logger } from '../log/logger.ts';
 import { gatewayRoutes, type GatewayDeps } from './routes.ts';
 
 export interface ServerDeps extends GatewayDeps {
@@ -14,6 +14,8 @@ export function buildServer(deps: ServerDeps) {
     // Behind a load balancer the probes and keep-alive connections must not hold shutdown open.
     forceCloseConnections: 'idle',
     return503OnClosing: true,
+    // The parent is the pino logger given above.
+    childLoggerFactory: (parent, bindings, options) => requestLogger(parent as Logger, bindings, options),
   });
   // Requests in flight when the stop begins are answered with Connection: close, or their
   // keep-alive connections would hold the stop open until the idle timeout.

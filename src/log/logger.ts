@@ -52,3 +52,47 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
   }, options.destination ?? pino.destination(1));
 }
+
+type LevelName = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+
+/**
+ * A child logger made only when first written to. Fastify asks for one per request, to bind the
+ * request id; pino makes it eagerly, which costs a proxied request more than its session lookup
+ * (bench/gateway.ts), while most requests write nothing at the configured level.
+ */
+class LazyChildLogger {
+  readonly #parent: Logger;
+  readonly #bindings: Record<string, unknown>;
+  #child: Logger | undefined;
+
+  constructor(parent: Logger, bindings: Record<string, unknown>) {
+    this.#parent = parent;
+    this.#bindings = bindings;
+  }
+
+  get level(): string { return this.#parent.level; }
+  isLevelEnabled(level: string): boolean { return this.#parent.isLevelEnabled(level); }
+  child(bindings: Record<string, unknown>, options?: object): Logger { return this.#made().child(bindings, options); }
+  silent(): void {}
+  fatal(...args: unknown[]): void { this.#write('fatal', args); }
+  error(...args: unknown[]): void { this.#write('error', args); }
+  warn(...args: unknown[]): void { this.#write('warn', args); }
+  info(...args: unknown[]): void { this.#write('info', args); }
+  debug(...args: unknown[]): void { this.#write('debug', args); }
+  trace(...args: unknown[]): void { this.#write('trace', args); }
+
+  #made(): Logger {
+    return this.#child ??= this.#parent.child(this.#bindings);
+  }
+
+  #write(level: LevelName, args: unknown[]): void {
+    if (this.#parent.isLevelEnabled(level)) (this.#made()[level] as (...a: unknown[]) => void)(...args);
+  }
+}
+
+/** For Fastify's `childLoggerFactory`: a lazily made child, or a real one when options change it. */
+export function requestLogger(parent: Logger, bindings: Record<string, unknown>, options: object): Logger {
+  if (Object.keys(options).length) return parent.child(bindings, options);
+  // Only the methods Fastify and SignOnce call exist; the type is pino's for Fastify's sake.
+  return new LazyChildLogger(parent, bindings) as unknown as Logger;
+}

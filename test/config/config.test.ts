@@ -24,10 +24,10 @@ function problems(text: string, environment: NodeJS.ProcessEnv = env): string[] 
 test('durations: the accepted forms, and hostile ones refused', () => {
   const good: Array<[string | number, number]> = [
     ['90s', 90_000], ['30m', 1_800_000], ['8h', 28_800_000], ['2d', 172_800_000], ['1h30m', 5_400_000],
-    ['1d2h3m4s', 93_784_000], ['0s', 0], [3600, 3_600_000], [0, 0],
+    ['1d2h3m4s', 93_784_000], ['0s', 0], [3600, 3_600_000], [0, 0], ['250ms', 250], ['30', 30_000], ['0', 0], ['1s500ms', 1500], ['2m5ms', 120_005], ['0ms', 0],
   ];
   for (const [input, ms] of good) assert.equal(parseDuration(input), ms, String(input));
-  for (const bad of ['', '8 hours', '-1h', '1.5h', 'h', '1h1h', '30m1h', '8H', ' 8h', '8h ', '1e3s', '99999999999999999999d', -1, 1.5, NaN, Infinity]) {
+  for (const bad of ['', '8 hours', '-1h', '1.5h', 'h', '1h1h', '30m1h', '8H', ' 8h', '8h ', '1e3s', '99999999999999999999d', '5ms1s', '1msm', '30 ', '0x10', '-0', '1m s', '1.5ms', 'ms', '1ms1ms', -1, 1.5, NaN, Infinity]) {
     assert.equal(parseDuration(bad), undefined, String(bad));
   }
 });
@@ -39,7 +39,7 @@ test('a minimal file gets every default', () => {
     listen: { host: '127.0.0.1', port: 8080 },
     store: 'sqlite:/etc/signonce/.signonce/signonce.db',
     secrets: { encryptionKeys: [KEY] },
-    session: { cookieName: 'AppServiceAuthSession', lifetime: 8 * 3_600_000, tokenRefreshExtensionHours: 72 },
+    session: { cookieName: 'AppServiceAuthSession', lifetime: 8 * 3_600_000, cacheTtl: 1000, tokenRefreshExtensionHours: 72 },
     providers: [],
     apps: [],
     trustedProxies: [],
@@ -106,7 +106,7 @@ apps:
       'devMode: expected true or false, got string "yes"',
       'listen.port: expected a number, got string "8080"',
       'log.level: "loud" is not one of: fatal, error, warn, info, debug, trace',
-      'session.lifetime: "8 hours" is not a duration like 90s, 30m, 8h, 2d or 1h30m',
+      'session.lifetime: "8 hours" is not a duration like 500ms, 90s, 30m, 8h, 2d or 1h30m',
     ]],
     ['unknown provider type', `${BASE}providers: [{ id: x, type: gogle }, { id: y }]`, [
       'providers[0].type: "gogle" is not a provider type (known: oidc, oauth2, oauth1, password, dev, google, aad, microsoftaccount, apple, facebook, github, twitter)',
@@ -132,7 +132,9 @@ apps:
       'trustedProxies[2]: "localhost" is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)',
     ]],
     ['upstream timeout', `${BASE}apps: [{ id: a, hosts: [a.localhost], upstream: http://x, upstreamTimeout: 30 seconds }]`,
-      ['apps[0].upstreamTimeout: "30 seconds" is not a duration like 90s, 30m, 8h, 2d or 1h30m']],
+      ['apps[0].upstreamTimeout: "30 seconds" is not a duration like 500ms, 90s, 30m, 8h, 2d or 1h30m']],
+    ['session cache too long', `${BASE}session: { cacheTtl: 2m }`,
+      ['session.cacheTtl: must be at most 60s: a revocation on another instance is seen only after it']],
     ['invalid variable reference', `${BASE}log: { level: "\${not-a-name}" }`,
       ['log.level: "${not-a-name}" is not a valid environment variable reference (write $${…} for a literal)']],
   ];

@@ -185,7 +185,9 @@ describe('sign-in through a real OpenID provider', () => {
     const down = await new UserAgent().navigate(gw.url('app1.localhost', '/.auth/login/down'));
     assert.equal(down.status, 502);
     assert.match(await down.text(), /could not be reached/);
-    assert.ok(gw.logs.some((line) => line.includes('sign-in failed at the provider') && line.includes('"kind":"unreachable"')));
+    const failure = gw.logs.map((line) => JSON.parse(line)).find((l) => l.msg === 'sign-in failed at the provider' && l.kind === 'unreachable');
+    assert.ok(failure, 'the failure is logged with its reason');
+    assert.match(failure.reqId, /^req-/, 'with the id of the request it belongs to');
   });
 
   test('a token response SignOnce cannot accept gives a page and a log line, no session', async () => {

@@ -15,6 +15,8 @@ test('while the store is unreachable requests get 503; afterwards the same sessi
   const gw = await startTestGateway((port, upstream) => ({
     publicUrl: `http://auth.localhost:${port}`, store: target.toString(), devMode: true, providers: [{ id: 'dev', type: 'dev' }],
     apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev' }],
+    // Every request reads the store (by default a session used in the last second is reused).
+    session: { cacheTtl: 0 },
   }));
   after(async () => {
     await gw.close();

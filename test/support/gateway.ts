@@ -41,14 +41,23 @@ export async function startTestGateway(build: (port: number, upstream: string) =
   const port = await freePort();
   const echo = await startEcho();
   const { dir, remove } = await tempDir();
-  const config = parseConfig(stringify({
-    listen: { host: '127.0.0.1', port },
-    store: `sqlite:${join(dir, 'signonce.db')}`,
-    secrets: { encryptionKeys: [generateKey()] },
-    ...build(port, echo.url),
-  }), join(dir, 'signonce.yaml'), {});
   const { logger, lines: logs } = capturedLogger();
-  const gateway = await startGateway(config, logger);
+  let config: Config;
+  let gateway: Gateway;
+  try {
+    config = parseConfig(stringify({
+      listen: { host: '127.0.0.1', port },
+      store: `sqlite:${join(dir, 'signonce.db')}`,
+      secrets: { encryptionKeys: [generateKey()] },
+      ...build(port, echo.url),
+    }), join(dir, 'signonce.yaml'), {});
+    gateway = await startGateway(config, logger);
+  } catch (error) {
+    // A test that fails here must not leave the echo server holding the test process open.
+    await new Promise((resolve) => echo.server.close(resolve));
+    await remove();
+    throw error;
+  }
   return {
     port, config, gateway, logs,
     url: (host, path = '/') => `http://${host}:${port}${path}`,
