@@ -65,11 +65,14 @@ function unknownOption(key: string, options: string[]): string {
   return options.length ? `unknown option (options here: ${options.join(', ')})` : 'unknown option';
 }
 
-function kind(value: unknown): string {
+// Options whose values are credentials: a message names their type, never their value.
+const SECRET_OPTION = /secret|key|password|token/i;
+
+function kind(value: unknown, path: readonly PropertyKey[]): string {
   if (Array.isArray(value)) return 'a list';
   if (value === null) return 'null';
   if (typeof value === 'object') return 'a mapping';
-  return `${typeof value} ${show(value)}`;
+  return SECRET_OPTION.test(String(path.at(-1) ?? '')) ? `a ${typeof value} (not shown)` : `${typeof value} ${show(value)}`;
 }
 
 const EXPECTED: Record<string, string> = {
@@ -89,7 +92,7 @@ export function issueProblems(issues: readonly z.core.$ZodIssue[], raw: unknown)
       case 'invalid_type':
         return [{
           path: formatPath(path),
-          message: value === undefined ? 'is required' : `expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${kind(value)}`,
+          message: value === undefined ? 'is required' : `expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${kind(value, path)}`,
         }];
       case 'invalid_value':
         return [{ path: formatPath(path), message: `${show(value)} is not one of: ${issue.values.map(String).join(', ')}` }];

@@ -1,5 +1,6 @@
 // The configuration contract (DESIGN.md), validated and typed. Messages say what is wrong with the
 // value and how to fix it; the loader adds where. Cross-field rules live in checks.ts.
+import { createPrivateKey } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { decodeKey } from '../crypto/keyring.ts';
@@ -110,18 +111,36 @@ function optional<F extends z.ZodRawShape>(fields: F) {
 
 // Presets: well-known providers whose endpoints are data (filled in by the providers module); any
 // field may be given to override the preset, e.g. to point it at a local identity provider.
-const OIDC_PRESETS = ['google', 'aad', 'microsoftaccount', 'apple'] as const;
+const OIDC_PRESETS = ['google', 'aad', 'microsoftaccount'] as const;
 const OAUTH2_PRESETS = ['facebook', 'github'] as const;
 
+/** The .p8 key Apple gives for Sign in with Apple: EC P-256, PKCS #8 PEM. Never shown in messages. */
+function isEcP256PrivateKey(pem: string): boolean {
+  try {
+    return createPrivateKey(pem).asymmetricKeyDetails?.namedCurve === 'prime256v1';
+  } catch {
+    return false;
+  }
+}
+const applePrivateKey = rule(z.string(), isEcP256PrivateKey,
+  () => 'is not an EC P-256 private key in PEM form (the AuthKey_….p8 file from Apple, "-----BEGIN PRIVATE KEY-----…"); put it in a variable: privateKey: "${APPLE_PRIVATE_KEY}"');
+
+// Every provider: an id, and the name its button shows on the sign-in page.
+const named = { id, displayName: text.optional() };
+
 export const PROVIDER_SCHEMAS = [
-  z.strictObject({ id, type: z.literal('oidc'), ...oidcFields, scopes: z.array(text).default(['openid', 'profile', 'email']) }),
-  z.strictObject({ id, type: z.literal('oauth2'), ...oauth2Fields, scopes: z.array(text).default([]) }),
-  z.strictObject({ id, type: z.literal('oauth1'), ...oauth1Fields }),
-  z.strictObject({ id, type: z.literal('password'), allowRegistration: z.boolean().default(false) }),
-  z.strictObject({ id, type: z.literal('dev') }),
-  ...OIDC_PRESETS.map((type) => z.strictObject({ ...optional(oidcFields), id, type: z.literal(type), clientId: text })),
-  ...OAUTH2_PRESETS.map((type) => z.strictObject({ ...optional(oauth2Fields), id, type: z.literal(type), clientId: text })),
-  z.strictObject({ ...optional(oauth1Fields), id, type: z.literal('twitter'), consumerKey: text }),
+  z.strictObject({ ...named, type: z.literal('oidc'), ...oidcFields, scopes: z.array(text).default(['openid', 'profile', 'email']) }),
+  z.strictObject({ ...named, type: z.literal('oauth2'), ...oauth2Fields, scopes: z.array(text).default([]) }),
+  z.strictObject({ ...named, type: z.literal('oauth1'), ...oauth1Fields }),
+  z.strictObject({ ...named, type: z.literal('password'), allowRegistration: z.boolean().default(false) }),
+  z.strictObject({ ...named, type: z.literal('dev') }),
+  ...OIDC_PRESETS.map((type) => z.strictObject({ ...optional(oidcFields), ...named, type: z.literal(type), clientId: text })),
+  // Apple's client secret is a JWT SignOnce signs with the team's key, never a fixed string.
+  z.strictObject({ ...optional(oidcFields),
+    clientSecret: rule(z.unknown(), (v) => v === undefined, () => 'is not used by apple: SignOnce makes the client secret from teamId, keyId and privateKey').optional(),
+    ...named, type: z.literal('apple'), clientId: text, teamId: text, keyId: text, privateKey: applePrivateKey }),
+  ...OAUTH2_PRESETS.map((type) => z.strictObject({ ...optional(oauth2Fields), ...named, type: z.literal(type), clientId: text })),
+  z.strictObject({ ...optional(oauth1Fields), ...named, type: z.literal('twitter'), consumerKey: text }),
 ] as const;
 
 

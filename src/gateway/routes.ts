@@ -38,6 +38,20 @@ export interface GatewayDeps {
 const LOGIN_TTL_MS = 5 * 60_000;
 const HANDOFF_TTL_MS = 60_000;
 const LOGIN_COOKIE = 'SignOnceLogin';
+const FORM_POST_LIMIT_BYTES = 64 * 1024;
+
+/** A request body of at most `limit` bytes; undefined (and the rest left unread) when larger. */
+async function readBody(incoming: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  if (Number(incoming.headers['content-length'] ?? 0) > limit) return undefined;
+  for await (const chunk of incoming.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
 
 interface LoginRequest { provider: string; appId: string; host: string; redirect: string; prompt?: string }
 
@@ -294,10 +308,28 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     return redirect(reply, appUrl(login.host, `/.auth/login/done?code=${encodeURIComponent(handoff)}`));
   }
 
+  /**
+   * A callback sent as a form POST (response_mode=form_post; Apple requires it when asking for the
+   * name or e-mail) answered with a redirect to the same callback as a GET. The POST comes from the
+   * provider's site, so the browser leaves out the SameSite=Lax cookie binding the sign-in to it;
+   * on the top-level GET that follows it sends the cookie. The parameters end up in the URL as
+   * with the default response mode; the GET handler checks everything.
+   */
+  async function formPostCallback(request: FastifyRequest, reply: FastifyReply, path: string) {
+    if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? '')) {
+      return page(reply, 415, errorPage('Sign-in failed', 'The provider answered in a form SignOnce does not accept.'));
+    }
+    const body = await readBody(request.raw, FORM_POST_LIMIT_BYTES);
+    // The unread rest of a body too large is not worth reading: the connection closes after the answer.
+    if (body === undefined) return page(reply.header('connection', 'close'), 413, errorPage('Sign-in failed', 'The provider\'s answer is too large.'));
+    return reply.header('cache-control', 'no-store').redirect(`${path}?${new URLSearchParams(body.toString('latin1')).toString()}`, 303);
+  }
+
   async function authHost(request: FastifyRequest, reply: FastifyReply) {
     const path = pathOf(request.url);
     const hop = /^\/\.auth\/login\/([^/]+)\/(start|callback|form)$/.exec(path);
     const provider = hop && providers.get(decodeURIComponent(hop[1]!));
+    if (hop?.[2] === 'callback' && provider && request.method === 'POST') return formPostCallback(request, reply, path);
     if (hop && provider && request.method === 'GET') {
       if (hop[2] === 'start') return providerStart(request, reply, provider);
       if (hop[2] === 'callback') return providerCallback(request, reply, provider);

@@ -1,5 +1,6 @@
 // Providers built from the configuration: presets resolved to their base type, one Provider each.
 import type { ProviderConfig } from '../config/index.ts';
+import { appleClientSecret, appleUserClaims } from './apple.ts';
 import { DevProvider } from './dev.ts';
 import { OAuth1Provider } from './oauth1.ts';
 import { OAuth2Provider, type OAuth2Settings } from './oauth2.ts';
@@ -13,22 +14,26 @@ export { NAME_CLAIM_TYPE, ROLE_CLAIM_TYPE } from './claims.ts';
 /** The provider's config with its preset's fields filled in (config fields win). */
 function resolvePreset(config: ProviderConfig): { base: string; displayName: string; fields: Record<string, unknown> } {
   const preset = PRESETS[config.type];
-  if (!preset) return { base: config.type, displayName: config.id, fields: { ...config } };
+  const displayName = config.displayName ?? preset?.displayName ?? config.id;
+  if (!preset) return { base: config.type, displayName, fields: { ...config } };
   const given = Object.fromEntries(Object.entries(config).filter(([, value]) => value !== undefined));
-  return { base: preset.base, displayName: preset.displayName, fields: { ...preset.fields, ...given } };
+  return { base: preset.base, displayName, fields: { ...preset.fields, ...given } };
 }
 
 export function createProvider(config: ProviderConfig): Provider {
   const { base, displayName, fields } = resolvePreset(config);
-  // Apple answers with a form_post callback and wants a client-secret JWT: neither is built yet.
-  switch (config.type === 'apple' ? 'apple' : base) {
-    case 'oidc':
+  switch (base) {
+    case 'oidc': {
+      const apple = config.type === 'apple' ? config : undefined;
+      const issuer = fields.issuer as string;
       return new OidcProvider({
-        id: config.id, type: config.type, displayName,
-        issuer: fields.issuer as string, clientId: fields.clientId as string, clientSecret: fields.clientSecret as string | undefined,
+        id: config.id, type: config.type, displayName, issuer, clientId: fields.clientId as string,
+        clientSecret: apple ? appleClientSecret({ ...apple, audience: issuer }) : fields.clientSecret as string | undefined,
         scopes: (fields.scopes as string[] | undefined) ?? ['openid', 'profile', 'email'],
         authorizationParams: fields.authorizationParams as Record<string, string> | undefined,
+        ...(apple ? { callbackClaims: appleUserClaims } : {}),
       });
+    }
     case 'oauth2':
       return new OAuth2Provider({
         id: config.id, type: config.type, displayName,
@@ -47,7 +52,7 @@ export function createProvider(config: ProviderConfig): Provider {
     case 'dev':
       return new DevProvider(config.id);
     default:
-      throw new Error(`providers: "${config.id}" has type ${config.type}, whose sign-in is not implemented in this version of SignOnce yet (available: oidc, oauth2, oauth1, dev, and the presets google, aad, microsoftaccount, facebook, github, twitter)`);
+      throw new Error(`providers: "${config.id}" has type ${config.type}, whose sign-in is not implemented in this version of SignOnce yet (available: oidc, oauth2, oauth1, dev, and the presets google, aad, microsoftaccount, apple, facebook, github, twitter)`);
   }
 }
 

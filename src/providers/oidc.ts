@@ -9,9 +9,23 @@ import type { PendingSignIn, Provider, SignInResult, ProviderIdentity } from './
 export interface OidcSettings extends ProviderIdentity {
   readonly issuer: string;
   readonly clientId: string;
-  readonly clientSecret?: string | undefined;
+  /** A fixed secret, or one made afresh for each token request (Apple's JWT). */
+  readonly clientSecret?: string | (() => Promise<string>) | undefined;
   readonly scopes: readonly string[];
   readonly authorizationParams?: Readonly<Record<string, string>> | undefined;
+  /** Claims the callback URL carries beside the code (Apple's `user`); the ID token's win. */
+  readonly callbackClaims?: (callback: URL) => Record<string, unknown>;
+}
+
+/** client_secret_post (RFC 6749 section 2.3.1) with the settings' secret, or none for public clients. */
+function clientAuthentication(secret: OidcSettings['clientSecret']): client.ClientAuth {
+  if (secret === undefined) return client.None();
+  if (typeof secret === 'string') return client.ClientSecretPost(secret);
+  // openid-client awaits client authentication, so the secret can be made per request.
+  return async (_server, metadata, body) => {
+    body.set('client_id', metadata.client_id);
+    body.set('client_secret', await secret());
+  };
 }
 
 const CLOCK_TOLERANCE_SECONDS = 30;
@@ -35,8 +49,8 @@ export class OidcProvider implements Provider {
     this.#configuration ??= (async () => {
       const issuer = new URL(this.#settings.issuer);
       const config = await client.discovery(issuer, this.#settings.clientId,
-        { client_secret: this.#settings.clientSecret, [client.clockTolerance]: CLOCK_TOLERANCE_SECONDS },
-        this.#settings.clientSecret ? client.ClientSecretPost(this.#settings.clientSecret) : client.None(),
+        { [client.clockTolerance]: CLOCK_TOLERANCE_SECONDS },
+        clientAuthentication(this.#settings.clientSecret),
         // Plain http only for loopback issuers (local development and tests).
         { timeout: TIMEOUT_SECONDS, ...(isLoopbackHttp(issuer) ? { execute: [client.allowInsecureRequests] } : {}) });
       config.timeout = TIMEOUT_SECONDS;
@@ -65,7 +79,7 @@ export class OidcProvider implements Provider {
       // Connect Core 1.0 section 5.4); the ID token's own claims win where both speak.
       const userinfo = config.serverMetadata().userinfo_endpoint
         ? await client.fetchUserInfo(config, tokens.access_token, idClaims.sub) : {};
-      const claims = { ...userinfo, ...idClaims };
+      const claims = { ...this.#settings.callbackClaims?.(currentUrl), ...userinfo, ...idClaims };
       return { subject: claims.sub, name: principalName(claims, claims.sub), claims: toClaims(claims), tokens: providerTokens(tokens) };
     } catch (error) {
       throw classify(error);

@@ -32,8 +32,8 @@ export interface ProviderIdentity {
 export interface Provider extends ProviderIdentity {
   /** Where to send the browser; `state` is SignOnce's single-use login state, echoed back. */
   begin(request: { callbackUrl: string; state: string; prompt?: string }): Promise<{ url: string; pending: PendingSignIn }>;
-  /** Finishes the sign-in from the callback request's URL (and form fields, for a POST callback). */
-  complete(request: { callbackUrl: string; currentUrl: URL; form?: URLSearchParams; state: string; pending: PendingSignIn }): Promise<SignInResult>;
+  /** Finishes the sign-in from the callback request's URL (a form_post callback arrives as a GET too). */
+  complete(request: { callbackUrl: string; currentUrl: URL; state: string; pending: PendingSignIn }): Promise<SignInResult>;
 }
 
 export type ProviderErrorKind =

@@ -2,6 +2,7 @@
 // and consent pages, back on the page, the app sees the user; /.auth/me; logout. And the demo.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import type { Browser } from 'playwright-core';
 import { chromiumSkipReason, launchChromium } from '../support/chromium.ts';
 import { start } from '../support/cli.ts';
@@ -14,17 +15,24 @@ describe('in Chromium', { skip: chromiumSkipReason }, () => {
   let idp: TestIdp;
   let gw: TestGateway;
 
+  const appleKey = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const appleCheck = { teamId: 'TEAM123456', keyId: 'KEY1234567', publicKey: appleKey.publicKey };
+
   before(async () => {
     browser = await launchChromium();
-    idp = await startOidcProvider([]);
+    idp = await startOidcProvider([], undefined, appleCheck);
     gw = await startTestGateway((port, upstream) => ({
       publicUrl: `http://auth.localhost:${port}`,
-      providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-        scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' } }],
+      providers: [
+        { id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
+          scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' } },
+        { id: 'apple', type: 'apple', issuer: idp.issuer, clientId: idp.appleClientId, teamId: appleCheck.teamId, keyId: appleCheck.keyId,
+          privateKey: appleKey.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
+      ],
       apps: [{ id: 'app1', hosts: [`app1.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true }],
     }));
     await idp.close();
-    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp);
+    idp = await startOidcProvider(['idp', 'apple'].map((id) => `http://auth.localhost:${gw.port}/.auth/login/${id}/callback`), idp, appleCheck);
   });
   after(async () => {
     await browser?.close();
@@ -64,6 +72,21 @@ describe('in Chromium', { skip: chromiumSkipReason }, () => {
     assert.equal(page.url(), gw.url('app1.localhost', '/.auth/logout/complete'));
     assert.match(await page.innerText('h1'), /signed out/);
     assert.equal((await page.goto(gw.url('app1.localhost', '/.auth/me')))!.status(), 401);
+    await context.close();
+  });
+
+  test('Sign in with Apple: the provider\'s cross-site form POST to the callback still finds the browser\'s login cookie', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(gw.url('app1.localhost', '/.auth/login/apple?post_login_redirect_uri=/mail'));
+    await page.fill('input[name=login]', 'ivy');
+    await page.fill('input[name=password]', 'anything');
+    await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);
+    // The consent answer is oidc-provider's form_post page, which submits itself to the callback.
+    await Promise.all([page.waitForURL(gw.url('app1.localhost', '/mail')), page.click('button[type=submit]')]);
+    const echo = JSON.parse(await page.innerText('body')) as Echo;
+    assert.equal(echo.headers['x-ms-client-principal-idp'], 'apple');
+    assert.equal(echo.headers['x-ms-client-principal-id'], 'ivy');
     await context.close();
   });
 

@@ -75,7 +75,9 @@ describe('proxy', () => {
     } finally {
       clearInterval(sampler);
     }
-    assert.ok(peak - before < 128 * 1024 ** 2, `memory grew by ${Math.round((peak - before) / 1024 ** 2)} MiB while 1024 MiB passed`);
+    // Client, gateway and upstream share this process, and RSS includes buffers not yet collected
+    // (it varies with GC timing): a quarter of the upload tells streaming from buffering.
+    assert.ok(peak - before < 256 * 1024 ** 2, `memory grew by ${Math.round((peak - before) / 1024 ** 2)} MiB while 1024 MiB passed`);
   });
 
   test('a client\'s forwarding headers are replaced; a trusted proxy\'s are kept and extended', async () => {

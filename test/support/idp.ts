@@ -1,27 +1,77 @@
 // A real OpenID Provider on loopback (oidc-provider, certified), with its development login and
 // consent pages: any user name signs in.
 import { freePort } from './ports.ts';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
+import type { KeyObject } from 'node:crypto';
+import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import Provider from 'oidc-provider';
 
 export interface TestIdp {
   readonly issuer: string;
   readonly clientId: string;
   readonly clientSecret: string;
+  /** The client that authenticates as Sign in with Apple does (when started with `apple`). */
+  readonly appleClientId: string;
+  /** Every client secret JWT the token endpoint accepted for the Apple client. */
+  readonly appleSecrets: JWTPayload[];
   close(): Promise<void>;
 }
 
-/** Starts a provider; pass `previous` to start again on its port (to change the redirect URIs). */
-export async function startOidcProvider(redirectUris: string[], previous?: TestIdp): Promise<TestIdp> {
+/** What Apple checks of a client secret JWT: signed ES256 by the team's key `keyId`. */
+export interface AppleKeyCheck {
+  readonly teamId: string;
+  readonly keyId: string;
+  readonly publicKey: KeyObject;
+}
+
+const APPLE_CLIENT_ID = 'com.example.signonce';
+const APPLE_REGISTERED_SECRET = 'apple-client-registered-secret-0123456789';
+const SIX_MONTHS_SECONDS = 15_777_000;
+
+/**
+ * Apple's client authentication in front of oidc-provider's token endpoint: the Apple client's
+ * `client_secret` must be a JWT as Apple demands (ES256, kid, iss = team, sub = client id,
+ * aud = issuer, at most six months); a valid one is swapped for the secret oidc-provider knows.
+ */
+async function checkAppleSecret(request: IncomingMessage & { body?: Record<string, string> }, issuer: string, check: AppleKeyCheck, accepted: JWTPayload[]): Promise<void> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  const body = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString()));
+  if (body.client_id === APPLE_CLIENT_ID && body.client_secret) {
+    try {
+      if (decodeProtectedHeader(body.client_secret).kid !== check.keyId) throw new Error('wrong kid');
+      const { payload } = await jwtVerify(body.client_secret, check.publicKey, {
+        algorithms: ['ES256'], issuer: check.teamId, subject: APPLE_CLIENT_ID, audience: issuer, requiredClaims: ['iat', 'exp'],
+      });
+      if (payload.exp! - payload.iat! > SIX_MONTHS_SECONDS) throw new Error('longer than six months');
+      accepted.push(payload);
+      body.client_secret = APPLE_REGISTERED_SECRET;
+    } catch {
+      // Left as sent: oidc-provider answers invalid_client.
+    }
+  }
+  // oidc-provider reads an already parsed body from request.body.
+  request.body = body;
+}
+
+/**
+ * Starts a provider; pass `previous` to start again on its port (to change the redirect URIs);
+ * `apple` adds a client that authenticates and is answered as Sign in with Apple's are.
+ */
+export async function startOidcProvider(redirectUris: string[], previous?: TestIdp, apple?: AppleKeyCheck): Promise<TestIdp> {
   const port = previous ? Number(new URL(previous.issuer).port) : await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const clientId = 'signonce-test';
   const clientSecret = 'test-client-secret-0123456789abcdef';
+  const appleSecrets: JWTPayload[] = [];
   const provider = new Provider(issuer, {
     clients: [{
       client_id: clientId, client_secret: clientSecret, redirect_uris: redirectUris,
       grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_post',
-    }],
+    }, ...(apple ? [{
+      client_id: APPLE_CLIENT_ID, client_secret: APPLE_REGISTERED_SECRET, redirect_uris: redirectUris,
+      grant_types: ['authorization_code'], response_types: ['code' as const], token_endpoint_auth_method: 'client_secret_post' as const,
+    }] : [])],
     async findAccount(_ctx, id) {
       return {
         accountId: id,
@@ -40,6 +90,7 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
   // with the access token answers the user's profile.
   const handle = provider.callback();
   const server = createHttpServer(async (request, response) => {
+    if (apple && request.method === 'POST' && request.url === '/token') await checkAppleSecret(request, issuer, apple, appleSecrets);
     if (request.url !== '/api/user') return handle(request, response);
     const token = await provider.AccessToken.find(request.headers.authorization?.replace(/^Bearer /, '') ?? '');
     if (!token) return void response.writeHead(401).end();
@@ -48,5 +99,5 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
   });
   server.listen(port, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
-  return { issuer, clientId, clientSecret, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return { issuer, clientId, clientSecret, appleClientId: APPLE_CLIENT_ID, appleSecrets, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
