@@ -29,7 +29,8 @@ export class UpstreamProxy {
    * and completed by the caller) and streams the answer straight into the client's response.
    * `timeoutMs` bounds the wait for the answer's headers and each pause in its body, never a long
    * but moving transfer. Says why when the upstream could not answer (the caller shows 502/504),
-   * or that the answer broke off after it had begun (the client's connection is cut then).
+   * or that the answer ended early after it had begun: the client left, or the upstream broke off
+   * (undici reports both as the response closing early; the client's connection is closed then).
    */
   async forward(upstream: string, incoming: IncomingMessage, headers: Array<[string, string]>, reply: FastifyReply, timeoutMs: number): Promise<'ok' | 'unreachable' | 'timeout' | 'interrupted'> {
     const hasBody = incoming.headers['content-length'] !== undefined && incoming.headers['content-length'] !== '0'
@@ -55,8 +56,8 @@ export class UpstreamProxy {
       });
       return 'ok';
     } catch (error) {
-      if (reply.sent) return 'interrupted';
       const code = (error as { code?: string }).code;
+      if (reply.sent) return 'interrupted';
       return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'unreachable';
     }
   }

@@ -217,9 +217,11 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     if (!current && !anonymousAllowed(appConfig, request.url)) return unauthenticated(request, reply, appConfig);
     const headers = headersToApp(request.raw, host, current);
     const outcome = await proxy.forward(appConfig.upstream, request.raw, headers, reply, appConfig.upstreamTimeout);
-    if (outcome === 'ok') return reply;
-    if (outcome === 'interrupted') {
-      request.log.warn({ app: appConfig.id }, `the answer of ${appConfig.id} broke off; the client's connection was cut`);
+    if (outcome === 'ok' || outcome === 'interrupted') {
+      // Info, not warn: a client leaving mid-answer (a closed tab) is ordinary.
+      if (outcome === 'interrupted') request.log.info({ app: appConfig.id }, `the answer of ${appConfig.id} ended early: the client left or the app broke off`);
+      // Fastify logs completion only for the replies it sends; this one went out directly.
+      reply.log.info({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
       return reply;
     }
     request.log.error({ app: appConfig.id, outcome }, `upstream of ${appConfig.id} ${outcome === 'timeout' ? 'did not answer in time' : 'is unreachable'}`);

@@ -115,7 +115,9 @@ describe('proxy', () => {
     await assert.rejects(answer.body.text(), 'a body cut short upstream is cut short for the client, not padded or hung');
     const echoed = await new UserAgent().request(untrusted.url('echo.localhost', '/'));
     assert.deepEqual(echoed.headers.getSetCookie(), ['app=1; Path=/', 'other=2; Path=/']);
-    await waitFor(() => untrusted.logs.some((l) => l.includes('the answer of broken broke off')));
+    const completed = untrusted.logs.map((line) => JSON.parse(line)).filter((l) => l.msg === 'request completed');
+    assert.ok(completed.some((l) => l.res?.statusCode === 200 && typeof l.responseTime === 'number' && /^req-/.test(l.reqId)), 'proxied requests are logged when done');
+    await waitFor(() => untrusted.logs.some((l) => l.includes('the answer of broken ended early')));
   });
 
   test('an upstream that is down gives 502, one slower than upstreamTimeout 504, each with a page and a log line', async () => {
