@@ -57,6 +57,18 @@ export const MIGRATIONS: readonly Migration[] = [
          retired_at BIGINT)`,
     ],
   },
+  {
+    version: 2,
+    name: 'instance secrets',
+    statements: [
+      // Random secrets SignOnce makes once and keeps (sealed): e.g. the pairwise-id key, which must
+      // outlive any change of encryption keys, since apps store the ids it makes.
+      `CREATE TABLE instance_secrets (
+         name TEXT PRIMARY KEY,
+         sealed TEXT NOT NULL,
+         created_at BIGINT NOT NULL)`,
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -30,6 +30,7 @@ const binding = {
   session: (idHash: string, accountId: string): Binding => ({ purpose: 'session', owner: [idHash, accountId] }),
   code: (codeHash: string, purpose: string): Binding => ({ purpose: 'one-time-code', owner: [codeHash, purpose] }),
   signingKey: (kid: string): Binding => ({ purpose: 'signing-key', owner: [kid] }),
+  instanceSecret: (name: string): Binding => ({ purpose: 'instance-secret', owner: [name] }),
 };
 
 type IdentityRow = { provider: string; subject: string; account_id: string; created_at: number };
@@ -165,10 +166,14 @@ export class SqlStore implements Store {
     return { secret, session };
   }
 
-  async getSession(secret: string): Promise<Session | undefined> {
+  getSession(secret: string): Promise<Session | undefined> {
+    return this.getSessionByRef(secretHash(secret));
+  }
+
+  async getSessionByRef(ref: string): Promise<Session | undefined> {
     const [row] = await this.#db.all<SessionRow>(
       'SELECT id_hash, account_id, sealed_data, created_at, expires_at FROM sessions WHERE id_hash = ? AND expires_at > ?',
-      [secretHash(secret), this.#now()]);
+      [ref, this.#now()]);
     if (!row) return undefined;
     const data = JSON.parse(this.#keyring.openString(row.sealed_data, binding.session(row.id_hash, row.account_id)));
     return {
@@ -226,6 +231,15 @@ export class SqlStore implements Store {
 
   async retireSigningKey(kid: string): Promise<void> {
     await this.#db.run('UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL', [this.#now(), kid]);
+  }
+
+  async instanceSecret(name: string): Promise<Buffer> {
+    // Whoever inserts first wins; everyone then reads the winner's value.
+    const candidate = this.#keyring.seal(randomBytes(32).toString('base64url'), binding.instanceSecret(name));
+    await this.#db.run('INSERT INTO instance_secrets (name, sealed, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING',
+      [name, candidate, this.#now()]);
+    const [row] = await this.#db.all<{ sealed: string }>('SELECT sealed FROM instance_secrets WHERE name = ?', [name]);
+    return Buffer.from(this.#keyring.openString(row!.sealed, binding.instanceSecret(name)), 'base64url');
   }
 
   async purgeExpired(): Promise<PurgeCounts> {

@@ -100,6 +100,8 @@ export interface Store {
   createSession(session: NewSession): Promise<{ secret: string; session: Session }>;
   /** The live session of a bearer secret; undefined when unknown, expired or revoked. */
   getSession(secret: string): Promise<Session | undefined>;
+  /** The live session with this reference (`Session.ref`, as tokens carry it in `sid`). */
+  getSessionByRef(ref: string): Promise<Session | undefined>;
   /** Revokes by bearer secret; true when a live session was revoked. */
   revokeSession(secret: string): Promise<boolean>;
   /** Revokes every live session of an account; returns how many. */
@@ -113,6 +115,12 @@ export interface Store {
   addSigningKey(key: Omit<SigningKey, 'createdAt' | 'retiredAt'>): Promise<SigningKey>;
   listSigningKeys(): Promise<SigningKey[]>;
   retireSigningKey(kid: string): Promise<void>;
+
+  /**
+   * A random 256-bit secret kept under `name`, made on first use: every instance, at any time, gets
+   * the same bytes (concurrent first uses included). Sealed at rest.
+   */
+  instanceSecret(name: string): Promise<Buffer>;
 
   /** Deletes expired or revoked sessions and expired codes. */
   purgeExpired(): Promise<PurgeCounts>;

@@ -135,6 +135,18 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.getSession(third.secret), undefined);
       });
 
+      test('a live session is found by its reference too, never once revoked or expired', async () => {
+        const { account } = await store.resolveIdentity('google', 'by-ref');
+        const { secret, session } = await store.createSession({ accountId: account.id, lifetimeMs: 1000, data: { n: 1 } });
+        assert.deepEqual(await store.getSessionByRef(session.ref), session);
+        assert.equal(await store.getSessionByRef(secret), undefined, 'the bearer secret is not a reference');
+        const other = await store.createSession({ accountId: account.id, lifetimeMs: 1000 });
+        await store.revokeSession(secret);
+        assert.equal(await store.getSessionByRef(session.ref), undefined);
+        clock += 1000;
+        assert.equal(await store.getSessionByRef(other.session.ref), undefined);
+      });
+
       test('an expired session is gone, and purgeExpired deletes it', async () => {
         const { account } = await store.resolveIdentity('google', 'expiry');
         const { secret } = await store.createSession({ accountId: account.id, lifetimeMs: 1000 });
@@ -185,6 +197,16 @@ export function storeConformance(harness: StoreHarness): void {
       });
     });
 
+    describe('instance secrets', () => {
+      test('made once: every caller, concurrent first callers included, gets the same 32 bytes; names are separate', async () => {
+        const first = await Promise.all(Array.from({ length: 10 }, () => store.instanceSecret('pairwise')));
+        assert.equal(first[0]!.length, 32);
+        for (const value of first) assert.deepEqual(value, first[0]);
+        assert.deepEqual(await store.instanceSecret('pairwise'), first[0]);
+        assert.notDeepEqual(await store.instanceSecret('other'), first[0]);
+      });
+    });
+
     describe('at rest', () => {
       test('no token, session secret, code, payload or private key is stored in clear', async () => {
         const marker = `CLEAR-${Date.now()}`;
@@ -196,9 +218,10 @@ export function storeConformance(harness: StoreHarness): void {
         const { secret } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR, data: { claim: `${marker}-claim` } });
         const code = await store.issueCode('raw', { token: `${marker}-payload` }, HOUR);
         await store.addSigningKey({ kid: 'raw', alg: 'EdDSA', publicJwk: {}, privateJwk: { d: `${marker}-private` } });
+        const instanceSecret = (await store.instanceSecret('at-rest')).toString('base64url');
         const raw = await harness.rawContents(url);
         assert.ok(raw.includes(account.id), 'the raw reader sees what the store wrote');
-        for (const needle of [marker, secret, code]) assert.ok(!raw.includes(needle), `found ${needle} in clear`);
+        for (const needle of [marker, secret, code, instanceSecret]) assert.ok(!raw.includes(needle), `found ${needle} in clear`);
       });
 
       test('values sealed under a key no longer configured fail with a typed error', async () => {
