@@ -1,0 +1,175 @@
+// Authentication tokens: what a native app, an API client or another app presents instead of a
+// session cookie (X-ZUMO-AUTH, or Authorization: Bearer). JWTs (RFC 7519) signed by SignOnce's own
+// keys, explicitly typed (RFC 8725 section 3.11) so no other JWT can pass for one, verified only
+// against SignOnce's key set with an allow-list of algorithms (RFC 8725 sections 2.1 and 3.1).
+import { createLocalJWKSet, decodeProtectedHeader, errors, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
+import { currentSigningKey, generateSigningKey, jwks, publishedSigningKeys, type SigningAlgorithm } from '../crypto/signing-keys.ts';
+import { pairwiseId } from '../identity/pairwise.ts';
+import type { Store, SigningKey } from '../store/index.ts';
+
+/** The `typ` header of every authentication token. */
+export const AUTHENTICATION_TOKEN_TYPE = 'signonce-auth+jwt';
+/** How far clocks may disagree: an expired token is refused once it is this much past `exp`. */
+export const CLOCK_SKEW_SECONDS = 300;
+const PAIRWISE_SECRET = 'pairwise-ids';
+// Header parameters that point at keys elsewhere or demand extensions: never followed, refused.
+const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'crit'];
+
+export interface AuthenticationClaims {
+  readonly iss: string;
+  /** The app the token was issued for. */
+  readonly aud: string;
+  /** The account id: the same in every app. */
+  readonly sub: string;
+  /** The pairwise id of the account for `aud`. */
+  readonly uid: string;
+  /** The provider the session signed in with. */
+  readonly idp: string;
+  /** The session (`Session.ref`): a token works while its session lives. */
+  readonly sid: string;
+  readonly iat: number;
+  readonly exp: number;
+}
+
+export type TokenRefusal = 'malformed' | 'forbidden-header' | 'wrong-type' | 'unknown-key' | 'bad-signature' | 'wrong-algorithm'
+  | 'wrong-issuer' | 'wrong-audience' | 'expired' | 'missing-claim';
+
+export class TokenRefused extends Error {
+  readonly reason: TokenRefusal;
+  constructor(reason: TokenRefusal, message: string) {
+    super(message);
+    this.name = 'TokenRefused';
+    this.reason = reason;
+  }
+}
+
+export interface VerifyOptions {
+  readonly issuer: string;
+  /** The audiences accepted here: the app itself and the apps it trusts. */
+  readonly audiences: readonly string[];
+  /** Seconds since the epoch. */
+  readonly now: number;
+  /** Accept tokens expired for up to this many more seconds (the /.auth/refresh grace). */
+  readonly expiredGraceSeconds?: number;
+}
+
+const REQUIRED_CLAIMS = ['sub', 'uid', 'idp', 'sid', 'iat', 'exp'] as const;
+
+/** Why jose refused a token, in our words. */
+function refusal(error: unknown): TokenRefused {
+  if (error instanceof TokenRefused) return error;
+  const message = (error as Error).message;
+  if (error instanceof errors.JWKSNoMatchingKey) return new TokenRefused('unknown-key', 'signed by a key SignOnce does not have');
+  if (error instanceof errors.JWSSignatureVerificationFailed) return new TokenRefused('bad-signature', 'the signature does not verify');
+  if (error instanceof errors.JOSEAlgNotAllowed) return new TokenRefused('wrong-algorithm', message);
+  if (error instanceof errors.JWTExpired) return new TokenRefused('expired', 'expired');
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.claim === 'iss') return new TokenRefused('wrong-issuer', 'issued by someone else');
+    if (error.claim === 'aud') return new TokenRefused('wrong-audience', 'issued for another app');
+    if (error.claim === 'typ') return new TokenRefused('wrong-type', 'not an authentication token');
+    return new TokenRefused('missing-claim', message);
+  }
+  return new TokenRefused('malformed', message);
+}
+
+/**
+ * The claims of an authentication token, verified against `keys` (public JWKs); throws
+ * TokenRefused saying why not. The `kid` is only ever a lookup into `keys`.
+ */
+export async function verifyAuthenticationToken(token: string, keys: readonly JWK[], options: VerifyOptions): Promise<AuthenticationClaims> {
+  try {
+    const header = decodeProtectedHeader(token);
+    const forbidden = FORBIDDEN_HEADERS.find((name) => name in header);
+    if (forbidden) throw new TokenRefused('forbidden-header', `the "${forbidden}" header is not accepted`);
+    if (header.typ !== AUTHENTICATION_TOKEN_TYPE) throw new TokenRefused('wrong-type', 'not an authentication token');
+    // Only the algorithms of SignOnce's own keys: never `none`, never an HMAC keyed with a public key.
+    const algorithms = [...new Set(keys.map((key) => key.alg).filter((alg): alg is string => typeof alg === 'string'))];
+    if (!algorithms.includes(String(header.alg))) throw new TokenRefused('wrong-algorithm', `"${String(header.alg)}" is not an algorithm of SignOnce's keys`);
+    // Every token SignOnce issues names its key; without one jose would try any key of the right type.
+    if (typeof header.kid !== 'string') throw new TokenRefused('unknown-key', 'names no key');
+    const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: [...keys] }), {
+      issuer: options.issuer, audience: [...options.audiences], algorithms, typ: AUTHENTICATION_TOKEN_TYPE,
+      currentDate: new Date(options.now * 1000), clockTolerance: CLOCK_SKEW_SECONDS + (options.expiredGraceSeconds ?? 0),
+      requiredClaims: [...REQUIRED_CLAIMS],
+    });
+    for (const claim of ['sub', 'uid', 'idp', 'sid'] as const) {
+      if (typeof payload[claim] !== 'string') throw new TokenRefused('missing-claim', `"${claim}" is not a string`);
+    }
+    if (typeof payload.aud !== 'string') throw new TokenRefused('wrong-audience', 'a token is issued for exactly one app');
+    return payload as unknown as AuthenticationClaims;
+  } catch (error) {
+    throw refusal(error);
+  }
+}
+
+export interface AuthenticationTokenOptions {
+  readonly issuer: string;
+  /** How long a token stays usable after its signing key retires: its lifetime and the refresh grace. */
+  readonly tokenValidityMs: number;
+  /** The algorithm of keys made here. */
+  readonly algorithm?: SigningAlgorithm;
+  readonly now?: () => number;
+}
+
+/** Issues and verifies authentication tokens with the key set kept in the store. */
+export class AuthenticationTokens {
+  readonly #store: Store;
+  readonly #options: AuthenticationTokenOptions;
+  readonly #pairwiseSecret: Buffer;
+  #keys: SigningKey[] = [];
+
+  private constructor(store: Store, options: AuthenticationTokenOptions, pairwiseSecret: Buffer) {
+    this.#store = store;
+    this.#options = options;
+    this.#pairwiseSecret = pairwiseSecret;
+  }
+
+  /** Loads the key set, making the first key when there is none (first start). */
+  static async open(store: Store, options: AuthenticationTokenOptions): Promise<AuthenticationTokens> {
+    const tokens = new AuthenticationTokens(store, options, await store.instanceSecret(PAIRWISE_SECRET));
+    await tokens.reload();
+    if (!currentSigningKey(tokens.#keys)) {
+      await store.addSigningKey(await generateSigningKey(options.algorithm ?? 'EdDSA'));
+      await tokens.reload();
+    }
+    return tokens;
+  }
+
+  /** Reads the key set again (after `signonce keys rotate-signing`, or another instance's first start). */
+  async reload(): Promise<void> {
+    this.#keys = await this.#store.listSigningKeys();
+  }
+
+  #now(): number {
+    return (this.#options.now ?? Date.now)();
+  }
+
+  /** The public keys tokens may be verified with now. */
+  jwks(): { keys: JWK[] } {
+    return jwks(publishedSigningKeys(this.#keys, this.#now(), this.#options.tokenValidityMs));
+  }
+
+  pairwiseId(accountId: string, appId: string): string {
+    return pairwiseId(this.#pairwiseSecret, accountId, appId);
+  }
+
+  /** A token for `app`, valid until `expiresAt` (milliseconds; the session's end). */
+  async issue(input: { accountId: string; app: string; idp: string; sessionRef: string; expiresAt: number }): Promise<string> {
+    const key = currentSigningKey(this.#keys)!;
+    const now = Math.floor(this.#now() / 1000);
+    return new SignJWT({ uid: this.pairwiseId(input.accountId, input.app), idp: input.idp, sid: input.sessionRef })
+      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: AUTHENTICATION_TOKEN_TYPE })
+      .setIssuer(this.#options.issuer)
+      .setAudience(input.app)
+      .setSubject(input.accountId)
+      .setIssuedAt(now)
+      .setExpirationTime(Math.floor(input.expiresAt / 1000))
+      .sign(await importJWK(key.privateJwk as JWK, key.alg));
+  }
+
+  verify(token: string, audiences: readonly string[], expiredGraceSeconds = 0): Promise<AuthenticationClaims> {
+    return verifyAuthenticationToken(token, this.jwks().keys, {
+      issuer: this.#options.issuer, audiences, now: Math.floor(this.#now() / 1000), expiredGraceSeconds,
+    });
+  }
+}
