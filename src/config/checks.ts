@@ -62,6 +62,12 @@ export function crossFieldProblems(raw: Raw): Problem[] {
       const known = providerIds.length ? `known: ${providerIds.join(', ')}` : 'no providers are configured';
       problems.push({ path: formatPath(['apps', i, 'defaultProvider']), message: `no provider ${show(app.defaultProvider)} (${known})` });
     }
+    const appIds = apps.map(([, a]) => a.id).filter((appId): appId is string => typeof appId === 'string');
+    for (const [j, source] of (Array.isArray(app.acceptTokensFrom) ? app.acceptTokensFrom : []).entries()) {
+      if (typeof source === 'string' && !appIds.includes(source)) {
+        problems.push({ path: formatPath(['apps', i, 'acceptTokensFrom', j]), message: `no app ${show(source)} (known: ${appIds.join(', ')})` });
+      }
+    }
     if (app.exposeRefreshTokens === true && app.tokenStore !== true) {
       problems.push({ path: formatPath(['apps', i, 'exposeRefreshTokens']), message: 'needs tokenStore: true (without the token store there are no tokens to expose)' });
     }

@@ -157,6 +157,7 @@ const app = z.strictObject({
   allowedExternalRedirectUrls: z.array(absoluteUrl).default([]),
   exposeRefreshTokens: z.boolean().default(false),
   upstreamTimeout: duration.prefault('30s'),
+  acceptTokensFrom: z.array(id).default([]),
 });
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;

@@ -4,8 +4,11 @@ import type { Config } from '../config/index.ts';
 import { Keyring } from '../crypto/keyring.ts';
 import type { Logger } from '../log/logger.ts';
 import { createProviders } from '../providers/index.ts';
+import { AuthenticationTokens } from '../session/authentication-tokens.ts';
 import { openStore } from '../store/index.ts';
 import { buildServer } from './server.ts';
+
+const KEY_RELOAD_MS = 60_000;
 
 export interface Gateway {
   /** Where it listens, e.g. http://127.0.0.1:8080. */
@@ -21,10 +24,23 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   const providers = createProviders(config.providers);
   const keyring = new Keyring(config.secrets.encryptionKeys);
   const store = await openStore(config.store, { keyring });
-  const server = buildServer({ config, store, keyring, providers, logger });
+  let server;
+  let reloadKeys: NodeJS.Timeout | undefined;
   try {
+    const authenticationTokens = await AuthenticationTokens.open(store, {
+      issuer: config.publicUrl,
+      // A token may be used until its session ends, and at /.auth/refresh for the grace after.
+      tokenValidityMs: config.session.lifetime + config.session.tokenRefreshExtensionHours * 3_600_000,
+    });
+    // Keys added by `signonce keys rotate-signing` or by another instance are picked up.
+    reloadKeys = setInterval(() => {
+      authenticationTokens.reload().catch((error: unknown) => logger.warn({ err: error }, 'could not reload the token signing keys; the ones loaded stay in use'));
+    }, KEY_RELOAD_MS).unref();
+    server = buildServer({ config, store, keyring, providers, authenticationTokens, logger });
     await server.listen({ host: config.listen.host, port: config.listen.port });
   } catch (error) {
+    clearInterval(reloadKeys);
+    await server?.close();
     await store.close();
     throw error;
   }
@@ -35,6 +51,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   return {
     url,
     async close() {
+      clearInterval(reloadKeys);
       await server.close();
       await store.close();
     },

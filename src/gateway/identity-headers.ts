@@ -20,16 +20,23 @@ export function withoutCookies(header: string, names: ReadonlySet<string>): stri
   return kept.length ? kept.map((pair) => pair.trim()).join('; ') : undefined;
 }
 
+/** Whether a request header carries a SignOnce credential: always X-ZUMO-AUTH; Authorization when it held SignOnce's token. */
+export function isCredentialHeader(name: string, authorizationIsOurs: boolean): boolean {
+  const lower = name.toLowerCase().replaceAll('_', '-');
+  return lower === 'x-zumo-auth' || (authorizationIsOurs && lower === 'authorization');
+}
+
 /**
  * The request headers to send upstream, from Node's `rawHeaders` (name, value, name, value, …,
- * every occurrence as received): identity headers removed, SignOnce's cookies removed.
+ * every occurrence as received): identity headers removed, SignOnce's cookies and credentials
+ * removed (an app never holds what it could replay at another app).
  */
-export function forwardableHeaders(rawHeaders: readonly string[], ownCookies: ReadonlySet<string>): Array<[string, string]> {
+export function forwardableHeaders(rawHeaders: readonly string[], ownCookies: ReadonlySet<string>, authorizationIsOurs = false): Array<[string, string]> {
   const headers: Array<[string, string]> = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
-    if (isIdentityHeader(name)) continue;
+    if (isIdentityHeader(name) || isCredentialHeader(name, authorizationIsOurs)) continue;
     if (name.toLowerCase() === 'cookie') {
       const rest = withoutCookies(value, ownCookies);
       if (rest !== undefined) headers.push([name, rest]);

@@ -15,6 +15,7 @@ import type { AppConfig, Config } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import { ProviderError, type Provider } from '../providers/index.ts';
 import { openSessionCookie, readCookie, sealSessionCookie, setCookieHeader } from '../session/cookies.ts';
+import { CLOCK_SKEW_SECONDS, TokenRefused, isAuthenticationTokenType, type AuthenticationTokens } from '../session/authentication-tokens.ts';
 import { meEntry, principalHeaders, tokenHeaders, type SignedInUser } from '../session/principal.ts';
 import type { Session, Store, StoredTokens } from '../store/index.ts';
 import { isExcludedPath } from './excluded-paths.ts';
@@ -33,6 +34,7 @@ export interface GatewayDeps {
   readonly store: Store;
   readonly keyring: Keyring;
   readonly providers: ReadonlyMap<string, Provider>;
+  readonly authenticationTokens: AuthenticationTokens;
 }
 
 const LOGIN_TTL_MS = 5 * 60_000;
@@ -53,7 +55,11 @@ async function readBody(incoming: IncomingMessage, limit: number): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
-interface LoginRequest { provider: string; appId: string; host: string; redirect: string; prompt?: string }
+interface LoginRequest { provider: string; appId: string; host: string; redirect: string; prompt?: string; tokenMode?: boolean }
+interface Handoff { secret: string; host: string; redirect: string; tokenMode?: boolean }
+
+/** The token in `Authorization: Bearer <token>`, if that is the header's form. */
+const bearerToken = (authorization: string | undefined) => /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];
 
 const loginBinding = (state: string) => ({ purpose: 'login-browser', owner: [state] });
 
@@ -65,7 +71,7 @@ const queryParam = (request: FastifyRequest, name: string): string | undefined =
   return Array.isArray(value) ? value[0] : value;
 };
 
-export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { config, store, keyring, providers }) => {
+export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { config, store, keyring, providers, authenticationTokens }) => {
   const route = hostRouter(config);
   const publicUrl = new URL(config.publicUrl);
   const secure = publicUrl.protocol === 'https:';
@@ -88,31 +94,73 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
 
   /** A request's session on an app host, with what the app learns of it. */
   interface SignedIn {
-    readonly secret: string;
     readonly session: Session;
     readonly user: SignedInUser;
     readonly tokens: StoredTokens | undefined;
     /** X-MS-CLIENT-PRINCIPAL* and, for apps with `tokenStore`, X-MS-TOKEN-* headers. */
     readonly identityHeaders: ReadonlyArray<[string, string]>;
+    /** Authenticated by a token, not by the cookie (so not exposed to cross-site requests). */
+    readonly byToken: boolean;
   }
+  /** A token was presented and is not accepted here: 401, whatever else the request carries. */
+  interface Refused { readonly refused: string }
   const recentlySignedIn = new SignedInCache<SignedIn>({ ttlMs: config.session.cacheTtl });
 
-  /** The session of a request on an app host, by its cookie; undefined when there is none. */
-  async function signedIn(request: { headers: IncomingHttpHeaders }, appConfig: AppConfig, host: string): Promise<SignedIn | undefined> {
-    const cookie = readCookie(request.headers.cookie, config.session.cookieName);
-    if (!cookie) return undefined;
-    const cached = recentlySignedIn.get(host, cookie);
+  /** What a request presents: SignOnce's token (X-ZUMO-AUTH, or a bearer token of its type), else its cookie. */
+  function credentialOf(headers: IncomingHttpHeaders): { token: string } | { cookie: string } | undefined {
+    const zumo = headers['x-zumo-auth'];
+    if (typeof zumo === 'string') return { token: zumo.trim() };
+    const bearer = bearerToken(headers.authorization);
+    if (bearer && isAuthenticationTokenType(bearer)) return { token: bearer };
+    const cookie = readCookie(headers.cookie, config.session.cookieName);
+    return cookie ? { cookie } : undefined;
+  }
+
+  /** The live session of a token accepted by this app (its own, or one from an app it trusts). */
+  async function sessionOfToken(token: string, appConfig: AppConfig): Promise<{ session: Session; until: number } | Refused> {
+    let claims;
+    try {
+      claims = await authenticationTokens.verify(token, [appConfig.id, ...appConfig.acceptTokensFrom]);
+    } catch (error) {
+      if (error instanceof TokenRefused) return { refused: error.reason };
+      throw error;
+    }
+    // A token works while its session lives: a sign-out ends the tokens issued for it too.
+    const session = await store.getSessionByRef(claims.sid);
+    if (!session || session.accountId !== claims.sub) return { refused: 'session-ended' };
+    return { session, until: (claims.exp + CLOCK_SKEW_SECONDS) * 1000 };
+  }
+
+  /** The session of a request on an app host, by its token or cookie; undefined when there is none. */
+  async function signedIn(request: { headers: IncomingHttpHeaders }, appConfig: AppConfig, host: string): Promise<SignedIn | Refused | undefined> {
+    const credential = credentialOf(request.headers);
+    if (!credential) return undefined;
+    const cacheKey = 'token' in credential ? `token:${credential.token}` : `cookie:${credential.cookie}`;
+    const cached = recentlySignedIn.get(host, cacheKey);
     if (cached) return cached;
-    const secret = openSessionCookie(keyring, cookie, host);
-    const session = secret && await store.getSession(secret);
-    if (!secret || !session) return undefined;
+    let session: Session | undefined;
+    let until = Number.POSITIVE_INFINITY;
+    if ('token' in credential) {
+      const found = await sessionOfToken(credential.token, appConfig);
+      if ('refused' in found) return found;
+      ({ session, until } = found);
+    } else {
+      const secret = openSessionCookie(keyring, credential.cookie, host);
+      session = secret ? await store.getSession(secret) : undefined;
+      if (!session) return undefined;
+    }
     const user = session.data.user as SignedInUser;
     const tokens = appConfig.tokenStore ? await store.getTokens({ accountId: session.accountId, provider: user.provider, resource: '' }) : undefined;
     const identityHeaders = [...Object.entries(principalHeaders(user)), ...Object.entries(tokens ? tokenHeaders(tokens, appConfig.exposeRefreshTokens) : {})];
-    const resolved: SignedIn = { secret, session, user, tokens, identityHeaders };
-    recentlySignedIn.set(host, cookie, resolved, session);
+    const resolved: SignedIn = { session, user, tokens, identityHeaders, byToken: 'token' in credential };
+    recentlySignedIn.set(host, cacheKey, resolved, { ...session, expiresAt: Math.min(session.expiresAt, until) });
     return resolved;
   }
+
+  /** RFC 6750 section 3.1: the token presented is not accepted. */
+  const invalidToken = (reply: FastifyReply, appConfig: AppConfig, why: string) =>
+    reply.code(401).header('www-authenticate', `Bearer realm="${appConfig.id}", error="invalid_token"`).header('cache-control', 'no-store')
+      .send({ error: 'the authentication token is not accepted here', reason: why });
 
   // --- app host -----------------------------------------------------------------------------
 
@@ -125,16 +173,28 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
       return page(reply, 400, errorPage('Sign-in refused', `post_login_redirect_uri is not allowed here: ${decision.reason}.`));
     }
     const prompt = queryParam(request, 'prompt');
-    const login: LoginRequest = { provider: providerId, appId: appConfig.id, host, redirect: decision.location, ...(prompt ? { prompt } : {}) };
+    // Server-directed sign-in for native apps (Easy Auth's): the token travels back in the fragment
+    // of the redirect, to an app scheme (myapp://…) or when asked for with session_mode=token.
+    const tokenMode = queryParam(request, 'session_mode') === 'token' || !/^https?:|^\//i.test(decision.location);
+    const login: LoginRequest = { provider: providerId, appId: appConfig.id, host, redirect: decision.location, ...(prompt ? { prompt } : {}), ...(tokenMode ? { tokenMode } : {}) };
     const code = await store.issueCode('login-request', login, LOGIN_TTL_MS);
     return redirect(reply, authUrl(`/.auth/login/${encodeURIComponent(providerId)}/start?login=${encodeURIComponent(code)}`));
   }
 
-  async function finishLogin(request: FastifyRequest, reply: FastifyReply, host: string) {
+  async function finishLogin(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const code = queryParam(request, 'code') ?? '';
-    const handoff = await store.consumeCode('handoff', code) as { secret: string; host: string; redirect: string } | undefined;
+    const handoff = await store.consumeCode('handoff', code) as Handoff | undefined;
     if (!handoff || handoff.host !== host) {
       return page(reply, 400, errorPage('Sign-in expired', 'This sign-in link was already used or has expired.', '/.auth/login'));
+    }
+    if (handoff.tokenMode) {
+      const session = await store.getSession(handoff.secret);
+      if (!session) return page(reply, 400, errorPage('Sign-in expired', 'This sign-in has ended already.', '/.auth/login'));
+      const authenticationToken = await authenticationTokens.issue({
+        accountId: session.accountId, app: appConfig.id, idp: (session.data.user as SignedInUser).provider, sessionRef: session.ref, expiresAt: session.expiresAt,
+      });
+      const result = JSON.stringify({ authenticationToken, user: { userId: session.accountId } });
+      return redirect(reply, `${handoff.redirect.split('#', 1)[0]}#token=${encodeURIComponent(result)}`);
     }
     const cookie = sealSessionCookie(keyring, handoff.secret, host);
     reply.header('set-cookie', setCookieHeader(config.session.cookieName, cookie, { secure, maxAgeSeconds: Math.floor(config.session.lifetime / 1000) }));
@@ -143,6 +203,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
 
   async function me(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const current = await signedIn(request, appConfig, host);
+    if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
     if (!current) return reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
     return reply.header('cache-control', 'no-store').send([meEntry(current.user, current.tokens, appConfig.exposeRefreshTokens)]);
   }
@@ -152,8 +213,8 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     const decision = checkRedirect(target, appConfig.allowedExternalRedirectUrls);
     if (!decision.ok) return page(reply, 400, errorPage('Sign-out refused', `post_logout_redirect_uri is not allowed here: ${decision.reason}.`));
     const current = await signedIn(request, appConfig, host);
-    if (current) {
-      await store.revokeSession(current.secret);
+    if (current && !('refused' in current)) {
+      await store.revokeSessionByRef(current.session.ref);
       recentlySignedIn.forgetSession(current.session.ref);
     }
     reply.header('set-cookie', setCookieHeader(config.session.cookieName, '', { secure, maxAgeSeconds: 0 }));
@@ -200,7 +261,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
   function headersToApp(raw: IncomingMessage, host: string, current: SignedIn | undefined, upgrade = false): Array<[string, string]> {
     const remoteAddress = raw.socket.remoteAddress ?? '';
     const trusted = fromTrustedProxy(remoteAddress);
-    const fromClient = forwardableHeaders(raw.rawHeaders, ownCookies).filter(([name]) => !dropsForwardingHeader(name, trusted));
+    const bearer = bearerToken(raw.headers.authorization);
+    const fromClient = forwardableHeaders(raw.rawHeaders, ownCookies, bearer !== undefined && isAuthenticationTokenType(bearer))
+      .filter(([name]) => !dropsForwardingHeader(name, trusted));
     const headers = upgrade ? fromClient : endToEnd(fromClient);
     if (current) headers.push(...current.identityHeaders);
     headers.push(...forwardedHeaders({ remoteAddress, trusted, headers: raw.headers, proto: publicUrl.protocol.slice(0, -1), host }));
@@ -213,7 +276,8 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
 
   async function toApp(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const current = await signedIn(request, appConfig, host);
-    if (current && crossSite(request, host)) return reply.code(403).send({ error: 'cross-site request refused' });
+    if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
+    if (current && !current.byToken && crossSite(request, host)) return reply.code(403).send({ error: 'cross-site request refused' });
     if (!current && !anonymousAllowed(appConfig, request.url)) return unauthenticated(request, reply, appConfig);
     const headers = headersToApp(request.raw, host, current);
     const outcome = await proxy.forward(appConfig.upstream, request.raw, headers, reply, appConfig.upstreamTimeout);
@@ -235,7 +299,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     if (!path.startsWith('/.auth/')) return toApp(request, reply, appConfig, host);
     if (request.method !== 'GET' && request.method !== 'HEAD') return reply.code(405).header('allow', 'GET').send({ error: 'method not allowed' });
     if (path === '/.auth/login') return signInChoices(request, reply);
-    if (path === '/.auth/login/done') return finishLogin(request, reply, host);
+    if (path === '/.auth/login/done') return finishLogin(request, reply, appConfig, host);
     if (path === '/.auth/me') return me(request, reply, appConfig, host);
     if (path === '/.auth/logout') return logout(request, reply, appConfig, host);
     if (path === '/.auth/logout/complete') return page(reply, 200, signedOutPage());
@@ -305,9 +369,10 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     if (Object.keys(result.tokens).length) await store.putTokens({ accountId: account.id, provider: provider.id, resource: '' }, result.tokens);
     const user: SignedInUser = { provider: provider.id, subject: result.subject, name: result.name, claims: result.claims };
     const { secret } = await store.createSession({ accountId: account.id, lifetimeMs: config.session.lifetime, data: { user, app: login.appId } });
-    const handoff = await store.issueCode('handoff', { secret, host: login.host, redirect: login.redirect }, HANDOFF_TTL_MS);
+    const handoff: Handoff = { secret, host: login.host, redirect: login.redirect, ...(login.tokenMode ? { tokenMode: true } : {}) };
+    const handoffCode = await store.issueCode('handoff', handoff, HANDOFF_TTL_MS);
     request.log.info({ provider: provider.id, account: account.id, app: login.appId }, 'signed in');
-    return redirect(reply, appUrl(login.host, `/.auth/login/done?code=${encodeURIComponent(handoff)}`));
+    return redirect(reply, appUrl(login.host, `/.auth/login/done?code=${encodeURIComponent(handoffCode)}`));
   }
 
   /**
@@ -340,6 +405,13 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
         return page(reply, 200, devSignInForm(`/.auth/login/${encodeURIComponent(provider.id)}/callback`, state), appOrigins);
       }
     }
+    if (request.method === 'GET' || request.method === 'HEAD') {
+      // Where apps and SDKs find the keys of authentication tokens (RFC 7517; OpenID Connect Discovery 1.0).
+      if (path === '/.well-known/jwks.json') return reply.header('cache-control', 'public, max-age=300').send(authenticationTokens.jwks());
+      if (path === '/.well-known/openid-configuration') {
+        return reply.header('cache-control', 'public, max-age=300').send({ issuer: config.publicUrl, jwks_uri: authUrl('/.well-known/jwks.json') });
+      }
+    }
     return probesOr404(request, reply);
   }
 
@@ -363,7 +435,8 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
       const target = route(raw.headers.host);
       if (target.kind !== 'app') return refuseUpgrade(socket, 421, 'Misdirected Request');
       const current = await signedIn(raw, target.app, target.host);
-      if (current && crossOrigin(raw.headers, target.host)) return refuseUpgrade(socket, 403, 'Forbidden');
+      if (current && 'refused' in current) return refuseUpgrade(socket, 401, 'Unauthorized');
+      if (current && !current.byToken && crossOrigin(raw.headers, target.host)) return refuseUpgrade(socket, 403, 'Forbidden');
       if (!current && !anonymousAllowed(target.app, raw.url ?? '/')) return refuseUpgrade(socket, 401, 'Unauthorized');
       const headers = headersToApp(raw, target.host, current, true);
       tunnel(target.app.upstream, raw, headers, socket, head, (error) => app.log.warn({ err: error, app: target.app.id }, 'WebSocket upstream failed'));

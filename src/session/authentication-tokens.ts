@@ -43,6 +43,15 @@ export class TokenRefused extends Error {
   }
 }
 
+/** Whether a bearer token says it is an authentication token (its `typ`); other bearer tokens are the app's business. */
+export function isAuthenticationTokenType(token: string): boolean {
+  try {
+    return decodeProtectedHeader(token).typ === AUTHENTICATION_TOKEN_TYPE;
+  } catch {
+    return false;
+  }
+}
+
 export interface VerifyOptions {
   readonly issuer: string;
   /** The audiences accepted here: the app itself and the apps it trusts. */

@@ -181,8 +181,12 @@ export class SqlStore implements Store {
     };
   }
 
-  async revokeSession(secret: string): Promise<boolean> {
-    return (await this.#db.run('DELETE FROM sessions WHERE id_hash = ? AND expires_at > ?', [secretHash(secret), this.#now()])) > 0;
+  revokeSession(secret: string): Promise<boolean> {
+    return this.revokeSessionByRef(secretHash(secret));
+  }
+
+  async revokeSessionByRef(ref: string): Promise<boolean> {
+    return (await this.#db.run('DELETE FROM sessions WHERE id_hash = ? AND expires_at > ?', [ref, this.#now()])) > 0;
   }
 
   revokeAccountSessions(accountId: string): Promise<number> {

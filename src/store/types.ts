@@ -104,6 +104,8 @@ export interface Store {
   getSessionByRef(ref: string): Promise<Session | undefined>;
   /** Revokes by bearer secret; true when a live session was revoked. */
   revokeSession(secret: string): Promise<boolean>;
+  /** Revokes by reference (a token's `sid`); true when a live session was revoked. */
+  revokeSessionByRef(ref: string): Promise<boolean>;
   /** Revokes every live session of an account; returns how many. */
   revokeAccountSessions(accountId: string): Promise<number>;
 

@@ -4,15 +4,17 @@ import { join } from 'node:path';
 import { parseConfig } from '../../src/config/index.ts';
 import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
 import { buildServer } from '../../src/gateway/server.ts';
+import { AuthenticationTokens } from '../../src/session/authentication-tokens.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { admin, createSchema, postgresSkipReason } from '../support/postgres.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { capturedLogger } from '../support/logs.ts';
 import { tempDir } from '../support/tmp.ts';
 
-function serverOn(store: Store, keyring: Keyring, logger = capturedLogger().logger) {
+async function serverOn(store: Store, keyring: Keyring, logger = capturedLogger().logger) {
   const config = parseConfig(`publicUrl: http://auth.localhost\nsecrets: { encryptionKeys: ["${generateKey()}"] }\n`, 'test.yaml', {});
-  return buildServer({ config, store, keyring, providers: new Map(), logger });
+  const authenticationTokens = await AuthenticationTokens.open(store, { issuer: config.publicUrl, tokenValidityMs: config.session.lifetime });
+  return buildServer({ config, store, keyring, providers: new Map(), authenticationTokens, logger });
 }
 
 test('healthz and readyz answer 200 on a working SQLite store', async () => {
@@ -20,7 +22,7 @@ test('healthz and readyz answer 200 on a working SQLite store', async () => {
   after(remove);
   const keyring = new Keyring([generateKey()]);
   const store = await openStore(`sqlite:${join(dir, 's.db')}`, { keyring });
-  const app = serverOn(store, keyring);
+  const app = await serverOn(store, keyring);
   after(async () => { await app.close(); await store.close(); });
   for (const path of ['/healthz', '/readyz']) {
     const response = await app.inject({ url: path });
@@ -39,7 +41,7 @@ test('readyz says 503 while PostgreSQL is unreachable and 200 again when it retu
   const keyring = new Keyring([generateKey()]);
   const store = await openStore(target.toString(), { keyring });
   const { logger, lines } = capturedLogger();
-  const app = serverOn(store, keyring, logger);
+  const app = await serverOn(store, keyring, logger);
   after(async () => { await app.close(); await store.close(); await proxy.close(); });
 
   assert.equal((await app.inject({ url: '/readyz' })).statusCode, 200);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { forwardableHeaders, isIdentityHeader, withoutCookies } from '../../src/gateway/identity-headers.ts';
+import { forwardableHeaders, isCredentialHeader, isIdentityHeader, withoutCookies } from '../../src/gateway/identity-headers.ts';
 
 const own = new Set(['AppServiceAuthSession']);
 
@@ -15,6 +15,15 @@ test('identity header names: every spelling an app might read is recognised', ()
   for (const name of ['X-MS-REQUEST-ID', 'X-Client-Principal', 'Authorization', 'X-ZUMO-AUTH', 'x-ms-tokens', 'principal']) {
     assert.equal(isIdentityHeader(name), false, name);
   }
+});
+
+test('credential headers: X-ZUMO-AUTH in any spelling always; Authorization only when it carried SignOnce\'s token', () => {
+  const cases: Array<[string, boolean, boolean]> = [
+    ['X-ZUMO-AUTH', false, true], ['x-zumo-auth', false, true], ['X_ZUMO_AUTH', false, true], ['X-Zumo-Auth', true, true],
+    ['Authorization', false, false], ['authorization', true, true], ['AUTHORIZATION', true, true],
+    ['Proxy-Authorization', true, false], ['X-ZUMO-AUTHX', true, false], ['zumo-auth', true, false],
+  ];
+  for (const [name, ours, expected] of cases) assert.equal(isCredentialHeader(name, ours), expected, `${name} ${ours}`);
 });
 
 test('cookies: only SignOnce\'s are removed, the rest kept in order', () => {

@@ -141,7 +141,10 @@ export function storeConformance(harness: StoreHarness): void {
         assert.deepEqual(await store.getSessionByRef(session.ref), session);
         assert.equal(await store.getSessionByRef(secret), undefined, 'the bearer secret is not a reference');
         const other = await store.createSession({ accountId: account.id, lifetimeMs: 1000 });
-        await store.revokeSession(secret);
+        assert.equal(await store.revokeSessionByRef(secret), false, 'the bearer secret is not a reference');
+        assert.equal(await store.revokeSessionByRef(session.ref), true);
+        assert.equal(await store.revokeSessionByRef(session.ref), false);
+        assert.equal(await store.getSession(secret), undefined);
         assert.equal(await store.getSessionByRef(session.ref), undefined);
         clock += 1000;
         assert.equal(await store.getSessionByRef(other.session.ref), undefined);
