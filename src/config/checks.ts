@@ -1,7 +1,7 @@
 // Rules between fields. They read the raw (substituted) file defensively, so they report even
 // when other parts of the file are broken: every problem at once.
 import { formatPath, type Problem } from './problems.ts';
-import { show } from './schema.ts';
+import { ID_PATTERN, show } from './schema.ts';
 
 type Raw = Record<string, unknown>;
 
@@ -64,7 +64,8 @@ export function crossFieldProblems(raw: Raw): Problem[] {
     }
     const appIds = apps.map(([, a]) => a.id).filter((appId): appId is string => typeof appId === 'string');
     for (const [j, source] of (Array.isArray(app.acceptTokensFrom) ? app.acceptTokensFrom : []).entries()) {
-      if (typeof source === 'string' && !appIds.includes(source)) {
+      // A malformed id is reported by the schema already.
+      if (typeof source === 'string' && ID_PATTERN.test(source) && !appIds.includes(source)) {
         problems.push({ path: formatPath(['apps', i, 'acceptTokensFrom', j]), message: `no app ${show(source)} (known: ${appIds.join(', ')})` });
       }
     }

@@ -21,7 +21,7 @@ function parsedUrl(value: string): URL | undefined {
 
 const isHttpUrl = (value: string) => ['http:', 'https:'].includes(parsedUrl(value)?.protocol ?? '');
 
-const ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+export const ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const id = rule(z.string(), (v) => ID_PATTERN.test(v),
   (v) => `${show(v)} is not an id (lower-case letters, digits, "-" and "_", at most 64; it appears in URLs and header names)`);
 const text = rule(z.string(), (v) => v.trim() !== '', () => 'must not be empty');

@@ -142,6 +142,10 @@ apps:
     ]],
     ['a credential of the wrong type is not shown', `${BASE}providers: [{ id: g, type: google, clientId: c, clientSecret: 12345678 }]`,
       ['providers[0].clientSecret: expected a string, got a number (not shown)']],
+    ['trust in an app that does not exist', `${BASE}apps: [{ id: a, hosts: [a.localhost], upstream: http://x, acceptTokensFrom: [a, b, "Bad Id"] }]`, [
+      'apps[0].acceptTokensFrom[1]: no app "b" (known: a)',
+      'apps[0].acceptTokensFrom[2]: "Bad Id" is not an id (lower-case letters, digits, "-" and "_", at most 64; it appears in URLs and header names)',
+    ]],
     ['session cache too long', `${BASE}session: { cacheTtl: 2m }`,
       ['session.cacheTtl: must be at most 60s: a revocation on another instance is seen only after it']],
     ['invalid variable reference', `${BASE}log: { level: "\${not-a-name}" }`,

@@ -70,14 +70,19 @@ export class UserAgent {
     return response;
   }
 
-  /** Follows redirects like a browser navigation; the final response. */
+  /**
+   * Follows redirects like a browser navigation; the final response. A redirect to another scheme
+   * (myapp://…) is where a browser hands over to an app: that redirect is the final response.
+   */
   async navigate(input: string | URL, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Response> {
     let url = new URL(input);
     let response = await this.request(url, init);
     for (let hops = 0; response.status >= 300 && response.status < 400; hops++) {
       if (hops > 20) throw new Error('too many redirects');
+      const next = new URL(response.headers.get('location')!, url);
+      if (next.protocol !== 'http:' && next.protocol !== 'https:') return response;
       await response.cancel();
-      url = new URL(response.headers.get('location')!, url);
+      url = next;
       response = await this.request(url);
     }
     return response;

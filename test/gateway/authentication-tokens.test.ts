@@ -1,0 +1,103 @@
+// Authentication tokens at the gateway: a native app's server-directed sign-in ends at its own
+// scheme with a token, which then authenticates requests at its app and at apps that trust it,
+// verifies with jose against the published JWKS, and stops working when its session ends.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLocalJWKSet, jwtVerify } from 'jose';
+import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
+import { UserAgent, finalUrl } from '../support/user-agent.ts';
+import { AUTHENTICATION_TOKEN_TYPE } from '../../src/session/authentication-tokens.ts';
+
+describe('authentication tokens at the gateway', () => {
+  let gw: TestGateway;
+
+  before(async () => {
+    gw = await startTestGateway((port, upstream) => ({
+      publicUrl: `http://auth.localhost:${port}`, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
+      apps: [
+        { id: 'app1', hosts: [`app1.localhost:${port}`], upstream, defaultProvider: 'dev', tokenStore: true, allowedExternalRedirectUrls: ['myapp://easyauth.callback'] },
+        { id: 'app2', hosts: [`app2.localhost:${port}`], upstream, unauthenticatedAction: 'Return401', acceptTokensFrom: ['app1'] },
+        { id: 'app3', hosts: [`app3.localhost:${port}`], upstream, unauthenticatedAction: 'Return401' },
+        { id: 'open', hosts: [`open.localhost:${port}`], upstream, unauthenticatedAction: 'AllowAnonymous' },
+      ],
+    }));
+  });
+  after(() => gw?.close());
+
+  /** A native app's sign-in: the browser ends at myapp://…#token=; the token and the user id. */
+  async function nativeSignIn(user: string) {
+    const ua = new UserAgent();
+    const form = await ua.navigate(gw.url('app1.localhost', `/.auth/login/dev?post_login_redirect_uri=${encodeURIComponent('myapp://easyauth.callback')}`));
+    const handover = await ua.submitForm(finalUrl(form), await form.text(), { user_id: user });
+    assert.equal(handover.status, 302);
+    const location = new URL(handover.headers.get('location')!);
+    assert.equal(`${location.protocol}//${location.host}`, 'myapp://easyauth.callback');
+    const result = JSON.parse(decodeURIComponent(location.hash.replace(/^#token=/, ''))) as { authenticationToken: string; user: { userId: string } };
+    assert.equal(ua.jar.get(`app1.localhost:${gw.port}`)?.has('AppServiceAuthSession') ?? false, false, 'no cookie: the app holds the token');
+    return result;
+  }
+
+  const get = (host: string, path: string, headers: Record<string, string> = {}) => new UserAgent().request(gw.url(host, path), { headers });
+
+  test('the server-directed sign-in hands the app a token that verifies with jose against the published keys', async () => {
+    const { authenticationToken, user } = await nativeSignIn('kim@example.com');
+    const discovery = await (await get('auth.localhost', '/.well-known/openid-configuration')).json() as { issuer: string; jwks_uri: string };
+    assert.deepEqual(discovery, { issuer: `http://auth.localhost:${gw.port}`, jwks_uri: `http://auth.localhost:${gw.port}/.well-known/jwks.json` });
+    const jwks = await (await get('auth.localhost', '/.well-known/jwks.json')).json() as Parameters<typeof createLocalJWKSet>[0];
+    const { payload, protectedHeader } = await jwtVerify(authenticationToken, createLocalJWKSet(jwks), {
+      issuer: discovery.issuer, audience: 'app1', typ: AUTHENTICATION_TOKEN_TYPE, algorithms: ['EdDSA'],
+    });
+    assert.equal(protectedHeader.alg, 'EdDSA');
+    assert.equal(payload.sub, user.userId);
+    assert.equal(payload.idp, 'dev');
+    assert.equal(typeof payload.uid, 'string');
+  });
+
+  test('the token authenticates at its app and at an app that trusts it, never reaching the app itself', async () => {
+    const { authenticationToken } = await nativeSignIn('lee@example.com');
+    const atApp1 = await get('app1.localhost', '/data', { 'x-zumo-auth': authenticationToken });
+    assert.equal(atApp1.status, 200);
+    const echo1 = await atApp1.json() as Echo;
+    assert.equal(echo1.headers['x-ms-client-principal-name'], 'lee@example.com');
+    assert.equal(echo1.headers['x-zumo-auth'], undefined, 'the app never holds the token');
+    const atApp2 = await get('app2.localhost', '/data', { authorization: `Bearer ${authenticationToken}` });
+    assert.equal(atApp2.status, 200);
+    const echo2 = await atApp2.json() as Echo;
+    assert.equal(echo2.headers['x-ms-client-principal-name'], 'lee@example.com');
+    assert.equal(echo2.headers.authorization, undefined);
+    const me = await get('app1.localhost', '/.auth/me', { 'x-zumo-auth': authenticationToken });
+    assert.equal(((await me.json()) as Array<{ user_id: string }>)[0]?.user_id, 'lee@example.com');
+    // Not a cookie: a request from another site carrying the token is the app's own doing.
+    const crossSite = await new UserAgent().request(gw.url('app1.localhost', '/data'), {
+      method: 'POST', body: 'x', headers: { 'x-zumo-auth': authenticationToken, origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' },
+    });
+    assert.equal(crossSite.status, 200);
+  });
+
+  test('refused: at an app that does not trust the issuing app, tampered, or after sign-out; 401 invalid_token', async () => {
+    const { authenticationToken } = await nativeSignIn('max@example.com');
+    const untrusted = await get('app3.localhost', '/data', { authorization: `Bearer ${authenticationToken}` });
+    assert.equal(untrusted.status, 401);
+    assert.match(untrusted.headers.get('www-authenticate')!, /error="invalid_token"/);
+    assert.equal((await untrusted.json() as { reason: string }).reason, 'wrong-audience');
+    const [h, p, sig] = authenticationToken.split('.') as [string, string, string];
+    const tampered = `${h}.${p}.${sig.slice(0, -3)}${sig.endsWith('AAA') ? 'BBB' : 'AAA'}`;
+    assert.equal((await get('app1.localhost', '/data', { 'x-zumo-auth': tampered })).status, 401);
+    // A token refused is 401 even where anonymous requests pass: it was presented as a credential.
+    assert.equal((await get('open.localhost', '/data', { 'x-zumo-auth': 'not-a-token' })).status, 401);
+    const logout = await get('app1.localhost', '/.auth/logout', { 'x-zumo-auth': authenticationToken });
+    assert.equal(logout.status, 302);
+    const after = await get('app1.localhost', '/data', { 'x-zumo-auth': authenticationToken });
+    assert.equal(after.status, 401);
+    assert.equal((await after.json() as { reason: string }).reason, 'session-ended');
+  });
+
+  test('a bearer token that is not SignOnce\'s is the app\'s business: passed on untouched', async () => {
+    const theirs = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
+    const response = await get('open.localhost', '/api', { authorization: `Bearer ${theirs}` });
+    assert.equal(response.status, 200);
+    const echo = await response.json() as Echo;
+    assert.equal(echo.headers.authorization, `Bearer ${theirs}`);
+    assert.equal(echo.headers['x-ms-client-principal-name'], undefined);
+  });
+});
