@@ -158,6 +158,7 @@ const app = z.strictObject({
   exposeRefreshTokens: z.boolean().default(false),
   upstreamTimeout: duration.prefault('30s'),
   acceptTokensFrom: z.array(id).default([]),
+  sso: z.boolean().default(true),
 });
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;

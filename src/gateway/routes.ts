@@ -8,6 +8,7 @@
 //   auth host GET /.auth/login/{p}/callback?state=S -> provider checks, account, tokens sealed,
 //             session, single-use hand-off code H (60 s) bound to the app host
 //   app host  GET /.auth/login/done?code=H          -> session cookie for this host only, redirect
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
@@ -40,6 +41,9 @@ export interface GatewayDeps {
 const LOGIN_TTL_MS = 5 * 60_000;
 const HANDOFF_TTL_MS = 60_000;
 const LOGIN_COOKIE = 'SignOnceLogin';
+// On the auth host: the browser's single sign-on session, which app hosts without a session of
+// their own are handed (the same server-side session, each host with its own host-bound cookie).
+const SSO_COOKIE = 'SignOnceSSO';
 const FORM_POST_LIMIT_BYTES = 64 * 1024;
 
 /** A request body of at most `limit` bytes; undefined (and the rest left unread) when larger. */
@@ -55,13 +59,19 @@ async function readBody(incoming: IncomingMessage, limit: number): Promise<Buffe
   return Buffer.concat(chunks);
 }
 
-interface LoginRequest { provider: string; appId: string; host: string; redirect: string; prompt?: string; tokenMode?: boolean }
-interface Handoff { secret: string; host: string; redirect: string; tokenMode?: boolean }
+// `browser`: a random value the app host also keeps in a cookie of the browser that started the
+// sign-in, so the hand-off code works only in that browser (a code leaked from a URL is useless).
+interface LoginRequest { provider: string; appId: string; host: string; redirect: string; browser: string; prompt?: string; tokenMode?: boolean }
+interface Handoff { secret: string; host: string; redirect: string; browser: string; tokenMode?: boolean }
 
 /** The token in `Authorization: Bearer <token>`, if that is the header's form. */
 const bearerToken = (authorization: string | undefined) => /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];
 
 const loginBinding = (state: string) => ({ purpose: 'login-browser', owner: [state] });
+const handoffBinding = (host: string) => ({ purpose: 'handoff-browser', owner: [host] });
+
+/** Whether two strings are equal, in time independent of where they differ. */
+const sameSecret = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
 /** The request path without its query string. */
 const pathOf = (url: string) => url.split('?', 1)[0]!;
@@ -77,7 +87,8 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
   const secure = publicUrl.protocol === 'https:';
   const appUrl = (host: string, path: string) => `${publicUrl.protocol}//${host}${path}`;
   const authUrl = (path: string) => `${publicUrl.origin}${path}`;
-  const ownCookies = new Set([config.session.cookieName, LOGIN_COOKIE]);
+  const ownCookies = new Set([config.session.cookieName, LOGIN_COOKIE, SSO_COOKIE]);
+  const appsById = new Map(config.apps.map((a) => [a.id, a]));
   const proxy = new UpstreamProxy();
   const fromTrustedProxy = trustedProxyMatcher(config.trustedProxies);
   app.addHook('preClose', async () => proxy.stopping());
@@ -176,16 +187,30 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     // Server-directed sign-in for native apps (Easy Auth's): the token travels back in the fragment
     // of the redirect, to an app scheme (myapp://…) or when asked for with session_mode=token.
     const tokenMode = queryParam(request, 'session_mode') === 'token' || !/^https?:|^\//i.test(decision.location);
-    const login: LoginRequest = { provider: providerId, appId: appConfig.id, host, redirect: decision.location, ...(prompt ? { prompt } : {}), ...(tokenMode ? { tokenMode } : {}) };
+    const browser = randomBytes(16).toString('base64url');
+    const login: LoginRequest = { provider: providerId, appId: appConfig.id, host, redirect: decision.location, browser, ...(prompt ? { prompt } : {}), ...(tokenMode ? { tokenMode } : {}) };
     const code = await store.issueCode('login-request', login, LOGIN_TTL_MS);
+    reply.header('set-cookie', setCookieHeader(LOGIN_COOKIE, keyring.seal(browser, handoffBinding(host)), { secure, maxAgeSeconds: LOGIN_TTL_MS / 1000, path: '/.auth/login/' }));
     return redirect(reply, authUrl(`/.auth/login/${encodeURIComponent(providerId)}/start?login=${encodeURIComponent(code)}`));
   }
 
   async function finishLogin(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const code = queryParam(request, 'code') ?? '';
     const handoff = await store.consumeCode('handoff', code) as Handoff | undefined;
+    const browserCookie = readCookie(request.headers.cookie, LOGIN_COOKIE);
+    reply.header('set-cookie', setCookieHeader(LOGIN_COOKIE, '', { secure, maxAgeSeconds: 0, path: '/.auth/login/' }));
     if (!handoff || handoff.host !== host) {
       return page(reply, 400, errorPage('Sign-in expired', 'This sign-in link was already used or has expired.', '/.auth/login'));
+    }
+    let browser: string | undefined;
+    try {
+      browser = browserCookie ? keyring.openString(browserCookie, handoffBinding(host)) : undefined;
+    } catch {
+      browser = undefined;
+    }
+    if (!browser || !sameSecret(browser, handoff.browser)) {
+      request.log.warn({ app: appConfig.id }, 'sign-in hand-off refused: the code was used in another browser than the one that started the sign-in');
+      return page(reply, 400, errorPage('Sign-in refused', 'This sign-in was started in another browser. Start again here.', '/.auth/login'));
     }
     if (handoff.tokenMode) {
       const session = await store.getSession(handoff.secret);
@@ -327,6 +352,15 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     if (!login || login.provider !== provider.id) {
       return page(reply, 400, errorPage('Sign-in expired', 'This sign-in link was already used or has expired. Start again from the app.'));
     }
+    // Single sign-on: this browser signed in here already, for an app that takes part; the app
+    // gets the same session without the provider being asked again (unless it asks for prompt=login).
+    if (appsById.get(login.appId)?.sso && login.prompt !== 'login') {
+      const existing = await ssoSessionOf(request);
+      if (existing) {
+        request.log.info({ account: existing.session.accountId, app: login.appId }, 'signed in through single sign-on');
+        return handOff(reply, existing.secret, login);
+      }
+    }
     const state = await store.issueCode('login-state', login, LOGIN_TTL_MS);
     const callbackUrl = authUrl(`/.auth/login/${encodeURIComponent(provider.id)}/callback`);
     let started;
@@ -369,10 +403,27 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     if (Object.keys(result.tokens).length) await store.putTokens({ accountId: account.id, provider: provider.id, resource: '' }, result.tokens);
     const user: SignedInUser = { provider: provider.id, subject: result.subject, name: result.name, claims: result.claims };
     const { secret } = await store.createSession({ accountId: account.id, lifetimeMs: config.session.lifetime, data: { user, app: login.appId } });
-    const handoff: Handoff = { secret, host: login.host, redirect: login.redirect, ...(login.tokenMode ? { tokenMode: true } : {}) };
-    const handoffCode = await store.issueCode('handoff', handoff, HANDOFF_TTL_MS);
+    if (appsById.get(login.appId)?.sso) {
+      const sso = sealSessionCookie(keyring, secret, publicUrl.host);
+      reply.header('set-cookie', setCookieHeader(SSO_COOKIE, sso, { secure, maxAgeSeconds: Math.floor(config.session.lifetime / 1000), path: '/.auth/' }));
+    }
     request.log.info({ provider: provider.id, account: account.id, app: login.appId }, 'signed in');
-    return redirect(reply, appUrl(login.host, `/.auth/login/done?code=${encodeURIComponent(handoffCode)}`));
+    return handOff(reply, secret, login);
+  }
+
+  /** The browser's live single sign-on session on the auth host, by its cookie. */
+  async function ssoSessionOf(request: FastifyRequest): Promise<{ secret: string; session: Session } | undefined> {
+    const cookie = readCookie(request.headers.cookie, SSO_COOKIE);
+    const secret = cookie && openSessionCookie(keyring, cookie, publicUrl.host);
+    const session = secret ? await store.getSession(secret) : undefined;
+    return secret && session ? { secret, session } : undefined;
+  }
+
+  /** Back to the app host with a single-use code (60 s, bound to that host) for the session. */
+  async function handOff(reply: FastifyReply, secret: string, login: LoginRequest) {
+    const handoff: Handoff = { secret, host: login.host, redirect: login.redirect, browser: login.browser, ...(login.tokenMode ? { tokenMode: true } : {}) };
+    const code = await store.issueCode('handoff', handoff, HANDOFF_TTL_MS);
+    return redirect(reply, appUrl(login.host, `/.auth/login/done?code=${encodeURIComponent(code)}`));
   }
 
   /**

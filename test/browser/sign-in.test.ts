@@ -29,7 +29,10 @@ describe('in Chromium', { skip: chromiumSkipReason }, () => {
         { id: 'apple', type: 'apple', issuer: idp.issuer, clientId: idp.appleClientId, teamId: appleCheck.teamId, keyId: appleCheck.keyId,
           privateKey: appleKey.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
       ],
-      apps: [{ id: 'app1', hosts: [`app1.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true }],
+      apps: [
+        { id: 'app1', hosts: [`app1.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true },
+        { id: 'app2', hosts: [`app2.localhost:${port}`], upstream, defaultProvider: 'idp' },
+      ],
     }));
     await idp.close();
     idp = await startOidcProvider(['idp', 'apple'].map((id) => `http://auth.localhost:${gw.port}/.auth/login/${id}/callback`), idp, appleCheck);
@@ -72,6 +75,29 @@ describe('in Chromium', { skip: chromiumSkipReason }, () => {
     assert.equal(page.url(), gw.url('app1.localhost', '/.auth/logout/complete'));
     assert.match(await page.innerText('h1'), /signed out/);
     assert.equal((await page.goto(gw.url('app1.localhost', '/.auth/me')))!.status(), 401);
+    await context.close();
+  });
+
+  test('single sign-on across hosts: app2 signs in with no provider prompt; logout at app2 signs app1 out', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const asked = idp.authorizationRequests;
+    await page.goto(gw.url('app1.localhost', '/start'));
+    await page.fill('input[name=login]', 'erin');
+    await page.fill('input[name=password]', 'anything');
+    await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);
+    await Promise.all([page.waitForURL(gw.url('app1.localhost', '/start')), page.click('button[type=submit]')]);
+
+    await page.goto(gw.url('app2.localhost', '/mail'));
+    assert.equal(page.url(), gw.url('app2.localhost', '/mail'), 'straight back to app2, no provider page');
+    const echo = JSON.parse(await page.innerText('body')) as Echo;
+    assert.equal(echo.headers['x-ms-client-principal-name'], 'erin@example.com');
+    assert.equal(idp.authorizationRequests - asked, 1, 'the provider was asked once for both apps');
+
+    await page.goto(gw.url('app2.localhost', '/.auth/logout'));
+    assert.equal((await page.goto(gw.url('app1.localhost', '/.auth/me')))!.status(), 401, 'app1 is signed out too');
+    await page.goto(gw.url('app1.localhost', '/start'));
+    assert.match(page.url(), /\/interaction\//, 'the next sign-in meets the provider again');
     await context.close();
   });
 

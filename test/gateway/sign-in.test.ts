@@ -43,6 +43,7 @@ describe('sign-in through a real OpenID provider', () => {
           { id: 'app1', hosts: [`app1.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true, excludedPaths: ['/public/*'],
             allowedExternalRedirectUrls: ['myapp://easyauth.callback'] },
           { id: 'app2', hosts: [`app2.localhost:${port}`], upstream, unauthenticatedAction: 'Return401' },
+          { id: 'solo', hosts: [`solo.localhost:${port}`], upstream, defaultProvider: 'idp', sso: false },
         ],
       };
     });
@@ -131,6 +132,43 @@ describe('sign-in through a real OpenID provider', () => {
     assert.equal((await ua.request(gw.url('app1.localhost', '/.auth/me'))).status, 401);
     const replayed = await new UserAgent().request(gw.url('app1.localhost', '/.auth/me'), { headers: { cookie: `AppServiceAuthSession=${cookie}` } });
     assert.equal(replayed.status, 401, 'a revoked session stays revoked');
+  });
+
+  test('single sign-on: app2 on another host signs in without the provider; logout at app2 signs app1 out too', async () => {
+    const { ua } = await signIn('/');
+    const asked = idp.authorizationRequests;
+    const landed = await ua.navigate(gw.url('app2.localhost', '/.auth/login/idp?post_login_redirect_uri=/inbox'));
+    assert.equal(finalUrl(landed), gw.url('app2.localhost', '/inbox'));
+    assert.equal(idp.authorizationRequests, asked, 'the provider was not asked again');
+    assert.equal(((await landed.json()) as Echo).headers['x-ms-client-principal-name'], 'alice@example.com');
+    assert.ok(ua.jar.get(`app2.localhost:${gw.port}`)?.has('AppServiceAuthSession'), 'app2 has a cookie of its own');
+
+    const fresh = await ua.navigate(gw.url('app2.localhost', '/.auth/login/idp?prompt=login'));
+    assert.match(finalUrl(fresh), /\/interaction\//, 'prompt=login asks the provider again');
+    const solo = await ua.navigate(gw.url('solo.localhost', '/'));
+    assert.match(finalUrl(solo), /\/interaction\//, 'an app with sso: false signs in by itself');
+    assert.equal(idp.authorizationRequests, asked + 2);
+
+    assert.equal((await ua.request(gw.url('app2.localhost', '/.auth/logout'))).status, 302);
+    assert.equal((await ua.request(gw.url('app2.localhost', '/.auth/me'))).status, 401);
+    assert.equal((await ua.request(gw.url('app1.localhost', '/.auth/me'))).status, 401, 'signed out of app1 too');
+    const again = await ua.navigate(gw.url('app1.localhost', '/.auth/login/idp'));
+    assert.match(finalUrl(again), /\/interaction\//, 'the single sign-on session ended with it');
+  });
+
+  test('a hand-off code taken to another browser is refused there, with no session', async () => {
+    const victim = new UserAgent();
+    victim.holdRedirectsTo = /\/\.auth\/login\/done\?/;
+    const login = await victim.navigate(gw.url('app1.localhost', '/account'));
+    const consent = await victim.submitForm(finalUrl(login), await login.text(), { login: 'mallory-victim', password: 'any' });
+    const held = await victim.submitForm(finalUrl(consent), await consent.text());
+    assert.equal(held.status, 302);
+    const attacker = new UserAgent();
+    const stolen = await attacker.navigate(new URL(held.headers.get('location')!, gw.url('app1.localhost')));
+    assert.equal(stolen.status, 400);
+    assert.match(await stolen.text(), /started in another browser/);
+    assert.equal(attacker.jar.get(`app1.localhost:${gw.port}`)?.has('AppServiceAuthSession') ?? false, false);
+    assert.ok(gw.logs.some((l) => l.includes('the code was used in another browser')));
   });
 
   test('a replayed callback gets a clear page, not a session', async () => {

@@ -14,6 +14,8 @@ export interface TestIdp {
   readonly appleClientId: string;
   /** Every client secret JWT the token endpoint accepted for the Apple client. */
   readonly appleSecrets: JWTPayload[];
+  /** How many authorization requests (GET /auth) the provider has received. */
+  readonly authorizationRequests: number;
   close(): Promise<void>;
 }
 
@@ -89,7 +91,9 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
   // Beside the authorization server, a GitHub-style API for plain OAuth 2 clients: GET /api/user
   // with the access token answers the user's profile.
   const handle = provider.callback();
+  let authorizationRequests = 0;
   const server = createHttpServer(async (request, response) => {
+    if (request.method === 'GET' && /^\/auth(\?|$)/.test(request.url ?? '')) authorizationRequests++;
     if (apple && request.method === 'POST' && request.url === '/token') await checkAppleSecret(request, issuer, apple, appleSecrets);
     if (request.url !== '/api/user') return handle(request, response);
     const token = await provider.AccessToken.find(request.headers.authorization?.replace(/^Bearer /, '') ?? '');
@@ -99,5 +103,9 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
   });
   server.listen(port, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
-  return { issuer, clientId, clientSecret, appleClientId: APPLE_CLIENT_ID, appleSecrets, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    issuer, clientId, clientSecret, appleClientId: APPLE_CLIENT_ID, appleSecrets,
+    get authorizationRequests() { return authorizationRequests; },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }

@@ -27,6 +27,8 @@ export class UserAgent {
   readonly jar = new Map<string, Map<string, Cookie>>();
   /** Every URL requested, in order. */
   readonly visited: string[] = [];
+  /** Redirects to a matching URL are not followed: the redirect is returned (to steal a code, say). */
+  holdRedirectsTo: RegExp | undefined;
 
   cookieHeader(url: URL): string | undefined {
     const cookies = this.jar.get(url.host);
@@ -81,6 +83,7 @@ export class UserAgent {
       if (hops > 20) throw new Error('too many redirects');
       const next = new URL(response.headers.get('location')!, url);
       if (next.protocol !== 'http:' && next.protocol !== 'https:') return response;
+      if (this.holdRedirectsTo?.test(next.href)) return response;
       await response.cancel();
       url = next;
       response = await this.request(url);
