@@ -458,7 +458,12 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     }
     if (request.method === 'GET' || request.method === 'HEAD') {
       // Where apps and SDKs find the keys of authentication tokens (RFC 7517; OpenID Connect Discovery 1.0).
-      if (path === '/.well-known/jwks.json') return reply.header('cache-control', 'public, max-age=300').send(authenticationTokens.jwks());
+      if (path === '/.well-known/jwks.json') {
+        // A key just added by `keys rotate-signing` is published before any instance signs with it.
+        await authenticationTokens.reloadIfStale()
+          .catch((error: unknown) => request.log.warn({ err: error }, 'could not reload the signing keys; publishing the ones loaded'));
+        return reply.header('cache-control', 'public, max-age=300').send(authenticationTokens.jwks());
+      }
       if (path === '/.well-known/openid-configuration') {
         return reply.header('cache-control', 'public, max-age=300').send({ issuer: config.publicUrl, jwks_uri: authUrl('/.well-known/jwks.json') });
       }

@@ -12,6 +12,9 @@ export const AUTHENTICATION_TOKEN_TYPE = 'signonce-auth+jwt';
 /** How far clocks may disagree: an expired token is refused once it is this much past `exp`. */
 export const CLOCK_SKEW_SECONDS = 300;
 const PAIRWISE_SECRET = 'pairwise-ids';
+// A token naming a key not loaded here may come from an instance that loaded a new key first:
+// the key set is read again, at most this often.
+const RELOAD_ON_UNKNOWN_KEY_MS = 1000;
 // Header parameters that point at keys elsewhere or demand extensions: never followed, refused.
 const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'crit'];
 
@@ -126,6 +129,7 @@ export class AuthenticationTokens {
   readonly #options: AuthenticationTokenOptions;
   readonly #pairwiseSecret: Buffer;
   #keys: SigningKey[] = [];
+  #loadedAt = Number.NEGATIVE_INFINITY;
 
   private constructor(store: Store, options: AuthenticationTokenOptions, pairwiseSecret: Buffer) {
     this.#store = store;
@@ -146,7 +150,15 @@ export class AuthenticationTokens {
 
   /** Reads the key set again (after `signonce keys rotate-signing`, or another instance's first start). */
   async reload(): Promise<void> {
+    this.#loadedAt = this.#now();
     this.#keys = await this.#store.listSigningKeys();
+  }
+
+  /** Reads the key set again unless that was done within `RELOAD_ON_UNKNOWN_KEY_MS`; true when it did. */
+  async reloadIfStale(): Promise<boolean> {
+    if (this.#now() - this.#loadedAt < RELOAD_ON_UNKNOWN_KEY_MS) return false;
+    await this.reload();
+    return true;
   }
 
   #now(): number {
@@ -176,9 +188,15 @@ export class AuthenticationTokens {
       .sign(await importJWK(key.privateJwk as JWK, key.alg));
   }
 
-  verify(token: string, audiences: readonly string[], expiredGraceSeconds = 0): Promise<AuthenticationClaims> {
-    return verifyAuthenticationToken(token, this.jwks().keys, {
+  async verify(token: string, audiences: readonly string[], expiredGraceSeconds = 0): Promise<AuthenticationClaims> {
+    const attempt = () => verifyAuthenticationToken(token, this.jwks().keys, {
       issuer: this.#options.issuer, audiences, now: Math.floor(this.#now() / 1000), expiredGraceSeconds,
     });
+    try {
+      return await attempt();
+    } catch (error) {
+      if (error instanceof TokenRefused && error.reason === 'unknown-key' && await this.reloadIfStale()) return attempt();
+      throw error;
+    }
   }
 }

@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { decodeKey, generateKey } from '../../src/crypto/keyring.ts';
 import { runCli, start } from '../support/cli.ts';
 import { tempDir } from '../support/tmp.ts';
+import { UserAgent, finalUrl } from '../support/user-agent.ts';
+import { freePort } from '../support/ports.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 async function configFile(yaml: string): Promise<{ file: string; dir: string }> {
   const { dir, remove } = await tempDir();
@@ -83,4 +86,48 @@ test('serve answers probes, finishes a request in flight on SIGTERM, closes the 
   assert.match(stdout, /"msg":"stopped"/);
   // SQLite removes the write-ahead log when the last connection closes cleanly.
   assert.ok(existsSync(join(dir, 'data', 'signonce.db')) && !existsSync(join(dir, 'data', 'signonce.db-wal')), 'store closed cleanly');
+});
+
+test('keys rotate-signing: a running gateway publishes the new key, signs with it, and still accepts tokens of the old one', async (t) => {
+  const port = await freePort();
+  const { file } = await configFile([
+    `publicUrl: http://auth.localhost:${port}`,
+    `listen: { host: 127.0.0.1, port: ${port} }`,
+    'store: sqlite:./signonce.db',
+    'secrets: { encryptionKeys: ["${TEST_KEY}"] }',
+    'devMode: true',
+    'providers: [{ id: dev, type: dev }]',
+    `apps: [{ id: app, hosts: ["app.localhost:${port}"], upstream: "http://127.0.0.1:9", allowedExternalRedirectUrls: ["myapp://done"] }]`,
+  ].join('\n'));
+  const env = { TEST_KEY: generateKey() };
+  const server = start(['serve', '--config', file], env);
+  t.after(() => server.child.kill('SIGKILL'));
+  await server.waitForLine(/"msg":"listening/);
+  const at = (host: string, path: string) => `http://${host}:${port}${path}`;
+  async function nativeToken(): Promise<string> {
+    const ua = new UserAgent();
+    const form = await ua.navigate(at('app.localhost', `/.auth/login/dev?post_login_redirect_uri=${encodeURIComponent('myapp://done')}`));
+    const done = await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'rita@example.com' });
+    return (JSON.parse(decodeURIComponent(new URL(done.headers.get('location')!).hash.slice('#token='.length))) as { authenticationToken: string }).authenticationToken;
+  }
+  const algOf = (token: string) => (JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { alg: string }).alg;
+  const accepted = async (token: string) => (await new UserAgent().request(at('app.localhost', '/.auth/me'), { headers: { 'x-zumo-auth': token } })).status;
+  const jwks = async () => (await (await new UserAgent().request(at('auth.localhost', '/.well-known/jwks.json'))).json()) as { keys: Array<{ kid: string; alg: string }> };
+
+  const oldToken = await nativeToken();
+  assert.equal(algOf(oldToken), 'EdDSA');
+  const before = await jwks();
+  assert.deepEqual(before.keys.map((k) => k.alg), ['EdDSA']);
+
+  const rotated = await runCli(['keys', 'rotate-signing', '--config', file, '--algorithm', 'ES256'], env);
+  assert.equal(rotated.code, 0, rotated.stderr);
+  assert.match(rotated.stdout, /new signing key \S+ \(ES256\) signs from now on/);
+  assert.match(rotated.stdout, new RegExp(`retired ${before.keys[0]!.kid} \\(EdDSA\\): published until \\d{4}-`));
+  await sleep(1100);
+  assert.deepEqual((await jwks()).keys.map((k) => k.alg).sort(), ['ES256', 'EdDSA'], 'both published during the overlap');
+  const newToken = await nativeToken();
+  assert.equal(algOf(newToken), 'ES256', 'new tokens are signed with the new key');
+  assert.equal(await accepted(newToken), 200);
+  assert.equal(await accepted(oldToken), 200, 'tokens of the retired key work until they expire');
+  assert.equal((await runCli(['keys', 'rotate-signing', '--config', file, '--algorithm', 'HS256'], env)).code, 2, 'an HMAC is no signing key');
 });
