@@ -45,6 +45,7 @@ const LOGIN_COOKIE = 'SignOnceLogin';
 // their own are handed (the same server-side session, each host with its own host-bound cookie).
 const SSO_COOKIE = 'SignOnceSSO';
 const FORM_POST_LIMIT_BYTES = 64 * 1024;
+const EXCHANGE_LIMIT_BYTES = 4096;
 
 /** A request body of at most `limit` bytes; undefined (and the rest left unread) when larger. */
 async function readBody(incoming: IncomingMessage, limit: number): Promise<Buffer | undefined> {
@@ -319,9 +320,47 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
       : page(reply, 502, errorPage('The app is not reachable', 'Please try again in a moment.'));
   }
 
+  /**
+   * POST /.auth/exchange {"audience": "app2"} with an authentication token: a token for app2 for the
+   * same session, when app2 trusts the app the token was issued for (its `acceptTokensFrom`). Only
+   * a token is accepted here, never the cookie: no page of another site can have tokens minted.
+   */
+  async function exchange(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig) {
+    const credential = credentialOf(request.headers);
+    if (!credential || !('token' in credential)) return invalidToken(reply, appConfig, 'no authentication token presented');
+    const body = await readBody(request.raw, EXCHANGE_LIMIT_BYTES);
+    let audience: unknown;
+    try {
+      audience = body && (JSON.parse(body.toString('utf8')) as { audience?: unknown }).audience;
+    } catch {
+      audience = undefined;
+    }
+    const target = typeof audience === 'string' ? appsById.get(audience) : undefined;
+    if (!target) return reply.code(400).send({ error: 'the body must be {"audience": "<app id>"} naming a configured app' });
+    let claims;
+    try {
+      claims = await authenticationTokens.verify(credential.token, [appConfig.id, ...appConfig.acceptTokensFrom]);
+    } catch (error) {
+      if (error instanceof TokenRefused) return invalidToken(reply, appConfig, error.reason);
+      throw error;
+    }
+    if (target.id !== claims.aud && !target.acceptTokensFrom.includes(claims.aud)) {
+      return reply.code(403).send({ error: `app "${target.id}" does not accept tokens of app "${claims.aud}" (acceptTokensFrom)` });
+    }
+    const session = await store.getSessionByRef(claims.sid);
+    if (!session || session.accountId !== claims.sub) return invalidToken(reply, appConfig, 'session-ended');
+    const authenticationToken = await authenticationTokens.issue({
+      accountId: session.accountId, app: target.id, idp: claims.idp, sessionRef: session.ref, expiresAt: session.expiresAt,
+    });
+    return reply.header('cache-control', 'no-store').send({ authenticationToken });
+  }
+
   async function appHost(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const path = pathOf(request.url);
     if (!path.startsWith('/.auth/')) return toApp(request, reply, appConfig, host);
+    if (path === '/.auth/exchange') {
+      return request.method === 'POST' ? exchange(request, reply, appConfig) : reply.code(405).header('allow', 'POST').send({ error: 'method not allowed' });
+    }
     if (request.method !== 'GET' && request.method !== 'HEAD') return reply.code(405).header('allow', 'GET').send({ error: 'method not allowed' });
     if (path === '/.auth/login') return signInChoices(request, reply);
     if (path === '/.auth/login/done') return finishLogin(request, reply, appConfig, host);

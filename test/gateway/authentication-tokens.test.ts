@@ -101,3 +101,47 @@ describe('authentication tokens at the gateway', () => {
     assert.equal(echo.headers['x-ms-client-principal-name'], undefined);
   });
 });
+
+describe('POST /.auth/exchange', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway((port, upstream) => ({
+      publicUrl: `http://auth.localhost:${port}`, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
+      apps: [
+        { id: 'mobile', hosts: [`mobile.localhost:${port}`], upstream, defaultProvider: 'dev', allowedExternalRedirectUrls: ['myapp://cb'] },
+        { id: 'api', hosts: [`api.localhost:${port}`], upstream, unauthenticatedAction: 'Return401', acceptTokensFrom: ['mobile'] },
+        { id: 'other', hosts: [`other.localhost:${port}`], upstream, unauthenticatedAction: 'Return401' },
+      ],
+    }));
+  });
+  after(() => gw?.close());
+
+  const exchange = (token: string | undefined, body: string, host = 'mobile.localhost') => new UserAgent().request(gw.url(host, '/.auth/exchange'), {
+    method: 'POST', body, headers: { 'content-type': 'application/json', ...(token ? { 'x-zumo-auth': token } : {}) },
+  });
+
+  test('a token for a trusting app, for the same session; refused toward apps that do not trust the source, and without a token', async () => {
+    const ua = new UserAgent();
+    const form = await ua.navigate(gw.url('mobile.localhost', `/.auth/login/dev?post_login_redirect_uri=${encodeURIComponent('myapp://cb')}`));
+    const done = await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'nina@example.com' });
+    const { authenticationToken } = JSON.parse(decodeURIComponent(new URL(done.headers.get('location')!).hash.slice(7))) as { authenticationToken: string };
+
+    const exchanged = await exchange(authenticationToken, JSON.stringify({ audience: 'api' }));
+    assert.equal(exchanged.status, 200);
+    const { authenticationToken: apiToken } = await exchanged.json() as { authenticationToken: string };
+    const claims = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    assert.equal(claims(apiToken).aud, 'api');
+    assert.equal(claims(apiToken).sub, claims(authenticationToken).sub);
+    assert.equal(claims(apiToken).sid, claims(authenticationToken).sid);
+    assert.notEqual(claims(apiToken).uid, claims(authenticationToken).uid, 'pairwise: another id for another app');
+    assert.equal((await new UserAgent().request(gw.url('api.localhost', '/x'), { headers: { authorization: `Bearer ${apiToken}` } })).status, 200);
+
+    assert.equal((await exchange(authenticationToken, JSON.stringify({ audience: 'other' }))).status, 403);
+    assert.equal((await exchange(apiToken, JSON.stringify({ audience: 'mobile' }), 'api.localhost')).status, 403, 'trust is one way');
+    assert.equal((await exchange(authenticationToken, JSON.stringify({ audience: 'nope' }))).status, 400);
+    assert.equal((await exchange(authenticationToken, 'not json')).status, 400);
+    assert.equal((await exchange(undefined, JSON.stringify({ audience: 'api' }))).status, 401);
+    const cookieOnly = await ua.request(gw.url('mobile.localhost', '/.auth/exchange'), { method: 'POST', body: JSON.stringify({ audience: 'api' }) });
+    assert.equal(cookieOnly.status, 401, 'never with the cookie alone');
+  });
+});
