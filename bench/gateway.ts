@@ -1,6 +1,6 @@
 // Requests/s and latency of (a) the backend directly, (b) a minimal Node reverse proxy (node:http +
 // undici, no authentication), (c) SignOnce with a signed-in session cookie, identity and token
-// headers injected. Load comes from other processes: autocannon with many connections for
+// headers injected, (d) the same with an authentication token (X-ZUMO-AUTH) instead of the cookie. Load comes from other processes: autocannon with many connections for
 // requests/s, and bench/latency.ts with one connection and one request at a time for the latency
 // a request pays without queueing (under full load, latency only mirrors requests/s). Scenarios
 // alternate over several rounds and the medians of the per-round ratios and differences are
@@ -28,7 +28,7 @@ import { parseArgs } from 'node:util';
 const { values } = parseArgs({ options: {
   rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' },
   // e.g. --scenarios c to profile SignOnce alone; ratios need b and c.
-  scenarios: { type: 'string', default: 'a,b,c' },
+  scenarios: { type: 'string', default: 'a,b,c,d' },
   // Signed in, but no X-MS-TOKEN-* headers: shows what token injection costs.
   'without-tokens': { type: 'boolean', default: false },
   // session.cacheTtl of SignOnce; 0 resolves every cookie in the store (what a cache miss costs).
@@ -65,7 +65,7 @@ const store = `sqlite:${join(dir, 'signonce.db')}`;
 const config = parseConfig(stringify({
   publicUrl: `http://auth.localhost:${port}`, listen: { host: '127.0.0.1', port }, store, secrets: { encryptionKeys: [key] },
   devMode: true, providers: [{ id: 'dev', type: 'dev' }], log: { level: 'warn' }, session: { cacheTtl: values['session-cache-ttl'] },
-  apps: [{ id: 'bench', hosts: [`bench.localhost:${port}`], upstream: backendUrl, defaultProvider: 'dev', tokenStore: !values['without-tokens'] }],
+  apps: [{ id: 'bench', hosts: [`bench.localhost:${port}`], upstream: backendUrl, defaultProvider: 'dev', tokenStore: !values['without-tokens'], allowedExternalRedirectUrls: ['benchapp://done'] }],
 }), join(dir, 'signonce.yaml'), {});
 const gateway = await startGateway(config, createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, done) => done() }) }));
 const ua = new UserAgent();
@@ -78,6 +78,11 @@ await tokens.putTokens({ accountId: account.id, provider: 'dev', resource: '' },
 });
 await tokens.close();
 const cookie = ua.cookieHeader(new URL(`http://bench.localhost:${port}/`))!;
+// The same user, signed in as a native app: an authentication token instead of the cookie.
+const native = new UserAgent();
+const nativeForm = await native.navigate(`http://bench.localhost:${port}/.auth/login/dev?post_login_redirect_uri=${encodeURIComponent('benchapp://done')}`);
+const handover = await native.submitForm(nativeForm.url, await nativeForm.text(), { user_id: 'bench@example.com' });
+const { authenticationToken } = JSON.parse(decodeURIComponent(new URL(handover.headers.get('location')!).hash.slice('#token='.length))) as { authenticationToken: string };
 const check = await request(`http://127.0.0.1:${port}/`, { headers: { host: `bench.localhost:${port}`, cookie } });
 if (check.statusCode !== 200) throw new Error(`SignOnce answered ${check.statusCode}: the signed-in session does not work`);
 await check.body.dump();
@@ -96,6 +101,7 @@ const scenarios = ([
   ['(a) backend directly', () => load(`${backendUrl}/`)],
   ['(b) minimal Node proxy', () => load(`${minimalUrl}/`)],
   ['(c) SignOnce, signed in', () => load(`http://127.0.0.1:${port}/`, { host: `bench.localhost:${port}`, cookie })],
+  ['(d) SignOnce, authentication token', () => load(`http://127.0.0.1:${port}/`, { host: `bench.localhost:${port}`, 'x-zumo-auth': authenticationToken })],
 ] as Array<[string, () => Promise<Result>]>).filter(([name]) => values.scenarios.split(',').includes(name[1]!));
 const results = new Map<string, Result[]>(scenarios.map(([name]) => [name, []]));
 for (const [, run] of scenarios) await run(); // warm-up
@@ -116,6 +122,10 @@ if (b && c) {
   const added = median(c.map((r, i) => r.p50 - b[i]!.p50));
   console.log(`\nSignOnce / minimal proxy, requests/s: ${(ratio * 100).toFixed(0)}% (median of per-round ratios; bar: >= 70%)`);
   console.log(`SignOnce p50 - minimal proxy p50, 1 connection: ${added.toFixed(3)} ms (median of per-round differences; bar: < 1 ms)`);
+}
+const d = results.get('(d) SignOnce, authentication token');
+if (c && d) {
+  console.log(`Token / cookie, requests/s: ${(median(d.map((r, i) => r.requestsPerSecond / c[i]!.requestsPerSecond)) * 100).toFixed(0)}% (median of per-round ratios)`);
 }
 
 await gateway.close();

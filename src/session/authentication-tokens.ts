@@ -2,7 +2,7 @@
 // session cookie (X-ZUMO-AUTH, or Authorization: Bearer). JWTs (RFC 7519) signed by SignOnce's own
 // keys, explicitly typed (RFC 8725 section 3.11) so no other JWT can pass for one, verified only
 // against SignOnce's key set with an allow-list of algorithms (RFC 8725 sections 2.1 and 3.1).
-import { createLocalJWKSet, decodeProtectedHeader, errors, importJWK, jwtVerify, SignJWT, type JWK } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, errors, importJWK, jwtVerify, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
 import { currentSigningKey, generateSigningKey, jwks, publishedSigningKeys, type SigningAlgorithm } from '../crypto/signing-keys.ts';
 import { pairwiseId } from '../identity/pairwise.ts';
 import type { Store, SigningKey } from '../store/index.ts';
@@ -59,17 +59,23 @@ export interface VerifyOptions {
   readonly issuer: string;
   /** The audiences accepted here: the app itself and the apps it trusts. */
   readonly audiences: readonly string[];
-  /** Seconds since the epoch. */
-  readonly now: number;
+  /** The algorithms accepted: those of the issuer's keys, never `none` or an HMAC. */
+  readonly algorithms: readonly string[];
+  /** Seconds since the epoch; the clock by default. */
+  readonly now?: number;
   /** Accept tokens expired for up to this many more seconds (the /.auth/refresh grace). */
   readonly expiredGraceSeconds?: number;
 }
 
 const REQUIRED_CLAIMS = ['sub', 'uid', 'idp', 'sid', 'iat', 'exp'] as const;
 
-/** Why jose refused a token, in our words. */
-function refusal(error: unknown): TokenRefused {
+/**
+ * Why jose refused a token, in our words. Failing to get the keys (a remote key set unreachable)
+ * says nothing about the token: that error is passed on as it is.
+ */
+function refusal(error: unknown): unknown {
   if (error instanceof TokenRefused) return error;
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || !(error instanceof errors.JOSEError)) return error;
   const message = (error as Error).message;
   if (error instanceof errors.JWKSNoMatchingKey) return new TokenRefused('unknown-key', 'signed by a key SignOnce does not have');
   if (error instanceof errors.JWSSignatureVerificationFailed) return new TokenRefused('bad-signature', 'the signature does not verify');
@@ -85,23 +91,29 @@ function refusal(error: unknown): TokenRefused {
 }
 
 /**
- * The claims of an authentication token, verified against `keys` (public JWKs); throws
- * TokenRefused saying why not. The `kid` is only ever a lookup into `keys`.
+ * The claims of an authentication token, verified with `keys` (the issuer's key set: local, or
+ * remote for app backends); throws TokenRefused saying why not. The `kid` is only ever a lookup
+ * into that set.
  */
-export async function verifyAuthenticationToken(token: string, keys: readonly JWK[], options: VerifyOptions): Promise<AuthenticationClaims> {
+export async function verifyAuthenticationToken(token: string, keys: JWTVerifyGetKey, options: VerifyOptions): Promise<AuthenticationClaims> {
+  let header;
   try {
-    const header = decodeProtectedHeader(token);
+    header = decodeProtectedHeader(token);
+  } catch (error) {
+    throw new TokenRefused('malformed', (error as Error).message);
+  }
+  try {
     const forbidden = FORBIDDEN_HEADERS.find((name) => name in header);
     if (forbidden) throw new TokenRefused('forbidden-header', `the "${forbidden}" header is not accepted`);
     if (header.typ !== AUTHENTICATION_TOKEN_TYPE) throw new TokenRefused('wrong-type', 'not an authentication token');
-    // Only the algorithms of SignOnce's own keys: never `none`, never an HMAC keyed with a public key.
-    const algorithms = [...new Set(keys.map((key) => key.alg).filter((alg): alg is string => typeof alg === 'string'))];
-    if (!algorithms.includes(String(header.alg))) throw new TokenRefused('wrong-algorithm', `"${String(header.alg)}" is not an algorithm of SignOnce's keys`);
+    // Only the algorithms of SignOnce's keys: never `none`, never an HMAC keyed with a public key.
+    if (!options.algorithms.includes(String(header.alg))) throw new TokenRefused('wrong-algorithm', `"${String(header.alg)}" is not an accepted algorithm`);
     // Every token SignOnce issues names its key; without one jose would try any key of the right type.
     if (typeof header.kid !== 'string') throw new TokenRefused('unknown-key', 'names no key');
-    const { payload } = await jwtVerify(token, createLocalJWKSet({ keys: [...keys] }), {
-      issuer: options.issuer, audience: [...options.audiences], algorithms, typ: AUTHENTICATION_TOKEN_TYPE,
-      currentDate: new Date(options.now * 1000), clockTolerance: CLOCK_SKEW_SECONDS + (options.expiredGraceSeconds ?? 0),
+    const { payload } = await jwtVerify(token, keys, {
+      issuer: options.issuer, audience: [...options.audiences], algorithms: [...options.algorithms], typ: AUTHENTICATION_TOKEN_TYPE,
+      ...(options.now === undefined ? {} : { currentDate: new Date(options.now * 1000) }),
+      clockTolerance: CLOCK_SKEW_SECONDS + (options.expiredGraceSeconds ?? 0),
       requiredClaims: [...REQUIRED_CLAIMS],
     });
     for (const claim of ['sub', 'uid', 'idp', 'sid'] as const) {
@@ -189,9 +201,13 @@ export class AuthenticationTokens {
   }
 
   async verify(token: string, audiences: readonly string[], expiredGraceSeconds = 0): Promise<AuthenticationClaims> {
-    const attempt = () => verifyAuthenticationToken(token, this.jwks().keys, {
-      issuer: this.#options.issuer, audiences, now: Math.floor(this.#now() / 1000), expiredGraceSeconds,
-    });
+    const attempt = () => {
+      const { keys } = this.jwks();
+      const algorithms = [...new Set(keys.map((key) => key.alg).filter((alg): alg is string => typeof alg === 'string'))];
+      return verifyAuthenticationToken(token, createLocalJWKSet({ keys }), {
+        issuer: this.#options.issuer, audiences, algorithms, now: Math.floor(this.#now() / 1000), expiredGraceSeconds,
+      });
+    };
     try {
       return await attempt();
     } catch (error) {

@@ -2,7 +2,7 @@
 // *.localhost resolved to loopback, and form submission. (The Chromium tests drive a real one.)
 import { Agent, request as undiciRequest } from 'undici';
 
-const loopback = new Agent({
+export const loopback = new Agent({
   connect: {
     lookup: (_hostname: string, options: unknown, callback: (error: Error | null, address: string | Array<{ address: string; family: number }>, family?: number) => void) => {
       if ((options as { all?: boolean }).all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
