@@ -14,7 +14,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig, Config } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
-import { ProviderError, type Provider } from '../providers/index.ts';
+import { ProviderError, type Provider, type SignInResult } from '../providers/index.ts';
 import { openSessionCookie, readCookie, sealSessionCookie, setCookieHeader } from '../session/cookies.ts';
 import { CLOCK_SKEW_SECONDS, TokenRefused, isAuthenticationTokenType, type AuthenticationTokens } from '../session/authentication-tokens.ts';
 import { meEntry, principalHeaders, tokenHeaders, type SignedInUser } from '../session/principal.ts';
@@ -46,6 +46,7 @@ const LOGIN_COOKIE = 'SignOnceLogin';
 const SSO_COOKIE = 'SignOnceSSO';
 const FORM_POST_LIMIT_BYTES = 64 * 1024;
 const EXCHANGE_LIMIT_BYTES = 4096;
+const CLIENT_TOKENS_LIMIT_BYTES = 64 * 1024;
 
 /** A request body of at most `limit` bytes; undefined (and the rest left unread) when larger. */
 async function readBody(incoming: IncomingMessage, limit: number): Promise<Buffer | undefined> {
@@ -355,9 +356,56 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     return reply.header('cache-control', 'no-store').send({ authenticationToken });
   }
 
+  /**
+   * POST /.auth/login/{provider} with the tokens a native app got from the provider's own SDK
+   * (Easy Auth's client-directed sign-in): checked with the provider, then a session and an
+   * authentication token for this app, `{"authenticationToken", "user": {"userId"}}`.
+   */
+  async function clientDirectedLogin(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, providerId: string) {
+    const provider = providers.get(providerId);
+    if (!provider) return reply.code(404).send({ error: `there is no provider "${providerId}"` });
+    if (!provider.signInWithTokens) {
+      return reply.code(400).send({ error: `provider "${providerId}" does not take client-directed sign-in: its tokens cannot prove they were issued to this app; use GET /.auth/login/${providerId}` });
+    }
+    if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) return reply.code(415).send({ error: 'send the provider tokens as application/json' });
+    const body = await readBody(request.raw, CLIENT_TOKENS_LIMIT_BYTES);
+    let parsed: unknown;
+    try {
+      parsed = body && JSON.parse(body.toString('utf8'));
+    } catch {
+      parsed = undefined;
+    }
+    const fields = ['id_token', 'access_token', 'access_token_secret'] as const;
+    if (!parsed || typeof parsed !== 'object' || !fields.some((field) => typeof (parsed as Record<string, unknown>)[field] === 'string')) {
+      return reply.code(400).send({ error: 'the body must be JSON with the provider tokens: {"id_token": …} (OpenID Connect, optionally with "access_token"), or {"access_token": …, "access_token_secret": …} (OAuth 1.0a)' });
+    }
+    const tokens = Object.fromEntries(fields.flatMap((field) => {
+      const value = (parsed as Record<string, unknown>)[field];
+      return typeof value === 'string' ? [[field, value]] : [];
+    }));
+    let result: SignInResult;
+    try {
+      result = await provider.signInWithTokens(tokens);
+    } catch (error) {
+      const failure = error instanceof ProviderError ? error : new ProviderError('invalid-response', (error as Error).message, { cause: error });
+      request.log.warn({ provider: provider.id, kind: failure.kind, reason: failure.message }, 'client-directed sign-in refused');
+      return failure.kind === 'denied'
+        ? reply.code(401).send({ error: 'the provider tokens are not accepted', reason: failure.message })
+        : reply.code(502).send({ error: `${provider.displayName} could not check the tokens`, reason: failure.message });
+    }
+    const { session } = await establishSession(provider, result, appConfig.id);
+    const authenticationToken = await authenticationTokens.issue({
+      accountId: session.accountId, app: appConfig.id, idp: provider.id, sessionRef: session.ref, expiresAt: session.expiresAt,
+    });
+    request.log.info({ provider: provider.id, account: session.accountId, app: appConfig.id }, 'signed in (client-directed)');
+    return reply.header('cache-control', 'no-store').send({ authenticationToken, user: { userId: session.accountId } });
+  }
+
   async function appHost(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const path = pathOf(request.url);
     if (!path.startsWith('/.auth/')) return toApp(request, reply, appConfig, host);
+    const clientDirected = request.method === 'POST' && /^\/\.auth\/login\/([^/]+)$/.exec(path);
+    if (clientDirected) return clientDirectedLogin(request, reply, appConfig, decodeURIComponent(clientDirected[1]!));
     if (path === '/.auth/exchange') {
       return request.method === 'POST' ? exchange(request, reply, appConfig) : reply.code(405).header('allow', 'POST').send({ error: 'method not allowed' });
     }
@@ -438,16 +486,21 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     } catch (error) {
       return providerFailure(request, reply, provider, login, error);
     }
-    const { account } = await store.resolveIdentity(provider.id, result.subject);
-    if (Object.keys(result.tokens).length) await store.putTokens({ accountId: account.id, provider: provider.id, resource: '' }, result.tokens);
-    const user: SignedInUser = { provider: provider.id, subject: result.subject, name: result.name, claims: result.claims };
-    const { secret } = await store.createSession({ accountId: account.id, lifetimeMs: config.session.lifetime, data: { user, app: login.appId } });
+    const { secret, session } = await establishSession(provider, result, login.appId);
     if (appsById.get(login.appId)?.sso) {
       const sso = sealSessionCookie(keyring, secret, publicUrl.host);
       reply.header('set-cookie', setCookieHeader(SSO_COOKIE, sso, { secure, maxAgeSeconds: Math.floor(config.session.lifetime / 1000), path: '/.auth/' }));
     }
-    request.log.info({ provider: provider.id, account: account.id, app: login.appId }, 'signed in');
+    request.log.info({ provider: provider.id, account: session.accountId, app: login.appId }, 'signed in');
     return handOff(reply, secret, login);
+  }
+
+  /** After a provider proved who signed in: the account (made on first sign-in), the tokens sealed, a session. */
+  async function establishSession(provider: Provider, result: SignInResult, appId: string): Promise<{ secret: string; session: Session }> {
+    const { account } = await store.resolveIdentity(provider.id, result.subject);
+    if (Object.keys(result.tokens).length) await store.putTokens({ accountId: account.id, provider: provider.id, resource: '' }, result.tokens);
+    const user: SignedInUser = { provider: provider.id, subject: result.subject, name: result.name, claims: result.claims };
+    return store.createSession({ accountId: account.id, lifetimeMs: config.session.lifetime, data: { user, app: appId } });
   }
 
   /** The browser's live single sign-on session on the auth host, by its cookie. */

@@ -5,7 +5,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import OAuth from 'oauth-1.0a';
 import { principalName, toClaims } from './claims.ts';
 import { TIMEOUT_SECONDS, classify } from './oauth-common.ts';
-import { ProviderError, type PendingSignIn, type Provider, type SignInResult, type ProviderIdentity } from './types.ts';
+import { ProviderError, type ClientTokens, type PendingSignIn, type Provider, type SignInResult, type ProviderIdentity } from './types.ts';
 
 export interface OAuth1Settings extends ProviderIdentity {
   readonly requestTokenUrl: string;
@@ -48,7 +48,8 @@ export class OAuth1Provider implements Provider {
       headers: { ...this.#oauth.toHeader(authorization), accept: 'application/json, application/x-www-form-urlencoded' },
       signal: AbortSignal.timeout(TIMEOUT_SECONDS * 1000),
     });
-    if (!response.ok) throw new ProviderError('invalid-response', `${new URL(url).pathname} answered ${response.status}`);
+    // 401: the provider refused the credentials (RFC 5849 section 3.2), a refusal, not a broken answer.
+    if (!response.ok) throw new ProviderError(response.status === 401 ? 'denied' : 'invalid-response', `${new URL(url).pathname} answered ${response.status}`);
     return response;
   }
 
@@ -89,17 +90,37 @@ export class OAuth1Provider implements Provider {
       const accessToken = access.get('oauth_token');
       const accessTokenSecret = access.get('oauth_token_secret');
       if (!accessToken || !accessTokenSecret) throw new ProviderError('invalid-response', 'the access token answer has no token or secret');
-      const profile: Record<string, unknown> = this.#settings.userinfoUrl
-        ? await (await this.#signed('GET', this.#settings.userinfoUrl, { key: accessToken, secret: accessTokenSecret })).json() as Record<string, unknown>
-        : {};
-      const subject = String(profile.id_str ?? profile.id ?? access.get('user_id') ?? '');
-      if (!subject) throw new ProviderError('invalid-response', 'neither the access token answer nor the profile identifies the user');
-      const scalars = Object.fromEntries(Object.entries(profile).filter(([, v]) => ['string', 'number', 'boolean'].includes(typeof v)));
-      const screenName = profile.screen_name ?? access.get('screen_name');
-      const claims = { ...scalars, sub: subject, ...(screenName ? { name: profile.name ?? screenName, preferred_username: screenName } : {}) };
-      return { subject, name: principalName(claims, subject), claims: toClaims(claims), tokens: { accessToken, accessTokenSecret } };
+      return await this.#identify(accessToken, accessTokenSecret, access);
     } catch (error) {
       throw classify(error);
     }
+  }
+
+  /**
+   * Client-directed sign-in (Twitter's access_token + access_token_secret): the profile request is
+   * signed with this consumer's secret too, so only tokens issued to this consumer can succeed.
+   */
+  async signInWithTokens({ access_token: accessToken, access_token_secret: accessTokenSecret }: ClientTokens): Promise<SignInResult> {
+    if (!accessToken || !accessTokenSecret) throw new ProviderError('denied', 'access_token and access_token_secret are required');
+    if (!this.#settings.userinfoUrl) throw new ProviderError('denied', 'this provider has no userinfoUrl to check the tokens with');
+    try {
+      return await this.#identify(accessToken, accessTokenSecret);
+    } catch (error) {
+      throw classify(error);
+    }
+  }
+
+  /** Who the access token belongs to: the profile at userinfoUrl (signed), else the access token answer. */
+  async #identify(accessToken: string, accessTokenSecret: string, access?: URLSearchParams): Promise<SignInResult> {
+    let profile: Record<string, unknown> = {};
+    if (this.#settings.userinfoUrl) {
+      profile = await (await this.#signed('GET', this.#settings.userinfoUrl, { key: accessToken, secret: accessTokenSecret })).json() as Record<string, unknown>;
+    }
+    const subject = String(profile.id_str ?? profile.id ?? access?.get('user_id') ?? '');
+    if (!subject) throw new ProviderError('invalid-response', 'neither the access token answer nor the profile identifies the user');
+    const scalars = Object.fromEntries(Object.entries(profile).filter(([, v]) => ['string', 'number', 'boolean'].includes(typeof v)));
+    const screenName = profile.screen_name ?? access?.get('screen_name');
+    const claims = { ...scalars, sub: subject, ...(screenName ? { name: profile.name ?? screenName, preferred_username: screenName } : {}) };
+    return { subject, name: principalName(claims, subject), claims: toClaims(claims), tokens: { accessToken, accessTokenSecret } };
   }
 }

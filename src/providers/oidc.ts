@@ -2,9 +2,10 @@
 // nonce, ID token validation (signature, iss, aud, exp with 30 s tolerance, nonce) — OpenID
 // Connect Core 1.0 section 3.1.3.7; RFC 9700 section 2.1.1 on PKCE.
 import * as client from 'openid-client';
+import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { principalName, toClaims } from './claims.ts';
 import { TIMEOUT_SECONDS, authorizationRequest, classify, isLoopbackHttp, providerTokens } from './oauth-common.ts';
-import type { PendingSignIn, Provider, SignInResult, ProviderIdentity } from './types.ts';
+import { ProviderError, type ClientTokens, type PendingSignIn, type Provider, type SignInResult, type ProviderIdentity } from './types.ts';
 
 export interface OidcSettings extends ProviderIdentity {
   readonly issuer: string;
@@ -36,6 +37,7 @@ export class OidcProvider implements Provider {
   readonly displayName: string;
   readonly #settings: OidcSettings;
   #configuration: Promise<client.Configuration> | undefined;
+  #keys: JWTVerifyGetKey | undefined;
 
   constructor(settings: OidcSettings) {
     this.id = settings.id;
@@ -66,6 +68,45 @@ export class OidcProvider implements Provider {
     return authorizationRequest(await this.#discover(), {
       callbackUrl, state, prompt, scopes: this.#settings.scopes, extra: this.#settings.authorizationParams, nonce: client.randomNonce(),
     });
+  }
+
+  /**
+   * An ID token the app got from the provider, checked as the code flow checks one (OpenID Connect
+   * Core 1.0 section 3.1.3.7): the provider's signature, `iss`, `aud` naming this client (and `azp`
+   * when there are several audiences), `exp`. An access token sent with it is stored, and its
+   * userinfo must describe the same subject.
+   */
+  async signInWithTokens(tokens: ClientTokens): Promise<SignInResult> {
+    if (!tokens.id_token) throw new ProviderError('denied', 'an id_token is required (an access token alone does not prove which app it was issued to)');
+    const config = await this.#discover();
+    const metadata = config.serverMetadata();
+    if (!metadata.jwks_uri) throw new ProviderError('invalid-response', 'the provider publishes no jwks_uri');
+    this.#keys ??= createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: TIMEOUT_SECONDS * 1000 });
+    let idClaims;
+    try {
+      ({ payload: idClaims } = await jwtVerify(tokens.id_token, this.#keys, {
+        issuer: metadata.issuer, audience: this.#settings.clientId, clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        algorithms: metadata.id_token_signing_alg_values_supported ?? ['RS256'], requiredClaims: ['sub', 'exp', 'iat'],
+      }));
+    } catch (error) {
+      const name = (error as Error).name;
+      if (name === 'JWKSTimeout' || !(error as { code?: string }).code?.startsWith('ERR_J')) throw classify(error);
+      throw new ProviderError('denied', `the id_token is not accepted: ${(error as Error).message}`, { cause: error });
+    }
+    if (Array.isArray(idClaims.aud) && idClaims.aud.length > 1 && idClaims.azp !== this.#settings.clientId) {
+      throw new ProviderError('denied', 'the id_token has several audiences and another authorized party');
+    }
+    try {
+      const userinfo = tokens.access_token && metadata.userinfo_endpoint
+        ? await client.fetchUserInfo(config, tokens.access_token, idClaims.sub!) : {};
+      const claims = { ...userinfo, ...idClaims };
+      return {
+        subject: idClaims.sub!, name: principalName(claims, idClaims.sub!), claims: toClaims(claims),
+        tokens: { idToken: tokens.id_token, ...(tokens.access_token ? { accessToken: tokens.access_token } : {}) },
+      };
+    } catch (error) {
+      throw classify(error);
+    }
   }
 
   async complete({ currentUrl, state, pending }: { currentUrl: URL; state: string; pending: PendingSignIn }): Promise<SignInResult> {

@@ -29,11 +29,25 @@ export interface ProviderIdentity {
   readonly displayName: string;
 }
 
+/** The provider tokens a native app sends for client-directed sign-in (Easy Auth's body names). */
+export interface ClientTokens {
+  readonly id_token?: string;
+  readonly access_token?: string;
+  readonly access_token_secret?: string;
+}
+
 export interface Provider extends ProviderIdentity {
   /** Where to send the browser; `state` is SignOnce's single-use login state, echoed back. */
   begin(request: { callbackUrl: string; state: string; prompt?: string }): Promise<{ url: string; pending: PendingSignIn }>;
   /** Finishes the sign-in from the callback request's URL (a form_post callback arrives as a GET too). */
   complete(request: { callbackUrl: string; currentUrl: URL; state: string; pending: PendingSignIn }): Promise<SignInResult>;
+  /**
+   * Client-directed sign-in: who the tokens a native app got from the provider prove, checked
+   * with the provider. Absent where tokens cannot prove they were issued to this client (a bare
+   * OAuth 2 access token: a token issued to any other app would pass). Throws ProviderError
+   * ('denied' for tokens refused).
+   */
+  signInWithTokens?(tokens: ClientTokens): Promise<SignInResult>;
 }
 
 export type ProviderErrorKind =

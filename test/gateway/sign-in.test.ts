@@ -298,6 +298,52 @@ describe('sign-in through a real OpenID provider', () => {
     assert.deepEqual(twitter.refused, [], 'every signature SignOnce made verified');
   });
 
+  test('client-directed sign-in: an ID token the provider issued to SignOnce gives an authentication token; anything else is refused', async () => {
+    const { echo } = await signIn('/');
+    const idToken = String(echo.headers['x-ms-token-idp-id-token']);
+    const accessToken = String(echo.headers['x-ms-token-idp-access-token']);
+    const post = (provider: string, body: unknown, contentType = 'application/json') => new UserAgent().request(gw.url('app1.localhost', `/.auth/login/${provider}`), {
+      method: 'POST', headers: { 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const signedIn = await post('idp', { id_token: idToken, access_token: accessToken });
+    assert.equal(signedIn.status, 200);
+    const { authenticationToken, user } = await signedIn.json() as { authenticationToken: string; user: { userId: string } };
+    assert.equal(typeof user.userId, 'string');
+    const me = await new UserAgent().request(gw.url('app1.localhost', '/.auth/me'), { headers: { 'x-zumo-auth': authenticationToken } });
+    const [entry] = await me.json() as Array<{ user_id: string; access_token: string }>;
+    assert.deepEqual([entry?.user_id, entry?.access_token], ['alice@example.com', accessToken]);
+
+    const [h, p, sig] = idToken.split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
+    const refusedCases: Array<[string, unknown, number]> = [
+      ['tampered id_token', { id_token: `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: 'mallory' })).toString('base64url')}.${sig}` }, 401],
+      ['an access token alone', { access_token: accessToken }, 401],
+      ['a token of another issuer (SignOnce\'s own)', { id_token: authenticationToken }, 401],
+      ['garbage id_token', { id_token: 'x.y.z' }, 401],
+      ['no tokens', { hello: 'world' }, 400],
+      ['not JSON', 'id_token=x', 400],
+    ];
+    for (const [name, body, status] of refusedCases) assert.equal((await post('idp', body)).status, status, name);
+    assert.equal((await post('idp', { id_token: idToken }, 'text/plain')).status, 415);
+    assert.equal((await post('gh', { access_token: 'whatever' })).status, 400, 'plain OAuth 2: a bare access token proves nothing about its app');
+    assert.equal((await post('nobody', { id_token: idToken })).status, 404);
+  });
+
+  test('client-directed sign-in with Twitter\'s token and secret: only tokens issued to this consumer pass', async () => {
+    const ua = new UserAgent();
+    const authorize = await ua.navigate(gw.url('app1.localhost', '/.auth/login/twitter'));
+    const echo = await (await ua.submitForm(finalUrl(authorize), await authorize.text(), { user: 'ada' })).json() as Echo;
+    const tokens = { access_token: String(echo.headers['x-ms-token-twitter-access-token']), access_token_secret: String(echo.headers['x-ms-token-twitter-access-token-secret']) };
+    const post = (body: unknown) => new UserAgent().request(gw.url('app1.localhost', '/.auth/login/twitter'), {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    const ok = await post(tokens);
+    assert.equal(ok.status, 200);
+    assert.match((await ok.json() as { authenticationToken: string }).authenticationToken, /^ey/);
+    assert.equal((await post({ ...tokens, access_token_secret: '0'.repeat(32) })).status, 401, 'a wrong secret fails the signature check');
+    assert.equal((await post({ access_token: tokens.access_token })).status, 401);
+  });
+
   test('no token or secret reaches a log line', async () => {
     const { echo } = await signIn('/');
     const secrets = [echo.headers['x-ms-token-idp-access-token'], echo.headers['x-ms-token-idp-id-token'], idp.clientSecret].map(String);
