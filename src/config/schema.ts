@@ -179,6 +179,7 @@ export const configSchema = z.strictObject({
     cacheTtl: duration.prefault('1s').refine((ms) => ms <= 60_000, 'must be at most 60s: a revocation on another instance is seen only after it'),
     tokenRefreshExtensionHours: z.number().min(0).default(72),
   }).prefault({}),
+  tokenStore: z.strictObject({ keepOnLogout: z.boolean().default(false) }).prefault({}),
   providers: z.array(z.discriminatedUnion('type', PROVIDER_SCHEMAS)).default([]),
   apps: z.array(app).default([]),
   trustedProxies: z.array(proxyAddress).default([]),

@@ -243,6 +243,11 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     if (current && !('refused' in current)) {
       await store.revokeSessionByRef(current.session.ref);
       recentlySignedIn.forgetSession(current.session.ref);
+      // As Easy Auth does: signing out removes the user's provider tokens, unless told to keep them.
+      if (!config.tokenStore.keepOnLogout) {
+        await store.deleteTokens(current.session.accountId);
+        recentlySignedIn.forgetAccount(current.session.accountId);
+      }
     }
     reply.header('set-cookie', setCookieHeader(config.session.cookieName, '', { secure, maxAgeSeconds: 0 }));
     return redirect(reply, decision.location);

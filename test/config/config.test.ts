@@ -40,6 +40,7 @@ test('a minimal file gets every default', () => {
     store: 'sqlite:/etc/signonce/.signonce/signonce.db',
     secrets: { encryptionKeys: [KEY] },
     session: { cookieName: 'AppServiceAuthSession', lifetime: 8 * 3_600_000, cacheTtl: 1000, tokenRefreshExtensionHours: 72 },
+    tokenStore: { keepOnLogout: false },
     providers: [],
     apps: [],
     trustedProxies: [],
@@ -195,7 +196,7 @@ test('signonce check: exit 0 with a summary on a good file, exit 2 with every pr
     assert.equal(failed.code, 2);
     assert.equal(failed.stderr, [
       `${bad}: 3 problems`,
-      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, providers, apps, trustedProxies, devMode, log)',
+      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, providers, apps, trustedProxies, devMode, log)',
       '  publicUrl: "ftp://x" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)',
       '  secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)',
       '',

@@ -46,3 +46,25 @@ test('a session revoked by another instance ends here after session.cacheTtl; wi
     }
   }
 });
+
+test('signing out removes the user\'s provider tokens, as Easy Auth does; tokenStore.keepOnLogout keeps them', async () => {
+  for (const keepOnLogout of [false, true]) {
+    const gw = await startTestGateway((port, upstream) => ({
+      publicUrl: `http://auth.localhost:${port}`, devMode: true, providers: [{ id: 'dev', type: 'dev' }], tokenStore: { keepOnLogout },
+      apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev', tokenStore: true }],
+    }));
+    const other = await openStore(gw.config.store, { keyring: new Keyring(gw.config.secrets.encryptionKeys) });
+    try {
+      const ua = new UserAgent();
+      const form = await ua.navigate(gw.url('app.localhost', '/'));
+      await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'judy@example.com' });
+      const { account } = await other.resolveIdentity('dev', 'judy@example.com');
+      await other.putTokens({ accountId: account.id, provider: 'dev', resource: '' }, { accessToken: 'provider-access-token' });
+      assert.equal((await ua.request(gw.url('app.localhost', '/.auth/logout'))).status, 302);
+      assert.equal((await other.listTokens(account.id)).length, keepOnLogout ? 1 : 0, `keepOnLogout: ${keepOnLogout}`);
+    } finally {
+      await other.close();
+      await gw.close();
+    }
+  }
+});
