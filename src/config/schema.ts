@@ -159,6 +159,7 @@ const app = z.strictObject({
   upstreamTimeout: duration.prefault('30s'),
   acceptTokensFrom: z.array(id).default([]),
   sso: z.boolean().default(true),
+  providerLogout: z.boolean().default(false),
 });
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;

@@ -240,7 +240,10 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     const decision = checkRedirect(target, appConfig.allowedExternalRedirectUrls);
     if (!decision.ok) return page(reply, 400, errorPage('Sign-out refused', `post_logout_redirect_uri is not allowed here: ${decision.reason}.`));
     const current = await signedIn(request, appConfig, host);
+    let atProvider: string | undefined;
     if (current && !('refused' in current)) {
+      // Asked before the tokens go: the ID token is the provider's hint of whom to sign out.
+      atProvider = appConfig.providerLogout ? await providerLogoutUrl(current, host, decision.location) : undefined;
       await store.revokeSessionByRef(current.session.ref);
       recentlySignedIn.forgetSession(current.session.ref);
       // As Easy Auth does: signing out removes the user's provider tokens, unless told to keep them.
@@ -250,7 +253,31 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
       }
     }
     reply.header('set-cookie', setCookieHeader(config.session.cookieName, '', { secure, maxAgeSeconds: 0 }));
-    return redirect(reply, decision.location);
+    return redirect(reply, atProvider ?? decision.location);
+  }
+
+  /**
+   * The provider's end-session URL for this user, returning through the auth host (one
+   * post-logout redirect URI to register per SignOnce, like the callback) to `target` on `host`.
+   */
+  async function providerLogoutUrl(current: SignedIn, host: string, target: string): Promise<string | undefined> {
+    const provider = providers.get(current.user.provider);
+    if (!provider?.endSessionUrl) return undefined;
+    const stored = await store.getTokens({ accountId: current.session.accountId, provider: provider.id, resource: '' });
+    const state = await store.issueCode('logout-return', { host, target }, LOGIN_TTL_MS);
+    try {
+      return await provider.endSessionUrl({ idToken: stored?.tokens.idToken, postLogoutRedirectUri: authUrl('/.auth/logout/done'), state });
+    } catch (error) {
+      app.log.warn({ provider: provider.id, err: error }, 'could not sign out at the provider (its end-session endpoint is unknown); signed out here only');
+      return undefined;
+    }
+  }
+
+  /** Back from the provider's sign-out: on to where the app asked to land. */
+  async function logoutReturn(request: FastifyRequest, reply: FastifyReply) {
+    const back = await store.consumeCode('logout-return', queryParam(request, 'state') ?? '') as { host: string; target: string } | undefined;
+    if (!back) return page(reply, 200, signedOutPage());
+    return redirect(reply, /^\//.test(back.target) ? appUrl(back.host, back.target) : back.target);
   }
 
   function signInChoices(request: FastifyRequest, reply: FastifyReply) {
@@ -553,6 +580,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
         return page(reply, 200, devSignInForm(`/.auth/login/${encodeURIComponent(provider.id)}/callback`, state), appOrigins);
       }
     }
+    if (path === '/.auth/logout/done' && request.method === 'GET') return logoutReturn(request, reply);
     if (request.method === 'GET' || request.method === 'HEAD') {
       // Where apps and SDKs find the keys of authentication tokens (RFC 7517; OpenID Connect Discovery 1.0).
       if (path === '/.well-known/jwks.json') {

@@ -109,6 +109,14 @@ export class OidcProvider implements Provider {
     }
   }
 
+  async endSessionUrl({ idToken, postLogoutRedirectUri, state }: { idToken?: string | undefined; postLogoutRedirectUri: string; state: string }): Promise<string | undefined> {
+    const config = await this.#discover();
+    if (!config.serverMetadata().end_session_endpoint) return undefined;
+    return client.buildEndSessionUrl(config, {
+      client_id: this.#settings.clientId, post_logout_redirect_uri: postLogoutRedirectUri, state, ...(idToken ? { id_token_hint: idToken } : {}),
+    }).href;
+  }
+
   async complete({ currentUrl, state, pending }: { currentUrl: URL; state: string; pending: PendingSignIn }): Promise<SignInResult> {
     const config = await this.#discover();
     try {

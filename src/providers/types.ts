@@ -48,6 +48,11 @@ export interface Provider extends ProviderIdentity {
    * ('denied' for tokens refused).
    */
   signInWithTokens?(tokens: ClientTokens): Promise<SignInResult>;
+  /**
+   * Where to send the browser to sign out at the provider too (OpenID Connect RP-Initiated
+   * Logout 1.0), or undefined when the provider offers no such endpoint.
+   */
+  endSessionUrl?(request: { idToken?: string | undefined; postLogoutRedirectUri: string; state: string }): Promise<string | undefined>;
 }
 
 export type ProviderErrorKind =

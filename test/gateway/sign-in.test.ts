@@ -44,6 +44,7 @@ describe('sign-in through a real OpenID provider', () => {
             allowedExternalRedirectUrls: ['myapp://easyauth.callback'] },
           { id: 'app2', hosts: [`app2.localhost:${port}`], upstream, unauthenticatedAction: 'Return401' },
           { id: 'solo', hosts: [`solo.localhost:${port}`], upstream, defaultProvider: 'idp', sso: false },
+          { id: 'exit', hosts: [`exit.localhost:${port}`], upstream, defaultProvider: 'idp', providerLogout: true },
         ],
       };
     });
@@ -154,6 +155,20 @@ describe('sign-in through a real OpenID provider', () => {
     assert.equal((await ua.request(gw.url('app1.localhost', '/.auth/me'))).status, 401, 'signed out of app1 too');
     const again = await ua.navigate(gw.url('app1.localhost', '/.auth/login/idp'));
     assert.match(finalUrl(again), /\/interaction\//, 'the single sign-on session ended with it');
+  });
+
+  test('providerLogout: signing out of the app signs out at the provider too, and comes back to the app', async () => {
+    const ua = new UserAgent();
+    const login = await ua.navigate(gw.url('exit.localhost', '/'));
+    const consent = await ua.submitForm(finalUrl(login), await login.text(), { login: 'oscar', password: 'any' });
+    assert.equal((await ua.submitForm(finalUrl(consent), await consent.text())).status, 200);
+    const confirm = await ua.navigate(gw.url('exit.localhost', '/.auth/logout?post_logout_redirect_uri=/.auth/logout/complete'));
+    assert.ok(ua.visited.some((url) => url.startsWith(`${idp.issuer}/session/end`)), 'sent to the provider\'s end-session endpoint');
+    const back = await ua.submitForm(finalUrl(confirm), await confirm.text(), { logout: 'yes' });
+    assert.equal(finalUrl(back), gw.url('exit.localhost', '/.auth/logout/complete'));
+    assert.equal((await ua.request(gw.url('exit.localhost', '/.auth/me'))).status, 401);
+    const again = await ua.navigate(gw.url('exit.localhost', '/'));
+    assert.match(await again.text(), /name="login"/, 'the provider asks for the password again: its session ended too');
   });
 
   test('a hand-off code taken to another browser is refused there, with no session', async () => {

@@ -69,6 +69,8 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
   const provider = new Provider(issuer, {
     clients: [{
       client_id: clientId, client_secret: clientSecret, redirect_uris: redirectUris,
+      // SignOnce's one post-logout redirect URI, on the auth host of each callback.
+      post_logout_redirect_uris: [...new Set(redirectUris.map((uri) => new URL('/.auth/logout/done', uri).href))],
       grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_post',
     }, ...(apple ? [{
       client_id: APPLE_CLIENT_ID, client_secret: APPLE_REGISTERED_SECRET, redirect_uris: redirectUris,
