@@ -160,6 +160,11 @@ const app = z.strictObject({
   acceptTokensFrom: z.array(id).default([]),
   sso: z.boolean().default(true),
   providerLogout: z.boolean().default(false),
+  // Legacy: tokens of this app signed HS256 with its own secret, for backends that only check an HMAC.
+  tokenSigning: z.strictObject({
+    alg: z.literal('HS256'),
+    secret: rule(z.string(), (v) => new TextEncoder().encode(v).length >= 32, () => 'must be at least 32 bytes (RFC 7518 section 3.2: an HS256 key as long as its hash); generate one with `signonce keys generate`'),
+  }).optional(),
 });
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;

@@ -31,6 +31,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       issuer: config.publicUrl,
       // A token may be used until its session ends, and at /.auth/refresh for the grace after.
       tokenValidityMs: config.session.lifetime + config.session.tokenRefreshExtensionHours * 3_600_000,
+      hmacSecrets: new Map(config.apps.flatMap((a) => (a.tokenSigning ? [[a.id, new TextEncoder().encode(a.tokenSigning.secret)] as const] : []))),
     });
     // Keys added by `signonce keys rotate-signing` or by another instance are picked up.
     reloadKeys = setInterval(() => {

@@ -46,6 +46,18 @@ export class TokenRefused extends Error {
   }
 }
 
+/** The `kid` of an app's HS256 tokens: names the app's secret, never looked up in the key set. */
+const hmacKeyId = (app: string) => `hs256:${app}`;
+
+/** Whether a token's header says HS256 (legacy per-app tokens); malformed tokens say no. */
+function isHmacToken(token: string): boolean {
+  try {
+    return decodeProtectedHeader(token).alg === 'HS256';
+  } catch {
+    return false;
+  }
+}
+
 /** Whether a bearer token says it is an authentication token (its `typ`); other bearer tokens are the app's business. */
 export function isAuthenticationTokenType(token: string): boolean {
   try {
@@ -132,6 +144,11 @@ export interface AuthenticationTokenOptions {
   readonly tokenValidityMs: number;
   /** The algorithm of keys made here. */
   readonly algorithm?: SigningAlgorithm;
+  /**
+   * Apps whose tokens are signed HS256 with a secret of their own (`tokenSigning`), for backends
+   * that can only check an HMAC: app id -> secret.
+   */
+  readonly hmacSecrets?: ReadonlyMap<string, Uint8Array>;
   readonly now?: () => number;
 }
 
@@ -188,19 +205,44 @@ export class AuthenticationTokens {
 
   /** A token for `app`, valid until `expiresAt` (milliseconds; the session's end). */
   async issue(input: { accountId: string; app: string; idp: string; sessionRef: string; expiresAt: number }): Promise<string> {
+    const hmacSecret = this.#options.hmacSecrets?.get(input.app);
     const key = currentSigningKey(this.#keys)!;
     const now = Math.floor(this.#now() / 1000);
-    return new SignJWT({ uid: this.pairwiseId(input.accountId, input.app), idp: input.idp, sid: input.sessionRef })
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: AUTHENTICATION_TOKEN_TYPE })
+    const jwt = new SignJWT({ uid: this.pairwiseId(input.accountId, input.app), idp: input.idp, sid: input.sessionRef })
+      .setProtectedHeader(hmacSecret
+        ? { alg: 'HS256', kid: hmacKeyId(input.app), typ: AUTHENTICATION_TOKEN_TYPE }
+        : { alg: key.alg, kid: key.kid, typ: AUTHENTICATION_TOKEN_TYPE })
       .setIssuer(this.#options.issuer)
       .setAudience(input.app)
       .setSubject(input.accountId)
       .setIssuedAt(now)
-      .setExpirationTime(Math.floor(input.expiresAt / 1000))
-      .sign(await importJWK(key.privateJwk as JWK, key.alg));
+      .setExpirationTime(Math.floor(input.expiresAt / 1000));
+    return jwt.sign(hmacSecret ?? await importJWK(key.privateJwk as JWK, key.alg));
+  }
+
+  /**
+   * An HS256 token: checked only with the secret of an accepted app that signs with one, that app
+   * as the only audience. The key decides the algorithm (RFC 8725 section 3.1), never the token.
+   */
+  async #verifyHmac(token: string, audiences: readonly string[], expiredGraceSeconds: number): Promise<AuthenticationClaims> {
+    let refusal: TokenRefused | undefined;
+    for (const app of audiences) {
+      const secret = this.#options.hmacSecrets?.get(app);
+      if (!secret) continue;
+      try {
+        return await verifyAuthenticationToken(token, async () => secret, {
+          issuer: this.#options.issuer, audiences: [app], algorithms: ['HS256'], now: Math.floor(this.#now() / 1000), expiredGraceSeconds,
+        });
+      } catch (error) {
+        if (!(error instanceof TokenRefused)) throw error;
+        refusal = error;
+      }
+    }
+    throw refusal ?? new TokenRefused('wrong-algorithm', '"HS256" is accepted only for apps that sign with their own secret (tokenSigning)');
   }
 
   async verify(token: string, audiences: readonly string[], expiredGraceSeconds = 0): Promise<AuthenticationClaims> {
+    if (isHmacToken(token)) return this.#verifyHmac(token, audiences, expiredGraceSeconds);
     const attempt = () => {
       const { keys } = this.jwks();
       const algorithms = [...new Set(keys.map((key) => key.alg).filter((alg): alg is string => typeof alg === 'string'))];

@@ -147,6 +147,10 @@ apps:
       'apps[0].acceptTokensFrom[1]: no app "b" (known: a)',
       'apps[0].acceptTokensFrom[2]: "Bad Id" is not an id (lower-case letters, digits, "-" and "_", at most 64; it appears in URLs and header names)',
     ]],
+    ['a legacy HS256 secret too short to be a key', `${BASE}apps: [{ id: a, hosts: [a.localhost], upstream: http://x, tokenSigning: { alg: HS256, secret: short } }, { id: b, hosts: [b.localhost], upstream: http://x, tokenSigning: { alg: HS512, secret: "${'x'.repeat(40)}" } }]`, [
+      'apps[0].tokenSigning.secret: must be at least 32 bytes (RFC 7518 section 3.2: an HS256 key as long as its hash); generate one with `signonce keys generate`',
+      'apps[1].tokenSigning.alg: "HS512" is not one of: HS256',
+    ]],
     ['session cache too long', `${BASE}session: { cacheTtl: 2m }`,
       ['session.cacheTtl: must be at most 60s: a revocation on another instance is seen only after it']],
     ['invalid variable reference', `${BASE}log: { level: "\${not-a-name}" }`,

@@ -102,6 +102,8 @@ describe('authentication tokens at the gateway', () => {
   });
 });
 
+const LEGACY_SECRET = 'a-backend-shared-secret-of-32-bytes-or-more';
+
 describe('POST /.auth/exchange', () => {
   let gw: TestGateway;
   before(async () => {
@@ -111,6 +113,8 @@ describe('POST /.auth/exchange', () => {
         { id: 'mobile', hosts: [`mobile.localhost:${port}`], upstream, defaultProvider: 'dev', allowedExternalRedirectUrls: ['myapp://cb'] },
         { id: 'api', hosts: [`api.localhost:${port}`], upstream, unauthenticatedAction: 'Return401', acceptTokensFrom: ['mobile'] },
         { id: 'other', hosts: [`other.localhost:${port}`], upstream, unauthenticatedAction: 'Return401' },
+        { id: 'legacy', hosts: [`legacy.localhost:${port}`], upstream, unauthenticatedAction: 'Return401', acceptTokensFrom: ['mobile'],
+          tokenSigning: { alg: 'HS256', secret: LEGACY_SECRET } },
       ],
     }));
   });
@@ -137,6 +141,13 @@ describe('POST /.auth/exchange', () => {
     assert.equal((await new UserAgent().request(gw.url('api.localhost', '/x'), { headers: { authorization: `Bearer ${apiToken}` } })).status, 200);
 
     assert.equal((await exchange(authenticationToken, JSON.stringify({ audience: 'other' }))).status, 403);
+    // A legacy app's token: HS256 under its own secret, as its backend checks it; accepted at its host.
+    const { authenticationToken: legacyToken } = await (await exchange(authenticationToken, JSON.stringify({ audience: 'legacy' }))).json() as { authenticationToken: string };
+    const { jwtVerify } = await import('jose');
+    const legacyClaims = (await jwtVerify(legacyToken, new TextEncoder().encode(LEGACY_SECRET), { algorithms: ['HS256'], audience: 'legacy' })).payload;
+    assert.equal(legacyClaims.sub, claims(authenticationToken).sub);
+    assert.equal((await new UserAgent().request(gw.url('legacy.localhost', '/x'), { headers: { 'x-zumo-auth': legacyToken } })).status, 200);
+    assert.equal((await new UserAgent().request(gw.url('other.localhost', '/x'), { headers: { 'x-zumo-auth': legacyToken } })).status, 401);
     assert.equal((await exchange(apiToken, JSON.stringify({ audience: 'mobile' }), 'api.localhost')).status, 403, 'trust is one way');
     assert.equal((await exchange(authenticationToken, JSON.stringify({ audience: 'nope' }))).status, 400);
     assert.equal((await exchange(authenticationToken, 'not json')).status, 400);

@@ -131,6 +131,29 @@ describe('authentication tokens', () => {
     assert.ok(await tokens.verify(await signed({}, { ...payload, exp: seconds - 3600 }), ['app1'], 2 * 3600), 'within a refresh grace');
   });
 
+  test('legacy HS256 apps: their tokens carry an HMAC under their own secret, checked only against it and only for that app', async () => {
+    const secret = new TextEncoder().encode('legacy-app-secret-of-at-least-32-bytes!');
+    const legacy = await AuthenticationTokens.open(store, { issuer: ISSUER, tokenValidityMs: 8 * HOUR, now, hmacSecrets: new Map([['legacy', secret]]) });
+    const token = await legacy.issue({ ...claims, app: 'legacy' });
+    assert.equal(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()).alg, 'HS256');
+    // What the legacy backend does: an HMAC check with the shared secret.
+    const { jwtVerify } = await import('jose');
+    assert.equal((await jwtVerify(token, secret, { audience: 'legacy', issuer: ISSUER, currentDate: new Date(clock) })).payload.sub, 'account-1');
+    assert.equal((await legacy.verify(token, ['legacy'])).aud, 'legacy');
+    assert.equal((await legacy.verify(token, ['app1', 'legacy'])).aud, 'legacy', 'accepted by an app trusting the legacy app');
+    const refuse = (promise: Promise<unknown>, reason: TokenRefusal) => assert.rejects(promise, (e: unknown) => e instanceof TokenRefused && e.reason === reason);
+    await refuse(legacy.verify(token, ['app1']), 'wrong-algorithm');
+    await refuse(tokens.verify(token, ['legacy']), 'wrong-algorithm');
+    // Signed with the legacy secret but claiming another app: the secret only speaks for its app.
+    const [, payload] = token.split('.') as [string, string];
+    const forgedFor = async (aud: string, key: Uint8Array) => new SignJWT({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), aud })
+      .setProtectedHeader({ alg: 'HS256', kid: 'hs256:legacy', typ: AUTHENTICATION_TOKEN_TYPE }).sign(key);
+    await refuse(legacy.verify(await forgedFor('app1', secret), ['app1', 'legacy']), 'wrong-audience');
+    await refuse(legacy.verify(await forgedFor('legacy', new TextEncoder().encode('another-secret-of-at-least-32-bytes!!')), ['legacy']), 'bad-signature');
+    const asymmetric = await legacy.issue({ ...claims, app: 'app1' });
+    assert.equal((await legacy.verify(asymmetric, ['app1'])).aud, 'app1', 'other apps keep SignOnce\'s keys');
+  });
+
   test('rotation: tokens of the retired key verify until they expire; then the key is unpublished', async () => {
     const before = await tokens.issue(claims);
     const [old] = await store.listSigningKeys();
