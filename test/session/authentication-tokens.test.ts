@@ -9,6 +9,7 @@ import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
 import { AUTHENTICATION_TOKEN_TYPE, AuthenticationTokens, TokenRefused, type TokenRefusal } from '../../src/session/authentication-tokens.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { tempDir } from '../support/tmp.ts';
+import { tamperedSignature } from '../support/tokens.ts';
 
 const ISSUER = 'https://auth.example.com';
 const HOUR = 3_600_000;
@@ -113,7 +114,7 @@ describe('authentication tokens', () => {
       ['no session', signed({}, { ...payload, sid: undefined }), 'missing-claim'],
       ['subject not a string', signed({}, { ...payload, sub: 42 }), 'missing-claim'],
       ['payload changed after signing', `${goodHeader}.${b64({ ...payload, sub: 'account-2' })}.${goodSignature}`, 'bad-signature'],
-      ['signature changed', `${goodHeader}.${goodPayload}.${goodSignature.slice(0, -4)}AAAA`, 'bad-signature'],
+      ['signature changed', tamperedSignature(good), 'bad-signature'],
       ['empty', '', 'malformed'],
       ['not a JWT', 'a.b.c', 'malformed'],
       ['two parts', `${goodHeader}.${goodPayload}`, 'malformed'],
