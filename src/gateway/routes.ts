@@ -16,9 +16,9 @@ import type { AppConfig, Config } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import { ProviderError, type Provider, type SignInResult } from '../providers/index.ts';
 import { openSessionCookie, readCookie, sealSessionCookie, setCookieHeader } from '../session/cookies.ts';
-import { CLOCK_SKEW_SECONDS, TokenRefused, isAuthenticationTokenType, type AuthenticationTokens } from '../session/authentication-tokens.ts';
-import { meEntry, principalHeaders, tokenHeaders, type SignedInUser } from '../session/principal.ts';
-import type { Session, Store, StoredTokens } from '../store/index.ts';
+import { isAuthenticationTokenType, type AuthenticationTokens } from '../session/authentication-tokens.ts';
+import { meEntry, type SignedInUser } from '../session/principal.ts';
+import type { Session, Store } from '../store/index.ts';
 import { isExcludedPath } from './excluded-paths.ts';
 import { healthz, readyz } from './health.ts';
 import { hostRouter } from './hosts.ts';
@@ -26,7 +26,7 @@ import { dropsForwardingHeader, forwardedHeaders, trustedProxyMatcher } from './
 import { forwardableHeaders } from './identity-headers.ts';
 import { devSignInForm, pageHeaders, errorPage, signInPage, signedOutPage } from './pages.ts';
 import { UpstreamProxy, endToEnd } from './proxy.ts';
-import { SignedInCache } from './signed-in-cache.ts';
+import { SignedInResolver, bearerToken, type SignedIn } from './signed-in.ts';
 import { refuseUpgrade, tunnel } from './websocket.ts';
 import { checkRedirect } from './redirects.ts';
 
@@ -66,8 +66,6 @@ async function readBody(incoming: IncomingMessage, limit: number): Promise<Buffe
 interface LoginRequest { provider: string; appId: string; host: string; redirect: string; browser: string; prompt?: string; tokenMode?: boolean }
 interface Handoff { secret: string; host: string; redirect: string; browser: string; tokenMode?: boolean }
 
-/** The token in `Authorization: Bearer <token>`, if that is the header's form. */
-const bearerToken = (authorization: string | undefined) => /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];
 
 const loginBinding = (state: string) => ({ purpose: 'login-browser', owner: [state] });
 const handoffBinding = (host: string) => ({ purpose: 'handoff-browser', owner: [host] });
@@ -105,70 +103,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
   const appOrigins = config.apps.flatMap((a) => a.hosts.map((host) => `${publicUrl.protocol}//${host}`));
   const redirect = (reply: FastifyReply, location: string) => reply.code(302).header('cache-control', 'no-store').redirect(location);
 
-  /** A request's session on an app host, with what the app learns of it. */
-  interface SignedIn {
-    readonly session: Session;
-    readonly user: SignedInUser;
-    readonly tokens: StoredTokens | undefined;
-    /** X-MS-CLIENT-PRINCIPAL* and, for apps with `tokenStore`, X-MS-TOKEN-* headers. */
-    readonly identityHeaders: ReadonlyArray<[string, string]>;
-    /** Authenticated by a token, not by the cookie (so not exposed to cross-site requests). */
-    readonly byToken: boolean;
-  }
-  /** A token was presented and is not accepted here: 401, whatever else the request carries. */
-  interface Refused { readonly refused: string }
-  const recentlySignedIn = new SignedInCache<SignedIn>({ ttlMs: config.session.cacheTtl });
-
-  /** What a request presents: SignOnce's token (X-ZUMO-AUTH, or a bearer token of its type), else its cookie. */
-  function credentialOf(headers: IncomingHttpHeaders): { token: string } | { cookie: string } | undefined {
-    const zumo = headers['x-zumo-auth'];
-    if (typeof zumo === 'string') return { token: zumo.trim() };
-    const bearer = bearerToken(headers.authorization);
-    if (bearer && isAuthenticationTokenType(bearer)) return { token: bearer };
-    const cookie = readCookie(headers.cookie, config.session.cookieName);
-    return cookie ? { cookie } : undefined;
-  }
-
-  /** The live session of a token accepted by this app (its own, or one from an app it trusts). */
-  async function sessionOfToken(token: string, appConfig: AppConfig): Promise<{ session: Session; until: number } | Refused> {
-    let claims;
-    try {
-      claims = await authenticationTokens.verify(token, [appConfig.id, ...appConfig.acceptTokensFrom]);
-    } catch (error) {
-      if (error instanceof TokenRefused) return { refused: error.reason };
-      throw error;
-    }
-    // A token works while its session lives: a sign-out ends the tokens issued for it too.
-    const session = await store.getSessionByRef(claims.sid);
-    if (!session || session.accountId !== claims.sub) return { refused: 'session-ended' };
-    return { session, until: (claims.exp + CLOCK_SKEW_SECONDS) * 1000 };
-  }
-
-  /** The session of a request on an app host, by its token or cookie; undefined when there is none. */
-  async function signedIn(request: { headers: IncomingHttpHeaders }, appConfig: AppConfig, host: string): Promise<SignedIn | Refused | undefined> {
-    const credential = credentialOf(request.headers);
-    if (!credential) return undefined;
-    const cacheKey = 'token' in credential ? `token:${credential.token}` : `cookie:${credential.cookie}`;
-    const cached = recentlySignedIn.get(host, cacheKey);
-    if (cached) return cached;
-    let session: Session | undefined;
-    let until = Number.POSITIVE_INFINITY;
-    if ('token' in credential) {
-      const found = await sessionOfToken(credential.token, appConfig);
-      if ('refused' in found) return found;
-      ({ session, until } = found);
-    } else {
-      const secret = openSessionCookie(keyring, credential.cookie, host);
-      session = secret ? await store.getSession(secret) : undefined;
-      if (!session) return undefined;
-    }
-    const user = session.data.user as SignedInUser;
-    const tokens = appConfig.tokenStore ? await store.getTokens({ accountId: session.accountId, provider: user.provider, resource: '' }) : undefined;
-    const identityHeaders = [...Object.entries(principalHeaders(user)), ...Object.entries(tokens ? tokenHeaders(tokens, appConfig.exposeRefreshTokens) : {})];
-    const resolved: SignedIn = { session, user, tokens, identityHeaders, byToken: 'token' in credential };
-    recentlySignedIn.set(host, cacheKey, resolved, { ...session, expiresAt: Math.min(session.expiresAt, until) });
-    return resolved;
-  }
+  const signedIn = new SignedInResolver({ config, store, keyring, authenticationTokens });
 
   /** RFC 6750 section 3.1: the token presented is not accepted. */
   const invalidToken = (reply: FastifyReply, appConfig: AppConfig, why: string) =>
@@ -229,7 +164,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
   }
 
   async function me(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
-    const current = await signedIn(request, appConfig, host);
+    const current = await signedIn.resolve(request, appConfig, host);
     if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
     if (!current) return reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
     return reply.header('cache-control', 'no-store').send([meEntry(current.user, current.tokens, appConfig.exposeRefreshTokens)]);
@@ -239,17 +174,17 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     const target = queryParam(request, 'post_logout_redirect_uri') ?? '/.auth/logout/complete';
     const decision = checkRedirect(target, appConfig.allowedExternalRedirectUrls);
     if (!decision.ok) return page(reply, 400, errorPage('Sign-out refused', `post_logout_redirect_uri is not allowed here: ${decision.reason}.`));
-    const current = await signedIn(request, appConfig, host);
+    const current = await signedIn.resolve(request, appConfig, host);
     let atProvider: string | undefined;
     if (current && !('refused' in current)) {
       // Asked before the tokens go: the ID token is the provider's hint of whom to sign out.
       atProvider = appConfig.providerLogout ? await providerLogoutUrl(current, host, decision.location) : undefined;
       await store.revokeSessionByRef(current.session.ref);
-      recentlySignedIn.forgetSession(current.session.ref);
+      signedIn.forgetSession(current.session.ref);
       // As Easy Auth does: signing out removes the user's provider tokens, unless told to keep them.
       if (!config.tokenStore.keepOnLogout) {
         await store.deleteTokens(current.session.accountId);
-        recentlySignedIn.forgetAccount(current.session.accountId);
+        signedIn.forgetAccount(current.session.accountId);
       }
     }
     reply.header('set-cookie', setCookieHeader(config.session.cookieName, '', { secure, maxAgeSeconds: 0 }));
@@ -334,7 +269,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     appConfig.unauthenticatedAction === 'AllowAnonymous' || isExcludedPath(url, appConfig.excludedPaths);
 
   async function toApp(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
-    const current = await signedIn(request, appConfig, host);
+    const current = await signedIn.resolve(request, appConfig, host);
     if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
     if (current && !current.byToken && crossSite(request, host)) return reply.code(403).send({ error: 'cross-site request refused' });
     if (!current && !anonymousAllowed(appConfig, request.url)) return unauthenticated(request, reply, appConfig);
@@ -359,7 +294,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
    * a token is accepted here, never the cookie: no page of another site can have tokens minted.
    */
   async function exchange(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig) {
-    const credential = credentialOf(request.headers);
+    const credential = signedIn.credentialOf(request.headers);
     if (!credential || !('token' in credential)) return invalidToken(reply, appConfig, 'no authentication token presented');
     const body = await readBody(request.raw, EXCHANGE_LIMIT_BYTES);
     let audience: unknown;
@@ -370,18 +305,12 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     }
     const target = typeof audience === 'string' ? appsById.get(audience) : undefined;
     if (!target) return reply.code(400).send({ error: 'the body must be {"audience": "<app id>"} naming a configured app' });
-    let claims;
-    try {
-      claims = await authenticationTokens.verify(credential.token, [appConfig.id, ...appConfig.acceptTokensFrom]);
-    } catch (error) {
-      if (error instanceof TokenRefused) return invalidToken(reply, appConfig, error.reason);
-      throw error;
-    }
+    const found = await signedIn.sessionOfToken(credential.token, appConfig);
+    if ('refused' in found) return invalidToken(reply, appConfig, found.refused);
+    const { claims, session } = found;
     if (target.id !== claims.aud && !target.acceptTokensFrom.includes(claims.aud)) {
       return reply.code(403).send({ error: `app "${target.id}" does not accept tokens of app "${claims.aud}" (acceptTokensFrom)` });
     }
-    const session = await store.getSessionByRef(claims.sid);
-    if (!session || session.accountId !== claims.sub) return invalidToken(reply, appConfig, 'session-ended');
     const authenticationToken = await authenticationTokens.issue({
       accountId: session.accountId, app: target.id, idp: claims.idp, sessionRef: session.ref, expiresAt: session.expiresAt,
     });
@@ -615,7 +544,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, { conf
     void (async () => {
       const target = route(raw.headers.host);
       if (target.kind !== 'app') return refuseUpgrade(socket, 421, 'Misdirected Request');
-      const current = await signedIn(raw, target.app, target.host);
+      const current = await signedIn.resolve(raw, target.app, target.host);
       if (current && 'refused' in current) return refuseUpgrade(socket, 401, 'Unauthorized');
       if (current && !current.byToken && crossOrigin(raw.headers, target.host)) return refuseUpgrade(socket, 403, 'Forbidden');
       if (!current && !anonymousAllowed(target.app, raw.url ?? '/')) return refuseUpgrade(socket, 401, 'Unauthorized');

@@ -1,0 +1,106 @@
+// Who a request on an app host is: by SignOnce's authentication token (X-ZUMO-AUTH, or a bearer
+// token of its type) or else by the session cookie, with what the app learns of them. Resolved
+// answers are kept briefly per instance (signed-in-cache.ts); sign-outs and token changes evict.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { AppConfig, Config } from '../config/index.ts';
+import type { Keyring } from '../crypto/keyring.ts';
+import { CLOCK_SKEW_SECONDS, TokenRefused, isAuthenticationTokenType, type AuthenticationClaims, type AuthenticationTokens } from '../session/authentication-tokens.ts';
+import { openSessionCookie, readCookie } from '../session/cookies.ts';
+import { principalHeaders, tokenHeaders, type SignedInUser } from '../session/principal.ts';
+import type { Session, Store, StoredTokens } from '../store/index.ts';
+import { SignedInCache } from './signed-in-cache.ts';
+
+/** A request's session on an app host, with what the app learns of it. */
+export interface SignedIn {
+  readonly session: Session;
+  readonly user: SignedInUser;
+  readonly tokens: StoredTokens | undefined;
+  /** X-MS-CLIENT-PRINCIPAL* and, for apps with `tokenStore`, X-MS-TOKEN-* headers. */
+  readonly identityHeaders: ReadonlyArray<[string, string]>;
+  /** Authenticated by a token, not by the cookie (so not exposed to cross-site requests). */
+  readonly byToken: boolean;
+}
+
+/** A token was presented and is not accepted here: 401, whatever else the request carries. */
+export interface Refused { readonly refused: string }
+
+/** The token in `Authorization: Bearer <token>`, if that is the header's form. */
+export const bearerToken = (authorization: string | undefined) => /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];
+
+export class SignedInResolver {
+  readonly #config: Config;
+  readonly #store: Store;
+  readonly #keyring: Keyring;
+  readonly #tokens: AuthenticationTokens;
+  readonly #recent: SignedInCache<SignedIn>;
+
+  constructor(deps: { config: Config; store: Store; keyring: Keyring; authenticationTokens: AuthenticationTokens }) {
+    this.#config = deps.config;
+    this.#store = deps.store;
+    this.#keyring = deps.keyring;
+    this.#tokens = deps.authenticationTokens;
+    this.#recent = new SignedInCache<SignedIn>({ ttlMs: deps.config.session.cacheTtl });
+  }
+
+  /** What a request presents: SignOnce's token (X-ZUMO-AUTH, or a bearer token of its type), else its cookie. */
+  credentialOf(headers: IncomingHttpHeaders): { token: string } | { cookie: string } | undefined {
+    const zumo = headers['x-zumo-auth'];
+    if (typeof zumo === 'string') return { token: zumo.trim() };
+    const bearer = bearerToken(headers.authorization);
+    if (bearer && isAuthenticationTokenType(bearer)) return { token: bearer };
+    const cookie = readCookie(headers.cookie, this.#config.session.cookieName);
+    return cookie ? { cookie } : undefined;
+  }
+
+  /** The claims and live session of a token accepted by this app (its own, or one of an app it trusts). */
+  async sessionOfToken(token: string, appConfig: AppConfig): Promise<{ claims: AuthenticationClaims; session: Session } | Refused> {
+    let claims;
+    try {
+      claims = await this.#tokens.verify(token, [appConfig.id, ...appConfig.acceptTokensFrom]);
+    } catch (error) {
+      if (error instanceof TokenRefused) return { refused: error.reason };
+      throw error;
+    }
+    // A token works while its session lives: a sign-out ends the tokens issued for it too.
+    const session = await this.#store.getSessionByRef(claims.sid);
+    if (!session || session.accountId !== claims.sub) return { refused: 'session-ended' };
+    return { claims, session };
+  }
+
+  /** The session of a request on an app host, by its token or cookie; undefined when there is none. */
+  async resolve(request: { headers: IncomingHttpHeaders }, appConfig: AppConfig, host: string): Promise<SignedIn | Refused | undefined> {
+    const credential = this.credentialOf(request.headers);
+    if (!credential) return undefined;
+    const cacheKey = 'token' in credential ? `token:${credential.token}` : `cookie:${credential.cookie}`;
+    const cached = this.#recent.get(host, cacheKey);
+    if (cached) return cached;
+    let session: Session | undefined;
+    let until = Number.POSITIVE_INFINITY;
+    if ('token' in credential) {
+      const found = await this.sessionOfToken(credential.token, appConfig);
+      if ('refused' in found) return found;
+      session = found.session;
+      until = (found.claims.exp + CLOCK_SKEW_SECONDS) * 1000;
+    } else {
+      const secret = openSessionCookie(this.#keyring, credential.cookie, host);
+      session = secret ? await this.#store.getSession(secret) : undefined;
+      if (!session) return undefined;
+    }
+    const user = session.data.user as SignedInUser;
+    const tokens = appConfig.tokenStore ? await this.#store.getTokens({ accountId: session.accountId, provider: user.provider, resource: '' }) : undefined;
+    const identityHeaders = [...Object.entries(principalHeaders(user)), ...Object.entries(tokens ? tokenHeaders(tokens, appConfig.exposeRefreshTokens) : {})];
+    const resolved: SignedIn = { session, user, tokens, identityHeaders, byToken: 'token' in credential };
+    this.#recent.set(host, cacheKey, resolved, { ...session, expiresAt: Math.min(session.expiresAt, until) });
+    return resolved;
+  }
+
+  /** After a sign-out: the session's cached answers, on every host. */
+  forgetSession(ref: string): void {
+    this.#recent.forgetSession(ref);
+  }
+
+  /** After the account's provider tokens changed. */
+  forgetAccount(accountId: string): void {
+    this.#recent.forgetAccount(accountId);
+  }
+}
