@@ -1,0 +1,44 @@
+// What every route module of the gateway works with: the dependencies it was started with and
+// what follows from the configuration, made once.
+import type { FastifyBaseLogger } from 'fastify';
+import type { AppConfig, Config } from '../config/index.ts';
+import type { Keyring } from '../crypto/keyring.ts';
+import type { Provider } from '../providers/index.ts';
+import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
+import type { Store } from '../store/index.ts';
+import { SignedInResolver } from './signed-in.ts';
+
+export interface GatewayDeps {
+  readonly config: Config;
+  readonly store: Store;
+  readonly keyring: Keyring;
+  readonly providers: ReadonlyMap<string, Provider>;
+  readonly authenticationTokens: AuthenticationTokens;
+}
+
+export interface GatewayContext extends GatewayDeps {
+  readonly publicUrl: URL;
+  /** Cookies get `Secure` when the auth host is https. */
+  readonly secure: boolean;
+  readonly appsById: ReadonlyMap<string, AppConfig>;
+  readonly signedIn: SignedInResolver;
+  readonly log: FastifyBaseLogger;
+  /** A URL on an app host, in the scheme of publicUrl. */
+  appUrl(host: string, path: string): string;
+  /** A URL on the auth host. */
+  authUrl(path: string): string;
+}
+
+export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): GatewayContext {
+  const publicUrl = new URL(deps.config.publicUrl);
+  return {
+    ...deps,
+    publicUrl,
+    secure: publicUrl.protocol === 'https:',
+    appsById: new Map(deps.config.apps.map((a) => [a.id, a])),
+    signedIn: new SignedInResolver(deps),
+    log,
+    appUrl: (host, path) => `${publicUrl.protocol}//${host}${path}`,
+    authUrl: (path) => `${publicUrl.origin}${path}`,
+  };
+}

@@ -1,0 +1,33 @@
+// Small request and reply helpers every route module uses.
+import type { IncomingMessage } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { pageHeaders } from './pages.ts';
+
+/** The request path without its query string. */
+export const pathOf = (url: string) => url.split('?', 1)[0]!;
+
+/** A query parameter (the first, when repeated). */
+export const queryParam = (request: FastifyRequest, name: string): string | undefined => {
+  const value = (request.query as Record<string, string | string[] | undefined>)[name];
+  return Array.isArray(value) ? value[0] : value;
+};
+
+/** One of SignOnce's HTML pages, with its security headers. */
+export const page = (reply: FastifyReply, status: number, html: string, formTargets?: readonly string[]) =>
+  reply.code(status).headers(pageHeaders(formTargets)).send(html);
+
+/** A redirect no cache keeps (they carry single-use codes and per-user targets). */
+export const redirect = (reply: FastifyReply, location: string) => reply.code(302).header('cache-control', 'no-store').redirect(location);
+
+/** A request body of at most `limit` bytes; undefined (and the rest left unread) when larger. */
+export async function readBody(incoming: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  if (Number(incoming.headers['content-length'] ?? 0) > limit) return undefined;
+  for await (const chunk of incoming.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}

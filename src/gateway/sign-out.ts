@@ -1,0 +1,61 @@
+// Signing out (single logout: apps of one SSO session share its server-side session), and, for
+// apps with providerLogout, at the provider too (OpenID Connect RP-Initiated Logout 1.0).
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppConfig } from '../config/index.ts';
+import { setCookieHeader } from '../session/cookies.ts';
+import type { GatewayContext } from './context.ts';
+import { page, queryParam, redirect } from './http.ts';
+import { errorPage, signedOutPage } from './pages.ts';
+import { checkRedirect } from './redirects.ts';
+import type { SignedIn } from './signed-in.ts';
+
+const LOGOUT_RETURN_TTL_MS = 5 * 60_000;
+
+export function signOutRoutes(ctx: GatewayContext) {
+  const { config, store, providers, secure, signedIn, log, appUrl, authUrl } = ctx;
+
+  async function logout(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
+    const target = queryParam(request, 'post_logout_redirect_uri') ?? '/.auth/logout/complete';
+    const decision = checkRedirect(target, appConfig.allowedExternalRedirectUrls);
+    if (!decision.ok) return page(reply, 400, errorPage('Sign-out refused', `post_logout_redirect_uri is not allowed here: ${decision.reason}.`));
+    const current = await signedIn.resolve(request, appConfig, host);
+    let atProvider: string | undefined;
+    if (current && !('refused' in current)) {
+      // Asked before the tokens go: the ID token is the provider's hint of whom to sign out.
+      atProvider = appConfig.providerLogout ? await providerLogoutUrl(current, host, decision.location) : undefined;
+      await store.revokeSessionByRef(current.session.ref);
+      signedIn.forgetSession(current.session.ref);
+      // As Easy Auth does: signing out removes the user's provider tokens, unless told to keep them.
+      if (!config.tokenStore.keepOnLogout) {
+        await store.deleteTokens(current.session.accountId);
+        signedIn.forgetAccount(current.session.accountId);
+      }
+    }
+    reply.header('set-cookie', setCookieHeader(config.session.cookieName, '', { secure, maxAgeSeconds: 0 }));
+    return redirect(reply, atProvider ?? decision.location);
+  }
+  /**
+   * The provider's end-session URL for this user, returning through the auth host (one
+   * post-logout redirect URI to register per SignOnce, like the callback) to `target` on `host`.
+   */
+  async function providerLogoutUrl(current: SignedIn, host: string, target: string): Promise<string | undefined> {
+    const provider = providers.get(current.user.provider);
+    if (!provider?.endSessionUrl) return undefined;
+    const stored = await store.getTokens({ accountId: current.session.accountId, provider: provider.id, resource: '' });
+    const state = await store.issueCode('logout-return', { host, target }, LOGOUT_RETURN_TTL_MS);
+    try {
+      return await provider.endSessionUrl({ idToken: stored?.tokens.idToken, postLogoutRedirectUri: authUrl('/.auth/logout/done'), state });
+    } catch (error) {
+      log.warn({ provider: provider.id, err: error }, 'could not sign out at the provider (its end-session endpoint is unknown); signed out here only');
+      return undefined;
+    }
+  }
+  /** Back from the provider's sign-out: on to where the app asked to land. */
+  async function logoutReturn(request: FastifyRequest, reply: FastifyReply) {
+    const back = await store.consumeCode('logout-return', queryParam(request, 'state') ?? '') as { host: string; target: string } | undefined;
+    if (!back) return page(reply, 200, signedOutPage());
+    return redirect(reply, /^\//.test(back.target) ? appUrl(back.host, back.target) : back.target);
+  }
+
+  return { logout, logoutReturn };
+}
