@@ -6,6 +6,7 @@ import type { Keyring } from '../crypto/keyring.ts';
 import type { Provider } from '../providers/index.ts';
 import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
 import type { Store } from '../store/index.ts';
+import { TokenRefresher } from '../refresh/refresher.ts';
 import { SignedInResolver } from './signed-in.ts';
 
 export interface GatewayDeps {
@@ -22,6 +23,7 @@ export interface GatewayContext extends GatewayDeps {
   readonly secure: boolean;
   readonly appsById: ReadonlyMap<string, AppConfig>;
   readonly signedIn: SignedInResolver;
+  readonly refresher: TokenRefresher;
   readonly log: FastifyBaseLogger;
   /** A URL on an app host, in the scheme of publicUrl. */
   appUrl(host: string, path: string): string;
@@ -37,6 +39,7 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     secure: publicUrl.protocol === 'https:',
     appsById: new Map(deps.config.apps.map((a) => [a.id, a])),
     signedIn: new SignedInResolver(deps),
+    refresher: new TokenRefresher(deps.store),
     log,
     appUrl: (host, path) => `${publicUrl.protocol}//${host}${path}`,
     authUrl: (path) => `${publicUrl.origin}${path}`,

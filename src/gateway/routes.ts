@@ -20,6 +20,7 @@ import { UpstreamProxy, endToEnd } from './proxy.ts';
 import { bearerToken, type SignedIn } from './signed-in.ts';
 import { LOGIN_COOKIE, SSO_COOKIE, signInRoutes } from './sign-in.ts';
 import { signOutRoutes } from './sign-out.ts';
+import { refreshRoutes } from './refresh-endpoint.ts';
 import { invalidToken, tokenRoutes } from './token-endpoints.ts';
 import { refuseUpgrade, tunnel } from './websocket.ts';
 
@@ -43,6 +44,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   const { startLogin, finishLogin, clientDirectedLogin, providerStart, providerCallback, formPostCallback } = signInRoutes(ctx);
   const { logout, logoutReturn } = signOutRoutes(ctx);
   const { exchange, keySet, discovery } = tokenRoutes(ctx);
+  const { refresh } = refreshRoutes(ctx);
 
   // --- app host -----------------------------------------------------------------------------
 
@@ -138,6 +140,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     if (path === '/.auth/login') return signInChoices(request, reply);
     if (path === '/.auth/login/done') return finishLogin(request, reply, appConfig, host);
     if (path === '/.auth/me') return me(request, reply, appConfig, host);
+    if (path === '/.auth/refresh') return refresh(request, reply, appConfig, host);
     if (path === '/.auth/logout') return logout(request, reply, appConfig, host);
     if (path === '/.auth/logout/complete') return page(reply, 200, signedOutPage());
     const login = /^\/\.auth\/login\/([^/]+)$/.exec(path);

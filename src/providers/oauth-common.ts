@@ -17,6 +17,10 @@ export function classify(error: unknown): ProviderError {
   if (error instanceof client.AuthorizationResponseError) {
     return new ProviderError('denied', `${error.error}${error.error_description ? `: ${error.error_description}` : ''}`, { cause: error });
   }
+  // A refresh token revoked, expired or reused (RFC 6749 section 5.2): the grant is gone.
+  if (error instanceof client.ResponseBodyError && error.error === 'invalid_grant') {
+    return new ProviderError('denied', `invalid_grant${error.error_description ? `: ${error.error_description}` : ''}`, { cause: error });
+  }
   const cause = (error as { cause?: { code?: string } }).cause;
   if (error instanceof TypeError || (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError' || cause?.code?.startsWith('E')) {
     return new ProviderError('unreachable', `the provider could not be reached: ${(error as Error).message}`, { cause: error });
@@ -43,6 +47,20 @@ export async function authorizationRequest(config: client.Configuration, request
     ...(request.prompt ? { prompt: request.prompt } : {}),
   });
   return { url: url.href, pending: { verifier, ...(request.nonce ? { nonce: request.nonce } : {}) } };
+}
+
+/**
+ * The refresh-token grant (RFC 6749 section 6): the new tokens, keeping what the answer leaves out
+ * (a refresh token that was not rotated, an ID token not reissued).
+ */
+export async function refreshGrant(config: client.Configuration, current: ProviderTokens): Promise<ProviderTokens> {
+  if (!current.refreshToken) throw new ProviderError('denied', 'no refresh token is stored');
+  try {
+    const fresh = providerTokens(await client.refreshTokenGrant(config, current.refreshToken));
+    return { ...current, ...fresh, ...(fresh.expiresAt === undefined ? { expiresAt: undefined } : {}) };
+  } catch (error) {
+    throw classify(error);
+  }
 }
 
 /** A token endpoint response as SignOnce stores it. */

@@ -2,7 +2,8 @@
 // PKCE, then the user's profile from a userinfo endpoint, its fields named by `claims` in config.
 import * as client from 'openid-client';
 import { principalName, toClaims } from './claims.ts';
-import { TIMEOUT_SECONDS, authorizationRequest, classify, isLoopbackHttp, providerTokens } from './oauth-common.ts';
+import { TIMEOUT_SECONDS, authorizationRequest, classify, isLoopbackHttp, providerTokens, refreshGrant } from './oauth-common.ts';
+import type { ProviderTokens } from '../store/index.ts';
 import { ProviderError, type PendingSignIn, type Provider, type SignInResult, type ProviderIdentity } from './types.ts';
 
 export interface OAuth2Settings extends ProviderIdentity {
@@ -41,6 +42,10 @@ export class OAuth2Provider implements Provider {
 
   begin({ callbackUrl, state, prompt }: { callbackUrl: string; state: string; prompt?: string }) {
     return authorizationRequest(this.#config, { callbackUrl, state, prompt, scopes: this.#settings.scopes, extra: this.#settings.authorizationParams });
+  }
+
+  refresh(current: ProviderTokens): Promise<ProviderTokens> {
+    return refreshGrant(this.#config, current);
   }
 
   async complete({ currentUrl, state, pending }: { currentUrl: URL; state: string; pending: PendingSignIn }): Promise<SignInResult> {

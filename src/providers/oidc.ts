@@ -4,7 +4,8 @@
 import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { principalName, toClaims } from './claims.ts';
-import { TIMEOUT_SECONDS, authorizationRequest, classify, isLoopbackHttp, providerTokens } from './oauth-common.ts';
+import { TIMEOUT_SECONDS, authorizationRequest, classify, isLoopbackHttp, providerTokens, refreshGrant } from './oauth-common.ts';
+import type { ProviderTokens } from '../store/index.ts';
 import { ProviderError, type ClientTokens, type PendingSignIn, type Provider, type SignInResult, type ProviderIdentity } from './types.ts';
 
 export interface OidcSettings extends ProviderIdentity {
@@ -107,6 +108,10 @@ export class OidcProvider implements Provider {
     } catch (error) {
       throw classify(error);
     }
+  }
+
+  async refresh(current: ProviderTokens): Promise<ProviderTokens> {
+    return refreshGrant(await this.#discover(), current);
   }
 
   async endSessionUrl({ idToken, postLogoutRedirectUri, state }: { idToken?: string | undefined; postLogoutRedirectUri: string; state: string }): Promise<string | undefined> {

@@ -49,6 +49,11 @@ export interface Provider extends ProviderIdentity {
    */
   signInWithTokens?(tokens: ClientTokens): Promise<SignInResult>;
   /**
+   * New tokens from the stored refresh token; throws ProviderError ('denied' when the provider
+   * refuses the grant: revoked, expired or reused). Absent where the protocol has no refresh.
+   */
+  refresh?(current: ProviderTokens): Promise<ProviderTokens>;
+  /**
    * Where to send the browser to sign out at the provider too (OpenID Connect RP-Initiated
    * Logout 1.0), or undefined when the provider offers no such endpoint.
    */

@@ -17,5 +17,11 @@ export interface SqlDriver extends SqlExecutor {
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /** A transaction that no other process runs at the same time (schema migrations). */
   exclusiveTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` while holding a lock on `key` that no other holder of the same key gets meanwhile
+   * (across processes where the database allows it: see each driver). The lock is never a lease
+   * that could expire while its holder still works, and a holder that dies releases it.
+   */
+  locked<T>(key: string, fn: (executor: SqlExecutor) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }

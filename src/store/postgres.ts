@@ -6,6 +6,7 @@ import type { Row, SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
 const POOL_SIZE = 10;
 // Any constant shared by every SignOnce: the key of the advisory lock that serialises migrations.
 const MIGRATION_LOCK = 0x5167_0e7c;
+const LOCK_WAIT_SECONDS = 30;
 
 /** Rewrites the shared `?` placeholders to PostgreSQL's `$n`. Statements are ours: no `?` in literals. */
 function numbered(sql: string): string {
@@ -63,6 +64,19 @@ export class PostgresDriver implements SqlDriver {
   exclusiveTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     return this.transaction(async (tx) => {
       await tx.all('SELECT pg_advisory_xact_lock(?)', [MIGRATION_LOCK]);
+      return fn(tx);
+    });
+  }
+
+  /**
+   * A transaction-scoped advisory lock (held until commit or rollback; released by the server at
+   * once when the connection dies): exclusive across every instance on this database.
+   */
+  locked<T>(key: string, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.transaction(async (tx) => {
+      // Waiting is bounded: a holder stuck longer than this fails the waiters instead of hanging them.
+      await tx.run(`SET LOCAL lock_timeout = '${LOCK_WAIT_SECONDS}s'`);
+      await tx.all('SELECT pg_advisory_xact_lock(hashtextextended(?, 0))', [key]);
       return fn(tx);
     });
   }

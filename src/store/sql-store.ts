@@ -2,7 +2,7 @@
 // once, whichever database is underneath.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Binding, Keyring } from '../crypto/keyring.ts';
-import type { SqlDriver, SqlValue } from './driver.ts';
+import type { SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
 import {
   IdentityConflictError,
   type Account, type Identity, type NewSession, type ProviderTokens, type PurgeCounts, type Session,
@@ -116,20 +116,42 @@ export class SqlStore implements Store {
     return identity;
   }
 
-  async putTokens(ref: TokenRef, tokens: ProviderTokens): Promise<void> {
+  putTokens(ref: TokenRef, tokens: ProviderTokens): Promise<void> {
+    return this.#putTokens(this.#db, ref, tokens);
+  }
+
+  async #putTokens(db: SqlExecutor, ref: TokenRef, tokens: ProviderTokens): Promise<void> {
     const sealed = this.#keyring.seal(JSON.stringify(tokens), binding.tokens(ref));
-    await this.#db.run(
+    await db.run(
       `INSERT INTO provider_tokens (account_id, provider, resource, sealed, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (account_id, provider, resource) DO UPDATE
        SET sealed = excluded.sealed, expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
       [ref.accountId, ref.provider, ref.resource, sealed, tokens.expiresAt ?? null, this.#now()]);
   }
 
-  async getTokens(ref: TokenRef): Promise<StoredTokens | undefined> {
-    const [row] = await this.#db.all<TokensRow>(
+  getTokens(ref: TokenRef): Promise<StoredTokens | undefined> {
+    return this.#getTokens(this.#db, ref);
+  }
+
+  async #getTokens(db: SqlExecutor, ref: TokenRef): Promise<StoredTokens | undefined> {
+    const [row] = await db.all<TokensRow>(
       `SELECT account_id, provider, resource, sealed, updated_at FROM provider_tokens
        WHERE account_id = ? AND provider = ? AND resource = ?`, [ref.accountId, ref.provider, ref.resource]);
     return row && this.#openTokens(row);
+  }
+
+  changeTokens(ref: TokenRef, change: (current: StoredTokens | undefined) => Promise<ProviderTokens | null | undefined>): Promise<StoredTokens | undefined> {
+    return this.#db.locked(`provider-tokens:${JSON.stringify([ref.accountId, ref.provider, ref.resource])}`, async (db) => {
+      const current = await this.#getTokens(db, ref);
+      const next = await change(current);
+      if (next === undefined) return current;
+      if (next === null) {
+        await db.run('DELETE FROM provider_tokens WHERE account_id = ? AND provider = ? AND resource = ?', [ref.accountId, ref.provider, ref.resource]);
+        return undefined;
+      }
+      await this.#putTokens(db, ref, next);
+      return this.#getTokens(db, ref);
+    });
   }
 
   async listTokens(accountId: string): Promise<StoredTokens[]> {

@@ -17,6 +17,7 @@ export class SqliteDriver implements SqlDriver {
   // node:sqlite is synchronous on one connection: while a transaction awaits between statements,
   // every other caller waits here, or its statements would run inside that transaction.
   #transaction: Promise<unknown> | undefined;
+  readonly #locks = new Map<string, Promise<unknown>>();
   readonly #direct: SqlExecutor = {
     all: async <T extends Row>(sql: string, params: readonly SqlValue[] = []) =>
       this.#statement(sql).all(...params) as T[],
@@ -92,6 +93,23 @@ export class SqliteDriver implements SqlDriver {
   exclusiveTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
     // BEGIN IMMEDIATE already excludes every other writer of the file.
     return this.transaction(fn);
+  }
+
+  /**
+   * Exclusive within this process only. Holding SQLite's write lock while `fn` awaits (a provider
+   * call) would stall every statement of the process behind the transaction gate, so `fn` runs
+   * outside a transaction, its statements one by one. Several processes on one SQLite file are
+   * not excluded from each other: run several instances on PostgreSQL.
+   */
+  async locked<T>(key: string, fn: (executor: SqlExecutor) => Promise<T>): Promise<T> {
+    while (this.#locks.has(key)) await this.#locks.get(key)!.catch(ignore);
+    const running = fn(this);
+    this.#locks.set(key, running);
+    try {
+      return await running;
+    } finally {
+      this.#locks.delete(key);
+    }
   }
 
   async close(): Promise<void> {

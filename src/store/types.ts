@@ -31,6 +31,8 @@ export interface ProviderTokens {
   /** OAuth 1.0a token secret (Twitter). */
   readonly accessTokenSecret?: string;
   readonly expiresAt?: number;
+  /** When SignOnce last refreshed them (not set by a sign-in). */
+  readonly refreshedAt?: number;
   readonly scope?: string;
   readonly tokenType?: string;
 }
@@ -93,6 +95,13 @@ export interface Store {
   putTokens(ref: TokenRef, tokens: ProviderTokens): Promise<void>;
   getTokens(ref: TokenRef): Promise<StoredTokens | undefined>;
   listTokens(accountId: string): Promise<StoredTokens[]>;
+  /**
+   * Changes one set of tokens under an exclusive lock (PostgreSQL: across every instance; SQLite:
+   * within the process): `change` gets the set as stored now and returns new tokens to store,
+   * `undefined` to leave it, or `null` to delete it. Of concurrent callers, each runs after the
+   * previous one finished and sees its result. What `change` throws leaves the set untouched.
+   */
+  changeTokens(ref: TokenRef, change: (current: StoredTokens | undefined) => Promise<ProviderTokens | null | undefined>): Promise<StoredTokens | undefined>;
   /** Deletes one set, or every set of the account when `provider` is omitted; returns how many. */
   deleteTokens(accountId: string, provider?: string, resource?: string): Promise<number>;
 

@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Keyring, SealedValueError, generateKey } from '../../src/crypto/keyring.ts';
-import { IdentityConflictError, StoreUnavailableError, openStore, type Store } from '../../src/store/index.ts';
+import { IdentityConflictError, StoreUnavailableError, openStore, type Store, type StoredTokens } from '../../src/store/index.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface StoreHarness {
   readonly name: string;
@@ -18,6 +19,8 @@ export interface StoreHarness {
   newUrl(): Promise<string>;
   /** Every byte the store at `url` has written, as text, to search for secrets. */
   rawContents(url: string): Promise<string>;
+  /** Whether changeTokens excludes callers of other Store instances (other processes) too. */
+  readonly locksAcrossInstances: boolean;
   /** Runs a statement directly on the database, below the Store interface. */
   execute(url: string, statement: string, params?: Array<string | number>): Promise<void>;
   cleanup(): Promise<void>;
@@ -91,6 +94,48 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.getTokens(graph), undefined);
         assert.equal(await store.deleteTokens(account.id), 1);
         assert.deepEqual(await store.listTokens(account.id), []);
+      });
+
+      test('changeTokens: of 20 concurrent changes one refreshes, the others see its result; throw keeps, null deletes', async () => {
+        const { account } = await store.resolveIdentity('google', 'change');
+        const ref = { accountId: account.id, provider: 'google', resource: '' };
+        await store.putTokens(ref, { accessToken: 'v0', refreshToken: 'r0' });
+        let calls = 0;
+        const refresh = async (current: StoredTokens | undefined) => {
+          if (current?.tokens.accessToken !== 'v0') return undefined;
+          calls++;
+          await sleep(20);
+          return { accessToken: 'v1', refreshToken: 'r1' };
+        };
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.changeTokens(ref, refresh)));
+        assert.equal(calls, 1);
+        assert.deepEqual(new Set(results.map((r) => r?.tokens.accessToken)), new Set(['v1']));
+        await assert.rejects(store.changeTokens(ref, async () => { throw new Error('provider down'); }), /provider down/);
+        assert.equal((await store.getTokens(ref))?.tokens.refreshToken, 'r1', 'a failed change leaves the tokens as they were');
+        assert.equal(await store.changeTokens(ref, async () => null), undefined);
+        assert.equal(await store.getTokens(ref), undefined);
+      });
+
+      // SQLite excludes within one process only (documented): the test is for stores that say more.
+      if (harness.locksAcrossInstances) test('changeTokens across instances (other processes): one change for all', async () => {
+        const others = await Promise.all([1, 2].map(() => openStore(url, { keyring })));
+        try {
+          const { account } = await store.resolveIdentity('google', 'change-instances');
+          const ref = { accountId: account.id, provider: 'google', resource: '' };
+          await store.putTokens(ref, { accessToken: 'v0' });
+          let calls = 0;
+          const refresh = async (current: StoredTokens | undefined) => {
+            if (current?.tokens.accessToken !== 'v0') return undefined;
+            calls++;
+            await sleep(100);
+            return { accessToken: 'v1' };
+          };
+          const results = await Promise.all([store, ...others].flatMap((s) => Array.from({ length: 5 }, () => s.changeTokens(ref, refresh))));
+          assert.equal(calls, 1);
+          assert.ok(results.every((r) => r?.tokens.accessToken === 'v1'));
+        } finally {
+          await Promise.all(others.map((s) => s.close()));
+        }
       });
 
       test('OAuth 1.0a secrets and non-ASCII values round-trip', async () => {

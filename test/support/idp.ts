@@ -16,6 +16,8 @@ export interface TestIdp {
   readonly appleSecrets: JWTPayload[];
   /** How many authorization requests (GET /auth) the provider has received. */
   readonly authorizationRequests: number;
+  /** How many refresh-token grants the token endpoint has granted. */
+  readonly refreshGrants: number;
   close(): Promise<void>;
 }
 
@@ -87,6 +89,7 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'given_name'] },
     scopes: ['openid', 'offline_access', 'email', 'profile'],
     pkce: { required: () => true },
+    features: { revocation: { enabled: true } },
     cookies: { keys: ['test-cookie-key'] },
     issueRefreshToken: async () => true,
   });
@@ -94,6 +97,10 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
   // with the access token answers the user's profile.
   const handle = provider.callback();
   let authorizationRequests = 0;
+  let refreshGrants = 0;
+  provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: unknown } } }) => {
+    if (ctx.oidc.params?.grant_type === 'refresh_token') refreshGrants++;
+  });
   const server = createHttpServer(async (request, response) => {
     if (request.method === 'GET' && /^\/auth(\?|$)/.test(request.url ?? '')) authorizationRequests++;
     if (apple && request.method === 'POST' && request.url === '/token') await checkAppleSecret(request, issuer, apple, appleSecrets);
@@ -108,6 +115,7 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
   return {
     issuer, clientId, clientSecret, appleClientId: APPLE_CLIENT_ID, appleSecrets,
     get authorizationRequests() { return authorizationRequests; },
+    get refreshGrants() { return refreshGrants; },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -1,0 +1,49 @@
+// GET /.auth/refresh on app hosts (Easy Auth's): refresh the signed-in user's provider tokens in
+// the store, once however many ask at the same moment (src/refresh). Called with an
+// authentication token, it also answers a new one for the same session.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppConfig } from '../config/index.ts';
+import { RefreshError, type RefreshFailure } from '../refresh/refresher.ts';
+import type { GatewayContext } from './context.ts';
+import { invalidToken } from './token-endpoints.ts';
+
+const STATUS: Readonly<Record<RefreshFailure, number>> = { 'no-refresh-token': 400, refused: 403, unreachable: 503, 'invalid-response': 502 };
+const ADVICE: Readonly<Record<RefreshFailure, string>> = {
+  'no-refresh-token': 'no refresh token is stored for this sign-in: sign in again with offline access (the offline_access scope, or access_type=offline at Google)',
+  refused: 'the provider refused the refresh (consent revoked, or the grant expired): sign in again',
+  unreachable: 'the provider could not be reached; the stored tokens are unchanged: try again later',
+  'invalid-response': 'the provider answered something SignOnce could not accept; the stored tokens are unchanged',
+};
+
+export function refreshRoutes(ctx: GatewayContext) {
+  const { store, providers, signedIn, refresher, authenticationTokens } = ctx;
+
+  async function refresh(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
+    const current = await signedIn.resolve(request, appConfig, host);
+    if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
+    if (!current) return reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
+    const { session, user } = current;
+    const provider = providers.get(user.provider);
+    const ref = { accountId: session.accountId, provider: user.provider, resource: '' };
+    // What the store holds now (not a cached view): the refresh happens only if it is still this.
+    const seen = (await store.getTokens(ref))?.tokens.accessToken;
+    try {
+      if (!provider) throw new RefreshError('no-refresh-token', `provider "${user.provider}" is no longer configured`);
+      await refresher.refresh(ref, provider, seen);
+    } catch (error) {
+      if (!(error instanceof RefreshError)) throw error;
+      if (error.failure === 'refused') signedIn.forgetAccount(session.accountId);
+      request.log.warn({ provider: user.provider, account: session.accountId, failure: error.failure, reason: error.message }, 'token refresh failed');
+      return reply.code(STATUS[error.failure]).header('cache-control', 'no-store').send({ error: ADVICE[error.failure], reason: error.failure });
+    }
+    signedIn.forgetAccount(session.accountId);
+    reply.header('cache-control', 'no-store');
+    if (!current.byToken) return reply.send({});
+    const authenticationToken = await authenticationTokens.issue({
+      accountId: session.accountId, app: appConfig.id, idp: user.provider, sessionRef: session.ref, expiresAt: session.expiresAt,
+    });
+    return reply.send({ authenticationToken });
+  }
+
+  return { refresh };
+}

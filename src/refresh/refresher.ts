@@ -1,0 +1,80 @@
+// Refreshing provider tokens, once per (account, provider, resource) at a time. Within a process,
+// concurrent callers share one refresh (one promise); across instances, the store's lock makes
+// them wait for it (PostgreSQL). After the lock, the stored tokens are read again: if they are
+// no longer the ones the caller saw, someone refreshed already and no call goes to the provider.
+// Rotated refresh tokens are written in the same transaction the lock belongs to, before anyone
+// is answered; a process dying between the provider's answer and that commit loses the rotation
+// (the window is one local write; providers with a reuse grace, such as oidc-provider, cover it).
+import type { Provider } from '../providers/index.ts';
+import { ProviderError } from '../providers/index.ts';
+import type { Store, StoredTokens, TokenRef } from '../store/index.ts';
+
+export type RefreshFailure =
+  /** Nothing stored, or no refresh token: sign in again (asking for offline access). */
+  | 'no-refresh-token'
+  /** The provider refused the grant (revoked, expired, reused): the tokens were removed. */
+  | 'refused'
+  /** The provider could not be reached or answered nonsense: the tokens are untouched. */
+  | 'unreachable' | 'invalid-response';
+
+export class RefreshError extends Error {
+  readonly failure: RefreshFailure;
+  constructor(failure: RefreshFailure, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'RefreshError';
+    this.failure = failure;
+  }
+}
+
+/**
+ * Calls that come within this long of a refresh share its result instead of refreshing again:
+ * a burst of requests (or a client hammering /.auth/refresh) costs the provider one grant.
+ */
+export const REFRESH_COALESCE_MS = 5000;
+
+export class TokenRefresher {
+  readonly #store: Store;
+  readonly #now: () => number;
+  readonly #inFlight = new Map<string, Promise<StoredTokens>>();
+
+  constructor(store: Store, now: () => number = Date.now) {
+    this.#store = store;
+    this.#now = now;
+  }
+
+  /**
+   * Fresh tokens for `ref`, refreshed with `provider` unless the stored access token is no longer
+   * `seen` (another caller refreshed meanwhile) or was refreshed within REFRESH_COALESCE_MS.
+   * Throws RefreshError.
+   */
+  refresh(ref: TokenRef, provider: Provider, seen: string | undefined): Promise<StoredTokens> {
+    const key = JSON.stringify([ref.accountId, ref.provider, ref.resource]);
+    let running = this.#inFlight.get(key);
+    if (!running) {
+      running = this.#refresh(ref, provider, seen).finally(() => this.#inFlight.delete(key));
+      this.#inFlight.set(key, running);
+    }
+    return running;
+  }
+
+  async #refresh(ref: TokenRef, provider: Provider, seen: string | undefined): Promise<StoredTokens> {
+    if (!provider.refresh) throw new RefreshError('no-refresh-token', `${provider.displayName} has no token refresh`);
+    let refused: ProviderError | undefined;
+    const stored = await this.#store.changeTokens(ref, async (current) => {
+      if (!current?.tokens.refreshToken) throw new RefreshError('no-refresh-token', 'no refresh token is stored for this sign-in');
+      const refreshedRecently = current.tokens.refreshedAt !== undefined && this.#now() - current.tokens.refreshedAt < REFRESH_COALESCE_MS;
+      if (current.tokens.accessToken !== seen || refreshedRecently) return undefined;
+      try {
+        return { ...await provider.refresh!(current.tokens), refreshedAt: this.#now() };
+      } catch (error) {
+        const failure = error instanceof ProviderError ? error : new ProviderError('invalid-response', (error as Error).message, { cause: error });
+        if (failure.kind !== 'denied') throw new RefreshError(failure.kind, failure.message, { cause: error });
+        // The grant is gone: these tokens will never work again.
+        refused = failure;
+        return null;
+      }
+    });
+    if (refused) throw new RefreshError('refused', refused.message, { cause: refused });
+    return stored!;
+  }
+}
