@@ -138,6 +138,21 @@ export function storeConformance(harness: StoreHarness): void {
         }
       });
 
+      if (harness.locksAcrossInstances) test('changeTokens: a holder killed with SIGKILL releases the lock; the next change goes through', async () => {
+        const { account } = await store.resolveIdentity('google', 'killed-holder');
+        const ref = { accountId: account.id, provider: 'google', resource: '' };
+        await store.putTokens(ref, { accessToken: 'v0', refreshToken: 'r0' });
+        const holder = spawn(process.execPath, [child('lock-holder.ts'), url, key, account.id], { stdio: ['ignore', 'pipe', 'inherit'] });
+        await new Promise<void>((resolve) => holder.stdout.setEncoding('utf8').on('data', (chunk: string) => { if (chunk.includes('locked')) resolve(); }));
+        let changed = false;
+        const waiting = store.changeTokens(ref, async () => { changed = true; return { accessToken: 'v1', refreshToken: 'r1' }; });
+        await sleep(300);
+        assert.equal(changed, false, 'the live holder keeps the lock (no lease runs out)');
+        holder.kill('SIGKILL');
+        const after = await waiting;
+        assert.equal(after?.tokens.refreshToken, 'r1');
+      });
+
       test('OAuth 1.0a secrets and non-ASCII values round-trip', async () => {
         const { account } = await store.resolveIdentity('twitter', 'tw');
         const ref = { accountId: account.id, provider: 'twitter', resource: '' };
