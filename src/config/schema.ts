@@ -77,8 +77,16 @@ export function isAddressOrNetwork(entry: string): boolean {
 }
 const proxyAddress = rule(z.string(), isAddressOrNetwork, (v) => `${show(v)} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)`);
 
+// Provider tokens refreshed before a proxied request when they expire within `ahead`; if that
+// refresh fails, the request goes on with the tokens it has (`proceed`) or is answered 401.
+const refresh = z.strictObject({
+  ahead: duration.prefault('5m'),
+  onRefreshFailure: z.enum(['proceed', '401']).default('proceed'),
+});
+
 const oidcFields = {
   issuer: httpUrl,
+  refresh: refresh.prefault({}),
   clientId: text,
   clientSecret: z.string().optional(),
   scopes: z.array(text).optional(),
@@ -86,6 +94,7 @@ const oidcFields = {
 };
 const oauth2Fields = {
   authorizationUrl: httpUrl,
+  refresh: refresh.prefault({}),
   tokenUrl: httpUrl,
   userinfoUrl: httpUrl.optional(),
   clientId: text,

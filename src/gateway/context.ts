@@ -33,13 +33,14 @@ export interface GatewayContext extends GatewayDeps {
 
 export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): GatewayContext {
   const publicUrl = new URL(deps.config.publicUrl);
+  const refresher = new TokenRefresher(deps.store);
   return {
     ...deps,
     publicUrl,
     secure: publicUrl.protocol === 'https:',
     appsById: new Map(deps.config.apps.map((a) => [a.id, a])),
-    signedIn: new SignedInResolver(deps),
-    refresher: new TokenRefresher(deps.store),
+    signedIn: new SignedInResolver({ ...deps, refresher }),
+    refresher,
     log,
     appUrl: (host, path) => `${publicUrl.protocol}//${host}${path}`,
     authUrl: (path) => `${publicUrl.origin}${path}`,

@@ -3,7 +3,7 @@
 // authentication token, it also answers a new one for the same session.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/index.ts';
-import { RefreshError, type RefreshFailure } from '../refresh/refresher.ts';
+import { RefreshError, unlessRefreshedSince, type RefreshFailure } from '../refresh/refresher.ts';
 import type { GatewayContext } from './context.ts';
 import { invalidToken } from './token-endpoints.ts';
 
@@ -29,7 +29,7 @@ export function refreshRoutes(ctx: GatewayContext) {
     const seen = (await store.getTokens(ref))?.tokens.accessToken;
     try {
       if (!provider) throw new RefreshError('no-refresh-token', `provider "${user.provider}" is no longer configured`);
-      await refresher.refresh(ref, provider, seen);
+      await refresher.refresh(ref, provider, unlessRefreshedSince(seen));
     } catch (error) {
       if (!(error instanceof RefreshError)) throw error;
       if (error.failure === 'refused') signedIn.forgetAccount(session.accountId);

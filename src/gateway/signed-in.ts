@@ -7,6 +7,8 @@ import type { Keyring } from '../crypto/keyring.ts';
 import { CLOCK_SKEW_SECONDS, TokenRefused, isAuthenticationTokenType, type AuthenticationClaims, type AuthenticationTokens } from '../session/authentication-tokens.ts';
 import { openSessionCookie, readCookie } from '../session/cookies.ts';
 import { principalHeaders, tokenHeaders, type SignedInUser } from '../session/principal.ts';
+import type { Provider } from '../providers/index.ts';
+import { RefreshError, expiringWithin, type TokenRefresher } from '../refresh/refresher.ts';
 import type { Session, Store, StoredTokens } from '../store/index.ts';
 import { SignedInCache } from './signed-in-cache.ts';
 
@@ -27,19 +29,48 @@ export interface Refused { readonly refused: string }
 /** The token in `Authorization: Bearer <token>`, if that is the header's form. */
 export const bearerToken = (authorization: string | undefined) => /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];
 
+const DEFAULT_REFRESH = { ahead: 5 * 60_000, onRefreshFailure: 'proceed' } as const;
+
 export class SignedInResolver {
   readonly #config: Config;
   readonly #store: Store;
   readonly #keyring: Keyring;
   readonly #tokens: AuthenticationTokens;
+  readonly #providers: ReadonlyMap<string, Provider>;
+  readonly #refresher: TokenRefresher;
   readonly #recent: SignedInCache<SignedIn>;
 
-  constructor(deps: { config: Config; store: Store; keyring: Keyring; authenticationTokens: AuthenticationTokens }) {
+  constructor(deps: {
+    config: Config; store: Store; keyring: Keyring; authenticationTokens: AuthenticationTokens;
+    providers: ReadonlyMap<string, Provider>; refresher: TokenRefresher;
+  }) {
     this.#config = deps.config;
     this.#store = deps.store;
     this.#keyring = deps.keyring;
     this.#tokens = deps.authenticationTokens;
+    this.#providers = deps.providers;
+    this.#refresher = deps.refresher;
     this.#recent = new SignedInCache<SignedIn>({ ttlMs: deps.config.session.cacheTtl });
+  }
+
+  /**
+   * The tokens an app is about to receive, refreshed first when they expire within the provider's
+   * `refresh.ahead` (so apps never get a token about to lapse). A failed refresh leaves them as
+   * they are (`proceed`) or refuses the request (`401`), per the provider's configuration.
+   */
+  async #fresh(stored: StoredTokens | undefined): Promise<StoredTokens | Refused | undefined> {
+    const provider = stored && this.#providers.get(stored.provider);
+    if (!stored?.tokens.refreshToken || !provider?.refresh) return stored;
+    const settings = this.#config.providers.find((p) => p.id === stored.provider);
+    const { ahead, onRefreshFailure } = (settings && 'refresh' in settings && settings.refresh) || DEFAULT_REFRESH;
+    const need = expiringWithin(ahead);
+    if (!need(stored.tokens, Date.now())) return stored;
+    try {
+      return await this.#refresher.refresh(stored, provider, need);
+    } catch (error) {
+      if (!(error instanceof RefreshError)) throw error;
+      return onRefreshFailure === '401' ? { refused: `refresh-failed: ${error.failure}` } : error.failure === 'refused' ? undefined : stored;
+    }
   }
 
   /** What a request presents: SignOnce's token (X-ZUMO-AUTH, or a bearer token of its type), else its cookie. */
@@ -87,7 +118,9 @@ export class SignedInResolver {
       if (!session) return undefined;
     }
     const user = session.data.user as SignedInUser;
-    const tokens = appConfig.tokenStore ? await this.#store.getTokens({ accountId: session.accountId, provider: user.provider, resource: '' }) : undefined;
+    const fresh = appConfig.tokenStore ? await this.#fresh(await this.#store.getTokens({ accountId: session.accountId, provider: user.provider, resource: '' })) : undefined;
+    if (fresh && 'refused' in fresh) return fresh;
+    const tokens = fresh;
     const identityHeaders = [...Object.entries(principalHeaders(user)), ...Object.entries(tokens ? tokenHeaders(tokens, appConfig.exposeRefreshTokens) : {})];
     const resolved: SignedIn = { session, user, tokens, identityHeaders, byToken: 'token' in credential };
     this.#recent.set(host, cacheKey, resolved, { ...session, expiresAt: Math.min(session.expiresAt, until) });

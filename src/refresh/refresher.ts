@@ -7,7 +7,7 @@
 // (the window is one local write; providers with a reuse grace, such as oidc-provider, cover it).
 import type { Provider } from '../providers/index.ts';
 import { ProviderError } from '../providers/index.ts';
-import type { Store, StoredTokens, TokenRef } from '../store/index.ts';
+import type { ProviderTokens, Store, StoredTokens, TokenRef } from '../store/index.ts';
 
 export type RefreshFailure =
   /** Nothing stored, or no refresh token: sign in again (asking for offline access). */
@@ -32,6 +32,17 @@ export class RefreshError extends Error {
  */
 export const REFRESH_COALESCE_MS = 5000;
 
+/** When the tokens as stored now (re-read under the lock) still need the refresh. */
+export type RefreshNeeded = (tokens: ProviderTokens, now: number) => boolean;
+
+/** For /.auth/refresh: unless another caller refreshed since `seen` was read, or within REFRESH_COALESCE_MS. */
+export const unlessRefreshedSince = (seen: string | undefined): RefreshNeeded => (tokens, now) =>
+  tokens.accessToken === seen && !(tokens.refreshedAt !== undefined && now - tokens.refreshedAt < REFRESH_COALESCE_MS);
+
+/** Before a proxied request: while the access token expires within `aheadMs`. */
+export const expiringWithin = (aheadMs: number): RefreshNeeded => (tokens, now) =>
+  tokens.expiresAt !== undefined && tokens.expiresAt - now < aheadMs;
+
 export class TokenRefresher {
   readonly #store: Store;
   readonly #now: () => number;
@@ -43,27 +54,26 @@ export class TokenRefresher {
   }
 
   /**
-   * Fresh tokens for `ref`, refreshed with `provider` unless the stored access token is no longer
-   * `seen` (another caller refreshed meanwhile) or was refreshed within REFRESH_COALESCE_MS.
-   * Throws RefreshError.
+   * Fresh tokens for `ref`: refreshed with `provider` if, as stored once the lock is held, they
+   * still `need` it; otherwise as stored (someone refreshed meanwhile). Callers arriving while a
+   * refresh of the same tokens runs in this process share it. Throws RefreshError.
    */
-  refresh(ref: TokenRef, provider: Provider, seen: string | undefined): Promise<StoredTokens> {
+  refresh(ref: TokenRef, provider: Provider, need: RefreshNeeded): Promise<StoredTokens> {
     const key = JSON.stringify([ref.accountId, ref.provider, ref.resource]);
     let running = this.#inFlight.get(key);
     if (!running) {
-      running = this.#refresh(ref, provider, seen).finally(() => this.#inFlight.delete(key));
+      running = this.#refresh(ref, provider, need).finally(() => this.#inFlight.delete(key));
       this.#inFlight.set(key, running);
     }
     return running;
   }
 
-  async #refresh(ref: TokenRef, provider: Provider, seen: string | undefined): Promise<StoredTokens> {
+  async #refresh(ref: TokenRef, provider: Provider, need: RefreshNeeded): Promise<StoredTokens> {
     if (!provider.refresh) throw new RefreshError('no-refresh-token', `${provider.displayName} has no token refresh`);
     let refused: ProviderError | undefined;
     const stored = await this.#store.changeTokens(ref, async (current) => {
       if (!current?.tokens.refreshToken) throw new RefreshError('no-refresh-token', 'no refresh token is stored for this sign-in');
-      const refreshedRecently = current.tokens.refreshedAt !== undefined && this.#now() - current.tokens.refreshedAt < REFRESH_COALESCE_MS;
-      if (current.tokens.accessToken !== seen || refreshedRecently) return undefined;
+      if (!need(current.tokens, this.#now())) return undefined;
       try {
         return { ...await provider.refresh!(current.tokens), refreshedAt: this.#now() };
       } catch (error) {

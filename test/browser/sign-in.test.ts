@@ -20,7 +20,7 @@ describe('in Chromium', { skip: chromiumSkipReason }, () => {
 
   before(async () => {
     browser = await launchChromium();
-    idp = await startOidcProvider([], undefined, appleCheck);
+    idp = await startOidcProvider([], undefined, { apple: appleCheck });
     gw = await startTestGateway((port, upstream) => ({
       publicUrl: `http://auth.localhost:${port}`,
       providers: [
@@ -35,7 +35,7 @@ describe('in Chromium', { skip: chromiumSkipReason }, () => {
       ],
     }));
     await idp.close();
-    idp = await startOidcProvider(['idp', 'apple'].map((id) => `http://auth.localhost:${gw.port}/.auth/login/${id}/callback`), idp, appleCheck);
+    idp = await startOidcProvider(['idp', 'apple'].map((id) => `http://auth.localhost:${gw.port}/.auth/login/${id}/callback`), idp, { apple: appleCheck });
   });
   after(async () => {
     await browser?.close();

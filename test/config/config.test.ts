@@ -162,7 +162,7 @@ apps:
 test('environment: values substituted after parsing, $${X} escapes, YAML-looking values stay strings', () => {
   const text = `${BASE}providers: [{ id: g, type: google, clientId: "\${ID}", clientSecret: "$\${LITERAL}" }]\nlisten: { host: "\${HOST}" }`;
   const config = parseConfig(text, 'x.yaml', { ...env, ID: 'id: injected\nother: [1]', HOST: '0.0.0.0' });
-  assert.deepEqual(config.providers[0], { id: 'g', type: 'google', clientId: 'id: injected\nother: [1]', clientSecret: '${LITERAL}' });
+  assert.deepEqual(config.providers[0], { id: 'g', type: 'google', clientId: 'id: injected\nother: [1]', clientSecret: '${LITERAL}', refresh: { ahead: 300_000, onRefreshFailure: 'proceed' } });
   assert.equal(config.listen.host, '0.0.0.0');
 });
 

@@ -19,7 +19,7 @@ describe('Sign in with Apple', () => {
   let gw: TestGateway;
 
   before(async () => {
-    idp = await startOidcProvider([], undefined, check);
+    idp = await startOidcProvider([], undefined, { apple: check });
     gw = await startTestGateway((port, upstream) => {
       const apple = { type: 'apple', issuer: idp.issuer, clientId: idp.appleClientId, teamId: check.teamId, keyId: check.keyId };
       return {
@@ -33,7 +33,7 @@ describe('Sign in with Apple', () => {
       };
     });
     await idp.close();
-    idp = await startOidcProvider(['apple', 'apple-other-key'].map((id) => `http://auth.localhost:${gw.port}/.auth/login/${id}/callback`), idp, check);
+    idp = await startOidcProvider(['apple', 'apple-other-key'].map((id) => `http://auth.localhost:${gw.port}/.auth/login/${id}/callback`), idp, { apple: check });
   });
   after(async () => {
     await gw?.close();

@@ -58,11 +58,15 @@ async function checkAppleSecret(request: IncomingMessage & { body?: Record<strin
   request.body = body;
 }
 
-/**
- * Starts a provider; pass `previous` to start again on its port (to change the redirect URIs);
- * `apple` adds a client that authenticates and is answered as Sign in with Apple's are.
- */
-export async function startOidcProvider(redirectUris: string[], previous?: TestIdp, apple?: AppleKeyCheck): Promise<TestIdp> {
+export interface IdpOptions {
+  /** Adds a client that authenticates and is answered as Sign in with Apple's are. */
+  readonly apple?: AppleKeyCheck;
+  /** Access token lifetime (oidc-provider's default is an hour). */
+  readonly accessTokenTtlSeconds?: number;
+}
+
+/** Starts a provider; pass `previous` to start again on its port (to change the redirect URIs). */
+export async function startOidcProvider(redirectUris: string[], previous?: TestIdp, { apple, accessTokenTtlSeconds }: IdpOptions = {}): Promise<TestIdp> {
   const port = previous ? Number(new URL(previous.issuer).port) : await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const clientId = 'signonce-test';
@@ -90,6 +94,7 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
     scopes: ['openid', 'offline_access', 'email', 'profile'],
     pkce: { required: () => true },
     features: { revocation: { enabled: true } },
+    ...(accessTokenTtlSeconds ? { ttl: { AccessToken: accessTokenTtlSeconds } } : {}),
     cookies: { keys: ['test-cookie-key'] },
     issueRefreshToken: async () => true,
   });

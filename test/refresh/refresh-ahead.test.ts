@@ -1,0 +1,47 @@
+// Refreshing ahead of expiry: with short-lived access tokens (5 s) and refresh.ahead of 3 s, an
+// app behind the gateway receiving requests for 8 s never gets a token that has expired, and the
+// provider sees one refresh per token lifetime, not one per request.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
+import { startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { UserAgent, finalUrl } from '../support/user-agent.ts';
+
+let idp: TestIdp;
+let gw: TestGateway;
+
+before(async () => {
+  idp = await startOidcProvider([], undefined, { accessTokenTtlSeconds: 5 });
+  gw = await startTestGateway((port, upstream) => ({
+    publicUrl: `http://auth.localhost:${port}`,
+    providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
+      scopes: ['openid', 'email', 'offline_access'], authorizationParams: { prompt: 'consent' }, refresh: { ahead: '3s' } }],
+    apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true }],
+  }));
+  await idp.close();
+  idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp, { accessTokenTtlSeconds: 5 });
+});
+after(async () => {
+  await gw?.close();
+  await idp?.close();
+});
+
+test('for 8 s of requests the app never receives an expired access token; one refresh per token lifetime', async () => {
+  const ua = new UserAgent();
+  const login = await ua.navigate(gw.url('app.localhost', '/'));
+  const consent = await ua.submitForm(finalUrl(login), await login.text(), { login: 'erin', password: 'any' });
+  assert.equal((await ua.submitForm(finalUrl(consent), await consent.text())).status, 200);
+  const grants = idp.refreshGrants;
+  const seen = new Set<string>();
+  for (const until = Date.now() + 8000; Date.now() < until; await sleep(100)) {
+    const sentAt = Date.now();
+    const echo = await (await ua.request(gw.url('app.localhost', '/'))).json() as Echo;
+    const expiresOn = Date.parse(String(echo.headers['x-ms-token-idp-expires-on']));
+    assert.ok(expiresOn > sentAt, `the app received a token that expired ${sentAt - expiresOn} ms before the request`);
+    seen.add(String(echo.headers['x-ms-token-idp-access-token']));
+  }
+  const refreshes = idp.refreshGrants - grants;
+  assert.ok(refreshes >= 2 && refreshes <= 5, `${refreshes} refreshes for ~75 requests over 8 s of 5 s tokens`);
+  assert.equal(seen.size, refreshes + 1, 'each refresh brought a new token, and the app got each one');
+});
