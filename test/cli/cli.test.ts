@@ -53,7 +53,12 @@ test('serve refuses a broken config with every problem listed, exit 2', async ()
 
 test('serve answers probes, finishes a request in flight on SIGTERM, closes the store and exits 0', async (t) => {
   // An app whose answer takes 700 ms: the stop must wait for it.
-  const upstream = createServer((_request, response) => setTimeout(() => response.end('slow answer'), 700));
+  let arrived!: () => void;
+  const inFlight = new Promise<void>((resolve) => { arrived = resolve; });
+  const upstream = createServer((_request, response) => {
+    arrived();
+    setTimeout(() => response.end('slow answer'), 700);
+  });
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   after(() => new Promise((resolve) => upstream.close(resolve)));
   const { file, dir } = await configFile([
@@ -76,7 +81,8 @@ test('serve answers probes, finishes a request in flight on SIGTERM, closes the 
       response.setEncoding('utf8').on('data', (chunk: string) => { body += chunk; }).on('end', () => resolve({ status: response.statusCode!, body }));
     }).on('error', reject).end();
   });
-  await new Promise((resolve) => setTimeout(resolve, 200));
+  // The stop begins once the request is in flight at the app (not after a guessed delay).
+  await inFlight;
   server.child.kill('SIGTERM');
   assert.deepEqual(await answer, { status: 200, body: 'slow answer' }, 'the request in flight was answered');
 
