@@ -15,23 +15,34 @@ before(async () => {
   idp = await startOidcProvider([], undefined, { accessTokenTtlSeconds: 5 });
   gw = await startTestGateway((port, upstream) => ({
     publicUrl: `http://auth.localhost:${port}`,
-    providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-      scopes: ['openid', 'email', 'offline_access'], authorizationParams: { prompt: 'consent' }, refresh: { ahead: '3s' } }],
-    apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true }],
+    providers: ['proceed', '401'].map((onRefreshFailure) => ({
+      id: onRefreshFailure === 'proceed' ? 'idp' : 'strict', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
+      scopes: ['openid', 'email', 'offline_access'], authorizationParams: { prompt: 'consent' }, refresh: { ahead: '3s', onRefreshFailure },
+    })),
+    apps: [
+      { id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true },
+      { id: 'strict', hosts: [`strict.localhost:${port}`], upstream, defaultProvider: 'strict', tokenStore: true },
+    ],
   }));
   await idp.close();
-  idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp, { accessTokenTtlSeconds: 5 });
+  idp = await startOidcProvider(['idp', 'strict'].map((id) => `http://auth.localhost:${gw.port}/.auth/login/${id}/callback`), idp, { accessTokenTtlSeconds: 5 });
 });
 after(async () => {
   await gw?.close();
   await idp?.close();
 });
 
-test('for 8 s of requests the app never receives an expired access token; one refresh per token lifetime', async () => {
+/** Signs `user` in at `host` through the provider's pages. */
+async function signIn(host: string, user: string): Promise<UserAgent> {
   const ua = new UserAgent();
-  const login = await ua.navigate(gw.url('app.localhost', '/'));
-  const consent = await ua.submitForm(finalUrl(login), await login.text(), { login: 'erin', password: 'any' });
+  const login = await ua.navigate(gw.url(host, '/'));
+  const consent = await ua.submitForm(finalUrl(login), await login.text(), { login: user, password: 'any' });
   assert.equal((await ua.submitForm(finalUrl(consent), await consent.text())).status, 200);
+  return ua;
+}
+
+test('for 8 s of requests the app never receives an expired access token; one refresh per token lifetime', async () => {
+  const ua = await signIn('app.localhost', 'erin');
   const grants = idp.refreshGrants;
   const seen = new Set<string>();
   for (const until = Date.now() + 8000; Date.now() < until; await sleep(100)) {
@@ -44,4 +55,15 @@ test('for 8 s of requests the app never receives an expired access token; one re
   const refreshes = idp.refreshGrants - grants;
   assert.ok(refreshes >= 2 && refreshes <= 5, `${refreshes} refreshes for ~75 requests over 8 s of 5 s tokens`);
   assert.equal(seen.size, refreshes + 1, 'each refresh brought a new token, and the app got each one');
+});
+
+test('when the refresh ahead fails: proceed sends the tokens it has; onRefreshFailure 401 refuses the request', async () => {
+  const lenient = await signIn('app.localhost', 'fred');
+  const strict = await signIn('strict.localhost', 'gina');
+  await idp.close();
+  await sleep(2500); // the tokens are now within `ahead` of their expiry, and the provider is gone
+  const proceeded = await lenient.request(gw.url('app.localhost', '/'));
+  assert.equal(proceeded.status, 200);
+  assert.ok((await proceeded.json() as Echo).headers['x-ms-token-idp-access-token'], 'with the tokens it has');
+  assert.equal((await strict.request(gw.url('strict.localhost', '/'))).status, 401);
 });
