@@ -66,7 +66,7 @@ export class SignedInResolver {
     const need = expiringWithin(ahead);
     if (!need(stored.tokens, Date.now())) return stored;
     try {
-      return await this.#refresher.refresh(stored, provider, need);
+      return await this.#refresher.refreshAhead(stored, provider, need);
     } catch (error) {
       if (!(error instanceof RefreshError)) throw error;
       return onRefreshFailure === '401' ? { refused: `refresh-failed: ${error.failure}` } : error.failure === 'refused' ? undefined : stored;

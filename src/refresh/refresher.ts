@@ -43,10 +43,18 @@ export const unlessRefreshedSince = (seen: string | undefined): RefreshNeeded =>
 export const expiringWithin = (aheadMs: number): RefreshNeeded => (tokens, now) =>
   tokens.expiresAt !== undefined && tokens.expiresAt - now < aheadMs;
 
+/**
+ * After a refresh ahead failed because the provider was unreachable or answered nonsense, further
+ * refreshes ahead of the same tokens wait this long: requests go on at once meanwhile instead of
+ * each waiting for a provider that hangs.
+ */
+export const AHEAD_RETRY_AFTER_MS = 30_000;
+
 export class TokenRefresher {
   readonly #store: Store;
   readonly #now: () => number;
   readonly #inFlight = new Map<string, Promise<StoredTokens>>();
+  readonly #failedUntil = new Map<string, number>();
 
   constructor(store: Store, now: () => number = Date.now) {
     this.#store = store;
@@ -66,6 +74,26 @@ export class TokenRefresher {
       this.#inFlight.set(key, running);
     }
     return running;
+  }
+
+  /**
+   * `refresh`, for refreshing ahead of expiry: after a failure of the provider, it is not asked
+   * again for AHEAD_RETRY_AFTER_MS (this throws RefreshError 'unreachable' at once instead).
+   */
+  async refreshAhead(ref: TokenRef, provider: Provider, need: RefreshNeeded): Promise<StoredTokens> {
+    const key = JSON.stringify([ref.accountId, ref.provider, ref.resource]);
+    const until = this.#failedUntil.get(key);
+    if (until !== undefined && this.#now() < until) throw new RefreshError('unreachable', 'the provider failed moments ago; not asked again yet');
+    try {
+      const fresh = await this.refresh(ref, provider, need);
+      this.#failedUntil.delete(key);
+      return fresh;
+    } catch (error) {
+      if (error instanceof RefreshError && (error.failure === 'unreachable' || error.failure === 'invalid-response')) {
+        this.#failedUntil.set(key, this.#now() + AHEAD_RETRY_AFTER_MS);
+      }
+      throw error;
+    }
   }
 
   async #refresh(ref: TokenRef, provider: Provider, need: RefreshNeeded): Promise<StoredTokens> {
