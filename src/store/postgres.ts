@@ -4,6 +4,9 @@ import postgres from 'postgres';
 import type { Row, SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
 
 const POOL_SIZE = 10;
+// Locked transactions hold their connection while a provider answers (up to its timeout): they get
+// connections of their own, so a burst of refreshes never starves the requests' queries.
+const LOCK_POOL_SIZE = 20;
 // Any constant shared by every SignOnce: the key of the advisory lock that serialises migrations.
 const MIGRATION_LOCK = 0x5167_0e7c;
 const LOCK_WAIT_SECONDS = 30;
@@ -26,17 +29,20 @@ function executor(sql: postgres.Sql | postgres.TransactionSql, text: (s: string)
 export class PostgresDriver implements SqlDriver {
   readonly kind = 'postgres';
   readonly #sql: postgres.Sql;
+  readonly #lockSql: postgres.Sql;
   readonly #numbered = new Map<string, string>();
   readonly #pool: SqlExecutor;
 
   constructor(url: string) {
-    this.#sql = postgres(url, {
-      max: POOL_SIZE,
+    const options = {
       onnotice: () => undefined,
       connect_timeout: 10,
       // BIGINT columns hold milliseconds, well inside Number's exact range.
       types: { bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) } },
-    });
+    };
+    this.#sql = postgres(url, { ...options, max: POOL_SIZE });
+    // Connections are opened on first use: an instance that never refreshes opens none.
+    this.#lockSql = postgres(url, { ...options, max: LOCK_POOL_SIZE });
     this.#pool = executor(this.#sql, this.#text);
   }
 
@@ -72,16 +78,17 @@ export class PostgresDriver implements SqlDriver {
    * A transaction-scoped advisory lock (held until commit or rollback; released by the server at
    * once when the connection dies): exclusive across every instance on this database.
    */
-  locked<T>(key: string, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    return this.transaction(async (tx) => {
+  async locked<T>(key: string, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return (await this.#lockSql.begin(async (raw) => {
+      const tx = executor(raw, this.#text);
       // Waiting is bounded: a holder stuck longer than this fails the waiters instead of hanging them.
       await tx.run(`SET LOCAL lock_timeout = '${LOCK_WAIT_SECONDS}s'`);
       await tx.all('SELECT pg_advisory_xact_lock(hashtextextended(?, 0))', [key]);
       return fn(tx);
-    });
+    })) as T;
   }
 
   async close(): Promise<void> {
-    await this.#sql.end({ timeout: 5 });
+    await Promise.all([this.#sql.end({ timeout: 5 }), this.#lockSql.end({ timeout: 5 })]);
   }
 }

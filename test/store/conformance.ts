@@ -116,6 +116,19 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.getTokens(ref), undefined);
       });
 
+      test('changeTokens: many changes waiting on their providers at once do not hold up other queries', async () => {
+        const { account } = await store.resolveIdentity('google', 'busy-refreshers');
+        let release!: () => void;
+        const providersAnswer = new Promise<void>((resolve) => { release = resolve; });
+        const changes = Array.from({ length: 12 }, (_, i) => store.changeTokens(
+          { accountId: account.id, provider: 'google', resource: `resource-${i}` },
+          async () => { await providersAnswer; return { accessToken: `t${i}` }; }));
+        // More than a pool's worth of changes now wait for their "provider": ordinary queries still run.
+        assert.equal((await store.getAccount(account.id))?.id, account.id);
+        release();
+        assert.equal((await Promise.all(changes)).length, 12);
+      });
+
       // SQLite excludes within one process only (documented): the test is for stores that say more.
       if (harness.locksAcrossInstances) test('changeTokens across instances (other processes): one change for all', async () => {
         const others = await Promise.all([1, 2].map(() => openStore(url, { keyring })));
