@@ -39,9 +39,7 @@ export function refreshRoutes(ctx: GatewayContext) {
     signedIn.forgetAccount(session.accountId);
     reply.header('cache-control', 'no-store');
     if (!current.byToken) return reply.send({});
-    const authenticationToken = await authenticationTokens.issue({
-      accountId: session.accountId, app: appConfig.id, idp: user.provider, sessionRef: session.ref, expiresAt: session.expiresAt,
-    });
+    const authenticationToken = await authenticationTokens.issue(session, appConfig.id, user.provider);
     return reply.send({ authenticationToken });
   }
 

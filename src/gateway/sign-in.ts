@@ -84,9 +84,7 @@ export function signInRoutes(ctx: GatewayContext) {
     if (handoff.tokenMode) {
       const session = await store.getSession(handoff.secret);
       if (!session) return page(reply, 400, errorPage('Sign-in expired', 'This sign-in has ended already.', '/.auth/login'));
-      const authenticationToken = await authenticationTokens.issue({
-        accountId: session.accountId, app: appConfig.id, idp: (session.data.user as SignedInUser).provider, sessionRef: session.ref, expiresAt: session.expiresAt,
-      });
+      const authenticationToken = await authenticationTokens.issue(session, appConfig.id, (session.data.user as SignedInUser).provider);
       const result = JSON.stringify({ authenticationToken, user: { userId: session.accountId } });
       return redirect(reply, `${handoff.redirect.split('#', 1)[0]}#token=${encodeURIComponent(result)}`);
     }
@@ -125,22 +123,20 @@ export function signInRoutes(ctx: GatewayContext) {
     try {
       result = await provider.signInWithTokens(tokens);
     } catch (error) {
-      const failure = error instanceof ProviderError ? error : new ProviderError('invalid-response', (error as Error).message, { cause: error });
+      const failure = ProviderError.from(error);
       request.log.warn({ provider: provider.id, kind: failure.kind, reason: failure.message }, 'client-directed sign-in refused');
       return failure.kind === 'denied'
         ? reply.code(401).send({ error: 'the provider tokens are not accepted', reason: failure.message })
         : reply.code(502).send({ error: `${provider.displayName} could not check the tokens`, reason: failure.message });
     }
     const { session } = await establishSession(provider, result, appConfig.id);
-    const authenticationToken = await authenticationTokens.issue({
-      accountId: session.accountId, app: appConfig.id, idp: provider.id, sessionRef: session.ref, expiresAt: session.expiresAt,
-    });
+    const authenticationToken = await authenticationTokens.issue(session, appConfig.id, provider.id);
     request.log.info({ provider: provider.id, account: session.accountId, app: appConfig.id }, 'signed in (client-directed)');
     return reply.header('cache-control', 'no-store').send({ authenticationToken, user: { userId: session.accountId } });
   }
   /** A sign-in the provider did not complete: a page saying why in words, with a way to retry. */
   function providerFailure(request: FastifyRequest, reply: FastifyReply, provider: Provider, login: LoginRequest, error: unknown) {
-    const failure = error instanceof ProviderError ? error : new ProviderError('invalid-response', (error as Error).message, { cause: error });
+    const failure = ProviderError.from(error);
     request.log.warn({ provider: provider.id, kind: failure.kind, reason: failure.message }, 'sign-in failed at the provider');
     const message = failure.kind === 'denied' ? `${provider.displayName} did not sign you in (${failure.message}).`
       : failure.kind === 'unreachable' ? `${provider.displayName} could not be reached. Please try again in a moment.`

@@ -51,9 +51,7 @@ export function tokenRoutes(ctx: GatewayContext) {
     if (target.id !== claims.aud && !target.acceptTokensFrom.includes(claims.aud)) {
       return reply.code(403).send({ error: `app "${target.id}" does not accept tokens of app "${claims.aud}" (acceptTokensFrom)` });
     }
-    const authenticationToken = await authenticationTokens.issue({
-      accountId: session.accountId, app: target.id, idp: claims.idp, sessionRef: session.ref, expiresAt: session.expiresAt,
-    });
+    const authenticationToken = await authenticationTokens.issue(session, target.id, claims.idp);
     return reply.header('cache-control', 'no-store').send({ authenticationToken });
   }
 

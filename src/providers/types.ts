@@ -75,4 +75,9 @@ export class ProviderError extends Error {
     this.name = 'ProviderError';
     this.kind = kind;
   }
+
+  /** `error` as a ProviderError: itself, or an answer SignOnce could not accept. */
+  static from(error: unknown): ProviderError {
+    return error instanceof ProviderError ? error : new ProviderError('invalid-response', (error as Error).message, { cause: error });
+  }
 }

@@ -105,7 +105,7 @@ export class TokenRefresher {
       try {
         return { ...await provider.refresh!(current.tokens), refreshedAt: this.#now() };
       } catch (error) {
-        const failure = error instanceof ProviderError ? error : new ProviderError('invalid-response', (error as Error).message, { cause: error });
+        const failure = ProviderError.from(error);
         if (failure.kind !== 'denied') throw new RefreshError(failure.kind, failure.message, { cause: error });
         // The grant is gone: these tokens will never work again.
         refused = failure;

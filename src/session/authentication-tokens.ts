@@ -5,7 +5,7 @@
 import { createLocalJWKSet, decodeProtectedHeader, errors, importJWK, jwtVerify, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
 import { currentSigningKey, generateSigningKey, jwks, publishedSigningKeys, type SigningAlgorithm } from '../crypto/signing-keys.ts';
 import { pairwiseId } from '../identity/pairwise.ts';
-import type { Store, SigningKey } from '../store/index.ts';
+import type { Session, Store, SigningKey } from '../store/index.ts';
 
 /** The `typ` header of every authentication token. */
 export const AUTHENTICATION_TOKEN_TYPE = 'signonce-auth+jwt';
@@ -203,20 +203,20 @@ export class AuthenticationTokens {
     return pairwiseId(this.#pairwiseSecret, accountId, appId);
   }
 
-  /** A token for `app`, valid until `expiresAt` (milliseconds; the session's end). */
-  async issue(input: { accountId: string; app: string; idp: string; sessionRef: string; expiresAt: number }): Promise<string> {
-    const hmacSecret = this.#options.hmacSecrets?.get(input.app);
+  /** A token of `session` for `app`, signed in with `idp`, valid until the session ends. */
+  async issue(session: Pick<Session, 'accountId' | 'ref' | 'expiresAt'>, app: string, idp: string): Promise<string> {
+    const hmacSecret = this.#options.hmacSecrets?.get(app);
     const key = currentSigningKey(this.#keys)!;
     const now = Math.floor(this.#now() / 1000);
-    const jwt = new SignJWT({ uid: this.pairwiseId(input.accountId, input.app), idp: input.idp, sid: input.sessionRef })
+    const jwt = new SignJWT({ uid: this.pairwiseId(session.accountId, app), idp, sid: session.ref })
       .setProtectedHeader(hmacSecret
-        ? { alg: 'HS256', kid: hmacKeyId(input.app), typ: AUTHENTICATION_TOKEN_TYPE }
+        ? { alg: 'HS256', kid: hmacKeyId(app), typ: AUTHENTICATION_TOKEN_TYPE }
         : { alg: key.alg, kid: key.kid, typ: AUTHENTICATION_TOKEN_TYPE })
       .setIssuer(this.#options.issuer)
-      .setAudience(input.app)
-      .setSubject(input.accountId)
+      .setAudience(app)
+      .setSubject(session.accountId)
       .setIssuedAt(now)
-      .setExpirationTime(Math.floor(input.expiresAt / 1000));
+      .setExpirationTime(Math.floor(session.expiresAt / 1000));
     return jwt.sign(hmacSecret ?? await importJWK(key.privateJwk as JWK, key.alg));
   }
 

@@ -34,10 +34,10 @@ describe('authentication tokens', () => {
     await remove?.();
   });
 
-  const claims = { accountId: 'account-1', app: 'app1', idp: 'google', sessionRef: 'session-ref-1', expiresAt: clock + HOUR };
+  const session = { accountId: 'account-1', ref: 'session-ref-1', expiresAt: clock + HOUR };
 
   test('a token carries who, for which app, from which session; its key is published; it verifies for its app only', async () => {
-    const token = await tokens.issue(claims);
+    const token = await tokens.issue(session, 'app1', 'google');
     const header = JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString());
     const published = tokens.jwks().keys;
     assert.equal(header.typ, AUTHENTICATION_TOKEN_TYPE);
@@ -47,7 +47,7 @@ describe('authentication tokens', () => {
     const verified = await tokens.verify(token, ['app1']);
     assert.deepEqual({ ...verified, iat: undefined }, {
       iss: ISSUER, aud: 'app1', sub: 'account-1', uid: tokens.pairwiseId('account-1', 'app1'), idp: 'google', sid: 'session-ref-1',
-      iat: undefined, exp: Math.floor(claims.expiresAt / 1000),
+      iat: undefined, exp: Math.floor(session.expiresAt / 1000),
     });
     assert.ok((await tokens.verify(token, ['app2', 'app1'])).sub, 'accepted where the app trusts app1');
     await assert.rejects(tokens.verify(token, ['app2']), (e: unknown) => e instanceof TokenRefused && e.reason === 'wrong-audience');
@@ -63,7 +63,7 @@ describe('authentication tokens', () => {
   });
 
   test('the hostile table: every forged, confused, foreign or stale token is refused, saying why', async () => {
-    const good = await tokens.issue(claims);
+    const good = await tokens.issue(session, 'app1', 'google');
     const [goodHeader, goodPayload, goodSignature] = good.split('.') as [string, string, string];
     const payload = JSON.parse(Buffer.from(goodPayload, 'base64url').toString()) as Record<string, unknown>;
     const [ours] = await store.listSigningKeys();
@@ -135,7 +135,7 @@ describe('authentication tokens', () => {
   test('legacy HS256 apps: their tokens carry an HMAC under their own secret, checked only against it and only for that app', async () => {
     const secret = new TextEncoder().encode('legacy-app-secret-of-at-least-32-bytes!');
     const legacy = await AuthenticationTokens.open(store, { issuer: ISSUER, tokenValidityMs: 8 * HOUR, now, hmacSecrets: new Map([['legacy', secret]]) });
-    const token = await legacy.issue({ ...claims, app: 'legacy' });
+    const token = await legacy.issue(session, 'legacy', 'google');
     assert.equal(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()).alg, 'HS256');
     // What the legacy backend does: an HMAC check with the shared secret.
     const { jwtVerify } = await import('jose');
@@ -151,19 +151,19 @@ describe('authentication tokens', () => {
       .setProtectedHeader({ alg: 'HS256', kid: 'hs256:legacy', typ: AUTHENTICATION_TOKEN_TYPE }).sign(key);
     await refuse(legacy.verify(await forgedFor('app1', secret), ['app1', 'legacy']), 'wrong-audience');
     await refuse(legacy.verify(await forgedFor('legacy', new TextEncoder().encode('another-secret-of-at-least-32-bytes!!')), ['legacy']), 'bad-signature');
-    const asymmetric = await legacy.issue({ ...claims, app: 'app1' });
+    const asymmetric = await legacy.issue(session, 'app1', 'google');
     assert.equal((await legacy.verify(asymmetric, ['app1'])).aud, 'app1', 'other apps keep SignOnce\'s keys');
   });
 
   test('rotation: tokens of the retired key verify until they expire; then the key is unpublished', async () => {
-    const before = await tokens.issue(claims);
+    const before = await tokens.issue(session, 'app1', 'google');
     const [old] = await store.listSigningKeys();
     const { generateSigningKey } = await import('../../src/crypto/signing-keys.ts');
     clock += 1000;
     await store.addSigningKey(await generateSigningKey('ES256'));
     await store.retireSigningKey(old!.kid);
     await tokens.reload();
-    const afterwards = await tokens.issue(claims);
+    const afterwards = await tokens.issue(session, 'app1', 'google');
     assert.notEqual(JSON.parse(Buffer.from(afterwards.split('.')[0]!, 'base64url').toString()).kid, old!.kid);
     assert.ok(await tokens.verify(before, ['app1']));
     assert.ok(await tokens.verify(afterwards, ['app1']));
