@@ -21,6 +21,7 @@ import { startGateway } from '../src/gateway/gateway.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { openStore } from '../src/store/index.ts';
 import { UserAgent } from '../test/support/user-agent.ts';
+import { nativeDevSignIn } from '../test/support/sign-in.ts';
 import { freePort } from '../test/support/ports.ts';
 import { tempDir } from '../test/support/tmp.ts';
 import { parseArgs } from 'node:util';
@@ -79,10 +80,7 @@ await tokens.putTokens({ accountId: account.id, provider: 'dev', resource: '' },
 await tokens.close();
 const cookie = ua.cookieHeader(new URL(`http://bench.localhost:${port}/`))!;
 // The same user, signed in as a native app: an authentication token instead of the cookie.
-const native = new UserAgent();
-const nativeForm = await native.navigate(`http://bench.localhost:${port}/.auth/login/dev?post_login_redirect_uri=${encodeURIComponent('benchapp://done')}`);
-const handover = await native.submitForm(nativeForm.url, await nativeForm.text(), { user_id: 'bench@example.com' });
-const { authenticationToken } = JSON.parse(decodeURIComponent(new URL(handover.headers.get('location')!).hash.slice('#token='.length))) as { authenticationToken: string };
+const { authenticationToken } = await nativeDevSignIn(`http://bench.localhost:${port}`, 'benchapp://done', { user_id: 'bench@example.com' });
 const check = await request(`http://127.0.0.1:${port}/`, { headers: { host: `bench.localhost:${port}`, cookie } });
 if (check.statusCode !== 200) throw new Error(`SignOnce answered ${check.statusCode}: the signed-in session does not work`);
 await check.body.dump();

@@ -14,7 +14,8 @@ import { startEcho } from '../test/support/gateway.ts';
 import { startOidcProvider } from '../test/support/idp.ts';
 import { freePort } from '../test/support/ports.ts';
 import { tempDir } from '../test/support/tmp.ts';
-import { UserAgent } from '../test/support/user-agent.ts';
+import type { UserAgent } from '../test/support/user-agent.ts';
+import { oidcSignIn } from '../test/support/sign-in.ts';
 
 const { values } = parseArgs({ options: { users: { type: 'string', default: '100' }, requests: { type: 'string', default: '200' } } });
 const USERS = Number(values.users);
@@ -42,13 +43,7 @@ const config = parseConfig(stringify({
 }), join(dir, 'signonce.yaml'), {});
 const gateway = await startGateway(config, createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, done) => done() }) }));
 
-async function signIn(host: string, user: string): Promise<UserAgent> {
-  const ua = new UserAgent();
-  const login = await ua.navigate(`http://${host}:${port}/`);
-  const consent = await ua.submitForm(login.url, await login.text(), { login: user, password: 'any' });
-  await ua.submitForm(consent.url, await consent.text());
-  return ua;
-}
+const signIn = async (host: string, user: string) => (await oidcSignIn(`http://${host}:${port}/`, user)).ua;
 
 const users = [];
 for (let i = 0; i < USERS; i++) users.push(await signIn('app.localhost', `user${i}`));

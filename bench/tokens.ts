@@ -14,7 +14,8 @@ import { createLogger } from '../src/log/logger.ts';
 import { AuthenticationTokens } from '../src/session/authentication-tokens.ts';
 import { openStore } from '../src/store/index.ts';
 import { createVerifier } from '../src/verify/index.ts';
-import { UserAgent, loopback } from '../test/support/user-agent.ts';
+import { loopback } from '../test/support/user-agent.ts';
+import { nativeDevSignIn } from '../test/support/sign-in.ts';
 import { freePort } from '../test/support/ports.ts';
 import { tempDir } from '../test/support/tmp.ts';
 
@@ -32,10 +33,7 @@ const config = parseConfig(stringify({
   apps: [{ id: 'api', hosts: [`api.localhost:${port}`], upstream: 'http://127.0.0.1:9', defaultProvider: 'dev', allowedExternalRedirectUrls: ['benchapp://done'] }],
 }), join(dir, 'signonce.yaml'), {});
 const gateway = await startGateway(config, createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, done) => done() }) }));
-const ua = new UserAgent();
-const form = await ua.navigate(`http://api.localhost:${port}/.auth/login/dev?post_login_redirect_uri=${encodeURIComponent('benchapp://done')}`);
-const handover = await ua.submitForm(form.url, await form.text(), { user_id: 'bench@example.com' });
-const { authenticationToken } = JSON.parse(decodeURIComponent(new URL(handover.headers.get('location')!).hash.slice('#token='.length))) as { authenticationToken: string };
+const { authenticationToken } = await nativeDevSignIn(`http://api.localhost:${port}`, 'benchapp://done', { user_id: 'bench@example.com' });
 
 const fetchLocal = ((input: string | URL, init?: object) => undiciFetch(input, { ...init, dispatcher: loopback })) as unknown as typeof fetch;
 

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { decodeKey, generateKey } from '../../src/crypto/keyring.ts';
 import { runCli, start } from '../support/cli.ts';
 import { tempDir } from '../support/tmp.ts';
-import { UserAgent, finalUrl } from '../support/user-agent.ts';
+import { UserAgent } from '../support/user-agent.ts';
+import { nativeDevSignIn } from '../support/sign-in.ts';
 import { freePort } from '../support/ports.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -110,12 +111,7 @@ test('keys rotate-signing: a running gateway publishes the new key, signs with i
   t.after(() => server.child.kill('SIGKILL'));
   await server.waitForLine(/"msg":"listening/);
   const at = (host: string, path: string) => `http://${host}:${port}${path}`;
-  async function nativeToken(): Promise<string> {
-    const ua = new UserAgent();
-    const form = await ua.navigate(at('app.localhost', `/.auth/login/dev?post_login_redirect_uri=${encodeURIComponent('myapp://done')}`));
-    const done = await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'rita@example.com' });
-    return (JSON.parse(decodeURIComponent(new URL(done.headers.get('location')!).hash.slice('#token='.length))) as { authenticationToken: string }).authenticationToken;
-  }
+  const nativeToken = async () => (await nativeDevSignIn(at('app.localhost', ''), 'myapp://done', { user_id: 'rita@example.com' })).authenticationToken;
   const algOf = (token: string) => (JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()) as { alg: string }).alg;
   const accepted = async (token: string) => (await new UserAgent().request(at('app.localhost', '/.auth/me'), { headers: { 'x-zumo-auth': token } })).status;
   const jwks = async () => (await (await new UserAgent().request(at('auth.localhost', '/.well-known/jwks.json'))).json()) as { keys: Array<{ kid: string; alg: string }> };

@@ -5,7 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
-import { UserAgent, finalUrl } from '../support/user-agent.ts';
+import { UserAgent } from '../support/user-agent.ts';
+import { nativeDevSignIn } from '../support/sign-in.ts';
 import { AUTHENTICATION_TOKEN_TYPE } from '../../src/session/authentication-tokens.ts';
 import { tamperedSignature } from '../support/tokens.ts';
 
@@ -27,15 +28,12 @@ describe('authentication tokens at the gateway', () => {
 
   /** A native app's sign-in: the browser ends at myapp://…#token=; the token and the user id. */
   async function nativeSignIn(user: string) {
-    const ua = new UserAgent();
-    const form = await ua.navigate(gw.url('app1.localhost', `/.auth/login/dev?post_login_redirect_uri=${encodeURIComponent('myapp://easyauth.callback')}`));
-    const handover = await ua.submitForm(finalUrl(form), await form.text(), { user_id: user });
+    const { ua, handover, authenticationToken, userId } = await nativeDevSignIn(gw.url('app1.localhost', ''), 'myapp://easyauth.callback', { user_id: user });
     assert.equal(handover.status, 302);
     const location = new URL(handover.headers.get('location')!);
     assert.equal(`${location.protocol}//${location.host}`, 'myapp://easyauth.callback');
-    const result = JSON.parse(decodeURIComponent(location.hash.replace(/^#token=/, ''))) as { authenticationToken: string; user: { userId: string } };
     assert.equal(ua.jar.get(`app1.localhost:${gw.port}`)?.has('AppServiceAuthSession') ?? false, false, 'no cookie: the app holds the token');
-    return result;
+    return { authenticationToken, user: { userId } };
   }
 
   const get = (host: string, path: string, headers: Record<string, string> = {}) => new UserAgent().request(gw.url(host, path), { headers });
@@ -124,10 +122,7 @@ describe('POST /.auth/exchange', () => {
   });
 
   test('a token for a trusting app, for the same session; refused toward apps that do not trust the source, and without a token', async () => {
-    const ua = new UserAgent();
-    const form = await ua.navigate(gw.url('mobile.localhost', `/.auth/login/dev?post_login_redirect_uri=${encodeURIComponent('myapp://cb')}`));
-    const done = await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'nina@example.com' });
-    const { authenticationToken } = JSON.parse(decodeURIComponent(new URL(done.headers.get('location')!).hash.slice(7))) as { authenticationToken: string };
+    const { ua, authenticationToken } = await nativeDevSignIn(gw.url('mobile.localhost', ''), 'myapp://cb', { user_id: 'nina@example.com' });
 
     const exchanged = await exchange(authenticationToken, JSON.stringify({ audience: 'api' }));
     assert.equal(exchanged.status, 200);

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
 import { startOidcProvider, type TestIdp } from '../support/idp.ts';
-import { UserAgent, finalUrl } from '../support/user-agent.ts';
+import type { UserAgent } from '../support/user-agent.ts';
+import { oidcSignIn } from '../support/sign-in.ts';
 
 let idp: TestIdp;
 let gw: TestGateway;
@@ -34,10 +35,8 @@ after(async () => {
 
 /** Signs `user` in at `host` through the provider's pages. */
 async function signIn(host: string, user: string): Promise<UserAgent> {
-  const ua = new UserAgent();
-  const login = await ua.navigate(gw.url(host, '/'));
-  const consent = await ua.submitForm(finalUrl(login), await login.text(), { login: user, password: 'any' });
-  assert.equal((await ua.submitForm(finalUrl(consent), await consent.text())).status, 200);
+  const { ua, landed } = await oidcSignIn(gw.url(host, '/'), user);
+  assert.equal(landed.status, 200);
   return ua;
 }
 

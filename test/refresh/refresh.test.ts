@@ -16,6 +16,7 @@ import { freePort } from '../support/ports.ts';
 import { admin, createSchema, postgresSkipReason } from '../support/postgres.ts';
 import { tempDir } from '../support/tmp.ts';
 import { UserAgent, finalUrl } from '../support/user-agent.ts';
+import { oidcSignIn } from '../support/sign-in.ts';
 
 const provider = (issuer: string, idp: TestIdp) => ({
   id: 'idp', type: 'oidc', issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
@@ -24,10 +25,8 @@ const provider = (issuer: string, idp: TestIdp) => ({
 
 /** Signs `user` in to the app at `appUrl` through the provider's login and consent pages. */
 async function signIn(appUrl: string, user: string): Promise<UserAgent> {
-  const ua = new UserAgent();
-  const login = await ua.navigate(appUrl);
-  const consent = await ua.submitForm(finalUrl(login), await login.text(), { login: user, password: 'any' });
-  assert.equal((await ua.submitForm(finalUrl(consent), await consent.text())).status, 200);
+  const { ua, landed } = await oidcSignIn(appUrl, user);
+  assert.equal(landed.status, 200);
   return ua;
 }
 

@@ -11,7 +11,8 @@ import {
   TokenRefused, createVerifier, expressAuthentication, fastifyAuthentication, parseClientPrincipal, verifyAuthenticationToken,
 } from 'signonce/verify';
 import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
-import { UserAgent, finalUrl, loopback } from '../support/user-agent.ts';
+import { UserAgent, loopback } from '../support/user-agent.ts';
+import { nativeDevSignIn } from '../support/sign-in.ts';
 import { freePort } from '../support/ports.ts';
 import { tamperedSignature } from '../support/tokens.ts';
 
@@ -30,10 +31,7 @@ describe('signonce/verify', () => {
       apps: [{ id: 'api', hosts: [`api.localhost:${port}`], upstream, defaultProvider: 'dev', allowedExternalRedirectUrls: ['myapp://cb'] }],
     }));
     issuer = `http://auth.localhost:${gw.port}`;
-    const ua = new UserAgent();
-    const form = await ua.navigate(gw.url('api.localhost', `/.auth/login/dev?post_login_redirect_uri=${encodeURIComponent('myapp://cb')}`));
-    const done = await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'olga@example.com', roles: 'admin' });
-    token = (JSON.parse(decodeURIComponent(new URL(done.headers.get('location')!).hash.slice(7))) as { authenticationToken: string }).authenticationToken;
+    token = (await nativeDevSignIn(gw.url('api.localhost', ''), 'myapp://cb', { user_id: 'olga@example.com', roles: 'admin' })).authenticationToken;
     const echo = await (await new UserAgent().request(gw.url('api.localhost', '/'), { headers: { 'x-zumo-auth': token } })).json() as Echo;
     principalHeader = String(echo.headers['x-ms-client-principal']);
   });
