@@ -21,7 +21,7 @@ import { page, queryParam, readBody, redirect } from './http.ts';
 import { errorPage } from './pages.ts';
 import { checkRedirect } from './redirects.ts';
 
-export const LOGIN_TTL_MS = 5 * 60_000;
+const LOGIN_TTL_MS = 5 * 60_000;
 const HANDOFF_TTL_MS = 60_000;
 /** On each host, the cookie binding a sign-in in progress to the browser that started it. */
 export const LOGIN_COOKIE = 'SignOnceLogin';

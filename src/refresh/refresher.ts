@@ -30,7 +30,7 @@ export class RefreshError extends Error {
  * Calls that come within this long of a refresh share its result instead of refreshing again:
  * a burst of requests (or a client hammering /.auth/refresh) costs the provider one grant.
  */
-export const REFRESH_COALESCE_MS = 5000;
+const REFRESH_COALESCE_MS = 5000;
 
 /** When the tokens as stored now (re-read under the lock) still need the refresh. */
 export type RefreshNeeded = (tokens: ProviderTokens, now: number) => boolean;
