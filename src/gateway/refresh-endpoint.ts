@@ -1,6 +1,8 @@
 // GET /.auth/refresh on app hosts (Easy Auth's): refresh the signed-in user's provider tokens in
 // the store, once however many ask at the same moment (src/refresh). Called with an
-// authentication token, it also answers a new one for the same session.
+// authentication token, it also renews the token's session and answers a new token for it; that
+// token may have expired up to session.tokenRefreshExtensionHours ago (Easy Auth's refresh grace:
+// a native app back after a night still gets in, as long as the provider still refreshes).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/index.ts';
 import { RefreshError, unlessRefreshedSince, type RefreshFailure } from '../refresh/refresher.ts';
@@ -16,10 +18,11 @@ const ADVICE: Readonly<Record<RefreshFailure, string>> = {
 };
 
 export function refreshRoutes(ctx: GatewayContext) {
-  const { store, providers, signedIn, refresher, authenticationTokens } = ctx;
+  const { config, store, providers, signedIn, refresher, authenticationTokens } = ctx;
+  const graceMs = config.session.tokenRefreshExtensionHours * 3_600_000;
 
   async function refresh(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
-    const current = await signedIn.resolve(request, appConfig, host);
+    const current = await signedIn.resolve(request, appConfig, host, graceMs);
     if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
     if (!current) return reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
     const { session, user } = current;
@@ -39,7 +42,10 @@ export function refreshRoutes(ctx: GatewayContext) {
     signedIn.forgetAccount(session.accountId);
     reply.header('cache-control', 'no-store');
     if (!current.byToken) return reply.send({});
-    const authenticationToken = await authenticationTokens.issue(session, appConfig.id, user.provider);
+    // The provider has just vouched for the user again: the session lives on from now.
+    const renewed = await store.renewSession(session.ref, config.session.lifetime, graceMs);
+    if (!renewed) return invalidToken(reply, appConfig, 'session-ended');
+    const authenticationToken = await authenticationTokens.issue(renewed, appConfig.id, user.provider);
     return reply.send({ authenticationToken });
   }
 

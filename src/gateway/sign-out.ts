@@ -18,7 +18,8 @@ export function signOutRoutes(ctx: GatewayContext) {
     const target = queryParam(request, 'post_logout_redirect_uri') ?? '/.auth/logout/complete';
     const decision = checkRedirect(target, appConfig.allowedExternalRedirectUrls);
     if (!decision.ok) return page(reply, 400, errorPage('Sign-out refused', `post_logout_redirect_uri is not allowed here: ${decision.reason}.`));
-    const current = await signedIn.resolve(request, appConfig, host);
+    // A token within the refresh grace could still be renewed: signing out with it ends it too.
+    const current = await signedIn.resolve(request, appConfig, host, config.session.tokenRefreshExtensionHours * 3_600_000);
     let atProvider: string | undefined;
     if (current && !('refused' in current)) {
       // Asked before the tokens go: the ID token is the provider's hint of whom to sign out.

@@ -83,23 +83,30 @@ export class SignedInResolver {
     return cookie ? { cookie } : undefined;
   }
 
-  /** The claims and live session of a token accepted by this app (its own, or one of an app it trusts). */
-  async sessionOfToken(token: string, appConfig: AppConfig): Promise<{ claims: AuthenticationClaims; session: Session } | Refused> {
+  /**
+   * The claims and live session of a token accepted by this app (its own, or one of an app it
+   * trusts). With `expiredGraceMs` (the /.auth/refresh grace, only there), also a token and
+   * session expired at most that long ago.
+   */
+  async sessionOfToken(token: string, appConfig: AppConfig, expiredGraceMs = 0): Promise<{ claims: AuthenticationClaims; session: Session } | Refused> {
     let claims;
     try {
-      claims = await this.#tokens.verify(token, [appConfig.id, ...appConfig.acceptTokensFrom]);
+      claims = await this.#tokens.verify(token, [appConfig.id, ...appConfig.acceptTokensFrom], expiredGraceMs / 1000);
     } catch (error) {
       if (error instanceof TokenRefused) return { refused: error.reason };
       throw error;
     }
     // A token works while its session lives: a sign-out ends the tokens issued for it too.
-    const session = await this.#store.getSessionByRef(claims.sid);
+    const session = await this.#store.getSessionByRef(claims.sid, expiredGraceMs);
     if (!session || session.accountId !== claims.sub) return { refused: 'session-ended' };
     return { claims, session };
   }
 
-  /** The session of a request on an app host, by its token or cookie; undefined when there is none. */
-  async resolve(request: { headers: IncomingHttpHeaders }, appConfig: AppConfig, host: string): Promise<SignedIn | Refused | undefined> {
+  /**
+   * The session of a request on an app host, by its token or cookie; undefined when there is none.
+   * `expiredGraceMs` accepts a recently expired token (see sessionOfToken); such answers are not cached.
+   */
+  async resolve(request: { headers: IncomingHttpHeaders }, appConfig: AppConfig, host: string, expiredGraceMs = 0): Promise<SignedIn | Refused | undefined> {
     const credential = this.credentialOf(request.headers);
     if (!credential) return undefined;
     const cacheKey = 'token' in credential ? `token:${credential.token}` : `cookie:${credential.cookie}`;
@@ -108,7 +115,7 @@ export class SignedInResolver {
     let session: Session | undefined;
     let until = Number.POSITIVE_INFINITY;
     if ('token' in credential) {
-      const found = await this.sessionOfToken(credential.token, appConfig);
+      const found = await this.sessionOfToken(credential.token, appConfig, expiredGraceMs);
       if ('refused' in found) return found;
       session = found.session;
       until = (found.claims.exp + CLOCK_SKEW_SECONDS) * 1000;
@@ -123,6 +130,7 @@ export class SignedInResolver {
     const tokens = fresh;
     const identityHeaders = [...Object.entries(principalHeaders(user)), ...Object.entries(tokens ? tokenHeaders(tokens, appConfig.exposeRefreshTokens) : {})];
     const resolved: SignedIn = { session, user, tokens, identityHeaders, byToken: 'token' in credential };
+    if (session.expiresAt <= Date.now()) return resolved;
     this.#recent.set(host, cacheKey, resolved, { ...session, expiresAt: Math.min(session.expiresAt, until) });
     return resolved;
   }

@@ -192,11 +192,24 @@ export class SqlStore implements Store {
     return this.getSessionByRef(secretHash(secret));
   }
 
-  async getSessionByRef(ref: string): Promise<Session | undefined> {
+  async getSessionByRef(ref: string, expiredWithinMs = 0): Promise<Session | undefined> {
     const [row] = await this.#db.all<SessionRow>(
       'SELECT id_hash, account_id, sealed_data, created_at, expires_at FROM sessions WHERE id_hash = ? AND expires_at > ?',
-      [ref, this.#now()]);
-    if (!row) return undefined;
+      [ref, this.#now() - expiredWithinMs]);
+    return row && this.#sessionOf(row);
+  }
+
+  async renewSession(ref: string, lifetimeMs: number, expiredWithinMs = 0): Promise<Session | undefined> {
+    const now = this.#now();
+    // One UPDATE ... RETURNING: a session revoked meanwhile is not brought back.
+    const [row] = await this.#db.all<SessionRow>(
+      `UPDATE sessions SET expires_at = ? WHERE id_hash = ? AND expires_at > ?
+       RETURNING id_hash, account_id, sealed_data, created_at, expires_at`,
+      [now + lifetimeMs, ref, now - expiredWithinMs]);
+    return row && this.#sessionOf(row);
+  }
+
+  #sessionOf(row: SessionRow): Session {
     const data = JSON.parse(this.#keyring.openString(row.sealed_data, binding.session(row.id_hash, row.account_id)));
     return {
       ref: row.id_hash, accountId: row.account_id, createdAt: Number(row.created_at), expiresAt: Number(row.expires_at), data,
@@ -207,12 +220,13 @@ export class SqlStore implements Store {
     return this.revokeSessionByRef(secretHash(secret));
   }
 
+  // Revocation deletes expired sessions too: one still renewable must not outlive a sign-out.
   async revokeSessionByRef(ref: string): Promise<boolean> {
-    return (await this.#db.run('DELETE FROM sessions WHERE id_hash = ? AND expires_at > ?', [ref, this.#now()])) > 0;
+    return (await this.#db.run('DELETE FROM sessions WHERE id_hash = ?', [ref])) > 0;
   }
 
   revokeAccountSessions(accountId: string): Promise<number> {
-    return this.#db.run('DELETE FROM sessions WHERE account_id = ? AND expires_at > ?', [accountId, this.#now()]);
+    return this.#db.run('DELETE FROM sessions WHERE account_id = ?', [accountId]);
   }
 
   async issueCode(purpose: string, payload: unknown, ttlMs: number): Promise<string> {
@@ -268,10 +282,10 @@ export class SqlStore implements Store {
     return Buffer.from(this.#keyring.openString(row!.sealed, binding.instanceSecret(name)), 'base64url');
   }
 
-  async purgeExpired(): Promise<PurgeCounts> {
+  async purgeExpired(keepRenewableMs = 0): Promise<PurgeCounts> {
     const now = this.#now();
     return {
-      sessions: await this.#db.run('DELETE FROM sessions WHERE expires_at <= ?', [now]),
+      sessions: await this.#db.run('DELETE FROM sessions WHERE expires_at <= ?', [now - keepRenewableMs]),
       codes: await this.#db.run('DELETE FROM one_time_codes WHERE expires_at <= ?', [now]),
     };
   }

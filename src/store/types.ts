@@ -109,13 +109,21 @@ export interface Store {
   createSession(session: NewSession): Promise<{ secret: string; session: Session }>;
   /** The live session of a bearer secret; undefined when unknown, expired or revoked. */
   getSession(secret: string): Promise<Session | undefined>;
-  /** The live session with this reference (`Session.ref`, as tokens carry it in `sid`). */
-  getSessionByRef(ref: string): Promise<Session | undefined>;
-  /** Revokes by bearer secret; true when a live session was revoked. */
+  /**
+   * The live session with this reference (`Session.ref`, as tokens carry it in `sid`); with
+   * `expiredWithinMs`, also one that expired at most that long ago (not revoked).
+   */
+  getSessionByRef(ref: string, expiredWithinMs?: number): Promise<Session | undefined>;
+  /**
+   * Makes a session end `lifetimeMs` from now, if it is live or expired at most `expiredWithinMs`
+   * ago, atomically (a session revoked meanwhile stays revoked); the renewed session, or undefined.
+   */
+  renewSession(ref: string, lifetimeMs: number, expiredWithinMs?: number): Promise<Session | undefined>;
+  /** Revokes by bearer secret (expired ones too); true when there was a session to revoke. */
   revokeSession(secret: string): Promise<boolean>;
-  /** Revokes by reference (a token's `sid`); true when a live session was revoked. */
+  /** Revokes by reference (a token's `sid`); true when there was a session to revoke. */
   revokeSessionByRef(ref: string): Promise<boolean>;
-  /** Revokes every live session of an account; returns how many. */
+  /** Revokes every session of an account, expired ones too; returns how many. */
   revokeAccountSessions(accountId: string): Promise<number>;
 
   /** Issues a single-use code carrying `payload`; `purpose` must be given again to consume it. */
@@ -133,8 +141,11 @@ export interface Store {
    */
   instanceSecret(name: string): Promise<Buffer>;
 
-  /** Deletes expired or revoked sessions and expired codes. */
-  purgeExpired(): Promise<PurgeCounts>;
+  /**
+   * Deletes expired codes, and sessions expired more than `keepRenewableMs` ago (those within it
+   * may still be renewed: the authentication-token refresh grace).
+   */
+  purgeExpired(keepRenewableMs?: number): Promise<PurgeCounts>;
 }
 
 export class IdentityConflictError extends Error {

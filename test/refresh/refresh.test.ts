@@ -16,7 +16,8 @@ import { freePort } from '../support/ports.ts';
 import { admin, createSchema, postgresSkipReason } from '../support/postgres.ts';
 import { tempDir } from '../support/tmp.ts';
 import { UserAgent, finalUrl } from '../support/user-agent.ts';
-import { oidcSignIn } from '../support/sign-in.ts';
+import { handedOver, oidcSignIn } from '../support/sign-in.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const provider = (issuer: string, idp: TestIdp) => ({
   id: 'idp', type: 'oidc', issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
@@ -101,6 +102,63 @@ describe('GET /.auth/refresh', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('GET /.auth/refresh with an authentication token: a renewed session and a new token, within the refresh grace too', () => {
+  const LIFETIME_MS = 1000;
+  const GRACE_MS = 1800;
+  let idp: TestIdp;
+  let gw: TestGateway;
+
+  before(async () => {
+    idp = await startOidcProvider([]);
+    gw = await startTestGateway((port, upstream) => ({
+      publicUrl: `http://auth.localhost:${port}`,
+      session: { lifetime: `${LIFETIME_MS}ms`, tokenRefreshExtensionHours: GRACE_MS / 3_600_000 },
+      providers: [provider(idp.issuer, idp)],
+      apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true, allowedExternalRedirectUrls: ['myapp://cb'] }],
+    }));
+    await idp.close();
+    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp);
+  });
+  after(async () => {
+    await gw?.close();
+    await idp?.close();
+  });
+
+  /** A native app's sign-in: its authentication token. */
+  const signInNative = async (user: string) =>
+    handedOver((await oidcSignIn(gw.url('app.localhost', '/.auth/login/idp?post_login_redirect_uri=myapp://cb'), user)).landed).authenticationToken;
+  const withToken = (path: string, token: string) => new UserAgent().request(gw.url('app.localhost', path), { headers: { 'x-zumo-auth': token } });
+  const refreshed = async (token: string) => {
+    const answer = await withToken('/.auth/refresh', token);
+    return { status: answer.status, token: answer.status === 200 ? ((await answer.json()) as { authenticationToken: string }).authenticationToken : undefined };
+  };
+
+  test('expired within the grace: only /.auth/refresh takes the token, and its new token works; a sign-out ends it', async () => {
+    const first = await signInNative('erin');
+    const renewed = await refreshed(first);
+    assert.equal(renewed.status, 200, 'a live token is refreshed');
+    await sleep(LIFETIME_MS + 200);
+    for (const path of ['/', '/.auth/me']) assert.equal((await withToken(path, renewed.token!)).status, 401, `${path}: expired`);
+    const graced = await refreshed(renewed.token!);
+    assert.equal(graced.status, 200, 'expired, within the grace: refreshed');
+    const echo = await withToken('/', graced.token!);
+    assert.equal(echo.status, 200, 'the new token works');
+    assert.match(((await echo.json()) as { headers: Record<string, string> }).headers['x-ms-client-principal-name'] ?? '', /erin/);
+
+    await sleep(LIFETIME_MS + 200);
+    assert.equal((await withToken('/.auth/logout', graced.token!)).status, 302);
+    assert.equal((await refreshed(graced.token!)).status, 401, 'signed out with a token in its grace: it cannot be renewed');
+  });
+
+  test('expired longer than the grace: 401, sign in again', async () => {
+    const token = await signInNative('frank');
+    await sleep(LIFETIME_MS + GRACE_MS + 300);
+    const late = await withToken('/.auth/refresh', token);
+    assert.equal(late.status, 401);
+    assert.equal(((await late.json()) as { reason: string }).reason, 'session-ended');
   });
 });
 

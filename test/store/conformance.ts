@@ -235,6 +235,30 @@ export function storeConformance(harness: StoreHarness): void {
         assert.ok(purged.sessions >= 1 && purged.codes >= 1, JSON.stringify(purged));
         assert.deepEqual(await store.purgeExpired(), { sessions: 0, codes: 0 });
       });
+
+      test('an expired session is renewable within a window, never once revoked or past it; purging keeps the window', async () => {
+        const { account } = await store.resolveIdentity('google', 'renewal');
+        const { secret, session } = await store.createSession({ accountId: account.id, lifetimeMs: 1000, data: { n: 2 } });
+        const other = await store.createSession({ accountId: account.id, lifetimeMs: 1000 });
+        const revoked = await store.createSession({ accountId: account.id, lifetimeMs: 1000 });
+        clock += 1500;
+        assert.equal(await store.getSession(secret), undefined, 'expired for ordinary use');
+        assert.equal(await store.getSessionByRef(session.ref), undefined);
+        assert.deepEqual(await store.getSessionByRef(session.ref, 600), session, 'found within the window');
+        assert.equal(await store.getSessionByRef(session.ref, 400), undefined, 'not past it');
+        assert.equal((await store.purgeExpired(600)).sessions, 0, 'sessions within the window are kept');
+        assert.equal(await store.revokeSessionByRef(revoked.session.ref), true, 'an expired session can still be revoked');
+        assert.equal(await store.renewSession(revoked.session.ref, HOUR, 600), undefined, 'a revoked session is not renewed');
+        assert.equal(await store.renewSession(session.ref, HOUR, 400), undefined, 'nor one expired longer than the window');
+
+        const renewed = await store.renewSession(session.ref, HOUR, 600);
+        assert.deepEqual(renewed, { ...session, expiresAt: clock + HOUR });
+        assert.deepEqual(await store.getSession(secret), renewed, 'the same secret works again');
+        assert.equal(await store.getSession(other.secret), undefined, 'only that session');
+        clock += 1000;
+        assert.equal((await store.purgeExpired(600)).sessions, 1, 'purged once past the window');
+        assert.equal(await store.getSessionByRef(other.session.ref, 600), undefined);
+      });
     });
 
     describe('one-time codes', () => {

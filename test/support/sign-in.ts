@@ -18,9 +18,14 @@ export async function nativeDevSignIn(appOrigin: string, appScheme: string, fiel
   const ua = new UserAgent();
   const form = await ua.navigate(`${appOrigin}/.auth/login/dev?post_login_redirect_uri=${encodeURIComponent(appScheme)}`);
   const handover = await ua.submitForm(finalUrl(form), await form.text(), fields);
+  return { ua, handover, ...handedOver(handover) };
+}
+
+/** What the final redirect to an app's scheme carries: #token={"authenticationToken","user":{"userId"}}. */
+export function handedOver(handover: Response): { authenticationToken: string; userId: string } {
   const hash = new URL(handover.headers.get('location')!).hash;
   const result = JSON.parse(decodeURIComponent(hash.slice('#token='.length))) as { authenticationToken: string; user: { userId: string } };
-  return { ua, handover, authenticationToken: result.authenticationToken, userId: result.user.userId };
+  return { authenticationToken: result.authenticationToken, userId: result.user.userId };
 }
 
 /** Signs `user` in at `appUrl` through oidc-provider's login and consent pages; the page landed on. */
