@@ -1,7 +1,7 @@
 // Rules between fields. They read the raw (substituted) file defensively, so they report even
 // when other parts of the file are broken: every problem at once.
 import { formatPath, type Problem } from './problems.ts';
-import { ID_PATTERN, show } from './schema.ts';
+import { ID_PATTERN, REFRESHING_PROVIDER_TYPES, show } from './schema.ts';
 
 type Raw = Record<string, unknown>;
 
@@ -25,6 +25,23 @@ function duplicateIds(section: string, items: Array<[number, Raw]>, problems: Pr
     const first = seen.get(item.id);
     if (first === undefined) seen.set(item.id, i);
     else problems.push({ path: formatPath([section, i, 'id']), message: `${show(item.id)} is already the id of ${section}[${first}]` });
+  }
+}
+
+/** An app's resources: each alias once, each from a provider SignOnce refreshes tokens of. */
+function resourceProblems(appIndex: number, resources: Array<[number, Raw]>, providers: Array<[number, Raw]>, problems: Problem[]): void {
+  const aliases = new Map<unknown, number>();
+  const refreshing = providers.filter(([, p]) => REFRESHING_PROVIDER_TYPES.includes(String(p.type))).map(([, p]) => p.id);
+  for (const [j, resource] of resources) {
+    const path = (field: string) => formatPath(['apps', appIndex, 'resources', j, field]);
+    const first = aliases.get(resource.alias);
+    if (first !== undefined) problems.push({ path: path('alias'), message: `${show(resource.alias)} is already the alias of resources[${first}]` });
+    else aliases.set(resource.alias, j);
+    if (typeof resource.provider !== 'string' || !ID_PATTERN.test(resource.provider) || refreshing.includes(resource.provider)) continue;
+    const known = providers.find(([, p]) => p.id === resource.provider);
+    problems.push({ path: path('provider'), message: known
+      ? `${show(resource.provider)} is a ${String(known[1].type)} provider: its tokens cannot be refreshed, so it gets no tokens for other resources (use an oidc or oauth2 provider)`
+      : `no provider ${show(resource.provider)} (known: ${providers.map(([, p]) => p.id).join(', ') || 'none'})` });
   }
 }
 
@@ -69,6 +86,7 @@ export function crossFieldProblems(raw: Raw): Problem[] {
         problems.push({ path: formatPath(['apps', i, 'acceptTokensFrom', j]), message: `no app ${show(source)} (known: ${appIds.join(', ')})` });
       }
     }
+    resourceProblems(i, objects(app.resources), providers, problems);
     if (app.exposeRefreshTokens === true && app.tokenStore !== true) {
       problems.push({ path: formatPath(['apps', i, 'exposeRefreshTokens']), message: 'needs tokenStore: true (without the token store there are no tokens to expose)' });
     }

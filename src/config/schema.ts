@@ -122,6 +122,8 @@ function optional<F extends z.ZodRawShape>(fields: F) {
 // field may be given to override the preset, e.g. to point it at a local identity provider.
 const OIDC_PRESETS = ['google', 'aad', 'microsoftaccount'] as const;
 const OAUTH2_PRESETS = ['facebook', 'github'] as const;
+/** Provider types whose tokens SignOnce refreshes (OAuth 2 refresh-token grant). */
+export const REFRESHING_PROVIDER_TYPES: readonly string[] = ['oidc', 'oauth2', 'apple', ...OIDC_PRESETS, ...OAUTH2_PRESETS];
 
 /** The .p8 key Apple gives for Sign in with Apple: EC P-256, PKCS #8 PEM. Never shown in messages. */
 function isEcP256PrivateKey(pem: string): boolean {
@@ -153,6 +155,20 @@ export const PROVIDER_SCHEMAS = [
 ] as const;
 
 
+// A token for another resource (an API), got with the sign-in's refresh token: named by an RFC 8707
+// resource indicator, by scopes, or both.
+export const RESOURCE_ALIAS_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
+const resourceIndicator = rule(z.string(), (v) => parsedUrl(v) !== undefined && !v.includes('#'),
+  (v) => `${show(v)} is not a resource indicator (RFC 8707 section 2: an absolute URI without a fragment, e.g. https://api.example.com)`);
+const appResource = z.strictObject({
+  alias: rule(z.string(), (v) => RESOURCE_ALIAS_PATTERN.test(v),
+    (v) => `${show(v)} is not an alias (lower-case letters, digits and "-", at most 32; it names the header X-SIGNONCE-TOKEN-{ALIAS})`),
+  provider: id,
+  resource: resourceIndicator.optional(),
+  scopes: z.array(text).default([]),
+  inject: z.boolean().default(false),
+}).refine((r) => r.resource !== undefined || r.scopes.length > 0, 'needs a resource (an RFC 8707 indicator), scopes, or both: they say which token to get');
+
 export const UNAUTHENTICATED_ACTIONS = ['RedirectToLoginPage', 'AllowAnonymous', 'Return401', 'Return403'] as const;
 
 const app = z.strictObject({
@@ -169,6 +185,7 @@ const app = z.strictObject({
   acceptTokensFrom: z.array(id).default([]),
   sso: z.boolean().default(true),
   providerLogout: z.boolean().default(false),
+  resources: z.array(appResource).default([]),
   // Legacy: tokens of this app signed HS256 with its own secret, for backends that only check an HMAC.
   tokenSigning: z.strictObject({
     alg: z.literal('HS256'),
@@ -205,3 +222,4 @@ export const configSchema = z.strictObject({
 export type Config = z.output<typeof configSchema>;
 export type ProviderConfig = Config['providers'][number];
 export type AppConfig = Config['apps'][number];
+export type AppResource = AppConfig['resources'][number];

@@ -21,7 +21,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   if (config.devMode) {
     logger.warn('devMode is on: development-only features (such as the dev provider, which trusts whatever is typed) are enabled; never use it in production');
   }
-  const providers = createProviders(config.providers);
+  const providers = createProviders(config);
   const keyring = new Keyring(config.secrets.encryptionKeys);
   const store = await openStore(config.store, { keyring });
   let server;

@@ -1,9 +1,9 @@
 // What an app behind the gateway may believe: identity headers come from SignOnce alone. Every
-// client-sent X-MS-CLIENT-PRINCIPAL* and X-MS-TOKEN-* header goes, in any case, any number of times,
+// client-sent X-MS-CLIENT-PRINCIPAL*, X-MS-TOKEN-* and X-SIGNONCE-* header goes, in any case, any number of times,
 // and in its underscore spelling (CGI-style frameworks read X_MS_CLIENT_PRINCIPAL as the dashed
 // one). SignOnce's own cookies go too, so no app ever holds a session it could replay.
 
-const IDENTITY_PREFIXES = ['x-ms-client-principal', 'x-ms-token-'];
+const IDENTITY_PREFIXES = ['x-ms-client-principal', 'x-ms-token-', 'x-signonce-'];
 
 /** Whether a request header name is one only SignOnce may set. */
 export function isIdentityHeader(name: string): boolean {

@@ -3,10 +3,13 @@
 // authentication token, it also renews the token's session and answers a new token for it; that
 // token may have expired up to session.tokenRefreshExtensionHours ago (Easy Auth's refresh grace:
 // a native app back after a night still gets in, as long as the provider still refreshes).
+// GET /.auth/token?resource={alias}: the signed-in user's token for one of the app's resources.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/index.ts';
 import { RefreshError, unlessRefreshedSince, type RefreshFailure } from '../refresh/refresher.ts';
 import type { GatewayContext } from './context.ts';
+import { queryParam } from './http.ts';
+import type { Identified } from './signed-in.ts';
 import { invalidToken } from './token-endpoints.ts';
 
 const STATUS: Readonly<Record<RefreshFailure, number>> = { 'no-refresh-token': 400, refused: 403, unreachable: 503, 'invalid-response': 502 };
@@ -21,10 +24,24 @@ export function refreshRoutes(ctx: GatewayContext) {
   const { config, store, providers, signedIn, refresher, authenticationTokens } = ctx;
   const graceMs = config.session.tokenRefreshExtensionHours * 3_600_000;
 
-  async function refresh(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
-    const current = await signedIn.resolve(request, appConfig, host, graceMs);
+  /** The signed-in caller, or the reply already sent (401) when there is none. */
+  async function signedInCaller(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, expiredGraceMs = 0): Promise<Identified | FastifyReply> {
+    const current = await signedIn.identify(request, appConfig, host, expiredGraceMs);
     if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
     if (!current) return reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
+    return current;
+  }
+
+  /** A refresh that failed, answered and logged; after a refusal the account's cached answers go too. */
+  function refreshFailed(request: FastifyRequest, reply: FastifyReply, error: RefreshError, provider: string, accountId: string) {
+    if (error.failure === 'refused') signedIn.forgetAccount(accountId);
+    request.log.warn({ provider, account: accountId, failure: error.failure, reason: error.message }, 'token refresh failed');
+    return reply.code(STATUS[error.failure]).header('cache-control', 'no-store').send({ error: ADVICE[error.failure], reason: error.failure });
+  }
+
+  async function refresh(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
+    const current = await signedInCaller(request, reply, appConfig, host, graceMs);
+    if (!('session' in current)) return current;
     const { session, user } = current;
     const provider = providers.get(user.provider);
     const ref = { accountId: session.accountId, provider: user.provider, resource: '' };
@@ -35,9 +52,7 @@ export function refreshRoutes(ctx: GatewayContext) {
       await refresher.refresh(ref, provider, unlessRefreshedSince(seen));
     } catch (error) {
       if (!(error instanceof RefreshError)) throw error;
-      if (error.failure === 'refused') signedIn.forgetAccount(session.accountId);
-      request.log.warn({ provider: user.provider, account: session.accountId, failure: error.failure, reason: error.message }, 'token refresh failed');
-      return reply.code(STATUS[error.failure]).header('cache-control', 'no-store').send({ error: ADVICE[error.failure], reason: error.failure });
+      return refreshFailed(request, reply, error, user.provider, session.accountId);
     }
     signedIn.forgetAccount(session.accountId);
     reply.header('cache-control', 'no-store');
@@ -49,5 +64,29 @@ export function refreshRoutes(ctx: GatewayContext) {
     return reply.send({ authenticationToken });
   }
 
-  return { refresh };
+  /** GET /.auth/token?resource={alias}: `{"access_token", "expires_on"}`, only for resources the app declares. */
+  async function resourceToken(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
+    const current = await signedInCaller(request, reply, appConfig, host);
+    if (!('session' in current)) return current;
+    const alias = queryParam(request, 'resource');
+    const resource = appConfig.resources.find((r) => r.alias === alias);
+    if (!resource) {
+      const declared = appConfig.resources.map((r) => r.alias).join(', ') || 'none';
+      return reply.code(400).header('cache-control', 'no-store')
+        .send({ error: `${alias === undefined ? 'the resource parameter is missing' : `"${alias}" is not a resource of this app`} (declared: ${declared})` });
+    }
+    const { accountId } = current.session;
+    let stored;
+    try {
+      stored = await signedIn.resourceToken(accountId, resource);
+    } catch (error) {
+      if (!(error instanceof RefreshError)) throw error;
+      return refreshFailed(request, reply, error, resource.provider, accountId);
+    }
+    const { accessToken, expiresAt } = stored.tokens;
+    return reply.header('cache-control', 'no-store')
+      .send({ access_token: accessToken, ...(expiresAt === undefined ? {} : { expires_on: new Date(expiresAt).toISOString() }) });
+  }
+
+  return { refresh, resourceToken };
 }

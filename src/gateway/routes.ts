@@ -44,7 +44,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   const { startLogin, finishLogin, clientDirectedLogin, providerStart, providerCallback, formPostCallback } = signInRoutes(ctx);
   const { logout, logoutReturn } = signOutRoutes(ctx);
   const { exchange, keySet, discovery } = tokenRoutes(ctx);
-  const { refresh } = refreshRoutes(ctx);
+  const { refresh, resourceToken } = refreshRoutes(ctx);
 
   // --- app host -----------------------------------------------------------------------------
 
@@ -141,6 +141,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     if (path === '/.auth/login/done') return finishLogin(request, reply, appConfig, host);
     if (path === '/.auth/me') return me(request, reply, appConfig, host);
     if (path === '/.auth/refresh') return refresh(request, reply, appConfig, host);
+    if (path === '/.auth/token') return resourceToken(request, reply, appConfig, host);
     if (path === '/.auth/logout') return logout(request, reply, appConfig, host);
     if (path === '/.auth/logout/complete') return page(reply, 200, signedOutPage());
     const login = /^\/\.auth\/login\/([^/]+)$/.exec(path);

@@ -7,7 +7,7 @@ import type { GatewayContext } from './context.ts';
 import { page, queryParam, redirect } from './http.ts';
 import { errorPage, signedOutPage } from './pages.ts';
 import { checkRedirect } from './redirects.ts';
-import type { SignedIn } from './signed-in.ts';
+import type { Identified } from './signed-in.ts';
 
 const LOGOUT_RETURN_TTL_MS = 5 * 60_000;
 
@@ -19,7 +19,7 @@ export function signOutRoutes(ctx: GatewayContext) {
     const decision = checkRedirect(target, appConfig.allowedExternalRedirectUrls);
     if (!decision.ok) return page(reply, 400, errorPage('Sign-out refused', `post_logout_redirect_uri is not allowed here: ${decision.reason}.`));
     // A token within the refresh grace could still be renewed: signing out with it ends it too.
-    const current = await signedIn.resolve(request, appConfig, host, config.session.tokenRefreshExtensionHours * 3_600_000);
+    const current = await signedIn.identify(request, appConfig, host, config.session.tokenRefreshExtensionHours * 3_600_000);
     let atProvider: string | undefined;
     if (current && !('refused' in current)) {
       // Asked before the tokens go: the ID token is the provider's hint of whom to sign out.
@@ -39,7 +39,7 @@ export function signOutRoutes(ctx: GatewayContext) {
    * The provider's end-session URL for this user, returning through the auth host (one
    * post-logout redirect URI to register per SignOnce, like the callback) to `target` on `host`.
    */
-  async function providerLogoutUrl(current: SignedIn, host: string, target: string): Promise<string | undefined> {
+  async function providerLogoutUrl(current: Identified, host: string, target: string): Promise<string | undefined> {
     const provider = providers.get(current.user.provider);
     if (!provider?.endSessionUrl) return undefined;
     const stored = await store.getTokens({ accountId: current.session.accountId, provider: provider.id, resource: '' });

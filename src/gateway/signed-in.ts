@@ -2,25 +2,33 @@
 // token of its type) or else by the session cookie, with what the app learns of them. Resolved
 // answers are kept briefly per instance (signed-in-cache.ts); sign-outs and token changes evict.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { AppConfig, Config } from '../config/index.ts';
+import type { AppConfig, AppResource, Config } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import { CLOCK_SKEW_SECONDS, TokenRefused, isAuthenticationTokenType, type AuthenticationClaims, type AuthenticationTokens } from '../session/authentication-tokens.ts';
 import { openSessionCookie, readCookie } from '../session/cookies.ts';
-import { principalHeaders, tokenHeaders, type SignedInUser } from '../session/principal.ts';
+import { principalHeaders, resourceHeaders, tokenHeaders, type SignedInUser } from '../session/principal.ts';
 import type { Provider } from '../providers/index.ts';
 import { RefreshError, expiringWithin, type TokenRefresher } from '../refresh/refresher.ts';
+import { resourceTarget } from '../refresh/resources.ts';
 import type { Session, Store, StoredTokens } from '../store/index.ts';
 import { SignedInCache } from './signed-in-cache.ts';
 
-/** A request's session on an app host, with what the app learns of it. */
-export interface SignedIn {
+/** Who a request on an app host is. */
+export interface Identified {
   readonly session: Session;
   readonly user: SignedInUser;
-  readonly tokens: StoredTokens | undefined;
-  /** X-MS-CLIENT-PRINCIPAL* and, for apps with `tokenStore`, X-MS-TOKEN-* headers. */
-  readonly identityHeaders: ReadonlyArray<[string, string]>;
   /** Authenticated by a token, not by the cookie (so not exposed to cross-site requests). */
   readonly byToken: boolean;
+}
+
+/** A request's session on an app host, with what the app learns of it. */
+export interface SignedIn extends Identified {
+  readonly tokens: StoredTokens | undefined;
+  /**
+   * X-MS-CLIENT-PRINCIPAL*; for apps with `tokenStore`, X-MS-TOKEN-*; for resources with
+   * `inject`, X-SIGNONCE-TOKEN-{ALIAS} and X-SIGNONCE-TOKEN-{ALIAS}-EXPIRES-ON.
+   */
+  readonly identityHeaders: ReadonlyArray<[string, string]>;
 }
 
 /** A token was presented and is not accepted here: 401, whatever else the request carries. */
@@ -28,6 +36,9 @@ export interface Refused { readonly refused: string }
 
 /** The token in `Authorization: Bearer <token>`, if that is the header's form. */
 export const bearerToken = (authorization: string | undefined) => /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];
+
+type Credential = { token: string } | { cookie: string };
+const cacheKeyOf = (credential: Credential) => ('token' in credential ? `token:${credential.token}` : `cookie:${credential.cookie}`);
 
 const DEFAULT_REFRESH = { ahead: 5 * 60_000, onRefreshFailure: 'proceed' } as const;
 
@@ -53,6 +64,12 @@ export class SignedInResolver {
     this.#recent = new SignedInCache<SignedIn>({ ttlMs: deps.config.session.cacheTtl });
   }
 
+  /** The provider's `refresh` settings (oidc, oauth2 and their presets have them). */
+  #refreshSettings(providerId: string): { ahead: number; onRefreshFailure: 'proceed' | '401' } {
+    const settings = this.#config.providers.find((p) => p.id === providerId);
+    return (settings && 'refresh' in settings && settings.refresh) || DEFAULT_REFRESH;
+  }
+
   /**
    * The tokens an app is about to receive, refreshed first when they expire within the provider's
    * `refresh.ahead` (so apps never get a token about to lapse). A failed refresh leaves them as
@@ -61,8 +78,7 @@ export class SignedInResolver {
   async #fresh(stored: StoredTokens | undefined): Promise<StoredTokens | Refused | undefined> {
     const provider = stored && this.#providers.get(stored.provider);
     if (!stored?.tokens.refreshToken || !provider?.refresh) return stored;
-    const settings = this.#config.providers.find((p) => p.id === stored.provider);
-    const { ahead, onRefreshFailure } = (settings && 'refresh' in settings && settings.refresh) || DEFAULT_REFRESH;
+    const { ahead, onRefreshFailure } = this.#refreshSettings(stored.provider);
     const need = expiringWithin(ahead);
     if (!need(stored.tokens, Date.now())) return stored;
     try {
@@ -73,8 +89,47 @@ export class SignedInResolver {
     }
   }
 
+  /**
+   * The account's token for one of an app's `resources`: as stored while it does not expire
+   * within the provider's `refresh.ahead`, else got (or refreshed) now with the sign-in's refresh
+   * token. `ahead`: for a proxied request, after a provider failure not asked again for a while.
+   * Throws RefreshError.
+   */
+  async resourceToken(accountId: string, resource: AppResource, { ahead = false } = {}): Promise<StoredTokens> {
+    const provider = this.#providers.get(resource.provider);
+    if (!provider) throw new RefreshError('no-refresh-token', `provider "${resource.provider}" is no longer configured`);
+    const target = resourceTarget(resource);
+    const signIn = { accountId, provider: resource.provider, resource: '' };
+    const need = expiringWithin(this.#refreshSettings(resource.provider).ahead);
+    const stored = await this.#store.getTokens({ ...signIn, resource: target.key });
+    if (stored?.tokens.accessToken && !need(stored.tokens, Date.now())) return stored;
+    return ahead ? this.#refresher.refreshAhead(signIn, provider, need, target) : this.#refresher.refresh(signIn, provider, need, target);
+  }
+
+  /**
+   * X-SIGNONCE-TOKEN-* headers of the app's resources with `inject`. A token that cannot be got
+   * is left out (`proceed`: an unexpired one is sent as it is) or refuses the request (`401`).
+   */
+  async #resourceHeaders(accountId: string, appConfig: AppConfig): Promise<Array<[string, string]> | Refused> {
+    const headers: Array<[string, string]> = [];
+    for (const resource of appConfig.resources) {
+      if (!resource.inject) continue;
+      let stored: StoredTokens | undefined;
+      try {
+        stored = await this.resourceToken(accountId, resource, { ahead: true });
+      } catch (error) {
+        if (!(error instanceof RefreshError)) throw error;
+        if (this.#refreshSettings(resource.provider).onRefreshFailure === '401') return { refused: `refresh-failed: ${error.failure}` };
+        stored = await this.#store.getTokens({ accountId, provider: resource.provider, resource: resourceTarget(resource).key });
+        if ((stored?.tokens.expiresAt ?? Number.POSITIVE_INFINITY) <= Date.now()) stored = undefined;
+      }
+      headers.push(...resourceHeaders(resource.alias, stored));
+    }
+    return headers;
+  }
+
   /** What a request presents: SignOnce's token (X-ZUMO-AUTH, or a bearer token of its type), else its cookie. */
-  credentialOf(headers: IncomingHttpHeaders): { token: string } | { cookie: string } | undefined {
+  credentialOf(headers: IncomingHttpHeaders): Credential | undefined {
     const zumo = headers['x-zumo-auth'];
     if (typeof zumo === 'string') return { token: zumo.trim() };
     const bearer = bearerToken(headers.authorization);
@@ -103,34 +158,48 @@ export class SignedInResolver {
   }
 
   /**
-   * The session of a request on an app host, by its token or cookie; undefined when there is none.
-   * `expiredGraceMs` accepts a recently expired token (see sessionOfToken); such answers are not cached.
+   * Who a request on an app host is (its session and user, by its token or cookie), without the
+   * tokens and headers an app gets: for SignOnce's own endpoints, which must not refresh tokens
+   * ahead of time (a sign-out would refresh tokens it then deletes). `expiredGraceMs` accepts a
+   * recently expired token (see sessionOfToken).
    */
-  async resolve(request: { headers: IncomingHttpHeaders }, appConfig: AppConfig, host: string, expiredGraceMs = 0): Promise<SignedIn | Refused | undefined> {
+  async identify(request: { headers: IncomingHttpHeaders }, appConfig: AppConfig, host: string, expiredGraceMs = 0): Promise<Identified | Refused | undefined> {
     const credential = this.credentialOf(request.headers);
     if (!credential) return undefined;
-    const cacheKey = 'token' in credential ? `token:${credential.token}` : `cookie:${credential.cookie}`;
-    const cached = this.#recent.get(host, cacheKey);
-    if (cached) return cached;
-    let session: Session | undefined;
-    let until = Number.POSITIVE_INFINITY;
+    return this.#recent.get(host, cacheKeyOf(credential)) ?? this.#identify(credential, appConfig, host, expiredGraceMs);
+  }
+
+  async #identify(credential: Credential, appConfig: AppConfig, host: string, expiredGraceMs: number): Promise<(Identified & { until: number }) | Refused | undefined> {
     if ('token' in credential) {
       const found = await this.sessionOfToken(credential.token, appConfig, expiredGraceMs);
       if ('refused' in found) return found;
-      session = found.session;
-      until = (found.claims.exp + CLOCK_SKEW_SECONDS) * 1000;
-    } else {
-      const secret = openSessionCookie(this.#keyring, credential.cookie, host);
-      session = secret ? await this.#store.getSession(secret) : undefined;
-      if (!session) return undefined;
+      const { session } = found;
+      return { session, user: session.data.user as SignedInUser, byToken: true, until: (found.claims.exp + CLOCK_SKEW_SECONDS) * 1000 };
     }
-    const user = session.data.user as SignedInUser;
+    const secret = openSessionCookie(this.#keyring, credential.cookie, host);
+    const session = secret ? await this.#store.getSession(secret) : undefined;
+    return session && { session, user: session.data.user as SignedInUser, byToken: false, until: Number.POSITIVE_INFINITY };
+  }
+
+  /** Who a request on an app host is, with what the app learns of them; undefined when there is none. */
+  async resolve(request: { headers: IncomingHttpHeaders }, appConfig: AppConfig, host: string): Promise<SignedIn | Refused | undefined> {
+    const credential = this.credentialOf(request.headers);
+    if (!credential) return undefined;
+    const cacheKey = cacheKeyOf(credential);
+    const cached = this.#recent.get(host, cacheKey);
+    if (cached) return cached;
+    const who = await this.#identify(credential, appConfig, host, 0);
+    if (!who || 'refused' in who) return who;
+    const { session, user, byToken, until } = who;
     const fresh = appConfig.tokenStore ? await this.#fresh(await this.#store.getTokens({ accountId: session.accountId, provider: user.provider, resource: '' })) : undefined;
     if (fresh && 'refused' in fresh) return fresh;
     const tokens = fresh;
-    const identityHeaders = [...Object.entries(principalHeaders(user)), ...Object.entries(tokens ? tokenHeaders(tokens, appConfig.exposeRefreshTokens) : {})];
-    const resolved: SignedIn = { session, user, tokens, identityHeaders, byToken: 'token' in credential };
-    if (session.expiresAt <= Date.now()) return resolved;
+    const resources = appConfig.resources.length ? await this.#resourceHeaders(session.accountId, appConfig) : [];
+    if ('refused' in resources) return resources;
+    const identityHeaders = [
+      ...Object.entries(principalHeaders(user)), ...Object.entries(tokens ? tokenHeaders(tokens, appConfig.exposeRefreshTokens) : {}), ...resources,
+    ];
+    const resolved: SignedIn = { session, user, tokens, identityHeaders, byToken };
     this.#recent.set(host, cacheKey, resolved, { ...session, expiresAt: Math.min(session.expiresAt, until) });
     return resolved;
   }

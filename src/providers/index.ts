@@ -1,5 +1,6 @@
 // Providers built from the configuration: presets resolved to their base type, one Provider each.
-import type { ProviderConfig } from '../config/index.ts';
+import type { Config, ProviderConfig } from '../config/index.ts';
+import { signInResources } from '../refresh/resources.ts';
 import { appleClientSecret, appleUserClaims } from './apple.ts';
 import { DevProvider } from './dev.ts';
 import { OAuth1Provider } from './oauth1.ts';
@@ -20,7 +21,8 @@ function resolvePreset(config: ProviderConfig): { base: string; displayName: str
   return { base: preset.base, displayName, fields: { ...preset.fields, ...given } };
 }
 
-export function createProvider(config: ProviderConfig): Provider {
+/** The provider of `config`; its sign-ins name `resources` (RFC 8707 indicators). */
+export function createProvider(config: ProviderConfig, resources: readonly string[] = []): Provider {
   const { base, displayName, fields } = resolvePreset(config);
   switch (base) {
     case 'oidc': {
@@ -30,7 +32,7 @@ export function createProvider(config: ProviderConfig): Provider {
         id: config.id, type: config.type, displayName, issuer, clientId: fields.clientId as string,
         clientSecret: apple ? appleClientSecret({ ...apple, audience: issuer }) : fields.clientSecret as string | undefined,
         scopes: (fields.scopes as string[] | undefined) ?? ['openid', 'profile', 'email'],
-        authorizationParams: fields.authorizationParams as Record<string, string> | undefined,
+        authorizationParams: fields.authorizationParams as Record<string, string> | undefined, resources,
         ...(apple ? { callbackClaims: appleUserClaims } : {}),
       });
     }
@@ -40,7 +42,7 @@ export function createProvider(config: ProviderConfig): Provider {
         authorizationUrl: fields.authorizationUrl as string, tokenUrl: fields.tokenUrl as string, userinfoUrl: fields.userinfoUrl as string | undefined,
         clientId: fields.clientId as string, clientSecret: fields.clientSecret as string | undefined,
         scopes: (fields.scopes as string[] | undefined) ?? [], claims: fields.claims as OAuth2Settings['claims'],
-        authorizationParams: fields.authorizationParams as Record<string, string> | undefined,
+        authorizationParams: fields.authorizationParams as Record<string, string> | undefined, resources,
       });
     case 'oauth1':
       return new OAuth1Provider({
@@ -56,6 +58,6 @@ export function createProvider(config: ProviderConfig): Provider {
   }
 }
 
-export function createProviders(configs: readonly ProviderConfig[]): Map<string, Provider> {
-  return new Map(configs.map((config) => [config.id, createProvider(config)]));
+export function createProviders(config: Pick<Config, 'providers' | 'apps'>): Map<string, Provider> {
+  return new Map(config.providers.map((provider) => [provider.id, createProvider(provider, signInResources(config, provider.id))]));
 }

@@ -2,7 +2,7 @@
 // and how a failure is told to the user.
 import * as client from 'openid-client';
 import type { ProviderTokens } from '../store/index.ts';
-import { ProviderError, type PendingSignIn } from './types.ts';
+import { ProviderError, type PendingSignIn, type TokenTarget } from './types.ts';
 
 export const TIMEOUT_SECONDS = 10;
 
@@ -29,13 +29,16 @@ export function classify(error: unknown): ProviderError {
 }
 
 
-/** The authorization request every code-flow provider sends: PKCE S256 always (RFC 9700 section 2.1.1). */
+/**
+ * The authorization request every code-flow provider sends: PKCE S256 always (RFC 9700 section
+ * 2.1.1); `resources` named as RFC 8707 resource indicators (section 2.1), one parameter each.
+ */
 export async function authorizationRequest(config: client.Configuration, request: {
   callbackUrl: string; state: string; scopes: readonly string[]; extra?: Readonly<Record<string, string>> | undefined;
-  prompt?: string | undefined; nonce?: string | undefined;
+  prompt?: string | undefined; nonce?: string | undefined; resources?: readonly string[] | undefined;
 }): Promise<{ url: string; pending: PendingSignIn }> {
   const verifier = client.randomPKCECodeVerifier();
-  const url = client.buildAuthorizationUrl(config, {
+  const parameters = new URLSearchParams({
     ...request.extra,
     redirect_uri: request.callbackUrl,
     response_type: 'code',
@@ -46,17 +49,24 @@ export async function authorizationRequest(config: client.Configuration, request
     ...(request.nonce ? { nonce: request.nonce } : {}),
     ...(request.prompt ? { prompt: request.prompt } : {}),
   });
+  for (const resource of request.resources ?? []) parameters.append('resource', resource);
+  const url = client.buildAuthorizationUrl(config, parameters);
   return { url: url.href, pending: { verifier, ...(request.nonce ? { nonce: request.nonce } : {}) } };
 }
 
 /**
  * The refresh-token grant (RFC 6749 section 6): the new tokens, keeping what the answer leaves out
- * (a refresh token that was not rotated, an ID token not reissued).
+ * (a refresh token that was not rotated, an ID token not reissued). For a `target`, the access
+ * token is asked for its resource (RFC 8707 section 2.2) and scopes (RFC 6749 section 6 `scope`).
  */
-export async function refreshGrant(config: client.Configuration, current: ProviderTokens): Promise<ProviderTokens> {
+export async function refreshGrant(config: client.Configuration, current: ProviderTokens, target?: TokenTarget): Promise<ProviderTokens> {
   if (!current.refreshToken) throw new ProviderError('denied', 'no refresh token is stored');
+  const parameters = {
+    ...(target?.resource ? { resource: target.resource } : {}),
+    ...(target?.scopes.length ? { scope: target.scopes.join(' ') } : {}),
+  };
   try {
-    const fresh = providerTokens(await client.refreshTokenGrant(config, current.refreshToken));
+    const fresh = providerTokens(await client.refreshTokenGrant(config, current.refreshToken, parameters));
     return { ...current, ...fresh, ...(fresh.expiresAt === undefined ? { expiresAt: undefined } : {}) };
   } catch (error) {
     throw classify(error);

@@ -4,7 +4,7 @@ import * as client from 'openid-client';
 import { principalName, toClaims } from './claims.ts';
 import { TIMEOUT_SECONDS, authorizationRequest, classify, isLoopbackHttp, providerTokens, refreshGrant } from './oauth-common.ts';
 import type { ProviderTokens } from '../store/index.ts';
-import { ProviderError, type PendingSignIn, type Provider, type SignInResult, type ProviderIdentity } from './types.ts';
+import { ProviderError, type PendingSignIn, type Provider, type SignInResult, type ProviderIdentity, type TokenTarget } from './types.ts';
 
 export interface OAuth2Settings extends ProviderIdentity {
   readonly authorizationUrl: string;
@@ -15,6 +15,8 @@ export interface OAuth2Settings extends ProviderIdentity {
   readonly scopes: readonly string[];
   readonly claims?: { readonly id?: string | undefined; readonly name?: string | undefined; readonly email?: string | undefined } | undefined;
   readonly authorizationParams?: Readonly<Record<string, string>> | undefined;
+  /** RFC 8707 resource indicators every sign-in names (the resources apps get tokens for). */
+  readonly resources?: readonly string[] | undefined;
 }
 
 export class OAuth2Provider implements Provider {
@@ -41,11 +43,11 @@ export class OAuth2Provider implements Provider {
   }
 
   begin({ callbackUrl, state, prompt }: { callbackUrl: string; state: string; prompt?: string }) {
-    return authorizationRequest(this.#config, { callbackUrl, state, prompt, scopes: this.#settings.scopes, extra: this.#settings.authorizationParams });
+    return authorizationRequest(this.#config, { callbackUrl, state, prompt, scopes: this.#settings.scopes, extra: this.#settings.authorizationParams, resources: this.#settings.resources });
   }
 
-  refresh(current: ProviderTokens): Promise<ProviderTokens> {
-    return refreshGrant(this.#config, current);
+  refresh(current: ProviderTokens, target?: TokenTarget): Promise<ProviderTokens> {
+    return refreshGrant(this.#config, current, target);
   }
 
   async complete({ currentUrl, state, pending }: { currentUrl: URL; state: string; pending: PendingSignIn }): Promise<SignInResult> {

@@ -6,7 +6,7 @@ import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { principalName, toClaims } from './claims.ts';
 import { TIMEOUT_SECONDS, authorizationRequest, classify, isLoopbackHttp, providerTokens, refreshGrant } from './oauth-common.ts';
 import type { ProviderTokens } from '../store/index.ts';
-import { ProviderError, type ClientTokens, type PendingSignIn, type Provider, type SignInResult, type ProviderIdentity } from './types.ts';
+import { ProviderError, type ClientTokens, type PendingSignIn, type Provider, type SignInResult, type ProviderIdentity, type TokenTarget } from './types.ts';
 
 export interface OidcSettings extends ProviderIdentity {
   readonly issuer: string;
@@ -15,6 +15,8 @@ export interface OidcSettings extends ProviderIdentity {
   readonly clientSecret?: string | (() => Promise<string>) | undefined;
   readonly scopes: readonly string[];
   readonly authorizationParams?: Readonly<Record<string, string>> | undefined;
+  /** RFC 8707 resource indicators every sign-in names (the resources apps get tokens for). */
+  readonly resources?: readonly string[] | undefined;
   /** Claims the callback URL carries beside the code (Apple's `user`); the ID token's win. */
   readonly callbackClaims?: (callback: URL) => Record<string, unknown>;
 }
@@ -67,7 +69,7 @@ export class OidcProvider implements Provider {
 
   async begin({ callbackUrl, state, prompt }: { callbackUrl: string; state: string; prompt?: string }) {
     return authorizationRequest(await this.#discover(), {
-      callbackUrl, state, prompt, scopes: this.#settings.scopes, extra: this.#settings.authorizationParams, nonce: client.randomNonce(),
+      callbackUrl, state, prompt, scopes: this.#settings.scopes, extra: this.#settings.authorizationParams, resources: this.#settings.resources, nonce: client.randomNonce(),
     });
   }
 
@@ -110,8 +112,8 @@ export class OidcProvider implements Provider {
     }
   }
 
-  async refresh(current: ProviderTokens): Promise<ProviderTokens> {
-    return refreshGrant(await this.#discover(), current);
+  async refresh(current: ProviderTokens, target?: TokenTarget): Promise<ProviderTokens> {
+    return refreshGrant(await this.#discover(), current, target);
   }
 
   async endSessionUrl({ idToken, postLogoutRedirectUri, state }: { idToken?: string | undefined; postLogoutRedirectUri: string; state: string }): Promise<string | undefined> {

@@ -2,6 +2,12 @@
 // provider's callback. Everything provider-specific stays behind it.
 import type { ProviderTokens } from '../store/index.ts';
 
+/** A token for another resource than the sign-in's own: an RFC 8707 indicator, scopes, or both. */
+export interface TokenTarget {
+  readonly resource?: string;
+  readonly scopes: readonly string[];
+}
+
 /** An Easy Auth claim: `{ typ, val }`. */
 export interface Claim {
   readonly typ: string;
@@ -49,10 +55,11 @@ export interface Provider extends ProviderIdentity {
    */
   signInWithTokens?(tokens: ClientTokens): Promise<SignInResult>;
   /**
-   * New tokens from the stored refresh token; throws ProviderError ('denied' when the provider
-   * refuses the grant: revoked, expired or reused). Absent where the protocol has no refresh.
+   * New tokens from the stored refresh token, for `target` when given (another resource: the
+   * answer's access token is for it); throws ProviderError ('denied' when the provider refuses
+   * the grant: revoked, expired or reused). Absent where the protocol has no refresh.
    */
-  refresh?(current: ProviderTokens): Promise<ProviderTokens>;
+  refresh?(current: ProviderTokens, target?: TokenTarget): Promise<ProviderTokens>;
   /**
    * Where to send the browser to sign out at the provider too (OpenID Connect RP-Initiated
    * Logout 1.0), or undefined when the provider offers no such endpoint.

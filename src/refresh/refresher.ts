@@ -4,10 +4,15 @@
 // no longer the ones the caller saw, someone refreshed already and no call goes to the provider.
 // Rotated refresh tokens are written in the same transaction the lock belongs to, before anyone
 // is answered; a process dying between the provider's answer and that commit loses the rotation
-// (the window is one local write; providers with a reuse grace, such as oidc-provider, cover it).
+// (the window is one local write; providers with a reuse grace cover it).
+//
+// Tokens for another resource (src/refresh/resources.ts) are got with the sign-in's refresh
+// token, so they take the lock of the sign-in's tokens: a refresh token rotated by a resource's
+// refresh is written back there before anyone else uses the old one.
 import type { Provider } from '../providers/index.ts';
 import { ProviderError } from '../providers/index.ts';
 import type { ProviderTokens, Store, StoredTokens, TokenRef } from '../store/index.ts';
+import type { ResourceTarget } from './resources.ts';
 
 export type RefreshFailure =
   /** Nothing stored, or no refresh token: sign in again (asking for offline access). */
@@ -63,14 +68,17 @@ export class TokenRefresher {
 
   /**
    * Fresh tokens for `ref`: refreshed with `provider` if, as stored once the lock is held, they
-   * still `need` it; otherwise as stored (someone refreshed meanwhile). Callers arriving while a
-   * refresh of the same tokens runs in this process share it. Throws RefreshError.
+   * still `need` it; otherwise as stored (someone refreshed meanwhile). With a `target`, `ref` is
+   * the sign-in's tokens and the answer is the target's token, got when none is stored or it
+   * `need`s it. Callers arriving while a refresh of the same tokens runs in this process share
+   * it. Throws RefreshError.
    */
-  refresh(ref: TokenRef, provider: Provider, need: RefreshNeeded): Promise<StoredTokens> {
-    const key = JSON.stringify([ref.accountId, ref.provider, ref.resource]);
+  refresh(ref: TokenRef, provider: Provider, need: RefreshNeeded, target?: ResourceTarget): Promise<StoredTokens> {
+    const key = refreshKey(ref, target);
     let running = this.#inFlight.get(key);
     if (!running) {
-      running = this.#refresh(ref, provider, need).finally(() => this.#inFlight.delete(key));
+      running = (target ? this.#refreshResource(ref, target, provider, need) : this.#refresh(ref, provider, need))
+        .finally(() => this.#inFlight.delete(key));
       this.#inFlight.set(key, running);
     }
     return running;
@@ -80,12 +88,12 @@ export class TokenRefresher {
    * `refresh`, for refreshing ahead of expiry: after a failure of the provider, it is not asked
    * again for AHEAD_RETRY_AFTER_MS (this throws RefreshError 'unreachable' at once instead).
    */
-  async refreshAhead(ref: TokenRef, provider: Provider, need: RefreshNeeded): Promise<StoredTokens> {
-    const key = JSON.stringify([ref.accountId, ref.provider, ref.resource]);
+  async refreshAhead(ref: TokenRef, provider: Provider, need: RefreshNeeded, target?: ResourceTarget): Promise<StoredTokens> {
+    const key = refreshKey(ref, target);
     const until = this.#failedUntil.get(key);
     if (until !== undefined && this.#now() < until) throw new RefreshError('unreachable', 'the provider failed moments ago; not asked again yet');
     try {
-      const fresh = await this.refresh(ref, provider, need);
+      const fresh = await this.refresh(ref, provider, need, target);
       this.#failedUntil.delete(key);
       return fresh;
     } catch (error) {
@@ -97,22 +105,59 @@ export class TokenRefresher {
   }
 
   async #refresh(ref: TokenRef, provider: Provider, need: RefreshNeeded): Promise<StoredTokens> {
+    const stored = await this.#withRefreshToken(ref, provider, async (current, refresh) =>
+      need(current.tokens, this.#now()) ? { ...await refresh(), refreshedAt: this.#now() } : undefined);
+    return stored!;
+  }
+
+  async #refreshResource(signIn: TokenRef, target: ResourceTarget, provider: Provider, need: RefreshNeeded): Promise<StoredTokens> {
+    const ref = { ...signIn, resource: target.key };
+    let obtained: StoredTokens | undefined;
+    await this.#withRefreshToken(signIn, provider, async (current, refresh) => {
+      obtained = await this.#store.getTokens(ref);
+      if (obtained?.tokens.accessToken && !need(obtained.tokens, this.#now())) return undefined;
+      const fresh = await refresh(target);
+      const now = this.#now();
+      const tokens: ProviderTokens = {
+        accessToken: fresh.accessToken, expiresAt: fresh.expiresAt, scope: fresh.scope, tokenType: fresh.tokenType, refreshedAt: now,
+      };
+      await this.#store.putTokens(ref, tokens);
+      obtained = { ...ref, tokens, updatedAt: now };
+      // The sign-in keeps its own access and ID tokens; only a rotated refresh token changes.
+      return fresh.refreshToken === current.tokens.refreshToken ? undefined : { ...current.tokens, refreshToken: fresh.refreshToken };
+    });
+    return obtained!;
+  }
+
+  /**
+   * Runs `change` under the lock of the sign-in's tokens `ref`, with a `refresh` that asks
+   * `provider` with their refresh token. When the provider refuses the grant, the tokens will
+   * never work again: every set of the provider for the account is deleted (RefreshError 'refused').
+   */
+  async #withRefreshToken(
+    ref: TokenRef, provider: Provider,
+    change: (current: StoredTokens, refresh: (target?: ResourceTarget) => Promise<ProviderTokens>) => Promise<ProviderTokens | undefined>,
+  ): Promise<StoredTokens | undefined> {
     if (!provider.refresh) throw new RefreshError('no-refresh-token', `${provider.displayName} has no token refresh`);
     let refused: ProviderError | undefined;
     const stored = await this.#store.changeTokens(ref, async (current) => {
       if (!current?.tokens.refreshToken) throw new RefreshError('no-refresh-token', 'no refresh token is stored for this sign-in');
-      if (!need(current.tokens, this.#now())) return undefined;
       try {
-        return { ...await provider.refresh!(current.tokens), refreshedAt: this.#now() };
+        return await change(current, (target) => provider.refresh!(current.tokens, target));
       } catch (error) {
+        if (error instanceof RefreshError) throw error;
         const failure = ProviderError.from(error);
         if (failure.kind !== 'denied') throw new RefreshError(failure.kind, failure.message, { cause: error });
-        // The grant is gone: these tokens will never work again.
         refused = failure;
         return null;
       }
     });
-    if (refused) throw new RefreshError('refused', refused.message, { cause: refused });
-    return stored!;
+    if (refused) {
+      await this.#store.deleteTokens(ref.accountId, ref.provider);
+      throw new RefreshError('refused', refused.message, { cause: refused });
+    }
+    return stored;
   }
 }
+
+const refreshKey = (ref: TokenRef, target?: ResourceTarget) => JSON.stringify([ref.accountId, ref.provider, target?.key ?? ref.resource]);

@@ -37,6 +37,14 @@ export function tokenHeaders(stored: StoredTokens, exposeRefreshTokens: boolean)
   return headers;
 }
 
+/** X-SIGNONCE-TOKEN-{ALIAS} and its -EXPIRES-ON: an app's token for one of its resources. */
+export function resourceHeaders(alias: string, stored: StoredTokens | undefined): Array<[string, string]> {
+  const { accessToken, expiresAt } = stored?.tokens ?? {};
+  if (!accessToken) return [];
+  const name = `x-signonce-token-${alias}`;
+  return [[name, accessToken], ...(expiresAt === undefined ? [] : [[`${name}-expires-on`, expiresOn(expiresAt)] as [string, string]])];
+}
+
 /** One /.auth/me entry; token fields only when stored (and refresh tokens only when exposed). */
 export function meEntry(user: SignedInUser, stored: StoredTokens | undefined, exposeRefreshTokens: boolean): Record<string, unknown> {
   const tokens = stored?.tokens ?? {};

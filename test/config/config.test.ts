@@ -151,6 +151,17 @@ apps:
       'apps[0].tokenSigning.secret: must be at least 32 bytes (RFC 7518 section 3.2: an HS256 key as long as its hash); generate one with `signonce keys generate`',
       'apps[1].tokenSigning.alg: "HS512" is not one of: HS256',
     ]],
+    ['resources an app cannot have', `${BASE}devMode: true\nproviders: [{ id: idp, type: oidc, issuer: http://127.0.0.1:1, clientId: c }, { id: dev, type: dev }]
+apps: [{ id: a, hosts: [a.localhost], upstream: http://x, resources: [
+  { alias: api, provider: idp, resource: "https://api.example/#frag" }, { alias: api, provider: idp, scopes: [read] },
+  { alias: Graph.API, provider: nobody, scopes: [x] }, { alias: d, provider: dev, scopes: [x] }, { alias: none, provider: idp } ] }]`, [
+      'apps[0].resources[0].resource: "https://api.example/#frag" is not a resource indicator (RFC 8707 section 2: an absolute URI without a fragment, e.g. https://api.example.com)',
+      'apps[0].resources[1].alias: "api" is already the alias of resources[0]',
+      'apps[0].resources[2].alias: "Graph.API" is not an alias (lower-case letters, digits and "-", at most 32; it names the header X-SIGNONCE-TOKEN-{ALIAS})',
+      'apps[0].resources[2].provider: no provider "nobody" (known: idp, dev)',
+      'apps[0].resources[3].provider: "dev" is a dev provider: its tokens cannot be refreshed, so it gets no tokens for other resources (use an oidc or oauth2 provider)',
+      'apps[0].resources[4]: needs a resource (an RFC 8707 indicator), scopes, or both: they say which token to get',
+    ]],
     ['session cache too long', `${BASE}session: { cacheTtl: 2m }`,
       ['session.cacheTtl: must be at most 60s: a revocation on another instance is seen only after it']],
     ['invalid variable reference', `${BASE}log: { level: "\${not-a-name}" }`,

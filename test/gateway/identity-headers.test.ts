@@ -11,8 +11,9 @@ test('identity header names: every spelling an app might read is recognised', ()
     'X-MS-CLIENT-PRINCIPAL', 'x-ms-client-principal', 'X-Ms-Client-Principal-Name', 'X-MS-CLIENT-PRINCIPAL-ID',
     'X-MS-CLIENT-PRINCIPAL-IDP', 'X_MS_CLIENT_PRINCIPAL', 'x_ms_client_principal_name', 'X-MS_CLIENT-PRINCIPAL',
     'X-MS-TOKEN-AAD-ACCESS-TOKEN', 'x-ms-token-google-id-token', 'X_MS_TOKEN_GOOGLE_REFRESH_TOKEN',
+    'X-SIGNONCE-TOKEN-GRAPH', 'x_signonce_token_graph_expires_on', 'X-SignOnce-Anything',
   ]) assert.equal(isIdentityHeader(name), true, name);
-  for (const name of ['X-MS-REQUEST-ID', 'X-Client-Principal', 'Authorization', 'X-ZUMO-AUTH', 'x-ms-tokens', 'principal']) {
+  for (const name of ['X-MS-REQUEST-ID', 'X-Client-Principal', 'Authorization', 'X-ZUMO-AUTH', 'x-ms-tokens', 'principal', 'X-SIGNONCETOKEN']) {
     assert.equal(isIdentityHeader(name), false, name);
   }
 });

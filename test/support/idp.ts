@@ -4,7 +4,7 @@ import { freePort } from './ports.ts';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import type { KeyObject } from 'node:crypto';
 import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 export interface TestIdp {
   readonly issuer: string;
@@ -63,10 +63,15 @@ export interface IdpOptions {
   readonly apple?: AppleKeyCheck;
   /** Access token lifetime (oidc-provider's default is an hour). */
   readonly accessTokenTtlSeconds?: number;
+  /**
+   * Resource servers (RFC 8707 resource indicators on): indicator -> its scopes and the lifetime
+   * of its access tokens (opaque, audience = the indicator). Introspection is on too.
+   */
+  readonly resourceServers?: Readonly<Record<string, { readonly scope: string; readonly accessTokenTtlSeconds?: number }>>;
 }
 
 /** Starts a provider; pass `previous` to start again on its port (to change the redirect URIs). */
-export async function startOidcProvider(redirectUris: string[], previous?: TestIdp, { apple, accessTokenTtlSeconds }: IdpOptions = {}): Promise<TestIdp> {
+export async function startOidcProvider(redirectUris: string[], previous?: TestIdp, { apple, accessTokenTtlSeconds, resourceServers }: IdpOptions = {}): Promise<TestIdp> {
   const port = previous ? Number(new URL(previous.issuer).port) : await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const clientId = 'signonce-test';
@@ -93,10 +98,23 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'given_name'] },
     scopes: ['openid', 'offline_access', 'email', 'profile'],
     pkce: { required: () => true },
-    features: { revocation: { enabled: true } },
+    features: {
+      revocation: { enabled: true },
+      introspection: { enabled: resourceServers !== undefined },
+      resourceIndicators: {
+        enabled: resourceServers !== undefined,
+        async getResourceServerInfo(_ctx, indicator) {
+          const server = resourceServers?.[indicator];
+          if (!server) throw new errors.InvalidTarget();
+          return { scope: server.scope, audience: indicator, accessTokenFormat: 'opaque', accessTokenTTL: server.accessTokenTtlSeconds ?? 3600 };
+        },
+      },
+    },
     ...(accessTokenTtlSeconds ? { ttl: { AccessToken: accessTokenTtlSeconds } } : {}),
     cookies: { keys: ['test-cookie-key'] },
     issueRefreshToken: async () => true,
+    // Every refresh rotates the refresh token; using a rotated one again revokes the whole grant.
+    rotateRefreshToken: true,
   });
   // Beside the authorization server, a GitHub-style API for plain OAuth 2 clients: GET /api/user
   // with the access token answers the user's profile.
