@@ -25,7 +25,7 @@ export class SignedInCache<V> {
   readonly #maxEntries: number;
   readonly #now: () => number;
 
-  constructor({ ttlMs, maxEntries = 10_000, now = Date.now }: CacheOptions) {
+  constructor({ ttlMs, maxEntries = 10_000, now = () => Date.now() }: CacheOptions) {
     this.#ttlMs = ttlMs;
     this.#maxEntries = maxEntries;
     this.#now = now;

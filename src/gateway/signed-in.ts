@@ -106,12 +106,20 @@ export class SignedInResolver {
     return ahead ? this.#refresher.refreshAhead(signIn, provider, need, target) : this.#refresher.refresh(signIn, provider, need, target);
   }
 
+  /** When `stored` is due for a refresh ahead (a cached answer must not carry it past then). */
+  #refreshDue(stored: StoredTokens | undefined): number {
+    const expiresAt = stored?.tokens.expiresAt;
+    return expiresAt === undefined ? Number.POSITIVE_INFINITY : expiresAt - this.#refreshSettings(stored!.provider).ahead;
+  }
+
   /**
-   * X-SIGNONCE-TOKEN-* headers of the app's resources with `inject`. A token that cannot be got
-   * is left out (`proceed`: an unexpired one is sent as it is) or refuses the request (`401`).
+   * X-SIGNONCE-TOKEN-* headers of the app's resources with `inject`, and when the first of them is
+   * due for a refresh. A token that cannot be got is left out (`proceed`: an unexpired one is
+   * sent as it is) or refuses the request (`401`).
    */
-  async #resourceHeaders(accountId: string, appConfig: AppConfig): Promise<Array<[string, string]> | Refused> {
+  async #resourceHeaders(accountId: string, appConfig: AppConfig): Promise<{ headers: Array<[string, string]>; due: number } | Refused> {
     const headers: Array<[string, string]> = [];
+    let due = Number.POSITIVE_INFINITY;
     for (const resource of appConfig.resources) {
       if (!resource.inject) continue;
       let stored: StoredTokens | undefined;
@@ -124,8 +132,9 @@ export class SignedInResolver {
         if ((stored?.tokens.expiresAt ?? Number.POSITIVE_INFINITY) <= Date.now()) stored = undefined;
       }
       headers.push(...resourceHeaders(resource.alias, stored));
+      due = Math.min(due, this.#refreshDue(stored));
     }
-    return headers;
+    return { headers, due };
   }
 
   /** What a request presents: SignOnce's token (X-ZUMO-AUTH, or a bearer token of its type), else its cookie. */
@@ -194,13 +203,15 @@ export class SignedInResolver {
     const fresh = appConfig.tokenStore ? await this.#fresh(await this.#store.getTokens({ accountId: session.accountId, provider: user.provider, resource: '' })) : undefined;
     if (fresh && 'refused' in fresh) return fresh;
     const tokens = fresh;
-    const resources = appConfig.resources.length ? await this.#resourceHeaders(session.accountId, appConfig) : [];
+    const resources = appConfig.resources.length ? await this.#resourceHeaders(session.accountId, appConfig) : { headers: [], due: Number.POSITIVE_INFINITY };
     if ('refused' in resources) return resources;
     const identityHeaders = [
-      ...Object.entries(principalHeaders(user)), ...Object.entries(tokens ? tokenHeaders(tokens, appConfig.exposeRefreshTokens) : {}), ...resources,
+      ...Object.entries(principalHeaders(user)), ...Object.entries(tokens ? tokenHeaders(tokens, appConfig.exposeRefreshTokens) : {}), ...resources.headers,
     ];
     const resolved: SignedIn = { session, user, tokens, identityHeaders, byToken };
-    this.#recent.set(host, cacheKey, resolved, { ...session, expiresAt: Math.min(session.expiresAt, until) });
+    // Kept until the session or token ends, or a token it carries is due for a refresh ahead.
+    const keepUntil = Math.min(session.expiresAt, until, this.#refreshDue(tokens), resources.due);
+    this.#recent.set(host, cacheKey, resolved, { ...session, expiresAt: keepUntil });
     return resolved;
   }
 

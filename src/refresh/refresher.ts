@@ -61,7 +61,7 @@ export class TokenRefresher {
   readonly #inFlight = new Map<string, Promise<StoredTokens>>();
   readonly #failedUntil = new Map<string, number>();
 
-  constructor(store: Store, now: () => number = Date.now) {
+  constructor(store: Store, now: () => number = () => Date.now()) {
     this.#store = store;
     this.#now = now;
   }

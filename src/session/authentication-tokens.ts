@@ -191,7 +191,7 @@ export class AuthenticationTokens {
   }
 
   #now(): number {
-    return (this.#options.now ?? Date.now)();
+    return this.#options.now?.() ?? Date.now();
   }
 
   /** The public keys tokens may be verified with now. */

@@ -20,7 +20,7 @@ function driverFor(url: string): SqlDriver {
 export async function openStore(url: string, options: StoreOptions): Promise<Store> {
   const driver = driverFor(url);
   try {
-    await migrate(driver, options.now ?? Date.now);
+    await migrate(driver, options.now ?? (() => Date.now()));
   } catch (error) {
     await driver.close().catch(() => undefined);
     if (error instanceof StoreUnavailableError) throw error;

@@ -54,7 +54,7 @@ export class SqlStore implements Store {
   constructor(driver: SqlDriver, options: StoreOptions) {
     this.#db = driver;
     this.#keyring = options.keyring;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => Date.now());
   }
 
   get kind(): string {

@@ -37,10 +37,7 @@ const SIX_MONTHS_SECONDS = 15_777_000;
  * `client_secret` must be a JWT as Apple demands (ES256, kid, iss = team, sub = client id,
  * aud = issuer, at most six months); a valid one is swapped for the secret oidc-provider knows.
  */
-async function checkAppleSecret(request: IncomingMessage & { body?: Record<string, string> }, issuer: string, check: AppleKeyCheck, accepted: JWTPayload[]): Promise<void> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  const body = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString()));
+async function checkAppleSecret(body: Record<string, string>, issuer: string, check: AppleKeyCheck, accepted: JWTPayload[]): Promise<void> {
   if (body.client_id === APPLE_CLIENT_ID && body.client_secret) {
     try {
       if (decodeProtectedHeader(body.client_secret).kid !== check.keyId) throw new Error('wrong kid');
@@ -54,8 +51,14 @@ async function checkAppleSecret(request: IncomingMessage & { body?: Record<strin
       // Left as sent: oidc-provider answers invalid_client.
     }
   }
-  // oidc-provider reads an already parsed body from request.body.
-  request.body = body;
+}
+
+/** A form body read here, left where oidc-provider reads an already parsed body (request.body). */
+async function readForm(request: IncomingMessage & { body?: Record<string, string> }): Promise<Record<string, string>> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  request.body = Object.fromEntries(new URLSearchParams(Buffer.concat(chunks).toString()));
+  return request.body;
 }
 
 export interface IdpOptions {
@@ -65,13 +68,18 @@ export interface IdpOptions {
   readonly accessTokenTtlSeconds?: number;
   /**
    * Resource servers (RFC 8707 resource indicators on): indicator -> its scopes and the lifetime
-   * of its access tokens (opaque, audience = the indicator). Introspection is on too.
+   * of its access tokens (opaque, audience = the indicator).
    */
   readonly resourceServers?: Readonly<Record<string, { readonly scope: string; readonly accessTokenTtlSeconds?: number }>>;
+  /**
+   * Awaited before a refresh-token grant request is processed (a slow provider). A request whose
+   * client has gone by then is dropped unprocessed, as by a provider that never got to it.
+   */
+  readonly beforeRefreshGrant?: () => Promise<void>;
 }
 
 /** Starts a provider; pass `previous` to start again on its port (to change the redirect URIs). */
-export async function startOidcProvider(redirectUris: string[], previous?: TestIdp, { apple, accessTokenTtlSeconds, resourceServers }: IdpOptions = {}): Promise<TestIdp> {
+export async function startOidcProvider(redirectUris: string[], previous?: TestIdp, { apple, accessTokenTtlSeconds, resourceServers, beforeRefreshGrant }: IdpOptions = {}): Promise<TestIdp> {
   const port = previous ? Number(new URL(previous.issuer).port) : await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const clientId = 'signonce-test';
@@ -100,7 +108,7 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
     pkce: { required: () => true },
     features: {
       revocation: { enabled: true },
-      introspection: { enabled: resourceServers !== undefined },
+      introspection: { enabled: true },
       resourceIndicators: {
         enabled: resourceServers !== undefined,
         async getResourceServerInfo(_ctx, indicator) {
@@ -126,7 +134,16 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
   });
   const server = createHttpServer(async (request, response) => {
     if (request.method === 'GET' && /^\/auth(\?|$)/.test(request.url ?? '')) authorizationRequests++;
-    if (apple && request.method === 'POST' && request.url === '/token') await checkAppleSecret(request, issuer, apple, appleSecrets);
+    if ((apple || beforeRefreshGrant) && request.method === 'POST' && request.url === '/token') {
+      let clientGone = false;
+      response.once('close', () => { clientGone = !response.writableEnded; });
+      const body = await readForm(request);
+      if (apple) await checkAppleSecret(body, issuer, apple, appleSecrets);
+      if (beforeRefreshGrant && body.grant_type === 'refresh_token') {
+        await beforeRefreshGrant();
+        if (clientGone) return;
+      }
+    }
     if (request.url !== '/api/user') return handle(request, response);
     const token = await provider.AccessToken.find(request.headers.authorization?.replace(/^Bearer /, '') ?? '');
     if (!token) return void response.writeHead(401).end();
