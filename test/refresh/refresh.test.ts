@@ -45,7 +45,9 @@ describe('GET /.auth/refresh', () => {
       apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true }],
     }));
     await idp.close();
-    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp);
+    // Refresh tokens rotate with reuse detection (as always in these tests), and resource indicators are on.
+    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp,
+      { resourceServers: { 'https://api.example.com': { scope: 'api:read' } } });
   });
   after(async () => {
     await gw?.close();
