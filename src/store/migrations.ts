@@ -69,6 +69,17 @@ export const MIGRATIONS: readonly Migration[] = [
          created_at BIGINT NOT NULL)`,
     ],
   },
+  {
+    version: 3,
+    name: 'identity profiles and e-mail keys',
+    statements: [
+      // What the provider said of the identity at its last sign-in (sealed), for /.auth/me of
+      // linked accounts; and a keyed hash of its verified e-mail, for opt-in linking by e-mail.
+      'ALTER TABLE identities ADD COLUMN sealed_profile TEXT',
+      'ALTER TABLE identities ADD COLUMN email_key TEXT',
+      'CREATE INDEX identities_by_email_key ON identities (email_key)',
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -4,7 +4,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Binding, Keyring } from '../crypto/keyring.ts';
 import type { SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
 import {
-  IdentityConflictError,
+  IdentityConflictError, LastIdentityError,
   type Account, type Identity, type NewSession, type ProviderTokens, type PurgeCounts, type Session,
   type SigningKey, type Store, type StoredTokens, type TokenRef,
 } from './types.ts';
@@ -31,17 +31,17 @@ const binding = {
   code: (codeHash: string, purpose: string): Binding => ({ purpose: 'one-time-code', owner: [codeHash, purpose] }),
   signingKey: (kid: string): Binding => ({ purpose: 'signing-key', owner: [kid] }),
   instanceSecret: (name: string): Binding => ({ purpose: 'instance-secret', owner: [name] }),
+  profile: (provider: string, subject: string): Binding => ({ purpose: 'identity-profile', owner: [provider, subject] }),
 };
 
-type IdentityRow = { provider: string; subject: string; account_id: string; created_at: number };
+type IdentityRow = { provider: string; subject: string; account_id: string; created_at: number; sealed_profile: string | null };
+const IDENTITY_COLUMNS = 'provider, subject, account_id, created_at, sealed_profile';
 type TokensRow = { account_id: string; provider: string; resource: string; sealed: string; updated_at: number };
 type SessionRow = { id_hash: string; account_id: string; sealed_data: string; created_at: number; expires_at: number };
 type SigningKeyRow = {
   kid: string; alg: string; public_jwk: string; sealed_private_jwk: string; created_at: number; retired_at: number | null;
 };
 
-const toIdentity = (r: IdentityRow): Identity =>
-  ({ provider: r.provider, subject: r.subject, accountId: r.account_id, createdAt: Number(r.created_at) });
 
 /** Signals, inside a transaction, that it must roll back because another writer won a race. */
 class LostRace extends Error {}
@@ -94,17 +94,57 @@ export class SqlStore implements Store {
     }
   }
 
+  #identity(r: IdentityRow): Identity {
+    return {
+      provider: r.provider, subject: r.subject, accountId: r.account_id, createdAt: Number(r.created_at),
+      ...(r.sealed_profile === null ? {} : { profile: JSON.parse(this.#keyring.openString(r.sealed_profile, binding.profile(r.provider, r.subject))) }),
+    };
+  }
+
   async findIdentity(provider: string, subject: string): Promise<Identity | undefined> {
     const [row] = await this.#db.all<IdentityRow>(
-      'SELECT provider, subject, account_id, created_at FROM identities WHERE provider = ? AND subject = ?', [provider, subject]);
-    return row && toIdentity(row);
+      `SELECT ${IDENTITY_COLUMNS} FROM identities WHERE provider = ? AND subject = ?`, [provider, subject]);
+    return row && this.#identity(row);
   }
 
   async listIdentities(accountId: string): Promise<Identity[]> {
     const rows = await this.#db.all<IdentityRow>(
-      'SELECT provider, subject, account_id, created_at FROM identities WHERE account_id = ? ORDER BY created_at, provider',
-      [accountId]);
-    return rows.map(toIdentity);
+      `SELECT ${IDENTITY_COLUMNS} FROM identities WHERE account_id = ? ORDER BY created_at, provider`, [accountId]);
+    return rows.map((row) => this.#identity(row));
+  }
+
+  async updateIdentity(provider: string, subject: string, update: { profile: Record<string, unknown>; emailKey: string | null }): Promise<void> {
+    const sealed = this.#keyring.seal(JSON.stringify(update.profile), binding.profile(provider, subject));
+    await this.#db.run('UPDATE identities SET sealed_profile = ?, email_key = ? WHERE provider = ? AND subject = ?',
+      [sealed, update.emailKey, provider, subject]);
+  }
+
+  async findIdentitiesByEmailKey(emailKey: string): Promise<Identity[]> {
+    const rows = await this.#db.all<IdentityRow>(
+      `SELECT ${IDENTITY_COLUMNS} FROM identities WHERE email_key = ? ORDER BY created_at, provider`, [emailKey]);
+    return rows.map((row) => this.#identity(row));
+  }
+
+  async unlinkIdentity(accountId: string, provider: string, subject: string): Promise<boolean> {
+    return this.#db.transaction(async (tx) => {
+      const rows = await tx.all<{ provider: string; subject: string }>('SELECT provider, subject FROM identities WHERE account_id = ?', [accountId]);
+      if (!rows.some((r) => r.provider === provider && r.subject === subject)) return false;
+      if (rows.length === 1) throw new LastIdentityError();
+      await tx.run('DELETE FROM identities WHERE provider = ? AND subject = ?', [provider, subject]);
+      // Another identity of the same provider keeps the provider's tokens.
+      if (!rows.some((r) => r.provider === provider && r.subject !== subject)) {
+        await tx.run('DELETE FROM provider_tokens WHERE account_id = ? AND provider = ?', [accountId, provider]);
+      }
+      return true;
+    });
+  }
+
+  async deleteAccount(accountId: string): Promise<boolean> {
+    return this.#db.transaction(async (tx) => {
+      // Every table that names the account, explicitly: nothing relies on cascades being enforced.
+      for (const table of ['provider_tokens', 'sessions', 'identities']) await tx.run(`DELETE FROM ${table} WHERE account_id = ?`, [accountId]);
+      return (await tx.run('DELETE FROM accounts WHERE id = ?', [accountId])) > 0;
+    });
   }
 
   async linkIdentity(accountId: string, provider: string, subject: string): Promise<Identity> {

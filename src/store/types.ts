@@ -14,6 +14,8 @@ export interface Identity {
   readonly subject: string;
   readonly accountId: string;
   readonly createdAt: number;
+  /** What the provider said of it at its last sign-in (name, claims), sealed at rest. */
+  readonly profile?: Readonly<Record<string, unknown>>;
 }
 
 /** Which tokens: one set per (account, provider, resource); `resource` is '' for the sign-in's own. */
@@ -91,6 +93,21 @@ export interface Store {
   listIdentities(accountId: string): Promise<Identity[]>;
   /** Links an identity to an existing account; throws IdentityConflictError if it belongs to another. */
   linkIdentity(accountId: string, provider: string, subject: string): Promise<Identity>;
+  /**
+   * Records what a sign-in learnt of an identity: its `profile`, and `emailKey` (a keyed hash of a
+   * verified e-mail, for linking by e-mail; null removes it).
+   */
+  updateIdentity(provider: string, subject: string, update: { profile: Record<string, unknown>; emailKey: string | null }): Promise<void>;
+  /** The identities recorded with this e-mail key, oldest first. */
+  findIdentitiesByEmailKey(emailKey: string): Promise<Identity[]>;
+  /**
+   * Removes an identity from its account, with the account's tokens of that provider, atomically;
+   * throws LastIdentityError when it is the account's only one (an account no one could sign in to).
+   * False when the account has no such identity.
+   */
+  unlinkIdentity(accountId: string, provider: string, subject: string): Promise<boolean>;
+  /** Deletes an account with its identities, tokens and sessions, in one transaction; false when unknown. */
+  deleteAccount(accountId: string): Promise<boolean>;
 
   putTokens(ref: TokenRef, tokens: ProviderTokens): Promise<void>;
   getTokens(ref: TokenRef): Promise<StoredTokens | undefined>;
@@ -152,6 +169,13 @@ export class IdentityConflictError extends Error {
   constructor(provider: string) {
     super(`this ${provider} identity is already linked to another account`);
     this.name = 'IdentityConflictError';
+  }
+}
+
+export class LastIdentityError extends Error {
+  constructor() {
+    super('this is the account\'s only identity: unlinking it would leave an account no one can sign in to');
+    this.name = 'LastIdentityError';
   }
 }
 

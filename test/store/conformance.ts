@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Keyring, SealedValueError, generateKey } from '../../src/crypto/keyring.ts';
-import { IdentityConflictError, StoreUnavailableError, openStore, type Store, type StoredTokens } from '../../src/store/index.ts';
+import { IdentityConflictError, LastIdentityError, StoreUnavailableError, openStore, type Store, type StoredTokens } from '../../src/store/index.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface StoreHarness {
@@ -21,8 +21,10 @@ export interface StoreHarness {
   rawContents(url: string): Promise<string>;
   /** Whether changeTokens excludes callers of other Store instances (other processes) too. */
   readonly locksAcrossInstances: boolean;
-  /** Runs a statement directly on the database, below the Store interface. */
-  execute(url: string, statement: string, params?: Array<string | number>): Promise<void>;
+  /** The names of the store's tables. */
+  tables(url: string): Promise<string[]>;
+  /** Runs a statement directly on the database, below the Store interface; the rows it returns. */
+  query(url: string, statement: string, params?: Array<string | number>): Promise<Array<Record<string, unknown>>>;
   cleanup(): Promise<void>;
 }
 
@@ -74,6 +76,59 @@ export function storeConformance(harness: StoreHarness): void {
           ['github:octocat', 'google:link-owner']);
         await assert.rejects(store.linkIdentity(other.id, 'github', 'octocat'), IdentityConflictError);
         assert.equal((await store.findIdentity('github', 'octocat'))?.accountId, account.id, 'never a silent merge');
+      });
+
+      test('a sign-in records the identity\'s profile (sealed) and e-mail key; identities are found by that key', async () => {
+        const { account } = await store.resolveIdentity('google', 'profiled');
+        assert.equal((await store.findIdentity('google', 'profiled'))?.profile, undefined);
+        const profile = { name: 'Pat', claims: [{ typ: 'email', val: 'pat@example.com' }] };
+        await store.updateIdentity('google', 'profiled', { profile, emailKey: 'key-pat' });
+        await store.linkIdentity(account.id, 'github', 'pat-gh');
+        await store.updateIdentity('github', 'pat-gh', { profile: { name: 'pat' }, emailKey: 'key-pat' });
+        assert.deepEqual((await store.findIdentity('google', 'profiled'))?.profile, profile);
+        assert.deepEqual((await store.findIdentitiesByEmailKey('key-pat')).map((i) => i.provider).sort(), ['github', 'google']);
+        await store.updateIdentity('github', 'pat-gh', { profile: { name: 'pat' }, emailKey: null });
+        assert.deepEqual((await store.findIdentitiesByEmailKey('key-pat')).map((i) => i.provider), ['google']);
+        assert.deepEqual(await store.findIdentitiesByEmailKey('key-nobody'), []);
+        const raw = await harness.rawContents(url);
+        assert.ok(!raw.includes('pat@example.com'), 'the profile is sealed');
+      });
+
+      test('unlinking: an identity goes with the account\'s tokens of its provider; the last one cannot go', async () => {
+        const { account } = await store.resolveIdentity('google', 'unlinker');
+        await store.linkIdentity(account.id, 'github', 'unlinker-gh');
+        const github = { accountId: account.id, provider: 'github', resource: '' };
+        const google = { ...github, provider: 'google' };
+        await store.putTokens(github, { accessToken: 'gh' });
+        await store.putTokens(google, { accessToken: 'g' });
+        assert.equal(await store.unlinkIdentity(account.id, 'github', 'someone-else'), false);
+        const { account: other } = await store.resolveIdentity('google', 'not-theirs');
+        assert.equal(await store.unlinkIdentity(other.id, 'github', 'unlinker-gh'), false, 'only the account\'s own identities');
+        assert.equal(await store.unlinkIdentity(account.id, 'github', 'unlinker-gh'), true);
+        assert.equal(await store.findIdentity('github', 'unlinker-gh'), undefined);
+        assert.equal(await store.getTokens(github), undefined);
+        assert.ok(await store.getTokens(google), 'the other provider\'s tokens stay');
+        await assert.rejects(store.unlinkIdentity(account.id, 'google', 'unlinker'), LastIdentityError);
+        assert.equal((await store.findIdentity('google', 'unlinker'))?.accountId, account.id);
+      });
+
+      test('deleting an account leaves nothing of it in any table, and ends its sessions', async () => {
+        const { account } = await store.resolveIdentity('google', 'leaver');
+        await store.linkIdentity(account.id, 'github', 'leaver-gh');
+        await store.updateIdentity('github', 'leaver-gh', { profile: { name: 'leaver' }, emailKey: 'key-leaver' });
+        await store.putTokens({ accountId: account.id, provider: 'google', resource: '' }, { accessToken: 'a' });
+        await store.putTokens({ accountId: account.id, provider: 'google', resource: 'https://api.example' }, { accessToken: 'b' });
+        const { secret } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
+        const { account: bystander } = await store.resolveIdentity('google', 'bystander');
+        assert.equal(await store.deleteAccount(account.id), true);
+        assert.equal(await store.getSession(secret), undefined);
+        for (const table of await harness.tables(url)) {
+          const rows = await harness.query(url, `SELECT * FROM ${table}`);
+          const left = rows.filter((row) => Object.values(row).some((value) => String(value).includes(account.id)));
+          assert.deepEqual(left, [], `${table} still names the account`);
+        }
+        assert.ok(await store.getAccount(bystander.id), 'other accounts stay');
+        assert.equal(await store.deleteAccount(account.id), false);
       });
     });
 
@@ -179,7 +234,7 @@ export function storeConformance(harness: StoreHarness): void {
         const { account: b } = await store.resolveIdentity('google', 'attacker');
         await store.putTokens({ accountId: a.id, provider: 'google', resource: '' }, { accessToken: 'victim-token' });
         await store.putTokens({ accountId: b.id, provider: 'google', resource: '' }, { accessToken: 'attacker-token' });
-        await harness.execute(url,
+        await harness.query(url,
           `UPDATE provider_tokens SET sealed = (SELECT sealed FROM provider_tokens WHERE account_id = ?) WHERE account_id = ?`,
           [a.id, b.id]);
         await assert.rejects(store.getTokens({ accountId: b.id, provider: 'google', resource: '' }),
@@ -359,7 +414,7 @@ export function storeConformance(harness: StoreHarness): void {
       test('a store migrated by a newer SignOnce is refused with a clear error', async () => {
         const fresh = await harness.newUrl();
         await (await openStore(fresh, { keyring })).close();
-        await harness.execute(fresh, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)`);
+        await harness.query(fresh, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)`);
         await assert.rejects(openStore(fresh, { keyring }),
           (e: unknown) => e instanceof StoreUnavailableError && /version 999, newer than this SignOnce/.test(e.message));
       });

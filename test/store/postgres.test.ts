@@ -24,12 +24,16 @@ storeConformance({
       sql().unsafe(`SELECT t::text AS row FROM ${schema}.${table_name} t`)));
     return dumps.flat().map((r) => r.row).join('\n');
   },
-  async execute(url, statement, params = []) {
+  async tables(url) {
+    const rows = await sql()`SELECT table_name FROM information_schema.tables WHERE table_schema = ${schemaOf(url)}`;
+    return rows.map((row) => String(row.table_name));
+  },
+  async query(url, statement, params = []) {
     const schema = schemaOf(url);
-    await sql().begin(async (tx) => {
+    return sql().begin(async (tx) => {
       await tx.unsafe(`SET LOCAL search_path TO ${schema}`);
       let n = 0;
-      await tx.unsafe(statement.replace(/\?/g, () => `$${++n}`), params);
+      return [...await tx.unsafe(statement.replace(/\?/g, () => `$${++n}`), params)];
     });
   },
   async cleanup() {

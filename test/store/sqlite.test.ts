@@ -24,10 +24,13 @@ storeConformance({
     const files = ['', '-wal'].map((suffix) => readFile(pathOf(url) + suffix, 'latin1').catch(() => ''));
     return (await Promise.all(files)).join('\n');
   },
-  async execute(url, statement, params = []) {
+  async tables(url) {
+    return (await this.query(url, "SELECT name FROM sqlite_master WHERE type = 'table'")).map((row) => String(row.name));
+  },
+  async query(url, statement, params = []) {
     const db = new DatabaseSync(pathOf(url), { timeout: 5000 });
     try {
-      db.prepare(statement).run(...params);
+      return db.prepare(statement).all(...params) as Array<Record<string, unknown>>;
     } finally {
       db.close();
     }
