@@ -59,6 +59,14 @@ export function crossFieldProblems(raw: Raw): Problem[] {
   }
 
   const providerIds = [...new Set(providers.map(([, p]) => p.id).filter((id): id is string => typeof id === 'string'))];
+  const accounts = isObject(raw.accounts) ? raw.accounts : {};
+  for (const [i, listed] of (Array.isArray(accounts.linkByVerifiedEmail) ? accounts.linkByVerifiedEmail : []).entries()) {
+    if (typeof listed !== 'string' || !ID_PATTERN.test(listed)) continue;
+    const path = formatPath(['accounts', 'linkByVerifiedEmail', i]);
+    const type = providers.find(([, p]) => p.id === listed)?.[1].type;
+    if (type === undefined) problems.push({ path, message: `no provider ${show(listed)} (known: ${providerIds.join(', ') || 'none'})` });
+    else if (type === 'dev') problems.push({ path, message: '"dev" trusts whatever is typed: an e-mail it reports proves nothing' });
+  }
   const authHost = authHosts(raw.publicUrl);
   const hostOwners = new Map<string, number>();
   for (const [i, app] of apps) {

@@ -212,6 +212,9 @@ export const configSchema = z.strictObject({
     tokenRefreshExtensionHours: z.number().min(0).default(72),
   }).prefault({}),
   tokenStore: z.strictObject({ keepOnLogout: z.boolean().default(false) }).prefault({}),
+  // Off unless providers are listed: a new identity joins the account whose identity (of a listed
+  // provider) has the same e-mail, when both providers assert email_verified.
+  accounts: z.strictObject({ linkByVerifiedEmail: z.array(id).default([]) }).prefault({}),
   providers: z.array(z.discriminatedUnion('type', PROVIDER_SCHEMAS)).default([]),
   apps: z.array(app).default([]),
   trustedProxies: z.array(proxyAddress).default([]),

@@ -6,6 +6,7 @@ import type { Keyring } from '../crypto/keyring.ts';
 import type { Provider } from '../providers/index.ts';
 import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
 import type { Store } from '../store/index.ts';
+import { Accounts } from '../accounts/accounts.ts';
 import { TokenRefresher } from '../refresh/refresher.ts';
 import { SignedInResolver } from './signed-in.ts';
 
@@ -24,11 +25,14 @@ export interface GatewayContext extends GatewayDeps {
   readonly appsById: ReadonlyMap<string, AppConfig>;
   readonly signedIn: SignedInResolver;
   readonly refresher: TokenRefresher;
+  readonly accounts: Accounts;
   readonly log: FastifyBaseLogger;
   /** A URL on an app host, in the scheme of publicUrl. */
   appUrl(host: string, path: string): string;
   /** A URL on the auth host. */
   authUrl(path: string): string;
+  /** Where a checked redirect target (see redirects.ts) leads from the auth host: a path on `host`, or the allowed URL itself. */
+  appTarget(host: string, target: string): string;
 }
 
 export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): GatewayContext {
@@ -41,8 +45,10 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     appsById: new Map(deps.config.apps.map((a) => [a.id, a])),
     signedIn: new SignedInResolver({ ...deps, refresher }),
     refresher,
+    accounts: new Accounts(deps.store, deps.config),
     log,
     appUrl: (host, path) => `${publicUrl.protocol}//${host}${path}`,
     authUrl: (path) => `${publicUrl.origin}${path}`,
+    appTarget: (host, target) => (target.startsWith('/') ? `${publicUrl.protocol}//${host}${target}` : target),
   };
 }

@@ -1,5 +1,5 @@
 // Small request and reply helpers every route module uses.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { pageHeaders } from './pages.ts';
 
@@ -31,3 +31,13 @@ export async function readBody(incoming: IncomingMessage, limit: number): Promis
   }
   return Buffer.concat(chunks);
 }
+
+/** A request sent by a page of another site (or origin), per Sec-Fetch-Site and Origin. */
+export function crossOrigin(headers: IncomingHttpHeaders, host: string): boolean {
+  if (headers['sec-fetch-site'] === 'cross-site') return true;
+  const origin = headers.origin;
+  return origin !== undefined && (!URL.canParse(origin) || new URL(origin).host !== host);
+}
+
+/** 405 naming the methods the endpoint takes. */
+export const methodNotAllowed = (reply: FastifyReply, allow: string) => reply.code(405).header('allow', allow).send({ error: 'method not allowed' });

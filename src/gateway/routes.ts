@@ -2,18 +2,18 @@
 // host gets the provider hops, the keys and the probes; any other host gets the probes or 421.
 // The sign-in flow lives in sign-in.ts, signing out in sign-out.ts, token endpoints in
 // token-endpoints.ts, who a request is in signed-in.ts; this plugin dispatches and proxies.
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/index.ts';
 import { isAuthenticationTokenType } from '../session/authentication-tokens.ts';
-import { meEntry } from '../session/principal.ts';
+import { accountRoutes } from './account-endpoints.ts';
 import { gatewayContext, type GatewayDeps } from './context.ts';
 import { isExcludedPath } from './excluded-paths.ts';
 import { healthz, readyz } from './health.ts';
 import { hostRouter } from './hosts.ts';
 import { dropsForwardingHeader, forwardedHeaders, trustedProxyMatcher } from './forwarded.ts';
-import { page, pathOf, queryParam, redirect } from './http.ts';
+import { crossOrigin, methodNotAllowed, page, pathOf, queryParam, redirect } from './http.ts';
 import { forwardableHeaders } from './identity-headers.ts';
 import { devSignInForm, errorPage, signInPage, signedOutPage } from './pages.ts';
 import { UpstreamProxy, endToEnd } from './proxy.ts';
@@ -45,15 +45,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   const { logout, logoutReturn } = signOutRoutes(ctx);
   const { exchange, keySet, discovery } = tokenRoutes(ctx);
   const { refresh, resourceToken } = refreshRoutes(ctx);
+  const { me, link, unlink } = accountRoutes(ctx, startLogin);
 
   // --- app host -----------------------------------------------------------------------------
-
-  async function me(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
-    const current = await signedIn.resolve(request, appConfig, host);
-    if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
-    if (!current) return reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
-    return reply.header('cache-control', 'no-store').send([meEntry(current.user, current.tokens, appConfig.exposeRefreshTokens)]);
-  }
 
   function signInChoices(request: FastifyRequest, reply: FastifyReply) {
     const query = new URLSearchParams(request.url.split('?')[1] ?? '').toString();
@@ -75,13 +69,6 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
         return redirect(reply, appConfig.defaultProvider ? `/.auth/login/${encodeURIComponent(appConfig.defaultProvider)}?${back}` : `/.auth/login?${back}`);
       }
     }
-  }
-
-  /** A request sent by a page of another site (or origin), per Sec-Fetch-Site and Origin. */
-  function crossOrigin(headers: IncomingHttpHeaders, host: string): boolean {
-    if (headers['sec-fetch-site'] === 'cross-site') return true;
-    const origin = headers.origin;
-    return origin !== undefined && (!URL.canParse(origin) || new URL(origin).host !== host);
   }
 
   /** Cookie-authenticated requests that change state must come from the app's own pages (CSRF). */
@@ -133,10 +120,14 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     if (!path.startsWith('/.auth/')) return toApp(request, reply, appConfig, host);
     const clientDirected = request.method === 'POST' && /^\/\.auth\/login\/([^/]+)$/.exec(path);
     if (clientDirected) return clientDirectedLogin(request, reply, appConfig, decodeURIComponent(clientDirected[1]!));
-    if (path === '/.auth/exchange') {
-      return request.method === 'POST' ? exchange(request, reply, appConfig) : reply.code(405).header('allow', 'POST').send({ error: 'method not allowed' });
+    const unlinking = /^\/\.auth\/unlink\/([^/]+)$/.exec(path);
+    if (unlinking) {
+      return request.method === 'POST' ? unlink(request, reply, appConfig, host, decodeURIComponent(unlinking[1]!)) : methodNotAllowed(reply, 'POST');
     }
-    if (request.method !== 'GET' && request.method !== 'HEAD') return reply.code(405).header('allow', 'GET').send({ error: 'method not allowed' });
+    if (path === '/.auth/exchange') {
+      return request.method === 'POST' ? exchange(request, reply, appConfig) : methodNotAllowed(reply, 'POST');
+    }
+    if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed(reply, 'GET');
     if (path === '/.auth/login') return signInChoices(request, reply);
     if (path === '/.auth/login/done') return finishLogin(request, reply, appConfig, host);
     if (path === '/.auth/me') return me(request, reply, appConfig, host);
@@ -144,8 +135,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     if (path === '/.auth/token') return resourceToken(request, reply, appConfig, host);
     if (path === '/.auth/logout') return logout(request, reply, appConfig, host);
     if (path === '/.auth/logout/complete') return page(reply, 200, signedOutPage());
-    const login = /^\/\.auth\/login\/([^/]+)$/.exec(path);
-    if (login) return startLogin(request, reply, appConfig, host, decodeURIComponent(login[1]!));
+    const login = /^\/\.auth\/(login|link)\/([^/]+)$/.exec(path);
+    if (login?.[1] === 'login') return startLogin(request, reply, appConfig, host, decodeURIComponent(login[2]!));
+    if (login?.[1] === 'link') return link(request, reply, appConfig, host, decodeURIComponent(login[2]!));
     return reply.code(404).send({ error: 'no such /.auth endpoint' });
   }
 
@@ -175,7 +167,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   function probesOr404(request: FastifyRequest, reply: FastifyReply) {
     const path = pathOf(request.url);
     if (path !== '/healthz' && path !== '/readyz') return reply.code(404).send({ error: 'not found' });
-    if (request.method !== 'GET' && request.method !== 'HEAD') return reply.code(405).header('allow', 'GET, HEAD').send({ error: 'method not allowed' });
+    if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed(reply, 'GET, HEAD');
     return path === '/healthz' ? healthz(request, reply) : readyz(store, request, reply);
   }
 

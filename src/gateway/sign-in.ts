@@ -9,13 +9,15 @@
 //   app host  GET /.auth/login/done?code=H          -> in the browser that started: the session
 //             cookie for this host only (or, for native apps, #token=), redirect
 // and the client-directed sign-in of native apps: POST /.auth/login/{p} with provider tokens.
+// Linking (GET /.auth/link/{p} on an app host, signed in) takes the same way to the provider,
+// never through single sign-on, and at the callback links the identity to the session's account.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/index.ts';
 import { ProviderError, type Provider, type SignInResult } from '../providers/index.ts';
 import { openSessionCookie, readCookie, sealSessionCookie, setCookieHeader } from '../session/cookies.ts';
 import type { SignedInUser } from '../session/principal.ts';
-import type { Session } from '../store/index.ts';
+import { IdentityConflictError, type Session } from '../store/index.ts';
 import type { GatewayContext } from './context.ts';
 import { page, queryParam, readBody, redirect } from './http.ts';
 import { errorPage } from './pages.ts';
@@ -33,7 +35,8 @@ const CLIENT_TOKENS_LIMIT_BYTES = 64 * 1024;
 
 // `browser`: a random value the app host also keeps in a cookie of the browser that started the
 // sign-in, so the hand-off code works only in that browser (a code leaked from a URL is useless).
-interface LoginRequest { provider: string; appId: string; host: string; redirect: string; browser: string; prompt?: string; tokenMode?: boolean }
+// `link`: the session (its ref) whose account the identity is to join.
+interface LoginRequest { provider: string; appId: string; host: string; redirect: string; browser: string; prompt?: string; tokenMode?: boolean; link?: string }
 interface Handoff { secret: string; host: string; redirect: string; browser: string; tokenMode?: boolean }
 
 const loginBinding = (state: string) => ({ purpose: 'login-browser', owner: [state] });
@@ -43,9 +46,10 @@ const handoffBinding = (host: string) => ({ purpose: 'handoff-browser', owner: [
 const sameSecret = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
 export function signInRoutes(ctx: GatewayContext) {
-  const { config, store, keyring, providers, authenticationTokens, publicUrl, secure, appsById, appUrl, authUrl } = ctx;
+  const { config, store, keyring, providers, authenticationTokens, accounts, signedIn, publicUrl, secure, appsById, appUrl, authUrl, appTarget } = ctx;
 
-  async function startLogin(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string) {
+  /** Starts a sign-in at `providerId`; with `link`, one that links the identity to that session's account. */
+  async function startLogin(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string, link?: string) {
     if (!providers.has(providerId)) return page(reply, 404, errorPage('Unknown sign-in provider', `There is no provider "${providerId}".`, '/.auth/login'));
     const target = queryParam(request, 'post_login_redirect_uri') ?? '/';
     const decision = checkRedirect(target, appConfig.allowedExternalRedirectUrls);
@@ -56,9 +60,9 @@ export function signInRoutes(ctx: GatewayContext) {
     const prompt = queryParam(request, 'prompt');
     // Server-directed sign-in for native apps (Easy Auth's): the token travels back in the fragment
     // of the redirect, to an app scheme (myapp://…) or when asked for with session_mode=token.
-    const tokenMode = queryParam(request, 'session_mode') === 'token' || !/^https?:|^\//i.test(decision.location);
+    const tokenMode = !link && (queryParam(request, 'session_mode') === 'token' || !/^https?:|^\//i.test(decision.location));
     const browser = randomBytes(16).toString('base64url');
-    const login: LoginRequest = { provider: providerId, appId: appConfig.id, host, redirect: decision.location, browser, ...(prompt ? { prompt } : {}), ...(tokenMode ? { tokenMode } : {}) };
+    const login: LoginRequest = { provider: providerId, appId: appConfig.id, host, redirect: decision.location, browser, ...(prompt ? { prompt } : {}), ...(tokenMode ? { tokenMode } : {}), ...(link ? { link } : {}) };
     const code = await store.issueCode('login-request', login, LOGIN_TTL_MS);
     reply.header('set-cookie', setCookieHeader(LOGIN_COOKIE, keyring.seal(browser, handoffBinding(host)), { secure, maxAgeSeconds: LOGIN_TTL_MS / 1000, path: '/.auth/login/' }));
     return redirect(reply, authUrl(`/.auth/login/${encodeURIComponent(providerId)}/start?login=${encodeURIComponent(code)}`));
@@ -152,7 +156,7 @@ export function signInRoutes(ctx: GatewayContext) {
     }
     // Single sign-on: this browser signed in here already, for an app that takes part; the app
     // gets the same session without the provider being asked again (unless it asks for prompt=login).
-    if (appsById.get(login.appId)?.sso && login.prompt !== 'login') {
+    if (appsById.get(login.appId)?.sso && login.prompt !== 'login' && !login.link) {
       const existing = await ssoSessionOf(request);
       if (existing) {
         request.log.info({ account: existing.session.accountId, app: login.appId }, 'signed in through single sign-on');
@@ -196,6 +200,7 @@ export function signInRoutes(ctx: GatewayContext) {
     } catch (error) {
       return providerFailure(request, reply, provider, login, error);
     }
+    if (login.link) return linkIdentity(request, reply, provider, result, login);
     const { secret, session } = await establishSession(provider, result, login.appId);
     if (appsById.get(login.appId)?.sso) {
       const sso = sealSessionCookie(keyring, secret, publicUrl.host);
@@ -206,10 +211,32 @@ export function signInRoutes(ctx: GatewayContext) {
   }
   /** After a provider proved who signed in: the account (made on first sign-in), the tokens sealed, a session. */
   async function establishSession(provider: Provider, result: SignInResult, appId: string): Promise<{ secret: string; session: Session }> {
-    const { account } = await store.resolveIdentity(provider.id, result.subject);
-    if (Object.keys(result.tokens).length) await store.putTokens({ accountId: account.id, provider: provider.id, resource: '' }, result.tokens);
     const user: SignedInUser = { provider: provider.id, subject: result.subject, name: result.name, claims: result.claims };
-    return store.createSession({ accountId: account.id, lifetimeMs: config.session.lifetime, data: { user, app: appId } });
+    const { accountId, linkedByEmail } = await accounts.signIn(user);
+    if (linkedByEmail) ctx.log.info({ provider: provider.id, account: accountId }, 'a new identity joined an account by its verified e-mail (accounts.linkByVerifiedEmail)');
+    if (Object.keys(result.tokens).length) await store.putTokens({ accountId, provider: provider.id, resource: '' }, result.tokens);
+    return store.createSession({ accountId, lifetimeMs: config.session.lifetime, data: { user, app: appId } });
+  }
+  /**
+   * The callback of a link: the identity joins the account of the session that asked (still
+   * live), with its tokens; one that belongs to another account is refused (409), never merged.
+   */
+  async function linkIdentity(request: FastifyRequest, reply: FastifyReply, provider: Provider, result: SignInResult, login: LoginRequest) {
+    const session = await store.getSessionByRef(login.link!);
+    if (!session) return page(reply, 401, errorPage('Link not made', 'Your session ended before the link was made: sign in and link again.', appUrl(login.host, '/.auth/login')));
+    try {
+      await accounts.link(session.accountId, { provider: provider.id, subject: result.subject, name: result.name, claims: result.claims });
+    } catch (error) {
+      if (!(error instanceof IdentityConflictError)) throw error;
+      request.log.warn({ provider: provider.id, account: session.accountId }, 'link refused: the identity belongs to another account');
+      return page(reply, 409, errorPage('Already linked to another account',
+        `This ${provider.displayName} identity belongs to another account, and accounts are never merged. Nothing was changed. To move it here, sign in with it, unlink it there, and link it again.`,
+        appUrl(login.host, '/')));
+    }
+    if (Object.keys(result.tokens).length) await store.putTokens({ accountId: session.accountId, provider: provider.id, resource: '' }, result.tokens);
+    signedIn.forgetAccount(session.accountId);
+    request.log.info({ provider: provider.id, account: session.accountId }, 'identity linked');
+    return redirect(reply, appTarget(login.host, login.redirect));
   }
   /** The browser's live single sign-on session on the auth host, by its cookie. */
   async function ssoSessionOf(request: FastifyRequest): Promise<{ secret: string; session: Session } | undefined> {

@@ -12,7 +12,7 @@ import type { Identified } from './signed-in.ts';
 const LOGOUT_RETURN_TTL_MS = 5 * 60_000;
 
 export function signOutRoutes(ctx: GatewayContext) {
-  const { config, store, providers, secure, signedIn, log, appUrl, authUrl } = ctx;
+  const { config, store, providers, secure, signedIn, log, appTarget, authUrl } = ctx;
 
   async function logout(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const target = queryParam(request, 'post_logout_redirect_uri') ?? '/.auth/logout/complete';
@@ -55,7 +55,7 @@ export function signOutRoutes(ctx: GatewayContext) {
   async function logoutReturn(request: FastifyRequest, reply: FastifyReply) {
     const back = await store.consumeCode('logout-return', queryParam(request, 'state') ?? '') as { host: string; target: string } | undefined;
     if (!back) return page(reply, 200, signedOutPage());
-    return redirect(reply, /^\//.test(back.target) ? appUrl(back.host, back.target) : back.target);
+    return redirect(reply, appTarget(back.host, back.target));
   }
 
   return { logout, logoutReturn };

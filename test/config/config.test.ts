@@ -41,6 +41,7 @@ test('a minimal file gets every default', () => {
     secrets: { encryptionKeys: [KEY] },
     session: { cookieName: 'AppServiceAuthSession', lifetime: 8 * 3_600_000, cacheTtl: 1000, tokenRefreshExtensionHours: 72 },
     tokenStore: { keepOnLogout: false },
+    accounts: { linkByVerifiedEmail: [] },
     providers: [],
     apps: [],
     trustedProxies: [],
@@ -162,6 +163,11 @@ apps: [{ id: a, hosts: [a.localhost], upstream: http://x, resources: [
       'apps[0].resources[3].provider: "dev" is a dev provider: its tokens cannot be refreshed, so it gets no tokens for other resources (use an oidc or oauth2 provider)',
       'apps[0].resources[4]: needs a resource (an RFC 8707 indicator), scopes, or both: they say which token to get',
     ]],
+    ['linking by e-mail with providers that cannot vouch', `${BASE}devMode: true\nproviders: [{ id: dev, type: dev }]\naccounts: { linkByVerifiedEmail: [dev, nobody, "Bad Id"] }`, [
+      'accounts.linkByVerifiedEmail[0]: "dev" trusts whatever is typed: an e-mail it reports proves nothing',
+      'accounts.linkByVerifiedEmail[1]: no provider "nobody" (known: dev)',
+      'accounts.linkByVerifiedEmail[2]: "Bad Id" is not an id (lower-case letters, digits, "-" and "_", at most 64; it appears in URLs and header names)',
+    ]],
     ['session cache too long', `${BASE}session: { cacheTtl: 2m }`,
       ['session.cacheTtl: must be at most 60s: a revocation on another instance is seen only after it']],
     ['invalid variable reference', `${BASE}log: { level: "\${not-a-name}" }`,
@@ -211,7 +217,7 @@ test('signonce check: exit 0 with a summary on a good file, exit 2 with every pr
     assert.equal(failed.code, 2);
     assert.equal(failed.stderr, [
       `${bad}: 3 problems`,
-      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, providers, apps, trustedProxies, devMode, log)',
+      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, accounts, providers, apps, trustedProxies, devMode, log)',
       '  publicUrl: "ftp://x" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)',
       '  secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)',
       '',

@@ -1,0 +1,84 @@
+// Accounts and the identities that sign in to them: the one place that decides which account an
+// identity belongs to (src/accounts/linking.ts holds the rules) and records what the provider
+// said of it, for sign-in, linking and /.auth/me alike.
+import type { Config } from '../config/index.ts';
+import type { Claim } from '../providers/index.ts';
+import { IdentityConflictError, type Identity, type Store } from '../store/index.ts';
+import { accountByEmail, emailKey, verifiedEmail } from './linking.ts';
+
+const EMAIL_KEY_SECRET = 'email-keys';
+
+/** An identity a provider has just proved, with what it said of it. */
+export interface ProvenIdentity {
+  readonly provider: string;
+  readonly subject: string;
+  readonly name: string;
+  readonly claims: readonly Claim[];
+}
+
+/** What is kept of an identity's last sign-in (`Identity.profile`). */
+export interface IdentityProfile {
+  readonly name: string;
+  readonly claims: readonly Claim[];
+}
+
+export class Accounts {
+  readonly #store: Store;
+  readonly #linkByEmail: readonly string[];
+  #secret: Promise<Buffer> | undefined;
+
+  constructor(store: Store, config: Pick<Config, 'accounts'>) {
+    this.#store = store;
+    this.#linkByEmail = config.accounts.linkByVerifiedEmail;
+  }
+
+  /**
+   * The account of an identity that has just signed in: the one it is linked to; else, for a
+   * provider of `accounts.linkByVerifiedEmail` vouching for the e-mail, the one account other
+   * such identities with that e-mail belong to; else a new one.
+   */
+  async signIn(identity: ProvenIdentity): Promise<{ accountId: string; linkedByEmail: boolean }> {
+    const key = await this.#emailKey(identity);
+    let linkedByEmail = false;
+    if (key && !await this.#store.findIdentity(identity.provider, identity.subject)) {
+      const match = accountByEmail(await this.#store.findIdentitiesByEmailKey(key), this.#linkByEmail);
+      if (match) linkedByEmail = await this.#linkUnlessTaken(match, identity);
+    }
+    const { account } = await this.#store.resolveIdentity(identity.provider, identity.subject);
+    await this.#store.updateIdentity(identity.provider, identity.subject, { profile: profileOf(identity), emailKey: key });
+    return { accountId: account.id, linkedByEmail };
+  }
+
+  /** Links an identity that has just signed in to `accountId`; throws IdentityConflictError when it belongs to another account. */
+  async link(accountId: string, identity: ProvenIdentity): Promise<void> {
+    await this.#store.linkIdentity(accountId, identity.provider, identity.subject);
+    await this.#store.updateIdentity(identity.provider, identity.subject, { profile: profileOf(identity), emailKey: await this.#emailKey(identity) });
+  }
+
+  /** The account's identities, each with the profile of its last sign-in. */
+  identities(accountId: string): Promise<Identity[]> {
+    return this.#store.listIdentities(accountId);
+  }
+
+  // A concurrent first sign-in of the same identity may have created its own account meanwhile.
+  async #linkUnlessTaken(accountId: string, identity: ProvenIdentity): Promise<boolean> {
+    try {
+      await this.#store.linkIdentity(accountId, identity.provider, identity.subject);
+      return true;
+    } catch (error) {
+      if (error instanceof IdentityConflictError) return false;
+      throw error;
+    }
+  }
+
+  /** The key of the identity's e-mail, kept only for listed providers that vouch for it. */
+  async #emailKey(identity: ProvenIdentity): Promise<string | null> {
+    if (!this.#linkByEmail.includes(identity.provider)) return null;
+    const email = verifiedEmail(identity.claims);
+    if (!email) return null;
+    this.#secret ??= this.#store.instanceSecret(EMAIL_KEY_SECRET);
+    return emailKey(await this.#secret, email);
+  }
+}
+
+const profileOf = (identity: ProvenIdentity): Record<string, unknown> => ({ name: identity.name, claims: identity.claims }) satisfies IdentityProfile;

@@ -1,0 +1,74 @@
+// The signed-in user's account, on app hosts: /.auth/me lists every identity linked to it;
+// GET /.auth/link/{provider} links one more (the way of a sign-in, src/gateway/sign-in.ts);
+// POST /.auth/unlink/{provider} removes one, never the last.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppConfig } from '../config/index.ts';
+import type { IdentityProfile } from '../accounts/accounts.ts';
+import { meEntry, type SignedInUser } from '../session/principal.ts';
+import { LastIdentityError } from '../store/index.ts';
+import type { GatewayContext } from './context.ts';
+import { crossOrigin, page, queryParam } from './http.ts';
+import { errorPage } from './pages.ts';
+import { invalidToken } from './token-endpoints.ts';
+
+type StartLogin = (request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string, link?: string) => Promise<FastifyReply>;
+
+const notSignedIn = (reply: FastifyReply) => reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
+
+export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
+  const { store, providers, signedIn, accounts } = ctx;
+
+  /** GET /.auth/me: one entry per linked identity, the one signed in with first (Easy Auth's shape). */
+  async function me(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
+    const current = await signedIn.resolve(request, appConfig, host);
+    if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
+    if (!current) return notSignedIn(reply);
+    const { accountId } = current.session;
+    const entries = [meEntry(current.user, current.tokens, appConfig.exposeRefreshTokens)];
+    for (const identity of await accounts.identities(accountId)) {
+      if (identity.provider === current.user.provider && identity.subject === current.user.subject) continue;
+      const profile = identity.profile as IdentityProfile | undefined;
+      const user: SignedInUser = { provider: identity.provider, subject: identity.subject, name: profile?.name ?? identity.subject, claims: profile?.claims ?? [] };
+      const tokens = appConfig.tokenStore ? await store.getTokens({ accountId, provider: identity.provider, resource: '' }) : undefined;
+      entries.push(meEntry(user, tokens, appConfig.exposeRefreshTokens));
+    }
+    return reply.header('cache-control', 'no-store').send(entries);
+  }
+
+  /** GET /.auth/link/{provider}: a sign-in at the provider whose identity then joins this session's account. */
+  async function link(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string) {
+    const current = await signedIn.identify(request, appConfig, host);
+    // A browser flow: the session cookie, not a token (the flow ends in this browser).
+    if (!current || 'refused' in current || current.byToken) {
+      return page(reply, 401, errorPage('Sign in first', 'Linking adds a sign-in to your account: sign in, then link.', '/.auth/login'));
+    }
+    return startLogin(request, reply, appConfig, host, providerId, current.session.ref);
+  }
+
+  /**
+   * POST /.auth/unlink/{provider}[?subject=…]: the account's identity at the provider goes, with
+   * its tokens (`subject` picks one when several are linked). 409 for the last identity.
+   */
+  async function unlink(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string) {
+    const current = await signedIn.identify(request, appConfig, host);
+    if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
+    if (!current) return notSignedIn(reply);
+    if (!current.byToken && crossOrigin(request.headers, host)) return reply.code(403).send({ error: 'cross-site request refused' });
+    const { accountId } = current.session;
+    const subject = queryParam(request, 'subject');
+    const linked = (await accounts.identities(accountId)).filter((i) => i.provider === providerId && (subject === undefined || i.subject === subject));
+    if (linked.length === 0) return reply.code(404).send({ error: `no ${providers.get(providerId)?.displayName ?? providerId} identity is linked to this account` });
+    if (linked.length > 1) return reply.code(400).send({ error: 'several identities of this provider are linked: name one with ?subject=', subjects: linked.map((i) => i.subject) });
+    try {
+      await store.unlinkIdentity(accountId, providerId, linked[0]!.subject);
+    } catch (error) {
+      if (!(error instanceof LastIdentityError)) throw error;
+      return reply.code(409).send({ error: error.message });
+    }
+    signedIn.forgetAccount(accountId);
+    request.log.info({ provider: providerId, account: accountId }, 'identity unlinked');
+    return reply.header('cache-control', 'no-store').send({ unlinked: providerId });
+  }
+
+  return { me, link, unlink };
+}
