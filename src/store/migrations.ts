@@ -80,6 +80,28 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX identities_by_email_key ON identities (email_key)',
     ],
   },
+  {
+    version: 4,
+    name: 'password credentials, sign-in failures',
+    statements: [
+      // Local accounts: the identity (provider, username) and its argon2id hash.
+      `CREATE TABLE password_credentials (
+         provider TEXT NOT NULL,
+         username TEXT NOT NULL,
+         account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+         password_hash TEXT NOT NULL,
+         disabled_at BIGINT,
+         created_at BIGINT NOT NULL,
+         updated_at BIGINT NOT NULL,
+         PRIMARY KEY (provider, username))`,
+      'CREATE INDEX password_credentials_by_account ON password_credentials (account_id)',
+      // Failed sign-ins per throttling key (an account, a client address), keyed hashes only.
+      `CREATE TABLE sign_in_failures (
+         key_hash TEXT PRIMARY KEY,
+         failures BIGINT NOT NULL,
+         last_failure_at BIGINT NOT NULL)`,
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

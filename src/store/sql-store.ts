@@ -4,8 +4,8 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Binding, Keyring } from '../crypto/keyring.ts';
 import type { SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
 import {
-  IdentityConflictError, LastIdentityError,
-  type Account, type Identity, type NewSession, type ProviderTokens, type PurgeCounts, type Session,
+  IdentityConflictError, LastIdentityError, UsernameTakenError,
+  type Account, type PasswordCredential, type SignInFailures, type Identity, type NewSession, type ProviderTokens, type PurgeCounts, type Session,
   type SigningKey, type Store, type StoredTokens, type TokenRef,
 } from './types.ts';
 
@@ -142,7 +142,7 @@ export class SqlStore implements Store {
   async deleteAccount(accountId: string): Promise<boolean> {
     return this.#db.transaction(async (tx) => {
       // Every table that names the account, explicitly: nothing relies on cascades being enforced.
-      for (const table of ['provider_tokens', 'sessions', 'identities']) await tx.run(`DELETE FROM ${table} WHERE account_id = ?`, [accountId]);
+      for (const table of ['provider_tokens', 'sessions', 'password_credentials', 'identities']) await tx.run(`DELETE FROM ${table} WHERE account_id = ?`, [accountId]);
       return (await tx.run('DELETE FROM accounts WHERE id = ?', [accountId])) > 0;
     });
   }
@@ -154,6 +154,62 @@ export class SqlStore implements Store {
     const identity = (await this.findIdentity(provider, subject))!;
     if (identity.accountId !== accountId) throw new IdentityConflictError(provider);
     return identity;
+  }
+
+  async createPasswordAccount(provider: string, username: string, passwordHash: string): Promise<PasswordCredential> {
+    const account: Account = { id: randomUUID(), createdAt: this.#now() };
+    try {
+      await this.#db.transaction(async (tx) => {
+        await tx.run('INSERT INTO accounts (id, created_at) VALUES (?, ?)', [account.id, account.createdAt]);
+        // The identity first: its primary key decides who gets the username (a linked identity included).
+        const inserted = await tx.run(
+          'INSERT INTO identities (provider, subject, account_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+          [provider, username, account.id, account.createdAt]);
+        if (inserted === 0) throw new LostRace();
+        await tx.run(
+          `INSERT INTO password_credentials (provider, username, account_id, password_hash, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?)`, [provider, username, account.id, passwordHash, account.createdAt, account.createdAt]);
+      });
+    } catch (error) {
+      if (error instanceof LostRace) throw new UsernameTakenError();
+      throw error;
+    }
+    return { provider, username, accountId: account.id, passwordHash };
+  }
+
+  async getPasswordCredential(provider: string, username: string): Promise<PasswordCredential | undefined> {
+    const [row] = await this.#db.all<{ account_id: string; password_hash: string; disabled_at: number | null }>(
+      'SELECT account_id, password_hash, disabled_at FROM password_credentials WHERE provider = ? AND username = ?', [provider, username]);
+    return row && {
+      provider, username, accountId: row.account_id, passwordHash: row.password_hash,
+      ...(row.disabled_at === null ? {} : { disabledAt: Number(row.disabled_at) }),
+    };
+  }
+
+  async updatePasswordCredential(provider: string, username: string, change: { passwordHash?: string; disabledAt?: number | null }): Promise<boolean> {
+    const sets: string[] = ['updated_at = ?'];
+    const params: SqlValue[] = [this.#now()];
+    if (change.passwordHash !== undefined) { sets.push('password_hash = ?'); params.push(change.passwordHash); }
+    if (change.disabledAt !== undefined) { sets.push('disabled_at = ?'); params.push(change.disabledAt); }
+    return (await this.#db.run(`UPDATE password_credentials SET ${sets.join(', ')} WHERE provider = ? AND username = ?`, [...params, provider, username])) > 0;
+  }
+
+  async recordSignInFailure(keyHash: string): Promise<SignInFailures> {
+    const [row] = await this.#db.all<{ failures: number; last_failure_at: number }>(
+      `INSERT INTO sign_in_failures (key_hash, failures, last_failure_at) VALUES (?, 1, ?)
+       ON CONFLICT (key_hash) DO UPDATE SET failures = sign_in_failures.failures + 1, last_failure_at = excluded.last_failure_at
+       RETURNING failures, last_failure_at`, [keyHash, this.#now()]);
+    return { failures: Number(row!.failures), lastFailureAt: Number(row!.last_failure_at) };
+  }
+
+  async getSignInFailures(keyHash: string): Promise<SignInFailures | undefined> {
+    const [row] = await this.#db.all<{ failures: number; last_failure_at: number }>(
+      'SELECT failures, last_failure_at FROM sign_in_failures WHERE key_hash = ?', [keyHash]);
+    return row && { failures: Number(row.failures), lastFailureAt: Number(row.last_failure_at) };
+  }
+
+  async clearSignInFailures(keyHash: string): Promise<void> {
+    await this.#db.run('DELETE FROM sign_in_failures WHERE key_hash = ?', [keyHash]);
   }
 
   putTokens(ref: TokenRef, tokens: ProviderTokens): Promise<void> {

@@ -69,6 +69,22 @@ export interface SigningKey {
   readonly retiredAt?: number;
 }
 
+/** A local account's credential (`type: password` providers). */
+export interface PasswordCredential {
+  readonly provider: string;
+  readonly username: string;
+  readonly accountId: string;
+  /** An argon2id hash in PHC string form. */
+  readonly passwordHash: string;
+  readonly disabledAt?: number;
+}
+
+/** Failed sign-ins recorded under one throttling key. */
+export interface SignInFailures {
+  readonly failures: number;
+  readonly lastFailureAt: number;
+}
+
 export interface PurgeCounts {
   readonly sessions: number;
   readonly codes: number;
@@ -106,8 +122,22 @@ export interface Store {
    * False when the account has no such identity.
    */
   unlinkIdentity(accountId: string, provider: string, subject: string): Promise<boolean>;
-  /** Deletes an account with its identities, tokens and sessions, in one transaction; false when unknown. */
+  /** Deletes an account with its identities, credentials, tokens and sessions, in one transaction; false when unknown. */
   deleteAccount(accountId: string): Promise<boolean>;
+
+  /**
+   * A new local account: the account, its identity (provider, username) and its credential, in one
+   * transaction; throws UsernameTakenError when the username is taken at that provider.
+   */
+  createPasswordAccount(provider: string, username: string, passwordHash: string): Promise<PasswordCredential>;
+  getPasswordCredential(provider: string, username: string): Promise<PasswordCredential | undefined>;
+  /** Changes a credential: a new hash, or disabled (a time) / enabled (null); false when there is none. */
+  updatePasswordCredential(provider: string, username: string, change: { passwordHash?: string; disabledAt?: number | null }): Promise<boolean>;
+
+  /** Counts one more failed sign-in under `keyHash`, atomically; the count after it. */
+  recordSignInFailure(keyHash: string): Promise<SignInFailures>;
+  getSignInFailures(keyHash: string): Promise<SignInFailures | undefined>;
+  clearSignInFailures(keyHash: string): Promise<void>;
 
   putTokens(ref: TokenRef, tokens: ProviderTokens): Promise<void>;
   getTokens(ref: TokenRef): Promise<StoredTokens | undefined>;
@@ -169,6 +199,13 @@ export class IdentityConflictError extends Error {
   constructor(provider: string) {
     super(`this ${provider} identity is already linked to another account`);
     this.name = 'IdentityConflictError';
+  }
+}
+
+export class UsernameTakenError extends Error {
+  constructor() {
+    super('this username is taken');
+    this.name = 'UsernameTakenError';
   }
 }
 

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Keyring, SealedValueError, generateKey } from '../../src/crypto/keyring.ts';
-import { IdentityConflictError, LastIdentityError, StoreUnavailableError, openStore, type Store, type StoredTokens } from '../../src/store/index.ts';
+import { IdentityConflictError, LastIdentityError, StoreUnavailableError, UsernameTakenError, openStore, type Store, type StoredTokens } from '../../src/store/index.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface StoreHarness {
@@ -129,6 +129,38 @@ export function storeConformance(harness: StoreHarness): void {
         }
         assert.ok(await store.getAccount(bystander.id), 'other accounts stay');
         assert.equal(await store.deleteAccount(account.id), false);
+      });
+    });
+
+    describe('local accounts', () => {
+      test('a password account is an account, an identity and a credential; a username once per provider', async () => {
+        const created = await store.createPasswordAccount('local', 'uma', 'hash-1');
+        assert.deepEqual(await store.getPasswordCredential('local', 'uma'), created);
+        assert.equal((await store.findIdentity('local', 'uma'))?.accountId, created.accountId);
+        await assert.rejects(store.createPasswordAccount('local', 'uma', 'hash-2'), UsernameTakenError);
+        const racing = await Promise.allSettled(Array.from({ length: 5 }, () => store.createPasswordAccount('local', 'vic', 'h')));
+        assert.equal(racing.filter((r) => r.status === 'fulfilled').length, 1, 'of concurrent registrations one wins');
+        assert.ok(racing.every((r) => r.status === 'fulfilled' || r.reason instanceof UsernameTakenError));
+        assert.ok(await store.createPasswordAccount('other-local', 'uma', 'h'), 'usernames are per provider');
+        assert.equal(await store.getPasswordCredential('local', 'nobody'), undefined);
+
+        assert.equal(await store.updatePasswordCredential('local', 'uma', { passwordHash: 'hash-3' }), true);
+        assert.equal(await store.updatePasswordCredential('local', 'uma', { disabledAt: clock }), true);
+        assert.deepEqual(await store.getPasswordCredential('local', 'uma'), { ...created, passwordHash: 'hash-3', disabledAt: clock });
+        await store.updatePasswordCredential('local', 'uma', { disabledAt: null });
+        assert.equal((await store.getPasswordCredential('local', 'uma'))?.disabledAt, undefined);
+        assert.equal(await store.updatePasswordCredential('local', 'nobody', { passwordHash: 'x' }), false);
+        assert.equal(await store.deleteAccount(created.accountId), true);
+        assert.equal(await store.getPasswordCredential('local', 'uma'), undefined, 'deleting the account deletes the credential');
+      });
+
+      test('sign-in failures are counted atomically per key and cleared', async () => {
+        await Promise.all(Array.from({ length: 10 }, () => store.recordSignInFailure('key-a')));
+        assert.deepEqual(await store.getSignInFailures('key-a'), { failures: 10, lastFailureAt: clock });
+        assert.equal(await store.getSignInFailures('key-b'), undefined);
+        await store.clearSignInFailures('key-a');
+        assert.equal(await store.getSignInFailures('key-a'), undefined);
+        assert.equal((await store.recordSignInFailure('key-a')).failures, 1);
       });
     });
 
