@@ -1,0 +1,68 @@
+// Slowing down password guessing (OWASP ASVS 2.2.1), per account and per client address, without
+// letting anyone lock a real user out for long: after a few free failures each further failure
+// doubles the wait before the next attempt, up to a cap; a day without failures forgets them.
+// The wait per account is capped at a minute (an attacker cannot keep the real user out longer,
+// and gets at most one guess a minute); per address at 15 minutes.
+import { createHmac } from 'node:crypto';
+import type { SignInFailures, Store } from '../store/index.ts';
+
+export interface ThrottleRule {
+  /** Failures that cost nothing. */
+  readonly free: number;
+  /** The longest wait. */
+  readonly capMs: number;
+}
+
+export const ACCOUNT_RULE: ThrottleRule = { free: 5, capMs: 60_000 };
+export const ADDRESS_RULE: ThrottleRule = { free: 20, capMs: 15 * 60_000 };
+const FORGET_AFTER_MS = 24 * 3_600_000;
+
+/** How long until the next attempt is allowed (0: now), after `recorded` failures. */
+export function waitMs(recorded: SignInFailures | undefined, now: number, rule: ThrottleRule): number {
+  if (!recorded || now - recorded.lastFailureAt >= FORGET_AFTER_MS) return 0;
+  const over = recorded.failures - rule.free;
+  if (over < 0) return 0;
+  const delay = Math.min(1000 * 2 ** Math.min(over, 30), rule.capMs);
+  // Never longer than the cap, even for a failure stamped ahead of this clock (another instance's).
+  return Math.min(rule.capMs, Math.max(0, recorded.lastFailureAt + delay - now));
+}
+
+const THROTTLE_SECRET = 'throttle-keys';
+
+/** The failures of one sign-in form, kept in the store (so every instance of a cluster counts them). */
+export class SignInThrottle {
+  readonly #store: Store;
+  readonly #now: () => number;
+  #secret: Promise<Buffer> | undefined;
+
+  constructor(store: Store, now: () => number = () => Date.now()) {
+    this.#store = store;
+    this.#now = now;
+  }
+
+  /** Milliseconds to wait before `username` may be tried from `address` (0: now). */
+  async waitMs(provider: string, username: string, address: string): Promise<number> {
+    const [account, from] = await this.#keys(provider, username, address);
+    const now = this.#now();
+    return Math.max(
+      waitMs(await this.#store.getSignInFailures(account), now, ACCOUNT_RULE),
+      waitMs(await this.#store.getSignInFailures(from), now, ADDRESS_RULE));
+  }
+
+  async failed(provider: string, username: string, address: string): Promise<void> {
+    for (const key of await this.#keys(provider, username, address)) await this.#store.recordSignInFailure(key);
+  }
+
+  /** A correct password: the account's failures are forgotten (the address's are not). */
+  async succeeded(provider: string, username: string, address: string): Promise<void> {
+    await this.#store.clearSignInFailures((await this.#keys(provider, username, address))[0]);
+  }
+
+  // Keyed hashes: the store holds no usernames or addresses for this.
+  async #keys(provider: string, username: string, address: string): Promise<[string, string]> {
+    this.#secret ??= this.#store.instanceSecret(THROTTLE_SECRET);
+    const secret = await this.#secret;
+    const key = (value: unknown[]) => createHmac('sha256', secret).update(JSON.stringify(value)).digest('base64url');
+    return [key(['account', provider, username]), key(['address', address])];
+  }
+}
