@@ -143,7 +143,7 @@ export const PROVIDER_SCHEMAS = [
   z.strictObject({ ...named, type: z.literal('oidc'), ...oidcFields, scopes: z.array(text).default(['openid', 'profile', 'email']) }),
   z.strictObject({ ...named, type: z.literal('oauth2'), ...oauth2Fields, scopes: z.array(text).default([]) }),
   z.strictObject({ ...named, type: z.literal('oauth1'), ...oauth1Fields }),
-  z.strictObject({ ...named, type: z.literal('password'), allowRegistration: z.boolean().default(false) }),
+  z.strictObject({ ...named, type: z.literal('password'), allowRegistration: z.boolean().default(false), minLength: z.number().int().min(8).max(128).default(12) }),
   z.strictObject({ ...named, type: z.literal('dev') }),
   ...OIDC_PRESETS.map((type) => z.strictObject({ ...optional(oidcFields), ...named, type: z.literal(type), clientId: text })),
   // Apple's client secret is a JWT SignOnce signs with the team's key, never a fixed string.

@@ -1,5 +1,6 @@
 // What every route module of the gateway works with: the dependencies it was started with and
 // what follows from the configuration, made once.
+import type { IncomingMessage } from 'node:http';
 import type { FastifyBaseLogger } from 'fastify';
 import type { AppConfig, Config } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
@@ -9,6 +10,7 @@ import type { Store } from '../store/index.ts';
 import { Accounts } from '../accounts/accounts.ts';
 import { TokenRefresher } from '../refresh/refresher.ts';
 import { SignedInResolver } from './signed-in.ts';
+import { clientAddress, trustedProxyMatcher } from './forwarded.ts';
 
 export interface GatewayDeps {
   readonly config: Config;
@@ -23,6 +25,8 @@ export interface GatewayContext extends GatewayDeps {
   /** Cookies get `Secure` when the auth host is https. */
   readonly secure: boolean;
   readonly appsById: ReadonlyMap<string, AppConfig>;
+  /** Every app host's origin (where a sign-in form's submission may end up: CSP form-action). */
+  readonly appOrigins: readonly string[];
   readonly signedIn: SignedInResolver;
   readonly refresher: TokenRefresher;
   readonly accounts: Accounts;
@@ -31,24 +35,32 @@ export interface GatewayContext extends GatewayDeps {
   appUrl(host: string, path: string): string;
   /** A URL on the auth host. */
   authUrl(path: string): string;
+  /** Whether a connection comes from one of `trustedProxies`. */
+  fromTrustedProxy(address: string): boolean;
+  /** The client's address, through trusted proxies (forwarded.ts clientAddress). */
+  clientAddressOf(request: IncomingMessage): string;
   /** Where a checked redirect target (see redirects.ts) leads from the auth host: a path on `host`, or the allowed URL itself. */
   appTarget(host: string, target: string): string;
 }
 
 export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): GatewayContext {
   const publicUrl = new URL(deps.config.publicUrl);
+  const fromTrustedProxy = trustedProxyMatcher(deps.config.trustedProxies);
   const refresher = new TokenRefresher(deps.store);
   return {
     ...deps,
     publicUrl,
     secure: publicUrl.protocol === 'https:',
     appsById: new Map(deps.config.apps.map((a) => [a.id, a])),
+    appOrigins: deps.config.apps.flatMap((a) => a.hosts.map((host) => `${publicUrl.protocol}//${host}`)),
     signedIn: new SignedInResolver({ ...deps, refresher }),
     refresher,
     accounts: new Accounts(deps.store, deps.config),
     log,
     appUrl: (host, path) => `${publicUrl.protocol}//${host}${path}`,
     authUrl: (path) => `${publicUrl.origin}${path}`,
+    fromTrustedProxy,
+    clientAddressOf: (request) => clientAddress(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'], fromTrustedProxy),
     appTarget: (host, target) => (target.startsWith('/') ? `${publicUrl.protocol}//${host}${target}` : target),
   };
 }

@@ -50,3 +50,16 @@ export function forwardedHeaders(request: {
     ['x-forwarded-host', (request.trusted && first('x-forwarded-host')) || request.host],
   ];
 }
+
+/**
+ * The client's address (for throttling): the connection's, unless that is a trusted proxy; then
+ * the rightmost X-Forwarded-For entry that is not a trusted proxy — entries to its left are the
+ * client's to write. A chain that is not all addresses is not believed: the connection's address.
+ */
+export function clientAddress(remoteAddress: string, forwardedFor: string | string[] | undefined, trusted: (address: string) => boolean): string {
+  if (!trusted(remoteAddress)) return remoteAddress;
+  const chain = [forwardedFor ?? []].flat().join(',').split(',').map((hop) => hop.trim()).filter((hop) => hop !== '');
+  if (chain.some((hop) => isIP(hop) === 0)) return remoteAddress;
+  for (let i = chain.length - 1; i >= 0; i--) if (!trusted(chain[i]!)) return chain[i]!;
+  return chain[0] ?? remoteAddress;
+}

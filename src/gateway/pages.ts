@@ -46,6 +46,38 @@ export function devSignInForm(action: string, state: string): string {
 <button type="submit">Sign in</button></form>`);
 }
 
+export interface PasswordFormView {
+  readonly title: string;
+  /** Where the form posts (and the registration link). */
+  readonly action: string;
+  readonly state: string;
+  readonly username?: string;
+  /** What went wrong with the last attempt, in words. */
+  readonly problem?: string;
+  readonly register?: boolean;
+  /** The other form (registration from sign-in, and back). */
+  readonly switchTo?: { readonly href: string; readonly label: string };
+}
+
+/**
+ * The sign-in (or registration) form of a `password` provider. Posted, never sent in a URL; the
+ * browser may offer to fill and save passwords (autocomplete names them).
+ */
+export function passwordForm(view: PasswordFormView): string {
+  const problem = view.problem ? `<p role="alert"><strong>${escapeHtml(view.problem)}</strong></p>` : '';
+  const newPassword = view.register
+    ? '<label for="password">Password</label><input id="password" name="password" type="password" required autocomplete="new-password">'
+      + '<label for="confirm">Password again</label><input id="confirm" name="confirm" type="password" required autocomplete="new-password">'
+    : '<label for="password">Password</label><input id="password" name="password" type="password" required autocomplete="current-password">';
+  const other = view.switchTo ? `<p><a href="${escapeHtml(view.switchTo.href)}">${escapeHtml(view.switchTo.label)}</a></p>` : '';
+  return page(view.title, `<h1>${escapeHtml(view.title)}</h1>${problem}
+<form method="post" action="${escapeHtml(view.action)}">
+<input type="hidden" name="state" value="${escapeHtml(view.state)}">
+<label for="username">Username</label><input id="username" name="username" required maxlength="128" autocomplete="username" value="${escapeHtml(view.username ?? '')}">
+${newPassword}
+<button type="submit">${view.register ? 'Create account' : 'Sign in'}</button></form>${other}`);
+}
+
 /** A failed sign-in: what happened in words, and a way to try again. */
 export function errorPage(title: string, message: string, retryHref?: string): string {
   return page(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>${retryHref ? `<p><a class="button" href="${escapeHtml(retryHref)}">Try again</a></p>` : ''}`);

@@ -12,7 +12,7 @@ import { gatewayContext, type GatewayDeps } from './context.ts';
 import { isExcludedPath } from './excluded-paths.ts';
 import { healthz, readyz } from './health.ts';
 import { hostRouter } from './hosts.ts';
-import { dropsForwardingHeader, forwardedHeaders, trustedProxyMatcher } from './forwarded.ts';
+import { dropsForwardingHeader, forwardedHeaders } from './forwarded.ts';
 import { crossOrigin, methodNotAllowed, page, pathOf, queryParam, redirect } from './http.ts';
 import { forwardableHeaders } from './identity-headers.ts';
 import { devSignInForm, errorPage, signInPage, signedOutPage } from './pages.ts';
@@ -21,6 +21,8 @@ import { bearerToken, type SignedIn } from './signed-in.ts';
 import { LOGIN_COOKIE, SSO_COOKIE, signInRoutes } from './sign-in.ts';
 import { signOutRoutes } from './sign-out.ts';
 import { refreshRoutes } from './refresh-endpoint.ts';
+import { passwordRoutes } from './password-endpoints.ts';
+import { PasswordProvider } from '../providers/index.ts';
 import { invalidToken, tokenRoutes } from './token-endpoints.ts';
 import { refuseUpgrade, tunnel } from './websocket.ts';
 
@@ -28,11 +30,10 @@ export type { GatewayDeps } from './context.ts';
 
 export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) => {
   const ctx = gatewayContext(deps, app.log);
-  const { config, store, providers, publicUrl, signedIn } = ctx;
+  const { config, store, providers, publicUrl, signedIn, fromTrustedProxy, appOrigins } = ctx;
   const route = hostRouter(config);
   const ownCookies = new Set([config.session.cookieName, LOGIN_COOKIE, SSO_COOKIE]);
   const proxy = new UpstreamProxy();
-  const fromTrustedProxy = trustedProxyMatcher(config.trustedProxies);
   app.addHook('preClose', async () => proxy.stopping());
   app.addHook('onClose', () => proxy.close());
 
@@ -40,8 +41,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
-  const appOrigins = config.apps.flatMap((a) => a.hosts.map((host) => `${publicUrl.protocol}//${host}`));
-  const { startLogin, finishLogin, clientDirectedLogin, providerStart, providerCallback, formPostCallback } = signInRoutes(ctx);
+  const signIn = signInRoutes(ctx);
+  const { startLogin, finishLogin, clientDirectedLogin, providerStart, providerCallback, formPostCallback } = signIn;
+  const passwordPages = passwordRoutes(ctx, signIn);
   const { logout, logoutReturn } = signOutRoutes(ctx);
   const { exchange, keySet, discovery } = tokenRoutes(ctx);
   const { refresh, resourceToken } = refreshRoutes(ctx);
@@ -145,8 +147,13 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
 
   async function authHost(request: FastifyRequest, reply: FastifyReply) {
     const path = pathOf(request.url);
-    const hop = /^\/\.auth\/login\/([^/]+)\/(start|callback|form)$/.exec(path);
+    const hop = /^\/\.auth\/login\/([^/]+)\/(start|callback|form|register)$/.exec(path);
     const provider = hop && providers.get(decodeURIComponent(hop[1]!));
+    if (provider instanceof PasswordProvider && (hop?.[2] === 'form' || hop?.[2] === 'register')) {
+      const register = hop[2] === 'register';
+      if (request.method === 'POST') return passwordPages.submit(request, reply, provider, register);
+      if (request.method === 'GET') return passwordPages.showForm(request, reply, provider, register);
+    }
     if (hop?.[2] === 'callback' && provider && request.method === 'POST') return formPostCallback(request, reply, path);
     if (hop && provider && request.method === 'GET') {
       if (hop[2] === 'start') return providerStart(request, reply, provider);

@@ -14,7 +14,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/index.ts';
-import { ProviderError, type Provider, type SignInResult } from '../providers/index.ts';
+import { ProviderError, type PendingSignIn, type Provider, type SignInResult } from '../providers/index.ts';
 import { openSessionCookie, readCookie, sealSessionCookie, setCookieHeader } from '../session/cookies.ts';
 import type { SignedInUser } from '../session/principal.ts';
 import { IdentityConflictError, type Session } from '../store/index.ts';
@@ -174,32 +174,59 @@ export function signInRoutes(ctx: GatewayContext) {
     const { url, pending } = started;
     // Binds the state to this browser (login CSRF, RFC 9700 section 4.7) and keeps the PKCE
     // verifier and nonce out of the URL.
-    const browser = keyring.seal(JSON.stringify(pending), loginBinding(state));
-    reply.header('set-cookie', setCookieHeader(LOGIN_COOKIE, browser, { secure, maxAgeSeconds: LOGIN_TTL_MS / 1000, path: '/.auth/login/' }));
+    bindLogin(reply, state, pending);
     return redirect(reply, url);
   }
-  async function providerCallback(request: FastifyRequest, reply: FastifyReply, provider: Provider) {
-    const currentUrl = new URL(request.url, publicUrl.origin);
-    const state = currentUrl.searchParams.get('state') ?? '';
+  /**
+   * The sign-in in progress that `state` names, taken (single use), if this browser started it:
+   * the login cookie must open under that state (login CSRF, RFC 9700 section 4.7). The cookie
+   * goes either way. Undefined, logged, for an unknown, replayed or foreign state.
+   */
+  async function takeLogin(request: FastifyRequest, reply: FastifyReply, provider: Provider, state: string): Promise<{ login: LoginRequest; pending: PendingSignIn } | undefined> {
     const login = await store.consumeCode('login-state', state) as LoginRequest | undefined;
     const browser = readCookie(request.headers.cookie, LOGIN_COOKIE);
     reply.header('set-cookie', setCookieHeader(LOGIN_COOKIE, '', { secure, maxAgeSeconds: 0, path: '/.auth/login/' }));
-    let pending: Record<string, string> | undefined;
+    let pending: PendingSignIn | undefined;
     try {
       pending = login && browser ? JSON.parse(keyring.openString(browser, loginBinding(state))) : undefined;
     } catch {
       pending = undefined;
     }
     if (!login || login.provider !== provider.id || !pending) {
-      request.log.warn({ provider: provider.id, known: !!login, browserBound: !!pending }, 'sign-in callback refused: unknown, replayed or foreign state');
-      return page(reply, 400, errorPage('Sign-in expired', 'This sign-in was already completed, has expired, or was started in another browser. Start again from the app.'));
+      request.log.warn({ provider: provider.id, known: !!login, browserBound: !!pending }, 'sign-in refused: unknown, replayed or foreign state');
+      return undefined;
     }
+    return { login, pending };
+  }
+  const loginExpired = (reply: FastifyReply) =>
+    page(reply, 400, errorPage('Sign-in expired', 'This sign-in was already completed, has expired, or was started in another browser. Start again from the app.'));
+  /** The same sign-in under a new state, bound to this browser (a form shown again after a mistake). */
+  async function continueLogin(reply: FastifyReply, login: LoginRequest, pending: PendingSignIn = {}): Promise<string> {
+    const state = await store.issueCode('login-state', login, LOGIN_TTL_MS);
+    bindLogin(reply, state, pending);
+    return state;
+  }
+  /** The cookie binding `state` to this browser, keeping what the callback needs (PKCE verifier, nonce). */
+  function bindLogin(reply: FastifyReply, state: string, pending: PendingSignIn): void {
+    reply.header('set-cookie', setCookieHeader(LOGIN_COOKIE, keyring.seal(JSON.stringify(pending), loginBinding(state)), { secure, maxAgeSeconds: LOGIN_TTL_MS / 1000, path: '/.auth/login/' }));
+  }
+  async function providerCallback(request: FastifyRequest, reply: FastifyReply, provider: Provider) {
+    const currentUrl = new URL(request.url, publicUrl.origin);
+    const state = currentUrl.searchParams.get('state') ?? '';
+    if (!provider.complete) return page(reply, 404, errorPage('No callback', `${provider.displayName} signs in on this site's own pages.`));
+    const taken = await takeLogin(request, reply, provider, state);
+    if (!taken) return loginExpired(reply);
+    const { login, pending } = taken;
     let result;
     try {
       result = await provider.complete({ callbackUrl: authUrl(`/.auth/login/${encodeURIComponent(provider.id)}/callback`), currentUrl, state, pending });
     } catch (error) {
       return providerFailure(request, reply, provider, login, error);
     }
+    return signedInAt(request, reply, provider, login, result);
+  }
+  /** A provider (or SignOnce's own form) proved who signed in: link, or a session and back to the app. */
+  async function signedInAt(request: FastifyRequest, reply: FastifyReply, provider: Provider, login: LoginRequest, result: SignInResult) {
     if (login.link) return linkIdentity(request, reply, provider, result, login);
     const { secret, session } = await establishSession(provider, result, login.appId);
     if (appsById.get(login.appId)?.sso) {
@@ -268,5 +295,5 @@ export function signInRoutes(ctx: GatewayContext) {
     return reply.header('cache-control', 'no-store').redirect(`${path}?${new URLSearchParams(body.toString('latin1')).toString()}`, 303);
   }
 
-  return { startLogin, finishLogin, clientDirectedLogin, providerStart, providerCallback, formPostCallback };
+  return { startLogin, finishLogin, clientDirectedLogin, providerStart, providerCallback, formPostCallback, takeLogin, continueLogin, loginExpired, signedInAt };
 }

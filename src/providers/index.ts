@@ -6,10 +6,12 @@ import { DevProvider } from './dev.ts';
 import { OAuth1Provider } from './oauth1.ts';
 import { OAuth2Provider, type OAuth2Settings } from './oauth2.ts';
 import { OidcProvider } from './oidc.ts';
+import { PasswordProvider } from './password.ts';
 import { PRESETS } from './presets.ts';
 import type { Provider } from './types.ts';
 
 export * from './types.ts';
+export { PasswordProvider } from './password.ts';
 export { NAME_CLAIM_TYPE, ROLE_CLAIM_TYPE } from './claims.ts';
 
 /** The provider's config with its preset's fields filled in (config fields win). */
@@ -53,6 +55,11 @@ export function createProvider(config: ProviderConfig, resources: readonly strin
       });
     case 'dev':
       return new DevProvider(config.id);
+    case 'password':
+      return new PasswordProvider({
+        id: config.id, displayName: config.displayName ?? 'Username and password',
+        allowRegistration: fields.allowRegistration as boolean, minLength: fields.minLength as number,
+      });
     default:
       throw new Error(`providers: "${config.id}" has type ${config.type}, whose sign-in is not implemented in this version of SignOnce yet (available: oidc, oauth2, oauth1, dev, and the presets google, aad, microsoftaccount, apple, facebook, github, twitter)`);
   }

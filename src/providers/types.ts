@@ -45,8 +45,11 @@ export interface ClientTokens {
 export interface Provider extends ProviderIdentity {
   /** Where to send the browser; `state` is SignOnce's single-use login state, echoed back. */
   begin(request: { callbackUrl: string; state: string; prompt?: string }): Promise<{ url: string; pending: PendingSignIn }>;
-  /** Finishes the sign-in from the callback request's URL (a form_post callback arrives as a GET too). */
-  complete(request: { callbackUrl: string; currentUrl: URL; state: string; pending: PendingSignIn }): Promise<SignInResult>;
+  /**
+   * Finishes the sign-in from the callback request's URL (a form_post callback arrives as a GET
+   * too). Absent where the sign-in happens on SignOnce's own pages (`password`).
+   */
+  complete?(request: { callbackUrl: string; currentUrl: URL; state: string; pending: PendingSignIn }): Promise<SignInResult>;
   /**
    * Client-directed sign-in: who the tokens a native app got from the provider prove, checked
    * with the provider. Absent where tokens cannot prove they were issued to this client (a bare

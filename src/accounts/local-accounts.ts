@@ -1,0 +1,95 @@
+// Local accounts (`type: password` providers): registration, sign-in and administration, the same
+// code for the sign-in pages and for `signonce users`. A wrong password, an unknown user and a
+// disabled account get the same answer after the same work; guessing is throttled (throttle.ts).
+import { toClaims } from '../providers/claims.ts';
+import type { SignInResult } from '../providers/index.ts';
+import { UsernameTakenError, type Store } from '../store/index.ts';
+import { hashPassword, normaliseUsername, passwordProblem, verifyPassword } from './passwords.ts';
+import { SignInThrottle } from './throttle.ts';
+
+export type LocalSignIn =
+  | { readonly ok: true; readonly accountId: string; readonly result: SignInResult }
+  | { readonly ok: false; readonly reason: 'invalid' }
+  | { readonly ok: false; readonly reason: 'throttled'; readonly retryAfterMs: number };
+
+export type Registration = { readonly ok: true; readonly accountId: string; readonly result: SignInResult } | { readonly ok: false; readonly problem: string };
+
+const USERNAME_HINT = 'a username is 1 to 128 letters, digits and . _ @ + - (starting with a letter or digit)';
+
+/** What a local sign-in proves, as any provider's sign-in does. */
+function resultOf(username: string): SignInResult {
+  return { subject: username, name: username, claims: toClaims({ sub: username, name: username, preferred_username: username }), tokens: {} };
+}
+
+export class LocalAccounts {
+  readonly #store: Store;
+  readonly #throttle: SignInThrottle;
+  readonly #now: () => number;
+
+  constructor(store: Store, now: () => number = () => Date.now()) {
+    this.#store = store;
+    this.#throttle = new SignInThrottle(store, now);
+    this.#now = now;
+  }
+
+  /** A new account signing in with `username` and `password` at `provider`. */
+  async register(provider: string, usernameInput: string, password: string, minLength: number): Promise<Registration> {
+    const username = normaliseUsername(usernameInput);
+    if (!username) return { ok: false, problem: USERNAME_HINT };
+    const problem = passwordProblem(password, username, minLength);
+    if (problem) return { ok: false, problem };
+    try {
+      const credential = await this.#store.createPasswordAccount(provider, username, await hashPassword(password));
+      return { ok: true, accountId: credential.accountId, result: resultOf(username) };
+    } catch (error) {
+      if (error instanceof UsernameTakenError) return { ok: false, problem: 'this username is taken: choose another' };
+      throw error;
+    }
+  }
+
+  /** Checks a password typed at `provider`'s form from `address`. */
+  async signIn(provider: string, usernameInput: string, password: string, address: string): Promise<LocalSignIn> {
+    // Input that can be no username is throttled and checked like any other: no shortcut to tell it apart.
+    const username = normaliseUsername(usernameInput) ?? usernameInput.toLowerCase().slice(0, 128);
+    const retryAfterMs = await this.#throttle.waitMs(provider, username, address);
+    if (retryAfterMs > 0) return { ok: false, reason: 'throttled', retryAfterMs };
+    const credential = await this.#store.getPasswordCredential(provider, username);
+    const matches = await verifyPassword(credential?.passwordHash, password.slice(0, 1024));
+    if (!credential || !matches || credential.disabledAt !== undefined) {
+      await this.#throttle.failed(provider, username, address);
+      return { ok: false, reason: 'invalid' };
+    }
+    await this.#throttle.succeeded(provider, username, address);
+    return { ok: true, accountId: credential.accountId, result: resultOf(username) };
+  }
+
+  /** Sets a new password (`signonce users set-password`); the problem with it, or undefined when set. */
+  async setPassword(provider: string, usernameInput: string, password: string, minLength: number): Promise<string | undefined> {
+    const username = normaliseUsername(usernameInput);
+    if (!username || !await this.#store.getPasswordCredential(provider, username)) return `no user "${usernameInput}" at ${provider}`;
+    const problem = passwordProblem(password, username, minLength);
+    if (problem) return problem;
+    await this.#store.updatePasswordCredential(provider, username, { passwordHash: await hashPassword(password) });
+    return undefined;
+  }
+
+  /**
+   * Disables (or enables again) a user: a disabled user cannot sign in, and their sessions end
+   * at once. False when there is no such user.
+   */
+  async setDisabled(provider: string, usernameInput: string, disabled: boolean): Promise<boolean> {
+    const username = normaliseUsername(usernameInput);
+    const credential = username && await this.#store.getPasswordCredential(provider, username);
+    if (!credential) return false;
+    await this.#store.updatePasswordCredential(provider, credential.username, { disabledAt: disabled ? this.#now() : null });
+    if (disabled) await this.#store.revokeAccountSessions(credential.accountId);
+    return true;
+  }
+
+  /** Deletes the user's whole account (every identity, token and session). False when there is no such user. */
+  async delete(provider: string, usernameInput: string): Promise<boolean> {
+    const username = normaliseUsername(usernameInput);
+    const credential = username && await this.#store.getPasswordCredential(provider, username);
+    return credential ? this.#store.deleteAccount(credential.accountId) : false;
+  }
+}
