@@ -1,10 +1,8 @@
 // `signonce keys generate`: a new key for secrets.encryptionKeys.
 // `signonce keys rotate-signing`: a new key signs authentication tokens from now on.
-import { ConfigError, loadConfig, resolveConfigPath } from '../config/index.ts';
-import { Keyring, generateKey } from '../crypto/keyring.ts';
+import { generateKey } from '../crypto/keyring.ts';
 import { SIGNING_ALGORITHMS, rotateSigningKey, type SigningAlgorithm } from '../crypto/signing-keys.ts';
-import { openStore } from '../store/index.ts';
-import { parseOptions, reportConfigError, usageError } from './usage.ts';
+import { parseOptions, usageError, withConfiguredStore } from './usage.ts';
 
 export const usage = [
   'signonce keys generate    print a new random 256-bit key (base64url) for secrets.encryptionKeys',
@@ -18,23 +16,13 @@ async function rotateSigning(argv: string[]): Promise<number> {
   if (!options) return 2;
   const algorithm = options.algorithm as SigningAlgorithm;
   if (!SIGNING_ALGORITHMS.includes(algorithm)) return usageError(usage, `--algorithm: ${JSON.stringify(algorithm)} is not one of ${SIGNING_ALGORITHMS.join(', ')}`);
-  let config;
-  try {
-    config = await loadConfig(resolveConfigPath(options.config, process.env));
-  } catch (error) {
-    if (error instanceof ConfigError) return reportConfigError(error);
-    throw error;
-  }
-  const store = await openStore(config.store, { keyring: new Keyring(config.secrets.encryptionKeys) });
-  try {
+  return withConfiguredStore(options.config, async (config, store) => {
     const { added, retired } = await rotateSigningKey(store, algorithm);
     const until = new Date(Date.now() + config.session.lifetime + config.session.tokenRefreshExtensionHours * 3_600_000).toISOString();
     process.stdout.write(`new signing key ${added.kid} (${added.alg}) signs from now on\n`);
     for (const key of retired) process.stdout.write(`retired ${key.kid} (${key.alg}): published until ${until}, when the last token it signed has expired\n`);
     return 0;
-  } finally {
-    await store.close();
-  }
+  });
 }
 
 export async function run(argv: string[]): Promise<number> {

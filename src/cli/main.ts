@@ -8,6 +8,7 @@ const commands: Record<string, () => Promise<Command>> = {
   demo: () => import('./demo.ts'),
   check: () => import('./check.ts'),
   keys: () => import('./keys.ts'),
+  users: () => import('./users.ts'),
 };
 
 async function help(): Promise<string> {

@@ -1,5 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import type { ConfigError } from '../config/index.ts';
+import { ConfigError, loadConfig, resolveConfigPath, type Config } from '../config/index.ts';
+import { Keyring } from '../crypto/keyring.ts';
+import { openStore, type Store } from '../store/index.ts';
 
 /** Prints a usage message to stderr; returns the exit code of a usage error. */
 export function usageError(usage: string, problem?: string): number {
@@ -9,11 +11,36 @@ export function usageError(usage: string, problem?: string): number {
 
 /** Parses options strictly; undefined (after printing usage) when they are wrong. */
 export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, usage: string) {
+  return parseCommandLine(argv, options, usage)?.values;
+}
+
+/** Parses options strictly, with positional arguments; undefined (after printing usage) when they are wrong. */
+export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, usage: string) {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: true });
   } catch (error) {
     usageError(usage, (error as Error).message);
     return undefined;
+  }
+}
+
+/**
+ * Runs `use` with the configuration (--config, else $SIGNONCE_CONFIG, else ./signonce.yaml) and its
+ * store, closed afterwards; a configuration that cannot be used is reported (exit 2).
+ */
+export async function withConfiguredStore(configOption: string | undefined, use: (config: Config, store: Store) => Promise<number>): Promise<number> {
+  let config;
+  try {
+    config = await loadConfig(resolveConfigPath(configOption, process.env));
+  } catch (error) {
+    if (error instanceof ConfigError) return reportConfigError(error);
+    throw error;
+  }
+  const store = await openStore(config.store, { keyring: new Keyring(config.secrets.encryptionKeys) });
+  try {
+    return await use(config, store);
+  } finally {
+    await store.close();
   }
 }
 

@@ -5,7 +5,9 @@ import { writeFile } from 'node:fs/promises';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { decodeKey, generateKey } from '../../src/crypto/keyring.ts';
+import { Keyring, decodeKey, generateKey } from '../../src/crypto/keyring.ts';
+import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
+import { openStore } from '../../src/store/index.ts';
 import { runCli, start } from '../support/cli.ts';
 import { tempDir } from '../support/tmp.ts';
 import { UserAgent } from '../support/user-agent.ts';
@@ -35,7 +37,7 @@ test('unknown commands and options are usage errors (exit 2); --help lists the c
   assert.match(unknown.stderr, /unknown command "frobnicate"/);
   const help = await runCli(['--help']);
   assert.equal(help.code, 0);
-  for (const command of ['serve', 'demo', 'check', 'keys generate']) assert.match(help.stdout, new RegExp(`signonce ${command}`));
+  for (const command of ['serve', 'demo', 'check', 'keys generate', 'users add']) assert.match(help.stdout, new RegExp(`signonce ${command}`));
   const badFlag = await runCli(['serve', '--confg', 'x.yaml']);
   assert.equal(badFlag.code, 2);
   assert.match(badFlag.stderr, /--confg/);
@@ -132,4 +134,55 @@ test('keys rotate-signing: a running gateway publishes the new key, signs with i
   assert.equal(await accepted(newToken), 200);
   assert.equal(await accepted(oldToken), 200, 'tokens of the retired key work until they expire');
   assert.equal((await runCli(['keys', 'rotate-signing', '--config', file, '--algorithm', 'HS256'], env)).code, 2, 'an HMAC is no signing key');
+});
+
+test('users: add, set-password, disable, enable and delete local accounts; passwords only from standard input', async () => {
+  const { file, dir } = await configFile([
+    'publicUrl: http://auth.localhost:8080',
+    'store: sqlite:./signonce.db',
+    'secrets: { encryptionKeys: ["${TEST_KEY}"] }',
+    'providers: [{ id: local, type: password }, { id: staff, type: password, minLength: 16 }]',
+  ].join('\n'));
+  const env = { TEST_KEY: generateKey() };
+  const users = async (args: string[], stdin = '') => {
+    const running = start(['users', ...args, '--config', file], env);
+    running.child.stdin.end(stdin);
+    return running.finished;
+  };
+  const store = async () => openStore(`sqlite:${join(dir, 'signonce.db')}`, { keyring: new Keyring([env.TEST_KEY]) });
+  const signIn = async (password: string) => {
+    const opened = await store();
+    try {
+      return (await new LocalAccounts(opened).signIn('staff', 'nina', password, '127.0.0.1')).ok;
+    } finally {
+      await opened.close();
+    }
+  };
+
+  const ambiguous = await users(['add', 'nina'], 'a long enough password\n');
+  assert.equal(ambiguous.code, 2);
+  assert.match(ambiguous.stderr, /--provider \(password providers: local, staff\)/);
+  const weak = await users(['add', 'nina', '--provider', 'staff'], 'fifteen chars!!\n');
+  assert.equal(weak.code, 1);
+  assert.match(weak.stderr, /at least 16 characters/);
+  const added = await users(['add', 'Nina', '--provider', 'staff'], 'a long enough password\n');
+  assert.equal(added.code, 0, added.stderr);
+  assert.match(added.stdout, /added nina at staff \(account [0-9a-f-]{36}\)/);
+  assert.ok(!added.stdout.includes('long enough'), 'the password is never printed');
+  assert.equal(await signIn('a long enough password'), true);
+
+  assert.equal((await users(['set-password', 'nina', '--provider', 'staff'], 'another long password\n')).code, 0);
+  assert.equal(await signIn('a long enough password'), false);
+  assert.equal(await signIn('another long password'), true);
+  assert.equal((await users(['disable', 'nina', '--provider', 'staff'])).code, 0);
+  assert.equal(await signIn('another long password'), false, 'disabled');
+  assert.equal((await users(['enable', 'nina', '--provider', 'staff'])).code, 0);
+  assert.equal(await signIn('another long password'), true);
+  const deleted = await users(['delete', 'nina', '--provider', 'staff']);
+  assert.equal(deleted.code, 0);
+  assert.match(deleted.stdout, /every identity, token and session/);
+  assert.equal((await users(['delete', 'nina', '--provider', 'staff'])).code, 1, 'gone');
+  assert.equal((await users(['add', 'nina', '--provider', 'nobody'])).code, 2);
+  assert.equal((await users(['frobnicate', 'nina'])).code, 2);
+  assert.equal((await users(['add', 'bad name', '--provider', 'staff'])).code, 2);
 });

@@ -1,0 +1,89 @@
+// `signonce users add|set-password|disable|enable|delete USERNAME`: local accounts of a
+// `type: password` provider. Passwords are read from standard input (typed without echo on a
+// terminal, or piped), never from the command line, where other users of the machine see them.
+import type { Config } from '../config/index.ts';
+import { LocalAccounts } from '../accounts/local-accounts.ts';
+import { normaliseUsername } from '../accounts/passwords.ts';
+import { parseCommandLine, usageError, withConfiguredStore } from './usage.ts';
+
+export const usage = [
+  'signonce users add|set-password|disable|enable|delete USERNAME [--config FILE] [--provider ID]',
+  '                          local accounts of a password provider (the only one, or --provider); add and',
+  '                          set-password read the password from standard input; delete removes the whole account',
+].join('\n  ');
+
+const ACTIONS = ['add', 'set-password', 'disable', 'enable', 'delete'] as const;
+type Action = typeof ACTIONS[number];
+
+/** The password provider meant: --provider, or the only one configured. */
+function passwordProvider(config: Config, id: string | undefined): { id: string; minLength: number } | string {
+  const passwords = config.providers.flatMap((p) => (p.type === 'password' ? [p] : []));
+  const chosen = id === undefined && passwords.length === 1 ? passwords[0] : passwords.find((p) => p.id === id);
+  if (chosen) return chosen;
+  const known = passwords.map((p) => p.id).join(', ') || 'none is configured';
+  return id === undefined ? `name the password provider with --provider (password providers: ${known})` : `no password provider "${id}" (password providers: ${known})`;
+}
+
+/** One line of standard input: typed without echo on a terminal, else read from the pipe. */
+async function readPassword(prompt: string): Promise<string> {
+  const input = process.stdin;
+  if (!input.isTTY) {
+    let text = '';
+    for await (const chunk of input) text += chunk;
+    return text.split(/\r?\n/, 1)[0] ?? '';
+  }
+  process.stderr.write(prompt);
+  input.setRawMode(true);
+  input.setEncoding('utf8');
+  let typed = '';
+  try {
+    for await (const chunk of input as AsyncIterable<string>) {
+      for (const char of chunk) {
+        if (char === '\r' || char === '\n') return typed;
+        if (char === '\u0003') throw new Error('cancelled');
+        typed = char === '\u007f' ? typed.slice(0, -1) : typed + char;
+      }
+    }
+    return typed;
+  } finally {
+    input.setRawMode(false);
+    input.pause();
+    process.stderr.write('\n');
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseCommandLine(argv, { config: { type: 'string' }, provider: { type: 'string' } }, usage);
+  if (!parsed) return 2;
+  const [action, username, ...extra] = parsed.positionals;
+  if (!ACTIONS.includes(action as Action) || username === undefined || extra.length) return usageError(usage);
+  if (!normaliseUsername(username)) return usageError(usage, `"${username}" is not a username (1 to 128 letters, digits and . _ @ + -, starting with a letter or digit)`);
+  return withConfiguredStore(parsed.values.config, async (config, store) => {
+    const provider = passwordProvider(config, parsed.values.provider);
+    if (typeof provider === 'string') return usageError(usage, provider);
+    const accounts = new LocalAccounts(store);
+    const done = (ok: boolean, message: string) => {
+      (ok ? process.stdout : process.stderr).write(`${message}\n`);
+      return ok ? 0 : 1;
+    };
+    switch (action as Action) {
+      case 'add': {
+        const registered = await accounts.register(provider.id, username, await readPassword(`Password for ${username}: `), provider.minLength);
+        return registered.ok ? done(true, `added ${normaliseUsername(username)} at ${provider.id} (account ${registered.accountId})`) : done(false, registered.problem);
+      }
+      case 'set-password': {
+        const problem = await accounts.setPassword(provider.id, username, await readPassword(`New password for ${username}: `), provider.minLength);
+        return problem ? done(false, problem) : done(true, `password of ${normaliseUsername(username)} set`);
+      }
+      case 'disable':
+      case 'enable': {
+        const found = await accounts.setDisabled(provider.id, username, action === 'disable');
+        return found ? done(true, `${normaliseUsername(username)} ${action}d${action === 'disable' ? ' (signed out everywhere)' : ''}`) : done(false, `no user "${username}" at ${provider.id}`);
+      }
+      case 'delete': {
+        const found = await accounts.delete(provider.id, username);
+        return found ? done(true, `deleted the account of ${normaliseUsername(username)}: every identity, token and session`) : done(false, `no user "${username}" at ${provider.id}`);
+      }
+    }
+  });
+}
