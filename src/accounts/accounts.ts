@@ -81,4 +81,5 @@ export class Accounts {
   }
 }
 
-const profileOf = (identity: ProvenIdentity): Record<string, unknown> => ({ name: identity.name, claims: identity.claims }) satisfies IdentityProfile;
+/** What is recorded of an identity's sign-in. */
+export const profileOf = (identity: ProvenIdentity): Record<string, unknown> => ({ name: identity.name, claims: identity.claims }) satisfies IdentityProfile;

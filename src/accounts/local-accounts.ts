@@ -4,6 +4,7 @@
 import { toClaims } from '../providers/claims.ts';
 import type { SignInResult } from '../providers/index.ts';
 import { UsernameTakenError, type Store } from '../store/index.ts';
+import { profileOf } from './accounts.ts';
 import { hashPassword, normaliseUsername, passwordProblem, verifyPassword } from './passwords.ts';
 import { SignInThrottle } from './throttle.ts';
 
@@ -40,7 +41,10 @@ export class LocalAccounts {
     if (problem) return { ok: false, problem };
     try {
       const credential = await this.#store.createPasswordAccount(provider, username, await hashPassword(password));
-      return { ok: true, accountId: credential.accountId, result: resultOf(username) };
+      const result = resultOf(username);
+      // Described from the start (as a sign-in would): apps matched to it by other means see this user.
+      await this.#store.updateIdentity(provider, username, { profile: profileOf({ provider, ...result }), emailKey: null });
+      return { ok: true, accountId: credential.accountId, result };
     } catch (error) {
       if (error instanceof UsernameTakenError) return { ok: false, problem: 'this username is taken: choose another' };
       throw error;

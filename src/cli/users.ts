@@ -1,7 +1,7 @@
 // `signonce users add|set-password|disable|enable|delete USERNAME`: local accounts of a
 // `type: password` provider. Passwords are read from standard input (typed without echo on a
 // terminal, or piped), never from the command line, where other users of the machine see them.
-import type { Config } from '../config/index.ts';
+import { passwordProviderNamed } from '../providers/password.ts';
 import { LocalAccounts } from '../accounts/local-accounts.ts';
 import { normaliseUsername } from '../accounts/passwords.ts';
 import { parseCommandLine, usageError, withConfiguredStore } from './usage.ts';
@@ -14,15 +14,6 @@ export const usage = [
 
 const ACTIONS = ['add', 'set-password', 'disable', 'enable', 'delete'] as const;
 type Action = typeof ACTIONS[number];
-
-/** The password provider meant: --provider, or the only one configured. */
-function passwordProvider(config: Config, id: string | undefined): { id: string; minLength: number } | string {
-  const passwords = config.providers.flatMap((p) => (p.type === 'password' ? [p] : []));
-  const chosen = id === undefined && passwords.length === 1 ? passwords[0] : passwords.find((p) => p.id === id);
-  if (chosen) return chosen;
-  const known = passwords.map((p) => p.id).join(', ') || 'none is configured';
-  return id === undefined ? `name the password provider with --provider (password providers: ${known})` : `no password provider "${id}" (password providers: ${known})`;
-}
 
 /** One line of standard input: typed without echo on a terminal, else read from the pipe. */
 async function readPassword(prompt: string): Promise<string> {
@@ -59,8 +50,8 @@ export async function run(argv: string[]): Promise<number> {
   if (!ACTIONS.includes(action as Action) || username === undefined || extra.length) return usageError(usage);
   if (!normaliseUsername(username)) return usageError(usage, `"${username}" is not a username (1 to 128 letters, digits and . _ @ + -, starting with a letter or digit)`);
   return withConfiguredStore(parsed.values.config, async (config, store) => {
-    const provider = passwordProvider(config, parsed.values.provider);
-    if (typeof provider === 'string') return usageError(usage, provider);
+    const provider = passwordProviderNamed(config.providers.flatMap((p) => (p.type === 'password' ? [p] : [])), parsed.values.provider);
+    if (typeof provider === 'string') return usageError(usage, `--provider: ${provider}`);
     const accounts = new LocalAccounts(store);
     const done = (ok: boolean, message: string) => {
       (ok ? process.stdout : process.stderr).write(`${message}\n`);

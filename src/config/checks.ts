@@ -51,6 +51,7 @@ export function crossFieldProblems(raw: Raw): Problem[] {
   const apps = objects(raw.apps);
   duplicateIds('providers', providers, problems);
   duplicateIds('apps', apps, problems);
+  duplicateIds('externalIssuers', objects(raw.externalIssuers), problems);
 
   for (const [i, provider] of providers) {
     if (provider.type === 'dev' && raw.devMode !== true) {

@@ -193,6 +193,21 @@ const app = z.strictObject({
   }).optional(),
 });
 
+/** Signature algorithms an external issuer may use: asymmetric only (never `none`, never an HMAC a public key could key). */
+export const EXTERNAL_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+
+// An issuer of identity tokens minted elsewhere (a mail add-in's, a partner's), matched to local users.
+const externalIssuer = z.strictObject({
+  id,
+  issuer: text,
+  jwksUrl: httpUrl.optional(),
+  metadataUrl: httpUrl.optional(),
+  audience: text,
+  subjectClaim: text.default('sub'),
+  algorithms: z.array(z.enum(EXTERNAL_ALGORITHMS)).min(1).default([...EXTERNAL_ALGORITHMS]),
+}).refine((e) => (e.jwksUrl === undefined) !== (e.metadataUrl === undefined),
+  'needs exactly one of jwksUrl (the issuer\'s JWK Set) or metadataUrl (its OpenID/OAuth metadata, which names the JWK Set)');
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 export const configSchema = z.strictObject({
@@ -217,6 +232,7 @@ export const configSchema = z.strictObject({
   accounts: z.strictObject({ linkByVerifiedEmail: z.array(id).default([]) }).prefault({}),
   providers: z.array(z.discriminatedUnion('type', PROVIDER_SCHEMAS)).default([]),
   apps: z.array(app).default([]),
+  externalIssuers: z.array(externalIssuer).default([]),
   trustedProxies: z.array(proxyAddress).default([]),
   devMode: z.boolean().default(false),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
@@ -226,3 +242,4 @@ export type Config = z.output<typeof configSchema>;
 export type ProviderConfig = Config['providers'][number];
 export type AppConfig = Config['apps'][number];
 export type AppResource = AppConfig['resources'][number];
+export type ExternalIssuerConfig = Config['externalIssuers'][number];

@@ -32,6 +32,17 @@ export async function readBody(incoming: IncomingMessage, limit: number): Promis
   return Buffer.concat(chunks);
 }
 
+/** A JSON object body of at most `limit` bytes; undefined when it is missing, too large, not JSON or not an object. */
+export async function readJsonObject(incoming: IncomingMessage, limit: number): Promise<Record<string, unknown> | undefined> {
+  const body = await readBody(incoming, limit);
+  try {
+    const parsed: unknown = body && JSON.parse(body.toString('utf8'));
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed as Record<string, unknown> : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A request sent by a page of another site (or origin), per Sec-Fetch-Site and Origin. */
 export function crossOrigin(headers: IncomingHttpHeaders, host: string): boolean {
   if (headers['sec-fetch-site'] === 'cross-site') return true;

@@ -22,6 +22,7 @@ import { LOGIN_COOKIE, SSO_COOKIE, signInRoutes } from './sign-in.ts';
 import { signOutRoutes } from './sign-out.ts';
 import { refreshRoutes } from './refresh-endpoint.ts';
 import { passwordRoutes } from './password-endpoints.ts';
+import { externalRoutes } from './external-endpoint.ts';
 import { PasswordProvider } from '../providers/index.ts';
 import { invalidToken, tokenRoutes } from './token-endpoints.ts';
 import { refuseUpgrade, tunnel } from './websocket.ts';
@@ -48,6 +49,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   const { exchange, keySet, discovery } = tokenRoutes(ctx);
   const { refresh, resourceToken } = refreshRoutes(ctx);
   const { me, link, unlink } = accountRoutes(ctx, startLogin);
+  const { exchange: externalExchange } = externalRoutes(ctx);
 
   // --- app host -----------------------------------------------------------------------------
 
@@ -122,6 +124,10 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     if (!path.startsWith('/.auth/')) return toApp(request, reply, appConfig, host);
     const clientDirected = request.method === 'POST' && /^\/\.auth\/login\/([^/]+)$/.exec(path);
     if (clientDirected) return clientDirectedLogin(request, reply, appConfig, decodeURIComponent(clientDirected[1]!));
+    const external = /^\/\.auth\/external\/([^/]+)$/.exec(path);
+    if (external) {
+      return request.method === 'POST' ? externalExchange(request, reply, appConfig, host, decodeURIComponent(external[1]!)) : methodNotAllowed(reply, 'POST');
+    }
     const unlinking = /^\/\.auth\/unlink\/([^/]+)$/.exec(path);
     if (unlinking) {
       return request.method === 'POST' ? unlink(request, reply, appConfig, host, decodeURIComponent(unlinking[1]!)) : methodNotAllowed(reply, 'POST');

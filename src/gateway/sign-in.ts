@@ -19,7 +19,7 @@ import { openSessionCookie, readCookie, sealSessionCookie, setCookieHeader } fro
 import type { SignedInUser } from '../session/principal.ts';
 import { IdentityConflictError, type Session } from '../store/index.ts';
 import type { GatewayContext } from './context.ts';
-import { page, queryParam, readBody, redirect } from './http.ts';
+import { page, queryParam, readBody, readJsonObject, redirect } from './http.ts';
 import { errorPage } from './pages.ts';
 import { checkRedirect } from './redirects.ts';
 
@@ -108,19 +108,13 @@ export function signInRoutes(ctx: GatewayContext) {
       return reply.code(400).send({ error: `provider "${providerId}" does not take client-directed sign-in: its tokens cannot prove they were issued to this app; use GET /.auth/login/${providerId}` });
     }
     if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) return reply.code(415).send({ error: 'send the provider tokens as application/json' });
-    const body = await readBody(request.raw, CLIENT_TOKENS_LIMIT_BYTES);
-    let parsed: unknown;
-    try {
-      parsed = body && JSON.parse(body.toString('utf8'));
-    } catch {
-      parsed = undefined;
-    }
+    const parsed = await readJsonObject(request.raw, CLIENT_TOKENS_LIMIT_BYTES);
     const fields = ['id_token', 'access_token', 'access_token_secret'] as const;
-    if (!parsed || typeof parsed !== 'object' || !fields.some((field) => typeof (parsed as Record<string, unknown>)[field] === 'string')) {
+    if (!parsed || !fields.some((field) => typeof parsed[field] === 'string')) {
       return reply.code(400).send({ error: 'the body must be JSON with the provider tokens: {"id_token": …} (OpenID Connect, optionally with "access_token"), or {"access_token": …, "access_token_secret": …} (OAuth 1.0a)' });
     }
     const tokens = Object.fromEntries(fields.flatMap((field) => {
-      const value = (parsed as Record<string, unknown>)[field];
+      const value = parsed[field];
       return typeof value === 'string' ? [[field, value]] : [];
     }));
     let result: SignInResult;

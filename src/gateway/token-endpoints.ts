@@ -4,7 +4,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/index.ts';
 import type { GatewayContext } from './context.ts';
-import { readBody } from './http.ts';
+import { readJsonObject } from './http.ts';
 
 const EXCHANGE_LIMIT_BYTES = 4096;
 
@@ -36,13 +36,7 @@ export function tokenRoutes(ctx: GatewayContext) {
   async function exchange(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig) {
     const credential = signedIn.credentialOf(request.headers);
     if (!credential || !('token' in credential)) return invalidToken(reply, appConfig, 'no authentication token presented');
-    const body = await readBody(request.raw, EXCHANGE_LIMIT_BYTES);
-    let audience: unknown;
-    try {
-      audience = body && (JSON.parse(body.toString('utf8')) as { audience?: unknown }).audience;
-    } catch {
-      audience = undefined;
-    }
+    const audience = (await readJsonObject(request.raw, EXCHANGE_LIMIT_BYTES))?.audience;
     const target = typeof audience === 'string' ? appsById.get(audience) : undefined;
     if (!target) return reply.code(400).send({ error: 'the body must be {"audience": "<app id>"} naming a configured app' });
     const found = await signedIn.sessionOfToken(credential.token, appConfig);

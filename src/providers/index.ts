@@ -11,7 +11,7 @@ import { PRESETS } from './presets.ts';
 import type { Provider } from './types.ts';
 
 export * from './types.ts';
-export { PasswordProvider } from './password.ts';
+export { PasswordProvider, passwordProviderNamed } from './password.ts';
 export { NAME_CLAIM_TYPE, ROLE_CLAIM_TYPE } from './claims.ts';
 
 /** The provider's config with its preset's fields filled in (config fields win). */

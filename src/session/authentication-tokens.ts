@@ -16,7 +16,7 @@ const PAIRWISE_SECRET = 'pairwise-ids';
 // the key set is read again, at most this often.
 const RELOAD_ON_UNKNOWN_KEY_MS = 1000;
 // Header parameters that point at keys elsewhere or demand extensions: never followed, refused.
-const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'crit'];
+export const FORBIDDEN_HEADERS: readonly string[] = ['jku', 'x5u', 'jwk', 'x5c', 'crit'];
 
 export interface AuthenticationClaims {
   readonly iss: string;

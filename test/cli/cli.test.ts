@@ -161,7 +161,7 @@ test('users: add, set-password, disable, enable and delete local accounts; passw
 
   const ambiguous = await users(['add', 'nina'], 'a long enough password\n');
   assert.equal(ambiguous.code, 2);
-  assert.match(ambiguous.stderr, /--provider \(password providers: local, staff\)/);
+  assert.match(ambiguous.stderr, /--provider: name the password provider \(password providers: local, staff\)/);
   const weak = await users(['add', 'nina', '--provider', 'staff'], 'fifteen chars!!\n');
   assert.equal(weak.code, 1);
   assert.match(weak.stderr, /at least 16 characters/);

@@ -42,6 +42,7 @@ test('a minimal file gets every default', () => {
     session: { cookieName: 'AppServiceAuthSession', lifetime: 8 * 3_600_000, cacheTtl: 1000, tokenRefreshExtensionHours: 72 },
     tokenStore: { keepOnLogout: false },
     accounts: { linkByVerifiedEmail: [] },
+    externalIssuers: [],
     providers: [],
     apps: [],
     trustedProxies: [],
@@ -168,6 +169,16 @@ apps: [{ id: a, hosts: [a.localhost], upstream: http://x, resources: [
       'accounts.linkByVerifiedEmail[1]: no provider "nobody" (known: dev)',
       'accounts.linkByVerifiedEmail[2]: "Bad Id" is not an id (lower-case letters, digits, "-" and "_", at most 64; it appears in URLs and header names)',
     ]],
+    ['external issuers that could not be checked safely', `${BASE}externalIssuers: [
+  { id: mail, issuer: https://mail.example, audience: a },
+  { id: mail, issuer: https://mail.example, jwksUrl: https://mail.example/keys, metadataUrl: https://mail.example/meta, audience: a },
+  { id: hs, issuer: https://hs.example, jwksUrl: https://hs.example/keys, audience: a, algorithms: [HS256, none] } ]`, [
+      'externalIssuers[0]: needs exactly one of jwksUrl (the issuer\'s JWK Set) or metadataUrl (its OpenID/OAuth metadata, which names the JWK Set)',
+      'externalIssuers[1]: needs exactly one of jwksUrl (the issuer\'s JWK Set) or metadataUrl (its OpenID/OAuth metadata, which names the JWK Set)',
+      'externalIssuers[1].id: "mail" is already the id of externalIssuers[0]',
+      'externalIssuers[2].algorithms[0]: "HS256" is not one of: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA',
+      'externalIssuers[2].algorithms[1]: "none" is not one of: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA',
+    ]],
     ['session cache too long', `${BASE}session: { cacheTtl: 2m }`,
       ['session.cacheTtl: must be at most 60s: a revocation on another instance is seen only after it']],
     ['invalid variable reference', `${BASE}log: { level: "\${not-a-name}" }`,
@@ -217,7 +228,7 @@ test('signonce check: exit 0 with a summary on a good file, exit 2 with every pr
     assert.equal(failed.code, 2);
     assert.equal(failed.stderr, [
       `${bad}: 3 problems`,
-      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, accounts, providers, apps, trustedProxies, devMode, log)',
+      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, accounts, providers, apps, externalIssuers, trustedProxies, devMode, log)',
       '  publicUrl: "ftp://x" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)',
       '  secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)',
       '',

@@ -1,0 +1,98 @@
+// Identity tokens minted by someone else (`externalIssuers`: a mail add-in's identity token, a
+// partner's JWT), verified for real and matched to a local account by a keyed hash of (issuer,
+// subject): the raw subject is never stored. Verification follows RFC 8725 (JWT BCP): the
+// issuer's own keys only (section 3.1: an asymmetric allow-list, never `none` or an HMAC), `iss`
+// and `aud` checked (sections 3.8, 3.9), `exp` required.
+import { createHmac } from 'node:crypto';
+import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { ExternalIssuerConfig } from '../config/index.ts';
+
+import { FORBIDDEN_HEADERS } from '../session/authentication-tokens.ts';
+
+const CLOCK_TOLERANCE_SECONDS = 60;
+const FETCH_TIMEOUT_MS = 10_000;
+
+/** Why a token was refused, in words for the caller (never the token itself). */
+export class ExternalTokenRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ExternalTokenRefused';
+  }
+}
+
+/** The issuer's keys could not be had (unreachable, or its metadata is wrong): nothing is said of the token. */
+export class IssuerUnavailable extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'IssuerUnavailable';
+  }
+}
+
+/**
+ * The key identities are stored under: HMAC-SHA-256 under SignOnce's secret of (issuer, subject).
+ * Stable for one user of one issuer; a stolen database yields no subject, nor a way to test one
+ * without the secret.
+ */
+export function externalSubjectKey(secret: Buffer, issuer: string, subject: string): string {
+  return createHmac('sha256', secret).update(JSON.stringify([issuer, subject])).digest('base64url');
+}
+
+/** The subject of verified claims: the configured claim, a non-empty string of at most 1,024 characters. */
+export function subjectOf(claims: JWTPayload, claim: string): string {
+  const value = claims[claim];
+  if (typeof value !== 'string' || value === '' || value.length > 1024) throw new ExternalTokenRefused(`the "${claim}" claim is missing or not a string`);
+  return value;
+}
+
+/** The claims of `token` verified against `keys` as `issuer` demands; throws ExternalTokenRefused. */
+export async function verifyExternalToken(token: string, keys: JWTVerifyGetKey, issuer: ExternalIssuerConfig): Promise<JWTPayload> {
+  let header;
+  try {
+    header = decodeProtectedHeader(token);
+  } catch {
+    throw new ExternalTokenRefused('not a signed JWT');
+  }
+  const forbidden = FORBIDDEN_HEADERS.find((name) => name in header);
+  if (forbidden) throw new ExternalTokenRefused(`the "${forbidden}" header is not accepted`);
+  if (!(issuer.algorithms as readonly string[]).includes(String(header.alg))) throw new ExternalTokenRefused(`"${String(header.alg)}" is not an accepted algorithm`);
+  try {
+    const { payload } = await jwtVerify(token, keys, {
+      issuer: issuer.issuer, audience: issuer.audience, algorithms: [...issuer.algorithms],
+      clockTolerance: CLOCK_TOLERANCE_SECONDS, requiredClaims: ['exp'],
+    });
+    return payload;
+  } catch (error) {
+    if (error instanceof IssuerUnavailable) throw error;
+    if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || !(error instanceof errors.JOSEError)) {
+      throw new IssuerUnavailable(`the keys of ${issuer.id} could not be fetched: ${(error as Error).message}`, { cause: error });
+    }
+    if (error instanceof errors.JWKSNoMatchingKey) throw new ExternalTokenRefused('signed by a key the issuer does not publish');
+    if (error instanceof errors.JWSSignatureVerificationFailed) throw new ExternalTokenRefused('the signature does not verify');
+    if (error instanceof errors.JWTExpired) throw new ExternalTokenRefused('expired');
+    if (error instanceof errors.JWTClaimValidationFailed) throw new ExternalTokenRefused(`the "${error.claim}" claim is not accepted (${error.reason})`);
+    throw new ExternalTokenRefused(error.message);
+  }
+}
+
+/** An issuer's keys, fetched from `jwksUrl` or from the `jwks_uri` its metadata names; refetched for an unknown `kid` at most every 30 s (jose). */
+export function issuerKeys(issuer: ExternalIssuerConfig): JWTVerifyGetKey {
+  let keys: Promise<JWTVerifyGetKey> | undefined;
+  const load = async (): Promise<JWTVerifyGetKey> => {
+    if (issuer.jwksUrl) return createRemoteJWKSet(new URL(issuer.jwksUrl), { timeoutDuration: FETCH_TIMEOUT_MS });
+    const response = await fetch(issuer.metadataUrl!, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
+    const metadata = response.ok ? await response.json() as { issuer?: unknown; jwks_uri?: unknown } : {};
+    // RFC 8414 section 3.3: the metadata must be the issuer's own.
+    if (metadata.issuer !== issuer.issuer || typeof metadata.jwks_uri !== 'string') {
+      throw new IssuerUnavailable(`the metadata at ${issuer.metadataUrl} is not ${issuer.issuer}'s (status ${response.status}, issuer ${JSON.stringify(metadata.issuer)})`);
+    }
+    return createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: FETCH_TIMEOUT_MS });
+  };
+  return async (header, token) => {
+    // A failure to load is retried by the next token rather than remembered.
+    keys ??= load().catch((error: unknown) => {
+      keys = undefined;
+      throw error instanceof IssuerUnavailable ? error : new IssuerUnavailable(`the metadata of ${issuer.id} could not be fetched: ${(error as Error).message}`, { cause: error });
+    });
+    return (await keys)(header, token);
+  };
+}

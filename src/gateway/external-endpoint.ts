@@ -1,0 +1,98 @@
+// POST /.auth/external/{issuer id} on app hosts: an identity token minted by a configured external
+// issuer (src/accounts/external-issuers.ts), exchanged for an authentication token of the account
+// it is linked to. The first time, the token is not linked: the caller proves which local account
+// it belongs to — the user's local credentials in the same request, or a signed-in session — and
+// the link is stored (under a keyed hash of issuer and subject). Wrong credentials never link.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppConfig, ExternalIssuerConfig } from '../config/index.ts';
+import { LocalAccounts } from '../accounts/local-accounts.ts';
+import type { IdentityProfile } from '../accounts/accounts.ts';
+import { ExternalTokenRefused, IssuerUnavailable, externalSubjectKey, issuerKeys, subjectOf, verifyExternalToken } from '../accounts/external-issuers.ts';
+import { passwordProviderNamed } from '../providers/index.ts';
+import type { SignedInUser } from '../session/principal.ts';
+import { IdentityConflictError } from '../store/index.ts';
+import type { GatewayContext } from './context.ts';
+import { crossOrigin, readJsonObject } from './http.ts';
+
+const BODY_LIMIT_BYTES = 64 * 1024;
+const SUBJECT_KEY_SECRET = 'external-subjects';
+
+/** The identities of an external issuer: a provider name no configured provider can have (ids have no ':'). */
+const identityProvider = (issuer: ExternalIssuerConfig) => `external:${issuer.id}`;
+
+export function externalRoutes(ctx: GatewayContext) {
+  const { config, store, providers, signedIn, authenticationTokens, log } = ctx;
+  const local = new LocalAccounts(store);
+  const keys = new Map(config.externalIssuers.map((issuer) => [issuer.id, issuerKeys(issuer)]));
+  let secret: Promise<Buffer> | undefined;
+
+  /** Who the account is to apps: the first of its identities a provider described (a linked local user), else the external one. */
+  async function userOf(accountId: string, external: SignedInUser): Promise<SignedInUser> {
+    const described = (await store.listIdentities(accountId)).find((i) => i.profile && !i.provider.startsWith('external:'));
+    const profile = described?.profile as IdentityProfile | undefined;
+    return described && profile ? { provider: described.provider, subject: described.subject, name: profile.name, claims: profile.claims } : external;
+  }
+
+  /**
+   * The account an unlinked token is to join, proved by local credentials in the body or by the
+   * request's session; or the reply already sent.
+   */
+  async function provenAccount(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, body: Record<string, unknown>): Promise<string | FastifyReply> {
+    if (typeof body.username === 'string' && typeof body.password === 'string') {
+      const provider = passwordProviderNamed([...providers.values()], typeof body.provider === 'string' ? body.provider : undefined);
+      if (typeof provider === 'string') return reply.code(400).send({ error: 'invalid_request', reason: `"provider": ${provider}` });
+      const outcome = await local.signIn(provider.id, body.username, body.password, ctx.clientAddressOf(request.raw));
+      if (outcome.ok) return outcome.accountId;
+      if (outcome.reason === 'throttled') {
+        const seconds = Math.ceil(outcome.retryAfterMs / 1000);
+        return reply.code(429).header('retry-after', String(seconds)).send({ error: 'throttled', reason: `too many failed attempts: try again in ${seconds} s` });
+      }
+      return reply.code(401).send({ error: 'invalid_credentials', reason: 'the username or the password is not right' });
+    }
+    const current = await signedIn.identify(request, appConfig, host);
+    if (current && !('refused' in current) && (current.byToken || !crossOrigin(request.headers, host))) return current.session.accountId;
+    return reply.code(401).send({ error: 'credentials_required', reason: 'this token is not linked to an account yet: send it again with the user\'s "username" and "password", or from a signed-in session' });
+  }
+
+  async function exchange(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, issuerId: string) {
+    const issuer = config.externalIssuers.find((i) => i.id === issuerId);
+    if (!issuer) return reply.code(404).send({ error: `there is no external issuer "${issuerId}"` });
+    if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) return reply.code(415).send({ error: 'send {"token": …} as application/json' });
+    const body = await readJsonObject(request.raw, BODY_LIMIT_BYTES);
+    if (!body || typeof body.token !== 'string') return reply.code(400).send({ error: 'invalid_request', reason: 'the body must be JSON: {"token": "<the identity token>"}' });
+    let subject: string;
+    try {
+      subject = subjectOf(await verifyExternalToken(body.token, keys.get(issuer.id)!, issuer), issuer.subjectClaim);
+    } catch (error) {
+      if (error instanceof IssuerUnavailable) {
+        log.warn({ issuer: issuer.id, reason: error.message }, 'external issuer unavailable');
+        return reply.code(502).send({ error: 'issuer_unavailable', reason: `the keys of ${issuer.id} could not be fetched` });
+      }
+      if (!(error instanceof ExternalTokenRefused)) throw error;
+      request.log.info({ issuer: issuer.id, reason: error.message }, 'external token refused');
+      return reply.code(401).send({ error: 'invalid_token', reason: error.message });
+    }
+    secret ??= store.instanceSecret(SUBJECT_KEY_SECRET);
+    const key = externalSubjectKey(await secret, issuer.issuer, subject);
+    let accountId = (await store.findIdentity(identityProvider(issuer), key))?.accountId;
+    if (!accountId) {
+      const proven = await provenAccount(request, reply, appConfig, host, body);
+      if (typeof proven !== 'string') return proven;
+      try {
+        await store.linkIdentity(proven, identityProvider(issuer), key);
+      } catch (error) {
+        if (!(error instanceof IdentityConflictError)) throw error;
+        return reply.code(409).send({ error: 'already_linked', reason: 'this identity was linked to another account meanwhile' });
+      }
+      log.info({ issuer: issuer.id, account: proven }, 'external identity linked');
+      accountId = proven;
+    }
+    const user = await userOf(accountId, { provider: identityProvider(issuer), subject: key, name: accountId, claims: [] });
+    const { session } = await store.createSession({ accountId, lifetimeMs: config.session.lifetime, data: { user, app: appConfig.id } });
+    const authenticationToken = await authenticationTokens.issue(session, appConfig.id, user.provider);
+    request.log.info({ issuer: issuer.id, account: accountId, app: appConfig.id }, 'signed in with an external token');
+    return reply.header('cache-control', 'no-store').send({ authenticationToken, user: { userId: accountId } });
+  }
+
+  return { exchange };
+}
