@@ -9,6 +9,7 @@ const commands: Record<string, () => Promise<Command>> = {
   check: () => import('./check.ts'),
   keys: () => import('./keys.ts'),
   users: () => import('./users.ts'),
+  accounts: () => import('./accounts.ts'),
 };
 
 async function help(): Promise<string> {

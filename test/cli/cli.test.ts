@@ -37,7 +37,7 @@ test('unknown commands and options are usage errors (exit 2); --help lists the c
   assert.match(unknown.stderr, /unknown command "frobnicate"/);
   const help = await runCli(['--help']);
   assert.equal(help.code, 0);
-  for (const command of ['serve', 'demo', 'check', 'keys generate', 'users add']) assert.match(help.stdout, new RegExp(`signonce ${command}`));
+  for (const command of ['serve', 'demo', 'check', 'keys generate', 'users add', 'accounts delete']) assert.match(help.stdout, new RegExp(`signonce ${command}`));
   const badFlag = await runCli(['serve', '--confg', 'x.yaml']);
   assert.equal(badFlag.code, 2);
   assert.match(badFlag.stderr, /--confg/);
@@ -136,7 +136,7 @@ test('keys rotate-signing: a running gateway publishes the new key, signs with i
   assert.equal((await runCli(['keys', 'rotate-signing', '--config', file, '--algorithm', 'HS256'], env)).code, 2, 'an HMAC is no signing key');
 });
 
-test('users: add, set-password, disable, enable and delete local accounts; passwords only from standard input', async () => {
+test('users: add, set-password, disable, enable and delete local accounts (passwords only from standard input); accounts delete', async () => {
   const { file, dir } = await configFile([
     'publicUrl: http://auth.localhost:8080',
     'store: sqlite:./signonce.db',
@@ -182,6 +182,15 @@ test('users: add, set-password, disable, enable and delete local accounts; passw
   assert.equal(deleted.code, 0);
   assert.match(deleted.stdout, /every identity, token and session/);
   assert.equal((await users(['delete', 'nina', '--provider', 'staff'])).code, 1, 'gone');
+  const other = await users(['add', 'omar', '--provider', 'staff'], 'a long enough password\n');
+  const accountId = /account ([0-9a-f-]{36})/.exec(other.stdout)![1]!;
+  const accounts = (args: string[]) => runCli(['accounts', ...args, '--config', file], env);
+  const removed = await accounts(['delete', accountId]);
+  assert.equal(removed.code, 0, removed.stderr);
+  assert.match(removed.stdout, new RegExp(`deleted account ${accountId}`));
+  assert.equal((await accounts(['delete', accountId])).code, 1, 'gone');
+  assert.equal((await users(['delete', 'omar', '--provider', 'staff'])).code, 1, 'with its credential');
+  assert.equal((await accounts(['remove', accountId])).code, 2);
   assert.equal((await users(['add', 'nina', '--provider', 'nobody'])).code, 2);
   assert.equal((await users(['frobnicate', 'nina'])).code, 2);
   assert.equal((await users(['add', 'bad name', '--provider', 'staff'])).code, 2);
