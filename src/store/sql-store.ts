@@ -77,20 +77,31 @@ export class SqlStore implements Store {
   async resolveIdentity(provider: string, subject: string): Promise<{ account: Account; created: boolean }> {
     const existing = await this.findIdentity(provider, subject);
     if (existing) return { account: (await this.getAccount(existing.accountId))!, created: false };
+    const account = await this.#newAccountWithIdentity(provider, subject);
+    // Undefined: a concurrent sign-in created it first; our account was rolled back, theirs is the one.
+    return account ? { account, created: true } : this.resolveIdentity(provider, subject);
+  }
+
+  /**
+   * A new account with its first identity (and what `alsoInsert` adds), in one transaction;
+   * undefined, with nothing written, when the identity exists already.
+   */
+  async #newAccountWithIdentity(provider: string, subject: string, alsoInsert?: (tx: SqlExecutor, account: Account) => Promise<unknown>): Promise<Account | undefined> {
     const account: Account = { id: randomUUID(), createdAt: this.#now() };
     try {
       await this.#db.transaction(async (tx) => {
         await tx.run('INSERT INTO accounts (id, created_at) VALUES (?, ?)', [account.id, account.createdAt]);
+        // The identity's primary key decides, whatever the concurrency.
         const inserted = await tx.run(
           'INSERT INTO identities (provider, subject, account_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
           [provider, subject, account.id, account.createdAt]);
         if (inserted === 0) throw new LostRace();
+        await alsoInsert?.(tx, account);
       });
-      return { account, created: true };
+      return account;
     } catch (error) {
-      if (!(error instanceof LostRace)) throw error;
-      // A concurrent sign-in created it first; our account was rolled back, theirs is the one.
-      return this.resolveIdentity(provider, subject);
+      if (error instanceof LostRace) return undefined;
+      throw error;
     }
   }
 
@@ -157,23 +168,10 @@ export class SqlStore implements Store {
   }
 
   async createPasswordAccount(provider: string, username: string, passwordHash: string): Promise<PasswordCredential> {
-    const account: Account = { id: randomUUID(), createdAt: this.#now() };
-    try {
-      await this.#db.transaction(async (tx) => {
-        await tx.run('INSERT INTO accounts (id, created_at) VALUES (?, ?)', [account.id, account.createdAt]);
-        // The identity first: its primary key decides who gets the username (a linked identity included).
-        const inserted = await tx.run(
-          'INSERT INTO identities (provider, subject, account_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
-          [provider, username, account.id, account.createdAt]);
-        if (inserted === 0) throw new LostRace();
-        await tx.run(
-          `INSERT INTO password_credentials (provider, username, account_id, password_hash, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?)`, [provider, username, account.id, passwordHash, account.createdAt, account.createdAt]);
-      });
-    } catch (error) {
-      if (error instanceof LostRace) throw new UsernameTakenError();
-      throw error;
-    }
+    const account = await this.#newAccountWithIdentity(provider, username, (tx, created) => tx.run(
+      `INSERT INTO password_credentials (provider, username, account_id, password_hash, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?)`, [provider, username, created.id, passwordHash, created.createdAt, created.createdAt]));
+    if (!account) throw new UsernameTakenError();
     return { provider, username, accountId: account.id, passwordHash };
   }
 
