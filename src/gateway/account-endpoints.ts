@@ -42,6 +42,10 @@ export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
     if (!current || 'refused' in current || current.byToken) {
       return page(reply, 401, errorPage('Sign in first', 'Linking adds a sign-in to your account: sign in, then link.', '/.auth/login'));
     }
+    // A local account is an account of its own from its registration on: accounts are never merged.
+    if (providers.get(providerId)?.type === 'password') {
+      return page(reply, 400, errorPage('Cannot link', `${providers.get(providerId)!.displayName} accounts are accounts of their own and cannot be linked to another; link other providers to them instead.`, '/'));
+    }
     return startLogin(request, reply, appConfig, host, providerId, current.session.ref);
   }
 

@@ -57,6 +57,8 @@ describe('password accounts', () => {
     assert.equal(again.answer.status, 200);
     assert.equal(((await again.answer.json()) as Echo).headers['x-ms-client-principal-idp'], 'local');
     assert.ok(!again.ua.visited.some((url) => url.includes('passphrase')), 'never in a URL');
+    const link = await again.ua.navigate(gw.url('app.localhost', '/.auth/link/staff'));
+    assert.equal(link.status, 400, 'a local account is not linked to another: accounts are never merged');
     assert.ok(!gw.logs.some((line) => line.includes('passphrase')), 'never logged');
   });
 
