@@ -102,6 +102,31 @@ export const MIGRATIONS: readonly Migration[] = [
          last_failure_at BIGINT NOT NULL)`,
     ],
   },
+  {
+    version: 5,
+    name: 'OpenID Provider artifacts',
+    statements: [
+      // oidc-provider's models (sessions, interactions, grants, codes, tokens) through its adapter:
+      // ids and uids are bearer values (a token's id is the token), so only their hashes are kept;
+      // the payload is sealed.
+      `CREATE TABLE oidc_artifacts (
+         model TEXT NOT NULL,
+         id_hash TEXT NOT NULL,
+         sealed_payload TEXT NOT NULL,
+         grant_id TEXT,
+         account_id TEXT,
+         uid_hash TEXT,
+         user_code_hash TEXT,
+         consumed_at BIGINT,
+         expires_at BIGINT,
+         PRIMARY KEY (model, id_hash))`,
+      'CREATE INDEX oidc_artifacts_by_grant ON oidc_artifacts (grant_id)',
+      'CREATE INDEX oidc_artifacts_by_account ON oidc_artifacts (account_id)',
+      'CREATE INDEX oidc_artifacts_by_uid ON oidc_artifacts (model, uid_hash)',
+      'CREATE INDEX oidc_artifacts_by_user_code ON oidc_artifacts (model, user_code_hash)',
+      'CREATE INDEX oidc_artifacts_by_expiry ON oidc_artifacts (expires_at)',
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

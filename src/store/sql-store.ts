@@ -5,7 +5,7 @@ import type { Binding, Keyring } from '../crypto/keyring.ts';
 import type { SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
 import {
   IdentityConflictError, LastIdentityError, UsernameTakenError,
-  type Account, type PasswordCredential, type SignInFailures, type Identity, type NewSession, type ProviderTokens, type PurgeCounts, type Session,
+  type Account, type OidcArtifact, type PasswordCredential, type SignInFailures, type Identity, type NewSession, type ProviderTokens, type PurgeCounts, type Session,
   type SigningKey, type Store, type StoredTokens, type TokenRef,
 } from './types.ts';
 
@@ -32,6 +32,7 @@ const binding = {
   signingKey: (kid: string): Binding => ({ purpose: 'signing-key', owner: [kid] }),
   instanceSecret: (name: string): Binding => ({ purpose: 'instance-secret', owner: [name] }),
   profile: (provider: string, subject: string): Binding => ({ purpose: 'identity-profile', owner: [provider, subject] }),
+  oidc: (model: string, idHash: string): Binding => ({ purpose: 'oidc-artifact', owner: [model, idHash] }),
 };
 
 type IdentityRow = { provider: string; subject: string; account_id: string; created_at: number; sealed_profile: string | null };
@@ -153,7 +154,7 @@ export class SqlStore implements Store {
   async deleteAccount(accountId: string): Promise<boolean> {
     return this.#db.transaction(async (tx) => {
       // Every table that names the account, explicitly: nothing relies on cascades being enforced.
-      for (const table of ['provider_tokens', 'sessions', 'password_credentials', 'identities']) await tx.run(`DELETE FROM ${table} WHERE account_id = ?`, [accountId]);
+      for (const table of ['provider_tokens', 'sessions', 'password_credentials', 'oidc_artifacts', 'identities']) await tx.run(`DELETE FROM ${table} WHERE account_id = ?`, [accountId]);
       return (await tx.run('DELETE FROM accounts WHERE id = ?', [accountId])) > 0;
     });
   }
@@ -190,6 +191,41 @@ export class SqlStore implements Store {
     if (change.passwordHash !== undefined) { sets.push('password_hash = ?'); params.push(change.passwordHash); }
     if (change.disabledAt !== undefined) { sets.push('disabled_at = ?'); params.push(change.disabledAt); }
     return (await this.#db.run(`UPDATE password_credentials SET ${sets.join(', ')} WHERE provider = ? AND username = ?`, [...params, provider, username])) > 0;
+  }
+
+  async upsertOidcArtifact(model: string, id: string, payload: Record<string, unknown>, expiresAt: number | undefined): Promise<void> {
+    const idHash = secretHash(id);
+    const optional = (value: unknown) => (typeof value === 'string' ? value : null);
+    const uid = optional(payload.uid);
+    const userCode = optional(payload.userCode);
+    await this.#db.run(
+      `INSERT INTO oidc_artifacts (model, id_hash, sealed_payload, grant_id, account_id, uid_hash, user_code_hash, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (model, id_hash) DO UPDATE SET sealed_payload = excluded.sealed_payload, grant_id = excluded.grant_id,
+         account_id = excluded.account_id, uid_hash = excluded.uid_hash, user_code_hash = excluded.user_code_hash, expires_at = excluded.expires_at`,
+      [model, idHash, this.#keyring.seal(JSON.stringify(payload), binding.oidc(model, idHash)), optional(payload.grantId), optional(payload.accountId),
+        uid && secretHash(uid), userCode && secretHash(userCode), expiresAt ?? null]);
+  }
+
+  async findOidcArtifact(model: string, by: { id: string } | { uid: string } | { userCode: string }): Promise<OidcArtifact | undefined> {
+    const [column, value] = 'id' in by ? ['id_hash', by.id] : 'uid' in by ? ['uid_hash', by.uid] : ['user_code_hash', by.userCode];
+    const [row] = await this.#db.all<{ id_hash: string; sealed_payload: string; consumed_at: number | null }>(
+      `SELECT id_hash, sealed_payload, consumed_at FROM oidc_artifacts
+       WHERE model = ? AND ${column} = ? AND (expires_at IS NULL OR expires_at > ?)`, [model, secretHash(value), this.#now()]);
+    if (!row) return undefined;
+    const payload = JSON.parse(this.#keyring.openString(row.sealed_payload, binding.oidc(model, row.id_hash))) as Record<string, unknown>;
+    return { payload, ...(row.consumed_at === null ? {} : { consumedAt: Number(row.consumed_at) }) };
+  }
+
+  async consumeOidcArtifact(model: string, id: string): Promise<void> {
+    await this.#db.run('UPDATE oidc_artifacts SET consumed_at = ? WHERE model = ? AND id_hash = ? AND consumed_at IS NULL', [this.#now(), model, secretHash(id)]);
+  }
+
+  async destroyOidcArtifact(model: string, id: string): Promise<void> {
+    await this.#db.run('DELETE FROM oidc_artifacts WHERE model = ? AND id_hash = ?', [model, secretHash(id)]);
+  }
+
+  async revokeOidcGrant(grantId: string): Promise<void> {
+    await this.#db.run('DELETE FROM oidc_artifacts WHERE grant_id = ?', [grantId]);
   }
 
   async recordSignInFailure(keyHash: string): Promise<SignInFailures> {
@@ -381,6 +417,7 @@ export class SqlStore implements Store {
     return {
       sessions: await this.#db.run('DELETE FROM sessions WHERE expires_at <= ?', [now - keepRenewableMs]),
       codes: await this.#db.run('DELETE FROM one_time_codes WHERE expires_at <= ?', [now]),
+      oidcArtifacts: await this.#db.run('DELETE FROM oidc_artifacts WHERE expires_at <= ?', [now]),
     };
   }
 }

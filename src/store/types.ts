@@ -85,9 +85,17 @@ export interface SignInFailures {
   readonly lastFailureAt: number;
 }
 
+/** One artifact of the OpenID Provider (oidc-provider's adapter contract), as stored. */
+export interface OidcArtifact {
+  readonly payload: Readonly<Record<string, unknown>>;
+  /** When it was consumed (a used code or rotated refresh token), ms since the epoch. */
+  readonly consumedAt?: number;
+}
+
 export interface PurgeCounts {
   readonly sessions: number;
   readonly codes: number;
+  readonly oidcArtifacts: number;
 }
 
 export interface Store {
@@ -122,7 +130,7 @@ export interface Store {
    * False when the account has no such identity.
    */
   unlinkIdentity(accountId: string, provider: string, subject: string): Promise<boolean>;
-  /** Deletes an account with its identities, credentials, tokens and sessions, in one transaction; false when unknown. */
+  /** Deletes an account with its identities, credentials, tokens, sessions and OpenID Provider artifacts, in one transaction; false when unknown. */
   deleteAccount(accountId: string): Promise<boolean>;
 
   /**
@@ -133,6 +141,18 @@ export interface Store {
   getPasswordCredential(provider: string, username: string): Promise<PasswordCredential | undefined>;
   /** Changes a credential: a new hash, or disabled (a time) / enabled (null); false when there is none. */
   updatePasswordCredential(provider: string, username: string, change: { passwordHash?: string; disabledAt?: number | null }): Promise<boolean>;
+
+  /**
+   * The OpenID Provider's artifacts (oidc-provider models): `id`, `uid` and `userCode` are bearer
+   * values, kept only as hashes; the payload is sealed. `expiresAt` in ms; expired ones are not found.
+   */
+  upsertOidcArtifact(model: string, id: string, payload: Record<string, unknown>, expiresAt: number | undefined): Promise<void>;
+  findOidcArtifact(model: string, by: { id: string } | { uid: string } | { userCode: string }): Promise<OidcArtifact | undefined>;
+  /** Marks it consumed (once: a second call keeps the first time). */
+  consumeOidcArtifact(model: string, id: string): Promise<void>;
+  destroyOidcArtifact(model: string, id: string): Promise<void>;
+  /** Deletes every artifact of a grant (its codes and tokens): a revoked grant. */
+  revokeOidcGrant(grantId: string): Promise<void>;
 
   /** Counts one more failed sign-in under `keyHash`, atomically; the count after it. */
   recordSignInFailure(keyHash: string): Promise<SignInFailures>;

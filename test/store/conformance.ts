@@ -164,6 +164,38 @@ export function storeConformance(harness: StoreHarness): void {
       });
     });
 
+    describe('OpenID Provider artifacts', () => {
+      test('found by id, uid or user code until they expire; consumed once; destroyed; revoked by grant; bearer values only as hashes', async () => {
+        const accessToken = `AT-${Date.now()}-secret`;
+        const sessionUid = `uid-${Date.now()}-secret`;
+        await store.upsertOidcArtifact('AccessToken', accessToken, { grantId: 'g1', accountId: 'acc-1', scope: 'openid' }, clock + 1000);
+        await store.upsertOidcArtifact('RefreshToken', 'RT-1', { grantId: 'g1', accountId: 'acc-1' }, clock + HOUR);
+        await store.upsertOidcArtifact('RefreshToken', 'RT-2', { grantId: 'g2', accountId: 'acc-1' }, clock + HOUR);
+        await store.upsertOidcArtifact('Session', 'S-1', { uid: sessionUid, accountId: 'acc-1' }, undefined);
+        await store.upsertOidcArtifact('DeviceCode', 'D-1', { userCode: 'ABCD-EFGH' }, clock + HOUR);
+        assert.deepEqual(await store.findOidcArtifact('AccessToken', { id: accessToken }), { payload: { grantId: 'g1', accountId: 'acc-1', scope: 'openid' } });
+        assert.equal(await store.findOidcArtifact('RefreshToken', { id: accessToken }), undefined, 'per model');
+        assert.deepEqual((await store.findOidcArtifact('Session', { uid: sessionUid }))?.payload, { uid: sessionUid, accountId: 'acc-1' });
+        assert.ok(await store.findOidcArtifact('DeviceCode', { userCode: 'ABCD-EFGH' }));
+        const raw = await harness.rawContents(url);
+        for (const secret of [accessToken, sessionUid, 'ABCD-EFGH']) assert.ok(!raw.includes(secret), `${secret} in clear`);
+
+        await store.consumeOidcArtifact('RefreshToken', 'RT-1');
+        const consumedAt = clock;
+        clock += 10;
+        await store.consumeOidcArtifact('RefreshToken', 'RT-1');
+        assert.equal((await store.findOidcArtifact('RefreshToken', { id: 'RT-1' }))?.consumedAt, consumedAt, 'the first consumption counts');
+        clock += 1000;
+        assert.equal(await store.findOidcArtifact('AccessToken', { id: accessToken }), undefined, 'expired');
+        assert.equal((await store.purgeExpired()).oidcArtifacts, 1, 'and purged');
+        await store.revokeOidcGrant('g1');
+        assert.equal(await store.findOidcArtifact('RefreshToken', { id: 'RT-1' }), undefined, 'revoked with its grant');
+        assert.ok(await store.findOidcArtifact('RefreshToken', { id: 'RT-2' }), 'another grant stays');
+        await store.destroyOidcArtifact('RefreshToken', 'RT-2');
+        assert.equal(await store.findOidcArtifact('RefreshToken', { id: 'RT-2' }), undefined);
+      });
+    });
+
     describe('provider tokens', () => {
       test('one set per (account, provider, resource); overwrite, list and delete', async () => {
         const { account } = await store.resolveIdentity('google', 'tokens');
@@ -320,7 +352,7 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.getSession(secret), undefined);
         const purged = await store.purgeExpired();
         assert.ok(purged.sessions >= 1 && purged.codes >= 1, JSON.stringify(purged));
-        assert.deepEqual(await store.purgeExpired(), { sessions: 0, codes: 0 });
+        assert.deepEqual(await store.purgeExpired(), { sessions: 0, codes: 0, oidcArtifacts: 0 });
       });
 
       test('an expired session is renewable within a window, never once revoked or past it; purging keeps the window', async () => {
