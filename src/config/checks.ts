@@ -52,6 +52,7 @@ export function crossFieldProblems(raw: Raw): Problem[] {
   duplicateIds('providers', providers, problems);
   duplicateIds('apps', apps, problems);
   duplicateIds('externalIssuers', objects(raw.externalIssuers), problems);
+  duplicateIds('clients', objects(raw.clients), problems);
 
   for (const [i, provider] of providers) {
     if (provider.type === 'dev' && raw.devMode !== true) {

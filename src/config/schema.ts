@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { decodeKey } from '../crypto/keyring.ts';
 import { DURATION_HINT, parseDuration } from './duration.ts';
+import { redirectUriProblem } from '../oidc/redirect-uris.ts';
 
 /** A value as it appears in a message: strings quoted, everything else as JSON. */
 export const show = (value: unknown): string => JSON.stringify(value) ?? String(value);
@@ -208,6 +209,20 @@ const externalIssuer = z.strictObject({
 }).refine((e) => (e.jwksUrl === undefined) !== (e.metadataUrl === undefined),
   'needs exactly one of jwksUrl (the issuer\'s JWK Set) or metadataUrl (its OpenID/OAuth metadata, which names the JWK Set)');
 
+// An OpenID Connect client of SignOnce's OpenID Provider (src/oidc).
+export const CLIENT_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
+const redirectUri = rule(z.string(), (v) => redirectUriProblem(v) === undefined, (v) => `${show(v)} ${redirectUriProblem(v)}`);
+const oidcClient = z.strictObject({
+  id: rule(z.string(), (v) => /^[A-Za-z0-9._-]{1,128}$/.test(v), (v) => `${show(v)} is not a client id (letters, digits, ".", "_" and "-", at most 128)`),
+  secret: rule(z.string(), (v) => new TextEncoder().encode(v).length >= 32, () => 'must be at least 32 bytes; generate one with `signonce keys generate`').optional(),
+  public: z.boolean().default(false),
+  redirectUris: z.array(redirectUri).min(1, 'needs at least one redirect URI'),
+  postLogoutRedirectUris: z.array(redirectUri).default([]),
+  scopes: z.array(z.enum(CLIENT_SCOPES)).default([...CLIENT_SCOPES]),
+  subjectType: z.enum(['public', 'pairwise']).default('public'),
+  firstParty: z.boolean().default(true),
+}).refine((c) => c.public !== (c.secret !== undefined), 'needs a secret, or public: true for a client that cannot keep one (a browser or native app; PKCE protects its codes)');
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 export const configSchema = z.strictObject({
@@ -233,6 +248,7 @@ export const configSchema = z.strictObject({
   providers: z.array(z.discriminatedUnion('type', PROVIDER_SCHEMAS)).default([]),
   apps: z.array(app).default([]),
   externalIssuers: z.array(externalIssuer).default([]),
+  clients: z.array(oidcClient).default([]),
   trustedProxies: z.array(proxyAddress).default([]),
   devMode: z.boolean().default(false),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
@@ -243,3 +259,4 @@ export type ProviderConfig = Config['providers'][number];
 export type AppConfig = Config['apps'][number];
 export type AppResource = AppConfig['resources'][number];
 export type ExternalIssuerConfig = Config['externalIssuers'][number];
+export type OidcClientConfig = Config['clients'][number];

@@ -78,6 +78,25 @@ ${newPassword}
 <button type="submit">${view.register ? 'Create account' : 'Sign in'}</button></form>${other}`);
 }
 
+/**
+ * RP-initiated logout's confirmation around oidc-provider's form (`op.logoutForm`, with its
+ * anti-forgery field): signing out needs a click, so a link alone cannot sign anyone out.
+ */
+export function logoutConfirmPage(form: string): string {
+  return page('Sign out', `<h1>Sign out?</h1><p>You are signing out of every app of this sign-in.</p>${form}
+<button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out</button>
+<button type="submit" form="op.logoutForm">Stay signed in</button>`);
+}
+
+/** A third-party client asks for the user's data: allow or deny. */
+export function consentPage(client: string, scopes: readonly string[], action: string): string {
+  const items = scopes.map((scope) => `<li>${escapeHtml(scope)}</li>`).join('');
+  return page('Allow access?', `<h1>Allow ${escapeHtml(client)}?</h1><p>${escapeHtml(client)} asks to sign you in and for:</p><ul>${items}</ul>
+<form method="post" action="${escapeHtml(action)}">
+<button type="submit" name="decision" value="allow">Allow</button>
+<button type="submit" name="decision" value="deny">Deny</button></form>`);
+}
+
 /** A failed sign-in: what happened in words, and a way to try again. */
 export function errorPage(title: string, message: string, retryHref?: string): string {
   return page(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>${retryHref ? `<p><a class="button" href="${escapeHtml(retryHref)}">Try again</a></p>` : ''}`);

@@ -23,6 +23,7 @@ import { signOutRoutes } from './sign-out.ts';
 import { refreshRoutes } from './refresh-endpoint.ts';
 import { passwordRoutes } from './password-endpoints.ts';
 import { externalRoutes } from './external-endpoint.ts';
+import { oidcRoutes } from './oidc-endpoints.ts';
 import { PasswordProvider } from '../providers/index.ts';
 import { invalidToken, tokenRoutes } from './token-endpoints.ts';
 import { refuseUpgrade, tunnel } from './websocket.ts';
@@ -45,7 +46,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   const signIn = signInRoutes(ctx);
   const { startLogin, finishLogin, clientDirectedLogin, providerStart, providerCallback, formPostCallback } = signIn;
   const passwordPages = passwordRoutes(ctx, signIn);
-  const { logout, logoutReturn } = signOutRoutes(ctx);
+  const signOut = signOutRoutes(ctx);
+  const { logout, logoutReturn } = signOut;
+  const oidc = oidcRoutes(ctx, signIn, signOut);
   const { exchange, keySet, discovery } = tokenRoutes(ctx);
   const { refresh, resourceToken } = refreshRoutes(ctx);
   const { me, link, unlink } = accountRoutes(ctx, startLogin);
@@ -153,6 +156,11 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
 
   async function authHost(request: FastifyRequest, reply: FastifyReply) {
     const path = pathOf(request.url);
+    if (oidc) {
+      const interaction = /^\/\.auth\/oidc\/interaction\/([^/]+)(?:\/(.+))?$/.exec(path);
+      if (interaction) return oidc.interaction(request, reply, interaction[1]!, interaction[2]);
+      if (oidc.handles(path)) return oidc.serve(request, reply);
+    }
     const hop = /^\/\.auth\/login\/([^/]+)\/(start|callback|form|register)$/.exec(path);
     const provider = hop && providers.get(decodeURIComponent(hop[1]!));
     if (provider instanceof PasswordProvider && (hop?.[2] === 'form' || hop?.[2] === 'register')) {

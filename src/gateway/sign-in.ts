@@ -24,6 +24,8 @@ import { errorPage } from './pages.ts';
 import { checkRedirect } from './redirects.ts';
 
 const LOGIN_TTL_MS = 5 * 60_000;
+/** The purpose of the code an OpenID Provider interaction gets back from a sign-in. */
+export const OIDC_LOGIN_CODE = 'oidc-login';
 const HANDOFF_TTL_MS = 60_000;
 /** On each host, the cookie binding a sign-in in progress to the browser that started it. */
 export const LOGIN_COOKIE = 'SignOnceLogin';
@@ -35,8 +37,9 @@ const CLIENT_TOKENS_LIMIT_BYTES = 64 * 1024;
 
 // `browser`: a random value the app host also keeps in a cookie of the browser that started the
 // sign-in, so the hand-off code works only in that browser (a code leaked from a URL is useless).
-// `link`: the session (its ref) whose account the identity is to join.
-interface LoginRequest { provider: string; appId: string; host: string; redirect: string; browser: string; prompt?: string; tokenMode?: boolean; link?: string }
+// `link`: the session (its ref) whose account the identity is to join. `interaction`: the
+// OpenID Provider's interaction (uid) the sign-in is for (src/gateway/oidc-endpoints.ts).
+export interface LoginRequest { provider: string; appId: string; host: string; redirect: string; browser: string; prompt?: string; tokenMode?: boolean; link?: string; interaction?: string }
 interface Handoff { secret: string; host: string; redirect: string; browser: string; tokenMode?: boolean }
 
 const loginBinding = (state: string) => ({ purpose: 'login-browser', owner: [state] });
@@ -151,7 +154,7 @@ export function signInRoutes(ctx: GatewayContext) {
     // Single sign-on: this browser signed in here already, for an app that takes part; the app
     // gets the same session without the provider being asked again (unless it asks for prompt=login).
     if (appsById.get(login.appId)?.sso && login.prompt !== 'login' && !login.link) {
-      const existing = await ssoSessionOf(request);
+      const existing = await ssoSessionOf(request.headers.cookie);
       if (existing) {
         request.log.info({ account: existing.session.accountId, app: login.appId }, 'signed in through single sign-on');
         return handOff(reply, existing.secret, login);
@@ -219,15 +222,22 @@ export function signInRoutes(ctx: GatewayContext) {
     }
     return signedInAt(request, reply, provider, login, result);
   }
-  /** A provider (or SignOnce's own form) proved who signed in: link, or a session and back to the app. */
+  /**
+   * A provider (or SignOnce's own form) proved who signed in: link, or a session and back to the
+   * app (or to the OpenID Provider's interaction, with a single-use code naming the account).
+   */
   async function signedInAt(request: FastifyRequest, reply: FastifyReply, provider: Provider, login: LoginRequest, result: SignInResult) {
     if (login.link) return linkIdentity(request, reply, provider, result, login);
     const { secret, session } = await establishSession(provider, result, login.appId);
-    if (appsById.get(login.appId)?.sso) {
+    if (login.interaction || appsById.get(login.appId)?.sso) {
       const sso = sealSessionCookie(keyring, secret, publicUrl.host);
       reply.header('set-cookie', setCookieHeader(SSO_COOKIE, sso, { secure, maxAgeSeconds: Math.floor(config.session.lifetime / 1000), path: '/.auth/' }));
     }
     request.log.info({ provider: provider.id, account: session.accountId, app: login.appId }, 'signed in');
+    if (login.interaction) {
+      const code = await store.issueCode(OIDC_LOGIN_CODE, { interaction: login.interaction, accountId: session.accountId }, HANDOFF_TTL_MS);
+      return redirect(reply, authUrl(`${login.redirect}/done?code=${encodeURIComponent(code)}`));
+    }
     return handOff(reply, secret, login);
   }
   /** After a provider proved who signed in: the account (made on first sign-in), the tokens sealed, a session. */
@@ -259,9 +269,9 @@ export function signInRoutes(ctx: GatewayContext) {
     request.log.info({ provider: provider.id, account: session.accountId }, 'identity linked');
     return redirect(reply, appTarget(login.host, login.redirect));
   }
-  /** The browser's live single sign-on session on the auth host, by its cookie. */
-  async function ssoSessionOf(request: FastifyRequest): Promise<{ secret: string; session: Session } | undefined> {
-    const cookie = readCookie(request.headers.cookie, SSO_COOKIE);
+  /** The browser's live single sign-on session on the auth host, by its cookie (in a Cookie header). */
+  async function ssoSessionOf(cookieHeader: string | undefined): Promise<{ secret: string; session: Session } | undefined> {
+    const cookie = readCookie(cookieHeader, SSO_COOKIE);
     const secret = cookie && openSessionCookie(keyring, cookie, publicUrl.host);
     const session = secret ? await store.getSession(secret) : undefined;
     return secret && session ? { secret, session } : undefined;
@@ -289,5 +299,14 @@ export function signInRoutes(ctx: GatewayContext) {
     return reply.header('cache-control', 'no-store').redirect(`${path}?${new URLSearchParams(body.toString('latin1')).toString()}`, 303);
   }
 
-  return { startLogin, finishLogin, clientDirectedLogin, providerStart, providerCallback, formPostCallback, takeLogin, continueLogin, loginExpired, signedInAt };
+  /** Starts a sign-in for the OpenID Provider's interaction at `path` (on the auth host). */
+  async function startInteractionLogin(reply: FastifyReply, providerId: string, uid: string, path: string, prompt?: string) {
+    const login: LoginRequest = {
+      provider: providerId, appId: 'oidc', host: publicUrl.host, redirect: path, browser: randomBytes(16).toString('base64url'), interaction: uid, ...(prompt ? { prompt } : {}),
+    };
+    const code = await store.issueCode('login-request', login, LOGIN_TTL_MS);
+    return redirect(reply, authUrl(`/.auth/login/${encodeURIComponent(providerId)}/start?login=${encodeURIComponent(code)}`));
+  }
+
+  return { startLogin, finishLogin, clientDirectedLogin, providerStart, providerCallback, formPostCallback, takeLogin, continueLogin, loginExpired, signedInAt, ssoSessionOf, startInteractionLogin };
 }

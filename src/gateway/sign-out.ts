@@ -8,6 +8,7 @@ import { page, queryParam, redirect } from './http.ts';
 import { errorPage, signedOutPage } from './pages.ts';
 import { checkRedirect } from './redirects.ts';
 import type { Identified } from './signed-in.ts';
+import type { Session } from '../store/index.ts';
 
 const LOGOUT_RETURN_TTL_MS = 5 * 60_000;
 
@@ -24,16 +25,22 @@ export function signOutRoutes(ctx: GatewayContext) {
     if (current && !('refused' in current)) {
       // Asked before the tokens go: the ID token is the provider's hint of whom to sign out.
       atProvider = appConfig.providerLogout ? await providerLogoutUrl(current, host, decision.location) : undefined;
-      await store.revokeSessionByRef(current.session.ref);
-      signedIn.forgetSession(current.session.ref);
-      // As Easy Auth does: signing out removes the user's provider tokens, unless told to keep them.
-      if (!config.tokenStore.keepOnLogout) {
-        await store.deleteTokens(current.session.accountId);
-        signedIn.forgetAccount(current.session.accountId);
-      }
+      await endSession(current.session);
     }
     reply.header('set-cookie', setCookieHeader(config.session.cookieName, '', { secure, maxAgeSeconds: 0 }));
     return redirect(reply, atProvider ?? decision.location);
+  }
+  /**
+   * Ends a session (single logout: every app and OpenID client sharing it) and, as Easy Auth
+   * does, removes the user's provider tokens unless told to keep them.
+   */
+  async function endSession(session: Pick<Session, 'ref' | 'accountId'>): Promise<void> {
+    await store.revokeSessionByRef(session.ref);
+    signedIn.forgetSession(session.ref);
+    if (!config.tokenStore.keepOnLogout) {
+      await store.deleteTokens(session.accountId);
+      signedIn.forgetAccount(session.accountId);
+    }
   }
   /**
    * The provider's end-session URL for this user, returning through the auth host (one
@@ -58,5 +65,5 @@ export function signOutRoutes(ctx: GatewayContext) {
     return redirect(reply, appTarget(back.host, back.target));
   }
 
-  return { logout, logoutReturn };
+  return { logout, logoutReturn, endSession };
 }

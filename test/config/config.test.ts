@@ -43,6 +43,7 @@ test('a minimal file gets every default', () => {
     tokenStore: { keepOnLogout: false },
     accounts: { linkByVerifiedEmail: [] },
     externalIssuers: [],
+    clients: [],
     providers: [],
     apps: [],
     trustedProxies: [],
@@ -179,6 +180,18 @@ apps: [{ id: a, hosts: [a.localhost], upstream: http://x, resources: [
       'externalIssuers[2].algorithms[0]: "HS256" is not one of: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA',
       'externalIssuers[2].algorithms[1]: "none" is not one of: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA',
     ]],
+    ['OpenID clients that could not be trusted', `${BASE}clients: [
+  { id: wiki, redirectUris: ["https://wiki.example.com/*"] },
+  { id: wiki, public: true, secret: "${'s'.repeat(40)}", redirectUris: ["http://wiki.example.com/cb"], scopes: [openid, admin] },
+  { id: spa, secret: short, redirectUris: [] } ]`, [
+      'clients[0]: needs a secret, or public: true for a client that cannot keep one (a browser or native app; PKCE protects its codes)',
+      'clients[0].redirectUris[0]: "https://wiki.example.com/*" has a wildcard: redirect URIs are matched exactly (RFC 9700 section 4.1.3)',
+      'clients[1].id: "wiki" is already the id of clients[0]',
+      'clients[1].redirectUris[0]: "http://wiki.example.com/cb" is plain http to a host that is not loopback: use https',
+      'clients[1].scopes[1]: "admin" is not one of: openid, profile, email, offline_access',
+      'clients[2].redirectUris: needs at least one redirect URI',
+      'clients[2].secret: must be at least 32 bytes; generate one with `signonce keys generate`',
+    ]],
     ['session cache too long', `${BASE}session: { cacheTtl: 2m }`,
       ['session.cacheTtl: must be at most 60s: a revocation on another instance is seen only after it']],
     ['invalid variable reference', `${BASE}log: { level: "\${not-a-name}" }`,
@@ -228,7 +241,7 @@ test('signonce check: exit 0 with a summary on a good file, exit 2 with every pr
     assert.equal(failed.code, 2);
     assert.equal(failed.stderr, [
       `${bad}: 3 problems`,
-      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, accounts, providers, apps, externalIssuers, trustedProxies, devMode, log)',
+      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, accounts, providers, apps, externalIssuers, clients, trustedProxies, devMode, log)',
       '  publicUrl: "ftp://x" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)',
       '  secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)',
       '',

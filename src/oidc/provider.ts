@@ -1,0 +1,160 @@
+// SignOnce as an OpenID Provider for apps that speak OpenID Connect (`clients`), built on
+// oidc-provider (certified), never by hand. What is SignOnce's here: storage through the Store
+// (adapter.ts), accounts and their claims, pairwise subjects, the signing key of authentication
+// tokens, the routes under /.auth/oidc/ (so the SSO cookie, path /.auth/, reaches them), and one
+// login check: an OpenID session lives only while SignOnce's single sign-on session does.
+import Provider, { interactionPolicy, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config, OidcClientConfig } from '../config/index.ts';
+import { currentSigningKey } from '../crypto/signing-keys.ts';
+import type { IdentityProfile } from '../accounts/accounts.ts';
+import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
+import type { Store } from '../store/index.ts';
+import { storeAdapter } from './adapter.ts';
+
+/** Where oidc-provider's endpoints live on the auth host (discovery stays at the root, with the issuer). */
+export const OIDC_ROUTES = {
+  authorization: '/.auth/oidc/auth',
+  token: '/.auth/oidc/token',
+  userinfo: '/.auth/oidc/me',
+  end_session: '/.auth/oidc/session/end',
+  revocation: '/.auth/oidc/token/revocation',
+  introspection: '/.auth/oidc/token/introspection',
+  // SignOnce serves the key set (with keys retired but still valid) itself.
+  jwks: '/.well-known/jwks.json',
+} as const;
+export const INTERACTION_PREFIX = '/.auth/oidc/interaction/';
+
+const TTL_SECONDS = { AccessToken: 3600, AuthorizationCode: 60, IdToken: 3600, Interaction: 600, RefreshToken: 14 * 86_400, Grant: 14 * 86_400 } as const;
+const CLAIMS = {
+  openid: ['sub'],
+  profile: ['name', 'given_name', 'family_name', 'preferred_username', 'picture'],
+  email: ['email', 'email_verified'],
+};
+const PROFILE_CLAIMS = new Set([...CLAIMS.profile, ...CLAIMS.email]);
+
+/** What SignOnce lends the provider: whose SSO session a request carries, and what ends one. */
+export interface SsoSessions {
+  /** The account of the SSO session in this Cookie header, or undefined. */
+  accountOf(cookieHeader: string | undefined): Promise<string | undefined>;
+  /** RP-initiated logout ended the OpenID session: end SignOnce's too (single logout). */
+  endedBy(cookieHeader: string | undefined): Promise<void>;
+}
+
+export interface OidcProviderDeps {
+  readonly config: Config;
+  readonly store: Store;
+  readonly authenticationTokens: AuthenticationTokens;
+  readonly sso: SsoSessions;
+  /** Renders the confirmation page of RP-initiated logout around oidc-provider's form. */
+  readonly logoutPage: (form: string) => string;
+  /** The headers of that page (its form ends at a client's post-logout redirect URI). */
+  readonly logoutHeaders: Readonly<Record<string, string>>;
+  readonly onError: (error: unknown) => void;
+}
+
+/** A configured client as oidc-provider registers it. */
+export function clientMetadata(client: OidcClientConfig, idTokenAlg: string): ClientMetadata {
+  return {
+    client_id: client.id,
+    ...(client.public ? { token_endpoint_auth_method: 'none' } : { client_secret: client.secret!, token_endpoint_auth_method: 'client_secret_basic' }),
+    redirect_uris: client.redirectUris,
+    post_logout_redirect_uris: client.postLogoutRedirectUris,
+    grant_types: client.scopes.includes('offline_access') ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
+    response_types: ['code'],
+    scope: client.scopes.join(' '),
+    subject_type: client.subjectType,
+    id_token_signed_response_alg: idTokenAlg,
+    'signonce:firstParty': client.firstParty,
+  } as ClientMetadata;
+}
+
+/** The OpenID claims of an account, from the profile of its first described identity. */
+export function accountClaims(accountId: string, profile: IdentityProfile | undefined): Record<string, unknown> {
+  const claims: Record<string, unknown> = { sub: accountId };
+  for (const { typ, val } of profile?.claims ?? []) {
+    if (!PROFILE_CLAIMS.has(typ) || typ in claims) continue;
+    claims[typ] = typ === 'email_verified' ? val === 'true' : val;
+  }
+  return claims;
+}
+
+export class OpenIdProvider {
+  readonly #deps: OidcProviderDeps;
+  #built: { kid: string; provider: Provider } | undefined;
+
+  constructor(deps: OidcProviderDeps) {
+    this.#deps = deps;
+  }
+
+  /** The provider, signing with the current key of authentication tokens (rebuilt when it changes). */
+  async provider(): Promise<Provider> {
+    const key = currentSigningKey(await this.#deps.store.listSigningKeys());
+    if (!key) throw new Error('no signing key');
+    if (this.#built?.kid !== key.kid) this.#built = { kid: key.kid, provider: await this.#build(key.privateJwk as Record<string, unknown>, key.kid, key.alg) };
+    return this.#built.provider;
+  }
+
+  async #build(privateJwk: Record<string, unknown>, kid: string, alg: string): Promise<Provider> {
+    const { config, store, authenticationTokens, sso, logoutPage, logoutHeaders } = this.#deps;
+    const cookieKey = (await store.instanceSecret('oidc-cookies')).toString('base64url');
+
+    // The login prompt also asks when SignOnce's SSO session has ended (or is another account's):
+    // a sign-out anywhere ends the OpenID session too.
+    const policy = interactionPolicy.base();
+    policy.get('login')!.checks.add(new interactionPolicy.Check('sso_session_ended', 'the single sign-on session has ended', async (ctx) => {
+      const accountId = await sso.accountOf(ctx.req.headers.cookie);
+      return accountId && accountId === ctx.oidc.session?.accountId ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
+    }));
+
+    const configuration: Configuration = {
+      adapter: storeAdapter(store),
+      clients: config.clients.map((client) => clientMetadata(client, alg)),
+      extraClientMetadata: { properties: ['signonce:firstParty'] },
+      jwks: { keys: [{ ...privateJwk, kid, alg, use: 'sig' } as never] },
+      cookies: { keys: [cookieKey], long: { signed: true }, short: { signed: true } },
+      routes: OIDC_ROUTES,
+      claims: CLAIMS,
+      scopes: ['openid', 'profile', 'email', 'offline_access'],
+      subjectTypes: ['public', 'pairwise'],
+      pairwiseIdentifier: async (_ctx, accountId, client) => authenticationTokens.pairwiseId(accountId, `oidc-client:${client.clientId}`),
+      pkce: { required: () => true },
+      rotateRefreshToken: true,
+      responseTypes: ['code'],
+      ttl: { ...TTL_SECONDS, Session: Math.floor(config.session.lifetime / 1000) },
+      interactions: { url: (_ctx, interaction) => `${INTERACTION_PREFIX}${interaction.uid}`, policy },
+      findAccount: async (_ctx, accountId) => {
+        if (!await store.getAccount(accountId)) return undefined;
+        return {
+          accountId,
+          claims: async () => {
+            const described = (await store.listIdentities(accountId)).find((i) => i.profile && !i.provider.startsWith('external:'));
+            return accountClaims(accountId, described?.profile as IdentityProfile | undefined) as { sub: string };
+          },
+        };
+      },
+      clientBasedCORS: (_ctx, origin, client) => (client.redirectUris ?? []).some((uri) => URL.canParse(uri) && new URL(uri).origin === origin),
+      features: {
+        devInteractions: { enabled: false },
+        revocation: { enabled: true },
+        introspection: { enabled: true },
+        userinfo: { enabled: true },
+        rpInitiatedLogout: {
+          enabled: true,
+          logoutSource: async (ctx, form) => {
+            ctx.set(logoutHeaders);
+            ctx.body = logoutPage(form);
+          },
+        },
+      },
+      renderError: async (ctx, out) => {
+        ctx.type = 'json';
+        ctx.body = out;
+      },
+    };
+    const provider = new Provider(config.publicUrl, configuration);
+    provider.proxy = config.trustedProxies.length > 0;
+    provider.on('end_session.success', (ctx: KoaContextWithOIDC) => { sso.endedBy(ctx.req.headers.cookie).catch(this.#deps.onError); });
+    provider.on('server_error', (_ctx: unknown, error: unknown) => this.#deps.onError(error));
+    return provider;
+  }
+}

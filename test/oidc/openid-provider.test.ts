@@ -1,0 +1,163 @@
+// SignOnce as an OpenID Provider (clients), with a real relying party (openid-client) and a real
+// upstream provider (oidc-provider): code + PKCE, tokens, userinfo, concurrent refreshes, single
+// sign-on with the gateway's apps both ways, pairwise subjects, and the refusals RFC 6749 and
+// RFC 9700 ask for.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as client from 'openid-client';
+import { fetch as undiciFetch } from 'undici';
+import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
+import { startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { oidcSignIn } from '../support/sign-in.ts';
+import { UserAgent, finalUrl, loopback, type Response } from '../support/user-agent.ts';
+
+const SECRET = 'wiki-client-secret-0123456789abcdefghij';
+const RP = 'http://wiki.localhost:9';
+const fetchLocal = ((input: string | URL, init?: object) => undiciFetch(input, { ...init, dispatcher: loopback })) as unknown as typeof fetch;
+
+describe('the OpenID Provider', () => {
+  let idp: TestIdp;
+  let gw: TestGateway;
+
+  before(async () => {
+    idp = await startOidcProvider([]);
+    const confidential = (id: string, extra: object = {}) => ({ id, secret: `${id}-${SECRET}`, redirectUris: [`${RP}/${id}/cb`], postLogoutRedirectUris: [`${RP}/${id}/bye`], ...extra });
+    gw = await startTestGateway((port, upstream) => ({
+      publicUrl: `http://auth.localhost:${port}`,
+      providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret, scopes: ['openid', 'email', 'profile'] }],
+      apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp' }],
+      clients: [
+        confidential('wiki'),
+        confidential('crm', { subjectType: 'pairwise' }),
+        { id: 'spa', public: true, redirectUris: [`${RP}/spa/cb`], subjectType: 'pairwise' },
+        confidential('partner', { firstParty: false }),
+      ],
+    }));
+    await idp.close();
+    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp);
+  });
+  after(async () => {
+    await gw?.close();
+    await idp?.close();
+  });
+
+  /** A relying party `id` that discovered SignOnce as its issuer. */
+  const relyingParty = (id: string, secret: string | null = `${id}-${SECRET}`) => client.discovery(new URL(`http://auth.localhost:${gw.port}`), id, secret ?? undefined,
+    secret ? client.ClientSecretBasic(secret) : client.None(), { execute: [client.allowInsecureRequests], [client.customFetch]: fetchLocal } as never);
+
+  interface Authorization { ua: UserAgent; landing: Response; verifier: string; state: string; nonce: string; url: URL }
+  /** The browser side: the authorization request, through the sign-in if the browser has none, back at the client with a code. */
+  async function authorize(config: client.Configuration, id: string, ua: UserAgent, user: string | undefined, extra: Record<string, string> = {}): Promise<Authorization> {
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const nonce = client.randomNonce();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: `${RP}/${id}/cb`, scope: 'openid profile email offline_access', prompt: 'consent', state, nonce,
+      code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
+    });
+    ua.holdRedirectsTo = new RegExp(`^${RP}/`);
+    let landing = await ua.navigate(url);
+    if (user !== undefined) {
+      // At the upstream provider: its login and consent pages.
+      const consent = await ua.submitForm(finalUrl(landing), await landing.text(), { login: user, password: 'any' });
+      landing = await ua.submitForm(finalUrl(consent), await consent.text());
+    }
+    return { ua, landing, verifier, state, nonce, url };
+  }
+  const callbackOf = (landing: Response) => new URL(landing.headers.get('location') ?? 'http://nowhere.invalid/');
+  const tokensOf = (config: client.Configuration, a: Authorization) =>
+    client.authorizationCodeGrant(config, callbackOf(a.landing), { pkceCodeVerifier: a.verifier, expectedState: a.state, expectedNonce: a.nonce });
+
+  test('code + PKCE through the upstream provider: ID, access and refresh tokens; userinfo; 20 concurrent refreshes; logout', async () => {
+    const wiki = await relyingParty('wiki');
+    const signedIn = await authorize(wiki, 'wiki', new UserAgent(), 'uma');
+    assert.equal(signedIn.landing.status, 303, await signedIn.landing.text());
+    const tokens = await tokensOf(wiki, signedIn);
+    const claims = tokens.claims()!;
+    assert.equal(claims.iss, `http://auth.localhost:${gw.port}`);
+    assert.equal(claims.aud, 'wiki');
+    assert.ok(tokens.access_token && tokens.refresh_token);
+    const userinfo = await client.fetchUserInfo(wiki, tokens.access_token, claims.sub);
+    assert.deepEqual([userinfo.sub, userinfo.email, userinfo.email_verified, userinfo.name], [claims.sub, 'uma@example.com', true, 'Uma Example']);
+
+    // One client refreshing with one token 20 times at once (tabs, retries): every call gets
+    // tokens, and the grant survives (no reuse detection within the reuse window).
+    const refreshed = await Promise.allSettled(Array.from({ length: 20 }, () => client.refreshTokenGrant(wiki, tokens.refresh_token!)));
+    assert.deepEqual(refreshed.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), []);
+    const last = (refreshed.at(-1) as PromiseFulfilledResult<client.TokenEndpointResponse>).value;
+    assert.ok((await client.fetchUserInfo(wiki, last.access_token, claims.sub)).sub, 'the family was not revoked');
+    assert.ok(await client.refreshTokenGrant(wiki, last.refresh_token!), 'and the rotated token refreshes again');
+
+    // RP-initiated logout: a confirmation, then back to the client; SignOnce's session ends too.
+    const logout = client.buildEndSessionUrl(wiki, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: `${RP}/wiki/bye`, state: 'bye' });
+    const confirm = await signedIn.ua.navigate(logout);
+    assert.equal(confirm.status, 200);
+    const done = await signedIn.ua.submitForm(finalUrl(confirm), await confirm.text(), { logout: 'yes' });
+    assert.equal(done.headers.get('location'), `${RP}/wiki/bye?state=bye`);
+    const asked = idp.authorizationRequests;
+    await authorize(wiki, 'wiki', signedIn.ua, undefined);
+    assert.equal(idp.authorizationRequests, asked + 1, 'the next sign-in goes to the upstream provider again');
+  });
+
+  test('single sign-on: a gateway app\'s sign-in serves the OpenID client with no provider prompt, and the reverse', async () => {
+    const wiki = await relyingParty('wiki');
+    const { ua } = await oidcSignIn(gw.url('app.localhost', '/'), 'vera');
+    const asked = idp.authorizationRequests;
+    const viaGateway = await authorize(wiki, 'wiki', ua, undefined);
+    assert.equal(viaGateway.landing.status, 303, 'straight back to the client');
+    const viaGatewayTokens = await tokensOf(wiki, viaGateway);
+    assert.equal((await client.fetchUserInfo(wiki, viaGatewayTokens.access_token, viaGatewayTokens.claims()!.sub)).email, 'vera@example.com');
+    assert.equal(idp.authorizationRequests, asked, 'the upstream provider was not asked');
+
+    const fresh = new UserAgent();
+    await tokensOf(wiki, await authorize(wiki, 'wiki', fresh, 'walt'));
+    const asked2 = idp.authorizationRequests;
+    const page = await fresh.navigate(gw.url('app.localhost', '/inbox'));
+    assert.equal(page.status, 200);
+    assert.equal(((await page.json()) as Echo).headers['x-ms-client-principal-name'], 'walt@example.com');
+    assert.equal(idp.authorizationRequests, asked2, 'the gateway app needed no provider prompt either');
+  });
+
+  test('pairwise subjects differ between pairwise clients; a public one sees the account id', async () => {
+    const ua = new UserAgent();
+    const wiki = await relyingParty('wiki');
+    const accountId = (await tokensOf(wiki, await authorize(wiki, 'wiki', ua, 'xena'))).claims()!.sub;
+    const crm = await relyingParty('crm');
+    const spa = await relyingParty('spa', null);
+    const crmSub = (await tokensOf(crm, await authorize(crm, 'crm', ua, undefined))).claims()!.sub;
+    const spaSub = (await tokensOf(spa, await authorize(spa, 'spa', ua, undefined))).claims()!.sub;
+    assert.match(accountId, /^[0-9a-f-]{36}$/, 'the account id, as in authentication tokens');
+    assert.notEqual(crmSub, accountId);
+    assert.notEqual(spaSub, accountId);
+    assert.notEqual(crmSub, spaSub);
+  });
+
+  test('refused: redirect URI mismatch, no PKCE, a replayed code, a wrong client secret', async () => {
+    const wiki = await relyingParty('wiki');
+    const ua = new UserAgent();
+    await tokensOf(wiki, await authorize(wiki, 'wiki', ua, 'yuri'));
+
+    const mismatch = await authorize(wiki, 'wiki', ua, undefined, { redirect_uri: `${RP}/wiki/cb/evil` });
+    assert.equal(mismatch.landing.status, 400, 'never redirected to an unregistered URI');
+    assert.match(await mismatch.landing.text(), /redirect_uri/);
+
+    const withoutPkce = new URL((await authorize(wiki, 'wiki', new UserAgent(), undefined)).url);
+    withoutPkce.searchParams.delete('code_challenge');
+    withoutPkce.searchParams.delete('code_challenge_method');
+    const refusedPkce = await ua.navigate(withoutPkce);
+    assert.match(callbackOf(refusedPkce).searchParams.get('error') ?? '', /invalid_request/);
+
+    const first = await authorize(wiki, 'wiki', ua, undefined);
+    const tokens = await tokensOf(wiki, first);
+    await assert.rejects(tokensOf(wiki, first), (e: unknown) => (e as { error?: string }).error === 'invalid_grant', 'a code works once');
+    await assert.rejects(client.fetchUserInfo(wiki, tokens.access_token, tokens.claims()!.sub), 'a replayed code revokes what the code gave');
+
+    const impostor = await relyingParty('wiki', 'not-the-secret-0123456789abcdefghijklmn');
+    const stolen = await authorize(wiki, 'wiki', ua, undefined);
+    // 401 invalid_client, with the challenge of client_secret_basic (RFC 6749 section 5.2).
+    await assert.rejects(tokensOf(impostor, stolen), (e: unknown) => {
+      const challenge = (e as { status?: number; cause?: Array<{ parameters?: { error?: string } }> });
+      return challenge.status === 401 && challenge.cause?.[0]?.parameters?.error === 'invalid_client';
+    });
+  });
+});
