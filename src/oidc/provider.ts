@@ -101,7 +101,7 @@ export class OpenIdProvider {
     // The login prompt also asks when SignOnce's SSO session has ended (or is another account's):
     // a sign-out anywhere ends the OpenID session too.
     const policy = interactionPolicy.base();
-    policy.get('login')!.checks.add(new interactionPolicy.Check('sso_session_ended', 'the single sign-on session has ended', async (ctx) => {
+    policy.get('login')!.checks.add(new interactionPolicy.Check('sso_session_ended', 'End-User authentication is required: the single sign-on session has ended', 'login_required', async (ctx) => {
       const accountId = await sso.accountOf(ctx.req.headers.cookie);
       return accountId && accountId === ctx.oidc.session?.accountId ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
     }));

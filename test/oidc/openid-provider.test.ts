@@ -118,6 +118,33 @@ describe('the OpenID Provider', () => {
     assert.equal(idp.authorizationRequests, asked2, 'the gateway app needed no provider prompt either');
   });
 
+  test('one logout: signing out at a gateway app ends the OpenID session too (prompt=none: login_required)', async () => {
+    const wiki = await relyingParty('wiki');
+    const { ua } = await oidcSignIn(gw.url('app.localhost', '/'), 'zack');
+    await tokensOf(wiki, await authorize(wiki, 'wiki', ua, undefined));
+    const silent = await authorize(wiki, 'wiki', ua, undefined, { prompt: 'none', scope: 'openid' });
+    assert.ok(callbackOf(silent.landing).searchParams.get('code'), 'signed in: prompt=none gets a code');
+    await ua.navigate(gw.url('app.localhost', '/.auth/logout'));
+    const after = await authorize(wiki, 'wiki', ua, undefined, { prompt: 'none', scope: 'openid' });
+    assert.equal(callbackOf(after.landing).searchParams.get('error'), 'login_required');
+  });
+
+  test('a third-party client asks for consent: allowed, a code; denied, access_denied', async () => {
+    const partner = await relyingParty('partner');
+    const ua = new UserAgent();
+    const asking = await authorize(partner, 'partner', ua, 'anne');
+    assert.equal(asking.landing.status, 200);
+    const page = await asking.landing.text();
+    assert.match(page, /Allow partner\?/);
+    assert.match(page, /<li>email<\/li>/);
+    const denied = await ua.submitForm(finalUrl(asking.landing), page, { decision: 'deny' });
+    assert.equal(callbackOf(denied).searchParams.get('error'), 'access_denied');
+    const again = await authorize(partner, 'partner', ua, undefined);
+    const allowed = await ua.submitForm(finalUrl(again.landing), await again.landing.text(), { decision: 'allow' });
+    assert.ok(callbackOf(allowed).searchParams.get('code'));
+    assert.ok((await client.authorizationCodeGrant(partner, callbackOf(allowed), { pkceCodeVerifier: again.verifier, expectedState: again.state, expectedNonce: again.nonce })).access_token);
+  });
+
   test('pairwise subjects differ between pairwise clients; a public one sees the account id', async () => {
     const ua = new UserAgent();
     const wiki = await relyingParty('wiki');
