@@ -210,7 +210,7 @@ const externalIssuer = z.strictObject({
   'needs exactly one of jwksUrl (the issuer\'s JWK Set) or metadataUrl (its OpenID/OAuth metadata, which names the JWK Set)');
 
 // An OpenID Connect client of SignOnce's OpenID Provider (src/oidc).
-export const CLIENT_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const;
+export const CLIENT_SCOPES = ['openid', 'profile', 'email', 'offline_access', 'provider_tokens'] as const;
 const redirectUri = rule(z.string(), (v) => redirectUriProblem(v) === undefined, (v) => `${show(v)} ${redirectUriProblem(v)}`);
 const oidcClient = z.strictObject({
   id: rule(z.string(), (v) => /^[A-Za-z0-9._-]{1,128}$/.test(v), (v) => `${show(v)} is not a client id (letters, digits, ".", "_" and "-", at most 128)`),
@@ -218,7 +218,7 @@ const oidcClient = z.strictObject({
   public: z.boolean().default(false),
   redirectUris: z.array(redirectUri).min(1, 'needs at least one redirect URI'),
   postLogoutRedirectUris: z.array(redirectUri).default([]),
-  scopes: z.array(z.enum(CLIENT_SCOPES)).default([...CLIENT_SCOPES]),
+  scopes: z.array(z.enum(CLIENT_SCOPES)).default(['openid', 'profile', 'email', 'offline_access']),
   subjectType: z.enum(['public', 'pairwise']).default('public'),
   firstParty: z.boolean().default(true),
 }).refine((c) => c.public !== (c.secret !== undefined), 'needs a secret, or public: true for a client that cannot keep one (a browser or native app; PKCE protects its codes)');

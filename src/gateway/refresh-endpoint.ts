@@ -4,12 +4,14 @@
 // token may have expired up to session.tokenRefreshExtensionHours ago (Easy Auth's refresh grace:
 // a native app back after a night still gets in, as long as the provider still refreshes).
 // GET /.auth/token?resource={alias}: the signed-in user's token for one of the app's resources.
+// GET /.auth/token on the auth host: an OpenID client's way to its user's provider token.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/index.ts';
 import { RefreshError, unlessRefreshedSince, type RefreshFailure } from '../refresh/refresher.ts';
+import type { StoredTokens } from '../store/index.ts';
 import type { GatewayContext } from './context.ts';
 import { queryParam } from './http.ts';
-import type { Identified } from './signed-in.ts';
+import { bearerToken, type Identified } from './signed-in.ts';
 import { invalidToken } from './token-endpoints.ts';
 
 const STATUS: Readonly<Record<RefreshFailure, number>> = { 'no-refresh-token': 400, refused: 403, unreachable: 503, 'invalid-response': 502 };
@@ -19,6 +21,10 @@ const ADVICE: Readonly<Record<RefreshFailure, string>> = {
   unreachable: 'the provider could not be reached; the stored tokens are unchanged: try again later',
   'invalid-response': 'the provider answered something SignOnce could not accept; the stored tokens are unchanged',
 };
+
+/** `{"access_token", "expires_on"}` of stored tokens. */
+const tokenAnswer = ({ tokens }: StoredTokens) =>
+  ({ access_token: tokens.accessToken, ...(tokens.expiresAt === undefined ? {} : { expires_on: new Date(tokens.expiresAt).toISOString() }) });
 
 export function refreshRoutes(ctx: GatewayContext) {
   const { config, store, providers, signedIn, refresher, authenticationTokens } = ctx;
@@ -83,10 +89,35 @@ export function refreshRoutes(ctx: GatewayContext) {
       if (!(error instanceof RefreshError)) throw error;
       return refreshFailed(request, reply, error, resource.provider, accountId);
     }
-    const { accessToken, expiresAt } = stored.tokens;
-    return reply.header('cache-control', 'no-store')
-      .send({ access_token: accessToken, ...(expiresAt === undefined ? {} : { expires_on: new Date(expiresAt).toISOString() }) });
+    return reply.header('cache-control', 'no-store').send(tokenAnswer(stored));
   }
 
-  return { refresh, resourceToken };
+  /**
+   * GET /.auth/token[?provider=ID] on the auth host, with an access token SignOnce's OpenID
+   * Provider issued (Bearer) for the `provider_tokens` scope: the user's provider access token,
+   * refreshed first when it is about to expire — SignOnce stays the only refresher.
+   */
+  async function clientProviderToken(request: FastifyRequest, reply: FastifyReply, grantOf: (accessToken: string) => Promise<{ accountId: string; scopes: ReadonlySet<string> } | undefined>) {
+    const challenge = (error: string) => `Bearer realm="${ctx.publicUrl.host}", error="${error}"${error === 'insufficient_scope' ? ', scope="provider_tokens"' : ''}`;
+    const bearer = bearerToken(request.headers.authorization);
+    const grant = bearer ? await grantOf(bearer) : undefined;
+    // RFC 6750 section 3.1: invalid_token (401) or insufficient_scope (403).
+    if (!grant) return reply.code(401).header('www-authenticate', challenge('invalid_token')).header('cache-control', 'no-store').send({ error: 'invalid_token' });
+    if (!grant.scopes.has('provider_tokens')) return reply.code(403).header('www-authenticate', challenge('insufficient_scope')).send({ error: 'insufficient_scope' });
+    const identities = await store.listIdentities(grant.accountId);
+    const providerId = queryParam(request, 'provider') ?? identities.find((i) => providers.get(i.provider)?.refresh)?.provider ?? identities[0]?.provider;
+    if (!providerId || !identities.some((i) => i.provider === providerId)) {
+      return reply.code(404).send({ error: `no ${providerId ? `"${providerId}" ` : ''}identity is linked to this account`, linked: identities.map((i) => i.provider).filter((p) => providers.has(p)) });
+    }
+    let stored;
+    try {
+      stored = await signedIn.freshTokens(grant.accountId, providerId);
+    } catch (error) {
+      if (!(error instanceof RefreshError)) throw error;
+      return refreshFailed(request, reply, error, providerId, grant.accountId);
+    }
+    return reply.header('cache-control', 'no-store').send({ provider: providerId, ...tokenAnswer(stored) });
+  }
+
+  return { refresh, resourceToken, clientProviderToken };
 }

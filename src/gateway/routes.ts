@@ -50,7 +50,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   const { logout, logoutReturn } = signOut;
   const oidc = oidcRoutes(ctx, signIn, signOut);
   const { exchange, keySet, discovery } = tokenRoutes(ctx);
-  const { refresh, resourceToken } = refreshRoutes(ctx);
+  const { refresh, resourceToken, clientProviderToken } = refreshRoutes(ctx);
   const { me, link, unlink } = accountRoutes(ctx, startLogin);
   const { exchange: externalExchange } = externalRoutes(ctx);
 
@@ -160,6 +160,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       const interaction = /^\/\.auth\/oidc\/interaction\/([^/]+)(?:\/(.+))?$/.exec(path);
       if (interaction) return oidc.interaction(request, reply, interaction[1]!, interaction[2]);
       if (oidc.handles(path)) return oidc.serve(request, reply);
+      if (path === '/.auth/token') return request.method === 'GET' ? clientProviderToken(request, reply, oidc.grantOf) : methodNotAllowed(reply, 'GET');
     }
     const hop = /^\/\.auth\/login\/([^/]+)\/(start|callback|form|register)$/.exec(path);
     const provider = hop && providers.get(decodeURIComponent(hop[1]!));

@@ -9,7 +9,7 @@ import { openSessionCookie, readCookie } from '../session/cookies.ts';
 import { principalHeaders, resourceHeaders, tokenHeaders, type SignedInUser } from '../session/principal.ts';
 import type { Provider } from '../providers/index.ts';
 import { RefreshError, expiringWithin, type TokenRefresher } from '../refresh/refresher.ts';
-import { resourceTarget } from '../refresh/resources.ts';
+import { resourceTarget, type ResourceTarget } from '../refresh/resources.ts';
 import type { Session, Store, StoredTokens } from '../store/index.ts';
 import { SignedInCache } from './signed-in-cache.ts';
 
@@ -95,14 +95,24 @@ export class SignedInResolver {
    * token. `ahead`: for a proxied request, after a provider failure not asked again for a while.
    * Throws RefreshError.
    */
-  async resourceToken(accountId: string, resource: AppResource, { ahead = false } = {}): Promise<StoredTokens> {
-    const provider = this.#providers.get(resource.provider);
-    if (!provider) throw new RefreshError('no-refresh-token', `provider "${resource.provider}" is no longer configured`);
-    const target = resourceTarget(resource);
-    const signIn = { accountId, provider: resource.provider, resource: '' };
-    const need = expiringWithin(this.#refreshSettings(resource.provider).ahead);
-    const stored = await this.#store.getTokens({ ...signIn, resource: target.key });
+  resourceToken(accountId: string, resource: AppResource, { ahead = false } = {}): Promise<StoredTokens> {
+    return this.freshTokens(accountId, resource.provider, { target: resourceTarget(resource), ahead });
+  }
+
+  /**
+   * The account's tokens at `providerId` (its sign-in's, or for a resource `target`), refreshed
+   * first when they expire within the provider's `refresh.ahead`. Sign-in tokens that cannot be
+   * refreshed are given as stored. Throws RefreshError.
+   */
+  async freshTokens(accountId: string, providerId: string, { target, ahead = false }: { target?: ResourceTarget; ahead?: boolean } = {}): Promise<StoredTokens> {
+    const provider = this.#providers.get(providerId);
+    if (!provider) throw new RefreshError('no-refresh-token', `provider "${providerId}" is no longer configured`);
+    const signIn = { accountId, provider: providerId, resource: '' };
+    const need = expiringWithin(this.#refreshSettings(providerId).ahead);
+    const stored = await this.#store.getTokens({ ...signIn, resource: target?.key ?? '' });
+    if (!target && !stored) throw new RefreshError('no-refresh-token', `no ${provider.displayName} tokens are stored for this account`);
     if (stored?.tokens.accessToken && !need(stored.tokens, Date.now())) return stored;
+    if (!target && (!stored!.tokens.refreshToken || !provider.refresh)) return stored!;
     return ahead ? this.#refresher.refreshAhead(signIn, provider, need, target) : this.#refresher.refresh(signIn, provider, need, target);
   }
 

@@ -114,7 +114,8 @@ export class OpenIdProvider {
       cookies: { keys: [cookieKey], long: { signed: true }, short: { signed: true } },
       routes: OIDC_ROUTES,
       claims: CLAIMS,
-      scopes: ['openid', 'profile', 'email', 'offline_access'],
+      // provider_tokens: the client may fetch the user's provider token at GET /.auth/token.
+      scopes: ['openid', 'profile', 'email', 'offline_access', 'provider_tokens'],
       subjectTypes: ['public', 'pairwise'],
       pairwiseIdentifier: async (_ctx, accountId, client) => authenticationTokens.pairwiseId(accountId, `oidc-client:${client.clientId}`),
       pkce: { required: () => true },

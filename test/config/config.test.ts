@@ -188,7 +188,7 @@ apps: [{ id: a, hosts: [a.localhost], upstream: http://x, resources: [
       'clients[0].redirectUris[0]: "https://wiki.example.com/*" has a wildcard: redirect URIs are matched exactly (RFC 9700 section 4.1.3)',
       'clients[1].id: "wiki" is already the id of clients[0]',
       'clients[1].redirectUris[0]: "http://wiki.example.com/cb" is plain http to a host that is not loopback: use https',
-      'clients[1].scopes[1]: "admin" is not one of: openid, profile, email, offline_access',
+      'clients[1].scopes[1]: "admin" is not one of: openid, profile, email, offline_access, provider_tokens',
       'clients[2].redirectUris: needs at least one redirect URI',
       'clients[2].secret: must be at least 32 bytes; generate one with `signonce keys generate`',
     ]],

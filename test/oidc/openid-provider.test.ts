@@ -20,21 +20,26 @@ describe('the OpenID Provider', () => {
   let gw: TestGateway;
 
   before(async () => {
-    idp = await startOidcProvider([]);
+    // Upstream access tokens live a minute: within refresh.ahead (5 m), so SignOnce refreshes before handing one out.
+    idp = await startOidcProvider([], undefined, { accessTokenTtlSeconds: 60 });
     const confidential = (id: string, extra: object = {}) => ({ id, secret: `${id}-${SECRET}`, redirectUris: [`${RP}/${id}/cb`], postLogoutRedirectUris: [`${RP}/${id}/bye`], ...extra });
     gw = await startTestGateway((port, upstream) => ({
       publicUrl: `http://auth.localhost:${port}`,
-      providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret, scopes: ['openid', 'email', 'profile'] }],
+      providers: [{
+        id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
+        scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' },
+      }],
       apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp' }],
       clients: [
         confidential('wiki'),
         confidential('crm', { subjectType: 'pairwise' }),
         { id: 'spa', public: true, redirectUris: [`${RP}/spa/cb`], subjectType: 'pairwise' },
         confidential('partner', { firstParty: false }),
+        confidential('mail', { scopes: ['openid', 'email', 'provider_tokens'] }),
       ],
     }));
     await idp.close();
-    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp);
+    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp, { accessTokenTtlSeconds: 60 });
   });
   after(async () => {
     await gw?.close();
@@ -143,6 +148,30 @@ describe('the OpenID Provider', () => {
     const allowed = await ua.submitForm(finalUrl(again.landing), await again.landing.text(), { decision: 'allow' });
     assert.ok(callbackOf(allowed).searchParams.get('code'));
     assert.ok((await client.authorizationCodeGrant(partner, callbackOf(allowed), { pkceCodeVerifier: again.verifier, expectedState: again.state, expectedNonce: again.nonce })).access_token);
+  });
+
+  test('provider_tokens: a client with the scope gets its user\'s provider token, refreshed by SignOnce; others do not', async () => {
+    const mail = await relyingParty('mail');
+    const ua = new UserAgent();
+    const tokens = await tokensOf(mail, await authorize(mail, 'mail', ua, 'bella', { scope: 'openid email provider_tokens' }));
+    const providerToken = (accessToken: string) => new UserAgent().request(`http://auth.localhost:${gw.port}/.auth/token`, { headers: { authorization: `Bearer ${accessToken}` } });
+    const grants = idp.refreshGrants;
+    const answer = await providerToken(tokens.access_token);
+    assert.equal(answer.status, 200);
+    const body = (await answer.json()) as { provider: string; access_token: string; expires_on: string };
+    assert.equal(body.provider, 'idp');
+    assert.equal(idp.refreshGrants - grants, 1, 'about to expire: refreshed by SignOnce first');
+    assert.ok(Date.parse(body.expires_on) > Date.now());
+    const upstream = await fetchLocal(`${idp.issuer}/api/user`, { headers: { authorization: `Bearer ${body.access_token}` } });
+    assert.equal(((await upstream.json()) as { login: string }).login, 'bella', 'a token the provider accepts, for this user');
+
+    const wiki = await relyingParty('wiki');
+    const withoutScope = await tokensOf(wiki, await authorize(wiki, 'wiki', ua, undefined));
+    const refused = await providerToken(withoutScope.access_token);
+    assert.equal(refused.status, 403);
+    assert.match(refused.headers.get('www-authenticate') ?? '', /insufficient_scope/);
+    assert.equal((await providerToken('not-a-token')).status, 401);
+    assert.equal((await new UserAgent().request(`http://auth.localhost:${gw.port}/.auth/token`)).status, 401);
   });
 
   test('pairwise subjects differ between pairwise clients; a public one sees the account id', async () => {
