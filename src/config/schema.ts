@@ -218,6 +218,7 @@ const oidcClient = z.strictObject({
   public: z.boolean().default(false),
   redirectUris: z.array(redirectUri).min(1, 'needs at least one redirect URI'),
   postLogoutRedirectUris: z.array(redirectUri).default([]),
+  backchannelLogoutUri: redirectUri.optional(),
   scopes: z.array(z.enum(CLIENT_SCOPES)).default(['openid', 'profile', 'email', 'offline_access']),
   subjectType: z.enum(['public', 'pairwise']).default('public'),
   firstParty: z.boolean().default(true),

@@ -10,11 +10,12 @@ import type { GatewayContext } from './context.ts';
 import { crossOrigin, page, queryParam, readBody } from './http.ts';
 import { consentPage, errorPage, logoutConfirmPage, pageHeaders, signInPage } from './pages.ts';
 import { OIDC_LOGIN_CODE, type signInRoutes } from './sign-in.ts';
-import type { signOutRoutes } from './sign-out.ts';
+import type { Session } from '../store/index.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
-export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signInRoutes>, signOut: ReturnType<typeof signOutRoutes>) {
+/** `endSession`: SignOnce's sign-out of a session (single logout), for RP-initiated logout. */
+export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signInRoutes>, endSession: (session: Session) => Promise<void>) {
   const { config, store, providers, authenticationTokens, log } = ctx;
   if (config.clients.length === 0) return undefined;
   const postLogoutOrigins = [...new Set(config.clients.flatMap((c) => c.postLogoutRedirectUris).map((uri) => new URL(uri).origin))];
@@ -24,7 +25,7 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
       accountOf: async (cookieHeader) => (await signIn.ssoSessionOf(cookieHeader))?.session.accountId,
       endedBy: async (cookieHeader) => {
         const sso = await signIn.ssoSessionOf(cookieHeader);
-        if (sso) await signOut.endSession(sso.session);
+        if (sso) await endSession(sso.session);
       },
     },
     logoutPage: logoutConfirmPage,
@@ -120,5 +121,5 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     return token?.accountId ? { accountId: token.accountId, scopes: token.scopes } : undefined;
   }
 
-  return { handles, serve, interaction, grantOf };
+  return { handles, serve, interaction, grantOf, endAccountSessions: (accountId: string) => op.endAccountSessions(accountId) };
 }

@@ -46,9 +46,10 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   const signIn = signInRoutes(ctx);
   const { startLogin, finishLogin, clientDirectedLogin, providerStart, providerCallback, formPostCallback } = signIn;
   const passwordPages = passwordRoutes(ctx, signIn);
-  const signOut = signOutRoutes(ctx);
+  // The OpenID Provider and sign-out each end what the other keeps: single logout both ways.
+  const oidc = oidcRoutes(ctx, signIn, (session) => signOut.endSession(session));
+  const signOut = signOutRoutes(ctx, oidc?.endAccountSessions);
   const { logout, logoutReturn } = signOut;
-  const oidc = oidcRoutes(ctx, signIn, signOut);
   const { exchange, keySet, discovery } = tokenRoutes(ctx);
   const { refresh, resourceToken, clientProviderToken } = refreshRoutes(ctx);
   const { me, link, unlink } = accountRoutes(ctx, startLogin);

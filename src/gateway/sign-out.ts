@@ -12,7 +12,8 @@ import type { Session } from '../store/index.ts';
 
 const LOGOUT_RETURN_TTL_MS = 5 * 60_000;
 
-export function signOutRoutes(ctx: GatewayContext) {
+/** `afterEnd`: what else ends with an account's session (its OpenID Provider sessions). */
+export function signOutRoutes(ctx: GatewayContext, afterEnd?: (accountId: string) => Promise<void>) {
   const { config, store, providers, secure, signedIn, log, appTarget, authUrl } = ctx;
 
   async function logout(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
@@ -41,6 +42,8 @@ export function signOutRoutes(ctx: GatewayContext) {
       await store.deleteTokens(session.accountId);
       signedIn.forgetAccount(session.accountId);
     }
+    // Signed out here whatever happens there (a client's back-channel endpoint may be down).
+    await afterEnd?.(session.accountId).catch((error: unknown) => log.error({ err: error, account: session.accountId }, 'could not end the account\'s OpenID sessions'));
   }
   /**
    * The provider's end-session URL for this user, returning through the auth host (one

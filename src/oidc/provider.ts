@@ -52,6 +52,9 @@ export interface OidcProviderDeps {
   readonly onError: (error: unknown) => void;
 }
 
+/** The `sub` a pairwise client sees: the pairwise id of the account for that client. */
+const pairwiseSubject = (tokens: AuthenticationTokens, accountId: string, clientId: string) => tokens.pairwiseId(accountId, `oidc-client:${clientId}`);
+
 /** A configured client as oidc-provider registers it. */
 export function clientMetadata(client: OidcClientConfig, idTokenAlg: string): ClientMetadata {
   return {
@@ -59,6 +62,7 @@ export function clientMetadata(client: OidcClientConfig, idTokenAlg: string): Cl
     ...(client.public ? { token_endpoint_auth_method: 'none' } : { client_secret: client.secret!, token_endpoint_auth_method: 'client_secret_basic' }),
     redirect_uris: client.redirectUris,
     post_logout_redirect_uris: client.postLogoutRedirectUris,
+    ...(client.backchannelLogoutUri ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     grant_types: client.scopes.includes('offline_access') ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
     response_types: ['code'],
     scope: client.scopes.join(' '),
@@ -84,6 +88,27 @@ export class OpenIdProvider {
 
   constructor(deps: OidcProviderDeps) {
     this.#deps = deps;
+  }
+
+  /**
+   * A SignOnce session of the account ended (a sign-out anywhere): its OpenID sessions end too,
+   * and clients with a back-channel logout URI are told (OpenID Connect Back-Channel Logout 1.0).
+   * Every OpenID session of the account ends — more than the one browser's: never less.
+   */
+  async endAccountSessions(accountId: string): Promise<void> {
+    const sessions = await this.#deps.store.takeOidcArtifactsOfAccount('Session', accountId);
+    if (sessions.length === 0) return;
+    const provider = await this.provider();
+    for (const session of sessions) {
+      const authorizations = (session.authorizations ?? {}) as Record<string, { sid?: string }>;
+      for (const [clientId, { sid }] of Object.entries(authorizations)) {
+        const client = await provider.Client.find(clientId);
+        if (!client?.backchannelLogoutUri || !sid) continue;
+        const sub = client.subjectType === 'pairwise' ? pairwiseSubject(this.#deps.authenticationTokens, accountId, clientId) : accountId;
+        // oidc-provider's Client#backchannelLogout (missing from its type definitions).
+        await (client as unknown as { backchannelLogout(sub: string, sid: string): Promise<void> }).backchannelLogout(sub, sid).catch(this.#deps.onError);
+      }
+    }
   }
 
   /** The provider, signing with the current key of authentication tokens (rebuilt when it changes). */
@@ -117,7 +142,7 @@ export class OpenIdProvider {
       // provider_tokens: the client may fetch the user's provider token at GET /.auth/token.
       scopes: ['openid', 'profile', 'email', 'offline_access', 'provider_tokens'],
       subjectTypes: ['public', 'pairwise'],
-      pairwiseIdentifier: async (_ctx, accountId, client) => authenticationTokens.pairwiseId(accountId, `oidc-client:${client.clientId}`),
+      pairwiseIdentifier: async (_ctx, accountId, client) => pairwiseSubject(authenticationTokens, accountId, client.clientId),
       pkce: { required: () => true },
       rotateRefreshToken: true,
       responseTypes: ['code'],
@@ -139,6 +164,7 @@ export class OpenIdProvider {
         revocation: { enabled: true },
         introspection: { enabled: true },
         userinfo: { enabled: true },
+        backchannelLogout: { enabled: true },
         rpInitiatedLogout: {
           enabled: true,
           logoutSource: async (ctx, form) => {
@@ -147,6 +173,10 @@ export class OpenIdProvider {
           },
         },
       },
+      // oidc-provider refuses outgoing requests to private and loopback addresses (SSRF). Its only
+      // outgoing requests here go to back-channel logout URIs the operator configured, which are
+      // often on the organisation's private network: those are allowed.
+      fetch: (url, options) => fetch(url, { ...options, dispatcher: undefined } as RequestInit),
       renderError: async (ctx, out) => {
         ctx.type = 'json';
         ctx.body = out;

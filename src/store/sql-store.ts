@@ -228,6 +228,12 @@ export class SqlStore implements Store {
     await this.#db.run('DELETE FROM oidc_artifacts WHERE grant_id = ?', [grantId]);
   }
 
+  async takeOidcArtifactsOfAccount(model: string, accountId: string): Promise<Array<Readonly<Record<string, unknown>>>> {
+    const rows = await this.#db.all<{ id_hash: string; sealed_payload: string }>(
+      'DELETE FROM oidc_artifacts WHERE model = ? AND account_id = ? RETURNING id_hash, sealed_payload', [model, accountId]);
+    return rows.map((row) => JSON.parse(this.#keyring.openString(row.sealed_payload, binding.oidc(model, row.id_hash))) as Record<string, unknown>);
+  }
+
   async recordSignInFailure(keyHash: string): Promise<SignInFailures> {
     const [row] = await this.#db.all<{ failures: number; last_failure_at: number }>(
       `INSERT INTO sign_in_failures (key_hash, failures, last_failure_at) VALUES (?, 1, ?)

@@ -153,6 +153,8 @@ export interface Store {
   destroyOidcArtifact(model: string, id: string): Promise<void>;
   /** Deletes every artifact of a grant (its codes and tokens): a revoked grant. */
   revokeOidcGrant(grantId: string): Promise<void>;
+  /** Deletes the account's artifacts of `model` (e.g. its sessions), returning their payloads. */
+  takeOidcArtifactsOfAccount(model: string, accountId: string): Promise<Array<Readonly<Record<string, unknown>>>>;
 
   /** Counts one more failed sign-in under `keyHash`, atomically; the count after it. */
   recordSignInFailure(keyHash: string): Promise<SignInFailures>;

@@ -6,6 +6,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as client from 'openid-client';
 import { fetch as undiciFetch } from 'undici';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
 import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
 import { startOidcProvider, type TestIdp } from '../support/idp.ts';
 import { oidcSignIn } from '../support/sign-in.ts';
@@ -18,8 +23,19 @@ const fetchLocal = ((input: string | URL, init?: object) => undiciFetch(input, {
 describe('the OpenID Provider', () => {
   let idp: TestIdp;
   let gw: TestGateway;
+  // A client's back-channel logout endpoint: what it receives.
+  const logoutTokens: string[] = [];
+  let backchannel: Server;
 
   before(async () => {
+    backchannel = createServer(async (request, response) => {
+      let body = '';
+      for await (const chunk of request) body += chunk;
+      logoutTokens.push(new URLSearchParams(body).get('logout_token') ?? '');
+      response.writeHead(200).end();
+    }).listen(0, '127.0.0.1');
+    await once(backchannel, 'listening');
+    const backchannelUri = `http://127.0.0.1:${(backchannel.address() as AddressInfo).port}/backchannel`;
     // Upstream access tokens live a minute: within refresh.ahead (5 m), so SignOnce refreshes before handing one out.
     idp = await startOidcProvider([], undefined, { accessTokenTtlSeconds: 60 });
     const confidential = (id: string, extra: object = {}) => ({ id, secret: `${id}-${SECRET}`, redirectUris: [`${RP}/${id}/cb`], postLogoutRedirectUris: [`${RP}/${id}/bye`], ...extra });
@@ -36,6 +52,7 @@ describe('the OpenID Provider', () => {
         { id: 'spa', public: true, redirectUris: [`${RP}/spa/cb`], subjectType: 'pairwise' },
         confidential('partner', { firstParty: false }),
         confidential('mail', { scopes: ['openid', 'email', 'provider_tokens'] }),
+        confidential('notes', { backchannelLogoutUri: backchannelUri }),
       ],
     }));
     await idp.close();
@@ -44,6 +61,7 @@ describe('the OpenID Provider', () => {
   after(async () => {
     await gw?.close();
     await idp?.close();
+    await new Promise((resolve) => backchannel?.close(resolve));
   });
 
   /** A relying party `id` that discovered SignOnce as its issuer. */
@@ -132,6 +150,23 @@ describe('the OpenID Provider', () => {
     await ua.navigate(gw.url('app.localhost', '/.auth/logout'));
     const after = await authorize(wiki, 'wiki', ua, undefined, { prompt: 'none', scope: 'openid' });
     assert.equal(callbackOf(after.landing).searchParams.get('error'), 'login_required');
+  });
+
+  test('back-channel logout: a gateway sign-out sends the client a logout token it can verify', async () => {
+    const notes = await relyingParty('notes');
+    const { ua } = await oidcSignIn(gw.url('app.localhost', '/'), 'carl');
+    const idToken = (await tokensOf(notes, await authorize(notes, 'notes', ua, undefined))).claims()!;
+    logoutTokens.length = 0;
+    await ua.navigate(gw.url('app.localhost', '/.auth/logout'));
+    for (let waited = 0; logoutTokens.length === 0 && waited < 5000; waited += 50) await sleep(50);
+    assert.equal(logoutTokens.length, 1, 'one logout token, for the one client with a back-channel URI');
+    const jwks = (await (await fetchLocal(`http://auth.localhost:${gw.port}/.well-known/jwks.json`)).json()) as { keys: JWK[] };
+    const { payload, protectedHeader } = await jwtVerify(logoutTokens[0]!, createLocalJWKSet(jwks), { issuer: `http://auth.localhost:${gw.port}`, audience: 'notes' });
+    assert.equal(protectedHeader.typ, 'logout+jwt');
+    assert.equal(payload.sub, idToken.sub);
+    assert.equal(payload.sid, idToken.sid);
+    assert.ok((payload.events as Record<string, unknown>)['http://schemas.openid.net/event/backchannel-logout']);
+    assert.equal(payload.nonce, undefined, 'a logout token carries no nonce (Back-Channel Logout 1.0 section 2.4)');
   });
 
   test('a third-party client asks for consent: allowed, a code; denied, access_denied', async () => {

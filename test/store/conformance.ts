@@ -191,6 +191,10 @@ export function storeConformance(harness: StoreHarness): void {
         await store.revokeOidcGrant('g1');
         assert.equal(await store.findOidcArtifact('RefreshToken', { id: 'RT-1' }), undefined, 'revoked with its grant');
         assert.ok(await store.findOidcArtifact('RefreshToken', { id: 'RT-2' }), 'another grant stays');
+        await store.upsertOidcArtifact('Session', 'S-2', { uid: 'u2', accountId: 'acc-2' }, undefined);
+        assert.deepEqual(await store.takeOidcArtifactsOfAccount('Session', 'acc-1'), [{ uid: sessionUid, accountId: 'acc-1' }]);
+        assert.equal(await store.findOidcArtifact('Session', { uid: sessionUid }), undefined, 'taken: gone');
+        assert.ok(await store.findOidcArtifact('Session', { uid: 'u2' }), 'another account\'s stays');
         await store.destroyOidcArtifact('RefreshToken', 'RT-2');
         assert.equal(await store.findOidcArtifact('RefreshToken', { id: 'RT-2' }), undefined);
       });
