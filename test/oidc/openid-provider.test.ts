@@ -209,6 +209,16 @@ describe('the OpenID Provider', () => {
     assert.equal((await new UserAgent().request(`http://auth.localhost:${gw.port}/.auth/token`)).status, 401);
   });
 
+  test('introspection and revocation (RFC 7662, RFC 7009): a revoked refresh token refreshes no more', async () => {
+    const wiki = await relyingParty('wiki');
+    const tokens = await tokensOf(wiki, await authorize(wiki, 'wiki', new UserAgent(), 'dora'));
+    const introspected = await client.tokenIntrospection(wiki, tokens.access_token);
+    assert.deepEqual([introspected.active, introspected.client_id, introspected.sub], [true, 'wiki', tokens.claims()!.sub]);
+    await client.tokenRevocation(wiki, tokens.refresh_token!);
+    await assert.rejects(client.refreshTokenGrant(wiki, tokens.refresh_token!), (e: unknown) => (e as { error?: string }).error === 'invalid_grant');
+    assert.equal((await client.tokenIntrospection(wiki, 'not-a-token')).active, false);
+  });
+
   test('pairwise subjects differ between pairwise clients; a public one sees the account id', async () => {
     const ua = new UserAgent();
     const wiki = await relyingParty('wiki');
