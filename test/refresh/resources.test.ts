@@ -129,11 +129,7 @@ describe('apps[].resources: a token per resource from the one sign-in', () => {
     try {
       const { account } = await store.resolveIdentity('idp', 'lena');
       const signInTokens = await store.getTokens({ accountId: account.id, provider: 'idp', resource: '' });
-      const revoked = await fetch(`${idp.issuer}/token/revocation`, {
-        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ token: signInTokens!.tokens.refreshToken!, client_id: idp.clientId, client_secret: idp.clientSecret }),
-      });
-      assert.equal(revoked.status, 200);
+      await idp.revoke(signInTokens!.tokens.refreshToken!);
       await sleep(2200);
       assert.equal((await ua.request(gw.url('app.localhost', '/.auth/token?resource=api-a'))).status, 403, 'api-a is due for a refresh: refused');
       assert.deepEqual(await store.listTokens(account.id), [], 'the sign-in\'s tokens and both resources\' are gone');

@@ -18,6 +18,8 @@ export interface TestIdp {
   readonly authorizationRequests: number;
   /** How many refresh-token grants the token endpoint has granted. */
   readonly refreshGrants: number;
+  /** Revokes a token of SignOnce's client (RFC 7009); a refresh token's whole grant goes with it. */
+  revoke(token: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -156,6 +158,13 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
     issuer, clientId, clientSecret, appleClientId: APPLE_CLIENT_ID, appleSecrets,
     get authorizationRequests() { return authorizationRequests; },
     get refreshGrants() { return refreshGrants; },
+    async revoke(token: string) {
+      const answer = await fetch(`${issuer}/token/revocation`, {
+        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token, client_id: clientId, client_secret: clientSecret }),
+      });
+      if (answer.status !== 200) throw new Error(`revocation answered ${answer.status}`);
+    },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
