@@ -12,6 +12,9 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
 import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
+import { Keyring } from '../../src/crypto/keyring.ts';
+import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
+import { openStore } from '../../src/store/index.ts';
 import { startOidcProvider, type TestIdp } from '../support/idp.ts';
 import { oidcSignIn } from '../support/sign-in.ts';
 import { UserAgent, finalUrl, loopback, type Response } from '../support/user-agent.ts';
@@ -261,4 +264,34 @@ describe('the OpenID Provider', () => {
       return challenge.status === 401 && challenge.cause?.[0]?.parameters?.error === 'invalid_client';
     });
   });
+});
+
+test('a local account signs in to an OpenID client through SignOnce\'s own password form', async () => {
+  const gw = await startTestGateway((port, upstream) => ({
+    publicUrl: `http://auth.localhost:${port}`,
+    providers: [{ id: 'local', type: 'password' }],
+    apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream }],
+    clients: [{ id: 'wiki', secret: `wiki-${SECRET}`, redirectUris: [`${RP}/wiki/cb`] }],
+  }));
+  const store = await openStore(gw.config.store, { keyring: new Keyring(gw.config.secrets.encryptionKeys) });
+  try {
+    const registered = await new LocalAccounts(store).register('local', 'edna', 'a long and unusual passphrase', 12);
+    assert.ok(registered.ok);
+    const wiki = await client.discovery(new URL(`http://auth.localhost:${gw.port}`), 'wiki', `wiki-${SECRET}`, client.ClientSecretBasic(`wiki-${SECRET}`),
+      { execute: [client.allowInsecureRequests], [client.customFetch]: fetchLocal } as never);
+    const verifier = client.randomPKCECodeVerifier();
+    const ua = new UserAgent();
+    ua.holdRedirectsTo = new RegExp(`^${RP}/`);
+    const form = await ua.navigate(client.buildAuthorizationUrl(wiki, {
+      redirect_uri: `${RP}/wiki/cb`, scope: 'openid profile', state: 's', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    }));
+    assert.match(finalUrl(form), /\/\.auth\/login\/local\/form\?state=/, 'at SignOnce\'s password form');
+    const back = await ua.submitForm(finalUrl(form), await form.text(), { username: 'edna', password: 'a long and unusual passphrase' });
+    const tokens = await client.authorizationCodeGrant(wiki, new URL(back.headers.get('location')!), { pkceCodeVerifier: verifier, expectedState: 's' });
+    assert.equal(tokens.claims()!.sub, registered.accountId);
+    assert.equal((await client.fetchUserInfo(wiki, tokens.access_token, registered.accountId)).preferred_username, 'edna');
+  } finally {
+    await store.close();
+    await gw.close();
+  }
 });
