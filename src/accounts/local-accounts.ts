@@ -3,7 +3,7 @@
 // disabled account get the same answer after the same work; guessing is throttled (throttle.ts).
 import { toClaims } from '../providers/claims.ts';
 import type { SignInResult } from '../providers/index.ts';
-import { UsernameTakenError, type Store } from '../store/index.ts';
+import { UsernameTakenError, type PasswordCredential, type Store } from '../store/index.ts';
 import { profileOf } from './accounts.ts';
 import { hashPassword, normaliseUsername, passwordProblem, verifyPassword } from './passwords.ts';
 import { SignInThrottle } from './throttle.ts';
@@ -55,16 +55,15 @@ export class LocalAccounts {
   async signIn(provider: string, usernameInput: string, password: string, address: string): Promise<LocalSignIn> {
     // Input that can be no username is throttled and checked like any other: no shortcut to tell it apart.
     const username = normaliseUsername(usernameInput) ?? usernameInput.toLowerCase().slice(0, 128);
-    const retryAfterMs = await this.#throttle.waitMs(provider, username, address);
-    if (retryAfterMs > 0) return { ok: false, reason: 'throttled', retryAfterMs };
-    const credential = await this.#store.getPasswordCredential(provider, username);
-    const matches = await verifyPassword(credential?.passwordHash, password.slice(0, 1024));
-    if (!credential || !matches || credential.disabledAt !== undefined) {
-      await this.#throttle.failed(provider, username, address);
-      return { ok: false, reason: 'invalid' };
-    }
-    await this.#throttle.succeeded(provider, username, address);
-    return { ok: true, accountId: credential.accountId, result: resultOf(username) };
+    let credential: PasswordCredential | undefined;
+    const outcome = await this.#throttle.attempt(provider, username, address, async () => {
+      credential = await this.#store.getPasswordCredential(provider, username);
+      const matches = await verifyPassword(credential?.passwordHash, password.slice(0, 1024));
+      return matches && credential !== undefined && credential.disabledAt === undefined;
+    });
+    if ('retryAfterMs' in outcome) return { ok: false, reason: 'throttled', retryAfterMs: outcome.retryAfterMs };
+    if (!outcome.ok) return { ok: false, reason: 'invalid' };
+    return { ok: true, accountId: credential!.accountId, result: resultOf(username) };
   }
 
   /** Sets a new password (`signonce users set-password`); the problem with it, or undefined when set. */

@@ -4,6 +4,7 @@
 // The wait per account is capped at a minute (an attacker cannot keep the real user out longer,
 // and gets at most one guess a minute); per address at 15 minutes.
 import { createHmac } from 'node:crypto';
+import { KeyedMutex } from '../concurrency/keyed-mutex.ts';
 import type { SignInFailures, Store } from '../store/index.ts';
 
 export interface ThrottleRule {
@@ -33,6 +34,7 @@ const THROTTLE_SECRET = 'throttle-keys';
 export class SignInThrottle {
   readonly #store: Store;
   readonly #now: () => number;
+  readonly #attempts = new KeyedMutex();
   #secret: Promise<Buffer> | undefined;
 
   constructor(store: Store, now: () => number = () => Date.now()) {
@@ -40,22 +42,26 @@ export class SignInThrottle {
     this.#now = now;
   }
 
-  /** Milliseconds to wait before `username` may be tried from `address` (0: now). */
-  async waitMs(provider: string, username: string, address: string): Promise<number> {
+  /**
+   * Runs `check` (true: the credentials are right) unless `username` must wait before being
+   * tried from `address`; records the outcome. Attempts at one username run one at a time in
+   * this process, so a burst of parallel guesses is checked against the failures of the ones
+   * before it (across instances, each instance's burst is). The wait in ms, or 0 after the check.
+   */
+  async attempt(provider: string, username: string, address: string, check: () => Promise<boolean>): Promise<{ retryAfterMs: number } | { ok: boolean }> {
     const [account, from] = await this.#keys(provider, username, address);
-    const now = this.#now();
-    return Math.max(
-      waitMs(await this.#store.getSignInFailures(account), now, ACCOUNT_RULE),
-      waitMs(await this.#store.getSignInFailures(from), now, ADDRESS_RULE));
-  }
-
-  async failed(provider: string, username: string, address: string): Promise<void> {
-    for (const key of await this.#keys(provider, username, address)) await this.#store.recordSignInFailure(key);
-  }
-
-  /** A correct password: the account's failures are forgotten (the address's are not). */
-  async succeeded(provider: string, username: string, address: string): Promise<void> {
-    await this.#store.clearSignInFailures((await this.#keys(provider, username, address))[0]);
+    return this.#attempts.run(account, async () => {
+      const now = this.#now();
+      const retryAfterMs = Math.max(
+        waitMs(await this.#store.getSignInFailures(account), now, ACCOUNT_RULE),
+        waitMs(await this.#store.getSignInFailures(from), now, ADDRESS_RULE));
+      if (retryAfterMs > 0) return { retryAfterMs };
+      const ok = await check();
+      // A correct password forgets the account's failures (not the address's).
+      if (ok) await this.#store.clearSignInFailures(account);
+      else for (const key of [account, from]) await this.#store.recordSignInFailure(key);
+      return { ok };
+    });
   }
 
   // Keyed hashes: the store holds no usernames or addresses for this.

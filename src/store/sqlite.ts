@@ -1,6 +1,7 @@
 // SQLite through node:sqlite: the embedded store for one host. WAL lets readers run beside the
 // writer; synchronous=FULL makes every acknowledged commit survive a crash or power loss (a lost
 // rotated refresh token signs a user out); busy_timeout lets several processes share the file.
+import { KeyedMutex } from '../concurrency/keyed-mutex.ts';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -17,7 +18,7 @@ export class SqliteDriver implements SqlDriver {
   // node:sqlite is synchronous on one connection: while a transaction awaits between statements,
   // every other caller waits here, or its statements would run inside that transaction.
   #transaction: Promise<unknown> | undefined;
-  readonly #locks = new Map<string, Promise<unknown>>();
+  readonly #locks = new KeyedMutex();
   readonly #direct: SqlExecutor = {
     all: async <T extends Row>(sql: string, params: readonly SqlValue[] = []) =>
       this.#statement(sql).all(...params) as T[],
@@ -101,15 +102,8 @@ export class SqliteDriver implements SqlDriver {
    * outside a transaction, its statements one by one. Several processes on one SQLite file are
    * not excluded from each other: run several instances on PostgreSQL.
    */
-  async locked<T>(key: string, fn: (executor: SqlExecutor) => Promise<T>): Promise<T> {
-    while (this.#locks.has(key)) await this.#locks.get(key)!.catch(ignore);
-    const running = fn(this);
-    this.#locks.set(key, running);
-    try {
-      return await running;
-    } finally {
-      this.#locks.delete(key);
-    }
+  locked<T>(key: string, fn: (executor: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.#locks.run(key, () => fn(this));
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MAX_PASSWORD_LENGTH, hashPassword, normaliseUsername, passwordProblem, verifyPassword } from '../../src/accounts/passwords.ts';
 import { ACCOUNT_RULE, ADDRESS_RULE, waitMs } from '../../src/accounts/throttle.ts';
+import { join } from 'node:path';
+import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
+import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
+import { openStore } from '../../src/store/index.ts';
+import { tempDir } from '../support/tmp.ts';
 
 test('normaliseUsername: one spelling per user; nothing invisible, spaced or path-like gets through', () => {
   const cases: Array<[string, string | undefined]> = [
@@ -65,4 +70,20 @@ test('throttling: free failures, then a doubling wait, capped; forgotten after a
     ['a failure from the future (clock skew) never waits past the cap', { failures: 60, lastFailureAt: now + 3_600_000 }, ACCOUNT_RULE, 60_000],
   ];
   for (const [name, recorded, rule, expected] of cases) assert.equal(waitMs(recorded, now, rule), expected, name);
+});
+
+test('a burst of parallel guesses at one user is throttled like guesses one after another', async () => {
+  const { dir, remove } = await tempDir();
+  const store = await openStore(`sqlite:${join(dir, 'signonce.db')}`, { keyring: new Keyring([generateKey()]) });
+  try {
+    const accounts = new LocalAccounts(store);
+    assert.ok((await accounts.register('local', 'burst', 'a long and unusual passphrase', 12)).ok);
+    const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => accounts.signIn('local', 'burst', `parallel guess ${i}`, `10.1.0.${i}`)));
+    const reasons = outcomes.map((o) => (o.ok ? 'ok' : o.reason));
+    assert.equal(reasons.filter((r) => r === 'invalid').length, ACCOUNT_RULE.free, 'only the free failures were checked');
+    assert.equal(reasons.filter((r) => r === 'throttled').length, 20 - ACCOUNT_RULE.free);
+  } finally {
+    await store.close();
+    await remove();
+  }
 });
