@@ -55,6 +55,15 @@ export class Accounts {
     await this.#store.updateIdentity(identity.provider, identity.subject, { profile: profileOf(identity), emailKey: await this.#emailKey(identity) });
   }
 
+  /**
+   * How the account is described to apps and clients: its first identity a provider described
+   * (a linked external identity describes no one), with that profile.
+   */
+  async described(accountId: string): Promise<{ identity: Identity; profile: IdentityProfile } | undefined> {
+    const identity = (await this.#store.listIdentities(accountId)).find((i) => i.profile && !i.provider.startsWith('external:'));
+    return identity && { identity, profile: identity.profile as unknown as IdentityProfile };
+  }
+
   /** The account's identities, each with the profile of its last sign-in. */
   identities(accountId: string): Promise<Identity[]> {
     return this.#store.listIdentities(accountId);

@@ -6,7 +6,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig, ExternalIssuerConfig } from '../config/index.ts';
 import { LocalAccounts } from '../accounts/local-accounts.ts';
-import type { IdentityProfile } from '../accounts/accounts.ts';
 import { ExternalTokenRefused, IssuerUnavailable, externalSubjectKey, issuerKeys, subjectOf, verifyExternalToken } from '../accounts/external-issuers.ts';
 import { passwordProviderNamed } from '../providers/index.ts';
 import type { SignedInUser } from '../session/principal.ts';
@@ -28,9 +27,8 @@ export function externalRoutes(ctx: GatewayContext) {
 
   /** Who the account is to apps: the first of its identities a provider described (a linked local user), else the external one. */
   async function userOf(accountId: string, external: SignedInUser): Promise<SignedInUser> {
-    const described = (await store.listIdentities(accountId)).find((i) => i.profile && !i.provider.startsWith('external:'));
-    const profile = described?.profile as IdentityProfile | undefined;
-    return described && profile ? { provider: described.provider, subject: described.subject, name: profile.name, claims: profile.claims } : external;
+    const described = await ctx.accounts.described(accountId);
+    return described ? { provider: described.identity.provider, subject: described.identity.subject, name: described.profile.name, claims: described.profile.claims } : external;
   }
 
   /**

@@ -20,7 +20,7 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
   if (config.clients.length === 0) return undefined;
   const postLogoutOrigins = [...new Set(config.clients.flatMap((c) => c.postLogoutRedirectUris).map((uri) => new URL(uri).origin))];
   const op = new OpenIdProvider({
-    config, store, authenticationTokens,
+    config, store, authenticationTokens, accounts: ctx.accounts,
     sso: {
       accountOf: async (cookieHeader) => (await signIn.ssoSessionOf(cookieHeader))?.session.accountId,
       endedBy: async (cookieHeader) => {

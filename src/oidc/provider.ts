@@ -5,8 +5,7 @@
 // login check: an OpenID session lives only while SignOnce's single sign-on session does.
 import Provider, { interactionPolicy, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config, OidcClientConfig } from '../config/index.ts';
-import { currentSigningKey } from '../crypto/signing-keys.ts';
-import type { IdentityProfile } from '../accounts/accounts.ts';
+import type { Accounts, IdentityProfile } from '../accounts/accounts.ts';
 import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
 import type { Store } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
@@ -43,6 +42,7 @@ export interface SsoSessions {
 export interface OidcProviderDeps {
   readonly config: Config;
   readonly store: Store;
+  readonly accounts: Accounts;
   readonly authenticationTokens: AuthenticationTokens;
   readonly sso: SsoSessions;
   /** Renders the confirmation page of RP-initiated logout around oidc-provider's form. */
@@ -84,7 +84,7 @@ export function accountClaims(accountId: string, profile: IdentityProfile | unde
 
 export class OpenIdProvider {
   readonly #deps: OidcProviderDeps;
-  #built: { kid: string; provider: Provider } | undefined;
+  #built: { kid: string; provider: Promise<Provider> } | undefined;
 
   constructor(deps: OidcProviderDeps) {
     this.#deps = deps;
@@ -111,16 +111,18 @@ export class OpenIdProvider {
     }
   }
 
-  /** The provider, signing with the current key of authentication tokens (rebuilt when it changes). */
-  async provider(): Promise<Provider> {
-    const key = currentSigningKey(await this.#deps.store.listSigningKeys());
-    if (!key) throw new Error('no signing key');
-    if (this.#built?.kid !== key.kid) this.#built = { kid: key.kid, provider: await this.#build(key.privateJwk as Record<string, unknown>, key.kid, key.alg) };
+  /**
+   * The provider, signing with the current key of authentication tokens (as the gateway has it
+   * loaded), built again when that key changes.
+   */
+  provider(): Promise<Provider> {
+    const key = this.#deps.authenticationTokens.signingKey();
+    if (this.#built?.kid !== key.kid) this.#built = { kid: key.kid, provider: this.#build(key.privateJwk as Record<string, unknown>, key.kid, key.alg) };
     return this.#built.provider;
   }
 
   async #build(privateJwk: Record<string, unknown>, kid: string, alg: string): Promise<Provider> {
-    const { config, store, authenticationTokens, sso, logoutPage, logoutHeaders } = this.#deps;
+    const { config, store, accounts, authenticationTokens, sso, logoutPage, logoutHeaders } = this.#deps;
     const cookieKey = (await store.instanceSecret('oidc-cookies')).toString('base64url');
 
     // The login prompt also asks when SignOnce's SSO session has ended (or is another account's):
@@ -152,10 +154,7 @@ export class OpenIdProvider {
         if (!await store.getAccount(accountId)) return undefined;
         return {
           accountId,
-          claims: async () => {
-            const described = (await store.listIdentities(accountId)).find((i) => i.profile && !i.provider.startsWith('external:'));
-            return accountClaims(accountId, described?.profile as IdentityProfile | undefined) as { sub: string };
-          },
+          claims: async () => accountClaims(accountId, (await accounts.described(accountId))?.profile) as { sub: string },
         };
       },
       clientBasedCORS: (_ctx, origin, client) => (client.redirectUris ?? []).some((uri) => URL.canParse(uri) && new URL(uri).origin === origin),

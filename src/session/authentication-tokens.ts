@@ -194,6 +194,11 @@ export class AuthenticationTokens {
     return this.#options.now?.() ?? Date.now();
   }
 
+  /** The key tokens are signed with now (asymmetric; HS256 apps use their own secret). */
+  signingKey(): SigningKey {
+    return currentSigningKey(this.#keys)!;
+  }
+
   /** The public keys tokens may be verified with now. */
   jwks(): { keys: JWK[] } {
     return jwks(publishedSigningKeys(this.#keys, this.#now(), this.#options.tokenValidityMs));
@@ -206,7 +211,7 @@ export class AuthenticationTokens {
   /** A token of `session` for `app`, signed in with `idp`, valid until the session ends. */
   async issue(session: Pick<Session, 'accountId' | 'ref' | 'expiresAt'>, app: string, idp: string): Promise<string> {
     const hmacSecret = this.#options.hmacSecrets?.get(app);
-    const key = currentSigningKey(this.#keys)!;
+    const key = this.signingKey();
     const now = Math.floor(this.#now() / 1000);
     const jwt = new SignJWT({ uid: this.pairwiseId(session.accountId, app), idp, sid: session.ref })
       .setProtectedHeader(hmacSecret
