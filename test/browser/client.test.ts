@@ -87,7 +87,7 @@ describe('signonce/client in Chromium', { skip: chromiumSkipReason }, () => {
     assert.match(signedIn.user!.userId, /^[0-9a-f-]{36}$/);
     assert.equal(signedIn.url, gw.url('web.localhost', '/cb'), 'the token left the address bar and the history');
 
-    const refreshes = () => gw.logs.filter((line) => line.includes('"msg":"incoming request"') && line.includes('/.auth/refresh')).length;
+    const refreshes = () => gw.requestsTo('/.auth/refresh');
     const before = refreshes();
     const called = await run(page, 'call') as { status: number; echo: { headers: Record<string, string> } };
     assert.equal(called.status, 200);

@@ -33,6 +33,8 @@ export interface TestGateway {
   readonly gateway: Gateway;
   readonly logs: string[];
   url(host: string, path?: string): string;
+  /** How many requests for `path` (any host, any query) the gateway has logged. */
+  requestsTo(path: string): number;
   close(): Promise<void>;
 }
 
@@ -61,6 +63,7 @@ export async function startTestGateway(build: (port: number, upstream: string) =
   return {
     port, config, gateway, logs,
     url: (host, path = '/') => `http://${host}:${port}${path}`,
+    requestsTo: (path) => logs.filter((line) => line.includes('"msg":"incoming request"') && new RegExp(`"url":"${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[?"]`).test(line)).length,
     async close() {
       await gateway.close();
       await new Promise((resolve) => echo.server.close(resolve));
