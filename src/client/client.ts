@@ -178,17 +178,21 @@ export class SignOnceClient extends EventTarget {
       const entry = await this.#read();
       const own = entry?.tokens[this.#app];
       if (own && own !== seen && (force ? alive(own) : !this.#due(own))) return own;
-      const fresher = Object.entries(entry?.tokens ?? {})
-        .filter(([app, token]) => app !== this.#app && !this.#due(token) && (!own || expiryOf(token) > expiryOf(own)))
-        .sort(([, a], [, b]) => expiryOf(b) - expiryOf(a))[0]?.[1];
-      if (fresher) {
+      // The group's other tokens still alive, the longest-lived first.
+      const [best] = Object.entries(entry?.tokens ?? {})
+        .filter(([app, token]) => app !== this.#app && alive(token))
+        .map(([, token]) => token)
+        .sort((a, b) => expiryOf(b) - expiryOf(a));
+      if (best && !this.#due(best) && (!own || expiryOf(best) > expiryOf(own))) {
         try {
-          return await this.#exchange(entry!, fresher);
+          return await this.#exchange(entry!, best);
         } catch (error) {
           if (!own || !(error instanceof SignOnceError)) throw error;
         }
       }
       if (own) return this.#refresh(entry!, own);
+      // No token of this app's own yet: the group's, even one about to lapse (this app renews its own next).
+      if (best) return this.#exchange(entry!, best);
       throw new SignOnceError('not-signed-in', 'not signed in');
     }).finally(() => { this.#renewing = undefined; });
     return this.#renewing;

@@ -37,7 +37,11 @@ describe('an access group in three processes', () => {
       session: { lifetime: `${LIFETIME_S}s` },
       providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
         scopes: ['openid', 'email', 'offline_access'], authorizationParams: { prompt: 'consent' } }],
-      apps: [{ id: 'mail', hosts: [`mail.localhost:${port}`], upstream, defaultProvider: 'idp', allowedExternalRedirectUrls: ['suiteapp://cb'] }],
+      apps: [
+        // The apps of the group trust each other's tokens: a renewal by either serves both.
+        { id: 'mail', hosts: [`mail.localhost:${port}`], upstream, defaultProvider: 'idp', allowedExternalRedirectUrls: ['suiteapp://cb'], acceptTokensFrom: ['calendar'] },
+        { id: 'calendar', hosts: [`calendar.localhost:${port}`], upstream, acceptTokensFrom: ['mail'] },
+      ],
     }));
     await idp.close();
     idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp);
@@ -51,7 +55,7 @@ describe('an access group in three processes', () => {
   const member = async (...args: string[]) => JSON.parse((await run(process.execPath, [MEMBER, ...args], { env })).stdout) as Record<string, unknown>;
   const refreshCalls = () => gw.requestsTo('/.auth/refresh');
 
-  test('one signs in, three call the app as the user; 30 renewals at expiry across them: one /.auth/refresh', async () => {
+  test('one signs in, three call their apps as the user (one of them another app of the group, no prompt); 30 renewals at expiry: one /.auth/refresh', async () => {
     const file = join(dir, 'suite.cache');
     const url = gw.url('mail.localhost', '');
     const handedBack = (await oidcSignIn(gw.url('mail.localhost', '/.auth/login/idp?post_login_redirect_uri=suiteapp://cb'), 'cleo')).landed.headers.get('location')!;
@@ -60,9 +64,12 @@ describe('an access group in three processes', () => {
     await sleep((LIFETIME_S - REFRESH_BEFORE_S) * 1000 + 300);
     const calls = refreshCalls();
     const startAt = String(Date.now() + 1500);
-    const results = await Promise.all([1, 2, 3].map(() => member('call', url, 'mail', file, startAt, '10'))) as Array<{ tokens: string[]; status: number; name: string }>;
+    const calendarUrl = gw.url('calendar.localhost', '');
+    const results = await Promise.all([[url, 'mail'], [url, 'mail'], [calendarUrl, 'calendar']].map(([appUrl, app]) =>
+      member('call', appUrl!, app!, file, startAt, '10'))) as Array<{ tokens: string[]; status: number; name: string }>;
     assert.equal(refreshCalls() - calls, 1, 'one /.auth/refresh for 30 callers in three processes');
-    assert.equal(new Set(results.flatMap((r) => r.tokens)).size, 1, 'all share the renewed token');
+    assert.equal(new Set(results.slice(0, 2).flatMap((r) => r.tokens)).size, 1, 'the mail processes share the renewed token');
+    assert.equal(new Set(results[2]!.tokens).size, 1, 'the calendar got one token of its own, for the same sign-in');
     assert.deepEqual(results.map((r) => [r.status, r.name]), [[200, 'cleo@example.com'], [200, 'cleo@example.com'], [200, 'cleo@example.com']]);
     assert.match(String(user.userId), /^[0-9a-f-]{36}$/);
   });
