@@ -219,7 +219,8 @@ export class SignOnceClient extends EventTarget {
       this.#emit('signout', { reason });
       throw new SignOnceError(response.status === 401 ? 'not-signed-in' : 'refused', reason, response.status);
     }
-    return this.#refreshFailed(own, new SignOnceError('unavailable', reason, response.status));
+    // 400: nothing to refresh with (no offline access); the token serves until it ends, then sign in again.
+    return this.#refreshFailed(own, new SignOnceError(response.status === 400 ? 'not-signed-in' : 'unavailable', reason, response.status));
   }
 
   /** A renewal failed but the sign-in may stand: the token as it is while it lasts. */
