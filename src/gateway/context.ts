@@ -8,6 +8,7 @@ import type { Provider } from '../providers/index.ts';
 import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
 import type { Store } from '../store/index.ts';
 import { Accounts } from '../accounts/accounts.ts';
+import { LocalAccounts } from '../accounts/local-accounts.ts';
 import { TokenRefresher } from '../refresh/refresher.ts';
 import { SignedInResolver } from './signed-in.ts';
 import { clientAddress, trustedProxyMatcher } from './forwarded.ts';
@@ -30,6 +31,8 @@ export interface GatewayContext extends GatewayDeps {
   readonly signedIn: SignedInResolver;
   readonly refresher: TokenRefresher;
   readonly accounts: Accounts;
+  /** Local (password) accounts: one per gateway, so attempts at a username are throttled as one. */
+  readonly localAccounts: LocalAccounts;
   readonly log: FastifyBaseLogger;
   /** A URL on an app host, in the scheme of publicUrl. */
   appUrl(host: string, path: string): string;
@@ -56,6 +59,7 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     signedIn: new SignedInResolver({ ...deps, refresher }),
     refresher,
     accounts: new Accounts(deps.store, deps.config),
+    localAccounts: new LocalAccounts(deps.store),
     log,
     appUrl: (host, path) => `${publicUrl.protocol}//${host}${path}`,
     authUrl: (path) => `${publicUrl.origin}${path}`,

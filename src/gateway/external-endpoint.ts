@@ -5,7 +5,6 @@
 // the link is stored (under a keyed hash of issuer and subject). Wrong credentials never link.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig, ExternalIssuerConfig } from '../config/index.ts';
-import { LocalAccounts } from '../accounts/local-accounts.ts';
 import { ExternalTokenRefused, IssuerUnavailable, externalSubjectKey, issuerKeys, subjectOf, verifyExternalToken } from '../accounts/external-issuers.ts';
 import { passwordProviderNamed } from '../providers/index.ts';
 import type { SignedInUser } from '../session/principal.ts';
@@ -21,7 +20,6 @@ const identityProvider = (issuer: ExternalIssuerConfig) => `external:${issuer.id
 
 export function externalRoutes(ctx: GatewayContext) {
   const { config, store, providers, signedIn, authenticationTokens, log } = ctx;
-  const local = new LocalAccounts(store);
   const keys = new Map(config.externalIssuers.map((issuer) => [issuer.id, issuerKeys(issuer)]));
   let secret: Promise<Buffer> | undefined;
 
@@ -39,7 +37,7 @@ export function externalRoutes(ctx: GatewayContext) {
     if (typeof body.username === 'string' && typeof body.password === 'string') {
       const provider = passwordProviderNamed([...providers.values()], typeof body.provider === 'string' ? body.provider : undefined);
       if (typeof provider === 'string') return reply.code(400).send({ error: 'invalid_request', reason: `"provider": ${provider}` });
-      const outcome = await local.signIn(provider.id, body.username, body.password, ctx.clientAddressOf(request.raw));
+      const outcome = await ctx.localAccounts.signIn(provider.id, body.username, body.password, ctx.clientAddressOf(request.raw));
       if (outcome.ok) return outcome.accountId;
       if (outcome.reason === 'throttled') {
         const seconds = Math.ceil(outcome.retryAfterMs / 1000);

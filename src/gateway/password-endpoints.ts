@@ -4,7 +4,6 @@
 // and ends the same way. A mistake shows the form again under a new state; the answer to a wrong
 // password never says whether the user exists; guessing is throttled (429 with Retry-After).
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { LocalAccounts } from '../accounts/local-accounts.ts';
 import type { PasswordProvider } from '../providers/index.ts';
 import type { GatewayContext } from './context.ts';
 import { crossOrigin, page, queryParam, readBody } from './http.ts';
@@ -16,8 +15,7 @@ const FORM_LIMIT_BYTES = 8 * 1024;
 type SignIn = ReturnType<typeof signInRoutes>;
 
 export function passwordRoutes(ctx: GatewayContext, signIn: SignIn) {
-  const { store, publicUrl, appOrigins, clientAddressOf, log } = ctx;
-  const local = new LocalAccounts(store);
+  const { localAccounts: local, publicUrl, appOrigins, clientAddressOf, log } = ctx;
 
   const formPath = (provider: PasswordProvider, register: boolean) => `/.auth/login/${encodeURIComponent(provider.id)}/${register ? 'register' : 'form'}`;
 
