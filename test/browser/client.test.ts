@@ -9,8 +9,8 @@ import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { chromiumSkipReason, launchChromium } from '../support/chromium.ts';
 import { browserClientBundle } from '../support/client-bundle.ts';
-import { startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { startGatewayWithIdp, type TestGateway } from '../support/gateway.ts';
+import type { TestIdp } from '../support/idp.ts';
 
 // The app's page: signs in when asked, finishes on /cb, then works through the client.
 const PAGE = `<!doctype html><pre id="out"></pre><script src="/client.js"></script><script src="/app.js"></script>`;
@@ -49,16 +49,13 @@ describe('signonce/client in Chromium', { skip: chromiumSkipReason }, () => {
       response.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
     }).listen(0, '127.0.0.1');
     await new Promise((resolve) => app.once('listening', resolve));
-    idp = await startOidcProvider([]);
-    gw = await startTestGateway((port) => ({
+    ({ gw, idp } = await startGatewayWithIdp((port, _upstream, idp) => ({
       publicUrl: `http://auth.localhost:${port}`,
       providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
         scopes: ['openid', 'email', 'offline_access'], authorizationParams: { prompt: 'consent' } }],
       // The page and script are public; the API is authenticated by the client's token.
       apps: [{ id: 'web', hosts: [`web.localhost:${port}`], upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`, unauthenticatedAction: 'AllowAnonymous' }],
-    }));
-    await idp.close();
-    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp);
+    })));
   });
   after(async () => {
     await browser?.close();

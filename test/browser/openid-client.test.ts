@@ -8,8 +8,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { chromiumSkipReason, launchChromium } from '../support/chromium.ts';
-import { startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { startGatewayWithIdp, type TestGateway } from '../support/gateway.ts';
+import type { TestIdp } from '../support/idp.ts';
 import { freePort } from '../support/ports.ts';
 
 const LIBRARY = new URL('../../node_modules/oidc-client-ts/dist/browser/oidc-client-ts.min.js', import.meta.url);
@@ -49,8 +49,7 @@ describe('oidc-client-ts in Chromium', { skip: chromiumSkipReason }, () => {
     browser = await launchChromium();
     const spaPort = await freePort();
     spaOrigin = `http://spa.localhost:${spaPort}`;
-    idp = await startOidcProvider([]);
-    gw = await startTestGateway((port, upstream) => ({
+    ({ gw, idp } = await startGatewayWithIdp((port, upstream, idp) => ({
       publicUrl: `http://auth.localhost:${port}`,
       providers: [{
         id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
@@ -58,9 +57,7 @@ describe('oidc-client-ts in Chromium', { skip: chromiumSkipReason }, () => {
       }],
       apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp' }],
       clients: [{ id: 'spa', public: true, redirectUris: [`${spaOrigin}/cb`], postLogoutRedirectUris: [`${spaOrigin}/bye`] }],
-    }));
-    await idp.close();
-    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp);
+    })));
     const library = await readFile(LIBRARY, 'utf8');
     const script = appScript(`http://auth.localhost:${gw.port}`);
     spa = createServer((request, response) => {

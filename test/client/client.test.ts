@@ -9,8 +9,8 @@ import { fetch as undiciFetch } from 'undici';
 import { MemoryCache, SignOnceClient, SignOnceError } from '../../src/client/index.ts';
 import { EncryptedFileCache, envKeySource, fileKeySource } from '../../src/client/node.ts';
 import { generateKey } from '../../src/crypto/keyring.ts';
-import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
-import { startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { startGatewayWithIdp, type Echo, type TestGateway } from '../support/gateway.ts';
+import type { TestIdp } from '../support/idp.ts';
 import { oidcSignIn } from '../support/sign-in.ts';
 import { tempDir } from '../support/tmp.ts';
 import { loopback } from '../support/user-agent.ts';
@@ -25,8 +25,7 @@ describe('signonce/client', () => {
   let gw: TestGateway;
 
   before(async () => {
-    idp = await startOidcProvider([]);
-    gw = await startTestGateway((port, upstream) => ({
+    ({ gw, idp } = await startGatewayWithIdp((port, upstream, idp) => ({
       publicUrl: `http://auth.localhost:${port}`,
       session: { lifetime: `${LIFETIME_S}s` },
       providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
@@ -35,9 +34,7 @@ describe('signonce/client', () => {
         id, hosts: [`${id}.localhost:${port}`], upstream, defaultProvider: 'idp', allowedExternalRedirectUrls: ['suiteapp://cb'],
         acceptTokensFrom: id === 'other' ? [] : ['mail', 'calendar'].filter((a) => a !== id),
       })),
-    }));
-    await idp.close();
-    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp);
+    })));
   });
   after(async () => {
     await gw?.close();

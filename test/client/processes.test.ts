@@ -12,8 +12,8 @@ import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EncryptedFileCache, envKeySource } from '../../src/client/node.ts';
 import { generateKey } from '../../src/crypto/keyring.ts';
-import { startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { startGatewayWithIdp, type TestGateway } from '../support/gateway.ts';
+import type { TestIdp } from '../support/idp.ts';
 import { oidcSignIn } from '../support/sign-in.ts';
 import { tempDir } from '../support/tmp.ts';
 
@@ -31,8 +31,7 @@ describe('an access group in three processes', () => {
 
   before(async () => {
     ({ dir, remove } = await tempDir());
-    idp = await startOidcProvider([]);
-    gw = await startTestGateway((port, upstream) => ({
+    ({ gw, idp } = await startGatewayWithIdp((port, upstream, idp) => ({
       publicUrl: `http://auth.localhost:${port}`,
       session: { lifetime: `${LIFETIME_S}s` },
       providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
@@ -42,9 +41,7 @@ describe('an access group in three processes', () => {
         { id: 'mail', hosts: [`mail.localhost:${port}`], upstream, defaultProvider: 'idp', allowedExternalRedirectUrls: ['suiteapp://cb'], acceptTokensFrom: ['calendar'] },
         { id: 'calendar', hosts: [`calendar.localhost:${port}`], upstream, acceptTokensFrom: ['mail'] },
       ],
-    }));
-    await idp.close();
-    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp);
+    })));
   });
   after(async () => {
     await gw?.close();

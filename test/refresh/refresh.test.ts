@@ -9,7 +9,7 @@ import { parseConfig } from '../../src/config/index.ts';
 import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
 import { startGateway } from '../../src/gateway/gateway.ts';
 import { openStore } from '../../src/store/index.ts';
-import { startTestGateway, startEcho, type TestGateway } from '../support/gateway.ts';
+import { startGatewayWithIdp, startEcho, type TestGateway } from '../support/gateway.ts';
 import { startOidcProvider, type TestIdp } from '../support/idp.ts';
 import { capturedLogger } from '../support/logs.ts';
 import { freePort } from '../support/ports.ts';
@@ -38,16 +38,12 @@ describe('GET /.auth/refresh', () => {
   let gw: TestGateway;
 
   before(async () => {
-    idp = await startOidcProvider([]);
-    gw = await startTestGateway((port, upstream) => ({
+    // Refresh tokens rotate with reuse detection (as always in these tests), and resource indicators are on.
+    ({ gw, idp } = await startGatewayWithIdp((port, upstream, idp) => ({
       publicUrl: `http://auth.localhost:${port}`, devMode: true,
       providers: [provider(idp.issuer, idp), { id: 'dev', type: 'dev' }],
       apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true }],
-    }));
-    await idp.close();
-    // Refresh tokens rotate with reuse detection (as always in these tests), and resource indicators are on.
-    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp,
-      { resourceServers: { 'https://api.example.com': { scope: 'api:read' } } });
+    }), { resourceServers: { 'https://api.example.com': { scope: 'api:read' } } }));
   });
   after(async () => {
     await gw?.close();
@@ -110,15 +106,12 @@ describe('GET /.auth/refresh with an authentication token: a renewed session and
   let gw: TestGateway;
 
   before(async () => {
-    idp = await startOidcProvider([]);
-    gw = await startTestGateway((port, upstream) => ({
+    ({ gw, idp } = await startGatewayWithIdp((port, upstream, idp) => ({
       publicUrl: `http://auth.localhost:${port}`,
       session: { lifetime: `${LIFETIME_MS}ms`, tokenRefreshExtensionHours: GRACE_MS / 3_600_000 },
       providers: [provider(idp.issuer, idp)],
       apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true, allowedExternalRedirectUrls: ['myapp://cb'] }],
-    }));
-    await idp.close();
-    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp);
+    })));
   });
   after(async () => {
     await gw?.close();

@@ -5,8 +5,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startTestGateway, type TestGateway } from '../support/gateway.ts';
-import { startOidcProvider, type IdpOptions, type TestIdp } from '../support/idp.ts';
+import { startGatewayWithIdp, type TestGateway } from '../support/gateway.ts';
+import type { IdpOptions, TestIdp } from '../support/idp.ts';
 import { oidcSignIn } from '../support/sign-in.ts';
 import { UserAgent } from '../support/user-agent.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
@@ -24,8 +24,7 @@ describe('apps[].resources: a token per resource from the one sign-in', () => {
   let gw: TestGateway;
 
   before(async () => {
-    idp = await startOidcProvider([], undefined, { resourceServers: RESOURCE_SERVERS });
-    gw = await startTestGateway((port, upstream) => ({
+    ({ gw, idp } = await startGatewayWithIdp((port, upstream, idp) => ({
       publicUrl: `http://auth.localhost:${port}`,
       providers: [{
         id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
@@ -39,9 +38,7 @@ describe('apps[].resources: a token per resource from the one sign-in', () => {
           { alias: 'api-b', provider: 'idp', resource: API_B, scopes: ['b:read'] },
         ],
       }],
-    }));
-    await idp.close();
-    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp, { resourceServers: RESOURCE_SERVERS });
+    }), { resourceServers: RESOURCE_SERVERS }));
   });
   after(async () => {
     await gw?.close();

@@ -1,5 +1,6 @@
 // A SignOnce gateway for tests: a real config (parsed like a file), SQLite in a temp folder, an
 // echo upstream per app that answers with the request it received, and captured log lines.
+import { startOidcProvider, type IdpOptions, type TestIdp } from './idp.ts';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -70,4 +71,24 @@ export async function startTestGateway(build: (port: number, upstream: string) =
       await remove();
     },
   };
+}
+
+/**
+ * A gateway that signs in at a real OpenID provider (oidc-provider): the provider starts first,
+ * so its issuer can go into the config, and again on the same port once the gateway's callback
+ * URLs (for `providerIds`) are known.
+ */
+export async function startGatewayWithIdp(
+  build: (port: number, upstream: string, idp: TestIdp) => Record<string, unknown>,
+  { providerIds = ['idp'], ...options }: IdpOptions & { providerIds?: string[] } = {},
+): Promise<{ gw: TestGateway; idp: TestIdp }> {
+  const first = await startOidcProvider([], undefined, options);
+  let gw: TestGateway;
+  try {
+    gw = await startTestGateway((port, upstream) => build(port, upstream, first));
+  } finally {
+    await first.close();
+  }
+  const idp = await startOidcProvider(providerIds.map((id) => `http://auth.localhost:${gw.port}/.auth/login/${id}/callback`), first, options);
+  return { gw, idp };
 }
