@@ -127,6 +127,16 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX oidc_artifacts_by_expiry ON oidc_artifacts (expires_at)',
     ],
   },
+  {
+    version: 6,
+    name: 'the key a session was issued under',
+    statements: [
+      // The id of the encryption key that sealed the session's bearer copies (its cookies), which
+      // live in browsers where no re-sealing reaches them: `signonce keys status` counts the live
+      // sessions per key, so an old key is removed only once no cookie needs it. NULL: issued before.
+      'ALTER TABLE sessions ADD COLUMN issued_under_key TEXT',
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

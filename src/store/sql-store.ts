@@ -319,8 +319,9 @@ export class SqlStore implements Store {
       ref, accountId: input.accountId, createdAt, expiresAt: createdAt + input.lifetimeMs, data: input.data ?? {},
     };
     const sealed = this.#keyring.seal(JSON.stringify(session.data), binding.session(ref, session.accountId));
-    await this.#db.run('INSERT INTO sessions (id_hash, account_id, sealed_data, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
-      [ref, session.accountId, sealed, createdAt, session.expiresAt]);
+    // Its cookies are sealed by the same key ring's sealing key (see migration 6).
+    await this.#db.run('INSERT INTO sessions (id_hash, account_id, sealed_data, created_at, expires_at, issued_under_key) VALUES (?, ?, ?, ?, ?, ?)',
+      [ref, session.accountId, sealed, createdAt, session.expiresAt, this.#keyring.primaryKeyId]);
     return { secret, session };
   }
 
