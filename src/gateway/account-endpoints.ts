@@ -69,7 +69,6 @@ export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
       if (!(error instanceof LastIdentityError)) throw error;
       return reply.code(409).send({ error: error.message });
     }
-    signedIn.forgetAccount(accountId);
     request.log.info({ provider: providerId, account: accountId }, 'identity unlinked');
     return reply.header('cache-control', 'no-store').send({ unlinked: providerId });
   }

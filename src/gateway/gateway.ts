@@ -24,6 +24,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   const providers = createProviders(config);
   const keyring = new Keyring(config.secrets.encryptionKeys);
   const store = await openStore(config.store, { keyring });
+  store.watch((change) => {
+    if (change.kind === 'deaf') {
+      logger.error({ store: store.kind }, "lost the connection on which other instances' changes are heard (is the store down?): nothing is cached until it is back, and requests that need the store get 503");
+    } else if (change.kind === 'hearing') {
+      logger.info({ store: store.kind }, "the store is back: other instances' changes are heard again");
+    }
+  });
   let server;
   let reloadKeys: NodeJS.Timeout | undefined;
   try {
@@ -33,7 +40,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       tokenValidityMs: config.session.lifetime + config.session.tokenRefreshExtensionHours * 3_600_000,
       hmacSecrets: new Map(config.apps.flatMap((a) => (a.tokenSigning ? [[a.id, new TextEncoder().encode(a.tokenSigning.secret)] as const] : []))),
     });
-    // Keys added by `signonce keys rotate-signing` or by another instance are picked up.
+    // The store tells of new signing keys at once (authentication-tokens.ts); this reload is the
+    // safety net for a change it could not tell (several processes on one SQLite file).
     reloadKeys = setInterval(() => {
       authenticationTokens.reload().catch((error: unknown) => logger.warn({ err: error }, 'could not reload the token signing keys; the ones loaded stay in use'));
     }, KEY_RELOAD_MS).unref();

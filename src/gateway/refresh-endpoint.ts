@@ -38,9 +38,8 @@ export function refreshRoutes(ctx: GatewayContext) {
     return current;
   }
 
-  /** A refresh that failed, answered and logged; after a refusal the account's cached answers go too. */
+  /** A refresh that failed, answered and logged. */
   function refreshFailed(request: FastifyRequest, reply: FastifyReply, error: RefreshError, provider: string, accountId: string) {
-    if (error.failure === 'refused') signedIn.forgetAccount(accountId);
     request.log.warn({ provider, account: accountId, failure: error.failure, reason: error.message }, 'token refresh failed');
     return reply.code(STATUS[error.failure]).header('cache-control', 'no-store').send({ error: ADVICE[error.failure], reason: error.failure });
   }
@@ -60,7 +59,6 @@ export function refreshRoutes(ctx: GatewayContext) {
       if (!(error instanceof RefreshError)) throw error;
       return refreshFailed(request, reply, error, user.provider, session.accountId);
     }
-    signedIn.forgetAccount(session.accountId);
     reply.header('cache-control', 'no-store');
     if (!current.byToken) return reply.send({});
     // The provider has just vouched for the user again: the session lives on from now.

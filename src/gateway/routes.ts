@@ -25,6 +25,7 @@ import { passwordRoutes } from './password-endpoints.ts';
 import { externalRoutes } from './external-endpoint.ts';
 import { oidcRoutes } from './oidc-endpoints.ts';
 import { PasswordProvider } from '../providers/index.ts';
+import { StoreUnavailableError } from '../store/index.ts';
 import { invalidToken, tokenRoutes } from './token-endpoints.ts';
 import { refuseUpgrade, tunnel } from './websocket.ts';
 
@@ -228,7 +229,8 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       return reply.code(421).send({ error: `no app is configured for host ${JSON.stringify(request.headers.host ?? '')}` });
     } catch (error) {
       // The store being unreachable must not look like a sign-out: 503, sessions kept.
-      request.log.error({ err: error }, 'request failed');
+      if (error instanceof StoreUnavailableError) request.log.error({ reason: error.message }, 'the store is unreachable: answered 503');
+      else request.log.error({ err: error }, 'request failed');
       return page(reply, 503, errorPage('Service unavailable', 'SignOnce cannot serve this request right now. Please try again in a moment.'));
     }
   });

@@ -49,7 +49,7 @@ const handoffBinding = (host: string) => ({ purpose: 'handoff-browser', owner: [
 const sameSecret = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 
 export function signInRoutes(ctx: GatewayContext) {
-  const { config, store, keyring, providers, authenticationTokens, accounts, signedIn, publicUrl, secure, appsById, appUrl, authUrl, appTarget } = ctx;
+  const { config, store, keyring, providers, authenticationTokens, accounts, publicUrl, secure, appsById, appUrl, authUrl, appTarget } = ctx;
 
   /** Starts a sign-in at `providerId`; with `link`, one that links the identity to that session's account. */
   async function startLogin(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string, link?: string) {
@@ -265,7 +265,6 @@ export function signInRoutes(ctx: GatewayContext) {
         appUrl(login.host, '/')));
     }
     if (Object.keys(result.tokens).length) await store.putTokens({ accountId: session.accountId, provider: provider.id, resource: '' }, result.tokens);
-    signedIn.forgetAccount(session.accountId);
     request.log.info({ provider: provider.id, account: session.accountId }, 'identity linked');
     return redirect(reply, appTarget(login.host, login.redirect));
   }

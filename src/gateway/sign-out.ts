@@ -37,11 +37,7 @@ export function signOutRoutes(ctx: GatewayContext, afterEnd?: (accountId: string
    */
   async function endSession(session: Pick<Session, 'ref' | 'accountId'>): Promise<void> {
     await store.revokeSessionByRef(session.ref);
-    signedIn.forgetSession(session.ref);
-    if (!config.tokenStore.keepOnLogout) {
-      await store.deleteTokens(session.accountId);
-      signedIn.forgetAccount(session.accountId);
-    }
+    if (!config.tokenStore.keepOnLogout) await store.deleteTokens(session.accountId);
     // Signed out here whatever happens there (a client's back-channel endpoint may be down).
     await afterEnd?.(session.accountId).catch((error: unknown) => log.error({ err: error, account: session.accountId }, 'could not end the account\'s OpenID sessions'));
   }

@@ -1,9 +1,10 @@
 // Recently resolved session cookies, per instance. Resolving one costs an AES-GCM open, two store
 // reads and a token open: most of the gateway's own time per proxied request (bench/gateway.ts).
-// An entry lives at most `ttlMs` (`session.cacheTtl`) and never past its session's end. A logout
-// or a token change on this instance evicts at once; one made on another instance is seen here
-// within `ttlMs`. Only signed-in answers are kept, so forged cookies cannot fill the cache, and
-// the number of entries is bounded.
+// An entry lives at most `ttlMs` (`session.cacheTtl`) and never past its session's end. Sign-outs
+// and token changes evict it: on this instance at once, on the others as soon as the store tells
+// them (PostgreSQL: within milliseconds; see Store.watch), and at the latest after `ttlMs`. While
+// the store cannot tell (`deafen`), nothing is kept. Only signed-in answers are kept, so forged
+// cookies cannot fill the cache, and the number of entries is bounded.
 
 interface Entry<V> {
   readonly value: V;
@@ -24,6 +25,9 @@ export class SignedInCache<V> {
   readonly #ttlMs: number;
   readonly #maxEntries: number;
   readonly #now: () => number;
+  #deaf = false;
+  // Counts evictions: an answer read before one of them may predate the change, so it is not kept.
+  #generation = 0;
 
   constructor({ ttlMs, maxEntries = 10_000, now = () => Date.now() }: CacheOptions) {
     this.#ttlMs = ttlMs;
@@ -44,8 +48,17 @@ export class SignedInCache<V> {
     return undefined;
   }
 
-  set(host: string, cookie: string, value: V, session: { ref: string; accountId: string; expiresAt: number }): void {
-    if (this.#ttlMs <= 0) return;
+  /** Pass it to `set` with an answer read after this call. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * Keeps an answer read since `generation` was read, unless something was evicted meanwhile
+   * (the answer might have been read just before the change it would then outlive).
+   */
+  set(host: string, cookie: string, value: V, session: { ref: string; accountId: string; expiresAt: number }, generation: number): void {
+    if (this.#ttlMs <= 0 || this.#deaf || generation !== this.#generation) return;
     const key = SignedInCache.#key(host, cookie);
     this.#entries.delete(key);
     // Full: the entry inserted longest ago goes (hot entries are re-inserted every TTL).
@@ -56,12 +69,26 @@ export class SignedInCache<V> {
 
   /** After a logout: the session's entries, on every host. */
   forgetSession(ref: string): void {
+    this.#generation++;
     for (const [key, entry] of this.#entries) if (entry.sessionRef === ref) this.#entries.delete(key);
   }
 
   /** After the account's tokens or sessions changed. */
   forgetAccount(accountId: string): void {
+    this.#generation++;
     for (const [key, entry] of this.#entries) if (entry.accountId === accountId) this.#entries.delete(key);
+  }
+
+  /** Changes can no longer be heard: everything is forgotten, and nothing kept until `hear`. */
+  deafen(): void {
+    this.#deaf = true;
+    this.#generation++;
+    this.#entries.clear();
+  }
+
+  /** Changes are heard again; what was missed meanwhile cannot be in the cache (it was kept empty). */
+  hear(): void {
+    this.#deaf = false;
   }
 
   get size(): number {

@@ -1,6 +1,6 @@
 // Who a request on an app host is: by SignOnce's authentication token (X-ZUMO-AUTH, or a bearer
 // token of its type) or else by the session cookie, with what the app learns of them. Resolved
-// answers are kept briefly per instance (signed-in-cache.ts); sign-outs and token changes evict.
+// answers are kept briefly per instance (signed-in-cache.ts); the store's changes evict them.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AppConfig, AppResource, Config } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
@@ -62,6 +62,12 @@ export class SignedInResolver {
     this.#providers = deps.providers;
     this.#refresher = deps.refresher;
     this.#recent = new SignedInCache<SignedIn>({ ttlMs: deps.config.session.cacheTtl });
+    deps.store.watch((change) => {
+      if (change.kind === 'session-ended') this.#recent.forgetSession(change.ref);
+      else if (change.kind === 'account-changed') this.#recent.forgetAccount(change.accountId);
+      else if (change.kind === 'deaf') this.#recent.deafen();
+      else if (change.kind === 'hearing') this.#recent.hear();
+    });
   }
 
   /** The provider's `refresh` settings (oidc, oauth2 and their presets have them). */
@@ -207,6 +213,7 @@ export class SignedInResolver {
     const cacheKey = cacheKeyOf(credential);
     const cached = this.#recent.get(host, cacheKey);
     if (cached) return cached;
+    const generation = this.#recent.generation;
     const who = await this.#identify(credential, appConfig, host, 0);
     if (!who || 'refused' in who) return who;
     const { session, user, byToken, until } = who;
@@ -221,17 +228,7 @@ export class SignedInResolver {
     const resolved: SignedIn = { session, user, tokens, identityHeaders, byToken };
     // Kept until the session or token ends, or a token it carries is due for a refresh ahead.
     const keepUntil = Math.min(session.expiresAt, until, this.#refreshDue(tokens), resources.due);
-    this.#recent.set(host, cacheKey, resolved, { ...session, expiresAt: keepUntil });
+    this.#recent.set(host, cacheKey, resolved, { ...session, expiresAt: keepUntil }, generation);
     return resolved;
-  }
-
-  /** After a sign-out: the session's cached answers, on every host. */
-  forgetSession(ref: string): void {
-    this.#recent.forgetSession(ref);
-  }
-
-  /** After the account's provider tokens changed. */
-  forgetAccount(accountId: string): void {
-    this.#recent.forgetAccount(accountId);
   }
 }

@@ -169,6 +169,12 @@ export class AuthenticationTokens {
   /** Loads the key set, making the first key when there is none (first start). */
   static async open(store: Store, options: AuthenticationTokenOptions): Promise<AuthenticationTokens> {
     const tokens = new AuthenticationTokens(store, options, await store.instanceSecret(PAIRWISE_SECRET));
+    // A key rotated anywhere is used (and published) here as soon as the store tells; one missed
+    // while it could not tell is read when it can again. A failed read is retried by the gateway's
+    // periodic reload, which also serves stores that cannot tell (several processes on SQLite).
+    store.watch((change) => {
+      if (change.kind === 'signing-keys-changed' || change.kind === 'hearing') tokens.reload().catch(() => undefined);
+    });
     await tokens.reload();
     if (!currentSigningKey(tokens.#keys)) {
       await store.addSigningKey(await generateSigningKey(options.algorithm ?? 'EdDSA'));

@@ -11,6 +11,12 @@ export interface SqlExecutor {
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
 }
 
+export interface BroadcastHandlers {
+  message(message: string): void;
+  deaf(): void;
+  hearing(): void;
+}
+
 export interface SqlDriver extends SqlExecutor {
   readonly kind: 'sqlite' | 'postgres';
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
@@ -23,5 +29,13 @@ export interface SqlDriver extends SqlExecutor {
    * that could expire while its holder still works, and a holder that dies releases it.
    */
   locked<T>(key: string, fn: (executor: SqlExecutor) => Promise<T>): Promise<T>;
+  /** Sends `message` to every other process's `receive` on this database (none on SQLite). */
+  broadcast(message: string): Promise<void>;
+  /**
+   * Starts delivering other processes' broadcasts to `handlers.message`; resolves once it does.
+   * `deaf`: delivery stopped (the connection was lost; messages may be missed meanwhile);
+   * `hearing`: it works again.
+   */
+  receive(handlers: BroadcastHandlers): Promise<void>;
   close(): Promise<void>;
 }

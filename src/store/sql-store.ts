@@ -6,7 +6,7 @@ import type { SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
 import {
   IdentityConflictError, LastIdentityError, UsernameTakenError,
   type Account, type OidcArtifact, type PasswordCredential, type SignInFailures, type Identity, type NewSession, type ProviderTokens, type PurgeCounts, type Session,
-  type SigningKey, type Store, type StoredTokens, type TokenRef,
+  type SigningKey, type Store, type StoreChange, type StoredTokens, type TokenRef,
 } from './types.ts';
 
 export interface StoreOptions {
@@ -47,10 +47,26 @@ type SigningKeyRow = {
 /** Signals, inside a transaction, that it must roll back because another writer won a race. */
 class LostRace extends Error {}
 
+/** A change another instance broadcast, if `message` is one (anything else is ignored). */
+function changeOf(message: string): StoreChange | undefined {
+  let change: unknown;
+  try {
+    change = JSON.parse(message);
+  } catch {
+    return undefined;
+  }
+  const { kind, ref, accountId } = (change ?? {}) as Record<string, unknown>;
+  if (kind === 'session-ended' && typeof ref === 'string') return { kind, ref };
+  if (kind === 'account-changed' && typeof accountId === 'string') return { kind, accountId };
+  if (kind === 'signing-keys-changed') return { kind };
+  return undefined;
+}
+
 export class SqlStore implements Store {
   readonly #db: SqlDriver;
   readonly #keyring: Keyring;
   readonly #now: () => number;
+  readonly #listeners = new Set<(change: StoreChange) => void>();
 
   constructor(driver: SqlDriver, options: StoreOptions) {
     this.#db = driver;
@@ -60,6 +76,33 @@ export class SqlStore implements Store {
 
   get kind(): string {
     return this.#db.kind;
+  }
+
+  watch(listener: (change: StoreChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Starts hearing other instances' changes (called once, by openStore). */
+  hearOthers(): Promise<void> {
+    return this.#db.receive({
+      message: (message) => {
+        const change = changeOf(message);
+        if (change) this.#tell(change);
+      },
+      deaf: () => this.#tell({ kind: 'deaf' }),
+      hearing: () => this.#tell({ kind: 'hearing' }),
+    });
+  }
+
+  #tell(change: StoreChange): void {
+    for (const listener of this.#listeners) listener(change);
+  }
+
+  /** After a change is committed: this instance's listeners at once, then every other instance. */
+  async #changed(change: StoreChange): Promise<void> {
+    this.#tell(change);
+    await this.#db.broadcast(JSON.stringify(change));
   }
 
   async ping(): Promise<void> {
@@ -138,7 +181,7 @@ export class SqlStore implements Store {
   }
 
   async unlinkIdentity(accountId: string, provider: string, subject: string): Promise<boolean> {
-    return this.#db.transaction(async (tx) => {
+    return this.#accountChangedIf(accountId, await this.#db.transaction(async (tx) => {
       const rows = await tx.all<{ provider: string; subject: string }>('SELECT provider, subject FROM identities WHERE account_id = ?', [accountId]);
       if (!rows.some((r) => r.provider === provider && r.subject === subject)) return false;
       if (rows.length === 1) throw new LastIdentityError();
@@ -148,15 +191,21 @@ export class SqlStore implements Store {
         await tx.run('DELETE FROM provider_tokens WHERE account_id = ? AND provider = ?', [accountId, provider]);
       }
       return true;
-    });
+    }));
+  }
+
+  /** Tells of a change of the account when `changed` (truthy); returns `changed`. */
+  async #accountChangedIf<T>(accountId: string, changed: T): Promise<T> {
+    if (changed) await this.#changed({ kind: 'account-changed', accountId });
+    return changed;
   }
 
   async deleteAccount(accountId: string): Promise<boolean> {
-    return this.#db.transaction(async (tx) => {
+    return this.#accountChangedIf(accountId, await this.#db.transaction(async (tx) => {
       // Every table that names the account, explicitly: nothing relies on cascades being enforced.
       for (const table of ['provider_tokens', 'sessions', 'password_credentials', 'oidc_artifacts', 'identities']) await tx.run(`DELETE FROM ${table} WHERE account_id = ?`, [accountId]);
       return (await tx.run('DELETE FROM accounts WHERE id = ?', [accountId])) > 0;
-    });
+    }));
   }
 
   async linkIdentity(accountId: string, provider: string, subject: string): Promise<Identity> {
@@ -165,6 +214,7 @@ export class SqlStore implements Store {
       [provider, subject, accountId, this.#now()]);
     const identity = (await this.findIdentity(provider, subject))!;
     if (identity.accountId !== accountId) throw new IdentityConflictError(provider);
+    await this.#accountChangedIf(accountId, true);
     return identity;
   }
 
@@ -252,8 +302,9 @@ export class SqlStore implements Store {
     await this.#db.run('DELETE FROM sign_in_failures WHERE key_hash = ?', [keyHash]);
   }
 
-  putTokens(ref: TokenRef, tokens: ProviderTokens): Promise<void> {
-    return this.#putTokens(this.#db, ref, tokens);
+  async putTokens(ref: TokenRef, tokens: ProviderTokens): Promise<void> {
+    await this.#putTokens(this.#db, ref, tokens);
+    await this.#accountChangedIf(ref.accountId, true);
   }
 
   async #putTokens(db: SqlExecutor, ref: TokenRef, tokens: ProviderTokens): Promise<void> {
@@ -276,11 +327,13 @@ export class SqlStore implements Store {
     return row && this.#openTokens(row);
   }
 
-  changeTokens(ref: TokenRef, change: (current: StoredTokens | undefined) => Promise<ProviderTokens | null | undefined>): Promise<StoredTokens | undefined> {
-    return this.#db.locked(`provider-tokens:${JSON.stringify([ref.accountId, ref.provider, ref.resource])}`, async (db) => {
+  async changeTokens(ref: TokenRef, change: (current: StoredTokens | undefined) => Promise<ProviderTokens | null | undefined>): Promise<StoredTokens | undefined> {
+    let changed = false;
+    const result = await this.#db.locked(`provider-tokens:${JSON.stringify([ref.accountId, ref.provider, ref.resource])}`, async (db) => {
       const current = await this.#getTokens(db, ref);
       const next = await change(current);
       if (next === undefined) return current;
+      changed = true;
       if (next === null) {
         await db.run('DELETE FROM provider_tokens WHERE account_id = ? AND provider = ? AND resource = ?', [ref.accountId, ref.provider, ref.resource]);
         return undefined;
@@ -288,6 +341,9 @@ export class SqlStore implements Store {
       await this.#putTokens(db, ref, next);
       return this.#getTokens(db, ref);
     });
+    // Told once committed (the lock's transaction has ended): others re-read the new set.
+    await this.#accountChangedIf(ref.accountId, changed);
+    return result;
   }
 
   async listTokens(accountId: string): Promise<StoredTokens[]> {
@@ -303,12 +359,12 @@ export class SqlStore implements Store {
     return { ...ref, tokens, updatedAt: Number(row.updated_at) };
   }
 
-  deleteTokens(accountId: string, provider?: string, resource?: string): Promise<number> {
+  async deleteTokens(accountId: string, provider?: string, resource?: string): Promise<number> {
     const where: string[] = ['account_id = ?'];
     const params: SqlValue[] = [accountId];
     if (provider !== undefined) { where.push('provider = ?'); params.push(provider); }
     if (resource !== undefined) { where.push('resource = ?'); params.push(resource); }
-    return this.#db.run(`DELETE FROM provider_tokens WHERE ${where.join(' AND ')}`, params);
+    return this.#accountChangedIf(accountId, await this.#db.run(`DELETE FROM provider_tokens WHERE ${where.join(' AND ')}`, params));
   }
 
   async createSession(input: NewSession): Promise<{ secret: string; session: Session }> {
@@ -359,11 +415,13 @@ export class SqlStore implements Store {
 
   // Revocation deletes expired sessions too: one still renewable must not outlive a sign-out.
   async revokeSessionByRef(ref: string): Promise<boolean> {
-    return (await this.#db.run('DELETE FROM sessions WHERE id_hash = ?', [ref])) > 0;
+    const revoked = (await this.#db.run('DELETE FROM sessions WHERE id_hash = ?', [ref])) > 0;
+    if (revoked) await this.#changed({ kind: 'session-ended', ref });
+    return revoked;
   }
 
-  revokeAccountSessions(accountId: string): Promise<number> {
-    return this.#db.run('DELETE FROM sessions WHERE account_id = ?', [accountId]);
+  async revokeAccountSessions(accountId: string): Promise<number> {
+    return this.#accountChangedIf(accountId, await this.#db.run('DELETE FROM sessions WHERE account_id = ?', [accountId]));
   }
 
   async issueCode(purpose: string, payload: unknown, ttlMs: number): Promise<string> {
@@ -390,6 +448,7 @@ export class SqlStore implements Store {
     const sealed = this.#keyring.seal(JSON.stringify(key.privateJwk), binding.signingKey(key.kid));
     await this.#db.run('INSERT INTO signing_keys (kid, alg, public_jwk, sealed_private_jwk, created_at) VALUES (?, ?, ?, ?, ?)',
       [key.kid, key.alg, JSON.stringify(key.publicJwk), sealed, createdAt]);
+    await this.#changed({ kind: 'signing-keys-changed' });
     return { ...key, createdAt };
   }
 
@@ -407,7 +466,9 @@ export class SqlStore implements Store {
   }
 
   async retireSigningKey(kid: string): Promise<void> {
-    await this.#db.run('UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL', [this.#now(), kid]);
+    if (await this.#db.run('UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL', [this.#now(), kid])) {
+      await this.#changed({ kind: 'signing-keys-changed' });
+    }
   }
 
   async instanceSecret(name: string): Promise<Buffer> {

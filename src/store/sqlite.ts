@@ -106,6 +106,11 @@ export class SqliteDriver implements SqlDriver {
     return this.#locks.run(key, () => fn(this));
   }
 
+  // One host, one process serving it: no other instance to tell or to hear (see locked()).
+  async broadcast(): Promise<void> {}
+
+  async receive(): Promise<void> {}
+
   async close(): Promise<void> {
     while (this.#transaction) await this.#transaction.catch(ignore);
     this.#statements.clear();

@@ -98,9 +98,31 @@ export interface PurgeCounts {
   readonly oidcArtifacts: number;
 }
 
+/**
+ * What changed in the store, for caches of it (see `Store.watch`). Changes made through this Store
+ * are reported before the call that made them resolves; other instances' through the database.
+ */
+export type StoreChange =
+  /** A session was revoked (signed out). */
+  | { readonly kind: 'session-ended'; readonly ref: string }
+  /** The account's sessions, tokens, identities or the account itself changed. */
+  | { readonly kind: 'account-changed'; readonly accountId: string }
+  | { readonly kind: 'signing-keys-changed' }
+  /** Other instances' changes can no longer be heard (the database went away): trust no cache. */
+  | { readonly kind: 'deaf' }
+  /** They are heard again; anything may have changed meanwhile. */
+  | { readonly kind: 'hearing' };
+
 export interface Store {
   /** `sqlite` or `postgres`. */
   readonly kind: string;
+
+  /**
+   * Calls `listener` with every change that concerns caches: those made through this Store, and
+   * on PostgreSQL those of every other instance on the database (LISTEN/NOTIFY), within
+   * milliseconds. SQLite has no other instance to hear. Returns a function that stops it.
+   */
+  watch(listener: (change: StoreChange) => void): () => void;
 
   /** Resolves when the store answers a query; rejects otherwise (readiness). */
   ping(): Promise<void>;

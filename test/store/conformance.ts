@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Keyring, SealedValueError, generateKey } from '../../src/crypto/keyring.ts';
-import { IdentityConflictError, LastIdentityError, StoreUnavailableError, UsernameTakenError, openStore, type Store, type StoredTokens } from '../../src/store/index.ts';
+import { IdentityConflictError, LastIdentityError, StoreUnavailableError, UsernameTakenError, openStore, type Store, type StoreChange, type StoredTokens } from '../../src/store/index.ts';
+import { changeChannel } from '../../src/store/postgres.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface StoreHarness {
@@ -19,8 +20,8 @@ export interface StoreHarness {
   newUrl(): Promise<string>;
   /** Every byte the store at `url` has written, as text, to search for secrets. */
   rawContents(url: string): Promise<string>;
-  /** Whether changeTokens excludes callers of other Store instances (other processes) too. */
-  readonly locksAcrossInstances: boolean;
+  /** Whether several instances (processes) share the store: locks and changes reach across them. */
+  readonly clustered: boolean;
   /** The names of the store's tables. */
   tables(url: string): Promise<string[]>;
   /** Runs a statement directly on the database, below the Store interface; the rows it returns. */
@@ -253,7 +254,7 @@ export function storeConformance(harness: StoreHarness): void {
       });
 
       // SQLite excludes within one process only (documented): the test is for stores that say more.
-      if (harness.locksAcrossInstances) test('changeTokens across instances (other processes): one change for all', async () => {
+      if (harness.clustered) test('changeTokens across instances (other processes): one change for all', async () => {
         const others = await Promise.all([1, 2].map(() => openStore(url, { keyring })));
         try {
           const { account } = await store.resolveIdentity('google', 'change-instances');
@@ -274,7 +275,7 @@ export function storeConformance(harness: StoreHarness): void {
         }
       });
 
-      if (harness.locksAcrossInstances) test('changeTokens: a holder killed with SIGKILL releases the lock; the next change goes through', async () => {
+      if (harness.clustered) test('changeTokens: a holder killed with SIGKILL releases the lock; the next change goes through', async () => {
         const { account } = await store.resolveIdentity('google', 'killed-holder');
         const ref = { accountId: account.id, provider: 'google', resource: '' };
         await store.putTokens(ref, { accessToken: 'v0', refreshToken: 'r0' });
@@ -417,6 +418,91 @@ export function storeConformance(harness: StoreHarness): void {
         const [listed] = await store.listSigningKeys();
         assert.equal(listed?.retiredAt, retiredAt);
         assert.deepEqual(listed?.privateJwk, privateJwk);
+      });
+    });
+
+    describe('changes', () => {
+      /** Collects what a store tells its watchers. */
+      const watching = (watched: Store) => {
+        const heard: StoreChange[] = [];
+        const stop = watched.watch((change) => heard.push(change));
+        return { heard, stop };
+      };
+
+      test('this store\'s watchers hear every change that concerns a cache, before the call resolves', async () => {
+        const { heard, stop } = watching(store);
+        const { account } = await store.resolveIdentity('watch', 'w-1');
+        const { secret, session } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
+        assert.deepEqual(heard, [], 'a new account or session changes nothing cached');
+        const expected: StoreChange[] = [];
+        const step = async (action: Promise<unknown>, change: StoreChange) => {
+          await action;
+          expected.push(change);
+          assert.deepEqual(heard, expected);
+        };
+        const changed: StoreChange = { kind: 'account-changed', accountId: account.id };
+        const ref = { accountId: account.id, provider: 'watch', resource: '' };
+        await step(store.putTokens(ref, { accessToken: 'a' }), changed);
+        await step(store.changeTokens(ref, async () => ({ accessToken: 'b' })), changed);
+        await store.changeTokens(ref, async () => undefined);
+        assert.equal(heard.length, expected.length, 'a change that changes nothing is not told');
+        await step(store.deleteTokens(account.id), changed);
+        await step(store.linkIdentity(account.id, 'watch-other', 'w-2'), changed);
+        await step(store.unlinkIdentity(account.id, 'watch-other', 'w-2'), changed);
+        await step(store.revokeSession(secret), { kind: 'session-ended', ref: session.ref });
+        await store.revokeSession(secret);
+        assert.equal(heard.length, expected.length, 'revoking it again tells nothing');
+        await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
+        await step(store.revokeAccountSessions(account.id), changed);
+        await step(store.addSigningKey({ kid: 'watched', alg: 'EdDSA', publicJwk: {}, privateJwk: {} }), { kind: 'signing-keys-changed' });
+        await step(store.retireSigningKey('watched'), { kind: 'signing-keys-changed' });
+        await step(store.deleteAccount(account.id), changed);
+        stop();
+        await store.addSigningKey({ kid: 'unheard', alg: 'EdDSA', publicJwk: {}, privateJwk: {} });
+        assert.equal(heard.length, expected.length, 'a stopped watcher hears nothing');
+      });
+
+      if (harness.clustered) test('another instance on the same database hears them within a second, once each; its own only from itself', async () => {
+        const other = await openStore(url, { keyring, now: () => clock });
+        try {
+          const { heard, stop } = watching(other);
+          const mine = watching(store);
+          const { account } = await store.resolveIdentity('watch', 'w-3');
+          const { secret, session } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
+          const started = performance.now();
+          await store.revokeSession(secret);
+          while (heard.length === 0 && performance.now() - started < 5000) await sleep(2);
+          const latency = performance.now() - started;
+          assert.deepEqual(heard, [{ kind: 'session-ended', ref: session.ref }]);
+          assert.ok(latency < 1000, `heard after ${latency.toFixed(1)} ms`);
+          await other.putTokens({ accountId: account.id, provider: 'watch', resource: '' }, { accessToken: 'x' });
+          await sleep(200);
+          assert.deepEqual(heard.slice(1), [{ kind: 'account-changed', accountId: account.id }], 'told once, by itself');
+          assert.deepEqual(mine.heard, [{ kind: 'session-ended', ref: session.ref }, { kind: 'account-changed', accountId: account.id }]);
+          stop();
+          mine.stop();
+        } finally {
+          await other.close();
+        }
+      });
+
+      if (harness.clustered) test('a lost listening connection is told (deaf), re-opened (hearing), and changes are heard again', async () => {
+        const other = await openStore(url, { keyring, now: () => clock });
+        try {
+          const { heard, stop } = watching(other);
+          const schema = String((await harness.query(url, 'SELECT current_schema() AS schema'))[0]!.schema);
+          const killed = await harness.query(url, 'SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE query = ?', [`LISTEN "${changeChannel(schema)}"`]);
+          assert.equal(killed.length, 2, 'both stores listen on a connection of their own');
+          for (const started = performance.now(); !heard.some((c) => c.kind === 'hearing') && performance.now() - started < 5000;) await sleep(10);
+          assert.deepEqual(heard.map((c) => c.kind), ['deaf', 'hearing']);
+          const { account } = await store.resolveIdentity('watch', 'w-4');
+          await store.revokeAccountSessions(account.id).then(() => store.putTokens({ accountId: account.id, provider: 'watch', resource: '' }, { accessToken: 'y' }));
+          for (const started = performance.now(); heard.length < 3 && performance.now() - started < 5000;) await sleep(5);
+          assert.deepEqual(heard.slice(2), [{ kind: 'account-changed', accountId: account.id }]);
+          stop();
+        } finally {
+          await other.close();
+        }
       });
     });
 

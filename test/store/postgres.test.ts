@@ -8,7 +8,7 @@ const sql = () => (adminSql ??= admin());
 const schemaOf = (url: string) => new URL(url).searchParams.get('search_path')!;
 
 storeConformance({
-  locksAcrossInstances: true,
+  clustered: true,
   name: 'postgres',
   skip: postgresSkipReason,
   async newUrl() {

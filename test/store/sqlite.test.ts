@@ -12,7 +12,7 @@ const dirs: Array<() => Promise<void>> = [];
 const pathOf = (url: string) => url.slice('sqlite:'.length);
 
 storeConformance({
-  locksAcrossInstances: false,
+  clustered: false,
   name: 'sqlite',
   async newUrl() {
     const { dir, remove } = await tempDir();
