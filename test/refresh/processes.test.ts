@@ -4,26 +4,21 @@
 // refresh token, which still works; nothing half-written is left behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { stringify } from 'yaml';
 import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
 import { openStore } from '../../src/store/index.ts';
-import { start, type Running } from '../support/cli.ts';
 import { startEcho } from '../support/gateway.ts';
 import { startOidcProvider, type TestIdp } from '../support/idp.ts';
 import { freePort } from '../support/ports.ts';
 import { admin, createSchema, postgresSkipReason } from '../support/postgres.ts';
 import { oidcSignIn } from '../support/sign-in.ts';
-import { tempDir } from '../support/tmp.ts';
+import { startInstances } from '../support/instances.ts';
 import { UserAgent } from '../support/user-agent.ts';
 
 test('three serve processes on one PostgreSQL: the lock holder is killed mid-refresh, another completes the refresh', { skip: postgresSkipReason }, async (t) => {
   const sql = admin();
   const { schema, url } = await createSchema(sql);
   const echo = await startEcho();
-  const { dir, remove } = await tempDir();
   const ports = [await freePort(), await freePort(), await freePort()];
   const appHost = `app.localhost:${ports[0]}`;
   // The provider holds the first refresh-grant request it gets until the test lets it go.
@@ -42,29 +37,20 @@ test('three serve processes on one PostgreSQL: the lock holder is killed mid-ref
   await idp0.close();
   const idp: TestIdp = await startOidcProvider([`http://auth.localhost:${ports[0]}/.auth/login/idp/callback`], idp0, { beforeRefreshGrant });
   const key = generateKey();
-  const servers: Running[] = [];
+  const instances = await startInstances(ports, {
+    publicUrl: `http://auth.localhost:${ports[0]}`, store: url, secrets: { encryptionKeys: [key] },
+    providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
+      scopes: ['openid', 'email', 'offline_access'], authorizationParams: { prompt: 'consent' } }],
+    apps: [{ id: 'app', hosts: [appHost], upstream: echo.url, defaultProvider: 'idp', tokenStore: true }],
+  });
   t.after(async () => {
     release();
-    for (const server of servers) server.child.kill('SIGKILL');
-    await Promise.all(servers.map((s) => s.finished));
+    await instances.close();
     await idp.close();
     await new Promise((resolve) => echo.server.close(resolve));
-    await remove();
     await sql.unsafe(`DROP SCHEMA ${schema} CASCADE`);
     await sql.end();
   });
-
-  for (const [i, port] of ports.entries()) {
-    const file = join(dir, `signonce-${i}.yaml`);
-    await writeFile(file, stringify({
-      publicUrl: `http://auth.localhost:${ports[0]}`, listen: { host: '127.0.0.1', port }, store: url, secrets: { encryptionKeys: [key] },
-      providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-        scopes: ['openid', 'email', 'offline_access'], authorizationParams: { prompt: 'consent' } }],
-      apps: [{ id: 'app', hosts: [appHost], upstream: echo.url, defaultProvider: 'idp', tokenStore: true }],
-    }));
-    servers.push(start(['serve', '--config', file]));
-  }
-  await Promise.all(servers.map((s) => s.waitForLine(/"msg":"listening/)));
 
   const { ua, landed } = await oidcSignIn(`http://${appHost}/`, 'mallory');
   assert.equal(landed.status, 200);
@@ -86,8 +72,7 @@ test('three serve processes on one PostgreSQL: the lock holder is killed mid-ref
   assert.equal(answered.length, 0, 'the others wait while the holder lives, however long its provider takes');
 
   const killedAt = Date.now();
-  servers[0]!.child.kill('SIGKILL');
-  await servers[0]!.finished;
+  await instances.kill(0);
   const answers = await Promise.all(waiting);
   release();
   assert.ok(await holder instanceof Error, 'the killed process never answered');

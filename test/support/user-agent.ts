@@ -29,6 +29,11 @@ export class UserAgent {
   readonly visited: string[] = [];
   /** Redirects to a matching URL are not followed: the redirect is returned (to steal a code, say). */
   holdRedirectsTo: RegExp | undefined;
+  /**
+   * Where each request goes, whatever port its URL names (as a load balancer picks an instance):
+   * a port on 127.0.0.1; the URL's host is sent as `Host`.
+   */
+  via: ((url: URL) => number) | undefined;
 
   cookieHeader(url: URL): string | undefined {
     const cookies = this.jar.get(url.host);
@@ -56,9 +61,10 @@ export class UserAgent {
     const url = new URL(input);
     this.visited.push(url.href);
     const cookie = this.cookieHeader(url);
-    const answer = await undiciRequest(url, {
+    const target = this.via ? new URL(`${url.pathname}${url.search}`, `http://127.0.0.1:${this.via(url)}`) : url;
+    const answer = await undiciRequest(target, {
       method: (init.method ?? 'GET') as 'GET', body: init.body ?? null, dispatcher: loopback,
-      headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate', ...(cookie ? { cookie } : {}), ...init.headers },
+      headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate', ...(this.via ? { host: url.host } : {}), ...(cookie ? { cookie } : {}), ...init.headers },
     });
     const headers = new Headers();
     for (const [name, value] of Object.entries(answer.headers)) {
