@@ -1,8 +1,10 @@
-// PostgreSQL through the `postgres` client: a connection pool shared by every request, the store
-// for clusters of SignOnce instances.
+// PostgreSQL through `pg` (node-postgres): a connection pool shared by every request, the store for
+// clusters of SignOnce instances. (The `postgres` client was used before; its version 3.4.9 can
+// throw an uncatchable TypeError when the server drops a connection mid-write, porsager/postgres
+// issues 1154 and 1208, which would end the process exactly when it must stay up: a database outage.)
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import postgres from 'postgres';
+import pg from 'pg';
 import type { BroadcastHandlers, Row, SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
 import { StoreUnavailableError } from './types.ts';
 
@@ -10,6 +12,7 @@ const POOL_SIZE = 10;
 // Locked transactions hold their connection while a provider answers (up to its timeout): they get
 // connections of their own, so a burst of refreshes never starves the requests' queries.
 const LOCK_POOL_SIZE = 20;
+const CONNECT_TIMEOUT_MS = 10_000;
 // Any constant shared by every SignOnce: the key of the advisory lock that serialises migrations.
 const MIGRATION_LOCK = 0x5167_0e7c;
 const LOCK_WAIT_SECONDS = 30;
@@ -17,19 +20,21 @@ const LOCK_WAIT_SECONDS = 30;
 // network partition) is noticed within it, and reopened.
 const HEARTBEAT_MS = 5_000;
 const RECONNECT_MAX_WAIT_MS = 2_000;
+const BIGINT_OID = 20;
 
 // Errors that mean the database cannot be reached, not that a statement was wrong: node's socket
-// errors, the client's own, and SQLSTATE classes 08 (connection exception) and 57P (operator
-// intervention: shutdown, restart) and 53300 (too many connections).
+// errors, SQLSTATE classes 08 (connection exception) and 57P (operator intervention: shutdown,
+// restart) and 53300 (too many connections), and those `pg` raises without a code.
 const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
-  'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', '53300',
+  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', '53300',
 ]);
+const UNREACHABLE_MESSAGES = /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|Client was closed)/;
 
 /** Whether `error` says PostgreSQL is unreachable (so the request may succeed later), not that a statement failed. */
 export function isUnreachable(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (UNREACHABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('57P'));
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  if (typeof code === 'string') return UNREACHABLE_CODES.has(code) || code.startsWith('08') || code.startsWith('57P');
+  return typeof message === 'string' && UNREACHABLE_MESSAGES.test(message);
 }
 
 /** The LISTEN/NOTIFY channel of the store in `schema` (an identifier of at most 63 bytes). */
@@ -43,10 +48,29 @@ async function reachable<T>(work: Promise<T>): Promise<T> {
     return await work;
   } catch (error) {
     if (isUnreachable(error)) {
-      throw new StoreUnavailableError(`the postgres store is unreachable (${(error as { code: string }).code})`, { cause: error });
+      const reason = (error as { code?: string }).code ?? (error as Error).message;
+      throw new StoreUnavailableError(`the postgres store is unreachable (${reason})`, { cause: error });
     }
     throw error;
   }
+}
+
+/**
+ * The client settings of a store URL. `?search_path=` (a schema list) becomes a setting of every
+ * connection; the rest of the URL is read by `pg` (host, port, user, password, database, sslmode).
+ */
+function clientConfig(url: string): pg.ClientConfig {
+  const parsed = new URL(url);
+  const searchPath = parsed.searchParams.get('search_path');
+  parsed.searchParams.delete('search_path');
+  return {
+    connectionString: parsed.toString(),
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    keepAlive: true,
+    // BIGINT columns hold milliseconds (and counts), well inside Number's exact range.
+    types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === BIGINT_OID ? Number : pg.types.getTypeParser(oid, format))) as pg.CustomTypesConfig['getTypeParser'] },
+    ...(searchPath ? { options: `-c search_path=${searchPath.replace(/[\\ ]/g, '\\$&')}` } : {}),
+  };
 }
 
 /** Rewrites the shared `?` placeholders to PostgreSQL's `$n`. Statements are ours: no `?` in literals. */
@@ -55,13 +79,51 @@ function numbered(sql: string): string {
   return sql.replace(/\?/g, () => `$${++n}`);
 }
 
-function executor(sql: postgres.Sql | postgres.TransactionSql, text: (s: string) => string): SqlExecutor {
+/** A statement as `pg` runs it: numbered placeholders, prepared once per connection under a name. */
+class Statements {
+  readonly #known = new Map<string, { name: string; text: string }>();
+
+  of(sql: string, values: readonly SqlValue[]): pg.QueryConfig {
+    let statement = this.#known.get(sql);
+    if (!statement) {
+      statement = { name: `s${this.#known.size}`, text: numbered(sql) };
+      this.#known.set(sql, statement);
+    }
+    return { ...statement, values: values as SqlValue[] };
+  }
+}
+
+function executor(client: pg.Pool | pg.PoolClient, statements: Statements): SqlExecutor {
   return {
-    all: async <T extends Row>(statement: string, params: readonly SqlValue[] = []) =>
-      [...await reachable(sql.unsafe(text(statement), params as SqlValue[], { prepare: true }))] as unknown as T[],
-    run: async (statement: string, params: readonly SqlValue[] = []) =>
-      (await reachable(sql.unsafe(text(statement), params as SqlValue[], { prepare: true }))).count,
+    all: async <T extends Row>(sql: string, params: readonly SqlValue[] = []) =>
+      (await reachable(client.query(statements.of(sql, params)))).rows as T[],
+    run: async (sql: string, params: readonly SqlValue[] = []) =>
+      (await reachable(client.query(statements.of(sql, params)))).rowCount ?? 0,
   };
+}
+
+/**
+ * Runs `fn` in a transaction on a connection of `pool`. A connection that fails meanwhile is
+ * discarded, not returned to the pool; its error event is taken here (unheard, it would end the process).
+ */
+async function inTransaction<T>(pool: pg.Pool, statements: Statements, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  const client = await reachable(pool.connect());
+  let failed: Error | undefined;
+  const onError = (error: Error) => { failed = error; };
+  client.on('error', onError);
+  const tx = executor(client, statements);
+  try {
+    await tx.run('BEGIN');
+    const result = await fn(tx);
+    await tx.run('COMMIT');
+    return result;
+  } catch (error) {
+    await tx.run('ROLLBACK').catch((rollbackFailed: Error) => { failed ??= rollbackFailed; });
+    throw error;
+  } finally {
+    client.off('error', onError);
+    client.release(failed);
+  }
 }
 
 /**
@@ -69,54 +131,51 @@ function executor(sql: postgres.Sql | postgres.TransactionSql, text: (s: string)
  * heartbeat), the handlers hear `deaf`, and `hearing` once a new connection listens again.
  */
 class ChannelListener {
-  readonly #open: () => postgres.Sql;
+  readonly #config: pg.ClientConfig;
   readonly #channel: string;
   readonly #onMessage: (payload: string) => void;
   readonly #handlers: BroadcastHandlers;
-  #sql: postgres.Sql | undefined;
+  #client: pg.Client | undefined;
   #closed = false;
   readonly #heartbeat: NodeJS.Timeout;
 
-  constructor(open: (hooks: { onnotify: (channel: string, payload: string) => void; onclose: () => void }) => postgres.Sql,
-    channel: string, onMessage: (payload: string) => void, handlers: BroadcastHandlers) {
+  constructor(config: pg.ClientConfig, channel: string, onMessage: (payload: string) => void, handlers: BroadcastHandlers) {
+    this.#config = { ...config, connectionTimeoutMillis: 2_000 };
     this.#channel = channel;
     this.#onMessage = onMessage;
     this.#handlers = handlers;
-    this.#open = () => {
-      const sql: postgres.Sql = open({
-        onnotify: (from, payload) => { if (from === channel) this.#onMessage(payload); },
-        onclose: () => this.#lost(sql),
-      });
-      return sql;
-    };
     this.#heartbeat = setInterval(() => {
-      const sql = this.#sql;
-      if (!sql) return;
+      const client = this.#client;
+      if (!client) return;
       const silent = sleep(HEARTBEAT_MS / 2, undefined, { ref: false }).then(() => { throw new Error('no answer'); });
-      Promise.race([sql`SELECT 1`, silent]).catch(() => this.#lost(sql));
+      Promise.race([client.query('SELECT 1'), silent]).catch(() => this.#lost(client));
     }, HEARTBEAT_MS).unref();
   }
 
   /** Listens; rejects when the first connection fails (the store cannot be opened then). */
   async start(): Promise<void> {
-    this.#sql = await this.#listen();
+    this.#client = await this.#listen();
   }
 
-  async #listen(): Promise<postgres.Sql> {
-    const sql = this.#open();
+  async #listen(): Promise<pg.Client> {
+    const client = new pg.Client(this.#config);
+    client.on('notification', ({ channel, payload }) => { if (channel === this.#channel && payload) this.#onMessage(payload); });
+    client.on('error', () => this.#lost(client));
+    client.on('end', () => this.#lost(client));
     try {
-      await sql.unsafe(`LISTEN "${this.#channel}"`);
-      return sql;
+      await client.connect();
+      await client.query(`LISTEN "${this.#channel}"`);
+      return client;
     } catch (error) {
-      await sql.end({ timeout: 0 });
+      await client.end().catch(() => undefined);
       throw error;
     }
   }
 
-  #lost(sql: postgres.Sql): void {
-    if (sql !== this.#sql || this.#closed) return;
-    this.#sql = undefined;
-    void sql.end({ timeout: 0 });
+  #lost(client: pg.Client): void {
+    if (client !== this.#client || this.#closed) return;
+    this.#client = undefined;
+    client.end().catch(() => undefined);
     this.#handlers.deaf();
     void this.#reconnect();
   }
@@ -124,9 +183,9 @@ class ChannelListener {
   async #reconnect(): Promise<void> {
     for (let wait = 100; !this.#closed; wait = Math.min(wait * 2, RECONNECT_MAX_WAIT_MS)) {
       try {
-        const sql = await this.#listen();
-        if (this.#closed) return void await sql.end({ timeout: 0 });
-        this.#sql = sql;
+        const client = await this.#listen();
+        if (this.#closed) return void await client.end();
+        this.#client = client;
         this.#handlers.hearing();
         return;
       } catch {
@@ -138,83 +197,64 @@ class ChannelListener {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#heartbeat);
-    await this.#sql?.end({ timeout: 1 });
+    await this.#client?.end().catch(() => undefined);
   }
 }
 
 export class PostgresDriver implements SqlDriver {
   readonly kind = 'postgres';
-  readonly #url: string;
-  readonly #sql: postgres.Sql;
-  readonly #lockSql: postgres.Sql;
-  readonly #numbered = new Map<string, string>();
-  readonly #pool: SqlExecutor;
+  readonly #config: pg.ClientConfig;
+  readonly #pool: pg.Pool;
+  readonly #lockPool: pg.Pool;
+  readonly #statements = new Statements();
+  readonly #direct: SqlExecutor;
   // Broadcasts carry it, so this process skips its own.
   readonly #sender = randomUUID();
   #channel: Promise<string> | undefined;
   #listener: ChannelListener | undefined;
 
   constructor(url: string) {
-    this.#url = url;
-    this.#sql = postgres(url, { ...PostgresDriver.#options, max: POOL_SIZE });
+    this.#config = clientConfig(url);
+    this.#pool = new pg.Pool({ ...this.#config, max: POOL_SIZE });
     // Connections are opened on first use: an instance that never refreshes opens none.
-    this.#lockSql = postgres(url, { ...PostgresDriver.#options, max: LOCK_POOL_SIZE });
-    this.#pool = executor(this.#sql, this.#text);
+    this.#lockPool = new pg.Pool({ ...this.#config, max: LOCK_POOL_SIZE });
+    // An idle connection the server closed (a restart) is dropped by the pool; the event is only news.
+    for (const pool of [this.#pool, this.#lockPool]) pool.on('error', () => undefined);
+    this.#direct = executor(this.#pool, this.#statements);
   }
-
-  static readonly #options = {
-    onnotice: () => undefined,
-    connect_timeout: 10,
-    // BIGINT columns hold milliseconds, well inside Number's exact range.
-    types: { bigint: { to: 20, from: [20], serialize: (v: number) => String(v), parse: (v: string) => Number(v) } },
-  };
 
   /**
    * The notification channel of this store: NOTIFY reaches the whole database, so the schema is
    * part of the name (two SignOnce deployments in two schemas of one database do not hear each other).
    */
   #channelName(): Promise<string> {
-    this.#channel ??= this.#pool.all<{ schema: string }>('SELECT current_schema() AS schema').then(([row]) => changeChannel(row!.schema));
+    this.#channel ??= this.#direct.all<{ schema: string }>('SELECT current_schema() AS schema').then(([row]) => changeChannel(row!.schema));
     return this.#channel;
   }
 
   async broadcast(message: string): Promise<void> {
-    await this.#pool.all('SELECT pg_notify(?, ?)', [await this.#channelName(), `${this.#sender} ${message}`]);
+    await this.#direct.all('SELECT pg_notify(?, ?)', [await this.#channelName(), `${this.#sender} ${message}`]);
   }
 
   async receive(handlers: BroadcastHandlers): Promise<void> {
-    const channel = await this.#channelName();
     const prefix = `${this.#sender} `;
-    this.#listener = new ChannelListener(
-      (hooks) => postgres(this.#url, { ...PostgresDriver.#options, ...hooks, max: 1, connect_timeout: 2, idle_timeout: 0, max_lifetime: null }),
-      channel,
-      (payload) => {
-        const space = payload.indexOf(' ');
-        if (space > 0 && !payload.startsWith(prefix)) handlers.message(payload.slice(space + 1));
-      },
-      handlers);
+    this.#listener = new ChannelListener(this.#config, await this.#channelName(), (payload) => {
+      const space = payload.indexOf(' ');
+      if (space > 0 && !payload.startsWith(prefix)) handlers.message(payload.slice(space + 1));
+    }, handlers);
     await reachable(this.#listener.start());
   }
 
-  readonly #text = (statement: string): string => {
-    let text = this.#numbered.get(statement);
-    if (text === undefined) {
-      text = numbered(statement);
-      this.#numbered.set(statement, text);
-    }
-    return text;
-  };
-
   all<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    return this.#pool.all<T>(sql, params);
+    return this.#direct.all<T>(sql, params);
   }
 
   run(sql: string, params?: readonly SqlValue[]): Promise<number> {
-    return this.#pool.run(sql, params);
+    return this.#direct.run(sql, params);
   }
 
-  async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    return (await reachable(this.#sql.begin((tx) => fn(executor(tx, this.#text))))) as T;
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return inTransaction(this.#pool, this.#statements, fn);
   }
 
   exclusiveTransaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
@@ -228,18 +268,17 @@ export class PostgresDriver implements SqlDriver {
    * A transaction-scoped advisory lock (held until commit or rollback; released by the server at
    * once when the connection dies): exclusive across every instance on this database.
    */
-  async locked<T>(key: string, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    return (await reachable(this.#lockSql.begin(async (raw) => {
-      const tx = executor(raw, this.#text);
+  locked<T>(key: string, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return inTransaction(this.#lockPool, this.#statements, async (tx) => {
       // Waiting is bounded: a holder stuck longer than this fails the waiters instead of hanging them.
       await tx.run(`SET LOCAL lock_timeout = '${LOCK_WAIT_SECONDS}s'`);
       await tx.all('SELECT pg_advisory_xact_lock(hashtextextended(?, 0))', [key]);
       return fn(tx);
-    }))) as T;
+    });
   }
 
   async close(): Promise<void> {
     await this.#listener?.close();
-    await Promise.all([this.#sql.end({ timeout: 5 }), this.#lockSql.end({ timeout: 5 })]);
+    await Promise.all([this.#pool.end(), this.#lockPool.end()]);
   }
 }
