@@ -1,7 +1,8 @@
 // Versioned schema. Each step runs once, in order, inside the exclusive migration transaction, so
 // several instances starting together on one PostgreSQL apply it exactly once. Never edit a step
 // that has shipped: add the next one. Types are those SQLite and PostgreSQL share (TEXT, BIGINT);
-// times are milliseconds since the epoch.
+// times are milliseconds since the epoch. A new table is also listed in COPIED_TABLES (copy.ts), or
+// `signonce store migrate` would leave it behind (test/store/copy.test.ts fails until it is).
 import type { SqlDriver } from './driver.ts';
 import { StoreUnavailableError } from './types.ts';
 
@@ -135,6 +136,21 @@ export const MIGRATIONS: readonly Migration[] = [
       // live in browsers where no re-sealing reaches them: `signonce keys status` counts the live
       // sessions per key, so an old key is removed only once no cookie needs it. NULL: issued before.
       'ALTER TABLE sessions ADD COLUMN issued_under_key TEXT',
+    ],
+  },
+  {
+    version: 7,
+    name: 'store copies',
+    statements: [
+      // `signonce store migrate` records in the target how far it has copied each table from a
+      // source (the last key copied, in the transaction of the rows), so an interrupted copy resumes.
+      `CREATE TABLE store_copies (
+         source TEXT NOT NULL,
+         table_name TEXT NOT NULL,
+         after_key TEXT,
+         copied BIGINT NOT NULL,
+         finished_at BIGINT,
+         PRIMARY KEY (source, table_name))`,
     ],
   },
 ];
