@@ -16,7 +16,8 @@ export interface ThrottleRule {
 
 export const ACCOUNT_RULE: ThrottleRule = { free: 5, capMs: 60_000 };
 export const ADDRESS_RULE: ThrottleRule = { free: 20, capMs: 15 * 60_000 };
-const FORGET_AFTER_MS = 24 * 3_600_000;
+/** Failures older than this are forgotten (and may be purged from the store). */
+export const FORGET_AFTER_MS = 24 * 3_600_000;
 
 /** How long until the next attempt is allowed (0: now), after `recorded` failures. */
 export function waitMs(recorded: SignInFailures | undefined, now: number, rule: ThrottleRule): number {

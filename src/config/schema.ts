@@ -239,10 +239,12 @@ export const configSchema = z.strictObject({
   session: z.strictObject({
     cookieName: cookieName.default('AppServiceAuthSession'),
     lifetime: duration.prefault('8h'),
-    cacheTtl: duration.prefault('1s').refine((ms) => ms <= 60_000, 'must be at most 60s: a revocation on another instance is seen only after it'),
+    cacheTtl: duration.prefault('1s').refine((ms) => ms <= 60_000, 'must be at most 60s: the longest an instance may serve a change it was not told of (several processes on one SQLite file; PostgreSQL tells at once)'),
     tokenRefreshExtensionHours: z.number().min(0).default(72),
   }).prefault({}),
   tokenStore: z.strictObject({ keepOnLogout: z.boolean().default(false) }).prefault({}),
+  // Expired rows are deleted every `interval` (0: never, e.g. when another process does it).
+  housekeeping: z.strictObject({ interval: duration.prefault('10m') }).prefault({}),
   // Off unless providers are listed: a new identity joins the account whose identity (of a listed
   // provider) has the same e-mail, when both providers assert email_verified.
   accounts: z.strictObject({ linkByVerifiedEmail: z.array(id).default([]) }).prefault({}),

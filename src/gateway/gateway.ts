@@ -5,6 +5,8 @@ import { Keyring } from '../crypto/keyring.ts';
 import type { Logger } from '../log/logger.ts';
 import { createProviders } from '../providers/index.ts';
 import { AuthenticationTokens } from '../session/authentication-tokens.ts';
+import { FORGET_AFTER_MS } from '../accounts/throttle.ts';
+import { startHousekeeping } from '../store/housekeeping.ts';
 import { openStore } from '../store/index.ts';
 import { buildServer } from './server.ts';
 
@@ -33,6 +35,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   });
   let server;
   let reloadKeys: NodeJS.Timeout | undefined;
+  let stopHousekeeping = () => {};
   try {
     const authenticationTokens = await AuthenticationTokens.open(store, {
       issuer: config.publicUrl,
@@ -45,10 +48,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     reloadKeys = setInterval(() => {
       authenticationTokens.reload().catch((error: unknown) => logger.warn({ err: error }, 'could not reload the token signing keys; the ones loaded stay in use'));
     }, KEY_RELOAD_MS).unref();
+    stopHousekeeping = startHousekeeping(store, {
+      intervalMs: config.housekeeping.interval,
+      keep: { renewableMs: config.session.tokenRefreshExtensionHours * 3_600_000, signInFailuresMs: FORGET_AFTER_MS },
+      purged: (counts) => logger.info({ purged: counts }, 'housekeeping: deleted what can no longer be used'),
+      failed: (error) => logger.warn({ err: error }, 'housekeeping failed; it runs again at the next interval'),
+    });
     server = buildServer({ config, store, keyring, providers, authenticationTokens, logger });
     await server.listen({ host: config.listen.host, port: config.listen.port });
   } catch (error) {
     clearInterval(reloadKeys);
+    stopHousekeeping();
     await server?.close();
     await store.close();
     throw error;
@@ -61,6 +71,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     url,
     async close() {
       clearInterval(reloadKeys);
+      stopHousekeeping();
       await server.close();
       await store.close();
     },

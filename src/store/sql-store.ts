@@ -44,6 +44,8 @@ type SigningKeyRow = {
 };
 
 
+const PURGE_BATCH = 1000;
+
 /** Signals, inside a transaction, that it must roll back because another writer won a race. */
 class LostRace extends Error {}
 
@@ -480,12 +482,27 @@ export class SqlStore implements Store {
     return Buffer.from(this.#keyring.openString(row!.sealed, binding.instanceSecret(name)), 'base64url');
   }
 
-  async purgeExpired(keepRenewableMs = 0): Promise<PurgeCounts> {
+  async purgeExpired(keep: { renewableMs?: number; signInFailuresMs?: number } = {}): Promise<PurgeCounts> {
     const now = this.#now();
     return {
-      sessions: await this.#db.run('DELETE FROM sessions WHERE expires_at <= ?', [now - keepRenewableMs]),
-      codes: await this.#db.run('DELETE FROM one_time_codes WHERE expires_at <= ?', [now]),
-      oidcArtifacts: await this.#db.run('DELETE FROM oidc_artifacts WHERE expires_at <= ?', [now]),
+      sessions: await this.#purge('sessions', ['id_hash'], 'expires_at', now - (keep.renewableMs ?? 0)),
+      codes: await this.#purge('one_time_codes', ['code_hash'], 'expires_at', now),
+      oidcArtifacts: await this.#purge('oidc_artifacts', ['model', 'id_hash'], 'expires_at', now),
+      signInFailures: keep.signInFailuresMs === undefined ? 0 : await this.#purge('sign_in_failures', ['key_hash'], 'last_failure_at', now - keep.signInFailuresMs),
     };
+  }
+
+  /**
+   * Deletes the rows of `table` whose `time` is at or before `until`, a batch per statement: each
+   * holds its locks only briefly, so purging a large backlog never stalls sign-ins.
+   */
+  async #purge(table: string, key: readonly string[], time: string, until: number): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const deleted = await this.#db.run(
+        `DELETE FROM ${table} WHERE (${key.join(', ')}) IN (SELECT ${key.join(', ')} FROM ${table} WHERE ${time} <= ? LIMIT ${PURGE_BATCH})`, [until]);
+      total += deleted;
+      if (deleted < PURGE_BATCH) return total;
+    }
   }
 }

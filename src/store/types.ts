@@ -96,6 +96,7 @@ export interface PurgeCounts {
   readonly sessions: number;
   readonly codes: number;
   readonly oidcArtifacts: number;
+  readonly signInFailures: number;
 }
 
 /**
@@ -233,10 +234,12 @@ export interface Store {
   instanceSecret(name: string): Promise<Buffer>;
 
   /**
-   * Deletes expired codes, and sessions expired more than `keepRenewableMs` ago (those within it
-   * may still be renewed: the authentication-token refresh grace).
+   * Deletes what can no longer be used: expired codes (sign-in states among them) and OpenID
+   * Provider artifacts, sessions expired more than `renewableMs` ago (those within it may still be
+   * renewed: the authentication-token refresh grace), and, when `signInFailuresMs` is given,
+   * sign-in failures older than that. In batches: no long locks. How many of each went.
    */
-  purgeExpired(keepRenewableMs?: number): Promise<PurgeCounts>;
+  purgeExpired(keep?: { renewableMs?: number; signInFailuresMs?: number }): Promise<PurgeCounts>;
 }
 
 export class IdentityConflictError extends Error {

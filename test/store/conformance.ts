@@ -357,7 +357,22 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.getSession(secret), undefined);
         const purged = await store.purgeExpired();
         assert.ok(purged.sessions >= 1 && purged.codes >= 1, JSON.stringify(purged));
-        assert.deepEqual(await store.purgeExpired(), { sessions: 0, codes: 0, oidcArtifacts: 0 });
+        assert.deepEqual(await store.purgeExpired(), { sessions: 0, codes: 0, oidcArtifacts: 0, signInFailures: 0 });
+      });
+
+      test('purgeExpired deletes a backlog larger than one batch, keeps what is live, and old sign-in failures only when asked', async () => {
+        await store.purgeExpired();
+        await Promise.all(Array.from({ length: 2500 }, (_, i) => store.issueCode('backlog', i, 1000)));
+        const live = await store.issueCode('backlog', 'live', 10_000);
+        await store.recordSignInFailure('old-failure');
+        clock += 5000;
+        await store.recordSignInFailure('new-failure');
+        assert.equal((await store.purgeExpired()).codes, 2500);
+        assert.ok(await store.getSignInFailures('old-failure'), 'failures are kept unless a window is given');
+        assert.equal(await store.consumeCode('backlog', live), 'live');
+        assert.ok((await store.purgeExpired({ signInFailuresMs: 5000 })).signInFailures >= 1);
+        assert.equal(await store.getSignInFailures('old-failure'), undefined);
+        assert.ok(await store.getSignInFailures('new-failure'));
       });
 
       test('an expired session is renewable within a window, never once revoked or past it; purging keeps the window', async () => {
@@ -370,7 +385,7 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.getSessionByRef(session.ref), undefined);
         assert.deepEqual(await store.getSessionByRef(session.ref, 600), session, 'found within the window');
         assert.equal(await store.getSessionByRef(session.ref, 400), undefined, 'not past it');
-        assert.equal((await store.purgeExpired(600)).sessions, 0, 'sessions within the window are kept');
+        assert.equal((await store.purgeExpired({ renewableMs: 600 })).sessions, 0, 'sessions within the window are kept');
         assert.equal(await store.revokeSessionByRef(revoked.session.ref), true, 'an expired session can still be revoked');
         assert.equal(await store.renewSession(revoked.session.ref, HOUR, 600), undefined, 'a revoked session is not renewed');
         assert.equal(await store.renewSession(session.ref, HOUR, 400), undefined, 'nor one expired longer than the window');
@@ -380,7 +395,7 @@ export function storeConformance(harness: StoreHarness): void {
         assert.deepEqual(await store.getSession(secret), renewed, 'the same secret works again');
         assert.equal(await store.getSession(other.secret), undefined, 'only that session');
         clock += 1000;
-        assert.equal((await store.purgeExpired(600)).sessions, 1, 'purged once past the window');
+        assert.equal((await store.purgeExpired({ renewableMs: 600 })).sessions, 1, 'purged once past the window');
         assert.equal(await store.getSessionByRef(other.session.ref, 600), undefined);
       });
     });
