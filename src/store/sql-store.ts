@@ -2,10 +2,10 @@
 // once, whichever database is underneath.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Binding, Keyring } from '../crypto/keyring.ts';
-import type { SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
+import type { Row, SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
 import {
   IdentityConflictError, LastIdentityError, UsernameTakenError,
-  type Account, type OidcArtifact, type PasswordCredential, type SignInFailures, type Identity, type NewSession, type ProviderTokens, type PurgeCounts, type Session,
+  type Account, type KeyUsage, type OidcArtifact, type PasswordCredential, type SignInFailures, type Identity, type NewSession, type ProviderTokens, type PurgeCounts, type Session,
   type SigningKey, type Store, type StoreChange, type StoredTokens, type TokenRef,
 } from './types.ts';
 
@@ -34,6 +34,23 @@ const binding = {
   profile: (provider: string, subject: string): Binding => ({ purpose: 'identity-profile', owner: [provider, subject] }),
   oidc: (model: string, idHash: string): Binding => ({ purpose: 'oidc-artifact', owner: [model, idHash] }),
 };
+
+/**
+ * Every sealed column, with its row's key and how to rebuild its binding from the row: what
+ * `signonce keys rotate` re-seals and `keys status` counts. A new sealed column goes here too.
+ */
+const SEALED_COLUMNS: ReadonlyArray<{ table: string; column: string; key: readonly string[]; binding: (row: Row) => Binding }> = [
+  { table: 'identities', column: 'sealed_profile', key: ['provider', 'subject'], binding: (r) => binding.profile(String(r.provider), String(r.subject)) },
+  { table: 'provider_tokens', column: 'sealed', key: ['account_id', 'provider', 'resource'],
+    binding: (r) => binding.tokens({ accountId: String(r.account_id), provider: String(r.provider), resource: String(r.resource) }) },
+  { table: 'sessions', column: 'sealed_data', key: ['id_hash', 'account_id'], binding: (r) => binding.session(String(r.id_hash), String(r.account_id)) },
+  { table: 'one_time_codes', column: 'sealed_payload', key: ['code_hash', 'purpose'], binding: (r) => binding.code(String(r.code_hash), String(r.purpose)) },
+  { table: 'signing_keys', column: 'sealed_private_jwk', key: ['kid'], binding: (r) => binding.signingKey(String(r.kid)) },
+  { table: 'instance_secrets', column: 'sealed', key: ['name'], binding: (r) => binding.instanceSecret(String(r.name)) },
+  { table: 'oidc_artifacts', column: 'sealed_payload', key: ['model', 'id_hash'], binding: (r) => binding.oidc(String(r.model), String(r.id_hash)) },
+];
+// A sealed value starts `v1.<key id>.`: the key id is the 11 characters after `v1.`.
+const KEY_ID_OF_SEALED = (column: string) => `substr(${column}, 4, 11)`;
 
 type IdentityRow = { provider: string; subject: string; account_id: string; created_at: number; sealed_profile: string | null };
 const IDENTITY_COLUMNS = 'provider, subject, account_id, created_at, sealed_profile';
@@ -480,6 +497,37 @@ export class SqlStore implements Store {
       [name, candidate, this.#now()]);
     const [row] = await this.#db.all<{ sealed: string }>('SELECT sealed FROM instance_secrets WHERE name = ?', [name]);
     return Buffer.from(this.#keyring.openString(row!.sealed, binding.instanceSecret(name)), 'base64url');
+  }
+
+  async keyUsage(): Promise<KeyUsage> {
+    const sealed: Array<KeyUsage['sealed'][number]> = [];
+    for (const { table, column } of SEALED_COLUMNS) {
+      const rows = await this.#db.all<{ key_id: string; n: number }>(
+        `SELECT ${KEY_ID_OF_SEALED(column)} AS key_id, COUNT(*) AS n FROM ${table} WHERE ${column} IS NOT NULL GROUP BY ${KEY_ID_OF_SEALED(column)}`);
+      for (const row of rows) sealed.push({ table, keyId: row.key_id, values: Number(row.n) });
+    }
+    const sessions = await this.#db.all<{ key_id: string | null; n: number; until: number }>(
+      'SELECT issued_under_key AS key_id, COUNT(*) AS n, MAX(expires_at) AS until FROM sessions GROUP BY issued_under_key');
+    return { sealed, sessions: sessions.map((row) => ({ keyId: row.key_id, sessions: Number(row.n), until: Number(row.until) })) };
+  }
+
+  async resealBatch(limit: number): Promise<number> {
+    const prefix = `v1.${this.#keyring.primaryKeyId}.`;
+    for (const { table, column, key, binding: bindingOf } of SEALED_COLUMNS) {
+      const rows = await this.#db.all(
+        `SELECT ${key.join(', ')}, ${column} AS sealed FROM ${table} WHERE ${column} IS NOT NULL AND substr(${column}, 1, ${prefix.length}) <> ? LIMIT ${Math.max(1, Math.floor(limit))}`,
+        [prefix]);
+      for (const row of rows) {
+        const value = this.#keyring.open(String(row.sealed), bindingOf(row));
+        // Only if unchanged since read: a value a request rewrote meanwhile was sealed by the
+        // request, under the sealing key of that instance.
+        await this.#db.run(
+          `UPDATE ${table} SET ${column} = ? WHERE ${key.map((k) => `${k} = ?`).join(' AND ')} AND ${column} = ?`,
+          [this.#keyring.seal(value, bindingOf(row)), ...key.map((k) => row[k] as SqlValue), row.sealed as SqlValue]);
+      }
+      if (rows.length > 0) return rows.length;
+    }
+    return 0;
   }
 
   async purgeExpired(keep: { renewableMs?: number; signInFailuresMs?: number } = {}): Promise<PurgeCounts> {

@@ -92,6 +92,18 @@ export interface OidcArtifact {
   readonly consumedAt?: number;
 }
 
+/** What each encryption key (by key id) still protects (see `signonce keys status`). */
+export interface KeyUsage {
+  /** Stored values sealed under each key, per table. */
+  readonly sealed: ReadonlyArray<{ readonly table: string; readonly keyId: string; readonly values: number }>;
+  /**
+   * Sessions not yet purged, by the key their cookies were sealed under (cookies live in browsers
+   * and cannot be re-sealed); `keyId` null: issued before SignOnce recorded it. `until`: the
+   * latest expiry among them.
+   */
+  readonly sessions: ReadonlyArray<{ readonly keyId: string | null; readonly sessions: number; readonly until: number }>;
+}
+
 export interface PurgeCounts {
   readonly sessions: number;
   readonly codes: number;
@@ -232,6 +244,15 @@ export interface Store {
    * the same bytes (concurrent first uses included). Sealed at rest.
    */
   instanceSecret(name: string): Promise<Buffer>;
+
+  /** How many stored values and session cookies each encryption key protects. */
+  keyUsage(): Promise<KeyUsage>;
+  /**
+   * Re-seals under the sealing key (the first of `secrets.encryptionKeys`) up to `limit` values
+   * sealed under another key, each only if no one changed it meanwhile; how many it handled, 0
+   * when none is left. Throws SealedValueError for a value under a key that is not configured.
+   */
+  resealBatch(limit: number): Promise<number>;
 
   /**
    * Deletes what can no longer be used: expired codes (sign-in states among them) and OpenID

@@ -567,6 +567,71 @@ export function storeConformance(harness: StoreHarness): void {
       });
     });
 
+    describe('key rotation', () => {
+      test('after a new key is put first, every value is re-sealed under it in batches, and the old key can go', async () => {
+        const fresh = await harness.newUrl();
+        const oldKey = generateKey();
+        const newKey = generateKey();
+        const [oldId, newId] = [new Keyring([oldKey]).primaryKeyId, new Keyring([newKey]).primaryKeyId];
+        const before = await openStore(fresh, { keyring: new Keyring([oldKey]) });
+        const refs: Array<{ accountId: string; provider: string; resource: string }> = [];
+        let oldSession: string;
+        try {
+          for (let i = 0; i < 5; i++) {
+            const { account } = await before.resolveIdentity('idp', `rot-${i}`);
+            await before.updateIdentity('idp', `rot-${i}`, { profile: { name: `User ${i}` }, emailKey: null });
+            refs.push({ accountId: account.id, provider: 'idp', resource: '' });
+            await before.putTokens(refs[i]!, { accessToken: `token-${i}` });
+          }
+          oldSession = (await before.createSession({ accountId: refs[0]!.accountId, lifetimeMs: HOUR, data: { n: 1 } })).secret;
+          await before.addSigningKey({ kid: 'rot', alg: 'EdDSA', publicJwk: {}, privateJwk: { d: 'secret' } });
+          await before.instanceSecret('rot');
+          await before.upsertOidcArtifact('Grant', 'G-rot', { accountId: refs[0]!.accountId }, undefined);
+        } finally {
+          await before.close();
+        }
+        const both = await openStore(fresh, { keyring: new Keyring([newKey, oldKey]) });
+        try {
+          const { account } = await both.resolveIdentity('idp', 'rot-new');
+          await both.putTokens({ accountId: account.id, provider: 'idp', resource: '' }, { accessToken: 'new' });
+          await both.createSession({ accountId: account.id, lifetimeMs: HOUR });
+          const mixed = await both.keyUsage();
+          const valuesUnder = (usage: typeof mixed, id: string) => usage.sealed.filter((u) => u.keyId === id).reduce((n, u) => n + u.values, 0);
+          // 5 profiles, 5 token sets, 1 session, 1 signing key, 1 instance secret, 1 artifact.
+          assert.equal(valuesUnder(mixed, oldId), 14);
+          assert.equal(valuesUnder(mixed, newId), 2);
+          assert.deepEqual(mixed.sessions.map((u) => [u.keyId, u.sessions]).sort(), [[newId, 1], [oldId, 1]].sort());
+
+          assert.equal(await both.resealBatch(3), 3, 'a batch at most as large as asked');
+          assert.equal(valuesUnder(await both.keyUsage(), oldId), 11, 'resumable: what is done stays done');
+          let rounds = 0;
+          while (await both.resealBatch(3) > 0) rounds++;
+          const after = await both.keyUsage();
+          assert.equal(valuesUnder(after, oldId), 0);
+          assert.equal(valuesUnder(after, newId), 16);
+          assert.ok(rounds >= 4);
+          assert.deepEqual(after.sessions.find((u) => u.keyId === oldId)?.sessions, 1, 'the old cookie still names the old key');
+        } finally {
+          await both.close();
+        }
+        const raw = await harness.rawContents(fresh);
+        assert.ok(!raw.includes(`v1.${oldId}.`), 'no value sealed under the old key is left');
+        const only = await openStore(fresh, { keyring: new Keyring([newKey]) });
+        try {
+          for (const [i, ref] of refs.entries()) {
+            assert.equal((await only.getTokens(ref))?.tokens.accessToken, `token-${i}`);
+            assert.deepEqual((await only.findIdentity('idp', `rot-${i}`))?.profile, { name: `User ${i}` });
+          }
+          assert.deepEqual((await only.getSession(oldSession!))?.data, { n: 1 });
+          assert.deepEqual((await only.listSigningKeys())[0]?.privateJwk, { d: 'secret' });
+          assert.equal((await only.instanceSecret('rot')).length, 32);
+          assert.ok(await only.findOidcArtifact('Grant', { id: 'G-rot' }));
+        } finally {
+          await only.close();
+        }
+      });
+    });
+
     describe('schema', () => {
       test('several instances starting at once migrate once and all work', async () => {
         const fresh = await harness.newUrl();
