@@ -41,6 +41,7 @@ test('a minimal file gets every default', () => {
     secrets: { encryptionKeys: [KEY] },
     session: { cookieName: 'AppServiceAuthSession', lifetime: 8 * 3_600_000, cacheTtl: 1000, tokenRefreshExtensionHours: 72 },
     tokenStore: { keepOnLogout: false },
+    housekeeping: { interval: 600_000 },
     accounts: { linkByVerifiedEmail: [] },
     externalIssuers: [],
     clients: [],
@@ -193,7 +194,7 @@ apps: [{ id: a, hosts: [a.localhost], upstream: http://x, resources: [
       'clients[2].secret: must be at least 32 bytes; generate one with `signonce keys generate`',
     ]],
     ['session cache too long', `${BASE}session: { cacheTtl: 2m }`,
-      ['session.cacheTtl: must be at most 60s: a revocation on another instance is seen only after it']],
+      ['session.cacheTtl: must be at most 60s: the longest an instance may serve a change it was not told of (several processes on one SQLite file; PostgreSQL tells at once)']],
     ['invalid variable reference', `${BASE}log: { level: "\${not-a-name}" }`,
       ['log.level: "${not-a-name}" is not a valid environment variable reference (write $${…} for a literal)']],
   ];
@@ -241,7 +242,7 @@ test('signonce check: exit 0 with a summary on a good file, exit 2 with every pr
     assert.equal(failed.code, 2);
     assert.equal(failed.stderr, [
       `${bad}: 3 problems`,
-      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, accounts, providers, apps, externalIssuers, clients, trustedProxies, devMode, log)',
+      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, housekeeping, accounts, providers, apps, externalIssuers, clients, trustedProxies, devMode, log)',
       '  publicUrl: "ftp://x" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)',
       '  secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)',
       '',
