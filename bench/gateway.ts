@@ -8,12 +8,10 @@
 // Run: npm run bench:gateway [-- --rounds 5 --seconds 5 --connections 32]
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Writable } from 'node:stream';
-import { Agent, request } from 'undici';
+import { request } from 'undici';
 import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/index.ts';
 import { Keyring, generateKey } from '../src/crypto/keyring.ts';
@@ -25,6 +23,7 @@ import { nativeDevSignIn } from '../test/support/sign-in.ts';
 import { freePort } from '../test/support/ports.ts';
 import { tempDir } from '../test/support/tmp.ts';
 import { parseArgs } from 'node:util';
+import { startMinimalProxy } from './proxy.ts';
 
 const { values } = parseArgs({ options: {
   rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' },
@@ -46,17 +45,8 @@ const [portLine] = await once(backend.stdout!, 'data') as [Buffer];
 const backendUrl = `http://127.0.0.1:${String(portLine).trim()}`;
 
 // (b) a minimal reverse proxy: what any proxy must do, nothing more.
-const agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
-const minimal = createServer(async (incoming, outgoing) => {
-  const response = await request(new URL(incoming.url!, backendUrl), {
-    dispatcher: agent, method: incoming.method as 'GET', headers: incoming.headers as Record<string, string>, body: null,
-  });
-  outgoing.writeHead(response.statusCode, response.headers as Record<string, string>);
-  for await (const chunk of response.body) outgoing.write(chunk);
-  outgoing.end();
-});
-await new Promise<void>((resolve) => minimal.listen(0, '127.0.0.1', resolve));
-const minimalUrl = `http://127.0.0.1:${(minimal.address() as AddressInfo).port}`;
+const minimal = await startMinimalProxy(backendUrl);
+const minimalUrl = minimal.url;
 
 // (c) SignOnce: dev sign-in, then provider tokens stored so X-MS-TOKEN-* headers are injected too.
 const port = await freePort();
@@ -127,7 +117,6 @@ if (c && d) {
 }
 
 await gateway.close();
-await new Promise((resolve) => minimal.close(resolve));
-await agent.close();
+await minimal.close();
 backend.kill();
 await remove();
