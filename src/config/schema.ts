@@ -76,6 +76,12 @@ export function isAddressOrNetwork(entry: string): boolean {
   if (!version || extra !== undefined) return false;
   return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (version === 4 ? 32 : 128));
 }
+/** At most `limit` requests per `window`, refilled steadily (a token bucket; 0 turns it off). */
+const rateLimit = z.strictObject({
+  limit: z.number().int().min(0),
+  window: duration.refine((ms) => ms >= 1000, 'must be at least 1s'),
+});
+
 const proxyAddress = rule(z.string(), isAddressOrNetwork, (v) => `${show(v)} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)`);
 
 // Provider tokens refreshed before a proxied request when they expire within `ahead`; if that
@@ -253,6 +259,21 @@ export const configSchema = z.strictObject({
   externalIssuers: z.array(externalIssuer).default([]),
   clients: z.array(oidcClient).default([]),
   trustedProxies: z.array(proxyAddress).default([]),
+  // What one client may ask of an instance (see README, Limits).
+  limits: z.strictObject({
+    maxHeaderBytes: z.number().int().min(1024).max(1_048_576).default(16_384),
+    headersTimeout: duration.prefault('10s').refine((ms) => ms >= 1000, 'must be at least 1s'),
+    requestTimeout: duration.prefault('60s').refine((ms) => ms >= 1000, 'must be at least 1s'),
+  }).refine((l) => l.headersTimeout <= l.requestTimeout, { message: 'must not be longer than requestTimeout (the headers are part of the request)', path: ['headersTimeout'] })
+    .prefault({}),
+  rateLimits: z.strictObject({
+    signIn: z.strictObject({ perAddress: rateLimit.prefault({ limit: 300, window: '1m' }) }).prefault({}),
+    refresh: z.strictObject({
+      perAccount: rateLimit.prefault({ limit: 60, window: '1m' }),
+      perAddress: rateLimit.prefault({ limit: 600, window: '1m' }),
+    }).prefault({}),
+  }).prefault({}),
+  metrics: z.strictObject({ allowFrom: z.array(proxyAddress).default(['127.0.0.1', '::1']) }).prefault({}),
   devMode: z.boolean().default(false),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),
 });

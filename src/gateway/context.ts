@@ -12,6 +12,10 @@ import { LocalAccounts } from '../accounts/local-accounts.ts';
 import { TokenRefresher } from '../refresh/refresher.ts';
 import { SignedInResolver } from './signed-in.ts';
 import { clientAddress, trustedProxyMatcher } from './forwarded.ts';
+import { GatewayMetrics } from './metrics.ts';
+import { RateLimiter } from './rate-limit.ts';
+
+const limiter = ({ limit, window }: { limit: number; window: number }) => new RateLimiter({ limit, windowMs: window });
 
 export interface GatewayDeps {
   readonly config: Config;
@@ -19,9 +23,12 @@ export interface GatewayDeps {
   readonly keyring: Keyring;
   readonly providers: ReadonlyMap<string, Provider>;
   readonly authenticationTokens: AuthenticationTokens;
+  /** Made by the gateway when absent; given when the store reports into it too. */
+  readonly metrics?: GatewayMetrics;
 }
 
 export interface GatewayContext extends GatewayDeps {
+  readonly metrics: GatewayMetrics;
   readonly publicUrl: URL;
   /** Cookies get `Secure` when the auth host is https. */
   readonly secure: boolean;
@@ -44,14 +51,18 @@ export interface GatewayContext extends GatewayDeps {
   clientAddressOf(request: IncomingMessage): string;
   /** Where a checked redirect target (see redirects.ts) leads from the auth host: a path on `host`, or the allowed URL itself. */
   appTarget(host: string, target: string): string;
+  /** `rateLimits`: sign-in endpoints per client address, refreshes per address and per account. */
+  readonly rateLimits: { readonly signIn: RateLimiter; readonly refreshPerAddress: RateLimiter; readonly refreshPerAccount: RateLimiter };
 }
 
 export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): GatewayContext {
   const publicUrl = new URL(deps.config.publicUrl);
   const fromTrustedProxy = trustedProxyMatcher(deps.config.trustedProxies);
-  const refresher = new TokenRefresher(deps.store);
+  const metrics = deps.metrics ?? new GatewayMetrics();
+  const refresher = new TokenRefresher(deps.store, undefined, (provider, outcome) => metrics.refreshes.inc({ provider, outcome }));
   return {
     ...deps,
+    metrics,
     publicUrl,
     secure: publicUrl.protocol === 'https:',
     appsById: new Map(deps.config.apps.map((a) => [a.id, a])),
@@ -66,5 +77,10 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     fromTrustedProxy,
     clientAddressOf: (request) => clientAddress(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'], fromTrustedProxy),
     appTarget: (host, target) => (target.startsWith('/') ? `${publicUrl.protocol}//${host}${target}` : target),
+    rateLimits: {
+      signIn: limiter(deps.config.rateLimits.signIn.perAddress),
+      refreshPerAddress: limiter(deps.config.rateLimits.refresh.perAddress),
+      refreshPerAccount: limiter(deps.config.rateLimits.refresh.perAccount),
+    },
   };
 }

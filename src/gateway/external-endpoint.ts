@@ -66,6 +66,7 @@ export function externalRoutes(ctx: GatewayContext) {
       }
       if (!(error instanceof ExternalTokenRefused)) throw error;
       request.log.info({ issuer: issuer.id, reason: error.message }, 'external token refused');
+      ctx.metrics.signIns.inc({ provider: issuer.id, outcome: 'failed' });
       return reply.code(401).send({ error: 'invalid_token', reason: error.message });
     }
     secret ??= store.instanceSecret(SUBJECT_KEY_SECRET);
@@ -87,6 +88,7 @@ export function externalRoutes(ctx: GatewayContext) {
     const { session } = await store.createSession({ accountId, lifetimeMs: config.session.lifetime, data: { user, app: appConfig.id } });
     const authenticationToken = await authenticationTokens.issue(session, appConfig.id, user.provider);
     request.log.info({ issuer: issuer.id, account: accountId, app: appConfig.id }, 'signed in with an external token');
+    ctx.metrics.signIns.inc({ provider: issuer.id, outcome: 'success' });
     return reply.header('cache-control', 'no-store').send({ authenticationToken, user: { userId: accountId } });
   }
 

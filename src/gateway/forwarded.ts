@@ -2,6 +2,7 @@
 // that arrive are believed only from a listed proxy (`trustedProxies`); from anyone else they are
 // replaced. SignOnce itself never routes or authorises by them (it uses the Host header and the
 // connection's address).
+import { randomUUID } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 
 // Headers proxies use to describe the original request, which apps and frameworks believe.
@@ -62,4 +63,15 @@ export function clientAddress(remoteAddress: string, forwardedFor: string | stri
   if (chain.some((hop) => isIP(hop) === 0)) return remoteAddress;
   for (let i = chain.length - 1; i >= 0; i--) if (!trusted(chain[i]!)) return chain[i]!;
   return chain[0] ?? remoteAddress;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The id of a request, in every log line of it and sent to the app as X-Request-Id: the one a
+ * trusted proxy sent (so a request can be followed through the load balancer), when it is a
+ * plain token of at most 128 characters; otherwise a new one. A client's own never goes into logs.
+ */
+export function requestIdOf(sent: string | string[] | undefined, trusted: boolean): string {
+  return trusted && typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
 }

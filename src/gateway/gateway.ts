@@ -8,6 +8,7 @@ import { AuthenticationTokens } from '../session/authentication-tokens.ts';
 import { FORGET_AFTER_MS } from '../accounts/throttle.ts';
 import { startHousekeeping } from '../store/housekeeping.ts';
 import { openStore } from '../store/index.ts';
+import { GatewayMetrics } from './metrics.ts';
 import { buildServer } from './server.ts';
 
 const KEY_RELOAD_MS = 60_000;
@@ -25,7 +26,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   }
   const providers = createProviders(config);
   const keyring = new Keyring(config.secrets.encryptionKeys);
-  const store = await openStore(config.store, { keyring });
+  const metrics = new GatewayMetrics();
+  const store = await openStore(config.store, { keyring, observe: (operation, seconds) => metrics.storeSeconds.observe({ operation }, seconds) });
   store.watch((change) => {
     if (change.kind === 'deaf') {
       logger.error({ store: store.kind }, "lost the connection on which other instances' changes are heard (is the store down?): nothing is cached until it is back, and requests that need the store get 503");
@@ -54,7 +56,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       purged: (counts) => logger.info({ purged: counts }, 'housekeeping: deleted what can no longer be used'),
       failed: (error) => logger.warn({ err: error }, 'housekeeping failed; it runs again at the next interval'),
     });
-    server = buildServer({ config, store, keyring, providers, authenticationTokens, logger });
+    server = buildServer({ config, store, keyring, providers, authenticationTokens, logger, metrics });
     await server.listen({ host: config.listen.host, port: config.listen.port });
   } catch (error) {
     clearInterval(reloadKeys);

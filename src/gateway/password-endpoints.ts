@@ -66,9 +66,11 @@ export function passwordRoutes(ctx: GatewayContext, signIn: SignIn) {
     if (outcome.reason === 'throttled') {
       const seconds = Math.ceil(outcome.retryAfterMs / 1000);
       request.log.warn({ provider: provider.id, retryAfterSeconds: seconds }, 'password sign-in throttled');
+      ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'throttled' });
       return again(429, `Too many failed attempts. Try again in ${seconds} second${seconds === 1 ? '' : 's'}.`, { 'retry-after': String(seconds) });
     }
     request.log.info({ provider: provider.id }, 'password sign-in failed');
+    ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'failed' });
     return again(401, 'The username or the password is not right.');
   }
 

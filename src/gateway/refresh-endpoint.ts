@@ -10,7 +10,7 @@ import type { AppConfig } from '../config/index.ts';
 import { RefreshError, unlessRefreshedSince, type RefreshFailure } from '../refresh/refresher.ts';
 import type { StoredTokens } from '../store/index.ts';
 import type { GatewayContext } from './context.ts';
-import { queryParam } from './http.ts';
+import { queryParam, tooManyRequests } from './http.ts';
 import { bearerToken, type Identified } from './signed-in.ts';
 import { invalidToken } from './token-endpoints.ts';
 
@@ -27,15 +27,21 @@ const tokenAnswer = ({ tokens }: StoredTokens) =>
   ({ access_token: tokens.accessToken, ...(tokens.expiresAt === undefined ? {} : { expires_on: new Date(tokens.expiresAt).toISOString() }) });
 
 export function refreshRoutes(ctx: GatewayContext) {
-  const { config, store, providers, signedIn, refresher, authenticationTokens } = ctx;
+  const { config, store, providers, signedIn, refresher, authenticationTokens, rateLimits } = ctx;
   const graceMs = config.session.tokenRefreshExtensionHours * 3_600_000;
 
-  /** The signed-in caller, or the reply already sent (401) when there is none. */
+  /**
+   * The signed-in caller, or the reply already sent: 401 when there is none, 429 when the account
+   * asked too often (`rateLimits.refresh.perAccount`, whichever app or address it asks from).
+   */
   async function signedInCaller(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, expiredGraceMs = 0): Promise<Identified | FastifyReply> {
     const current = await signedIn.identify(request, appConfig, host, expiredGraceMs);
     if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
     if (!current) return reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
-    return current;
+    const wait = rateLimits.refreshPerAccount.take(current.session.accountId);
+    if (wait === 0) return current;
+    ctx.metrics.rateLimited.inc({ limit: 'refresh-per-account' });
+    return tooManyRequests(reply, wait);
   }
 
   /** A refresh that failed, answered and logged. */

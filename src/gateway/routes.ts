@@ -11,9 +11,10 @@ import { accountRoutes } from './account-endpoints.ts';
 import { gatewayContext, type GatewayDeps } from './context.ts';
 import { isExcludedPath } from './excluded-paths.ts';
 import { healthz, readyz } from './health.ts';
-import { hostRouter } from './hosts.ts';
-import { dropsForwardingHeader, forwardedHeaders } from './forwarded.ts';
-import { crossOrigin, methodNotAllowed, page, pathOf, queryParam, redirect } from './http.ts';
+import { hostRouter, type HostRoute } from './hosts.ts';
+import { dropsForwardingHeader, forwardedHeaders, requestIdOf, trustedProxyMatcher } from './forwarded.ts';
+import { routeLabel } from './metrics.ts';
+import { crossOrigin, methodNotAllowed, page, pathOf, queryParam, redirect, tooManyRequests } from './http.ts';
 import { forwardableHeaders } from './identity-headers.ts';
 import { devSignInForm, errorPage, signInPage, signedOutPage } from './pages.ts';
 import { UpstreamProxy, endToEnd } from './proxy.ts';
@@ -31,12 +32,37 @@ import { refuseUpgrade, tunnel } from './websocket.ts';
 
 export type { GatewayDeps } from './context.ts';
 
+/**
+ * Which rate limit per client address a request counts against: every step of a sign-in (and of
+ * linking, a third-party token's exchange, the OpenID Provider's sign-in and token endpoint), or a
+ * refresh of tokens; undefined for the rest (signed-in users' requests are never limited here).
+ */
+export function rateLimitOf(host: HostRoute['kind'], path: string): 'sign-in' | 'refresh' | undefined {
+  if (host === 'unknown') return undefined;
+  if (/^\/\.auth\/(login|link|external)(\/|$)/.test(path) || (host === 'auth' && path.startsWith('/.auth/oidc/interaction/'))) return 'sign-in';
+  if (path === '/.auth/refresh' || path === '/.auth/token' || (host === 'auth' && path === '/.auth/oidc/token')) return 'refresh';
+  return undefined;
+}
+
 export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) => {
   const ctx = gatewayContext(deps, app.log);
   const { config, store, providers, publicUrl, signedIn, fromTrustedProxy, appOrigins } = ctx;
   const route = hostRouter(config);
   const ownCookies = new Set([config.session.cookieName, LOGIN_COOKIE, SSO_COOKIE]);
   const proxy = new UpstreamProxy();
+  // /metrics answers only scrapers (by the connection's address, never a forwarded one).
+  const metricsAllowed = trustedProxyMatcher(config.metrics.allowFrom);
+  // Every answer counted by route pattern and status, timed, however it was sent (proxied answers
+  // are written by Node directly).
+  app.addHook('onRequest', async (request, reply) => {
+    const started = performance.now();
+    reply.raw.once('close', () => {
+      const host = route(request.headers.host).kind;
+      const labels = { host, route: routeLabel(host, pathOf(request.url)) };
+      ctx.metrics.requests.inc({ ...labels, status: String(reply.raw.statusCode) });
+      ctx.metrics.requestSeconds.observe(labels, (performance.now() - started) / 1000);
+    });
+  });
   app.addHook('preClose', async () => proxy.stopping());
   app.addHook('onClose', () => proxy.close());
 
@@ -88,13 +114,15 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
    * hop-by-hop headers, so a client's `Connection` cannot name SignOnce's own), plus identity,
    * tokens and forwarding.
    */
-  function headersToApp(raw: IncomingMessage, host: string, current: SignedIn | undefined, upgrade = false): Array<[string, string]> {
+  function headersToApp(raw: IncomingMessage, requestId: string, host: string, current: SignedIn | undefined, upgrade = false): Array<[string, string]> {
     const remoteAddress = raw.socket.remoteAddress ?? '';
     const trusted = fromTrustedProxy(remoteAddress);
     const bearer = bearerToken(raw.headers.authorization);
     const fromClient = forwardableHeaders(raw.rawHeaders, ownCookies, bearer !== undefined && isAuthenticationTokenType(bearer))
-      .filter(([name]) => !dropsForwardingHeader(name, trusted));
+      .filter(([name]) => !dropsForwardingHeader(name, trusted) && name.toLowerCase() !== 'x-request-id');
     const headers = upgrade ? fromClient : endToEnd(fromClient);
+    // The id in SignOnce's log lines of this request (forwarded.ts requestIdOf), for the app's.
+    headers.push(['x-request-id', requestId]);
     if (current) headers.push(...current.identityHeaders);
     headers.push(...forwardedHeaders({ remoteAddress, trusted, headers: raw.headers, proto: publicUrl.protocol.slice(0, -1), host }));
     return headers;
@@ -109,8 +137,10 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
     if (current && !current.byToken && crossSite(request, host)) return reply.code(403).send({ error: 'cross-site request refused' });
     if (!current && !anonymousAllowed(appConfig, request.url)) return unauthenticated(request, reply, appConfig);
-    const headers = headersToApp(request.raw, host, current);
+    const headers = headersToApp(request.raw, request.id, host, current);
+    const started = performance.now();
     const outcome = await proxy.forward(appConfig.upstream, request.raw, headers, reply, appConfig.upstreamTimeout);
+    ctx.metrics.upstreamSeconds.observe({ app: appConfig.id }, (performance.now() - started) / 1000);
     if (outcome === 'ok' || outcome === 'interrupted') {
       // Info, not warn: a client leaving mid-answer (a closed tab) is ordinary.
       if (outcome === 'interrupted') request.log.info({ app: appConfig.id }, `the answer of ${appConfig.id} ended early: the client left or the app broke off`);
@@ -188,8 +218,12 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     return probesOr404(request, reply);
   }
 
-  function probesOr404(request: FastifyRequest, reply: FastifyReply) {
+  async function probesOr404(request: FastifyRequest, reply: FastifyReply) {
     const path = pathOf(request.url);
+    if (path === '/metrics' && metricsAllowed(request.raw.socket.remoteAddress ?? '')) {
+      const { body, contentType } = await ctx.metrics.exposition();
+      return reply.header('content-type', contentType).header('cache-control', 'no-store').send(body);
+    }
     if (path !== '/healthz' && path !== '/readyz') return reply.code(404).send({ error: 'not found' });
     if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed(reply, 'GET, HEAD');
     return path === '/healthz' ? healthz(request, reply) : readyz(store, request, reply);
@@ -211,7 +245,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       if (current && 'refused' in current) return refuseUpgrade(socket, 401, 'Unauthorized');
       if (current && !current.byToken && crossOrigin(raw.headers, target.host)) return refuseUpgrade(socket, 403, 'Forbidden');
       if (!current && !anonymousAllowed(target.app, raw.url ?? '/')) return refuseUpgrade(socket, 401, 'Unauthorized');
-      const headers = headersToApp(raw, target.host, current, true);
+      const headers = headersToApp(raw, requestIdOf(raw.headers['x-request-id'], fromTrustedProxy(raw.socket.remoteAddress ?? '')), target.host, current, true);
       tunnel(target.app.upstream, raw, headers, socket, head, (error) => app.log.warn({ err: error, app: target.app.id }, 'WebSocket upstream failed'));
     })().catch((error: unknown) => {
       app.log.error({ err: error }, 'WebSocket upgrade failed');
@@ -221,6 +255,14 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
 
   app.all('/*', async (request, reply) => {
     const target = route(request.headers.host);
+    const limited = rateLimitOf(target.kind, pathOf(request.url));
+    if (limited) {
+      const wait = (limited === 'sign-in' ? ctx.rateLimits.signIn : ctx.rateLimits.refreshPerAddress).take(ctx.clientAddressOf(request.raw));
+      if (wait > 0) {
+        ctx.metrics.rateLimited.inc({ limit: limited });
+        return tooManyRequests(reply, wait);
+      }
+    }
     try {
       if (target.kind === 'app') return await appHost(request, reply, target.app, target.host);
       if (target.kind === 'auth') return await authHost(request, reply);

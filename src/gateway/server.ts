@@ -2,6 +2,7 @@
 // routes; this file only assembles them.
 import Fastify from 'fastify';
 import { requestLogger, type Logger } from '../log/logger.ts';
+import { requestIdOf, trustedProxyMatcher } from './forwarded.ts';
 import { gatewayRoutes, type GatewayDeps } from './routes.ts';
 
 export interface ServerDeps extends GatewayDeps {
@@ -9,8 +10,17 @@ export interface ServerDeps extends GatewayDeps {
 }
 
 export function buildServer(deps: ServerDeps) {
+  const { limits } = deps.config;
+  const fromTrustedProxy = trustedProxyMatcher(deps.config.trustedProxies);
   const app = Fastify({
+    genReqId: (request) => requestIdOf(request.headers['x-request-id'], fromTrustedProxy(request.socket.remoteAddress ?? '')),
     loggerInstance: deps.logger,
+    // Larger headers (cookies included) are answered 431 by Node; a client must send its headers
+    // within headersTimeout and its whole request within requestTimeout, or the connection is
+    // closed (408): slow clients cannot hold connections open (slowloris).
+    // Node checks those timeouts every connectionsCheckingInterval (30 s by default): often enough here.
+    http: { maxHeaderSize: limits.maxHeaderBytes, headersTimeout: limits.headersTimeout, connectionsCheckingInterval: Math.min(1000, limits.headersTimeout / 2) },
+    requestTimeout: limits.requestTimeout,
     // Behind a load balancer the probes and keep-alive connections must not hold shutdown open.
     forceCloseConnections: 'idle',
     return503OnClosing: true,

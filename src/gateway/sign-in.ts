@@ -126,6 +126,7 @@ export function signInRoutes(ctx: GatewayContext) {
     } catch (error) {
       const failure = ProviderError.from(error);
       request.log.warn({ provider: provider.id, kind: failure.kind, reason: failure.message }, 'client-directed sign-in refused');
+      ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'failed' });
       return failure.kind === 'denied'
         ? reply.code(401).send({ error: 'the provider tokens are not accepted', reason: failure.message })
         : reply.code(502).send({ error: `${provider.displayName} could not check the tokens`, reason: failure.message });
@@ -133,12 +134,14 @@ export function signInRoutes(ctx: GatewayContext) {
     const { session } = await establishSession(provider, result, appConfig.id);
     const authenticationToken = await authenticationTokens.issue(session, appConfig.id, provider.id);
     request.log.info({ provider: provider.id, account: session.accountId, app: appConfig.id }, 'signed in (client-directed)');
+    ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'success' });
     return reply.header('cache-control', 'no-store').send({ authenticationToken, user: { userId: session.accountId } });
   }
   /** A sign-in the provider did not complete: a page saying why in words, with a way to retry. */
   function providerFailure(request: FastifyRequest, reply: FastifyReply, provider: Provider, login: LoginRequest, error: unknown) {
     const failure = ProviderError.from(error);
     request.log.warn({ provider: provider.id, kind: failure.kind, reason: failure.message }, 'sign-in failed at the provider');
+    ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'failed' });
     const message = failure.kind === 'denied' ? `${provider.displayName} did not sign you in (${failure.message}).`
       : failure.kind === 'unreachable' ? `${provider.displayName} could not be reached. Please try again in a moment.`
         : `${provider.displayName} answered something SignOnce could not accept.`;
@@ -191,6 +194,7 @@ export function signInRoutes(ctx: GatewayContext) {
     }
     if (!login || login.provider !== provider.id || !pending) {
       request.log.warn({ provider: provider.id, known: !!login, browserBound: !!pending }, 'sign-in refused: unknown, replayed or foreign state');
+      ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'refused' });
       return undefined;
     }
     return { login, pending };
@@ -234,6 +238,7 @@ export function signInRoutes(ctx: GatewayContext) {
       reply.header('set-cookie', setCookieHeader(SSO_COOKIE, sso, { secure, maxAgeSeconds: Math.floor(config.session.lifetime / 1000), path: '/.auth/' }));
     }
     request.log.info({ provider: provider.id, account: session.accountId, app: login.appId }, 'signed in');
+    ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'success' });
     if (login.interaction) {
       const code = await store.issueCode(OIDC_LOGIN_CODE, { interaction: login.interaction, accountId: session.accountId }, HANDOFF_TTL_MS);
       return redirect(reply, authUrl(`${login.redirect}/done?code=${encodeURIComponent(code)}`));

@@ -61,9 +61,13 @@ export class TokenRefresher {
   readonly #inFlight = new Map<string, Promise<StoredTokens>>();
   readonly #failedUntil = new Map<string, number>();
 
-  constructor(store: Store, now: () => number = () => Date.now()) {
+  readonly #asked: (provider: string, outcome: 'ok' | RefreshFailure) => void;
+
+  /** `asked`: told of every refresh grant asked of a provider, and its outcome (metrics). */
+  constructor(store: Store, now: () => number = () => Date.now(), asked: (provider: string, outcome: 'ok' | RefreshFailure) => void = () => undefined) {
     this.#store = store;
     this.#now = now;
+    this.#asked = asked;
   }
 
   /**
@@ -142,8 +146,19 @@ export class TokenRefresher {
     let refused: ProviderError | undefined;
     const stored = await this.#store.changeTokens(ref, async (current) => {
       if (!current?.tokens.refreshToken) throw new RefreshError('no-refresh-token', 'no refresh token is stored for this sign-in');
+      const ask = async (target?: ResourceTarget) => {
+        try {
+          const fresh = await provider.refresh!(current.tokens, target);
+          this.#asked(provider.id, 'ok');
+          return fresh;
+        } catch (error) {
+          const kind = ProviderError.from(error).kind;
+          this.#asked(provider.id, kind === 'denied' ? 'refused' : kind);
+          throw error;
+        }
+      };
       try {
-        return await change(current, (target) => provider.refresh!(current.tokens, target));
+        return await change(current, ask);
       } catch (error) {
         if (error instanceof RefreshError) throw error;
         const failure = ProviderError.from(error);

@@ -11,6 +11,29 @@ export interface SqlExecutor {
   run(sql: string, params?: readonly SqlValue[]): Promise<number>;
 }
 
+/** A driver whose statements, transactions and locked sections report how long they took. */
+export function timedDriver(driver: SqlDriver, observe: (operation: 'query' | 'transaction' | 'locked', seconds: number) => void): SqlDriver {
+  const timed = async <T>(operation: 'query' | 'transaction' | 'locked', work: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      observe(operation, (performance.now() - started) / 1000);
+    }
+  };
+  return {
+    kind: driver.kind,
+    all: (sql, params) => timed('query', () => driver.all(sql, params)),
+    run: (sql, params) => timed('query', () => driver.run(sql, params)),
+    transaction: (fn) => timed('transaction', () => driver.transaction(fn)),
+    exclusiveTransaction: (fn) => timed('transaction', () => driver.exclusiveTransaction(fn)),
+    locked: (key, fn) => timed('locked', () => driver.locked(key, fn)),
+    broadcast: (message) => driver.broadcast(message),
+    receive: (handlers) => driver.receive(handlers),
+    close: () => driver.close(),
+  };
+}
+
 export interface BroadcastHandlers {
   message(message: string): void;
   deaf(): void;

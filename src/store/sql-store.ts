@@ -2,7 +2,7 @@
 // once, whichever database is underneath.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Binding, Keyring } from '../crypto/keyring.ts';
-import type { Row, SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
+import { timedDriver, type Row, type SqlDriver, type SqlExecutor, type SqlValue } from './driver.ts';
 import {
   IdentityConflictError, LastIdentityError, UsernameTakenError,
   type Account, type KeyUsage, type OidcArtifact, type PasswordCredential, type SignInFailures, type Identity, type NewSession, type ProviderTokens, type PurgeCounts, type Session,
@@ -13,6 +13,8 @@ export interface StoreOptions {
   readonly keyring: Keyring;
   /** Milliseconds since the epoch; replaceable so tests can move time. */
   readonly now?: () => number;
+  /** Told how long each statement, transaction and locked section took (metrics). */
+  readonly observe?: (operation: 'query' | 'transaction' | 'locked', seconds: number) => void;
 }
 
 /** A new bearer secret: 256 random bits, base64url. */
@@ -88,7 +90,7 @@ export class SqlStore implements Store {
   readonly #listeners = new Set<(change: StoreChange) => void>();
 
   constructor(driver: SqlDriver, options: StoreOptions) {
-    this.#db = driver;
+    this.#db = options.observe ? timedDriver(driver, options.observe) : driver;
     this.#keyring = options.keyring;
     this.#now = options.now ?? (() => Date.now());
   }

@@ -48,6 +48,12 @@ test('a minimal file gets every default', () => {
     providers: [],
     apps: [],
     trustedProxies: [],
+    limits: { maxHeaderBytes: 16_384, headersTimeout: 10_000, requestTimeout: 60_000 },
+    rateLimits: {
+      signIn: { perAddress: { limit: 300, window: 60_000 } },
+      refresh: { perAccount: { limit: 60, window: 60_000 }, perAddress: { limit: 600, window: 60_000 } },
+    },
+    metrics: { allowFrom: ['127.0.0.1', '::1'] },
     devMode: false,
     log: { level: 'info' },
   });
@@ -242,7 +248,7 @@ test('signonce check: exit 0 with a summary on a good file, exit 2 with every pr
     assert.equal(failed.code, 2);
     assert.equal(failed.stderr, [
       `${bad}: 3 problems`,
-      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, housekeeping, accounts, providers, apps, externalIssuers, clients, trustedProxies, devMode, log)',
+      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, housekeeping, accounts, providers, apps, externalIssuers, clients, trustedProxies, limits, rateLimits, metrics, devMode, log)',
       '  publicUrl: "ftp://x" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)',
       '  secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)',
       '',

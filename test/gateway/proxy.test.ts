@@ -116,7 +116,7 @@ describe('proxy', () => {
     const echoed = await new UserAgent().request(untrusted.url('echo.localhost', '/'));
     assert.deepEqual(echoed.headers.getSetCookie(), ['app=1; Path=/', 'other=2; Path=/']);
     const completed = untrusted.logs.map((line) => JSON.parse(line)).filter((l) => l.msg === 'request completed');
-    assert.ok(completed.some((l) => l.res?.statusCode === 200 && typeof l.responseTime === 'number' && /^req-/.test(l.reqId)), 'proxied requests are logged when done');
+    assert.ok(completed.some((l) => l.res?.statusCode === 200 && typeof l.responseTime === 'number' && /^[0-9a-f]{8}-[0-9a-f]{4}-/.test(l.reqId)), 'proxied requests are logged when done');
     await waitFor(() => untrusted.logs.some((l) => l.includes('the answer of broken ended early')));
   });
 

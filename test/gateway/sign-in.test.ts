@@ -240,7 +240,7 @@ describe('sign-in through a real OpenID provider', () => {
     assert.match(await down.text(), /could not be reached/);
     const failure = gw.logs.map((line) => JSON.parse(line)).find((l) => l.msg === 'sign-in failed at the provider' && l.kind === 'unreachable');
     assert.ok(failure, 'the failure is logged with its reason');
-    assert.match(failure.reqId, /^req-/, 'with the id of the request it belongs to');
+    assert.match(failure.reqId, /^[0-9a-f]{8}-[0-9a-f]{4}-/, 'with the id of the request it belongs to');
   });
 
   test('a token response SignOnce cannot accept gives a page and a log line, no session', async () => {
