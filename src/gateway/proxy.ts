@@ -13,6 +13,18 @@ export function endToEnd(headers: ReadonlyArray<[string, string]>): Array<[strin
   return headers.filter(([name]) => !HOP_BY_HOP.has(name.toLowerCase()) && !named.has(name.toLowerCase()));
 }
 
+/**
+ * The origin-form ("/path?query") of a request target, as a proxy must send it to an origin server
+ * (RFC 9112 section 3.2.1). A client may send the absolute form ("http://other-host/path"): the
+ * gateway decided by the Host header, so the app must not be handed another host to serve.
+ */
+export function originForm(target: string): string {
+  if (target.startsWith('/') || target === '*') return target;
+  if (!URL.canParse(target)) return '/';
+  const url = new URL(target);
+  return `${url.pathname}${url.search}`;
+}
+
 /** Pairs from a flat [name, value, name, value, …] list, as undici and Node give raw headers. */
 const pairs = (flat: readonly string[]): Array<[string, string]> => {
   const result: Array<[string, string]> = [];
@@ -38,7 +50,7 @@ export class UpstreamProxy {
     try {
       await this.#agent.stream({
         origin: upstream,
-        path: incoming.url ?? '/',
+        path: originForm(incoming.url ?? '/'),
         method: incoming.method as 'GET',
         headers: headers.flat(),
         body: hasBody ? incoming : null,

@@ -3,6 +3,7 @@
 // sockets are joined; any other answer is relayed and the connection closed.
 import { request, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { originForm } from './proxy.ts';
 
 /** Answers an upgrade request that will not be tunnelled, and closes the connection. */
 export function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
@@ -18,8 +19,10 @@ function head(response: IncomingMessage): string {
 }
 
 export function tunnel(upstream: string, incoming: IncomingMessage, headers: Array<[string, string]>, client: Duplex, clientHead: Buffer, onError: (error: Error) => void): void {
-  const target = new URL(incoming.url ?? '/', upstream);
-  const outgoing = request(target, { method: incoming.method, headers: headers.flat(), setHost: false });
+  // The app's upstream and the path alone: a URL resolved from the request target would let an
+  // absolute-form ("http://internal/") or "//internal/" target choose the host (SSRF, CWE-918).
+  const { protocol, hostname, port } = new URL(upstream);
+  const outgoing = request({ protocol, hostname, port, path: originForm(incoming.url ?? '/'), method: incoming.method, headers: headers.flat(), setHost: false });
   outgoing.on('upgrade', (response, server, serverHead) => {
     client.write(head(response));
     if (serverHead.length) client.write(serverHead);

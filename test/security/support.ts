@@ -1,0 +1,239 @@
+// The attack suite's one setup: a real gateway (the code `signonce serve` runs) in front of a
+// recording upstream, with real OpenID providers (oidc-provider) when a file needs them, and the
+// tools attacks need: raw bytes over TCP, sign-in flows held at any hop, the store's signing key.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { stringify } from 'yaml';
+import { parseConfig, type Config } from '../../src/config/index.ts';
+import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
+import { startGateway, type Gateway } from '../../src/gateway/gateway.ts';
+import { createLogger } from '../../src/log/logger.ts';
+import { openStore, type SigningKey, type Store } from '../../src/store/index.ts';
+import { startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { freePort } from '../support/ports.ts';
+import { tempDir } from '../support/tmp.ts';
+import { UserAgent, finalUrl, type Response } from '../support/user-agent.ts';
+
+/** One catalogue row: the attack, what SignOnce must answer, and where the rule comes from. */
+export interface Row {
+  readonly attack: string;
+  /** RFC section, OWASP ASVS id and/or CWE. */
+  readonly reference: string;
+  /** Set when the attack succeeds today: the reason (the row then runs as a node:test todo). */
+  readonly todo?: string;
+}
+
+/** The test name of a row. */
+export const named = (row: Row) => `${row.attack} [${row.reference}]`;
+
+/** What the upstream app received: every request its (lenient) HTTP parser made out. */
+export interface Received {
+  readonly method: string;
+  readonly url: string;
+  /** As on the wire: [name, value, name, value, ...]. */
+  readonly rawHeaders: readonly string[];
+  readonly trailers: readonly string[];
+  readonly body: string;
+}
+
+/**
+ * The app behind the gateway, as lenient as the worst real app server (insecureHTTPParser: it
+ * accepts what strict parsers refuse), so that anything the gateway lets through shows here.
+ * Answers each request with what it received, as JSON.
+ */
+async function startRecordingUpstream(): Promise<{ url: string; received: Received[]; server: Server }> {
+  const received: Received[] = [];
+  const server = createServer({ insecureHTTPParser: true }, (request: IncomingMessage, response) => {
+    let body = '';
+    request.setEncoding('latin1').on('data', (chunk: string) => { body += chunk; }).on('end', () => {
+      const seen: Received = { method: request.method!, url: request.url!, rawHeaders: request.rawHeaders, trailers: request.rawTrailers, body };
+      received.push(seen);
+      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(seen));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received, server };
+}
+
+export interface SecurityGateway {
+  readonly port: number;
+  readonly config: Config;
+  /** Every log line, raw (trace level: more than production logs). */
+  readonly logs: string[];
+  /** What the upstream received, in order. */
+  readonly received: Received[];
+  /** Provider `idp` (A) and, with `idps: 2`, `idpb` (B): separate real servers, same client id. */
+  readonly idps: readonly TestIdp[];
+  url(host: string, path?: string): string;
+  /** The gateway's store, opened by the test with the same keys (to read the signing key, say). */
+  store(): Promise<Store>;
+  close(): Promise<void>;
+}
+
+export const OIDC_CLIENT_SECRET = 'wiki-client-secret-0123456789abcdefghij';
+/** Where the OpenID clients' redirect URIs point (nothing listens: redirects are held). */
+export const RP = 'http://rp.localhost:9';
+
+/**
+ * A gateway with: `dev` and `local` (password) providers, and `idps` real OpenID providers;
+ * apps `app1` (sign-in redirect, tokenStore, an app scheme and one https URL allowed as
+ * redirects), `app2` (Return401, accepting app1's tokens), `open` (AllowAnonymous), `guarded`
+ * (Return401 with excludedPaths /healthz and /public/*); OpenID clients `app2` (named like the
+ * app on purpose: cross-protocol confusion) and `partner` (third party: a consent page).
+ */
+export async function startSecurityGateway({ idps: count = 0 }: { idps?: 0 | 1 | 2 } = {}): Promise<SecurityGateway> {
+  const port = await freePort();
+  const upstream = await startRecordingUpstream();
+  const { dir, remove } = await tempDir();
+  const logs: string[] = [];
+  const logger = createLogger({
+    level: 'trace',
+    destination: new Writable({ write(chunk, _encoding, done) { logs.push(...String(chunk).split('\n').filter(Boolean)); done(); } }),
+  });
+  // Providers start before the gateway (their issuer goes into its config) and again on the same
+  // port once the callback URLs are known (as test/support/gateway.ts startGatewayWithIdp does).
+  const ids = ['idp', 'idpb'].slice(0, count);
+  const first = await Promise.all(ids.map(() => startOidcProvider([])));
+  const oidc = (id: string, idp: TestIdp) => ({
+    id, type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
+    scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' },
+  });
+  const defaultProvider = count ? 'idp' : 'dev';
+  const config = parseConfig(stringify({
+    publicUrl: `http://auth.localhost:${port}`,
+    listen: { host: '127.0.0.1', port },
+    store: `sqlite:${join(dir, 'signonce.db')}`,
+    secrets: { encryptionKeys: [generateKey()] },
+    devMode: true,
+    session: { cacheTtl: 0 },
+    providers: [{ id: 'dev', type: 'dev' }, { id: 'local', type: 'password', allowRegistration: true }, ...ids.map((id, i) => oidc(id, first[i]!))],
+    apps: [
+      { id: 'app1', hosts: [`app1.localhost:${port}`], upstream: upstream.url, defaultProvider, tokenStore: true,
+        allowedExternalRedirectUrls: ['myapp://easyauth.callback', 'https://partner.example/return'] },
+      { id: 'app2', hosts: [`app2.localhost:${port}`], upstream: upstream.url, defaultProvider, unauthenticatedAction: 'Return401', acceptTokensFrom: ['app1'] },
+      { id: 'open', hosts: [`open.localhost:${port}`], upstream: upstream.url, unauthenticatedAction: 'AllowAnonymous' },
+      { id: 'guarded', hosts: [`guarded.localhost:${port}`], upstream: upstream.url, unauthenticatedAction: 'Return401', excludedPaths: ['/healthz', '/public/*'] },
+    ],
+    clients: [
+      { id: 'app2', secret: OIDC_CLIENT_SECRET, redirectUris: [`${RP}/cb`], postLogoutRedirectUris: [`${RP}/bye`] },
+      { id: 'partner', secret: OIDC_CLIENT_SECRET, redirectUris: [`${RP}/partner/cb`], firstParty: false },
+    ],
+  }), join(dir, 'signonce.yaml'), {});
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway(config, logger);
+  } catch (error) {
+    await Promise.all(first.map((idp) => idp.close()));
+    await new Promise((resolve) => upstream.server.close(resolve));
+    await remove();
+    throw error;
+  }
+  await Promise.all(first.map((idp) => idp.close()));
+  const restarted = await Promise.all(ids.map((id, i) => startOidcProvider([`http://auth.localhost:${port}/.auth/login/${id}/callback`], first[i])));
+  let opened: Store | undefined;
+  return {
+    port, config, logs, received: upstream.received, idps: restarted,
+    url: (host, path = '/') => `http://${host}:${port}${path}`,
+    store: async () => (opened ??= await openStore(config.store, { keyring: new Keyring(config.secrets.encryptionKeys) })),
+    async close() {
+      await gateway.close();
+      await opened?.close();
+      await Promise.all(restarted.map((idp) => idp.close()));
+      upstream.server.closeAllConnections();
+      await new Promise((resolve) => upstream.server.close(resolve));
+      await remove();
+    },
+  };
+}
+
+/** SignOnce's current signing key, private half included (to sign tokens only its checks can refuse). */
+export async function signingKey(gw: SecurityGateway): Promise<SigningKey> {
+  const keys = await (await gw.store()).listSigningKeys();
+  return keys.find((key) => !key.retiredAt) ?? keys[0]!;
+}
+
+/**
+ * Raw bytes to the gateway over one TCP connection (for what no HTTP client would send); what came
+ * back, once the gateway closed the connection or said nothing more for `idleMs`.
+ */
+export function rawExchange(port: number, bytes: string | Buffer, { idleMs = 250, maxMs = 3000 } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let answer = '';
+    let idle: NodeJS.Timeout | undefined;
+    const done = () => {
+      clearTimeout(idle);
+      clearTimeout(cap);
+      socket.destroy();
+      resolve(answer);
+    };
+    const cap = setTimeout(done, maxMs);
+    socket.setEncoding('latin1');
+    socket.on('connect', () => socket.write(bytes));
+    socket.on('data', (chunk: string) => {
+      answer += chunk;
+      clearTimeout(idle);
+      idle = setTimeout(done, idleMs);
+    });
+    socket.on('close', done);
+    socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' ? done() : reject(error)));
+  });
+}
+
+/** The status codes of every response in a raw answer, in order. */
+export const statusesOf = (answer: string) => [...answer.matchAll(/^HTTP\/1\.[01] (\d{3})/gm)].map((m) => Number(m[1]));
+
+/** The header `name` of a raw response (the first), or undefined. */
+export const rawHeader = (answer: string, name: string) =>
+  new RegExp(`^${name}: *([^\\r\\n]*)`, 'im').exec(answer.split('\r\n\r\n', 1)[0] ?? '')?.[1];
+
+/** A signed-in browser at `host` through the `dev` provider (its form trusts what is typed). */
+export async function devSignIn(gw: SecurityGateway, host: string, user: string, ua = new UserAgent()): Promise<UserAgent> {
+  const form = await ua.navigate(gw.url(host, '/.auth/login/dev?post_login_redirect_uri=/'));
+  const landed = await ua.submitForm(finalUrl(form), await form.text(), { user_id: user });
+  if (landed.status !== 200) throw new Error(`dev sign-in at ${host} ended with ${landed.status}`);
+  return ua;
+}
+
+/** A browser's session cookie on `host`, if it has one. */
+export const sessionCookie = (gw: SecurityGateway, ua: UserAgent, host: string) =>
+  ua.jar.get(`${host}:${gw.port}`)?.get(gw.config.session.cookieName)?.value;
+
+/**
+ * A sign-in at OpenID provider `provider` started at app1 in `ua` and carried through the
+ * provider's login and consent pages, held before the hop named by `holdAt` (the callback by
+ * default): the held redirect's target. `tamper` may rewrite the authorization request first.
+ */
+export async function heldSignIn(gw: SecurityGateway, provider: string, user: string, ua = new UserAgent(), {
+  holdAt = /\/\.auth\/login\/[^/]+\/callback\?/, tamper,
+}: { holdAt?: RegExp; tamper?: (authorization: URL) => void } = {}): Promise<{ ua: UserAgent; held: URL }> {
+  let login: Response;
+  if (tamper) {
+    ua.holdRedirectsTo = /\/auth\?/;
+    const toProvider = await ua.navigate(gw.url('app1.localhost', `/.auth/login/${provider}`));
+    const authorization = new URL(toProvider.headers.get('location')!);
+    tamper(authorization);
+    ua.holdRedirectsTo = undefined;
+    login = await ua.navigate(authorization);
+  } else {
+    login = await ua.navigate(gw.url('app1.localhost', `/.auth/login/${provider}`));
+  }
+  const consent = await ua.submitForm(finalUrl(login), await login.text(), { login: user, password: 'any' });
+  ua.holdRedirectsTo = holdAt;
+  const held = await ua.submitForm(finalUrl(consent), await consent.text());
+  ua.holdRedirectsTo = undefined;
+  if (held.status < 300 || held.status >= 400) throw new Error(`the sign-in was not held: ${held.status} at ${held.url}`);
+  return { ua, held: new URL(held.headers.get('location')!, held.url) };
+}
+
+/** Whether `ua` is signed in at app1 now (and as whom: the principal name, or undefined). */
+export async function whoAtApp1(gw: SecurityGateway, ua: UserAgent): Promise<string | undefined> {
+  const me = await ua.request(gw.url('app1.localhost', '/.auth/me'), { headers: { accept: 'application/json', 'sec-fetch-mode': 'cors' } });
+  if (me.status !== 200) {
+    await me.cancel();
+    return undefined;
+  }
+  return ((await me.json()) as Array<{ user_id: string }>)[0]?.user_id;
+}
