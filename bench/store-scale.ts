@@ -13,6 +13,7 @@ import postgres from 'postgres';
 import { Keyring, generateKey } from '../src/crypto/keyring.ts';
 import { toClaims } from '../src/providers/claims.ts';
 import { openStore, type ProviderTokens } from '../src/store/index.ts';
+import { measure } from './measure.ts';
 
 const { values } = parseArgs({ options: {
   accounts: { type: 'string', default: '1000,100000,1000000' },
@@ -83,25 +84,6 @@ const COLUMNS: Record<string, string> = {
   sessions: 'id_hash, account_id, sealed_data, created_at, expires_at, issued_under_key',
 };
 
-/** Runs `op` for SECONDS after a short warm-up, with `concurrency` callers; ops/s and latencies. */
-async function measure(op: () => Promise<unknown>, concurrency: number) {
-  const warmUntil = performance.now() + 500;
-  while (performance.now() < warmUntil) await op();
-  const latencies: number[] = [];
-  const start = performance.now();
-  const deadline = start + SECONDS * 1000;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < deadline) {
-      const t = performance.now();
-      await op();
-      latencies.push(performance.now() - t);
-    }
-  }));
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-  return { opsPerSecond: latencies.length / ((performance.now() - start) / 1000), p50: at(0.5), p99: at(0.99) };
-}
-
 const admin = postgres(POSTGRES_URL, { max: 4, onnotice: () => undefined, connect_timeout: 5 });
 const schema = `signonce_bench_${randomBytes(4).toString('hex')}`;
 await admin.unsafe(`CREATE SCHEMA ${schema}`);
@@ -161,7 +143,7 @@ try {
       ['putTokens', () => { const i = some(); return store.putTokens({ accountId: accountId(i), provider: PROVIDER, resource: '' }, tokenSet(i)); }],
     ];
     for (const [op, fn] of ops) {
-      for (const concurrency of [1, CONCURRENCY]) results.push({ accounts, op, concurrency, ...await measure(fn, concurrency) });
+      for (const concurrency of [1, CONCURRENCY]) results.push({ accounts, op, concurrency, ...await measure(fn, concurrency, SECONDS) });
       process.stderr.write(`${accounts}: ${op} measured\n`);
     }
   }

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { Keyring, generateKey } from '../src/crypto/keyring.ts';
 import { openStore, type ProviderTokens, type Store } from '../src/store/index.ts';
+import { measure } from './measure.ts';
 
 const { values } = parseArgs({
   options: {
@@ -29,26 +30,6 @@ const tokenSet = (): ProviderTokens => ({
 });
 
 interface Row { store: string; accounts: number; op: string; concurrency: number; opsPerSecond: number; p50?: number; p99?: number }
-
-/** Runs `op` for SECONDS after a short warm-up, with `concurrency` callers; ops/s and latencies. */
-async function measure(op: () => Promise<unknown>, concurrency: number) {
-  const warmUntil = performance.now() + 500;
-  while (performance.now() < warmUntil) await op();
-  const latencies: number[] = [];
-  const start = performance.now();
-  const deadline = start + SECONDS * 1000;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < deadline) {
-      const t = performance.now();
-      await op();
-      latencies.push(performance.now() - t);
-    }
-  }));
-  const elapsed = (performance.now() - start) / 1000;
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-  return { opsPerSecond: latencies.length / elapsed, p50: at(0.5), p99: at(0.99) };
-}
 
 /** Adds accounts (identity + token set) until `target` exist; returns their ids. */
 async function populate(store: Store, ids: string[], target: number): Promise<void> {
@@ -77,7 +58,7 @@ async function benchStore(name: string, url: string, rows: Row[]): Promise<void>
       const write = () => store.putTokens(ref(), writes);
       for (const [op, fn] of [['read', read], ['write', write]] as const) {
         for (const concurrency of [1, CONCURRENCY]) {
-          const result = await measure(fn, concurrency);
+          const result = await measure(fn, concurrency, SECONDS);
           rows.push({ store: name, accounts, op, concurrency, opsPerSecond: result.opsPerSecond,
             ...(concurrency === 1 ? { p50: result.p50, p99: result.p99 } : {}) });
         }
