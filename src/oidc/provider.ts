@@ -183,7 +183,13 @@ export class OpenIdProvider {
     };
     const provider = new Provider(config.publicUrl, configuration);
     provider.proxy = config.trustedProxies.length > 0;
-    provider.on('end_session.success', (ctx: KoaContextWithOIDC) => { sso.endedBy(ctx.req.headers.cookie).catch(this.#deps.onError); });
+    // SignOnce's session ends only when the user confirmed the sign-out (logout=yes) of an OpenID
+    // session of theirs: oidc-provider also completes "stay signed in", and a logout with no
+    // OpenID session to end without asking, which a link from any site can start (logout CSRF).
+    provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
+      if (!ctx.oidc.session?.accountId || !ctx.oidc.params?.logout) return;
+      sso.endedBy(ctx.req.headers.cookie).catch(this.#deps.onError);
+    });
     provider.on('server_error', (_ctx: unknown, error: unknown) => this.#deps.onError(error));
     return provider;
   }

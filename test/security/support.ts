@@ -1,6 +1,7 @@
 // The attack suite's one setup: a real gateway (the code `signonce serve` runs) in front of a
 // recording upstream, with real OpenID providers (oidc-provider) when a file needs them, and the
 // tools attacks need: raw bytes over TCP, sign-in flows held at any hop, the store's signing key.
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -67,6 +68,8 @@ export interface SecurityGateway {
   /** Provider `idp` (A) and, with `idps: 2`, `idpb` (B): separate real servers, same client id. */
   readonly idps: readonly TestIdp[];
   url(host: string, path?: string): string;
+  /** The SQLite file of the store (what a thief of the database or a backup holds, with its -wal file). */
+  readonly databaseFile: string;
   /** The gateway's store, opened by the test with the same keys (to read the signing key, say). */
   store(): Promise<Store>;
   close(): Promise<void>;
@@ -80,7 +83,7 @@ export const RP = 'http://rp.localhost:9';
  * A gateway with: `dev` and `local` (password) providers, and `idps` real OpenID providers;
  * apps `app1` (sign-in redirect, tokenStore, an app scheme and one https URL allowed as
  * redirects), `app2` (Return401, accepting app1's tokens), `open` (AllowAnonymous), `guarded`
- * (Return401 with excludedPaths /healthz and /public/*); OpenID clients `app2` (named like the
+ * (Return401 with excludedPaths /healthz and /public/*), `down` (its upstream refuses connections); OpenID clients `app2` (named like the
  * app on purpose: cross-protocol confusion) and `partner` (third party: a consent page).
  */
 export async function startSecurityGateway({ idps: count = 0 }: { idps?: 0 | 1 | 2 } = {}): Promise<SecurityGateway> {
@@ -101,6 +104,7 @@ export async function startSecurityGateway({ idps: count = 0 }: { idps?: 0 | 1 |
     scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' },
   });
   const defaultProvider = count ? 'idp' : 'dev';
+  const deadPort = await freePort();
   const config = parseConfig(stringify({
     publicUrl: `http://auth.localhost:${port}`,
     listen: { host: '127.0.0.1', port },
@@ -115,6 +119,7 @@ export async function startSecurityGateway({ idps: count = 0 }: { idps?: 0 | 1 |
       { id: 'app2', hosts: [`app2.localhost:${port}`], upstream: upstream.url, defaultProvider, unauthenticatedAction: 'Return401', acceptTokensFrom: ['app1'] },
       { id: 'open', hosts: [`open.localhost:${port}`], upstream: upstream.url, unauthenticatedAction: 'AllowAnonymous' },
       { id: 'guarded', hosts: [`guarded.localhost:${port}`], upstream: upstream.url, unauthenticatedAction: 'Return401', excludedPaths: ['/healthz', '/public/*'] },
+      { id: 'down', hosts: [`down.localhost:${port}`], upstream: `http://127.0.0.1:${deadPort}`, unauthenticatedAction: 'AllowAnonymous' },
     ],
     clients: [
       { id: 'app2', secret: OIDC_CLIENT_SECRET, redirectUris: [`${RP}/cb`], postLogoutRedirectUris: [`${RP}/bye`] },
@@ -134,7 +139,7 @@ export async function startSecurityGateway({ idps: count = 0 }: { idps?: 0 | 1 |
   const restarted = await Promise.all(ids.map((id, i) => startOidcProvider([`http://auth.localhost:${port}/.auth/login/${id}/callback`], first[i])));
   let opened: Store | undefined;
   return {
-    port, config, logs, received: upstream.received, idps: restarted,
+    port, config, logs, received: upstream.received, idps: restarted, databaseFile: join(dir, 'signonce.db'),
     url: (host, path = '/') => `http://${host}:${port}${path}`,
     store: async () => (opened ??= await openStore(config.store, { keyring: new Keyring(config.secrets.encryptionKeys) })),
     async close() {
@@ -146,6 +151,14 @@ export async function startSecurityGateway({ idps: count = 0 }: { idps?: 0 | 1 |
       await remove();
     },
   };
+}
+
+/** An authorization request to SignOnce's OpenID Provider for `client` (code flow, PKCE S256). */
+export function authorizationUrl(gw: SecurityGateway, client: string, redirectUri: string): string {
+  const challenge = createHash('sha256').update('a-verifier-of-at-least-43-characters-0123456789').digest('base64url');
+  return gw.url('auth.localhost', `/.auth/oidc/auth?${new URLSearchParams({
+    client_id: client, response_type: 'code', scope: 'openid', state: 'st', redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: 'S256',
+  })}`);
 }
 
 /** SignOnce's current signing key, private half included (to sign tokens only its checks can refuse). */
