@@ -14,6 +14,8 @@ import { ProviderError } from '../providers/index.ts';
 import type { ProviderTokens, Store, StoredTokens, TokenRef } from '../store/index.ts';
 import type { ResourceTarget } from './resources.ts';
 
+const FAILED_KEYS_MAX = 100_000;
+
 export type RefreshFailure =
   /** Nothing stored, or no refresh token: sign in again (asking for offline access). */
   | 'no-refresh-token'
@@ -102,6 +104,12 @@ export class TokenRefresher {
       return fresh;
     } catch (error) {
       if (error instanceof RefreshError && (error.failure === 'unreachable' || error.failure === 'invalid-response')) {
+        // Bounded: past entries are dropped before the map outgrows FAILED_KEYS_MAX (an outage of
+        // a provider marks each of its users once).
+        if (this.#failedUntil.size >= FAILED_KEYS_MAX) {
+          for (const [failed, until] of this.#failedUntil) if (until <= this.#now()) this.#failedUntil.delete(failed);
+          if (this.#failedUntil.size >= FAILED_KEYS_MAX) this.#failedUntil.delete(this.#failedUntil.keys().next().value!);
+        }
         this.#failedUntil.set(key, this.#now() + AHEAD_RETRY_AFTER_MS);
       }
       throw error;
