@@ -2,7 +2,9 @@
 // address and per account, bounded in memory), header size and slow-client timeouts.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { RateLimiter, takeToken, type Bucket } from '../../src/gateway/rate-limit.ts';
 import { rateLimitOf } from '../../src/gateway/routes.ts';
 import { startTestGateway, type Echo } from '../support/gateway.ts';
@@ -131,4 +133,34 @@ test('headers larger than limits.maxHeaderBytes get 431; a client that sends its
   const after_ = performance.now() - started;
   assert.ok(after_ < 5000, `closed after ${after_.toFixed(0)} ms`);
   assert.match(received, /^HTTP\/1\.1 408/, 'told why');
+});
+
+test('while another process floods the sign-in endpoint, signed-in users are served', async () => {
+  const gw = await startTestGateway((port, upstream) => ({
+    publicUrl: `http://auth.localhost:${port}`, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
+    apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev' }],
+  }));
+  after(() => gw.close());
+  const ua = new UserAgent();
+  const form = await ua.navigate(gw.url('app.localhost', '/'));
+  await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'ann@example.com' });
+  // The flooder: another process, 2 s of as many sign-in requests as 32 connections carry (bounded, loopback).
+  const script = `require('autocannon')({ url: 'http://127.0.0.1:${gw.port}/.auth/login/dev', connections: 32, duration: 2,
+    headers: { host: 'app.localhost:${gw.port}' } }).then((r) => process.stdout.write(JSON.stringify(r.statusCodeStats)))`;
+  const flooder = spawn(process.execPath, ['-e', script], { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  flooder.stdout.setEncoding('utf8').on('data', (chunk: string) => { out += chunk; });
+  const flooded = new Promise<Record<string, { count: number }>>((resolve) => flooder.on('close', () => resolve(JSON.parse(out))));
+  const statuses = new Map<number, number>();
+  let done = false;
+  void flooded.then(() => { done = true; });
+  while (!done) {
+    const answer = await ua.request(gw.url('app.localhost', '/'));
+    statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+    await answer.cancel();
+  }
+  const flood = await flooded;
+  assert.deepEqual([...statuses.keys()], [200], 'every request of the signed-in user served');
+  assert.ok((flood['429']?.count ?? 0) > 10 * (flood['302']?.count ?? 0), `the flood is refused: ${JSON.stringify(flood)}`);
+  assert.ok((statuses.get(200) ?? 0) > 10);
 });
