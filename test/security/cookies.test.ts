@@ -28,7 +28,7 @@ function flipped(value: string, index: number): string {
   return `${value.slice(0, i)}${value[i] === 'A' ? 'B' : 'A'}${value.slice(i + 1)}`;
 }
 
-const REF = 'ASVS 5.0 V7.2 (v4 3.2.3, 3.4); CWE-565';
+const REF = 'ASVS 4.0.3 3.2.3, 3.5.3; CWE-565';
 const rows: CookieRow[] = [
   { attack: 'control: the cookie on the host it was issued for', reference: REF, host: 'app1', value: (c) => c.app1, expect: 'alice@example.com' },
   { attack: 'one ciphertext character changed', reference: `${REF}; CWE-353`, host: 'app1', value: (c) => flipped(c.app1, Math.floor(c.app1.length / 2)), expect: 401 },
@@ -40,16 +40,16 @@ const rows: CookieRow[] = [
   { attack: 'another format version', reference: REF, host: 'app1', value: (c) => c.app1.replace(/^v1\./, 'v2.'), expect: 401 },
   { attack: 'empty', reference: REF, host: 'app1', value: () => '', expect: 401 },
   { attack: 'garbage of a plausible shape', reference: REF, host: 'app1', value: () => `v1.AAAAAAAAAAA.${'A'.repeat(80)}`, expect: 401 },
-  { attack: 'app1\'s cookie presented at app2', reference: `${REF}; RFC 6265bis 8.6`, host: 'app2', value: (c) => c.app1, expect: 401 },
-  { attack: 'app2\'s cookie presented at app1', reference: `${REF}; RFC 6265bis 8.6`, host: 'app1', value: (c) => c.app2, expect: 401 },
+  { attack: 'app1\'s cookie presented at app2', reference: `${REF}; RFC 6265 8.6`, host: 'app2', value: (c) => c.app1, expect: 401 },
+  { attack: 'app2\'s cookie presented at app1', reference: `${REF}; RFC 6265 8.6`, host: 'app1', value: (c) => c.app2, expect: 401 },
   { attack: 'the auth host\'s SSO cookie presented at an app host', reference: REF, host: 'app1', value: (c) => c.sso, expect: 401 },
   { attack: 'the sign-in binding cookie (SignOnceLogin) presented as a session cookie', reference: REF, host: 'app1', value: (c) => c.login, expect: 401 },
-  { attack: 'a cookie of a signed-out session (single logout revokes it server-side)', reference: 'ASVS 5.0 V7.4.1 (v4 3.3.1); CWE-613', host: 'app1', value: (c) => c.revoked, expect: 401 },
+  { attack: 'a cookie of a signed-out session (single logout revokes it server-side)', reference: 'ASVS 4.0.3 3.3.1; CWE-613', host: 'app1', value: (c) => c.revoked, expect: 401 },
   { attack: 'a session id sealed by another deployment\'s key', reference: `${REF}; CWE-347`, host: 'app1',
     value: (c) => c.seal(c.secret, new Keyring([generateKey()])), expect: 401 },
   { attack: 'control: the session id itself, sealed again with the key, authenticates (so the next row means something)', reference: REF, host: 'app1',
     value: (c) => c.seal(c.secret), expect: 'alice@example.com' },
-  { attack: 'a stolen database and the encryption key: a stored session id hash sealed as a cookie', reference: 'README "What is kept, and how"; CWE-522', host: 'app1',
+  { attack: 'a stolen database and the encryption key: a stored session id hash sealed as a cookie', reference: 'README "What is kept, and how"; ASVS 4.0.3 3.2.2; CWE-522', host: 'app1',
     value: (c) => c.seal(c.idHash), expect: 401 },
 ];
 
@@ -106,8 +106,8 @@ describe('session cookies tampered with or moved', () => {
 
   // Cross-site request forgery with the cookie: state-changing requests must come from the app's own pages.
   const csrfRows: Array<Row & { readonly host: string; readonly path: string; readonly headers: Record<string, string>; readonly status: number; readonly upgrade?: boolean }> = [
-    { attack: 'control: a same-origin POST', reference: 'ASVS 5.0 V3.5.1 (v4 4.2.2)', host: 'app1', path: '/form', headers: { origin: 'http://app1.localhost:PORT' }, status: 200 },
-    { attack: 'a POST from another site (Origin)', reference: 'ASVS 5.0 V3.5.1 (v4 4.2.2); CWE-352', host: 'app1', path: '/form', headers: { origin: 'https://evil.example' }, status: 403 },
+    { attack: 'control: a same-origin POST', reference: 'ASVS 4.0.3 4.2.2, 13.2.3', host: 'app1', path: '/form', headers: { origin: 'http://app1.localhost:PORT' }, status: 200 },
+    { attack: 'a POST from another site (Origin)', reference: 'ASVS 4.0.3 4.2.2, 13.2.3; CWE-352', host: 'app1', path: '/form', headers: { origin: 'https://evil.example' }, status: 403 },
     { attack: 'a POST with Origin: null (sandboxed frame, data: URL)', reference: 'RFC 6454 7.3; CWE-352', host: 'app1', path: '/form', headers: { origin: 'null' }, status: 403 },
     { attack: 'a POST marked Sec-Fetch-Site: cross-site, without Origin', reference: 'Fetch Metadata; CWE-352', host: 'app1', path: '/form', headers: { 'sec-fetch-site': 'cross-site' }, status: 403 },
     { attack: 'a POST from a sibling app\'s origin (same site, other app)', reference: 'CWE-352; CWE-346', host: 'app1', path: '/form', headers: { origin: 'http://app2.localhost:PORT' }, status: 403 },

@@ -13,7 +13,7 @@ interface PathRow extends Row {
   readonly expect: 'excluded' | 'protected';
 }
 
-const REF = 'RFC 3986 6 (equivalence); ASVS 5.0 V8.2.1 (v4 4.1.3); CWE-22; CWE-41';
+const REF = 'RFC 3986 6 (equivalence); ASVS 4.0.3 4.1.5 (fail securely); CWE-22; CWE-41';
 const protectedRow = (attack: string, target: string, reference = REF): PathRow => ({ attack, target, reference, expect: 'protected' });
 
 const rows: PathRow[] = [

@@ -32,7 +32,7 @@ const upgrade = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Vers
 
 const rows: HeaderRow[] = [
   // --- client-sent identity headers ----------------------------------------------------------
-  { attack: 'X-MS-CLIENT-PRINCIPAL* as Easy Auth sends them, anonymous app', reference: 'README "What the app receives"; ASVS 5.0 V8.3.1 (v4 4.1.3); CWE-290', expect: 'stripped',
+  { attack: 'X-MS-CLIENT-PRINCIPAL* as Easy Auth sends them, anonymous app', reference: 'README "What the app receives"; ASVS 4.0.3 4.1.2; CWE-290', expect: 'stripped',
     bytes: (c) => `GET /?row=${c.n} HTTP/1.1\r\nHost: ${open(c)}\r\nX-MS-CLIENT-PRINCIPAL: eyJhdXRoX3R5cCI6ImFhZCJ9\r\nX-MS-CLIENT-PRINCIPAL-NAME: ${SPOOF}\r\nX-MS-CLIENT-PRINCIPAL-ID: ${SPOOF}\r\nX-MS-CLIENT-PRINCIPAL-IDP: aad\r\n\r\n` },
   { attack: 'identity headers in mixed case', reference: 'RFC 9110 5.1 (names are case-insensitive); CWE-290', expect: 'stripped',
     bytes: (c) => `GET /?row=${c.n} HTTP/1.1\r\nHost: ${open(c)}\r\nx-Ms-Client-Principal-Name: ${SPOOF}\r\nX-ms-CLIENT-principal-ID: ${SPOOF}\r\n\r\n` },
@@ -44,6 +44,9 @@ const rows: HeaderRow[] = [
     bytes: (c) => `GET /?row=${c.n} HTTP/1.1\r\nHost: ${app1(c)}\r\nX-MS-CLIENT-PRINCIPAL-NAME: ${SPOOF}\r\nCookie: ${c.cookie}\r\nx-ms-client-principal-name: ${SPOOF}\r\nX_MS_CLIENT_PRINCIPAL_ID: ${SPOOF}\r\nX-MS-CLIENT-PRINCIPAL-IDP: ${SPOOF}\r\n\r\n` },
   { attack: 'Connection naming SignOnce\'s identity headers (to have them dropped as hop-by-hop)', reference: 'RFC 9110 7.6.1; CWE-290', expect: 'signed-in',
     bytes: (c) => `GET /?row=${c.n} HTTP/1.1\r\nHost: ${app1(c)}\r\nCookie: ${c.cookie}\r\nConnection: keep-alive, X-MS-CLIENT-PRINCIPAL-NAME, X-MS-CLIENT-PRINCIPAL, X-MS-CLIENT-PRINCIPAL-ID\r\n\r\n` },
+  { attack: 'forwarding headers and a request id chosen by an untrusted client', reference: 'RFC 7239 8; README trustedProxies; CWE-348', expect: 'stripped',
+    bytes: (c) => `GET /?row=${c.n} HTTP/1.1\r\nHost: ${open(c)}\r\nX-Forwarded-For: ${SPOOF}\r\nX-Forwarded-Host: ${SPOOF}.example\r\nX-Forwarded-Proto: ${SPOOF}\r\n`
+      + `Forwarded: for=${SPOOF};host=${SPOOF}.example\r\nX-Real-IP: ${SPOOF}\r\nX-Request-Id: ${SPOOF}\r\n\r\n` },
   { attack: 'obsolete line folding continuing another header with an identity header', reference: 'RFC 9112 5.2; CWE-444', expect: 'refused',
     bytes: (c) => `GET /?row=${c.n} HTTP/1.1\r\nHost: ${open(c)}\r\nX-Note: hello\r\n X-MS-CLIENT-PRINCIPAL-NAME: ${SPOOF}\r\n\r\n` },
   { attack: 'whitespace between the header name and the colon', reference: 'RFC 9112 5.1; CWE-444', expect: 'refused',

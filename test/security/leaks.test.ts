@@ -152,8 +152,8 @@ describe('secrets in logs and in the stolen database', () => {
     [value, encodeURIComponent(value), Buffer.from(value).toString('base64'), Buffer.from(value).toString('base64url')].some((form) => text.includes(form));
 
   const threats: Array<Row & { readonly text: (gw: SecurityGateway) => string }> = [
-    { attack: 'a leaked log (every line at trace level)', reference: 'ASVS 5.0 V16.2.5 (v4 7.1.1, 7.1.2); RFC 9700 4.3; CWE-532', text: (g) => g.logs.join('\n') },
-    { attack: 'a stolen database or backup (the SQLite file, its WAL and shared memory, raw bytes)', reference: 'README "What is kept, and how"; ASVS 5.0 V11.1, V14.2; CWE-312; CWE-256',
+    { attack: 'a leaked log (every line at trace level)', reference: 'ASVS 4.0.3 7.1.1, 7.1.2; CWE-532', text: (g) => g.logs.join('\n') },
+    { attack: 'a stolen database or backup (the SQLite file, its WAL and shared memory, raw bytes)', reference: 'README "What is kept, and how"; ASVS 4.0.3 2.4.1, 3.2.2, 6.1.1, 8.3.4; CWE-312; CWE-256',
       text: (g) => ['', '-wal', '-shm'].filter((suffix) => existsSync(`${g.databaseFile}${suffix}`)).map((suffix) => readFileSync(`${g.databaseFile}${suffix}`, 'latin1')).join('\n') },
   ];
 

@@ -17,7 +17,7 @@ interface PageRow extends Row {
   readonly status: number;
 }
 
-const REF = 'ASVS 5.0 V3.4 (v4 14.4.3-14.4.7); RFC 7034; CWE-1021';
+const REF = 'ASVS 4.0.3 14.4.1, 14.4.3, 14.4.4, 14.4.6, 14.4.7; RFC 7034; CWE-1021';
 const get = (gw: SecurityGateway, host: string, path: string) => new UserAgent().request(gw.url(host, path));
 
 /** A browser signed in at app1 that went on to an OpenID client's authorization: the page it lands on. */
@@ -32,9 +32,9 @@ async function atOpenIdProvider(gw: SecurityGateway, client: string, redirectUri
 const rows: PageRow[] = [
   { attack: 'the sign-in page (provider list)', reference: REF, status: 200, page: (gw) => get(gw, 'app1.localhost', '/.auth/login') },
   { attack: 'the dev sign-in form', reference: REF, status: 200, page: (gw) => get(gw, 'auth.localhost', '/.auth/login/dev/form?state=x') },
-  { attack: 'the password sign-in form', reference: `${REF}; ASVS 5.0 V14.3.2 (no-store)`, status: 200, page: (gw) => get(gw, 'auth.localhost', '/.auth/login/local/form?state=x') },
+  { attack: 'the password sign-in form', reference: `${REF}; ASVS 4.0.3 8.2.1 (no-store)`, status: 200, page: (gw) => get(gw, 'auth.localhost', '/.auth/login/local/form?state=x') },
   { attack: 'the registration form', reference: REF, status: 200, page: (gw) => get(gw, 'auth.localhost', '/.auth/login/local/register?state=x') },
-  { attack: 'the password form again after a wrong password', reference: `${REF}; ASVS 5.0 V14.3.2`, status: 401,
+  { attack: 'the password form again after a wrong password', reference: `${REF}; ASVS 4.0.3 8.2.1`, status: 401,
     page: async (gw) => {
       const ua = new UserAgent();
       const form = await ua.navigate(gw.url('app1.localhost', '/.auth/login/local'));
@@ -93,7 +93,7 @@ describe('SignOnce\'s own pages', () => {
     });
   }
 
-  test('answers that carry tokens are never stored by a cache [RFC 6749 5.1; RFC 9700 4.3; ASVS 5.0 V14.3.2]', async () => {
+  test('answers that carry tokens are never stored by a cache [RFC 6749 5.1; RFC 9700 4.3; ASVS 4.0.3 8.2.1]', async () => {
     const { handover, authenticationToken } = await nativeDevSignIn(gw.url('app1.localhost', ''), 'myapp://easyauth.callback', { user_id: 'nora@example.com' });
     assert.equal(handover.headers.get('cache-control'), 'no-store', 'the redirect carrying #token=');
     const signedIn = await devSignIn(gw, 'app1.localhost', 'nora@example.com');

@@ -17,7 +17,7 @@ interface RedirectRow extends Row {
   readonly expect: 'refused' | 'same-host' | 'allowed';
 }
 
-const REF = 'RFC 9700 4.11.1; ASVS 5.0 V3.7.2 (v4 5.1.5); CWE-601';
+const REF = 'RFC 9700 4.11.1; ASVS 4.0.3 5.1.5; CWE-601';
 const refused = (attack: string, target: string, reference = REF): RedirectRow => ({ attack, target, reference, expect: 'refused' });
 
 // app1 allows myapp://easyauth.callback and https://partner.example/return (and what lies under them).
