@@ -31,7 +31,8 @@ function duplicateIds(section: string, items: Array<[number, Raw]>, problems: Pr
 /** An app's resources: each alias once, each from a provider SignOnce refreshes tokens of. */
 function resourceProblems(appIndex: number, resources: Array<[number, Raw]>, providers: Array<[number, Raw]>, problems: Problem[]): void {
   const aliases = new Map<unknown, number>();
-  const refreshing = providers.filter(([, p]) => REFRESHING_PROVIDER_TYPES.includes(String(p.type))).map(([, p]) => p.id);
+  // A type may be any value here (the schema reports it): never String() it, `{ toString: 1 }` throws.
+  const refreshing = providers.filter(([, p]) => typeof p.type === 'string' && REFRESHING_PROVIDER_TYPES.includes(p.type)).map(([, p]) => p.id);
   for (const [j, resource] of resources) {
     const path = (field: string) => formatPath(['apps', appIndex, 'resources', j, field]);
     const first = aliases.get(resource.alias);
@@ -40,8 +41,8 @@ function resourceProblems(appIndex: number, resources: Array<[number, Raw]>, pro
     if (typeof resource.provider !== 'string' || !ID_PATTERN.test(resource.provider) || refreshing.includes(resource.provider)) continue;
     const known = providers.find(([, p]) => p.id === resource.provider);
     problems.push({ path: path('provider'), message: known
-      ? `${show(resource.provider)} is a ${String(known[1].type)} provider: its tokens cannot be refreshed, so it gets no tokens for other resources (use an oidc or oauth2 provider)`
-      : `no provider ${show(resource.provider)} (known: ${providers.map(([, p]) => p.id).join(', ') || 'none'})` });
+      ? `${show(resource.provider)} is a ${typeof known[1].type === 'string' ? known[1].type : show(known[1].type)} provider: its tokens cannot be refreshed, so it gets no tokens for other resources (use an oidc or oauth2 provider)`
+      : `no provider ${show(resource.provider)} (known: ${providers.map(([, p]) => p.id).filter((id) => typeof id === 'string').join(', ') || 'none'})` });
   }
 }
 

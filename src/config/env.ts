@@ -14,7 +14,8 @@ export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, problems: 
         problems.push({ path: formatPath(path), message: `"\${${name}}" is not a valid environment variable reference (write $\${…} for a literal)` });
         return whole;
       }
-      const replacement = env[name];
+      // Own variables only: `toString` or `__proto__` is not set just because every object has one.
+      const replacement = Object.hasOwn(env, name) ? env[name] : undefined;
       if (replacement === undefined) {
         problems.push({ path: formatPath(path), message: `environment variable ${name} is not set` });
         return whole;

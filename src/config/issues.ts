@@ -72,7 +72,9 @@ function kind(value: unknown, path: readonly PropertyKey[]): string {
   if (Array.isArray(value)) return 'a list';
   if (value === null) return 'null';
   if (typeof value === 'object') return 'a mapping';
-  return SECRET_OPTION.test(String(path.at(-1) ?? '')) ? `a ${typeof value} (not shown)` : `${typeof value} ${show(value)}`;
+  // Named by the option, also for an item of a list of secrets (secrets.encryptionKeys[0]).
+  const option = path.findLast((key) => typeof key === 'string');
+  return SECRET_OPTION.test(String(option ?? '')) ? `a ${typeof value} (not shown)` : `${typeof value} ${show(value)}`;
 }
 
 const EXPECTED: Record<string, string> = {

@@ -16,6 +16,16 @@ export function resolveConfigPath(argument: string | undefined, env: NodeJS.Proc
   return argument ?? (env.SIGNONCE_CONFIG || DEFAULT_PATH);
 }
 
+/** Whether a value contains itself (a YAML alias inside its own anchor), which no option can. */
+function circular(value: unknown, within = new Set<unknown>()): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (within.has(value)) return true;
+  within.add(value);
+  const found = Object.values(value).some((item) => circular(item, within));
+  within.delete(value);
+  return found;
+}
+
 /** Compares paths segment by segment, numbers as numbers, so problems read in file order. */
 const byPath = (a: Problem, b: Problem) => a.path.localeCompare(b.path, 'en', { numeric: true });
 
@@ -31,7 +41,14 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
       message: `not valid YAML or JSON: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
     })));
   }
-  const parsed: unknown = document.toJS();
+  let parsed: unknown;
+  try {
+    parsed = document.toJS();
+  } catch (error) {
+    // An alias without its anchor, inside its own anchor, or expanding too far ("billion laughs").
+    throw new ConfigError(source, [{ path: '(root)', message: `not valid YAML or JSON: ${(error as Error).message}` }]);
+  }
+  if (circular(parsed)) throw new ConfigError(source, [{ path: '(root)', message: 'not valid YAML or JSON: an alias inside its own anchor' }]);
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new ConfigError(source, [{
       path: '(root)',

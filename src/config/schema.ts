@@ -45,7 +45,9 @@ const publicUrl = rule(z.string(), (v) => {
 /** A store URL as it may be shown: never with its password. */
 export function redactStoreUrl(value: string): string {
   const url = parsedUrl(value);
-  if (!url || !url.password) return value;
+  // One that does not parse may hold a password all the same: whatever lies between "//user:" and the last "@".
+  if (!url) return value.replace(/(\/\/[^/@:]*:).*@/, '$1***@');
+  if (!url.password) return value;
   url.password = '***';
   return url.toString();
 }

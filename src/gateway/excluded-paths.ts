@@ -1,7 +1,8 @@
 // `excludedPaths`: paths served without authentication. The decision must hold whatever the
 // upstream makes of the path, so only a path already in canonical form can be excluded: anything
 // an upstream might normalise into another path (dot segments, encoded dots or slashes, `;`
-// parameters, doubled slashes, backslashes, an encoded `#` or `?`) requires authentication.
+// parameters, doubled slashes, backslashes, an encoded `#` or `?`, an encoded `%`, which an app
+// behind a decoding proxy decodes again) requires authentication.
 // Failing closed costs a sign-in on a strange URL; failing open would be a bypass
 // (OWASP ASVS 4.1.3; RFC 3986 section 6 on equivalent URIs).
 
@@ -9,7 +10,7 @@
 export function canonicalPath(target: string): string | undefined {
   const path = target.split('?', 1)[0]!;
   if (!path.startsWith('/') || path.includes('#')) return undefined;
-  if (/\/\/|\\|;|%(?:2e|2f|5c|23|3f|3b|00)|[\u0000-\u0020\u007f]/i.test(path)) return undefined;
+  if (/\/\/|\\|;|%(?:2e|2f|5c|23|3f|3b|00|25)|[\u0000-\u0020\u007f]/i.test(path)) return undefined;
   if (path.split('/').some((segment) => segment === '.' || segment === '..')) return undefined;
   // Other percent-encodings are fine only when well-formed.
   try {

@@ -29,13 +29,25 @@ function decoded(value: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The value as a Location header carries it: non-ASCII percent-encoded (UTF-8), as a browser would
+ * (Node refuses other characters in headers); undefined for a lone surrogate, which has no UTF-8 form.
+ */
+function asLocation(value: string): string | undefined {
+  try {
+    return value.replace(/[^\u0000-\u007f]+/g, encodeURIComponent);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A same-host path: one leading "/", and nothing that any decoding turns into another origin. */
-function localPath(value: string): RedirectDecision {
+function localPath(value: string, location: string): RedirectDecision {
   const plain = decoded(value);
   if (plain === undefined) return refuse('malformed or too deeply percent-encoded');
   if (UNSAFE_CHARACTERS.test(value) || UNSAFE_DECODED.test(plain)) return refuse('contains control characters, spaces or backslashes');
   if (plain.startsWith('//')) return refuse('not a path on this host');
-  return { ok: true, location: value };
+  return { ok: true, location };
 }
 
 /** True when `candidate` is `allowed` or lies under its path (segment-wise, never a longer host). */
@@ -53,13 +65,15 @@ function underAllowed(candidate: URL, allowed: URL): boolean {
 export function checkRedirect(value: string, allowedExternal: readonly string[]): RedirectDecision {
   if (value === '') return refuse('empty');
   if (value.length > 2048) return refuse('longer than 2048 characters');
-  if (value.startsWith('/')) return localPath(value);
+  const location = asLocation(value);
+  if (location === undefined) return refuse('not well-formed Unicode');
+  if (value.startsWith('/')) return localPath(value, location);
   if (UNSAFE_CHARACTERS.test(value)) return refuse('contains control characters, spaces or backslashes');
   if (!URL.canParse(value)) return refuse('neither a path on this host nor an absolute URL');
   const candidate = new URL(value);
   // An absolute URL must name its host with "//" ("https:evil" parses as host "evil" in WHATWG URL).
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return refuse('an absolute URL without "//"');
   const allowed = allowedExternal.filter((url) => URL.canParse(url)).map((url) => new URL(url));
-  if (allowed.some((url) => underAllowed(candidate, url))) return { ok: true, location: value };
+  if (allowed.some((url) => underAllowed(candidate, url))) return { ok: true, location };
   return refuse('not a path on this host and not in allowedExternalRedirectUrls');
 }
