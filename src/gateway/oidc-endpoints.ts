@@ -8,7 +8,7 @@ import type { InteractionResults, Provider } from 'oidc-provider';
 import { INTERACTION_PREFIX, OpenIdProvider } from '../oidc/provider.ts';
 import type { GatewayContext } from './context.ts';
 import { crossOrigin, page, queryParam, readBody } from './http.ts';
-import { consentPage, errorPage, logoutConfirmPage, pageHeaders, signInPage } from './pages.ts';
+import { consentPage, errorPage, logoutConfirmPage, pageHeaders, signInPage, signedOutPage } from './pages.ts';
 import { OIDC_LOGIN_CODE, type signInRoutes } from './sign-in.ts';
 import type { Session } from '../store/index.ts';
 
@@ -29,6 +29,7 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
       },
     },
     logoutPage: logoutConfirmPage,
+    signedOutPage,
     logoutHeaders: pageHeaders(postLogoutOrigins),
     onError: (error) => log.error({ err: error }, 'OpenID Provider error'),
   });
@@ -37,9 +38,14 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
   const handles = (path: string) =>
     path === '/.well-known/openid-configuration' || (path.startsWith('/.auth/oidc/') && !path.startsWith(INTERACTION_PREFIX));
 
+  const NOT_FRAMED_NOT_SNIFFED = { 'x-frame-options': 'DENY', 'content-security-policy': "frame-ancestors 'none'", 'x-content-type-options': 'nosniff' };
+
   async function serve(request: FastifyRequest, reply: FastifyReply) {
     const provider = await op.provider();
     reply.hijack();
+    // oidc-provider's own pages (its post-logout page, its auto-submitted forms) are never framed,
+    // and nothing it answers is content-sniffed (its JSON included).
+    for (const [name, value] of Object.entries(NOT_FRAMED_NOT_SNIFFED)) reply.raw.setHeader(name, value);
     provider.callback()(request.raw, reply.raw);
     return reply;
   }

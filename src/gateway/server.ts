@@ -31,7 +31,12 @@ export function buildServer(deps: ServerDeps) {
   // keep-alive connections would hold the stop open until the idle timeout.
   let closing = false;
   app.addHook('preClose', async () => { closing = true; });
-  app.addHook('onSend', async (_request, reply) => { if (closing) reply.header('connection', 'close'); });
+  app.addHook('onSend', async (_request, reply) => {
+    // Nothing SignOnce answers itself is to be content-sniffed (its JSON included); answers of
+    // apps are proxied as the app sent them.
+    reply.header('x-content-type-options', 'nosniff');
+    if (closing) reply.header('connection', 'close');
+  });
   app.register(gatewayRoutes, deps);
   return app;
 }

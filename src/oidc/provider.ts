@@ -49,6 +49,8 @@ export interface OidcProviderDeps {
   readonly logoutPage: (form: string) => string;
   /** The headers of that page (its form ends at a client's post-logout redirect URI). */
   readonly logoutHeaders: Readonly<Record<string, string>>;
+  /** The page shown after a sign-out that names no post-logout redirect URI. */
+  readonly signedOutPage: () => string;
   readonly onError: (error: unknown) => void;
 }
 
@@ -122,7 +124,7 @@ export class OpenIdProvider {
   }
 
   async #build(privateJwk: Record<string, unknown>, kid: string, alg: string): Promise<Provider> {
-    const { config, store, accounts, authenticationTokens, sso, logoutPage, logoutHeaders } = this.#deps;
+    const { config, store, accounts, authenticationTokens, sso, logoutPage, logoutHeaders, signedOutPage } = this.#deps;
     const cookieKey = (await store.instanceSecret('oidc-cookies')).toString('base64url');
 
     // The login prompt also asks when SignOnce's SSO session has ended (or is another account's):
@@ -169,6 +171,11 @@ export class OpenIdProvider {
           logoutSource: async (ctx, form) => {
             ctx.set(logoutHeaders);
             ctx.body = logoutPage(form);
+          },
+          // SignOnce's own page, with its headers (oidc-provider's loads a web font and has no CSP).
+          postLogoutSuccessSource: async (ctx) => {
+            ctx.set(logoutHeaders);
+            ctx.body = signedOutPage();
           },
         },
       },

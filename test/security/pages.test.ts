@@ -54,10 +54,9 @@ const rows: PageRow[] = [
   { attack: 'error page: an expired hand-off', reference: REF, status: 400, page: (gw) => get(gw, 'app1.localhost', '/.auth/login/done?code=expired') },
   { attack: 'error page: the app is unreachable', reference: REF, status: 502, page: (gw) => get(gw, 'down.localhost', '/') },
   { attack: 'the signed-out page', reference: REF, status: 200, page: (gw) => get(gw, 'app1.localhost', '/.auth/logout/complete') },
-  { attack: 'oidc-provider\'s own post-logout page', reference: REF, status: 200, page: (gw) => get(gw, 'auth.localhost', '/.auth/oidc/session/end/success'),
-    todo: 'served by oidc-provider\'s default postLogoutSuccessSource: no X-Frame-Options, CSP or nosniff (nothing on it to click; fix: render SignOnce\'s signed-out page with pageHeaders)' },
+  { attack: 'oidc-provider\'s own post-logout page', reference: REF, status: 200, page: (gw) => get(gw, 'auth.localhost', '/.auth/oidc/session/end/success') },
   { attack: 'oidc-provider\'s auto-submitted logout form (no OpenID session)', reference: REF, status: 200, page: (gw) => get(gw, 'auth.localhost', '/.auth/oidc/session/end?client_id=app2'),
-    todo: 'oidc-provider\'s form_post page (inline script) without X-Frame-Options, CSP or nosniff; since the end_session fix it ends no SignOnce session, so framing it gains nothing' },
+    todo: 'oidc-provider\'s form_post page: never framed now (X-Frame-Options DENY, frame-ancestors \'none\') and nosniff, but it auto-submits with an inline script and its CSP sets no script-src, default-src or base-uri; since the end_session fix it ends no SignOnce session' },
 ];
 
 /** A CSP's directives, by name. */
@@ -110,9 +109,7 @@ describe('SignOnce\'s own pages', () => {
     }
   });
 
-  test('JSON answers of SignOnce carry X-Content-Type-Options: nosniff [ASVS 4.0.3 14.4.4; CWE-430]', {
-    todo: 'SignOnce\'s JSON answers (/.auth/me, /.auth/exchange, refusals, the JWKS) and oidc-provider\'s have no X-Content-Type-Options: nosniff. Browsers do not render application/json as HTML, so this is defence in depth; one onSend hook in src/gateway/server.ts would add it.',
-  }, async () => {
+  test('JSON answers of SignOnce carry X-Content-Type-Options: nosniff [ASVS 4.0.3 14.4.4; CWE-430]', async () => {
     const me = await get(gw, 'app1.localhost', '/.auth/me');
     assert.equal(me.headers.get('x-content-type-options'), 'nosniff');
   });
