@@ -11,12 +11,21 @@ export interface SignedInUser {
   readonly claims: readonly Claim[];
 }
 
+/**
+ * A provider's text as a header value: its UTF-8 bytes (HTTP field values are bytes; Node writes a
+ * string's characters as Latin-1 bytes), with control characters, which no field value may hold
+ * (RFC 9110 section 5.5), replaced by U+FFFD. Without it, a user named "Łukasz" could use no app.
+ */
+export function utf8HeaderValue(text: string): string {
+  return Buffer.from(text.replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, '\ufffd'), 'utf8').toString('latin1');
+}
+
 export function principalHeaders(user: SignedInUser): Record<string, string> {
   const principal = { auth_typ: user.provider, claims: user.claims, name_typ: NAME_CLAIM_TYPE, role_typ: ROLE_CLAIM_TYPE };
   return {
     'x-ms-client-principal': Buffer.from(JSON.stringify(principal)).toString('base64'),
-    'x-ms-client-principal-name': user.name,
-    'x-ms-client-principal-id': user.subject,
+    'x-ms-client-principal-name': utf8HeaderValue(user.name),
+    'x-ms-client-principal-id': utf8HeaderValue(user.subject),
     'x-ms-client-principal-idp': user.provider,
   };
 }

@@ -106,15 +106,27 @@ test('principal headers: read back by signonce/verify exactly, whatever the clai
   }), params(1000));
 });
 
-test('principal headers: every value is one Node and undici can send', { todo: 'a name or subject outside Latin-1 (e.g. "Łukasz") or with a newline makes the header invalid: undici refuses the request and the app answers 502 for that user; how to encode it is an Easy Auth compatibility decision' }, () => {
+/** What an app reads from the name and id headers: their bytes as UTF-8, control characters shown as U+FFFD. */
+const expectedText = (text: string) => [...text].map((c) => (/[\u0000-\u0008\u000a-\u001f\u007f]/.test(c) ? '\ufffd' : c)).join('');
+const asUtf8 = (value: string) => Buffer.from(value, 'latin1').toString('utf8');
+// Lone surrogates are not text: the WHATWG encoder, like any, writes them as U+FFFD.
+const wellFormed = (text: string) => new TextDecoder().decode(new TextEncoder().encode(text));
+
+test('principal headers: every value is one Node and undici can send, and carries the name and id as UTF-8', () => {
   fc.assert(fc.property(userArb, (user) => {
-    for (const [name, value] of Object.entries(principalHeaders(user))) validateHeaderValue(name, value);
+    const headers = principalHeaders(user);
+    for (const [name, value] of Object.entries(headers)) validateHeaderValue(name, value);
+    assert.equal(asUtf8(headers['x-ms-client-principal-name']!), wellFormed(expectedText(user.name)));
+    assert.equal(asUtf8(headers['x-ms-client-principal-id']!), wellFormed(expectedText(user.subject)));
   }), params(500));
 });
 
-test('principal headers regression found by the properties', { todo: 'see above' }, () => {
-  const user = { provider: 'dev', subject: 'u1', name: 'Łukasz', claims: [] };
-  for (const [name, value] of Object.entries(principalHeaders(user))) validateHeaderValue(name, value);
+test('principal headers regressions found by the properties: a name outside Latin-1, a control character', () => {
+  for (const [name, expected] of [['Łukasz', 'Łukasz'], ['\u0000', '\ufffd'], ['a\r\nX-Injected: 1', 'a\ufffd\ufffdX-Injected: 1']]) {
+    const headers = principalHeaders({ provider: 'dev', subject: 'u1', name: name!, claims: [] });
+    for (const [header, value] of Object.entries(headers)) validateHeaderValue(header, value);
+    assert.equal(asUtf8(headers['x-ms-client-principal-name']!), expected);
+  }
 });
 
 /** An independent check of the documented shape. */

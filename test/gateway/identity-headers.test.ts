@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { forwardableHeaders, isCredentialHeader, isIdentityHeader, withoutCookies } from '../../src/gateway/identity-headers.ts';
+import { startTestGateway, type Echo } from '../support/gateway.ts';
+import { UserAgent, finalUrl } from '../support/user-agent.ts';
 
 const own = new Set(['AppServiceAuthSession']);
 
@@ -69,4 +71,20 @@ test('forwardableHeaders drops spoofed identity headers, however sent, from a re
     ['Cookie', 'other=1'],
     ['Accept', 'text/html'],
   ]);
+});
+
+test('a user named outside Latin-1 reaches the app, the name and id as UTF-8 bytes', async (t) => {
+  const gw = await startTestGateway((port, upstream) => ({
+    publicUrl: `http://auth.localhost:${port}`, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
+    apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev' }],
+  }));
+  t.after(() => gw.close());
+  const ua = new UserAgent();
+  const form = await ua.navigate(gw.url('app.localhost', '/'));
+  const landed = await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'Łukasz Żółć', name: 'Łukasz Żółć' });
+  assert.equal(landed.status, 200, 'served, not 502');
+  const headers = ((await landed.json()) as Echo).headers;
+  // Node hands header bytes over as Latin-1 characters: as UTF-8 they are the name.
+  assert.equal(Buffer.from(String(headers['x-ms-client-principal-name']), 'latin1').toString('utf8'), 'Łukasz Żółć');
+  assert.equal(Buffer.from(String(headers['x-ms-client-principal-id']), 'latin1').toString('utf8'), 'Łukasz Żółć');
 });
