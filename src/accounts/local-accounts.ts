@@ -69,10 +69,14 @@ export class LocalAccounts {
   /** Sets a new password (`signonce users set-password`); the problem with it, or undefined when set. */
   async setPassword(provider: string, usernameInput: string, password: string, minLength: number): Promise<string | undefined> {
     const username = normaliseUsername(usernameInput);
-    if (!username || !await this.#store.getPasswordCredential(provider, username)) return `no user "${usernameInput}" at ${provider}`;
-    const problem = passwordProblem(password, username, minLength);
+    const credential = username && await this.#store.getPasswordCredential(provider, username);
+    if (!credential) return `no user "${usernameInput}" at ${provider}`;
+    const problem = passwordProblem(password, credential.username, minLength);
     if (problem) return problem;
-    await this.#store.updatePasswordCredential(provider, username, { passwordHash: await hashPassword(password) });
+    await this.#store.updatePasswordCredential(provider, credential.username, { passwordHash: await hashPassword(password) });
+    // A reset is how an intruder who knew the old password is locked out: their sessions end too
+    // (OWASP ASVS 4.0.3 3.3.3).
+    await this.#store.revokeAccountSessions(credential.accountId);
     return undefined;
   }
 

@@ -171,7 +171,14 @@ test('users: add, set-password, disable, enable and delete local accounts (passw
   assert.ok(!added.stdout.includes('long enough'), 'the password is never printed');
   assert.equal(await signIn('a long enough password'), true);
 
+  const opened = await store();
+  const { accountId: ninaAccount } = (await opened.getPasswordCredential('staff', 'nina'))!;
+  const { secret: ninasSession } = await opened.createSession({ accountId: ninaAccount, lifetimeMs: 3_600_000 });
+  await opened.close();
   assert.equal((await users(['set-password', 'nina', '--provider', 'staff'], 'another long password\n')).code, 0);
+  const reopened = await store();
+  assert.equal(await reopened.getSession(ninasSession), undefined, 'a new password ends the sessions signed in with the old one');
+  await reopened.close();
   assert.equal(await signIn('a long enough password'), false);
   assert.equal(await signIn('another long password'), true);
   assert.equal((await users(['disable', 'nina', '--provider', 'staff'])).code, 0);
