@@ -254,6 +254,11 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   });
 
   app.all('/*', async (request, reply) => {
+    // RFC 9112 section 3.2: a request with more than one Host field is answered 400 (Node keeps
+    // the first, an upstream might read another).
+    if (request.raw.rawHeaders.filter((_, i, raw) => i % 2 === 0 && raw[i]!.toLowerCase() === 'host').length > 1) {
+      return reply.code(400).send({ error: 'more than one Host header' });
+    }
     const target = route(request.headers.host);
     const limited = rateLimitOf(target.kind, pathOf(request.url));
     if (limited) {
