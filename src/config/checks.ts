@@ -70,6 +70,12 @@ export function crossFieldProblems(raw: Raw): Problem[] {
     if (type === undefined) problems.push({ path, message: `no provider ${show(listed)} (known: ${providerIds.join(', ') || 'none'})` });
     else if (type === 'dev') problems.push({ path, message: '"dev" trusts whatever is typed: an e-mail it reports proves nothing' });
   }
+  // Browsers accept a __Host- cookie only with Secure, which SignOnce sets when publicUrl is https.
+  const session = isObject(raw.session) ? raw.session : {};
+  if (typeof session.cookieName === 'string' && /^__(Host|Secure)-/i.test(session.cookieName)
+    && typeof raw.publicUrl === 'string' && URL.canParse(raw.publicUrl) && new URL(raw.publicUrl).protocol !== 'https:') {
+    problems.push({ path: 'session.cookieName', message: `${show(session.cookieName)}: browsers refuse a cookie with this prefix unless it is Secure, which needs an https publicUrl` });
+  }
   const authHost = authHosts(raw.publicUrl);
   const hostOwners = new Map<string, number>();
   for (const [i, app] of apps) {

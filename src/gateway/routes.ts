@@ -19,7 +19,7 @@ import { forwardableHeaders } from './identity-headers.ts';
 import { devSignInForm, errorPage, signInPage, signedOutPage } from './pages.ts';
 import { UpstreamProxy, endToEnd } from './proxy.ts';
 import { bearerToken, type SignedIn } from './signed-in.ts';
-import { LOGIN_COOKIE, SSO_COOKIE, signInRoutes } from './sign-in.ts';
+import { LOGIN_COOKIE, SSO_COOKIE, ownCookie, signInRoutes } from './sign-in.ts';
 import { signOutRoutes } from './sign-out.ts';
 import { refreshRoutes } from './refresh-endpoint.ts';
 import { passwordRoutes } from './password-endpoints.ts';
@@ -48,7 +48,8 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   const ctx = gatewayContext(deps, app.log);
   const { config, store, providers, publicUrl, signedIn, fromTrustedProxy, appOrigins } = ctx;
   const route = hostRouter(config);
-  const ownCookies = new Set([config.session.cookieName, LOGIN_COOKIE, SSO_COOKIE]);
+  // Apps never see SignOnce's cookies, under either of their names.
+  const ownCookies = new Set([config.session.cookieName, ...([LOGIN_COOKIE, SSO_COOKIE] as const).flatMap((name) => [ownCookie(name, false).name, ownCookie(name, true).name])]);
   const proxy = new UpstreamProxy();
   // /metrics answers only scrapers (by the connection's address, never a forwarded one).
   const metricsAllowed = trustedProxyMatcher(config.metrics.allowFrom);

@@ -32,6 +32,17 @@ export const LOGIN_COOKIE = 'SignOnceLogin';
 // On the auth host: the browser's single sign-on session, which app hosts without a session of
 // their own are handed (the same server-side session, each host with its own host-bound cookie).
 export const SSO_COOKIE = 'SignOnceSSO';
+
+/**
+ * Where one of SignOnce's own cookies lives: over https with the `__Host-` prefix (RFC 6265bis
+ * section 4.1.3.2), which browsers accept only from the host itself, Secure, for Path=/ — so a
+ * sibling host under the same domain cannot plant one (cookie tossing, a login CSRF into the
+ * attacker's session). Over http (development) the prefix cannot be used.
+ */
+export function ownCookie(name: typeof LOGIN_COOKIE | typeof SSO_COOKIE, secure: boolean): { name: string; path: string } {
+  if (secure) return { name: `__Host-${name}`, path: '/' };
+  return { name, path: name === LOGIN_COOKIE ? '/.auth/login/' : '/.auth/' };
+}
 const FORM_POST_LIMIT_BYTES = 64 * 1024;
 const CLIENT_TOKENS_LIMIT_BYTES = 64 * 1024;
 
@@ -50,6 +61,8 @@ const sameSecret = (a: string, b: string) => a.length === b.length && timingSafe
 
 export function signInRoutes(ctx: GatewayContext) {
   const { config, store, keyring, providers, authenticationTokens, accounts, publicUrl, secure, appsById, appUrl, authUrl, appTarget } = ctx;
+  const loginCookie = ownCookie(LOGIN_COOKIE, secure);
+  const ssoCookie = ownCookie(SSO_COOKIE, secure);
 
   /** Starts a sign-in at `providerId`; with `link`, one that links the identity to that session's account. */
   async function startLogin(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string, link?: string) {
@@ -67,14 +80,14 @@ export function signInRoutes(ctx: GatewayContext) {
     const browser = randomBytes(16).toString('base64url');
     const login: LoginRequest = { provider: providerId, appId: appConfig.id, host, redirect: decision.location, browser, ...(prompt ? { prompt } : {}), ...(tokenMode ? { tokenMode } : {}), ...(link ? { link } : {}) };
     const code = await store.issueCode('login-request', login, LOGIN_TTL_MS);
-    reply.header('set-cookie', setCookieHeader(LOGIN_COOKIE, keyring.seal(browser, handoffBinding(host)), { secure, maxAgeSeconds: LOGIN_TTL_MS / 1000, path: '/.auth/login/' }));
+    reply.header('set-cookie', setCookieHeader(loginCookie.name, keyring.seal(browser, handoffBinding(host)), { secure, maxAgeSeconds: LOGIN_TTL_MS / 1000, path: loginCookie.path }));
     return redirect(reply, authUrl(`/.auth/login/${encodeURIComponent(providerId)}/start?login=${encodeURIComponent(code)}`));
   }
   async function finishLogin(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const code = queryParam(request, 'code') ?? '';
     const handoff = await store.consumeCode('handoff', code) as Handoff | undefined;
-    const browserCookie = readCookie(request.headers.cookie, LOGIN_COOKIE);
-    reply.header('set-cookie', setCookieHeader(LOGIN_COOKIE, '', { secure, maxAgeSeconds: 0, path: '/.auth/login/' }));
+    const browserCookie = readCookie(request.headers.cookie, loginCookie.name);
+    reply.header('set-cookie', setCookieHeader(loginCookie.name, '', { secure, maxAgeSeconds: 0, path: loginCookie.path }));
     if (!handoff || handoff.host !== host) {
       return page(reply, 400, errorPage('Sign-in expired', 'This sign-in link was already used or has expired.', '/.auth/login'));
     }
@@ -184,8 +197,8 @@ export function signInRoutes(ctx: GatewayContext) {
    */
   async function takeLogin(request: FastifyRequest, reply: FastifyReply, provider: Provider, state: string): Promise<{ login: LoginRequest; pending: PendingSignIn } | undefined> {
     const login = await store.consumeCode('login-state', state) as LoginRequest | undefined;
-    const browser = readCookie(request.headers.cookie, LOGIN_COOKIE);
-    reply.header('set-cookie', setCookieHeader(LOGIN_COOKIE, '', { secure, maxAgeSeconds: 0, path: '/.auth/login/' }));
+    const browser = readCookie(request.headers.cookie, loginCookie.name);
+    reply.header('set-cookie', setCookieHeader(loginCookie.name, '', { secure, maxAgeSeconds: 0, path: loginCookie.path }));
     let pending: PendingSignIn | undefined;
     try {
       pending = login && browser ? JSON.parse(keyring.openString(browser, loginBinding(state))) : undefined;
@@ -209,7 +222,7 @@ export function signInRoutes(ctx: GatewayContext) {
   }
   /** The cookie binding `state` to this browser, keeping what the callback needs (PKCE verifier, nonce). */
   function bindLogin(reply: FastifyReply, state: string, pending: PendingSignIn): void {
-    reply.header('set-cookie', setCookieHeader(LOGIN_COOKIE, keyring.seal(JSON.stringify(pending), loginBinding(state)), { secure, maxAgeSeconds: LOGIN_TTL_MS / 1000, path: '/.auth/login/' }));
+    reply.header('set-cookie', setCookieHeader(loginCookie.name, keyring.seal(JSON.stringify(pending), loginBinding(state)), { secure, maxAgeSeconds: LOGIN_TTL_MS / 1000, path: loginCookie.path }));
   }
   async function providerCallback(request: FastifyRequest, reply: FastifyReply, provider: Provider) {
     const currentUrl = new URL(request.url, publicUrl.origin);
@@ -235,7 +248,7 @@ export function signInRoutes(ctx: GatewayContext) {
     const { secret, session } = await establishSession(provider, result, login.appId);
     if (login.interaction || appsById.get(login.appId)?.sso) {
       const sso = sealSessionCookie(keyring, secret, publicUrl.host);
-      reply.header('set-cookie', setCookieHeader(SSO_COOKIE, sso, { secure, maxAgeSeconds: Math.floor(config.session.lifetime / 1000), path: '/.auth/' }));
+      reply.header('set-cookie', setCookieHeader(ssoCookie.name, sso, { secure, maxAgeSeconds: Math.floor(config.session.lifetime / 1000), path: ssoCookie.path }));
     }
     request.log.info({ provider: provider.id, account: session.accountId, app: login.appId }, 'signed in');
     ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'success' });
@@ -275,7 +288,7 @@ export function signInRoutes(ctx: GatewayContext) {
   }
   /** The browser's live single sign-on session on the auth host, by its cookie (in a Cookie header). */
   async function ssoSessionOf(cookieHeader: string | undefined): Promise<{ secret: string; session: Session } | undefined> {
-    const cookie = readCookie(cookieHeader, SSO_COOKIE);
+    const cookie = readCookie(cookieHeader, ssoCookie.name);
     const secret = cookie && openSessionCookie(keyring, cookie, publicUrl.host);
     const session = secret ? await store.getSession(secret) : undefined;
     return secret && session ? { secret, session } : undefined;

@@ -258,3 +258,16 @@ test('signonce check: exit 0 with a summary on a good file, exit 2 with every pr
     await remove();
   }
 });
+
+test('a __Host- or __Secure- session cookie name needs an https publicUrl', () => {
+  for (const [publicUrl, cookieName, accepted] of [
+    ['http://auth.localhost:8080', '__Host-AppServiceAuthSession', false],
+    ['http://auth.localhost:8080', '__secure-x', false],
+    ['https://auth.example.com', '__Host-AppServiceAuthSession', true],
+    ['http://auth.localhost:8080', 'AppServiceAuthSession', true],
+  ] as const) {
+    const yaml = `${BASE.replace('http://auth.localhost:8080', publicUrl)}\nsession: { cookieName: ${cookieName} }\n`;
+    if (accepted) assert.equal(parseConfig(yaml, '/etc/signonce/signonce.yaml', env).session.cookieName, cookieName);
+    else assert.throws(() => parseConfig(yaml, '/etc/signonce/signonce.yaml', env), /session\.cookieName: .*needs an https publicUrl/);
+  }
+});
