@@ -9,9 +9,9 @@ import { stringify } from 'yaml';
 import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
 import { runCli, start, type Running } from '../support/cli.ts';
 import { freePort } from '../support/ports.ts';
-import { nativeDevSignIn } from '../support/sign-in.ts';
+import { devSignIn, nativeDevSignIn } from '../support/sign-in.ts';
 import { tempDir } from '../support/tmp.ts';
-import { UserAgent, finalUrl } from '../support/user-agent.ts';
+import { UserAgent } from '../support/user-agent.ts';
 
 test('keys rotate and keys status: values under two keys, re-sealed while the gateway serves, then only the new key', async () => {
   const { dir, remove } = await tempDir();
@@ -43,9 +43,7 @@ test('keys rotate and keys status: values under two keys, re-sealed while the ga
   // The upstream does not exist: a signed-in request reaches the proxy (502); a signed-out one is sent to sign in (302).
   const signedIn = async (ua: UserAgent) => (await ua.request(`${app}/`)).status === 502;
   const browser = async (name: string) => {
-    const ua = new UserAgent();
-    const form = await ua.navigate(`${app}/.auth/login/dev`);
-    await ua.submitForm(finalUrl(form), await form.text(), { user_id: name });
+    const { ua } = await devSignIn(`${app}/.auth/login/dev`, name);
     assert.ok(await signedIn(ua), `${name} signed in`);
     return ua;
   };

@@ -12,8 +12,8 @@ import { startEcho, type Echo } from '../support/gateway.ts';
 import { startInstances, type Instances } from '../support/instances.ts';
 import { freePort } from '../support/ports.ts';
 import { admin, createSchema, postgresSkipReason } from '../support/postgres.ts';
-import { handedOver } from '../support/sign-in.ts';
-import { UserAgent, finalUrl, type Response } from '../support/user-agent.ts';
+import { devSignIn, handedOver } from '../support/sign-in.ts';
+import { UserAgent, type Response } from '../support/user-agent.ts';
 
 const skip = postgresSkipReason;
 const NATIVE_APP = 'myapp://signed-in';
@@ -51,8 +51,7 @@ const principal = async (response: Response) => ((await response.json()) as Echo
 
 /** Signs in with the dev form; every request goes where `ua.via` sends it. */
 async function signIn(ua: UserAgent, name: string): Promise<Response> {
-  const form = await ua.navigate(app('app1'));
-  return ua.submitForm(finalUrl(form), await form.text(), { user_id: name });
+  return (await devSignIn(app('app1'), name, ua)).landed;
 }
 
 test('a sign-in through instance 1, the SSO hand-off through instance 2, app requests on instance 3; a sign-out on 3 is seen by 1 within a second', { skip }, async (t) => {
@@ -99,8 +98,8 @@ test('after `keys rotate-signing`, every instance signs with the new key within 
   const signingKid = async (port: number) => {
     const ua = new UserAgent();
     ua.via = () => port;
-    const form = await ua.navigate(app('app1', `/.auth/login/dev?post_login_redirect_uri=${encodeURIComponent(NATIVE_APP)}`));
-    return decodeProtectedHeader(handedOver(await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'kim@example.com' })).authenticationToken).kid;
+    const { landed } = await devSignIn(app('app1', `/.auth/login/dev?post_login_redirect_uri=${encodeURIComponent(NATIVE_APP)}`), 'kim@example.com', ua);
+    return decodeProtectedHeader(handedOver(landed).authenticationToken).kid;
   };
   const before = await signingKid(instances.ports[0]!);
   const rotated = await runCli(['keys', 'rotate-signing', '--config', instances.configFile(0)]);

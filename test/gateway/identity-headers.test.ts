@@ -4,7 +4,7 @@ import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { forwardableHeaders, isCredentialHeader, isIdentityHeader, withoutCookies } from '../../src/gateway/identity-headers.ts';
 import { startTestGateway, type Echo } from '../support/gateway.ts';
-import { UserAgent, finalUrl } from '../support/user-agent.ts';
+import { devSignIn } from '../support/sign-in.ts';
 
 const own = new Set(['AppServiceAuthSession']);
 
@@ -79,9 +79,7 @@ test('a user named outside Latin-1 reaches the app, the name and id as UTF-8 byt
     apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev' }],
   }));
   t.after(() => gw.close());
-  const ua = new UserAgent();
-  const form = await ua.navigate(gw.url('app.localhost', '/'));
-  const landed = await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'Łukasz Żółć', name: 'Łukasz Żółć' });
+  const { landed } = await devSignIn(gw.url('app.localhost', '/'), { user_id: 'Łukasz Żółć', name: 'Łukasz Żółć' });
   assert.equal(landed.status, 200, 'served, not 502');
   const headers = ((await landed.json()) as Echo).headers;
   // Node hands header bytes over as Latin-1 characters: as UTF-8 they are the name.

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { RateLimiter, takeToken, type Bucket } from '../../src/gateway/rate-limit.ts';
 import { rateLimitOf } from '../../src/gateway/routes.ts';
 import { startTestGateway, type Echo } from '../support/gateway.ts';
+import { devSignIn } from '../support/sign-in.ts';
 import { UserAgent, finalUrl } from '../support/user-agent.ts';
 
 const MINUTE = 60_000;
@@ -141,9 +142,7 @@ test('while another process floods the sign-in endpoint, signed-in users are ser
     apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev' }],
   }));
   after(() => gw.close());
-  const ua = new UserAgent();
-  const form = await ua.navigate(gw.url('app.localhost', '/'));
-  await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'ann@example.com' });
+  const { ua } = await devSignIn(gw.url('app.localhost', '/'), 'ann@example.com');
   // The flooder: another process, 2 s of as many sign-in requests as 32 connections carry (bounded, loopback).
   const script = `require('autocannon')({ url: 'http://127.0.0.1:${gw.port}/.auth/login/dev', connections: 32, duration: 2,
     headers: { host: 'app.localhost:${gw.port}' } }).then((r) => process.stdout.write(JSON.stringify(r.statusCodeStats)))`;

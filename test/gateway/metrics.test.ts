@@ -4,7 +4,8 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { routeLabel } from '../../src/gateway/metrics.ts';
 import { startTestGateway, type Echo } from '../support/gateway.ts';
-import { UserAgent, finalUrl } from '../support/user-agent.ts';
+import { devSignIn } from '../support/sign-in.ts';
+import { UserAgent } from '../support/user-agent.ts';
 
 test('routeLabel: a fixed set of labels, whatever the path (ids never become labels)', () => {
   const cases: Array<[Parameters<typeof routeLabel>[0], string, string]> = [
@@ -35,9 +36,8 @@ test('/metrics counts requests by route and status, sign-ins, store and upstream
     apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev' }],
   }));
   after(() => gw.close());
-  const ua = new UserAgent();
-  const form = await ua.navigate(gw.url('app.localhost', '/'));
-  assert.equal((await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'mo@example.com' })).status, 200);
+  const { ua, landed } = await devSignIn(gw.url('app.localhost', '/'), 'mo@example.com');
+  assert.equal(landed.status, 200);
   await ua.request(gw.url('app.localhost', '/.auth/me'));
   await new UserAgent().request(gw.url('app.localhost', '/.auth/me'));
 

@@ -5,7 +5,8 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestGateway } from '../support/gateway.ts';
-import { UserAgent, finalUrl } from '../support/user-agent.ts';
+import { devSignIn } from '../support/sign-in.ts';
+import { UserAgent } from '../support/user-agent.ts';
 
 test('over https, a tossed SSO cookie without the __Host- prefix does not sign the victim in as the attacker [RFC 6265bis 4.1.3.2; ASVS 4.0.3 3.4.4; CWE-384]', async () => {
   // publicUrl is https (as behind a TLS-terminating load balancer); requests reach the gateway over http.
@@ -22,9 +23,7 @@ test('over https, a tossed SSO cookie without the __Host- prefix does not sign t
   const app = `https://app1.localhost:${gw.port}/`;
   const auth = `auth.localhost:${gw.port}`;
 
-  const attacker = browser();
-  const form = await attacker.navigate(app);
-  const landed = await attacker.submitForm(finalUrl(form), await form.text(), { user_id: 'mallory@example.com' });
+  const { ua: attacker, landed } = await devSignIn(app, 'mallory@example.com', browser());
   assert.equal(landed.status, 200);
   const cookies = attacker.jar.get(auth)!;
   assert.deepEqual([...cookies.keys()], ['__Host-SignOnceSSO'], 'the prefixed name');
@@ -53,8 +52,7 @@ test('over https, every cookie SignOnce sets for itself is Secure, host-only and
     setCookies.push(...answer.headers.getSetCookie());
     return answer;
   };
-  const form = await ua.navigate(`https://app1.localhost:${gw.port}/`);
-  await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'ann@example.com' });
+  await devSignIn(`https://app1.localhost:${gw.port}/`, 'ann@example.com', ua);
   const own = setCookies.filter((c) => !/^(app|other)=/.test(c));
   assert.ok(own.length >= 3, own.join('\n'));
   for (const cookie of own) {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
 import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
 import { UserAgent, finalUrl } from '../support/user-agent.ts';
-import { devSignIn, named, rawExchange, sessionCookie, startSecurityGateway, statusesOf, type Row, type SecurityGateway } from './support.ts';
+import { devSignInAt, named, rawExchange, sessionCookie, startSecurityGateway, statusesOf, type Row, type SecurityGateway } from './support.ts';
 
 interface Cookies {
   app1: string; app2: string; sso: string; login: string; revoked: string; idHash: string;
@@ -59,10 +59,10 @@ describe('session cookies tampered with or moved', () => {
 
   before(async () => {
     gw = await startSecurityGateway();
-    const ua = await devSignIn(gw, 'app1.localhost', 'alice@example.com');
+    const ua = await devSignInAt(gw, 'app1.localhost', 'alice@example.com');
     // app2 gets its own cookie for the same session by single sign-on.
     await ua.navigate(gw.url('app2.localhost', '/.auth/login/dev?post_login_redirect_uri=/'));
-    const leaving = await devSignIn(gw, 'app1.localhost', 'leaving@example.com');
+    const leaving = await devSignInAt(gw, 'app1.localhost', 'leaving@example.com');
     const revoked = sessionCookie(gw, leaving, 'app1.localhost')!;
     await leaving.request(gw.url('app1.localhost', '/.auth/logout'));
     // A sign-in in progress: the app host's binding cookie.

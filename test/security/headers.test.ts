@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { devSignIn, named, rawExchange, sessionCookie, startSecurityGateway, statusesOf, type Received, type Row, type SecurityGateway } from './support.ts';
+import { devSignInAt, named, rawExchange, sessionCookie, startSecurityGateway, statusesOf, type Received, type Row, type SecurityGateway } from './support.ts';
 
 /** Where a row's bytes go and what they may use. `n` tags the row's requests (`row=n` in the URL). */
 interface Context { readonly port: number; readonly n: number; readonly cookie: string; readonly internal: number }
@@ -106,7 +106,7 @@ describe('identity headers, smuggling and request targets, as raw bytes', { conc
 
   before(async () => {
     gw = await startSecurityGateway();
-    const ua = await devSignIn(gw, 'app1.localhost', 'alice@example.com');
+    const ua = await devSignInAt(gw, 'app1.localhost', 'alice@example.com');
     cookie = `${gw.config.session.cookieName}=${sessionCookie(gw, ua, 'app1.localhost')}`;
     internal = createServer((request, response) => {
       internalHits.push(request.url!);

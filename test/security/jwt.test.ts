@@ -11,7 +11,7 @@ import { AUTHENTICATION_TOKEN_TYPE as TYP } from '../../src/session/authenticati
 import { TokenRefused, createVerifier } from '../../src/verify/index.ts';
 import { nativeDevSignIn } from '../support/sign-in.ts';
 import { UserAgent, loopback } from '../support/user-agent.ts';
-import { OIDC_CLIENT_SECRET, RP, devSignIn, named, signingKey, startSecurityGateway, type Row, type SecurityGateway } from './support.ts';
+import { OIDC_CLIENT_SECRET, RP, devSignInAt, named, signingKey, startSecurityGateway, type Row, type SecurityGateway } from './support.ts';
 
 const fetchLocal = ((input: string | URL, init?: object) => undiciFetch(input, { ...init, dispatcher: loopback })) as unknown as typeof fetch;
 const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
@@ -166,7 +166,7 @@ describe('JWT attacks on authentication tokens', () => {
   });
 
   test('a token refused while a valid cookie is present is still refused (no fallback to the cookie) [RFC 6750 3.1]', async () => {
-    const ua = await devSignIn(gw, 'app1.localhost', 'carol@example.com');
+    const ua = await devSignInAt(gw, 'app1.localhost', 'carol@example.com');
     const answer = await ua.request(gw.url('app1.localhost', '/data'), { headers: { 'x-zumo-auth': material.forged(), accept: 'application/json', 'sec-fetch-mode': 'cors' } });
     assert.equal(answer.status, 401);
   });
@@ -182,7 +182,7 @@ describe('JWT attacks on authentication tokens', () => {
 
 /** An ID token SignOnce's OpenID Provider issues to client `app2` for a browser signed in with `dev`. */
 async function opIdToken(gw: SecurityGateway): Promise<string> {
-  const ua = await devSignIn(gw, 'app1.localhost', 'olga@example.com');
+  const ua = await devSignInAt(gw, 'app1.localhost', 'olga@example.com');
   const config = await client.discovery(new URL(gw.config.publicUrl), 'app2', OIDC_CLIENT_SECRET, client.ClientSecretBasic(OIDC_CLIENT_SECRET),
     { execute: [client.allowInsecureRequests], [client.customFetch]: fetchLocal } as never);
   const verifier = client.randomPKCECodeVerifier();

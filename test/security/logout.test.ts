@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UserAgent, finalUrl } from '../support/user-agent.ts';
-import { RP, authorizationUrl, devSignIn, named, startSecurityGateway, whoAtApp1, type Row, type SecurityGateway } from './support.ts';
+import { RP, authorizationUrl, devSignInAt, named, startSecurityGateway, whoAtApp1, type Row, type SecurityGateway } from './support.ts';
 
 interface LogoutRow extends Row {
   /** Plays the attack (or the control) in a browser signed in at app1 as alice. */
@@ -64,7 +64,7 @@ describe('logout CSRF', () => {
 
   for (const row of rows) {
     test(named(row), row.todo ? { todo: row.todo } : {}, async () => {
-      const ua = await devSignIn(gw, 'app1.localhost', 'alice@example.com');
+      const ua = await devSignInAt(gw, 'app1.localhost', 'alice@example.com');
       await row.play(gw, ua);
       assert.equal(await whoAtApp1(gw, ua), row.signedIn ? 'alice@example.com' : undefined);
     });

@@ -9,7 +9,7 @@ import type { Browser } from 'playwright-core';
 import { chromiumSkipReason, launchChromium } from '../support/chromium.ts';
 import { nativeDevSignIn } from '../support/sign-in.ts';
 import { UserAgent, finalUrl, type Response } from '../support/user-agent.ts';
-import { RP, authorizationUrl, devSignIn, named, startSecurityGateway, type Row, type SecurityGateway } from './support.ts';
+import { RP, authorizationUrl, devSignInAt, named, startSecurityGateway, type Row, type SecurityGateway } from './support.ts';
 
 interface PageRow extends Row {
   /** Gets the page; its expected status. */
@@ -22,7 +22,7 @@ const get = (gw: SecurityGateway, host: string, path: string) => new UserAgent()
 
 /** A browser signed in at app1 that went on to an OpenID client's authorization: the page it lands on. */
 async function atOpenIdProvider(gw: SecurityGateway, client: string, redirectUri: string, signedIn: boolean): Promise<{ ua: UserAgent; landed: Response }> {
-  const ua = signedIn ? await devSignIn(gw, 'app1.localhost', 'pat@example.com') : new UserAgent();
+  const ua = signedIn ? await devSignInAt(gw, 'app1.localhost', 'pat@example.com') : new UserAgent();
   ua.holdRedirectsTo = new RegExp(`^${RP}/`);
   const landed = await ua.navigate(authorizationUrl(gw, client, redirectUri));
   ua.holdRedirectsTo = undefined;
@@ -95,7 +95,7 @@ describe('SignOnce\'s own pages', () => {
   test('answers that carry tokens are never stored by a cache [RFC 6749 5.1; RFC 9700 4.3; ASVS 4.0.3 8.2.1]', async () => {
     const { handover, authenticationToken } = await nativeDevSignIn(gw.url('app1.localhost', ''), 'myapp://easyauth.callback', { user_id: 'nora@example.com' });
     assert.equal(handover.headers.get('cache-control'), 'no-store', 'the redirect carrying #token=');
-    const signedIn = await devSignIn(gw, 'app1.localhost', 'nora@example.com');
+    const signedIn = await devSignInAt(gw, 'app1.localhost', 'nora@example.com');
     const answers = {
       'GET /.auth/me': await signedIn.request(gw.url('app1.localhost', '/.auth/me')),
       'POST /.auth/exchange': await new UserAgent().request(gw.url('app1.localhost', '/.auth/exchange'), {

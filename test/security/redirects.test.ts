@@ -9,7 +9,7 @@ import { stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../../src/config/index.ts';
 import { generateKey } from '../../src/crypto/keyring.ts';
 import { UserAgent, finalUrl } from '../support/user-agent.ts';
-import { RP, authorizationUrl, devSignIn, named, startSecurityGateway, type Row, type SecurityGateway } from './support.ts';
+import { RP, authorizationUrl, devSignInAt, named, startSecurityGateway, type Row, type SecurityGateway } from './support.ts';
 
 interface RedirectRow extends Row {
   readonly target: string;
@@ -77,7 +77,7 @@ describe('open redirects', () => {
   let signedIn: UserAgent;
   before(async () => {
     gw = await startSecurityGateway();
-    signedIn = await devSignIn(gw, 'app1.localhost', 'alice@example.com');
+    signedIn = await devSignInAt(gw, 'app1.localhost', 'alice@example.com');
   });
   after(() => gw?.close());
 

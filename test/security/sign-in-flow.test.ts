@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { UserAgent, finalUrl, type Response } from '../support/user-agent.ts';
-import { devSignIn, heldSignIn, named, sessionCookie, startSecurityGateway, whoAtApp1, type Row, type SecurityGateway } from './support.ts';
+import { devSignInAt, heldSignIn, named, sessionCookie, startSecurityGateway, whoAtApp1, type Row, type SecurityGateway } from './support.ts';
 
 interface FlowRow extends Row {
   /** Plays the attack; the browser to check afterwards (the victim's, or the attacker's) and the answer that must be a refusal. */
@@ -173,7 +173,7 @@ describe('the sign-in flow under attack (two real OpenID providers)', () => {
   });
 
   test('session fixation: the attacker\'s own valid cookie planted before the victim signs in [CWE-384]', async () => {
-    const attacker = await devSignIn(gw, 'app1.localhost', 'mallory@example.com');
+    const attacker = await devSignInAt(gw, 'app1.localhost', 'mallory@example.com');
     const planted = sessionCookie(gw, attacker, 'app1.localhost')!;
     const ua = new UserAgent();
     plant(ua, 'app1.localhost', gw.config.session.cookieName, planted);

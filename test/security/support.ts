@@ -15,6 +15,7 @@ import { openStore, type SigningKey, type Store } from '../../src/store/index.ts
 import { startOidcProvider, type TestIdp } from '../support/idp.ts';
 import { freePort } from '../support/ports.ts';
 import { tempDir } from '../support/tmp.ts';
+import { devSignIn } from '../support/sign-in.ts';
 import { UserAgent, finalUrl, type Response } from '../support/user-agent.ts';
 
 /** One catalogue row: the attack, what SignOnce must answer, and where the rule comes from. */
@@ -203,9 +204,8 @@ export const rawHeader = (answer: string, name: string) =>
   new RegExp(`^${name}: *([^\\r\\n]*)`, 'im').exec(answer.split('\r\n\r\n', 1)[0] ?? '')?.[1];
 
 /** A signed-in browser at `host` through the `dev` provider (its form trusts what is typed). */
-export async function devSignIn(gw: SecurityGateway, host: string, user: string, ua = new UserAgent()): Promise<UserAgent> {
-  const form = await ua.navigate(gw.url(host, '/.auth/login/dev?post_login_redirect_uri=/'));
-  const landed = await ua.submitForm(finalUrl(form), await form.text(), { user_id: user });
+export async function devSignInAt(gw: SecurityGateway, host: string, user: string, ua = new UserAgent()): Promise<UserAgent> {
+  const { landed } = await devSignIn(gw.url(host, '/.auth/login/dev?post_login_redirect_uri=/'), user, ua);
   if (landed.status !== 200) throw new Error(`dev sign-in at ${host} ended with ${landed.status}`);
   return ua;
 }

@@ -34,3 +34,12 @@ export async function oidcSignIn(appUrl: string, user: string, ua = new UserAgen
   const consent = await ua.submitForm(finalUrl(login), await login.text(), { login: user, password: 'any' });
   return { ua, landed: await ua.submitForm(finalUrl(consent), await consent.text()) };
 }
+
+/**
+ * Signs in at `appUrl` (an app page, or its /.auth/login/dev…) through the `dev` provider's form:
+ * `user` is the user id typed, or every field of the form; the page landed on.
+ */
+export async function devSignIn(appUrl: string, user: string | Record<string, string>, ua = new UserAgent()): Promise<{ ua: UserAgent; landed: Response }> {
+  const form = await ua.navigate(appUrl);
+  return { ua, landed: await ua.submitForm(finalUrl(form), await form.text(), typeof user === 'string' ? { user_id: user } : user) };
+}
