@@ -39,7 +39,7 @@ export type { GatewayDeps } from './context.ts';
  */
 export function rateLimitOf(host: HostRoute['kind'], path: string): 'sign-in' | 'refresh' | undefined {
   if (host === 'unknown') return undefined;
-  if (/^\/\.auth\/(login|link|external)(\/|$)/.test(path) || (host === 'auth' && path.startsWith('/.auth/oidc/interaction/'))) return 'sign-in';
+  if (/^\/\.auth\/(login|link|external)(\/|$)/.test(path) || (host === 'auth' && /^\/\.auth\/oidc\/(auth|interaction)(\/|$)/.test(path))) return 'sign-in';
   if (path === '/.auth/refresh' || path === '/.auth/token' || (host === 'auth' && path === '/.auth/oidc/token')) return 'refresh';
   return undefined;
 }
