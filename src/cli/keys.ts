@@ -3,7 +3,7 @@
 // `signonce keys status`: what each encryption key still protects, so an old one is removed safely.
 // `signonce keys rotate-signing`: a new key signs authentication tokens from now on.
 import { Keyring, generateKey } from '../crypto/keyring.ts';
-import type { KeyUsage } from '../store/index.ts';
+import type { KeyUsage, ResealPosition } from '../store/index.ts';
 import { SIGNING_ALGORITHMS, rotateSigningKey, type SigningAlgorithm } from '../crypto/signing-keys.ts';
 import { parseOptions, usageError, withConfiguredStore } from './usage.ts';
 
@@ -86,10 +86,13 @@ async function rotate(argv: string[]): Promise<number> {
     const total = before.sealed.filter((u) => u.keyId !== keyIds[0]).reduce((n, u) => n + u.values, 0);
     process.stderr.write(`re-sealing ${total} value(s) under key ${keyIds[0]}\n`);
     let done = 0;
-    for (let n = await store.resealBatch(batchSize); n > 0; n = await store.resealBatch(batchSize)) {
-      done += n;
+    let position: ResealPosition | undefined;
+    do {
+      const batch = await store.resealBatch(batchSize, position);
+      done += batch.values;
+      position = batch.next;
       if (process.stderr.isTTY) process.stderr.write(`\rre-sealed ${done} of ${total}`);
-    }
+    } while (position);
     process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}re-sealed ${done} value(s)\n`);
     process.stdout.write(describeUsage(await store.keyUsage(), keyIds, Date.now()));
     return 0;

@@ -5,7 +5,7 @@ import type { Binding, Keyring } from '../crypto/keyring.ts';
 import { timedDriver, type Row, type SqlDriver, type SqlExecutor, type SqlValue } from './driver.ts';
 import {
   IdentityConflictError, LastIdentityError, UsernameTakenError,
-  type Account, type KeyUsage, type OidcArtifact, type PasswordCredential, type SignInFailures, type Identity, type NewSession, type ProviderTokens, type PurgeCounts, type Session,
+  type Account, type KeyUsage, type OidcArtifact, type ResealPosition, type PasswordCredential, type SignInFailures, type Identity, type NewSession, type ProviderTokens, type PurgeCounts, type Session,
   type SigningKey, type Store, type StoreChange, type StoredTokens, type TokenRef,
 } from './types.ts';
 
@@ -513,12 +513,18 @@ export class SqlStore implements Store {
     return { sealed, sessions: sessions.map((row) => ({ keyId: row.key_id, sessions: Number(row.n), until: Number(row.until) })) };
   }
 
-  async resealBatch(limit: number): Promise<number> {
+  async resealBatch(limit: number, from?: ResealPosition): Promise<{ values: number; next?: ResealPosition }> {
     const prefix = `v1.${this.#keyring.primaryKeyId}.`;
-    for (const { table, column, key, binding: bindingOf } of SEALED_COLUMNS) {
+    const size = Math.max(1, Math.floor(limit));
+    // In key order from a cursor: each batch reads on from where the last stopped, so a pass over
+    // a large table costs one walk of its primary key, not a scan per batch.
+    for (let t = Math.max(0, SEALED_COLUMNS.findIndex((c) => c.table === from?.table)); t < SEALED_COLUMNS.length; t++) {
+      const { table, column, key, binding: bindingOf } = SEALED_COLUMNS[t]!;
+      const after = t === SEALED_COLUMNS.findIndex((c) => c.table === from?.table) ? from?.after : undefined;
       const rows = await this.#db.all(
-        `SELECT ${key.join(', ')}, ${column} AS sealed FROM ${table} WHERE ${column} IS NOT NULL AND substr(${column}, 1, ${prefix.length}) <> ? LIMIT ${Math.max(1, Math.floor(limit))}`,
-        [prefix]);
+        `SELECT ${key.join(', ')}, ${column} AS sealed FROM ${table} WHERE ${column} IS NOT NULL AND substr(${column}, 1, ${prefix.length}) <> ?
+         ${after ? `AND (${key.join(', ')}) > (${key.map(() => '?').join(', ')})` : ''} ORDER BY ${key.join(', ')} LIMIT ${size}`,
+        [prefix, ...(after ?? [])]);
       for (const row of rows) {
         const value = this.#keyring.open(String(row.sealed), bindingOf(row));
         // Only if unchanged since read: a value a request rewrote meanwhile was sealed by the
@@ -527,9 +533,10 @@ export class SqlStore implements Store {
           `UPDATE ${table} SET ${column} = ? WHERE ${key.map((k) => `${k} = ?`).join(' AND ')} AND ${column} = ?`,
           [this.#keyring.seal(value, bindingOf(row)), ...key.map((k) => row[k] as SqlValue), row.sealed as SqlValue]);
       }
-      if (rows.length > 0) return rows.length;
+      if (rows.length === size) return { values: rows.length, next: { table, after: key.map((k) => rows.at(-1)![k] as SqlValue) } };
+      if (rows.length > 0) return { values: rows.length, ...(SEALED_COLUMNS[t + 1] ? { next: { table: SEALED_COLUMNS[t + 1]!.table } } : {}) };
     }
-    return 0;
+    return { values: 0 };
   }
 
   async purgeExpired(keep: { renewableMs?: number; signInFailuresMs?: number } = {}): Promise<PurgeCounts> {

@@ -92,6 +92,12 @@ export interface OidcArtifact {
   readonly consumedAt?: number;
 }
 
+/** Where a pass of `Store.resealBatch` goes on: opaque to callers. */
+export interface ResealPosition {
+  readonly table: string;
+  readonly after?: readonly (string | number | null)[];
+}
+
 /** What each encryption key (by key id) still protects (see `signonce keys status`). */
 export interface KeyUsage {
   /** Stored values sealed under each key, per table. */
@@ -249,10 +255,12 @@ export interface Store {
   keyUsage(): Promise<KeyUsage>;
   /**
    * Re-seals under the sealing key (the first of `secrets.encryptionKeys`) up to `limit` values
-   * sealed under another key, each only if no one changed it meanwhile; how many it handled, 0
-   * when none is left. Throws SealedValueError for a value under a key that is not configured.
+   * sealed under another key, each only if no one changed it meanwhile, going through the tables
+   * in key order from `from` (the `next` of the previous batch; from the start without it): how
+   * many values it handled, and where the next batch goes on (none: every table was gone through).
+   * Throws SealedValueError for a value under a key that is not configured.
    */
-  resealBatch(limit: number): Promise<number>;
+  resealBatch(limit: number, from?: ResealPosition): Promise<{ values: number; next?: ResealPosition }>;
 
   /**
    * Deletes what can no longer be used: expired codes (sign-in states among them) and OpenID
