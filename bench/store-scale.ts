@@ -4,7 +4,7 @@
 // values sealed by the real Keyring under the same bindings, secrets stored as SHA-256 hashes), since
 // a million sign-ins through the API would take hours. Each account has an identity (with its
 // sealed profile), a sealed provider token set and a live session.
-// Run: npm run bench:store-scale [-- --accounts 1000,100000,1000000 --seconds 3]
+// Run: npm run bench:store-scale [-- --accounts 1000,100000,1000000 --seconds 3 --rotate]
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -12,12 +12,14 @@ import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { Keyring, generateKey } from '../src/crypto/keyring.ts';
 import { toClaims } from '../src/providers/claims.ts';
-import { openStore, type ProviderTokens } from '../src/store/index.ts';
+import { openStore, type ProviderTokens, type ResealPosition } from '../src/store/index.ts';
 import { measure } from './measure.ts';
 
 const { values } = parseArgs({ options: {
   accounts: { type: 'string', default: '1000,100000,1000000' },
   seconds: { type: 'string', default: '3' },
+  // Then re-seal everything under a new encryption key (`signonce keys rotate`), timed.
+  rotate: { type: 'boolean', default: false },
 } });
 const STEPS = values.accounts.split(',').map(Number).sort((a, b) => a - b);
 const SECONDS = Number(values.seconds);
@@ -95,6 +97,7 @@ interface Result { accounts: number; op: string; concurrency: number; opsPerSeco
 const results: Result[] = [];
 const sizes: Array<{ accounts: number; seedSeconds: number; vacuumSeconds: number; bytes: Record<string, number>; buffers: Record<string, { hit: number; read: number }> }> = [];
 const store = await openStore(url.toString(), { keyring });
+let rotation: { values: number; seconds: number } | undefined;
 try {
   let seeded = 0;
   for (const accounts of STEPS) {
@@ -147,6 +150,22 @@ try {
       process.stderr.write(`${accounts}: ${op} measured\n`);
     }
   }
+  if (values.rotate) {
+    // As `signonce keys rotate` does it, with a new key put first: batches of 500 in key order.
+    const rotating = await openStore(url.toString(), { keyring: new Keyring([generateKey(), key]) });
+    try {
+      const started = performance.now();
+      let resealed = 0;
+      for (let position: ResealPosition | undefined, first = true; first || position; first = false) {
+        const batch = await rotating.resealBatch(500, position);
+        resealed += batch.values;
+        position = batch.next;
+      }
+      rotation = { values: resealed, seconds: (performance.now() - started) / 1000 };
+    } finally {
+      await rotating.close();
+    }
+  }
 } finally {
   await store.close();
   await sql.end();
@@ -183,4 +202,7 @@ for (const accounts of STEPS.slice(1)) {
     return `${r.op}×${r.concurrency} ${(r.opsPerSecond / base.opsPerSecond).toFixed(2)}`;
   });
   console.log(`\nops/s at ${accounts.toLocaleString('en')} / ${smallest.toLocaleString('en')} accounts: ${ratios.join(', ')}`);
+}
+if (rotation) {
+  console.log(`\nkeys rotate at ${STEPS.at(-1)!.toLocaleString('en')} accounts: ${rotation.values.toLocaleString('en')} values re-sealed in ${rotation.seconds.toFixed(0)} s (${(rotation.values / rotation.seconds).toFixed(0)} values/s, batches of 500 in key order)`);
 }

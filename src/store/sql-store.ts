@@ -525,14 +525,16 @@ export class SqlStore implements Store {
         `SELECT ${key.join(', ')}, ${column} AS sealed FROM ${table} WHERE ${column} IS NOT NULL AND substr(${column}, 1, ${prefix.length}) <> ?
          ${after ? `AND (${key.join(', ')}) > (${key.map(() => '?').join(', ')})` : ''} ORDER BY ${key.join(', ')} LIMIT ${size}`,
         [prefix, ...(after ?? [])]);
-      for (const row of rows) {
-        const value = this.#keyring.open(String(row.sealed), bindingOf(row));
-        // Only if unchanged since read: a value a request rewrote meanwhile was sealed by the
-        // request, under the sealing key of that instance.
-        await this.#db.run(
-          `UPDATE ${table} SET ${column} = ? WHERE ${key.map((k) => `${k} = ?`).join(' AND ')} AND ${column} = ?`,
-          [this.#keyring.seal(value, bindingOf(row)), ...key.map((k) => row[k] as SqlValue), row.sealed as SqlValue]);
-      }
+      const resealed = rows.map((row) => this.#keyring.seal(this.#keyring.open(String(row.sealed), bindingOf(row)), bindingOf(row)));
+      // One transaction per batch (one commit, not one per value; its row locks last milliseconds).
+      // Each value only if unchanged since read: one a request rewrote meanwhile was sealed by the
+      // request, under the sealing key of that instance.
+      await this.#db.transaction(async (tx) => {
+        for (const [i, row] of rows.entries()) {
+          await tx.run(`UPDATE ${table} SET ${column} = ? WHERE ${key.map((k) => `${k} = ?`).join(' AND ')} AND ${column} = ?`,
+            [resealed[i]!, ...key.map((k) => row[k] as SqlValue), row.sealed as SqlValue]);
+        }
+      });
       if (rows.length === size) return { values: rows.length, next: { table, after: key.map((k) => rows.at(-1)![k] as SqlValue) } };
       if (rows.length > 0) return { values: rows.length, ...(SEALED_COLUMNS[t + 1] ? { next: { table: SEALED_COLUMNS[t + 1]!.table } } : {}) };
     }
