@@ -121,7 +121,8 @@ test('headers larger than limits.maxHeaderBytes get 431; a client that sends its
     limits: { maxHeaderBytes: 8192, headersTimeout: '1s', requestTimeout: '2s' },
   }));
   after(() => gw.close());
-  const big = await new UserAgent().request(gw.url('app.localhost', '/'), { headers: { cookie: `x=${'a'.repeat(10_000)}` } });
+  // On a connection of its own (the server closes it after refusing; the pool must not reuse it).
+  const big = await new UserAgent().request(gw.url('app.localhost', '/'), { headers: { cookie: `x=${'a'.repeat(10_000)}`, connection: 'close' } });
   assert.equal(big.status, 431);
   assert.equal((await new UserAgent().request(gw.url('app.localhost', '/'), { headers: { cookie: `x=${'a'.repeat(4000)}` } })).status, 200);
 

@@ -3,6 +3,7 @@
 // secrets. In Chromium: another origin tries to frame the sign-in and password pages.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
@@ -148,16 +149,17 @@ describe('framing in Chromium', { skip: chromiumSkipReason }, () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(`http://evil.localhost:${(evil.address() as AddressInfo).port}/?${encodeURIComponent(JSON.stringify(targets))}`, { waitUntil: 'load' });
-    const frameUrl = async (name: string) => {
-      const frame = page.frame({ name });
-      // A refused frame shows Chromium's error page instead of the document.
-      return frame ? frame.url() : 'missing';
-    };
+    // By position, not by name: a refused frame shows Chromium's error page, which has no name,
+    // and may commit after the page's load event: wait until every frame has a document.
+    const committed = () => page.mainFrame().childFrames().every((frame) => frame.url() !== '' && frame.url() !== 'about:blank');
+    for (const until = Date.now() + 5000; !committed() && Date.now() < until;) await sleep(20);
+    const frames = page.mainFrame().childFrames();
+    assert.equal(frames.length, targets.length);
     for (const [i, target] of targets.entries()) {
-      const url = await frameUrl(`f${i}`);
+      const url = frames[i]!.url();
       if (target.includes('open.localhost')) {
         assert.equal(url, target, 'control: a page without the headers loads in the frame');
-        assert.match(await page.frame({ name: `f${i}` })!.innerText('body'), /framed-app-page/);
+        assert.match(await frames[i]!.innerText('body'), /framed-app-page/);
       } else {
         assert.notEqual(url, target, `${target} was framed`);
         assert.match(url, /^chrome-error:/, target);
