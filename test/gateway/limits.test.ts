@@ -165,6 +165,7 @@ test('while another process floods the sign-in endpoint, signed-in users are ser
   }
   const flood = await flooded;
   assert.deepEqual([...statuses.keys()], [200], 'every request of the signed-in user served');
-  assert.ok((flood['429']?.count ?? 0) > 10 * (flood['302']?.count ?? 0), `the flood is refused: ${JSON.stringify(flood)}`);
+  // The default allowance: a burst of 300, then 5 a second (the flood lasts 2 s, and a little more).
+  assert.ok((flood['302']?.count ?? 0) <= 300 + 20 && (flood['429']?.count ?? 0) > 0, `no more of the flood let through than the limit allows: ${JSON.stringify(flood)}`);
   assert.ok((statuses.get(200) ?? 0) > 10);
 });
