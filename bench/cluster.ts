@@ -9,21 +9,16 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { request } from 'undici';
-import { stringify } from 'yaml';
 import { Keyring, generateKey } from '../src/crypto/keyring.ts';
 import { openStore } from '../src/store/index.ts';
-import { start, type Running } from '../test/support/cli.ts';
+import { startInstances, type Instances } from '../test/support/instances.ts';
 import { freePort } from '../test/support/ports.ts';
-import { tempDir } from '../test/support/tmp.ts';
-import { UserAgent } from '../test/support/user-agent.ts';
+import { devSignIn } from '../test/support/sign-in.ts';
 
 const { values } = parseArgs({ options: {
   instances: { type: 'string', default: '3' }, seconds: { type: 'string', default: '8' }, warmup: { type: 'string', default: '2' },
@@ -82,33 +77,21 @@ async function load(urls: string[], requests: Load[], seconds: number, pids: num
   };
 }
 
-async function waitReady(server: Running, port: number): Promise<void> {
-  for (let tries = 0; ; tries++) {
-    if (server.child.exitCode !== null) throw new Error(`signonce serve exited:\n${server.stdout()}\n${server.stderr()}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
-    if (ok) return;
-    if (tries > 150) throw new Error(`signonce serve on ${port} not ready:\n${server.stdout()}\n${server.stderr()}`);
-    await sleep(200);
-  }
-}
-
 const sql = postgres(POSTGRES_URL, { max: 1, onnotice: () => undefined, connect_timeout: 5 });
 const schema = `signonce_bench_${randomBytes(4).toString('hex')}`;
 await sql.unsafe(`CREATE SCHEMA ${schema}`);
 const storeUrl = new URL(POSTGRES_URL);
 storeUrl.searchParams.set('search_path', schema);
-const { dir, remove } = await tempDir('signonce-bench-');
 const backend = await child('./backend.ts');
 const proxies: Array<Awaited<ReturnType<typeof child>>> = [];
 for (let i = 0; i < MAX; i++) proxies.push(await child('./proxy.ts', backend.url));
 const ports = await Promise.all(Array.from({ length: MAX }, () => freePort()));
 const appHost = `bench.localhost:${ports[0]}`;
 const key = generateKey();
-let servers: Running[] = [];
+let instances: Instances | undefined;
 const cleanUp = async () => {
-  for (const s of servers) s.child.kill('SIGTERM');
-  await Promise.all(servers.map((s) => s.finished));
-  servers = [];
+  await instances?.close();
+  instances = undefined;
 };
 
 /** Medians over rounds, per scenario, in the order first measured. */
@@ -117,25 +100,19 @@ const users: Load[] = [];
 try {
   for (const ttl of values['cache-ttls'].split(',')) {
     // Phase: MAX serve processes, one config but the port; autocannon then uses the first 1..MAX.
-    for (const [i, port] of ports.entries()) {
-      const file = join(dir, `signonce-${i}.yaml`);
-      await writeFile(file, stringify({
-        publicUrl: `http://auth.localhost:${ports[0]}`, listen: { host: '127.0.0.1', port }, store: storeUrl.toString(),
-        secrets: { encryptionKeys: [key] }, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
-        // warn: per-request info lines would cost the instances (and fill this process's buffers).
-        log: { level: 'warn' }, session: { cacheTtl: ttl },
-        apps: [{ id: 'bench', hosts: [appHost], upstream: backend.url, defaultProvider: 'dev', tokenStore: true }],
-      }));
-      servers.push(start(['serve', '--config', file]));
-    }
-    await Promise.all(servers.map((s, i) => waitReady(s, ports[i]!)));
+    instances = await startInstances(ports, {
+      publicUrl: `http://auth.localhost:${ports[0]}`, store: storeUrl.toString(),
+      secrets: { encryptionKeys: [key] }, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
+      // warn: per-request info lines would cost the instances (and fill this process's buffers).
+      log: { level: 'warn' }, session: { cacheTtl: ttl },
+      apps: [{ id: 'bench', hosts: [appHost], upstream: backend.url, defaultProvider: 'dev', tokenStore: true }],
+    });
+    const servers = instances.processes;
     if (users.length === 0) {
       // Users sign in once (dev form, through instance 0); sessions and cookies outlive the restarts.
       const store = await openStore(storeUrl.toString(), { keyring: new Keyring([key]) });
       for (let u = 0; u < Number(values.users); u++) {
-        const ua = new UserAgent();
-        const form = await ua.navigate(`http://${appHost}/`);
-        await ua.submitForm(form.url, await form.text(), { user_id: `user${u}@example.com` });
+        const { ua } = await devSignIn(`http://${appHost}/`, `user${u}@example.com`);
         const { account } = await store.resolveIdentity('dev', `user${u}@example.com`);
         // Provider tokens, so X-MS-TOKEN-* headers are injected as for a real provider.
         await store.putTokens({ accountId: account.id, provider: 'dev', resource: '' }, {
@@ -175,7 +152,6 @@ try {
   await cleanUp();
   for (const p of proxies) p.kill();
   backend.kill();
-  await remove();
   await sql.unsafe(`DROP SCHEMA ${schema} CASCADE`);
   await sql.end();
 }

@@ -4,15 +4,11 @@
 // Run: npm run build && npm run bench:flood [-- --seconds 8 --rounds 2 --connections 16 --flood-connections 64 --log-level info]
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { stringify } from 'yaml';
 import { generateKey } from '../src/crypto/keyring.ts';
-import { start } from '../test/support/cli.ts';
 import { startEcho } from '../test/support/gateway.ts';
+import { startInstances } from '../test/support/instances.ts';
 import { freePort } from '../test/support/ports.ts';
-import { tempDir } from '../test/support/tmp.ts';
 import { UserAgent, finalUrl } from '../test/support/user-agent.ts';
 
 const { values } = parseArgs({ options: {
@@ -25,22 +21,17 @@ const SECONDS = Number(values.seconds);
 interface Result { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; statusCodeStats: Record<string, { count: number }> }
 const autocannon = createRequire(import.meta.url)('autocannon') as (options: object) => Promise<Result>;
 
-const { dir, remove } = await tempDir();
 const echo = await startEcho();
 const port = await freePort();
 const appHost = `app.localhost:${port}`;
-const file = join(dir, 'signonce.yaml');
-await writeFile(file, stringify({
-  publicUrl: `http://auth.localhost:${port}`, listen: { host: '127.0.0.1', port }, store: `sqlite:${join(dir, 'signonce.db')}`,
+const instance = await startInstances([port], {
+  publicUrl: `http://auth.localhost:${port}`, store: 'sqlite:./signonce.db',
   secrets: { encryptionKeys: [generateKey()] }, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
   apps: [{ id: 'app', hosts: [appHost], upstream: echo.url, defaultProvider: 'dev' }],
   // Loopback plays the load balancer: X-Forwarded-For names each client.
   trustedProxies: ['127.0.0.1'], log: { level: values['log-level'] },
-}));
-const server = start(['serve', '--config', file]);
+});
 try {
-  // Ready when it answers (the `listening` line is not logged below level info).
-  for (let ready = false; !ready;) ready = await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false);
   const cookies: string[] = [];
   for (let i = 0; i < Number(values.users); i++) {
     const ua = new UserAgent();
@@ -89,8 +80,6 @@ try {
     '',
   ].join('\n'));
 } finally {
-  server.child.kill('SIGTERM');
-  await server.finished;
+  await instance.close();
   echo.server.close();
-  await remove();
 }

@@ -1,8 +1,10 @@
 // Several real `signonce serve` processes sharing one configuration (and so one store), each on a
 // port of its own: a cluster as an operator runs it. The configuration's listen port is set per
-// instance; everything else is the same for all.
+// instance; everything else is the same for all. Tests and benches (bench/cluster.ts,
+// bench/flood.ts) start them here. A relative `sqlite:` path lands in the instances' own folder.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { start, type Running } from './cli.ts';
 import { freePort } from './ports.ts';
@@ -19,6 +21,18 @@ export interface Instances {
 }
 
 /** `count` instances on free ports, or one per port of `ports` (when the configuration must name them). */
+const READY_WITHIN_MS = 30_000;
+
+/** Until the instance answers /readyz (its store works), whatever its log level; fails if it exits. */
+async function ready(running: Running, port: number): Promise<void> {
+  for (const until = Date.now() + READY_WITHIN_MS; ;) {
+    if (running.child.exitCode !== null) throw new Error(`signonce serve exited:\n${running.stdout()}\n${running.stderr()}`);
+    if (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)) return;
+    if (Date.now() > until) throw new Error(`signonce serve on ${port} not ready within ${READY_WITHIN_MS / 1000} s:\n${running.stdout()}\n${running.stderr()}`);
+    await sleep(50);
+  }
+}
+
 export async function startInstances(count: number | readonly number[], config: Record<string, unknown>): Promise<Instances> {
   const { dir, remove } = await tempDir();
   const ports = typeof count === 'number' ? await Promise.all(Array.from({ length: count }, () => freePort())) : count;
@@ -34,7 +48,7 @@ export async function startInstances(count: number | readonly number[], config: 
       await writeFile(files[i]!, stringify({ ...config, listen: { host: '127.0.0.1', port } }));
       processes.push(start(['serve', '--config', files[i]!]));
     }
-    await Promise.all(processes.map((running) => running.waitForLine(/"msg":"listening/)));
+    await Promise.all(processes.map((running, i) => ready(running, ports[i]!)));
   } catch (error) {
     await close();
     throw error;
