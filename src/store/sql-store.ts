@@ -235,7 +235,7 @@ export class SqlStore implements Store {
       [provider, subject, accountId, this.#now()]);
     const identity = (await this.findIdentity(provider, subject))!;
     if (identity.accountId !== accountId) throw new IdentityConflictError(provider);
-    await this.#accountChangedIf(accountId, true);
+    await this.#changed({ kind: 'account-changed', accountId });
     return identity;
   }
 
@@ -325,7 +325,7 @@ export class SqlStore implements Store {
 
   async putTokens(ref: TokenRef, tokens: ProviderTokens): Promise<void> {
     await this.#putTokens(this.#db, ref, tokens);
-    await this.#accountChangedIf(ref.accountId, true);
+    await this.#changed({ kind: 'account-changed', accountId: ref.accountId });
   }
 
   async #putTokens(db: SqlExecutor, ref: TokenRef, tokens: ProviderTokens): Promise<void> {
@@ -518,14 +518,19 @@ export class SqlStore implements Store {
     const size = Math.max(1, Math.floor(limit));
     // In key order from a cursor: each batch reads on from where the last stopped, so a pass over
     // a large table costs one walk of its primary key, not a scan per batch.
-    for (let t = Math.max(0, SEALED_COLUMNS.findIndex((c) => c.table === from?.table)); t < SEALED_COLUMNS.length; t++) {
+    const start = Math.max(0, SEALED_COLUMNS.findIndex((c) => c.table === from?.table));
+    for (let t = start; t < SEALED_COLUMNS.length; t++) {
       const { table, column, key, binding: bindingOf } = SEALED_COLUMNS[t]!;
-      const after = t === SEALED_COLUMNS.findIndex((c) => c.table === from?.table) ? from?.after : undefined;
+      const after = t === start ? from?.after : undefined;
       const rows = await this.#db.all(
         `SELECT ${key.join(', ')}, ${column} AS sealed FROM ${table} WHERE ${column} IS NOT NULL AND substr(${column}, 1, ${prefix.length}) <> ?
          ${after ? `AND (${key.join(', ')}) > (${key.map(() => '?').join(', ')})` : ''} ORDER BY ${key.join(', ')} LIMIT ${size}`,
         [prefix, ...(after ?? [])]);
-      const resealed = rows.map((row) => this.#keyring.seal(this.#keyring.open(String(row.sealed), bindingOf(row)), bindingOf(row)));
+      if (rows.length === 0) continue;
+      const resealed = rows.map((row) => {
+        const owner = bindingOf(row);
+        return this.#keyring.seal(this.#keyring.open(String(row.sealed), owner), owner);
+      });
       // One transaction per batch (one commit, not one per value; its row locks last milliseconds).
       // Each value only if unchanged since read: one a request rewrote meanwhile was sealed by the
       // request, under the sealing key of that instance.
@@ -536,7 +541,7 @@ export class SqlStore implements Store {
         }
       });
       if (rows.length === size) return { values: rows.length, next: { table, after: key.map((k) => rows.at(-1)![k] as SqlValue) } };
-      if (rows.length > 0) return { values: rows.length, ...(SEALED_COLUMNS[t + 1] ? { next: { table: SEALED_COLUMNS[t + 1]!.table } } : {}) };
+      return { values: rows.length, ...(SEALED_COLUMNS[t + 1] ? { next: { table: SEALED_COLUMNS[t + 1]!.table } } : {}) };
     }
     return { values: 0 };
   }
