@@ -4,6 +4,7 @@
 // connection's address).
 import { randomUUID } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 
 // Headers proxies use to describe the original request, which apps and frameworks believe.
 const FORWARDING = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port',
@@ -72,6 +73,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  * trusted proxy sent (so a request can be followed through the load balancer), when it is a
  * plain token of at most 128 characters; otherwise a new one. A client's own never goes into logs.
  */
-export function requestIdOf(sent: string | string[] | undefined, trusted: boolean): string {
-  return trusted && typeof sent === 'string' && REQUEST_ID.test(sent) ? sent : randomUUID();
+export function requestIdOf(request: IncomingMessage, fromTrustedProxy: (address: string) => boolean): string {
+  const sent = request.headers['x-request-id'];
+  return typeof sent === 'string' && REQUEST_ID.test(sent) && fromTrustedProxy(request.socket.remoteAddress ?? '') ? sent : randomUUID();
 }

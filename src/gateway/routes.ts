@@ -246,7 +246,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       if (current && 'refused' in current) return refuseUpgrade(socket, 401, 'Unauthorized');
       if (current && !current.byToken && crossOrigin(raw.headers, target.host)) return refuseUpgrade(socket, 403, 'Forbidden');
       if (!current && !anonymousAllowed(target.app, raw.url ?? '/')) return refuseUpgrade(socket, 401, 'Unauthorized');
-      const headers = headersToApp(raw, requestIdOf(raw.headers['x-request-id'], fromTrustedProxy(raw.socket.remoteAddress ?? '')), target.host, current, true);
+      const headers = headersToApp(raw, requestIdOf(raw, fromTrustedProxy), target.host, current, true);
       tunnel(target.app.upstream, raw, headers, socket, head, (error) => app.log.warn({ err: error, app: target.app.id }, 'WebSocket upstream failed'));
     })().catch((error: unknown) => {
       app.log.error({ err: error }, 'WebSocket upgrade failed');

@@ -13,7 +13,7 @@ export function buildServer(deps: ServerDeps) {
   const { limits } = deps.config;
   const fromTrustedProxy = trustedProxyMatcher(deps.config.trustedProxies);
   const app = Fastify({
-    genReqId: (request) => requestIdOf(request.headers['x-request-id'], fromTrustedProxy(request.socket.remoteAddress ?? '')),
+    genReqId: (request) => requestIdOf(request, fromTrustedProxy),
     loggerInstance: deps.logger,
     // Larger headers (cookies included) are answered 431 by Node; a client must send its headers
     // within headersTimeout and its whole request within requestTimeout, or the connection is
