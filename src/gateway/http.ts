@@ -3,6 +3,13 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { pageHeaders } from './pages.ts';
 
+/**
+ * More than one Host field: answered 400 (RFC 9112 section 3.2), since Node keeps the first and an
+ * upstream might read another.
+ */
+export const manyHosts = (rawHeaders: readonly string[]) =>
+  rawHeaders.filter((name, i) => i % 2 === 0 && name.toLowerCase() === 'host').length > 1;
+
 /** The request path without its query string. */
 export const pathOf = (url: string) => url.split('?', 1)[0]!;
 

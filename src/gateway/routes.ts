@@ -14,7 +14,7 @@ import { healthz, readyz } from './health.ts';
 import { hostRouter, type HostRoute } from './hosts.ts';
 import { dropsForwardingHeader, forwardedHeaders, requestIdOf, trustedProxyMatcher } from './forwarded.ts';
 import { routeLabel } from './metrics.ts';
-import { crossOrigin, methodNotAllowed, page, pathOf, queryParam, redirect, tooManyRequests } from './http.ts';
+import { crossOrigin, manyHosts, methodNotAllowed, page, pathOf, queryParam, redirect, tooManyRequests } from './http.ts';
 import { forwardableHeaders } from './identity-headers.ts';
 import { devSignInForm, errorPage, signInPage, signedOutPage } from './pages.ts';
 import { UpstreamProxy, endToEnd } from './proxy.ts';
@@ -240,6 +240,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     tunnels.add(socket);
     socket.once('close', () => tunnels.delete(socket));
     void (async () => {
+      if (manyHosts(raw.rawHeaders)) return refuseUpgrade(socket, 400, 'Bad Request');
       const target = route(raw.headers.host);
       if (target.kind !== 'app') return refuseUpgrade(socket, 421, 'Misdirected Request');
       const current = await signedIn.resolve(raw, target.app, target.host);
@@ -255,11 +256,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   });
 
   app.all('/*', async (request, reply) => {
-    // RFC 9112 section 3.2: a request with more than one Host field is answered 400 (Node keeps
-    // the first, an upstream might read another).
-    if (request.raw.rawHeaders.filter((_, i, raw) => i % 2 === 0 && raw[i]!.toLowerCase() === 'host').length > 1) {
-      return reply.code(400).send({ error: 'more than one Host header' });
-    }
+    if (manyHosts(request.raw.rawHeaders)) return reply.code(400).send({ error: 'more than one Host header' });
     const target = route(request.headers.host);
     const limited = rateLimitOf(target.kind, pathOf(request.url));
     if (limited) {

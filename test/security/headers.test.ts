@@ -85,6 +85,8 @@ const rows: HeaderRow[] = [
     bytes: (c) => `POST /healthz?row=${c.n} HTTP/1.0\r\nHost: ${guarded(c)}\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n${inner(c)}` },
   { attack: 'two Host headers (routed by one, served by the other)', reference: 'RFC 9112 3.2; CWE-444', expect: 'refused',
     bytes: (c) => `GET /?row=${c.n} HTTP/1.1\r\nHost: ${open(c)}\r\nHost: ${guarded(c)}\r\n\r\n` },
+  { attack: 'two Host headers on a WebSocket upgrade', reference: 'RFC 9112 3.2; CWE-444', expect: 'refused',
+    bytes: (c) => `GET /?row=${c.n} HTTP/1.1\r\nHost: ${open(c)}\r\nHost: ${guarded(c)}\r\n${upgrade}\r\n` },
 
   // --- the request-target: the gateway must send origin-form, to the app's upstream only -------
   { attack: 'absolute-form target naming a protected app, Host of an anonymous one (vhost confusion at a shared upstream)', reference: 'RFC 9112 3.2.1 and 3.2.2; CWE-436', expect: 'stripped',
