@@ -17,8 +17,11 @@ async function binDir(): Promise<string | undefined> {
   return newest && join(PG_ROOT, newest, 'bin');
 }
 
-/** Why a private server cannot be started here, or undefined when it can. */
-export const privatePostgresSkipReason = await binDir()
+/**
+ * Why a private server cannot be started here, or undefined when it can; in CI (CI=true) never a
+ * reason: the test must run there, and fails loudly without the binaries.
+ */
+export const privatePostgresSkipReason = await binDir() || process.env.CI
   ? undefined
   : `no PostgreSQL server binaries under ${PG_ROOT} (Debian's postgresql package): tests that stop a server are skipped`;
 
@@ -34,7 +37,8 @@ export interface PrivatePostgres {
 }
 
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
-  const bin = (await binDir())!;
+  const bin = await binDir();
+  if (!bin) throw new Error(`no PostgreSQL server binaries under ${PG_ROOT}: install Debian's postgresql package`);
   const dir = await mkdtemp(join(tmpdir(), 'signonce-pg-'));
   const data = join(dir, 'data');
   const port = await freePort();
