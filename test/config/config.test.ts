@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, parseConfig, parseDuration, resolveConfigPath } from '../../src/config/index.ts';
 import { generateKey } from '../../src/crypto/keyring.ts';
 import { runCli } from '../support/cli.ts';
@@ -59,16 +60,16 @@ test('a minimal file gets every default', () => {
   });
 });
 
-test('the example configuration of DESIGN.md is valid', async () => {
-  const design = await readFile(new URL('../../../shared/DESIGN.md', import.meta.url), 'utf8').catch(() => undefined);
-  const block = design && /```yaml\n([\s\S]*?)```/.exec(design)?.[1];
-  assert.ok(block, 'DESIGN.md and its yaml block are next to the repo');
-  // The design elides endpoint values with "..." and turns devMode off; fill them in.
-  const text = block.replaceAll('...', 'https://idp.example/x').replace('devMode: false', 'devMode: true');
-  const config = parseConfig(text, 'design.yaml', { ...env, GOOGLE_SECRET: 'g' });
-  assert.deepEqual(config.providers.map((p) => `${p.id}:${p.type}`), ['google:oidc', 'facebook:oauth2', 'twitter:oauth1', 'local:password', 'dev:dev']);
+test('examples/signonce.yaml (the contract\'s example configuration) passes `signonce check` as it is', async () => {
+  // Kept in the repository (README links it), so a fresh clone tests it with nothing beside it.
+  const file = fileURLToPath(new URL('../../examples/signonce.yaml', import.meta.url));
+  const checked = await runCli(['check', '--config', file], { SIGNONCE_KEY: KEY, GOOGLE_SECRET: 'g', FACEBOOK_SECRET: 'f', TWITTER_SECRET: 't' });
+  assert.equal(checked.code, 0, checked.stderr);
+  const config = parseConfig(await readFile(file, 'utf8'), file, { ...env, GOOGLE_SECRET: 'g', FACEBOOK_SECRET: 'f', TWITTER_SECRET: 't' });
+  assert.deepEqual(config.providers.map((p) => `${p.id}:${p.type}`), ['google:oidc', 'facebook:oauth2', 'twitter:oauth1', 'local:password']);
   assert.deepEqual(config.apps[0]?.hosts, ['app1.localhost:8080']);
   assert.equal(config.session.lifetime, 8 * 3_600_000);
+  assert.equal(config.session.tokenRefreshExtensionHours, 72);
 });
 
 test('every example configuration in README.md is valid', async () => {
