@@ -81,7 +81,8 @@ export class SignOnceClient extends EventTarget {
 
   /**
    * Browser: to the provider through SignOnce (server-directed, ending with `#token=` at
-   * `returnTo`: a path on the app's host, or an allowed app URL). Call handleRedirectCallback there.
+   * `returnTo`: a path on the app's host or a URL, which the app must list in its
+   * `allowedExternalRedirectUrls` by its full URL). Call handleRedirectCallback there.
    */
   loginWithRedirect({ provider, returnTo }: { provider: string; returnTo?: string }): void {
     const location = (globalThis as { location?: { pathname: string; search: string; assign(url: string): void } }).location;

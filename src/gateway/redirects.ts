@@ -41,12 +41,21 @@ function asLocation(value: string): string | undefined {
   }
 }
 
-/** A same-host path: one leading "/", and nothing that any decoding turns into another origin. */
+/**
+ * The path a browser goes to for `path`, once dot segments ("." and "..", also as %2e) are removed
+ * (RFC 3986 section 5.2.4; WHATWG URL's path state): "/.//evil" becomes "//evil".
+ */
+const resolvedPath = (path: string) => new URL(path, 'http://host.invalid').pathname;
+
+/**
+ * A same-host path: one leading "/", and nothing that any decoding or the removal of dot segments
+ * turns into "//host" — which an app redirecting to its own path would follow to another origin.
+ */
 function localPath(value: string, location: string): RedirectDecision {
   const plain = decoded(value);
   if (plain === undefined) return refuse('malformed or too deeply percent-encoded');
   if (UNSAFE_CHARACTERS.test(value) || UNSAFE_DECODED.test(plain)) return refuse('contains control characters, spaces or backslashes');
-  if (plain.startsWith('//')) return refuse('not a path on this host');
+  if ([value, plain].some((form) => form.startsWith('//') || resolvedPath(form).startsWith('//'))) return refuse('not a path on this host');
   return { ok: true, location };
 }
 
@@ -76,4 +85,18 @@ export function checkRedirect(value: string, allowedExternal: readonly string[])
   const allowed = allowedExternal.filter((url) => URL.canParse(url)).map((url) => new URL(url));
   if (allowed.some((url) => underAllowed(candidate, url))) return { ok: true, location };
   return refuse('not a path on this host and not in allowedExternalRedirectUrls');
+}
+
+/**
+ * Whether a sign-in may end with the authentication token in the fragment of `location` (a target
+ * checkRedirect accepted; Easy Auth's `session_mode=token`, or an app scheme): only at a URL the
+ * app lists in `allowedExternalRedirectUrls` — an app scheme, or a callback page named on purpose (a
+ * same-host path counts when its URL on `appOrigin` is listed). Never an arbitrary page of the app,
+ * where any of its scripts, or a redirect onwards, could carry the token off (RFC 9700 section 4.3;
+ * a cross-site link could otherwise choose the page).
+ */
+export function tokenTargetAllowed(location: string, appOrigin: string, allowedExternal: readonly string[]): boolean {
+  if (!URL.canParse(location, appOrigin)) return false;
+  const candidate = new URL(location, appOrigin);
+  return allowedExternal.filter((url) => URL.canParse(url)).some((url) => underAllowed(candidate, new URL(url)));
 }

@@ -21,7 +21,7 @@ import { IdentityConflictError, type Session } from '../store/index.ts';
 import type { GatewayContext } from './context.ts';
 import { page, queryParam, readBody, readJsonObject, redirect } from './http.ts';
 import { errorPage } from './pages.ts';
-import { checkRedirect } from './redirects.ts';
+import { checkRedirect, tokenTargetAllowed } from './redirects.ts';
 
 const LOGIN_TTL_MS = 5 * 60_000;
 /** The purpose of the code an OpenID Provider interaction gets back from a sign-in. */
@@ -77,6 +77,10 @@ export function signInRoutes(ctx: GatewayContext) {
     // Server-directed sign-in for native apps (Easy Auth's): the token travels back in the fragment
     // of the redirect, to an app scheme (myapp://…) or when asked for with session_mode=token.
     const tokenMode = !link && (queryParam(request, 'session_mode') === 'token' || !/^https?:|^\//i.test(decision.location));
+    if (tokenMode && !tokenTargetAllowed(decision.location, appUrl(host, '/'), appConfig.allowedExternalRedirectUrls)) {
+      request.log.warn('refused session_mode=token to a target not in allowedExternalRedirectUrls');
+      return page(reply, 400, errorPage('Sign-in refused', 'session_mode=token hands the authentication token only to a URL listed in the app\'s allowedExternalRedirectUrls (an app scheme, or a callback page listed by its full URL).'));
+    }
     const browser = randomBytes(16).toString('base64url');
     const login: LoginRequest = { provider: providerId, appId: appConfig.id, host, redirect: decision.location, browser, ...(prompt ? { prompt } : {}), ...(tokenMode ? { tokenMode } : {}), ...(link ? { link } : {}) };
     const code = await store.issueCode('login-request', login, LOGIN_TTL_MS);

@@ -54,7 +54,9 @@ describe('signonce/client in Chromium', { skip: chromiumSkipReason }, () => {
       providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
         scopes: ['openid', 'email', 'offline_access'], authorizationParams: { prompt: 'consent' } }],
       // The page and script are public; the API is authenticated by the client's token.
-      apps: [{ id: 'web', hosts: [`web.localhost:${port}`], upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`, unauthenticatedAction: 'AllowAnonymous' }],
+      apps: [{ id: 'web', hosts: [`web.localhost:${port}`], upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`, unauthenticatedAction: 'AllowAnonymous',
+        // The page that receives #token= is listed: a redirect sign-in's token goes nowhere else.
+        allowedExternalRedirectUrls: [`http://web.localhost:${port}/cb`] }],
     })));
   });
   after(async () => {

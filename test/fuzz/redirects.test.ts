@@ -45,7 +45,9 @@ function decodings(value: string): string[] {
   return forms;
 }
 
-const staysOnOrigin = (form: string) => URL.canParse(form, PAGE) && new URL(form, PAGE).origin === ORIGIN;
+// On the origin, and with a path that is not "//host" once dot segments are removed (an app that
+// redirects to its own path would otherwise leave the origin).
+const staysOnOrigin = (form: string) => URL.canParse(form, PAGE) && new URL(form, PAGE).origin === ORIGIN && !new URL(form, PAGE).pathname.startsWith('//');
 
 /** At or under `allowed`'s path, compared segment by segment; same scheme, host and port; no credentials. */
 function underListed(candidate: URL, allowed: URL): boolean {

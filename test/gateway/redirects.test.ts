@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkRedirect } from '../../src/gateway/redirects.ts';
+import { checkRedirect, tokenTargetAllowed } from '../../src/gateway/redirects.ts';
 
 const allowed = ['myapp://easyauth.callback', 'https://partner.example.com/return', 'https://docs.example.com'];
 
@@ -31,6 +31,13 @@ test('refused: the hostile table (open redirect tricks)', () => {
     ['/%255Cevil.example', 'double-encoded backslash'],
     ['/%252F%252Fevil.example', 'double-encoded slashes after the first'],
     ['/%25252F', 'too deeply encoded'],
+    ['/.//evil.example', 'a dot segment before //: the browser removes it and the path is //evil.example'],
+    ['/..//evil.example', 'a double-dot segment before //'],
+    ['/a/..//evil.example', 'a segment undone by .. before //'],
+    ['/%2e//evil.example', 'an encoded dot segment (WHATWG URL removes %2e too)'],
+    ['/%2E%2E//evil.example', 'an encoded double-dot segment'],
+    ['/.%2F/evil.example', 'a dot segment, then an encoded slash'],
+    ['/./%2Fevil.example', 'a dot segment, then an encoded second slash'],
     ['/%E0%A4%A', 'malformed percent-encoding'],
     ['https:evil.example', 'scheme without //'],
     ['https:/evil.example', 'scheme with one slash'],
@@ -63,4 +70,28 @@ test('refused: the hostile table (open redirect tricks)', () => {
 test('nothing external is allowed when no external URL is listed', () => {
   assert.equal(checkRedirect('https://partner.example.com/return', []).ok, false);
   assert.equal(checkRedirect('/ok', []).ok, true);
+});
+
+test('token mode (#token= in the fragment): only at a URL the app lists, never any page of the app', () => {
+  const origin = 'https://app1.example.com';
+  const listed = ['myapp://easyauth.callback', 'https://app1.example.com/cb', 'https://partner.example.com/return'];
+  const cases: Array<[string, boolean, string]> = [
+    ['myapp://easyauth.callback', true, 'a listed app scheme'],
+    ['myapp://easyauth.callback?x=1', true, 'a listed app scheme with a query'],
+    ['/cb', true, 'a same-host path whose URL is listed'],
+    ['/cb?state=1', true, 'the listed page with a query'],
+    ['/cb/deeper', true, 'under the listed page'],
+    ['https://app1.example.com/cb', true, 'the listed page as an absolute URL'],
+    ['https://partner.example.com/return', true, 'a listed external page'],
+    ['/', false, 'the app\'s home page'],
+    ['/any/page', false, 'any page of the app (its scripts read location.hash)'],
+    ['/cbx', false, 'the listed path as a string prefix'],
+    ['/cb/../admin', false, 'out of the listed page by dot segments'],
+    ['/%2e%2e/admin', false, 'encoded dot segments'],
+    ['/CB', false, 'paths are case-sensitive'],
+  ];
+  for (const [target, ok, name] of cases) assert.equal(tokenTargetAllowed(target, origin, listed), ok, `${name}: ${target}`);
+  assert.equal(tokenTargetAllowed('/cb', 'http://app1.example.com', listed), false, 'the listed page over another scheme');
+  assert.equal(tokenTargetAllowed('/cb', 'https://app2.example.com', listed), false, 'the listed path on another app host');
+  assert.equal(tokenTargetAllowed('/cb', origin, []), false, 'nothing listed: no token mode');
 });

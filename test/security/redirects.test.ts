@@ -57,6 +57,9 @@ const rows: RedirectRow[] = [
   refused('allowed URL in plain http', 'http://partner.example/return'),
   refused('allowed URL on another port', 'https://partner.example:8443/return'),
   refused('backslash before the allowed host\'s "@"', 'https://evil.com\\@partner.example/return'),
+  refused('a dot segment before "//" (removed by the browser: the path becomes //evil.com)', '/.//evil.com', `${REF}; RFC 3986 5.2.4`),
+  refused('an encoded double-dot segment before "//"', '/%2e%2e//evil.com', `${REF}; RFC 3986 5.2.4`),
+  refused('a segment undone by ".." before "//"', '/x/..//evil.com', `${REF}; RFC 3986 5.2.4`),
   refused('a tab inside "//"', '/\t/evil.com'),
   refused('an encoded tab inside "//"', '/%09/evil.com'),
   refused('a newline inside "//"', '/\n/evil.com'),
@@ -128,6 +131,24 @@ describe('open redirects', () => {
         assert.equal(link.headers.get('location'), null);
       });
     }
+  }
+
+  // session_mode=token puts the authentication token in the fragment of the target: a cross-site
+  // link must not choose a page of the app (its scripts read location.hash) to receive it.
+  const tokenModeRows: Array<{ attack: string; target: string; allowed: boolean }> = [
+    { attack: 'session_mode=token to the app\'s home page', target: '/', allowed: false },
+    { attack: 'session_mode=token to any page of the app', target: '/profile?tab=1', allowed: false },
+    { attack: 'session_mode=token to an allow-listed https page that is not the app\'s', target: 'https://partner.example/return', allowed: true },
+    { attack: 'control: session_mode=token to the allow-listed app scheme', target: 'myapp://easyauth.callback', allowed: true },
+  ];
+  for (const row of tokenModeRows) {
+    test(`${row.attack} [RFC 9700 4.3; CWE-598]`, async () => {
+      const start = await new UserAgent().request(gw.url('app1.localhost', `/.auth/login/dev?session_mode=token&post_login_redirect_uri=${encodeURIComponent(row.target)}`));
+      if (row.allowed) return assert.equal(start.status, 302);
+      assert.equal(start.status, 400);
+      assert.match(await start.text(), /allowedExternalRedirectUrls/, 'the page says how to allow it');
+      assert.equal(start.headers.getSetCookie().length, 0, 'nothing started: no cookie');
+    });
   }
 
   test('a protected URL spelt "//evil.com/x" becomes no open redirect after the sign-in [CWE-601]', async () => {
