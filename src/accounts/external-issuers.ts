@@ -7,7 +7,7 @@ import { createHmac } from 'node:crypto';
 import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { ExternalIssuerConfig } from '../config/index.ts';
 
-import { FORBIDDEN_HEADERS } from '../session/authentication-tokens.ts';
+import { FORBIDDEN_HEADERS } from '../crypto/jws.ts';
 
 const CLOCK_TOLERANCE_SECONDS = 60;
 const FETCH_TIMEOUT_MS = 10_000;

@@ -4,7 +4,8 @@
 // `signonce keys rotate-signing`: a new key signs authentication tokens from now on.
 import { Keyring, generateKey } from '../crypto/keyring.ts';
 import type { KeyUsage, ResealPosition } from '../store/index.ts';
-import { SIGNING_ALGORITHMS, rotateSigningKey, type SigningAlgorithm } from '../crypto/signing-keys.ts';
+import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../crypto/signing-keys.ts';
+import { rotateSigningKey } from '../session/authentication-tokens.ts';
 import { parseOptions, usageError, withConfiguredStore } from './usage.ts';
 
 export const usage = [

@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { decodeKey } from '../crypto/keyring.ts';
 import { DURATION_HINT, parseDuration } from './duration.ts';
-import { redirectUriProblem } from '../oidc/redirect-uris.ts';
+import { redirectUriProblem } from './redirect-uris.ts';
 
 /** A value as it appears in a message: strings quoted, everything else as JSON. */
 export const show = (value: unknown): string => JSON.stringify(value) ?? String(value);

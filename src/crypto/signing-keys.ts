@@ -2,7 +2,16 @@
 // halves are published as a JWK Set (RFC 7517 section 5). The newest key that is not retired signs;
 // a retired key stays published until every token it signed has expired.
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
-import type { SigningKey, Store } from '../store/index.ts';
+
+export interface SigningKey {
+  readonly kid: string;
+  readonly alg: string;
+  readonly publicJwk: Readonly<Record<string, unknown>>;
+  readonly privateJwk: Readonly<Record<string, unknown>>;
+  readonly createdAt: number;
+  /** When it stopped signing; it stays published until tokens it signed have expired. */
+  readonly retiredAt?: number;
+}
 
 export const SIGNING_ALGORITHMS = ['EdDSA', 'ES256', 'RS256'] as const;
 export type SigningAlgorithm = typeof SIGNING_ALGORITHMS[number];
@@ -32,15 +41,4 @@ export function publishedSigningKeys(keys: readonly SigningKey[], now: number, t
 /** The JWK Set of `keys`: public halves only. */
 export function jwks(keys: readonly SigningKey[]): { keys: JWK[] } {
   return { keys: keys.map((key) => ({ ...key.publicJwk }) as JWK) };
-}
-
-/**
- * Adds a new key, which signs from now on, and retires every other (they stay published until
- * their tokens expire). Returns the new key and the ones retired.
- */
-export async function rotateSigningKey(store: Store, alg: SigningAlgorithm): Promise<{ added: SigningKey; retired: SigningKey[] }> {
-  const added = await store.addSigningKey(await generateSigningKey(alg));
-  const retired = (await store.listSigningKeys()).filter((key) => key.kid !== added.kid && key.retiredAt === undefined);
-  for (const key of retired) await store.retireSigningKey(key.kid);
-  return { added, retired };
 }

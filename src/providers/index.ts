@@ -1,6 +1,5 @@
 // Providers built from the configuration: presets resolved to their base type, one Provider each.
 import type { Config, ProviderConfig } from '../config/index.ts';
-import { signInResources } from '../refresh/resources.ts';
 import { appleClientSecret, appleUserClaims } from './apple.ts';
 import { DevProvider } from './dev.ts';
 import { OAuth1Provider } from './oauth1.ts';
@@ -63,6 +62,16 @@ export function createProvider(config: ProviderConfig, resources: readonly strin
     default:
       throw new Error(`providers: "${config.id}" has type ${config.type}, whose sign-in is not implemented in this version of SignOnce yet (available: oidc, oauth2, oauth1, dev, and the presets google, aad, microsoftaccount, apple, facebook, github, twitter)`);
   }
+}
+
+/**
+ * The resource indicators a sign-in with `providerId` names (RFC 8707 section 2.1), so that the
+ * grant covers every resource any app will ask a token for: providers such as oidc-provider give
+ * tokens at the refresh only for resources named at the authorization.
+ */
+export function signInResources(config: Pick<Config, 'apps'>, providerId: string): string[] {
+  return [...new Set(config.apps.flatMap((app) => app.resources)
+    .filter((r) => r.provider === providerId && r.resource !== undefined).map((r) => r.resource!))];
 }
 
 export function createProviders(config: Pick<Config, 'providers' | 'apps'>): Map<string, Provider> {

@@ -3,8 +3,9 @@
 // keys, explicitly typed (RFC 8725 section 3.11) so no other JWT can pass for one, verified only
 // against SignOnce's key set with an allow-list of algorithms (RFC 8725 sections 2.1 and 3.1).
 import { createLocalJWKSet, decodeProtectedHeader, errors, importJWK, jwtVerify, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
+import { FORBIDDEN_HEADERS } from '../crypto/jws.ts';
 import { currentSigningKey, generateSigningKey, jwks, publishedSigningKeys, type SigningAlgorithm } from '../crypto/signing-keys.ts';
-import { pairwiseId } from '../identity/pairwise.ts';
+import { pairwiseId } from '../accounts/pairwise.ts';
 import type { Session, Store, SigningKey } from '../store/index.ts';
 
 /** The `typ` header of every authentication token. */
@@ -15,8 +16,6 @@ const PAIRWISE_SECRET = 'pairwise-ids';
 // A token naming a key not loaded here may come from an instance that loaded a new key first:
 // the key set is read again, at most this often.
 const RELOAD_ON_UNKNOWN_KEY_MS = 1000;
-// Header parameters that point at keys elsewhere or demand extensions: never followed, refused.
-export const FORBIDDEN_HEADERS: readonly string[] = ['jku', 'x5u', 'jwk', 'x5c', 'crit'];
 
 export interface AuthenticationClaims {
   readonly iss: string;
@@ -150,6 +149,18 @@ export interface AuthenticationTokenOptions {
    */
   readonly hmacSecrets?: ReadonlyMap<string, Uint8Array>;
   readonly now?: () => number;
+}
+
+
+/**
+ * Adds a new key, which signs from now on, and retires every other (they stay published until
+ * their tokens expire). Returns the new key and the ones retired.
+ */
+export async function rotateSigningKey(store: Store, alg: SigningAlgorithm): Promise<{ added: SigningKey; retired: SigningKey[] }> {
+  const added = await store.addSigningKey(await generateSigningKey(alg));
+  const retired = (await store.listSigningKeys()).filter((key) => key.kid !== added.kid && key.retiredAt === undefined);
+  for (const key of retired) await store.retireSigningKey(key.kid);
+  return { added, retired };
 }
 
 /** Issues and verifies authentication tokens with the key set kept in the store. */

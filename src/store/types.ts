@@ -2,6 +2,9 @@
 // suite in test/store/conformance.ts unchanged. Secrets never reach an implementation in clear:
 // provider tokens, session data, code payloads and private keys are sealed by the key ring before
 // they are written, and bearer secrets (session ids, one-time codes) are stored only as hashes.
+import type { SigningKey } from '../crypto/signing-keys.ts';
+
+export type { SigningKey };
 
 export interface Account {
   readonly id: string;
@@ -57,16 +60,6 @@ export interface NewSession {
   readonly accountId: string;
   readonly lifetimeMs: number;
   readonly data?: Record<string, unknown>;
-}
-
-export interface SigningKey {
-  readonly kid: string;
-  readonly alg: string;
-  readonly publicJwk: Readonly<Record<string, unknown>>;
-  readonly privateJwk: Readonly<Record<string, unknown>>;
-  readonly createdAt: number;
-  /** When it stopped signing; it stays published until tokens it signed have expired. */
-  readonly retiredAt?: number;
 }
 
 /** A local account's credential (`type: password` providers). */

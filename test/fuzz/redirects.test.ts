@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { validateHeaderValue } from 'node:http';
 import fc from 'fast-check';
 import { checkRedirect } from '../../src/gateway/redirects.ts';
-import { redirectUriProblem } from '../../src/oidc/redirect-uris.ts';
+import { redirectUriProblem } from '../../src/config/redirect-uris.ts';
 import { Tally, anyString, params, soup } from './support.ts';
 
 const ORIGIN = 'https://app1.example.com';

@@ -1,7 +1,7 @@
 // Which redirect URIs an OpenID client may register: a table of hostile and ordinary ones.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { redirectUriProblem } from '../../src/oidc/redirect-uris.ts';
+import { redirectUriProblem } from '../../src/config/redirect-uris.ts';
 
 test('redirectUriProblem: exact https (or loopback http, or a reverse-domain app scheme); nothing else', () => {
   const cases: Array<[string, RegExp | undefined]> = [
