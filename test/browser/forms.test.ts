@@ -50,17 +50,23 @@ describe('SignOnce\'s forms in Chromium', { skip: chromiumSkipReason }, () => {
   let gw: TestGateway;
   let store: Store;
   let rp: string;
+  /** A site an app allows as the end of a sign-in (allowedExternalRedirectUrls). */
+  let partner: string;
 
   before(async () => {
     browser = await launchChromium();
     app = await startApp();
     rp = `http://rp.localhost:${app.port}`;
+    partner = `http://partner.localhost:${app.port}`;
     gw = await startTestGateway((port) => ({
       publicUrl: `http://auth.localhost:${port}`,
       devMode: true,
       providers: [{ id: 'local', type: 'password', allowRegistration: true }, { id: 'dev', type: 'dev' }],
-      apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream: app.url, defaultProvider: 'local' }],
-      clients: [{ id: 'partner', secret: CLIENT_SECRET, redirectUris: [`${rp}/cb`], postLogoutRedirectUris: [`${rp}/bye`], firstParty: false }],
+      apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream: app.url, defaultProvider: 'local', allowedExternalRedirectUrls: [`${partner}/return`, 'myapp://easyauth.callback'] }],
+      clients: [
+        { id: 'partner', secret: CLIENT_SECRET, redirectUris: [`${rp}/partner/cb`], postLogoutRedirectUris: [`${rp}/bye`], firstParty: false },
+        { id: 'wiki', secret: CLIENT_SECRET, redirectUris: [`${rp}/wiki/cb`] },
+      ],
     }));
     store = await openStore(gw.config.store, { keyring: new Keyring(gw.config.secrets.encryptionKeys) });
   });
@@ -83,33 +89,58 @@ describe('SignOnce\'s forms in Chromium', { skip: chromiumSkipReason }, () => {
     return answer.status() === 200 ? (await answer.json() as Array<{ provider_name: string; user_id: string }>).map((e) => [e.provider_name, e.user_id]) : answer.status();
   };
 
+  /** The authorization request of OpenID client `client` (code flow, PKCE). */
+  const authorizationUrl = (client: string) => gw.url('auth.localhost', `/.auth/oidc/auth?${new URLSearchParams({
+    client_id: client, response_type: 'code', scope: 'openid email', state: 'st', redirect_uri: `${rp}/${client}/cb`,
+    code_challenge: createHash('sha256').update(VERIFIER).digest('base64url'), code_challenge_method: 'S256',
+  })}`);
+  /** Where the page sent the client back to, with what. */
+  const atClient = async (page: Page) => new URL((await echoOf(page)).url, rp);
+  /** The client redeems `code`: the claims of the ID token it gets. */
+  async function redeem(client: string, code: string): Promise<{ sub: string }> {
+    const tokens = await new UserAgent().request(gw.url('auth.localhost', '/.auth/oidc/token'), {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${client}:${CLIENT_SECRET}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: `${rp}/${client}/cb`, code_verifier: VERIFIER }).toString(),
+    });
+    assert.equal(tokens.status, 200);
+    const idToken = ((await tokens.json()) as { id_token: string }).id_token;
+    return JSON.parse(Buffer.from(idToken.split('.')[1]!, 'base64url').toString()) as { sub: string };
+  }
+
   /** A new browser signs in at the app with SignOnce's password form; the page landed on. */
-  async function passwordSignIn(username: string): Promise<{ context: BrowserContext; page: Page }> {
+  async function passwordSignIn(username: string, start = gw.url('app.localhost', '/reports?year=2026')): Promise<{ context: BrowserContext; page: Page }> {
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.goto(gw.url('app.localhost', '/reports?year=2026'));
+    await page.goto(start);
     assert.match(page.url(), /\/\.auth\/login\/local\/form\?state=/, 'at SignOnce\'s password form');
     await page.fill('#username', username);
     await page.fill('#password', PASSWORD);
     await submit(page, 'button[type=submit]');
-    await landedAt(page, gw.url('app.localhost', '/'));
     return { context, page };
   }
 
   test('password sign-in: an account an administrator made signs in; the app sees the user', async () => {
     assert.ok((await new LocalAccounts(store).register('local', 'olga', PASSWORD, 12)).ok);
     const { context, page } = await passwordSignIn('olga');
-    assert.equal(page.url(), gw.url('app.localhost', '/reports?year=2026'), 'back on the page asked for');
+    await landedAt(page, gw.url('app.localhost', '/reports?year=2026'));
     const echo = await echoOf(page);
     assert.equal(echo.headers['x-ms-client-principal-name'], 'olga');
     assert.equal(echo.headers['x-ms-client-principal-idp'], 'local');
     await context.close();
+
+    // A sign-in that ends at a URL outside the app the app's config allows (allowedExternalRedirectUrls).
+    const elsewhere = await passwordSignIn('olga', gw.url('app.localhost', `/.auth/login/local?post_login_redirect_uri=${encodeURIComponent(`${partner}/return`)}`));
+    await landedAt(elsewhere.page, `${partner}/return`);
+    await elsewhere.context.close();
   });
 
   test('registration: a new user creates an account on the form and is signed in to the app', async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.goto(gw.url('app.localhost', '/welcome'));
+    const form = await page.goto(gw.url('app.localhost', '/welcome'));
+    // An app scheme a sign-in may end at (a native app's browser) is a form-action source too.
+    assert.match(form!.headers()['content-security-policy']!, /form-action 'self' [^;]* myapp:[ ;]/);
     await submit(page, 'text=No account yet? Create one');
     await landedAt(page, /\/register\?state=/);
     await page.fill('#username', 'Pablo');
@@ -127,32 +158,21 @@ describe('SignOnce\'s forms in Chromium', { skip: chromiumSkipReason }, () => {
     const registered = await new LocalAccounts(store).register('local', 'quinn', PASSWORD, 12);
     assert.ok(registered.ok);
     const { context, page } = await passwordSignIn('quinn');
-    const authorize = () => page.goto(gw.url('auth.localhost', `/.auth/oidc/auth?${new URLSearchParams({
-      client_id: 'partner', response_type: 'code', scope: 'openid email', state: 'st', redirect_uri: `${rp}/cb`,
-      code_challenge: createHash('sha256').update(VERIFIER).digest('base64url'), code_challenge_method: 'S256',
-    })}`));
-    /** Where the client was sent back to, with what. */
-    const atClient = async () => new URL((await echoOf(page)).url, rp);
+    await landedAt(page, gw.url('app.localhost', '/reports?year=2026'));
+    const authorize = () => page.goto(authorizationUrl('partner'));
 
     await authorize();
     assert.match(await page.innerText('h1'), /Allow partner\?/, 'the consent page, no sign-in asked again');
     await submit(page, 'button[value=deny]');
-    await landedAt(page, `${rp}/cb?`);
-    assert.equal((await atClient()).searchParams.get('error'), 'access_denied');
+    await landedAt(page, `${rp}/partner/cb?`);
+    assert.equal((await atClient(page)).searchParams.get('error'), 'access_denied');
 
     await authorize();
     await submit(page, 'button[value=allow]');
-    await landedAt(page, `${rp}/cb?`);
-    const code = (await atClient()).searchParams.get('code');
+    await landedAt(page, `${rp}/partner/cb?`);
+    const code = (await atClient(page)).searchParams.get('code');
     assert.ok(code, 'a code for the client');
-    const tokens = await new UserAgent().request(gw.url('auth.localhost', '/.auth/oidc/token'), {
-      method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`partner:${CLIENT_SECRET}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: `${rp}/cb`, code_verifier: VERIFIER }).toString(),
-    });
-    assert.equal(tokens.status, 200);
-    const idToken = ((await tokens.json()) as { id_token: string }).id_token;
-    assert.equal(JSON.parse(Buffer.from(idToken.split('.')[1]!, 'base64url').toString()).sub, registered.ok && registered.accountId, 'the client knows the user');
+    assert.equal((await redeem('partner', code)).sub, registered.accountId, 'the client knows the user');
 
     const endSession = () => page.goto(gw.url('auth.localhost', `/.auth/oidc/session/end?client_id=partner&post_logout_redirect_uri=${encodeURIComponent(`${rp}/bye`)}`));
     await endSession();
@@ -161,8 +181,10 @@ describe('SignOnce\'s forms in Chromium', { skip: chromiumSkipReason }, () => {
     await landedAt(page, `${rp}/bye`);
     assert.deepEqual(await meOf(page), [['local', 'quinn']], 'still signed in');
 
+    // The client signs in again (its OpenID session ended with "Stay signed in"), asking again.
     await authorize();
-    assert.ok((await atClient()).searchParams.get('code'), 'consent remembered: straight back with a code');
+    await submit(page, 'button[value=allow]');
+    assert.ok((await atClient(page)).searchParams.get('code'), 'a code for the client');
     await endSession();
     await submit(page, 'button[value=yes]');
     await landedAt(page, `${rp}/bye`);
@@ -170,12 +192,32 @@ describe('SignOnce\'s forms in Chromium', { skip: chromiumSkipReason }, () => {
     await context.close();
   });
 
+  test('an OpenID client (first party): the password form signs the user in, back at the client with a code for the user', async () => {
+    const registered = await new LocalAccounts(store).register('local', 'tess', PASSWORD, 12);
+    assert.ok(registered.ok);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(authorizationUrl('wiki'));
+    await submit(page, 'text=Sign in with Username and password');
+    await landedAt(page, /\/\.auth\/login\/local\/form\?state=/);
+    await page.fill('#username', 'tess');
+    await page.fill('#password', PASSWORD);
+    await submit(page, 'button[type=submit]');
+    await landedAt(page, `${rp}/wiki/cb?`);
+    const code = (await atClient(page)).searchParams.get('code');
+    assert.ok(code, 'a code for the client');
+    assert.equal((await redeem('wiki', code)).sub, registered.accountId);
+    await context.close();
+  });
+
   test('link another sign-in through the dev provider\'s form, unlink it from a page of the app; the app\'s own form posts with the user', async () => {
     assert.ok((await new LocalAccounts(store).register('local', 'rosa', PASSWORD, 12)).ok);
     const { context, page } = await passwordSignIn('rosa');
+    await landedAt(page, gw.url('app.localhost', '/reports?year=2026'));
     await page.goto(gw.url('app.localhost', '/.auth/link/dev?post_login_redirect_uri=/settings'));
     assert.match(await page.innerText('h1'), /Development sign-in/);
     await page.fill('#user_id', 'rosa-dev');
+    await page.fill('#name', 'rosa-dev');
     await submit(page, 'button[type=submit]');
     await landedAt(page, gw.url('app.localhost', '/settings'));
     assert.deepEqual(await meOf(page), [['local', 'rosa'], ['dev', 'rosa-dev']], 'both sign-ins, one account');
