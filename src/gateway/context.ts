@@ -14,6 +14,7 @@ import { SignedInResolver } from './signed-in.ts';
 import { clientAddress, trustedProxyMatcher } from './forwarded.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { formActionSource } from './pages.ts';
 
 const limiter = ({ limit, window }: { limit: number; window: number }) => new RateLimiter({ limit, windowMs: window });
 
@@ -33,8 +34,12 @@ export interface GatewayContext extends GatewayDeps {
   /** Cookies get `Secure` when the auth host is https. */
   readonly secure: boolean;
   readonly appsById: ReadonlyMap<string, AppConfig>;
-  /** Every app host's origin (where a sign-in form's submission may end up: CSP form-action). */
-  readonly appOrigins: readonly string[];
+  /**
+   * Where the submission of a sign-in form may end up, after its redirects: every app host, the
+   * URLs apps allow after sign-in, OpenID clients' redirect URIs (CSP form-action sources: the
+   * directive governs those redirects too, CSP Level 3 6.3.1.3, and Chromium enforces it).
+   */
+  readonly formTargets: readonly string[];
   readonly signedIn: SignedInResolver;
   readonly refresher: TokenRefresher;
   readonly accounts: Accounts;
@@ -66,7 +71,10 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     publicUrl,
     secure: publicUrl.protocol === 'https:',
     appsById: new Map(deps.config.apps.map((a) => [a.id, a])),
-    appOrigins: deps.config.apps.flatMap((a) => a.hosts.map((host) => `${publicUrl.protocol}//${host}`)),
+    formTargets: [...new Set([
+      ...deps.config.apps.flatMap((a) => a.hosts.map((host) => `${publicUrl.protocol}//${host}`)),
+      ...[...deps.config.apps.flatMap((a) => a.allowedExternalRedirectUrls), ...deps.config.clients.flatMap((c) => c.redirectUris)].map(formActionSource),
+    ])],
     signedIn: new SignedInResolver({ ...deps, refresher }),
     refresher,
     accounts: new Accounts(deps.store, deps.config),

@@ -8,7 +8,7 @@ import type { InteractionResults, Provider } from 'oidc-provider';
 import { INTERACTION_PREFIX, OpenIdProvider } from '../oidc/provider.ts';
 import type { GatewayContext } from './context.ts';
 import { crossOrigin, page, queryParam, readBody } from './http.ts';
-import { consentPage, errorPage, logoutConfirmPage, pageHeaders, signInPage, signedOutPage } from './pages.ts';
+import { consentPage, errorPage, formActionSource, logoutConfirmPage, pageHeaders, signInPage, signedOutPage } from './pages.ts';
 import { OIDC_LOGIN_CODE, type signInRoutes } from './sign-in.ts';
 import type { Session } from '../store/index.ts';
 
@@ -118,7 +118,8 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
       return finish(request, reply, provider, { consent: { grantId: await grantAll(provider, details) } });
     }
     const scopes = String(details.params.scope ?? '').split(' ').filter(Boolean);
-    return page(reply, 200, consentPage(client?.clientName ?? String(details.params.client_id), scopes, `${path}/consent`));
+    // Allow and deny both end at the client's redirect URI (oidc-provider matched it exactly).
+    return page(reply, 200, consentPage(client?.clientName ?? String(details.params.client_id), scopes, `${path}/consent`), [formActionSource(String(details.params.redirect_uri))]);
   }
 
   /** The account and scopes of an access token the provider issued and that is still valid. */

@@ -12,9 +12,15 @@ export function pageHeaders(formTargets: readonly string[] = []): Record<string,
     'content-security-policy': `default-src 'none'; style-src 'unsafe-inline'; form-action 'self'${formTargets.map((o) => ` ${o}`).join('')}; frame-ancestors 'none'; base-uri 'none'`,
     'x-content-type-options': 'nosniff',
     'x-frame-options': 'DENY',
-    'referrer-policy': 'no-referrer',
+    'referrer-policy': 'same-origin',
   };
 }
+
+/** The CSP source of a URL a form's redirects may reach: its origin, or its scheme (`myapp:`) for an app scheme, whose origin is opaque. */
+export const formActionSource = (url: string) => {
+  const { origin, protocol } = new URL(url);
+  return origin === 'null' ? protocol : origin;
+};
 
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -15,7 +15,7 @@ const FORM_LIMIT_BYTES = 8 * 1024;
 type SignIn = ReturnType<typeof signInRoutes>;
 
 export function passwordRoutes(ctx: GatewayContext, signIn: SignIn) {
-  const { localAccounts: local, publicUrl, appOrigins, clientAddressOf, log } = ctx;
+  const { localAccounts: local, publicUrl, formTargets, clientAddressOf, log } = ctx;
 
   const formPath = (provider: PasswordProvider, register: boolean) => `/.auth/login/${encodeURIComponent(provider.id)}/${register ? 'register' : 'form'}`;
 
@@ -32,7 +32,7 @@ export function passwordRoutes(ctx: GatewayContext, signIn: SignIn) {
   /** GET …/form or …/register: the form, for the sign-in in progress named by `state`. */
   function showForm(request: FastifyRequest, reply: FastifyReply, provider: PasswordProvider, register: boolean) {
     if (register && !provider.allowRegistration) return page(reply, 404, errorPage('No registration', `${provider.displayName} accounts are created by an administrator.`));
-    return page(reply, 200, view(provider, register, queryParam(request, 'state') ?? ''), appOrigins);
+    return page(reply, 200, view(provider, register, queryParam(request, 'state') ?? ''), formTargets);
   }
 
   /** POST …/form or …/register. */
@@ -50,7 +50,7 @@ export function passwordRoutes(ctx: GatewayContext, signIn: SignIn) {
     const username = field('username');
     const again = async (status: number, problem: string, headers: Record<string, string> = {}) => {
       const state = await signIn.continueLogin(reply, login);
-      return page(reply.headers(headers), status, view(provider, register, state, { username, problem }), appOrigins);
+      return page(reply.headers(headers), status, view(provider, register, state, { username, problem }), formTargets);
     };
 
     if (register) {

@@ -46,7 +46,7 @@ export function rateLimitOf(host: HostRoute['kind'], path: string): 'sign-in' | 
 
 export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) => {
   const ctx = gatewayContext(deps, app.log);
-  const { config, store, providers, publicUrl, signedIn, fromTrustedProxy, appOrigins } = ctx;
+  const { config, store, providers, publicUrl, signedIn, fromTrustedProxy, formTargets } = ctx;
   const route = hostRouter(config);
   // Apps never see SignOnce's cookies, under either of their names.
   const ownCookies = new Set([config.session.cookieName, ...([LOGIN_COOKIE, SSO_COOKIE] as const).flatMap((name) => [ownCookie(name, false).name, ownCookie(name, true).name])]);
@@ -208,7 +208,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       if (hop[2] === 'callback') return providerCallback(request, reply, provider);
       if (provider.type === 'dev') {
         const state = queryParam(request, 'state') ?? '';
-        return page(reply, 200, devSignInForm(`/.auth/login/${encodeURIComponent(provider.id)}/callback`, state), appOrigins);
+        return page(reply, 200, devSignInForm(`/.auth/login/${encodeURIComponent(provider.id)}/callback`, state), formTargets);
       }
     }
     if (path === '/.auth/logout/done' && request.method === 'GET') return logoutReturn(request, reply);

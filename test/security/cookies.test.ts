@@ -5,8 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
 import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
-import { UserAgent, finalUrl } from '../support/user-agent.ts';
-import { devSignInAt, named, rawExchange, sessionCookie, startSecurityGateway, statusesOf, type Row, type SecurityGateway } from './support.ts';
+import { UserAgent, finalUrl, type Response } from '../support/user-agent.ts';
+import { RP, authorizationUrl, devSignInAt, named, rawExchange, sessionCookie, startSecurityGateway, statusesOf, type Row, type SecurityGateway } from './support.ts';
 
 interface Cookies {
   app1: string; app2: string; sso: string; login: string; revoked: string; idHash: string;
@@ -111,7 +111,21 @@ describe('session cookies tampered with or moved', () => {
     { attack: 'a POST with Origin: null (sandboxed frame, data: URL)', reference: 'RFC 6454 7.3; CWE-352', host: 'app1', path: '/form', headers: { origin: 'null' }, status: 403 },
     { attack: 'a POST marked Sec-Fetch-Site: cross-site, without Origin', reference: 'Fetch Metadata; CWE-352', host: 'app1', path: '/form', headers: { 'sec-fetch-site': 'cross-site' }, status: 403 },
     { attack: 'a POST from a sibling app\'s origin (same site, other app)', reference: 'CWE-352; CWE-346', host: 'app1', path: '/form', headers: { origin: 'http://app2.localhost:PORT' }, status: 403 },
+    { attack: 'control: a same-origin POST from a page under Referrer-Policy: no-referrer (Chromium: Sec-Fetch-Site: same-origin, Origin: null)', reference: 'Fetch Metadata 2.1; Fetch "serializing a request origin"', host: 'app1', path: '/form',
+      headers: { 'sec-fetch-site': 'same-origin', origin: 'null' }, status: 200 },
+    { attack: 'a POST from another site\'s page without referrer (Origin: null, Sec-Fetch-Site: cross-site)', reference: 'Fetch Metadata 2.1; CWE-352', host: 'app1', path: '/form',
+      headers: { 'sec-fetch-site': 'cross-site', origin: 'null' }, status: 403 },
+    { attack: 'a POST from a sibling host (Sec-Fetch-Site: same-site, the sibling\'s Origin)', reference: 'Fetch Metadata 2.1; CWE-352; CWE-346', host: 'app1', path: '/form',
+      headers: { 'sec-fetch-site': 'same-site', origin: 'http://app2.localhost:PORT' }, status: 403 },
+    { attack: 'a POST from a sibling host marked Sec-Fetch-Site: same-site, without Origin', reference: 'Fetch Metadata 2.1; CWE-352', host: 'app1', path: '/form',
+      headers: { 'sec-fetch-site': 'same-site' }, status: 403 },
     { attack: 'unlinking an identity from another site', reference: 'CWE-352', host: 'app1', path: '/.auth/unlink/dev', headers: { origin: 'https://evil.example' }, status: 403 },
+    { attack: 'unlinking from another site\'s page without referrer (Origin: null, Sec-Fetch-Site: cross-site)', reference: 'Fetch Metadata 2.1; CWE-352', host: 'app1', path: '/.auth/unlink/dev',
+      headers: { 'sec-fetch-site': 'cross-site', origin: 'null' }, status: 403 },
+    { attack: 'unlinking with Origin: null, without Sec-Fetch-Site (a browser without Fetch Metadata, a sandboxed frame)', reference: 'RFC 6454 7.3; CWE-352', host: 'app1', path: '/.auth/unlink/dev',
+      headers: { origin: 'null' }, status: 403 },
+    { attack: 'unlinking from a sibling host (Sec-Fetch-Site: same-site)', reference: 'Fetch Metadata 2.1; CWE-352', host: 'app1', path: '/.auth/unlink/dev',
+      headers: { 'sec-fetch-site': 'same-site', origin: 'http://app2.localhost:PORT' }, status: 403 },
     { attack: 'a WebSocket opened by another site with the cookie (cross-site WebSocket hijacking)', reference: 'RFC 6455 10.2; CWE-1385', host: 'app1', path: '/live',
       headers: { origin: 'https://evil.example' }, status: 403, upgrade: true },
   ];
@@ -134,10 +148,51 @@ describe('session cookies tampered with or moved', () => {
     });
   }
 
-  test('the password form posted from another site is refused [CWE-352]', async () => {
-    const answer = await new UserAgent().request(gw.url('auth.localhost', '/.auth/login/local/form'), {
-      method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'application/x-www-form-urlencoded' }, body: 'state=x&username=a&password=b',
-    });
-    assert.equal(answer.status, 403);
+  // SignOnce's own forms on the auth host posted by another page: a sign-in into the attacker's
+  // account (login CSRF) or a consent given in the user's name. Each hostile set of headers is what
+  // a browser sends for such a post; the control is what it sends for the form's own page.
+  const FORM_ATTACKS: ReadonlyArray<readonly [string, Record<string, string>]> = [
+    ['from another site', { origin: 'https://evil.example' }],
+    ['from another site\'s page without referrer (Origin: null, Sec-Fetch-Site: cross-site)', { origin: 'null', 'sec-fetch-site': 'cross-site' }],
+    ['with Origin: null, without Sec-Fetch-Site (a browser without Fetch Metadata, a sandboxed frame)', { origin: 'null' }],
+    ['from a sibling host (Sec-Fetch-Site: same-site)', { origin: 'http://app1.localhost:PORT', 'sec-fetch-site': 'same-site' }],
+  ];
+  const withPort = (headers: Record<string, string>) => Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, value.replace('PORT', String(gw.port))]));
+  const formPost = (ua: UserAgent, url: string, headers: Record<string, string>, body: string) =>
+    ua.request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...withPort(headers) }, body });
+
+  for (const form of ['form', 'register'] as const) {
+    for (const [how, headers] of FORM_ATTACKS) {
+      test(`the password ${form === 'form' ? 'sign-in' : 'registration'} form posted ${how} is refused [CWE-352; Fetch Metadata 2.1]`, async () => {
+        const answer = await formPost(new UserAgent(), gw.url('auth.localhost', `/.auth/login/local/${form}`), headers, 'state=x&username=a&password=b&confirm=b');
+        assert.equal(answer.status, 403);
+        assert.match(await answer.text(), /can only be sent from its own page/);
+      });
+    }
+  }
+
+  /** A signed-in browser at the consent page of the third-party client `partner`; the URL its form posts to. */
+  async function atConsent(user: string): Promise<{ ua: UserAgent; action: string }> {
+    const ua = await devSignInAt(gw, 'app1.localhost', user);
+    ua.holdRedirectsTo = new RegExp(`^${RP}/`);
+    const page = await ua.navigate(authorizationUrl(gw, 'partner', `${RP}/partner/cb`));
+    const html = await page.text();
+    assert.match(html, /Allow partner\?/);
+    return { ua, action: new URL(/action="([^"]*)"/.exec(html)![1]!, finalUrl(page)).href };
+  }
+  const codeOf = (answer: Response) => new URL(answer.headers.get('location') ?? '/', RP).searchParams.get('code');
+
+  test('control: consent allowed on its own page (Sec-Fetch-Site: same-origin, Origin: null under no-referrer) gives the client a code [Fetch Metadata 2.1]', async () => {
+    const { ua, action } = await atConsent('cora@example.com');
+    const answer = await ua.navigate(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin', origin: 'null' }, body: 'decision=allow' });
+    assert.ok(codeOf(answer), `a code for the client (${answer.status})`);
   });
+  for (const [how, headers] of FORM_ATTACKS) {
+    test(`consent posted ${how} is refused, no code [CWE-352; Fetch Metadata 2.1]`, async () => {
+      const { ua, action } = await atConsent('cora@example.com');
+      const answer = await formPost(ua, action, headers, 'decision=allow');
+      assert.equal(answer.status, 403);
+      assert.equal(codeOf(answer), null);
+    });
+  }
 });
