@@ -28,7 +28,7 @@ import { oidcRoutes } from './oidc-endpoints.ts';
 import { PasswordProvider } from '../providers/index.ts';
 import { StoreUnavailableError } from '../store/index.ts';
 import { invalidToken, tokenRoutes } from './token-endpoints.ts';
-import { refuseUpgrade, tunnel, upgradeFramingProblem } from './websocket.ts';
+import { refuseUpgrade, tunnel } from './websocket.ts';
 
 export type { GatewayDeps } from './context.ts';
 
@@ -240,7 +240,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     tunnels.add(socket);
     socket.once('close', () => tunnels.delete(socket));
     void (async () => {
-      if (manyHosts(raw.rawHeaders) || upgradeFramingProblem(raw.rawHeaders)) return refuseUpgrade(socket, 400, 'Bad Request');
+      if (manyHosts(raw.rawHeaders)) return refuseUpgrade(socket, 400, 'Bad Request');
       const target = route(raw.headers.host);
       if (target.kind !== 'app') return refuseUpgrade(socket, 421, 'Misdirected Request');
       const current = await signedIn.resolve(raw, target.app, target.host);

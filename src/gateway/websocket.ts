@@ -5,22 +5,6 @@ import { request, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { originForm } from './proxy.ts';
 
-/**
- * Why an upgrade request cannot be tunnelled for its framing, or undefined. An upgrade carries no
- * body (RFC 6455 section 4.1: a GET); one that announces a body (`Content-Length` other than 0, any
- * `Transfer-Encoding`) would leave an app that declines the upgrade waiting for bytes the tunnel
- * never sends — and read the next request on that connection as that body (RFC 9112 section 6.3;
- * request smuggling, CWE-444). `rawHeaders` as Node gives them, so every copy of a field counts.
- */
-export function upgradeFramingProblem(rawHeaders: readonly string[]): string | undefined {
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!.toLowerCase();
-    if (name === 'transfer-encoding') return 'an upgrade request with Transfer-Encoding';
-    if (name === 'content-length' && !/^0+$/.test(rawHeaders[i + 1]!.trim())) return 'an upgrade request with a body';
-  }
-  return undefined;
-}
-
 /** Answers an upgrade request that will not be tunnelled, and closes the connection. */
 export function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
   if (!socket.writable) return void socket.destroy();
@@ -38,9 +22,7 @@ export function tunnel(upstream: string, incoming: IncomingMessage, headers: Arr
   // The app's upstream and the path alone: a URL resolved from the request target would let an
   // absolute-form ("http://internal/") or "//internal/" target choose the host (SSRF, CWE-918).
   const { protocol, hostname, port } = new URL(upstream);
-  // A connection of its own (agent: false), never a pooled one: whatever an app that declines the
-  // upgrade makes of the request, no other client's request follows on that connection.
-  const outgoing = request({ protocol, hostname, port, path: originForm(incoming.url ?? '/'), method: incoming.method, headers: headers.flat(), setHost: false, agent: false });
+  const outgoing = request({ protocol, hostname, port, path: originForm(incoming.url ?? '/'), method: incoming.method, headers: headers.flat(), setHost: false });
   outgoing.on('upgrade', (response, server, serverHead) => {
     client.write(head(response));
     if (serverHead.length) client.write(serverHead);
@@ -51,10 +33,9 @@ export function tunnel(upstream: string, incoming: IncomingMessage, headers: Arr
     client.on('error', close).on('close', close);
   });
   outgoing.on('response', (response) => {
-    // The app declined the upgrade: relay its answer as it is, then close both connections.
+    // The app declined the upgrade: relay its answer as it is.
     client.write(head(response));
     response.pipe(client);
-    response.once('end', () => outgoing.destroy());
   });
   outgoing.on('error', (error) => {
     onError(error);
