@@ -28,7 +28,7 @@ import { oidcRoutes } from './oidc-endpoints.ts';
 import { PasswordProvider } from '../providers/index.ts';
 import { StoreUnavailableError } from '../store/index.ts';
 import { invalidToken, tokenRoutes } from './token-endpoints.ts';
-import { refuseUpgrade, tunnel } from './websocket.ts';
+import { announcesBody, refuseUpgrade, tunnel } from './websocket.ts';
 
 export type { GatewayDeps } from './context.ts';
 
@@ -238,9 +238,11 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   app.addHook('preClose', async () => { for (const socket of tunnels) socket.destroy(); });
   app.server.on('upgrade', (raw: IncomingMessage, socket: Duplex, head: Buffer) => {
     tunnels.add(socket);
-    socket.once('close', () => tunnels.delete(socket));
+    // Node hands the socket over without its error listener: a client's reset must not be thrown.
+    socket.on('error', () => socket.destroy()).once('close', () => tunnels.delete(socket));
     void (async () => {
-      if (manyHosts(raw.rawHeaders)) return refuseUpgrade(socket, 400, 'Bad Request');
+      // Framing first: a body the tunnel would not send (websocket.ts announcesBody).
+      if (manyHosts(raw.rawHeaders) || announcesBody(raw.rawHeaders)) return refuseUpgrade(socket, 400, 'Bad Request');
       const target = route(raw.headers.host);
       if (target.kind !== 'app') return refuseUpgrade(socket, 421, 'Misdirected Request');
       const current = await signedIn.resolve(raw, target.app, target.host);

@@ -87,6 +87,10 @@ const rows: HeaderRow[] = [
     bytes: (c) => `GET /?row=${c.n} HTTP/1.1\r\nHost: ${open(c)}\r\nHost: ${guarded(c)}\r\n\r\n` },
   { attack: 'two Host headers on a WebSocket upgrade', reference: 'RFC 9112 3.2; CWE-444', expect: 'refused',
     bytes: (c) => `GET /?row=${c.n} HTTP/1.1\r\nHost: ${open(c)}\r\nHost: ${guarded(c)}\r\n${upgrade}\r\n` },
+  { attack: 'WebSocket upgrade announcing a Content-Length body (tunnelled without it, the app reads the next request as the body)', reference: 'RFC 9112 6.3; RFC 6455 4.1; CWE-444', expect: 'refused',
+    bytes: (c) => `GET /healthz?row=${c.n} HTTP/1.1\r\nHost: ${guarded(c)}\r\n${upgrade}Content-Length: ${inner(c).length}\r\n\r\n${inner(c)}` },
+  { attack: 'WebSocket upgrade with a chunked body', reference: 'RFC 9112 6.3 and 7.1; RFC 6455 4.1; CWE-444', expect: 'refused',
+    bytes: (c) => `GET /healthz?row=${c.n} HTTP/1.1\r\nHost: ${guarded(c)}\r\n${upgrade}Transfer-Encoding: chunked\r\n\r\n${inner(c).length.toString(16)}\r\n${inner(c)}\r\n0\r\n\r\n` },
 
   // --- the request-target: the gateway must send origin-form, to the app's upstream only -------
   { attack: 'absolute-form target naming a protected app, Host of an anonymous one (vhost confusion at a shared upstream)', reference: 'RFC 9112 3.2.1 and 3.2.2; CWE-436', expect: 'stripped',
