@@ -3,11 +3,13 @@
 // the browser's single sign-on session if it has one (no provider asked again), else a sign-in
 // through SignOnce's providers that comes back with a single-use code. First-party clients are
 // not asked for consent; third-party ones get a consent page.
+import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { InteractionResults, Provider } from 'oidc-provider';
 import { INTERACTION_PREFIX, OpenIdProvider } from '../oidc/provider.ts';
 import type { GatewayContext } from './context.ts';
-import { crossOrigin, page, queryParam, readBody } from './http.ts';
+import { openIdProviderHeaders } from './forwarded.ts';
+import { crossOrigin, page, pathOf, queryParam, readBody } from './http.ts';
 import { consentPage, errorPage, logoutConfirmPage, pageHeaders, signInPage, signedOutPage } from './pages.ts';
 import { OIDC_LOGIN_CODE, type signInRoutes } from './sign-in.ts';
 import type { Session } from '../store/index.ts';
@@ -34,11 +36,20 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     onError: (error) => log.error({ err: error }, 'OpenID Provider error'),
   });
 
+  const DISCOVERY = '/.well-known/openid-configuration';
   /** Whether oidc-provider answers `path` (its endpoints and the discovery document). */
   const handles = (path: string) =>
-    path === '/.well-known/openid-configuration' || (path.startsWith('/.auth/oidc/') && !path.startsWith(INTERACTION_PREFIX));
+    path === DISCOVERY || (path.startsWith('/.auth/oidc/') && !path.startsWith(INTERACTION_PREFIX));
 
   const NOT_FRAMED_NOT_SNIFFED = { 'x-frame-options': 'DENY', 'content-security-policy': "frame-ancestors 'none'", 'x-content-type-options': 'nosniff' };
+  // The discovery document changes only with the configuration; cached as long as the key set (token-endpoints.ts).
+  const DISCOVERY_CACHE = 'public, max-age=300';
+
+  /** The request as oidc-provider may see it: its forwarding headers publicUrl's (forwarded.ts openIdProviderHeaders). */
+  function toProvider(request: FastifyRequest): IncomingMessage {
+    request.raw.headers = openIdProviderHeaders(request.raw.headers, ctx.publicUrl, ctx.clientAddressOf(request.raw));
+    return request.raw;
+  }
 
   async function serve(request: FastifyRequest, reply: FastifyReply) {
     const provider = await op.provider();
@@ -46,14 +57,15 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     // oidc-provider's own pages (its post-logout page, its auto-submitted forms) are never framed,
     // and nothing it answers is content-sniffed (its JSON included).
     for (const [name, value] of Object.entries(NOT_FRAMED_NOT_SNIFFED)) reply.raw.setHeader(name, value);
-    provider.callback()(request.raw, reply.raw);
+    if (pathOf(request.url) === DISCOVERY) reply.raw.setHeader('cache-control', DISCOVERY_CACHE);
+    provider.callback()(toProvider(request), reply.raw);
     return reply;
   }
 
   /** The interaction of this browser (oidc-provider's interaction cookie), or a page saying it expired. */
   async function detailsOf(request: FastifyRequest, reply: FastifyReply, provider: Provider): Promise<Details | undefined> {
     try {
-      return await provider.interactionDetails(request.raw, reply.raw);
+      return await provider.interactionDetails(toProvider(request), reply.raw);
     } catch {
       page(reply, 400, errorPage('Sign-in expired', 'This sign-in has expired or was started in another browser. Start again from the app.'));
       return undefined;
@@ -63,7 +75,7 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
   /** Ends the interaction with `result`; oidc-provider sends the browser on. */
   async function finish(request: FastifyRequest, reply: FastifyReply, provider: Provider, result: InteractionResults) {
     reply.hijack();
-    await provider.interactionFinished(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
+    await provider.interactionFinished(toProvider(request), reply.raw, result, { mergeWithLastSubmission: false });
     return reply;
   }
 

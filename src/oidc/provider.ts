@@ -189,7 +189,9 @@ export class OpenIdProvider {
       },
     };
     const provider = new Provider(config.publicUrl, configuration);
-    provider.proxy = config.trustedProxies.length > 0;
+    // Koa believes X-Forwarded-Proto/-Host: the gateway sets them to publicUrl's before any request
+    // reaches the provider (src/gateway/forwarded.ts openIdProviderHeaders), so its URLs are publicUrl's.
+    provider.proxy = true;
     // SignOnce's session ends only when the user confirmed the sign-out (logout=yes) of an OpenID
     // session of theirs: oidc-provider also completes "stay signed in", and a logout with no
     // OpenID session to end without asking, which a link from any site can start (logout CSRF).

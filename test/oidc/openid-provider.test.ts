@@ -49,6 +49,8 @@ describe('the OpenID Provider', () => {
         scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' },
       }],
       apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp' }],
+      // A load balancer that is not this test's client (127.0.0.1): what the test sends as X-Forwarded-* is an attacker's.
+      trustedProxies: ['10.9.9.0/24'],
       clients: [
         confidential('wiki'),
         confidential('crm', { subjectType: 'pairwise' }),
@@ -210,6 +212,19 @@ describe('the OpenID Provider', () => {
     assert.match(refused.headers.get('www-authenticate') ?? '', /insufficient_scope/);
     assert.equal((await providerToken('not-a-token')).status, 401);
     assert.equal((await new UserAgent().request(`http://auth.localhost:${gw.port}/.auth/token`)).status, 401);
+  });
+
+  test('discovery names publicUrl only (X-Forwarded-Host/-Proto from a sender not in trustedProxies are not believed), cacheable', async () => {
+    const answer = await new UserAgent().request(`http://auth.localhost:${gw.port}/.well-known/openid-configuration`, {
+      headers: { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https', forwarded: 'host=evil.example;proto=https', accept: 'application/json' },
+    });
+    assert.equal(answer.status, 200);
+    const metadata = (await answer.json()) as Record<string, unknown>;
+    assert.equal(metadata.issuer, `http://auth.localhost:${gw.port}`);
+    const urls = Object.entries(metadata).filter(([, value]) => typeof value === 'string' && /^[a-z]+:\/\//i.test(value));
+    assert.ok(urls.length > 5);
+    for (const [name, url] of urls) assert.equal(new URL(url as string).origin, `http://auth.localhost:${gw.port}`, name);
+    assert.equal(answer.headers.get('cache-control'), 'public, max-age=300');
   });
 
   test('introspection and revocation (RFC 7662, RFC 7009): a revoked refresh token refreshes no more', async () => {
