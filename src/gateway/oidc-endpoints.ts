@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { InteractionResults, Provider } from 'oidc-provider';
+import { authenticationSatisfies, loginRequirements } from '../oidc/login-age.ts';
 import { INTERACTION_PREFIX, OpenIdProvider } from '../oidc/provider.ts';
 import type { GatewayContext } from './context.ts';
 import { openIdProviderHeaders } from './forwarded.ts';
@@ -79,6 +80,13 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     return reply;
   }
 
+  /**
+   * The login oidc-provider records: the account, and when the user last proved themselves to a
+   * provider (the SignOnce session's start), so `auth_time` and max_age checks use the real time
+   * of authentication, never the time a single sign-on session was reused.
+   */
+  const loginResult = (accountId: string, authTimeMs: number) => ({ accountId, ts: Math.floor(authTimeMs / 1000) });
+
   /** Grants what a client asks for (first-party clients, or a user who consented). */
   async function grantAll(provider: Provider, details: Details): Promise<string> {
     const grant = details.grantId
@@ -97,17 +105,23 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     if (!details) return reply;
     if (details.uid !== uid) return page(reply, 400, errorPage('Sign-in refused', 'This sign-in belongs to another browser window. Start again from the app.'));
     const path = `${INTERACTION_PREFIX}${uid}`;
-    const freshLogin = details.prompt.name === 'login' && details.prompt.reasons.includes('login_prompt');
+    // The browser's single sign-on session answers the login prompt only if its authentication is
+    // recent enough for this request (prompt=login, max_age); else the user signs in again, and the
+    // provider is asked to authenticate them anew (prompt=login), not from a session of its own.
+    const requirements = loginRequirements(details.params);
+    const sso = details.prompt.name === 'login' ? await signIn.ssoSessionOf(request.headers.cookie) : undefined;
+    const ssoAnswers = sso !== undefined && authenticationSatisfies(sso.session.createdAt, requirements, Date.now());
+    const freshLogin = !ssoAnswers && (requirements.promptLogin || requirements.maxAge !== undefined) ? 'login' : undefined;
 
     if (action === 'done') {
-      const back = await store.consumeCode(OIDC_LOGIN_CODE, queryParam(request, 'code') ?? '') as { interaction: string; accountId: string } | undefined;
+      const back = await store.consumeCode(OIDC_LOGIN_CODE, queryParam(request, 'code') ?? '') as { interaction: string; accountId: string; authTime: number } | undefined;
       if (!back || back.interaction !== uid) return page(reply, 400, errorPage('Sign-in expired', 'This sign-in link was already used or has expired. Start again from the app.'));
-      return finish(request, reply, provider, { login: { accountId: back.accountId } });
+      return finish(request, reply, provider, { login: loginResult(back.accountId, back.authTime) });
     }
     if (action?.startsWith('login/')) {
       const providerId = decodeURIComponent(action.slice('login/'.length));
       if (!providers.has(providerId)) return page(reply, 404, errorPage('Unknown sign-in provider', `There is no provider "${providerId}".`));
-      return signIn.startInteractionLogin(reply, providerId, uid, path, freshLogin ? 'login' : undefined);
+      return signIn.startInteractionLogin(reply, providerId, uid, path, freshLogin);
     }
     if (action === 'consent') {
       if (request.method !== 'POST' || crossOrigin(request.headers, ctx.publicUrl.host)) return page(reply, 403, errorPage('Consent refused', 'This form can only be sent from its own page.'));
@@ -118,11 +132,10 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     if (action !== undefined) return page(reply, 404, errorPage('Not found', 'There is no such page.'));
 
     if (details.prompt.name === 'login') {
-      // A browser already signed in to SignOnce is not asked again (unless the client asked for prompt=login).
-      const sso = freshLogin ? undefined : await signIn.ssoSessionOf(request.headers.cookie);
-      if (sso) return finish(request, reply, provider, { login: { accountId: sso.session.accountId } });
+      // A browser already signed in to SignOnce recently enough is not asked again.
+      if (sso && ssoAnswers) return finish(request, reply, provider, { login: loginResult(sso.session.accountId, sso.session.createdAt) });
       const choices = [...providers.values()];
-      if (choices.length === 1) return signIn.startInteractionLogin(reply, choices[0]!.id, uid, path, freshLogin ? 'login' : undefined);
+      if (choices.length === 1) return signIn.startInteractionLogin(reply, choices[0]!.id, uid, path, freshLogin);
       return page(reply, 200, signInPage(choices.map((p) => ({ displayName: p.displayName, href: `${path}/login/${encodeURIComponent(p.id)}` }))));
     }
     const client = await provider.Client.find(String(details.params.client_id));

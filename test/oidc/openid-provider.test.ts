@@ -214,6 +214,32 @@ describe('the OpenID Provider', () => {
     assert.equal((await new UserAgent().request(`http://auth.localhost:${gw.port}/.auth/token`)).status, 401);
   });
 
+  test('max_age (OpenID Connect Core 3.1.2.1): past it, a new sign-in at the provider; within it, single sign-on with the real auth_time', async () => {
+    const wiki = await relyingParty('wiki');
+    const before = Math.floor(Date.now() / 1000);
+    const { ua } = await oidcSignIn(gw.url('app.localhost', '/'), 'gwen');
+    const after = Math.ceil(Date.now() / 1000);
+    await sleep(2100);
+
+    // Within max_age: single sign-on, no provider asked; auth_time is when gwen signed in, not now.
+    const asked = idp.authorizationRequests;
+    const within = await authorize(wiki, 'wiki', ua, undefined, { max_age: '3600' });
+    assert.equal(within.landing.status, 303, 'straight back to the client');
+    const authTime = (await tokensOf(wiki, within)).claims()!.auth_time!;
+    assert.ok(authTime >= before && authTime <= after, `auth_time ${authTime} is the sign-in's (${before}..${after})`);
+    assert.equal(idp.authorizationRequests, asked);
+
+    // Past max_age: the provider is asked again (prompt=login), and auth_time is that new sign-in's.
+    const again = Math.floor(Date.now() / 1000);
+    const past = await authorize(wiki, 'wiki', ua, undefined, { max_age: '1' });
+    assert.equal(idp.authorizationRequests, asked + 1, 'a new sign-in at the provider, not the single sign-on session');
+    assert.match(finalUrl(past.landing), new RegExp(`^${idp.issuer}/`), 'at the provider\'s login page');
+    let landing = await ua.submitForm(finalUrl(past.landing), await past.landing.text(), { login: 'gwen', password: 'any' });
+    if (landing.status === 200) landing = await ua.submitForm(finalUrl(landing), await landing.text());
+    const fresh = (await tokensOf(wiki, { ...past, landing })).claims()!;
+    assert.ok(fresh.auth_time! >= again, `auth_time ${fresh.auth_time} is the new sign-in's (>= ${again})`);
+  });
+
   test('discovery names publicUrl only (X-Forwarded-Host/-Proto from a sender not in trustedProxies are not believed), cacheable', async () => {
     const answer = await new UserAgent().request(`http://auth.localhost:${gw.port}/.well-known/openid-configuration`, {
       headers: { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https', forwarded: 'host=evil.example;proto=https', accept: 'application/json' },
