@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { InteractionResults, Provider } from 'oidc-provider';
+import { DPOP_WINDOW_SECONDS, checkDpopProof, presentedToken } from '../oidc/dpop.ts';
 import { authenticationSatisfies, loginRequirements } from '../oidc/login-age.ts';
 import { INTERACTION_PREFIX, OpenIdProvider } from '../oidc/provider.ts';
 import type { GatewayContext } from './context.ts';
@@ -16,6 +17,9 @@ import { OIDC_LOGIN_CODE, type signInRoutes } from './sign-in.ts';
 import type { Session } from '../store/index.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+/** What an access token presented at GET /.auth/token grants, or why it is refused (RFC 6750 section 3.1, RFC 9449 section 7.1 error codes). */
+export type ClientGrant = { accountId: string; scopes: ReadonlySet<string> } | { refused: 'invalid_token' | 'invalid_dpop_proof'; reason?: string };
 
 /** `endSession`: SignOnce's sign-out of a session (single logout), for RP-initiated logout. */
 export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signInRoutes>, endSession: (session: Session) => Promise<void>) {
@@ -146,10 +150,27 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     return page(reply, 200, consentPage(client?.clientName ?? String(details.params.client_id), scopes, `${path}/consent`));
   }
 
-  /** The account and scopes of an access token the provider issued and that is still valid. */
-  async function grantOf(accessToken: string): Promise<{ accountId: string; scopes: ReadonlySet<string> } | undefined> {
-    const token = await (await op.provider()).AccessToken.find(accessToken);
-    return token?.accountId ? { accountId: token.accountId, scopes: token.scopes } : undefined;
+  /**
+   * The account and scopes of the access token a request presents, one the provider issued and
+   * still valid, presented as its binding requires: a DPoP-bound token only with the DPoP scheme
+   * and a proof of its key for this request, used once (RFC 9449 sections 7.1 and 11.1; as Bearer
+   * it is refused, section 7.2); an unbound one only as Bearer. A certificate-bound token (mTLS,
+   * which SignOnce does not enable) is refused.
+   */
+  async function grantOf(request: FastifyRequest): Promise<ClientGrant> {
+    const presented = presentedToken(request.headers.authorization);
+    if (!presented) return { refused: 'invalid_token' };
+    const provider = await op.provider();
+    const token = await provider.AccessToken.find(presented.token);
+    if (!token?.accountId || token['x5t#S256'] !== undefined) return { refused: 'invalid_token' };
+    if (token.jkt === undefined) return presented.scheme === 'Bearer' ? { accountId: token.accountId, scopes: token.scopes } : { refused: 'invalid_token' };
+    if (presented.scheme !== 'DPoP') return { refused: 'invalid_token' };
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const proof = await checkDpopProof(request.headers.dpop, { method: request.method, url: ctx.authUrl(pathOf(request.url)), accessToken: presented.token, jkt: token.jkt, nowSeconds });
+    if (!proof.ok) return { refused: 'invalid_dpop_proof', reason: proof.reason };
+    // The jti is kept as long as its proof could be accepted; oidc-provider keeps those of its own endpoints so.
+    const firstUse = await provider.ReplayDetection.unique(token.clientId!, proof.jti, Math.max(proof.iat, nowSeconds) + DPOP_WINDOW_SECONDS);
+    return firstUse ? { accountId: token.accountId, scopes: token.scopes } : { refused: 'invalid_dpop_proof', reason: 'the proof was used before (jti)' };
   }
 
   return { handles, serve, interaction, grantOf, endAccountSessions: (accountId: string) => op.endAccountSessions(accountId) };

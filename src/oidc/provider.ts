@@ -9,6 +9,7 @@ import type { Accounts, IdentityProfile } from '../accounts/accounts.ts';
 import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
 import type { Store } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
+import { DPOP_ALGORITHMS } from './dpop.ts';
 
 /** Where oidc-provider's endpoints live on the auth host (discovery stays at the root, with the issuer). */
 export const OIDC_ROUTES = {
@@ -160,7 +161,12 @@ export class OpenIdProvider {
         };
       },
       clientBasedCORS: (_ctx, origin, client) => (client.redirectUris ?? []).some((uri) => URL.canParse(uri) && new URL(uri).origin === origin),
+      // DPoP (RFC 9449): a client that sends a proof to the token endpoint gets tokens bound to its
+      // key; oidc-provider checks proofs at its own endpoints, the gateway at GET /.auth/token
+      // (dpop.ts). mTLS binding stays off (oidc-provider's default): nothing could check it.
+      enabledJWA: { dPoPSigningAlgValues: DPOP_ALGORITHMS },
       features: {
+        dPoP: { enabled: true },
         devInteractions: { enabled: false },
         revocation: { enabled: true },
         introspection: { enabled: true },

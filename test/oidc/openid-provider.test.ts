@@ -17,6 +17,7 @@ import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
 import { openStore } from '../../src/store/index.ts';
 import { startOidcProvider, type TestIdp } from '../support/idp.ts';
 import { oidcSignIn } from '../support/sign-in.ts';
+import { dpopProof } from '../support/dpop.ts';
 import { UserAgent, finalUrl, loopback, type Response } from '../support/user-agent.ts';
 
 const SECRET = 'wiki-client-secret-0123456789abcdefghij';
@@ -212,6 +213,34 @@ describe('the OpenID Provider', () => {
     assert.match(refused.headers.get('www-authenticate') ?? '', /insufficient_scope/);
     assert.equal((await providerToken('not-a-token')).status, 401);
     assert.equal((await new UserAgent().request(`http://auth.localhost:${gw.port}/.auth/token`)).status, 401);
+  });
+
+  test('DPoP (RFC 9449): a DPoP-bound access token is refused as Bearer at /.auth/token, and served with a proof of its key', async () => {
+    const mail = await relyingParty('mail');
+    const keys = await client.randomDPoPKeyPair('ES256');
+    const signedIn = await authorize(mail, 'mail', new UserAgent(), 'dana', { scope: 'openid email provider_tokens' });
+    const tokens = await client.authorizationCodeGrant(mail, callbackOf(signedIn.landing), { pkceCodeVerifier: signedIn.verifier, expectedState: signedIn.state, expectedNonce: signedIn.nonce },
+      undefined, { DPoP: client.getDPoPHandle(mail, keys) });
+    assert.equal(tokens.token_type.toLowerCase(), 'dpop', 'the OP bound the access token to the client\'s key');
+    const tokenUrl = `http://auth.localhost:${gw.port}/.auth/token`;
+    const providerToken = (authorization: string, proof?: string) =>
+      new UserAgent().request(tokenUrl, { headers: { authorization, ...(proof ? { dpop: proof } : {}) } });
+
+    // A thief holding only the token: as Bearer (RFC 9449 section 7.2), with no proof, with a proof of their own key.
+    const asBearer = await providerToken(`Bearer ${tokens.access_token}`);
+    assert.equal(asBearer.status, 401, 'a DPoP-bound token presented as Bearer');
+    assert.match(asBearer.headers.get('www-authenticate') ?? '', /(?:^|, )DPoP realm=.*error="invalid_token"/);
+    assert.equal((await providerToken(`DPoP ${tokens.access_token}`)).status, 401, 'no proof');
+    const thief = await client.randomDPoPKeyPair('ES256');
+    assert.equal((await providerToken(`DPoP ${tokens.access_token}`, await dpopProof(thief, tokens.access_token, { htu: tokenUrl }))).status, 401, 'a proof of another key');
+
+    // The client with its key: 200 (openid-client builds the proof); the same proof again is a replay.
+    const served = await client.fetchProtectedResource(mail, tokens.access_token, new URL(tokenUrl), 'GET', undefined, undefined, { DPoP: client.getDPoPHandle(mail, keys) });
+    assert.equal(served.status, 200, await served.clone().text());
+    assert.equal(((await served.json()) as { provider: string }).provider, 'idp');
+    const proof = await dpopProof(keys, tokens.access_token, { htu: tokenUrl });
+    assert.equal((await providerToken(`DPoP ${tokens.access_token}`, proof)).status, 200);
+    assert.equal((await providerToken(`DPoP ${tokens.access_token}`, proof)).status, 401, 'a proof is used once (its jti)');
   });
 
   test('max_age (OpenID Connect Core 3.1.2.1): past it, a new sign-in at the provider; within it, single sign-on with the real auth_time', async () => {
