@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { InteractionResults, Provider } from 'oidc-provider';
+import { KeyedMutex } from '../concurrency/keyed-mutex.ts';
 import { DPOP_WINDOW_SECONDS, checkDpopProof, presentedToken } from '../oidc/dpop.ts';
 import { authenticationSatisfies, loginRequirements } from '../oidc/login-age.ts';
 import { INTERACTION_PREFIX, OpenIdProvider } from '../oidc/provider.ts';
@@ -150,6 +151,7 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     return page(reply, 200, consentPage(client?.clientName ?? String(details.params.client_id), scopes, `${path}/consent`));
   }
 
+  const proofUses = new KeyedMutex();
   /**
    * The account and scopes of the access token a request presents, one the provider issued and
    * still valid, presented as its binding requires: a DPoP-bound token only with the DPoP scheme
@@ -168,8 +170,9 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     const nowSeconds = Math.floor(Date.now() / 1000);
     const proof = await checkDpopProof(request.headers.dpop, { method: request.method, url: ctx.authUrl(pathOf(request.url)), accessToken: presented.token, jkt: token.jkt, nowSeconds });
     if (!proof.ok) return { refused: 'invalid_dpop_proof', reason: proof.reason };
-    // The jti is kept as long as its proof could be accepted; oidc-provider keeps those of its own endpoints so.
-    const firstUse = await provider.ReplayDetection.unique(token.clientId!, proof.jti, Math.max(proof.iat, nowSeconds) + DPOP_WINDOW_SECONDS);
+    // The jti is kept as long as its proof could be accepted, as oidc-provider keeps those of its
+    // own endpoints; its check reads then writes, so one proof's uses take turns in this process.
+    const firstUse = await proofUses.run(proof.jti, () => provider.ReplayDetection.unique(token.clientId!, proof.jti, Math.max(proof.iat, nowSeconds) + DPOP_WINDOW_SECONDS));
     return firstUse ? { accountId: token.accountId, scopes: token.scopes } : { refused: 'invalid_dpop_proof', reason: 'the proof was used before (jti)' };
   }
 
