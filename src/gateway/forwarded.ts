@@ -4,7 +4,7 @@
 // connection's address).
 import { randomUUID } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
 // Headers proxies use to describe the original request, which apps and frameworks believe.
 const FORWARDING = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port',
@@ -51,6 +51,19 @@ export function forwardedHeaders(request: {
     ['x-forwarded-proto', (request.trusted && first('x-forwarded-proto')) || request.proto],
     ['x-forwarded-host', (request.trusted && first('x-forwarded-host')) || request.host],
   ];
+}
+
+/**
+ * The headers of a request handed to the OpenID Provider. oidc-provider (Koa, `proxy` on) builds
+ * every URL it names — discovery, redirects, DPoP `htu` — from X-Forwarded-Proto/-Host; its issuer
+ * is publicUrl, fixed configuration, so those are always publicUrl's scheme and host, whoever sent
+ * what, a trusted proxy included (a discovery document naming another host would send clients'
+ * codes and tokens there: OpenID Connect Discovery 1.0 section 3, RFC 8414 section 3.3). Koa's
+ * client address (X-Forwarded-For) is the one SignOnce determined; other forwarding headers go.
+ */
+export function openIdProviderHeaders(headers: IncomingHttpHeaders, publicUrl: URL, clientAddress: string): IncomingHttpHeaders {
+  const kept = Object.entries(headers).filter(([name]) => !FORWARDING.has(name.toLowerCase()));
+  return { ...Object.fromEntries(kept), 'x-forwarded-proto': publicUrl.protocol.slice(0, -1), 'x-forwarded-host': publicUrl.host, 'x-forwarded-for': clientAddress };
 }
 
 /**

@@ -3,16 +3,24 @@
 // the browser's single sign-on session if it has one (no provider asked again), else a sign-in
 // through SignOnce's providers that comes back with a single-use code. First-party clients are
 // not asked for consent; third-party ones get a consent page.
+import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { InteractionResults, Provider } from 'oidc-provider';
+import { KeyedMutex } from '../concurrency/keyed-mutex.ts';
+import { DPOP_WINDOW_SECONDS, checkDpopProof, presentedToken } from '../oidc/dpop.ts';
+import { authenticationSatisfies, loginRequirements } from '../oidc/login-age.ts';
 import { INTERACTION_PREFIX, OpenIdProvider } from '../oidc/provider.ts';
 import type { GatewayContext } from './context.ts';
-import { crossOrigin, page, queryParam, readBody } from './http.ts';
+import { openIdProviderHeaders } from './forwarded.ts';
+import { crossOrigin, page, pathOf, queryParam, readBody } from './http.ts';
 import { consentPage, errorPage, formActionSource, logoutConfirmPage, pageHeaders, signInPage, signedOutPage } from './pages.ts';
 import { OIDC_LOGIN_CODE, type signInRoutes } from './sign-in.ts';
 import type { Session } from '../store/index.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+/** What an access token presented at GET /.auth/token grants, or why it is refused (RFC 6750 section 3.1, RFC 9449 section 7.1 error codes). */
+export type ClientGrant = { accountId: string; scopes: ReadonlySet<string> } | { refused: 'invalid_token' | 'invalid_dpop_proof'; reason?: string };
 
 /** `endSession`: SignOnce's sign-out of a session (single logout), for RP-initiated logout. */
 export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signInRoutes>, endSession: (session: Session) => Promise<void>) {
@@ -34,11 +42,20 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     onError: (error) => log.error({ err: error }, 'OpenID Provider error'),
   });
 
+  const DISCOVERY = '/.well-known/openid-configuration';
   /** Whether oidc-provider answers `path` (its endpoints and the discovery document). */
   const handles = (path: string) =>
-    path === '/.well-known/openid-configuration' || (path.startsWith('/.auth/oidc/') && !path.startsWith(INTERACTION_PREFIX));
+    path === DISCOVERY || (path.startsWith('/.auth/oidc/') && !path.startsWith(INTERACTION_PREFIX));
 
   const NOT_FRAMED_NOT_SNIFFED = { 'x-frame-options': 'DENY', 'content-security-policy': "frame-ancestors 'none'", 'x-content-type-options': 'nosniff' };
+  // The discovery document changes only with the configuration; cached as long as the key set (token-endpoints.ts).
+  const DISCOVERY_CACHE = 'public, max-age=300';
+
+  /** The request as oidc-provider may see it: its forwarding headers publicUrl's (forwarded.ts openIdProviderHeaders). */
+  function toProvider(request: FastifyRequest): IncomingMessage {
+    request.raw.headers = openIdProviderHeaders(request.raw.headers, ctx.publicUrl, ctx.clientAddressOf(request.raw));
+    return request.raw;
+  }
 
   async function serve(request: FastifyRequest, reply: FastifyReply) {
     const provider = await op.provider();
@@ -46,14 +63,15 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     // oidc-provider's own pages (its post-logout page, its auto-submitted forms) are never framed,
     // and nothing it answers is content-sniffed (its JSON included).
     for (const [name, value] of Object.entries(NOT_FRAMED_NOT_SNIFFED)) reply.raw.setHeader(name, value);
-    provider.callback()(request.raw, reply.raw);
+    if (pathOf(request.url) === DISCOVERY) reply.raw.setHeader('cache-control', DISCOVERY_CACHE);
+    provider.callback()(toProvider(request), reply.raw);
     return reply;
   }
 
   /** The interaction of this browser (oidc-provider's interaction cookie), or a page saying it expired. */
   async function detailsOf(request: FastifyRequest, reply: FastifyReply, provider: Provider): Promise<Details | undefined> {
     try {
-      return await provider.interactionDetails(request.raw, reply.raw);
+      return await provider.interactionDetails(toProvider(request), reply.raw);
     } catch {
       page(reply, 400, errorPage('Sign-in expired', 'This sign-in has expired or was started in another browser. Start again from the app.'));
       return undefined;
@@ -63,9 +81,16 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
   /** Ends the interaction with `result`; oidc-provider sends the browser on. */
   async function finish(request: FastifyRequest, reply: FastifyReply, provider: Provider, result: InteractionResults) {
     reply.hijack();
-    await provider.interactionFinished(request.raw, reply.raw, result, { mergeWithLastSubmission: false });
+    await provider.interactionFinished(toProvider(request), reply.raw, result, { mergeWithLastSubmission: false });
     return reply;
   }
+
+  /**
+   * The login oidc-provider records: the account, and when the user last proved themselves to a
+   * provider (the SignOnce session's start), so `auth_time` and max_age checks use the real time
+   * of authentication, never the time a single sign-on session was reused.
+   */
+  const loginResult = (accountId: string, authTimeMs: number) => ({ accountId, ts: Math.floor(authTimeMs / 1000) });
 
   /** Grants what a client asks for (first-party clients, or a user who consented). */
   async function grantAll(provider: Provider, details: Details): Promise<string> {
@@ -85,17 +110,23 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     if (!details) return reply;
     if (details.uid !== uid) return page(reply, 400, errorPage('Sign-in refused', 'This sign-in belongs to another browser window. Start again from the app.'));
     const path = `${INTERACTION_PREFIX}${uid}`;
-    const freshLogin = details.prompt.name === 'login' && details.prompt.reasons.includes('login_prompt');
+    // The browser's single sign-on session answers the login prompt only if its authentication is
+    // recent enough for this request (prompt=login, max_age); else the user signs in again, and the
+    // provider is asked to authenticate them anew (prompt=login), not from a session of its own.
+    const requirements = loginRequirements(details.params);
+    const sso = details.prompt.name === 'login' ? await signIn.ssoSessionOf(request.headers.cookie) : undefined;
+    const ssoAnswers = sso !== undefined && authenticationSatisfies(sso.session.createdAt, requirements, Date.now());
+    const freshLogin = !ssoAnswers && (requirements.promptLogin || requirements.maxAge !== undefined) ? 'login' : undefined;
 
     if (action === 'done') {
-      const back = await store.consumeCode(OIDC_LOGIN_CODE, queryParam(request, 'code') ?? '') as { interaction: string; accountId: string } | undefined;
+      const back = await store.consumeCode(OIDC_LOGIN_CODE, queryParam(request, 'code') ?? '') as { interaction: string; accountId: string; authTime: number } | undefined;
       if (!back || back.interaction !== uid) return page(reply, 400, errorPage('Sign-in expired', 'This sign-in link was already used or has expired. Start again from the app.'));
-      return finish(request, reply, provider, { login: { accountId: back.accountId } });
+      return finish(request, reply, provider, { login: loginResult(back.accountId, back.authTime) });
     }
     if (action?.startsWith('login/')) {
       const providerId = decodeURIComponent(action.slice('login/'.length));
       if (!providers.has(providerId)) return page(reply, 404, errorPage('Unknown sign-in provider', `There is no provider "${providerId}".`));
-      return signIn.startInteractionLogin(reply, providerId, uid, path, freshLogin ? 'login' : undefined);
+      return signIn.startInteractionLogin(reply, providerId, uid, path, freshLogin);
     }
     if (action === 'consent') {
       if (request.method !== 'POST' || crossOrigin(request.headers, ctx.publicUrl.host)) return page(reply, 403, errorPage('Consent refused', 'This form can only be sent from its own page.'));
@@ -106,11 +137,10 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     if (action !== undefined) return page(reply, 404, errorPage('Not found', 'There is no such page.'));
 
     if (details.prompt.name === 'login') {
-      // A browser already signed in to SignOnce is not asked again (unless the client asked for prompt=login).
-      const sso = freshLogin ? undefined : await signIn.ssoSessionOf(request.headers.cookie);
-      if (sso) return finish(request, reply, provider, { login: { accountId: sso.session.accountId } });
+      // A browser already signed in to SignOnce recently enough is not asked again.
+      if (sso && ssoAnswers) return finish(request, reply, provider, { login: loginResult(sso.session.accountId, sso.session.createdAt) });
       const choices = [...providers.values()];
-      if (choices.length === 1) return signIn.startInteractionLogin(reply, choices[0]!.id, uid, path, freshLogin ? 'login' : undefined);
+      if (choices.length === 1) return signIn.startInteractionLogin(reply, choices[0]!.id, uid, path, freshLogin);
       return page(reply, 200, signInPage(choices.map((p) => ({ displayName: p.displayName, href: `${path}/login/${encodeURIComponent(p.id)}` }))));
     }
     const client = await provider.Client.find(String(details.params.client_id));
@@ -122,10 +152,29 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     return page(reply, 200, consentPage(client?.clientName ?? String(details.params.client_id), scopes, `${path}/consent`), [formActionSource(String(details.params.redirect_uri))]);
   }
 
-  /** The account and scopes of an access token the provider issued and that is still valid. */
-  async function grantOf(accessToken: string): Promise<{ accountId: string; scopes: ReadonlySet<string> } | undefined> {
-    const token = await (await op.provider()).AccessToken.find(accessToken);
-    return token?.accountId ? { accountId: token.accountId, scopes: token.scopes } : undefined;
+  const proofUses = new KeyedMutex();
+  /**
+   * The account and scopes of the access token a request presents, one the provider issued and
+   * still valid, presented as its binding requires: a DPoP-bound token only with the DPoP scheme
+   * and a proof of its key for this request, used once (RFC 9449 sections 7.1 and 11.1; as Bearer
+   * it is refused, section 7.2); an unbound one only as Bearer. A certificate-bound token (mTLS,
+   * which SignOnce does not enable) is refused.
+   */
+  async function grantOf(request: FastifyRequest): Promise<ClientGrant> {
+    const presented = presentedToken(request.headers.authorization);
+    if (!presented) return { refused: 'invalid_token' };
+    const provider = await op.provider();
+    const token = await provider.AccessToken.find(presented.token);
+    if (!token?.accountId || token['x5t#S256'] !== undefined) return { refused: 'invalid_token' };
+    if (token.jkt === undefined) return presented.scheme === 'Bearer' ? { accountId: token.accountId, scopes: token.scopes } : { refused: 'invalid_token' };
+    if (presented.scheme !== 'DPoP') return { refused: 'invalid_token' };
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const proof = await checkDpopProof(request.headers.dpop, { method: request.method, url: ctx.authUrl(pathOf(request.url)), accessToken: presented.token, jkt: token.jkt, nowSeconds });
+    if (!proof.ok) return { refused: 'invalid_dpop_proof', reason: proof.reason };
+    // The jti is kept as long as its proof could be accepted, as oidc-provider keeps those of its
+    // own endpoints; its check reads then writes, so one proof's uses take turns in this process.
+    const firstUse = await proofUses.run(proof.jti, () => provider.ReplayDetection.unique(token.clientId!, proof.jti, Math.max(proof.iat, nowSeconds) + DPOP_WINDOW_SECONDS));
+    return firstUse ? { accountId: token.accountId, scopes: token.scopes } : { refused: 'invalid_dpop_proof', reason: 'the proof was used before (jti)' };
   }
 
   return { handles, serve, interaction, grantOf, endAccountSessions: (accountId: string) => op.endAccountSessions(accountId) };

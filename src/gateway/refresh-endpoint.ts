@@ -11,7 +11,9 @@ import { RefreshError, unlessRefreshedSince, type RefreshFailure } from '../refr
 import type { StoredTokens } from '../store/index.ts';
 import type { GatewayContext } from './context.ts';
 import { queryParam, tooManyRequests } from './http.ts';
-import { bearerToken, type Identified } from './signed-in.ts';
+import type { Identified } from './signed-in.ts';
+import type { ClientGrant } from './oidc-endpoints.ts';
+import { DPOP_ALGORITHMS } from '../oidc/dpop.ts';
 import { invalidToken } from './token-endpoints.ts';
 
 const STATUS: Readonly<Record<RefreshFailure, number>> = { 'no-refresh-token': 400, refused: 403, unreachable: 503, 'invalid-response': 502 };
@@ -98,16 +100,20 @@ export function refreshRoutes(ctx: GatewayContext) {
 
   /**
    * GET /.auth/token[?provider=ID] on the auth host, with an access token SignOnce's OpenID
-   * Provider issued (Bearer) for the `provider_tokens` scope: the user's provider access token,
+   * Provider issued (Bearer, or DPoP with a proof when it is DPoP-bound) for the `provider_tokens` scope: the user's provider access token,
    * refreshed first when it is about to expire — SignOnce stays the only refresher.
    */
-  async function clientProviderToken(request: FastifyRequest, reply: FastifyReply, grantOf: (accessToken: string) => Promise<{ accountId: string; scopes: ReadonlySet<string> } | undefined>) {
-    const challenge = (error: string) => `Bearer realm="${ctx.publicUrl.host}", error="${error}"${error === 'insufficient_scope' ? ', scope="provider_tokens"' : ''}`;
-    const bearer = bearerToken(request.headers.authorization);
-    const grant = bearer ? await grantOf(bearer) : undefined;
-    // RFC 6750 section 3.1: invalid_token (401) or insufficient_scope (403).
-    if (!grant) return reply.code(401).header('www-authenticate', challenge('invalid_token')).header('cache-control', 'no-store').send({ error: 'invalid_token' });
-    if (!grant.scopes.has('provider_tokens')) return reply.code(403).header('www-authenticate', challenge('insufficient_scope')).send({ error: 'insufficient_scope' });
+  async function clientProviderToken(request: FastifyRequest, reply: FastifyReply, grantOf: (request: FastifyRequest) => Promise<ClientGrant>) {
+    const realm = `realm="${ctx.publicUrl.host}"`;
+    const grant = await grantOf(request);
+    // RFC 6750 section 3.1 invalid_token (401) or insufficient_scope (403); RFC 9449 section 7.1
+    // invalid_dpop_proof, with both schemes' challenges (the token's binding says which applies).
+    if ('refused' in grant) {
+      const bearerError = grant.refused === 'invalid_token' ? `, error="invalid_token"` : '';
+      return reply.code(401).header('www-authenticate', [`Bearer ${realm}${bearerError}`, `DPoP ${realm}, error="${grant.refused}", algs="${DPOP_ALGORITHMS.join(' ')}"`])
+        .header('cache-control', 'no-store').send({ error: grant.refused, ...(grant.reason ? { error_description: grant.reason } : {}) });
+    }
+    if (!grant.scopes.has('provider_tokens')) return reply.code(403).header('www-authenticate', `Bearer ${realm}, error="insufficient_scope", scope="provider_tokens"`).send({ error: 'insufficient_scope' });
     const identities = await store.listIdentities(grant.accountId);
     const providerId = queryParam(request, 'provider') ?? identities.find((i) => providers.get(i.provider)?.refresh)?.provider ?? identities[0]?.provider;
     if (!providerId || !identities.some((i) => i.provider === providerId)) {

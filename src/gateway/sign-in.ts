@@ -257,7 +257,7 @@ export function signInRoutes(ctx: GatewayContext) {
     request.log.info({ provider: provider.id, account: session.accountId, app: login.appId }, 'signed in');
     ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'success' });
     if (login.interaction) {
-      const code = await store.issueCode(OIDC_LOGIN_CODE, { interaction: login.interaction, accountId: session.accountId }, HANDOFF_TTL_MS);
+      const code = await store.issueCode(OIDC_LOGIN_CODE, { interaction: login.interaction, accountId: session.accountId, authTime: session.createdAt }, HANDOFF_TTL_MS);
       return redirect(reply, authUrl(`${login.redirect}/done?code=${encodeURIComponent(code)}`));
     }
     return handOff(reply, secret, login);

@@ -9,6 +9,7 @@ import type { Accounts, IdentityProfile } from '../accounts/accounts.ts';
 import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
 import type { Store } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
+import { DPOP_ALGORITHMS } from './dpop.ts';
 
 /** Where oidc-provider's endpoints live on the auth host (discovery stays at the root, with the issuer). */
 export const OIDC_ROUTES = {
@@ -160,7 +161,12 @@ export class OpenIdProvider {
         };
       },
       clientBasedCORS: (_ctx, origin, client) => (client.redirectUris ?? []).some((uri) => URL.canParse(uri) && new URL(uri).origin === origin),
+      // DPoP (RFC 9449): a client that sends a proof to the token endpoint gets tokens bound to its
+      // key; oidc-provider checks proofs at its own endpoints, the gateway at GET /.auth/token
+      // (dpop.ts). mTLS binding stays off (oidc-provider's default): nothing could check it.
+      enabledJWA: { dPoPSigningAlgValues: DPOP_ALGORITHMS },
       features: {
+        dPoP: { enabled: true },
         devInteractions: { enabled: false },
         revocation: { enabled: true },
         introspection: { enabled: true },
@@ -189,7 +195,9 @@ export class OpenIdProvider {
       },
     };
     const provider = new Provider(config.publicUrl, configuration);
-    provider.proxy = config.trustedProxies.length > 0;
+    // Koa believes X-Forwarded-Proto/-Host: the gateway sets them to publicUrl's before any request
+    // reaches the provider (src/gateway/forwarded.ts openIdProviderHeaders), so its URLs are publicUrl's.
+    provider.proxy = true;
     // SignOnce's session ends only when the user confirmed the sign-out (logout=yes) of an OpenID
     // session of theirs: oidc-provider also completes "stay signed in", and a logout with no
     // OpenID session to end without asking, which a link from any site can start (logout CSRF).

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dropsForwardingHeader, forwardedHeaders, trustedProxyMatcher } from '../../src/gateway/forwarded.ts';
+import { dropsForwardingHeader, forwardedHeaders, openIdProviderHeaders, trustedProxyMatcher } from '../../src/gateway/forwarded.ts';
 
 test('trustedProxies: addresses and networks, IPv4-mapped IPv6 included; nothing else trusted', () => {
   const trusted = trustedProxyMatcher(['10.0.0.0/8', '192.168.1.7', 'fd00::/8']);
@@ -26,4 +26,21 @@ test('forwarded headers: a client\'s own claims are replaced; a trusted proxy\'s
   for (const name of ['Forwarded', 'X-Forwarded-Port', 'X-Real-IP']) assert.equal(dropsForwardingHeader(name, true), false, `${name} from a trusted proxy`);
   for (const name of ['X-Forwarded-For', 'X-Forwarded-Host']) assert.equal(dropsForwardingHeader(name, true), true, `${name}: SignOnce sets it`);
   assert.equal(dropsForwardingHeader('X-Request-Id', false), false);
+});
+
+test('the OpenID Provider sees publicUrl\'s scheme and host whatever a client or proxy sent, and SignOnce\'s client address', () => {
+  const publicUrl = new URL('https://auth.example.com');
+  const hostile: Array<Record<string, string | string[]>> = [
+    {},
+    { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'http' },
+    { 'x-forwarded-host': ['evil.example', 'auth.example.com'], 'x-forwarded-proto': 'https, http' },
+    { forwarded: 'host=evil.example;proto=http;for=1.2.3.4', 'x-real-ip': '1.2.3.4', 'x-forwarded-port': '8443', 'x-forwarded-prefix': '/evil' },
+    { 'X-Forwarded-Host': 'evil.example', 'X-FORWARDED-FOR': '1.2.3.4' },
+  ];
+  for (const sent of hostile) {
+    const seen = openIdProviderHeaders({ host: 'auth.example.com', cookie: 'c=1', ...sent }, publicUrl, '203.0.113.9');
+    assert.deepEqual(seen, {
+      host: 'auth.example.com', cookie: 'c=1', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'auth.example.com', 'x-forwarded-for': '203.0.113.9',
+    }, JSON.stringify(sent));
+  }
 });

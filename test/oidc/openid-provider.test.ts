@@ -17,6 +17,7 @@ import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
 import { openStore } from '../../src/store/index.ts';
 import { startOidcProvider, type TestIdp } from '../support/idp.ts';
 import { oidcSignIn } from '../support/sign-in.ts';
+import { dpopProof } from '../support/dpop.ts';
 import { UserAgent, finalUrl, loopback, type Response } from '../support/user-agent.ts';
 
 const SECRET = 'wiki-client-secret-0123456789abcdefghij';
@@ -49,6 +50,8 @@ describe('the OpenID Provider', () => {
         scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' },
       }],
       apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp' }],
+      // A load balancer that is not this test's client (127.0.0.1): what the test sends as X-Forwarded-* is an attacker's.
+      trustedProxies: ['10.9.9.0/24'],
       clients: [
         confidential('wiki'),
         confidential('crm', { subjectType: 'pairwise' }),
@@ -210,6 +213,73 @@ describe('the OpenID Provider', () => {
     assert.match(refused.headers.get('www-authenticate') ?? '', /insufficient_scope/);
     assert.equal((await providerToken('not-a-token')).status, 401);
     assert.equal((await new UserAgent().request(`http://auth.localhost:${gw.port}/.auth/token`)).status, 401);
+  });
+
+  test('DPoP (RFC 9449): a DPoP-bound access token is refused as Bearer at /.auth/token, and served with a proof of its key', async () => {
+    const mail = await relyingParty('mail');
+    const keys = await client.randomDPoPKeyPair('ES256');
+    const signedIn = await authorize(mail, 'mail', new UserAgent(), 'dana', { scope: 'openid email provider_tokens' });
+    const tokens = await client.authorizationCodeGrant(mail, callbackOf(signedIn.landing), { pkceCodeVerifier: signedIn.verifier, expectedState: signedIn.state, expectedNonce: signedIn.nonce },
+      undefined, { DPoP: client.getDPoPHandle(mail, keys) });
+    assert.equal(tokens.token_type.toLowerCase(), 'dpop', 'the OP bound the access token to the client\'s key');
+    const tokenUrl = `http://auth.localhost:${gw.port}/.auth/token`;
+    const providerToken = (authorization: string, proof?: string) =>
+      new UserAgent().request(tokenUrl, { headers: { authorization, ...(proof ? { dpop: proof } : {}) } });
+
+    // A thief holding only the token: as Bearer (RFC 9449 section 7.2), with no proof, with a proof of their own key.
+    const asBearer = await providerToken(`Bearer ${tokens.access_token}`);
+    assert.equal(asBearer.status, 401, 'a DPoP-bound token presented as Bearer');
+    assert.match(asBearer.headers.get('www-authenticate') ?? '', /(?:^|, )DPoP realm=.*error="invalid_token"/);
+    assert.equal((await providerToken(`DPoP ${tokens.access_token}`)).status, 401, 'no proof');
+    const thief = await client.randomDPoPKeyPair('ES256');
+    assert.equal((await providerToken(`DPoP ${tokens.access_token}`, await dpopProof(thief, tokens.access_token, { htu: tokenUrl }))).status, 401, 'a proof of another key');
+
+    // The client with its key: 200 (openid-client builds the proof); the same proof again is a replay.
+    const served = await client.fetchProtectedResource(mail, tokens.access_token, new URL(tokenUrl), 'GET', undefined, undefined, { DPoP: client.getDPoPHandle(mail, keys) });
+    assert.equal(served.status, 200, await served.clone().text());
+    assert.equal(((await served.json()) as { provider: string }).provider, 'idp');
+    const proof = await dpopProof(keys, tokens.access_token, { htu: tokenUrl });
+    assert.equal((await providerToken(`DPoP ${tokens.access_token}`, proof)).status, 200);
+    assert.equal((await providerToken(`DPoP ${tokens.access_token}`, proof)).status, 401, 'a proof is used once (its jti)');
+  });
+
+  test('max_age (OpenID Connect Core 3.1.2.1): past it, a new sign-in at the provider; within it, single sign-on with the real auth_time', async () => {
+    const wiki = await relyingParty('wiki');
+    const before = Math.floor(Date.now() / 1000);
+    const { ua } = await oidcSignIn(gw.url('app.localhost', '/'), 'gwen');
+    const after = Math.ceil(Date.now() / 1000);
+    await sleep(2100);
+
+    // Within max_age: single sign-on, no provider asked; auth_time is when gwen signed in, not now.
+    const asked = idp.authorizationRequests;
+    const within = await authorize(wiki, 'wiki', ua, undefined, { max_age: '3600' });
+    assert.equal(within.landing.status, 303, 'straight back to the client');
+    const authTime = (await tokensOf(wiki, within)).claims()!.auth_time!;
+    assert.ok(authTime >= before && authTime <= after, `auth_time ${authTime} is the sign-in's (${before}..${after})`);
+    assert.equal(idp.authorizationRequests, asked);
+
+    // Past max_age: the provider is asked again (prompt=login), and auth_time is that new sign-in's.
+    const again = Math.floor(Date.now() / 1000);
+    const past = await authorize(wiki, 'wiki', ua, undefined, { max_age: '1' });
+    assert.equal(idp.authorizationRequests, asked + 1, 'a new sign-in at the provider, not the single sign-on session');
+    assert.match(finalUrl(past.landing), new RegExp(`^${idp.issuer}/`), 'at the provider\'s login page');
+    let landing = await ua.submitForm(finalUrl(past.landing), await past.landing.text(), { login: 'gwen', password: 'any' });
+    if (landing.status === 200) landing = await ua.submitForm(finalUrl(landing), await landing.text());
+    const fresh = (await tokensOf(wiki, { ...past, landing })).claims()!;
+    assert.ok(fresh.auth_time! >= again, `auth_time ${fresh.auth_time} is the new sign-in's (>= ${again})`);
+  });
+
+  test('discovery names publicUrl only (X-Forwarded-Host/-Proto from a sender not in trustedProxies are not believed), cacheable', async () => {
+    const answer = await new UserAgent().request(`http://auth.localhost:${gw.port}/.well-known/openid-configuration`, {
+      headers: { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https', forwarded: 'host=evil.example;proto=https', accept: 'application/json' },
+    });
+    assert.equal(answer.status, 200);
+    const metadata = (await answer.json()) as Record<string, unknown>;
+    assert.equal(metadata.issuer, `http://auth.localhost:${gw.port}`);
+    const urls = Object.entries(metadata).filter(([, value]) => typeof value === 'string' && /^[a-z]+:\/\//i.test(value));
+    assert.ok(urls.length > 5);
+    for (const [name, url] of urls) assert.equal(new URL(url as string).origin, `http://auth.localhost:${gw.port}`, name);
+    assert.equal(answer.headers.get('cache-control'), 'public, max-age=300');
   });
 
   test('introspection and revocation (RFC 7662, RFC 7009): a revoked refresh token refreshes no more', async () => {

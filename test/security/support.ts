@@ -113,6 +113,8 @@ export async function startSecurityGateway({ idps: count = 0 }: { idps?: 0 | 1 |
     secrets: { encryptionKeys: [generateKey()] },
     devMode: true,
     session: { cacheTtl: 0 },
+    // A load balancer that is not the attacker (127.0.0.1): forwarding headers the attack suite sends are a client's.
+    trustedProxies: ['10.9.9.0/24'],
     providers: [{ id: 'dev', type: 'dev' }, { id: 'local', type: 'password', allowRegistration: true }, ...ids.map((id, i) => oidc(id, first[i]!))],
     apps: [
       { id: 'app1', hosts: [`app1.localhost:${port}`], upstream: upstream.url, defaultProvider, tokenStore: true,
