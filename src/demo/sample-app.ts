@@ -2,7 +2,7 @@
 // received), so a newcomer sees what an app behind SignOnce gets.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { escapeHtml as escape } from '../gateway/pages.ts';
+import { escapeHtml } from '../gateway/pages.ts';
 
 
 function principalFromHeader(value: string | undefined): unknown {
@@ -16,14 +16,14 @@ function principalFromHeader(value: string | undefined): unknown {
 
 function page(name: string, headers: Record<string, string | string[] | undefined>): string {
   const identity = Object.entries(headers).filter(([key]) => key.startsWith('x-ms-'));
-  const rows = identity.map(([key, value]) => `<tr><th>${escape(key)}</th><td><code>${escape(String(value))}</code></td></tr>`);
+  const rows = identity.map(([key, value]) => `<tr><th>${escapeHtml(key)}</th><td><code>${escapeHtml(String(value))}</code></td></tr>`);
   const principal = principalFromHeader(headers['x-ms-client-principal'] as string | undefined);
-  return `<!doctype html><meta charset="utf-8"><title>${escape(name)}</title>
-<h1>${escape(name)}</h1>
-<p>${identity.length ? `Signed in as <b>${escape(String(headers['x-ms-client-principal-name'] ?? '?'))}</b>.` : 'Anonymous: no identity headers.'}
+  return `<!doctype html><meta charset="utf-8"><title>${escapeHtml(name)}</title>
+<h1>${escapeHtml(name)}</h1>
+<p>${identity.length ? `Signed in as <b>${escapeHtml(String(headers['x-ms-client-principal-name'] ?? '?'))}</b>.` : 'Anonymous: no identity headers.'}
  <a href="/.auth/me">/.auth/me</a> · <a href="/.auth/logout">sign out</a></p>
 <table>${rows.join('')}</table>
-${principal ? `<h2>X-MS-CLIENT-PRINCIPAL, decoded</h2><pre>${escape(JSON.stringify(principal, null, 2))}</pre>` : ''}`;
+${principal ? `<h2>X-MS-CLIENT-PRINCIPAL, decoded</h2><pre>${escapeHtml(JSON.stringify(principal, null, 2))}</pre>` : ''}`;
 }
 
 /** Starts a sample app on a free loopback port. */

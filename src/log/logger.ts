@@ -82,7 +82,8 @@ class LazyChildLogger {
   trace(...args: unknown[]): void { this.#write('trace', args); }
 
   #made(): Logger {
-    return this.#child ??= this.#parent.child(this.#bindings);
+    this.#child ??= this.#parent.child(this.#bindings);
+    return this.#child;
   }
 
   #write(level: LevelName, args: unknown[]): void {

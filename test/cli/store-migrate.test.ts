@@ -25,7 +25,8 @@ after(async () => {
 });
 
 async function postgresStore(): Promise<string> {
-  const { schema, url } = await createSchema(adminSql ??= admin());
+  adminSql ??= admin();
+  const { schema, url } = await createSchema(adminSql);
   schemas.push(schema);
   return url;
 }

@@ -83,7 +83,11 @@ test('PostgreSQL stopped and restarted under load: 503 while down, full recovery
   await load;
 
   const between = (from: number, to: number) => answers.filter((a) => a.from >= from && a.to <= to);
-  const statuses = (list: typeof answers) => JSON.stringify(list.reduce<Record<number, number>>((n, a) => ({ ...n, [a.status]: (n[a.status] ?? 0) + 1 }), {}));
+  const statuses = (list: typeof answers) => {
+    const counts: Record<number, number> = {};
+    for (const a of list) counts[a.status] = (counts[a.status] ?? 0) + 1;
+    return JSON.stringify(counts);
+  };
   const whileDown = between(downAt, startingAt);
   const firstServed = answers.filter((a) => a.from >= upAt && a.status === 200).reduce((min, a) => Math.min(min, a.to), Number.POSITIVE_INFINITY);
   const lastRefused = answers.filter((a) => a.status !== 200).reduce((max, a) => Math.max(max, a.to), 0);

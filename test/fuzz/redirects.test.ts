@@ -40,7 +40,8 @@ function decodings(value: string): string[] {
       break;
     }
     if (next === current) break;
-    forms.push((current = next));
+    current = next;
+    forms.push(current);
   }
   return forms;
 }

@@ -27,7 +27,7 @@ test('a DPoP proof binds the request to the token\'s key: every claim checked', 
     ['two proofs as an array', [good, good], false],
     ['not a JWT', 'not-a-jwt', false],
     ['typ jwt, not dpop+jwt', await dpopProof(keys, TOKEN, { htu: URL_, typ: 'JWT' }), false],
-    ['signed by another key than the one in its header', await dpopProof(keys, TOKEN, { htu: URL_ }).then((p) => p.split('.').slice(0, 2).join('.')) + '.' + (await dpopProof(other, TOKEN, { htu: URL_ })).split('.')[2], false],
+    ['signed by another key than the one in its header', `${await dpopProof(keys, TOKEN, { htu: URL_ }).then((p) => p.split('.').slice(0, 2).join('.'))}.${(await dpopProof(other, TOKEN, { htu: URL_ })).split('.')[2]}`, false],
     ['a proof of another key (a thief\'s)', await dpopProof(other, TOKEN, { htu: URL_ }), false],
     ['a private key in the header', await new SignJWT({ htm: 'GET', htu: URL_, jti: 'j', iat: now, ath: athOf(TOKEN) })
       .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: privateJwk }).sign(keys.privateKey), false],

@@ -62,7 +62,7 @@ describe('excludedPaths against path normalisation', { concurrency: true }, () =
   before(async () => { gw = await startSecurityGateway(); });
   after(() => gw?.close());
 
-  rows.forEach((row, n) => test(`${named(row)}: ${JSON.stringify(row.target)}`, row.todo ? { todo: row.todo } : {}, async () => {
+  rows.forEach((row, n) => void test(`${named(row)}: ${JSON.stringify(row.target)}`, row.todo ? { todo: row.todo } : {}, async () => {
     const answer = await rawExchange(gw.port, `${row.method ?? 'GET'} ${row.target} HTTP/1.1\r\nHost: guarded.localhost:${gw.port}\r\nX-Row: ${n}\r\nConnection: close\r\n\r\n`);
     const reached = gw.received.filter((r) => r.rawHeaders.some((value, i) => i % 2 === 1 && /^x-row$/i.test(r.rawHeaders[i - 1]!) && value === String(n)));
     const [status] = statusesOf(answer);

@@ -137,7 +137,7 @@ describe('identity headers, smuggling and request targets, as raw bytes', { conc
     return found;
   };
 
-  rows.forEach((row, n) => test(named(row), row.todo ? { todo: row.todo } : {}, async () => {
+  rows.forEach((row, n) => void test(named(row), row.todo ? { todo: row.todo } : {}, async () => {
     const answer = await rawExchange(gw.port, row.bytes({ port: gw.port, n, cookie, internal: (internal.address() as AddressInfo).port }));
     const statuses = statusesOf(answer);
     const tagged = new RegExp(`[?&]row=${n}(?:&|$)`);

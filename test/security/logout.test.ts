@@ -4,7 +4,7 @@
 // Auth's contract.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { UserAgent, finalUrl } from '../support/user-agent.ts';
+import { type UserAgent, finalUrl } from '../support/user-agent.ts';
 import { RP, authorizationUrl, devSignInAt, named, startSecurityGateway, whoAtApp1, type Row, type SecurityGateway } from './support.ts';
 
 interface LogoutRow extends Row {

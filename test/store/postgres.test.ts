@@ -1,4 +1,4 @@
-import postgres from 'postgres';
+import type postgres from 'postgres';
 import { admin, createSchema, postgresSkipReason } from '../support/postgres.ts';
 import { storeConformance } from './conformance.ts';
 
