@@ -121,10 +121,10 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     return page(reply, 200, consentPage(client?.clientName ?? String(details.params.client_id), scopes, `${path}/consent`));
   }
 
-  /** The account and scopes of an access token the provider issued and that is still valid. */
+  /** The account and scopes of an access token the provider issued and that is still valid, of an account not disabled. */
   async function grantOf(accessToken: string): Promise<{ accountId: string; scopes: ReadonlySet<string> } | undefined> {
     const token = await (await op.provider()).AccessToken.find(accessToken);
-    return token?.accountId ? { accountId: token.accountId, scopes: token.scopes } : undefined;
+    return token?.accountId && await ctx.accounts.enabled(token.accountId) ? { accountId: token.accountId, scopes: token.scopes } : undefined;
   }
 
   return { handles, serve, interaction, grantOf, endAccountSessions: (accountId: string) => op.endAccountSessions(accountId) };
