@@ -1,6 +1,7 @@
 // Accounts and the identities that sign in to them: the one place that decides which account an
 // identity belongs to (src/accounts/linking.ts holds the rules) and records what the provider
-// said of it, for sign-in, linking and /.auth/me alike.
+// said of it, for sign-in, linking and /.auth/me alike; and whether the account may be signed in
+// to at all (disabled accounts: `assertEnabled`, which every way in goes through).
 import type { Config } from '../config/index.ts';
 import type { Claim } from '../providers/index.ts';
 import { IdentityConflictError, type Identity, type Store } from '../store/index.ts';
@@ -14,6 +15,39 @@ export interface ProvenIdentity {
   readonly subject: string;
   readonly name: string;
   readonly claims: readonly Claim[];
+}
+
+/** The account is disabled (`signonce users|accounts disable`): no way in until it is enabled. */
+export class AccountDisabledError extends Error {
+  readonly accountId: string;
+  constructor(accountId: string) {
+    super('This account is disabled. Ask an administrator.');
+    this.name = 'AccountDisabledError';
+    this.accountId = accountId;
+  }
+}
+
+/**
+ * Ends every way the account is signed in now: its sessions (every app sharing them, their
+ * authentication tokens and refresh grace; other instances hear it through the store) and what
+ * the OpenID Provider issued for it (grants, codes, access and refresh tokens, sessions). What a
+ * new password (OWASP ASVS 4.0.3 3.3.3) and a disable end; RFC 9700 section 4.14.2 names a
+ * password change among the events that revoke refresh tokens.
+ */
+export async function signOutEverywhere(store: Store, accountId: string): Promise<void> {
+  await store.revokeAccountSessions(accountId);
+  await store.deleteOidcArtifactsOfAccount(accountId);
+}
+
+/**
+ * Disables an account (no sign-in of any kind, signed out everywhere) or enables it again; false
+ * when there is no such account. The flag goes first: a sign-in racing the disable is refused,
+ * and a session it made meanwhile is not live (Store.setAccountDisabled).
+ */
+export async function setAccountDisabled(store: Store, accountId: string, disabled: boolean, now: number = Date.now()): Promise<boolean> {
+  if (!await store.setAccountDisabled(accountId, disabled ? now : null)) return false;
+  if (disabled) await signOutEverywhere(store, accountId);
+  return true;
 }
 
 /** What is kept of an identity's last sign-in (`Identity.profile`). */
@@ -45,14 +79,30 @@ export class Accounts {
       if (match) linkedByEmail = await this.#linkUnlessTaken(match, identity);
     }
     const { account } = await this.#store.resolveIdentity(identity.provider, identity.subject);
+    if (account.disabledAt !== undefined) throw new AccountDisabledError(account.id);
     await this.#store.updateIdentity(identity.provider, identity.subject, { profile: profileOf(identity), emailKey: key });
     return { accountId: account.id, linkedByEmail };
   }
 
   /** Links an identity that has just signed in to `accountId`; throws IdentityConflictError when it belongs to another account. */
   async link(accountId: string, identity: ProvenIdentity): Promise<void> {
+    await this.assertEnabled(accountId);
     await this.#store.linkIdentity(accountId, identity.provider, identity.subject);
     await this.#store.updateIdentity(identity.provider, identity.subject, { profile: profileOf(identity), emailKey: await this.#emailKey(identity) });
+  }
+
+  /** Whether the account exists and is not disabled. */
+  async enabled(accountId: string): Promise<boolean> {
+    const account = await this.#store.getAccount(accountId);
+    return account !== undefined && account.disabledAt === undefined;
+  }
+
+  /**
+   * Refuses a sign-in to an account that is disabled (or gone): throws AccountDisabledError. Every
+   * way in asks here, or through signIn and link, which do.
+   */
+  async assertEnabled(accountId: string): Promise<void> {
+    if (!await this.enabled(accountId)) throw new AccountDisabledError(accountId);
   }
 
   /**

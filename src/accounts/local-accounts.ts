@@ -1,10 +1,11 @@
 // Local accounts (`type: password` providers): registration, sign-in and administration, the same
-// code for the sign-in pages and for `signonce users`. A wrong password, an unknown user and a
-// disabled account get the same answer after the same work; guessing is throttled (throttle.ts).
+// code for the sign-in pages and for `signonce users`. A wrong password and an unknown user get
+// the same answer after the same work; guessing is throttled (throttle.ts). Whether the account
+// is disabled is the account's business (accounts.ts), told only to who knows the password.
 import { toClaims } from '../providers/claims.ts';
 import type { SignInResult } from '../providers/index.ts';
 import { UsernameTakenError, type PasswordCredential, type Store } from '../store/index.ts';
-import { profileOf } from './accounts.ts';
+import { profileOf, setAccountDisabled, signOutEverywhere } from './accounts.ts';
 import { hashPassword, normaliseUsername, passwordProblem, verifyPassword } from './passwords.ts';
 import { SignInThrottle } from './throttle.ts';
 
@@ -59,7 +60,7 @@ export class LocalAccounts {
     const outcome = await this.#throttle.attempt(provider, username, address, async () => {
       credential = await this.#store.getPasswordCredential(provider, username);
       const matches = await verifyPassword(credential?.passwordHash, password.slice(0, 1024));
-      return matches && credential !== undefined && credential.disabledAt === undefined;
+      return matches && credential !== undefined;
     });
     if ('retryAfterMs' in outcome) return { ok: false, reason: 'throttled', retryAfterMs: outcome.retryAfterMs };
     if (!outcome.ok) return { ok: false, reason: 'invalid' };
@@ -74,23 +75,20 @@ export class LocalAccounts {
     const problem = passwordProblem(password, credential.username, minLength);
     if (problem) return problem;
     await this.#store.updatePasswordCredential(provider, credential.username, { passwordHash: await hashPassword(password) });
-    // A reset is how an intruder who knew the old password is locked out: their sessions end too
-    // (OWASP ASVS 4.0.3 3.3.3).
-    await this.#store.revokeAccountSessions(credential.accountId);
+    // A reset is how an intruder who knew the old password is locked out: their sessions and
+    // OpenID tokens end too.
+    await signOutEverywhere(this.#store, credential.accountId);
     return undefined;
   }
 
   /**
-   * Disables (or enables again) a user: a disabled user cannot sign in, and their sessions end
-   * at once. False when there is no such user.
+   * Disables (or enables again) a user's account (accounts.ts setAccountDisabled): no sign-in of
+   * any kind, with any of its identities, signed out everywhere at once. False when there is no such user.
    */
   async setDisabled(provider: string, usernameInput: string, disabled: boolean): Promise<boolean> {
     const username = normaliseUsername(usernameInput);
     const credential = username && await this.#store.getPasswordCredential(provider, username);
-    if (!credential) return false;
-    await this.#store.updatePasswordCredential(provider, credential.username, { disabledAt: disabled ? this.#now() : null });
-    if (disabled) await this.#store.revokeAccountSessions(credential.accountId);
-    return true;
+    return credential ? setAccountDisabled(this.#store, credential.accountId, disabled, this.#now()) : false;
   }
 
   /** Deletes the user's whole account (every identity, token and session). False when there is no such user. */

@@ -9,7 +9,8 @@ import { parseCommandLine, usageError, withConfiguredStore } from './usage.ts';
 export const usage = [
   'signonce users add|set-password|disable|enable|delete USERNAME [--config FILE] [--provider ID]',
   '                          local accounts of a password provider (the only one, or --provider); add and',
-  '                          set-password read the password from standard input; delete removes the whole account',
+  '                          set-password read the password from standard input; disable and delete act on the',
+  '                          whole account (every identity of it); set-password and disable sign it out everywhere',
 ].join('\n  ');
 
 const ACTIONS = ['add', 'set-password', 'disable', 'enable', 'delete'] as const;
@@ -69,7 +70,7 @@ export async function run(argv: string[]): Promise<number> {
       case 'disable':
       case 'enable': {
         const found = await accounts.setDisabled(provider.id, username, action === 'disable');
-        return found ? done(true, `${normaliseUsername(username)} ${action}d${action === 'disable' ? ' (signed out everywhere)' : ''}`) : done(false, `no user "${username}" at ${provider.id}`);
+        return found ? done(true, `${normaliseUsername(username)} ${action}d${action === 'disable' ? ' (the whole account, with every identity: signed out everywhere, its OpenID grants and tokens revoked)' : ''}`) : done(false, `no user "${username}" at ${provider.id}`);
       }
       case 'delete': {
         const found = await accounts.delete(provider.id, username);

@@ -1,11 +1,12 @@
 // The signed-in user's account, on app hosts: /.auth/me lists every identity linked to it;
 // GET /.auth/link/{provider} links one more (the way of a sign-in, src/gateway/sign-in.ts);
-// POST /.auth/unlink/{provider} removes one, never the last.
+// POST /.auth/unlink/{provider} removes one, never the last, and ends what it signed in.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/index.ts';
 import type { IdentityProfile } from '../accounts/accounts.ts';
 import { meEntry, type SignedInUser } from '../session/principal.ts';
-import { LastIdentityError } from '../store/index.ts';
+import { setCookieHeader } from '../session/cookies.ts';
+import { LastIdentityError, type Session } from '../store/index.ts';
 import type { GatewayContext } from './context.ts';
 import { crossOrigin, page, queryParam } from './http.ts';
 import { errorPage } from './pages.ts';
@@ -13,10 +14,13 @@ import { invalidToken } from './token-endpoints.ts';
 
 type StartLogin = (request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string, link?: string) => Promise<FastifyReply>;
 
+/** The identity a session was signed in with: the third-party token's (`via`, external-endpoint.ts), else its user's. */
+const signedInWith = (session: Session) => (session.data.via ?? session.data.user) as Pick<SignedInUser, 'provider' | 'subject'> | undefined;
+
 const notSignedIn = (reply: FastifyReply) => reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
 
 export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
-  const { store, providers, signedIn, accounts } = ctx;
+  const { config, store, providers, signedIn, accounts, secure } = ctx;
 
   /** GET /.auth/me: one entry per linked identity, the one signed in with first (Easy Auth's shape). */
   async function me(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
@@ -51,7 +55,10 @@ export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
 
   /**
    * POST /.auth/unlink/{provider}[?subject=…]: the account's identity at the provider goes, with
-   * its tokens (`subject` picks one when several are linked). 409 for the last identity.
+   * the account's tokens of that provider (`subject` picks one when several are linked), and the
+   * sessions it signed in end (single logout: every app sharing them, their authentication
+   * tokens). The caller's own session among them ends too: `signedOut: true`, the cookie cleared.
+   * 409 for the last identity.
    */
   async function unlink(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string) {
     const current = await signedIn.identify(request, appConfig, host);
@@ -63,14 +70,23 @@ export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
     const linked = (await accounts.identities(accountId)).filter((i) => i.provider === providerId && (subject === undefined || i.subject === subject));
     if (linked.length === 0) return reply.code(404).send({ error: `no ${providers.get(providerId)?.displayName ?? providerId} identity is linked to this account` });
     if (linked.length > 1) return reply.code(400).send({ error: 'several identities of this provider are linked: name one with ?subject=', subjects: linked.map((i) => i.subject) });
+    const { subject: unlinked } = linked[0]!;
     try {
-      await store.unlinkIdentity(accountId, providerId, linked[0]!.subject);
+      await store.unlinkIdentity(accountId, providerId, unlinked);
     } catch (error) {
       if (!(error instanceof LastIdentityError)) throw error;
       return reply.code(409).send({ error: error.message });
     }
-    request.log.info({ provider: providerId, account: accountId }, 'identity unlinked');
-    return reply.header('cache-control', 'no-store').send({ unlinked: providerId });
+    // Expired sessions too: one within the refresh grace could still be renewed.
+    const ended = (await store.listAccountSessions(accountId)).filter((session) => {
+      const identity = signedInWith(session);
+      return identity?.provider === providerId && identity.subject === unlinked;
+    });
+    for (const session of ended) await store.revokeSessionByRef(session.ref);
+    const signedOut = ended.some((session) => session.ref === current.session.ref);
+    request.log.info({ provider: providerId, account: accountId, sessionsEnded: ended.length }, 'identity unlinked');
+    if (signedOut && !current.byToken) reply.header('set-cookie', setCookieHeader(config.session.cookieName, '', { secure, maxAgeSeconds: 0 }));
+    return reply.header('cache-control', 'no-store').send({ unlinked: providerId, signedOut });
   }
 
   return { me, link, unlink };

@@ -71,21 +71,23 @@ export function externalRoutes(ctx: GatewayContext) {
     }
     secret ??= store.instanceSecret(SUBJECT_KEY_SECRET);
     const key = externalSubjectKey(await secret, issuer.issuer, subject);
-    let accountId = (await store.findIdentity(identityProvider(issuer), key))?.accountId;
-    if (!accountId) {
-      const proven = await provenAccount(request, reply, appConfig, host, body);
-      if (typeof proven !== 'string') return proven;
+    const linked = (await store.findIdentity(identityProvider(issuer), key))?.accountId;
+    const accountId = linked ?? await provenAccount(request, reply, appConfig, host, body);
+    if (typeof accountId !== 'string') return accountId;
+    await ctx.accounts.assertEnabled(accountId);
+    if (!linked) {
       try {
-        await store.linkIdentity(proven, identityProvider(issuer), key);
+        await store.linkIdentity(accountId, identityProvider(issuer), key);
       } catch (error) {
         if (!(error instanceof IdentityConflictError)) throw error;
         return reply.code(409).send({ error: 'already_linked', reason: 'this identity was linked to another account meanwhile' });
       }
-      log.info({ issuer: issuer.id, account: proven }, 'external identity linked');
-      accountId = proven;
+      log.info({ issuer: issuer.id, account: accountId }, 'external identity linked');
     }
-    const user = await userOf(accountId, { provider: identityProvider(issuer), subject: key, name: accountId, claims: [] });
-    const { session } = await store.createSession({ accountId, lifetimeMs: config.session.lifetime, data: { user, app: appConfig.id } });
+    const via = { provider: identityProvider(issuer), subject: key };
+    const user = await userOf(accountId, { ...via, name: accountId, claims: [] });
+    // `via`: the identity that signed in (apps see `user`), whose sessions end when it is unlinked.
+    const { session } = await store.createSession({ accountId, lifetimeMs: config.session.lifetime, data: { user, via, app: appConfig.id } });
     const authenticationToken = await authenticationTokens.issue(session, appConfig.id, user.provider);
     request.log.info({ issuer: issuer.id, account: accountId, app: appConfig.id }, 'signed in with an external token');
     ctx.metrics.signIns.inc({ provider: issuer.id, outcome: 'success' });

@@ -158,14 +158,14 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
    * still valid, presented as its binding requires: a DPoP-bound token only with the DPoP scheme
    * and a proof of its key for this request, used once (RFC 9449 sections 7.1 and 11.1; as Bearer
    * it is refused, section 7.2); an unbound one only as Bearer. A certificate-bound token (mTLS,
-   * which SignOnce does not enable) is refused.
+   * which SignOnce does not enable) is refused, and so is any token of a disabled account.
    */
   async function grantOf(request: FastifyRequest): Promise<ClientGrant> {
     const presented = presentedToken(request.headers.authorization);
     if (!presented) return { refused: 'invalid_token' };
     const provider = await op.provider();
     const token = await provider.AccessToken.find(presented.token);
-    if (!token?.accountId || token['x5t#S256'] !== undefined) return { refused: 'invalid_token' };
+    if (!token?.accountId || token['x5t#S256'] !== undefined || !await ctx.accounts.enabled(token.accountId)) return { refused: 'invalid_token' };
     if (token.jkt === undefined) return presented.scheme === 'Bearer' ? { accountId: token.accountId, scopes: token.scopes } : { refused: 'invalid_token' };
     if (presented.scheme !== 'DPoP') return { refused: 'invalid_token' };
     const nowSeconds = Math.floor(Date.now() / 1000);

@@ -25,6 +25,7 @@ import { refreshRoutes } from './refresh-endpoint.ts';
 import { passwordRoutes } from './password-endpoints.ts';
 import { externalRoutes } from './external-endpoint.ts';
 import { oidcRoutes } from './oidc-endpoints.ts';
+import { AccountDisabledError } from '../accounts/accounts.ts';
 import { PasswordProvider } from '../providers/index.ts';
 import { StoreUnavailableError } from '../store/index.ts';
 import { invalidToken, tokenRoutes } from './token-endpoints.ts';
@@ -219,6 +220,15 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     return probesOr404(request, reply);
   }
 
+  /** A sign-in to a disabled account: 401, a page for browsers, JSON for callers that sent JSON. */
+  function accountDisabled(request: FastifyRequest, reply: FastifyReply, error: AccountDisabledError) {
+    request.log.warn({ account: error.accountId }, 'sign-in refused: the account is disabled');
+    if (/^application\/json\b/i.test(request.headers['content-type'] ?? '')) {
+      return reply.code(401).header('cache-control', 'no-store').send({ error: 'account_disabled', reason: error.message });
+    }
+    return page(reply, 401, errorPage('Account disabled', error.message));
+  }
+
   async function probesOr404(request: FastifyRequest, reply: FastifyReply) {
     const path = pathOf(request.url);
     if (path === '/metrics' && metricsAllowed(request.raw.socket.remoteAddress ?? '')) {
@@ -275,6 +285,8 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       if (path === '/healthz' || path === '/readyz') return await probesOr404(request, reply);
       return reply.code(421).send({ error: `no app is configured for host ${JSON.stringify(request.headers.host ?? '')}` });
     } catch (error) {
+      // Every way in refuses a disabled account (accounts.ts assertEnabled); the answer is one.
+      if (error instanceof AccountDisabledError) return accountDisabled(request, reply, error);
       // The store being unreachable must not look like a sign-out: 503, sessions kept.
       if (error instanceof StoreUnavailableError) request.log.error({ reason: error.message }, 'the store is unreachable: answered 503');
       else request.log.error({ err: error }, 'request failed');

@@ -153,8 +153,10 @@ export class OpenIdProvider {
       responseTypes: ['code'],
       ttl: { ...TTL_SECONDS, Session: Math.floor(config.session.lifetime / 1000) },
       interactions: { url: (_ctx, interaction) => `${INTERACTION_PREFIX}${interaction.uid}`, policy },
+      // A disabled (or deleted) account is found no more: its refresh_token grants, userinfo and
+      // sign-ins fail whatever token a client still holds.
       findAccount: async (_ctx, accountId) => {
-        if (!await store.getAccount(accountId)) return undefined;
+        if (!await accounts.enabled(accountId)) return undefined;
         return {
           accountId,
           claims: async () => accountClaims(accountId, (await accounts.described(accountId))?.profile) as { sub: string },

@@ -153,6 +153,18 @@ export const MIGRATIONS: readonly Migration[] = [
          PRIMARY KEY (source, table_name))`,
     ],
   },
+  {
+    version: 8,
+    name: 'disabled accounts',
+    statements: [
+      // Disabled is the account's state, whichever identity signs in to it (a linked provider, a
+      // third-party token, the OpenID Provider's clients): no longer a password credential's.
+      'ALTER TABLE accounts ADD COLUMN disabled_at BIGINT',
+      `UPDATE accounts SET disabled_at = (SELECT MIN(c.disabled_at) FROM password_credentials c WHERE c.account_id = accounts.id)
+       WHERE id IN (SELECT account_id FROM password_credentials WHERE disabled_at IS NOT NULL)`,
+      'ALTER TABLE password_credentials DROP COLUMN disabled_at',
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

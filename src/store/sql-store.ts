@@ -58,6 +58,10 @@ type IdentityRow = { provider: string; subject: string; account_id: string; crea
 const IDENTITY_COLUMNS = 'provider, subject, account_id, created_at, sealed_profile';
 type TokensRow = { account_id: string; provider: string; resource: string; sealed: string; updated_at: number };
 type SessionRow = { id_hash: string; account_id: string; sealed_data: string; created_at: number; expires_at: number };
+const SESSION_COLUMNS = 'id_hash, account_id, sealed_data, created_at, expires_at';
+// A session is live only while its account is enabled: one created by a sign-in that raced a
+// disable is as dead as the ones the disable revoked.
+const OF_ENABLED_ACCOUNT = 'account_id IN (SELECT id FROM accounts WHERE disabled_at IS NULL)';
 type SigningKeyRow = {
   kid: string; alg: string; public_jwk: string; sealed_private_jwk: string; created_at: number; retired_at: number | null;
 };
@@ -135,8 +139,12 @@ export class SqlStore implements Store {
   }
 
   async getAccount(id: string): Promise<Account | undefined> {
-    const [row] = await this.#db.all<{ id: string; created_at: number }>('SELECT id, created_at FROM accounts WHERE id = ?', [id]);
-    return row && { id: row.id, createdAt: Number(row.created_at) };
+    const [row] = await this.#db.all<{ id: string; created_at: number; disabled_at: number | null }>('SELECT id, created_at, disabled_at FROM accounts WHERE id = ?', [id]);
+    return row && { id: row.id, createdAt: Number(row.created_at), ...(row.disabled_at === null ? {} : { disabledAt: Number(row.disabled_at) }) };
+  }
+
+  async setAccountDisabled(accountId: string, disabledAt: number | null): Promise<boolean> {
+    return this.#accountChangedIf(accountId, (await this.#db.run('UPDATE accounts SET disabled_at = ? WHERE id = ?', [disabledAt, accountId])) > 0);
   }
 
   async resolveIdentity(provider: string, subject: string): Promise<{ account: Account; created: boolean }> {
@@ -207,10 +215,9 @@ export class SqlStore implements Store {
       if (!rows.some((r) => r.provider === provider && r.subject === subject)) return false;
       if (rows.length === 1) throw new LastIdentityError();
       await tx.run('DELETE FROM identities WHERE provider = ? AND subject = ?', [provider, subject]);
-      // Another identity of the same provider keeps the provider's tokens.
-      if (!rows.some((r) => r.provider === provider && r.subject !== subject)) {
-        await tx.run('DELETE FROM provider_tokens WHERE account_id = ? AND provider = ?', [accountId, provider]);
-      }
+      // The tokens are kept per provider, not per identity: with two identities at one provider
+      // they may be the unlinked one's, which is no longer the account's to use.
+      await tx.run('DELETE FROM provider_tokens WHERE account_id = ? AND provider = ?', [accountId, provider]);
       return true;
     }));
   }
@@ -248,20 +255,14 @@ export class SqlStore implements Store {
   }
 
   async getPasswordCredential(provider: string, username: string): Promise<PasswordCredential | undefined> {
-    const [row] = await this.#db.all<{ account_id: string; password_hash: string; disabled_at: number | null }>(
-      'SELECT account_id, password_hash, disabled_at FROM password_credentials WHERE provider = ? AND username = ?', [provider, username]);
-    return row && {
-      provider, username, accountId: row.account_id, passwordHash: row.password_hash,
-      ...(row.disabled_at === null ? {} : { disabledAt: Number(row.disabled_at) }),
-    };
+    const [row] = await this.#db.all<{ account_id: string; password_hash: string }>(
+      'SELECT account_id, password_hash FROM password_credentials WHERE provider = ? AND username = ?', [provider, username]);
+    return row && { provider, username, accountId: row.account_id, passwordHash: row.password_hash };
   }
 
-  async updatePasswordCredential(provider: string, username: string, change: { passwordHash?: string; disabledAt?: number | null }): Promise<boolean> {
-    const sets: string[] = ['updated_at = ?'];
-    const params: SqlValue[] = [this.#now()];
-    if (change.passwordHash !== undefined) { sets.push('password_hash = ?'); params.push(change.passwordHash); }
-    if (change.disabledAt !== undefined) { sets.push('disabled_at = ?'); params.push(change.disabledAt); }
-    return (await this.#db.run(`UPDATE password_credentials SET ${sets.join(', ')} WHERE provider = ? AND username = ?`, [...params, provider, username])) > 0;
+  async updatePasswordCredential(provider: string, username: string, change: { passwordHash: string }): Promise<boolean> {
+    return (await this.#db.run('UPDATE password_credentials SET password_hash = ?, updated_at = ? WHERE provider = ? AND username = ?',
+      [change.passwordHash, this.#now(), provider, username])) > 0;
   }
 
   async upsertOidcArtifact(model: string, id: string, payload: Record<string, unknown>, expiresAt: number | undefined): Promise<void> {
@@ -303,6 +304,10 @@ export class SqlStore implements Store {
     const rows = await this.#db.all<{ id_hash: string; sealed_payload: string }>(
       'DELETE FROM oidc_artifacts WHERE model = ? AND account_id = ? RETURNING id_hash, sealed_payload', [model, accountId]);
     return rows.map((row) => JSON.parse(this.#keyring.openString(row.sealed_payload, binding.oidc(model, row.id_hash))) as Record<string, unknown>);
+  }
+
+  async deleteOidcArtifactsOfAccount(accountId: string): Promise<number> {
+    return this.#db.run('DELETE FROM oidc_artifacts WHERE account_id = ?', [accountId]);
   }
 
   async recordSignInFailure(keyHash: string): Promise<SignInFailures> {
@@ -408,7 +413,7 @@ export class SqlStore implements Store {
 
   async getSessionByRef(ref: string, expiredWithinMs = 0): Promise<Session | undefined> {
     const [row] = await this.#db.all<SessionRow>(
-      'SELECT id_hash, account_id, sealed_data, created_at, expires_at FROM sessions WHERE id_hash = ? AND expires_at > ?',
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE id_hash = ? AND expires_at > ? AND ${OF_ENABLED_ACCOUNT}`,
       [ref, this.#now() - expiredWithinMs]);
     return row && this.#sessionOf(row);
   }
@@ -417,10 +422,15 @@ export class SqlStore implements Store {
     const now = this.#now();
     // One UPDATE ... RETURNING: a session revoked meanwhile is not brought back.
     const [row] = await this.#db.all<SessionRow>(
-      `UPDATE sessions SET expires_at = ? WHERE id_hash = ? AND expires_at > ?
-       RETURNING id_hash, account_id, sealed_data, created_at, expires_at`,
+      `UPDATE sessions SET expires_at = ? WHERE id_hash = ? AND expires_at > ? AND ${OF_ENABLED_ACCOUNT}
+       RETURNING ${SESSION_COLUMNS}`,
       [now + lifetimeMs, ref, now - expiredWithinMs]);
     return row && this.#sessionOf(row);
+  }
+
+  async listAccountSessions(accountId: string): Promise<Session[]> {
+    const rows = await this.#db.all<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE account_id = ? ORDER BY created_at, id_hash`, [accountId]);
+    return rows.map((row) => this.#sessionOf(row));
   }
 
   #sessionOf(row: SessionRow): Session {

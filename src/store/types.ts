@@ -9,6 +9,8 @@ export type { SigningKey };
 export interface Account {
   readonly id: string;
   readonly createdAt: number;
+  /** When it was disabled: no one signs in to it, and its sessions are not live. */
+  readonly disabledAt?: number;
 }
 
 /** One identity at one provider, linked to one account. */
@@ -69,7 +71,6 @@ export interface PasswordCredential {
   readonly accountId: string;
   /** An argon2id hash in PHC string form. */
   readonly passwordHash: string;
-  readonly disabledAt?: number;
 }
 
 /** Failed sign-ins recorded under one throttling key. */
@@ -143,6 +144,11 @@ export interface Store {
 
   getAccount(id: string): Promise<Account | undefined>;
   /**
+   * Disables the account (a time) or enables it again (null), telling of the change; false when
+   * unknown. While disabled, none of its sessions is live (getSession*, renewSession).
+   */
+  setAccountDisabled(accountId: string, disabledAt: number | null): Promise<boolean>;
+  /**
    * The account of an identity, creating both when the identity is new. Atomic: two sign-ins of one
    * new identity at the same moment end in one account.
    */
@@ -159,7 +165,8 @@ export interface Store {
   /** The identities recorded with this e-mail key, oldest first. */
   findIdentitiesByEmailKey(emailKey: string): Promise<Identity[]>;
   /**
-   * Removes an identity from its account, with the account's tokens of that provider, atomically;
+   * Removes an identity from its account, with the account's tokens of that provider (which of
+   * the provider's identities they came from is not known), atomically;
    * throws LastIdentityError when it is the account's only one (an account no one could sign in to).
    * False when the account has no such identity.
    */
@@ -173,8 +180,8 @@ export interface Store {
    */
   createPasswordAccount(provider: string, username: string, passwordHash: string): Promise<PasswordCredential>;
   getPasswordCredential(provider: string, username: string): Promise<PasswordCredential | undefined>;
-  /** Changes a credential: a new hash, or disabled (a time) / enabled (null); false when there is none. */
-  updatePasswordCredential(provider: string, username: string, change: { passwordHash?: string; disabledAt?: number | null }): Promise<boolean>;
+  /** Changes a credential's hash; false when there is none. */
+  updatePasswordCredential(provider: string, username: string, change: { passwordHash: string }): Promise<boolean>;
 
   /**
    * The OpenID Provider's artifacts (oidc-provider models): `id`, `uid` and `userCode` are bearer
@@ -189,6 +196,8 @@ export interface Store {
   revokeOidcGrant(grantId: string): Promise<void>;
   /** Deletes the account's artifacts of `model` (e.g. its sessions), returning their payloads. */
   takeOidcArtifactsOfAccount(model: string, accountId: string): Promise<Array<Readonly<Record<string, unknown>>>>;
+  /** Deletes every artifact of the account, of every model (its grants, codes, tokens, sessions); how many. */
+  deleteOidcArtifactsOfAccount(accountId: string): Promise<number>;
 
   /** Counts one more failed sign-in under `keyHash`, atomically; the count after it. */
   recordSignInFailure(keyHash: string): Promise<SignInFailures>;
@@ -228,6 +237,8 @@ export interface Store {
   revokeSessionByRef(ref: string): Promise<boolean>;
   /** Revokes every session of an account, expired ones too; returns how many. */
   revokeAccountSessions(accountId: string): Promise<number>;
+  /** Every session of an account not yet purged, expired ones too (what revoking could still end), oldest first. */
+  listAccountSessions(accountId: string): Promise<Session[]>;
 
   /** Issues a single-use code carrying `payload`; `purpose` must be given again to consume it. */
   issueCode(purpose: string, payload: unknown, ttlMs: number): Promise<string>;

@@ -121,6 +121,34 @@ describe('linking through the gateway, with two OpenID providers', () => {
     assert.equal((await new UserAgent().request(gw.url('app.localhost', '/.auth/unlink/idpa'), { method: 'POST' })).status, 401);
   });
 
+  test('unlinking ends what the identity signed in: its sessions in every browser and their tokens; a caller signed in with it is signed out', async () => {
+    const { ua } = await signIn(gw, 'idpa', 'sam');
+    assert.equal((await linkTo(gw, ua, 'idpb', 'sam-b')).status, 200);
+    const { ua: elsewhere } = await signIn(gw, 'idpb', 'sam-b');
+    const native = handedOver((await signIn(gw, 'idpb?post_login_redirect_uri=myapp://cb', 'sam-b')).landed);
+    const byToken = { headers: { 'x-zumo-auth': native.authenticationToken } };
+    const me = (agent: UserAgent, init?: object) => agent.request(gw.url('app.localhost', '/.auth/me'), init);
+    assert.deepEqual([(await me(elsewhere)).status, (await me(new UserAgent(), byToken)).status], [200, 200], 'signed in with idpb, before');
+
+    const unlinked = await ua.request(gw.url('app.localhost', '/.auth/unlink/idpb'), { method: 'POST' });
+    assert.equal(unlinked.status, 200);
+    assert.deepEqual(await unlinked.json(), { unlinked: 'idpb', signedOut: false });
+    assert.equal((await me(elsewhere)).status, 401, 'the browser signed in with the unlinked identity is signed out');
+    assert.equal((await me(new UserAgent(), byToken)).status, 401, 'and the authentication token of its session refused');
+    assert.equal((await new UserAgent().request(gw.url('app.localhost', '/.auth/refresh'), byToken)).status, 401, 'not renewed either');
+    assert.deepEqual((await meOf(gw, ua)).map((e) => e.provider_name), ['idpa'], 'the session signed in with idpa goes on');
+
+    // Unlinking the identity one is signed in with: that session ends too, and the answer says so.
+    assert.equal((await linkTo(gw, (await signIn(gw, 'idpa', 'sam')).ua, 'idpb', 'sam-b')).status, 200);
+    const { ua: self } = await signIn(gw, 'idpb', 'sam-b');
+    const own = await self.request(gw.url('app.localhost', '/.auth/unlink/idpb'), { method: 'POST' });
+    assert.equal(own.status, 200);
+    assert.deepEqual(await own.json(), { unlinked: 'idpb', signedOut: true });
+    assert.match(String(own.headers.get('set-cookie')), new RegExp(`^${gw.config.session.cookieName}=;.*Max-Age=0`, 'i'), 'the cookie is cleared');
+    assert.equal((await me(self)).status, 401);
+    assert.deepEqual((await meOf(gw, ua)).map((e) => e.provider_name), ['idpa']);
+  });
+
   test('an identity of another account: 409 and a page saying so; nothing merged', async () => {
     const other = await accountOf(gw, 'idpb', 'pete-b');
     const { ua } = await signIn(gw, 'idpa', 'pete');

@@ -80,7 +80,7 @@ describe('password accounts', () => {
     assert.match(await taken.answer.text(), /taken/);
   });
 
-  test('a wrong password and an unknown user get the same answer; a disabled user too', async () => {
+  test('a wrong password and an unknown user get the same answer; a disabled user too, unless the password is right', async () => {
     assert.equal((await register('zoe', PASSWORD)).answer.status, 200);
     const wrong = (await signIn('zoe', 'not the passphrase')).answer;
     const unknown = (await signIn('nobody-at-all', PASSWORD)).answer;
@@ -89,9 +89,13 @@ describe('password accounts', () => {
     assert.equal(await shape(wrong), unknownPage, 'the same page, word for word');
     assert.match(await (await signIn('zoe', 'not the passphrase')).answer.text(), /username or the password is not right/);
     assert.equal(await new LocalAccounts(store).setDisabled('local', 'zoe', true), true);
+    const guessed = (await signIn('zoe', 'not the passphrase')).answer;
+    assert.equal(guessed.status, 401);
+    assert.equal(await shape(guessed), unknownPage, 'a guess learns nothing of the account');
+    // Who knows the password learns why: the account is disabled, not the password wrong.
     const disabled = (await signIn('zoe', PASSWORD)).answer;
     assert.equal(disabled.status, 401);
-    assert.equal(await shape(disabled), unknownPage);
+    assert.match(await disabled.text(), /This account is disabled\. Ask an administrator\./);
   });
 
   test('guessing is throttled (429, Retry-After), for unknown users alike; the real user gets in once it is waited out', async () => {

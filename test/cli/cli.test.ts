@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Keyring, decodeKey, generateKey } from '../../src/crypto/keyring.ts';
 import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
-import { openStore } from '../../src/store/index.ts';
+import { openStore, type Store } from '../../src/store/index.ts';
 import { runCli, start } from '../support/cli.ts';
 import { tempDir } from '../support/tmp.ts';
 import { UserAgent } from '../support/user-agent.ts';
@@ -150,14 +150,16 @@ test('users: add, set-password, disable, enable and delete local accounts (passw
     return running.finished;
   };
   const store = async () => openStore(`sqlite:${join(dir, 'signonce.db')}`, { keyring: new Keyring([env.TEST_KEY]) });
-  const signIn = async (password: string) => {
+  const withStore = async <T>(use: (opened: Store) => Promise<T>): Promise<T> => {
     const opened = await store();
     try {
-      return (await new LocalAccounts(opened).signIn('staff', 'nina', password, '127.0.0.1')).ok;
+      return await use(opened);
     } finally {
       await opened.close();
     }
   };
+  const signIn = (password: string) => withStore(async (opened) => (await new LocalAccounts(opened).signIn('staff', 'nina', password, '127.0.0.1')).ok);
+  const disabled = (accountId: string) => withStore(async (opened) => (await opened.getAccount(accountId))?.disabledAt !== undefined);
 
   const ambiguous = await users(['add', 'nina'], 'a long enough password\n');
   assert.equal(ambiguous.code, 2);
@@ -174,17 +176,33 @@ test('users: add, set-password, disable, enable and delete local accounts (passw
   const opened = await store();
   const { accountId: ninaAccount } = (await opened.getPasswordCredential('staff', 'nina'))!;
   const { secret: ninasSession } = await opened.createSession({ accountId: ninaAccount, lifetimeMs: 3_600_000 });
+  await opened.upsertOidcArtifact('RefreshToken', 'ninas-refresh-token', { grantId: 'g', accountId: ninaAccount }, undefined);
   await opened.close();
   assert.equal((await users(['set-password', 'nina', '--provider', 'staff'], 'another long password\n')).code, 0);
-  const reopened = await store();
-  assert.equal(await reopened.getSession(ninasSession), undefined, 'a new password ends the sessions signed in with the old one');
-  await reopened.close();
+  await withStore(async (reopened) => {
+    assert.equal(await reopened.getSession(ninasSession), undefined, 'a new password ends the sessions signed in with the old one');
+    assert.equal(await reopened.findOidcArtifact('RefreshToken', { id: 'ninas-refresh-token' }), undefined, 'and the OpenID refresh tokens');
+  });
   assert.equal(await signIn('a long enough password'), false);
   assert.equal(await signIn('another long password'), true);
-  assert.equal((await users(['disable', 'nina', '--provider', 'staff'])).code, 0);
-  assert.equal(await signIn('another long password'), false, 'disabled');
+  const disabling = await users(['disable', 'nina', '--provider', 'staff']);
+  assert.equal(disabling.code, 0);
+  assert.match(disabling.stdout, /nina disabled \(the whole account/);
+  assert.equal(await disabled(ninaAccount), true, 'the account, whatever identity signs in to it');
   assert.equal((await users(['enable', 'nina', '--provider', 'staff'])).code, 0);
+  assert.equal(await disabled(ninaAccount), false);
   assert.equal(await signIn('another long password'), true);
+  // The same for an account however it signs in, by its id.
+  const accountsCli = (args: string[]) => runCli(['accounts', ...args, '--config', file], env);
+  const { secret: again } = await withStore((s) => s.createSession({ accountId: ninaAccount, lifetimeMs: 3_600_000 }));
+  const byId = await accountsCli(['disable', ninaAccount]);
+  assert.equal(byId.code, 0, byId.stderr);
+  assert.match(byId.stdout, new RegExp(`disabled account ${ninaAccount}: signed out everywhere`));
+  assert.equal(await disabled(ninaAccount), true);
+  assert.equal(await withStore((s) => s.getSession(again)), undefined, 'signed out');
+  assert.equal((await accountsCli(['enable', ninaAccount])).code, 0);
+  assert.equal(await disabled(ninaAccount), false);
+  assert.equal((await accountsCli(['disable', 'no-such-account'])).code, 1);
   const deleted = await users(['delete', 'nina', '--provider', 'staff']);
   assert.equal(deleted.code, 0);
   assert.match(deleted.stdout, /every identity, token and session/);

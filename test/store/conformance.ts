@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { Keyring, SealedValueError, generateKey } from '../../src/crypto/keyring.ts';
 import { IdentityConflictError, LastIdentityError, StoreUnavailableError, UsernameTakenError, openStore, type Store, type StoreChange, type StoredTokens } from '../../src/store/index.ts';
 import { changeChannel } from '../../src/store/postgres.ts';
+import { MIGRATIONS } from '../../src/store/migrations.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface StoreHarness {
@@ -111,6 +112,48 @@ export function storeConformance(harness: StoreHarness): void {
         assert.ok(await store.getTokens(google), 'the other provider\'s tokens stay');
         await assert.rejects(store.unlinkIdentity(account.id, 'google', 'unlinker'), LastIdentityError);
         assert.equal((await store.findIdentity('google', 'unlinker'))?.accountId, account.id);
+
+        // Tokens are kept per provider, not per identity: whose they are is not known, so they go.
+        await store.linkIdentity(account.id, 'github', 'first-gh');
+        await store.linkIdentity(account.id, 'github', 'second-gh');
+        await store.putTokens(github, { accessToken: 'whose' });
+        await store.putTokens({ ...github, resource: 'https://api.example' }, { accessToken: 'whose-api' });
+        assert.equal(await store.unlinkIdentity(account.id, 'github', 'first-gh'), true);
+        assert.deepEqual((await store.listTokens(account.id)).map((t) => t.provider), ['google'], 'every github set, resources too');
+      });
+
+      test('a disabled account: flagged, its sessions not live (renewal neither) until enabled; unknown accounts are not', async () => {
+        const { account } = await store.resolveIdentity('google', 'disabled');
+        const { secret, session } = await store.createSession({ accountId: account.id, lifetimeMs: 1000 });
+        clock += 1500;
+        const live = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
+        assert.equal(await store.setAccountDisabled(account.id, clock), true);
+        assert.deepEqual(await store.getAccount(account.id), { ...account, disabledAt: clock });
+        assert.equal(await store.getSession(live.secret), undefined, 'not live');
+        assert.equal(await store.getSessionByRef(live.session.ref), undefined);
+        assert.equal(await store.getSessionByRef(session.ref, 600), undefined, 'nor within the refresh grace');
+        assert.equal(await store.renewSession(session.ref, HOUR, 600), undefined, 'nor renewed');
+        const created = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
+        assert.equal(await store.getSession(created.secret), undefined, 'a session made while disabled is not live either');
+        assert.equal((await store.resolveIdentity('google', 'disabled')).account.disabledAt, clock, 'a sign-in sees it');
+        assert.equal(await store.setAccountDisabled(account.id, null), true);
+        assert.deepEqual(await store.getAccount(account.id), account);
+        assert.ok(await store.getSession(live.secret), 'enabled: the store revokes nothing by itself');
+        assert.ok(await store.renewSession(session.ref, HOUR, 600));
+        assert.equal(await store.setAccountDisabled('no-such-account', clock), false);
+      });
+
+      test('listAccountSessions: every session of the account, expired ones too, oldest first', async () => {
+        const { account } = await store.resolveIdentity('google', 'listed');
+        const { account: other } = await store.resolveIdentity('google', 'not-listed');
+        const first = await store.createSession({ accountId: account.id, lifetimeMs: 1000, data: { user: { provider: 'google', subject: 'listed' } } });
+        clock += 1500;
+        const second = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
+        await store.createSession({ accountId: other.id, lifetimeMs: HOUR });
+        assert.deepEqual(await store.listAccountSessions(account.id), [first.session, second.session]);
+        await store.revokeSessionByRef(first.session.ref);
+        assert.deepEqual(await store.listAccountSessions(account.id), [second.session]);
+        assert.deepEqual(await store.listAccountSessions('no-such-account'), []);
       });
 
       test('deleting an account leaves nothing of it in any table, and ends its sessions', async () => {
@@ -146,10 +189,7 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.getPasswordCredential('local', 'nobody'), undefined);
 
         assert.equal(await store.updatePasswordCredential('local', 'uma', { passwordHash: 'hash-3' }), true);
-        assert.equal(await store.updatePasswordCredential('local', 'uma', { disabledAt: clock }), true);
-        assert.deepEqual(await store.getPasswordCredential('local', 'uma'), { ...created, passwordHash: 'hash-3', disabledAt: clock });
-        await store.updatePasswordCredential('local', 'uma', { disabledAt: null });
-        assert.equal((await store.getPasswordCredential('local', 'uma'))?.disabledAt, undefined);
+        assert.deepEqual(await store.getPasswordCredential('local', 'uma'), { ...created, passwordHash: 'hash-3' });
         assert.equal(await store.updatePasswordCredential('local', 'nobody', { passwordHash: 'x' }), false);
         assert.equal(await store.deleteAccount(created.accountId), true);
         assert.equal(await store.getPasswordCredential('local', 'uma'), undefined, 'deleting the account deletes the credential');
@@ -198,6 +238,18 @@ export function storeConformance(harness: StoreHarness): void {
         assert.ok(await store.findOidcArtifact('Session', { uid: 'u2' }), 'another account\'s stays');
         await store.destroyOidcArtifact('RefreshToken', 'RT-2');
         assert.equal(await store.findOidcArtifact('RefreshToken', { id: 'RT-2' }), undefined);
+      });
+
+      test('deleteOidcArtifactsOfAccount: every artifact of the account, of every model; others stay', async () => {
+        for (const model of ['Grant', 'AccessToken', 'RefreshToken', 'AuthorizationCode', 'Session']) {
+          await store.upsertOidcArtifact(model, `${model}-mine`, { grantId: 'g-mine', accountId: 'acc-revoked' }, clock + HOUR);
+        }
+        await store.upsertOidcArtifact('RefreshToken', 'RT-theirs', { grantId: 'g-theirs', accountId: 'acc-other' }, clock + HOUR);
+        assert.equal(await store.deleteOidcArtifactsOfAccount('acc-revoked'), 5);
+        assert.equal(await store.findOidcArtifact('RefreshToken', { id: 'RefreshToken-mine' }), undefined);
+        assert.equal(await store.findOidcArtifact('Grant', { id: 'Grant-mine' }), undefined);
+        assert.ok(await store.findOidcArtifact('RefreshToken', { id: 'RT-theirs' }));
+        assert.equal(await store.deleteOidcArtifactsOfAccount('acc-revoked'), 0);
       });
     });
 
@@ -469,6 +521,8 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(heard.length, expected.length, 'revoking it again tells nothing');
         await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
         await step(store.revokeAccountSessions(account.id), changed);
+        await step(store.setAccountDisabled(account.id, clock), changed);
+        await step(store.setAccountDisabled(account.id, null), changed);
         await step(store.addSigningKey({ kid: 'watched', alg: 'EdDSA', publicJwk: {}, privateJwk: {} }), { kind: 'signing-keys-changed' });
         await step(store.retireSigningKey('watched'), { kind: 'signing-keys-changed' });
         await step(store.deleteAccount(account.id), changed);
@@ -646,6 +700,29 @@ export function storeConformance(harness: StoreHarness): void {
         const check = await openStore(fresh, { keyring });
         await check.close();
         // Every migration step ran exactly once: re-running one would have failed on CREATE TABLE.
+      });
+
+      test('a user disabled before accounts could be (a password credential\'s flag) is a disabled account once migrated', async () => {
+        const fresh = await harness.newUrl();
+        const step = MIGRATIONS.find((m) => m.name === 'disabled accounts')!;
+        await harness.query(fresh, 'CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+        for (const migration of MIGRATIONS.filter((m) => m.version < step.version)) {
+          for (const statement of migration.statements) await harness.query(fresh, statement);
+          await harness.query(fresh, 'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)', [migration.version, migration.name]);
+        }
+        for (const [id, disabledAt] of [['acc-was-disabled', 1234], ['acc-was-enabled', null]] as const) {
+          await harness.query(fresh, 'INSERT INTO accounts (id, created_at) VALUES (?, 1)', [id]);
+          await harness.query(fresh, `INSERT INTO password_credentials (provider, username, account_id, password_hash, created_at, updated_at, disabled_at)
+            VALUES ('local', ?, ?, 'hash', 1, 1, ${disabledAt ?? 'NULL'})`, [id, id]);
+        }
+        const migrated = await openStore(fresh, { keyring });
+        try {
+          assert.equal((await migrated.getAccount('acc-was-disabled'))?.disabledAt, 1234);
+          assert.equal((await migrated.getAccount('acc-was-enabled'))?.disabledAt, undefined);
+          assert.deepEqual(await migrated.getPasswordCredential('local', 'acc-was-disabled'), { provider: 'local', username: 'acc-was-disabled', accountId: 'acc-was-disabled', passwordHash: 'hash' });
+        } finally {
+          await migrated.close();
+        }
       });
 
       test('a store migrated by a newer SignOnce is refused with a clear error', async () => {

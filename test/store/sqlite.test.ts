@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
 import { openStore } from '../../src/store/index.ts';
@@ -28,6 +28,8 @@ storeConformance({
     return (await this.query(url, "SELECT name FROM sqlite_master WHERE type = 'table'")).map((row) => String(row.name));
   },
   async query(url, statement, params = []) {
+    // A store not opened yet has no folder (openStore makes it, owner only).
+    await mkdir(dirname(pathOf(url)), { recursive: true, mode: 0o700 });
     const db = new DatabaseSync(pathOf(url), { timeout: 5000 });
     try {
       return db.prepare(statement).all(...params) as Array<Record<string, unknown>>;
