@@ -124,7 +124,7 @@ export function storeConformance(harness: StoreHarness): void {
 
       test('a disabled account: flagged, its sessions not live (renewal neither) until enabled; unknown accounts are not', async () => {
         const { account } = await store.resolveIdentity('google', 'disabled');
-        const { secret, session } = await store.createSession({ accountId: account.id, lifetimeMs: 1000 });
+        const { session } = await store.createSession({ accountId: account.id, lifetimeMs: 1000 });
         clock += 1500;
         const live = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
         assert.equal(await store.setAccountDisabled(account.id, clock), true);
