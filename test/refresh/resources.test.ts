@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startGatewayWithIdp, type TestGateway } from '../support/gateway.ts';
 import type { IdpOptions, TestIdp } from '../support/idp.ts';
 import { oidcSignIn } from '../support/sign-in.ts';
-import { UserAgent } from '../support/user-agent.ts';
+import { UserAgent, type Response } from '../support/user-agent.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
 import { openStore } from '../../src/store/index.ts';
 
