@@ -271,8 +271,12 @@ export const configSchema = z.strictObject({
   rateLimits: z.strictObject({
     signIn: z.strictObject({ perAddress: rateLimit.prefault({ limit: 300, window: '1m' }) }).prefault({}),
     refresh: z.strictObject({
-      perAccount: rateLimit.prefault({ limit: 60, window: '1m' }),
+      // Callers per account: only a flood guard (callers served by one refresh cost the provider
+      // nothing), far above a person's tabs and services refreshing at once (README, rateLimits).
+      perAccount: rateLimit.prefault({ limit: 600, window: '1m' }),
       perAddress: rateLimit.prefault({ limit: 600, window: '1m' }),
+      // Refresh grants asked of a provider per (account, provider, resource): what it pays for.
+      providerGrants: rateLimit.prefault({ limit: 6, window: '1m' }),
     }).prefault({}),
   }).prefault({}),
   metrics: z.strictObject({ allowFrom: z.array(proxyAddress).default(['127.0.0.1', '::1']) }).prefault({}),

@@ -56,7 +56,7 @@ export interface GatewayContext extends GatewayDeps {
   clientAddressOf(request: IncomingMessage): string;
   /** Where a checked redirect target (see redirects.ts) leads from the auth host: a path on `host`, or the allowed URL itself. */
   appTarget(host: string, target: string): string;
-  /** `rateLimits`: sign-in endpoints per client address, refreshes per address and per account. */
+  /** `rateLimits`: sign-in endpoints per client address, refresh callers per address and per account (grants: the refresher's). */
   readonly rateLimits: { readonly signIn: RateLimiter; readonly refreshPerAddress: RateLimiter; readonly refreshPerAccount: RateLimiter };
 }
 
@@ -64,7 +64,9 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
   const publicUrl = new URL(deps.config.publicUrl);
   const fromTrustedProxy = trustedProxyMatcher(deps.config.trustedProxies);
   const metrics = deps.metrics ?? new GatewayMetrics();
-  const refresher = new TokenRefresher(deps.store, undefined, (provider, outcome) => metrics.refreshes.inc({ provider, outcome }));
+  // Grants asked of providers per (account, provider, resource), whoever asks (src/refresh).
+  const refreshGrants = limiter(deps.config.rateLimits.refresh.providerGrants);
+  const refresher = new TokenRefresher(deps.store, undefined, (provider, outcome) => metrics.refreshes.inc({ provider, outcome }), (key) => refreshGrants.take(key));
   return {
     ...deps,
     metrics,

@@ -16,8 +16,9 @@ import type { ClientGrant } from './oidc-endpoints.ts';
 import { DPOP_ALGORITHMS } from '../oidc/dpop.ts';
 import { invalidToken } from './token-endpoints.ts';
 
-const STATUS: Readonly<Record<RefreshFailure, number>> = { 'no-refresh-token': 400, refused: 403, unreachable: 503, 'invalid-response': 502 };
-const ADVICE: Readonly<Record<RefreshFailure, string>> = {
+// 'limited' is answered as every rate limit is (tooManyRequests).
+const STATUS: Readonly<Record<Exclude<RefreshFailure, 'limited'>, number>> = { 'no-refresh-token': 400, refused: 403, unreachable: 503, 'invalid-response': 502 };
+const ADVICE: Readonly<Record<Exclude<RefreshFailure, 'limited'>, string>> = {
   'no-refresh-token': 'no refresh token is stored for this sign-in: sign in again with offline access (the offline_access scope, or access_type=offline at Google)',
   refused: 'the provider refused the refresh (consent revoked, or the grant expired): sign in again',
   unreachable: 'the provider could not be reached; the stored tokens are unchanged: try again later',
@@ -33,21 +34,34 @@ export function refreshRoutes(ctx: GatewayContext) {
   const graceMs = config.session.tokenRefreshExtensionHours * 3_600_000;
 
   /**
-   * The signed-in caller, or the reply already sent: 401 when there is none, 429 when the account
-   * asked too often (`rateLimits.refresh.perAccount`, whichever app or address it asks from).
+   * Undefined when `accountId` may ask now; else the 429 sent: the account's callers flooded
+   * (`rateLimits.refresh.perAccount`, whichever app, client or address they ask from). Only a
+   * flood guard: what providers are spared is limited per grant in the refresher.
    */
-  async function signedInCaller(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, expiredGraceMs = 0): Promise<Identified | FastifyReply> {
-    const current = await signedIn.identify(request, appConfig, host, expiredGraceMs);
-    if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
-    if (!current) return reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
-    const wait = rateLimits.refreshPerAccount.take(current.session.accountId);
-    if (wait === 0) return current;
+  function callerFlood(reply: FastifyReply, accountId: string): FastifyReply | undefined {
+    const wait = rateLimits.refreshPerAccount.take(accountId);
+    if (wait === 0) return undefined;
     ctx.metrics.rateLimited.inc({ limit: 'refresh-per-account' });
     return tooManyRequests(reply, wait);
   }
 
-  /** A refresh that failed, answered and logged. */
+  /** The signed-in caller, or the reply already sent: 401 when there is none, 429 (callerFlood). */
+  async function signedInCaller(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, expiredGraceMs = 0): Promise<Identified | FastifyReply> {
+    const current = await signedIn.identify(request, appConfig, host, expiredGraceMs);
+    if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
+    if (!current) return reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
+    return callerFlood(reply, current.session.accountId) ?? current;
+  }
+
+  /**
+   * A refresh that failed, answered and logged. Over the grant limit: 429 with Retry-After
+   * (RFC 6585 section 4), counted as other rate limits are rather than logged.
+   */
   function refreshFailed(request: FastifyRequest, reply: FastifyReply, error: RefreshError, provider: string, accountId: string) {
+    if (error.failure === 'limited') {
+      ctx.metrics.rateLimited.inc({ limit: 'refresh-provider-grants' });
+      return tooManyRequests(reply, error.retryAfterMs ?? 0);
+    }
     request.log.warn({ provider, account: accountId, failure: error.failure, reason: error.message }, 'token refresh failed');
     return reply.code(STATUS[error.failure]).header('cache-control', 'no-store').send({ error: ADVICE[error.failure], reason: error.failure });
   }
@@ -114,6 +128,8 @@ export function refreshRoutes(ctx: GatewayContext) {
         .header('cache-control', 'no-store').send({ error: grant.refused, ...(grant.reason ? { error_description: grant.reason } : {}) });
     }
     if (!grant.scopes.has('provider_tokens')) return reply.code(403).header('www-authenticate', `Bearer ${realm}, error="insufficient_scope", scope="provider_tokens"`).send({ error: 'insufficient_scope' });
+    const flooded = callerFlood(reply, grant.accountId);
+    if (flooded) return flooded;
     const identities = await store.listIdentities(grant.accountId);
     const providerId = queryParam(request, 'provider') ?? identities.find((i) => providers.get(i.provider)?.refresh)?.provider ?? identities[0]?.provider;
     if (!providerId || !identities.some((i) => i.provider === providerId)) {

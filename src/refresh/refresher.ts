@@ -6,6 +6,11 @@
 // is answered; a process dying between the provider's answer and that commit loses the rotation
 // (the window is one local write; providers with a reuse grace cover it).
 //
+// Grants, not callers, are what a provider pays for: before asking for one, the grant limit of
+// (account, provider, resource) is taken — after the lock and the re-read, so callers served by
+// another caller's refresh (in this process or another instance) never count. Over the limit, a
+// caller is served the stored tokens while their access token works, else refused ('limited').
+//
 // Tokens for another resource (src/refresh/resources.ts) are got with the sign-in's refresh
 // token, so they take the lock of the sign-in's tokens: a refresh token rotated by a resource's
 // refresh is written back there before anyone else uses the old one.
@@ -22,14 +27,19 @@ export type RefreshFailure =
   /** The provider refused the grant (revoked, expired, reused): the tokens were removed. */
   | 'refused'
   /** The provider could not be reached or answered nonsense: the tokens are untouched. */
-  | 'unreachable' | 'invalid-response';
+  | 'unreachable' | 'invalid-response'
+  /** Over the grant limit and no working access token stored: nothing was asked; retry after `retryAfterMs`. */
+  | 'limited';
 
 export class RefreshError extends Error {
   readonly failure: RefreshFailure;
-  constructor(failure: RefreshFailure, message: string, options?: ErrorOptions) {
+  /** For 'limited': how long until the provider may be asked again. */
+  readonly retryAfterMs: number | undefined;
+  constructor(failure: RefreshFailure, message: string, options?: ErrorOptions & { retryAfterMs?: number }) {
     super(message, options);
     this.name = 'RefreshError';
     this.failure = failure;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 
@@ -57,6 +67,18 @@ export const expiringWithin = (aheadMs: number): RefreshNeeded => (tokens, now) 
  */
 export const AHEAD_RETRY_AFTER_MS = 30_000;
 
+/**
+ * What a refresh that needs a grant does, given how long the grant limit says to wait (0: not
+ * limited): 'ask' the provider; over the limit, serve the 'stored' tokens while their access token
+ * has not expired (the caller gets a token that works, the provider is not asked), else 'wait'.
+ * A token without a known expiry counts as working, as everywhere else in SignOnce.
+ */
+export function grantDecision(stored: ProviderTokens | undefined, now: number, retryAfterMs: number): 'ask' | 'stored' | 'wait' {
+  if (retryAfterMs <= 0) return 'ask';
+  if (stored?.accessToken && (stored.expiresAt === undefined || stored.expiresAt > now)) return 'stored';
+  return 'wait';
+}
+
 export class TokenRefresher {
   readonly #store: Store;
   readonly #now: () => number;
@@ -64,12 +86,22 @@ export class TokenRefresher {
   readonly #failedUntil = new Map<string, number>();
 
   readonly #asked: (provider: string, outcome: 'ok' | RefreshFailure) => void;
+  readonly #grantWait: (key: string) => number;
 
-  /** `asked`: told of every refresh grant asked of a provider, and its outcome (metrics). */
-  constructor(store: Store, now: () => number = () => Date.now(), asked: (provider: string, outcome: 'ok' | RefreshFailure) => void = () => undefined) {
+  /**
+   * `asked`: told of every refresh grant asked of a provider, and its outcome (metrics).
+   * `grantWait`: takes one grant for a key of (account, provider, resource) from the grant limit,
+   * answering 0, or how many milliseconds until one may be taken (a RateLimiter's `take`).
+   */
+  constructor(
+    store: Store, now: () => number = () => Date.now(),
+    asked: (provider: string, outcome: 'ok' | RefreshFailure) => void = () => undefined,
+    grantWait: (key: string) => number = () => 0,
+  ) {
     this.#store = store;
     this.#now = now;
     this.#asked = asked;
+    this.#grantWait = grantWait;
   }
 
   /**
@@ -116,9 +148,20 @@ export class TokenRefresher {
     }
   }
 
+  /**
+   * Whether the provider is asked for `key`'s grant now (one is taken from the grant limit);
+   * false when `stored` is served instead. Throws RefreshError 'limited' when neither.
+   */
+  #mayAsk(key: string, stored: ProviderTokens | undefined): boolean {
+    const retryAfterMs = this.#grantWait(key);
+    const decision = grantDecision(stored, this.#now(), retryAfterMs);
+    if (decision === 'wait') throw new RefreshError('limited', 'too many refresh grants asked for these tokens lately', { retryAfterMs });
+    return decision === 'ask';
+  }
+
   async #refresh(ref: TokenRef, provider: Provider, need: RefreshNeeded): Promise<StoredTokens> {
     const stored = await this.#withRefreshToken(ref, provider, async (current, refresh) =>
-      need(current.tokens, this.#now()) ? { ...await refresh(), refreshedAt: this.#now() } : undefined);
+      need(current.tokens, this.#now()) && this.#mayAsk(refreshKey(ref), current.tokens) ? { ...await refresh(), refreshedAt: this.#now() } : undefined);
     return stored!;
   }
 
@@ -128,6 +171,7 @@ export class TokenRefresher {
     await this.#withRefreshToken(signIn, provider, async (current, refresh) => {
       obtained = await this.#store.getTokens(ref);
       if (obtained?.tokens.accessToken && !need(obtained.tokens, this.#now())) return undefined;
+      if (!this.#mayAsk(refreshKey(signIn, target), obtained?.tokens)) return undefined;
       const fresh = await refresh(target);
       const now = this.#now();
       const tokens: ProviderTokens = {

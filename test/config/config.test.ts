@@ -52,7 +52,7 @@ test('a minimal file gets every default', () => {
     limits: { maxHeaderBytes: 16_384, headersTimeout: 10_000, requestTimeout: 60_000 },
     rateLimits: {
       signIn: { perAddress: { limit: 300, window: 60_000 } },
-      refresh: { perAccount: { limit: 60, window: 60_000 }, perAddress: { limit: 600, window: 60_000 } },
+      refresh: { perAccount: { limit: 600, window: 60_000 }, perAddress: { limit: 600, window: 60_000 }, providerGrants: { limit: 6, window: 60_000 } },
     },
     metrics: { allowFrom: ['127.0.0.1', '::1'] },
     devMode: false,

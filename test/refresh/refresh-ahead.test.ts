@@ -18,6 +18,9 @@ before(async () => {
     publicUrl: `http://auth.localhost:${port}`,
     // Longer than the tokens live: a cached answer must still never carry a token past its refresh.
     session: { cacheTtl: '60s' },
+    // 5 s tokens need a grant every 2 to 3 s: more than the default providerGrants allows (a burst
+    // of 6, then one every 10 s, made for tokens that live 10 s or longer).
+    rateLimits: { refresh: { providerGrants: { limit: 60, window: '1m' } } },
     providers: ['proceed', '401'].map((onRefreshFailure) => ({
       id: onRefreshFailure === 'proceed' ? 'idp' : 'strict', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
       scopes: ['openid', 'email', 'offline_access'], authorizationParams: { prompt: 'consent' }, refresh: { ahead: '3s', onRefreshFailure },

@@ -64,6 +64,21 @@ describe('GET /.auth/refresh', () => {
     assert.equal(echo.headers['x-ms-token-idp-access-token'], after, 'and reaches the app at once');
   });
 
+  test('3 rounds of 50 concurrent refreshes by one user within a minute: every answer 200, at most one refresh grant per round', async () => {
+    const ua = await signIn(gw.url('app.localhost', '/'), 'many-tabs');
+    const grantsPerRound: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      // Past the 5 s in which callers share a refresh's result: each round asks the provider anew.
+      if (round > 0) await sleep(5_100);
+      const grants = idp.refreshGrants;
+      const answers = await Promise.all(Array.from({ length: 50 }, () => ua.request(gw.url('app.localhost', '/.auth/refresh'))));
+      assert.deepEqual(answers.map((a) => a.status), Array(50).fill(200), `round ${round + 1}: every caller served`);
+      grantsPerRound.push(idp.refreshGrants - grants);
+    }
+    assert.ok(grantsPerRound.every((n) => n <= 1), `at most one grant per round: ${grantsPerRound.join(', ')}`);
+    assert.ok(grantsPerRound.some((n) => n === 1), 'the provider was asked');
+  });
+
   test('not signed in: 401; no refresh token stored: 400 saying how to get one', async () => {
     assert.equal((await new UserAgent().request(gw.url('app.localhost', '/.auth/refresh'))).status, 401);
     const ua = new UserAgent();

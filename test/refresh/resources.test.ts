@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startGatewayWithIdp, type TestGateway } from '../support/gateway.ts';
 import type { IdpOptions, TestIdp } from '../support/idp.ts';
 import { oidcSignIn } from '../support/sign-in.ts';
-import { UserAgent } from '../support/user-agent.ts';
+import { UserAgent, type Response } from '../support/user-agent.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
 import { openStore } from '../../src/store/index.ts';
 
@@ -134,5 +134,60 @@ describe('apps[].resources: a token per resource from the one sign-in', () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe('rateLimits.refresh.providerGrants: grants asked of the provider are limited, not callers', () => {
+  let idp: TestIdp;
+  let gw: TestGateway;
+
+  before(async () => {
+    // refresh.ahead of 2 h, longer than any token here lives: every ask is due for a new grant.
+    // API A's tokens live an hour, API B's a second.
+    ({ gw, idp } = await startGatewayWithIdp((port, upstream, idp) => ({
+      publicUrl: `http://auth.localhost:${port}`,
+      providers: [{
+        id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
+        scopes: ['openid', 'email', 'profile', 'offline_access', 'a:read', 'b:read'], authorizationParams: { prompt: 'consent' },
+        refresh: { ahead: '2h' },
+      }],
+      apps: [{
+        id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true,
+        resources: [
+          { alias: 'api-a', provider: 'idp', resource: API_A, scopes: ['a:read'] },
+          { alias: 'api-b', provider: 'idp', resource: API_B, scopes: ['b:read'] },
+        ],
+      }],
+      rateLimits: { refresh: { providerGrants: { limit: 2, window: '1m' } } },
+    }), { resourceServers: { [API_A]: { scope: 'a:read' }, [API_B]: { scope: 'b:read', accessTokenTtlSeconds: 1 } } }));
+  });
+  after(async () => {
+    await gw?.close();
+    await idp?.close();
+  });
+
+  test('/.auth/token: two grants a minute per resource; over that, the stored token while it works (200), else 429 with Retry-After', async () => {
+    const { ua, landed } = await oidcSignIn(gw.url('app.localhost', '/'), 'mona');
+    assert.equal(landed.status, 200);
+    const ask = (alias: string) => ua.request(gw.url('app.localhost', `/.auth/token?resource=${alias}`));
+    const tokenOf = async (answer: Response) => ((await answer.json()) as ResourceToken).access_token;
+
+    const first = await tokenOf(await ask('api-a'));
+    const second = await tokenOf(await ask('api-a'));
+    assert.notEqual(second, first, 'within the limit, each due token is got anew');
+    const over = await Promise.all(Array.from({ length: 20 }, () => ask('api-a')));
+    assert.deepEqual(over.map((a) => a.status), Array(20).fill(200), 'over the limit, the token that still works is served');
+    assert.deepEqual(new Set(await Promise.all(over.map(tokenOf))), new Set([second]));
+    assert.equal(idp.refreshGrantsFor(API_A), 2, 'the provider was asked twice, for 22 callers');
+
+    await ask('api-b');
+    const lastB = (await (await ask('api-b')).json()) as ResourceToken;
+    assert.equal(idp.refreshGrantsFor(API_B), 2, 'another resource has its own limit');
+    await sleep(Date.parse(lastB.expires_on) - Date.now() + 100);
+    const refused = await ask('api-b');
+    assert.equal(refused.status, 429, 'expired, and no grant may be asked yet');
+    const retryAfter = Number(refused.headers.get('retry-after'));
+    assert.ok(retryAfter >= 1 && retryAfter <= 30, `Retry-After ${retryAfter}: one grant back every 30 s`);
+    assert.equal(idp.refreshGrantsFor(API_B), 2);
   });
 });

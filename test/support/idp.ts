@@ -18,6 +18,8 @@ export interface TestIdp {
   readonly authorizationRequests: number;
   /** How many refresh-token grants the token endpoint has granted. */
   readonly refreshGrants: number;
+  /** How many of them were for `resource` (an RFC 8707 resource indicator). */
+  refreshGrantsFor(resource: string): number;
   /** Revokes a token of SignOnce's client (RFC 7009); a refresh token's whole grant goes with it. */
   revoke(token: string): Promise<void>;
   close(): Promise<void>;
@@ -131,8 +133,11 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
   const handle = provider.callback();
   let authorizationRequests = 0;
   let refreshGrants = 0;
-  provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: unknown } } }) => {
-    if (ctx.oidc.params?.grant_type === 'refresh_token') refreshGrants++;
+  const refreshGrantsByResource = new Map<unknown, number>();
+  provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: unknown; resource?: unknown } } }) => {
+    if (ctx.oidc.params?.grant_type !== 'refresh_token') return;
+    refreshGrants++;
+    refreshGrantsByResource.set(ctx.oidc.params.resource, (refreshGrantsByResource.get(ctx.oidc.params.resource) ?? 0) + 1);
   });
   const server = createHttpServer(async (request, response) => {
     if (request.method === 'GET' && /^\/auth(\?|$)/.test(request.url ?? '')) authorizationRequests++;
@@ -158,6 +163,7 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
     issuer, clientId, clientSecret, appleClientId: APPLE_CLIENT_ID, appleSecrets,
     get authorizationRequests() { return authorizationRequests; },
     get refreshGrants() { return refreshGrants; },
+    refreshGrantsFor: (resource) => refreshGrantsByResource.get(resource) ?? 0,
     async revoke(token: string) {
       const answer = await fetch(`${issuer}/token/revocation`, {
         method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
