@@ -14,10 +14,10 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/index.ts';
-import { ProviderError, type PendingSignIn, type Provider, type SignInResult } from '../providers/index.ts';
+import { ProviderError, rememberReceived, singleUseTokens, type PendingSignIn, type Provider, type SignInResult } from '../providers/index.ts';
 import { openSessionCookie, readCookie, sealSessionCookie, setCookieHeader } from '../session/cookies.ts';
 import type { SignedInUser } from '../session/principal.ts';
-import { IdentityConflictError, type Session } from '../store/index.ts';
+import { IdentityConflictError, type ProviderTokens, type Session } from '../store/index.ts';
 import type { GatewayContext } from './context.ts';
 import { page, queryParam, readBody, readJsonObject, redirect } from './http.ts';
 import { errorPage } from './pages.ts';
@@ -148,6 +148,15 @@ export function signInRoutes(ctx: GatewayContext) {
         ? reply.code(401).send({ error: 'the provider tokens are not accepted', reason: failure.message })
         : reply.code(502).send({ error: `${provider.displayName} could not check the tokens`, reason: failure.message });
     }
+    // Each ID token or OAuth 1.0a token signs in once (src/providers/single-use.ts): one an app
+    // received from SignOnce, or one already used, is refused (RFC 9700 section 4.6; CWE-294).
+    for (const token of singleUseTokens(result.tokens, Date.now())) {
+      if (!await store.rememberOnce(token.kind, token.value, token.until)) {
+        request.log.warn({ provider: provider.id, kind: token.kind }, 'client-directed sign-in refused: the token was used before or received by SignOnce itself');
+        ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'failed' });
+        return reply.code(401).send({ error: 'the provider tokens are not accepted', reason: `${token.kind === 'id_token' ? 'id_token' : 'access_token'} already used` });
+      }
+    }
     const { session } = await establishSession(provider, result, appConfig.id);
     const authenticationToken = await authenticationTokens.issue(session, appConfig.id, provider.id);
     request.log.info({ provider: provider.id, account: session.accountId, app: appConfig.id }, 'signed in (client-directed)');
@@ -267,7 +276,7 @@ export function signInRoutes(ctx: GatewayContext) {
     const user: SignedInUser = { provider: provider.id, subject: result.subject, name: result.name, claims: result.claims };
     const { accountId, linkedByEmail } = await accounts.signIn(user);
     if (linkedByEmail) ctx.log.info({ provider: provider.id, account: accountId }, 'a new identity joined an account by its verified e-mail (accounts.linkByVerifiedEmail)');
-    if (Object.keys(result.tokens).length) await store.putTokens({ accountId, provider: provider.id, resource: '' }, result.tokens);
+    await keepTokens(accountId, provider, result.tokens);
     return store.createSession({ accountId, lifetimeMs: config.session.lifetime, data: { user, app: appId } });
   }
   /**
@@ -286,9 +295,19 @@ export function signInRoutes(ctx: GatewayContext) {
         `This ${provider.displayName} identity belongs to another account, and accounts are never merged. Nothing was changed. To move it here, sign in with it, unlink it there, and link it again.`,
         appUrl(login.host, '/')));
     }
-    if (Object.keys(result.tokens).length) await store.putTokens({ accountId: session.accountId, provider: provider.id, resource: '' }, result.tokens);
+    await keepTokens(session.accountId, provider, result.tokens);
     request.log.info({ provider: provider.id, account: session.accountId }, 'identity linked');
     return redirect(reply, appTarget(login.host, login.redirect));
+  }
+  /**
+   * The tokens of a sign-in or link: remembered as received (none of them may then sign in through
+   * POST /.auth/login), merged into what the account holds of this provider (a newer token
+   * replaces its own kind; nothing the sign-in lacks is removed).
+   */
+  async function keepTokens(accountId: string, provider: Provider, tokens: ProviderTokens): Promise<void> {
+    if (!Object.keys(tokens).length) return;
+    await rememberReceived(store, tokens, Date.now());
+    await store.mergeTokens({ accountId, provider: provider.id, resource: '' }, tokens);
   }
   /** The browser's live single sign-on session on the auth host, by its cookie (in a Cookie header). */
   async function ssoSessionOf(cookieHeader: string | undefined): Promise<{ secret: string; session: Session } | undefined> {

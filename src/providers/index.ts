@@ -12,6 +12,7 @@ import type { Provider } from './types.ts';
 export * from './types.ts';
 export { PasswordProvider, passwordProviderNamed } from './password.ts';
 export { NAME_CLAIM_TYPE, ROLE_CLAIM_TYPE } from './claims.ts';
+export { rememberReceived, singleUseTokens } from './single-use.ts';
 
 /** The provider's config with its preset's fields filled in (config fields win). */
 function resolvePreset(config: ProviderConfig): { base: string; displayName: string; fields: Record<string, unknown> } {

@@ -4,6 +4,7 @@
 import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { principalName, toClaims } from './claims.ts';
+import { idTokenStaleness } from './single-use.ts';
 import { TIMEOUT_SECONDS, authorizationRequest, classify, isLoopbackHttp, providerTokens, refreshGrant } from './oauth-common.ts';
 import type { ProviderTokens } from '../store/index.ts';
 import { ProviderError, type ClientTokens, type PendingSignIn, type Provider, type SignInResult, type ProviderIdentity, type TokenTarget } from './types.ts';
@@ -76,7 +77,8 @@ export class OidcProvider implements Provider {
   /**
    * An ID token the app got from the provider, checked as the code flow checks one (OpenID Connect
    * Core 1.0 section 3.1.3.7): the provider's signature, `iss`, `aud` naming this client (and `azp`
-   * when there are several audiences), `exp`. An access token sent with it is stored, and its
+   * when there are several audiences), `exp`, and an `iat` within the last five minutes (the
+   * gateway then accepts each ID token once). An access token sent with it is stored, and its
    * userinfo must describe the same subject.
    */
   async signInWithTokens(tokens: ClientTokens): Promise<SignInResult> {
@@ -99,6 +101,9 @@ export class OidcProvider implements Provider {
     if (Array.isArray(idClaims.aud) && idClaims.aud.length > 1 && idClaims.azp !== this.#settings.clientId) {
       throw new ProviderError('denied', 'the id_token has several audiences and another authorized party');
     }
+    // Made for this sign-in now, not one issued long ago to someone else (src/providers/single-use.ts).
+    const stale = idTokenStaleness(idClaims.iat, Date.now());
+    if (stale) throw new ProviderError('denied', stale);
     try {
       const userinfo = tokens.access_token && metadata.userinfo_endpoint
         ? await client.fetchUserInfo(config, tokens.access_token, idClaims.sub!) : {};

@@ -15,7 +15,7 @@
 // token, so they take the lock of the sign-in's tokens: a refresh token rotated by a resource's
 // refresh is written back there before anyone else uses the old one.
 import type { Provider } from '../providers/index.ts';
-import { ProviderError } from '../providers/index.ts';
+import { ProviderError, rememberReceived } from '../providers/index.ts';
 import type { ProviderTokens, Store, StoredTokens, TokenRef } from '../store/index.ts';
 import type { ResourceTarget } from './resources.ts';
 
@@ -202,6 +202,8 @@ export class TokenRefresher {
         try {
           const fresh = await provider.refresh!(current.tokens, target);
           this.#asked(provider.id, 'ok');
+          // A new ID token must never sign in through POST /.auth/login (src/providers/single-use.ts).
+          await rememberReceived(this.#store, fresh, this.#now());
           return fresh;
         } catch (error) {
           const kind = ProviderError.from(error).kind;

@@ -20,6 +20,7 @@ export const COPIED_TABLES: ReadonlyArray<{ readonly name: string; readonly key:
   { name: 'instance_secrets', key: ['name'] },
   { name: 'sign_in_failures', key: ['key_hash'] },
   { name: 'oidc_artifacts', key: ['model', 'id_hash'] },
+  { name: 'seen_tokens', key: ['kind', 'value_hash'] },
 ];
 
 /** The store's own bookkeeping, never copied. */

@@ -165,6 +165,22 @@ export const MIGRATIONS: readonly Migration[] = [
       'ALTER TABLE password_credentials DROP COLUMN disabled_at',
     ],
   },
+  {
+    version: 9,
+    name: 'seen provider tokens',
+    statements: [
+      // Provider tokens that may sign in through POST /.auth/login/{provider} at most once (ID
+      // tokens, OAuth 1.0a tokens), each kept as a SHA-256 hash until it could no longer be
+      // accepted; `uses` tells a first sighting from a repeat in the one upsert that records it.
+      `CREATE TABLE seen_tokens (
+         kind TEXT NOT NULL,
+         value_hash TEXT NOT NULL,
+         expires_at BIGINT NOT NULL,
+         uses BIGINT NOT NULL,
+         PRIMARY KEY (kind, value_hash))`,
+      'CREATE INDEX seen_tokens_by_expiry ON seen_tokens (expires_at)',
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

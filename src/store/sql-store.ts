@@ -3,6 +3,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Binding, Keyring } from '../crypto/keyring.ts';
 import { timedDriver, type Row, type SqlDriver, type SqlExecutor, type SqlValue } from './driver.ts';
+import { mergedTokens } from './merge-tokens.ts';
 import {
   IdentityConflictError, LastIdentityError, UsernameTakenError,
   type Account, type KeyUsage, type OidcArtifact, type ResealPosition, type PasswordCredential, type SignInFailures, type Identity, type NewSession, type ProviderTokens, type PurgeCounts, type Session,
@@ -333,6 +334,10 @@ export class SqlStore implements Store {
     await this.#changed({ kind: 'account-changed', accountId: ref.accountId });
   }
 
+  async mergeTokens(ref: TokenRef, tokens: ProviderTokens): Promise<StoredTokens> {
+    return (await this.changeTokens(ref, async (current) => mergedTokens(current?.tokens, tokens)))!;
+  }
+
   async #putTokens(db: SqlExecutor, ref: TokenRef, tokens: ProviderTokens): Promise<void> {
     const sealed = this.#keyring.seal(JSON.stringify(tokens), binding.tokens(ref));
     await db.run(
@@ -464,6 +469,19 @@ export class SqlStore implements Store {
     return code;
   }
 
+  async rememberOnce(kind: string, value: string, expiresAt: number): Promise<boolean> {
+    const now = this.#now();
+    // One upsert: a new row, or one whose memory had expired, starts at 1 use; a live one counts
+    // on. The row's lock decides between concurrent callers.
+    const [row] = await this.#db.all<{ uses: number }>(
+      `INSERT INTO seen_tokens (kind, value_hash, expires_at, uses) VALUES (?, ?, ?, 1)
+       ON CONFLICT (kind, value_hash) DO UPDATE SET
+         uses = CASE WHEN seen_tokens.expires_at <= ? THEN 1 ELSE seen_tokens.uses + 1 END,
+         expires_at = CASE WHEN seen_tokens.expires_at <= ? OR excluded.expires_at > seen_tokens.expires_at THEN excluded.expires_at ELSE seen_tokens.expires_at END
+       RETURNING uses`, [kind, secretHash(value), expiresAt, now, now]);
+    return Number(row!.uses) === 1;
+  }
+
   async consumeCode(purpose: string, code: string): Promise<unknown> {
     const codeHash = secretHash(code);
     // One DELETE ... RETURNING: the row goes to exactly one caller, whatever the concurrency.
@@ -563,6 +581,7 @@ export class SqlStore implements Store {
       codes: await this.#purge('one_time_codes', ['code_hash'], 'expires_at', now),
       oidcArtifacts: await this.#purge('oidc_artifacts', ['model', 'id_hash'], 'expires_at', now),
       signInFailures: keep.signInFailuresMs === undefined ? 0 : await this.#purge('sign_in_failures', ['key_hash'], 'last_failure_at', now - keep.signInFailuresMs),
+      seenTokens: await this.#purge('seen_tokens', ['kind', 'value_hash'], 'expires_at', now),
     };
   }
 

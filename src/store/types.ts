@@ -109,6 +109,7 @@ export interface PurgeCounts {
   readonly codes: number;
   readonly oidcArtifacts: number;
   readonly signInFailures: number;
+  readonly seenTokens: number;
 }
 
 /**
@@ -205,6 +206,14 @@ export interface Store {
   clearSignInFailures(keyHash: string): Promise<void>;
 
   putTokens(ref: TokenRef, tokens: ProviderTokens): Promise<void>;
+  /**
+   * Merges what a sign-in brought into the set stored, under the lock of `changeTokens` (a
+   * concurrent refresh is never lost, nor does it undo the sign-in): each kind of token `tokens`
+   * holds replaces its own kind — the access token with its expiry, scope, type, refresh time and
+   * OAuth 1.0a secret; the refresh token; the ID token — and nothing it lacks is removed (a
+   * response without a refresh token leaves the one held valid: RFC 6749 section 6). The set after.
+   */
+  mergeTokens(ref: TokenRef, tokens: ProviderTokens): Promise<StoredTokens>;
   getTokens(ref: TokenRef): Promise<StoredTokens | undefined>;
   listTokens(accountId: string): Promise<StoredTokens[]>;
   /**
@@ -240,6 +249,14 @@ export interface Store {
   /** Every session of an account not yet purged, expired ones too (what revoking could still end), oldest first. */
   listAccountSessions(accountId: string): Promise<Session[]>;
 
+  /**
+   * Remembers `value` under `kind` until `expiresAt` (kept only as a SHA-256 hash), atomically:
+   * true when it was not remembered already (or its memory had expired), false for a repeat — of
+   * any number of concurrent callers with one value, exactly one gets true. A repeat keeps the
+   * later of the two expiries.
+   */
+  rememberOnce(kind: string, value: string, expiresAt: number): Promise<boolean>;
+
   /** Issues a single-use code carrying `payload`; `purpose` must be given again to consume it. */
   issueCode(purpose: string, payload: unknown, ttlMs: number): Promise<string>;
   /** The payload of a live code, removing it: of any number of concurrent callers, exactly one gets it. */
@@ -269,7 +286,8 @@ export interface Store {
   /**
    * Deletes what can no longer be used: expired codes (sign-in states among them) and OpenID
    * Provider artifacts, sessions expired more than `renewableMs` ago (those within it may still be
-   * renewed: the authentication-token refresh grace), and, when `signInFailuresMs` is given,
+   * renewed: the authentication-token refresh grace), values remembered until a time now past
+   * (`rememberOnce`), and, when `signInFailuresMs` is given,
    * sign-in failures older than that. In batches: no long locks. How many of each went.
    */
   purgeExpired(keep?: { renewableMs?: number; signInFailuresMs?: number }): Promise<PurgeCounts>;

@@ -7,6 +7,7 @@ import { freePort } from '../support/ports.ts';
 import { startOAuth1Server, type OAuth1Server } from '../support/oauth1-server.ts';
 import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
 import { UserAgent, finalUrl } from '../support/user-agent.ts';
+import { nativeOidcTokens, oidcSignIn } from '../support/sign-in.ts';
 
 const WS = 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims';
 
@@ -45,6 +46,7 @@ describe('sign-in through a real OpenID provider', () => {
           { id: 'app2', hosts: [`app2.localhost:${port}`], upstream, unauthenticatedAction: 'Return401' },
           { id: 'solo', hosts: [`solo.localhost:${port}`], upstream, defaultProvider: 'idp', sso: false },
           { id: 'exit', hosts: [`exit.localhost:${port}`], upstream, defaultProvider: 'idp', providerLogout: true },
+          { id: 'native', hosts: [`native.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true, exposeRefreshTokens: true },
         ],
       };
     });
@@ -313,10 +315,9 @@ describe('sign-in through a real OpenID provider', () => {
     assert.deepEqual(twitter.refused, [], 'every signature SignOnce made verified');
   });
 
-  test('client-directed sign-in: an ID token the provider issued to SignOnce gives an authentication token; anything else is refused', async () => {
+  test('client-directed sign-in: a fresh ID token the provider issued to SignOnce\'s client gives an authentication token, once; anything else is refused', async () => {
     const { echo } = await signIn('/');
-    const idToken = String(echo.headers['x-ms-token-idp-id-token']);
-    const accessToken = String(echo.headers['x-ms-token-idp-access-token']);
+    const { id_token: idToken, access_token: accessToken } = await nativeOidcTokens(idp.issuer, idp, `http://auth.localhost:${gw.port}/.auth/login/idp/callback`, 'alice');
     const post = (provider: string, body: unknown, contentType = 'application/json') => new UserAgent().request(gw.url('app1.localhost', `/.auth/login/${provider}`), {
       method: 'POST', headers: { 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body),
     });
@@ -335,6 +336,8 @@ describe('sign-in through a real OpenID provider', () => {
       ['an access token alone', { access_token: accessToken }, 401],
       ['a token of another issuer (SignOnce\'s own)', { id_token: authenticationToken }, 401],
       ['garbage id_token', { id_token: 'x.y.z' }, 401],
+      ['the same ID token again', { id_token: idToken }, 401],
+      ['the ID token SignOnce handed to the app', { id_token: echo.headers['x-ms-token-idp-id-token'] }, 401],
       ['no tokens', { hello: 'world' }, 400],
       ['not JSON', 'id_token=x', 400],
     ];
@@ -344,11 +347,30 @@ describe('sign-in through a real OpenID provider', () => {
     assert.equal((await post('nobody', { id_token: idToken })).status, 404);
   });
 
-  test('client-directed sign-in with Twitter\'s token and secret: only tokens issued to this consumer pass', async () => {
+  test('a client-directed sign-in with only an ID token keeps the access and refresh tokens of the web sign-in', async () => {
+    const { ua } = await oidcSignIn(gw.url('native.localhost', '/'), 'nina');
+    const { id_token } = await nativeOidcTokens(idp.issuer, idp, `http://auth.localhost:${gw.port}/.auth/login/idp/callback`, 'nina');
+    const signedIn = await new UserAgent().request(gw.url('native.localhost', '/.auth/login/idp'), {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id_token }),
+    });
+    assert.equal(signedIn.status, 200);
+    const { authenticationToken } = await signedIn.json() as { authenticationToken: string };
+    for (const who of [{}, { 'x-zumo-auth': authenticationToken }] as Array<Record<string, string>>) {
+      const [entry] = await (await ua.request(gw.url('native.localhost', '/.auth/me'), { headers: who })).json() as Array<Record<string, unknown>>;
+      assert.equal(entry?.id_token, id_token, 'the newer ID token replaced the stored one');
+      assert.match(String(entry?.access_token), /\S{20,}/, 'the access token of the web sign-in is kept');
+      assert.match(String(entry?.refresh_token), /\S{20,}/, 'and its refresh token');
+      assert.ok(entry?.expires_on, 'with its expiry');
+    }
+    assert.equal((await ua.request(gw.url('native.localhost', '/.auth/refresh'))).status, 200);
+  });
+
+  test('client-directed sign-in with Twitter\'s token and secret: only tokens issued to this consumer pass, once, and never those SignOnce obtained', async () => {
     const ua = new UserAgent();
     const authorize = await ua.navigate(gw.url('app1.localhost', '/.auth/login/twitter'));
     const echo = await (await ua.submitForm(finalUrl(authorize), await authorize.text(), { user: 'ada' })).json() as Echo;
-    const tokens = { access_token: String(echo.headers['x-ms-token-twitter-access-token']), access_token_secret: String(echo.headers['x-ms-token-twitter-access-token-secret']) };
+    const handedToApp = { access_token: String(echo.headers['x-ms-token-twitter-access-token']), access_token_secret: String(echo.headers['x-ms-token-twitter-access-token-secret']) };
+    const tokens = twitter.issueTokens('ada');
     const post = (body: unknown) => new UserAgent().request(gw.url('app1.localhost', '/.auth/login/twitter'), {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
     });
@@ -357,6 +379,8 @@ describe('sign-in through a real OpenID provider', () => {
     assert.match((await ok.json() as { authenticationToken: string }).authenticationToken, /^ey/);
     assert.equal((await post({ ...tokens, access_token_secret: '0'.repeat(32) })).status, 401, 'a wrong secret fails the signature check');
     assert.equal((await post({ access_token: tokens.access_token })).status, 401);
+    assert.equal((await post(tokens)).status, 401, 'a token and secret sign in once');
+    assert.equal((await post(handedToApp)).status, 401, 'never those SignOnce obtained itself (and handed to an app)');
   });
 
   test('no token or secret reaches a log line', async () => {

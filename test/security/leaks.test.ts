@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import * as client from 'openid-client';
 import { fetch as undiciFetch } from 'undici';
-import { nativeDevSignIn } from '../support/sign-in.ts';
+import { nativeDevSignIn, nativeOidcTokens } from '../support/sign-in.ts';
 import { tamperedSignature } from '../support/tokens.ts';
 import { UserAgent, finalUrl, loopback, type Response } from '../support/user-agent.ts';
 import { OIDC_CLIENT_SECRET, RP, named, signingKey, startSecurityGateway, type Row, type SecurityGateway } from './support.ts';
@@ -74,7 +74,7 @@ describe('secrets in logs and in the stolen database', () => {
       return stored!.tokens;
     };
 
-    // A sign-in at the real provider; with its ID token a native app's client-directed sign-in.
+    // A sign-in at the real provider; a native app's own sign-in there, and with its fresh ID token a client-directed sign-in.
     const ua = new RecordingAgent(secrets);
     const signIn = async (path: string) => {
       const login = await ua.navigate(gw.url('app1.localhost', path));
@@ -89,11 +89,14 @@ describe('secrets in logs and in the stolen database', () => {
     const post = (path: string, body: unknown, headers: Record<string, string> = {}) => new RecordingAgent(secrets).request(gw.url('app1.localhost', path), {
       method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body),
     });
-    const directed = await post('/.auth/login/idp', { id_token: first.idToken, access_token: first.accessToken });
+    const native = await nativeOidcTokens(idp!.issuer, idp!, gw.url('auth.localhost', '/.auth/login/idp/callback'), 'alice');
+    remember('ID token (native app)', native.id_token);
+    remember('access token (native app)', native.access_token);
+    const directed = await post('/.auth/login/idp', native);
     const { authenticationToken } = await directed.json() as { authenticationToken: string };
     remember('authentication token (client-directed)', authenticationToken);
     assert.equal((await post('/.auth/login/idp', { id_token: tamperedSignature(first.idToken!) })).status, 401, 'a refused token is logged as refused');
-    // Signed in at the provider again (the client-directed sign-in stored tokens without a refresh token).
+    // Signed in at the provider again: new tokens to look for.
     await signIn('/.auth/login/idp?prompt=login');
     await storedTokens(accountId, 'second sign-in');
     const me = await (await ua.request(gw.url('app1.localhost', '/.auth/me'))).json() as Array<{ access_token: string }>;

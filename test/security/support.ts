@@ -13,6 +13,7 @@ import { startGateway, type Gateway } from '../../src/gateway/gateway.ts';
 import { createLogger } from '../../src/log/logger.ts';
 import { openStore, type SigningKey, type Store } from '../../src/store/index.ts';
 import { startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { startOAuth1Server, type OAuth1Server } from '../support/oauth1-server.ts';
 import { freePort } from '../support/ports.ts';
 import { tempDir } from '../support/tmp.ts';
 import { devSignIn } from '../support/sign-in.ts';
@@ -68,6 +69,8 @@ export interface SecurityGateway {
   readonly received: Received[];
   /** Provider `idp` (A) and, with `idps: 2`, `idpb` (B): separate real servers, same client id. */
   readonly idps: readonly TestIdp[];
+  /** With `oauth1: true`, the OAuth 1.0a server behind provider `twitter`. */
+  readonly oauth1?: OAuth1Server;
   url(host: string, path?: string): string;
   /** The SQLite file of the store (what a thief of the database or a backup holds, with its -wal file). */
   readonly databaseFile: string;
@@ -85,10 +88,12 @@ export const RP = 'http://rp.localhost:9';
  * apps `app1` (sign-in redirect, tokenStore, an app scheme and one https URL allowed as
  * redirects), `app2` (Return401, accepting app1's tokens), `open` (AllowAnonymous), `guarded`
  * (Return401 with excludedPaths /healthz and /public/*), `down` (its upstream refuses connections); OpenID clients `app2` (named like the
- * app on purpose: cross-protocol confusion) and `partner` (third party: a consent page).
+ * app on purpose: cross-protocol confusion) and `partner` (third party: a consent page); with
+ * `oauth1`, an OAuth 1.0a provider `twitter`.
  */
-export async function startSecurityGateway({ idps: count = 0 }: { idps?: 0 | 1 | 2 } = {}): Promise<SecurityGateway> {
+export async function startSecurityGateway({ idps: count = 0, oauth1 = false }: { idps?: 0 | 1 | 2; oauth1?: boolean } = {}): Promise<SecurityGateway> {
   const port = await freePort();
+  const twitter = oauth1 ? await startOAuth1Server() : undefined;
   const upstream = await startRecordingUpstream();
   const { dir, remove } = await tempDir();
   const logs: string[] = [];
@@ -115,7 +120,10 @@ export async function startSecurityGateway({ idps: count = 0 }: { idps?: 0 | 1 |
     session: { cacheTtl: 0 },
     // A load balancer that is not the attacker (127.0.0.1): forwarding headers the attack suite sends are a client's.
     trustedProxies: ['10.9.9.0/24'],
-    providers: [{ id: 'dev', type: 'dev' }, { id: 'local', type: 'password', allowRegistration: true }, ...ids.map((id, i) => oidc(id, first[i]!))],
+    providers: [{ id: 'dev', type: 'dev' }, { id: 'local', type: 'password', allowRegistration: true }, ...ids.map((id, i) => oidc(id, first[i]!)),
+      ...(twitter ? [{ id: 'twitter', type: 'twitter', consumerKey: twitter.consumerKey, consumerSecret: twitter.consumerSecret,
+        requestTokenUrl: `${twitter.url}/oauth/request_token`, authorizeUrl: `${twitter.url}/oauth/authenticate`,
+        accessTokenUrl: `${twitter.url}/oauth/access_token`, userinfoUrl: `${twitter.url}/1.1/account/verify_credentials.json` }] : [])],
     apps: [
       { id: 'app1', hosts: [`app1.localhost:${port}`], upstream: upstream.url, defaultProvider, tokenStore: true,
         allowedExternalRedirectUrls: ['myapp://easyauth.callback', 'https://partner.example/return'] },
@@ -134,6 +142,7 @@ export async function startSecurityGateway({ idps: count = 0 }: { idps?: 0 | 1 |
     gateway = await startGateway(config, logger);
   } catch (error) {
     await Promise.all(first.map((idp) => idp.close()));
+    await twitter?.close();
     await new Promise((resolve) => upstream.server.close(resolve));
     await remove();
     throw error;
@@ -142,13 +151,14 @@ export async function startSecurityGateway({ idps: count = 0 }: { idps?: 0 | 1 |
   const restarted = await Promise.all(ids.map((id, i) => startOidcProvider([`http://auth.localhost:${port}/.auth/login/${id}/callback`], first[i])));
   let opened: Store | undefined;
   return {
-    port, config, logs, received: upstream.received, idps: restarted, databaseFile: join(dir, 'signonce.db'),
+    port, config, logs, received: upstream.received, idps: restarted, ...(twitter ? { oauth1: twitter } : {}), databaseFile: join(dir, 'signonce.db'),
     url: (host, path = '/') => `http://${host}:${port}${path}`,
     store: async () => (opened ??= await openStore(config.store, { keyring: new Keyring(config.secrets.encryptionKeys) })),
     async close() {
       await gateway.close();
       await opened?.close();
       await Promise.all(restarted.map((idp) => idp.close()));
+      await twitter?.close();
       upstream.server.closeAllConnections();
       await new Promise((resolve) => upstream.server.close(resolve));
       await remove();

@@ -292,6 +292,36 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.getTokens(ref), undefined);
       });
 
+      test('mergeTokens: each kind a sign-in brings replaces its own; nothing it lacks goes; a concurrent refresh is not lost', async () => {
+        const { account } = await store.resolveIdentity('google', 'merge');
+        const ref = { accountId: account.id, provider: 'google', resource: '' };
+        assert.deepEqual((await store.mergeTokens(ref, { idToken: 'i0' })).tokens, { idToken: 'i0' }, 'into nothing stored');
+        await store.putTokens(ref, { accessToken: 'a1', refreshToken: 'r1', idToken: 'i1', expiresAt: clock + HOUR, scope: 's', tokenType: 'Bearer' });
+        assert.deepEqual((await store.mergeTokens(ref, { idToken: 'i2' })).tokens,
+          { accessToken: 'a1', refreshToken: 'r1', idToken: 'i2', expiresAt: clock + HOUR, scope: 's', tokenType: 'Bearer' });
+        assert.deepEqual((await store.mergeTokens(ref, { idToken: 'i3', accessToken: 'a3' })).tokens,
+          { accessToken: 'a3', refreshToken: 'r1', idToken: 'i3' }, 'a new access token goes without the old one\'s expiry, scope and type');
+        assert.deepEqual((await store.getTokens(ref))?.tokens, { accessToken: 'a3', refreshToken: 'r1', idToken: 'i3' });
+        // A sign-in merged while a refresh holds the lock: it waits, and merges into the refreshed set.
+        let release!: () => void;
+        const providerAnswers = new Promise<void>((resolve) => { release = resolve; });
+        let entered!: () => void;
+        const refreshing = new Promise<void>((resolve) => { entered = resolve; });
+        const refresh = store.changeTokens(ref, async (current) => {
+          entered();
+          await providerAnswers;
+          return { ...current!.tokens, accessToken: 'a4', refreshToken: 'r4', expiresAt: clock + HOUR };
+        });
+        await refreshing;
+        const signIn = store.mergeTokens(ref, { idToken: 'i5' });
+        release();
+        await refresh;
+        assert.deepEqual((await signIn).tokens, { accessToken: 'a4', refreshToken: 'r4', idToken: 'i5', expiresAt: clock + HOUR });
+        const oauth1 = { ...ref, provider: 'twitter' };
+        await store.putTokens(oauth1, { accessToken: 't1', accessTokenSecret: 'ts1' });
+        assert.deepEqual((await store.mergeTokens(oauth1, { accessToken: 't2', accessTokenSecret: 'ts2' })).tokens, { accessToken: 't2', accessTokenSecret: 'ts2' });
+      });
+
       test('changeTokens: many changes waiting on their providers at once do not hold up other queries', async () => {
         const { account } = await store.resolveIdentity('google', 'busy-refreshers');
         let release!: () => void;
@@ -409,7 +439,7 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.getSession(secret), undefined);
         const purged = await store.purgeExpired();
         assert.ok(purged.sessions >= 1 && purged.codes >= 1, JSON.stringify(purged));
-        assert.deepEqual(await store.purgeExpired(), { sessions: 0, codes: 0, oidcArtifacts: 0, signInFailures: 0 });
+        assert.deepEqual(await store.purgeExpired(), { sessions: 0, codes: 0, oidcArtifacts: 0, signInFailures: 0, seenTokens: 0 });
       });
 
       test('purgeExpired deletes a backlog larger than one batch, keeps what is live, and old sign-in failures only when asked', async () => {
@@ -468,6 +498,30 @@ export function storeConformance(harness: StoreHarness): void {
           const code = await store.issueCode('race', { round }, 60_000);
           const results = await Promise.all(Array.from({ length: 20 }, () => store.consumeCode('race', code)));
           assert.deepEqual(results.filter((r) => r !== undefined), [{ round }]);
+        }
+      });
+    });
+
+    describe('values remembered once', () => {
+      test('rememberOnce: true the first time only, per kind, until it expires; a repeat keeps the later expiry; purged after', async () => {
+        await store.purgeExpired();
+        assert.equal(await store.rememberOnce('id_token', 'token-a', clock + 1000), true);
+        assert.equal(await store.rememberOnce('id_token', 'token-a', clock + 1000), false);
+        assert.equal(await store.rememberOnce('oauth1_access_token', 'token-a', clock + 1000), true, 'kinds are separate');
+        assert.equal(await store.rememberOnce('id_token', 'token-a', clock + 5000), false, 'a repeat, remembered on to the later expiry');
+        clock += 1000;
+        assert.equal(await store.rememberOnce('id_token', 'token-a', clock + 1000), false, 'still remembered');
+        assert.equal((await store.purgeExpired()).seenTokens, 1, 'the other kind\'s memory has expired');
+        clock += 4000;
+        assert.equal(await store.rememberOnce('id_token', 'token-a', clock + 1000), true, 'an expired memory is as none');
+        clock += 1000;
+        assert.equal((await store.purgeExpired()).seenTokens, 1);
+      });
+
+      test('of 20 concurrent callers with one value exactly one gets true', async () => {
+        for (let round = 0; round < 5; round++) {
+          const results = await Promise.all(Array.from({ length: 20 }, () => store.rememberOnce('id_token', `race-${round}`, clock + HOUR)));
+          assert.equal(results.filter(Boolean).length, 1);
         }
       });
     });
@@ -597,6 +651,7 @@ export function storeConformance(harness: StoreHarness): void {
         const code = await store.issueCode('raw', { token: `${marker}-payload` }, HOUR);
         await store.addSigningKey({ kid: 'raw', alg: 'EdDSA', publicJwk: {}, privateJwk: { d: `${marker}-private` } });
         const instanceSecret = (await store.instanceSecret('at-rest')).toString('base64url');
+        await store.rememberOnce('id_token', `${marker}-remembered`, clock + HOUR);
         const raw = await harness.rawContents(url);
         assert.ok(raw.includes(account.id), 'the raw reader sees what the store wrote');
         for (const needle of [marker, secret, code, instanceSecret]) assert.ok(!raw.includes(needle), `found ${needle} in clear`);

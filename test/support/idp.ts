@@ -2,8 +2,8 @@
 // consent pages: any user name signs in.
 import { freePort } from './ports.ts';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
-import type { KeyObject } from 'node:crypto';
-import { decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { SignJWT, decodeProtectedHeader, importJWK, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import Provider, { errors } from 'oidc-provider';
 
 export interface TestIdp {
@@ -20,6 +20,12 @@ export interface TestIdp {
   readonly refreshGrants: number;
   /** How many of them were for `resource` (an RFC 8707 resource indicator). */
   refreshGrantsFor(resource: string): number;
+  /**
+   * An ID token for SignOnce's client signed with the provider's own key, as the provider issues
+   * them, with `claims` over the defaults (iss, aud, iat now, exp in an hour); a claim given as
+   * undefined is left out. For tokens no flow of the provider issues on demand (issued long ago).
+   */
+  mintIdToken(claims: Record<string, unknown> & { sub: string }): Promise<string>;
   /** Revokes a token of SignOnce's client (RFC 7009); a refresh token's whole grant goes with it. */
   revoke(token: string): Promise<void>;
   close(): Promise<void>;
@@ -31,6 +37,9 @@ export interface AppleKeyCheck {
   readonly keyId: string;
   readonly publicKey: KeyObject;
 }
+
+// The providers' signing key: one per test process, kept across a restart on the same port.
+const SIGNING_JWK: JWK = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'test-idp-key', alg: 'RS256', use: 'sig' };
 
 const APPLE_CLIENT_ID = 'com.example.signonce';
 const APPLE_REGISTERED_SECRET = 'apple-client-registered-secret-0123456789';
@@ -90,6 +99,7 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
   const clientSecret = 'test-client-secret-0123456789abcdef';
   const appleSecrets: JWTPayload[] = [];
   const provider = new Provider(issuer, {
+    jwks: { keys: [SIGNING_JWK] },
     clients: [{
       client_id: clientId, client_secret: clientSecret, redirect_uris: redirectUris,
       // SignOnce's one post-logout redirect URI, on the auth host of each callback.
@@ -164,6 +174,11 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
     get authorizationRequests() { return authorizationRequests; },
     get refreshGrants() { return refreshGrants; },
     refreshGrantsFor: (resource) => refreshGrantsByResource.get(resource) ?? 0,
+    async mintIdToken(claims) {
+      const now = Math.floor(Date.now() / 1000);
+      const payload = Object.fromEntries(Object.entries({ iss: issuer, aud: clientId, iat: now, exp: now + 3600, ...claims }).filter(([, value]) => value !== undefined));
+      return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: SIGNING_JWK.kid! }).sign(await importJWK(SIGNING_JWK, 'RS256'));
+    },
     async revoke(token: string) {
       const answer = await fetch(`${issuer}/token/revocation`, {
         method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },

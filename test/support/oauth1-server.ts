@@ -13,6 +13,11 @@ export interface OAuth1Server {
   readonly consumerSecret: string;
   /** Requests refused for a bad signature, nonce or timestamp. */
   readonly refused: string[];
+  /**
+   * A new access token and secret for `user`, issued to this consumer as at the end of the
+   * three-legged flow: what a native app of the consumer holds after signing in with the SDK.
+   */
+  issueTokens(user: string): { access_token: string; access_token_secret: string };
   close(): Promise<void>;
 }
 
@@ -24,6 +29,11 @@ export async function startOAuth1Server(): Promise<OAuth1Server> {
   const oauth = oauth1Client(consumerKey, consumerSecret);
   const requestTokens = new Map<string, { secret: string; callback: string; verifier?: string; user?: string }>();
   const accessTokens = new Map<string, { secret: string; user: string }>();
+  const issueTokens = (user: string) => {
+    const token = `${user}-${random()}`;
+    accessTokens.set(token, { secret: random(), user });
+    return { access_token: token, access_token_secret: accessTokens.get(token)!.secret };
+  };
   const nonces = new Set<string>();
   const refused: string[] = [];
   let base = '';
@@ -81,9 +91,8 @@ export async function startOAuth1Server(): Promise<OAuth1Server> {
       const pending = p && requestTokens.get(p.oauth_token!);
       if (!p || !pending?.verifier || p.oauth_verifier !== pending.verifier) return refuse();
       requestTokens.delete(p.oauth_token!);
-      const token = `${pending.user}-${random()}`;
-      accessTokens.set(token, { secret: random(), user: pending.user! });
-      return form({ oauth_token: token, oauth_token_secret: accessTokens.get(token)!.secret, user_id: String(pending.user!.length * 1000), screen_name: pending.user! });
+      const { access_token: token, access_token_secret: secret } = issueTokens(pending.user!);
+      return form({ oauth_token: token, oauth_token_secret: secret, user_id: String(pending.user!.length * 1000), screen_name: pending.user! });
     }
     if (request.method === 'GET' && url.pathname === '/1.1/account/verify_credentials.json') {
       const p = verified(request, (token) => accessTokens.get(token ?? '')?.secret);
@@ -96,5 +105,5 @@ export async function startOAuth1Server(): Promise<OAuth1Server> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url: base, consumerKey, consumerSecret, refused, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return { url: base, consumerKey, consumerSecret, refused, issueTokens, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }

@@ -1,4 +1,5 @@
 // The sign-in flows tests and benchmarks go through again and again, in one place.
+import * as openid from 'openid-client';
 import { UserAgent, finalUrl, type Response } from './user-agent.ts';
 
 export interface NativeSignIn {
@@ -42,4 +43,25 @@ export async function oidcSignIn(appUrl: string, user: string, ua = new UserAgen
 export async function devSignIn(appUrl: string, user: string | Record<string, string>, ua = new UserAgent()): Promise<{ ua: UserAgent; landed: Response }> {
   const form = await ua.navigate(appUrl);
   return { ua, landed: await ua.submitForm(finalUrl(form), await form.text(), typeof user === 'string' ? { user_id: user } : user) };
+}
+
+/**
+ * A native app's own sign-in at an OpenID provider, as the provider's SDK does it with the client
+ * registration the app shares with SignOnce (code flow, PKCE, nonce; the browser is held at
+ * `redirectUri`, where the SDK takes the code): the fresh tokens the app then holds.
+ */
+export async function nativeOidcTokens(issuer: string, client: { clientId: string; clientSecret: string }, redirectUri: string, user: string): Promise<{ id_token: string; access_token: string }> {
+  const config = await openid.discovery(new URL(issuer), client.clientId, undefined, openid.ClientSecretPost(client.clientSecret), { execute: [openid.allowInsecureRequests] });
+  const verifier = openid.randomPKCECodeVerifier();
+  const [state, nonce] = [openid.randomState(), openid.randomNonce()];
+  const ua = new UserAgent();
+  ua.holdRedirectsTo = new RegExp(`^${redirectUri.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\?`);
+  let page = await ua.navigate(openid.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri, scope: 'openid email profile', state, nonce, code_challenge: await openid.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+  }).href);
+  page = await ua.submitForm(finalUrl(page), await page.text(), { login: user, password: 'any' });
+  // Consent, when the provider asks for it.
+  if (/\/interaction\//.test(finalUrl(page))) page = await ua.submitForm(finalUrl(page), await page.text());
+  const tokens = await openid.authorizationCodeGrant(config, new URL(page.headers.get('location')!), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+  return { id_token: tokens.id_token!, access_token: tokens.access_token };
 }
