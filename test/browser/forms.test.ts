@@ -225,7 +225,7 @@ describe('SignOnce\'s forms in Chromium', { skip: chromiumSkipReason }, () => {
     await page.goto(gw.url('app.localhost', '/account'));
     await submit(page, '#unlink');
     await landedAt(page, gw.url('app.localhost', '/.auth/unlink/dev'));
-    assert.deepEqual(JSON.parse(await page.innerText('body')), { unlinked: 'dev' });
+    assert.deepEqual(JSON.parse(await page.innerText('body')), { unlinked: 'dev', signedOut: false }, 'the session signed in with the password stays');
     assert.deepEqual(await meOf(page), [['local', 'rosa']]);
 
     await page.goto(gw.url('app.localhost', '/account'));
