@@ -19,26 +19,34 @@ const RESOURCE_SERVERS: IdpOptions['resourceServers'] = { [API_A]: { scope: 'a:r
 
 interface ResourceToken { access_token: string; expires_on: string }
 
+/** A gateway whose app declares API A and API B as resources of the real provider `idp`. */
+function startResourcesGateway({ ahead, injectA = false, rateLimits, resourceServers }: {
+  ahead: string; injectA?: boolean; rateLimits?: Record<string, unknown>; resourceServers: IdpOptions['resourceServers'];
+}) {
+  return startGatewayWithIdp((port, upstream, idp) => ({
+    publicUrl: `http://auth.localhost:${port}`,
+    providers: [{
+      id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
+      scopes: ['openid', 'email', 'profile', 'offline_access', 'a:read', 'b:read'], authorizationParams: { prompt: 'consent' },
+      refresh: { ahead },
+    }],
+    apps: [{
+      id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true,
+      resources: [
+        { alias: 'api-a', provider: 'idp', resource: API_A, scopes: ['a:read'], ...(injectA ? { inject: true } : {}) },
+        { alias: 'api-b', provider: 'idp', resource: API_B, scopes: ['b:read'] },
+      ],
+    }],
+    ...(rateLimits ? { rateLimits } : {}),
+  }), { resourceServers });
+}
+
 describe('apps[].resources: a token per resource from the one sign-in', () => {
   let idp: TestIdp;
   let gw: TestGateway;
 
   before(async () => {
-    ({ gw, idp } = await startGatewayWithIdp((port, upstream, idp) => ({
-      publicUrl: `http://auth.localhost:${port}`,
-      providers: [{
-        id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-        scopes: ['openid', 'email', 'profile', 'offline_access', 'a:read', 'b:read'], authorizationParams: { prompt: 'consent' },
-        refresh: { ahead: '1s' },
-      }],
-      apps: [{
-        id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true,
-        resources: [
-          { alias: 'api-a', provider: 'idp', resource: API_A, scopes: ['a:read'], inject: true },
-          { alias: 'api-b', provider: 'idp', resource: API_B, scopes: ['b:read'] },
-        ],
-      }],
-    }), { resourceServers: RESOURCE_SERVERS }));
+    ({ gw, idp } = await startResourcesGateway({ ahead: '1s', injectA: true, resourceServers: RESOURCE_SERVERS }));
   });
   after(async () => {
     await gw?.close();
@@ -144,22 +152,10 @@ describe('rateLimits.refresh.providerGrants: grants asked of the provider are li
   before(async () => {
     // refresh.ahead of 2 h, longer than any token here lives: every ask is due for a new grant.
     // API A's tokens live an hour, API B's a second.
-    ({ gw, idp } = await startGatewayWithIdp((port, upstream, idp) => ({
-      publicUrl: `http://auth.localhost:${port}`,
-      providers: [{
-        id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-        scopes: ['openid', 'email', 'profile', 'offline_access', 'a:read', 'b:read'], authorizationParams: { prompt: 'consent' },
-        refresh: { ahead: '2h' },
-      }],
-      apps: [{
-        id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true,
-        resources: [
-          { alias: 'api-a', provider: 'idp', resource: API_A, scopes: ['a:read'] },
-          { alias: 'api-b', provider: 'idp', resource: API_B, scopes: ['b:read'] },
-        ],
-      }],
-      rateLimits: { refresh: { providerGrants: { limit: 2, window: '1m' } } },
-    }), { resourceServers: { [API_A]: { scope: 'a:read' }, [API_B]: { scope: 'b:read', accessTokenTtlSeconds: 1 } } }));
+    ({ gw, idp } = await startResourcesGateway({
+      ahead: '2h', rateLimits: { refresh: { providerGrants: { limit: 2, window: '1m' } } },
+      resourceServers: { [API_A]: { scope: 'a:read' }, [API_B]: { scope: 'b:read', accessTokenTtlSeconds: 1 } },
+    }));
   });
   after(async () => {
     await gw?.close();
