@@ -17,7 +17,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['providers'],
   ['accounts', 'refresh'],
   ['session'],
-  ['oidc'],
+  ['openid-provider'],
   ['gateway'],
   ['demo', 'verify'],
   ['cli'],

@@ -217,7 +217,7 @@ const externalIssuer = z.strictObject({
 }).refine((e) => (e.jwksUrl === undefined) !== (e.metadataUrl === undefined),
   'needs exactly one of jwksUrl (the issuer\'s JWK Set) or metadataUrl (its OpenID/OAuth metadata, which names the JWK Set)');
 
-// An OpenID Connect client of SignOnce's OpenID Provider (src/oidc).
+// An OpenID Connect client of SignOnce's OpenID Provider (src/openid-provider).
 export const CLIENT_SCOPES = ['openid', 'profile', 'email', 'offline_access', 'provider_tokens'] as const;
 const redirectUri = rule(z.string(), (v) => redirectUriProblem(v) === undefined, (v) => `${show(v)} ${redirectUriProblem(v)}`);
 const oidcClient = z.strictObject({

@@ -12,8 +12,8 @@ import type { StoredTokens } from '../store/index.ts';
 import type { GatewayContext } from './context.ts';
 import { queryParam, tooManyRequests } from './http.ts';
 import type { Identified } from './signed-in.ts';
-import type { ClientGrant } from './oidc-endpoints.ts';
-import { DPOP_ALGORITHMS } from '../oidc/dpop.ts';
+import type { ClientGrant } from './openid-provider-endpoints.ts';
+import { DPOP_ALGORITHMS } from '../openid-provider/dpop.ts';
 import { invalidToken } from './token-endpoints.ts';
 
 // 'limited' is answered as every rate limit is (tooManyRequests).

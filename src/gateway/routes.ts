@@ -24,7 +24,7 @@ import { signOutRoutes } from './sign-out.ts';
 import { refreshRoutes } from './refresh-endpoint.ts';
 import { passwordRoutes } from './password-endpoints.ts';
 import { externalRoutes } from './external-endpoint.ts';
-import { oidcRoutes } from './oidc-endpoints.ts';
+import { oidcRoutes } from './openid-provider-endpoints.ts';
 import { AccountDisabledError } from '../accounts/accounts.ts';
 import { PasswordProvider } from '../providers/index.ts';
 import { StoreUnavailableError } from '../store/index.ts';

@@ -49,7 +49,7 @@ const CLIENT_TOKENS_LIMIT_BYTES = 64 * 1024;
 // `browser`: a random value the app host also keeps in a cookie of the browser that started the
 // sign-in, so the hand-off code works only in that browser (a code leaked from a URL is useless).
 // `link`: the session (its ref) whose account the identity is to join. `interaction`: the
-// OpenID Provider's interaction (uid) the sign-in is for (src/gateway/oidc-endpoints.ts).
+// OpenID Provider's interaction (uid) the sign-in is for (src/gateway/openid-provider-endpoints.ts).
 export interface LoginRequest { provider: string; appId: string; host: string; redirect: string; browser: string; prompt?: string; tokenMode?: boolean; link?: string; interaction?: string }
 interface Handoff { secret: string; host: string; redirect: string; browser: string; tokenMode?: boolean }
 

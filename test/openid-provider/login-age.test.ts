@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { authenticationSatisfies, loginRequirements } from '../../src/oidc/login-age.ts';
+import { authenticationSatisfies, loginRequirements } from '../../src/openid-provider/login-age.ts';
 
 test('an earlier authentication answers an OpenID request only within max_age and without prompt=login', () => {
   const now = Date.parse('2030-01-01T12:00:10.500Z');

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
-import { checkDpopProof, presentedToken, type ProofContext } from '../../src/oidc/dpop.ts';
+import { checkDpopProof, presentedToken, type ProofContext } from '../../src/openid-provider/dpop.ts';
 import { dpopProof } from '../support/dpop.ts';
 
 const URL_ = 'https://auth.example.com/.auth/token';

@@ -1,4 +1,4 @@
-// The OpenID Provider on the auth host (src/oidc), for `clients`: oidc-provider answers its own
+// The OpenID Provider on the auth host (src/openid-provider), for `clients`: oidc-provider answers its own
 // endpoints (discovery, /.auth/oidc/*); SignOnce answers its interactions. A login is SignOnce's:
 // the browser's single sign-on session if it has one (no provider asked again), else a sign-in
 // through SignOnce's providers that comes back with a single-use code. First-party clients are
@@ -7,9 +7,9 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { InteractionResults, Provider } from 'oidc-provider';
 import { KeyedMutex } from '../concurrency/keyed-mutex.ts';
-import { DPOP_WINDOW_SECONDS, checkDpopProof, presentedToken } from '../oidc/dpop.ts';
-import { authenticationSatisfies, loginRequirements } from '../oidc/login-age.ts';
-import { INTERACTION_PREFIX, OpenIdProvider } from '../oidc/provider.ts';
+import { DPOP_WINDOW_SECONDS, checkDpopProof, presentedToken } from '../openid-provider/dpop.ts';
+import { authenticationSatisfies, loginRequirements } from '../openid-provider/login-age.ts';
+import { INTERACTION_PREFIX, OpenIdProvider } from '../openid-provider/provider.ts';
 import type { GatewayContext } from './context.ts';
 import { openIdProviderHeaders } from './forwarded.ts';
 import { crossOrigin, page, pathOf, queryParam, readBody } from './http.ts';
