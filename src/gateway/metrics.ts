@@ -2,7 +2,7 @@
 // of `metrics.allowFrom` only (a scrape target, not a public page). Every label takes a bounded
 // set of values — routes are named by pattern, never by their path — so no client can grow them.
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { HostRoute } from './hosts.ts';
+import type { HostRoute } from './rules/hosts.ts';
 
 // Seconds: from a cached answer (well under a millisecond) to a provider or app taking seconds.
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

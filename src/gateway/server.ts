@@ -2,7 +2,7 @@
 // routes; this file only assembles them.
 import Fastify from 'fastify';
 import { requestLogger, type Logger } from '../log/logger.ts';
-import { requestIdOf, trustedProxyMatcher } from './forwarded.ts';
+import { requestIdOf, trustedProxyMatcher } from './rules/forwarded.ts';
 import { gatewayRoutes, type GatewayDeps } from './routes.ts';
 
 export interface ServerDeps extends GatewayDeps {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { isAddressOrNetwork } from '../../src/config/schema.ts';
-import { clientAddress, forwardedHeaders, trustedProxyMatcher } from '../../src/gateway/forwarded.ts';
+import { clientAddress, forwardedHeaders, trustedProxyMatcher } from '../../src/gateway/rules/forwarded.ts';
 import { Tally, anyString, params } from './support.ts';
 
 const MAPPED = 0xffffn << 32n; // ::ffff:0:0/96, where IPv4 addresses live in IPv6

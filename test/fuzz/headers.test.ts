@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { validateHeaderValue } from 'node:http';
 import fc from 'fast-check';
 import { parseClientPrincipal } from 'signonce/verify';
-import { forwardableHeaders, withoutCookies } from '../../src/gateway/identity-headers.ts';
+import { forwardableHeaders, withoutCookies } from '../../src/gateway/rules/identity-headers.ts';
 import { NAME_CLAIM_TYPE, ROLE_CLAIM_TYPE } from '../../src/providers/index.ts';
 import { readCookie } from '../../src/session/cookies.ts';
 import { principalHeaders, type SignedInUser } from '../../src/session/principal.ts';

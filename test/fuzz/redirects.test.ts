@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateHeaderValue } from 'node:http';
 import fc from 'fast-check';
-import { checkRedirect } from '../../src/gateway/redirects.ts';
+import { checkRedirect } from '../../src/gateway/rules/redirects.ts';
 import { redirectUriProblem } from '../../src/config/redirect-uris.ts';
 import { Tally, anyString, params, soup } from './support.ts';
 

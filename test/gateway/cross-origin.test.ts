@@ -3,7 +3,7 @@
 // sibling host, an opaque origin) can make it send is refused; a client that is no browser passes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { crossOrigin } from '../../src/gateway/http.ts';
+import { crossOrigin } from '../../src/gateway/rules/cross-origin.ts';
 
 const HOST = 'app.example.com';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isExcludedPath } from '../../src/gateway/excluded-paths.ts';
+import { isExcludedPath } from '../../src/gateway/rules/excluded-paths.ts';
 
 const patterns = ['/healthz', '/public/*', '/static/app.js'];
 

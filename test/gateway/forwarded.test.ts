@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dropsForwardingHeader, forwardedHeaders, openIdProviderHeaders, trustedProxyMatcher } from '../../src/gateway/forwarded.ts';
+import { dropsForwardingHeader, forwardedHeaders, openIdProviderHeaders, trustedProxyMatcher } from '../../src/gateway/rules/forwarded.ts';
 
 test('trustedProxies: addresses and networks, IPv4-mapped IPv6 included; nothing else trusted', () => {
   const trusted = trustedProxyMatcher(['10.0.0.0/8', '192.168.1.7', 'fd00::/8']);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { forwardableHeaders, isCredentialHeader, isIdentityHeader, withoutCookies } from '../../src/gateway/identity-headers.ts';
+import { forwardableHeaders, isCredentialHeader, isIdentityHeader, withoutCookies } from '../../src/gateway/rules/identity-headers.ts';
 import { startTestGateway, type Echo } from '../support/gateway.ts';
 import { devSignIn } from '../support/sign-in.ts';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkRedirect, tokenTargetAllowed } from '../../src/gateway/redirects.ts';
+import { checkRedirect, tokenTargetAllowed } from '../../src/gateway/rules/redirects.ts';
 
 const allowed = ['myapp://easyauth.callback', 'https://partner.example.com/return', 'https://docs.example.com'];
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SignedInCache } from '../../src/gateway/signed-in-cache.ts';
+import { SignedInCache } from '../../src/session/signed-in-cache.ts';
 
 function clock(start = 1_000_000) {
   let now = start;

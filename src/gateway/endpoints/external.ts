@@ -4,13 +4,14 @@
 // it belongs to — the user's local credentials in the same request, or a signed-in session — and
 // the link is stored (under a keyed hash of issuer and subject). Wrong credentials never link.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AppConfig, ExternalIssuerConfig } from '../config/index.ts';
-import { ExternalTokenRefused, IssuerUnavailable, externalSubjectKey, issuerKeys, subjectOf, verifyExternalToken } from '../accounts/external-issuers.ts';
-import { passwordProviderNamed } from '../providers/index.ts';
-import type { SignedInUser } from '../session/principal.ts';
-import { IdentityConflictError } from '../store/index.ts';
-import type { GatewayContext } from './context.ts';
-import { crossOrigin, readJsonObject } from './http.ts';
+import type { AppConfig, ExternalIssuerConfig } from '../../config/index.ts';
+import { ExternalTokenRefused, IssuerUnavailable, externalSubjectKey, issuerKeys, subjectOf, verifyExternalToken } from '../../accounts/external-issuers.ts';
+import { passwordProviderNamed } from '../../providers/index.ts';
+import type { SignedInUser } from '../../session/principal.ts';
+import { IdentityConflictError } from '../../store/index.ts';
+import type { GatewayContext } from '../context.ts';
+import { crossOrigin } from '../rules/cross-origin.ts';
+import { readJsonObject } from '../http.ts';
 
 const BODY_LIMIT_BYTES = 64 * 1024;
 const SUBJECT_KEY_SECRET = 'external-subjects';

@@ -2,9 +2,9 @@
 // document on the auth host (RFC 7517; OpenID Connect Discovery 1.0); and the refusal every route
 // answers when a presented token is not accepted.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AppConfig } from '../config/index.ts';
-import type { GatewayContext } from './context.ts';
-import { readJsonObject } from './http.ts';
+import type { AppConfig } from '../../config/index.ts';
+import type { GatewayContext } from '../context.ts';
+import { readJsonObject } from '../http.ts';
 
 const EXCHANGE_LIMIT_BYTES = 4096;
 

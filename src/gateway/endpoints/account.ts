@@ -2,15 +2,16 @@
 // GET /.auth/link/{provider} links one more (the way of a sign-in, src/gateway/sign-in.ts);
 // POST /.auth/unlink/{provider} removes one, never the last, and ends what it signed in.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AppConfig } from '../config/index.ts';
-import type { IdentityProfile } from '../accounts/accounts.ts';
-import { meEntry, type SignedInUser } from '../session/principal.ts';
-import { setCookieHeader } from '../session/cookies.ts';
-import { LastIdentityError, type Session } from '../store/index.ts';
-import type { GatewayContext } from './context.ts';
-import { crossOrigin, page, queryParam } from './http.ts';
-import { errorPage } from './pages.ts';
-import { invalidToken } from './token-endpoints.ts';
+import type { AppConfig } from '../../config/index.ts';
+import type { IdentityProfile } from '../../accounts/accounts.ts';
+import { meEntry, type SignedInUser } from '../../session/principal.ts';
+import { setCookieHeader } from '../../session/cookies.ts';
+import { LastIdentityError, type Session } from '../../store/index.ts';
+import type { GatewayContext } from '../context.ts';
+import { crossOrigin } from '../rules/cross-origin.ts';
+import { page, queryParam } from '../http.ts';
+import { errorPage } from '../pages.ts';
+import { invalidToken } from './tokens.ts';
 
 type StartLogin = (request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string, link?: string) => Promise<FastifyReply>;
 

@@ -13,15 +13,15 @@
 // never through single sign-on, and at the callback links the identity to the session's account.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AppConfig } from '../config/index.ts';
-import { ProviderError, rememberReceived, singleUseTokens, type PendingSignIn, type Provider, type SignInResult } from '../providers/index.ts';
-import { openSessionCookie, readCookie, sealSessionCookie, setCookieHeader } from '../session/cookies.ts';
-import type { SignedInUser } from '../session/principal.ts';
-import { IdentityConflictError, type ProviderTokens, type Session } from '../store/index.ts';
-import type { GatewayContext } from './context.ts';
-import { page, queryParam, readBody, readJsonObject, redirect } from './http.ts';
-import { errorPage } from './pages.ts';
-import { checkRedirect, tokenTargetAllowed } from './redirects.ts';
+import type { AppConfig } from '../../config/index.ts';
+import { ProviderError, rememberReceived, singleUseTokens, type PendingSignIn, type Provider, type SignInResult } from '../../providers/index.ts';
+import { openSessionCookie, readCookie, sealSessionCookie, setCookieHeader } from '../../session/cookies.ts';
+import type { SignedInUser } from '../../session/principal.ts';
+import { IdentityConflictError, type ProviderTokens, type Session } from '../../store/index.ts';
+import type { GatewayContext } from '../context.ts';
+import { page, queryParam, readBody, readJsonObject, redirect } from '../http.ts';
+import { errorPage } from '../pages.ts';
+import { checkRedirect, tokenTargetAllowed } from '../rules/redirects.ts';
 
 const LOGIN_TTL_MS = 5 * 60_000;
 /** The purpose of the code an OpenID Provider interaction gets back from a sign-in. */

@@ -4,9 +4,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AppConfig, AppResource, Config } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
-import { CLOCK_SKEW_SECONDS, TokenRefused, isAuthenticationTokenType, type AuthenticationClaims, type AuthenticationTokens } from '../session/authentication-tokens.ts';
-import { openSessionCookie, readCookie } from '../session/cookies.ts';
-import { principalHeaders, resourceHeaders, tokenHeaders, type SignedInUser } from '../session/principal.ts';
+import { CLOCK_SKEW_SECONDS, TokenRefused, isAuthenticationTokenType, type AuthenticationClaims, type AuthenticationTokens } from './authentication-tokens.ts';
+import { openSessionCookie, readCookie } from './cookies.ts';
+import { principalHeaders, resourceHeaders, tokenHeaders, type SignedInUser } from './principal.ts';
 import type { Provider } from '../providers/index.ts';
 import { RefreshError, expiringWithin, type TokenRefresher } from '../refresh/refresher.ts';
 import { resourceTarget, type ResourceTarget } from '../refresh/resources.ts';

@@ -6,16 +6,17 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { InteractionResults, Provider } from 'oidc-provider';
-import { KeyedMutex } from '../concurrency/keyed-mutex.ts';
-import { DPOP_WINDOW_SECONDS, checkDpopProof, presentedToken } from '../openid-provider/dpop.ts';
-import { authenticationSatisfies, loginRequirements } from '../openid-provider/login-age.ts';
-import { INTERACTION_PREFIX, OpenIdProvider } from '../openid-provider/provider.ts';
-import type { GatewayContext } from './context.ts';
-import { openIdProviderHeaders } from './forwarded.ts';
-import { crossOrigin, page, pathOf, queryParam, readBody } from './http.ts';
-import { consentPage, errorPage, formActionSource, logoutConfirmPage, pageHeaders, signInPage, signedOutPage } from './pages.ts';
+import { KeyedMutex } from '../../concurrency/keyed-mutex.ts';
+import { DPOP_WINDOW_SECONDS, checkDpopProof, presentedToken } from '../../openid-provider/dpop.ts';
+import { authenticationSatisfies, loginRequirements } from '../../openid-provider/login-age.ts';
+import { INTERACTION_PREFIX, OpenIdProvider } from '../../openid-provider/provider.ts';
+import type { GatewayContext } from '../context.ts';
+import { openIdProviderHeaders } from '../rules/forwarded.ts';
+import { crossOrigin } from '../rules/cross-origin.ts';
+import { page, pathOf, queryParam, readBody } from '../http.ts';
+import { consentPage, errorPage, formActionSource, logoutConfirmPage, pageHeaders, signInPage, signedOutPage } from '../pages.ts';
 import { OIDC_LOGIN_CODE, type signInRoutes } from './sign-in.ts';
-import type { Session } from '../store/index.ts';
+import type { Session } from '../../store/index.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 

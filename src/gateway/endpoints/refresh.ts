@@ -6,15 +6,15 @@
 // GET /.auth/token?resource={alias}: the signed-in user's token for one of the app's resources.
 // GET /.auth/token on the auth host: an OpenID client's way to its user's provider token.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AppConfig } from '../config/index.ts';
-import { RefreshError, unlessRefreshedSince, type RefreshFailure } from '../refresh/refresher.ts';
-import type { StoredTokens } from '../store/index.ts';
-import type { GatewayContext } from './context.ts';
-import { queryParam, tooManyRequests } from './http.ts';
-import type { Identified } from './signed-in.ts';
-import type { ClientGrant } from './openid-provider-endpoints.ts';
-import { DPOP_ALGORITHMS } from '../openid-provider/dpop.ts';
-import { invalidToken } from './token-endpoints.ts';
+import type { AppConfig } from '../../config/index.ts';
+import { RefreshError, unlessRefreshedSince, type RefreshFailure } from '../../refresh/refresher.ts';
+import type { StoredTokens } from '../../store/index.ts';
+import type { GatewayContext } from '../context.ts';
+import { queryParam, tooManyRequests } from '../http.ts';
+import type { Identified } from '../../session/signed-in.ts';
+import type { ClientGrant } from './openid-provider.ts';
+import { DPOP_ALGORITHMS } from '../../openid-provider/dpop.ts';
+import { invalidToken } from './tokens.ts';
 
 // 'limited' is answered as every rate limit is (tooManyRequests).
 const STATUS: Readonly<Record<Exclude<RefreshFailure, 'limited'>, number>> = { 'no-refresh-token': 400, refused: 403, unreachable: 503, 'invalid-response': 502 };

@@ -1,14 +1,14 @@
 // Signing out (single logout: apps of one SSO session share its server-side session), and, for
 // apps with providerLogout, at the provider too (OpenID Connect RP-Initiated Logout 1.0).
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { AppConfig } from '../config/index.ts';
-import { setCookieHeader } from '../session/cookies.ts';
-import type { GatewayContext } from './context.ts';
-import { page, queryParam, redirect } from './http.ts';
-import { errorPage, signedOutPage } from './pages.ts';
-import { checkRedirect } from './redirects.ts';
-import type { Identified } from './signed-in.ts';
-import type { Session } from '../store/index.ts';
+import type { AppConfig } from '../../config/index.ts';
+import { setCookieHeader } from '../../session/cookies.ts';
+import type { GatewayContext } from '../context.ts';
+import { page, queryParam, redirect } from '../http.ts';
+import { errorPage, signedOutPage } from '../pages.ts';
+import { checkRedirect } from '../rules/redirects.ts';
+import type { Identified } from '../../session/signed-in.ts';
+import type { Session } from '../../store/index.ts';
 
 const LOGOUT_RETURN_TTL_MS = 5 * 60_000;
 

@@ -3,7 +3,7 @@
 // They are answered on the auth host and on hosts that are no app's (an app's own /healthz is
 // the app's).
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Store } from '../store/index.ts';
+import type { Store } from '../../store/index.ts';
 
 /** How long the store may take to answer before the instance is reported not ready. */
 const READY_TIMEOUT_MS = 2000;

@@ -4,10 +4,11 @@
 // and ends the same way. A mistake shows the form again under a new state; the answer to a wrong
 // password never says whether the user exists; guessing is throttled (429 with Retry-After).
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { PasswordProvider } from '../providers/index.ts';
-import type { GatewayContext } from './context.ts';
-import { crossOrigin, page, queryParam, readBody } from './http.ts';
-import { errorPage, passwordForm } from './pages.ts';
+import type { PasswordProvider } from '../../providers/index.ts';
+import type { GatewayContext } from '../context.ts';
+import { crossOrigin } from '../rules/cross-origin.ts';
+import { page, queryParam, readBody } from '../http.ts';
+import { errorPage, passwordForm } from '../pages.ts';
 import type { signInRoutes } from './sign-in.ts';
 
 const FORM_LIMIT_BYTES = 8 * 1024;

@@ -1,6 +1,6 @@
 // Which app a request is for, by its Host header (RFC 9110 section 7.2). Hosts are compared in
 // lower case; an app host given without a port matches any port.
-import type { AppConfig, Config } from '../config/index.ts';
+import type { AppConfig, Config } from '../../config/index.ts';
 
 export type HostRoute = { kind: 'app'; app: AppConfig; host: string } | { kind: 'auth' } | { kind: 'unknown' };
 
