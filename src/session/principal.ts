@@ -4,7 +4,7 @@ import { NAME_CLAIM_TYPE, ROLE_CLAIM_TYPE, type Claim } from '../providers/index
 import type { StoredTokens } from '../store/index.ts';
 
 /** What a session remembers of its sign-in (sealed with the session). */
-export interface SignedInUser {
+export interface SignedInIdentity {
   readonly provider: string;
   readonly subject: string;
   readonly name: string;
@@ -20,7 +20,7 @@ export function utf8HeaderValue(text: string): string {
   return Buffer.from(text.replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, '\ufffd'), 'utf8').toString('latin1');
 }
 
-export function principalHeaders(user: SignedInUser): Record<string, string> {
+export function principalHeaders(user: SignedInIdentity): Record<string, string> {
   const principal = { auth_typ: user.provider, claims: user.claims, name_typ: NAME_CLAIM_TYPE, role_typ: ROLE_CLAIM_TYPE };
   return {
     'x-ms-client-principal': Buffer.from(JSON.stringify(principal)).toString('base64'),
@@ -55,7 +55,7 @@ export function resourceHeaders(alias: string, stored: StoredTokens | undefined)
 }
 
 /** One /.auth/me entry; token fields only when stored (and refresh tokens only when exposed). */
-export function meEntry(user: SignedInUser, stored: StoredTokens | undefined, exposeRefreshTokens: boolean): Record<string, unknown> {
+export function meEntry(user: SignedInIdentity, stored: StoredTokens | undefined, exposeRefreshTokens: boolean): Record<string, unknown> {
   const tokens = stored?.tokens ?? {};
   return {
     provider_name: user.provider,

@@ -6,7 +6,7 @@ import type { AppConfig, AppResource, Config } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import { CLOCK_SKEW_SECONDS, TokenRefused, isAuthenticationTokenType, type AuthenticationClaims, type AuthenticationTokens } from './authentication-tokens.ts';
 import { openSessionCookie, readCookie } from './cookies.ts';
-import { principalHeaders, resourceHeaders, tokenHeaders, type SignedInUser } from './principal.ts';
+import { principalHeaders, resourceHeaders, tokenHeaders, type SignedInIdentity } from './principal.ts';
 import type { Provider } from '../providers/index.ts';
 import { RefreshError, expiringWithin, type TokenRefresher } from '../refresh/refresher.ts';
 import { resourceTarget, type ResourceTarget } from '../refresh/resources.ts';
@@ -16,7 +16,7 @@ import { SignedInCache } from './signed-in-cache.ts';
 /** Who a request on an app host is. */
 export interface Identified {
   readonly session: Session;
-  readonly user: SignedInUser;
+  readonly user: SignedInIdentity;
   /** Authenticated by a token, not by the cookie (so not exposed to cross-site requests). */
   readonly byToken: boolean;
 }
@@ -199,11 +199,11 @@ export class SignedInResolver {
       const found = await this.sessionOfToken(credential.token, appConfig, expiredGraceMs);
       if ('refused' in found) return found;
       const { session } = found;
-      return { session, user: session.data.user as SignedInUser, byToken: true, until: (found.claims.exp + CLOCK_SKEW_SECONDS) * 1000 };
+      return { session, user: session.data.user as SignedInIdentity, byToken: true, until: (found.claims.exp + CLOCK_SKEW_SECONDS) * 1000 };
     }
     const secret = openSessionCookie(this.#keyring, credential.cookie, host);
     const session = secret ? await this.#store.getSession(secret) : undefined;
-    return session && { session, user: session.data.user as SignedInUser, byToken: false, until: Number.POSITIVE_INFINITY };
+    return session && { session, user: session.data.user as SignedInIdentity, byToken: false, until: Number.POSITIVE_INFINITY };
   }
 
   /** Who a request on an app host is, with what the app learns of them; undefined when there is none. */

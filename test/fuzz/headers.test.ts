@@ -14,7 +14,7 @@ import { parseClientPrincipal } from 'signonce/verify';
 import { forwardableHeaders, withoutCookies } from '../../src/gateway/rules/identity-headers.ts';
 import { NAME_CLAIM_TYPE, ROLE_CLAIM_TYPE } from '../../src/providers/index.ts';
 import { readCookie } from '../../src/session/cookies.ts';
-import { principalHeaders, type SignedInUser } from '../../src/session/principal.ts';
+import { principalHeaders, type SignedInIdentity } from '../../src/session/principal.ts';
 import { Tally, anyString, params } from './support.ts';
 
 const OWN = 'AppServiceAuthSession';
@@ -89,7 +89,7 @@ test('forwardableHeaders: identity and credential headers and SignOnce\'s cookie
 });
 
 const claimArb = fc.record({ typ: anyString(20), val: anyString(40) });
-const userArb: fc.Arbitrary<SignedInUser> = fc.record({
+const userArb: fc.Arbitrary<SignedInIdentity> = fc.record({
   provider: fc.stringMatching(/^[a-z0-9][a-z0-9_-]{0,20}$/), // a configured provider id
   subject: anyString(30),
   name: anyString(30),

@@ -4,7 +4,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
 import type { IdentityProfile } from '../../accounts/accounts.ts';
-import { meEntry, type SignedInUser } from '../../session/principal.ts';
+import { meEntry, type SignedInIdentity } from '../../session/principal.ts';
 import { setCookieHeader } from '../../session/cookies.ts';
 import { LastIdentityError, type Session } from '../../store/index.ts';
 import type { GatewayContext } from '../context.ts';
@@ -16,7 +16,7 @@ import { invalidToken } from './tokens.ts';
 type StartLogin = (request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string, link?: string) => Promise<FastifyReply>;
 
 /** The identity a session was signed in with: the third-party token's (`via`, external-endpoint.ts), else its user's. */
-const signedInWith = (session: Session) => (session.data.via ?? session.data.user) as Pick<SignedInUser, 'provider' | 'subject'> | undefined;
+const signedInWith = (session: Session) => (session.data.via ?? session.data.user) as Pick<SignedInIdentity, 'provider' | 'subject'> | undefined;
 
 const notSignedIn = (reply: FastifyReply) => reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
 
@@ -33,7 +33,7 @@ export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
     for (const identity of await accounts.identities(accountId)) {
       if (identity.provider === current.user.provider && identity.subject === current.user.subject) continue;
       const profile = identity.profile as IdentityProfile | undefined;
-      const user: SignedInUser = { provider: identity.provider, subject: identity.subject, name: profile?.name ?? identity.subject, claims: profile?.claims ?? [] };
+      const user: SignedInIdentity = { provider: identity.provider, subject: identity.subject, name: profile?.name ?? identity.subject, claims: profile?.claims ?? [] };
       const tokens = appConfig.tokenStore ? await store.getTokens({ accountId, provider: identity.provider, resource: '' }) : undefined;
       entries.push(meEntry(user, tokens, appConfig.exposeRefreshTokens));
     }

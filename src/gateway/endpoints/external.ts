@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig, ExternalIssuerConfig } from '../../config/index.ts';
 import { ExternalTokenRefused, IssuerUnavailable, externalSubjectKey, issuerKeys, subjectOf, verifyExternalToken } from '../../accounts/external-issuers.ts';
 import { passwordProviderNamed } from '../../providers/index.ts';
-import type { SignedInUser } from '../../session/principal.ts';
+import type { SignedInIdentity } from '../../session/principal.ts';
 import { IdentityConflictError } from '../../store/index.ts';
 import type { GatewayContext } from '../context.ts';
 import { crossOrigin } from '../rules/cross-origin.ts';
@@ -25,7 +25,7 @@ export function externalRoutes(ctx: GatewayContext) {
   let secret: Promise<Buffer> | undefined;
 
   /** Who the account is to apps: the first of its identities a provider described (a linked local user), else the external one. */
-  async function userOf(accountId: string, external: SignedInUser): Promise<SignedInUser> {
+  async function userOf(accountId: string, external: SignedInIdentity): Promise<SignedInIdentity> {
     const described = await ctx.accounts.described(accountId);
     return described ? { provider: described.identity.provider, subject: described.identity.subject, name: described.profile.name, claims: described.profile.claims } : external;
   }

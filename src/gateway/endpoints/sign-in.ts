@@ -16,7 +16,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
 import { ProviderError, rememberReceived, singleUseTokens, type PendingSignIn, type Provider, type SignInResult } from '../../providers/index.ts';
 import { openSessionCookie, readCookie, sealSessionCookie, setCookieHeader } from '../../session/cookies.ts';
-import type { SignedInUser } from '../../session/principal.ts';
+import type { SignedInIdentity } from '../../session/principal.ts';
 import { IdentityConflictError, type ProviderTokens, type Session } from '../../store/index.ts';
 import type { GatewayContext } from '../context.ts';
 import { page, queryParam, readBody, readJsonObject, redirect } from '../http.ts';
@@ -108,7 +108,7 @@ export function signInRoutes(ctx: GatewayContext) {
     if (handoff.tokenMode) {
       const session = await store.getSession(handoff.secret);
       if (!session) return page(reply, 400, errorPage('Sign-in expired', 'This sign-in has ended already.', '/.auth/login'));
-      const authenticationToken = await authenticationTokens.issue(session, appConfig.id, (session.data.user as SignedInUser).provider);
+      const authenticationToken = await authenticationTokens.issue(session, appConfig.id, (session.data.user as SignedInIdentity).provider);
       const result = JSON.stringify({ authenticationToken, user: { userId: session.accountId } });
       return redirect(reply, `${handoff.redirect.split('#', 1)[0]}#token=${encodeURIComponent(result)}`);
     }
@@ -273,7 +273,7 @@ export function signInRoutes(ctx: GatewayContext) {
   }
   /** After a provider proved who signed in: the account (made on first sign-in), the tokens sealed, a session. */
   async function establishSession(provider: Provider, result: SignInResult, appId: string): Promise<{ secret: string; session: Session }> {
-    const user: SignedInUser = { provider: provider.id, subject: result.subject, name: result.name, claims: result.claims };
+    const user: SignedInIdentity = { provider: provider.id, subject: result.subject, name: result.name, claims: result.claims };
     const { accountId, linkedByEmail } = await accounts.signIn(user);
     if (linkedByEmail) ctx.log.info({ provider: provider.id, account: accountId }, 'a new identity joined an account by its verified e-mail (accounts.linkByVerifiedEmail)');
     await keepTokens(accountId, provider, result.tokens);
