@@ -15,6 +15,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
 import { ProviderError, rememberReceived, singleUseTokens, type PendingSignIn, type Provider, type SignInResult } from '../../providers/index.ts';
+import { CODE_TTL_MS, consumeCode, issueCode, type Handoff, type LoginRequest } from '../../session/codes.ts';
 import { openSessionCookie, readCookie, sealSessionCookie, setCookieHeader } from '../../session/cookies.ts';
 import type { SignedInIdentity } from '../../session/principal.ts';
 import { IdentityConflictError, type ProviderTokens, type Session } from '../../store/index.ts';
@@ -23,10 +24,6 @@ import { page, queryParam, readBody, readJsonObject, redirect } from '../http.ts
 import { errorPage } from '../pages.ts';
 import { checkRedirect, tokenTargetAllowed } from '../rules/redirects.ts';
 
-const LOGIN_TTL_MS = 5 * 60_000;
-/** The purpose of the code an OpenID Provider interaction gets back from a sign-in. */
-export const OIDC_LOGIN_CODE = 'oidc-login';
-const HANDOFF_TTL_MS = 60_000;
 /** On each host, the cookie binding a sign-in in progress to the browser that started it. */
 export const LOGIN_COOKIE = 'SignOnceLogin';
 // On the auth host: the browser's single sign-on session, which app hosts without a session of
@@ -45,13 +42,6 @@ export function ownCookie(name: typeof LOGIN_COOKIE | typeof SSO_COOKIE, secure:
 }
 const FORM_POST_LIMIT_BYTES = 64 * 1024;
 const CLIENT_TOKENS_LIMIT_BYTES = 64 * 1024;
-
-// `browser`: a random value the app host also keeps in a cookie of the browser that started the
-// sign-in, so the hand-off code works only in that browser (a code leaked from a URL is useless).
-// `link`: the session (its ref) whose account the identity is to join. `interaction`: the
-// OpenID Provider's interaction (uid) the sign-in is for (src/gateway/openid-provider-endpoints.ts).
-export interface LoginRequest { provider: string; appId: string; host: string; redirect: string; browser: string; prompt?: string; tokenMode?: boolean; link?: string; interaction?: string }
-interface Handoff { secret: string; host: string; redirect: string; browser: string; tokenMode?: boolean }
 
 const loginBinding = (state: string) => ({ purpose: 'login-browser', owner: [state] });
 const handoffBinding = (host: string) => ({ purpose: 'handoff-browser', owner: [host] });
@@ -83,13 +73,13 @@ export function signInRoutes(ctx: GatewayContext) {
     }
     const browser = randomBytes(16).toString('base64url');
     const login: LoginRequest = { provider: providerId, appId: appConfig.id, host, redirect: decision.location, browser, ...(prompt ? { prompt } : {}), ...(tokenMode ? { tokenMode } : {}), ...(link ? { link } : {}) };
-    const code = await store.issueCode('login-request', login, LOGIN_TTL_MS);
-    reply.header('set-cookie', setCookieHeader(loginCookie.name, keyring.seal(browser, handoffBinding(host)), { secure, maxAgeSeconds: LOGIN_TTL_MS / 1000, path: loginCookie.path }));
+    const code = await issueCode(store, 'login-request', login);
+    reply.header('set-cookie', setCookieHeader(loginCookie.name, keyring.seal(browser, handoffBinding(host)), { secure, maxAgeSeconds: CODE_TTL_MS['login-request'] / 1000, path: loginCookie.path }));
     return redirect(reply, authUrl(`/.auth/login/${encodeURIComponent(providerId)}/start?login=${encodeURIComponent(code)}`));
   }
   async function finishLogin(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const code = queryParam(request, 'code') ?? '';
-    const handoff = await store.consumeCode('handoff', code) as Handoff | undefined;
+    const handoff = await consumeCode(store, 'handoff', code);
     const browserCookie = readCookie(request.headers.cookie, loginCookie.name);
     reply.header('set-cookie', setCookieHeader(loginCookie.name, '', { secure, maxAgeSeconds: 0, path: loginCookie.path }));
     if (!handoff || handoff.host !== host) {
@@ -176,7 +166,7 @@ export function signInRoutes(ctx: GatewayContext) {
   }
   async function providerStart(request: FastifyRequest, reply: FastifyReply, provider: Provider) {
     const code = queryParam(request, 'login') ?? '';
-    const login = await store.consumeCode('login-request', code) as LoginRequest | undefined;
+    const login = await consumeCode(store, 'login-request', code);
     if (!login || login.provider !== provider.id) {
       return page(reply, 400, errorPage('Sign-in expired', 'This sign-in link was already used or has expired. Start again from the app.'));
     }
@@ -189,7 +179,7 @@ export function signInRoutes(ctx: GatewayContext) {
         return handOff(reply, existing.secret, login);
       }
     }
-    const state = await store.issueCode('login-state', login, LOGIN_TTL_MS);
+    const state = await issueCode(store, 'login-state', login);
     const callbackUrl = authUrl(`/.auth/login/${encodeURIComponent(provider.id)}/callback`);
     let started;
     try {
@@ -209,7 +199,7 @@ export function signInRoutes(ctx: GatewayContext) {
    * goes either way. Undefined, logged, for an unknown, replayed or foreign state.
    */
   async function takeLogin(request: FastifyRequest, reply: FastifyReply, provider: Provider, state: string): Promise<{ login: LoginRequest; pending: PendingSignIn } | undefined> {
-    const login = await store.consumeCode('login-state', state) as LoginRequest | undefined;
+    const login = await consumeCode(store, 'login-state', state);
     const browser = readCookie(request.headers.cookie, loginCookie.name);
     reply.header('set-cookie', setCookieHeader(loginCookie.name, '', { secure, maxAgeSeconds: 0, path: loginCookie.path }));
     let pending: PendingSignIn | undefined;
@@ -229,13 +219,13 @@ export function signInRoutes(ctx: GatewayContext) {
     page(reply, 400, errorPage('Sign-in expired', 'This sign-in was already completed, has expired, or was started in another browser. Start again from the app.'));
   /** The same sign-in under a new state, bound to this browser (a form shown again after a mistake). */
   async function continueLogin(reply: FastifyReply, login: LoginRequest, pending: PendingSignIn = {}): Promise<string> {
-    const state = await store.issueCode('login-state', login, LOGIN_TTL_MS);
+    const state = await issueCode(store, 'login-state', login);
     bindLogin(reply, state, pending);
     return state;
   }
   /** The cookie binding `state` to this browser, keeping what the callback needs (PKCE verifier, nonce). */
   function bindLogin(reply: FastifyReply, state: string, pending: PendingSignIn): void {
-    reply.header('set-cookie', setCookieHeader(loginCookie.name, keyring.seal(JSON.stringify(pending), loginBinding(state)), { secure, maxAgeSeconds: LOGIN_TTL_MS / 1000, path: loginCookie.path }));
+    reply.header('set-cookie', setCookieHeader(loginCookie.name, keyring.seal(JSON.stringify(pending), loginBinding(state)), { secure, maxAgeSeconds: CODE_TTL_MS['login-state'] / 1000, path: loginCookie.path }));
   }
   async function providerCallback(request: FastifyRequest, reply: FastifyReply, provider: Provider) {
     const currentUrl = new URL(request.url, publicUrl.origin);
@@ -266,7 +256,7 @@ export function signInRoutes(ctx: GatewayContext) {
     request.log.info({ provider: provider.id, account: session.accountId, app: login.appId }, 'signed in');
     ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'success' });
     if (login.interaction) {
-      const code = await store.issueCode(OIDC_LOGIN_CODE, { interaction: login.interaction, accountId: session.accountId, authTime: session.createdAt }, HANDOFF_TTL_MS);
+      const code = await issueCode(store, 'oidc-login', { interaction: login.interaction, accountId: session.accountId, authTime: session.createdAt });
       return redirect(reply, authUrl(`${login.redirect}/done?code=${encodeURIComponent(code)}`));
     }
     return handOff(reply, secret, login);
@@ -319,7 +309,7 @@ export function signInRoutes(ctx: GatewayContext) {
   /** Back to the app host with a single-use code (60 s, bound to that host) for the session. */
   async function handOff(reply: FastifyReply, secret: string, login: LoginRequest) {
     const handoff: Handoff = { secret, host: login.host, redirect: login.redirect, browser: login.browser, ...(login.tokenMode ? { tokenMode: true } : {}) };
-    const code = await store.issueCode('handoff', handoff, HANDOFF_TTL_MS);
+    const code = await issueCode(store, 'handoff', handoff);
     return redirect(reply, appUrl(login.host, `/.auth/login/done?code=${encodeURIComponent(code)}`));
   }
   /**
@@ -344,7 +334,7 @@ export function signInRoutes(ctx: GatewayContext) {
     const login: LoginRequest = {
       provider: providerId, appId: 'oidc', host: publicUrl.host, redirect: path, browser: randomBytes(16).toString('base64url'), interaction: uid, ...(prompt ? { prompt } : {}),
     };
-    const code = await store.issueCode('login-request', login, LOGIN_TTL_MS);
+    const code = await issueCode(store, 'login-request', login);
     return redirect(reply, authUrl(`/.auth/login/${encodeURIComponent(providerId)}/start?login=${encodeURIComponent(code)}`));
   }
 
