@@ -11,14 +11,16 @@
 // and the client-directed sign-in of native apps: POST /.auth/login/{p} with provider tokens.
 // Linking (GET /.auth/link/{p} on an app host, signed in) takes the same way to the provider,
 // never through single sign-on, and at the callback links the identity to the session's account.
+// What a completed sign-in does apart from HTTP is src/session/sign-in.ts; the codes, src/session/codes.ts.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
-import { ProviderError, rememberReceived, singleUseTokens, type PendingSignIn, type Provider, type SignInResult } from '../../providers/index.ts';
+import { ProviderError, type PendingSignIn, type Provider, type SignInResult } from '../../providers/index.ts';
 import { CODE_TTL_MS, consumeCode, issueCode, type Handoff, type LoginRequest } from '../../session/codes.ts';
 import { openSessionCookie, readCookie, sealSessionCookie, setCookieHeader } from '../../session/cookies.ts';
 import type { SignedInIdentity } from '../../session/principal.ts';
-import { IdentityConflictError, type ProviderTokens, type Session } from '../../store/index.ts';
+import { SignInCompletion } from '../../session/sign-in.ts';
+import type { Session } from '../../store/index.ts';
 import type { GatewayContext } from '../context.ts';
 import { page, queryParam, readBody, readJsonObject, redirect } from '../http.ts';
 import { errorPage } from '../pages.ts';
@@ -53,6 +55,7 @@ export function signInRoutes(ctx: GatewayContext) {
   const { config, store, keyring, providers, authenticationTokens, accounts, publicUrl, secure, appsById, appUrl, authUrl, appTarget } = ctx;
   const loginCookie = ownCookie(LOGIN_COOKIE, secure);
   const ssoCookie = ownCookie(SSO_COOKIE, secure);
+  const completion = new SignInCompletion({ store, accounts, sessionLifetimeMs: config.session.lifetime, log: ctx.log });
 
   /** Starts a sign-in at `providerId`; with `link`, one that links the identity to that session's account. */
   async function startLogin(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string, link?: string) {
@@ -140,14 +143,13 @@ export function signInRoutes(ctx: GatewayContext) {
     }
     // Each ID token or OAuth 1.0a token signs in once (src/providers/single-use.ts): one an app
     // received from SignOnce, or one already used, is refused (RFC 9700 section 4.6; CWE-294).
-    for (const token of singleUseTokens(result.tokens, Date.now())) {
-      if (!await store.rememberOnce(token.kind, token.value, token.until)) {
-        request.log.warn({ provider: provider.id, kind: token.kind }, 'client-directed sign-in refused: the token was used before or received by SignOnce itself');
-        ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'failed' });
-        return reply.code(401).send({ error: 'the provider tokens are not accepted', reason: `${token.kind === 'id_token' ? 'id_token' : 'access_token'} already used` });
-      }
+    const used = await completion.usedBefore(result.tokens);
+    if (used) {
+      request.log.warn({ provider: provider.id, kind: used.kind }, 'client-directed sign-in refused: the token was used before or received by SignOnce itself');
+      ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'failed' });
+      return reply.code(401).send({ error: 'the provider tokens are not accepted', reason: `${used.kind === 'id_token' ? 'id_token' : 'access_token'} already used` });
     }
-    const { session } = await establishSession(provider, result, appConfig.id);
+    const { session } = await completion.establishSession(provider, result, appConfig.id);
     const authenticationToken = await authenticationTokens.issue(session, appConfig.id, provider.id);
     request.log.info({ provider: provider.id, account: session.accountId, app: appConfig.id }, 'signed in (client-directed)');
     ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'success' });
@@ -248,7 +250,7 @@ export function signInRoutes(ctx: GatewayContext) {
    */
   async function signedInAt(request: FastifyRequest, reply: FastifyReply, provider: Provider, login: LoginRequest, result: SignInResult) {
     if (login.link) return linkIdentity(request, reply, provider, result, login);
-    const { secret, session } = await establishSession(provider, result, login.appId);
+    const { secret, session } = await completion.establishSession(provider, result, login.appId);
     if (login.interaction || appsById.get(login.appId)?.sso) {
       const sso = sealSessionCookie(keyring, secret, publicUrl.host);
       reply.header('set-cookie', setCookieHeader(ssoCookie.name, sso, { secure, maxAgeSeconds: Math.floor(config.session.lifetime / 1000), path: ssoCookie.path }));
@@ -261,43 +263,21 @@ export function signInRoutes(ctx: GatewayContext) {
     }
     return handOff(reply, secret, login);
   }
-  /** After a provider proved who signed in: the account (made on first sign-in), the tokens sealed, a session. */
-  async function establishSession(provider: Provider, result: SignInResult, appId: string): Promise<{ secret: string; session: Session }> {
-    const user: SignedInIdentity = { provider: provider.id, subject: result.subject, name: result.name, claims: result.claims };
-    const { accountId, linkedByEmail } = await accounts.signIn(user);
-    if (linkedByEmail) ctx.log.info({ provider: provider.id, account: accountId }, 'a new identity joined an account by its verified e-mail (accounts.linkByVerifiedEmail)');
-    await keepTokens(accountId, provider, result.tokens);
-    return store.createSession({ accountId, lifetimeMs: config.session.lifetime, data: { user, app: appId } });
-  }
   /**
    * The callback of a link: the identity joins the account of the session that asked (still
    * live), with its tokens; one that belongs to another account is refused (409), never merged.
    */
   async function linkIdentity(request: FastifyRequest, reply: FastifyReply, provider: Provider, result: SignInResult, login: LoginRequest) {
-    const session = await store.getSessionByRef(login.link!);
-    if (!session) return page(reply, 401, errorPage('Link not made', 'Your session ended before the link was made: sign in and link again.', appUrl(login.host, '/.auth/login')));
-    try {
-      await accounts.link(session.accountId, { provider: provider.id, subject: result.subject, name: result.name, claims: result.claims });
-    } catch (error) {
-      if (!(error instanceof IdentityConflictError)) throw error;
-      request.log.warn({ provider: provider.id, account: session.accountId }, 'link refused: the identity belongs to another account');
-      return page(reply, 409, errorPage('Already linked to another account',
-        `This ${provider.displayName} identity belongs to another account, and accounts are never merged. Nothing was changed. To move it here, sign in with it, unlink it there, and link it again.`,
-        appUrl(login.host, '/')));
+    const outcome = await completion.link(login.link!, provider, result);
+    if ('linked' in outcome) {
+      request.log.info({ provider: provider.id, account: outcome.linked.accountId }, 'identity linked');
+      return redirect(reply, appTarget(login.host, login.redirect));
     }
-    await keepTokens(session.accountId, provider, result.tokens);
-    request.log.info({ provider: provider.id, account: session.accountId }, 'identity linked');
-    return redirect(reply, appTarget(login.host, login.redirect));
-  }
-  /**
-   * The tokens of a sign-in or link: remembered as received (none of them may then sign in through
-   * POST /.auth/login), merged into what the account holds of this provider (a newer token
-   * replaces its own kind; nothing the sign-in lacks is removed).
-   */
-  async function keepTokens(accountId: string, provider: Provider, tokens: ProviderTokens): Promise<void> {
-    if (!Object.keys(tokens).length) return;
-    await rememberReceived(store, tokens, Date.now());
-    await store.mergeTokens({ accountId, provider: provider.id, resource: '' }, tokens);
+    if (outcome.refused === 'session ended') return page(reply, 401, errorPage('Link not made', 'Your session ended before the link was made: sign in and link again.', appUrl(login.host, '/.auth/login')));
+    request.log.warn({ provider: provider.id, account: outcome.session.accountId }, 'link refused: the identity belongs to another account');
+    return page(reply, 409, errorPage('Already linked to another account',
+      `This ${provider.displayName} identity belongs to another account, and accounts are never merged. Nothing was changed. To move it here, sign in with it, unlink it there, and link it again.`,
+      appUrl(login.host, '/')));
   }
   /** The browser's live single sign-on session on the auth host, by its cookie (in a Cookie header). */
   async function ssoSessionOf(cookieHeader: string | undefined): Promise<{ secret: string; session: Session } | undefined> {
