@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { InteractionResults, Provider } from 'oidc-provider';
+import { consumeCode } from '../../session/codes.ts';
 import { KeyedMutex } from '../../concurrency/keyed-mutex.ts';
 import { DPOP_WINDOW_SECONDS, checkDpopProof, presentedToken } from '../../openid-provider/dpop.ts';
 import { authenticationSatisfies, loginRequirements } from '../../openid-provider/login-age.ts';
@@ -15,7 +16,7 @@ import { openIdProviderHeaders } from '../rules/forwarded.ts';
 import { crossOrigin } from '../rules/cross-origin.ts';
 import { page, pathOf, queryParam, readBody } from '../http.ts';
 import { consentPage, errorPage, formActionSource, logoutConfirmPage, pageHeaders, signInPage, signedOutPage } from '../pages.ts';
-import { OIDC_LOGIN_CODE, type signInRoutes } from './sign-in.ts';
+import type { signInRoutes } from './sign-in.ts';
 import type { Session } from '../../store/index.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -120,7 +121,7 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     const freshLogin = !ssoAnswers && (requirements.promptLogin || requirements.maxAge !== undefined) ? 'login' : undefined;
 
     if (action === 'done') {
-      const back = await store.consumeCode(OIDC_LOGIN_CODE, queryParam(request, 'code') ?? '') as { interaction: string; accountId: string; authTime: number } | undefined;
+      const back = await consumeCode(store, 'oidc-login', queryParam(request, 'code') ?? '');
       if (!back || back.interaction !== uid) return page(reply, 400, errorPage('Sign-in expired', 'This sign-in link was already used or has expired. Start again from the app.'));
       return finish(request, reply, provider, { login: loginResult(back.accountId, back.authTime) });
     }

@@ -11,22 +11,21 @@
 // and the client-directed sign-in of native apps: POST /.auth/login/{p} with provider tokens.
 // Linking (GET /.auth/link/{p} on an app host, signed in) takes the same way to the provider,
 // never through single sign-on, and at the callback links the identity to the session's account.
+// What a completed sign-in does apart from HTTP is src/session/sign-in.ts; the codes, src/session/codes.ts.
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
-import { ProviderError, rememberReceived, singleUseTokens, type PendingSignIn, type Provider, type SignInResult } from '../../providers/index.ts';
+import { ProviderError, type PendingSignIn, type Provider, type SignInResult } from '../../providers/index.ts';
+import { CODE_TTL_MS, consumeCode, issueCode, type Handoff, type LoginRequest } from '../../session/codes.ts';
 import { openSessionCookie, readCookie, sealSessionCookie, setCookieHeader } from '../../session/cookies.ts';
 import type { SignedInIdentity } from '../../session/principal.ts';
-import { IdentityConflictError, type ProviderTokens, type Session } from '../../store/index.ts';
+import { SignInCompletion } from '../../session/sign-in.ts';
+import type { Session } from '../../store/index.ts';
 import type { GatewayContext } from '../context.ts';
 import { page, queryParam, readBody, readJsonObject, redirect } from '../http.ts';
 import { errorPage } from '../pages.ts';
 import { checkRedirect, tokenTargetAllowed } from '../rules/redirects.ts';
 
-const LOGIN_TTL_MS = 5 * 60_000;
-/** The purpose of the code an OpenID Provider interaction gets back from a sign-in. */
-export const OIDC_LOGIN_CODE = 'oidc-login';
-const HANDOFF_TTL_MS = 60_000;
 /** On each host, the cookie binding a sign-in in progress to the browser that started it. */
 export const LOGIN_COOKIE = 'SignOnceLogin';
 // On the auth host: the browser's single sign-on session, which app hosts without a session of
@@ -46,13 +45,6 @@ export function ownCookie(name: typeof LOGIN_COOKIE | typeof SSO_COOKIE, secure:
 const FORM_POST_LIMIT_BYTES = 64 * 1024;
 const CLIENT_TOKENS_LIMIT_BYTES = 64 * 1024;
 
-// `browser`: a random value the app host also keeps in a cookie of the browser that started the
-// sign-in, so the hand-off code works only in that browser (a code leaked from a URL is useless).
-// `link`: the session (its ref) whose account the identity is to join. `interaction`: the
-// OpenID Provider's interaction (uid) the sign-in is for (src/gateway/openid-provider-endpoints.ts).
-export interface LoginRequest { provider: string; appId: string; host: string; redirect: string; browser: string; prompt?: string; tokenMode?: boolean; link?: string; interaction?: string }
-interface Handoff { secret: string; host: string; redirect: string; browser: string; tokenMode?: boolean }
-
 const loginBinding = (state: string) => ({ purpose: 'login-browser', owner: [state] });
 const handoffBinding = (host: string) => ({ purpose: 'handoff-browser', owner: [host] });
 
@@ -63,6 +55,7 @@ export function signInRoutes(ctx: GatewayContext) {
   const { config, store, keyring, providers, authenticationTokens, accounts, publicUrl, secure, appsById, appUrl, authUrl, appTarget } = ctx;
   const loginCookie = ownCookie(LOGIN_COOKIE, secure);
   const ssoCookie = ownCookie(SSO_COOKIE, secure);
+  const completion = new SignInCompletion({ store, accounts, sessionLifetimeMs: config.session.lifetime, log: ctx.log });
 
   /** Starts a sign-in at `providerId`; with `link`, one that links the identity to that session's account. */
   async function startLogin(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string, link?: string) {
@@ -83,13 +76,13 @@ export function signInRoutes(ctx: GatewayContext) {
     }
     const browser = randomBytes(16).toString('base64url');
     const login: LoginRequest = { provider: providerId, appId: appConfig.id, host, redirect: decision.location, browser, ...(prompt ? { prompt } : {}), ...(tokenMode ? { tokenMode } : {}), ...(link ? { link } : {}) };
-    const code = await store.issueCode('login-request', login, LOGIN_TTL_MS);
-    reply.header('set-cookie', setCookieHeader(loginCookie.name, keyring.seal(browser, handoffBinding(host)), { secure, maxAgeSeconds: LOGIN_TTL_MS / 1000, path: loginCookie.path }));
+    const code = await issueCode(store, 'login-request', login);
+    reply.header('set-cookie', setCookieHeader(loginCookie.name, keyring.seal(browser, handoffBinding(host)), { secure, maxAgeSeconds: CODE_TTL_MS['login-request'] / 1000, path: loginCookie.path }));
     return redirect(reply, authUrl(`/.auth/login/${encodeURIComponent(providerId)}/start?login=${encodeURIComponent(code)}`));
   }
   async function finishLogin(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const code = queryParam(request, 'code') ?? '';
-    const handoff = await store.consumeCode('handoff', code) as Handoff | undefined;
+    const handoff = await consumeCode(store, 'handoff', code);
     const browserCookie = readCookie(request.headers.cookie, loginCookie.name);
     reply.header('set-cookie', setCookieHeader(loginCookie.name, '', { secure, maxAgeSeconds: 0, path: loginCookie.path }));
     if (!handoff || handoff.host !== host) {
@@ -150,14 +143,13 @@ export function signInRoutes(ctx: GatewayContext) {
     }
     // Each ID token or OAuth 1.0a token signs in once (src/providers/single-use.ts): one an app
     // received from SignOnce, or one already used, is refused (RFC 9700 section 4.6; CWE-294).
-    for (const token of singleUseTokens(result.tokens, Date.now())) {
-      if (!await store.rememberOnce(token.kind, token.value, token.until)) {
-        request.log.warn({ provider: provider.id, kind: token.kind }, 'client-directed sign-in refused: the token was used before or received by SignOnce itself');
-        ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'failed' });
-        return reply.code(401).send({ error: 'the provider tokens are not accepted', reason: `${token.kind === 'id_token' ? 'id_token' : 'access_token'} already used` });
-      }
+    const used = await completion.usedBefore(result.tokens);
+    if (used) {
+      request.log.warn({ provider: provider.id, kind: used.kind }, 'client-directed sign-in refused: the token was used before or received by SignOnce itself');
+      ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'failed' });
+      return reply.code(401).send({ error: 'the provider tokens are not accepted', reason: `${used.kind === 'id_token' ? 'id_token' : 'access_token'} already used` });
     }
-    const { session } = await establishSession(provider, result, appConfig.id);
+    const { session } = await completion.establishSession(provider, result, appConfig.id);
     const authenticationToken = await authenticationTokens.issue(session, appConfig.id, provider.id);
     request.log.info({ provider: provider.id, account: session.accountId, app: appConfig.id }, 'signed in (client-directed)');
     ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'success' });
@@ -176,7 +168,7 @@ export function signInRoutes(ctx: GatewayContext) {
   }
   async function providerStart(request: FastifyRequest, reply: FastifyReply, provider: Provider) {
     const code = queryParam(request, 'login') ?? '';
-    const login = await store.consumeCode('login-request', code) as LoginRequest | undefined;
+    const login = await consumeCode(store, 'login-request', code);
     if (!login || login.provider !== provider.id) {
       return page(reply, 400, errorPage('Sign-in expired', 'This sign-in link was already used or has expired. Start again from the app.'));
     }
@@ -189,7 +181,7 @@ export function signInRoutes(ctx: GatewayContext) {
         return handOff(reply, existing.secret, login);
       }
     }
-    const state = await store.issueCode('login-state', login, LOGIN_TTL_MS);
+    const state = await issueCode(store, 'login-state', login);
     const callbackUrl = authUrl(`/.auth/login/${encodeURIComponent(provider.id)}/callback`);
     let started;
     try {
@@ -209,7 +201,7 @@ export function signInRoutes(ctx: GatewayContext) {
    * goes either way. Undefined, logged, for an unknown, replayed or foreign state.
    */
   async function takeLogin(request: FastifyRequest, reply: FastifyReply, provider: Provider, state: string): Promise<{ login: LoginRequest; pending: PendingSignIn } | undefined> {
-    const login = await store.consumeCode('login-state', state) as LoginRequest | undefined;
+    const login = await consumeCode(store, 'login-state', state);
     const browser = readCookie(request.headers.cookie, loginCookie.name);
     reply.header('set-cookie', setCookieHeader(loginCookie.name, '', { secure, maxAgeSeconds: 0, path: loginCookie.path }));
     let pending: PendingSignIn | undefined;
@@ -229,13 +221,13 @@ export function signInRoutes(ctx: GatewayContext) {
     page(reply, 400, errorPage('Sign-in expired', 'This sign-in was already completed, has expired, or was started in another browser. Start again from the app.'));
   /** The same sign-in under a new state, bound to this browser (a form shown again after a mistake). */
   async function continueLogin(reply: FastifyReply, login: LoginRequest, pending: PendingSignIn = {}): Promise<string> {
-    const state = await store.issueCode('login-state', login, LOGIN_TTL_MS);
+    const state = await issueCode(store, 'login-state', login);
     bindLogin(reply, state, pending);
     return state;
   }
   /** The cookie binding `state` to this browser, keeping what the callback needs (PKCE verifier, nonce). */
   function bindLogin(reply: FastifyReply, state: string, pending: PendingSignIn): void {
-    reply.header('set-cookie', setCookieHeader(loginCookie.name, keyring.seal(JSON.stringify(pending), loginBinding(state)), { secure, maxAgeSeconds: LOGIN_TTL_MS / 1000, path: loginCookie.path }));
+    reply.header('set-cookie', setCookieHeader(loginCookie.name, keyring.seal(JSON.stringify(pending), loginBinding(state)), { secure, maxAgeSeconds: CODE_TTL_MS['login-state'] / 1000, path: loginCookie.path }));
   }
   async function providerCallback(request: FastifyRequest, reply: FastifyReply, provider: Provider) {
     const currentUrl = new URL(request.url, publicUrl.origin);
@@ -258,7 +250,7 @@ export function signInRoutes(ctx: GatewayContext) {
    */
   async function signedInAt(request: FastifyRequest, reply: FastifyReply, provider: Provider, login: LoginRequest, result: SignInResult) {
     if (login.link) return linkIdentity(request, reply, provider, result, login);
-    const { secret, session } = await establishSession(provider, result, login.appId);
+    const { secret, session } = await completion.establishSession(provider, result, login.appId);
     if (login.interaction || appsById.get(login.appId)?.sso) {
       const sso = sealSessionCookie(keyring, secret, publicUrl.host);
       reply.header('set-cookie', setCookieHeader(ssoCookie.name, sso, { secure, maxAgeSeconds: Math.floor(config.session.lifetime / 1000), path: ssoCookie.path }));
@@ -266,48 +258,26 @@ export function signInRoutes(ctx: GatewayContext) {
     request.log.info({ provider: provider.id, account: session.accountId, app: login.appId }, 'signed in');
     ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'success' });
     if (login.interaction) {
-      const code = await store.issueCode(OIDC_LOGIN_CODE, { interaction: login.interaction, accountId: session.accountId, authTime: session.createdAt }, HANDOFF_TTL_MS);
+      const code = await issueCode(store, 'oidc-login', { interaction: login.interaction, accountId: session.accountId, authTime: session.createdAt });
       return redirect(reply, authUrl(`${login.redirect}/done?code=${encodeURIComponent(code)}`));
     }
     return handOff(reply, secret, login);
-  }
-  /** After a provider proved who signed in: the account (made on first sign-in), the tokens sealed, a session. */
-  async function establishSession(provider: Provider, result: SignInResult, appId: string): Promise<{ secret: string; session: Session }> {
-    const user: SignedInIdentity = { provider: provider.id, subject: result.subject, name: result.name, claims: result.claims };
-    const { accountId, linkedByEmail } = await accounts.signIn(user);
-    if (linkedByEmail) ctx.log.info({ provider: provider.id, account: accountId }, 'a new identity joined an account by its verified e-mail (accounts.linkByVerifiedEmail)');
-    await keepTokens(accountId, provider, result.tokens);
-    return store.createSession({ accountId, lifetimeMs: config.session.lifetime, data: { user, app: appId } });
   }
   /**
    * The callback of a link: the identity joins the account of the session that asked (still
    * live), with its tokens; one that belongs to another account is refused (409), never merged.
    */
   async function linkIdentity(request: FastifyRequest, reply: FastifyReply, provider: Provider, result: SignInResult, login: LoginRequest) {
-    const session = await store.getSessionByRef(login.link!);
-    if (!session) return page(reply, 401, errorPage('Link not made', 'Your session ended before the link was made: sign in and link again.', appUrl(login.host, '/.auth/login')));
-    try {
-      await accounts.link(session.accountId, { provider: provider.id, subject: result.subject, name: result.name, claims: result.claims });
-    } catch (error) {
-      if (!(error instanceof IdentityConflictError)) throw error;
-      request.log.warn({ provider: provider.id, account: session.accountId }, 'link refused: the identity belongs to another account');
-      return page(reply, 409, errorPage('Already linked to another account',
-        `This ${provider.displayName} identity belongs to another account, and accounts are never merged. Nothing was changed. To move it here, sign in with it, unlink it there, and link it again.`,
-        appUrl(login.host, '/')));
+    const outcome = await completion.link(login.link!, provider, result);
+    if ('linked' in outcome) {
+      request.log.info({ provider: provider.id, account: outcome.linked.accountId }, 'identity linked');
+      return redirect(reply, appTarget(login.host, login.redirect));
     }
-    await keepTokens(session.accountId, provider, result.tokens);
-    request.log.info({ provider: provider.id, account: session.accountId }, 'identity linked');
-    return redirect(reply, appTarget(login.host, login.redirect));
-  }
-  /**
-   * The tokens of a sign-in or link: remembered as received (none of them may then sign in through
-   * POST /.auth/login), merged into what the account holds of this provider (a newer token
-   * replaces its own kind; nothing the sign-in lacks is removed).
-   */
-  async function keepTokens(accountId: string, provider: Provider, tokens: ProviderTokens): Promise<void> {
-    if (!Object.keys(tokens).length) return;
-    await rememberReceived(store, tokens, Date.now());
-    await store.mergeTokens({ accountId, provider: provider.id, resource: '' }, tokens);
+    if (outcome.refused === 'session ended') return page(reply, 401, errorPage('Link not made', 'Your session ended before the link was made: sign in and link again.', appUrl(login.host, '/.auth/login')));
+    request.log.warn({ provider: provider.id, account: outcome.session.accountId }, 'link refused: the identity belongs to another account');
+    return page(reply, 409, errorPage('Already linked to another account',
+      `This ${provider.displayName} identity belongs to another account, and accounts are never merged. Nothing was changed. To move it here, sign in with it, unlink it there, and link it again.`,
+      appUrl(login.host, '/')));
   }
   /** The browser's live single sign-on session on the auth host, by its cookie (in a Cookie header). */
   async function ssoSessionOf(cookieHeader: string | undefined): Promise<{ secret: string; session: Session } | undefined> {
@@ -319,7 +289,7 @@ export function signInRoutes(ctx: GatewayContext) {
   /** Back to the app host with a single-use code (60 s, bound to that host) for the session. */
   async function handOff(reply: FastifyReply, secret: string, login: LoginRequest) {
     const handoff: Handoff = { secret, host: login.host, redirect: login.redirect, browser: login.browser, ...(login.tokenMode ? { tokenMode: true } : {}) };
-    const code = await store.issueCode('handoff', handoff, HANDOFF_TTL_MS);
+    const code = await issueCode(store, 'handoff', handoff);
     return redirect(reply, appUrl(login.host, `/.auth/login/done?code=${encodeURIComponent(code)}`));
   }
   /**
@@ -344,7 +314,7 @@ export function signInRoutes(ctx: GatewayContext) {
     const login: LoginRequest = {
       provider: providerId, appId: 'oidc', host: publicUrl.host, redirect: path, browser: randomBytes(16).toString('base64url'), interaction: uid, ...(prompt ? { prompt } : {}),
     };
-    const code = await store.issueCode('login-request', login, LOGIN_TTL_MS);
+    const code = await issueCode(store, 'login-request', login);
     return redirect(reply, authUrl(`/.auth/login/${encodeURIComponent(providerId)}/start?login=${encodeURIComponent(code)}`));
   }
 

@@ -2,6 +2,7 @@
 // apps with providerLogout, at the provider too (OpenID Connect RP-Initiated Logout 1.0).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
+import { consumeCode, issueCode } from '../../session/codes.ts';
 import { setCookieHeader } from '../../session/cookies.ts';
 import type { GatewayContext } from '../context.ts';
 import { page, queryParam, redirect } from '../http.ts';
@@ -9,8 +10,6 @@ import { errorPage, signedOutPage } from '../pages.ts';
 import { checkRedirect } from '../rules/redirects.ts';
 import type { Identified } from '../../session/signed-in.ts';
 import type { Session } from '../../store/index.ts';
-
-const LOGOUT_RETURN_TTL_MS = 5 * 60_000;
 
 /** `afterEnd`: what else ends with an account's session (its OpenID Provider sessions). */
 export function signOutRoutes(ctx: GatewayContext, afterEnd?: (accountId: string) => Promise<void>) {
@@ -49,7 +48,7 @@ export function signOutRoutes(ctx: GatewayContext, afterEnd?: (accountId: string
     const provider = providers.get(current.user.provider);
     if (!provider?.endSessionUrl) return undefined;
     const stored = await store.getTokens({ accountId: current.session.accountId, provider: provider.id, resource: '' });
-    const state = await store.issueCode('logout-return', { host, target }, LOGOUT_RETURN_TTL_MS);
+    const state = await issueCode(store, 'logout-return', { host, target });
     try {
       return await provider.endSessionUrl({ idToken: stored?.tokens.idToken, postLogoutRedirectUri: authUrl('/.auth/logout/done'), state });
     } catch (error) {
@@ -59,7 +58,7 @@ export function signOutRoutes(ctx: GatewayContext, afterEnd?: (accountId: string
   }
   /** Back from the provider's sign-out: on to where the app asked to land. */
   async function logoutReturn(request: FastifyRequest, reply: FastifyReply) {
-    const back = await store.consumeCode('logout-return', queryParam(request, 'state') ?? '') as { host: string; target: string } | undefined;
+    const back = await consumeCode(store, 'logout-return', queryParam(request, 'state') ?? '');
     if (!back) return page(reply, 200, signedOutPage());
     return redirect(reply, appTarget(back.host, back.target));
   }
