@@ -1,5 +1,5 @@
 // The signed-in user's account, on app hosts: /.auth/me lists every identity linked to it;
-// GET /.auth/link/{provider} links one more (the way of a sign-in, src/gateway/sign-in.ts);
+// GET /.auth/link/{provider} links one more (the way of a sign-in, src/gateway/endpoints/sign-in.ts);
 // POST /.auth/unlink/{provider} removes one, never the last, and ends what it signed in.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
