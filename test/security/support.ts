@@ -2,20 +2,11 @@
 // recording upstream, with real OpenID providers (oidc-provider) when a file needs them, and the
 // tools attacks need: raw bytes over TCP, sign-in flows held at any hop, the store's signing key.
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { stringify } from 'yaml';
-import { parseConfig, type Config } from '../../src/config/index.ts';
-import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
-import { startGateway, type Gateway } from '../../src/gateway/gateway.ts';
-import { createLogger } from '../../src/log/logger.ts';
-import { openStore, type SigningKey, type Store } from '../../src/store/index.ts';
-import { startOidcProvider, type TestIdp } from '../support/idp.ts';
-import { startOAuth1Server, type OAuth1Server } from '../support/oauth1-server.ts';
+import { connect } from 'node:net';
+import type { SigningKey } from '../../src/store/index.ts';
+import { startGatewayHarness, type TestGateway } from '../support/gateway.ts';
+import type { TestIdp } from '../support/idp.ts';
 import { freePort } from '../support/ports.ts';
-import { tempDir } from '../support/tmp.ts';
 import { devSignIn } from '../support/sign-in.ts';
 import { UserAgent, finalUrl, type Response } from '../support/user-agent.ts';
 
@@ -31,60 +22,18 @@ export interface Row {
 /** The test name of a row. */
 export const named = (row: Row) => `${row.attack} [${row.reference}]`;
 
-/** What the upstream app received: every request its (lenient) HTTP parser made out. */
-export interface Received {
-  readonly method: string;
-  readonly url: string;
-  /** As on the wire: [name, value, name, value, ...]. */
-  readonly rawHeaders: readonly string[];
-  readonly trailers: readonly string[];
-  readonly body: string;
-}
-
-/**
- * The app behind the gateway, as lenient as the worst real app server (insecureHTTPParser: it
- * accepts what strict parsers refuse), so that anything the gateway lets through shows here.
- * Answers each request with what it received, as JSON.
- */
-async function startRecordingUpstream(): Promise<{ url: string; received: Received[]; server: Server }> {
-  const received: Received[] = [];
-  const server = createServer({ insecureHTTPParser: true }, (request: IncomingMessage, response) => {
-    let body = '';
-    request.setEncoding('latin1').on('data', (chunk: string) => { body += chunk; }).on('end', () => {
-      const seen: Received = { method: request.method!, url: request.url!, rawHeaders: request.rawHeaders, trailers: request.rawTrailers, body };
-      received.push(seen);
-      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(seen));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received, server };
-}
-
-export interface SecurityGateway {
-  readonly port: number;
-  readonly config: Config;
-  /** Every log line, raw (trace level: more than production logs). */
-  readonly logs: string[];
-  /** What the upstream received, in order. */
-  readonly received: Received[];
-  /** Provider `idp` (A) and, with `idps: 2`, `idpb` (B): separate real servers, same client id. */
-  readonly idps: readonly TestIdp[];
-  /** With `oauth1: true`, the OAuth 1.0a server behind provider `twitter`. */
-  readonly oauth1?: OAuth1Server;
-  url(host: string, path?: string): string;
-  /** The SQLite file of the store (what a thief of the database or a backup holds, with its -wal file). */
-  readonly databaseFile: string;
-  /** The gateway's store, opened by the test with the same keys (to read the signing key, say). */
-  store(): Promise<Store>;
-  close(): Promise<void>;
-}
+export type { Received } from '../support/gateway.ts';
+/** A gateway in front of the recording upstream (see startSecurityGateway). */
+export type SecurityGateway = TestGateway;
 
 export const OIDC_CLIENT_SECRET = 'wiki-client-secret-0123456789abcdefghij';
 /** Where the OpenID clients' redirect URIs point (nothing listens: redirects are held). */
 export const RP = 'http://rp.localhost:9';
 
 /**
- * A gateway with: `dev` and `local` (password) providers, and `idps` real OpenID providers;
+ * A gateway (logging at trace level: more than production logs) in front of the recording
+ * upstream, with: `dev` and `local` (password) providers, and `idps` real OpenID providers
+ * (`idp` (A) and, with `idps: 2`, `idpb` (B): separate real servers, same client id);
  * apps `app1` (sign-in redirect, tokenStore, an app scheme and one https URL allowed as
  * redirects), `app2` (Return401, accepting app1's tokens), `open` (AllowAnonymous), `guarded`
  * (Return401 with excludedPaths /healthz and /public/*), `down` (its upstream refuses connections); OpenID clients `app2` (named like the
@@ -92,78 +41,36 @@ export const RP = 'http://rp.localhost:9';
  * `oauth1`, an OAuth 1.0a provider `twitter`.
  */
 export async function startSecurityGateway({ idps: count = 0, oauth1 = false }: { idps?: 0 | 1 | 2; oauth1?: boolean } = {}): Promise<SecurityGateway> {
-  const port = await freePort();
-  const twitter = oauth1 ? await startOAuth1Server() : undefined;
-  const upstream = await startRecordingUpstream();
-  const { dir, remove } = await tempDir();
-  const logs: string[] = [];
-  const logger = createLogger({
-    level: 'trace',
-    destination: new Writable({ write(chunk, _encoding, done) { logs.push(...String(chunk).split('\n').filter(Boolean)); done(); } }),
-  });
-  // Providers start before the gateway (their issuer goes into its config) and again on the same
-  // port once the callback URLs are known (as test/support/gateway.ts startGatewayWithIdp does).
   const ids = ['idp', 'idpb'].slice(0, count);
-  const first = await Promise.all(ids.map(() => startOidcProvider([])));
   const oidc = (id: string, idp: TestIdp) => ({
     id, type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
     scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' },
   });
   const defaultProvider = count ? 'idp' : 'dev';
   const deadPort = await freePort();
-  const config = parseConfig(stringify({
+  return startGatewayHarness(({ port, upstream, idps, oauth1: twitter }) => ({
     publicUrl: `http://auth.localhost:${port}`,
-    listen: { host: '127.0.0.1', port },
-    store: `sqlite:${join(dir, 'signonce.db')}`,
-    secrets: { encryptionKeys: [generateKey()] },
     devMode: true,
     session: { cacheTtl: 0 },
     // A load balancer that is not the attacker (127.0.0.1): forwarding headers the attack suite sends are a client's.
     trustedProxies: ['10.9.9.0/24'],
-    providers: [{ id: 'dev', type: 'dev' }, { id: 'local', type: 'password', allowRegistration: true }, ...ids.map((id, i) => oidc(id, first[i]!)),
+    providers: [{ id: 'dev', type: 'dev' }, { id: 'local', type: 'password', allowRegistration: true }, ...ids.map((id, i) => oidc(id, idps[i]!)),
       ...(twitter ? [{ id: 'twitter', type: 'twitter', consumerKey: twitter.consumerKey, consumerSecret: twitter.consumerSecret,
         requestTokenUrl: `${twitter.url}/oauth/request_token`, authorizeUrl: `${twitter.url}/oauth/authenticate`,
         accessTokenUrl: `${twitter.url}/oauth/access_token`, userinfoUrl: `${twitter.url}/1.1/account/verify_credentials.json` }] : [])],
     apps: [
-      { id: 'app1', hosts: [`app1.localhost:${port}`], upstream: upstream.url, defaultProvider, tokenStore: true,
+      { id: 'app1', hosts: [`app1.localhost:${port}`], upstream, defaultProvider, tokenStore: true,
         allowedExternalRedirectUrls: ['myapp://easyauth.callback', 'https://partner.example/return'] },
-      { id: 'app2', hosts: [`app2.localhost:${port}`], upstream: upstream.url, defaultProvider, unauthenticatedAction: 'Return401', acceptTokensFrom: ['app1'] },
-      { id: 'open', hosts: [`open.localhost:${port}`], upstream: upstream.url, unauthenticatedAction: 'AllowAnonymous' },
-      { id: 'guarded', hosts: [`guarded.localhost:${port}`], upstream: upstream.url, unauthenticatedAction: 'Return401', excludedPaths: ['/healthz', '/public/*'] },
+      { id: 'app2', hosts: [`app2.localhost:${port}`], upstream, defaultProvider, unauthenticatedAction: 'Return401', acceptTokensFrom: ['app1'] },
+      { id: 'open', hosts: [`open.localhost:${port}`], upstream, unauthenticatedAction: 'AllowAnonymous' },
+      { id: 'guarded', hosts: [`guarded.localhost:${port}`], upstream, unauthenticatedAction: 'Return401', excludedPaths: ['/healthz', '/public/*'] },
       { id: 'down', hosts: [`down.localhost:${port}`], upstream: `http://127.0.0.1:${deadPort}`, unauthenticatedAction: 'AllowAnonymous' },
     ],
     clients: [
       { id: 'app2', secret: OIDC_CLIENT_SECRET, redirectUris: [`${RP}/cb`], postLogoutRedirectUris: [`${RP}/bye`] },
       { id: 'partner', secret: OIDC_CLIENT_SECRET, redirectUris: [`${RP}/partner/cb`], firstParty: false },
     ],
-  }), join(dir, 'signonce.yaml'), {});
-  let gateway: Gateway;
-  try {
-    gateway = await startGateway(config, logger);
-  } catch (error) {
-    await Promise.all(first.map((idp) => idp.close()));
-    await twitter?.close();
-    await new Promise((resolve) => upstream.server.close(resolve));
-    await remove();
-    throw error;
-  }
-  await Promise.all(first.map((idp) => idp.close()));
-  const restarted = await Promise.all(ids.map((id, i) => startOidcProvider([`http://auth.localhost:${port}/.auth/login/${id}/callback`], first[i])));
-  let opened: Store | undefined;
-  return {
-    port, config, logs, received: upstream.received, idps: restarted, ...(twitter ? { oauth1: twitter } : {}), databaseFile: join(dir, 'signonce.db'),
-    url: (host, path = '/') => `http://${host}:${port}${path}`,
-    store: async () => (opened ??= await openStore(config.store, { keyring: new Keyring(config.secrets.encryptionKeys) })),
-    async close() {
-      await gateway.close();
-      await opened?.close();
-      await Promise.all(restarted.map((idp) => idp.close()));
-      await twitter?.close();
-      upstream.server.closeAllConnections();
-      await new Promise((resolve) => upstream.server.close(resolve));
-      await remove();
-    },
-  };
+  }), { upstream: 'recording', idps: ids.map((id) => ({ providerIds: [id] })), oauth1, logLevel: 'trace' });
 }
 
 /** An authorization request to SignOnce's OpenID Provider for `client` (code flow, PKCE S256). */
