@@ -55,12 +55,12 @@ interface Compiled<E> {
   pattern: RegExp;
 }
 
-const escape = (literal: string) => literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const regexLiteral = (literal: string) => literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** A route's path pattern as an anchored regular expression with one named group per parameter. */
 export function pathPattern(path: string): RegExp {
   const source = path.replace(/\{(\/?)(\w+)([*+]?)\}|[^{]+/g, (token, slash: string | undefined, name: string | undefined, repeat: string | undefined) => {
-    if (!name) return escape(token);
+    if (!name) return regexLiteral(token);
     if (slash && repeat === '*') return `(?:/(?<${name}>.*))?`;
     if (!slash && repeat === '+') return `(?<${name}>.+)`;
     if (!slash && !repeat) return `(?<${name}>[^/]+)`;
