@@ -2,38 +2,20 @@
 // of `metrics.allowFrom` only (a scrape target, not a public page). Every label takes a bounded
 // set of values — routes are named by pattern, never by their path — so no client can grow them.
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { HostRoute } from './rules/hosts.ts';
+import { routes, type HostKind } from './route-table.ts';
 
 // Seconds: from a cached answer (well under a millisecond) to a provider or app taking seconds.
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-const APP_ROUTES: ReadonlyArray<[RegExp, string]> = [
-  [/^\/\.auth\/login\/done$/, '/.auth/login/done'],
-  [/^\/\.auth\/(login|link|unlink|external)\/[^/]+$/, '/.auth/$1/{id}'],
-  [/^\/\.auth\/(login|me|refresh|token|logout|logout\/complete|exchange)$/, '/.auth/$1'],
-];
-const AUTH_ROUTES: ReadonlyArray<[RegExp, string]> = [
-  [/^\/\.auth\/login\/[^/]+\/(start|callback|form|register)$/, '/.auth/login/{id}/$1'],
-  [/^\/\.auth\/oidc\/interaction\//, '/.auth/oidc/interaction'],
-  // The OpenID Provider's endpoints (OIDC_ROUTES), the longest first; what follows is an id.
-  [/^\/\.auth\/oidc\/(token\/revocation|token\/introspection|session\/end\/confirm|session\/end|token|auth|me)(?=\/|$)/, '/.auth/oidc/$1'],
-  [/^\/(\.auth\/logout\/done|\.auth\/token|\.well-known\/jwks\.json|\.well-known\/openid-configuration)$/, '/$1'],
-];
-const PROBES: [RegExp, string] = [/^\/(healthz|readyz|metrics)$/, '/$1'];
-
-/** The name of the first rule matching `path`, its placeholders filled from the match. */
-function firstRule(rules: ReadonlyArray<[RegExp, string]>, path: string): string | undefined {
-  for (const [pattern, name] of rules) {
-    const match = pattern.exec(path);
-    if (match) return match[0].replace(pattern, name);
-  }
-  return undefined;
-}
-
-/** The label of a request's route: a pattern from a fixed list, `app` for what goes to the app, `other` for anything else. */
-export function routeLabel(host: HostRoute['kind'], path: string): string {
-  if (host === 'app') return path.startsWith('/.auth/') ? firstRule(APP_ROUTES, path) ?? '/.auth/other' : 'app';
-  return firstRule(host === 'auth' ? [...AUTH_ROUTES, PROBES] : [PROBES], path) ?? 'other';
+/**
+ * The label of a request's route: its route's (route-table.ts, a fixed string), `app` for what
+ * goes to the app, `/.auth/other` or `other` for anything else.
+ */
+export function routeLabel(host: HostKind, path: string): string {
+  const label = routes.named(host, path)?.label;
+  if (label) return label;
+  if (host === 'app') return path.startsWith('/.auth/') ? '/.auth/other' : 'app';
+  return 'other';
 }
 
 export class GatewayMetrics {

@@ -1,7 +1,7 @@
-// Every request, by host: app hosts get the Easy Auth routes (/.auth/*) and the proxy; the auth
-// host gets the provider hops, the keys and the probes; any other host gets the probes or 421.
-// The sign-in flow lives in sign-in.ts, signing out in sign-out.ts, token endpoints in
-// token-endpoints.ts, who a request is in signed-in.ts; this plugin dispatches and proxies.
+// Every request, by host and the route table (route-table.ts): app hosts get the Easy Auth routes
+// (/.auth/*) and the proxy; the auth host gets the provider hops, the keys and the probes; any
+// other host gets the probes or 421. The endpoints live in endpoints/, who a request is in
+// session/signed-in.ts; this plugin rate-limits, dispatches and proxies.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
@@ -11,13 +11,13 @@ import { accountRoutes } from './endpoints/account.ts';
 import { gatewayContext, type GatewayDeps } from './context.ts';
 import { isExcludedPath } from './rules/excluded-paths.ts';
 import { healthz, readyz } from './endpoints/health.ts';
-import { hostRouter, type HostRoute } from './rules/hosts.ts';
+import { hostRouter } from './rules/hosts.ts';
 import { dropsForwardingHeader, forwardedHeaders, requestIdOf, trustedProxyMatcher } from './rules/forwarded.ts';
 import { routeLabel } from './metrics.ts';
 import { crossOrigin } from './rules/cross-origin.ts';
-import { manyHosts, methodNotAllowed, page, pathOf, queryParam, redirect, tooManyRequests } from './http.ts';
+import { manyHosts, methodNotAllowed, page, pathOf, redirect, tooManyRequests } from './http.ts';
 import { forwardableHeaders } from './rules/identity-headers.ts';
-import { devSignInForm, errorPage, signInPage, signedOutPage } from './pages.ts';
+import { errorPage, signInPage } from './pages.ts';
 import { UpstreamProxy, endToEnd } from './proxy.ts';
 import { bearerToken, type SignedIn } from '../session/signed-in.ts';
 import { LOGIN_COOKIE, SSO_COOKIE, ownCookie, signInRoutes } from './endpoints/sign-in.ts';
@@ -27,24 +27,20 @@ import { passwordRoutes } from './endpoints/password.ts';
 import { externalRoutes } from './endpoints/external.ts';
 import { oidcRoutes } from './endpoints/openid-provider.ts';
 import { AccountDisabledError } from '../accounts/accounts.ts';
-import { PasswordProvider } from '../providers/index.ts';
 import { StoreUnavailableError } from '../store/index.ts';
 import { invalidToken, tokenRoutes } from './endpoints/tokens.ts';
 import { announcesBody, refuseUpgrade, tunnel } from './websocket.ts';
+import { routes, type Call, type Endpoints, type HostKind, type RateLimitClass } from './route-table.ts';
 
 export type { GatewayDeps } from './context.ts';
 
 /**
- * Which rate limit per client address a request counts against: every step of a sign-in (and of
- * linking, a third-party token's exchange, the OpenID Provider's sign-in and token endpoint), or a
- * refresh of tokens; undefined for the rest (signed-in users' requests are never limited here).
+ * Which rate limit per client address a request counts against (its route's, route-table.ts):
+ * every step of a sign-in (and of linking, a third-party token's exchange, the OpenID Provider's
+ * sign-in and token endpoint), or a refresh of tokens; undefined for the rest (signed-in users'
+ * requests are never limited here).
  */
-export function rateLimitOf(host: HostRoute['kind'], path: string): 'sign-in' | 'refresh' | undefined {
-  if (host === 'unknown') return undefined;
-  if (/^\/\.auth\/(login|link|external)(\/|$)/.test(path) || (host === 'auth' && /^\/\.auth\/oidc\/(auth|interaction)(\/|$)/.test(path))) return 'sign-in';
-  if (path === '/.auth/refresh' || path === '/.auth/token' || (host === 'auth' && path === '/.auth/oidc/token')) return 'refresh';
-  return undefined;
-}
+export const rateLimitOf = (host: HostKind, path: string): RateLimitClass | undefined => routes.named(host, path)?.rateLimit;
 
 export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) => {
   const ctx = gatewayContext(deps, app.log);
@@ -74,16 +70,20 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
   const signIn = signInRoutes(ctx);
-  const { startLogin, finishLogin, clientDirectedLogin, providerStart, providerCallback, formPostCallback } = signIn;
-  const passwordPages = passwordRoutes(ctx, signIn);
   // The OpenID Provider and sign-out each end what the other keeps: single logout both ways.
   const oidc = oidcRoutes(ctx, signIn, (session) => signOut.endSession(session));
   const signOut = signOutRoutes(ctx, oidc?.endAccountSessions);
-  const { logout, logoutReturn } = signOut;
-  const { exchange, keySet, discovery } = tokenRoutes(ctx);
-  const { refresh, resourceToken, clientProviderToken } = refreshRoutes(ctx);
-  const { me, link, unlink } = accountRoutes(ctx, startLogin);
-  const { exchange: externalExchange } = externalRoutes(ctx);
+  const endpoints: Endpoints = {
+    providers, signIn, oidc, signOut, formTargets,
+    password: passwordRoutes(ctx, signIn),
+    tokens: tokenRoutes(ctx),
+    refresh: refreshRoutes(ctx),
+    account: accountRoutes(ctx, signIn.startLogin),
+    external: externalRoutes(ctx),
+    signInChoices,
+    probe,
+    unmatched,
+  };
 
   // --- app host -----------------------------------------------------------------------------
 
@@ -157,70 +157,6 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       : page(reply, 502, errorPage('The app is not reachable', 'Please try again in a moment.'));
   }
 
-  async function appHost(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
-    const path = pathOf(request.url);
-    if (!path.startsWith('/.auth/')) return toApp(request, reply, appConfig, host);
-    const clientDirected = request.method === 'POST' && /^\/\.auth\/login\/([^/]+)$/.exec(path);
-    if (clientDirected) return clientDirectedLogin(request, reply, appConfig, decodeURIComponent(clientDirected[1]!));
-    const external = /^\/\.auth\/external\/([^/]+)$/.exec(path);
-    if (external) {
-      return request.method === 'POST' ? externalExchange(request, reply, appConfig, host, decodeURIComponent(external[1]!)) : methodNotAllowed(reply, 'POST');
-    }
-    const unlinking = /^\/\.auth\/unlink\/([^/]+)$/.exec(path);
-    if (unlinking) {
-      return request.method === 'POST' ? unlink(request, reply, appConfig, host, decodeURIComponent(unlinking[1]!)) : methodNotAllowed(reply, 'POST');
-    }
-    if (path === '/.auth/exchange') {
-      return request.method === 'POST' ? exchange(request, reply, appConfig) : methodNotAllowed(reply, 'POST');
-    }
-    if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed(reply, 'GET');
-    if (path === '/.auth/login') return signInChoices(request, reply);
-    if (path === '/.auth/login/done') return finishLogin(request, reply, appConfig, host);
-    if (path === '/.auth/me') return me(request, reply, appConfig, host);
-    if (path === '/.auth/refresh') return refresh(request, reply, appConfig, host);
-    if (path === '/.auth/token') return resourceToken(request, reply, appConfig, host);
-    if (path === '/.auth/logout') return logout(request, reply, appConfig, host);
-    if (path === '/.auth/logout/complete') return page(reply, 200, signedOutPage());
-    const login = /^\/\.auth\/(login|link)\/([^/]+)$/.exec(path);
-    if (login?.[1] === 'login') return startLogin(request, reply, appConfig, host, decodeURIComponent(login[2]!));
-    if (login?.[1] === 'link') return link(request, reply, appConfig, host, decodeURIComponent(login[2]!));
-    return reply.code(404).send({ error: 'no such /.auth endpoint' });
-  }
-
-  // --- auth host ----------------------------------------------------------------------------
-
-  async function authHost(request: FastifyRequest, reply: FastifyReply) {
-    const path = pathOf(request.url);
-    if (oidc) {
-      const interaction = /^\/\.auth\/oidc\/interaction\/([^/]+)(?:\/(.+))?$/.exec(path);
-      if (interaction) return oidc.interaction(request, reply, interaction[1]!, interaction[2]);
-      if (oidc.handles(path)) return oidc.serve(request, reply);
-      if (path === '/.auth/token') return request.method === 'GET' ? clientProviderToken(request, reply, oidc.grantOf) : methodNotAllowed(reply, 'GET');
-    }
-    const hop = /^\/\.auth\/login\/([^/]+)\/(start|callback|form|register)$/.exec(path);
-    const provider = hop && providers.get(decodeURIComponent(hop[1]!));
-    if (provider instanceof PasswordProvider && (hop?.[2] === 'form' || hop?.[2] === 'register')) {
-      const register = hop[2] === 'register';
-      if (request.method === 'POST') return passwordPages.submit(request, reply, provider, register);
-      if (request.method === 'GET') return passwordPages.showForm(request, reply, provider, register);
-    }
-    if (hop?.[2] === 'callback' && provider && request.method === 'POST') return formPostCallback(request, reply, path);
-    if (hop && provider && request.method === 'GET') {
-      if (hop[2] === 'start') return providerStart(request, reply, provider);
-      if (hop[2] === 'callback') return providerCallback(request, reply, provider);
-      if (provider.type === 'dev') {
-        const state = queryParam(request, 'state') ?? '';
-        return page(reply, 200, devSignInForm(`/.auth/login/${encodeURIComponent(provider.id)}/callback`, state), formTargets);
-      }
-    }
-    if (path === '/.auth/logout/done' && request.method === 'GET') return logoutReturn(request, reply);
-    if (request.method === 'GET' || request.method === 'HEAD') {
-      if (path === '/.well-known/jwks.json') return keySet(request, reply);
-      if (path === '/.well-known/openid-configuration') return discovery(reply);
-    }
-    return probesOr404(request, reply);
-  }
-
   /** A sign-in to a disabled account: 401, a page for browsers, JSON for callers that sent JSON. */
   function accountDisabled(request: FastifyRequest, reply: FastifyReply, error: AccountDisabledError) {
     request.log.warn({ account: error.accountId }, 'sign-in refused: the account is disabled');
@@ -230,15 +166,24 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     return page(reply, 401, errorPage('Account disabled', error.message));
   }
 
-  async function probesOr404(request: FastifyRequest, reply: FastifyReply) {
-    const path = pathOf(request.url);
-    if (path === '/metrics' && metricsAllowed(request.raw.socket.remoteAddress ?? '')) {
-      const { body, contentType } = await ctx.metrics.exposition();
-      return reply.header('content-type', contentType).header('cache-control', 'no-store').send(body);
+  /** Health, readiness (any host but an app's), metrics (the auth host, for `metrics.allowFrom` only). */
+  async function probe(call: Call, which: 'healthz' | 'readyz' | 'metrics') {
+    const { request, reply } = call;
+    if (which === 'healthz') return healthz(request, reply);
+    if (which === 'readyz') return readyz(store, request, reply);
+    if (call.target.kind !== 'auth' || !metricsAllowed(request.raw.socket.remoteAddress ?? '')) return unmatched(call);
+    const { body, contentType } = await ctx.metrics.exposition();
+    return reply.header('content-type', contentType).header('cache-control', 'no-store').send(body);
+  }
+
+  /** No route: the app's on app hosts (but /.auth/*), 404 on the auth host, 421 on a host of no app. */
+  function unmatched({ request, reply, target }: Call) {
+    if (target.kind === 'app') {
+      if (pathOf(request.url).startsWith('/.auth/')) return reply.code(404).send({ error: 'no such /.auth endpoint' });
+      return toApp(request, reply, target.app, target.host);
     }
-    if (path !== '/healthz' && path !== '/readyz') return reply.code(404).send({ error: 'not found' });
-    if (request.method !== 'GET' && request.method !== 'HEAD') return methodNotAllowed(reply, 'GET, HEAD');
-    return path === '/healthz' ? healthz(request, reply) : readyz(store, request, reply);
+    if (target.kind === 'auth') return reply.code(404).send({ error: 'not found' });
+    return reply.code(421).send({ error: `no app is configured for host ${JSON.stringify(request.headers.host ?? '')}` });
   }
 
   // WebSocket upgrades bypass Fastify's routing: the same host routing, session, cross-origin check
@@ -271,7 +216,8 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   app.all('/*', async (request, reply) => {
     if (manyHosts(request.raw.rawHeaders)) return reply.code(400).send({ error: 'more than one Host header' });
     const target = route(request.headers.host);
-    const limited = rateLimitOf(target.kind, pathOf(request.url));
+    const path = pathOf(request.url);
+    const limited = rateLimitOf(target.kind, path);
     if (limited) {
       const wait = (limited === 'sign-in' ? ctx.rateLimits.signIn : ctx.rateLimits.refreshPerAddress).take(ctx.clientAddressOf(request.raw));
       if (wait > 0) {
@@ -280,11 +226,10 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       }
     }
     try {
-      if (target.kind === 'app') return await appHost(request, reply, target.app, target.host);
-      if (target.kind === 'auth') return await authHost(request, reply);
-      const path = pathOf(request.url);
-      if (path === '/healthz' || path === '/readyz') return await probesOr404(request, reply);
-      return reply.code(421).send({ error: `no app is configured for host ${JSON.stringify(request.headers.host ?? '')}` });
+      const found = routes.find(target.kind, request.method, path);
+      if (!found) return await unmatched({ request, reply, target, params: {} });
+      if (!found.route) return methodNotAllowed(reply, found.allow);
+      return await found.route.handler(endpoints, { request, reply, target, params: found.params });
     } catch (error) {
       // Every way in refuses a disabled account (accounts.ts assertEnabled); the answer is one.
       if (error instanceof AccountDisabledError) return accountDisabled(request, reply, error);

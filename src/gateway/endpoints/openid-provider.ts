@@ -45,9 +45,6 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
   });
 
   const DISCOVERY = '/.well-known/openid-configuration';
-  /** Whether oidc-provider answers `path` (its endpoints and the discovery document). */
-  const handles = (path: string) =>
-    path === DISCOVERY || (path.startsWith('/.auth/oidc/') && !path.startsWith(INTERACTION_PREFIX));
 
   const NOT_FRAMED_NOT_SNIFFED = { 'x-frame-options': 'DENY', 'content-security-policy': "frame-ancestors 'none'", 'x-content-type-options': 'nosniff' };
   // The discovery document changes only with the configuration; cached as long as the key set (token-endpoints.ts).
@@ -179,5 +176,5 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     return firstUse ? { accountId: token.accountId, scopes: token.scopes } : { refused: 'invalid_dpop_proof', reason: 'the proof was used before (jti)' };
   }
 
-  return { handles, serve, interaction, grantOf, endAccountSessions: (accountId: string) => op.endAccountSessions(accountId) };
+  return { serve, interaction, grantOf, endAccountSessions: (accountId: string) => op.endAccountSessions(accountId) };
 }

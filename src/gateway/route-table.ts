@@ -1,0 +1,216 @@
+// One route table: every endpoint declared once (host kinds, methods, path, rate limit, metrics
+// label, handler). The dispatcher (routes.ts), the rate limits (routes.ts rateLimitOf) and the
+// metrics labels (metrics.ts routeLabel) all read it: adding an endpoint is one entry.
+// What no entry matches is the host's: the app's on app hosts (/.auth/* excepted), 404 on the
+// auth host, 421 on any other host (routes.ts).
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppConfig } from '../config/index.ts';
+import type { HostRoute } from './rules/hosts.ts';
+import { PasswordProvider, type Provider } from '../providers/index.ts';
+import { devSignInForm, signedOutPage } from './pages.ts';
+import { page, queryParam } from './http.ts';
+import type { accountRoutes } from './endpoints/account.ts';
+import type { externalRoutes } from './endpoints/external.ts';
+import type { oidcRoutes } from './endpoints/openid-provider.ts';
+import type { passwordRoutes } from './endpoints/password.ts';
+import type { refreshRoutes } from './endpoints/refresh.ts';
+import type { signInRoutes } from './endpoints/sign-in.ts';
+import type { signOutRoutes } from './endpoints/sign-out.ts';
+import type { tokenRoutes } from './endpoints/tokens.ts';
+
+export type HostKind = HostRoute['kind'];
+export type RateLimitClass = 'sign-in' | 'refresh';
+/** A path's parameters as they appear in it (still percent-encoded); an optional tail may be absent. */
+export type Params = Readonly<Record<string, string | undefined>>;
+
+/** One request, as a handler gets it. */
+export interface Call {
+  request: FastifyRequest;
+  reply: FastifyReply;
+  target: HostRoute;
+  params: Params;
+}
+
+export interface Route<E> {
+  /** The host kinds that serve it (rules/hosts.ts). */
+  on: readonly HostKind[];
+  /** The methods it takes; another method is 405 with Allow (RFC 9110 section 15.5.6). */
+  methods: readonly string[] | '*';
+  /**
+   * Literal segments and parameters: `{name}` one segment (not empty, no `/`); at the end,
+   * `{name+}` the rest of the path (not empty, `/` included) or `{/name*}` nothing or `/` and
+   * anything (RFC 6570 section 3.2.6). Compared as sent: case-sensitive, not decoded, no dot
+   * segments resolved, so `%2F` never splits a segment and `/a/` is not `/a`.
+   */
+  path: string;
+  /** The rate limit per client address the path counts against, whatever the method (rate-limit.ts). */
+  rateLimit?: RateLimitClass;
+  /** The metrics route label: a fixed string, never a path (metrics.ts). */
+  label: string;
+  handler: (endpoints: E, call: Call) => unknown;
+}
+
+interface Compiled<E> {
+  route: Route<E>;
+  pattern: RegExp;
+}
+
+const regexLiteral = (literal: string) => literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** A route's path pattern as an anchored regular expression with one named group per parameter. */
+export function pathPattern(path: string): RegExp {
+  const source = path.replace(/\{(\/?)(\w+)([*+]?)\}|[^{]+/g, (token, slash: string | undefined, name: string | undefined, repeat: string | undefined) => {
+    if (!name) return regexLiteral(token);
+    if (slash && repeat === '*') return `(?:/(?<${name}>.*))?`;
+    if (!slash && repeat === '+') return `(?<${name}>.+)`;
+    if (!slash && !repeat) return `(?<${name}>[^/]+)`;
+    throw new Error(`route ${path}: ${token} is not a parameter (use {name}, {name+} or {/name*})`);
+  });
+  return new RegExp(`^${source}$`);
+}
+
+/** What the table says of a request: the route serving it, or the methods its path takes. */
+export type Found<E> =
+  | { route: Route<E>; params: Params; named: Route<E> }
+  | { route?: undefined; allow: string; named: Route<E> };
+
+export interface RouteTable<E> {
+  /** The first route of `host` whose path matches: its label and rate limit are the request's, whatever its method. */
+  named(host: HostKind, path: string): Route<E> | undefined;
+  /** The first route of `host` matching path and method; else, if the path is known, the methods it takes. */
+  find(host: HostKind, method: string, path: string): Found<E> | undefined;
+}
+
+export function routeTable<E>(routes: ReadonlyArray<Route<E>>): RouteTable<E> {
+  const byHost = new Map<HostKind, Array<Compiled<E>>>(['app', 'auth', 'unknown'].map((kind) => [kind as HostKind, []]));
+  for (const route of routes) {
+    const compiled = { route, pattern: pathPattern(route.path) };
+    for (const kind of route.on) byHost.get(kind)!.push(compiled);
+  }
+  return {
+    named: (host, path) => byHost.get(host)!.find(({ pattern }) => pattern.test(path))?.route,
+    find(host, method, path) {
+      let named: Route<E> | undefined;
+      const allow = new Set<string>();
+      for (const { route, pattern } of byHost.get(host)!) {
+        const match = pattern.exec(path);
+        if (!match) continue;
+        named ??= route;
+        if (route.methods === '*' || route.methods.includes(method)) return { route, params: match.groups ?? {}, named };
+        for (const m of route.methods) allow.add(m);
+      }
+      return named && { allow: [...allow].join(', '), named };
+    },
+  };
+}
+
+// --- SignOnce's routes -------------------------------------------------------------------------
+
+/** The endpoints the routes call, made per gateway (routes.ts). */
+export interface Endpoints {
+  providers: ReadonlyMap<string, Provider>;
+  signIn: ReturnType<typeof signInRoutes>;
+  password: ReturnType<typeof passwordRoutes>;
+  /** Undefined without `clients`: its routes are then the host's 404. */
+  oidc: ReturnType<typeof oidcRoutes>;
+  signOut: ReturnType<typeof signOutRoutes>;
+  tokens: ReturnType<typeof tokenRoutes>;
+  refresh: ReturnType<typeof refreshRoutes>;
+  account: ReturnType<typeof accountRoutes>;
+  external: ReturnType<typeof externalRoutes>;
+  formTargets: readonly string[];
+  signInChoices(request: FastifyRequest, reply: FastifyReply): unknown;
+  probe(call: Call, probe: 'healthz' | 'readyz' | 'metrics'): unknown;
+  /** What the host answers when no route does. */
+  unmatched(call: Call): unknown;
+}
+
+const GET = ['GET', 'HEAD'] as const;
+const POST = ['POST'] as const;
+
+/** An app host's route: the app and the host it was asked as. */
+const onApp = (handle: (e: Endpoints, call: Call, app: AppConfig, host: string) => unknown) =>
+  (e: Endpoints, call: Call) => call.target.kind === 'app' ? handle(e, call, call.target.app, call.target.host) : e.unmatched(call);
+
+/** A path parameter, decoded (a malformed escape throws: answered 503 like any failure, as before). */
+const param = (call: Call, name: string) => decodeURIComponent(call.params[name]!);
+
+/** The configured provider a provider hop names, or the host's 404. */
+const withProvider = (handle: (e: Endpoints, call: Call, provider: Provider) => unknown) => (e: Endpoints, call: Call) => {
+  const provider = e.providers.get(param(call, 'provider'));
+  return provider ? handle(e, call, provider) : e.unmatched(call);
+};
+
+/** The OpenID Provider's route (only with `clients`). */
+const withOidc = (handle: (oidc: NonNullable<Endpoints['oidc']>, call: Call, e: Endpoints) => unknown) =>
+  (e: Endpoints, call: Call) => e.oidc ? handle(e.oidc, call, e) : e.unmatched(call);
+
+/** The password form (GET shows it, POST submits it) or the dev provider's form (GET). */
+const providerForm = (register: boolean) => withProvider((e, call, provider) => {
+  const { request, reply } = call;
+  if (provider instanceof PasswordProvider) {
+    return request.method === 'POST' ? e.password.submit(request, reply, provider, register) : e.password.showForm(request, reply, provider, register);
+  }
+  if (provider.type === 'dev' && request.method === 'GET') {
+    return page(reply, 200, devSignInForm(`/.auth/login/${encodeURIComponent(provider.id)}/callback`, queryParam(request, 'state') ?? ''), e.formTargets);
+  }
+  return e.unmatched(call);
+});
+
+// The OpenID Provider's endpoints (openid-provider/provider.ts OIDC_ROUTES), each with what follows
+// it (oidc-provider also answers them with a trailing slash or an id), the longest first.
+const oidcEndpoint = (name: string, rateLimit?: RateLimitClass): Route<Endpoints> => ({
+  on: ['auth'], methods: '*', path: `/.auth/oidc/${name}{/rest*}`, rateLimit, label: `/.auth/oidc/${name}`,
+  handler: withOidc((oidc, { request, reply }) => oidc.serve(request, reply)),
+});
+
+export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
+  // App hosts: Easy Auth's /.auth/* (everything else goes to the app).
+  { on: ['app'], methods: GET, path: '/.auth/login', rateLimit: 'sign-in', label: '/.auth/login', handler: (e, { request, reply }) => e.signInChoices(request, reply) },
+  { on: ['app'], methods: GET, path: '/.auth/login/done', rateLimit: 'sign-in', label: '/.auth/login/done', handler: onApp((e, { request, reply }, app, host) => e.signIn.finishLogin(request, reply, app, host)) },
+  { on: ['app'], methods: GET, path: '/.auth/login/{provider}', rateLimit: 'sign-in', label: '/.auth/login/{id}', handler: onApp((e, call, app, host) => e.signIn.startLogin(call.request, call.reply, app, host, param(call, 'provider'))) },
+  // Client-directed sign-in: the client posts a provider's token.
+  { on: ['app'], methods: POST, path: '/.auth/login/{provider}', rateLimit: 'sign-in', label: '/.auth/login/{id}', handler: onApp((e, call, app) => e.signIn.clientDirectedLogin(call.request, call.reply, app, param(call, 'provider'))) },
+  { on: ['app'], methods: GET, path: '/.auth/link/{provider}', rateLimit: 'sign-in', label: '/.auth/link/{id}', handler: onApp((e, call, app, host) => e.account.link(call.request, call.reply, app, host, param(call, 'provider'))) },
+  { on: ['app'], methods: POST, path: '/.auth/unlink/{provider}', label: '/.auth/unlink/{id}', handler: onApp((e, call, app, host) => e.account.unlink(call.request, call.reply, app, host, param(call, 'provider'))) },
+  { on: ['app'], methods: POST, path: '/.auth/external/{issuer}', rateLimit: 'sign-in', label: '/.auth/external/{id}', handler: onApp((e, call, app, host) => e.external.exchange(call.request, call.reply, app, host, param(call, 'issuer'))) },
+  { on: ['app'], methods: POST, path: '/.auth/exchange', label: '/.auth/exchange', handler: onApp((e, { request, reply }, app) => e.tokens.exchange(request, reply, app)) },
+  { on: ['app'], methods: GET, path: '/.auth/me', label: '/.auth/me', handler: onApp((e, { request, reply }, app, host) => e.account.me(request, reply, app, host)) },
+  { on: ['app'], methods: GET, path: '/.auth/refresh', rateLimit: 'refresh', label: '/.auth/refresh', handler: onApp((e, { request, reply }, app, host) => e.refresh.refresh(request, reply, app, host)) },
+  { on: ['app'], methods: GET, path: '/.auth/token', rateLimit: 'refresh', label: '/.auth/token', handler: onApp((e, { request, reply }, app, host) => e.refresh.resourceToken(request, reply, app, host)) },
+  { on: ['app'], methods: GET, path: '/.auth/logout', label: '/.auth/logout', handler: onApp((e, { request, reply }, app, host) => e.signOut.logout(request, reply, app, host)) },
+  { on: ['app'], methods: GET, path: '/.auth/logout/complete', label: '/.auth/logout/complete', handler: (_e, { reply }) => page(reply, 200, signedOutPage()) },
+
+  // The auth host: the providers' hops, the OpenID Provider, the keys.
+  { on: ['auth'], methods: ['GET'], path: '/.auth/login/{provider}/start', rateLimit: 'sign-in', label: '/.auth/login/{id}/start', handler: withProvider((e, { request, reply }, provider) => e.signIn.providerStart(request, reply, provider)) },
+  { on: ['auth'], methods: ['GET'], path: '/.auth/login/{provider}/callback', rateLimit: 'sign-in', label: '/.auth/login/{id}/callback', handler: withProvider((e, { request, reply }, provider) => e.signIn.providerCallback(request, reply, provider)) },
+  // A provider's form_post answer (OpenID Connect Core section 3.1.2.5 response_mode=form_post).
+  { on: ['auth'], methods: POST, path: '/.auth/login/{provider}/callback', rateLimit: 'sign-in', label: '/.auth/login/{id}/callback', handler: withProvider((e, { request, reply }) => e.signIn.formPostCallback(request, reply, request.url.split('?', 1)[0]!)) },
+  { on: ['auth'], methods: ['GET', 'POST'], path: '/.auth/login/{provider}/form', rateLimit: 'sign-in', label: '/.auth/login/{id}/form', handler: providerForm(false) },
+  { on: ['auth'], methods: ['GET', 'POST'], path: '/.auth/login/{provider}/register', rateLimit: 'sign-in', label: '/.auth/login/{id}/register', handler: providerForm(true) },
+  { on: ['auth'], methods: ['GET'], path: '/.auth/logout/done', label: '/.auth/logout/done', handler: (e, { request, reply }) => e.signOut.logoutReturn(request, reply) },
+  // SignOnce's interactions of the OpenID Provider (its sign-in and consent pages).
+  { on: ['auth'], methods: '*', path: '/.auth/oidc/interaction/{uid}', rateLimit: 'sign-in', label: '/.auth/oidc/interaction', handler: withOidc((oidc, { request, reply, params }) => oidc.interaction(request, reply, params.uid!, undefined)) },
+  { on: ['auth'], methods: '*', path: '/.auth/oidc/interaction/{uid}/{action+}', rateLimit: 'sign-in', label: '/.auth/oidc/interaction', handler: withOidc((oidc, { request, reply, params }) => oidc.interaction(request, reply, params.uid!, params.action)) },
+  oidcEndpoint('token/revocation'),
+  oidcEndpoint('token/introspection'),
+  oidcEndpoint('session/end/confirm'),
+  oidcEndpoint('session/end'),
+  oidcEndpoint('token', 'refresh'),
+  oidcEndpoint('auth', 'sign-in'),
+  oidcEndpoint('me'),
+  // The rest of /.auth/oidc/ is oidc-provider's to answer (its own 404s).
+  { on: ['auth'], methods: '*', path: '/.auth/oidc/{rest+}', label: 'other', handler: withOidc((oidc, { request, reply }) => oidc.serve(request, reply)) },
+  // A client's fetch of the user's provider token (scope provider_tokens).
+  { on: ['auth'], methods: ['GET'], path: '/.auth/token', rateLimit: 'refresh', label: '/.auth/token', handler: withOidc((oidc, { request, reply }, e) => e.refresh.clientProviderToken(request, reply, oidc.grantOf)) },
+  { on: ['auth'], methods: GET, path: '/.well-known/jwks.json', label: '/.well-known/jwks.json', handler: (e, { request, reply }) => e.tokens.keySet(request, reply) },
+  // The OpenID Provider's discovery document with `clients`, else SignOnce's (the keys' issuer).
+  { on: ['auth'], methods: GET, path: '/.well-known/openid-configuration', label: '/.well-known/openid-configuration', handler: (e, { request, reply }) => e.oidc ? e.oidc.serve(request, reply) : e.tokens.discovery(reply) },
+
+  // Probes, on the auth host and hosts of no app (an app's own /healthz is the app's).
+  { on: ['auth', 'unknown'], methods: GET, path: '/healthz', label: '/healthz', handler: (e, call) => e.probe(call, 'healthz') },
+  { on: ['auth', 'unknown'], methods: GET, path: '/readyz', label: '/readyz', handler: (e, call) => e.probe(call, 'readyz') },
+  { on: ['auth', 'unknown'], methods: '*', path: '/metrics', label: '/metrics', handler: (e, call) => e.probe(call, 'metrics') },
+];
+
+export const routes = routeTable(ROUTES);
