@@ -20,49 +20,109 @@ import { startInstances, type Instances } from '../test/support/instances.ts';
 import { freePort } from '../test/support/ports.ts';
 import { devSignIn } from '../test/support/sign-in.ts';
 
-const { values } = parseArgs({ options: {
-  instances: { type: 'string', default: '3' }, seconds: { type: 'string', default: '8' }, warmup: { type: 'string', default: '2' },
-  rounds: { type: 'string', default: '3' }, connections: { type: 'string', default: '48' }, users: { type: 'string', default: '16' },
-  'cache-ttls': { type: 'string', default: '1s,0' },
-} });
+const { values } = parseArgs({
+  options: {
+    instances: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '8' },
+    warmup: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '48' },
+    users: { type: 'string', default: '16' },
+    'cache-ttls': { type: 'string', default: '1s,0' },
+  },
+});
 const MAX = Number(values.instances);
 const POSTGRES_URL = process.env.SIGNONCE_BENCH_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/test';
 const here = (file: string) => new URL(file, import.meta.url).pathname;
 
 // autocannon has no type declarations: the little used of it, typed here.
-interface Histogram { average: number; p50: number; p99: number }
-interface AutocannonResult { requests: Histogram; latency: Histogram; errors: number; timeouts: number; non2xx: number }
+interface Histogram {
+  average: number;
+  p50: number;
+  p99: number;
+}
+interface AutocannonResult {
+  requests: Histogram;
+  latency: Histogram;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+}
 type Load = { method: 'GET'; path: string; headers: Record<string, string> };
 const autocannon = createRequire(import.meta.url)('autocannon') as (options: {
-  url: string[]; connections: number; duration: number; requests: Load[];
+  url: string[];
+  connections: number;
+  duration: number;
+  requests: Load[];
 }) => Promise<AutocannonResult>;
 
 /** A child process of ours that prints its port first (bench/backend.ts, bench/proxy.ts). */
 async function child(script: string, ...args: string[]) {
   const process_ = spawn(process.execPath, [here(script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = await once(process_.stdout, 'data') as [Buffer];
+  const [line] = (await once(process_.stdout, 'data')) as [Buffer];
   return { pid: process_.pid!, url: `http://127.0.0.1:${String(line).trim()}`, kill: () => process_.kill() };
 }
 
 // CPU time (ms) of a process, and of the whole machine, from /proc: where the cores went.
 // (Clock ticks of 10 ms: USER_HZ is 100 on Linux.)
-const ticks = (fields: string[], from: number, to: number) => fields.slice(from, to).reduce((n, f) => n + Number(f), 0) * 10;
-const statOf = (pid: number | string) => { try { return readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return ''; } };
-const cpuOf = (pid: number | string) => { const stat = statOf(pid); return stat ? ticks(stat.split(') ')[1]!.split(' '), 11, 13) : 0; };
+const ticks = (fields: string[], from: number, to: number) =>
+  fields.slice(from, to).reduce((n, f) => n + Number(f), 0) * 10;
+const statOf = (pid: number | string) => {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return '';
+  }
+};
+const cpuOf = (pid: number | string) => {
+  const stat = statOf(pid);
+  return stat ? ticks(stat.split(') ')[1]!.split(' '), 11, 13) : 0;
+};
 /** CPU of every PostgreSQL process (server and backends; other users' too, if any), by pid. */
-const postgresCpu = () => new Map(readdirSync('/proc').filter((p) => /^\d+$/.test(p) && statOf(p).includes(' (postgres) ')).map((p) => [p, cpuOf(p)]));
+const postgresCpu = () =>
+  new Map(
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p) && statOf(p).includes(' (postgres) '))
+      .map((p) => [p, cpuOf(p)]),
+  );
 /** What PostgreSQL used since `before` (a backend that ended meanwhile is not counted). */
-const postgresSince = (before: Map<string, number>) => [...postgresCpu()].reduce((n, [pid, ms]) => n + ms - (before.get(pid) ?? 0), 0);
+const postgresSince = (before: Map<string, number>) =>
+  [...postgresCpu()].reduce((n, [pid, ms]) => n + ms - (before.get(pid) ?? 0), 0);
 /** Busy time of all cores: user, nice, system, irq, softirq, steal (not idle, iowait). */
-const machineCpu = () => { const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/); return ticks(f, 1, 4) + ticks(f, 6, 9); };
-const selfCpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+const machineCpu = () => {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  return ticks(f, 1, 4) + ticks(f, 6, 9);
+};
+const selfCpu = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 
-interface Run { rps: number; p50: number; p99: number; errors: number; cpu: { servers: number; backend: number; load: number; postgres: number; other: number } }
+interface Run {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  cpu: { servers: number; backend: number; load: number; postgres: number; other: number };
+}
 
 /** Load for `seconds` on `urls` (round-robin per connection), each connection cycling through the users. */
-async function load(urls: string[], requests: Load[], seconds: number, pids: number[], backendPid: number): Promise<Run> {
+async function load(
+  urls: string[],
+  requests: Load[],
+  seconds: number,
+  pids: number[],
+  backendPid: number,
+): Promise<Run> {
   const connections = Math.ceil(Number(values.connections) / urls.length) * urls.length;
-  const before = { servers: pids.map(cpuOf), backend: cpuOf(backendPid), load: selfCpu(), postgres: postgresCpu(), machine: machineCpu(), at: performance.now() };
+  const before = {
+    servers: pids.map(cpuOf),
+    backend: cpuOf(backendPid),
+    load: selfCpu(),
+    postgres: postgresCpu(),
+    machine: machineCpu(),
+    at: performance.now(),
+  };
   const r = await autocannon({ url: urls, connections, duration: seconds, requests });
   const wall = performance.now() - before.at;
   const servers = pids.reduce((n, pid, i) => n + cpuOf(pid) - before.servers[i]!, 0);
@@ -71,9 +131,17 @@ async function load(urls: string[], requests: Load[], seconds: number, pids: num
   const pg = postgresSince(before.postgres);
   const pct = (ms: number) => Math.round((ms / wall) * 100);
   return {
-    rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts + r.non2xx,
-    cpu: { servers: pct(servers), backend: pct(backend), load: pct(loadCpu), postgres: pct(pg),
-      other: pct(Math.max(0, machineCpu() - before.machine - servers - backend - loadCpu - pg)) },
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.timeouts + r.non2xx,
+    cpu: {
+      servers: pct(servers),
+      backend: pct(backend),
+      load: pct(loadCpu),
+      postgres: pct(pg),
+      other: pct(Math.max(0, machineCpu() - before.machine - servers - backend - loadCpu - pg)),
+    },
   };
 }
 
@@ -101,10 +169,14 @@ try {
   for (const ttl of values['cache-ttls'].split(',')) {
     // Phase: MAX serve processes, one config but the port; autocannon then uses the first 1..MAX.
     instances = await startInstances(ports, {
-      publicUrl: `http://auth.localhost:${ports[0]}`, store: storeUrl.toString(),
-      secrets: { encryptionKeys: [key] }, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
+      publicUrl: `http://auth.localhost:${ports[0]}`,
+      store: storeUrl.toString(),
+      secrets: { encryptionKeys: [key] },
+      devMode: true,
+      providers: [{ id: 'dev', type: 'dev' }],
       // warn: per-request info lines would cost the instances (and fill this process's buffers).
-      log: { level: 'warn' }, session: { cacheTtl: ttl },
+      log: { level: 'warn' },
+      session: { cacheTtl: ttl },
       apps: [{ id: 'bench', hosts: [appHost], upstream: backend.url, defaultProvider: 'dev', tokenStore: true }],
     });
     const servers = instances.processes;
@@ -115,10 +187,20 @@ try {
         const { ua } = await devSignIn(`http://${appHost}/`, `user${u}@example.com`);
         const { account } = await store.resolveIdentity('dev', `user${u}@example.com`);
         // Provider tokens, so X-MS-TOKEN-* headers are injected as for a real provider.
-        await store.putTokens({ accountId: account.id, provider: 'dev', resource: '' }, {
-          accessToken: 'a'.repeat(1200), idToken: 'i'.repeat(900), refreshToken: 'r'.repeat(400), expiresAt: Date.now() + 3 * 3_600_000,
+        await store.putTokens(
+          { accountId: account.id, provider: 'dev', resource: '' },
+          {
+            accessToken: 'a'.repeat(1200),
+            idToken: 'i'.repeat(900),
+            refreshToken: 'r'.repeat(400),
+            expiresAt: Date.now() + 3 * 3_600_000,
+          },
+        );
+        users.push({
+          method: 'GET',
+          path: '/',
+          headers: { host: appHost, cookie: ua.cookieHeader(new URL(`http://${appHost}/`))! },
         });
-        users.push({ method: 'GET', path: '/', headers: { host: appHost, cookie: ua.cookieHeader(new URL(`http://${appHost}/`))! } });
       }
       await store.close();
     }
@@ -126,15 +208,36 @@ try {
       // (undici's request: fetch would drop the Host header.)
       const check = await request(`http://127.0.0.1:${port}/`, { headers: users[0]!.headers });
       await check.body.dump();
-      if (check.statusCode !== 200) throw new Error(`instance ${i} answered ${check.statusCode}: the signed-in session does not work`);
+      if (check.statusCode !== 200)
+        throw new Error(`instance ${i} answered ${check.statusCode}: the signed-in session does not work`);
     }
     const scenarios: Array<[string, number, (seconds: number) => Promise<Run>]> = [];
     for (let n = 1; n <= MAX; n++) {
       // The baseline in every phase (it alternates with SignOnce); rows print medians over all of them.
-      scenarios.push([`minimal Node proxy ×${n}`, n, (seconds) => load(proxies.slice(0, n).map((p) => p.url),
-        [{ method: 'GET', path: '/', headers: {} }], seconds, proxies.slice(0, n).map((p) => p.pid), backend.pid)]);
-      scenarios.push([`SignOnce ×${n}, cacheTtl ${ttl}${ttl === '1s' ? ' (default)' : ''}`, n, (seconds) => load(ports.slice(0, n).map((p) => `http://127.0.0.1:${p}`),
-        users, seconds, servers.slice(0, n).map((s) => s.child.pid!), backend.pid)]);
+      scenarios.push([
+        `minimal Node proxy ×${n}`,
+        n,
+        (seconds) =>
+          load(
+            proxies.slice(0, n).map((p) => p.url),
+            [{ method: 'GET', path: '/', headers: {} }],
+            seconds,
+            proxies.slice(0, n).map((p) => p.pid),
+            backend.pid,
+          ),
+      ]);
+      scenarios.push([
+        `SignOnce ×${n}, cacheTtl ${ttl}${ttl === '1s' ? ' (default)' : ''}`,
+        n,
+        (seconds) =>
+          load(
+            ports.slice(0, n).map((p) => `http://127.0.0.1:${p}`),
+            users,
+            seconds,
+            servers.slice(0, n).map((s) => s.child.pid!),
+            backend.pid,
+          ),
+      ]);
     }
     // Warm-up: every process's JIT, pools and connections, before anything counts.
     for (const [, , run] of scenarios) await run(Number(values.warmup));
@@ -156,13 +259,23 @@ try {
   await sql.end();
 }
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
 const rpsOf = (name: string) => median(results.get(name)!.runs.map((r) => r.rps));
 const bare = rpsOf('minimal Node proxy ×1');
-console.log(`${availableParallelism()} cores, shared by the load generator (autocannon, ${values.connections} connections, in this process), the instances, ` +
-  'the backend and PostgreSQL: more instances cannot scale linearly here; the minimal proxy rows show what the machine allows.');
-console.log(`Median of ${values.rounds} rounds of ${values.seconds} s; latency under that load (autocannon: whole ms). CPU: % of one core during the run (rest: kernel, other processes on the machine).\n`);
-console.log('| scenario | instances | requests/s | p50 ms | p99 ms | vs ×1 | vs minimal proxy ×1 | CPU % instances / backend / load gen / PostgreSQL / rest | errors |');
+console.log(
+  `${availableParallelism()} cores, shared by the load generator (autocannon, ${values.connections} connections, in this process), the instances, ` +
+    'the backend and PostgreSQL: more instances cannot scale linearly here; the minimal proxy rows show what the machine allows.',
+);
+console.log(
+  `Median of ${values.rounds} rounds of ${values.seconds} s; latency under that load (autocannon: whole ms). CPU: % of one core during the run (rest: kernel, other processes on the machine).\n`,
+);
+console.log(
+  '| scenario | instances | requests/s | p50 ms | p99 ms | vs ×1 | vs minimal proxy ×1 | CPU % instances / backend / load gen / PostgreSQL / rest | errors |',
+);
 console.log('|---|---:|---:|---:|---:|---:|---:|---|---:|');
 // Grouped: the minimal proxy, then SignOnce per cacheTtl; 1..MAX instances each.
 const kinds = [...new Set([...results.keys()].map((name) => name.replace(/×\d+/, '×N')))];
@@ -171,8 +284,13 @@ for (const name of kinds.flatMap((kind) => Array.from({ length: MAX }, (_, i) =>
   const rps = median(runs.map((r) => r.rps));
   const one = rpsOf(name.replace(/×\d+/, '×1'));
   const cpu = (k: keyof Run['cpu']) => Math.round(median(runs.map((r) => r.cpu[k])));
-  console.log(`| ${name} | ${instances} | ${Math.round(rps)} | ${median(runs.map((r) => r.p50))} | ${median(runs.map((r) => r.p99))} | ` +
-    `${(rps / one).toFixed(2)} | ${(rps / bare).toFixed(2)} | ${cpu('servers')} / ${cpu('backend')} / ${cpu('load')} / ${cpu('postgres')} / ${cpu('other')} | ${runs.reduce((n, r) => n + r.errors, 0)} |`);
+  console.log(
+    `| ${name} | ${instances} | ${Math.round(rps)} | ${median(runs.map((r) => r.p50))} | ${median(runs.map((r) => r.p99))} | ` +
+      `${(rps / one).toFixed(2)} | ${(rps / bare).toFixed(2)} | ${cpu('servers')} / ${cpu('backend')} / ${cpu('load')} / ${cpu('postgres')} / ${cpu('other')} | ${runs.reduce((n, r) => n + r.errors, 0)} |`,
+  );
 }
 const busy = [...results.values()].flatMap((r) => r.runs).filter((r) => r.cpu.other > 20).length;
-if (busy) console.log(`\n${busy} of the runs had more than 20% of a core used by others (rest): numbers of a busy machine; run again when it is quiet.`);
+if (busy)
+  console.log(
+    `\n${busy} of the runs had more than 20% of a core used by others (rest): numbers of a busy machine; run again when it is quiet.`,
+  );

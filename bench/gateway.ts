@@ -25,15 +25,19 @@ import { tempDir } from '../test/support/tmp.ts';
 import { parseArgs } from 'node:util';
 import { startMinimalProxy } from './proxy.ts';
 
-const { values } = parseArgs({ options: {
-  rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '32' },
-  // e.g. --scenarios c to profile SignOnce alone; ratios need b and c.
-  scenarios: { type: 'string', default: 'a,b,c,d' },
-  // Signed in, but no X-MS-TOKEN-* headers: shows what token injection costs.
-  'without-tokens': { type: 'boolean', default: false },
-  // session.cacheTtl of SignOnce; 0 resolves every cookie in the store (what a cache miss costs).
-  'session-cache-ttl': { type: 'string', default: '1s' },
-} });
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '5' },
+    seconds: { type: 'string', default: '5' },
+    connections: { type: 'string', default: '32' },
+    // e.g. --scenarios c to profile SignOnce alone; ratios need b and c.
+    scenarios: { type: 'string', default: 'a,b,c,d' },
+    // Signed in, but no X-MS-TOKEN-* headers: shows what token injection costs.
+    'without-tokens': { type: 'boolean', default: false },
+    // session.cacheTtl of SignOnce; 0 resolves every cookie in the store (what a cache miss costs).
+    'session-cache-ttl': { type: 'string', default: '1s' },
+  },
+});
 const ROUNDS = Number(values.rounds);
 const execFileAsync = promisify(execFile);
 const here = (file: string) => new URL(file, import.meta.url).pathname;
@@ -41,7 +45,7 @@ const here = (file: string) => new URL(file, import.meta.url).pathname;
 // (a) the backend, in its own process.
 const backend = spawn(process.execPath, [here('./backend.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
 process.on('exit', () => backend.kill());
-const [portLine] = await once(backend.stdout!, 'data') as [Buffer];
+const [portLine] = (await once(backend.stdout!, 'data')) as [Buffer];
 const backendUrl = `http://127.0.0.1:${String(portLine).trim()}`;
 
 // (b) a minimal reverse proxy: what any proxy must do, nothing more.
@@ -53,44 +57,103 @@ const port = await freePort();
 const { dir, remove } = await tempDir('signonce-bench-');
 const key = generateKey();
 const store = `sqlite:${join(dir, 'signonce.db')}`;
-const config = parseConfig(stringify({
-  publicUrl: `http://auth.localhost:${port}`, listen: { host: '127.0.0.1', port }, store, secrets: { encryptionKeys: [key] },
-  devMode: true, providers: [{ id: 'dev', type: 'dev' }], log: { level: 'warn' }, session: { cacheTtl: values['session-cache-ttl'] },
-  apps: [{ id: 'bench', hosts: [`bench.localhost:${port}`], upstream: backendUrl, defaultProvider: 'dev', tokenStore: !values['without-tokens'], allowedExternalRedirectUrls: ['benchapp://done'] }],
-}), join(dir, 'signonce.yaml'), {});
-const gateway = await startGateway(config, createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, done) => done() }) }));
+const config = parseConfig(
+  stringify({
+    publicUrl: `http://auth.localhost:${port}`,
+    listen: { host: '127.0.0.1', port },
+    store,
+    secrets: { encryptionKeys: [key] },
+    devMode: true,
+    providers: [{ id: 'dev', type: 'dev' }],
+    log: { level: 'warn' },
+    session: { cacheTtl: values['session-cache-ttl'] },
+    apps: [
+      {
+        id: 'bench',
+        hosts: [`bench.localhost:${port}`],
+        upstream: backendUrl,
+        defaultProvider: 'dev',
+        tokenStore: !values['without-tokens'],
+        allowedExternalRedirectUrls: ['benchapp://done'],
+      },
+    ],
+  }),
+  join(dir, 'signonce.yaml'),
+  {},
+);
+const gateway = await startGateway(
+  config,
+  createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, done) => done() }) }),
+);
 const ua = new UserAgent();
 const form = await ua.navigate(`http://bench.localhost:${port}/`);
 await ua.submitForm(form.url, await form.text(), { user_id: 'bench@example.com' });
 const tokens = await openStore(store, { keyring: new Keyring([key]) });
 const { account } = await tokens.resolveIdentity('dev', 'bench@example.com');
-await tokens.putTokens({ accountId: account.id, provider: 'dev', resource: '' }, {
-  accessToken: 'a'.repeat(1200), idToken: 'i'.repeat(900), refreshToken: 'r'.repeat(400), expiresAt: Date.now() + 3_600_000,
-});
+await tokens.putTokens(
+  { accountId: account.id, provider: 'dev', resource: '' },
+  {
+    accessToken: 'a'.repeat(1200),
+    idToken: 'i'.repeat(900),
+    refreshToken: 'r'.repeat(400),
+    expiresAt: Date.now() + 3_600_000,
+  },
+);
 await tokens.close();
 const cookie = ua.cookieHeader(new URL(`http://bench.localhost:${port}/`))!;
 // The same user, signed in as a native app: an authentication token instead of the cookie.
-const { authenticationToken } = await nativeDevSignIn(`http://bench.localhost:${port}`, 'benchapp://done', { user_id: 'bench@example.com' });
+const { authenticationToken } = await nativeDevSignIn(`http://bench.localhost:${port}`, 'benchapp://done', {
+  user_id: 'bench@example.com',
+});
 const check = await request(`http://127.0.0.1:${port}/`, { headers: { host: `bench.localhost:${port}`, cookie } });
-if (check.statusCode !== 200) throw new Error(`SignOnce answered ${check.statusCode}: the signed-in session does not work`);
+if (check.statusCode !== 200)
+  throw new Error(`SignOnce answered ${check.statusCode}: the signed-in session does not work`);
 await check.body.dump();
 
-interface Result { requestsPerSecond: number; p50: number; p99: number; errors: number }
+interface Result {
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
 async function load(url: string, headers: Record<string, string> = {}): Promise<Result> {
-  const args = ['-j', '-c', values.connections, '-d', values.seconds, ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
+  const args = [
+    '-j',
+    '-c',
+    values.connections,
+    '-d',
+    values.seconds,
+    ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]),
+    url,
+  ];
   const { stdout } = await execFileAsync(here('../node_modules/.bin/autocannon'), args, { maxBuffer: 1 << 24 });
   const throughput = JSON.parse(stdout);
-  const { stdout: single } = await execFileAsync(process.execPath, [here('./latency.ts'), url, values.seconds, JSON.stringify(headers)]);
+  const { stdout: single } = await execFileAsync(process.execPath, [
+    here('./latency.ts'),
+    url,
+    values.seconds,
+    JSON.stringify(headers),
+  ]);
   const latency = JSON.parse(single);
-  return { requestsPerSecond: throughput.requests.average, p50: latency.p50, p99: latency.p99, errors: throughput.errors + throughput.non2xx + latency.errors };
+  return {
+    requestsPerSecond: throughput.requests.average,
+    p50: latency.p50,
+    p99: latency.p99,
+    errors: throughput.errors + throughput.non2xx + latency.errors,
+  };
 }
 
-const scenarios = ([
-  ['(a) backend directly', () => load(`${backendUrl}/`)],
-  ['(b) minimal Node proxy', () => load(`${minimalUrl}/`)],
-  ['(c) SignOnce, signed in', () => load(`http://127.0.0.1:${port}/`, { host: `bench.localhost:${port}`, cookie })],
-  ['(d) SignOnce, authentication token', () => load(`http://127.0.0.1:${port}/`, { host: `bench.localhost:${port}`, 'x-zumo-auth': authenticationToken })],
-] as Array<[string, () => Promise<Result>]>).filter(([name]) => values.scenarios.split(',').includes(name[1]!));
+const scenarios = (
+  [
+    ['(a) backend directly', () => load(`${backendUrl}/`)],
+    ['(b) minimal Node proxy', () => load(`${minimalUrl}/`)],
+    ['(c) SignOnce, signed in', () => load(`http://127.0.0.1:${port}/`, { host: `bench.localhost:${port}`, cookie })],
+    [
+      '(d) SignOnce, authentication token',
+      () => load(`http://127.0.0.1:${port}/`, { host: `bench.localhost:${port}`, 'x-zumo-auth': authenticationToken }),
+    ],
+  ] as Array<[string, () => Promise<Result>]>
+).filter(([name]) => values.scenarios.split(',').includes(name[1]!));
 const results = new Map<string, Result[]>(scenarios.map(([name]) => [name, []]));
 for (const [, run] of scenarios) await run(); // warm-up
 for (let round = 0; round < ROUNDS; round++) {
@@ -98,22 +161,36 @@ for (let round = 0; round < ROUNDS; round++) {
   process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
 }
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
-console.log(`| scenario | requests/s, ${values.connections} connections (median of ${ROUNDS}) | p50 ms, 1 connection | p99 ms, 1 connection | errors |`);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+console.log(
+  `| scenario | requests/s, ${values.connections} connections (median of ${ROUNDS}) | p50 ms, 1 connection | p99 ms, 1 connection | errors |`,
+);
 console.log('|---|---:|---:|---:|---:|');
 for (const [name, rs] of results) {
-  console.log(`| ${name} | ${Math.round(median(rs.map((r) => r.requestsPerSecond)))} | ${median(rs.map((r) => r.p50)).toFixed(3)} | ${median(rs.map((r) => r.p99)).toFixed(3)} | ${rs.reduce((n, r) => n + r.errors, 0)} |`);
+  console.log(
+    `| ${name} | ${Math.round(median(rs.map((r) => r.requestsPerSecond)))} | ${median(rs.map((r) => r.p50)).toFixed(3)} | ${median(rs.map((r) => r.p99)).toFixed(3)} | ${rs.reduce((n, r) => n + r.errors, 0)} |`,
+  );
 }
 const [b, c] = [results.get('(b) minimal Node proxy'), results.get('(c) SignOnce, signed in')];
 if (b && c) {
   const ratio = median(c.map((r, i) => r.requestsPerSecond / b[i]!.requestsPerSecond));
   const added = median(c.map((r, i) => r.p50 - b[i]!.p50));
-  console.log(`\nSignOnce / minimal proxy, requests/s: ${(ratio * 100).toFixed(0)}% (median of per-round ratios; bar: >= 70%)`);
-  console.log(`SignOnce p50 - minimal proxy p50, 1 connection: ${added.toFixed(3)} ms (median of per-round differences; bar: < 1 ms)`);
+  console.log(
+    `\nSignOnce / minimal proxy, requests/s: ${(ratio * 100).toFixed(0)}% (median of per-round ratios; bar: >= 70%)`,
+  );
+  console.log(
+    `SignOnce p50 - minimal proxy p50, 1 connection: ${added.toFixed(3)} ms (median of per-round differences; bar: < 1 ms)`,
+  );
 }
 const d = results.get('(d) SignOnce, authentication token');
 if (c && d) {
-  console.log(`Token / cookie, requests/s: ${(median(d.map((r, i) => r.requestsPerSecond / c[i]!.requestsPerSecond)) * 100).toFixed(0)}% (median of per-round ratios)`);
+  console.log(
+    `Token / cookie, requests/s: ${(median(d.map((r, i) => r.requestsPerSecond / c[i]!.requestsPerSecond)) * 100).toFixed(0)}% (median of per-round ratios)`,
+  );
 }
 
 await gateway.close();

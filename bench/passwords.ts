@@ -19,7 +19,11 @@ const accounts = new LocalAccounts(store);
 const users = Array.from({ length: Math.ceil(rounds / 4) }, (_, i) => `user${i}`);
 for (const user of users) await accounts.register('local', user, PASSWORD, 12);
 
-const samples: Record<string, number[]> = { 'known user, wrong password': [], 'unknown user': [], 'known user, right password': [] };
+const samples: Record<string, number[]> = {
+  'known user, wrong password': [],
+  'unknown user': [],
+  'known user, right password': [],
+};
 let address = 0;
 const timed = async (kind: string, username: string, password: string) => {
   const started = performance.now();
@@ -37,7 +41,9 @@ for (let i = 0; i < rounds; i++) {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const base = median(samples['known user, wrong password']!);
-console.log(`| local sign-in (${rounds} each, interleaved) | median ms | p90 ms | vs wrong password |\n|---|---:|---:|---:|`);
+console.log(
+  `| local sign-in (${rounds} each, interleaved) | median ms | p90 ms | vs wrong password |\n|---|---:|---:|---:|`,
+);
 for (const [kind, times] of Object.entries(samples)) {
   const p90 = [...times].sort((a, b) => a - b)[Math.floor(times.length * 0.9)]!;
   console.log(`| ${kind} | ${median(times).toFixed(1)} | ${p90.toFixed(1)} | ${(median(times) / base).toFixed(2)} |`);

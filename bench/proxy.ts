@@ -9,7 +9,10 @@ export async function startMinimalProxy(backendUrl: string): Promise<{ url: stri
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
   const server: Server = createServer(async (incoming, outgoing) => {
     const response = await request(new URL(incoming.url!, backendUrl), {
-      dispatcher: agent, method: incoming.method as 'GET', headers: incoming.headers as Record<string, string>, body: null,
+      dispatcher: agent,
+      method: incoming.method as 'GET',
+      headers: incoming.headers as Record<string, string>,
+      body: null,
     });
     outgoing.writeHead(response.statusCode, response.headers as Record<string, string>);
     for await (const chunk of response.body) outgoing.write(chunk);

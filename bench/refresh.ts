@@ -17,7 +17,9 @@ import { tempDir } from '../test/support/tmp.ts';
 import type { UserAgent } from '../test/support/user-agent.ts';
 import { oidcSignIn } from '../test/support/sign-in.ts';
 
-const { values } = parseArgs({ options: { users: { type: 'string', default: '100' }, requests: { type: 'string', default: '200' } } });
+const { values } = parseArgs({
+  options: { users: { type: 'string', default: '100' }, requests: { type: 'string', default: '200' } },
+});
 const USERS = Number(values.users);
 const REQUESTS = Number(values.requests);
 
@@ -25,23 +27,49 @@ const port = await freePort();
 const first = await startOidcProvider([]);
 await first.close();
 // 'idp' never refreshes before a request (ahead 0); 'eager' always does (ahead longer than a token lives).
-const idp = await startOidcProvider(['idp', 'eager'].map((id) => `http://auth.localhost:${port}/.auth/login/${id}/callback`), first);
+const idp = await startOidcProvider(
+  ['idp', 'eager'].map((id) => `http://auth.localhost:${port}/.auth/login/${id}/callback`),
+  first,
+);
 const echo = await startEcho();
 const { dir, remove } = await tempDir('signonce-bench-');
 const provider = (id: string, ahead: string) => ({
-  id, type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-  scopes: ['openid', 'email', 'offline_access'], authorizationParams: { prompt: 'consent' }, refresh: { ahead },
+  id,
+  type: 'oidc',
+  issuer: idp.issuer,
+  clientId: idp.clientId,
+  clientSecret: idp.clientSecret,
+  scopes: ['openid', 'email', 'offline_access'],
+  authorizationParams: { prompt: 'consent' },
+  refresh: { ahead },
 });
-const config = parseConfig(stringify({
-  publicUrl: `http://auth.localhost:${port}`, listen: { host: '127.0.0.1', port }, store: `sqlite:${join(dir, 'signonce.db')}`,
-  secrets: { encryptionKeys: [generateKey()] }, log: { level: 'warn' }, session: { cacheTtl: 0 },
-  providers: [provider('idp', '0s'), provider('eager', '2h')],
-  apps: [
-    { id: 'app', hosts: [`app.localhost:${port}`], upstream: echo.url, defaultProvider: 'idp', tokenStore: true },
-    { id: 'eager', hosts: [`eager.localhost:${port}`], upstream: echo.url, defaultProvider: 'eager', tokenStore: true },
-  ],
-}), join(dir, 'signonce.yaml'), {});
-const gateway = await startGateway(config, createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, done) => done() }) }));
+const config = parseConfig(
+  stringify({
+    publicUrl: `http://auth.localhost:${port}`,
+    listen: { host: '127.0.0.1', port },
+    store: `sqlite:${join(dir, 'signonce.db')}`,
+    secrets: { encryptionKeys: [generateKey()] },
+    log: { level: 'warn' },
+    session: { cacheTtl: 0 },
+    providers: [provider('idp', '0s'), provider('eager', '2h')],
+    apps: [
+      { id: 'app', hosts: [`app.localhost:${port}`], upstream: echo.url, defaultProvider: 'idp', tokenStore: true },
+      {
+        id: 'eager',
+        hosts: [`eager.localhost:${port}`],
+        upstream: echo.url,
+        defaultProvider: 'eager',
+        tokenStore: true,
+      },
+    ],
+  }),
+  join(dir, 'signonce.yaml'),
+  {},
+);
+const gateway = await startGateway(
+  config,
+  createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, done) => done() }) }),
+);
 
 const signIn = async (host: string, user: string) => (await oidcSignIn(`http://${host}:${port}/`, user)).ua;
 
@@ -50,7 +78,9 @@ for (let i = 0; i < USERS; i++) users.push(await signIn('app.localhost', `user${
 const grants = idp.refreshGrants;
 const started = performance.now();
 for (let i = 0; i < users.length; i += 8) {
-  const answers = await Promise.all(users.slice(i, i + 8).map((ua) => ua.request(`http://app.localhost:${port}/.auth/refresh`)));
+  const answers = await Promise.all(
+    users.slice(i, i + 8).map((ua) => ua.request(`http://app.localhost:${port}/.auth/refresh`)),
+  );
   if (answers.some((a) => a.status !== 200)) throw new Error('a refresh failed');
 }
 const refreshesPerSecond = (idp.refreshGrants - grants) / ((performance.now() - started) / 1000);
@@ -75,7 +105,9 @@ const triggered = idp.refreshGrants - before;
 console.log('| measure | value |\n|---|---:|');
 console.log(`| refreshes/s through /.auth/refresh (${USERS} users, 8 at a time) | ${refreshesPerSecond.toFixed(0)} |`);
 console.log(`| proxied request, no refresh: p50 ms | ${median(plain).toFixed(2)} |`);
-console.log(`| proxied request that refreshes first: p50 ms (${triggered} refreshes in ${REQUESTS} requests) | ${median(refreshing).toFixed(2)} |`);
+console.log(
+  `| proxied request that refreshes first: p50 ms (${triggered} refreshes in ${REQUESTS} requests) | ${median(refreshing).toFixed(2)} |`,
+);
 console.log(`| added by a refresh: p50 ms | ${(median(refreshing) - median(plain)).toFixed(2)} |`);
 
 await gateway.close();

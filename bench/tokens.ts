@@ -27,15 +27,38 @@ const { dir, remove } = await tempDir('signonce-bench-');
 const key = generateKey();
 const store = `sqlite:${join(dir, 'signonce.db')}`;
 const issuer = `http://auth.localhost:${port}`;
-const config = parseConfig(stringify({
-  publicUrl: issuer, listen: { host: '127.0.0.1', port }, store, secrets: { encryptionKeys: [key] },
-  devMode: true, providers: [{ id: 'dev', type: 'dev' }], log: { level: 'warn' },
-  apps: [{ id: 'api', hosts: [`api.localhost:${port}`], upstream: 'http://127.0.0.1:9', defaultProvider: 'dev', allowedExternalRedirectUrls: ['benchapp://done'] }],
-}), join(dir, 'signonce.yaml'), {});
-const gateway = await startGateway(config, createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, done) => done() }) }));
-const { authenticationToken } = await nativeDevSignIn(`http://api.localhost:${port}`, 'benchapp://done', { user_id: 'bench@example.com' });
+const config = parseConfig(
+  stringify({
+    publicUrl: issuer,
+    listen: { host: '127.0.0.1', port },
+    store,
+    secrets: { encryptionKeys: [key] },
+    devMode: true,
+    providers: [{ id: 'dev', type: 'dev' }],
+    log: { level: 'warn' },
+    apps: [
+      {
+        id: 'api',
+        hosts: [`api.localhost:${port}`],
+        upstream: 'http://127.0.0.1:9',
+        defaultProvider: 'dev',
+        allowedExternalRedirectUrls: ['benchapp://done'],
+      },
+    ],
+  }),
+  join(dir, 'signonce.yaml'),
+  {},
+);
+const gateway = await startGateway(
+  config,
+  createLogger({ level: 'warn', destination: new Writable({ write: (_c, _e, done) => done() }) }),
+);
+const { authenticationToken } = await nativeDevSignIn(`http://api.localhost:${port}`, 'benchapp://done', {
+  user_id: 'bench@example.com',
+});
 
-const fetchLocal = ((input: string | URL, init?: object) => undiciFetch(input, { ...init, dispatcher: loopback })) as unknown as typeof fetch;
+const fetchLocal = ((input: string | URL, init?: object) =>
+  undiciFetch(input, { ...init, dispatcher: loopback })) as unknown as typeof fetch;
 
 /** Verifications per second of `verify`, run one after another for `seconds`. */
 async function rate(verify: () => Promise<unknown>): Promise<number> {

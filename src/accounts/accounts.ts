@@ -44,8 +44,13 @@ export async function signOutEverywhere(store: Store, accountId: string): Promis
  * when there is no such account. The flag goes first: a sign-in racing the disable is refused,
  * and a session it made meanwhile is not live (Store.setAccountDisabled).
  */
-export async function setAccountDisabled(store: Store, accountId: string, disabled: boolean, now: number = Date.now()): Promise<boolean> {
-  if (!await store.setAccountDisabled(accountId, disabled ? now : null)) return false;
+export async function setAccountDisabled(
+  store: Store,
+  accountId: string,
+  disabled: boolean,
+  now: number = Date.now(),
+): Promise<boolean> {
+  if (!(await store.setAccountDisabled(accountId, disabled ? now : null))) return false;
   if (disabled) await signOutEverywhere(store, accountId);
   return true;
 }
@@ -74,13 +79,16 @@ export class Accounts {
   async signIn(identity: ProvenIdentity): Promise<{ accountId: string; linkedByEmail: boolean }> {
     const key = await this.#emailKey(identity);
     let linkedByEmail = false;
-    if (key && !await this.#store.findIdentity(identity.provider, identity.subject)) {
+    if (key && !(await this.#store.findIdentity(identity.provider, identity.subject))) {
       const match = accountByEmail(await this.#store.findIdentitiesByEmailKey(key), this.#linkByEmail);
       if (match) linkedByEmail = await this.#linkUnlessTaken(match, identity);
     }
     const { account } = await this.#store.resolveIdentity(identity.provider, identity.subject);
     if (account.disabledAt !== undefined) throw new AccountDisabledError(account.id);
-    await this.#store.updateIdentity(identity.provider, identity.subject, { profile: profileOf(identity), emailKey: key });
+    await this.#store.updateIdentity(identity.provider, identity.subject, {
+      profile: profileOf(identity),
+      emailKey: key,
+    });
     return { accountId: account.id, linkedByEmail };
   }
 
@@ -88,7 +96,10 @@ export class Accounts {
   async link(accountId: string, identity: ProvenIdentity): Promise<void> {
     await this.assertEnabled(accountId);
     await this.#store.linkIdentity(accountId, identity.provider, identity.subject);
-    await this.#store.updateIdentity(identity.provider, identity.subject, { profile: profileOf(identity), emailKey: await this.#emailKey(identity) });
+    await this.#store.updateIdentity(identity.provider, identity.subject, {
+      profile: profileOf(identity),
+      emailKey: await this.#emailKey(identity),
+    });
   }
 
   /** Whether the account exists and is not disabled. */
@@ -102,7 +113,7 @@ export class Accounts {
    * way in asks here, or through signIn and link, which do.
    */
   async assertEnabled(accountId: string): Promise<void> {
-    if (!await this.enabled(accountId)) throw new AccountDisabledError(accountId);
+    if (!(await this.enabled(accountId))) throw new AccountDisabledError(accountId);
   }
 
   /**
@@ -110,7 +121,9 @@ export class Accounts {
    * (a linked external identity describes no one), with that profile.
    */
   async described(accountId: string): Promise<{ identity: Identity; profile: IdentityProfile } | undefined> {
-    const identity = (await this.#store.listIdentities(accountId)).find((i) => i.profile && !i.provider.startsWith('external:'));
+    const identity = (await this.#store.listIdentities(accountId)).find(
+      (i) => i.profile && !i.provider.startsWith('external:'),
+    );
     return identity && { identity, profile: identity.profile as unknown as IdentityProfile };
   }
 
@@ -141,4 +154,5 @@ export class Accounts {
 }
 
 /** What is recorded of an identity's sign-in. */
-export const profileOf = (identity: ProvenIdentity): Record<string, unknown> => ({ name: identity.name, claims: identity.claims }) satisfies IdentityProfile;
+export const profileOf = (identity: ProvenIdentity): Record<string, unknown> =>
+  ({ name: identity.name, claims: identity.claims }) satisfies IdentityProfile;

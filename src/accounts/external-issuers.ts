@@ -4,7 +4,14 @@
 // issuer's own keys only (section 3.1: an asymmetric allow-list, never `none` or an HMAC), `iss`
 // and `aud` checked (sections 3.8, 3.9), `exp` required.
 import { createHmac } from 'node:crypto';
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import {
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
 import type { ExternalIssuerConfig } from '../config/index.ts';
 
 import { FORBIDDEN_HEADERS } from '../crypto/jws.ts';
@@ -34,18 +41,25 @@ export class IssuerUnavailable extends Error {
  * without the secret.
  */
 export function externalSubjectKey(secret: Buffer, issuer: string, subject: string): string {
-  return createHmac('sha256', secret).update(JSON.stringify([issuer, subject])).digest('base64url');
+  return createHmac('sha256', secret)
+    .update(JSON.stringify([issuer, subject]))
+    .digest('base64url');
 }
 
 /** The subject of verified claims: the configured claim, a non-empty string of at most 1,024 characters. */
 export function subjectOf(claims: JWTPayload, claim: string): string {
   const value = claims[claim];
-  if (typeof value !== 'string' || value === '' || value.length > 1024) throw new ExternalTokenRefused(`the "${claim}" claim is missing or not a string`);
+  if (typeof value !== 'string' || value === '' || value.length > 1024)
+    throw new ExternalTokenRefused(`the "${claim}" claim is missing or not a string`);
   return value;
 }
 
 /** The claims of `token` verified against `keys` as `issuer` demands; throws ExternalTokenRefused. */
-export async function verifyExternalToken(token: string, keys: JWTVerifyGetKey, issuer: ExternalIssuerConfig): Promise<JWTPayload> {
+export async function verifyExternalToken(
+  token: string,
+  keys: JWTVerifyGetKey,
+  issuer: ExternalIssuerConfig,
+): Promise<JWTPayload> {
   let header;
   try {
     header = decodeProtectedHeader(token);
@@ -54,22 +68,35 @@ export async function verifyExternalToken(token: string, keys: JWTVerifyGetKey, 
   }
   const forbidden = FORBIDDEN_HEADERS.find((name) => name in header);
   if (forbidden) throw new ExternalTokenRefused(`the "${forbidden}" header is not accepted`);
-  if (!(issuer.algorithms as readonly string[]).includes(String(header.alg))) throw new ExternalTokenRefused(`"${String(header.alg)}" is not an accepted algorithm`);
+  if (!(issuer.algorithms as readonly string[]).includes(String(header.alg)))
+    throw new ExternalTokenRefused(`"${String(header.alg)}" is not an accepted algorithm`);
   try {
     const { payload } = await jwtVerify(token, keys, {
-      issuer: issuer.issuer, audience: issuer.audience, algorithms: [...issuer.algorithms],
-      clockTolerance: CLOCK_TOLERANCE_SECONDS, requiredClaims: ['exp'],
+      issuer: issuer.issuer,
+      audience: issuer.audience,
+      algorithms: [...issuer.algorithms],
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      requiredClaims: ['exp'],
     });
     return payload;
   } catch (error) {
     if (error instanceof IssuerUnavailable) throw error;
-    if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || !(error instanceof errors.JOSEError)) {
-      throw new IssuerUnavailable(`the keys of ${issuer.id} could not be fetched: ${(error as Error).message}`, { cause: error });
+    if (
+      error instanceof errors.JWKSTimeout ||
+      error instanceof errors.JWKSInvalid ||
+      !(error instanceof errors.JOSEError)
+    ) {
+      throw new IssuerUnavailable(`the keys of ${issuer.id} could not be fetched: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
-    if (error instanceof errors.JWKSNoMatchingKey) throw new ExternalTokenRefused('signed by a key the issuer does not publish');
-    if (error instanceof errors.JWSSignatureVerificationFailed) throw new ExternalTokenRefused('the signature does not verify');
+    if (error instanceof errors.JWKSNoMatchingKey)
+      throw new ExternalTokenRefused('signed by a key the issuer does not publish');
+    if (error instanceof errors.JWSSignatureVerificationFailed)
+      throw new ExternalTokenRefused('the signature does not verify');
     if (error instanceof errors.JWTExpired) throw new ExternalTokenRefused('expired');
-    if (error instanceof errors.JWTClaimValidationFailed) throw new ExternalTokenRefused(`the "${error.claim}" claim is not accepted (${error.reason})`);
+    if (error instanceof errors.JWTClaimValidationFailed)
+      throw new ExternalTokenRefused(`the "${error.claim}" claim is not accepted (${error.reason})`);
     throw new ExternalTokenRefused(error.message);
   }
 }
@@ -80,10 +107,12 @@ export function issuerKeys(issuer: ExternalIssuerConfig): JWTVerifyGetKey {
   const load = async (): Promise<JWTVerifyGetKey> => {
     if (issuer.jwksUrl) return createRemoteJWKSet(new URL(issuer.jwksUrl), { timeoutDuration: FETCH_TIMEOUT_MS });
     const response = await fetch(issuer.metadataUrl!, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
-    const metadata = response.ok ? await response.json() as { issuer?: unknown; jwks_uri?: unknown } : {};
+    const metadata = response.ok ? ((await response.json()) as { issuer?: unknown; jwks_uri?: unknown }) : {};
     // RFC 8414 section 3.3: the metadata must be the issuer's own.
     if (metadata.issuer !== issuer.issuer || typeof metadata.jwks_uri !== 'string') {
-      throw new IssuerUnavailable(`the metadata at ${issuer.metadataUrl} is not ${issuer.issuer}'s (status ${response.status}, issuer ${JSON.stringify(metadata.issuer)})`);
+      throw new IssuerUnavailable(
+        `the metadata at ${issuer.metadataUrl} is not ${issuer.issuer}'s (status ${response.status}, issuer ${JSON.stringify(metadata.issuer)})`,
+      );
     }
     return createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: FETCH_TIMEOUT_MS });
   };
@@ -91,7 +120,11 @@ export function issuerKeys(issuer: ExternalIssuerConfig): JWTVerifyGetKey {
     // A failure to load is retried by the next token rather than remembered.
     keys ??= load().catch((error: unknown) => {
       keys = undefined;
-      throw error instanceof IssuerUnavailable ? error : new IssuerUnavailable(`the metadata of ${issuer.id} could not be fetched: ${(error as Error).message}`, { cause: error });
+      throw error instanceof IssuerUnavailable
+        ? error
+        : new IssuerUnavailable(`the metadata of ${issuer.id} could not be fetched: ${(error as Error).message}`, {
+            cause: error,
+          });
     });
     return (await keys)(header, token);
   };

@@ -33,6 +33,8 @@ export function emailKey(secret: Buffer, email: string): string {
  * accounts claim the address: never guess).
  */
 export function accountByEmail(candidates: readonly Identity[], allowList: readonly string[]): string | undefined {
-  const accounts = new Set(candidates.filter((identity) => allowList.includes(identity.provider)).map((identity) => identity.accountId));
+  const accounts = new Set(
+    candidates.filter((identity) => allowList.includes(identity.provider)).map((identity) => identity.accountId),
+  );
   return accounts.size === 1 ? [...accounts][0] : undefined;
 }

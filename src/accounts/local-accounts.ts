@@ -14,13 +14,20 @@ export type LocalSignIn =
   | { readonly ok: false; readonly reason: 'invalid' }
   | { readonly ok: false; readonly reason: 'throttled'; readonly retryAfterMs: number };
 
-export type Registration = { readonly ok: true; readonly accountId: string; readonly result: SignInResult } | { readonly ok: false; readonly problem: string };
+export type Registration =
+  | { readonly ok: true; readonly accountId: string; readonly result: SignInResult }
+  | { readonly ok: false; readonly problem: string };
 
 const USERNAME_HINT = 'a username is 1 to 128 letters, digits and . _ @ + - (starting with a letter or digit)';
 
 /** What a local sign-in proves, as any provider's sign-in does. */
 function resultOf(username: string): SignInResult {
-  return { subject: username, name: username, claims: toClaims({ sub: username, name: username, preferred_username: username }), tokens: {} };
+  return {
+    subject: username,
+    name: username,
+    claims: toClaims({ sub: username, name: username, preferred_username: username }),
+    tokens: {},
+  };
 }
 
 export class LocalAccounts {
@@ -44,7 +51,10 @@ export class LocalAccounts {
       const credential = await this.#store.createPasswordAccount(provider, username, await hashPassword(password));
       const result = resultOf(username);
       // Described from the start (as a sign-in would): apps matched to it by other means see this user.
-      await this.#store.updateIdentity(provider, username, { profile: profileOf({ provider, ...result }), emailKey: null });
+      await this.#store.updateIdentity(provider, username, {
+        profile: profileOf({ provider, ...result }),
+        emailKey: null,
+      });
       return { ok: true, accountId: credential.accountId, result };
     } catch (error) {
       if (error instanceof UsernameTakenError) return { ok: false, problem: 'this username is taken: choose another' };
@@ -68,13 +78,20 @@ export class LocalAccounts {
   }
 
   /** Sets a new password (`signonce users set-password`); the problem with it, or undefined when set. */
-  async setPassword(provider: string, usernameInput: string, password: string, minLength: number): Promise<string | undefined> {
+  async setPassword(
+    provider: string,
+    usernameInput: string,
+    password: string,
+    minLength: number,
+  ): Promise<string | undefined> {
     const username = normaliseUsername(usernameInput);
-    const credential = username && await this.#store.getPasswordCredential(provider, username);
+    const credential = username && (await this.#store.getPasswordCredential(provider, username));
     if (!credential) return `no user "${usernameInput}" at ${provider}`;
     const problem = passwordProblem(password, credential.username, minLength);
     if (problem) return problem;
-    await this.#store.updatePasswordCredential(provider, credential.username, { passwordHash: await hashPassword(password) });
+    await this.#store.updatePasswordCredential(provider, credential.username, {
+      passwordHash: await hashPassword(password),
+    });
     // A reset is how an intruder who knew the old password is locked out: their sessions and
     // OpenID tokens end too.
     await signOutEverywhere(this.#store, credential.accountId);
@@ -87,14 +104,14 @@ export class LocalAccounts {
    */
   async setDisabled(provider: string, usernameInput: string, disabled: boolean): Promise<boolean> {
     const username = normaliseUsername(usernameInput);
-    const credential = username && await this.#store.getPasswordCredential(provider, username);
+    const credential = username && (await this.#store.getPasswordCredential(provider, username));
     return credential ? setAccountDisabled(this.#store, credential.accountId, disabled, this.#now()) : false;
   }
 
   /** Deletes the user's whole account (every identity, token and session). False when there is no such user. */
   async delete(provider: string, usernameInput: string): Promise<boolean> {
     const username = normaliseUsername(usernameInput);
-    const credential = username && await this.#store.getPasswordCredential(provider, username);
+    const credential = username && (await this.#store.getPasswordCredential(provider, username));
     return credential ? this.#store.deleteAccount(credential.accountId) : false;
   }
 }

@@ -5,5 +5,7 @@ import { createHmac } from 'node:crypto';
 
 export function pairwiseId(secret: Buffer, accountId: string, appId: string): string {
   // Lengths first: ("ab", "c") and ("a", "bc") must not collide.
-  return createHmac('sha256', secret).update(`${accountId.length}:${accountId}:${appId.length}:${appId}`).digest('base64url');
+  return createHmac('sha256', secret)
+    .update(`${accountId.length}:${accountId}:${appId.length}:${appId}`)
+    .digest('base64url');
 }

@@ -49,7 +49,7 @@ let dummyHash: Promise<string> | undefined;
  */
 export async function verifyPassword(hash: string | undefined, password: string): Promise<boolean> {
   dummyHash ??= hashPassword('an unguessable dummy password that matches nothing');
-  const checked = hash ?? await dummyHash;
+  const checked = hash ?? (await dummyHash);
   let matches: boolean;
   try {
     matches = await argon2.verify(checked, password);

@@ -49,13 +49,19 @@ export class SignInThrottle {
    * this process, so a burst of parallel guesses is checked against the failures of the ones
    * before it (across instances, each instance's burst is). The wait in ms, or 0 after the check.
    */
-  async attempt(provider: string, username: string, address: string, check: () => Promise<boolean>): Promise<{ retryAfterMs: number } | { ok: boolean }> {
+  async attempt(
+    provider: string,
+    username: string,
+    address: string,
+    check: () => Promise<boolean>,
+  ): Promise<{ retryAfterMs: number } | { ok: boolean }> {
     const [account, from] = await this.#keys(provider, username, address);
     return this.#attempts.run(account, async () => {
       const now = this.#now();
       const retryAfterMs = Math.max(
         waitMs(await this.#store.getSignInFailures(account), now, ACCOUNT_RULE),
-        waitMs(await this.#store.getSignInFailures(from), now, ADDRESS_RULE));
+        waitMs(await this.#store.getSignInFailures(from), now, ADDRESS_RULE),
+      );
       if (retryAfterMs > 0) return { retryAfterMs };
       const ok = await check();
       // A correct password forgets the account's failures (not the address's).

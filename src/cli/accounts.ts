@@ -12,7 +12,7 @@ export const usage = [
 ].join('\n  ');
 
 const ACTIONS = ['delete', 'disable', 'enable'] as const;
-type Action = typeof ACTIONS[number];
+type Action = (typeof ACTIONS)[number];
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(argv, { config: { type: 'string' } }, usage);
@@ -20,13 +20,21 @@ export async function run(argv: string[]): Promise<number> {
   const [action, accountId, ...extra] = parsed.positionals;
   if (!ACTIONS.includes(action as Action) || accountId === undefined || extra.length) return usageError(usage);
   return withConfiguredStore(parsed.values.config, async (_config, store) => {
-    const found = action === 'delete' ? await store.deleteAccount(accountId) : await setAccountDisabled(store, accountId, action === 'disable');
+    const found =
+      action === 'delete'
+        ? await store.deleteAccount(accountId)
+        : await setAccountDisabled(store, accountId, action === 'disable');
     if (!found) {
       process.stderr.write(`no account ${accountId}\n`);
       return 1;
     }
-    process.stdout.write(action === 'delete' ? `deleted account ${accountId}: every identity, credential, token and session (signed out everywhere)\n`
-      : action === 'disable' ? `disabled account ${accountId}: signed out everywhere, its OpenID grants and tokens revoked\n` : `enabled account ${accountId}\n`);
+    process.stdout.write(
+      action === 'delete'
+        ? `deleted account ${accountId}: every identity, credential, token and session (signed out everywhere)\n`
+        : action === 'disable'
+          ? `disabled account ${accountId}: signed out everywhere, its OpenID grants and tokens revoked\n`
+          : `enabled account ${accountId}\n`,
+    );
     return 0;
   });
 }

@@ -22,15 +22,28 @@ export const usage = [
 ].join('\n  ');
 
 async function rotateSigning(argv: string[]): Promise<number> {
-  const options = parseOptions(argv, { config: { type: 'string' }, algorithm: { type: 'string', default: 'EdDSA' } }, usage);
+  const options = parseOptions(
+    argv,
+    { config: { type: 'string' }, algorithm: { type: 'string', default: 'EdDSA' } },
+    usage,
+  );
   if (!options) return 2;
   const algorithm = options.algorithm as SigningAlgorithm;
-  if (!SIGNING_ALGORITHMS.includes(algorithm)) return usageError(usage, `--algorithm: ${JSON.stringify(algorithm)} is not one of ${SIGNING_ALGORITHMS.join(', ')}`);
+  if (!SIGNING_ALGORITHMS.includes(algorithm))
+    return usageError(
+      usage,
+      `--algorithm: ${JSON.stringify(algorithm)} is not one of ${SIGNING_ALGORITHMS.join(', ')}`,
+    );
   return withConfiguredStore(options.config, async (config, store) => {
     const { added, retired } = await rotateSigningKey(store, algorithm);
-    const until = new Date(Date.now() + config.session.lifetime + config.session.tokenRefreshExtensionHours * 3_600_000).toISOString();
+    const until = new Date(
+      Date.now() + config.session.lifetime + config.session.tokenRefreshExtensionHours * 3_600_000,
+    ).toISOString();
     process.stdout.write(`new signing key ${added.kid} (${added.alg}) signs from now on\n`);
-    for (const key of retired) process.stdout.write(`retired ${key.kid} (${key.alg}): published until ${until}, when the last token it signed has expired\n`);
+    for (const key of retired)
+      process.stdout.write(
+        `retired ${key.kid} (${key.alg}): published until ${until}, when the last token it signed has expired\n`,
+      );
     return 0;
   });
 }
@@ -39,24 +52,39 @@ const DEFAULT_BATCH = 500;
 
 /** One line per key: its role, what it still protects, and whether it can go. */
 function describeUsage(usage: KeyUsage, keyIds: readonly string[], now: number): string {
-  const ids = [...new Set([...keyIds, ...usage.sealed.map((u) => u.keyId), ...usage.sessions.flatMap((u) => (u.keyId ? [u.keyId] : []))])];
+  const ids = [
+    ...new Set([
+      ...keyIds,
+      ...usage.sealed.map((u) => u.keyId),
+      ...usage.sessions.flatMap((u) => (u.keyId ? [u.keyId] : [])),
+    ]),
+  ];
   const lines = ids.map((id, index) => {
     const sealed = usage.sealed.filter((u) => u.keyId === id);
     const values = sealed.reduce((n, u) => n + u.values, 0);
     const sessions = usage.sessions.find((u) => u.keyId === id);
-    const role = index === 0 && keyIds.includes(id) ? 'seals new values' : keyIds.includes(id) ? 'opens only' : 'NOT CONFIGURED';
+    const role =
+      index === 0 && keyIds.includes(id) ? 'seals new values' : keyIds.includes(id) ? 'opens only' : 'NOT CONFIGURED';
     const where = sealed.map((u) => `${u.table} ${u.values}`).join(', ');
-    const cookies = sessions ? `${sessions.sessions} session(s) whose cookies it sealed, the last ending ${new Date(sessions.until).toISOString()}` : 'no session cookies';
-    const verdict = role === 'seals new values' ? ''
-      : values > 0 ? ' -> still needed: run `signonce keys rotate`'
-        : sessions && sessions.until > now ? ' -> still needed by those cookies (or remove it and those users sign in again)'
-          : ' -> can be removed';
+    const cookies = sessions
+      ? `${sessions.sessions} session(s) whose cookies it sealed, the last ending ${new Date(sessions.until).toISOString()}`
+      : 'no session cookies';
+    const verdict =
+      role === 'seals new values'
+        ? ''
+        : values > 0
+          ? ' -> still needed: run `signonce keys rotate`'
+          : sessions && sessions.until > now
+            ? ' -> still needed by those cookies (or remove it and those users sign in again)'
+            : ' -> can be removed';
     return `${id}  ${role}: ${values} value(s)${where ? ` (${where})` : ''}; ${cookies}${verdict}`;
   });
   const unrecorded = usage.sessions.find((u) => u.keyId === null);
   if (unrecorded) {
-    lines.push(`${unrecorded.sessions} session(s) issued before SignOnce recorded the key of their cookies, the last ending ` +
-      `${new Date(unrecorded.until).toISOString()}: keep the keys of that time until then`);
+    lines.push(
+      `${unrecorded.sessions} session(s) issued before SignOnce recorded the key of their cookies, the last ending ` +
+        `${new Date(unrecorded.until).toISOString()}: keep the keys of that time until then`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -65,23 +93,32 @@ async function status(argv: string[]): Promise<number> {
   const options = parseOptions(argv, { config: { type: 'string' } }, usage);
   if (!options) return 2;
   return withConfiguredStore(options.config, async (config, store) => {
-    process.stdout.write(describeUsage(await store.keyUsage(), new Keyring(config.secrets.encryptionKeys).keyIds, Date.now()));
+    process.stdout.write(
+      describeUsage(await store.keyUsage(), new Keyring(config.secrets.encryptionKeys).keyIds, Date.now()),
+    );
     return 0;
   });
 }
 
 async function rotate(argv: string[]): Promise<number> {
-  const options = parseOptions(argv, { config: { type: 'string' }, 'batch-size': { type: 'string', default: String(DEFAULT_BATCH) } }, usage);
+  const options = parseOptions(
+    argv,
+    { config: { type: 'string' }, 'batch-size': { type: 'string', default: String(DEFAULT_BATCH) } },
+    usage,
+  );
   if (!options) return 2;
   const batchSize = Number(options['batch-size']);
-  if (!Number.isInteger(batchSize) || batchSize < 1) return usageError(usage, `--batch-size: ${JSON.stringify(options['batch-size'])} is not a positive whole number`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    return usageError(usage, `--batch-size: ${JSON.stringify(options['batch-size'])} is not a positive whole number`);
   return withConfiguredStore(options.config, async (config, store) => {
     const keyIds = new Keyring(config.secrets.encryptionKeys).keyIds;
     const before = await store.keyUsage();
     const unknown = before.sealed.filter((u) => !keyIds.includes(u.keyId));
     if (unknown.length) {
-      process.stderr.write(`${unknown.map((u) => `${u.values} value(s) in ${u.table} are sealed under key ${u.keyId}`).join('\n')}\n` +
-        'which is not in secrets.encryptionKeys: add it back (after the new key) so they can be opened and re-sealed\n');
+      process.stderr.write(
+        `${unknown.map((u) => `${u.values} value(s) in ${u.table} are sealed under key ${u.keyId}`).join('\n')}\n` +
+          'which is not in secrets.encryptionKeys: add it back (after the new key) so they can be opened and re-sealed\n',
+      );
       return 1;
     }
     const total = before.sealed.filter((u) => u.keyId !== keyIds[0]).reduce((n, u) => n + u.values, 0);

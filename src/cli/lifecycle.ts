@@ -18,7 +18,10 @@ export async function runUntilSignal(logger: Logger, stop: () => Promise<void>):
   const onSecondSignal = () => force('stopped at once by a second signal');
   process.once('SIGINT', onSecondSignal);
   process.once('SIGTERM', onSecondSignal);
-  const timer = setTimeout(() => force(`did not stop within ${STOP_TIMEOUT_MS / 1000} s; stopped at once`), STOP_TIMEOUT_MS);
+  const timer = setTimeout(
+    () => force(`did not stop within ${STOP_TIMEOUT_MS / 1000} s; stopped at once`),
+    STOP_TIMEOUT_MS,
+  );
   timer.unref();
   try {
     await stop();

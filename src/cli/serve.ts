@@ -5,7 +5,8 @@ import { createLogger } from '../log/logger.ts';
 import { runUntilSignal } from './lifecycle.ts';
 import { parseOptions, reportConfigError } from './usage.ts';
 
-export const usage = 'signonce serve [--config FILE]    run the gateway (config: FILE, else $SIGNONCE_CONFIG, else ./signonce.yaml)';
+export const usage =
+  'signonce serve [--config FILE]    run the gateway (config: FILE, else $SIGNONCE_CONFIG, else ./signonce.yaml)';
 
 /** Runs the gateway of `config` until a signal stops it; the exit code. */
 export async function serveConfig(config: Config, onListening?: (url: string) => void): Promise<number> {
@@ -14,9 +15,10 @@ export async function serveConfig(config: Config, onListening?: (url: string) =>
   try {
     gateway = await startGateway(config, logger);
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
-      ? `${config.listen.host}:${config.listen.port} is already in use; choose another listen.port (or --port for the demo)`
-      : (error as Error).message;
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
+        ? `${config.listen.host}:${config.listen.port} is already in use; choose another listen.port (or --port for the demo)`
+        : (error as Error).message;
     logger.fatal({ err: error }, `cannot start: ${reason}`);
     return 1;
   }

@@ -10,12 +10,20 @@ export function usageError(usage: string, problem?: string): number {
 }
 
 /** Parses options strictly; undefined (after printing usage) when they are wrong. */
-export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, usage: string) {
+export function parseOptions<T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: T,
+  usage: string,
+) {
   return parseCommandLine(argv, options, usage)?.values;
 }
 
 /** Parses options strictly, with positional arguments; undefined (after printing usage) when they are wrong. */
-export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: T, usage: string) {
+export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options']>>(
+  argv: string[],
+  options: T,
+  usage: string,
+) {
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: true });
   } catch (error) {
@@ -28,7 +36,10 @@ export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options'
  * Runs `use` with the configuration (--config, else $SIGNONCE_CONFIG, else ./signonce.yaml) and its
  * store, closed afterwards; a configuration that cannot be used is reported (exit 2).
  */
-export async function withConfiguredStore(configOption: string | undefined, use: (config: Config, store: Store) => Promise<number>): Promise<number> {
+export async function withConfiguredStore(
+  configOption: string | undefined,
+  use: (config: Config, store: Store) => Promise<number>,
+): Promise<number> {
   let config;
   try {
     config = await loadConfig(resolveConfigPath(configOption, process.env));

@@ -14,7 +14,7 @@ export const usage = [
 ].join('\n  ');
 
 const ACTIONS = ['add', 'set-password', 'disable', 'enable', 'delete'] as const;
-type Action = typeof ACTIONS[number];
+type Action = (typeof ACTIONS)[number];
 
 /** One line of standard input: typed without echo on a terminal, else read from the pipe. */
 async function readPassword(prompt: string): Promise<string> {
@@ -49,9 +49,16 @@ export async function run(argv: string[]): Promise<number> {
   if (!parsed) return 2;
   const [action, username, ...extra] = parsed.positionals;
   if (!ACTIONS.includes(action as Action) || username === undefined || extra.length) return usageError(usage);
-  if (!normaliseUsername(username)) return usageError(usage, `"${username}" is not a username (1 to 128 letters, digits and . _ @ + -, starting with a letter or digit)`);
+  if (!normaliseUsername(username))
+    return usageError(
+      usage,
+      `"${username}" is not a username (1 to 128 letters, digits and . _ @ + -, starting with a letter or digit)`,
+    );
   return withConfiguredStore(parsed.values.config, async (config, store) => {
-    const provider = passwordProviderNamed(config.providers.flatMap((p) => (p.type === 'password' ? [p] : [])), parsed.values.provider);
+    const provider = passwordProviderNamed(
+      config.providers.flatMap((p) => (p.type === 'password' ? [p] : [])),
+      parsed.values.provider,
+    );
     if (typeof provider === 'string') return usageError(usage, `--provider: ${provider}`);
     const accounts = new LocalAccounts(store);
     const done = (ok: boolean, message: string) => {
@@ -60,21 +67,40 @@ export async function run(argv: string[]): Promise<number> {
     };
     switch (action as Action) {
       case 'add': {
-        const registered = await accounts.register(provider.id, username, await readPassword(`Password for ${username}: `), provider.minLength);
-        return registered.ok ? done(true, `added ${normaliseUsername(username)} at ${provider.id} (account ${registered.accountId})`) : done(false, registered.problem);
+        const registered = await accounts.register(
+          provider.id,
+          username,
+          await readPassword(`Password for ${username}: `),
+          provider.minLength,
+        );
+        return registered.ok
+          ? done(true, `added ${normaliseUsername(username)} at ${provider.id} (account ${registered.accountId})`)
+          : done(false, registered.problem);
       }
       case 'set-password': {
-        const problem = await accounts.setPassword(provider.id, username, await readPassword(`New password for ${username}: `), provider.minLength);
+        const problem = await accounts.setPassword(
+          provider.id,
+          username,
+          await readPassword(`New password for ${username}: `),
+          provider.minLength,
+        );
         return problem ? done(false, problem) : done(true, `password of ${normaliseUsername(username)} set`);
       }
       case 'disable':
       case 'enable': {
         const found = await accounts.setDisabled(provider.id, username, action === 'disable');
-        return found ? done(true, `${normaliseUsername(username)} ${action}d${action === 'disable' ? ' (the whole account, with every identity: signed out everywhere, its OpenID grants and tokens revoked)' : ''}`) : done(false, `no user "${username}" at ${provider.id}`);
+        return found
+          ? done(
+              true,
+              `${normaliseUsername(username)} ${action}d${action === 'disable' ? ' (the whole account, with every identity: signed out everywhere, its OpenID grants and tokens revoked)' : ''}`,
+            )
+          : done(false, `no user "${username}" at ${provider.id}`);
       }
       case 'delete': {
         const found = await accounts.delete(provider.id, username);
-        return found ? done(true, `deleted the account of ${normaliseUsername(username)}: every identity, token and session`) : done(false, `no user "${username}" at ${provider.id}`);
+        return found
+          ? done(true, `deleted the account of ${normaliseUsername(username)}: every identity, token and session`)
+          : done(false, `no user "${username}" at ${provider.id}`);
       }
     }
   });

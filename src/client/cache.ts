@@ -47,7 +47,10 @@ export class BrowserStorageCache implements TokenCache {
   readonly #storage: StorageLike;
   readonly #prefix: string;
 
-  constructor(storage: StorageLike = (globalThis as { localStorage?: StorageLike }).localStorage!, prefix = 'signonce:') {
+  constructor(
+    storage: StorageLike = (globalThis as { localStorage?: StorageLike }).localStorage!,
+    prefix = 'signonce:',
+  ) {
     this.#storage = storage;
     this.#prefix = prefix;
   }

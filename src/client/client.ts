@@ -85,18 +85,28 @@ export class SignOnceClient extends EventTarget {
    * `allowedExternalRedirectUrls` by its full URL). Call handleRedirectCallback there.
    */
   loginWithRedirect({ provider, returnTo }: { provider: string; returnTo?: string }): void {
-    const location = (globalThis as { location?: { pathname: string; search: string; assign(url: string): void } }).location;
+    const location = (globalThis as { location?: { pathname: string; search: string; assign(url: string): void } })
+      .location;
     const target = returnTo ?? `${location?.pathname ?? '/'}${location?.search ?? ''}`;
-    location!.assign(`${this.#url}/.auth/login/${encodeURIComponent(provider)}?session_mode=token&post_login_redirect_uri=${encodeURIComponent(target)}`);
+    location!.assign(
+      `${this.#url}/.auth/login/${encodeURIComponent(provider)}?session_mode=token&post_login_redirect_uri=${encodeURIComponent(target)}`,
+    );
   }
 
   /** Completes a redirect sign-in from the URL it ended at (`#token=`); the token leaves the browser history. */
   async handleRedirectCallback(url?: string): Promise<SignedInUser> {
-    const browser = globalThis as { location?: { href: string; pathname: string; search: string }; history?: { replaceState(data: unknown, unused: string, url: string): void } };
+    const browser = globalThis as {
+      location?: { href: string; pathname: string; search: string };
+      history?: { replaceState(data: unknown, unused: string, url: string): void };
+    };
     const hash = new URL(url ?? browser.location!.href).hash;
     if (!hash.startsWith('#token=')) throw new SignOnceError('not-signed-in', 'the URL carries no #token=');
-    const result = JSON.parse(decodeURIComponent(hash.slice('#token='.length))) as { authenticationToken: string; user: SignedInUser };
-    if (url === undefined) browser.history?.replaceState(null, '', `${browser.location!.pathname}${browser.location!.search}`);
+    const result = JSON.parse(decodeURIComponent(hash.slice('#token='.length))) as {
+      authenticationToken: string;
+      user: SignedInUser;
+    };
+    if (url === undefined)
+      browser.history?.replaceState(null, '', `${browser.location!.pathname}${browser.location!.search}`);
     return this.#signedIn(result);
   }
 
@@ -109,7 +119,11 @@ export class SignOnceClient extends EventTarget {
    * An identity token of an external issuer; the first time, with the user's local credentials
    * (`{ username, password }`) so SignOnce can link it (a 401 `credentials_required` says so).
    */
-  async loginWithExternalToken(issuer: string, token: string, credentials?: { username: string; password: string; provider?: string }): Promise<SignedInUser> {
+  async loginWithExternalToken(
+    issuer: string,
+    token: string,
+    credentials?: { username: string; password: string; provider?: string },
+  ): Promise<SignedInUser> {
     return this.#signedIn(await this.#post(`/.auth/external/${encodeURIComponent(issuer)}`, { token, ...credentials }));
   }
 
@@ -148,7 +162,9 @@ export class SignOnceClient extends EventTarget {
 
   /** `/.auth/token?resource=`: the user's token for one of the app's resources. */
   async token(resource: string): Promise<{ access_token: string; expires_on?: string }> {
-    return this.#json(await this.fetch(`${this.#url}/.auth/token?resource=${encodeURIComponent(resource)}`)) as Promise<{ access_token: string; expires_on?: string }>;
+    return this.#json(
+      await this.fetch(`${this.#url}/.auth/token?resource=${encodeURIComponent(resource)}`),
+    ) as Promise<{ access_token: string; expires_on?: string }>;
   }
 
   /** Signs out at SignOnce (every app of the sign-in) and forgets the sign-in of the whole group here. */
@@ -195,7 +211,9 @@ export class SignOnceClient extends EventTarget {
       // No token of this app's own yet: the group's, even one about to lapse (this app renews its own next).
       if (best) return this.#exchange(entry!, best);
       throw new SignOnceError('not-signed-in', 'not signed in');
-    }).finally(() => { this.#renewing = undefined; });
+    }).finally(() => {
+      this.#renewing = undefined;
+    });
     return this.#renewing;
   }
 
@@ -205,7 +223,10 @@ export class SignOnceClient extends EventTarget {
     try {
       response = await this.#fetch(`${this.#url}/.auth/refresh`, { headers: { 'x-zumo-auth': own } });
     } catch (error) {
-      return this.#refreshFailed(own, new SignOnceError('unavailable', `SignOnce could not be reached: ${(error as Error).message}`));
+      return this.#refreshFailed(
+        own,
+        new SignOnceError('unavailable', `SignOnce could not be reached: ${(error as Error).message}`),
+      );
     }
     if (response.ok) {
       const { authenticationToken } = (await response.json()) as { authenticationToken: string };
@@ -213,7 +234,8 @@ export class SignOnceClient extends EventTarget {
       this.#emit('refresh', {});
       return authenticationToken;
     }
-    const reason = ((await response.json().catch(() => ({}))) as { error?: string }).error ?? `status ${response.status}`;
+    const reason =
+      ((await response.json().catch(() => ({}))) as { error?: string }).error ?? `status ${response.status}`;
     // The session ended, or the provider refused: the whole group's sign-in is over.
     if (response.status === 401 || response.status === 403) {
       await this.#cache.delete(this.#key);
@@ -221,7 +243,10 @@ export class SignOnceClient extends EventTarget {
       throw new SignOnceError(response.status === 401 ? 'not-signed-in' : 'refused', reason, response.status);
     }
     // 400: nothing to refresh with (no offline access); the token serves until it ends, then sign in again.
-    return this.#refreshFailed(own, new SignOnceError(response.status === 400 ? 'not-signed-in' : 'unavailable', reason, response.status));
+    return this.#refreshFailed(
+      own,
+      new SignOnceError(response.status === 400 ? 'not-signed-in' : 'unavailable', reason, response.status),
+    );
   }
 
   /** A renewal failed but the sign-in may stand: the token as it is while it lasts. */
@@ -234,9 +259,16 @@ export class SignOnceClient extends EventTarget {
   /** POST /.auth/exchange: this app's token for the session of a group member's token. */
   async #exchange(entry: GroupSignIn, member: string): Promise<string> {
     const response = await this.#fetch(`${this.#url}/.auth/exchange`, {
-      method: 'POST', headers: { 'x-zumo-auth': member, 'content-type': 'application/json' }, body: JSON.stringify({ audience: this.#app }),
+      method: 'POST',
+      headers: { 'x-zumo-auth': member, 'content-type': 'application/json' },
+      body: JSON.stringify({ audience: this.#app }),
     });
-    if (!response.ok) throw new SignOnceError('not-signed-in', `this app cannot use the group's sign-in (status ${response.status}; it must accept tokens of the app that signed in)`, response.status);
+    if (!response.ok)
+      throw new SignOnceError(
+        'not-signed-in',
+        `this app cannot use the group's sign-in (status ${response.status}; it must accept tokens of the app that signed in)`,
+        response.status,
+      );
     const { authenticationToken } = (await response.json()) as { authenticationToken: string };
     await this.#write({ ...entry, tokens: { ...entry.tokens, [this.#app]: authenticationToken } });
     return authenticationToken;
@@ -244,13 +276,19 @@ export class SignOnceClient extends EventTarget {
 
   async #signedIn(result: { authenticationToken: string; user: SignedInUser }): Promise<SignedInUser> {
     // A new sign-in replaces the group's: tokens of another session must not be mixed in.
-    await this.#exclusive(() => this.#write({ v: 1, userId: result.user.userId, tokens: { [this.#app]: result.authenticationToken } }));
+    await this.#exclusive(() =>
+      this.#write({ v: 1, userId: result.user.userId, tokens: { [this.#app]: result.authenticationToken } }),
+    );
     this.#emit('signin', { user: result.user });
     return result.user;
   }
 
   async #post(path: string, body: unknown): Promise<{ authenticationToken: string; user: SignedInUser }> {
-    const response = await this.#fetch(`${this.#url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await this.#fetch(`${this.#url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     return this.#json(response) as Promise<{ authenticationToken: string; user: SignedInUser }>;
   }
 
@@ -258,13 +296,17 @@ export class SignOnceClient extends EventTarget {
     const body = (await response.json().catch(() => ({}))) as { error?: string; reason?: string };
     if (response.ok) return body;
     const message = [body.error, body.reason].filter(Boolean).join(': ') || `status ${response.status}`;
-    throw new SignOnceError(response.status === 401 ? 'not-signed-in' : response.status >= 500 ? 'unavailable' : 'refused', message, response.status);
+    throw new SignOnceError(
+      response.status === 401 ? 'not-signed-in' : response.status >= 500 ? 'unavailable' : 'refused',
+      message,
+      response.status,
+    );
   }
 
   async #read(): Promise<GroupSignIn | undefined> {
     const value = await this.#cache.get(this.#key);
     try {
-      const entry = value === undefined ? undefined : JSON.parse(value) as GroupSignIn;
+      const entry = value === undefined ? undefined : (JSON.parse(value) as GroupSignIn);
       return entry?.v === 1 ? entry : undefined;
     } catch {
       return undefined;

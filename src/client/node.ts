@@ -16,7 +16,8 @@ export type KeySource = () => Promise<Buffer>;
 
 function keyFrom(text: string, where: string): Buffer {
   const key = Buffer.from(text.trim(), 'base64url');
-  if (key.length !== 32 || key.toString('base64url') !== text.trim()) throw new Error(`${where} does not hold a 256-bit key in base64url (signonce keys generate makes one)`);
+  if (key.length !== 32 || key.toString('base64url') !== text.trim())
+    throw new Error(`${where} does not hold a 256-bit key in base64url (signonce keys generate makes one)`);
   return key;
 }
 
@@ -60,7 +61,13 @@ export interface EncryptedFileCacheOptions {
   readonly staleLockMs?: number;
 }
 
-interface SealedFile { v: 1; group: string; iv: string; data: string; tag: string }
+interface SealedFile {
+  v: 1;
+  group: string;
+  iv: string;
+  data: string;
+  tag: string;
+}
 
 export class EncryptedFileCache implements TokenCache {
   readonly #options: EncryptedFileCacheOptions;
@@ -77,7 +84,7 @@ export class EncryptedFileCache implements TokenCache {
   }
 
   async set(key: string, value: string): Promise<void> {
-    await this.#save({ ...await this.#load(), [key]: value });
+    await this.#save({ ...(await this.#load()), [key]: value });
   }
 
   async delete(key: string): Promise<void> {
@@ -89,7 +96,10 @@ export class EncryptedFileCache implements TokenCache {
   async exclusive<T>(change: () => Promise<T>): Promise<T> {
     const stale = Math.max(this.#options.staleLockMs ?? 5000, 2000);
     const release = await lockfile.lock(this.#options.file, {
-      realpath: false, stale, update: Math.floor(stale / 2), retries: { retries: Math.ceil((stale * 3) / 50), minTimeout: 20, maxTimeout: 100 },
+      realpath: false,
+      stale,
+      update: Math.floor(stale / 2),
+      retries: { retries: Math.ceil((stale * 3) / 50), minTimeout: 20, maxTimeout: 100 },
     });
     try {
       return await change();
@@ -110,14 +120,21 @@ export class EncryptedFileCache implements TokenCache {
     const key = await this.#keyOf();
     try {
       const sealed = JSON.parse(text) as SealedFile;
-      if (sealed.v !== 1 || sealed.group !== this.#options.group) throw new Error(`it was written for the access group ${JSON.stringify(sealed.group)}`);
+      if (sealed.v !== 1 || sealed.group !== this.#options.group)
+        throw new Error(`it was written for the access group ${JSON.stringify(sealed.group)}`);
       const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(sealed.iv, 'base64url'));
       decipher.setAAD(this.#aad);
       decipher.setAuthTag(Buffer.from(sealed.tag, 'base64url'));
-      return JSON.parse(Buffer.concat([decipher.update(Buffer.from(sealed.data, 'base64url')), decipher.final()]).toString('utf8')) as Record<string, string>;
+      return JSON.parse(
+        Buffer.concat([decipher.update(Buffer.from(sealed.data, 'base64url')), decipher.final()]).toString('utf8'),
+      ) as Record<string, string>;
     } catch (error) {
-      const reason = /authenticate/.test((error as Error).message) ? 'it was tampered with or sealed under another key' : (error as Error).message;
-      (this.#options.onWarning ?? ((message) => process.emitWarning(message, 'SignOnceCacheWarning')))(`${this.#options.file} is not used (${reason}): treated as empty`);
+      const reason = /authenticate/.test((error as Error).message)
+        ? 'it was tampered with or sealed under another key'
+        : (error as Error).message;
+      (this.#options.onWarning ?? ((message) => process.emitWarning(message, 'SignOnceCacheWarning')))(
+        `${this.#options.file} is not used (${reason}): treated as empty`,
+      );
       return {};
     }
   }
@@ -128,7 +145,13 @@ export class EncryptedFileCache implements TokenCache {
     const cipher = createCipheriv('aes-256-gcm', await this.#keyOf(), iv);
     cipher.setAAD(this.#aad);
     const data = Buffer.concat([cipher.update(JSON.stringify(values), 'utf8'), cipher.final()]);
-    const sealed: SealedFile = { v: 1, group: this.#options.group, iv: iv.toString('base64url'), data: data.toString('base64url'), tag: cipher.getAuthTag().toString('base64url') };
+    const sealed: SealedFile = {
+      v: 1,
+      group: this.#options.group,
+      iv: iv.toString('base64url'),
+      data: data.toString('base64url'),
+      tag: cipher.getAuthTag().toString('base64url'),
+    };
     const temporary = `${this.#options.file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
     const handle = await open(temporary, 'w', 0o600);
     try {

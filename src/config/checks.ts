@@ -24,25 +24,53 @@ function duplicateIds(section: string, items: Array<[number, Raw]>, problems: Pr
     if (typeof item.id !== 'string') continue;
     const first = seen.get(item.id);
     if (first === undefined) seen.set(item.id, i);
-    else problems.push({ path: formatPath([section, i, 'id']), message: `${show(item.id)} is already the id of ${section}[${first}]` });
+    else
+      problems.push({
+        path: formatPath([section, i, 'id']),
+        message: `${show(item.id)} is already the id of ${section}[${first}]`,
+      });
   }
 }
 
 /** An app's resources: each alias once, each from a provider SignOnce refreshes tokens of. */
-function resourceProblems(appIndex: number, resources: Array<[number, Raw]>, providers: Array<[number, Raw]>, problems: Problem[]): void {
+function resourceProblems(
+  appIndex: number,
+  resources: Array<[number, Raw]>,
+  providers: Array<[number, Raw]>,
+  problems: Problem[],
+): void {
   const aliases = new Map<unknown, number>();
   // A type may be any value here (the schema reports it): never String() it, `{ toString: 1 }` throws.
-  const refreshing = providers.filter(([, p]) => typeof p.type === 'string' && REFRESHING_PROVIDER_TYPES.includes(p.type)).map(([, p]) => p.id);
+  const refreshing = providers
+    .filter(([, p]) => typeof p.type === 'string' && REFRESHING_PROVIDER_TYPES.includes(p.type))
+    .map(([, p]) => p.id);
   for (const [j, resource] of resources) {
     const path = (field: string) => formatPath(['apps', appIndex, 'resources', j, field]);
     const first = aliases.get(resource.alias);
-    if (first !== undefined) problems.push({ path: path('alias'), message: `${show(resource.alias)} is already the alias of resources[${first}]` });
+    if (first !== undefined)
+      problems.push({
+        path: path('alias'),
+        message: `${show(resource.alias)} is already the alias of resources[${first}]`,
+      });
     else aliases.set(resource.alias, j);
-    if (typeof resource.provider !== 'string' || !ID_PATTERN.test(resource.provider) || refreshing.includes(resource.provider)) continue;
+    if (
+      typeof resource.provider !== 'string' ||
+      !ID_PATTERN.test(resource.provider) ||
+      refreshing.includes(resource.provider)
+    )
+      continue;
     const known = providers.find(([, p]) => p.id === resource.provider);
-    problems.push({ path: path('provider'), message: known
-      ? `${show(resource.provider)} is a ${typeof known[1].type === 'string' ? known[1].type : show(known[1].type)} provider: its tokens cannot be refreshed, so it gets no tokens for other resources (use an oidc or oauth2 provider)`
-      : `no provider ${show(resource.provider)} (known: ${providers.map(([, p]) => p.id).filter((id) => typeof id === 'string').join(', ') || 'none'})` });
+    problems.push({
+      path: path('provider'),
+      message: known
+        ? `${show(resource.provider)} is a ${typeof known[1].type === 'string' ? known[1].type : show(known[1].type)} provider: its tokens cannot be refreshed, so it gets no tokens for other resources (use an oidc or oauth2 provider)`
+        : `no provider ${show(resource.provider)} (known: ${
+            providers
+              .map(([, p]) => p.id)
+              .filter((id) => typeof id === 'string')
+              .join(', ') || 'none'
+          })`,
+    });
   }
 }
 
@@ -57,24 +85,40 @@ export function crossFieldProblems(raw: Raw): Problem[] {
 
   for (const [i, provider] of providers) {
     if (provider.type === 'dev' && raw.devMode !== true) {
-      problems.push({ path: formatPath(['providers', i, 'type']), message: '"dev" trusts whatever is typed and is refused unless devMode: true' });
+      problems.push({
+        path: formatPath(['providers', i, 'type']),
+        message: '"dev" trusts whatever is typed and is refused unless devMode: true',
+      });
     }
   }
 
   const providerIds = [...new Set(providers.map(([, p]) => p.id).filter((id): id is string => typeof id === 'string'))];
   const accounts = isObject(raw.accounts) ? raw.accounts : {};
-  for (const [i, listed] of (Array.isArray(accounts.linkByVerifiedEmail) ? accounts.linkByVerifiedEmail : []).entries()) {
+  for (const [i, listed] of (Array.isArray(accounts.linkByVerifiedEmail)
+    ? accounts.linkByVerifiedEmail
+    : []
+  ).entries()) {
     if (typeof listed !== 'string' || !ID_PATTERN.test(listed)) continue;
     const path = formatPath(['accounts', 'linkByVerifiedEmail', i]);
     const type = providers.find(([, p]) => p.id === listed)?.[1].type;
-    if (type === undefined) problems.push({ path, message: `no provider ${show(listed)} (known: ${providerIds.join(', ') || 'none'})` });
-    else if (type === 'dev') problems.push({ path, message: '"dev" trusts whatever is typed: an e-mail it reports proves nothing' });
+    if (type === undefined)
+      problems.push({ path, message: `no provider ${show(listed)} (known: ${providerIds.join(', ') || 'none'})` });
+    else if (type === 'dev')
+      problems.push({ path, message: '"dev" trusts whatever is typed: an e-mail it reports proves nothing' });
   }
   // Browsers accept a __Host- cookie only with Secure, which SignOnce sets when publicUrl is https.
   const session = isObject(raw.session) ? raw.session : {};
-  if (typeof session.cookieName === 'string' && /^__(Host|Secure)-/i.test(session.cookieName)
-    && typeof raw.publicUrl === 'string' && URL.canParse(raw.publicUrl) && new URL(raw.publicUrl).protocol !== 'https:') {
-    problems.push({ path: 'session.cookieName', message: `${show(session.cookieName)}: browsers refuse a cookie with this prefix unless it is Secure, which needs an https publicUrl` });
+  if (
+    typeof session.cookieName === 'string' &&
+    /^__(Host|Secure)-/i.test(session.cookieName) &&
+    typeof raw.publicUrl === 'string' &&
+    URL.canParse(raw.publicUrl) &&
+    new URL(raw.publicUrl).protocol !== 'https:'
+  ) {
+    problems.push({
+      path: 'session.cookieName',
+      message: `${show(session.cookieName)}: browsers refuse a cookie with this prefix unless it is Secure, which needs an https publicUrl`,
+    });
   }
   const authHost = authHosts(raw.publicUrl);
   const hostOwners = new Map<string, number>();
@@ -87,25 +131,37 @@ export function crossFieldProblems(raw: Raw): Problem[] {
       if (authHost.has(key)) {
         problems.push({ path, message: `${show(host)} is the auth host (publicUrl); give the app a host of its own` });
       } else if (owner !== undefined) {
-        problems.push({ path, message: `${show(host)} is already a host of apps[${owner}]; each host routes to one app` });
+        problems.push({
+          path,
+          message: `${show(host)} is already a host of apps[${owner}]; each host routes to one app`,
+        });
       } else {
         hostOwners.set(key, i);
       }
     }
     if (typeof app.defaultProvider === 'string' && !providerIds.includes(app.defaultProvider)) {
       const known = providerIds.length ? `known: ${providerIds.join(', ')}` : 'no providers are configured';
-      problems.push({ path: formatPath(['apps', i, 'defaultProvider']), message: `no provider ${show(app.defaultProvider)} (${known})` });
+      problems.push({
+        path: formatPath(['apps', i, 'defaultProvider']),
+        message: `no provider ${show(app.defaultProvider)} (${known})`,
+      });
     }
     const appIds = apps.map(([, a]) => a.id).filter((appId): appId is string => typeof appId === 'string');
     for (const [j, source] of (Array.isArray(app.acceptTokensFrom) ? app.acceptTokensFrom : []).entries()) {
       // A malformed id is reported by the schema already.
       if (typeof source === 'string' && ID_PATTERN.test(source) && !appIds.includes(source)) {
-        problems.push({ path: formatPath(['apps', i, 'acceptTokensFrom', j]), message: `no app ${show(source)} (known: ${appIds.join(', ')})` });
+        problems.push({
+          path: formatPath(['apps', i, 'acceptTokensFrom', j]),
+          message: `no app ${show(source)} (known: ${appIds.join(', ')})`,
+        });
       }
     }
     resourceProblems(i, objects(app.resources), providers, problems);
     if (app.exposeRefreshTokens === true && app.tokenStore !== true) {
-      problems.push({ path: formatPath(['apps', i, 'exposeRefreshTokens']), message: 'needs tokenStore: true (without the token store there are no tokens to expose)' });
+      problems.push({
+        path: formatPath(['apps', i, 'exposeRefreshTokens']),
+        message: 'needs tokenStore: true (without the token store there are no tokens to expose)',
+      });
     }
   }
   return problems;

@@ -15,6 +15,7 @@ export function parseDuration(value: string | number): number | undefined {
   const match = PATTERN.exec(value);
   if (!value || !match) return undefined;
   const [, d = '0', h = '0', m = '0', s = '0', milliseconds = '0'] = match;
-  const ms = Number(d) * UNITS.d + Number(h) * UNITS.h + Number(m) * UNITS.m + Number(s) * UNITS.s + Number(milliseconds);
+  const ms =
+    Number(d) * UNITS.d + Number(h) * UNITS.h + Number(m) * UNITS.m + Number(s) * UNITS.s + Number(milliseconds);
   return Number.isSafeInteger(ms) ? ms : undefined;
 }

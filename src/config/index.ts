@@ -1,4 +1,12 @@
 export { loadConfig, parseConfig, resolveConfigPath } from './loader.ts';
 export { ConfigError, type Problem } from './problems.ts';
 export { parseDuration } from './duration.ts';
-export { redactStoreUrl, type AppConfig, type AppResource, type ExternalIssuerConfig, type OidcClientConfig, type Config, type ProviderConfig } from './schema.ts';
+export {
+  redactStoreUrl,
+  type AppConfig,
+  type AppResource,
+  type ExternalIssuerConfig,
+  type OidcClientConfig,
+  type Config,
+  type ProviderConfig,
+} from './schema.ts';

@@ -8,7 +8,11 @@ type Internals = { _zod: { def: Record<string, unknown> & { type: string } } };
 
 /** The value at `path` in the raw file, if there is one. */
 function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
-  return path.reduce<unknown>((value, key) => (value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key] : undefined), raw);
+  return path.reduce<unknown>(
+    (value, key) =>
+      value !== null && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key] : undefined,
+    raw,
+  );
 }
 
 /** The options an object at `path` accepts, found by walking the schema beside the raw file. */
@@ -22,7 +26,11 @@ function optionsAt(raw: unknown, path: readonly PropertyKey[]): string[] {
       else if (def.type === 'pipe') schema = def.in as Internals;
       else if (def.type === 'union') {
         const type = (valueAt(raw, walked) as { type?: unknown } | undefined)?.type;
-        const match = (def.options as Internals[]).find((o) => ((o._zod.def.shape as Record<string, Internals>).type?._zod.def.values as unknown[] | undefined)?.includes(type));
+        const match = (def.options as Internals[]).find((o) =>
+          ((o._zod.def.shape as Record<string, Internals>).type?._zod.def.values as unknown[] | undefined)?.includes(
+            type,
+          ),
+        );
         if (!match) return false;
         schema = match;
       } else return true;
@@ -78,7 +86,12 @@ function kind(value: unknown, path: readonly PropertyKey[]): string {
 }
 
 const EXPECTED: Record<string, string> = {
-  string: 'a string', number: 'a number', int: 'an integer', boolean: 'true or false', array: 'a list', object: 'a mapping',
+  string: 'a string',
+  number: 'a number',
+  int: 'an integer',
+  boolean: 'true or false',
+  array: 'a list',
+  object: 'a mapping',
   record: 'a mapping',
 };
 
@@ -92,24 +105,41 @@ export function issueProblems(issues: readonly z.core.$ZodIssue[], raw: unknown)
         return issue.keys.map((key) => ({ path: formatPath([...path, key]), message: unknownOption(key, options) }));
       }
       case 'invalid_type':
-        return [{
-          path: formatPath(path),
-          message: value === undefined ? 'is required' : `expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${kind(value, path)}`,
-        }];
+        return [
+          {
+            path: formatPath(path),
+            message:
+              value === undefined
+                ? 'is required'
+                : `expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${kind(value, path)}`,
+          },
+        ];
       case 'invalid_value':
-        return [{ path: formatPath(path), message: `${show(value)} is not one of: ${issue.values.map(String).join(', ')}` }];
+        return [
+          { path: formatPath(path), message: `${show(value)} is not one of: ${issue.values.map(String).join(', ')}` },
+        ];
       case 'invalid_union': {
         const options = (issue as { options?: unknown[] }).options;
         if (!options) break;
-        return [{
-          path: formatPath(path),
-          message: value === undefined ? `is required (one of: ${options.join(', ')})` : `${show(value)} is not a provider type (known: ${options.join(', ')})`,
-        }];
+        return [
+          {
+            path: formatPath(path),
+            message:
+              value === undefined
+                ? `is required (one of: ${options.join(', ')})`
+                : `${show(value)} is not a provider type (known: ${options.join(', ')})`,
+          },
+        ];
       }
       case 'too_small':
       case 'too_big':
         if (issue.origin === 'number') {
-          return [{ path: formatPath(path), message: `${show(value)} is ${issue.code === 'too_small' ? 'below' : 'above'} ${issue.code === 'too_small' ? 'the minimum' : 'the maximum'}, ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)}` }];
+          return [
+            {
+              path: formatPath(path),
+              message: `${show(value)} is ${issue.code === 'too_small' ? 'below' : 'above'} ${issue.code === 'too_small' ? 'the minimum' : 'the maximum'}, ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)}`,
+            },
+          ];
         }
         break;
     }

@@ -36,10 +36,13 @@ const byPath = (a: Problem, b: Problem) => a.path.localeCompare(b.path, 'en', { 
 export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): Config {
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length) {
-    throw new ConfigError(source, document.errors.map((error) => ({
-      path: error.linePos ? `line ${error.linePos[0].line}:${error.linePos[0].col}` : '(root)',
-      message: `not valid YAML or JSON: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
-    })));
+    throw new ConfigError(
+      source,
+      document.errors.map((error) => ({
+        path: error.linePos ? `line ${error.linePos[0].line}:${error.linePos[0].col}` : '(root)',
+        message: `not valid YAML or JSON: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
+      })),
+    );
   }
   let parsed: unknown;
   try {
@@ -48,12 +51,20 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
     // An alias without its anchor, inside its own anchor, or expanding too far ("billion laughs").
     throw new ConfigError(source, [{ path: '(root)', message: `not valid YAML or JSON: ${(error as Error).message}` }]);
   }
-  if (circular(parsed)) throw new ConfigError(source, [{ path: '(root)', message: 'not valid YAML or JSON: an alias inside its own anchor' }]);
+  if (circular(parsed))
+    throw new ConfigError(source, [
+      { path: '(root)', message: 'not valid YAML or JSON: an alias inside its own anchor' },
+    ]);
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ConfigError(source, [{
-      path: '(root)',
-      message: parsed == null ? 'the file is empty; see "Configuration reference" in README.md' : 'expected a mapping of options (publicUrl: …, secrets: …)',
-    }]);
+    throw new ConfigError(source, [
+      {
+        path: '(root)',
+        message:
+          parsed == null
+            ? 'the file is empty; see "Configuration reference" in README.md'
+            : 'expected a mapping of options (publicUrl: …, secrets: …)',
+      },
+    ]);
   }
   const envProblems: Problem[] = [];
   const raw = substituteEnv(parsed, env, envProblems) as Record<string, unknown>;
@@ -81,9 +92,10 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT'
-      ? 'no such file: create it (see "Configuration reference" in README.md) or name another with --config FILE or $SIGNONCE_CONFIG'
-      : `cannot be read: ${(error as Error).message}`;
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'no such file: create it (see "Configuration reference" in README.md) or name another with --config FILE or $SIGNONCE_CONFIG'
+        : `cannot be read: ${(error as Error).message}`;
     throw new ConfigError(path, [{ path: '(root)', message: reason }]);
   }
   return parseConfig(text, path, env);

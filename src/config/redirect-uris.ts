@@ -12,8 +12,11 @@ export function redirectUriProblem(uri: string): string | undefined {
   if (uri.includes('#')) return 'has a fragment (RFC 6749 section 3.1.2)';
   if (url.username || url.password) return 'has credentials';
   if (url.protocol === 'https:') return undefined;
-  if (url.protocol === 'http:') return LOOPBACK_HOSTS.test(url.hostname) ? undefined : 'is plain http to a host that is not loopback: use https';
+  if (url.protocol === 'http:')
+    return LOOPBACK_HOSTS.test(url.hostname) ? undefined : 'is plain http to a host that is not loopback: use https';
   if (REFUSED_SCHEMES.includes(url.protocol)) return `uses the ${url.protocol} scheme`;
   // A native app's private-use scheme: a reverse domain name (RFC 8252 section 7.1).
-  return url.protocol.slice(0, -1).includes('.') ? undefined : 'uses a private-use scheme that is not a reverse domain name (RFC 8252 section 7.1: e.g. com.example.app:/callback)';
+  return url.protocol.slice(0, -1).includes('.')
+    ? undefined
+    : 'uses a private-use scheme that is not a reverse domain name (RFC 8252 section 7.1: e.g. com.example.app:/callback)';
 }

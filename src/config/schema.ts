@@ -10,7 +10,11 @@ import { redirectUriProblem } from './redirect-uris.ts';
 /** A value as it appears in a message: strings quoted, everything else as JSON. */
 export const show = (value: unknown): string => JSON.stringify(value) ?? String(value);
 
-function rule<T extends z.ZodType>(schema: T, ok: (value: z.output<T>) => boolean, message: (value: z.output<T>) => string) {
+function rule<T extends z.ZodType>(
+  schema: T,
+  ok: (value: z.output<T>) => boolean,
+  message: (value: z.output<T>) => string,
+) {
   return schema.superRefine((value, ctx) => {
     if (!ok(value)) ctx.addIssue({ code: 'custom', message: message(value) });
   });
@@ -23,11 +27,23 @@ function parsedUrl(value: string): URL | undefined {
 const isHttpUrl = (value: string) => ['http:', 'https:'].includes(parsedUrl(value)?.protocol ?? '');
 
 export const ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
-const id = rule(z.string(), (v) => ID_PATTERN.test(v),
-  (v) => `${show(v)} is not an id (lower-case letters, digits, "-" and "_", at most 64; it appears in URLs and header names)`);
-const text = rule(z.string(), (v) => v.trim() !== '', () => 'must not be empty');
+const id = rule(
+  z.string(),
+  (v) => ID_PATTERN.test(v),
+  (v) =>
+    `${show(v)} is not an id (lower-case letters, digits, "-" and "_", at most 64; it appears in URLs and header names)`,
+);
+const text = rule(
+  z.string(),
+  (v) => v.trim() !== '',
+  () => 'must not be empty',
+);
 const httpUrl = rule(z.string(), isHttpUrl, (v) => `${show(v)} is not an http(s) URL`);
-const absoluteUrl = rule(z.string(), (v) => parsedUrl(v) !== undefined, (v) => `${show(v)} is not an absolute URL (e.g. https://app.example/done or myapp://easyauth.callback)`);
+const absoluteUrl = rule(
+  z.string(),
+  (v) => parsedUrl(v) !== undefined,
+  (v) => `${show(v)} is not an absolute URL (e.g. https://app.example/done or myapp://easyauth.callback)`,
+);
 const stringMap = z.record(z.string(), z.string());
 
 const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -36,11 +52,14 @@ const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return ms ?? 0;
 });
 
-const publicUrl = rule(z.string(), (v) => {
-  const url = parsedUrl(v);
-  return !!url && isHttpUrl(v) && url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
-}, (v) => `${show(v)} is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)`)
-  .transform((v) => new URL(v).origin);
+const publicUrl = rule(
+  z.string(),
+  (v) => {
+    const url = parsedUrl(v);
+    return !!url && isHttpUrl(v) && url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
+  },
+  (v) => `${show(v)} is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)`,
+).transform((v) => new URL(v).origin);
 
 /** A store URL as it may be shown: never with its password. */
 export function redactStoreUrl(value: string): string {
@@ -52,24 +71,44 @@ export function redactStoreUrl(value: string): string {
   return url.toString();
 }
 
-const store = rule(z.string(), (v) => (/^sqlite:./.test(v)) || (/^postgres(ql)?:\/\//.test(v) && parsedUrl(v) !== undefined),
-  (v) => `${show(redactStoreUrl(v))} is not a store URL (use sqlite:PATH or postgres://user:password@host:5432/db)`);
+const store = rule(
+  z.string(),
+  (v) => /^sqlite:./.test(v) || (/^postgres(ql)?:\/\//.test(v) && parsedUrl(v) !== undefined),
+  (v) => `${show(redactStoreUrl(v))} is not a store URL (use sqlite:PATH or postgres://user:password@host:5432/db)`,
+);
 
-const encryptionKey = rule(z.string(), (v) => decodeKey(v) !== undefined, (v) => {
-  const what = /^[A-Za-z0-9_-]*$/.test(v) ? `decodes to ${Buffer.from(v, 'base64url').length} bytes` : 'not base64url';
-  return `not a 256-bit key (${what}; generate one with \`signonce keys generate\`)`;
-});
+const encryptionKey = rule(
+  z.string(),
+  (v) => decodeKey(v) !== undefined,
+  (v) => {
+    const what = /^[A-Za-z0-9_-]*$/.test(v)
+      ? `decodes to ${Buffer.from(v, 'base64url').length} bytes`
+      : 'not base64url';
+    return `not a 256-bit key (${what}; generate one with \`signonce keys generate\`)`;
+  },
+);
 
 // RFC 6265 section 4.1.1: a cookie name is an RFC 7230 token.
-const cookieName = rule(z.string(), (v) => /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v), (v) => `${show(v)} is not a valid cookie name`);
+const cookieName = rule(
+  z.string(),
+  (v) => /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v),
+  (v) => `${show(v)} is not a valid cookie name`,
+);
 
 const HOST_LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
 const HOST_PATTERN = new RegExp(`^(?=[^:]{1,253}(?::|$))${HOST_LABEL}(?:\\.${HOST_LABEL})*(?::(\\d{1,5}))?$`);
-const host = z.string().transform((v) => v.toLowerCase()).superRefine((v, ctx) => {
-  const match = HOST_PATTERN.exec(v);
-  const port = match?.[1] === undefined ? 1 : Number(match[1]);
-  if (!match || port < 1 || port > 65535) ctx.addIssue({ code: 'custom', message: `${show(v)} is not a host or host:port (e.g. app1.example.com or app1.localhost:8080)` });
-});
+const host = z
+  .string()
+  .transform((v) => v.toLowerCase())
+  .superRefine((v, ctx) => {
+    const match = HOST_PATTERN.exec(v);
+    const port = match?.[1] === undefined ? 1 : Number(match[1]);
+    if (!match || port < 1 || port > 65535)
+      ctx.addIssue({
+        code: 'custom',
+        message: `${show(v)} is not a host or host:port (e.g. app1.example.com or app1.localhost:8080)`,
+      });
+  });
 
 /** True when `entry` is an IP address or a network in CIDR notation. */
 export function isAddressOrNetwork(entry: string): boolean {
@@ -84,7 +123,11 @@ const rateLimit = z.strictObject({
   window: duration.refine((ms) => ms >= 1000, 'must be at least 1s'),
 });
 
-const proxyAddress = rule(z.string(), isAddressOrNetwork, (v) => `${show(v)} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)`);
+const proxyAddress = rule(
+  z.string(),
+  isAddressOrNetwork,
+  (v) => `${show(v)} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)`,
+);
 
 // Provider tokens refreshed before a proxied request when they expire within `ahead`; if that
 // refresh fails, the request goes on with the tokens it has (`proceed`) or is answered 401.
@@ -123,8 +166,9 @@ const oauth1Fields = {
 
 /** Every field of `fields`, optional: a preset fills what is not given. */
 function optional<F extends z.ZodRawShape>(fields: F) {
-  return Object.fromEntries(Object.entries(fields).map(([key, schema]) => [key, (schema as z.ZodType).optional()])) as unknown as
-    { [K in keyof F]: z.ZodOptional<F[K]> };
+  return Object.fromEntries(
+    Object.entries(fields).map(([key, schema]) => [key, (schema as z.ZodType).optional()]),
+  ) as unknown as { [K in keyof F]: z.ZodOptional<F[K]> };
 }
 
 // Presets: well-known providers whose endpoints are data (filled in by the providers module); any
@@ -132,7 +176,13 @@ function optional<F extends z.ZodRawShape>(fields: F) {
 const OIDC_PRESETS = ['google', 'aad', 'microsoftaccount'] as const;
 const OAUTH2_PRESETS = ['facebook', 'github'] as const;
 /** Provider types whose tokens SignOnce refreshes (OAuth 2 refresh-token grant). */
-export const REFRESHING_PROVIDER_TYPES: readonly string[] = ['oidc', 'oauth2', 'apple', ...OIDC_PRESETS, ...OAUTH2_PRESETS];
+export const REFRESHING_PROVIDER_TYPES: readonly string[] = [
+  'oidc',
+  'oauth2',
+  'apple',
+  ...OIDC_PRESETS,
+  ...OAUTH2_PRESETS,
+];
 
 /** The .p8 key Apple gives for Sign in with Apple: EC P-256, PKCS #8 PEM. Never shown in messages. */
 function isEcP256PrivateKey(pem: string): boolean {
@@ -142,41 +192,82 @@ function isEcP256PrivateKey(pem: string): boolean {
     return false;
   }
 }
-const applePrivateKey = rule(z.string(), isEcP256PrivateKey,
-  () => 'is not an EC P-256 private key in PEM form (the AuthKey_….p8 file from Apple, "-----BEGIN PRIVATE KEY-----…"); put it in a variable: privateKey: "${APPLE_PRIVATE_KEY}"');
+const applePrivateKey = rule(
+  z.string(),
+  isEcP256PrivateKey,
+  () =>
+    'is not an EC P-256 private key in PEM form (the AuthKey_….p8 file from Apple, "-----BEGIN PRIVATE KEY-----…"); put it in a variable: privateKey: "${APPLE_PRIVATE_KEY}"',
+);
 
 // Every provider: an id, and the name its button shows on the sign-in page.
 const named = { id, displayName: text.optional() };
 
 export const PROVIDER_SCHEMAS = [
-  z.strictObject({ ...named, type: z.literal('oidc'), ...oidcFields, scopes: z.array(text).default(['openid', 'profile', 'email']) }),
+  z.strictObject({
+    ...named,
+    type: z.literal('oidc'),
+    ...oidcFields,
+    scopes: z.array(text).default(['openid', 'profile', 'email']),
+  }),
   z.strictObject({ ...named, type: z.literal('oauth2'), ...oauth2Fields, scopes: z.array(text).default([]) }),
   z.strictObject({ ...named, type: z.literal('oauth1'), ...oauth1Fields }),
-  z.strictObject({ ...named, type: z.literal('password'), allowRegistration: z.boolean().default(false), minLength: z.number().int().min(8).max(128).default(12) }),
+  z.strictObject({
+    ...named,
+    type: z.literal('password'),
+    allowRegistration: z.boolean().default(false),
+    minLength: z.number().int().min(8).max(128).default(12),
+  }),
   z.strictObject({ ...named, type: z.literal('dev') }),
-  ...OIDC_PRESETS.map((type) => z.strictObject({ ...optional(oidcFields), ...named, type: z.literal(type), clientId: text })),
+  ...OIDC_PRESETS.map((type) =>
+    z.strictObject({ ...optional(oidcFields), ...named, type: z.literal(type), clientId: text }),
+  ),
   // Apple's client secret is a JWT SignOnce signs with the team's key, never a fixed string.
-  z.strictObject({ ...optional(oidcFields),
-    clientSecret: rule(z.unknown(), (v) => v === undefined, () => 'is not used by apple: SignOnce makes the client secret from teamId, keyId and privateKey').optional(),
-    ...named, type: z.literal('apple'), clientId: text, teamId: text, keyId: text, privateKey: applePrivateKey }),
-  ...OAUTH2_PRESETS.map((type) => z.strictObject({ ...optional(oauth2Fields), ...named, type: z.literal(type), clientId: text })),
+  z.strictObject({
+    ...optional(oidcFields),
+    clientSecret: rule(
+      z.unknown(),
+      (v) => v === undefined,
+      () => 'is not used by apple: SignOnce makes the client secret from teamId, keyId and privateKey',
+    ).optional(),
+    ...named,
+    type: z.literal('apple'),
+    clientId: text,
+    teamId: text,
+    keyId: text,
+    privateKey: applePrivateKey,
+  }),
+  ...OAUTH2_PRESETS.map((type) =>
+    z.strictObject({ ...optional(oauth2Fields), ...named, type: z.literal(type), clientId: text }),
+  ),
   z.strictObject({ ...optional(oauth1Fields), ...named, type: z.literal('twitter'), consumerKey: text }),
 ] as const;
-
 
 // A token for another resource (an API), got with the sign-in's refresh token: named by an RFC 8707
 // resource indicator, by scopes, or both.
 export const RESOURCE_ALIAS_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;
-const resourceIndicator = rule(z.string(), (v) => parsedUrl(v) !== undefined && !v.includes('#'),
-  (v) => `${show(v)} is not a resource indicator (RFC 8707 section 2: an absolute URI without a fragment, e.g. https://api.example.com)`);
-const appResource = z.strictObject({
-  alias: rule(z.string(), (v) => RESOURCE_ALIAS_PATTERN.test(v),
-    (v) => `${show(v)} is not an alias (lower-case letters, digits and "-", at most 32; it names the header X-SIGNONCE-TOKEN-{ALIAS})`),
-  provider: id,
-  resource: resourceIndicator.optional(),
-  scopes: z.array(text).default([]),
-  inject: z.boolean().default(false),
-}).refine((r) => r.resource !== undefined || r.scopes.length > 0, 'needs a resource (an RFC 8707 indicator), scopes, or both: they say which token to get');
+const resourceIndicator = rule(
+  z.string(),
+  (v) => parsedUrl(v) !== undefined && !v.includes('#'),
+  (v) =>
+    `${show(v)} is not a resource indicator (RFC 8707 section 2: an absolute URI without a fragment, e.g. https://api.example.com)`,
+);
+const appResource = z
+  .strictObject({
+    alias: rule(
+      z.string(),
+      (v) => RESOURCE_ALIAS_PATTERN.test(v),
+      (v) =>
+        `${show(v)} is not an alias (lower-case letters, digits and "-", at most 32; it names the header X-SIGNONCE-TOKEN-{ALIAS})`,
+    ),
+    provider: id,
+    resource: resourceIndicator.optional(),
+    scopes: z.array(text).default([]),
+    inject: z.boolean().default(false),
+  })
+  .refine(
+    (r) => r.resource !== undefined || r.scopes.length > 0,
+    'needs a resource (an RFC 8707 indicator), scopes, or both: they say which token to get',
+  );
 
 export const UNAUTHENTICATED_ACTIONS = ['RedirectToLoginPage', 'AllowAnonymous', 'Return401', 'Return403'] as const;
 
@@ -186,7 +277,15 @@ const app = z.strictObject({
   upstream: httpUrl,
   unauthenticatedAction: z.enum(UNAUTHENTICATED_ACTIONS).default('RedirectToLoginPage'),
   defaultProvider: z.string().optional(),
-  excludedPaths: z.array(rule(z.string(), (v) => v.startsWith('/'), (v) => `${show(v)} is not a path (it starts with "/")`)).default([]),
+  excludedPaths: z
+    .array(
+      rule(
+        z.string(),
+        (v) => v.startsWith('/'),
+        (v) => `${show(v)} is not a path (it starts with "/")`,
+      ),
+    )
+    .default([]),
   tokenStore: z.boolean().default(false),
   allowedExternalRedirectUrls: z.array(absoluteUrl).default([]),
   exposeRefreshTokens: z.boolean().default(false),
@@ -196,60 +295,113 @@ const app = z.strictObject({
   providerLogout: z.boolean().default(false),
   resources: z.array(appResource).default([]),
   // Legacy: tokens of this app signed HS256 with its own secret, for backends that only check an HMAC.
-  tokenSigning: z.strictObject({
-    alg: z.literal('HS256'),
-    secret: rule(z.string(), (v) => new TextEncoder().encode(v).length >= 32, () => 'must be at least 32 bytes (RFC 7518 section 3.2: an HS256 key as long as its hash); generate one with `signonce keys generate`'),
-  }).optional(),
+  tokenSigning: z
+    .strictObject({
+      alg: z.literal('HS256'),
+      secret: rule(
+        z.string(),
+        (v) => new TextEncoder().encode(v).length >= 32,
+        () =>
+          'must be at least 32 bytes (RFC 7518 section 3.2: an HS256 key as long as its hash); generate one with `signonce keys generate`',
+      ),
+    })
+    .optional(),
 });
 
 /** Signature algorithms an external issuer may use: asymmetric only (never `none`, never an HMAC a public key could key). */
-export const EXTERNAL_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export const EXTERNAL_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
 
 // An issuer of identity tokens minted elsewhere (a mail add-in's, a partner's), matched to local users.
-const externalIssuer = z.strictObject({
-  id,
-  issuer: text,
-  jwksUrl: httpUrl.optional(),
-  metadataUrl: httpUrl.optional(),
-  audience: text,
-  subjectClaim: text.default('sub'),
-  algorithms: z.array(z.enum(EXTERNAL_ALGORITHMS)).min(1).default([...EXTERNAL_ALGORITHMS]),
-}).refine((e) => (e.jwksUrl === undefined) !== (e.metadataUrl === undefined),
-  'needs exactly one of jwksUrl (the issuer\'s JWK Set) or metadataUrl (its OpenID/OAuth metadata, which names the JWK Set)');
+const externalIssuer = z
+  .strictObject({
+    id,
+    issuer: text,
+    jwksUrl: httpUrl.optional(),
+    metadataUrl: httpUrl.optional(),
+    audience: text,
+    subjectClaim: text.default('sub'),
+    algorithms: z
+      .array(z.enum(EXTERNAL_ALGORITHMS))
+      .min(1)
+      .default([...EXTERNAL_ALGORITHMS]),
+  })
+  .refine(
+    (e) => (e.jwksUrl === undefined) !== (e.metadataUrl === undefined),
+    "needs exactly one of jwksUrl (the issuer's JWK Set) or metadataUrl (its OpenID/OAuth metadata, which names the JWK Set)",
+  );
 
 // An OpenID Connect client of SignOnce's OpenID Provider (src/openid-provider).
 export const CLIENT_SCOPES = ['openid', 'profile', 'email', 'offline_access', 'provider_tokens'] as const;
-const redirectUri = rule(z.string(), (v) => redirectUriProblem(v) === undefined, (v) => `${show(v)} ${redirectUriProblem(v)}`);
-const oidcClient = z.strictObject({
-  id: rule(z.string(), (v) => /^[A-Za-z0-9._-]{1,128}$/.test(v), (v) => `${show(v)} is not a client id (letters, digits, ".", "_" and "-", at most 128)`),
-  secret: rule(z.string(), (v) => new TextEncoder().encode(v).length >= 32, () => 'must be at least 32 bytes; generate one with `signonce keys generate`').optional(),
-  public: z.boolean().default(false),
-  redirectUris: z.array(redirectUri).min(1, 'needs at least one redirect URI'),
-  postLogoutRedirectUris: z.array(redirectUri).default([]),
-  backchannelLogoutUri: redirectUri.optional(),
-  scopes: z.array(z.enum(CLIENT_SCOPES)).default(['openid', 'profile', 'email', 'offline_access']),
-  subjectType: z.enum(['public', 'pairwise']).default('public'),
-  firstParty: z.boolean().default(true),
-}).refine((c) => c.public !== (c.secret !== undefined), 'needs a secret, or public: true for a client that cannot keep one (a browser or native app; PKCE protects its codes)');
+const redirectUri = rule(
+  z.string(),
+  (v) => redirectUriProblem(v) === undefined,
+  (v) => `${show(v)} ${redirectUriProblem(v)}`,
+);
+const oidcClient = z
+  .strictObject({
+    id: rule(
+      z.string(),
+      (v) => /^[A-Za-z0-9._-]{1,128}$/.test(v),
+      (v) => `${show(v)} is not a client id (letters, digits, ".", "_" and "-", at most 128)`,
+    ),
+    secret: rule(
+      z.string(),
+      (v) => new TextEncoder().encode(v).length >= 32,
+      () => 'must be at least 32 bytes; generate one with `signonce keys generate`',
+    ).optional(),
+    public: z.boolean().default(false),
+    redirectUris: z.array(redirectUri).min(1, 'needs at least one redirect URI'),
+    postLogoutRedirectUris: z.array(redirectUri).default([]),
+    backchannelLogoutUri: redirectUri.optional(),
+    scopes: z.array(z.enum(CLIENT_SCOPES)).default(['openid', 'profile', 'email', 'offline_access']),
+    subjectType: z.enum(['public', 'pairwise']).default('public'),
+    firstParty: z.boolean().default(true),
+  })
+  .refine(
+    (c) => c.public !== (c.secret !== undefined),
+    'needs a secret, or public: true for a client that cannot keep one (a browser or native app; PKCE protects its codes)',
+  );
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
 export const configSchema = z.strictObject({
   publicUrl,
-  listen: z.strictObject({
-    host: text.default('127.0.0.1'),
-    port: z.number().int().min(0).max(65535).default(8080),
-  }).prefault({}),
+  listen: z
+    .strictObject({
+      host: text.default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8080),
+    })
+    .prefault({}),
   store: store.default('sqlite:./.signonce/signonce.db'),
   secrets: z.strictObject({
-    encryptionKeys: z.array(encryptionKey).min(1, 'needs at least one key (generate one with `signonce keys generate`)'),
+    encryptionKeys: z
+      .array(encryptionKey)
+      .min(1, 'needs at least one key (generate one with `signonce keys generate`)'),
   }),
-  session: z.strictObject({
-    cookieName: cookieName.default('AppServiceAuthSession'),
-    lifetime: duration.prefault('8h'),
-    cacheTtl: duration.prefault('1s').refine((ms) => ms <= 60_000, 'must be at most 60s: the longest an instance may serve a change it was not told of (several processes on one SQLite file; PostgreSQL tells at once)'),
-    tokenRefreshExtensionHours: z.number().min(0).default(72),
-  }).prefault({}),
+  session: z
+    .strictObject({
+      cookieName: cookieName.default('AppServiceAuthSession'),
+      lifetime: duration.prefault('8h'),
+      cacheTtl: duration
+        .prefault('1s')
+        .refine(
+          (ms) => ms <= 60_000,
+          'must be at most 60s: the longest an instance may serve a change it was not told of (several processes on one SQLite file; PostgreSQL tells at once)',
+        ),
+      tokenRefreshExtensionHours: z.number().min(0).default(72),
+    })
+    .prefault({}),
   tokenStore: z.strictObject({ keepOnLogout: z.boolean().default(false) }).prefault({}),
   // Expired rows are deleted every `interval` (0: never, e.g. when another process does it).
   housekeeping: z.strictObject({ interval: duration.prefault('10m') }).prefault({}),
@@ -262,23 +414,32 @@ export const configSchema = z.strictObject({
   clients: z.array(oidcClient).default([]),
   trustedProxies: z.array(proxyAddress).default([]),
   // What one client may ask of an instance (see README, Limits).
-  limits: z.strictObject({
-    maxHeaderBytes: z.number().int().min(1024).max(1_048_576).default(16_384),
-    headersTimeout: duration.prefault('10s').refine((ms) => ms >= 1000, 'must be at least 1s'),
-    requestTimeout: duration.prefault('60s').refine((ms) => ms >= 1000, 'must be at least 1s'),
-  }).refine((l) => l.headersTimeout <= l.requestTimeout, { message: 'must not be longer than requestTimeout (the headers are part of the request)', path: ['headersTimeout'] })
+  limits: z
+    .strictObject({
+      maxHeaderBytes: z.number().int().min(1024).max(1_048_576).default(16_384),
+      headersTimeout: duration.prefault('10s').refine((ms) => ms >= 1000, 'must be at least 1s'),
+      requestTimeout: duration.prefault('60s').refine((ms) => ms >= 1000, 'must be at least 1s'),
+    })
+    .refine((l) => l.headersTimeout <= l.requestTimeout, {
+      message: 'must not be longer than requestTimeout (the headers are part of the request)',
+      path: ['headersTimeout'],
+    })
     .prefault({}),
-  rateLimits: z.strictObject({
-    signIn: z.strictObject({ perAddress: rateLimit.prefault({ limit: 300, window: '1m' }) }).prefault({}),
-    refresh: z.strictObject({
-      // Callers per account: only a flood guard (callers served by one refresh cost the provider
-      // nothing), far above a person's tabs and services refreshing at once (README, rateLimits).
-      perAccount: rateLimit.prefault({ limit: 600, window: '1m' }),
-      perAddress: rateLimit.prefault({ limit: 600, window: '1m' }),
-      // Refresh grants asked of a provider per (account, provider, resource): what it pays for.
-      providerGrants: rateLimit.prefault({ limit: 6, window: '1m' }),
-    }).prefault({}),
-  }).prefault({}),
+  rateLimits: z
+    .strictObject({
+      signIn: z.strictObject({ perAddress: rateLimit.prefault({ limit: 300, window: '1m' }) }).prefault({}),
+      refresh: z
+        .strictObject({
+          // Callers per account: only a flood guard (callers served by one refresh cost the provider
+          // nothing), far above a person's tabs and services refreshing at once (README, rateLimits).
+          perAccount: rateLimit.prefault({ limit: 600, window: '1m' }),
+          perAddress: rateLimit.prefault({ limit: 600, window: '1m' }),
+          // Refresh grants asked of a provider per (account, provider, resource): what it pays for.
+          providerGrants: rateLimit.prefault({ limit: 6, window: '1m' }),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   metrics: z.strictObject({ allowFrom: z.array(proxyAddress).default(['127.0.0.1', '::1']) }).prefault({}),
   devMode: z.boolean().default(false),
   log: z.strictObject({ level: z.enum(LOG_LEVELS).default('info') }).prefault({}),

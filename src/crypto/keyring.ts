@@ -2,7 +2,14 @@
 // Every sealed value names the key that sealed it, and its associated data binds it to a purpose
 // and an owner, so a value copied to another row (another account, provider or purpose) fails to
 // open instead of being read as someone else's secret.
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 
 const FORMAT = 'v1';
 const KEY_BYTES = 32;

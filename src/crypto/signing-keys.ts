@@ -14,19 +14,28 @@ export interface SigningKey {
 }
 
 export const SIGNING_ALGORITHMS = ['EdDSA', 'ES256', 'RS256'] as const;
-export type SigningAlgorithm = typeof SIGNING_ALGORITHMS[number];
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 
 /** A new key pair for `alg`; its kid is the public key's JWK thumbprint (RFC 7638). */
 export async function generateSigningKey(alg: SigningAlgorithm): Promise<Omit<SigningKey, 'createdAt' | 'retiredAt'>> {
-  const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}) });
+  const { publicKey, privateKey } = await generateKeyPair(alg, {
+    extractable: true,
+    ...(alg === 'EdDSA' ? { crv: 'Ed25519' } : {}),
+  });
   const publicJwk = await exportJWK(publicKey);
   const kid = await calculateJwkThumbprint(publicJwk);
-  return { kid, alg, publicJwk: { ...publicJwk, kid, alg, use: 'sig' }, privateJwk: { ...(await exportJWK(privateKey)), kid, alg } };
+  return {
+    kid,
+    alg,
+    publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
+    privateJwk: { ...(await exportJWK(privateKey)), kid, alg },
+  };
 }
 
 /** The key that signs now: the newest not retired (ties by kid, so every instance picks the same). */
 export function currentSigningKey(keys: readonly SigningKey[]): SigningKey | undefined {
-  return keys.filter((key) => key.retiredAt === undefined)
+  return keys
+    .filter((key) => key.retiredAt === undefined)
     .sort((a, b) => b.createdAt - a.createdAt || (a.kid < b.kid ? -1 : 1))[0];
 }
 

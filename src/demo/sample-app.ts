@@ -4,7 +4,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { escapeHtml } from '../gateway/pages.ts';
 
-
 function principalFromHeader(value: string | undefined): unknown {
   if (!value) return undefined;
   try {
@@ -16,7 +15,9 @@ function principalFromHeader(value: string | undefined): unknown {
 
 function page(name: string, headers: Record<string, string | string[] | undefined>): string {
   const identity = Object.entries(headers).filter(([key]) => key.startsWith('x-ms-'));
-  const rows = identity.map(([key, value]) => `<tr><th>${escapeHtml(key)}</th><td><code>${escapeHtml(String(value))}</code></td></tr>`);
+  const rows = identity.map(
+    ([key, value]) => `<tr><th>${escapeHtml(key)}</th><td><code>${escapeHtml(String(value))}</code></td></tr>`,
+  );
   const principal = principalFromHeader(headers['x-ms-client-principal'] as string | undefined);
   return `<!doctype html><meta charset="utf-8"><title>${escapeHtml(name)}</title>
 <h1>${escapeHtml(name)}</h1>

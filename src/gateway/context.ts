@@ -57,7 +57,11 @@ export interface GatewayContext extends GatewayDeps {
   /** Where a checked redirect target (see redirects.ts) leads from the auth host: a path on `host`, or the allowed URL itself. */
   appTarget(host: string, target: string): string;
   /** `rateLimits`: sign-in endpoints per client address, refresh callers per address and per account (grants: the refresher's). */
-  readonly rateLimits: { readonly signIn: RateLimiter; readonly refreshPerAddress: RateLimiter; readonly refreshPerAccount: RateLimiter };
+  readonly rateLimits: {
+    readonly signIn: RateLimiter;
+    readonly refreshPerAddress: RateLimiter;
+    readonly refreshPerAccount: RateLimiter;
+  };
 }
 
 export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): GatewayContext {
@@ -66,17 +70,27 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
   const metrics = deps.metrics ?? new GatewayMetrics();
   // Grants asked of providers per (account, provider, resource), whoever asks (src/refresh).
   const refreshGrants = limiter(deps.config.rateLimits.refresh.providerGrants);
-  const refresher = new TokenRefresher(deps.store, undefined, (provider, outcome) => metrics.refreshes.inc({ provider, outcome }), (key) => refreshGrants.take(key));
+  const refresher = new TokenRefresher(
+    deps.store,
+    undefined,
+    (provider, outcome) => metrics.refreshes.inc({ provider, outcome }),
+    (key) => refreshGrants.take(key),
+  );
   return {
     ...deps,
     metrics,
     publicUrl,
     secure: publicUrl.protocol === 'https:',
     appsById: new Map(deps.config.apps.map((a) => [a.id, a])),
-    formTargets: [...new Set([
-      ...deps.config.apps.flatMap((a) => a.hosts.map((host) => `${publicUrl.protocol}//${host}`)),
-      ...[...deps.config.apps.flatMap((a) => a.allowedExternalRedirectUrls), ...deps.config.clients.flatMap((c) => c.redirectUris)].map(formActionSource),
-    ])],
+    formTargets: [
+      ...new Set([
+        ...deps.config.apps.flatMap((a) => a.hosts.map((host) => `${publicUrl.protocol}//${host}`)),
+        ...[
+          ...deps.config.apps.flatMap((a) => a.allowedExternalRedirectUrls),
+          ...deps.config.clients.flatMap((c) => c.redirectUris),
+        ].map(formActionSource),
+      ]),
+    ],
     signedIn: new SignedInResolver({ ...deps, refresher }),
     refresher,
     accounts: new Accounts(deps.store, deps.config),
@@ -85,7 +99,8 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     appUrl: (host, path) => `${publicUrl.protocol}//${host}${path}`,
     authUrl: (path) => `${publicUrl.origin}${path}`,
     fromTrustedProxy,
-    clientAddressOf: (request) => clientAddress(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'], fromTrustedProxy),
+    clientAddressOf: (request) =>
+      clientAddress(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'], fromTrustedProxy),
     appTarget: (host, target) => (target.startsWith('/') ? `${publicUrl.protocol}//${host}${target}` : target),
     rateLimits: {
       signIn: limiter(deps.config.rateLimits.signIn.perAddress),

@@ -22,15 +22,23 @@ export interface Gateway {
 
 export async function startGateway(config: Config, logger: Logger): Promise<Gateway> {
   if (config.devMode) {
-    logger.warn('devMode is on: development-only features (such as the dev provider, which trusts whatever is typed) are enabled; never use it in production');
+    logger.warn(
+      'devMode is on: development-only features (such as the dev provider, which trusts whatever is typed) are enabled; never use it in production',
+    );
   }
   const providers = createProviders(config);
   const keyring = new Keyring(config.secrets.encryptionKeys);
   const metrics = new GatewayMetrics();
-  const store = await openStore(config.store, { keyring, observe: (operation, seconds) => metrics.storeSeconds.observe({ operation }, seconds) });
+  const store = await openStore(config.store, {
+    keyring,
+    observe: (operation, seconds) => metrics.storeSeconds.observe({ operation }, seconds),
+  });
   store.watch((change) => {
     if (change.kind === 'deaf') {
-      logger.error({ store: store.kind }, "lost the connection on which other instances' changes are heard (is the store down?): nothing is cached until it is back, and requests that need the store get 503");
+      logger.error(
+        { store: store.kind },
+        "lost the connection on which other instances' changes are heard (is the store down?): nothing is cached until it is back, and requests that need the store get 503",
+      );
     } else if (change.kind === 'hearing') {
       logger.info({ store: store.kind }, "the store is back: other instances' changes are heard again");
     }
@@ -43,12 +51,20 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
       issuer: config.publicUrl,
       // A token may be used until its session ends, and at /.auth/refresh for the grace after.
       tokenValidityMs: config.session.lifetime + config.session.tokenRefreshExtensionHours * 3_600_000,
-      hmacSecrets: new Map(config.apps.flatMap((a) => (a.tokenSigning ? [[a.id, new TextEncoder().encode(a.tokenSigning.secret)] as const] : []))),
+      hmacSecrets: new Map(
+        config.apps.flatMap((a) =>
+          a.tokenSigning ? [[a.id, new TextEncoder().encode(a.tokenSigning.secret)] as const] : [],
+        ),
+      ),
     });
     // The store tells of new signing keys at once (authentication-tokens.ts); this reload is the
     // safety net for a change it could not tell (several processes on one SQLite file).
     reloadKeys = setInterval(() => {
-      authenticationTokens.reload().catch((error: unknown) => logger.warn({ err: error }, 'could not reload the token signing keys; the ones loaded stay in use'));
+      authenticationTokens
+        .reload()
+        .catch((error: unknown) =>
+          logger.warn({ err: error }, 'could not reload the token signing keys; the ones loaded stay in use'),
+        );
     }, KEY_RELOAD_MS).unref();
     stopHousekeeping = startHousekeeping(store, {
       intervalMs: config.housekeeping.interval,

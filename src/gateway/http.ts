@@ -24,7 +24,8 @@ export const page = (reply: FastifyReply, status: number, html: string, formTarg
   reply.code(status).headers(pageHeaders(formTargets)).send(html);
 
 /** A redirect no cache keeps (they carry single-use codes and per-user targets). */
-export const redirect = (reply: FastifyReply, location: string) => reply.code(302).header('cache-control', 'no-store').redirect(location);
+export const redirect = (reply: FastifyReply, location: string) =>
+  reply.code(302).header('cache-control', 'no-store').redirect(location);
 
 /** A request body of at most `limit` bytes; undefined (and the rest left unread) when larger. */
 export async function readBody(incoming: IncomingMessage, limit: number): Promise<Buffer | undefined> {
@@ -40,22 +41,31 @@ export async function readBody(incoming: IncomingMessage, limit: number): Promis
 }
 
 /** A JSON object body of at most `limit` bytes; undefined when it is missing, too large, not JSON or not an object. */
-export async function readJsonObject(incoming: IncomingMessage, limit: number): Promise<Record<string, unknown> | undefined> {
+export async function readJsonObject(
+  incoming: IncomingMessage,
+  limit: number,
+): Promise<Record<string, unknown> | undefined> {
   const body = await readBody(incoming, limit);
   try {
     const parsed: unknown = body && JSON.parse(body.toString('utf8'));
-    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed as Record<string, unknown> : undefined;
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
 }
 
 /** 405 naming the methods the endpoint takes. */
-export const methodNotAllowed = (reply: FastifyReply, allow: string) => reply.code(405).header('allow', allow).send({ error: 'method not allowed' });
+export const methodNotAllowed = (reply: FastifyReply, allow: string) =>
+  reply.code(405).header('allow', allow).send({ error: 'method not allowed' });
 
 /** 429 with Retry-After (RFC 6585 section 4): this client asked too often; `waitMs` until it may again. */
 export function tooManyRequests(reply: FastifyReply, waitMs: number) {
   const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-  return reply.code(429).header('retry-after', String(seconds)).header('cache-control', 'no-store')
+  return reply
+    .code(429)
+    .header('retry-after', String(seconds))
+    .header('cache-control', 'no-store')
     .send({ error: 'too many requests', reason: `try again in ${seconds} s` });
 }

@@ -20,13 +20,51 @@ export function routeLabel(host: HostKind, path: string): string {
 
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({ name: 'signonce_http_requests_total', help: 'Requests answered, by host kind, route and status', labelNames: ['host', 'route', 'status'], registers: [this.registry] });
-  readonly requestSeconds = new Histogram({ name: 'signonce_http_request_duration_seconds', help: 'Time to answer a request, by host kind and route', labelNames: ['host', 'route'], buckets: BUCKETS, registers: [this.registry] });
-  readonly signIns = new Counter({ name: 'signonce_sign_ins_total', help: 'Sign-ins by provider and outcome (success, failed, refused)', labelNames: ['provider', 'outcome'], registers: [this.registry] });
-  readonly refreshes = new Counter({ name: 'signonce_token_refreshes_total', help: 'Refresh grants asked of providers, by provider and outcome', labelNames: ['provider', 'outcome'], registers: [this.registry] });
-  readonly upstreamSeconds = new Histogram({ name: 'signonce_upstream_duration_seconds', help: 'Time an app took to answer a proxied request (to the end of its answer), by app', labelNames: ['app'], buckets: BUCKETS, registers: [this.registry] });
-  readonly storeSeconds = new Histogram({ name: 'signonce_store_duration_seconds', help: 'Time of store operations, by kind (query, transaction, locked: held while a provider answers)', labelNames: ['operation'], buckets: BUCKETS, registers: [this.registry] });
-  readonly rateLimited = new Counter({ name: 'signonce_rate_limited_total', help: 'Requests refused with 429 by a rate limit', labelNames: ['limit'], registers: [this.registry] });
+  readonly requests = new Counter({
+    name: 'signonce_http_requests_total',
+    help: 'Requests answered, by host kind, route and status',
+    labelNames: ['host', 'route', 'status'],
+    registers: [this.registry],
+  });
+  readonly requestSeconds = new Histogram({
+    name: 'signonce_http_request_duration_seconds',
+    help: 'Time to answer a request, by host kind and route',
+    labelNames: ['host', 'route'],
+    buckets: BUCKETS,
+    registers: [this.registry],
+  });
+  readonly signIns = new Counter({
+    name: 'signonce_sign_ins_total',
+    help: 'Sign-ins by provider and outcome (success, failed, refused)',
+    labelNames: ['provider', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly refreshes = new Counter({
+    name: 'signonce_token_refreshes_total',
+    help: 'Refresh grants asked of providers, by provider and outcome',
+    labelNames: ['provider', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly upstreamSeconds = new Histogram({
+    name: 'signonce_upstream_duration_seconds',
+    help: 'Time an app took to answer a proxied request (to the end of its answer), by app',
+    labelNames: ['app'],
+    buckets: BUCKETS,
+    registers: [this.registry],
+  });
+  readonly storeSeconds = new Histogram({
+    name: 'signonce_store_duration_seconds',
+    help: 'Time of store operations, by kind (query, transaction, locked: held while a provider answers)',
+    labelNames: ['operation'],
+    buckets: BUCKETS,
+    registers: [this.registry],
+  });
+  readonly rateLimited = new Counter({
+    name: 'signonce_rate_limited_total',
+    help: 'Requests refused with 429 by a rate limit',
+    labelNames: ['limit'],
+    registers: [this.registry],
+  });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'signonce_' });

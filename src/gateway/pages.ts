@@ -37,19 +37,24 @@ label{display:block;margin-top:.8rem}input{font:inherit;width:100%;padding:.3rem
 }
 
 export function signInPage(providers: ReadonlyArray<{ displayName: string; href: string }>): string {
-  const links = providers.map((p) => `<li><a class="button" href="${escapeHtml(p.href)}">Sign in with ${escapeHtml(p.displayName)}</a></li>`);
+  const links = providers.map(
+    (p) => `<li><a class="button" href="${escapeHtml(p.href)}">Sign in with ${escapeHtml(p.displayName)}</a></li>`,
+  );
   return page('Sign in', `<h1>Sign in</h1><ul style="list-style:none;padding:0">${links.join('')}</ul>`);
 }
 
 export function devSignInForm(action: string, state: string): string {
-  return page('Development sign-in', `<h1>Development sign-in</h1>
+  return page(
+    'Development sign-in',
+    `<h1>Development sign-in</h1>
 <p><strong>devMode</strong>: this form trusts whatever you type. Never enable it in production.</p>
 <form method="get" action="${escapeHtml(action)}">
 <input type="hidden" name="state" value="${escapeHtml(state)}">
 <label for="user_id">User id</label><input id="user_id" name="user_id" required maxlength="256" value="alice@example.com">
 <label for="name">Name</label><input id="name" name="name" value="Alice">
 <label for="roles">Roles (comma-separated)</label><input id="roles" name="roles" value="">
-<button type="submit">Sign in</button></form>`);
+<button type="submit">Sign in</button></form>`,
+  );
 }
 
 export interface PasswordFormView {
@@ -72,16 +77,21 @@ export interface PasswordFormView {
 export function passwordForm(view: PasswordFormView): string {
   const problem = view.problem ? `<p role="alert"><strong>${escapeHtml(view.problem)}</strong></p>` : '';
   const newPassword = view.register
-    ? '<label for="password">Password</label><input id="password" name="password" type="password" required autocomplete="new-password">'
-      + '<label for="confirm">Password again</label><input id="confirm" name="confirm" type="password" required autocomplete="new-password">'
+    ? '<label for="password">Password</label><input id="password" name="password" type="password" required autocomplete="new-password">' +
+      '<label for="confirm">Password again</label><input id="confirm" name="confirm" type="password" required autocomplete="new-password">'
     : '<label for="password">Password</label><input id="password" name="password" type="password" required autocomplete="current-password">';
-  const other = view.switchTo ? `<p><a href="${escapeHtml(view.switchTo.href)}">${escapeHtml(view.switchTo.label)}</a></p>` : '';
-  return page(view.title, `<h1>${escapeHtml(view.title)}</h1>${problem}
+  const other = view.switchTo
+    ? `<p><a href="${escapeHtml(view.switchTo.href)}">${escapeHtml(view.switchTo.label)}</a></p>`
+    : '';
+  return page(
+    view.title,
+    `<h1>${escapeHtml(view.title)}</h1>${problem}
 <form method="post" action="${escapeHtml(view.action)}">
 <input type="hidden" name="state" value="${escapeHtml(view.state)}">
 <label for="username">Username</label><input id="username" name="username" required maxlength="128" autocomplete="username" value="${escapeHtml(view.username ?? '')}">
 ${newPassword}
-<button type="submit">${view.register ? 'Create account' : 'Sign in'}</button></form>${other}`);
+<button type="submit">${view.register ? 'Create account' : 'Sign in'}</button></form>${other}`,
+  );
 }
 
 /**
@@ -89,23 +99,32 @@ ${newPassword}
  * anti-forgery field): signing out needs a click, so a link alone cannot sign anyone out.
  */
 export function logoutConfirmPage(form: string): string {
-  return page('Sign out', `<h1>Sign out?</h1><p>You are signing out of every app of this sign-in.</p>${form}
+  return page(
+    'Sign out',
+    `<h1>Sign out?</h1><p>You are signing out of every app of this sign-in.</p>${form}
 <button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out</button>
-<button type="submit" form="op.logoutForm">Stay signed in</button>`);
+<button type="submit" form="op.logoutForm">Stay signed in</button>`,
+  );
 }
 
 /** A third-party client asks for the user's data: allow or deny. */
 export function consentPage(client: string, scopes: readonly string[], action: string): string {
   const items = scopes.map((scope) => `<li>${escapeHtml(scope)}</li>`).join('');
-  return page('Allow access?', `<h1>Allow ${escapeHtml(client)}?</h1><p>${escapeHtml(client)} asks to sign you in and for:</p><ul>${items}</ul>
+  return page(
+    'Allow access?',
+    `<h1>Allow ${escapeHtml(client)}?</h1><p>${escapeHtml(client)} asks to sign you in and for:</p><ul>${items}</ul>
 <form method="post" action="${escapeHtml(action)}">
 <button type="submit" name="decision" value="allow">Allow</button>
-<button type="submit" name="decision" value="deny">Deny</button></form>`);
+<button type="submit" name="decision" value="deny">Deny</button></form>`,
+  );
 }
 
 /** A failed sign-in: what happened in words, and a way to try again. */
 export function errorPage(title: string, message: string, retryHref?: string): string {
-  return page(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>${retryHref ? `<p><a class="button" href="${escapeHtml(retryHref)}">Try again</a></p>` : ''}`);
+  return page(
+    title,
+    `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>${retryHref ? `<p><a class="button" href="${escapeHtml(retryHref)}">Try again</a></p>` : ''}`,
+  );
 }
 
 export function signedOutPage(): string {

@@ -4,12 +4,25 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Agent } from 'undici';
 import type { FastifyReply } from 'fastify';
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+]);
 
 /** Drops hop-by-hop headers, including any the Connection header names. */
 export function endToEnd(headers: ReadonlyArray<[string, string]>): Array<[string, string]> {
-  const named = new Set(headers.filter(([name]) => name.toLowerCase() === 'connection')
-    .flatMap(([, value]) => value.split(',').map((token) => token.trim().toLowerCase())));
+  const named = new Set(
+    headers
+      .filter(([name]) => name.toLowerCase() === 'connection')
+      .flatMap(([, value]) => value.split(',').map((token) => token.trim().toLowerCase())),
+  );
   return headers.filter(([name]) => !HOP_BY_HOP.has(name.toLowerCase()) && !named.has(name.toLowerCase()));
 }
 
@@ -44,28 +57,38 @@ export class UpstreamProxy {
    * or that the answer ended early after it had begun: the client left, or the upstream broke off
    * (undici reports both as the response closing early; the client's connection is closed then).
    */
-  async forward(upstream: string, incoming: IncomingMessage, headers: Array<[string, string]>, reply: FastifyReply, timeoutMs: number): Promise<'ok' | 'unreachable' | 'timeout' | 'interrupted'> {
-    const hasBody = incoming.headers['content-length'] !== undefined && incoming.headers['content-length'] !== '0'
-      || incoming.headers['transfer-encoding'] !== undefined;
+  async forward(
+    upstream: string,
+    incoming: IncomingMessage,
+    headers: Array<[string, string]>,
+    reply: FastifyReply,
+    timeoutMs: number,
+  ): Promise<'ok' | 'unreachable' | 'timeout' | 'interrupted'> {
+    const hasBody =
+      (incoming.headers['content-length'] !== undefined && incoming.headers['content-length'] !== '0') ||
+      incoming.headers['transfer-encoding'] !== undefined;
     try {
-      await this.#agent.stream({
-        origin: upstream,
-        path: originForm(incoming.url ?? '/'),
-        method: incoming.method as 'GET',
-        headers: headers.flat(),
-        body: hasBody ? incoming : null,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        responseHeaders: 'raw',
-      }, ({ statusCode, headers: raw }) => {
-        // The answer is written by Node's response directly: Fastify steps aside from here on.
-        reply.hijack();
-        const response: ServerResponse = reply.raw;
-        const kept = endToEnd(pairs(raw as unknown as string[]));
-        if (this.#stopping) kept.push(['connection', 'close']);
-        response.writeHead(statusCode, kept.flat());
-        return response;
-      });
+      await this.#agent.stream(
+        {
+          origin: upstream,
+          path: originForm(incoming.url ?? '/'),
+          method: incoming.method as 'GET',
+          headers: headers.flat(),
+          body: hasBody ? incoming : null,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+          responseHeaders: 'raw',
+        },
+        ({ statusCode, headers: raw }) => {
+          // The answer is written by Node's response directly: Fastify steps aside from here on.
+          reply.hijack();
+          const response: ServerResponse = reply.raw;
+          const kept = endToEnd(pairs(raw as unknown as string[]));
+          if (this.#stopping) kept.push(['connection', 'close']);
+          response.writeHead(statusCode, kept.flat());
+          return response;
+        },
+      );
       return 'ok';
     } catch (error) {
       const code = (error as { code?: string }).code;

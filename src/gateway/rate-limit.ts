@@ -19,7 +19,11 @@ export interface Bucket {
  * One request against `bucket` at `now`: the bucket after it, and how long to wait when refused
  * (0 when allowed). A missing bucket is full.
  */
-export function takeToken(bucket: Bucket | undefined, now: number, rule: RateRule): { bucket: Bucket; retryAfterMs: number } {
+export function takeToken(
+  bucket: Bucket | undefined,
+  now: number,
+  rule: RateRule,
+): { bucket: Bucket; retryAfterMs: number } {
   const perMs = rule.limit / rule.windowMs;
   // A clock that went back refills nothing (and never drains).
   const elapsed = Math.max(0, now - (bucket?.at ?? now));

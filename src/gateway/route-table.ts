@@ -59,13 +59,16 @@ const regexLiteral = (literal: string) => literal.replace(/[.*+?^${}()|[\]\\]/g,
 
 /** A route's path pattern as an anchored regular expression with one named group per parameter. */
 export function pathPattern(path: string): RegExp {
-  const source = path.replace(/\{(\/?)(\w+)([*+]?)\}|[^{]+/g, (token, slash: string | undefined, name: string | undefined, repeat: string | undefined) => {
-    if (!name) return regexLiteral(token);
-    if (slash && repeat === '*') return `(?:/(?<${name}>.*))?`;
-    if (!slash && repeat === '+') return `(?<${name}>.+)`;
-    if (!slash && !repeat) return `(?<${name}>[^/]+)`;
-    throw new Error(`route ${path}: ${token} is not a parameter (use {name}, {name+} or {/name*})`);
-  });
+  const source = path.replace(
+    /\{(\/?)(\w+)([*+]?)\}|[^{]+/g,
+    (token, slash: string | undefined, name: string | undefined, repeat: string | undefined) => {
+      if (!name) return regexLiteral(token);
+      if (slash && repeat === '*') return `(?:/(?<${name}>.*))?`;
+      if (!slash && repeat === '+') return `(?<${name}>.+)`;
+      if (!slash && !repeat) return `(?<${name}>[^/]+)`;
+      throw new Error(`route ${path}: ${token} is not a parameter (use {name}, {name+} or {/name*})`);
+    },
+  );
   return new RegExp(`^${source}$`);
 }
 
@@ -82,7 +85,9 @@ export interface RouteTable<E> {
 }
 
 export function routeTable<E>(routes: ReadonlyArray<Route<E>>): RouteTable<E> {
-  const byHost = new Map<HostKind, Array<Compiled<E>>>(['app', 'auth', 'unknown'].map((kind) => [kind as HostKind, []]));
+  const byHost = new Map<HostKind, Array<Compiled<E>>>(
+    ['app', 'auth', 'unknown'].map((kind) => [kind as HostKind, []]),
+  );
   for (const route of routes) {
     const compiled = { route, pattern: pathPattern(route.path) };
     for (const kind of route.on) byHost.get(kind)!.push(compiled);
@@ -96,7 +101,8 @@ export function routeTable<E>(routes: ReadonlyArray<Route<E>>): RouteTable<E> {
         const match = pattern.exec(path);
         if (!match) continue;
         named ??= route;
-        if (route.methods === '*' || route.methods.includes(method)) return { route, params: match.groups ?? {}, named };
+        if (route.methods === '*' || route.methods.includes(method))
+          return { route, params: match.groups ?? {}, named };
         for (const m of route.methods) allow.add(m);
       }
       return named && { allow: [...allow].join(', '), named };
@@ -129,69 +135,239 @@ const GET = ['GET', 'HEAD'] as const;
 const POST = ['POST'] as const;
 
 /** An app host's route: the app and the host it was asked as. */
-const onApp = (handle: (e: Endpoints, call: Call, app: AppConfig, host: string) => unknown) =>
-  (e: Endpoints, call: Call) => call.target.kind === 'app' ? handle(e, call, call.target.app, call.target.host) : e.unmatched(call);
+const onApp =
+  (handle: (e: Endpoints, call: Call, app: AppConfig, host: string) => unknown) => (e: Endpoints, call: Call) =>
+    call.target.kind === 'app' ? handle(e, call, call.target.app, call.target.host) : e.unmatched(call);
 
 /** A path parameter, decoded (a malformed escape throws: answered 503 like any failure, as before). */
 const param = (call: Call, name: string) => decodeURIComponent(call.params[name]!);
 
 /** The configured provider a provider hop names, or the host's 404. */
-const withProvider = (handle: (e: Endpoints, call: Call, provider: Provider) => unknown) => (e: Endpoints, call: Call) => {
-  const provider = e.providers.get(param(call, 'provider'));
-  return provider ? handle(e, call, provider) : e.unmatched(call);
-};
+const withProvider =
+  (handle: (e: Endpoints, call: Call, provider: Provider) => unknown) => (e: Endpoints, call: Call) => {
+    const provider = e.providers.get(param(call, 'provider'));
+    return provider ? handle(e, call, provider) : e.unmatched(call);
+  };
 
 /** The OpenID Provider's route (only with `clients`). */
-const withOidc = (handle: (oidc: NonNullable<Endpoints['oidc']>, call: Call, e: Endpoints) => unknown) =>
-  (e: Endpoints, call: Call) => e.oidc ? handle(e.oidc, call, e) : e.unmatched(call);
+const withOidc =
+  (handle: (oidc: NonNullable<Endpoints['oidc']>, call: Call, e: Endpoints) => unknown) => (e: Endpoints, call: Call) =>
+    e.oidc ? handle(e.oidc, call, e) : e.unmatched(call);
 
 /** The password form (GET shows it, POST submits it) or the dev provider's form (GET). */
-const providerForm = (register: boolean) => withProvider((e, call, provider) => {
-  const { request, reply } = call;
-  if (provider instanceof PasswordProvider) {
-    return request.method === 'POST' ? e.password.submit(request, reply, provider, register) : e.password.showForm(request, reply, provider, register);
-  }
-  if (provider.type === 'dev' && request.method === 'GET') {
-    return page(reply, 200, devSignInForm(`/.auth/login/${encodeURIComponent(provider.id)}/callback`, queryParam(request, 'state') ?? ''), e.formTargets);
-  }
-  return e.unmatched(call);
-});
+const providerForm = (register: boolean) =>
+  withProvider((e, call, provider) => {
+    const { request, reply } = call;
+    if (provider instanceof PasswordProvider) {
+      return request.method === 'POST'
+        ? e.password.submit(request, reply, provider, register)
+        : e.password.showForm(request, reply, provider, register);
+    }
+    if (provider.type === 'dev' && request.method === 'GET') {
+      return page(
+        reply,
+        200,
+        devSignInForm(`/.auth/login/${encodeURIComponent(provider.id)}/callback`, queryParam(request, 'state') ?? ''),
+        e.formTargets,
+      );
+    }
+    return e.unmatched(call);
+  });
 
 // The OpenID Provider's endpoints (openid-provider/provider.ts OIDC_ROUTES), each with what follows
 // it (oidc-provider also answers them with a trailing slash or an id), the longest first.
 const oidcEndpoint = (name: string, rateLimit?: RateLimitClass): Route<Endpoints> => ({
-  on: ['auth'], methods: '*', path: `/.auth/oidc/${name}{/rest*}`, rateLimit, label: `/.auth/oidc/${name}`,
+  on: ['auth'],
+  methods: '*',
+  path: `/.auth/oidc/${name}{/rest*}`,
+  rateLimit,
+  label: `/.auth/oidc/${name}`,
   handler: withOidc((oidc, { request, reply }) => oidc.serve(request, reply)),
 });
 
 export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
   // App hosts: Easy Auth's /.auth/* (everything else goes to the app).
-  { on: ['app'], methods: GET, path: '/.auth/login', rateLimit: 'sign-in', label: '/.auth/login', handler: (e, { request, reply }) => e.signInChoices(request, reply) },
-  { on: ['app'], methods: GET, path: '/.auth/login/done', rateLimit: 'sign-in', label: '/.auth/login/done', handler: onApp((e, { request, reply }, app, host) => e.signIn.finishLogin(request, reply, app, host)) },
-  { on: ['app'], methods: GET, path: '/.auth/login/{provider}', rateLimit: 'sign-in', label: '/.auth/login/{id}', handler: onApp((e, call, app, host) => e.signIn.startLogin(call.request, call.reply, app, host, param(call, 'provider'))) },
+  {
+    on: ['app'],
+    methods: GET,
+    path: '/.auth/login',
+    rateLimit: 'sign-in',
+    label: '/.auth/login',
+    handler: (e, { request, reply }) => e.signInChoices(request, reply),
+  },
+  {
+    on: ['app'],
+    methods: GET,
+    path: '/.auth/login/done',
+    rateLimit: 'sign-in',
+    label: '/.auth/login/done',
+    handler: onApp((e, { request, reply }, app, host) => e.signIn.finishLogin(request, reply, app, host)),
+  },
+  {
+    on: ['app'],
+    methods: GET,
+    path: '/.auth/login/{provider}',
+    rateLimit: 'sign-in',
+    label: '/.auth/login/{id}',
+    handler: onApp((e, call, app, host) =>
+      e.signIn.startLogin(call.request, call.reply, app, host, param(call, 'provider')),
+    ),
+  },
   // Client-directed sign-in: the client posts a provider's token.
-  { on: ['app'], methods: POST, path: '/.auth/login/{provider}', rateLimit: 'sign-in', label: '/.auth/login/{id}', handler: onApp((e, call, app) => e.signIn.clientDirectedLogin(call.request, call.reply, app, param(call, 'provider'))) },
-  { on: ['app'], methods: GET, path: '/.auth/link/{provider}', rateLimit: 'sign-in', label: '/.auth/link/{id}', handler: onApp((e, call, app, host) => e.account.link(call.request, call.reply, app, host, param(call, 'provider'))) },
-  { on: ['app'], methods: POST, path: '/.auth/unlink/{provider}', label: '/.auth/unlink/{id}', handler: onApp((e, call, app, host) => e.account.unlink(call.request, call.reply, app, host, param(call, 'provider'))) },
-  { on: ['app'], methods: POST, path: '/.auth/external/{issuer}', rateLimit: 'sign-in', label: '/.auth/external/{id}', handler: onApp((e, call, app, host) => e.external.exchange(call.request, call.reply, app, host, param(call, 'issuer'))) },
-  { on: ['app'], methods: POST, path: '/.auth/exchange', label: '/.auth/exchange', handler: onApp((e, { request, reply }, app) => e.tokens.exchange(request, reply, app)) },
-  { on: ['app'], methods: GET, path: '/.auth/me', label: '/.auth/me', handler: onApp((e, { request, reply }, app, host) => e.account.me(request, reply, app, host)) },
-  { on: ['app'], methods: GET, path: '/.auth/refresh', rateLimit: 'refresh', label: '/.auth/refresh', handler: onApp((e, { request, reply }, app, host) => e.refresh.refresh(request, reply, app, host)) },
-  { on: ['app'], methods: GET, path: '/.auth/token', rateLimit: 'refresh', label: '/.auth/token', handler: onApp((e, { request, reply }, app, host) => e.refresh.resourceToken(request, reply, app, host)) },
-  { on: ['app'], methods: GET, path: '/.auth/logout', label: '/.auth/logout', handler: onApp((e, { request, reply }, app, host) => e.signOut.logout(request, reply, app, host)) },
-  { on: ['app'], methods: GET, path: '/.auth/logout/complete', label: '/.auth/logout/complete', handler: (_e, { reply }) => page(reply, 200, signedOutPage()) },
+  {
+    on: ['app'],
+    methods: POST,
+    path: '/.auth/login/{provider}',
+    rateLimit: 'sign-in',
+    label: '/.auth/login/{id}',
+    handler: onApp((e, call, app) =>
+      e.signIn.clientDirectedLogin(call.request, call.reply, app, param(call, 'provider')),
+    ),
+  },
+  {
+    on: ['app'],
+    methods: GET,
+    path: '/.auth/link/{provider}',
+    rateLimit: 'sign-in',
+    label: '/.auth/link/{id}',
+    handler: onApp((e, call, app, host) =>
+      e.account.link(call.request, call.reply, app, host, param(call, 'provider')),
+    ),
+  },
+  {
+    on: ['app'],
+    methods: POST,
+    path: '/.auth/unlink/{provider}',
+    label: '/.auth/unlink/{id}',
+    handler: onApp((e, call, app, host) =>
+      e.account.unlink(call.request, call.reply, app, host, param(call, 'provider')),
+    ),
+  },
+  {
+    on: ['app'],
+    methods: POST,
+    path: '/.auth/external/{issuer}',
+    rateLimit: 'sign-in',
+    label: '/.auth/external/{id}',
+    handler: onApp((e, call, app, host) =>
+      e.external.exchange(call.request, call.reply, app, host, param(call, 'issuer')),
+    ),
+  },
+  {
+    on: ['app'],
+    methods: POST,
+    path: '/.auth/exchange',
+    label: '/.auth/exchange',
+    handler: onApp((e, { request, reply }, app) => e.tokens.exchange(request, reply, app)),
+  },
+  {
+    on: ['app'],
+    methods: GET,
+    path: '/.auth/me',
+    label: '/.auth/me',
+    handler: onApp((e, { request, reply }, app, host) => e.account.me(request, reply, app, host)),
+  },
+  {
+    on: ['app'],
+    methods: GET,
+    path: '/.auth/refresh',
+    rateLimit: 'refresh',
+    label: '/.auth/refresh',
+    handler: onApp((e, { request, reply }, app, host) => e.refresh.refresh(request, reply, app, host)),
+  },
+  {
+    on: ['app'],
+    methods: GET,
+    path: '/.auth/token',
+    rateLimit: 'refresh',
+    label: '/.auth/token',
+    handler: onApp((e, { request, reply }, app, host) => e.refresh.resourceToken(request, reply, app, host)),
+  },
+  {
+    on: ['app'],
+    methods: GET,
+    path: '/.auth/logout',
+    label: '/.auth/logout',
+    handler: onApp((e, { request, reply }, app, host) => e.signOut.logout(request, reply, app, host)),
+  },
+  {
+    on: ['app'],
+    methods: GET,
+    path: '/.auth/logout/complete',
+    label: '/.auth/logout/complete',
+    handler: (_e, { reply }) => page(reply, 200, signedOutPage()),
+  },
 
   // The auth host: the providers' hops, the OpenID Provider, the keys.
-  { on: ['auth'], methods: ['GET'], path: '/.auth/login/{provider}/start', rateLimit: 'sign-in', label: '/.auth/login/{id}/start', handler: withProvider((e, { request, reply }, provider) => e.signIn.providerStart(request, reply, provider)) },
-  { on: ['auth'], methods: ['GET'], path: '/.auth/login/{provider}/callback', rateLimit: 'sign-in', label: '/.auth/login/{id}/callback', handler: withProvider((e, { request, reply }, provider) => e.signIn.providerCallback(request, reply, provider)) },
+  {
+    on: ['auth'],
+    methods: ['GET'],
+    path: '/.auth/login/{provider}/start',
+    rateLimit: 'sign-in',
+    label: '/.auth/login/{id}/start',
+    handler: withProvider((e, { request, reply }, provider) => e.signIn.providerStart(request, reply, provider)),
+  },
+  {
+    on: ['auth'],
+    methods: ['GET'],
+    path: '/.auth/login/{provider}/callback',
+    rateLimit: 'sign-in',
+    label: '/.auth/login/{id}/callback',
+    handler: withProvider((e, { request, reply }, provider) => e.signIn.providerCallback(request, reply, provider)),
+  },
   // A provider's form_post answer (OpenID Connect Core section 3.1.2.5 response_mode=form_post).
-  { on: ['auth'], methods: POST, path: '/.auth/login/{provider}/callback', rateLimit: 'sign-in', label: '/.auth/login/{id}/callback', handler: withProvider((e, { request, reply }) => e.signIn.formPostCallback(request, reply, request.url.split('?', 1)[0]!)) },
-  { on: ['auth'], methods: ['GET', 'POST'], path: '/.auth/login/{provider}/form', rateLimit: 'sign-in', label: '/.auth/login/{id}/form', handler: providerForm(false) },
-  { on: ['auth'], methods: ['GET', 'POST'], path: '/.auth/login/{provider}/register', rateLimit: 'sign-in', label: '/.auth/login/{id}/register', handler: providerForm(true) },
-  { on: ['auth'], methods: ['GET'], path: '/.auth/logout/done', label: '/.auth/logout/done', handler: (e, { request, reply }) => e.signOut.logoutReturn(request, reply) },
+  {
+    on: ['auth'],
+    methods: POST,
+    path: '/.auth/login/{provider}/callback',
+    rateLimit: 'sign-in',
+    label: '/.auth/login/{id}/callback',
+    handler: withProvider((e, { request, reply }) =>
+      e.signIn.formPostCallback(request, reply, request.url.split('?', 1)[0]!),
+    ),
+  },
+  {
+    on: ['auth'],
+    methods: ['GET', 'POST'],
+    path: '/.auth/login/{provider}/form',
+    rateLimit: 'sign-in',
+    label: '/.auth/login/{id}/form',
+    handler: providerForm(false),
+  },
+  {
+    on: ['auth'],
+    methods: ['GET', 'POST'],
+    path: '/.auth/login/{provider}/register',
+    rateLimit: 'sign-in',
+    label: '/.auth/login/{id}/register',
+    handler: providerForm(true),
+  },
+  {
+    on: ['auth'],
+    methods: ['GET'],
+    path: '/.auth/logout/done',
+    label: '/.auth/logout/done',
+    handler: (e, { request, reply }) => e.signOut.logoutReturn(request, reply),
+  },
   // SignOnce's interactions of the OpenID Provider (its sign-in and consent pages).
-  { on: ['auth'], methods: '*', path: '/.auth/oidc/interaction/{uid}', rateLimit: 'sign-in', label: '/.auth/oidc/interaction', handler: withOidc((oidc, { request, reply, params }) => oidc.interaction(request, reply, params.uid!, undefined)) },
-  { on: ['auth'], methods: '*', path: '/.auth/oidc/interaction/{uid}/{action+}', rateLimit: 'sign-in', label: '/.auth/oidc/interaction', handler: withOidc((oidc, { request, reply, params }) => oidc.interaction(request, reply, params.uid!, params.action)) },
+  {
+    on: ['auth'],
+    methods: '*',
+    path: '/.auth/oidc/interaction/{uid}',
+    rateLimit: 'sign-in',
+    label: '/.auth/oidc/interaction',
+    handler: withOidc((oidc, { request, reply, params }) => oidc.interaction(request, reply, params.uid!, undefined)),
+  },
+  {
+    on: ['auth'],
+    methods: '*',
+    path: '/.auth/oidc/interaction/{uid}/{action+}',
+    rateLimit: 'sign-in',
+    label: '/.auth/oidc/interaction',
+    handler: withOidc((oidc, { request, reply, params }) =>
+      oidc.interaction(request, reply, params.uid!, params.action),
+    ),
+  },
   oidcEndpoint('token/revocation'),
   oidcEndpoint('token/introspection'),
   oidcEndpoint('session/end/confirm'),
@@ -200,17 +376,60 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
   oidcEndpoint('auth', 'sign-in'),
   oidcEndpoint('me'),
   // The rest of /.auth/oidc/ is oidc-provider's to answer (its own 404s).
-  { on: ['auth'], methods: '*', path: '/.auth/oidc/{rest+}', label: 'other', handler: withOidc((oidc, { request, reply }) => oidc.serve(request, reply)) },
+  {
+    on: ['auth'],
+    methods: '*',
+    path: '/.auth/oidc/{rest+}',
+    label: 'other',
+    handler: withOidc((oidc, { request, reply }) => oidc.serve(request, reply)),
+  },
   // A client's fetch of the user's provider token (scope provider_tokens).
-  { on: ['auth'], methods: ['GET'], path: '/.auth/token', rateLimit: 'refresh', label: '/.auth/token', handler: withOidc((oidc, { request, reply }, e) => e.refresh.clientProviderToken(request, reply, oidc.grantOf)) },
-  { on: ['auth'], methods: GET, path: '/.well-known/jwks.json', label: '/.well-known/jwks.json', handler: (e, { request, reply }) => e.tokens.keySet(request, reply) },
+  {
+    on: ['auth'],
+    methods: ['GET'],
+    path: '/.auth/token',
+    rateLimit: 'refresh',
+    label: '/.auth/token',
+    handler: withOidc((oidc, { request, reply }, e) => e.refresh.clientProviderToken(request, reply, oidc.grantOf)),
+  },
+  {
+    on: ['auth'],
+    methods: GET,
+    path: '/.well-known/jwks.json',
+    label: '/.well-known/jwks.json',
+    handler: (e, { request, reply }) => e.tokens.keySet(request, reply),
+  },
   // The OpenID Provider's discovery document with `clients`, else SignOnce's (the keys' issuer).
-  { on: ['auth'], methods: GET, path: '/.well-known/openid-configuration', label: '/.well-known/openid-configuration', handler: (e, { request, reply }) => e.oidc ? e.oidc.serve(request, reply) : e.tokens.discovery(reply) },
+  {
+    on: ['auth'],
+    methods: GET,
+    path: '/.well-known/openid-configuration',
+    label: '/.well-known/openid-configuration',
+    handler: (e, { request, reply }) => (e.oidc ? e.oidc.serve(request, reply) : e.tokens.discovery(reply)),
+  },
 
   // Probes, on the auth host and hosts of no app (an app's own /healthz is the app's).
-  { on: ['auth', 'unknown'], methods: GET, path: '/healthz', label: '/healthz', handler: (e, call) => e.probe(call, 'healthz') },
-  { on: ['auth', 'unknown'], methods: GET, path: '/readyz', label: '/readyz', handler: (e, call) => e.probe(call, 'readyz') },
-  { on: ['auth', 'unknown'], methods: '*', path: '/metrics', label: '/metrics', handler: (e, call) => e.probe(call, 'metrics') },
+  {
+    on: ['auth', 'unknown'],
+    methods: GET,
+    path: '/healthz',
+    label: '/healthz',
+    handler: (e, call) => e.probe(call, 'healthz'),
+  },
+  {
+    on: ['auth', 'unknown'],
+    methods: GET,
+    path: '/readyz',
+    label: '/readyz',
+    handler: (e, call) => e.probe(call, 'readyz'),
+  },
+  {
+    on: ['auth', 'unknown'],
+    methods: '*',
+    path: '/metrics',
+    label: '/metrics',
+    handler: (e, call) => e.probe(call, 'metrics'),
+  },
 ];
 
 export const routes = routeTable(ROUTES);

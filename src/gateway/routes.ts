@@ -40,14 +40,21 @@ export type { GatewayDeps } from './context.ts';
  * sign-in and token endpoint), or a refresh of tokens; undefined for the rest (signed-in users'
  * requests are never limited here).
  */
-export const rateLimitOf = (host: HostKind, path: string): RateLimitClass | undefined => routes.named(host, path)?.rateLimit;
+export const rateLimitOf = (host: HostKind, path: string): RateLimitClass | undefined =>
+  routes.named(host, path)?.rateLimit;
 
 export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) => {
   const ctx = gatewayContext(deps, app.log);
   const { config, store, providers, publicUrl, signedIn, fromTrustedProxy, formTargets } = ctx;
   const route = hostRouter(config);
   // Apps never see SignOnce's cookies, under either of their names.
-  const ownCookies = new Set([config.session.cookieName, ...([LOGIN_COOKIE, SSO_COOKIE] as const).flatMap((name) => [ownCookie(name, false).name, ownCookie(name, true).name])]);
+  const ownCookies = new Set([
+    config.session.cookieName,
+    ...([LOGIN_COOKIE, SSO_COOKIE] as const).flatMap((name) => [
+      ownCookie(name, false).name,
+      ownCookie(name, true).name,
+    ]),
+  ]);
   const proxy = new UpstreamProxy();
   // /metrics answers only scrapers (by the connection's address, never a forwarded one).
   const metricsAllowed = trustedProxyMatcher(config.metrics.allowFrom);
@@ -74,7 +81,11 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   const oidc = oidcRoutes(ctx, signIn, (session) => signOut.endSession(session));
   const signOut = signOutRoutes(ctx, oidc?.endAccountSessions);
   const endpoints: Endpoints = {
-    providers, signIn, oidc, signOut, formTargets,
+    providers,
+    signIn,
+    oidc,
+    signOut,
+    formTargets,
     password: passwordRoutes(ctx, signIn),
     tokens: tokenRoutes(ctx),
     refresh: refreshRoutes(ctx),
@@ -89,7 +100,10 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
 
   function signInChoices(request: FastifyRequest, reply: FastifyReply) {
     const query = new URLSearchParams(request.url.split('?')[1] ?? '').toString();
-    const choices = [...providers.values()].map((p) => ({ displayName: p.displayName, href: `/.auth/login/${encodeURIComponent(p.id)}${query ? `?${query}` : ''}` }));
+    const choices = [...providers.values()].map((p) => ({
+      displayName: p.displayName,
+      href: `/.auth/login/${encodeURIComponent(p.id)}${query ? `?${query}` : ''}`,
+    }));
     return page(reply, 200, signInPage(choices));
   }
 
@@ -99,35 +113,67 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       case 'Return403':
         return reply.code(403).send({ error: 'not signed in' });
       case 'Return401':
-        return reply.code(401).header('www-authenticate', `Bearer realm="${appConfig.id}"`).send({ error: 'not signed in' });
+        return reply
+          .code(401)
+          .header('www-authenticate', `Bearer realm="${appConfig.id}"`)
+          .send({ error: 'not signed in' });
       default: {
-        const navigation = request.headers['sec-fetch-mode'] === 'navigate' || (!request.headers['sec-fetch-mode'] && /text\/html/.test(request.headers.accept ?? ''));
-        if (!navigation || request.method !== 'GET') return reply.code(401).header('www-authenticate', `Bearer realm="${appConfig.id}"`).send({ error: 'not signed in' });
+        const navigation =
+          request.headers['sec-fetch-mode'] === 'navigate' ||
+          (!request.headers['sec-fetch-mode'] && /text\/html/.test(request.headers.accept ?? ''));
+        if (!navigation || request.method !== 'GET')
+          return reply
+            .code(401)
+            .header('www-authenticate', `Bearer realm="${appConfig.id}"`)
+            .send({ error: 'not signed in' });
         const back = `post_login_redirect_uri=${encodeURIComponent(request.url)}`;
-        return redirect(reply, appConfig.defaultProvider ? `/.auth/login/${encodeURIComponent(appConfig.defaultProvider)}?${back}` : `/.auth/login?${back}`);
+        return redirect(
+          reply,
+          appConfig.defaultProvider
+            ? `/.auth/login/${encodeURIComponent(appConfig.defaultProvider)}?${back}`
+            : `/.auth/login?${back}`,
+        );
       }
     }
   }
 
   /** Cookie-authenticated requests that change state must come from the app's own pages (CSRF). */
-  const crossSite = (request: FastifyRequest, host: string) => !['GET', 'HEAD', 'OPTIONS'].includes(request.method) && crossOrigin(request.headers, host);
+  const crossSite = (request: FastifyRequest, host: string) =>
+    !['GET', 'HEAD', 'OPTIONS'].includes(request.method) && crossOrigin(request.headers, host);
 
   /**
    * The headers an app receives: the client's, cleaned (and, unless tunnelling an upgrade, without
    * hop-by-hop headers, so a client's `Connection` cannot name SignOnce's own), plus identity,
    * tokens and forwarding.
    */
-  function headersToApp(raw: IncomingMessage, requestId: string, host: string, current: SignedIn | undefined, upgrade = false): Array<[string, string]> {
+  function headersToApp(
+    raw: IncomingMessage,
+    requestId: string,
+    host: string,
+    current: SignedIn | undefined,
+    upgrade = false,
+  ): Array<[string, string]> {
     const remoteAddress = raw.socket.remoteAddress ?? '';
     const trusted = fromTrustedProxy(remoteAddress);
     const bearer = bearerToken(raw.headers.authorization);
-    const fromClient = forwardableHeaders(raw.rawHeaders, ownCookies, bearer !== undefined && isAuthenticationTokenType(bearer))
-      .filter(([name]) => !dropsForwardingHeader(name, trusted) && name.toLowerCase() !== 'x-request-id');
+    const fromClient = forwardableHeaders(
+      raw.rawHeaders,
+      ownCookies,
+      bearer !== undefined && isAuthenticationTokenType(bearer),
+    ).filter(([name]) => !dropsForwardingHeader(name, trusted) && name.toLowerCase() !== 'x-request-id');
     const headers = upgrade ? fromClient : endToEnd(fromClient);
     // The id in SignOnce's log lines of this request (forwarded.ts requestIdOf), for the app's.
     headers.push(['x-request-id', requestId]);
     if (current) headers.push(...current.identityHeaders);
-    headers.push(...forwardedHeaders({ remoteAddress, trusted, headers: raw.headers, proto: publicUrl.protocol.slice(0, -1), host }));
+    headers.push(
+      ...forwardedHeaders({
+        remoteAddress,
+        trusted,
+        headers: raw.headers,
+        proto: publicUrl.protocol.slice(0, -1),
+        host,
+      }),
+    );
     return headers;
   }
 
@@ -138,7 +184,8 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   async function toApp(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const current = await signedIn.resolve(request, appConfig, host);
     if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
-    if (current && !current.byToken && crossSite(request, host)) return reply.code(403).send({ error: 'cross-site request refused' });
+    if (current && !current.byToken && crossSite(request, host))
+      return reply.code(403).send({ error: 'cross-site request refused' });
     if (!current && !anonymousAllowed(appConfig, request.url)) return unauthenticated(request, reply, appConfig);
     const headers = headersToApp(request.raw, request.id, host, current);
     const started = performance.now();
@@ -146,12 +193,19 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     ctx.metrics.upstreamSeconds.observe({ app: appConfig.id }, (performance.now() - started) / 1000);
     if (outcome === 'ok' || outcome === 'interrupted') {
       // Info, not warn: a client leaving mid-answer (a closed tab) is ordinary.
-      if (outcome === 'interrupted') request.log.info({ app: appConfig.id }, `the answer of ${appConfig.id} ended early: the client left or the app broke off`);
+      if (outcome === 'interrupted')
+        request.log.info(
+          { app: appConfig.id },
+          `the answer of ${appConfig.id} ended early: the client left or the app broke off`,
+        );
       // Fastify logs completion only for the replies it sends; this one went out directly.
       reply.log.info({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
       return reply;
     }
-    request.log.error({ app: appConfig.id, outcome }, `upstream of ${appConfig.id} ${outcome === 'timeout' ? 'did not answer in time' : 'is unreachable'}`);
+    request.log.error(
+      { app: appConfig.id, outcome },
+      `upstream of ${appConfig.id} ${outcome === 'timeout' ? 'did not answer in time' : 'is unreachable'}`,
+    );
     return outcome === 'timeout'
       ? page(reply, 504, errorPage('The app did not answer in time', 'Please try again in a moment.'))
       : page(reply, 502, errorPage('The app is not reachable', 'Please try again in a moment.'));
@@ -161,7 +215,10 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   function accountDisabled(request: FastifyRequest, reply: FastifyReply, error: AccountDisabledError) {
     request.log.warn({ account: error.accountId }, 'sign-in refused: the account is disabled');
     if (/^application\/json\b/i.test(request.headers['content-type'] ?? '')) {
-      return reply.code(401).header('cache-control', 'no-store').send({ error: 'account_disabled', reason: error.message });
+      return reply
+        .code(401)
+        .header('cache-control', 'no-store')
+        .send({ error: 'account_disabled', reason: error.message });
     }
     return page(reply, 401, errorPage('Account disabled', error.message));
   }
@@ -183,7 +240,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       return toApp(request, reply, target.app, target.host);
     }
     if (target.kind === 'auth') return reply.code(404).send({ error: 'not found' });
-    return reply.code(421).send({ error: `no app is configured for host ${JSON.stringify(request.headers.host ?? '')}` });
+    return reply
+      .code(421)
+      .send({ error: `no app is configured for host ${JSON.stringify(request.headers.host ?? '')}` });
   }
 
   // WebSocket upgrades bypass Fastify's routing: the same host routing, session, cross-origin check
@@ -191,7 +250,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   // Tunnels are long-lived and outside HTTP's in-flight accounting: a stop closes them (clients
   // reconnect, to another instance if there is one) instead of waiting for them.
   const tunnels = new Set<Duplex>();
-  app.addHook('preClose', async () => { for (const socket of tunnels) socket.destroy(); });
+  app.addHook('preClose', async () => {
+    for (const socket of tunnels) socket.destroy();
+  });
   app.server.on('upgrade', (raw: IncomingMessage, socket: Duplex, head: Buffer) => {
     tunnels.add(socket);
     // Node hands the socket over without its error listener: a client's reset must not be thrown.
@@ -203,10 +264,13 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       if (target.kind !== 'app') return refuseUpgrade(socket, 421, 'Misdirected Request');
       const current = await signedIn.resolve(raw, target.app, target.host);
       if (current && 'refused' in current) return refuseUpgrade(socket, 401, 'Unauthorized');
-      if (current && !current.byToken && crossOrigin(raw.headers, target.host)) return refuseUpgrade(socket, 403, 'Forbidden');
+      if (current && !current.byToken && crossOrigin(raw.headers, target.host))
+        return refuseUpgrade(socket, 403, 'Forbidden');
       if (!current && !anonymousAllowed(target.app, raw.url ?? '/')) return refuseUpgrade(socket, 401, 'Unauthorized');
       const headers = headersToApp(raw, requestIdOf(raw, fromTrustedProxy), target.host, current, true);
-      tunnel(target.app.upstream, raw, headers, socket, head, (error) => app.log.warn({ err: error, app: target.app.id }, 'WebSocket upstream failed'));
+      tunnel(target.app.upstream, raw, headers, socket, head, (error) =>
+        app.log.warn({ err: error, app: target.app.id }, 'WebSocket upstream failed'),
+      );
     })().catch((error: unknown) => {
       app.log.error({ err: error }, 'WebSocket upgrade failed');
       refuseUpgrade(socket, 503, 'Service Unavailable');
@@ -219,7 +283,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     const path = pathOf(request.url);
     const limited = rateLimitOf(target.kind, path);
     if (limited) {
-      const wait = (limited === 'sign-in' ? ctx.rateLimits.signIn : ctx.rateLimits.refreshPerAddress).take(ctx.clientAddressOf(request.raw));
+      const wait = (limited === 'sign-in' ? ctx.rateLimits.signIn : ctx.rateLimits.refreshPerAddress).take(
+        ctx.clientAddressOf(request.raw),
+      );
       if (wait > 0) {
         ctx.metrics.rateLimited.inc({ limit: limited });
         return tooManyRequests(reply, wait);
@@ -234,9 +300,14 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       // Every way in refuses a disabled account (accounts.ts assertEnabled); the answer is one.
       if (error instanceof AccountDisabledError) return accountDisabled(request, reply, error);
       // The store being unreachable must not look like a sign-out: 503, sessions kept.
-      if (error instanceof StoreUnavailableError) request.log.error({ reason: error.message }, 'the store is unreachable: answered 503');
+      if (error instanceof StoreUnavailableError)
+        request.log.error({ reason: error.message }, 'the store is unreachable: answered 503');
       else request.log.error({ err: error }, 'request failed');
-      return page(reply, 503, errorPage('Service unavailable', 'SignOnce cannot serve this request right now. Please try again in a moment.'));
+      return page(
+        reply,
+        503,
+        errorPage('Service unavailable', 'SignOnce cannot serve this request right now. Please try again in a moment.'),
+      );
     }
   });
 };

@@ -19,7 +19,11 @@ export function buildServer(deps: ServerDeps) {
     // within headersTimeout and its whole request within requestTimeout, or the connection is
     // closed (408): slow clients cannot hold connections open (slowloris).
     // Node checks those timeouts every connectionsCheckingInterval (30 s by default): often enough here.
-    http: { maxHeaderSize: limits.maxHeaderBytes, headersTimeout: limits.headersTimeout, connectionsCheckingInterval: Math.min(1000, limits.headersTimeout / 2) },
+    http: {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeout,
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeout / 2),
+    },
     requestTimeout: limits.requestTimeout,
     // Behind a load balancer the probes and keep-alive connections must not hold shutdown open.
     forceCloseConnections: 'idle',
@@ -30,7 +34,9 @@ export function buildServer(deps: ServerDeps) {
   // Requests in flight when the stop begins are answered with Connection: close, or their
   // keep-alive connections would hold the stop open until the idle timeout.
   let closing = false;
-  app.addHook('preClose', async () => { closing = true; });
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onSend', async (_request, reply) => {
     // Nothing SignOnce answers itself is to be content-sniffed (its JSON included); answers of
     // apps are proxied as the app sent them.

@@ -40,17 +40,34 @@ export function refuseUpgrade(socket: Duplex, status: number, reason: string): v
 /** The status line and header block of an upstream answer, for writing to the client socket. */
 function head(response: IncomingMessage): string {
   const lines = [`HTTP/1.1 ${response.statusCode} ${response.statusMessage ?? ''}`];
-  for (let i = 0; i + 1 < response.rawHeaders.length; i += 2) lines.push(`${response.rawHeaders[i]}: ${response.rawHeaders[i + 1]}`);
+  for (let i = 0; i + 1 < response.rawHeaders.length; i += 2)
+    lines.push(`${response.rawHeaders[i]}: ${response.rawHeaders[i + 1]}`);
   return `${lines.join('\r\n')}\r\n\r\n`;
 }
 
-export function tunnel(upstream: string, incoming: IncomingMessage, headers: Array<[string, string]>, client: Duplex, clientHead: Buffer, onError: (error: Error) => void): void {
+export function tunnel(
+  upstream: string,
+  incoming: IncomingMessage,
+  headers: Array<[string, string]>,
+  client: Duplex,
+  clientHead: Buffer,
+  onError: (error: Error) => void,
+): void {
   // The app's upstream and the path alone: a URL resolved from the request target would let an
   // absolute-form ("http://internal/") or "//internal/" target choose the host (SSRF, CWE-918).
   const { protocol, hostname, port } = new URL(upstream);
   // A connection of its own (agent: false), never a pooled keep-alive one: whatever state a
   // declined upgrade leaves the app's connection in, no other request is read against it (CWE-444).
-  const outgoing = request({ protocol, hostname, port, path: originForm(incoming.url ?? '/'), method: incoming.method, headers: headers.flat(), setHost: false, agent: false });
+  const outgoing = request({
+    protocol,
+    hostname,
+    port,
+    path: originForm(incoming.url ?? '/'),
+    method: incoming.method,
+    headers: headers.flat(),
+    setHost: false,
+    agent: false,
+  });
   // The client leaving ends the attempt, and the app's connection with it.
   client.once('close', () => outgoing.destroy());
   outgoing.on('upgrade', (response, server, serverHead) => {
@@ -58,7 +75,10 @@ export function tunnel(upstream: string, incoming: IncomingMessage, headers: Arr
     if (serverHead.length) client.write(serverHead);
     if (clientHead.length) server.write(clientHead);
     server.pipe(client).pipe(server);
-    const close = () => { server.destroy(); client.destroy(); };
+    const close = () => {
+      server.destroy();
+      client.destroy();
+    };
     server.on('error', close).on('close', close);
     client.on('error', close).on('close', close);
   });

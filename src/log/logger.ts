@@ -5,9 +5,24 @@ import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 
 export type { Logger } from 'pino';
 
 const SECRET_FIELDS = [
-  'accessToken', 'refreshToken', 'idToken', 'accessTokenSecret', 'authenticationToken',
-  'access_token', 'refresh_token', 'id_token', 'access_token_secret', 'authorization_code', 'token',
-  'clientSecret', 'client_secret', 'consumerSecret', 'password', 'secret', 'encryptionKeys', 'privateJwk',
+  'accessToken',
+  'refreshToken',
+  'idToken',
+  'accessTokenSecret',
+  'authenticationToken',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'access_token_secret',
+  'authorization_code',
+  'token',
+  'clientSecret',
+  'client_secret',
+  'consumerSecret',
+  'password',
+  'secret',
+  'encryptionKeys',
+  'privateJwk',
 ];
 
 const SECRET_HEADERS = ['authorization', 'cookie', 'x-zumo-auth', 'proxy-authorization'];
@@ -17,7 +32,9 @@ export const REDACT_PATHS = [
   ...SECRET_FIELDS.flatMap((field) => [field, `*.${field}`]),
   ...SECRET_HEADERS.map((header) => `req.headers["${header}"]`),
   'res.headers["set-cookie"]',
-  'headers.authorization', 'headers.cookie', 'headers["x-zumo-auth"]',
+  'headers.authorization',
+  'headers.cookie',
+  'headers["x-zumo-auth"]',
 ];
 
 /**
@@ -27,7 +44,10 @@ export const REDACT_PATHS = [
 export function loggableUrl(url: string): string {
   const query = url.indexOf('?');
   if (query === -1) return url;
-  const names = url.slice(query + 1).split('&').filter(Boolean)
+  const names = url
+    .slice(query + 1)
+    .split('&')
+    .filter(Boolean)
     .map((pair) => `${pair.split('=', 1)[0]}=[Redacted]`);
   return `${url.slice(0, query)}?${names.join('&')}`;
 }
@@ -39,18 +59,25 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions = {}): Logger {
-  return pino({
-    level: options.level ?? 'info',
-    base: { service: 'signonce' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: REDACT_PATHS, censor: '[Redacted]' },
-    serializers: {
-      err: pino.stdSerializers.err,
-      req: (req: { method: string; url: string; host?: string; hostname?: string; ip?: string; id?: string }) => ({
-        id: req.id, method: req.method, host: req.host ?? req.hostname, url: loggableUrl(req.url), remoteAddress: req.ip,
-      }),
+  return pino(
+    {
+      level: options.level ?? 'info',
+      base: { service: 'signonce' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '[Redacted]' },
+      serializers: {
+        err: pino.stdSerializers.err,
+        req: (req: { method: string; url: string; host?: string; hostname?: string; ip?: string; id?: string }) => ({
+          id: req.id,
+          method: req.method,
+          host: req.host ?? req.hostname,
+          url: loggableUrl(req.url),
+          remoteAddress: req.ip,
+        }),
+      },
     },
-  }, options.destination ?? pino.destination(1));
+    options.destination ?? pino.destination(1),
+  );
 }
 
 type LevelName = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
@@ -70,16 +97,34 @@ class LazyChildLogger {
     this.#bindings = bindings;
   }
 
-  get level(): string { return this.#parent.level; }
-  isLevelEnabled(level: string): boolean { return this.#parent.isLevelEnabled(level); }
-  child(bindings: Record<string, unknown>, options?: object): Logger { return this.#made().child(bindings, options); }
+  get level(): string {
+    return this.#parent.level;
+  }
+  isLevelEnabled(level: string): boolean {
+    return this.#parent.isLevelEnabled(level);
+  }
+  child(bindings: Record<string, unknown>, options?: object): Logger {
+    return this.#made().child(bindings, options);
+  }
   silent(): void {}
-  fatal(...args: unknown[]): void { this.#write('fatal', args); }
-  error(...args: unknown[]): void { this.#write('error', args); }
-  warn(...args: unknown[]): void { this.#write('warn', args); }
-  info(...args: unknown[]): void { this.#write('info', args); }
-  debug(...args: unknown[]): void { this.#write('debug', args); }
-  trace(...args: unknown[]): void { this.#write('trace', args); }
+  fatal(...args: unknown[]): void {
+    this.#write('fatal', args);
+  }
+  error(...args: unknown[]): void {
+    this.#write('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.#write('warn', args);
+  }
+  info(...args: unknown[]): void {
+    this.#write('info', args);
+  }
+  debug(...args: unknown[]): void {
+    this.#write('debug', args);
+  }
+  trace(...args: unknown[]): void {
+    this.#write('trace', args);
+  }
 
   #made(): Logger {
     this.#child ??= this.#parent.child(this.#bindings);

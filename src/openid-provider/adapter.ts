@@ -19,7 +19,12 @@ export function storeAdapter(store: Store, now: () => number = () => Date.now())
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
-      await store.upsertOidcArtifact(this.#model, id, payload as Record<string, unknown>, expiresIn ? now() + expiresIn * 1000 : undefined);
+      await store.upsertOidcArtifact(
+        this.#model,
+        id,
+        payload as Record<string, unknown>,
+        expiresIn ? now() + expiresIn * 1000 : undefined,
+      );
     }
 
     find(id: string): Promise<AdapterPayload | undefined> {
@@ -51,8 +56,12 @@ export function storeAdapter(store: Store, now: () => number = () => Date.now())
       if (!artifact) return undefined;
       const { consumedAt } = artifact;
       const { consumed: _, ...payload } = artifact.payload;
-      const withinReuseWindow = this.#model === 'RefreshToken' && consumedAt !== undefined && now() - consumedAt < REUSE_WINDOW_MS;
-      return { ...payload, ...(consumedAt === undefined || withinReuseWindow ? {} : { consumed: Math.floor(consumedAt / 1000) }) } as AdapterPayload;
+      const withinReuseWindow =
+        this.#model === 'RefreshToken' && consumedAt !== undefined && now() - consumedAt < REUSE_WINDOW_MS;
+      return {
+        ...payload,
+        ...(consumedAt === undefined || withinReuseWindow ? {} : { consumed: Math.floor(consumedAt / 1000) }),
+      } as AdapterPayload;
     }
   };
 }

@@ -10,7 +10,10 @@ export const DPOP_ALGORITHMS = ['ES256', 'Ed25519', 'EdDSA'] as const;
 /** How far a proof's `iat` may be from now (RFC 9449 section 11.1), as oidc-provider allows. */
 export const DPOP_WINDOW_SECONDS = 300;
 
-export interface PresentedToken { readonly scheme: 'Bearer' | 'DPoP'; readonly token: string }
+export interface PresentedToken {
+  readonly scheme: 'Bearer' | 'DPoP';
+  readonly token: string;
+}
 
 /** The access token of an Authorization header: `Bearer` (RFC 6750 section 2.1) or `DPoP` (RFC 9449 section 7.1). */
 export function presentedToken(authorization: string | undefined): PresentedToken | undefined {
@@ -29,7 +32,9 @@ export interface ProofContext {
   readonly nowSeconds: number;
 }
 
-export type ProofVerdict = { readonly ok: true; readonly jti: string; readonly iat: number } | { readonly ok: false; readonly reason: string };
+export type ProofVerdict =
+  | { readonly ok: true; readonly jti: string; readonly iat: number }
+  | { readonly ok: false; readonly reason: string };
 
 /**
  * Whether `proof` (the DPoP header, all of it) proves possession of the token's key for this
@@ -38,7 +43,10 @@ export type ProofVerdict = { readonly ok: true; readonly jti: string; readonly i
  * token's `jkt`; `htm` and `htu` this request's; `ath` the token's hash; `iat` within the window;
  * a `jti`, whose single use the caller checks (section 11.1).
  */
-export async function checkDpopProof(proof: string | string[] | undefined, context: ProofContext): Promise<ProofVerdict> {
+export async function checkDpopProof(
+  proof: string | string[] | undefined,
+  context: ProofContext,
+): Promise<ProofVerdict> {
   const refused = (reason: string): ProofVerdict => ({ ok: false, reason });
   // Node joins repeated headers with ", ": a proof (a compact JWS) has no comma.
   if (typeof proof !== 'string' || proof === '') return refused('no DPoP proof');
@@ -50,12 +58,17 @@ export async function checkDpopProof(proof: string | string[] | undefined, conte
     return refused('the proof is not a DPoP proof signed by the key in its header');
   }
   const { payload, protectedHeader } = verified;
-  if (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > 256) return refused('the proof has no jti');
-  if (typeof payload.iat !== 'number' || Math.abs(context.nowSeconds - payload.iat) > DPOP_WINDOW_SECONDS) return refused('the proof is not recent (iat)');
+  if (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > 256)
+    return refused('the proof has no jti');
+  if (typeof payload.iat !== 'number' || Math.abs(context.nowSeconds - payload.iat) > DPOP_WINDOW_SECONDS)
+    return refused('the proof is not recent (iat)');
   if (payload.htm !== context.method) return refused('the proof is for another method (htm)');
-  if (typeof payload.htu !== 'string' || !sameResource(payload.htu, context.url)) return refused('the proof is for another URL (htu)');
-  if (payload.ath !== createHash('sha256').update(context.accessToken).digest('base64url')) return refused('the proof is for another access token (ath)');
-  if (await calculateJwkThumbprint(protectedHeader.jwk as JWK, 'sha256') !== context.jkt) return refused('the proof is signed by another key than the token is bound to (jkt)');
+  if (typeof payload.htu !== 'string' || !sameResource(payload.htu, context.url))
+    return refused('the proof is for another URL (htu)');
+  if (payload.ath !== createHash('sha256').update(context.accessToken).digest('base64url'))
+    return refused('the proof is for another access token (ath)');
+  if ((await calculateJwkThumbprint(protectedHeader.jwk as JWK, 'sha256')) !== context.jkt)
+    return refused('the proof is signed by another key than the token is bound to (jkt)');
   return { ok: true, jti: payload.jti, iat: payload.iat };
 }
 

@@ -15,7 +15,11 @@ export interface LoginRequirements {
  * max_age seconds have passed, counted in whole seconds as `auth_time` is (and as oidc-provider
  * counts it).
  */
-export function authenticationSatisfies(authTimeMs: number, { promptLogin, maxAge }: LoginRequirements, nowMs: number): boolean {
+export function authenticationSatisfies(
+  authTimeMs: number,
+  { promptLogin, maxAge }: LoginRequirements,
+  nowMs: number,
+): boolean {
   if (promptLogin || maxAge === 0) return false;
   return maxAge === undefined || Math.floor(nowMs / 1000) - Math.floor(authTimeMs / 1000) <= maxAge;
 }
@@ -24,7 +28,9 @@ export function authenticationSatisfies(authTimeMs: number, { promptLogin, maxAg
 export function loginRequirements(params: Readonly<Record<string, unknown>>): LoginRequirements {
   const maxAge = params.max_age === undefined ? undefined : Number(params.max_age);
   return {
-    promptLogin: String(params.prompt ?? '').split(' ').includes('login'),
+    promptLogin: String(params.prompt ?? '')
+      .split(' ')
+      .includes('login'),
     // A value that is not a whole number of seconds asks for the strictest reading.
     maxAge: maxAge === undefined || (Number.isSafeInteger(maxAge) && maxAge >= 0) ? maxAge : 0,
   };

@@ -3,7 +3,12 @@
 // (adapter.ts), accounts and their claims, pairwise subjects, the signing key of authentication
 // tokens, the routes under /.auth/oidc/ (so the SSO cookie, path /.auth/, reaches them), and one
 // login check: an OpenID session lives only while SignOnce's single sign-on session does.
-import Provider, { interactionPolicy, type ClientMetadata, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, {
+  interactionPolicy,
+  type ClientMetadata,
+  type Configuration,
+  type KoaContextWithOIDC,
+} from 'oidc-provider';
 import type { Config, OidcClientConfig } from '../config/index.ts';
 import type { Accounts, IdentityProfile } from '../accounts/accounts.ts';
 import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
@@ -24,7 +29,14 @@ export const OIDC_ROUTES = {
 } as const;
 export const INTERACTION_PREFIX = '/.auth/oidc/interaction/';
 
-const TTL_SECONDS = { AccessToken: 3600, AuthorizationCode: 60, IdToken: 3600, Interaction: 600, RefreshToken: 14 * 86_400, Grant: 14 * 86_400 } as const;
+const TTL_SECONDS = {
+  AccessToken: 3600,
+  AuthorizationCode: 60,
+  IdToken: 3600,
+  Interaction: 600,
+  RefreshToken: 14 * 86_400,
+  Grant: 14 * 86_400,
+} as const;
 const CLAIMS = {
   openid: ['sub'],
   profile: ['name', 'given_name', 'family_name', 'preferred_username', 'picture'],
@@ -56,17 +68,24 @@ export interface OidcProviderDeps {
 }
 
 /** The `sub` a pairwise client sees: the pairwise id of the account for that client. */
-const pairwiseSubject = (tokens: AuthenticationTokens, accountId: string, clientId: string) => tokens.pairwiseId(accountId, `oidc-client:${clientId}`);
+const pairwiseSubject = (tokens: AuthenticationTokens, accountId: string, clientId: string) =>
+  tokens.pairwiseId(accountId, `oidc-client:${clientId}`);
 
 /** A configured client as oidc-provider registers it. */
 export function clientMetadata(client: OidcClientConfig, idTokenAlg: string): ClientMetadata {
   return {
     client_id: client.id,
-    ...(client.public ? { token_endpoint_auth_method: 'none' } : { client_secret: client.secret!, token_endpoint_auth_method: 'client_secret_basic' }),
+    ...(client.public
+      ? { token_endpoint_auth_method: 'none' }
+      : { client_secret: client.secret!, token_endpoint_auth_method: 'client_secret_basic' }),
     redirect_uris: client.redirectUris,
     post_logout_redirect_uris: client.postLogoutRedirectUris,
-    ...(client.backchannelLogoutUri ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
-    grant_types: client.scopes.includes('offline_access') ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
+    ...(client.backchannelLogoutUri
+      ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true }
+      : {}),
+    grant_types: client.scopes.includes('offline_access')
+      ? ['authorization_code', 'refresh_token']
+      : ['authorization_code'],
     response_types: ['code'],
     scope: client.scopes.join(' '),
     subject_type: client.subjectType,
@@ -107,9 +126,14 @@ export class OpenIdProvider {
       for (const [clientId, { sid }] of Object.entries(authorizations)) {
         const client = await provider.Client.find(clientId);
         if (!client?.backchannelLogoutUri || !sid) continue;
-        const sub = client.subjectType === 'pairwise' ? pairwiseSubject(this.#deps.authenticationTokens, accountId, clientId) : accountId;
+        const sub =
+          client.subjectType === 'pairwise'
+            ? pairwiseSubject(this.#deps.authenticationTokens, accountId, clientId)
+            : accountId;
         // oidc-provider's Client#backchannelLogout (missing from its type definitions).
-        await (client as unknown as { backchannelLogout(sub: string, sid: string): Promise<void> }).backchannelLogout(sub, sid).catch(this.#deps.onError);
+        await (client as unknown as { backchannelLogout(sub: string, sid: string): Promise<void> })
+          .backchannelLogout(sub, sid)
+          .catch(this.#deps.onError);
       }
     }
   }
@@ -120,7 +144,11 @@ export class OpenIdProvider {
    */
   provider(): Promise<Provider> {
     const key = this.#deps.authenticationTokens.signingKey();
-    if (this.#built?.kid !== key.kid) this.#built = { kid: key.kid, provider: this.#build(key.privateJwk as Record<string, unknown>, key.kid, key.alg) };
+    if (this.#built?.kid !== key.kid)
+      this.#built = {
+        kid: key.kid,
+        provider: this.#build(key.privateJwk as Record<string, unknown>, key.kid, key.alg),
+      };
     return this.#built.provider;
   }
 
@@ -131,10 +159,19 @@ export class OpenIdProvider {
     // The login prompt also asks when SignOnce's SSO session has ended (or is another account's):
     // a sign-out anywhere ends the OpenID session too.
     const policy = interactionPolicy.base();
-    policy.get('login')!.checks.add(new interactionPolicy.Check('sso_session_ended', 'End-User authentication is required: the single sign-on session has ended', 'login_required', async (ctx) => {
-      const accountId = await sso.accountOf(ctx.req.headers.cookie);
-      return accountId && accountId === ctx.oidc.session?.accountId ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT;
-    }));
+    policy.get('login')!.checks.add(
+      new interactionPolicy.Check(
+        'sso_session_ended',
+        'End-User authentication is required: the single sign-on session has ended',
+        'login_required',
+        async (ctx) => {
+          const accountId = await sso.accountOf(ctx.req.headers.cookie);
+          return accountId && accountId === ctx.oidc.session?.accountId
+            ? interactionPolicy.Check.NO_NEED_TO_PROMPT
+            : interactionPolicy.Check.REQUEST_PROMPT;
+        },
+      ),
+    );
 
     const configuration: Configuration = {
       adapter: storeAdapter(store),
@@ -147,7 +184,8 @@ export class OpenIdProvider {
       // provider_tokens: the client may fetch the user's provider token at GET /.auth/token.
       scopes: ['openid', 'profile', 'email', 'offline_access', 'provider_tokens'],
       subjectTypes: ['public', 'pairwise'],
-      pairwiseIdentifier: async (_ctx, accountId, client) => pairwiseSubject(authenticationTokens, accountId, client.clientId),
+      pairwiseIdentifier: async (_ctx, accountId, client) =>
+        pairwiseSubject(authenticationTokens, accountId, client.clientId),
       pkce: { required: () => true },
       rotateRefreshToken: true,
       responseTypes: ['code'],
@@ -156,13 +194,15 @@ export class OpenIdProvider {
       // A disabled (or deleted) account is found no more: its refresh_token grants, userinfo and
       // sign-ins fail whatever token a client still holds.
       findAccount: async (_ctx, accountId) => {
-        if (!await accounts.enabled(accountId)) return undefined;
+        if (!(await accounts.enabled(accountId))) return undefined;
         return {
           accountId,
-          claims: async () => accountClaims(accountId, (await accounts.described(accountId))?.profile) as { sub: string },
+          claims: async () =>
+            accountClaims(accountId, (await accounts.described(accountId))?.profile) as { sub: string },
         };
       },
-      clientBasedCORS: (_ctx, origin, client) => (client.redirectUris ?? []).some((uri) => URL.canParse(uri) && new URL(uri).origin === origin),
+      clientBasedCORS: (_ctx, origin, client) =>
+        (client.redirectUris ?? []).some((uri) => URL.canParse(uri) && new URL(uri).origin === origin),
       // DPoP (RFC 9449): a client that sends a proof to the token endpoint gets tokens bound to its
       // key; oidc-provider checks proofs at its own endpoints, the gateway at GET /.auth/token
       // (dpop.ts). mTLS binding stays off (oidc-provider's default): nothing could check it.

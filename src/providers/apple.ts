@@ -22,14 +22,15 @@ export interface AppleKey {
 /** A function making a fresh client secret JWT each time it is called. */
 export function appleClientSecret(key: AppleKey): () => Promise<string> {
   const privateKey = createPrivateKey(key.privateKey);
-  return () => new SignJWT({})
-    .setProtectedHeader({ alg: 'ES256', kid: key.keyId })
-    .setIssuer(key.teamId)
-    .setSubject(key.clientId)
-    .setAudience(key.audience)
-    .setIssuedAt()
-    .setExpirationTime(`${SECRET_LIFETIME_SECONDS}s`)
-    .sign(privateKey);
+  return () =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: key.keyId })
+      .setIssuer(key.teamId)
+      .setSubject(key.clientId)
+      .setAudience(key.audience)
+      .setIssuedAt()
+      .setExpirationTime(`${SECRET_LIFETIME_SECONDS}s`)
+      .sign(privateKey);
 }
 
 /** Name claims from the `user` field of Apple's first callback; nothing when absent or malformed. */
@@ -43,7 +44,8 @@ export function appleUserClaims(callback: URL): Record<string, string> {
     return {};
   }
   const name = (user as { name?: unknown } | null)?.name as { firstName?: unknown; lastName?: unknown } | undefined;
-  const part = (value: unknown) => (typeof value === 'string' && value.trim() !== '' && value.length <= 256 ? value.trim() : undefined);
+  const part = (value: unknown) =>
+    typeof value === 'string' && value.trim() !== '' && value.length <= 256 ? value.trim() : undefined;
   const given = part(name?.firstName);
   const family = part(name?.lastName);
   const full = [given, family].filter(Boolean).join(' ');

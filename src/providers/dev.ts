@@ -20,10 +20,19 @@ export class DevProvider implements Provider {
 
   async complete({ currentUrl }: { currentUrl: URL }): Promise<SignInResult> {
     const userId = currentUrl.searchParams.get('user_id')?.trim() ?? '';
-    if (!userId || userId.length > 256) throw new ProviderError('denied', 'a user id of 1 to 256 characters is required');
+    if (!userId || userId.length > 256)
+      throw new ProviderError('denied', 'a user id of 1 to 256 characters is required');
     const name = currentUrl.searchParams.get('name')?.trim() || userId;
-    const roles = (currentUrl.searchParams.get('roles') ?? '').split(',').map((r) => r.trim()).filter(Boolean);
-    const source = { sub: userId, name, ...(userId.includes('@') ? { email: userId } : {}), ...(roles.length ? { roles } : {}) };
+    const roles = (currentUrl.searchParams.get('roles') ?? '')
+      .split(',')
+      .map((r) => r.trim())
+      .filter(Boolean);
+    const source = {
+      sub: userId,
+      name,
+      ...(userId.includes('@') ? { email: userId } : {}),
+      ...(roles.length ? { roles } : {}),
+    };
     return { subject: userId, name: principalName(source, userId), claims: toClaims(source), tokens: {} };
   }
 }

@@ -31,37 +31,60 @@ export function createProvider(config: ProviderConfig, resources: readonly strin
       const apple = config.type === 'apple' ? config : undefined;
       const issuer = fields.issuer as string;
       return new OidcProvider({
-        id: config.id, type: config.type, displayName, issuer, clientId: fields.clientId as string,
-        clientSecret: apple ? appleClientSecret({ ...apple, audience: issuer }) : fields.clientSecret as string | undefined,
+        id: config.id,
+        type: config.type,
+        displayName,
+        issuer,
+        clientId: fields.clientId as string,
+        clientSecret: apple
+          ? appleClientSecret({ ...apple, audience: issuer })
+          : (fields.clientSecret as string | undefined),
         scopes: (fields.scopes as string[] | undefined) ?? ['openid', 'profile', 'email'],
-        authorizationParams: fields.authorizationParams as Record<string, string> | undefined, resources,
+        authorizationParams: fields.authorizationParams as Record<string, string> | undefined,
+        resources,
         ...(apple ? { callbackClaims: appleUserClaims } : {}),
       });
     }
     case 'oauth2':
       return new OAuth2Provider({
-        id: config.id, type: config.type, displayName,
-        authorizationUrl: fields.authorizationUrl as string, tokenUrl: fields.tokenUrl as string, userinfoUrl: fields.userinfoUrl as string | undefined,
-        clientId: fields.clientId as string, clientSecret: fields.clientSecret as string | undefined,
-        scopes: (fields.scopes as string[] | undefined) ?? [], claims: fields.claims as OAuth2Settings['claims'],
-        authorizationParams: fields.authorizationParams as Record<string, string> | undefined, resources,
+        id: config.id,
+        type: config.type,
+        displayName,
+        authorizationUrl: fields.authorizationUrl as string,
+        tokenUrl: fields.tokenUrl as string,
+        userinfoUrl: fields.userinfoUrl as string | undefined,
+        clientId: fields.clientId as string,
+        clientSecret: fields.clientSecret as string | undefined,
+        scopes: (fields.scopes as string[] | undefined) ?? [],
+        claims: fields.claims as OAuth2Settings['claims'],
+        authorizationParams: fields.authorizationParams as Record<string, string> | undefined,
+        resources,
       });
     case 'oauth1':
       return new OAuth1Provider({
-        id: config.id, type: config.type, displayName,
-        requestTokenUrl: fields.requestTokenUrl as string, authorizeUrl: fields.authorizeUrl as string,
-        accessTokenUrl: fields.accessTokenUrl as string, userinfoUrl: fields.userinfoUrl as string | undefined,
-        consumerKey: fields.consumerKey as string, consumerSecret: fields.consumerSecret as string | undefined,
+        id: config.id,
+        type: config.type,
+        displayName,
+        requestTokenUrl: fields.requestTokenUrl as string,
+        authorizeUrl: fields.authorizeUrl as string,
+        accessTokenUrl: fields.accessTokenUrl as string,
+        userinfoUrl: fields.userinfoUrl as string | undefined,
+        consumerKey: fields.consumerKey as string,
+        consumerSecret: fields.consumerSecret as string | undefined,
       });
     case 'dev':
       return new DevProvider(config.id);
     case 'password':
       return new PasswordProvider({
-        id: config.id, displayName: config.displayName ?? 'Username and password',
-        allowRegistration: fields.allowRegistration as boolean, minLength: fields.minLength as number,
+        id: config.id,
+        displayName: config.displayName ?? 'Username and password',
+        allowRegistration: fields.allowRegistration as boolean,
+        minLength: fields.minLength as number,
       });
     default:
-      throw new Error(`providers: "${config.id}" has type ${config.type}, whose sign-in is not implemented in this version of SignOnce yet (available: oidc, oauth2, oauth1, dev, and the presets google, aad, microsoftaccount, apple, facebook, github, twitter)`);
+      throw new Error(
+        `providers: "${config.id}" has type ${config.type}, whose sign-in is not implemented in this version of SignOnce yet (available: oidc, oauth2, oauth1, dev, and the presets google, aad, microsoftaccount, apple, facebook, github, twitter)`,
+      );
   }
 }
 
@@ -71,10 +94,18 @@ export function createProvider(config: ProviderConfig, resources: readonly strin
  * tokens at the refresh only for resources named at the authorization.
  */
 export function signInResources(config: Pick<Config, 'apps'>, providerId: string): string[] {
-  return [...new Set(config.apps.flatMap((app) => app.resources)
-    .filter((r) => r.provider === providerId && r.resource !== undefined).map((r) => r.resource!))];
+  return [
+    ...new Set(
+      config.apps
+        .flatMap((app) => app.resources)
+        .filter((r) => r.provider === providerId && r.resource !== undefined)
+        .map((r) => r.resource!),
+    ),
+  ];
 }
 
 export function createProviders(config: Pick<Config, 'providers' | 'apps'>): Map<string, Provider> {
-  return new Map(config.providers.map((provider) => [provider.id, createProvider(provider, signInResources(config, provider.id))]));
+  return new Map(
+    config.providers.map((provider) => [provider.id, createProvider(provider, signInResources(config, provider.id))]),
+  );
 }

@@ -15,28 +15,52 @@ export function isLoopbackHttp(url: URL): boolean {
 export function classify(error: unknown): ProviderError {
   if (error instanceof ProviderError) return error;
   if (error instanceof client.AuthorizationResponseError) {
-    return new ProviderError('denied', `${error.error}${error.error_description ? `: ${error.error_description}` : ''}`, { cause: error });
+    return new ProviderError(
+      'denied',
+      `${error.error}${error.error_description ? `: ${error.error_description}` : ''}`,
+      { cause: error },
+    );
   }
   // A refresh token revoked, expired or reused (RFC 6749 section 5.2): the grant is gone.
   if (error instanceof client.ResponseBodyError && error.error === 'invalid_grant') {
-    return new ProviderError('denied', `invalid_grant${error.error_description ? `: ${error.error_description}` : ''}`, { cause: error });
+    return new ProviderError(
+      'denied',
+      `invalid_grant${error.error_description ? `: ${error.error_description}` : ''}`,
+      { cause: error },
+    );
   }
   const cause = (error as { cause?: { code?: string } }).cause;
-  if (error instanceof TypeError || (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError' || cause?.code?.startsWith('E')) {
-    return new ProviderError('unreachable', `the provider could not be reached: ${(error as Error).message}`, { cause: error });
+  if (
+    error instanceof TypeError ||
+    (error as Error).name === 'TimeoutError' ||
+    (error as Error).name === 'AbortError' ||
+    cause?.code?.startsWith('E')
+  ) {
+    return new ProviderError('unreachable', `the provider could not be reached: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
-  return new ProviderError('invalid-response', `the provider's answer failed validation: ${(error as Error).message}`, { cause: error });
+  return new ProviderError('invalid-response', `the provider's answer failed validation: ${(error as Error).message}`, {
+    cause: error,
+  });
 }
-
 
 /**
  * The authorization request every code-flow provider sends: PKCE S256 always (RFC 9700 section
  * 2.1.1); `resources` named as RFC 8707 resource indicators (section 2.1), one parameter each.
  */
-export async function authorizationRequest(config: client.Configuration, request: {
-  callbackUrl: string; state: string; scopes: readonly string[]; extra?: Readonly<Record<string, string>> | undefined;
-  prompt?: string | undefined; nonce?: string | undefined; resources?: readonly string[] | undefined;
-}): Promise<{ url: string; pending: PendingSignIn }> {
+export async function authorizationRequest(
+  config: client.Configuration,
+  request: {
+    callbackUrl: string;
+    state: string;
+    scopes: readonly string[];
+    extra?: Readonly<Record<string, string>> | undefined;
+    prompt?: string | undefined;
+    nonce?: string | undefined;
+    resources?: readonly string[] | undefined;
+  },
+): Promise<{ url: string; pending: PendingSignIn }> {
   const verifier = client.randomPKCECodeVerifier();
   const parameters = new URLSearchParams({
     ...request.extra,
@@ -59,7 +83,11 @@ export async function authorizationRequest(config: client.Configuration, request
  * (a refresh token that was not rotated, an ID token not reissued). For a `target`, the access
  * token is asked for its resource (RFC 8707 section 2.2) and scopes (RFC 6749 section 6 `scope`).
  */
-export async function refreshGrant(config: client.Configuration, current: ProviderTokens, target?: TokenTarget): Promise<ProviderTokens> {
+export async function refreshGrant(
+  config: client.Configuration,
+  current: ProviderTokens,
+  target?: TokenTarget,
+): Promise<ProviderTokens> {
   if (!current.refreshToken) throw new ProviderError('denied', 'no refresh token is stored');
   const parameters = {
     ...(target?.resource ? { resource: target.resource } : {}),

@@ -5,9 +5,24 @@ import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { principalName, toClaims } from './claims.ts';
 import { idTokenStaleness } from './single-use.ts';
-import { TIMEOUT_SECONDS, authorizationRequest, classify, isLoopbackHttp, providerTokens, refreshGrant } from './oauth-common.ts';
+import {
+  TIMEOUT_SECONDS,
+  authorizationRequest,
+  classify,
+  isLoopbackHttp,
+  providerTokens,
+  refreshGrant,
+} from './oauth-common.ts';
 import type { ProviderTokens } from '../store/index.ts';
-import { ProviderError, type ClientTokens, type PendingSignIn, type Provider, type SignInResult, type ProviderIdentity, type TokenTarget } from './types.ts';
+import {
+  ProviderError,
+  type ClientTokens,
+  type PendingSignIn,
+  type Provider,
+  type SignInResult,
+  type ProviderIdentity,
+  type TokenTarget,
+} from './types.ts';
 
 export interface OidcSettings extends ProviderIdentity {
   readonly issuer: string;
@@ -54,11 +69,14 @@ export class OidcProvider implements Provider {
   #discover(): Promise<client.Configuration> {
     this.#configuration ??= (async () => {
       const issuer = new URL(this.#settings.issuer);
-      const config = await client.discovery(issuer, this.#settings.clientId,
+      const config = await client.discovery(
+        issuer,
+        this.#settings.clientId,
         { [client.clockTolerance]: CLOCK_TOLERANCE_SECONDS },
         clientAuthentication(this.#settings.clientSecret),
         // Plain http only for loopback issuers (local development and tests).
-        { timeout: TIMEOUT_SECONDS, ...(isLoopbackHttp(issuer) ? { execute: [client.allowInsecureRequests] } : {}) });
+        { timeout: TIMEOUT_SECONDS, ...(isLoopbackHttp(issuer) ? { execute: [client.allowInsecureRequests] } : {}) },
+      );
       config.timeout = TIMEOUT_SECONDS;
       return config;
     })().catch((error: unknown) => {
@@ -70,7 +88,13 @@ export class OidcProvider implements Provider {
 
   async begin({ callbackUrl, state, prompt }: { callbackUrl: string; state: string; prompt?: string }) {
     return authorizationRequest(await this.#discover(), {
-      callbackUrl, state, prompt, scopes: this.#settings.scopes, extra: this.#settings.authorizationParams, resources: this.#settings.resources, nonce: client.randomNonce(),
+      callbackUrl,
+      state,
+      prompt,
+      scopes: this.#settings.scopes,
+      extra: this.#settings.authorizationParams,
+      resources: this.#settings.resources,
+      nonce: client.randomNonce(),
     });
   }
 
@@ -82,7 +106,11 @@ export class OidcProvider implements Provider {
    * userinfo must describe the same subject.
    */
   async signInWithTokens(tokens: ClientTokens): Promise<SignInResult> {
-    if (!tokens.id_token) throw new ProviderError('denied', 'an id_token is required (an access token alone does not prove which app it was issued to)');
+    if (!tokens.id_token)
+      throw new ProviderError(
+        'denied',
+        'an id_token is required (an access token alone does not prove which app it was issued to)',
+      );
     const config = await this.#discover();
     const metadata = config.serverMetadata();
     if (!metadata.jwks_uri) throw new ProviderError('invalid-response', 'the provider publishes no jwks_uri');
@@ -90,8 +118,11 @@ export class OidcProvider implements Provider {
     let idClaims;
     try {
       ({ payload: idClaims } = await jwtVerify(tokens.id_token, this.#keys, {
-        issuer: metadata.issuer, audience: this.#settings.clientId, clockTolerance: CLOCK_TOLERANCE_SECONDS,
-        algorithms: metadata.id_token_signing_alg_values_supported ?? ['RS256'], requiredClaims: ['sub', 'exp', 'iat'],
+        issuer: metadata.issuer,
+        audience: this.#settings.clientId,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        algorithms: metadata.id_token_signing_alg_values_supported ?? ['RS256'],
+        requiredClaims: ['sub', 'exp', 'iat'],
       }));
     } catch (error) {
       const name = (error as Error).name;
@@ -105,11 +136,15 @@ export class OidcProvider implements Provider {
     const stale = idTokenStaleness(idClaims.iat, Date.now());
     if (stale) throw new ProviderError('denied', stale);
     try {
-      const userinfo = tokens.access_token && metadata.userinfo_endpoint
-        ? await client.fetchUserInfo(config, tokens.access_token, idClaims.sub!) : {};
+      const userinfo =
+        tokens.access_token && metadata.userinfo_endpoint
+          ? await client.fetchUserInfo(config, tokens.access_token, idClaims.sub!)
+          : {};
       const claims = { ...userinfo, ...idClaims };
       return {
-        subject: idClaims.sub!, name: principalName(claims, idClaims.sub!), claims: toClaims(claims),
+        subject: idClaims.sub!,
+        name: principalName(claims, idClaims.sub!),
+        claims: toClaims(claims),
         tokens: { idToken: tokens.id_token, ...(tokens.access_token ? { accessToken: tokens.access_token } : {}) },
       };
     } catch (error) {
@@ -121,27 +156,55 @@ export class OidcProvider implements Provider {
     return refreshGrant(await this.#discover(), current, target);
   }
 
-  async endSessionUrl({ idToken, postLogoutRedirectUri, state }: { idToken?: string | undefined; postLogoutRedirectUri: string; state: string }): Promise<string | undefined> {
+  async endSessionUrl({
+    idToken,
+    postLogoutRedirectUri,
+    state,
+  }: {
+    idToken?: string | undefined;
+    postLogoutRedirectUri: string;
+    state: string;
+  }): Promise<string | undefined> {
     const config = await this.#discover();
     if (!config.serverMetadata().end_session_endpoint) return undefined;
     return client.buildEndSessionUrl(config, {
-      client_id: this.#settings.clientId, post_logout_redirect_uri: postLogoutRedirectUri, state, ...(idToken ? { id_token_hint: idToken } : {}),
+      client_id: this.#settings.clientId,
+      post_logout_redirect_uri: postLogoutRedirectUri,
+      state,
+      ...(idToken ? { id_token_hint: idToken } : {}),
     }).href;
   }
 
-  async complete({ currentUrl, state, pending }: { currentUrl: URL; state: string; pending: PendingSignIn }): Promise<SignInResult> {
+  async complete({
+    currentUrl,
+    state,
+    pending,
+  }: {
+    currentUrl: URL;
+    state: string;
+    pending: PendingSignIn;
+  }): Promise<SignInResult> {
     const config = await this.#discover();
     try {
       const tokens = await client.authorizationCodeGrant(config, currentUrl, {
-        pkceCodeVerifier: pending.verifier!, expectedState: state, expectedNonce: pending.nonce!, idTokenExpected: true,
+        pkceCodeVerifier: pending.verifier!,
+        expectedState: state,
+        expectedNonce: pending.nonce!,
+        idTokenExpected: true,
       });
       const idClaims = tokens.claims()!;
       // With the code flow, profile and e-mail claims may come only from userinfo (OpenID
       // Connect Core 1.0 section 5.4); the ID token's own claims win where both speak.
       const userinfo = config.serverMetadata().userinfo_endpoint
-        ? await client.fetchUserInfo(config, tokens.access_token, idClaims.sub) : {};
+        ? await client.fetchUserInfo(config, tokens.access_token, idClaims.sub)
+        : {};
       const claims = { ...this.#settings.callbackClaims?.(currentUrl), ...userinfo, ...idClaims };
-      return { subject: claims.sub, name: principalName(claims, claims.sub), claims: toClaims(claims), tokens: providerTokens(tokens) };
+      return {
+        subject: claims.sub,
+        name: principalName(claims, claims.sub),
+        claims: toClaims(claims),
+        tokens: providerTokens(tokens),
+      };
     } catch (error) {
       throw classify(error);
     }

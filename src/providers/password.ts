@@ -35,10 +35,15 @@ export class PasswordProvider implements Provider {
  * The password provider meant: the one named `id`, or without a name the only one configured;
  * a message saying what to name otherwise.
  */
-export function passwordProviderNamed<P extends { readonly id: string; readonly type: string }>(providers: Iterable<P>, id: string | undefined): P | string {
+export function passwordProviderNamed<P extends { readonly id: string; readonly type: string }>(
+  providers: Iterable<P>,
+  id: string | undefined,
+): P | string {
   const passwords = [...providers].filter((p) => p.type === 'password');
   const chosen = id === undefined && passwords.length === 1 ? passwords[0] : passwords.find((p) => p.id === id);
   if (chosen) return chosen;
   const known = passwords.map((p) => p.id).join(', ') || 'none is configured';
-  return id === undefined ? `name the password provider (password providers: ${known})` : `no password provider "${id}" (password providers: ${known})`;
+  return id === undefined
+    ? `name the password provider (password providers: ${known})`
+    : `no password provider "${id}" (password providers: ${known})`;
 }

@@ -24,7 +24,8 @@ export function idTokenStaleness(iat: unknown, now: number): string | undefined 
   const issued = iat * 1000;
   const at = new Date(issued).toISOString();
   if (issued > now + ID_TOKEN_CLOCK_SKEW_MS) return `id_token issued in the future (iat ${at})`;
-  if (issued < now - ID_TOKEN_MAX_AGE_MS) return `id_token issued too long ago (iat ${at}; at most ${ID_TOKEN_MAX_AGE_MS / 60_000} minutes)`;
+  if (issued < now - ID_TOKEN_MAX_AGE_MS)
+    return `id_token issued too long ago (iat ${at}; at most ${ID_TOKEN_MAX_AGE_MS / 60_000} minutes)`;
   return undefined;
 }
 

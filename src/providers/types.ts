@@ -44,12 +44,21 @@ export interface ClientTokens {
 
 export interface Provider extends ProviderIdentity {
   /** Where to send the browser; `state` is SignOnce's single-use login state, echoed back. */
-  begin(request: { callbackUrl: string; state: string; prompt?: string }): Promise<{ url: string; pending: PendingSignIn }>;
+  begin(request: {
+    callbackUrl: string;
+    state: string;
+    prompt?: string;
+  }): Promise<{ url: string; pending: PendingSignIn }>;
   /**
    * Finishes the sign-in from the callback request's URL (a form_post callback arrives as a GET
    * too). Absent where the sign-in happens on SignOnce's own pages (`password`).
    */
-  complete?(request: { callbackUrl: string; currentUrl: URL; state: string; pending: PendingSignIn }): Promise<SignInResult>;
+  complete?(request: {
+    callbackUrl: string;
+    currentUrl: URL;
+    state: string;
+    pending: PendingSignIn;
+  }): Promise<SignInResult>;
   /**
    * Client-directed sign-in: who the tokens a native app got from the provider prove, checked
    * with the provider. Absent where tokens cannot prove they were issued to this client (a bare
@@ -67,7 +76,11 @@ export interface Provider extends ProviderIdentity {
    * Where to send the browser to sign out at the provider too (OpenID Connect RP-Initiated
    * Logout 1.0), or undefined when the provider offers no such endpoint.
    */
-  endSessionUrl?(request: { idToken?: string | undefined; postLogoutRedirectUri: string; state: string }): Promise<string | undefined>;
+  endSessionUrl?(request: {
+    idToken?: string | undefined;
+    postLogoutRedirectUri: string;
+    state: string;
+  }): Promise<string | undefined>;
 }
 
 export type ProviderErrorKind =
@@ -88,6 +101,8 @@ export class ProviderError extends Error {
 
   /** `error` as a ProviderError: itself, or an answer SignOnce could not accept. */
   static from(error: unknown): ProviderError {
-    return error instanceof ProviderError ? error : new ProviderError('invalid-response', (error as Error).message, { cause: error });
+    return error instanceof ProviderError
+      ? error
+      : new ProviderError('invalid-response', (error as Error).message, { cause: error });
   }
 }

@@ -27,7 +27,8 @@ export type RefreshFailure =
   /** The provider refused the grant (revoked, expired, reused): the tokens were removed. */
   | 'refused'
   /** The provider could not be reached or answered nonsense: the tokens are untouched. */
-  | 'unreachable' | 'invalid-response'
+  | 'unreachable'
+  | 'invalid-response'
   /** Over the grant limit and no working access token stored: nothing was asked; retry after `retryAfterMs`. */
   | 'limited';
 
@@ -53,12 +54,17 @@ const REFRESH_COALESCE_MS = 5000;
 export type RefreshNeeded = (tokens: ProviderTokens, now: number) => boolean;
 
 /** For /.auth/refresh: unless another caller refreshed since `seen` was read, or within REFRESH_COALESCE_MS. */
-export const unlessRefreshedSince = (seen: string | undefined): RefreshNeeded => (tokens, now) =>
-  tokens.accessToken === seen && !(tokens.refreshedAt !== undefined && now - tokens.refreshedAt < REFRESH_COALESCE_MS);
+export const unlessRefreshedSince =
+  (seen: string | undefined): RefreshNeeded =>
+  (tokens, now) =>
+    tokens.accessToken === seen &&
+    !(tokens.refreshedAt !== undefined && now - tokens.refreshedAt < REFRESH_COALESCE_MS);
 
 /** Before a proxied request: while the access token expires within `aheadMs`. */
-export const expiringWithin = (aheadMs: number): RefreshNeeded => (tokens, now) =>
-  tokens.expiresAt !== undefined && tokens.expiresAt - now < aheadMs;
+export const expiringWithin =
+  (aheadMs: number): RefreshNeeded =>
+  (tokens, now) =>
+    tokens.expiresAt !== undefined && tokens.expiresAt - now < aheadMs;
 
 /**
  * After a refresh ahead failed because the provider was unreachable or answered nonsense, further
@@ -73,7 +79,11 @@ export const AHEAD_RETRY_AFTER_MS = 30_000;
  * has not expired (the caller gets a token that works, the provider is not asked), else 'wait'.
  * A token without a known expiry counts as working, as everywhere else in SignOnce.
  */
-export function grantDecision(stored: ProviderTokens | undefined, now: number, retryAfterMs: number): 'ask' | 'stored' | 'wait' {
+export function grantDecision(
+  stored: ProviderTokens | undefined,
+  now: number,
+  retryAfterMs: number,
+): 'ask' | 'stored' | 'wait' {
   if (retryAfterMs <= 0) return 'ask';
   if (stored?.accessToken && (stored.expiresAt === undefined || stored.expiresAt > now)) return 'stored';
   return 'wait';
@@ -94,7 +104,8 @@ export class TokenRefresher {
    * answering 0, or how many milliseconds until one may be taken (a RateLimiter's `take`).
    */
   constructor(
-    store: Store, now: () => number = () => Date.now(),
+    store: Store,
+    now: () => number = () => Date.now(),
     asked: (provider: string, outcome: 'ok' | RefreshFailure) => void = () => undefined,
     grantWait: (key: string) => number = () => 0,
   ) {
@@ -115,8 +126,9 @@ export class TokenRefresher {
     const key = refreshKey(ref, target);
     let running = this.#inFlight.get(key);
     if (!running) {
-      running = (target ? this.#refreshResource(ref, target, provider, need) : this.#refresh(ref, provider, need))
-        .finally(() => this.#inFlight.delete(key));
+      running = (
+        target ? this.#refreshResource(ref, target, provider, need) : this.#refresh(ref, provider, need)
+      ).finally(() => this.#inFlight.delete(key));
       this.#inFlight.set(key, running);
     }
     return running;
@@ -126,10 +138,16 @@ export class TokenRefresher {
    * `refresh`, for refreshing ahead of expiry: after a failure of the provider, it is not asked
    * again for AHEAD_RETRY_AFTER_MS (this throws RefreshError 'unreachable' at once instead).
    */
-  async refreshAhead(ref: TokenRef, provider: Provider, need: RefreshNeeded, target?: ResourceTarget): Promise<StoredTokens> {
+  async refreshAhead(
+    ref: TokenRef,
+    provider: Provider,
+    need: RefreshNeeded,
+    target?: ResourceTarget,
+  ): Promise<StoredTokens> {
     const key = refreshKey(ref, target);
     const until = this.#failedUntil.get(key);
-    if (until !== undefined && this.#now() < until) throw new RefreshError('unreachable', 'the provider failed moments ago; not asked again yet');
+    if (until !== undefined && this.#now() < until)
+      throw new RefreshError('unreachable', 'the provider failed moments ago; not asked again yet');
     try {
       const fresh = await this.refresh(ref, provider, need, target);
       this.#failedUntil.delete(key);
@@ -140,7 +158,8 @@ export class TokenRefresher {
         // a provider marks each of its users once).
         if (this.#failedUntil.size >= FAILED_KEYS_MAX) {
           for (const [failed, until] of this.#failedUntil) if (until <= this.#now()) this.#failedUntil.delete(failed);
-          if (this.#failedUntil.size >= FAILED_KEYS_MAX) this.#failedUntil.delete(this.#failedUntil.keys().next().value!);
+          if (this.#failedUntil.size >= FAILED_KEYS_MAX)
+            this.#failedUntil.delete(this.#failedUntil.keys().next().value!);
         }
         this.#failedUntil.set(key, this.#now() + AHEAD_RETRY_AFTER_MS);
       }
@@ -155,17 +174,26 @@ export class TokenRefresher {
   #mayAsk(key: string, stored: ProviderTokens | undefined): boolean {
     const retryAfterMs = this.#grantWait(key);
     const decision = grantDecision(stored, this.#now(), retryAfterMs);
-    if (decision === 'wait') throw new RefreshError('limited', 'too many refresh grants asked for these tokens lately', { retryAfterMs });
+    if (decision === 'wait')
+      throw new RefreshError('limited', 'too many refresh grants asked for these tokens lately', { retryAfterMs });
     return decision === 'ask';
   }
 
   async #refresh(ref: TokenRef, provider: Provider, need: RefreshNeeded): Promise<StoredTokens> {
     const stored = await this.#withRefreshToken(ref, provider, async (current, refresh) =>
-      need(current.tokens, this.#now()) && this.#mayAsk(refreshKey(ref), current.tokens) ? { ...await refresh(), refreshedAt: this.#now() } : undefined);
+      need(current.tokens, this.#now()) && this.#mayAsk(refreshKey(ref), current.tokens)
+        ? { ...(await refresh()), refreshedAt: this.#now() }
+        : undefined,
+    );
     return stored!;
   }
 
-  async #refreshResource(signIn: TokenRef, target: ResourceTarget, provider: Provider, need: RefreshNeeded): Promise<StoredTokens> {
+  async #refreshResource(
+    signIn: TokenRef,
+    target: ResourceTarget,
+    provider: Provider,
+    need: RefreshNeeded,
+  ): Promise<StoredTokens> {
     const ref = { ...signIn, resource: target.key };
     let obtained: StoredTokens | undefined;
     await this.#withRefreshToken(signIn, provider, async (current, refresh) => {
@@ -175,12 +203,18 @@ export class TokenRefresher {
       const fresh = await refresh(target);
       const now = this.#now();
       const tokens: ProviderTokens = {
-        accessToken: fresh.accessToken, expiresAt: fresh.expiresAt, scope: fresh.scope, tokenType: fresh.tokenType, refreshedAt: now,
+        accessToken: fresh.accessToken,
+        expiresAt: fresh.expiresAt,
+        scope: fresh.scope,
+        tokenType: fresh.tokenType,
+        refreshedAt: now,
       };
       await this.#store.putTokens(ref, tokens);
       obtained = { ...ref, tokens, updatedAt: now };
       // The sign-in keeps its own access and ID tokens; only a rotated refresh token changes.
-      return fresh.refreshToken === current.tokens.refreshToken ? undefined : { ...current.tokens, refreshToken: fresh.refreshToken };
+      return fresh.refreshToken === current.tokens.refreshToken
+        ? undefined
+        : { ...current.tokens, refreshToken: fresh.refreshToken };
     });
     return obtained!;
   }
@@ -191,13 +225,18 @@ export class TokenRefresher {
    * never work again: every set of the provider for the account is deleted (RefreshError 'refused').
    */
   async #withRefreshToken(
-    ref: TokenRef, provider: Provider,
-    change: (current: StoredTokens, refresh: (target?: ResourceTarget) => Promise<ProviderTokens>) => Promise<ProviderTokens | undefined>,
+    ref: TokenRef,
+    provider: Provider,
+    change: (
+      current: StoredTokens,
+      refresh: (target?: ResourceTarget) => Promise<ProviderTokens>,
+    ) => Promise<ProviderTokens | undefined>,
   ): Promise<StoredTokens | undefined> {
     if (!provider.refresh) throw new RefreshError('no-refresh-token', `${provider.displayName} has no token refresh`);
     let refused: ProviderError | undefined;
     const stored = await this.#store.changeTokens(ref, async (current) => {
-      if (!current?.tokens.refreshToken) throw new RefreshError('no-refresh-token', 'no refresh token is stored for this sign-in');
+      if (!current?.tokens.refreshToken)
+        throw new RefreshError('no-refresh-token', 'no refresh token is stored for this sign-in');
       const ask = async (target?: ResourceTarget) => {
         try {
           const fresh = await provider.refresh!(current.tokens, target);
@@ -229,4 +268,5 @@ export class TokenRefresher {
   }
 }
 
-const refreshKey = (ref: TokenRef, target?: ResourceTarget) => JSON.stringify([ref.accountId, ref.provider, target?.key ?? ref.resource]);
+const refreshKey = (ref: TokenRef, target?: ResourceTarget) =>
+  JSON.stringify([ref.accountId, ref.provider, target?.key ?? ref.resource]);

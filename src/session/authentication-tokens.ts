@@ -2,9 +2,24 @@
 // session cookie (X-ZUMO-AUTH, or Authorization: Bearer). JWTs (RFC 7519) signed by SignOnce's own
 // keys, explicitly typed (RFC 8725 section 3.11) so no other JWT can pass for one, verified only
 // against SignOnce's key set with an allow-list of algorithms (RFC 8725 sections 2.1 and 3.1).
-import { createLocalJWKSet, decodeProtectedHeader, errors, importJWK, jwtVerify, SignJWT, type JWK, type JWTVerifyGetKey } from 'jose';
+import {
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  errors,
+  importJWK,
+  jwtVerify,
+  SignJWT,
+  type JWK,
+  type JWTVerifyGetKey,
+} from 'jose';
 import { FORBIDDEN_HEADERS } from '../crypto/jws.ts';
-import { currentSigningKey, generateSigningKey, jwks, publishedSigningKeys, type SigningAlgorithm } from '../crypto/signing-keys.ts';
+import {
+  currentSigningKey,
+  generateSigningKey,
+  jwks,
+  publishedSigningKeys,
+  type SigningAlgorithm,
+} from '../crypto/signing-keys.ts';
 import { pairwiseId } from '../accounts/pairwise.ts';
 import type { Session, Store, SigningKey } from '../store/index.ts';
 
@@ -33,8 +48,17 @@ export interface AuthenticationClaims {
   readonly exp: number;
 }
 
-export type TokenRefusal = 'malformed' | 'forbidden-header' | 'wrong-type' | 'unknown-key' | 'bad-signature' | 'wrong-algorithm'
-  | 'wrong-issuer' | 'wrong-audience' | 'expired' | 'missing-claim';
+export type TokenRefusal =
+  | 'malformed'
+  | 'forbidden-header'
+  | 'wrong-type'
+  | 'unknown-key'
+  | 'bad-signature'
+  | 'wrong-algorithm'
+  | 'wrong-issuer'
+  | 'wrong-audience'
+  | 'expired'
+  | 'missing-claim';
 
 export class TokenRefused extends Error {
   readonly reason: TokenRefusal;
@@ -86,10 +110,17 @@ const REQUIRED_CLAIMS = ['sub', 'uid', 'idp', 'sid', 'iat', 'exp'] as const;
  */
 function refusal(error: unknown): unknown {
   if (error instanceof TokenRefused) return error;
-  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid || !(error instanceof errors.JOSEError)) return error;
+  if (
+    error instanceof errors.JWKSTimeout ||
+    error instanceof errors.JWKSInvalid ||
+    !(error instanceof errors.JOSEError)
+  )
+    return error;
   const message = (error as Error).message;
-  if (error instanceof errors.JWKSNoMatchingKey) return new TokenRefused('unknown-key', 'signed by a key SignOnce does not have');
-  if (error instanceof errors.JWSSignatureVerificationFailed) return new TokenRefused('bad-signature', 'the signature does not verify');
+  if (error instanceof errors.JWKSNoMatchingKey)
+    return new TokenRefused('unknown-key', 'signed by a key SignOnce does not have');
+  if (error instanceof errors.JWSSignatureVerificationFailed)
+    return new TokenRefused('bad-signature', 'the signature does not verify');
   if (error instanceof errors.JOSEAlgNotAllowed) return new TokenRefused('wrong-algorithm', message);
   if (error instanceof errors.JWTExpired) return new TokenRefused('expired', 'expired');
   if (error instanceof errors.JWTClaimValidationFailed) {
@@ -106,7 +137,11 @@ function refusal(error: unknown): unknown {
  * remote for app backends); throws TokenRefused saying why not. The `kid` is only ever a lookup
  * into that set.
  */
-export async function verifyAuthenticationToken(token: string, keys: JWTVerifyGetKey, options: VerifyOptions): Promise<AuthenticationClaims> {
+export async function verifyAuthenticationToken(
+  token: string,
+  keys: JWTVerifyGetKey,
+  options: VerifyOptions,
+): Promise<AuthenticationClaims> {
   let header;
   try {
     header = decodeProtectedHeader(token);
@@ -118,11 +153,15 @@ export async function verifyAuthenticationToken(token: string, keys: JWTVerifyGe
     if (forbidden) throw new TokenRefused('forbidden-header', `the "${forbidden}" header is not accepted`);
     if (header.typ !== AUTHENTICATION_TOKEN_TYPE) throw new TokenRefused('wrong-type', 'not an authentication token');
     // Only the algorithms of SignOnce's keys: never `none`, never an HMAC keyed with a public key.
-    if (!options.algorithms.includes(String(header.alg))) throw new TokenRefused('wrong-algorithm', `"${String(header.alg)}" is not an accepted algorithm`);
+    if (!options.algorithms.includes(String(header.alg)))
+      throw new TokenRefused('wrong-algorithm', `"${String(header.alg)}" is not an accepted algorithm`);
     // Every token SignOnce issues names its key; without one jose would try any key of the right type.
     if (typeof header.kid !== 'string') throw new TokenRefused('unknown-key', 'names no key');
     const { payload } = await jwtVerify(token, keys, {
-      issuer: options.issuer, audience: [...options.audiences], algorithms: [...options.algorithms], typ: AUTHENTICATION_TOKEN_TYPE,
+      issuer: options.issuer,
+      audience: [...options.audiences],
+      algorithms: [...options.algorithms],
+      typ: AUTHENTICATION_TOKEN_TYPE,
       ...(options.now === undefined ? {} : { currentDate: new Date(options.now * 1000) }),
       clockTolerance: CLOCK_SKEW_SECONDS + (options.expiredGraceSeconds ?? 0),
       requiredClaims: [...REQUIRED_CLAIMS],
@@ -130,7 +169,8 @@ export async function verifyAuthenticationToken(token: string, keys: JWTVerifyGe
     for (const claim of ['sub', 'uid', 'idp', 'sid'] as const) {
       if (typeof payload[claim] !== 'string') throw new TokenRefused('missing-claim', `"${claim}" is not a string`);
     }
-    if (typeof payload.aud !== 'string') throw new TokenRefused('wrong-audience', 'a token is issued for exactly one app');
+    if (typeof payload.aud !== 'string')
+      throw new TokenRefused('wrong-audience', 'a token is issued for exactly one app');
     return payload as unknown as AuthenticationClaims;
   } catch (error) {
     throw refusal(error);
@@ -151,12 +191,14 @@ export interface AuthenticationTokenOptions {
   readonly now?: () => number;
 }
 
-
 /**
  * Adds a new key, which signs from now on, and retires every other (they stay published until
  * their tokens expire). Returns the new key and the ones retired.
  */
-export async function rotateSigningKey(store: Store, alg: SigningAlgorithm): Promise<{ added: SigningKey; retired: SigningKey[] }> {
+export async function rotateSigningKey(
+  store: Store,
+  alg: SigningAlgorithm,
+): Promise<{ added: SigningKey; retired: SigningKey[] }> {
   const added = await store.addSigningKey(await generateSigningKey(alg));
   const retired = (await store.listSigningKeys()).filter((key) => key.kid !== added.kid && key.retiredAt === undefined);
   for (const key of retired) await store.retireSigningKey(key.kid);
@@ -231,51 +273,74 @@ export class AuthenticationTokens {
     const key = this.signingKey();
     const now = Math.floor(this.#now() / 1000);
     const jwt = new SignJWT({ uid: this.pairwiseId(session.accountId, app), idp, sid: session.ref })
-      .setProtectedHeader(hmacSecret
-        ? { alg: 'HS256', kid: hmacKeyId(app), typ: AUTHENTICATION_TOKEN_TYPE }
-        : { alg: key.alg, kid: key.kid, typ: AUTHENTICATION_TOKEN_TYPE })
+      .setProtectedHeader(
+        hmacSecret
+          ? { alg: 'HS256', kid: hmacKeyId(app), typ: AUTHENTICATION_TOKEN_TYPE }
+          : { alg: key.alg, kid: key.kid, typ: AUTHENTICATION_TOKEN_TYPE },
+      )
       .setIssuer(this.#options.issuer)
       .setAudience(app)
       .setSubject(session.accountId)
       .setIssuedAt(now)
       .setExpirationTime(Math.floor(session.expiresAt / 1000));
-    return jwt.sign(hmacSecret ?? await importJWK(key.privateJwk as JWK, key.alg));
+    return jwt.sign(hmacSecret ?? (await importJWK(key.privateJwk as JWK, key.alg)));
   }
 
   /**
    * An HS256 token: checked only with the secret of an accepted app that signs with one, that app
    * as the only audience. The key decides the algorithm (RFC 8725 section 3.1), never the token.
    */
-  async #verifyHmac(token: string, audiences: readonly string[], expiredGraceSeconds: number): Promise<AuthenticationClaims> {
+  async #verifyHmac(
+    token: string,
+    audiences: readonly string[],
+    expiredGraceSeconds: number,
+  ): Promise<AuthenticationClaims> {
     let refusal: TokenRefused | undefined;
     for (const app of audiences) {
       const secret = this.#options.hmacSecrets?.get(app);
       if (!secret) continue;
       try {
         return await verifyAuthenticationToken(token, async () => secret, {
-          issuer: this.#options.issuer, audiences: [app], algorithms: ['HS256'], now: Math.floor(this.#now() / 1000), expiredGraceSeconds,
+          issuer: this.#options.issuer,
+          audiences: [app],
+          algorithms: ['HS256'],
+          now: Math.floor(this.#now() / 1000),
+          expiredGraceSeconds,
         });
       } catch (error) {
         if (!(error instanceof TokenRefused)) throw error;
         refusal = error;
       }
     }
-    throw refusal ?? new TokenRefused('wrong-algorithm', '"HS256" is accepted only for apps that sign with their own secret (tokenSigning)');
+    throw (
+      refusal ??
+      new TokenRefused(
+        'wrong-algorithm',
+        '"HS256" is accepted only for apps that sign with their own secret (tokenSigning)',
+      )
+    );
   }
 
   async verify(token: string, audiences: readonly string[], expiredGraceSeconds = 0): Promise<AuthenticationClaims> {
     if (isHmacToken(token)) return this.#verifyHmac(token, audiences, expiredGraceSeconds);
     const attempt = () => {
       const { keys } = this.jwks();
-      const algorithms = [...new Set(keys.map((key) => key.alg).filter((alg): alg is string => typeof alg === 'string'))];
+      const algorithms = [
+        ...new Set(keys.map((key) => key.alg).filter((alg): alg is string => typeof alg === 'string')),
+      ];
       return verifyAuthenticationToken(token, createLocalJWKSet({ keys }), {
-        issuer: this.#options.issuer, audiences, algorithms, now: Math.floor(this.#now() / 1000), expiredGraceSeconds,
+        issuer: this.#options.issuer,
+        audiences,
+        algorithms,
+        now: Math.floor(this.#now() / 1000),
+        expiredGraceSeconds,
       });
     };
     try {
       return await attempt();
     } catch (error) {
-      if (error instanceof TokenRefused && error.reason === 'unknown-key' && await this.reloadIfStale()) return attempt();
+      if (error instanceof TokenRefused && error.reason === 'unknown-key' && (await this.reloadIfStale()))
+        return attempt();
       throw error;
     }
   }

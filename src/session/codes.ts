@@ -11,13 +11,36 @@ import type { Store } from '../store/index.ts';
  * `interaction`: the OpenID Provider's interaction (uid) the sign-in is for
  * (src/gateway/endpoints/openid-provider.ts).
  */
-export interface LoginRequest { provider: string; appId: string; host: string; redirect: string; browser: string; prompt?: string; tokenMode?: boolean; link?: string; interaction?: string }
+export interface LoginRequest {
+  provider: string;
+  appId: string;
+  host: string;
+  redirect: string;
+  browser: string;
+  prompt?: string;
+  tokenMode?: boolean;
+  link?: string;
+  interaction?: string;
+}
 /** A completed sign-in on its way back to the app host that started it (in the browser that did). */
-export interface Handoff { secret: string; host: string; redirect: string; browser: string; tokenMode?: boolean }
+export interface Handoff {
+  secret: string;
+  host: string;
+  redirect: string;
+  browser: string;
+  tokenMode?: boolean;
+}
 /** A completed sign-in on its way back to the OpenID Provider's interaction: who, and when they proved it. */
-export interface OpenIdLogin { interaction: string; accountId: string; authTime: number }
+export interface OpenIdLogin {
+  interaction: string;
+  accountId: string;
+  authTime: number;
+}
 /** Where to land on an app host after the provider's own sign-out. */
-export interface LogoutReturn { host: string; target: string }
+export interface LogoutReturn {
+  host: string;
+  target: string;
+}
 
 /** The payload of each kind of code. */
 export interface CodePayloads {
@@ -25,7 +48,7 @@ export interface CodePayloads {
   'login-request': LoginRequest;
   /** The OAuth `state` of a sign-in at the provider (or on SignOnce's own form). */
   'login-state': LoginRequest;
-  'handoff': Handoff;
+  handoff: Handoff;
   'oidc-login': OpenIdLogin;
   'logout-return': LogoutReturn;
 }
@@ -38,7 +61,7 @@ const HANDOFF_TTL_MS = 60_000;
 export const CODE_TTL_MS: { readonly [K in CodeKind]: number } = {
   'login-request': LOGIN_TTL_MS,
   'login-state': LOGIN_TTL_MS,
-  'handoff': HANDOFF_TTL_MS,
+  handoff: HANDOFF_TTL_MS,
   'oidc-login': HANDOFF_TTL_MS,
   'logout-return': 5 * 60_000,
 };
@@ -51,7 +74,11 @@ export function issueCode<K extends CodeKind>(store: CodeStore, kind: K, payload
 }
 
 /** The payload of a live code of `kind`, removing it (single use); undefined for any other code. */
-export async function consumeCode<K extends CodeKind>(store: CodeStore, kind: K, code: string): Promise<CodePayloads[K] | undefined> {
+export async function consumeCode<K extends CodeKind>(
+  store: CodeStore,
+  kind: K,
+  code: string,
+): Promise<CodePayloads[K] | undefined> {
   // The store hands back what issueCode stored under this kind: a CodePayloads[K].
-  return await store.consumeCode(kind, code) as CodePayloads[K] | undefined;
+  return (await store.consumeCode(kind, code)) as CodePayloads[K] | undefined;
 }

@@ -21,7 +21,12 @@ export function utf8HeaderValue(text: string): string {
 }
 
 export function principalHeaders(user: SignedInIdentity): Record<string, string> {
-  const principal = { auth_typ: user.provider, claims: user.claims, name_typ: NAME_CLAIM_TYPE, role_typ: ROLE_CLAIM_TYPE };
+  const principal = {
+    auth_typ: user.provider,
+    claims: user.claims,
+    name_typ: NAME_CLAIM_TYPE,
+    role_typ: ROLE_CLAIM_TYPE,
+  };
   return {
     'x-ms-client-principal': Buffer.from(JSON.stringify(principal)).toString('base64'),
     'x-ms-client-principal-name': utf8HeaderValue(user.name),
@@ -51,11 +56,18 @@ export function resourceHeaders(alias: string, stored: StoredTokens | undefined)
   const { accessToken, expiresAt } = stored?.tokens ?? {};
   if (!accessToken) return [];
   const name = `x-signonce-token-${alias}`;
-  return [[name, accessToken], ...(expiresAt === undefined ? [] : [[`${name}-expires-on`, expiresOn(expiresAt)] as [string, string]])];
+  return [
+    [name, accessToken],
+    ...(expiresAt === undefined ? [] : [[`${name}-expires-on`, expiresOn(expiresAt)] as [string, string]]),
+  ];
 }
 
 /** One /.auth/me entry; token fields only when stored (and refresh tokens only when exposed). */
-export function meEntry(user: SignedInIdentity, stored: StoredTokens | undefined, exposeRefreshTokens: boolean): Record<string, unknown> {
+export function meEntry(
+  user: SignedInIdentity,
+  stored: StoredTokens | undefined,
+  exposeRefreshTokens: boolean,
+): Record<string, unknown> {
   const tokens = stored?.tokens ?? {};
   return {
     provider_name: user.provider,

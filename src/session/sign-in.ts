@@ -7,8 +7,12 @@ import type { SingleUseToken } from '../providers/single-use.ts';
 import { IdentityConflictError, type ProviderTokens, type Session, type Store } from '../store/index.ts';
 import type { SignedInIdentity } from './principal.ts';
 
-const identityOf = (provider: Provider, result: SignInResult): SignedInIdentity =>
-  ({ provider: provider.id, subject: result.subject, name: result.name, claims: result.claims });
+const identityOf = (provider: Provider, result: SignInResult): SignedInIdentity => ({
+  provider: provider.id,
+  subject: result.subject,
+  name: result.name,
+  claims: result.claims,
+});
 
 /** How a link ended: the session whose account the identity joined, or why it did not. */
 export type LinkOutcome =
@@ -22,7 +26,12 @@ export class SignInCompletion {
   readonly #sessionLifetimeMs: number;
   readonly #log: { info(details: object, message: string): void };
 
-  constructor(deps: { store: Store; accounts: Accounts; sessionLifetimeMs: number; log: { info(details: object, message: string): void } }) {
+  constructor(deps: {
+    store: Store;
+    accounts: Accounts;
+    sessionLifetimeMs: number;
+    log: { info(details: object, message: string): void };
+  }) {
     this.#store = deps.store;
     this.#accounts = deps.accounts;
     this.#sessionLifetimeMs = deps.sessionLifetimeMs;
@@ -30,10 +39,18 @@ export class SignInCompletion {
   }
 
   /** The account (made on first sign-in), the tokens kept, a session for `appId`. */
-  async establishSession(provider: Provider, result: SignInResult, appId: string): Promise<{ secret: string; session: Session }> {
+  async establishSession(
+    provider: Provider,
+    result: SignInResult,
+    appId: string,
+  ): Promise<{ secret: string; session: Session }> {
     const user = identityOf(provider, result);
     const { accountId, linkedByEmail } = await this.#accounts.signIn(user);
-    if (linkedByEmail) this.#log.info({ provider: provider.id, account: accountId }, 'a new identity joined an account by its verified e-mail (accounts.linkByVerifiedEmail)');
+    if (linkedByEmail)
+      this.#log.info(
+        { provider: provider.id, account: accountId },
+        'a new identity joined an account by its verified e-mail (accounts.linkByVerifiedEmail)',
+      );
     await this.#keepTokens(accountId, provider, result.tokens);
     return this.#store.createSession({ accountId, lifetimeMs: this.#sessionLifetimeMs, data: { user, app: appId } });
   }
@@ -62,7 +79,7 @@ export class SignInCompletion {
    */
   async usedBefore(tokens: ProviderTokens): Promise<SingleUseToken | undefined> {
     for (const token of singleUseTokens(tokens, Date.now())) {
-      if (!await this.#store.rememberOnce(token.kind, token.value, token.until)) return token;
+      if (!(await this.#store.rememberOnce(token.kind, token.value, token.until))) return token;
     }
     return undefined;
   }

@@ -57,7 +57,13 @@ export class SignedInCache<V> {
    * Keeps an answer read since `generation` was read, unless something was evicted meanwhile
    * (the answer might have been read just before the change it would then outlive).
    */
-  set(host: string, cookie: string, value: V, session: { ref: string; accountId: string; expiresAt: number }, generation: number): void {
+  set(
+    host: string,
+    cookie: string,
+    value: V,
+    session: { ref: string; accountId: string; expiresAt: number },
+    generation: number,
+  ): void {
     if (this.#ttlMs <= 0 || this.#deaf || generation !== this.#generation) return;
     const key = SignedInCache.#key(host, cookie);
     this.#entries.delete(key);

@@ -4,7 +4,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AppConfig, AppResource, Config } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
-import { CLOCK_SKEW_SECONDS, TokenRefused, isAuthenticationTokenType, type AuthenticationClaims, type AuthenticationTokens } from './authentication-tokens.ts';
+import {
+  CLOCK_SKEW_SECONDS,
+  TokenRefused,
+  isAuthenticationTokenType,
+  type AuthenticationClaims,
+  type AuthenticationTokens,
+} from './authentication-tokens.ts';
 import { openSessionCookie, readCookie } from './cookies.ts';
 import { principalHeaders, resourceHeaders, tokenHeaders, type SignedInIdentity } from './principal.ts';
 import type { Provider } from '../providers/index.ts';
@@ -32,13 +38,16 @@ export interface SignedIn extends Identified {
 }
 
 /** A token was presented and is not accepted here: 401, whatever else the request carries. */
-export interface Refused { readonly refused: string }
+export interface Refused {
+  readonly refused: string;
+}
 
 /** The token in `Authorization: Bearer <token>`, if that is the header's form. */
 export const bearerToken = (authorization: string | undefined) => /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];
 
 type Credential = { token: string } | { cookie: string };
-const cacheKeyOf = (credential: Credential) => ('token' in credential ? `token:${credential.token}` : `cookie:${credential.cookie}`);
+const cacheKeyOf = (credential: Credential) =>
+  'token' in credential ? `token:${credential.token}` : `cookie:${credential.cookie}`;
 
 const DEFAULT_REFRESH = { ahead: 5 * 60_000, onRefreshFailure: 'proceed' } as const;
 
@@ -52,8 +61,12 @@ export class SignedInResolver {
   readonly #recent: SignedInCache<SignedIn>;
 
   constructor(deps: {
-    config: Config; store: Store; keyring: Keyring; authenticationTokens: AuthenticationTokens;
-    providers: ReadonlyMap<string, Provider>; refresher: TokenRefresher;
+    config: Config;
+    store: Store;
+    keyring: Keyring;
+    authenticationTokens: AuthenticationTokens;
+    providers: ReadonlyMap<string, Provider>;
+    refresher: TokenRefresher;
   }) {
     this.#config = deps.config;
     this.#store = deps.store;
@@ -91,7 +104,11 @@ export class SignedInResolver {
       return await this.#refresher.refreshAhead(stored, provider, need);
     } catch (error) {
       if (!(error instanceof RefreshError)) throw error;
-      return onRefreshFailure === '401' ? { refused: `refresh-failed: ${error.failure}` } : error.failure === 'refused' ? undefined : stored;
+      return onRefreshFailure === '401'
+        ? { refused: `refresh-failed: ${error.failure}` }
+        : error.failure === 'refused'
+          ? undefined
+          : stored;
     }
   }
 
@@ -110,22 +127,31 @@ export class SignedInResolver {
    * first when they expire within the provider's `refresh.ahead`. Sign-in tokens that cannot be
    * refreshed are given as stored. Throws RefreshError.
    */
-  async freshTokens(accountId: string, providerId: string, { target, ahead = false }: { target?: ResourceTarget; ahead?: boolean } = {}): Promise<StoredTokens> {
+  async freshTokens(
+    accountId: string,
+    providerId: string,
+    { target, ahead = false }: { target?: ResourceTarget; ahead?: boolean } = {},
+  ): Promise<StoredTokens> {
     const provider = this.#providers.get(providerId);
     if (!provider) throw new RefreshError('no-refresh-token', `provider "${providerId}" is no longer configured`);
     const signIn = { accountId, provider: providerId, resource: '' };
     const need = expiringWithin(this.#refreshSettings(providerId).ahead);
     const stored = await this.#store.getTokens({ ...signIn, resource: target?.key ?? '' });
-    if (!target && !stored) throw new RefreshError('no-refresh-token', `no ${provider.displayName} tokens are stored for this account`);
+    if (!target && !stored)
+      throw new RefreshError('no-refresh-token', `no ${provider.displayName} tokens are stored for this account`);
     if (stored?.tokens.accessToken && !need(stored.tokens, Date.now())) return stored;
     if (!target && (!stored!.tokens.refreshToken || !provider.refresh)) return stored!;
-    return ahead ? this.#refresher.refreshAhead(signIn, provider, need, target) : this.#refresher.refresh(signIn, provider, need, target);
+    return ahead
+      ? this.#refresher.refreshAhead(signIn, provider, need, target)
+      : this.#refresher.refresh(signIn, provider, need, target);
   }
 
   /** When `stored` is due for a refresh ahead (a cached answer must not carry it past then). */
   #refreshDue(stored: StoredTokens | undefined): number {
     const expiresAt = stored?.tokens.expiresAt;
-    return expiresAt === undefined ? Number.POSITIVE_INFINITY : expiresAt - this.#refreshSettings(stored!.provider).ahead;
+    return expiresAt === undefined
+      ? Number.POSITIVE_INFINITY
+      : expiresAt - this.#refreshSettings(stored!.provider).ahead;
   }
 
   /**
@@ -133,7 +159,10 @@ export class SignedInResolver {
    * due for a refresh. A token that cannot be got is left out (`proceed`: an unexpired one is
    * sent as it is) or refuses the request (`401`).
    */
-  async #resourceHeaders(accountId: string, appConfig: AppConfig): Promise<{ headers: Array<[string, string]>; due: number } | Refused> {
+  async #resourceHeaders(
+    accountId: string,
+    appConfig: AppConfig,
+  ): Promise<{ headers: Array<[string, string]>; due: number } | Refused> {
     const headers: Array<[string, string]> = [];
     let due = Number.POSITIVE_INFINITY;
     for (const resource of appConfig.resources) {
@@ -143,8 +172,13 @@ export class SignedInResolver {
         stored = await this.resourceToken(accountId, resource, { ahead: true });
       } catch (error) {
         if (!(error instanceof RefreshError)) throw error;
-        if (this.#refreshSettings(resource.provider).onRefreshFailure === '401') return { refused: `refresh-failed: ${error.failure}` };
-        stored = await this.#store.getTokens({ accountId, provider: resource.provider, resource: resourceTarget(resource).key });
+        if (this.#refreshSettings(resource.provider).onRefreshFailure === '401')
+          return { refused: `refresh-failed: ${error.failure}` };
+        stored = await this.#store.getTokens({
+          accountId,
+          provider: resource.provider,
+          resource: resourceTarget(resource).key,
+        });
         if ((stored?.tokens.expiresAt ?? Number.POSITIVE_INFINITY) <= Date.now()) stored = undefined;
       }
       headers.push(...resourceHeaders(resource.alias, stored));
@@ -168,7 +202,11 @@ export class SignedInResolver {
    * trusts). With `expiredGraceMs` (the /.auth/refresh grace, only there), also a token and
    * session expired at most that long ago.
    */
-  async sessionOfToken(token: string, appConfig: AppConfig, expiredGraceMs = 0): Promise<{ claims: AuthenticationClaims; session: Session } | Refused> {
+  async sessionOfToken(
+    token: string,
+    appConfig: AppConfig,
+    expiredGraceMs = 0,
+  ): Promise<{ claims: AuthenticationClaims; session: Session } | Refused> {
     let claims;
     try {
       claims = await this.#tokens.verify(token, [appConfig.id, ...appConfig.acceptTokensFrom], expiredGraceMs / 1000);
@@ -188,26 +226,54 @@ export class SignedInResolver {
    * ahead of time (a sign-out would refresh tokens it then deletes). `expiredGraceMs` accepts a
    * recently expired token (see sessionOfToken).
    */
-  async identify(request: { headers: IncomingHttpHeaders }, appConfig: AppConfig, host: string, expiredGraceMs = 0): Promise<Identified | Refused | undefined> {
+  async identify(
+    request: { headers: IncomingHttpHeaders },
+    appConfig: AppConfig,
+    host: string,
+    expiredGraceMs = 0,
+  ): Promise<Identified | Refused | undefined> {
     const credential = this.credentialOf(request.headers);
     if (!credential) return undefined;
-    return this.#recent.get(host, cacheKeyOf(credential)) ?? this.#identify(credential, appConfig, host, expiredGraceMs);
+    return (
+      this.#recent.get(host, cacheKeyOf(credential)) ?? this.#identify(credential, appConfig, host, expiredGraceMs)
+    );
   }
 
-  async #identify(credential: Credential, appConfig: AppConfig, host: string, expiredGraceMs: number): Promise<(Identified & { until: number }) | Refused | undefined> {
+  async #identify(
+    credential: Credential,
+    appConfig: AppConfig,
+    host: string,
+    expiredGraceMs: number,
+  ): Promise<(Identified & { until: number }) | Refused | undefined> {
     if ('token' in credential) {
       const found = await this.sessionOfToken(credential.token, appConfig, expiredGraceMs);
       if ('refused' in found) return found;
       const { session } = found;
-      return { session, user: session.data.user as SignedInIdentity, byToken: true, until: (found.claims.exp + CLOCK_SKEW_SECONDS) * 1000 };
+      return {
+        session,
+        user: session.data.user as SignedInIdentity,
+        byToken: true,
+        until: (found.claims.exp + CLOCK_SKEW_SECONDS) * 1000,
+      };
     }
     const secret = openSessionCookie(this.#keyring, credential.cookie, host);
     const session = secret ? await this.#store.getSession(secret) : undefined;
-    return session && { session, user: session.data.user as SignedInIdentity, byToken: false, until: Number.POSITIVE_INFINITY };
+    return (
+      session && {
+        session,
+        user: session.data.user as SignedInIdentity,
+        byToken: false,
+        until: Number.POSITIVE_INFINITY,
+      }
+    );
   }
 
   /** Who a request on an app host is, with what the app learns of them; undefined when there is none. */
-  async resolve(request: { headers: IncomingHttpHeaders }, appConfig: AppConfig, host: string): Promise<SignedIn | Refused | undefined> {
+  async resolve(
+    request: { headers: IncomingHttpHeaders },
+    appConfig: AppConfig,
+    host: string,
+  ): Promise<SignedIn | Refused | undefined> {
     const credential = this.credentialOf(request.headers);
     if (!credential) return undefined;
     const cacheKey = cacheKeyOf(credential);
@@ -217,13 +283,21 @@ export class SignedInResolver {
     const who = await this.#identify(credential, appConfig, host, 0);
     if (!who || 'refused' in who) return who;
     const { session, user, byToken, until } = who;
-    const fresh = appConfig.tokenStore ? await this.#fresh(await this.#store.getTokens({ accountId: session.accountId, provider: user.provider, resource: '' })) : undefined;
+    const fresh = appConfig.tokenStore
+      ? await this.#fresh(
+          await this.#store.getTokens({ accountId: session.accountId, provider: user.provider, resource: '' }),
+        )
+      : undefined;
     if (fresh && 'refused' in fresh) return fresh;
     const tokens = fresh;
-    const resources = appConfig.resources.length ? await this.#resourceHeaders(session.accountId, appConfig) : { headers: [], due: Number.POSITIVE_INFINITY };
+    const resources = appConfig.resources.length
+      ? await this.#resourceHeaders(session.accountId, appConfig)
+      : { headers: [], due: Number.POSITIVE_INFINITY };
     if ('refused' in resources) return resources;
     const identityHeaders = [
-      ...Object.entries(principalHeaders(user)), ...Object.entries(tokens ? tokenHeaders(tokens, appConfig.exposeRefreshTokens) : {}), ...resources.headers,
+      ...Object.entries(principalHeaders(user)),
+      ...Object.entries(tokens ? tokenHeaders(tokens, appConfig.exposeRefreshTokens) : {}),
+      ...resources.headers,
     ];
     const resolved: SignedIn = { session, user, tokens, identityHeaders, byToken };
     // Kept until the session or token ends, or a token it carries is due for a refresh ahead.

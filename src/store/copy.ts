@@ -63,7 +63,11 @@ export class TargetNotEmptyError extends Error {
   readonly rows: Readonly<Record<string, number>>;
 
   constructor(rows: Readonly<Record<string, number>>) {
-    super(`the target holds data: ${Object.entries(rows).map(([table, n]) => `${table}: ${n}`).join(', ')}`);
+    super(
+      `the target holds data: ${Object.entries(rows)
+        .map(([table, n]) => `${table}: ${n}`)
+        .join(', ')}`,
+    );
     this.name = 'TargetNotEmptyError';
     this.rows = rows;
   }
@@ -96,16 +100,23 @@ type Cursor = { table_name: string; after_key: string | null; copied: number; fi
 export async function copyStore(from: SqlDriver, to: SqlDriver, options: CopyOptions): Promise<CopyResult> {
   const totals = await countRows(from);
   const present = await countRows(to);
-  if (Object.values(present).every((n) => n === 0)) await to.run('DELETE FROM store_copies WHERE source = ?', [options.source]);
-  const cursors = new Map((await to.all<Cursor>(
-    'SELECT table_name, after_key, copied, finished_at FROM store_copies WHERE source = ?', [options.source])).map((c) => [c.table_name, c]));
+  if (Object.values(present).every((n) => n === 0))
+    await to.run('DELETE FROM store_copies WHERE source = ?', [options.source]);
+  const cursors = new Map(
+    (
+      await to.all<Cursor>('SELECT table_name, after_key, copied, finished_at FROM store_copies WHERE source = ?', [
+        options.source,
+      ])
+    ).map((c) => [c.table_name, c]),
+  );
   // More rows than copies from this source inserted: the target holds data of its own.
   const foreign = COPIED_TABLES.some(({ name }) => present[name]! > Number(cursors.get(name)?.copied ?? 0));
   if (foreign && !options.merge) {
     throw new TargetNotEmptyError(Object.fromEntries(Object.entries(present).filter(([, n]) => n > 0)));
   }
   const finished = (name: string) => cursors.get(name)?.finished_at != null;
-  const start = cursors.size === 0 ? 'new' : COPIED_TABLES.every(({ name }) => finished(name)) ? 'done-before' : 'resumed';
+  const start =
+    cursors.size === 0 ? 'new' : COPIED_TABLES.every(({ name }) => finished(name)) ? 'done-before' : 'resumed';
 
   const copies: Array<Pick<TableCopy, 'table' | 'copied' | 'skipped'>> = [];
   for (const { name, key } of COPIED_TABLES) {
@@ -117,15 +128,18 @@ export async function copyStore(from: SqlDriver, to: SqlDriver, options: CopyOpt
       continue;
     }
     // A finished table is gone through again under --merge, for the rows the source gained since.
-    let after = cursor && !finished(name) ? JSON.parse(cursor.after_key ?? 'null') as SqlValue[] | null : null;
+    let after = cursor && !finished(name) ? (JSON.parse(cursor.after_key ?? 'null') as SqlValue[] | null) : null;
     let copiedInAll = Number(cursor?.copied ?? 0);
     let done = after ? copiedInAll : 0;
     let copied = 0;
     let skipped = 0;
     const columns = key.join(', ');
-    for (let last = false; !last;) {
+    for (let last = false; !last; ) {
       const rows = after
-        ? await from.all(`SELECT * FROM ${name} WHERE (${columns}) > (${key.map(() => '?').join(', ')}) ORDER BY ${columns} LIMIT ?`, [...after, options.batchSize])
+        ? await from.all(
+            `SELECT * FROM ${name} WHERE (${columns}) > (${key.map(() => '?').join(', ')}) ORDER BY ${columns} LIMIT ?`,
+            [...after, options.batchSize],
+          )
         : await from.all(`SELECT * FROM ${name} ORDER BY ${columns} LIMIT ?`, [options.batchSize]);
       last = rows.length < options.batchSize;
       const end = rows.at(-1);
@@ -135,7 +149,8 @@ export async function copyStore(from: SqlDriver, to: SqlDriver, options: CopyOpt
         await tx.run(
           `INSERT INTO store_copies (source, table_name, after_key, copied, finished_at) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (source, table_name) DO UPDATE SET after_key = excluded.after_key, copied = excluded.copied, finished_at = excluded.finished_at`,
-          [options.source, name, JSON.stringify(after), copiedInAll + n, last ? options.now() : null]);
+          [options.source, name, JSON.stringify(after), copiedInAll + n, last ? options.now() : null],
+        );
         return n;
       });
       copiedInAll += inserted;
@@ -148,12 +163,20 @@ export async function copyStore(from: SqlDriver, to: SqlDriver, options: CopyOpt
   }
 
   const [sourceRows, targetRows] = [await countRows(from), await countRows(to)];
-  const secrets = async (db: SqlDriver) => new Map((await db.all<{ name: string; sealed: string }>('SELECT name, sealed FROM instance_secrets')).map((r) => [r.name, r.sealed]));
+  const secrets = async (db: SqlDriver) =>
+    new Map(
+      (await db.all<{ name: string; sealed: string }>('SELECT name, sealed FROM instance_secrets')).map((r) => [
+        r.name,
+        r.sealed,
+      ]),
+    );
   const [theirs, ours] = [await secrets(from), await secrets(to)];
   return {
     start,
     tables: copies.map((copy) => ({ ...copy, source: sourceRows[copy.table]!, target: targetRows[copy.table]! })),
-    differingSecrets: [...theirs].filter(([name, sealed]) => ours.has(name) && ours.get(name) !== sealed).map(([name]) => name),
+    differingSecrets: [...theirs]
+      .filter(([name, sealed]) => ours.has(name) && ours.get(name) !== sealed)
+      .map(([name]) => name),
   };
 }
 
@@ -167,7 +190,8 @@ async function insertRows(tx: SqlExecutor, table: string, rows: readonly Row[]):
     const chunk = rows.slice(i, i + ROWS_PER_STATEMENT);
     inserted += await tx.run(
       `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${chunk.map(() => tuple).join(', ')} ON CONFLICT DO NOTHING`,
-      chunk.flatMap((row) => columns.map((column) => row[column] ?? null)));
+      chunk.flatMap((row) => columns.map((column) => row[column] ?? null)),
+    );
   }
   return inserted;
 }

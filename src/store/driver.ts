@@ -12,7 +12,10 @@ export interface SqlExecutor {
 }
 
 /** A driver whose statements, transactions and locked sections report how long they took. */
-export function timedDriver(driver: SqlDriver, observe: (operation: 'query' | 'transaction' | 'locked', seconds: number) => void): SqlDriver {
+export function timedDriver(
+  driver: SqlDriver,
+  observe: (operation: 'query' | 'transaction' | 'locked', seconds: number) => void,
+): SqlDriver {
   const timed = async <T>(operation: 'query' | 'transaction' | 'locked', work: () => Promise<T>): Promise<T> => {
     const started = performance.now();
     try {

@@ -39,7 +39,9 @@ export async function openStore(url: string, options: StoreOptions): Promise<Sto
   } catch (error) {
     await driver.close().catch(() => undefined);
     if (error instanceof StoreUnavailableError) throw error;
-    throw new StoreUnavailableError(`cannot open the ${driver.kind} store: ${(error as Error).message}`, { cause: error });
+    throw new StoreUnavailableError(`cannot open the ${driver.kind} store: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const store = new SqlStore(driver, options);
   try {

@@ -6,7 +6,14 @@
 import type { ProviderTokens } from './types.ts';
 
 /** The fields that belong to the access token: they go and come with it. */
-const ACCESS_TOKEN_FIELDS = ['accessToken', 'accessTokenSecret', 'expiresAt', 'scope', 'tokenType', 'refreshedAt'] as const;
+const ACCESS_TOKEN_FIELDS = [
+  'accessToken',
+  'accessTokenSecret',
+  'expiresAt',
+  'scope',
+  'tokenType',
+  'refreshedAt',
+] as const;
 
 /** `stored` with what `brought` holds of each kind (access token and its fields, refresh token, ID token). */
 export function mergedTokens(stored: ProviderTokens | undefined, brought: ProviderTokens): ProviderTokens {

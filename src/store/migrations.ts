@@ -195,13 +195,17 @@ export async function migrate(driver: SqlDriver, now: () => number): Promise<num
     if (current > SCHEMA_VERSION) {
       throw new StoreUnavailableError(
         `the store's schema is at version ${current}, newer than this SignOnce knows (${SCHEMA_VERSION}): ` +
-        'run a SignOnce at least as new as the one that last migrated it');
+          'run a SignOnce at least as new as the one that last migrated it',
+      );
     }
     const applied: number[] = [];
     for (const migration of MIGRATIONS.filter((m) => m.version > current)) {
       for (const statement of migration.statements) await tx.run(statement);
-      await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)',
-        [migration.version, migration.name, now()]);
+      await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+        migration.version,
+        migration.name,
+        now(),
+      ]);
       applied.push(migration.version);
     }
     return applied;

@@ -26,9 +26,18 @@ const BIGINT_OID = 20;
 // errors, SQLSTATE classes 08 (connection exception) and 57P (operator intervention: shutdown,
 // restart) and 53300 (too many connections), and those `pg` raises without a code.
 const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', '53300',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  '53300',
 ]);
-const UNREACHABLE_MESSAGES = /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|Client was closed)/;
+const UNREACHABLE_MESSAGES =
+  /^(Connection terminated|Client has encountered a connection error|timeout exceeded when trying to connect|Client was closed)/;
 
 /** Whether `error` says PostgreSQL is unreachable (so the request may succeed later), not that a statement failed. */
 export function isUnreachable(error: unknown): boolean {
@@ -68,7 +77,10 @@ function clientConfig(url: string): pg.ClientConfig {
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     keepAlive: true,
     // BIGINT columns hold milliseconds (and counts), well inside Number's exact range.
-    types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === BIGINT_OID ? Number : pg.types.getTypeParser(oid, format))) as pg.CustomTypesConfig['getTypeParser'] },
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === BIGINT_OID ? Number : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+    },
     ...(searchPath ? { options: `-c search_path=${searchPath.replace(/[\\ ]/g, '\\$&')}` } : {}),
   };
 }
@@ -106,10 +118,16 @@ function executor(client: pg.Pool | pg.PoolClient, statements: Statements): SqlE
  * Runs `fn` in a transaction on a connection of `pool`. A connection that fails meanwhile is
  * discarded, not returned to the pool; its error event is taken here (unheard, it would end the process).
  */
-async function inTransaction<T>(pool: pg.Pool, statements: Statements, fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+async function inTransaction<T>(
+  pool: pg.Pool,
+  statements: Statements,
+  fn: (tx: SqlExecutor) => Promise<T>,
+): Promise<T> {
   const client = await reachable(pool.connect());
   let failed: Error | undefined;
-  const onError = (error: Error) => { failed = error; };
+  const onError = (error: Error) => {
+    failed = error;
+  };
   client.on('error', onError);
   const tx = executor(client, statements);
   try {
@@ -118,7 +136,9 @@ async function inTransaction<T>(pool: pg.Pool, statements: Statements, fn: (tx: 
     await tx.run('COMMIT');
     return result;
   } catch (error) {
-    await tx.run('ROLLBACK').catch((rollbackFailed: Error) => { failed ??= rollbackFailed; });
+    await tx.run('ROLLBACK').catch((rollbackFailed: Error) => {
+      failed ??= rollbackFailed;
+    });
     throw error;
   } finally {
     client.off('error', onError);
@@ -139,7 +159,12 @@ class ChannelListener {
   #closed = false;
   readonly #heartbeat: NodeJS.Timeout;
 
-  constructor(config: pg.ClientConfig, channel: string, onMessage: (payload: string) => void, handlers: BroadcastHandlers) {
+  constructor(
+    config: pg.ClientConfig,
+    channel: string,
+    onMessage: (payload: string) => void,
+    handlers: BroadcastHandlers,
+  ) {
     this.#config = { ...config, connectionTimeoutMillis: 2_000 };
     this.#channel = channel;
     this.#onMessage = onMessage;
@@ -147,7 +172,9 @@ class ChannelListener {
     this.#heartbeat = setInterval(() => {
       const client = this.#client;
       if (!client) return;
-      const silent = sleep(HEARTBEAT_MS / 2, undefined, { ref: false }).then(() => { throw new Error('no answer'); });
+      const silent = sleep(HEARTBEAT_MS / 2, undefined, { ref: false }).then(() => {
+        throw new Error('no answer');
+      });
       Promise.race([client.query('SELECT 1'), silent]).catch(() => this.#lost(client));
     }, HEARTBEAT_MS).unref();
   }
@@ -159,7 +186,9 @@ class ChannelListener {
 
   async #listen(): Promise<pg.Client> {
     const client = new pg.Client(this.#config);
-    client.on('notification', ({ channel, payload }) => { if (channel === this.#channel && payload) this.#onMessage(payload); });
+    client.on('notification', ({ channel, payload }) => {
+      if (channel === this.#channel && payload) this.#onMessage(payload);
+    });
     client.on('error', () => this.#lost(client));
     client.on('end', () => this.#lost(client));
     try {
@@ -184,7 +213,7 @@ class ChannelListener {
     for (let wait = 100; !this.#closed; wait = Math.min(wait * 2, RECONNECT_MAX_WAIT_MS)) {
       try {
         const client = await this.#listen();
-        if (this.#closed) return void await client.end();
+        if (this.#closed) return void (await client.end());
         this.#client = client;
         this.#handlers.hearing();
         return;
@@ -228,7 +257,9 @@ export class PostgresDriver implements SqlDriver {
    * part of the name (two SignOnce deployments in two schemas of one database do not hear each other).
    */
   #channelName(): Promise<string> {
-    this.#channel ??= this.#direct.all<{ schema: string }>('SELECT current_schema() AS schema').then(([row]) => changeChannel(row!.schema));
+    this.#channel ??= this.#direct
+      .all<{ schema: string }>('SELECT current_schema() AS schema')
+      .then(([row]) => changeChannel(row!.schema));
     return this.#channel;
   }
 
@@ -238,10 +269,15 @@ export class PostgresDriver implements SqlDriver {
 
   async receive(handlers: BroadcastHandlers): Promise<void> {
     const prefix = `${this.#sender} `;
-    this.#listener = new ChannelListener(this.#config, await this.#channelName(), (payload) => {
-      const space = payload.indexOf(' ');
-      if (space > 0 && !payload.startsWith(prefix)) handlers.message(payload.slice(space + 1));
-    }, handlers);
+    this.#listener = new ChannelListener(
+      this.#config,
+      await this.#channelName(),
+      (payload) => {
+        const space = payload.indexOf(' ');
+        if (space > 0 && !payload.startsWith(prefix)) handlers.message(payload.slice(space + 1));
+      },
+      handlers,
+    );
     await reachable(this.#listener.start());
   }
 

@@ -5,9 +5,25 @@ import type { Binding, Keyring } from '../crypto/keyring.ts';
 import { timedDriver, type Row, type SqlDriver, type SqlExecutor, type SqlValue } from './driver.ts';
 import { mergedTokens } from './merge-tokens.ts';
 import {
-  IdentityConflictError, LastIdentityError, UsernameTakenError,
-  type Account, type KeyUsage, type OidcArtifact, type ResealPosition, type PasswordCredential, type SignInFailures, type Identity, type NewSession, type ProviderTokens, type PurgeCounts, type Session,
-  type SigningKey, type Store, type StoreChange, type StoredTokens, type TokenRef,
+  IdentityConflictError,
+  LastIdentityError,
+  UsernameTakenError,
+  type Account,
+  type KeyUsage,
+  type OidcArtifact,
+  type ResealPosition,
+  type PasswordCredential,
+  type SignInFailures,
+  type Identity,
+  type NewSession,
+  type ProviderTokens,
+  type PurgeCounts,
+  type Session,
+  type SigningKey,
+  type Store,
+  type StoreChange,
+  type StoredTokens,
+  type TokenRef,
 } from './types.ts';
 
 export interface StoreOptions {
@@ -29,12 +45,18 @@ function secretHash(secret: string): string {
 }
 
 const binding = {
-  tokens: (ref: TokenRef): Binding => ({ purpose: 'provider-tokens', owner: [ref.accountId, ref.provider, ref.resource] }),
+  tokens: (ref: TokenRef): Binding => ({
+    purpose: 'provider-tokens',
+    owner: [ref.accountId, ref.provider, ref.resource],
+  }),
   session: (idHash: string, accountId: string): Binding => ({ purpose: 'session', owner: [idHash, accountId] }),
   code: (codeHash: string, purpose: string): Binding => ({ purpose: 'one-time-code', owner: [codeHash, purpose] }),
   signingKey: (kid: string): Binding => ({ purpose: 'signing-key', owner: [kid] }),
   instanceSecret: (name: string): Binding => ({ purpose: 'instance-secret', owner: [name] }),
-  profile: (provider: string, subject: string): Binding => ({ purpose: 'identity-profile', owner: [provider, subject] }),
+  profile: (provider: string, subject: string): Binding => ({
+    purpose: 'identity-profile',
+    owner: [provider, subject],
+  }),
   oidc: (model: string, idHash: string): Binding => ({ purpose: 'oidc-artifact', owner: [model, idHash] }),
 };
 
@@ -42,20 +64,66 @@ const binding = {
  * Every sealed column, with its row's key and how to rebuild its binding from the row: what
  * `signonce keys rotate` re-seals and `keys status` counts. A new sealed column goes here too.
  */
-const SEALED_COLUMNS: ReadonlyArray<{ table: string; column: string; key: readonly string[]; binding: (row: Row) => Binding }> = [
-  { table: 'identities', column: 'sealed_profile', key: ['provider', 'subject'], binding: (r) => binding.profile(String(r.provider), String(r.subject)) },
-  { table: 'provider_tokens', column: 'sealed', key: ['account_id', 'provider', 'resource'],
-    binding: (r) => binding.tokens({ accountId: String(r.account_id), provider: String(r.provider), resource: String(r.resource) }) },
-  { table: 'sessions', column: 'sealed_data', key: ['id_hash', 'account_id'], binding: (r) => binding.session(String(r.id_hash), String(r.account_id)) },
-  { table: 'one_time_codes', column: 'sealed_payload', key: ['code_hash', 'purpose'], binding: (r) => binding.code(String(r.code_hash), String(r.purpose)) },
-  { table: 'signing_keys', column: 'sealed_private_jwk', key: ['kid'], binding: (r) => binding.signingKey(String(r.kid)) },
-  { table: 'instance_secrets', column: 'sealed', key: ['name'], binding: (r) => binding.instanceSecret(String(r.name)) },
-  { table: 'oidc_artifacts', column: 'sealed_payload', key: ['model', 'id_hash'], binding: (r) => binding.oidc(String(r.model), String(r.id_hash)) },
+const SEALED_COLUMNS: ReadonlyArray<{
+  table: string;
+  column: string;
+  key: readonly string[];
+  binding: (row: Row) => Binding;
+}> = [
+  {
+    table: 'identities',
+    column: 'sealed_profile',
+    key: ['provider', 'subject'],
+    binding: (r) => binding.profile(String(r.provider), String(r.subject)),
+  },
+  {
+    table: 'provider_tokens',
+    column: 'sealed',
+    key: ['account_id', 'provider', 'resource'],
+    binding: (r) =>
+      binding.tokens({ accountId: String(r.account_id), provider: String(r.provider), resource: String(r.resource) }),
+  },
+  {
+    table: 'sessions',
+    column: 'sealed_data',
+    key: ['id_hash', 'account_id'],
+    binding: (r) => binding.session(String(r.id_hash), String(r.account_id)),
+  },
+  {
+    table: 'one_time_codes',
+    column: 'sealed_payload',
+    key: ['code_hash', 'purpose'],
+    binding: (r) => binding.code(String(r.code_hash), String(r.purpose)),
+  },
+  {
+    table: 'signing_keys',
+    column: 'sealed_private_jwk',
+    key: ['kid'],
+    binding: (r) => binding.signingKey(String(r.kid)),
+  },
+  {
+    table: 'instance_secrets',
+    column: 'sealed',
+    key: ['name'],
+    binding: (r) => binding.instanceSecret(String(r.name)),
+  },
+  {
+    table: 'oidc_artifacts',
+    column: 'sealed_payload',
+    key: ['model', 'id_hash'],
+    binding: (r) => binding.oidc(String(r.model), String(r.id_hash)),
+  },
 ];
 // A sealed value starts `v1.<key id>.`: the key id is the 11 characters after `v1.`.
 const KEY_ID_OF_SEALED = (column: string) => `substr(${column}, 4, 11)`;
 
-type IdentityRow = { provider: string; subject: string; account_id: string; created_at: number; sealed_profile: string | null };
+type IdentityRow = {
+  provider: string;
+  subject: string;
+  account_id: string;
+  created_at: number;
+  sealed_profile: string | null;
+};
 const IDENTITY_COLUMNS = 'provider, subject, account_id, created_at, sealed_profile';
 type TokensRow = { account_id: string; provider: string; resource: string; sealed: string; updated_at: number };
 type SessionRow = { id_hash: string; account_id: string; sealed_data: string; created_at: number; expires_at: number };
@@ -64,9 +132,13 @@ const SESSION_COLUMNS = 'id_hash, account_id, sealed_data, created_at, expires_a
 // disable is as dead as the ones the disable revoked.
 const OF_ENABLED_ACCOUNT = 'account_id IN (SELECT id FROM accounts WHERE disabled_at IS NULL)';
 type SigningKeyRow = {
-  kid: string; alg: string; public_jwk: string; sealed_private_jwk: string; created_at: number; retired_at: number | null;
+  kid: string;
+  alg: string;
+  public_jwk: string;
+  sealed_private_jwk: string;
+  created_at: number;
+  retired_at: number | null;
 };
-
 
 const PURGE_BATCH = 1000;
 
@@ -140,12 +212,24 @@ export class SqlStore implements Store {
   }
 
   async getAccount(id: string): Promise<Account | undefined> {
-    const [row] = await this.#db.all<{ id: string; created_at: number; disabled_at: number | null }>('SELECT id, created_at, disabled_at FROM accounts WHERE id = ?', [id]);
-    return row && { id: row.id, createdAt: Number(row.created_at), ...(row.disabled_at === null ? {} : { disabledAt: Number(row.disabled_at) }) };
+    const [row] = await this.#db.all<{ id: string; created_at: number; disabled_at: number | null }>(
+      'SELECT id, created_at, disabled_at FROM accounts WHERE id = ?',
+      [id],
+    );
+    return (
+      row && {
+        id: row.id,
+        createdAt: Number(row.created_at),
+        ...(row.disabled_at === null ? {} : { disabledAt: Number(row.disabled_at) }),
+      }
+    );
   }
 
   async setAccountDisabled(accountId: string, disabledAt: number | null): Promise<boolean> {
-    return this.#accountChangedIf(accountId, (await this.#db.run('UPDATE accounts SET disabled_at = ? WHERE id = ?', [disabledAt, accountId])) > 0);
+    return this.#accountChangedIf(
+      accountId,
+      (await this.#db.run('UPDATE accounts SET disabled_at = ? WHERE id = ?', [disabledAt, accountId])) > 0,
+    );
   }
 
   async resolveIdentity(provider: string, subject: string): Promise<{ account: Account; created: boolean }> {
@@ -160,7 +244,11 @@ export class SqlStore implements Store {
    * A new account with its first identity (and what `alsoInsert` adds), in one transaction;
    * undefined, with nothing written, when the identity exists already.
    */
-  async #newAccountWithIdentity(provider: string, subject: string, alsoInsert?: (tx: SqlExecutor, account: Account) => Promise<unknown>): Promise<Account | undefined> {
+  async #newAccountWithIdentity(
+    provider: string,
+    subject: string,
+    alsoInsert?: (tx: SqlExecutor, account: Account) => Promise<unknown>,
+  ): Promise<Account | undefined> {
     const account: Account = { id: randomUUID(), createdAt: this.#now() };
     try {
       await this.#db.transaction(async (tx) => {
@@ -168,7 +256,8 @@ export class SqlStore implements Store {
         // The identity's primary key decides, whatever the concurrency.
         const inserted = await tx.run(
           'INSERT INTO identities (provider, subject, account_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
-          [provider, subject, account.id, account.createdAt]);
+          [provider, subject, account.id, account.createdAt],
+        );
         if (inserted === 0) throw new LostRace();
         await alsoInsert?.(tx, account);
       });
@@ -181,46 +270,71 @@ export class SqlStore implements Store {
 
   #identity(r: IdentityRow): Identity {
     return {
-      provider: r.provider, subject: r.subject, accountId: r.account_id, createdAt: Number(r.created_at),
-      ...(r.sealed_profile === null ? {} : { profile: JSON.parse(this.#keyring.openString(r.sealed_profile, binding.profile(r.provider, r.subject))) }),
+      provider: r.provider,
+      subject: r.subject,
+      accountId: r.account_id,
+      createdAt: Number(r.created_at),
+      ...(r.sealed_profile === null
+        ? {}
+        : { profile: JSON.parse(this.#keyring.openString(r.sealed_profile, binding.profile(r.provider, r.subject))) }),
     };
   }
 
   async findIdentity(provider: string, subject: string): Promise<Identity | undefined> {
     const [row] = await this.#db.all<IdentityRow>(
-      `SELECT ${IDENTITY_COLUMNS} FROM identities WHERE provider = ? AND subject = ?`, [provider, subject]);
+      `SELECT ${IDENTITY_COLUMNS} FROM identities WHERE provider = ? AND subject = ?`,
+      [provider, subject],
+    );
     return row && this.#identity(row);
   }
 
   async listIdentities(accountId: string): Promise<Identity[]> {
     const rows = await this.#db.all<IdentityRow>(
-      `SELECT ${IDENTITY_COLUMNS} FROM identities WHERE account_id = ? ORDER BY created_at, provider`, [accountId]);
+      `SELECT ${IDENTITY_COLUMNS} FROM identities WHERE account_id = ? ORDER BY created_at, provider`,
+      [accountId],
+    );
     return rows.map((row) => this.#identity(row));
   }
 
-  async updateIdentity(provider: string, subject: string, update: { profile: Record<string, unknown>; emailKey: string | null }): Promise<void> {
+  async updateIdentity(
+    provider: string,
+    subject: string,
+    update: { profile: Record<string, unknown>; emailKey: string | null },
+  ): Promise<void> {
     const sealed = this.#keyring.seal(JSON.stringify(update.profile), binding.profile(provider, subject));
-    await this.#db.run('UPDATE identities SET sealed_profile = ?, email_key = ? WHERE provider = ? AND subject = ?',
-      [sealed, update.emailKey, provider, subject]);
+    await this.#db.run('UPDATE identities SET sealed_profile = ?, email_key = ? WHERE provider = ? AND subject = ?', [
+      sealed,
+      update.emailKey,
+      provider,
+      subject,
+    ]);
   }
 
   async findIdentitiesByEmailKey(emailKey: string): Promise<Identity[]> {
     const rows = await this.#db.all<IdentityRow>(
-      `SELECT ${IDENTITY_COLUMNS} FROM identities WHERE email_key = ? ORDER BY created_at, provider`, [emailKey]);
+      `SELECT ${IDENTITY_COLUMNS} FROM identities WHERE email_key = ? ORDER BY created_at, provider`,
+      [emailKey],
+    );
     return rows.map((row) => this.#identity(row));
   }
 
   async unlinkIdentity(accountId: string, provider: string, subject: string): Promise<boolean> {
-    return this.#accountChangedIf(accountId, await this.#db.transaction(async (tx) => {
-      const rows = await tx.all<{ provider: string; subject: string }>('SELECT provider, subject FROM identities WHERE account_id = ?', [accountId]);
-      if (!rows.some((r) => r.provider === provider && r.subject === subject)) return false;
-      if (rows.length === 1) throw new LastIdentityError();
-      await tx.run('DELETE FROM identities WHERE provider = ? AND subject = ?', [provider, subject]);
-      // The tokens are kept per provider, not per identity: with two identities at one provider
-      // they may be the unlinked one's, which is no longer the account's to use.
-      await tx.run('DELETE FROM provider_tokens WHERE account_id = ? AND provider = ?', [accountId, provider]);
-      return true;
-    }));
+    return this.#accountChangedIf(
+      accountId,
+      await this.#db.transaction(async (tx) => {
+        const rows = await tx.all<{ provider: string; subject: string }>(
+          'SELECT provider, subject FROM identities WHERE account_id = ?',
+          [accountId],
+        );
+        if (!rows.some((r) => r.provider === provider && r.subject === subject)) return false;
+        if (rows.length === 1) throw new LastIdentityError();
+        await tx.run('DELETE FROM identities WHERE provider = ? AND subject = ?', [provider, subject]);
+        // The tokens are kept per provider, not per identity: with two identities at one provider
+        // they may be the unlinked one's, which is no longer the account's to use.
+        await tx.run('DELETE FROM provider_tokens WHERE account_id = ? AND provider = ?', [accountId, provider]);
+        return true;
+      }),
+    );
   }
 
   /** Tells of a change of the account when `changed` (truthy); returns `changed`. */
@@ -230,17 +344,22 @@ export class SqlStore implements Store {
   }
 
   async deleteAccount(accountId: string): Promise<boolean> {
-    return this.#accountChangedIf(accountId, await this.#db.transaction(async (tx) => {
-      // Every table that names the account, explicitly: nothing relies on cascades being enforced.
-      for (const table of ['provider_tokens', 'sessions', 'password_credentials', 'oidc_artifacts', 'identities']) await tx.run(`DELETE FROM ${table} WHERE account_id = ?`, [accountId]);
-      return (await tx.run('DELETE FROM accounts WHERE id = ?', [accountId])) > 0;
-    }));
+    return this.#accountChangedIf(
+      accountId,
+      await this.#db.transaction(async (tx) => {
+        // Every table that names the account, explicitly: nothing relies on cascades being enforced.
+        for (const table of ['provider_tokens', 'sessions', 'password_credentials', 'oidc_artifacts', 'identities'])
+          await tx.run(`DELETE FROM ${table} WHERE account_id = ?`, [accountId]);
+        return (await tx.run('DELETE FROM accounts WHERE id = ?', [accountId])) > 0;
+      }),
+    );
   }
 
   async linkIdentity(accountId: string, provider: string, subject: string): Promise<Identity> {
     await this.#db.run(
       'INSERT INTO identities (provider, subject, account_id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
-      [provider, subject, accountId, this.#now()]);
+      [provider, subject, accountId, this.#now()],
+    );
     const identity = (await this.findIdentity(provider, subject))!;
     if (identity.accountId !== accountId) throw new IdentityConflictError(provider);
     await this.#changed({ kind: 'account-changed', accountId });
@@ -248,25 +367,44 @@ export class SqlStore implements Store {
   }
 
   async createPasswordAccount(provider: string, username: string, passwordHash: string): Promise<PasswordCredential> {
-    const account = await this.#newAccountWithIdentity(provider, username, (tx, created) => tx.run(
-      `INSERT INTO password_credentials (provider, username, account_id, password_hash, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?)`, [provider, username, created.id, passwordHash, created.createdAt, created.createdAt]));
+    const account = await this.#newAccountWithIdentity(provider, username, (tx, created) =>
+      tx.run(
+        `INSERT INTO password_credentials (provider, username, account_id, password_hash, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+        [provider, username, created.id, passwordHash, created.createdAt, created.createdAt],
+      ),
+    );
     if (!account) throw new UsernameTakenError();
     return { provider, username, accountId: account.id, passwordHash };
   }
 
   async getPasswordCredential(provider: string, username: string): Promise<PasswordCredential | undefined> {
     const [row] = await this.#db.all<{ account_id: string; password_hash: string }>(
-      'SELECT account_id, password_hash FROM password_credentials WHERE provider = ? AND username = ?', [provider, username]);
+      'SELECT account_id, password_hash FROM password_credentials WHERE provider = ? AND username = ?',
+      [provider, username],
+    );
     return row && { provider, username, accountId: row.account_id, passwordHash: row.password_hash };
   }
 
-  async updatePasswordCredential(provider: string, username: string, change: { passwordHash: string }): Promise<boolean> {
-    return (await this.#db.run('UPDATE password_credentials SET password_hash = ?, updated_at = ? WHERE provider = ? AND username = ?',
-      [change.passwordHash, this.#now(), provider, username])) > 0;
+  async updatePasswordCredential(
+    provider: string,
+    username: string,
+    change: { passwordHash: string },
+  ): Promise<boolean> {
+    return (
+      (await this.#db.run(
+        'UPDATE password_credentials SET password_hash = ?, updated_at = ? WHERE provider = ? AND username = ?',
+        [change.passwordHash, this.#now(), provider, username],
+      )) > 0
+    );
   }
 
-  async upsertOidcArtifact(model: string, id: string, payload: Record<string, unknown>, expiresAt: number | undefined): Promise<void> {
+  async upsertOidcArtifact(
+    model: string,
+    id: string,
+    payload: Record<string, unknown>,
+    expiresAt: number | undefined,
+  ): Promise<void> {
     const idHash = secretHash(id);
     const optional = (value: unknown) => (typeof value === 'string' ? value : null);
     const uid = optional(payload.uid);
@@ -275,22 +413,42 @@ export class SqlStore implements Store {
       `INSERT INTO oidc_artifacts (model, id_hash, sealed_payload, grant_id, account_id, uid_hash, user_code_hash, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (model, id_hash) DO UPDATE SET sealed_payload = excluded.sealed_payload, grant_id = excluded.grant_id,
          account_id = excluded.account_id, uid_hash = excluded.uid_hash, user_code_hash = excluded.user_code_hash, expires_at = excluded.expires_at`,
-      [model, idHash, this.#keyring.seal(JSON.stringify(payload), binding.oidc(model, idHash)), optional(payload.grantId), optional(payload.accountId),
-        uid && secretHash(uid), userCode && secretHash(userCode), expiresAt ?? null]);
+      [
+        model,
+        idHash,
+        this.#keyring.seal(JSON.stringify(payload), binding.oidc(model, idHash)),
+        optional(payload.grantId),
+        optional(payload.accountId),
+        uid && secretHash(uid),
+        userCode && secretHash(userCode),
+        expiresAt ?? null,
+      ],
+    );
   }
 
-  async findOidcArtifact(model: string, by: { id: string } | { uid: string } | { userCode: string }): Promise<OidcArtifact | undefined> {
-    const [column, value] = 'id' in by ? ['id_hash', by.id] : 'uid' in by ? ['uid_hash', by.uid] : ['user_code_hash', by.userCode];
+  async findOidcArtifact(
+    model: string,
+    by: { id: string } | { uid: string } | { userCode: string },
+  ): Promise<OidcArtifact | undefined> {
+    const [column, value] =
+      'id' in by ? ['id_hash', by.id] : 'uid' in by ? ['uid_hash', by.uid] : ['user_code_hash', by.userCode];
     const [row] = await this.#db.all<{ id_hash: string; sealed_payload: string; consumed_at: number | null }>(
       `SELECT id_hash, sealed_payload, consumed_at FROM oidc_artifacts
-       WHERE model = ? AND ${column} = ? AND (expires_at IS NULL OR expires_at > ?)`, [model, secretHash(value), this.#now()]);
+       WHERE model = ? AND ${column} = ? AND (expires_at IS NULL OR expires_at > ?)`,
+      [model, secretHash(value), this.#now()],
+    );
     if (!row) return undefined;
-    const payload = JSON.parse(this.#keyring.openString(row.sealed_payload, binding.oidc(model, row.id_hash))) as Record<string, unknown>;
+    const payload = JSON.parse(
+      this.#keyring.openString(row.sealed_payload, binding.oidc(model, row.id_hash)),
+    ) as Record<string, unknown>;
     return { payload, ...(row.consumed_at === null ? {} : { consumedAt: Number(row.consumed_at) }) };
   }
 
   async consumeOidcArtifact(model: string, id: string): Promise<void> {
-    await this.#db.run('UPDATE oidc_artifacts SET consumed_at = ? WHERE model = ? AND id_hash = ? AND consumed_at IS NULL', [this.#now(), model, secretHash(id)]);
+    await this.#db.run(
+      'UPDATE oidc_artifacts SET consumed_at = ? WHERE model = ? AND id_hash = ? AND consumed_at IS NULL',
+      [this.#now(), model, secretHash(id)],
+    );
   }
 
   async destroyOidcArtifact(model: string, id: string): Promise<void> {
@@ -301,10 +459,21 @@ export class SqlStore implements Store {
     await this.#db.run('DELETE FROM oidc_artifacts WHERE grant_id = ?', [grantId]);
   }
 
-  async takeOidcArtifactsOfAccount(model: string, accountId: string): Promise<Array<Readonly<Record<string, unknown>>>> {
+  async takeOidcArtifactsOfAccount(
+    model: string,
+    accountId: string,
+  ): Promise<Array<Readonly<Record<string, unknown>>>> {
     const rows = await this.#db.all<{ id_hash: string; sealed_payload: string }>(
-      'DELETE FROM oidc_artifacts WHERE model = ? AND account_id = ? RETURNING id_hash, sealed_payload', [model, accountId]);
-    return rows.map((row) => JSON.parse(this.#keyring.openString(row.sealed_payload, binding.oidc(model, row.id_hash))) as Record<string, unknown>);
+      'DELETE FROM oidc_artifacts WHERE model = ? AND account_id = ? RETURNING id_hash, sealed_payload',
+      [model, accountId],
+    );
+    return rows.map(
+      (row) =>
+        JSON.parse(this.#keyring.openString(row.sealed_payload, binding.oidc(model, row.id_hash))) as Record<
+          string,
+          unknown
+        >,
+    );
   }
 
   async deleteOidcArtifactsOfAccount(accountId: string): Promise<number> {
@@ -315,13 +484,17 @@ export class SqlStore implements Store {
     const [row] = await this.#db.all<{ failures: number; last_failure_at: number }>(
       `INSERT INTO sign_in_failures (key_hash, failures, last_failure_at) VALUES (?, 1, ?)
        ON CONFLICT (key_hash) DO UPDATE SET failures = sign_in_failures.failures + 1, last_failure_at = excluded.last_failure_at
-       RETURNING failures, last_failure_at`, [keyHash, this.#now()]);
+       RETURNING failures, last_failure_at`,
+      [keyHash, this.#now()],
+    );
     return { failures: Number(row!.failures), lastFailureAt: Number(row!.last_failure_at) };
   }
 
   async getSignInFailures(keyHash: string): Promise<SignInFailures | undefined> {
     const [row] = await this.#db.all<{ failures: number; last_failure_at: number }>(
-      'SELECT failures, last_failure_at FROM sign_in_failures WHERE key_hash = ?', [keyHash]);
+      'SELECT failures, last_failure_at FROM sign_in_failures WHERE key_hash = ?',
+      [keyHash],
+    );
     return row && { failures: Number(row.failures), lastFailureAt: Number(row.last_failure_at) };
   }
 
@@ -344,7 +517,8 @@ export class SqlStore implements Store {
       `INSERT INTO provider_tokens (account_id, provider, resource, sealed, expires_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (account_id, provider, resource) DO UPDATE
        SET sealed = excluded.sealed, expires_at = excluded.expires_at, updated_at = excluded.updated_at`,
-      [ref.accountId, ref.provider, ref.resource, sealed, tokens.expiresAt ?? null, this.#now()]);
+      [ref.accountId, ref.provider, ref.resource, sealed, tokens.expiresAt ?? null, this.#now()],
+    );
   }
 
   getTokens(ref: TokenRef): Promise<StoredTokens | undefined> {
@@ -354,24 +528,36 @@ export class SqlStore implements Store {
   async #getTokens(db: SqlExecutor, ref: TokenRef): Promise<StoredTokens | undefined> {
     const [row] = await db.all<TokensRow>(
       `SELECT account_id, provider, resource, sealed, updated_at FROM provider_tokens
-       WHERE account_id = ? AND provider = ? AND resource = ?`, [ref.accountId, ref.provider, ref.resource]);
+       WHERE account_id = ? AND provider = ? AND resource = ?`,
+      [ref.accountId, ref.provider, ref.resource],
+    );
     return row && this.#openTokens(row);
   }
 
-  async changeTokens(ref: TokenRef, change: (current: StoredTokens | undefined) => Promise<ProviderTokens | null | undefined>): Promise<StoredTokens | undefined> {
+  async changeTokens(
+    ref: TokenRef,
+    change: (current: StoredTokens | undefined) => Promise<ProviderTokens | null | undefined>,
+  ): Promise<StoredTokens | undefined> {
     let changed = false;
-    const result = await this.#db.locked(`provider-tokens:${JSON.stringify([ref.accountId, ref.provider, ref.resource])}`, async (db) => {
-      const current = await this.#getTokens(db, ref);
-      const next = await change(current);
-      if (next === undefined) return current;
-      changed = true;
-      if (next === null) {
-        await db.run('DELETE FROM provider_tokens WHERE account_id = ? AND provider = ? AND resource = ?', [ref.accountId, ref.provider, ref.resource]);
-        return undefined;
-      }
-      await this.#putTokens(db, ref, next);
-      return this.#getTokens(db, ref);
-    });
+    const result = await this.#db.locked(
+      `provider-tokens:${JSON.stringify([ref.accountId, ref.provider, ref.resource])}`,
+      async (db) => {
+        const current = await this.#getTokens(db, ref);
+        const next = await change(current);
+        if (next === undefined) return current;
+        changed = true;
+        if (next === null) {
+          await db.run('DELETE FROM provider_tokens WHERE account_id = ? AND provider = ? AND resource = ?', [
+            ref.accountId,
+            ref.provider,
+            ref.resource,
+          ]);
+          return undefined;
+        }
+        await this.#putTokens(db, ref, next);
+        return this.#getTokens(db, ref);
+      },
+    );
     // Told once committed (the lock's transaction has ended): others re-read the new set.
     await this.#accountChangedIf(ref.accountId, changed);
     return result;
@@ -380,7 +566,9 @@ export class SqlStore implements Store {
   async listTokens(accountId: string): Promise<StoredTokens[]> {
     const rows = await this.#db.all<TokensRow>(
       `SELECT account_id, provider, resource, sealed, updated_at FROM provider_tokens
-       WHERE account_id = ? ORDER BY provider, resource`, [accountId]);
+       WHERE account_id = ? ORDER BY provider, resource`,
+      [accountId],
+    );
     return rows.map((row) => this.#openTokens(row));
   }
 
@@ -393,9 +581,18 @@ export class SqlStore implements Store {
   async deleteTokens(accountId: string, provider?: string, resource?: string): Promise<number> {
     const where: string[] = ['account_id = ?'];
     const params: SqlValue[] = [accountId];
-    if (provider !== undefined) { where.push('provider = ?'); params.push(provider); }
-    if (resource !== undefined) { where.push('resource = ?'); params.push(resource); }
-    return this.#accountChangedIf(accountId, await this.#db.run(`DELETE FROM provider_tokens WHERE ${where.join(' AND ')}`, params));
+    if (provider !== undefined) {
+      where.push('provider = ?');
+      params.push(provider);
+    }
+    if (resource !== undefined) {
+      where.push('resource = ?');
+      params.push(resource);
+    }
+    return this.#accountChangedIf(
+      accountId,
+      await this.#db.run(`DELETE FROM provider_tokens WHERE ${where.join(' AND ')}`, params),
+    );
   }
 
   async createSession(input: NewSession): Promise<{ secret: string; session: Session }> {
@@ -403,12 +600,18 @@ export class SqlStore implements Store {
     const ref = secretHash(secret);
     const createdAt = this.#now();
     const session: Session = {
-      ref, accountId: input.accountId, createdAt, expiresAt: createdAt + input.lifetimeMs, data: input.data ?? {},
+      ref,
+      accountId: input.accountId,
+      createdAt,
+      expiresAt: createdAt + input.lifetimeMs,
+      data: input.data ?? {},
     };
     const sealed = this.#keyring.seal(JSON.stringify(session.data), binding.session(ref, session.accountId));
     // Its cookies are sealed by the same key ring's sealing key (see migration 6).
-    await this.#db.run('INSERT INTO sessions (id_hash, account_id, sealed_data, created_at, expires_at, issued_under_key) VALUES (?, ?, ?, ?, ?, ?)',
-      [ref, session.accountId, sealed, createdAt, session.expiresAt, this.#keyring.primaryKeyId]);
+    await this.#db.run(
+      'INSERT INTO sessions (id_hash, account_id, sealed_data, created_at, expires_at, issued_under_key) VALUES (?, ?, ?, ?, ?, ?)',
+      [ref, session.accountId, sealed, createdAt, session.expiresAt, this.#keyring.primaryKeyId],
+    );
     return { secret, session };
   }
 
@@ -419,7 +622,8 @@ export class SqlStore implements Store {
   async getSessionByRef(ref: string, expiredWithinMs = 0): Promise<Session | undefined> {
     const [row] = await this.#db.all<SessionRow>(
       `SELECT ${SESSION_COLUMNS} FROM sessions WHERE id_hash = ? AND expires_at > ? AND ${OF_ENABLED_ACCOUNT}`,
-      [ref, this.#now() - expiredWithinMs]);
+      [ref, this.#now() - expiredWithinMs],
+    );
     return row && this.#sessionOf(row);
   }
 
@@ -429,19 +633,27 @@ export class SqlStore implements Store {
     const [row] = await this.#db.all<SessionRow>(
       `UPDATE sessions SET expires_at = ? WHERE id_hash = ? AND expires_at > ? AND ${OF_ENABLED_ACCOUNT}
        RETURNING ${SESSION_COLUMNS}`,
-      [now + lifetimeMs, ref, now - expiredWithinMs]);
+      [now + lifetimeMs, ref, now - expiredWithinMs],
+    );
     return row && this.#sessionOf(row);
   }
 
   async listAccountSessions(accountId: string): Promise<Session[]> {
-    const rows = await this.#db.all<SessionRow>(`SELECT ${SESSION_COLUMNS} FROM sessions WHERE account_id = ? ORDER BY created_at, id_hash`, [accountId]);
+    const rows = await this.#db.all<SessionRow>(
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE account_id = ? ORDER BY created_at, id_hash`,
+      [accountId],
+    );
     return rows.map((row) => this.#sessionOf(row));
   }
 
   #sessionOf(row: SessionRow): Session {
     const data = JSON.parse(this.#keyring.openString(row.sealed_data, binding.session(row.id_hash, row.account_id)));
     return {
-      ref: row.id_hash, accountId: row.account_id, createdAt: Number(row.created_at), expiresAt: Number(row.expires_at), data,
+      ref: row.id_hash,
+      accountId: row.account_id,
+      createdAt: Number(row.created_at),
+      expiresAt: Number(row.expires_at),
+      data,
     };
   }
 
@@ -457,15 +669,20 @@ export class SqlStore implements Store {
   }
 
   async revokeAccountSessions(accountId: string): Promise<number> {
-    return this.#accountChangedIf(accountId, await this.#db.run('DELETE FROM sessions WHERE account_id = ?', [accountId]));
+    return this.#accountChangedIf(
+      accountId,
+      await this.#db.run('DELETE FROM sessions WHERE account_id = ?', [accountId]),
+    );
   }
 
   async issueCode(purpose: string, payload: unknown, ttlMs: number): Promise<string> {
     const code = newSecret();
     const codeHash = secretHash(code);
     const sealed = this.#keyring.seal(JSON.stringify(payload ?? null), binding.code(codeHash, purpose));
-    await this.#db.run('INSERT INTO one_time_codes (code_hash, purpose, sealed_payload, expires_at) VALUES (?, ?, ?, ?)',
-      [codeHash, purpose, sealed, this.#now() + ttlMs]);
+    await this.#db.run(
+      'INSERT INTO one_time_codes (code_hash, purpose, sealed_payload, expires_at) VALUES (?, ?, ?, ?)',
+      [codeHash, purpose, sealed, this.#now() + ttlMs],
+    );
     return code;
   }
 
@@ -478,7 +695,9 @@ export class SqlStore implements Store {
        ON CONFLICT (kind, value_hash) DO UPDATE SET
          uses = CASE WHEN seen_tokens.expires_at <= ? THEN 1 ELSE seen_tokens.uses + 1 END,
          expires_at = CASE WHEN seen_tokens.expires_at <= ? OR excluded.expires_at > seen_tokens.expires_at THEN excluded.expires_at ELSE seen_tokens.expires_at END
-       RETURNING uses`, [kind, secretHash(value), expiresAt, now, now]);
+       RETURNING uses`,
+      [kind, secretHash(value), expiresAt, now, now],
+    );
     return Number(row!.uses) === 1;
   }
 
@@ -487,7 +706,8 @@ export class SqlStore implements Store {
     // One DELETE ... RETURNING: the row goes to exactly one caller, whatever the concurrency.
     const [row] = await this.#db.all<{ sealed_payload: string; expires_at: number }>(
       'DELETE FROM one_time_codes WHERE code_hash = ? AND purpose = ? RETURNING sealed_payload, expires_at',
-      [codeHash, purpose]);
+      [codeHash, purpose],
+    );
     if (!row || Number(row.expires_at) <= this.#now()) return undefined;
     return JSON.parse(this.#keyring.openString(row.sealed_payload, binding.code(codeHash, purpose)));
   }
@@ -495,15 +715,18 @@ export class SqlStore implements Store {
   async addSigningKey(key: Omit<SigningKey, 'createdAt' | 'retiredAt'>): Promise<SigningKey> {
     const createdAt = this.#now();
     const sealed = this.#keyring.seal(JSON.stringify(key.privateJwk), binding.signingKey(key.kid));
-    await this.#db.run('INSERT INTO signing_keys (kid, alg, public_jwk, sealed_private_jwk, created_at) VALUES (?, ?, ?, ?, ?)',
-      [key.kid, key.alg, JSON.stringify(key.publicJwk), sealed, createdAt]);
+    await this.#db.run(
+      'INSERT INTO signing_keys (kid, alg, public_jwk, sealed_private_jwk, created_at) VALUES (?, ?, ?, ?, ?)',
+      [key.kid, key.alg, JSON.stringify(key.publicJwk), sealed, createdAt],
+    );
     await this.#changed({ kind: 'signing-keys-changed' });
     return { ...key, createdAt };
   }
 
   async listSigningKeys(): Promise<SigningKey[]> {
     const rows = await this.#db.all<SigningKeyRow>(
-      'SELECT kid, alg, public_jwk, sealed_private_jwk, created_at, retired_at FROM signing_keys ORDER BY created_at, kid');
+      'SELECT kid, alg, public_jwk, sealed_private_jwk, created_at, retired_at FROM signing_keys ORDER BY created_at, kid',
+    );
     return rows.map((r) => ({
       kid: r.kid,
       alg: r.alg,
@@ -515,7 +738,12 @@ export class SqlStore implements Store {
   }
 
   async retireSigningKey(kid: string): Promise<void> {
-    if (await this.#db.run('UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL', [this.#now(), kid])) {
+    if (
+      await this.#db.run('UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL', [
+        this.#now(),
+        kid,
+      ])
+    ) {
       await this.#changed({ kind: 'signing-keys-changed' });
     }
   }
@@ -523,8 +751,10 @@ export class SqlStore implements Store {
   async instanceSecret(name: string): Promise<Buffer> {
     // Whoever inserts first wins; everyone then reads the winner's value.
     const candidate = this.#keyring.seal(randomBytes(32).toString('base64url'), binding.instanceSecret(name));
-    await this.#db.run('INSERT INTO instance_secrets (name, sealed, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING',
-      [name, candidate, this.#now()]);
+    await this.#db.run(
+      'INSERT INTO instance_secrets (name, sealed, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING',
+      [name, candidate, this.#now()],
+    );
     const [row] = await this.#db.all<{ sealed: string }>('SELECT sealed FROM instance_secrets WHERE name = ?', [name]);
     return Buffer.from(this.#keyring.openString(row!.sealed, binding.instanceSecret(name)), 'base64url');
   }
@@ -533,12 +763,17 @@ export class SqlStore implements Store {
     const sealed: Array<KeyUsage['sealed'][number]> = [];
     for (const { table, column } of SEALED_COLUMNS) {
       const rows = await this.#db.all<{ key_id: string; n: number }>(
-        `SELECT ${KEY_ID_OF_SEALED(column)} AS key_id, COUNT(*) AS n FROM ${table} WHERE ${column} IS NOT NULL GROUP BY ${KEY_ID_OF_SEALED(column)}`);
+        `SELECT ${KEY_ID_OF_SEALED(column)} AS key_id, COUNT(*) AS n FROM ${table} WHERE ${column} IS NOT NULL GROUP BY ${KEY_ID_OF_SEALED(column)}`,
+      );
       for (const row of rows) sealed.push({ table, keyId: row.key_id, values: Number(row.n) });
     }
     const sessions = await this.#db.all<{ key_id: string | null; n: number; until: number }>(
-      'SELECT issued_under_key AS key_id, COUNT(*) AS n, MAX(expires_at) AS until FROM sessions GROUP BY issued_under_key');
-    return { sealed, sessions: sessions.map((row) => ({ keyId: row.key_id, sessions: Number(row.n), until: Number(row.until) })) };
+      'SELECT issued_under_key AS key_id, COUNT(*) AS n, MAX(expires_at) AS until FROM sessions GROUP BY issued_under_key',
+    );
+    return {
+      sealed,
+      sessions: sessions.map((row) => ({ keyId: row.key_id, sessions: Number(row.n), until: Number(row.until) })),
+    };
   }
 
   async resealBatch(limit: number, from?: ResealPosition): Promise<{ values: number; next?: ResealPosition }> {
@@ -546,14 +781,18 @@ export class SqlStore implements Store {
     const size = Math.max(1, Math.floor(limit));
     // In key order from a cursor: each batch reads on from where the last stopped, so a pass over
     // a large table costs one walk of its primary key, not a scan per batch.
-    const start = Math.max(0, SEALED_COLUMNS.findIndex((c) => c.table === from?.table));
+    const start = Math.max(
+      0,
+      SEALED_COLUMNS.findIndex((c) => c.table === from?.table),
+    );
     for (let t = start; t < SEALED_COLUMNS.length; t++) {
       const { table, column, key, binding: bindingOf } = SEALED_COLUMNS[t]!;
       const after = t === start ? from?.after : undefined;
       const rows = await this.#db.all(
         `SELECT ${key.join(', ')}, ${column} AS sealed FROM ${table} WHERE ${column} IS NOT NULL AND substr(${column}, 1, ${prefix.length}) <> ?
          ${after ? `AND (${key.join(', ')}) > (${key.map(() => '?').join(', ')})` : ''} ORDER BY ${key.join(', ')} LIMIT ${size}`,
-        [prefix, ...(after ?? [])]);
+        [prefix, ...(after ?? [])],
+      );
       if (rows.length === 0) continue;
       const resealed = rows.map((row) => {
         const owner = bindingOf(row);
@@ -564,12 +803,18 @@ export class SqlStore implements Store {
       // request, under the sealing key of that instance.
       await this.#db.transaction(async (tx) => {
         for (const [i, row] of rows.entries()) {
-          await tx.run(`UPDATE ${table} SET ${column} = ? WHERE ${key.map((k) => `${k} = ?`).join(' AND ')} AND ${column} = ?`,
-            [resealed[i]!, ...key.map((k) => row[k] as SqlValue), row.sealed as SqlValue]);
+          await tx.run(
+            `UPDATE ${table} SET ${column} = ? WHERE ${key.map((k) => `${k} = ?`).join(' AND ')} AND ${column} = ?`,
+            [resealed[i]!, ...key.map((k) => row[k] as SqlValue), row.sealed as SqlValue],
+          );
         }
       });
-      if (rows.length === size) return { values: rows.length, next: { table, after: key.map((k) => rows.at(-1)![k] as SqlValue) } };
-      return { values: rows.length, ...(SEALED_COLUMNS[t + 1] ? { next: { table: SEALED_COLUMNS[t + 1]!.table } } : {}) };
+      if (rows.length === size)
+        return { values: rows.length, next: { table, after: key.map((k) => rows.at(-1)![k] as SqlValue) } };
+      return {
+        values: rows.length,
+        ...(SEALED_COLUMNS[t + 1] ? { next: { table: SEALED_COLUMNS[t + 1]!.table } } : {}),
+      };
     }
     return { values: 0 };
   }
@@ -580,7 +825,10 @@ export class SqlStore implements Store {
       sessions: await this.#purge('sessions', ['id_hash'], 'expires_at', now - (keep.renewableMs ?? 0)),
       codes: await this.#purge('one_time_codes', ['code_hash'], 'expires_at', now),
       oidcArtifacts: await this.#purge('oidc_artifacts', ['model', 'id_hash'], 'expires_at', now),
-      signInFailures: keep.signInFailuresMs === undefined ? 0 : await this.#purge('sign_in_failures', ['key_hash'], 'last_failure_at', now - keep.signInFailuresMs),
+      signInFailures:
+        keep.signInFailuresMs === undefined
+          ? 0
+          : await this.#purge('sign_in_failures', ['key_hash'], 'last_failure_at', now - keep.signInFailuresMs),
       seenTokens: await this.#purge('seen_tokens', ['kind', 'value_hash'], 'expires_at', now),
     };
   }
@@ -593,7 +841,9 @@ export class SqlStore implements Store {
     let total = 0;
     for (;;) {
       const deleted = await this.#db.run(
-        `DELETE FROM ${table} WHERE (${key.join(', ')}) IN (SELECT ${key.join(', ')} FROM ${table} WHERE ${time} <= ? LIMIT ${PURGE_BATCH})`, [until]);
+        `DELETE FROM ${table} WHERE (${key.join(', ')}) IN (SELECT ${key.join(', ')} FROM ${table} WHERE ${time} <= ? LIMIT ${PURGE_BATCH})`,
+        [until],
+      );
       total += deleted;
       if (deleted < PURGE_BATCH) return total;
     }

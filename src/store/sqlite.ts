@@ -22,8 +22,7 @@ export class SqliteDriver implements SqlDriver {
   readonly #direct: SqlExecutor = {
     all: async <T extends Row>(sql: string, params: readonly SqlValue[] = []) =>
       this.#statement(sql).all(...params) as T[],
-    run: async (sql: string, params: readonly SqlValue[] = []) =>
-      Number(this.#statement(sql).run(...params).changes),
+    run: async (sql: string, params: readonly SqlValue[] = []) => Number(this.#statement(sql).run(...params).changes),
   };
 
   constructor(path: string) {
@@ -33,7 +32,8 @@ export class SqliteDriver implements SqlDriver {
     this.#db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS });
     // Memory-mapped reads of the first 256 MiB spare a read() per page: lookups stay as fast with
     // 100,000 accounts as with 1,000 (bench/store.ts).
-    const setup = 'PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456';
+    const setup =
+      'PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456';
     // Switching a new file to WAL while another process does the same can fail with SQLITE_BUSY
     // without the busy handler being consulted: retry, briefly, within the busy timeout.
     const deadline = Date.now() + BUSY_TIMEOUT_MS;

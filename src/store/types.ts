@@ -101,7 +101,11 @@ export interface KeyUsage {
    * and cannot be re-sealed); `keyId` null: issued before SignOnce recorded it. `until`: the
    * latest expiry among them.
    */
-  readonly sessions: ReadonlyArray<{ readonly keyId: string | null; readonly sessions: number; readonly until: number }>;
+  readonly sessions: ReadonlyArray<{
+    readonly keyId: string | null;
+    readonly sessions: number;
+    readonly until: number;
+  }>;
 }
 
 export interface PurgeCounts {
@@ -162,7 +166,11 @@ export interface Store {
    * Records what a sign-in learnt of an identity: its `profile`, and `emailKey` (a keyed hash of a
    * verified e-mail, for linking by e-mail; null removes it).
    */
-  updateIdentity(provider: string, subject: string, update: { profile: Record<string, unknown>; emailKey: string | null }): Promise<void>;
+  updateIdentity(
+    provider: string,
+    subject: string,
+    update: { profile: Record<string, unknown>; emailKey: string | null },
+  ): Promise<void>;
   /** The identities recorded with this e-mail key, oldest first. */
   findIdentitiesByEmailKey(emailKey: string): Promise<Identity[]>;
   /**
@@ -188,8 +196,16 @@ export interface Store {
    * The OpenID Provider's artifacts (oidc-provider models): `id`, `uid` and `userCode` are bearer
    * values, kept only as hashes; the payload is sealed. `expiresAt` in ms; expired ones are not found.
    */
-  upsertOidcArtifact(model: string, id: string, payload: Record<string, unknown>, expiresAt: number | undefined): Promise<void>;
-  findOidcArtifact(model: string, by: { id: string } | { uid: string } | { userCode: string }): Promise<OidcArtifact | undefined>;
+  upsertOidcArtifact(
+    model: string,
+    id: string,
+    payload: Record<string, unknown>,
+    expiresAt: number | undefined,
+  ): Promise<void>;
+  findOidcArtifact(
+    model: string,
+    by: { id: string } | { uid: string } | { userCode: string },
+  ): Promise<OidcArtifact | undefined>;
   /** Marks it consumed (once: a second call keeps the first time). */
   consumeOidcArtifact(model: string, id: string): Promise<void>;
   destroyOidcArtifact(model: string, id: string): Promise<void>;
@@ -222,7 +238,10 @@ export interface Store {
    * `undefined` to leave it, or `null` to delete it. Of concurrent callers, each runs after the
    * previous one finished and sees its result. What `change` throws leaves the set untouched.
    */
-  changeTokens(ref: TokenRef, change: (current: StoredTokens | undefined) => Promise<ProviderTokens | null | undefined>): Promise<StoredTokens | undefined>;
+  changeTokens(
+    ref: TokenRef,
+    change: (current: StoredTokens | undefined) => Promise<ProviderTokens | null | undefined>,
+  ): Promise<StoredTokens | undefined>;
   /** Deletes one set, or every set of the account when `provider` is omitted; returns how many. */
   deleteTokens(accountId: string, provider?: string, resource?: string): Promise<number>;
 
@@ -309,7 +328,7 @@ export class UsernameTakenError extends Error {
 
 export class LastIdentityError extends Error {
   constructor() {
-    super('this is the account\'s only identity: unlinking it would leave an account no one can sign in to');
+    super("this is the account's only identity: unlinking it would leave an account no one can sign in to");
     this.name = 'LastIdentityError';
   }
 }

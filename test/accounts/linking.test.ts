@@ -14,18 +14,90 @@ const claims = (pairs: Array<[string, string]>) => pairs.map(([typ, val]) => ({ 
 
 test('verifiedEmail: only one e-mail the provider says it verified', () => {
   const cases: Array<[string, Array<[string, string]>, string | undefined]> = [
-    ['verified', [['email', 'ann@example.com'], ['email_verified', 'true']], 'ann@example.com'],
-    ['not verified', [['email', 'ann@example.com'], ['email_verified', 'false']], undefined],
+    [
+      'verified',
+      [
+        ['email', 'ann@example.com'],
+        ['email_verified', 'true'],
+      ],
+      'ann@example.com',
+    ],
+    [
+      'not verified',
+      [
+        ['email', 'ann@example.com'],
+        ['email_verified', 'false'],
+      ],
+      undefined,
+    ],
     ['no verification claim', [['email', 'ann@example.com']], undefined],
-    ['verification in another spelling', [['email', 'ann@example.com'], ['email_verified', 'TRUE']], undefined],
-    ['verification with a yes', [['email', 'ann@example.com'], ['email_verified', '1']], undefined],
-    ['two e-mails, one verification', [['email', 'ann@example.com'], ['email', 'eve@example.com'], ['email_verified', 'true']], undefined],
-    ['two verification claims', [['email', 'ann@example.com'], ['email_verified', 'true'], ['email_verified', 'false']], undefined],
+    [
+      'verification in another spelling',
+      [
+        ['email', 'ann@example.com'],
+        ['email_verified', 'TRUE'],
+      ],
+      undefined,
+    ],
+    [
+      'verification with a yes',
+      [
+        ['email', 'ann@example.com'],
+        ['email_verified', '1'],
+      ],
+      undefined,
+    ],
+    [
+      'two e-mails, one verification',
+      [
+        ['email', 'ann@example.com'],
+        ['email', 'eve@example.com'],
+        ['email_verified', 'true'],
+      ],
+      undefined,
+    ],
+    [
+      'two verification claims',
+      [
+        ['email', 'ann@example.com'],
+        ['email_verified', 'true'],
+        ['email_verified', 'false'],
+      ],
+      undefined,
+    ],
     ['no e-mail', [['email_verified', 'true']], undefined],
-    ['not an address', [['email', 'ann'], ['email_verified', 'true']], undefined],
-    ['an address with a space in it', [['email', 'ann @example.com'], ['email_verified', 'true']], undefined],
-    ['two addresses in one value', [['email', 'ann@example.com eve@example.com'], ['email_verified', 'true']], undefined],
-    ['the mapped claim name alone', [['http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress', 'ann@example.com'], ['email_verified', 'true']], undefined],
+    [
+      'not an address',
+      [
+        ['email', 'ann'],
+        ['email_verified', 'true'],
+      ],
+      undefined,
+    ],
+    [
+      'an address with a space in it',
+      [
+        ['email', 'ann @example.com'],
+        ['email_verified', 'true'],
+      ],
+      undefined,
+    ],
+    [
+      'two addresses in one value',
+      [
+        ['email', 'ann@example.com eve@example.com'],
+        ['email_verified', 'true'],
+      ],
+      undefined,
+    ],
+    [
+      'the mapped claim name alone',
+      [
+        ['http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress', 'ann@example.com'],
+        ['email_verified', 'true'],
+      ],
+      undefined,
+    ],
   ];
   for (const [name, pairs, expected] of cases) assert.equal(verifiedEmail(claims(pairs)), expected, name);
 });
@@ -33,7 +105,10 @@ test('verifiedEmail: only one e-mail the provider says it verified', () => {
 test('emailKey: one key per address whatever its case; different addresses, different keys; another secret, another key', () => {
   const secret = Buffer.alloc(32, 1);
   assert.equal(emailKey(secret, 'Ann@Example.com'), emailKey(secret, 'ann@example.com'));
-  assert.equal(emailKey(secret, 'ann\u0301@example.com'.normalize('NFD')), emailKey(secret, 'ann\u0301@example.com'.normalize('NFC')));
+  assert.equal(
+    emailKey(secret, 'ann\u0301@example.com'.normalize('NFD')),
+    emailKey(secret, 'ann\u0301@example.com'.normalize('NFC')),
+  );
   assert.notEqual(emailKey(secret, 'ann@example.com'), emailKey(secret, 'ann@example.co'));
   // A look-alike (Cyrillic "а") is another address, so another key: never the same account.
   assert.notEqual(emailKey(secret, 'ann@example.com'), emailKey(secret, '\u0430nn@example.com'));
@@ -41,8 +116,13 @@ test('emailKey: one key per address whatever its case; different addresses, diff
   assert.ok(!emailKey(secret, 'ann@example.com').includes('ann'));
 });
 
-test('accountByEmail: the one account of listed providers\' identities; none when none or ambiguous', () => {
-  const identity = (provider: string, accountId: string): Identity => ({ provider, subject: `${provider}-${accountId}`, accountId, createdAt: 0 });
+test("accountByEmail: the one account of listed providers' identities; none when none or ambiguous", () => {
+  const identity = (provider: string, accountId: string): Identity => ({
+    provider,
+    subject: `${provider}-${accountId}`,
+    accountId,
+    createdAt: 0,
+  });
   const cases: Array<[string, Identity[], string | undefined]> = [
     ['one listed identity', [identity('google', 'a1')], 'a1'],
     ['two identities of one account', [identity('google', 'a1'), identity('aad', 'a1')], 'a1'],
@@ -51,7 +131,8 @@ test('accountByEmail: the one account of listed providers\' identities; none whe
     ['a listed one and an unlisted one elsewhere', [identity('google', 'a1'), identity('github', 'a2')], 'a1'],
     ['nobody', [], undefined],
   ];
-  for (const [name, candidates, expected] of cases) assert.equal(accountByEmail(candidates, ['google', 'aad']), expected, name);
+  for (const [name, candidates, expected] of cases)
+    assert.equal(accountByEmail(candidates, ['google', 'aad']), expected, name);
 });
 
 describe('linking through the gateway, with two OpenID providers', () => {
@@ -61,20 +142,36 @@ describe('linking through the gateway, with two OpenID providers', () => {
   let gwByEmail: TestGateway;
 
   const provider = (id: string, idp: TestIdp) => ({
-    id, type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-    scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' },
+    id,
+    type: 'oidc',
+    issuer: idp.issuer,
+    clientId: idp.clientId,
+    clientSecret: idp.clientSecret,
+    scopes: ['openid', 'email', 'profile', 'offline_access'],
+    authorizationParams: { prompt: 'consent' },
   });
-  const gatewayWith = (linkByVerifiedEmail: string[]) => startTestGateway((port, upstream) => ({
-    publicUrl: `http://auth.localhost:${port}`,
-    providers: [provider('idpa', idpA), provider('idpb', idpB)],
-    accounts: { linkByVerifiedEmail },
-    apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idpa', tokenStore: true, allowedExternalRedirectUrls: ['myapp://cb'] }],
-  }));
+  const gatewayWith = (linkByVerifiedEmail: string[]) =>
+    startTestGateway((port, upstream) => ({
+      publicUrl: `http://auth.localhost:${port}`,
+      providers: [provider('idpa', idpA), provider('idpb', idpB)],
+      accounts: { linkByVerifiedEmail },
+      apps: [
+        {
+          id: 'app',
+          hosts: [`app.localhost:${port}`],
+          upstream,
+          defaultProvider: 'idpa',
+          tokenStore: true,
+          allowedExternalRedirectUrls: ['myapp://cb'],
+        },
+      ],
+    }));
 
   before(async () => {
     [idpA, idpB] = [await startOidcProvider([]), await startOidcProvider([])];
     [gw, gwByEmail] = [await gatewayWith([]), await gatewayWith(['idpa', 'idpb'])];
-    const callbacks = (id: string) => [gw, gwByEmail].map((g) => `http://auth.localhost:${g.port}/.auth/login/${id}/callback`);
+    const callbacks = (id: string) =>
+      [gw, gwByEmail].map((g) => `http://auth.localhost:${g.port}/.auth/login/${id}/callback`);
     await Promise.all([idpA.close(), idpB.close()]);
     [idpA, idpB] = [await startOidcProvider(callbacks('idpa'), idpA), await startOidcProvider(callbacks('idpb'), idpB)];
   });
@@ -92,7 +189,11 @@ describe('linking through the gateway, with two OpenID providers', () => {
   const accountOf = async (g: TestGateway, provider: string, user: string) =>
     handedOver((await signIn(g, `${provider}?post_login_redirect_uri=myapp://cb`, user)).landed).userId;
   const meOf = async (g: TestGateway, ua: UserAgent) =>
-    (await (await ua.request(g.url('app.localhost', '/.auth/me'))).json()) as Array<{ provider_name: string; user_id: string; access_token?: string }>;
+    (await (await ua.request(g.url('app.localhost', '/.auth/me'))).json()) as Array<{
+      provider_name: string;
+      user_id: string;
+      access_token?: string;
+    }>;
   const linkTo = async (g: TestGateway, ua: UserAgent, provider: string, user: string): Promise<Response> => {
     const login = await ua.navigate(g.url('app.localhost', `/.auth/link/${provider}?post_login_redirect_uri=/linked`));
     const consent = await ua.submitForm(finalUrl(login), await login.text(), { login: user, password: 'any' });
@@ -105,20 +206,44 @@ describe('linking through the gateway, with two OpenID providers', () => {
     assert.equal(linked.status, 200);
     assert.equal(finalUrl(linked), gw.url('app.localhost', '/linked'), 'back where the link was asked from');
     const me = await meOf(gw, ua);
-    assert.deepEqual(me.map((e) => [e.provider_name, e.user_id]), [['idpa', 'olga@example.com'], ['idpb', 'olga-b@example.com']]);
-    assert.ok(me.every((e) => e.access_token), 'each with its tokens');
-    assert.equal(await accountOf(gw, 'idpb', 'olga-b'), await accountOf(gw, 'idpa', 'olga'), 'either sign-in is the same account');
+    assert.deepEqual(
+      me.map((e) => [e.provider_name, e.user_id]),
+      [
+        ['idpa', 'olga@example.com'],
+        ['idpb', 'olga-b@example.com'],
+      ],
+    );
+    assert.ok(
+      me.every((e) => e.access_token),
+      'each with its tokens',
+    );
+    assert.equal(
+      await accountOf(gw, 'idpb', 'olga-b'),
+      await accountOf(gw, 'idpa', 'olga'),
+      'either sign-in is the same account',
+    );
 
-    const unlink = (path: string, headers: Record<string, string> = {}) => ua.request(gw.url('app.localhost', path), { method: 'POST', headers });
-    assert.equal((await unlink('/.auth/unlink/idpb', { origin: 'http://evil.localhost' })).status, 403, 'not from another site');
+    const unlink = (path: string, headers: Record<string, string> = {}) =>
+      ua.request(gw.url('app.localhost', path), { method: 'POST', headers });
+    assert.equal(
+      (await unlink('/.auth/unlink/idpb', { origin: 'http://evil.localhost' })).status,
+      403,
+      'not from another site',
+    );
     assert.equal((await ua.request(gw.url('app.localhost', '/.auth/unlink/idpb'))).status, 405);
     assert.equal((await unlink('/.auth/unlink/idpb')).status, 200);
-    assert.deepEqual((await meOf(gw, ua)).map((e) => e.provider_name), ['idpa']);
+    assert.deepEqual(
+      (await meOf(gw, ua)).map((e) => e.provider_name),
+      ['idpa'],
+    );
     assert.equal((await unlink('/.auth/unlink/idpb')).status, 404);
     const last = await unlink('/.auth/unlink/idpa');
     assert.equal(last.status, 409);
     assert.match(((await last.json()) as { error: string }).error, /only identity/);
-    assert.equal((await new UserAgent().request(gw.url('app.localhost', '/.auth/unlink/idpa'), { method: 'POST' })).status, 401);
+    assert.equal(
+      (await new UserAgent().request(gw.url('app.localhost', '/.auth/unlink/idpa'), { method: 'POST' })).status,
+      401,
+    );
   });
 
   test('unlinking ends what the identity signed in: its sessions in every browser and their tokens; a caller signed in with it is signed out', async () => {
@@ -128,15 +253,31 @@ describe('linking through the gateway, with two OpenID providers', () => {
     const native = handedOver((await signIn(gw, 'idpb?post_login_redirect_uri=myapp://cb', 'sam-b')).landed);
     const byToken = { headers: { 'x-zumo-auth': native.authenticationToken } };
     const me = (agent: UserAgent, init?: object) => agent.request(gw.url('app.localhost', '/.auth/me'), init);
-    assert.deepEqual([(await me(elsewhere)).status, (await me(new UserAgent(), byToken)).status], [200, 200], 'signed in with idpb, before');
+    assert.deepEqual(
+      [(await me(elsewhere)).status, (await me(new UserAgent(), byToken)).status],
+      [200, 200],
+      'signed in with idpb, before',
+    );
 
     const unlinked = await ua.request(gw.url('app.localhost', '/.auth/unlink/idpb'), { method: 'POST' });
     assert.equal(unlinked.status, 200);
     assert.deepEqual(await unlinked.json(), { unlinked: 'idpb', signedOut: false });
     assert.equal((await me(elsewhere)).status, 401, 'the browser signed in with the unlinked identity is signed out');
-    assert.equal((await me(new UserAgent(), byToken)).status, 401, 'and the authentication token of its session refused');
-    assert.equal((await new UserAgent().request(gw.url('app.localhost', '/.auth/refresh'), byToken)).status, 401, 'not renewed either');
-    assert.deepEqual((await meOf(gw, ua)).map((e) => e.provider_name), ['idpa'], 'the session signed in with idpa goes on');
+    assert.equal(
+      (await me(new UserAgent(), byToken)).status,
+      401,
+      'and the authentication token of its session refused',
+    );
+    assert.equal(
+      (await new UserAgent().request(gw.url('app.localhost', '/.auth/refresh'), byToken)).status,
+      401,
+      'not renewed either',
+    );
+    assert.deepEqual(
+      (await meOf(gw, ua)).map((e) => e.provider_name),
+      ['idpa'],
+      'the session signed in with idpa goes on',
+    );
 
     // Unlinking the identity one is signed in with: that session ends too, and the answer says so.
     assert.equal((await linkTo(gw, (await signIn(gw, 'idpa', 'sam')).ua, 'idpb', 'sam-b')).status, 200);
@@ -144,9 +285,16 @@ describe('linking through the gateway, with two OpenID providers', () => {
     const own = await self.request(gw.url('app.localhost', '/.auth/unlink/idpb'), { method: 'POST' });
     assert.equal(own.status, 200);
     assert.deepEqual(await own.json(), { unlinked: 'idpb', signedOut: true });
-    assert.match(String(own.headers.get('set-cookie')), new RegExp(`^${gw.config.session.cookieName}=;.*Max-Age=0`, 'i'), 'the cookie is cleared');
+    assert.match(
+      String(own.headers.get('set-cookie')),
+      new RegExp(`^${gw.config.session.cookieName}=;.*Max-Age=0`, 'i'),
+      'the cookie is cleared',
+    );
     assert.equal((await me(self)).status, 401);
-    assert.deepEqual((await meOf(gw, ua)).map((e) => e.provider_name), ['idpa']);
+    assert.deepEqual(
+      (await meOf(gw, ua)).map((e) => e.provider_name),
+      ['idpa'],
+    );
   });
 
   test('an identity of another account: 409 and a page saying so; nothing merged', async () => {
@@ -155,9 +303,16 @@ describe('linking through the gateway, with two OpenID providers', () => {
     const refused = await linkTo(gw, ua, 'idpb', 'pete-b');
     assert.equal(refused.status, 409);
     assert.match(await refused.text(), /belongs to another account/);
-    assert.equal(await accountOf(gw, 'idpb', 'pete-b'), other, 'still the other account\'s');
-    assert.deepEqual((await meOf(gw, ua)).map((e) => e.provider_name), ['idpa']);
-    assert.equal((await new UserAgent().navigate(gw.url('app.localhost', '/.auth/link/idpb'))).status, 401, 'linking needs a session');
+    assert.equal(await accountOf(gw, 'idpb', 'pete-b'), other, "still the other account's");
+    assert.deepEqual(
+      (await meOf(gw, ua)).map((e) => e.provider_name),
+      ['idpa'],
+    );
+    assert.equal(
+      (await new UserAgent().navigate(gw.url('app.localhost', '/.auth/link/idpb'))).status,
+      401,
+      'linking needs a session',
+    );
   });
 
   test('by verified e-mail: off by default; with both providers listed, the same e-mail is the same account', async () => {

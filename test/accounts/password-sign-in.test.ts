@@ -18,7 +18,10 @@ describe('password accounts', () => {
   before(async () => {
     gw = await startTestGateway((port, upstream) => ({
       publicUrl: `http://auth.localhost:${port}`,
-      providers: [{ id: 'local', type: 'password', allowRegistration: true }, { id: 'staff', type: 'password' }],
+      providers: [
+        { id: 'local', type: 'password', allowRegistration: true },
+        { id: 'staff', type: 'password' },
+      ],
       apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'local' }],
     }));
     store = await openStore(gw.config.store, { keyring: new Keyring(gw.config.secrets.encryptionKeys) });
@@ -37,22 +40,37 @@ describe('password accounts', () => {
   };
   const register = async (username: string, password: string, confirm = password) => {
     const { ua, form, html } = await atForm();
-    const registration = await ua.navigate(new URL(/href="([^"]*register[^"]*)"/.exec(html)![1]!.replaceAll('&#38;', '&'), finalUrl(form)));
-    return { ua, answer: await ua.submitForm(finalUrl(registration), await registration.text(), { username, password, confirm }) };
+    const registration = await ua.navigate(
+      new URL(/href="([^"]*register[^"]*)"/.exec(html)![1]!.replaceAll('&#38;', '&'), finalUrl(form)),
+    );
+    return {
+      ua,
+      answer: await ua.submitForm(finalUrl(registration), await registration.text(), { username, password, confirm }),
+    };
   };
   const signIn = async (username: string, password: string, ua?: UserAgent) => {
-    const started = ua ? { ua, form: await ua.navigate(gw.url('app.localhost', '/.auth/login/local')) } : await atForm();
+    const started = ua
+      ? { ua, form: await ua.navigate(gw.url('app.localhost', '/.auth/login/local')) }
+      : await atForm();
     const html = ua ? await started.form.text() : (started as { html: string }).html;
-    return { ua: started.ua, answer: await started.ua.submitForm(finalUrl(started.form), html, { username, password }) };
+    return {
+      ua: started.ua,
+      answer: await started.ua.submitForm(finalUrl(started.form), html, { username, password }),
+    };
   };
   /** A page without what differs between any two renderings (the state, the username typed). */
-  const shape = async (answer: Response) => (await answer.text()).replace(/value="[^"]*"/g, 'value=""').replace(/state=[\w-]+/g, 'state=');
+  const shape = async (answer: Response) =>
+    (await answer.text()).replace(/value="[^"]*"/g, 'value=""').replace(/state=[\w-]+/g, 'state=');
 
   test('register, then sign in: the app sees the user; the password is never in a URL or a log line', async () => {
     const { answer } = await register('Wendy', PASSWORD);
     assert.equal(answer.status, 200);
     assert.equal(finalUrl(answer), gw.url('app.localhost', '/home'));
-    assert.equal(((await answer.json()) as Echo).headers['x-ms-client-principal-name'], 'wendy', 'one spelling of the username');
+    assert.equal(
+      ((await answer.json()) as Echo).headers['x-ms-client-principal-name'],
+      'wendy',
+      'one spelling of the username',
+    );
     const again = await signIn('WENDY', PASSWORD);
     assert.equal(again.answer.status, 200);
     assert.equal(((await again.answer.json()) as Echo).headers['x-ms-client-principal-idp'], 'local');
@@ -87,7 +105,10 @@ describe('password accounts', () => {
     assert.deepEqual([wrong.status, unknown.status], [401, 401]);
     const unknownPage = await shape(unknown);
     assert.equal(await shape(wrong), unknownPage, 'the same page, word for word');
-    assert.match(await (await signIn('zoe', 'not the passphrase')).answer.text(), /username or the password is not right/);
+    assert.match(
+      await (await signIn('zoe', 'not the passphrase')).answer.text(),
+      /username or the password is not right/,
+    );
     assert.equal(await new LocalAccounts(store).setDisabled('local', 'zoe', true), true);
     const guessed = (await signIn('zoe', 'not the passphrase')).answer;
     assert.equal(guessed.status, 401);
@@ -101,7 +122,8 @@ describe('password accounts', () => {
   test('guessing is throttled (429, Retry-After), for unknown users alike; the real user gets in once it is waited out', async () => {
     assert.equal((await register('abel', PASSWORD)).answer.status, 200);
     for (const username of ['abel', 'no-such-abel']) {
-      for (let i = 0; i < 5; i++) assert.equal((await signIn(username, `guess number ${i} for you`)).answer.status, 401);
+      for (let i = 0; i < 5; i++)
+        assert.equal((await signIn(username, `guess number ${i} for you`)).answer.status, 401);
       const throttled = (await signIn(username, PASSWORD)).answer;
       assert.equal(throttled.status, 429, username);
       assert.equal(throttled.headers.get('retry-after'), '1');
@@ -109,16 +131,22 @@ describe('password accounts', () => {
     }
     await sleep(1100);
     assert.equal((await signIn('abel', PASSWORD)).answer.status, 200, 'the right password after the wait');
-    assert.equal((await signIn('abel', 'one more wrong guess')).answer.status, 401, 'and a success forgets the failures');
+    assert.equal(
+      (await signIn('abel', 'one more wrong guess')).answer.status,
+      401,
+      'and a success forgets the failures',
+    );
   });
 
-  test('a sign-in form needs its own sign-in in progress: another browser\'s, or a replay, is refused', async () => {
+  test("a sign-in form needs its own sign-in in progress: another browser's, or a replay, is refused", async () => {
     const { form, html } = await atForm();
     const other = new UserAgent();
     const stolen = await other.submitForm(finalUrl(form), html, { username: 'wendy', password: PASSWORD });
     assert.equal(stolen.status, 400, 'the state is bound to the browser that started');
     const foreign = await new UserAgent().request(finalUrl(form), {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://evil.localhost' }, body: 'username=wendy',
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://evil.localhost' },
+      body: 'username=wendy',
     });
     assert.equal(foreign.status, 403, 'not posted from another site');
     const staff = await atForm('staff');

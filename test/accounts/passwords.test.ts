@@ -1,7 +1,13 @@
 // Local passwords and their throttling: the rules as tables of hostile inputs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MAX_PASSWORD_LENGTH, hashPassword, normaliseUsername, passwordProblem, verifyPassword } from '../../src/accounts/passwords.ts';
+import {
+  MAX_PASSWORD_LENGTH,
+  hashPassword,
+  normaliseUsername,
+  passwordProblem,
+  verifyPassword,
+} from '../../src/accounts/passwords.ts';
 import { ACCOUNT_RULE, ADDRESS_RULE, waitMs } from '../../src/accounts/throttle.ts';
 import { join } from 'node:path';
 import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
@@ -11,11 +17,29 @@ import { tempDir } from '../support/tmp.ts';
 
 test('normaliseUsername: one spelling per user; nothing invisible, spaced or path-like gets through', () => {
   const cases: Array<[string, string | undefined]> = [
-    ['ann', 'ann'], ['Ann', 'ann'], ['  ann  ', 'ann'], ['ＡＮＮ', 'ann'], ['ann@example.com', 'ann@example.com'],
-    ['jos\u0065\u0301', 'jos\u00e9'], ['o.brien-smith_2', 'o.brien-smith_2'], ['ann+tag', 'ann+tag'],
-    ['', undefined], ['   ', undefined], ['ann smith', undefined], ['ann\u200b', undefined], ['\u202eann', undefined],
-    ['ann\nadmin', undefined], ['ann\u0000', undefined], ['../admin', undefined], ['.ann', undefined], ['-ann', undefined],
-    ['ann/..', undefined], ['ann;drop', undefined], ['a'.repeat(128), 'a'.repeat(128)], ['a'.repeat(129), undefined], ['😀', undefined],
+    ['ann', 'ann'],
+    ['Ann', 'ann'],
+    ['  ann  ', 'ann'],
+    ['ＡＮＮ', 'ann'],
+    ['ann@example.com', 'ann@example.com'],
+    ['jos\u0065\u0301', 'jos\u00e9'],
+    ['o.brien-smith_2', 'o.brien-smith_2'],
+    ['ann+tag', 'ann+tag'],
+    ['', undefined],
+    ['   ', undefined],
+    ['ann smith', undefined],
+    ['ann\u200b', undefined],
+    ['\u202eann', undefined],
+    ['ann\nadmin', undefined],
+    ['ann\u0000', undefined],
+    ['../admin', undefined],
+    ['.ann', undefined],
+    ['-ann', undefined],
+    ['ann/..', undefined],
+    ['ann;drop', undefined],
+    ['a'.repeat(128), 'a'.repeat(128)],
+    ['a'.repeat(129), undefined],
+    ['😀', undefined],
   ];
   for (const [input, expected] of cases) assert.equal(normaliseUsername(input), expected, JSON.stringify(input));
 });
@@ -46,7 +70,8 @@ test('verifyPassword: argon2id; the right password only; an unknown user or a br
   assert.match(hash, /^\$argon2id\$v=19\$m=19456,p=1,t=2\$/);
   assert.notEqual(await hashPassword('correct horse battery'), hash, 'salted');
   assert.equal(await verifyPassword(hash, 'correct horse battery'), true);
-  for (const wrong of ['correct horse batterY', '', 'correct horse battery ', '\u0000']) assert.equal(await verifyPassword(hash, wrong), false, wrong);
+  for (const wrong of ['correct horse batterY', '', 'correct horse battery ', '\u0000'])
+    assert.equal(await verifyPassword(hash, wrong), false, wrong);
   assert.equal(await verifyPassword(undefined, 'correct horse battery'), false);
   assert.equal(await verifyPassword('not a hash', 'x'), false);
   assert.equal(await verifyPassword('$argon2id$v=19$m=1,t=1,p=1$AAAA$AAAA', 'x'), false);
@@ -67,7 +92,12 @@ test('throttling: free failures, then a doubling wait, capped; forgotten after a
     ['an address has more free failures', at(19, 0), ADDRESS_RULE, 0],
     ['an address waits up to 15 minutes', at(100, 0), ADDRESS_RULE, 900_000],
     ['a day later all is forgotten', at(100, 24 * 3_600_000), ADDRESS_RULE, 0],
-    ['a failure from the future (clock skew) never waits past the cap', { failures: 60, lastFailureAt: now + 3_600_000 }, ACCOUNT_RULE, 60_000],
+    [
+      'a failure from the future (clock skew) never waits past the cap',
+      { failures: 60, lastFailureAt: now + 3_600_000 },
+      ACCOUNT_RULE,
+      60_000,
+    ],
   ];
   for (const [name, recorded, rule, expected] of cases) assert.equal(waitMs(recorded, now, rule), expected, name);
 });
@@ -78,9 +108,15 @@ test('a burst of parallel guesses at one user is throttled like guesses one afte
   try {
     const accounts = new LocalAccounts(store);
     assert.ok((await accounts.register('local', 'burst', 'a long and unusual passphrase', 12)).ok);
-    const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => accounts.signIn('local', 'burst', `parallel guess ${i}`, `10.1.0.${i}`)));
+    const outcomes = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => accounts.signIn('local', 'burst', `parallel guess ${i}`, `10.1.0.${i}`)),
+    );
     const reasons = outcomes.map((o) => (o.ok ? 'ok' : o.reason));
-    assert.equal(reasons.filter((r) => r === 'invalid').length, ACCOUNT_RULE.free, 'only the free failures were checked');
+    assert.equal(
+      reasons.filter((r) => r === 'invalid').length,
+      ACCOUNT_RULE.free,
+      'only the free failures were checked',
+    );
     assert.equal(reasons.filter((r) => r === 'throttled').length, 20 - ACCOUNT_RULE.free);
   } finally {
     await store.close();

@@ -43,20 +43,41 @@ describe('signonce/client in Chromium', { skip: chromiumSkipReason }, () => {
     // The app: its page and script for anyone; /api answers with the request (identity headers included).
     app = createServer((request, response) => {
       if (request.url === '/client.js' || request.url === '/app.js') {
-        return void response.writeHead(200, { 'content-type': 'text/javascript' }).end(request.url === '/client.js' ? bundle : APP);
+        return void response
+          .writeHead(200, { 'content-type': 'text/javascript' })
+          .end(request.url === '/client.js' ? bundle : APP);
       }
-      if (request.url?.startsWith('/api/')) return void response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ headers: request.headers }));
+      if (request.url?.startsWith('/api/'))
+        return void response
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ headers: request.headers }));
       response.writeHead(200, { 'content-type': 'text/html' }).end(PAGE);
     }).listen(0, '127.0.0.1');
     await new Promise((resolve) => app.once('listening', resolve));
     ({ gw, idp } = await startGatewayWithIdp((port, _upstream, idp) => ({
       publicUrl: `http://auth.localhost:${port}`,
-      providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-        scopes: ['openid', 'email', 'offline_access'], authorizationParams: { prompt: 'consent' } }],
+      providers: [
+        {
+          id: 'idp',
+          type: 'oidc',
+          issuer: idp.issuer,
+          clientId: idp.clientId,
+          clientSecret: idp.clientSecret,
+          scopes: ['openid', 'email', 'offline_access'],
+          authorizationParams: { prompt: 'consent' },
+        },
+      ],
       // The page and script are public; the API is authenticated by the client's token.
-      apps: [{ id: 'web', hosts: [`web.localhost:${port}`], upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`, unauthenticatedAction: 'AllowAnonymous',
-        // The page that receives #token= is listed: a redirect sign-in's token goes nowhere else.
-        allowedExternalRedirectUrls: [`http://web.localhost:${port}/cb`] }],
+      apps: [
+        {
+          id: 'web',
+          hosts: [`web.localhost:${port}`],
+          upstream: `http://127.0.0.1:${(app.address() as AddressInfo).port}`,
+          unauthenticatedAction: 'AllowAnonymous',
+          // The page that receives #token= is listed: a redirect sign-in's token goes nowhere else.
+          allowedExternalRedirectUrls: [`http://web.localhost:${port}/cb`],
+        },
+      ],
     })));
   });
   after(async () => {
@@ -81,18 +102,30 @@ describe('signonce/client in Chromium', { skip: chromiumSkipReason }, () => {
     await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);
     await Promise.all([page.waitForURL(gw.url('web.localhost', '/cb')), page.click('button[type=submit]')]);
     await page.waitForFunction("document.getElementById('out').textContent !== ''");
-    const signedIn = JSON.parse((await page.textContent('#out'))!) as { user?: { userId: string }; url: string; error?: string };
+    const signedIn = JSON.parse((await page.textContent('#out'))!) as {
+      user?: { userId: string };
+      url: string;
+      error?: string;
+    };
     assert.equal(signedIn.error, undefined, signedIn.error);
     assert.match(signedIn.user!.userId, /^[0-9a-f-]{36}$/);
     assert.equal(signedIn.url, gw.url('web.localhost', '/cb'), 'the token left the address bar and the history');
 
     const refreshes = () => gw.requestsTo('/.auth/refresh');
     const before = refreshes();
-    const called = await run(page, 'call') as { status: number; echo: { headers: Record<string, string> } };
+    const called = (await run(page, 'call')) as { status: number; echo: { headers: Record<string, string> } };
     assert.equal(called.status, 200);
-    assert.equal(called.echo.headers['x-ms-client-principal-name'], 'hana@example.com', 'the gateway authenticated the client\'s token');
+    assert.equal(
+      called.echo.headers['x-ms-client-principal-name'],
+      'hana@example.com',
+      "the gateway authenticated the client's token",
+    );
     assert.equal(called.echo.headers['x-zumo-auth'], undefined, 'and did not pass it on');
-    assert.equal(refreshes() - before, 1, 'renewed through /.auth/refresh first (refreshBeforeSeconds covers the whole lifetime)');
+    assert.equal(
+      refreshes() - before,
+      1,
+      'renewed through /.auth/refresh first (refreshBeforeSeconds covers the whole lifetime)',
+    );
 
     assert.deepEqual(await run(page, 'logout'), { user: null });
     const after = await run(page, 'call');

@@ -34,17 +34,22 @@ async function startApp(): Promise<{ url: string; port: number; server: Server }
 <form method="post" action="/notes"><input name="note" value="remember the milk"><button id="save">Save</button></form>`);
     }
     let body = '';
-    request.setEncoding('utf8').on('data', (chunk: string) => { body += chunk; }).on('end', () => {
-      const echo: Echo = { method: request.method!, url: request.url!, headers: request.headers, body };
-      response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(echo));
-    });
+    request
+      .setEncoding('utf8')
+      .on('data', (chunk: string) => {
+        body += chunk;
+      })
+      .on('end', () => {
+        const echo: Echo = { method: request.method!, url: request.url!, headers: request.headers, body };
+        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(echo));
+      });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return { url: `http://127.0.0.1:${port}`, port, server };
 }
 
-describe('SignOnce\'s forms in Chromium', { skip: chromiumSkipReason }, () => {
+describe("SignOnce's forms in Chromium", { skip: chromiumSkipReason }, () => {
   let browser: Browser;
   let app: Awaited<ReturnType<typeof startApp>>;
   let gw: TestGateway;
@@ -61,10 +66,27 @@ describe('SignOnce\'s forms in Chromium', { skip: chromiumSkipReason }, () => {
     gw = await startTestGateway((port) => ({
       publicUrl: `http://auth.localhost:${port}`,
       devMode: true,
-      providers: [{ id: 'local', type: 'password', allowRegistration: true }, { id: 'dev', type: 'dev' }],
-      apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream: app.url, defaultProvider: 'local', allowedExternalRedirectUrls: [`${partner}/return`, 'myapp://easyauth.callback'] }],
+      providers: [
+        { id: 'local', type: 'password', allowRegistration: true },
+        { id: 'dev', type: 'dev' },
+      ],
+      apps: [
+        {
+          id: 'app',
+          hosts: [`app.localhost:${port}`],
+          upstream: app.url,
+          defaultProvider: 'local',
+          allowedExternalRedirectUrls: [`${partner}/return`, 'myapp://easyauth.callback'],
+        },
+      ],
       clients: [
-        { id: 'partner', secret: CLIENT_SECRET, redirectUris: [`${rp}/partner/cb`], postLogoutRedirectUris: [`${rp}/bye`], firstParty: false },
+        {
+          id: 'partner',
+          secret: CLIENT_SECRET,
+          redirectUris: [`${rp}/partner/cb`],
+          postLogoutRedirectUris: [`${rp}/bye`],
+          firstParty: false,
+        },
         { id: 'wiki', secret: CLIENT_SECRET, redirectUris: [`${rp}/wiki/cb`] },
       ],
     }));
@@ -82,26 +104,52 @@ describe('SignOnce\'s forms in Chromium', { skip: chromiumSkipReason }, () => {
   const submit = (page: Page, selector: string) => Promise.all([page.waitForNavigation(), page.click(selector)]);
   /** The page is at `url` (else: what the page says). */
   const landedAt = async (page: Page, url: string | RegExp) =>
-    assert.match(page.url(), typeof url === 'string' ? new RegExp(`^${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`) : url, await page.innerText('body'));
+    assert.match(
+      page.url(),
+      typeof url === 'string' ? new RegExp(`^${url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`) : url,
+      await page.innerText('body'),
+    );
   const echoOf = async (page: Page) => JSON.parse(await page.innerText('body')) as Echo;
   const meOf = async (page: Page) => {
     const answer = (await page.goto(gw.url('app.localhost', '/.auth/me')))!;
-    return answer.status() === 200 ? (await answer.json() as Array<{ provider_name: string; user_id: string }>).map((e) => [e.provider_name, e.user_id]) : answer.status();
+    return answer.status() === 200
+      ? ((await answer.json()) as Array<{ provider_name: string; user_id: string }>).map((e) => [
+          e.provider_name,
+          e.user_id,
+        ])
+      : answer.status();
   };
 
   /** The authorization request of OpenID client `client` (code flow, PKCE). */
-  const authorizationUrl = (client: string) => gw.url('auth.localhost', `/.auth/oidc/auth?${new URLSearchParams({
-    client_id: client, response_type: 'code', scope: 'openid email', state: 'st', redirect_uri: `${rp}/${client}/cb`,
-    code_challenge: createHash('sha256').update(VERIFIER).digest('base64url'), code_challenge_method: 'S256',
-  })}`);
+  const authorizationUrl = (client: string) =>
+    gw.url(
+      'auth.localhost',
+      `/.auth/oidc/auth?${new URLSearchParams({
+        client_id: client,
+        response_type: 'code',
+        scope: 'openid email',
+        state: 'st',
+        redirect_uri: `${rp}/${client}/cb`,
+        code_challenge: createHash('sha256').update(VERIFIER).digest('base64url'),
+        code_challenge_method: 'S256',
+      })}`,
+    );
   /** Where the page sent the client back to, with what. */
   const atClient = async (page: Page) => new URL((await echoOf(page)).url, rp);
   /** The client redeems `code`: the claims of the ID token it gets. */
   async function redeem(client: string, code: string): Promise<{ sub: string }> {
     const tokens = await new UserAgent().request(gw.url('auth.localhost', '/.auth/oidc/token'), {
       method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`${client}:${CLIENT_SECRET}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: `${rp}/${client}/cb`, code_verifier: VERIFIER }).toString(),
+      headers: {
+        authorization: `Basic ${Buffer.from(`${client}:${CLIENT_SECRET}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: `${rp}/${client}/cb`,
+        code_verifier: VERIFIER,
+      }).toString(),
     });
     assert.equal(tokens.status, 200);
     const idToken = ((await tokens.json()) as { id_token: string }).id_token;
@@ -109,11 +157,14 @@ describe('SignOnce\'s forms in Chromium', { skip: chromiumSkipReason }, () => {
   }
 
   /** A new browser signs in at the app with SignOnce's password form; the page landed on. */
-  async function passwordSignIn(username: string, start = gw.url('app.localhost', '/reports?year=2026')): Promise<{ context: BrowserContext; page: Page }> {
+  async function passwordSignIn(
+    username: string,
+    start = gw.url('app.localhost', '/reports?year=2026'),
+  ): Promise<{ context: BrowserContext; page: Page }> {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(start);
-    assert.match(page.url(), /\/\.auth\/login\/local\/form\?state=/, 'at SignOnce\'s password form');
+    assert.match(page.url(), /\/\.auth\/login\/local\/form\?state=/, "at SignOnce's password form");
     await page.fill('#username', username);
     await page.fill('#password', PASSWORD);
     await submit(page, 'button[type=submit]');
@@ -130,7 +181,10 @@ describe('SignOnce\'s forms in Chromium', { skip: chromiumSkipReason }, () => {
     await context.close();
 
     // A sign-in that ends at a URL outside the app the app's config allows (allowedExternalRedirectUrls).
-    const elsewhere = await passwordSignIn('olga', gw.url('app.localhost', `/.auth/login/local?post_login_redirect_uri=${encodeURIComponent(`${partner}/return`)}`));
+    const elsewhere = await passwordSignIn(
+      'olga',
+      gw.url('app.localhost', `/.auth/login/local?post_login_redirect_uri=${encodeURIComponent(`${partner}/return`)}`),
+    );
     await landedAt(elsewhere.page, `${partner}/return`);
     await elsewhere.context.close();
   });
@@ -174,7 +228,13 @@ describe('SignOnce\'s forms in Chromium', { skip: chromiumSkipReason }, () => {
     assert.ok(code, 'a code for the client');
     assert.equal((await redeem('partner', code)).sub, registered.accountId, 'the client knows the user');
 
-    const endSession = () => page.goto(gw.url('auth.localhost', `/.auth/oidc/session/end?client_id=partner&post_logout_redirect_uri=${encodeURIComponent(`${rp}/bye`)}`));
+    const endSession = () =>
+      page.goto(
+        gw.url(
+          'auth.localhost',
+          `/.auth/oidc/session/end?client_id=partner&post_logout_redirect_uri=${encodeURIComponent(`${rp}/bye`)}`,
+        ),
+      );
     await endSession();
     assert.match(await page.innerText('h1'), /Sign out\?/);
     await submit(page, 'text=Stay signed in');
@@ -210,7 +270,7 @@ describe('SignOnce\'s forms in Chromium', { skip: chromiumSkipReason }, () => {
     await context.close();
   });
 
-  test('link another sign-in through the dev provider\'s form, unlink it from a page of the app; the app\'s own form posts with the user', async () => {
+  test("link another sign-in through the dev provider's form, unlink it from a page of the app; the app's own form posts with the user", async () => {
     assert.ok((await new LocalAccounts(store).register('local', 'rosa', PASSWORD, 12)).ok);
     const { context, page } = await passwordSignIn('rosa');
     await landedAt(page, gw.url('app.localhost', '/reports?year=2026'));
@@ -220,12 +280,23 @@ describe('SignOnce\'s forms in Chromium', { skip: chromiumSkipReason }, () => {
     await page.fill('#name', 'rosa-dev');
     await submit(page, 'button[type=submit]');
     await landedAt(page, gw.url('app.localhost', '/settings'));
-    assert.deepEqual(await meOf(page), [['local', 'rosa'], ['dev', 'rosa-dev']], 'both sign-ins, one account');
+    assert.deepEqual(
+      await meOf(page),
+      [
+        ['local', 'rosa'],
+        ['dev', 'rosa-dev'],
+      ],
+      'both sign-ins, one account',
+    );
 
     await page.goto(gw.url('app.localhost', '/account'));
     await submit(page, '#unlink');
     await landedAt(page, gw.url('app.localhost', '/.auth/unlink/dev'));
-    assert.deepEqual(JSON.parse(await page.innerText('body')), { unlinked: 'dev', signedOut: false }, 'the session signed in with the password stays');
+    assert.deepEqual(
+      JSON.parse(await page.innerText('body')),
+      { unlinked: 'dev', signedOut: false },
+      'the session signed in with the password stays',
+    );
     assert.deepEqual(await meOf(page), [['local', 'rosa']]);
 
     await page.goto(gw.url('app.localhost', '/account'));
@@ -237,7 +308,7 @@ describe('SignOnce\'s forms in Chromium', { skip: chromiumSkipReason }, () => {
     await context.close();
   });
 
-  test('the dev provider\'s form signs in and lands on the page asked for', async () => {
+  test("the dev provider's form signs in and lands on the page asked for", async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(gw.url('app.localhost', '/.auth/login/dev?post_login_redirect_uri=/inbox'));

@@ -50,22 +50,34 @@ describe('oidc-client-ts in Chromium', { skip: chromiumSkipReason }, () => {
     spaOrigin = `http://spa.localhost:${spaPort}`;
     ({ gw, idp } = await startGatewayWithIdp((port, upstream, idp) => ({
       publicUrl: `http://auth.localhost:${port}`,
-      providers: [{
-        id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-        scopes: ['openid', 'email', 'profile'],
-      }],
+      providers: [
+        {
+          id: 'idp',
+          type: 'oidc',
+          issuer: idp.issuer,
+          clientId: idp.clientId,
+          clientSecret: idp.clientSecret,
+          scopes: ['openid', 'email', 'profile'],
+        },
+      ],
       apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp' }],
-      clients: [{ id: 'spa', public: true, redirectUris: [`${spaOrigin}/cb`], postLogoutRedirectUris: [`${spaOrigin}/bye`] }],
+      clients: [
+        { id: 'spa', public: true, redirectUris: [`${spaOrigin}/cb`], postLogoutRedirectUris: [`${spaOrigin}/bye`] },
+      ],
     })));
     const library = await readFile(LIBRARY, 'utf8');
     const script = appScript(`http://auth.localhost:${gw.port}`);
     spa = createServer((request, response) => {
       const path = new URL(request.url ?? '/', spaOrigin).pathname;
-      if (path === '/oidc-client-ts.js') return void response.writeHead(200, { 'content-type': 'text/javascript' }).end(library);
+      if (path === '/oidc-client-ts.js')
+        return void response.writeHead(200, { 'content-type': 'text/javascript' }).end(library);
       if (path === '/app.js') return void response.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
-      response.writeHead(200, { 'content-type': 'text/html' }).end(
-        '<!doctype html><pre id="out"></pre><button id="refresh">refresh</button><button id="logout">logout</button>'
-        + '<script src="/oidc-client-ts.js"></script><script src="/app.js"></script>');
+      response
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end(
+          '<!doctype html><pre id="out"></pre><button id="refresh">refresh</button><button id="logout">logout</button>' +
+            '<script src="/oidc-client-ts.js"></script><script src="/app.js"></script>',
+        );
     }).listen(spaPort, '127.0.0.1');
     await new Promise((resolve) => spa.once('listening', resolve));
   });

@@ -24,10 +24,24 @@ describe('in Chromium', { skip: chromiumSkipReason }, () => {
     gw = await startTestGateway((port, upstream) => ({
       publicUrl: `http://auth.localhost:${port}`,
       providers: [
-        { id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-          scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' } },
-        { id: 'apple', type: 'apple', issuer: idp.issuer, clientId: idp.appleClientId, teamId: appleCheck.teamId, keyId: appleCheck.keyId,
-          privateKey: appleKey.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() },
+        {
+          id: 'idp',
+          type: 'oidc',
+          issuer: idp.issuer,
+          clientId: idp.clientId,
+          clientSecret: idp.clientSecret,
+          scopes: ['openid', 'email', 'profile', 'offline_access'],
+          authorizationParams: { prompt: 'consent' },
+        },
+        {
+          id: 'apple',
+          type: 'apple',
+          issuer: idp.issuer,
+          clientId: idp.appleClientId,
+          teamId: appleCheck.teamId,
+          keyId: appleCheck.keyId,
+          privateKey: appleKey.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        },
       ],
       apps: [
         { id: 'app1', hosts: [`app1.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true },
@@ -35,7 +49,11 @@ describe('in Chromium', { skip: chromiumSkipReason }, () => {
       ],
     }));
     await idp.close();
-    idp = await startOidcProvider(['idp', 'apple'].map((id) => `http://auth.localhost:${gw.port}/.auth/login/${id}/callback`), idp, { apple: appleCheck });
+    idp = await startOidcProvider(
+      ['idp', 'apple'].map((id) => `http://auth.localhost:${gw.port}/.auth/login/${id}/callback`),
+      idp,
+      { apple: appleCheck },
+    );
   });
   after(async () => {
     await browser?.close();
@@ -47,18 +65,21 @@ describe('in Chromium', { skip: chromiumSkipReason }, () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(gw.url('app1.localhost', '/reports/2026?year=1'));
-    assert.match(page.url(), /\/interaction\//, 'on the provider\'s login page');
+    assert.match(page.url(), /\/interaction\//, "on the provider's login page");
     await page.fill('input[name=login]', 'carol');
     await page.fill('input[name=password]', 'anything');
     await Promise.all([page.waitForURL(/\/interaction\//), page.click('button[type=submit]')]);
-    await Promise.all([page.waitForURL(gw.url('app1.localhost', '/reports/2026?year=1')), page.click('button[type=submit]')]);
+    await Promise.all([
+      page.waitForURL(gw.url('app1.localhost', '/reports/2026?year=1')),
+      page.click('button[type=submit]'),
+    ]);
 
     const echo = JSON.parse(await page.innerText('body')) as Echo;
     assert.equal(echo.url, '/reports/2026?year=1');
     assert.equal(echo.headers['x-ms-client-principal-name'], 'carol@example.com');
     assert.equal(echo.headers['x-ms-client-principal-idp'], 'idp');
     assert.match(String(echo.headers['x-ms-token-idp-id-token']), /^ey/);
-    assert.equal(echo.headers.cookie, undefined, 'SignOnce\'s cookie is not forwarded');
+    assert.equal(echo.headers.cookie, undefined, "SignOnce's cookie is not forwarded");
     await page.reload();
     const again = JSON.parse(await page.innerText('body')) as Echo;
     assert.equal(again.headers.cookie, 'app=1; other=2', 'the app sees its own cookies, and only those');
@@ -68,7 +89,7 @@ describe('in Chromium', { skip: chromiumSkipReason }, () => {
     assert.ok(session?.httpOnly && session.sameSite === 'Lax', 'HttpOnly, SameSite=Lax');
 
     const me = await page.goto(gw.url('app1.localhost', '/.auth/me'));
-    const [entry] = await me!.json() as Array<{ user_id: string; provider_name: string }>;
+    const [entry] = (await me!.json()) as Array<{ user_id: string; provider_name: string }>;
     assert.deepEqual([entry?.provider_name, entry?.user_id], ['idp', 'carol@example.com']);
 
     await page.goto(gw.url('app1.localhost', '/.auth/logout'));
@@ -101,7 +122,7 @@ describe('in Chromium', { skip: chromiumSkipReason }, () => {
     await context.close();
   });
 
-  test('Sign in with Apple: the provider\'s cross-site form POST to the callback still finds the browser\'s login cookie', async () => {
+  test("Sign in with Apple: the provider's cross-site form POST to the callback still finds the browser's login cookie", async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     await page.goto(gw.url('app1.localhost', '/.auth/login/apple?post_login_redirect_uri=/mail'));

@@ -10,10 +10,14 @@ test('demo: runs with nothing configured, prints its URLs, and Ctrl-C stops it a
   const demo = start(['demo', '--port', String(port)]);
   t.after(() => demo.child.kill('SIGKILL'));
   await demo.waitForLine(/Press Ctrl-C to stop/);
-  const urls = Object.fromEntries(demo.stdout().split('\n')
-    .map((line) => /^\s+(app1|app2|auth host|config)\s+(\S+)$/.exec(line))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => [m[1]!, m[2]!]));
+  const urls = Object.fromEntries(
+    demo
+      .stdout()
+      .split('\n')
+      .map((line) => /^\s+(app1|app2|auth host|config)\s+(\S+)$/.exec(line))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => [m[1]!, m[2]!]),
+  );
   assert.equal(urls.app1, `http://app1.localhost:${port}/`);
   assert.equal(urls.app2, `http://app2.localhost:${port}/`);
   assert.equal(urls['auth host'], `http://auth.localhost:${port}/healthz`);
@@ -28,7 +32,11 @@ test('demo: runs with nothing configured, prints its URLs, and Ctrl-C stops it a
   const ua = new UserAgent();
   const form = await ua.navigate(urls.app1);
   assert.match(finalUrl(form), new RegExp(`^http://auth\\.localhost:${port}/\\.auth/login/dev/form\\?state=`));
-  const page = await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'newcomer@example.com', name: 'New Comer', roles: 'reader,writer' });
+  const page = await ua.submitForm(finalUrl(form), await form.text(), {
+    user_id: 'newcomer@example.com',
+    name: 'New Comer',
+    roles: 'reader,writer',
+  });
   assert.equal(finalUrl(page), urls.app1);
   const html = await page.text();
   assert.match(html, /Signed in as <b>newcomer@example\.com<\/b>/);

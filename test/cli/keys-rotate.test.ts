@@ -22,11 +22,25 @@ test('keys rotate and keys status: values under two keys, re-sealed while the ga
   /** The same configuration with these keys. */
   const config = async (name: string, keys: string[]) => {
     const file = join(dir, `${name}.yaml`);
-    await writeFile(file, stringify({
-      publicUrl: `http://auth.localhost:${port}`, listen: { host: '127.0.0.1', port }, store: `sqlite:${join(dir, 'signonce.db')}`,
-      secrets: { encryptionKeys: keys }, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
-      apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream: 'http://127.0.0.1:9', allowedExternalRedirectUrls: ['myapp://done'] }],
-    }));
+    await writeFile(
+      file,
+      stringify({
+        publicUrl: `http://auth.localhost:${port}`,
+        listen: { host: '127.0.0.1', port },
+        store: `sqlite:${join(dir, 'signonce.db')}`,
+        secrets: { encryptionKeys: keys },
+        devMode: true,
+        providers: [{ id: 'dev', type: 'dev' }],
+        apps: [
+          {
+            id: 'app',
+            hosts: [`app.localhost:${port}`],
+            upstream: 'http://127.0.0.1:9',
+            allowedExternalRedirectUrls: ['myapp://done'],
+          },
+        ],
+      }),
+    );
     return file;
   };
   let server: Running | undefined;
@@ -47,7 +61,8 @@ test('keys rotate and keys status: values under two keys, re-sealed while the ga
     assert.ok(await signedIn(ua), `${name} signed in`);
     return ua;
   };
-  const tokenWorks = async (token: string) => (await new UserAgent().request(`${app}/.auth/me`, { headers: { 'x-zumo-auth': token } })).status === 200;
+  const tokenWorks = async (token: string) =>
+    (await new UserAgent().request(`${app}/.auth/me`, { headers: { 'x-zumo-auth': token } })).status === 200;
 
   await serve(await config('old', [oldKey]));
   const early = await browser('early@example.com');
@@ -60,18 +75,31 @@ test('keys rotate and keys status: values under two keys, re-sealed while the ga
   const mixed = await runCli(['keys', 'status', '--config', both]);
   assert.equal(mixed.code, 0, mixed.stderr);
   assert.match(mixed.stdout, new RegExp(`${newId}  seals new values: \\d+ value`));
-  assert.match(mixed.stdout, new RegExp(`${oldId}  opens only: [1-9]\\d* value\\(s\\) \\(.*sessions \\d.*\\).* -> still needed: run \`signonce keys rotate\``));
+  assert.match(
+    mixed.stdout,
+    new RegExp(
+      `${oldId}  opens only: [1-9]\\d* value\\(s\\) \\(.*sessions \\d.*\\).* -> still needed: run \`signonce keys rotate\``,
+    ),
+  );
 
   const rotated = await runCli(['keys', 'rotate', '--config', both, '--batch-size', '2']);
   assert.equal(rotated.code, 0, rotated.stderr);
   assert.match(rotated.stderr, /re-sealing \d+ value\(s\) under key/);
-  assert.match(rotated.stdout, new RegExp(`${oldId}  opens only: 0 value\\(s\\); 2 session\\(s\\) whose cookies it sealed.* -> still needed by those cookies`));
-  assert.ok(await signedIn(early) && await signedIn(late) && await tokenWorks(earlyToken), 'everyone still signed in');
+  assert.match(
+    rotated.stdout,
+    new RegExp(
+      `${oldId}  opens only: 0 value\\(s\\); 2 session\\(s\\) whose cookies it sealed.* -> still needed by those cookies`,
+    ),
+  );
+  assert.ok(
+    (await signedIn(early)) && (await signedIn(late)) && (await tokenWorks(earlyToken)),
+    'everyone still signed in',
+  );
   assert.equal((await runCli(['keys', 'rotate', '--config', both])).code, 0, 'again: nothing left to do');
 
   await serve(await config('new', [newKey]));
   assert.ok(await signedIn(late), 'a cookie sealed under the new key');
   assert.ok(await tokenWorks(earlyToken), 'the old session, its data re-sealed, still serves its authentication token');
-  assert.ok(!await signedIn(early), 'a cookie sealed under the removed key no longer opens (keys status warned)');
+  assert.ok(!(await signedIn(early)), 'a cookie sealed under the removed key no longer opens (keys status warned)');
   assert.equal((await runCli(['keys', 'rotate', '--config', both.replace('both', 'new')])).code, 0);
 });

@@ -42,29 +42,49 @@ async function rawCounts(url: string): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   if (url.startsWith('sqlite:')) {
     const db = new DatabaseSync(url.slice('sqlite:'.length));
-    for (const { name } of COPIED_TABLES) counts[name] = Number(db.prepare(`SELECT COUNT(*) AS n FROM ${name}`).get()!.n);
+    for (const { name } of COPIED_TABLES)
+      counts[name] = Number(db.prepare(`SELECT COUNT(*) AS n FROM ${name}`).get()!.n);
     db.close();
   } else {
     const schema = new URL(url).searchParams.get('search_path')!;
-    for (const { name } of COPIED_TABLES) counts[name] = Number((await adminSql!.unsafe(`SELECT COUNT(*) AS n FROM ${schema}.${name}`))[0]!.n);
+    for (const { name } of COPIED_TABLES)
+      counts[name] = Number((await adminSql!.unsafe(`SELECT COUNT(*) AS n FROM ${schema}.${name}`))[0]!.n);
   }
   return counts;
 }
 
-const migrate = (from: string, to: string, ...options: string[]) => runCli(['store', 'migrate', '--from', from, '--to', to, ...options]);
+const migrate = (from: string, to: string, ...options: string[]) =>
+  runCli(['store', 'migrate', '--from', from, '--to', to, ...options]);
 
-test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie and authentication token, the same tokens at /.auth/me', { skip: postgresSkipReason }, async () => {
+test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie and authentication token, the same tokens at /.auth/me', {
+  skip: postgresSkipReason,
+}, async () => {
   const dir = await sqliteDir();
   const key = generateKey();
   const port = await freePort();
   const origin = `http://app.localhost:${port}`;
-  const gatewayOn = (store: string) => startTestGateway((_port, upstream) => ({
-    listen: { host: '127.0.0.1', port }, publicUrl: `http://auth.localhost:${port}`, store, secrets: { encryptionKeys: [key] },
-    devMode: true, providers: [{ id: 'dev', type: 'dev' }],
-    // The tokens are stored beside the gateway, through a Store of their own: nothing cached may hide them.
-    session: { cacheTtl: '0s' },
-    apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev', tokenStore: true, exposeRefreshTokens: true, allowedExternalRedirectUrls: ['myapp://done'] }],
-  }));
+  const gatewayOn = (store: string) =>
+    startTestGateway((_port, upstream) => ({
+      listen: { host: '127.0.0.1', port },
+      publicUrl: `http://auth.localhost:${port}`,
+      store,
+      secrets: { encryptionKeys: [key] },
+      devMode: true,
+      providers: [{ id: 'dev', type: 'dev' }],
+      // The tokens are stored beside the gateway, through a Store of their own: nothing cached may hide them.
+      session: { cacheTtl: '0s' },
+      apps: [
+        {
+          id: 'app',
+          hosts: [`app.localhost:${port}`],
+          upstream,
+          defaultProvider: 'dev',
+          tokenStore: true,
+          exposeRefreshTokens: true,
+          allowedExternalRedirectUrls: ['myapp://done'],
+        },
+      ],
+    }));
 
   const sqlite = `sqlite:${join(dir, 'signonce.db')}`;
   const browser = new UserAgent();
@@ -74,10 +94,14 @@ test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie an
     const as = async (ua: UserAgent, headers: Record<string, string>) => {
       const answer = await ua.request(`${origin}/data`, { headers });
       assert.equal(answer.status, 200);
-      const echo = await answer.json() as Echo;
+      const echo = (await answer.json()) as Echo;
       const me = await ua.request(`${origin}/.auth/me`, { headers });
       assert.equal(me.status, 200);
-      return { id: echo.headers['x-ms-client-principal-id'], name: echo.headers['x-ms-client-principal-name'], me: await me.json() };
+      return {
+        id: echo.headers['x-ms-client-principal-id'],
+        name: echo.headers['x-ms-client-principal-name'],
+        me: await me.json(),
+      };
     };
     return { cookie: await as(browser, {}), token: await as(new UserAgent(), { 'x-zumo-auth': token }) };
   };
@@ -86,26 +110,42 @@ test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie an
   let before;
   try {
     const form = await browser.navigate(`${origin}/`);
-    assert.equal((await browser.submitForm(finalUrl(form), await form.text(), { user_id: 'ann@example.com' })).status, 200);
+    assert.equal(
+      (await browser.submitForm(finalUrl(form), await form.text(), { user_id: 'ann@example.com' })).status,
+      200,
+    );
     token = (await nativeDevSignIn(origin, 'myapp://done', { user_id: 'bob@example.com' })).authenticationToken;
     const store = await openStore(sqlite, { keyring: new Keyring([key]) });
     for (const user of ['ann@example.com', 'bob@example.com']) {
       const { accountId } = (await store.findIdentity('dev', user))!;
-      await store.putTokens({ accountId, provider: 'dev', resource: '' },
-        { accessToken: `access-${user}`, refreshToken: `refresh-${user}`, idToken: `id-${user}`, expiresAt: Date.now() + 3_600_000 });
+      await store.putTokens(
+        { accountId, provider: 'dev', resource: '' },
+        {
+          accessToken: `access-${user}`,
+          refreshToken: `refresh-${user}`,
+          idToken: `id-${user}`,
+          expiresAt: Date.now() + 3_600_000,
+        },
+      );
     }
     await store.close();
     before = await seen();
   } finally {
     await first.close();
   }
-  assert.deepEqual([before.cookie.id, before.cookie.name, before.token.id], ['ann@example.com', 'ann@example.com', 'bob@example.com']);
+  assert.deepEqual(
+    [before.cookie.id, before.cookie.name, before.token.id],
+    ['ann@example.com', 'ann@example.com', 'bob@example.com'],
+  );
   assert.match(JSON.stringify(before.cookie.me), /"access_token":"access-ann@example\.com"/);
   assert.match(JSON.stringify(before.token.me), /"refresh_token":"refresh-bob@example\.com"/);
 
   const postgres = await postgresStore();
   const back = `sqlite:${join(dir, 'back', 'signonce.db')}`;
-  for (const [from, to] of [[sqlite, postgres], [postgres, back]] as const) {
+  for (const [from, to] of [
+    [sqlite, postgres],
+    [postgres, back],
+  ] as const) {
     const copied = await migrate(from, to);
     assert.equal(copied.code, 0, copied.stderr);
     assert.match(copied.stdout, /counts verified/);
@@ -130,8 +170,12 @@ async function seededSource(): Promise<string> {
   const insert = (sql: string) => db.prepare(sql);
   const accounts = insert('INSERT INTO accounts (id, created_at) VALUES (?, ?)');
   const identities = insert('INSERT INTO identities (provider, subject, account_id, created_at) VALUES (?, ?, ?, ?)');
-  const tokens = insert('INSERT INTO provider_tokens (account_id, provider, resource, sealed, updated_at) VALUES (?, ?, ?, ?, ?)');
-  const sessions = insert('INSERT INTO sessions (id_hash, account_id, sealed_data, created_at, expires_at) VALUES (?, ?, ?, ?, ?)');
+  const tokens = insert(
+    'INSERT INTO provider_tokens (account_id, provider, resource, sealed, updated_at) VALUES (?, ?, ?, ?, ?)',
+  );
+  const sessions = insert(
+    'INSERT INTO sessions (id_hash, account_id, sealed_data, created_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+  );
   db.exec('BEGIN');
   for (let i = 0; i < ROWS; i++) {
     const account = `account-${i}`;
@@ -146,12 +190,14 @@ async function seededSource(): Promise<string> {
 }
 
 for (const kind of ['sqlite', 'postgres'] as const) {
-  test(`a copy to ${kind} killed midway resumes where it stopped; a third run is a no-op`, { skip: kind === 'postgres' ? postgresSkipReason : undefined }, async () => {
+  test(`a copy to ${kind} killed midway resumes where it stopped; a third run is a no-op`, {
+    skip: kind === 'postgres' ? postgresSkipReason : undefined,
+  }, async () => {
     const source = await seededSource();
     const target = kind === 'sqlite' ? `sqlite:${join(await sqliteDir(), 'target.db')}` : await postgresStore();
     const killed = start(['store', 'migrate', '--from', source, '--to', target, '--batch-size', '10']);
     // Killed as soon as it reports the first table done: hundreds of batches of the others remain.
-    for (const deadline = Date.now() + 30_000; !/^accounts: /m.test(killed.stderr());) {
+    for (const deadline = Date.now() + 30_000; !/^accounts: /m.test(killed.stderr()); ) {
       assert.ok(Date.now() < deadline && killed.child.exitCode === null, `no progress line: ${killed.stderr()}`);
       await sleep(5);
     }
@@ -164,8 +210,15 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     const resumed = await migrate(source, target, '--batch-size', '10');
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stderr, /resumed the copy/);
-    assert.match(resumed.stdout, new RegExp(`^accounts\\s+${ROWS}\\s+${ROWS}\\s+0\\s+0$`, 'm'), 'accounts were not copied again');
-    assert.match(resumed.stdout, new RegExp(`^sessions\\s+${ROWS}\\s+${ROWS}\\s+${ROWS - partial.sessions!}\\s+0$`, 'm'));
+    assert.match(
+      resumed.stdout,
+      new RegExp(`^accounts\\s+${ROWS}\\s+${ROWS}\\s+0\\s+0$`, 'm'),
+      'accounts were not copied again',
+    );
+    assert.match(
+      resumed.stdout,
+      new RegExp(`^sessions\\s+${ROWS}\\s+${ROWS}\\s+${ROWS - partial.sessions!}\\s+0$`, 'm'),
+    );
     assert.match(resumed.stdout, /counts verified/);
     const counts = await rawCounts(source);
     assert.deepEqual(await rawCounts(target), counts);
@@ -173,7 +226,8 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     const again = await migrate(source, target);
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr, /had finished before: nothing copied/);
-    for (const { name } of COPIED_TABLES) assert.match(again.stdout, new RegExp(`^${name}\\s+${counts[name]}\\s+${counts[name]}\\s+0\\s+0$`, 'm'));
+    for (const { name } of COPIED_TABLES)
+      assert.match(again.stdout, new RegExp(`^${name}\\s+${counts[name]}\\s+${counts[name]}\\s+0\\s+0$`, 'm'));
     assert.deepEqual(await rawCounts(target), counts);
   });
 }
@@ -222,9 +276,15 @@ test('refusals: a target holding other data (unless --merge), one store twice, u
 
   const closed = await freePort();
   const unreachable = `postgres://signonce:Pa55-w0rd@127.0.0.1:${closed}/signonce`;
-  for (const [side, result] of [['target', await migrate(source, unreachable)], ['source', await migrate(unreachable, target)]] as const) {
+  for (const [side, result] of [
+    ['target', await migrate(source, unreachable)],
+    ['source', await migrate(unreachable, target)],
+  ] as const) {
     assert.equal(result.code, 1);
-    assert.match(result.stderr, new RegExp(`cannot open the ${side} store postgres://127\\.0\\.0\\.1:${closed}/signonce: `));
+    assert.match(
+      result.stderr,
+      new RegExp(`cannot open the ${side} store postgres://127\\.0\\.0\\.1:${closed}/signonce: `),
+    );
     assert.doesNotMatch(result.stderr + result.stdout, /Pa55-w0rd/);
   }
   assert.match((await runCli(['--help'])).stdout, /signonce store migrate --from URL --to URL/);

@@ -16,7 +16,8 @@ import { tempDir } from '../support/tmp.ts';
 import { loopback } from '../support/user-agent.ts';
 
 /** Node's fetch, with *.localhost on loopback. */
-export const fetchLocal = ((input: string | URL, init?: object) => undiciFetch(input, { ...init, dispatcher: loopback })) as unknown as typeof fetch;
+export const fetchLocal = ((input: string | URL, init?: object) =>
+  undiciFetch(input, { ...init, dispatcher: loopback })) as unknown as typeof fetch;
 const LIFETIME_S = 6;
 const REFRESH_BEFORE_S = 4;
 
@@ -28,10 +29,23 @@ describe('signonce/client', () => {
     ({ gw, idp } = await startGatewayWithIdp((port, upstream, idp) => ({
       publicUrl: `http://auth.localhost:${port}`,
       session: { lifetime: `${LIFETIME_S}s` },
-      providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-        scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' } }],
+      providers: [
+        {
+          id: 'idp',
+          type: 'oidc',
+          issuer: idp.issuer,
+          clientId: idp.clientId,
+          clientSecret: idp.clientSecret,
+          scopes: ['openid', 'email', 'profile', 'offline_access'],
+          authorizationParams: { prompt: 'consent' },
+        },
+      ],
       apps: ['mail', 'calendar', 'other'].map((id) => ({
-        id, hosts: [`${id}.localhost:${port}`], upstream, defaultProvider: 'idp', allowedExternalRedirectUrls: ['suiteapp://cb'],
+        id,
+        hosts: [`${id}.localhost:${port}`],
+        upstream,
+        defaultProvider: 'idp',
+        allowedExternalRedirectUrls: ['suiteapp://cb'],
         acceptTokensFrom: id === 'other' ? [] : ['mail', 'calendar'].filter((a) => a !== id),
       })),
     })));
@@ -42,16 +56,26 @@ describe('signonce/client', () => {
   });
 
   const clientFor = (app: string, cache = new MemoryCache(), group = 'suite') =>
-    new SignOnceClient({ url: gw.url(`${app}.localhost`, ''), app, cache, group, refreshBeforeSeconds: REFRESH_BEFORE_S, fetch: fetchLocal });
+    new SignOnceClient({
+      url: gw.url(`${app}.localhost`, ''),
+      app,
+      cache,
+      group,
+      refreshBeforeSeconds: REFRESH_BEFORE_S,
+      fetch: fetchLocal,
+    });
   /** The redirect sign-in as a native app sees it: the URL it is handed back with #token=. */
   const handedBack = async (app: string, user: string) =>
-    (await oidcSignIn(gw.url(`${app}.localhost`, '/.auth/login/idp?post_login_redirect_uri=suiteapp://cb'), user)).landed.headers.get('location')!;
+    (
+      await oidcSignIn(gw.url(`${app}.localhost`, '/.auth/login/idp?post_login_redirect_uri=suiteapp://cb'), user)
+    ).landed.headers.get('location')!;
   const refreshCalls = () => gw.requestsTo('/.auth/refresh');
 
   test('sign in, call the app as the user, one renewal for 20 callers before expiry, events, logout', async () => {
     const client = clientFor('mail');
     const events: string[] = [];
-    for (const type of ['signin', 'signout', 'refresh', 'refreshfailure']) client.addEventListener(type, () => events.push(type));
+    for (const type of ['signin', 'signout', 'refresh', 'refreshfailure'])
+      client.addEventListener(type, () => events.push(type));
     const user = await client.handleRedirectCallback(await handedBack('mail', 'ada'));
     assert.match(user.userId, /^[0-9a-f-]{36}$/);
     assert.deepEqual(await client.user(), user);
@@ -70,8 +94,15 @@ describe('signonce/client', () => {
 
     await client.logout();
     assert.equal(await client.user(), undefined);
-    await assert.rejects(client.getAuthenticationToken(), (e: unknown) => e instanceof SignOnceError && e.code === 'not-signed-in');
-    assert.equal((await fetchLocal(gw.url('mail.localhost', '/.auth/me'), { headers: { 'x-zumo-auth': tokens[0]! } })).status, 401, 'signed out at SignOnce too');
+    await assert.rejects(
+      client.getAuthenticationToken(),
+      (e: unknown) => e instanceof SignOnceError && e.code === 'not-signed-in',
+    );
+    assert.equal(
+      (await fetchLocal(gw.url('mail.localhost', '/.auth/me'), { headers: { 'x-zumo-auth': tokens[0]! } })).status,
+      401,
+      'signed out at SignOnce too',
+    );
     assert.deepEqual(events, ['signin', 'refresh', 'signout']);
   });
 
@@ -81,7 +112,7 @@ describe('signonce/client', () => {
     const calendar = clientFor('calendar', cache);
     await mail.handleRedirectCallback(await handedBack('mail', 'bert'));
     const answer = await calendar.fetch(gw.url('calendar.localhost', '/today'));
-    assert.equal(answer.status, 200, 'no sign-in for the calendar: the group\'s was exchanged');
+    assert.equal(answer.status, 200, "no sign-in for the calendar: the group's was exchanged");
     assert.equal(((await answer.json()) as Echo).headers['x-ms-client-principal-name'], 'bert@example.com');
     assert.deepEqual(await calendar.user(), await mail.user());
 
@@ -89,10 +120,18 @@ describe('signonce/client', () => {
     const calls = refreshCalls();
     await mail.getAuthenticationToken();
     await calendar.getAuthenticationToken();
-    assert.equal(refreshCalls() - calls, 1, 'the calendar took the mail app\'s renewal (an exchange), no second refresh');
+    assert.equal(
+      refreshCalls() - calls,
+      1,
+      "the calendar took the mail app's renewal (an exchange), no second refresh",
+    );
 
     const other = clientFor('other', cache);
-    await assert.rejects(other.getAuthenticationToken(), (e: unknown) => e instanceof SignOnceError && e.code === 'not-signed-in', 'an app that does not accept the group\'s tokens');
+    await assert.rejects(
+      other.getAuthenticationToken(),
+      (e: unknown) => e instanceof SignOnceError && e.code === 'not-signed-in',
+      "an app that does not accept the group's tokens",
+    );
     await calendar.logout();
     await assert.rejects(mail.getAuthenticationToken(), SignOnceError);
   });
@@ -103,7 +142,8 @@ describe('signonce/client', () => {
       const file = join(dir, 'suite.cache');
       const warnings: string[] = [];
       const key = fileKeySource(join(dir, 'suite.key'));
-      const cache = (group: string, source = key) => new EncryptedFileCache({ file, group, key: source, onWarning: (w) => warnings.push(w) });
+      const cache = (group: string, source = key) =>
+        new EncryptedFileCache({ file, group, key: source, onWarning: (w) => warnings.push(w) });
       await cache('suite').set('group:suite', 'value');
       assert.equal(await cache('suite').get('group:suite'), 'value');
       assert.equal(await cache('other-suite').get('group:suite'), undefined);
@@ -117,7 +157,10 @@ describe('signonce/client', () => {
       assert.equal(await cache('suite').get('group:suite'), undefined);
       assert.match(warnings.pop() ?? '', /tampered/);
       assert.ok(!(await readFile(file, 'utf8')).includes('value'), 'sealed at rest');
-      await assert.rejects(cache('suite', envKeySource('SIGNONCE_TEST_NO_SUCH_KEY')).get('group:suite'), /SIGNONCE_TEST_NO_SUCH_KEY is not set/);
+      await assert.rejects(
+        cache('suite', envKeySource('SIGNONCE_TEST_NO_SUCH_KEY')).get('group:suite'),
+        /SIGNONCE_TEST_NO_SUCH_KEY is not set/,
+      );
     } finally {
       await remove();
     }

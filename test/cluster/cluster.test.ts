@@ -29,9 +29,18 @@ before(async () => {
   // The port of the public URLs: nothing listens on it; the test routes each request to an instance.
   front = await freePort();
   instances = await startInstances(3, {
-    publicUrl: `http://auth.localhost:${front}`, store: url, secrets: { encryptionKeys: [generateKey()] }, devMode: true,
+    publicUrl: `http://auth.localhost:${front}`,
+    store: url,
+    secrets: { encryptionKeys: [generateKey()] },
+    devMode: true,
     providers: [{ id: 'dev', type: 'dev' }],
-    apps: ['app1', 'app2'].map((id) => ({ id, hosts: [`${id}.localhost:${front}`], upstream: echo.url, defaultProvider: 'dev', allowedExternalRedirectUrls: [NATIVE_APP] })),
+    apps: ['app1', 'app2'].map((id) => ({
+      id,
+      hosts: [`${id}.localhost:${front}`],
+      upstream: echo.url,
+      defaultProvider: 'dev',
+      allowedExternalRedirectUrls: [NATIVE_APP],
+    })),
     // A minute, the longest allowed: without the store's change notices a sign-out elsewhere would be seen that late.
     session: { cacheTtl: '60s' },
     // The load below signs in hundreds of users a second from one address.
@@ -54,7 +63,9 @@ async function signIn(ua: UserAgent, name: string): Promise<Response> {
   return (await devSignIn(app('app1'), name, ua)).landed;
 }
 
-test('a sign-in through instance 1, the SSO hand-off through instance 2, app requests on instance 3; a sign-out on 3 is seen by 1 within a second', { skip }, async (t) => {
+test('a sign-in through instance 1, the SSO hand-off through instance 2, app requests on instance 3; a sign-out on 3 is seen by 1 within a second', {
+  skip,
+}, async (t) => {
   const ua = new UserAgent();
   const [one, two, three] = instances.ports;
   ua.via = () => one!;
@@ -66,10 +77,14 @@ test('a sign-in through instance 1, the SSO hand-off through instance 2, app req
   const handedOff = await ua.navigate(app('app2'));
   assert.equal(handedOff.status, 200, 'signed in to app2 without a form');
   assert.equal(await principal(handedOff), 'ada@example.com');
-  assert.ok(ua.visited.some((url) => url.includes('auth.localhost')), 'through the auth host');
+  assert.ok(
+    ua.visited.some((url) => url.includes('auth.localhost')),
+    'through the auth host',
+  );
 
   ua.via = () => three!;
-  for (const id of ['app1', 'app2']) assert.equal(await principal(await ua.request(app(id))), 'ada@example.com', `${id} on instance 3`);
+  for (const id of ['app1', 'app2'])
+    assert.equal(await principal(await ua.request(app(id))), 'ada@example.com', `${id} on instance 3`);
 
   // Instance 1 answers app1 from its cache from now on (60 s).
   ua.via = () => one!;
@@ -88,7 +103,9 @@ test('a sign-in through instance 1, the SSO hand-off through instance 2, app req
     status = (await replay.request(app('app1'), { headers: { cookie } })).status;
   }
   const seenAfter = performance.now() - outAt;
-  t.diagnostic(`sign-out on instance 3 seen by instance 1 after ${seenAfter.toFixed(1)} ms (its cache keeps answers 60 s)`);
+  t.diagnostic(
+    `sign-out on instance 3 seen by instance 1 after ${seenAfter.toFixed(1)} ms (its cache keeps answers 60 s)`,
+  );
   assert.equal(status, 302, 'instance 1 sends the signed-out cookie to sign in');
   assert.ok(seenAfter < 1000, `seen within a second (${seenAfter.toFixed(1)} ms)`);
 });
@@ -98,7 +115,11 @@ test('after `keys rotate-signing`, every instance signs with the new key within 
   const signingKid = async (port: number) => {
     const ua = new UserAgent();
     ua.via = () => port;
-    const { landed } = await devSignIn(app('app1', `/.auth/login/dev?post_login_redirect_uri=${encodeURIComponent(NATIVE_APP)}`), 'kim@example.com', ua);
+    const { landed } = await devSignIn(
+      app('app1', `/.auth/login/dev?post_login_redirect_uri=${encodeURIComponent(NATIVE_APP)}`),
+      'kim@example.com',
+      ua,
+    );
     return decodeProtectedHeader(handedOver(landed).authenticationToken).kid;
   };
   const before = await signingKid(instances.ports[0]!);
@@ -107,15 +128,21 @@ test('after `keys rotate-signing`, every instance signs with the new key within 
   assert.equal(rotated.code, 0, rotated.stderr);
   const added = /new signing key (\S+)/.exec(rotated.stdout)![1]!;
   assert.notEqual(added, before);
-  const seen = await Promise.all(instances.ports.map(async (port) => {
-    while (await signingKid(port) !== added && performance.now() - rotatedAt < 5000) await sleep(5);
-    return performance.now() - rotatedAt;
-  }));
-  t.diagnostic(`the three instances signed with the new key ${seen.map((ms) => `${ms.toFixed(0)} ms`).join(', ')} after the rotation (they re-read keys every minute otherwise)`);
+  const seen = await Promise.all(
+    instances.ports.map(async (port) => {
+      while ((await signingKid(port)) !== added && performance.now() - rotatedAt < 5000) await sleep(5);
+      return performance.now() - rotatedAt;
+    }),
+  );
+  t.diagnostic(
+    `the three instances signed with the new key ${seen.map((ms) => `${ms.toFixed(0)} ms`).join(', ')} after the rotation (they re-read keys every minute otherwise)`,
+  );
   for (const ms of seen) assert.ok(ms < 1000, `within a second (${ms.toFixed(0)} ms)`);
 });
 
-test('SIGKILL of one instance during a load of sign-ins and requests: no completed sign-in is lost, the others keep serving', { skip }, async (t) => {
+test('SIGKILL of one instance during a load of sign-ins and requests: no completed sign-in is lost, the others keep serving', {
+  skip,
+}, async (t) => {
   const victim = 2;
   let killed = false;
   const alive = () => instances.ports.filter((_, i) => !(killed && i === victim));
@@ -159,7 +186,9 @@ test('SIGKILL of one instance during a load of sign-ins and requests: no complet
   killed = true;
   await instances.kill(victim);
   await load;
-  t.diagnostic(`${completed.length} sign-ins completed (${before} before the kill), ${served} app requests served, ${interrupted} flows cut by the kill`);
+  t.diagnostic(
+    `${completed.length} sign-ins completed (${before} before the kill), ${served} app requests served, ${interrupted} flows cut by the kill`,
+  );
   assert.deepEqual(failures, []);
   assert.ok(before > 0 && completed.length > before, 'sign-ins completed before and after the kill');
 

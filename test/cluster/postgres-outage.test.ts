@@ -10,10 +10,15 @@ import { postgresSkipReason } from '../support/postgres.ts';
 import { privatePostgresSkipReason, startPrivatePostgres } from '../support/private-postgres.ts';
 import { UserAgent, finalUrl } from '../support/user-agent.ts';
 
-test('PostgreSQL stopped and restarted under load: 503 while down, full recovery after, no damaged row', { skip: postgresSkipReason ?? privatePostgresSkipReason }, async (t) => {
+test('PostgreSQL stopped and restarted under load: 503 while down, full recovery after, no damaged row', {
+  skip: postgresSkipReason ?? privatePostgresSkipReason,
+}, async (t) => {
   const pg = await startPrivatePostgres();
   const gw = await startTestGateway((port, upstream) => ({
-    publicUrl: `http://auth.localhost:${port}`, store: pg.url, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
+    publicUrl: `http://auth.localhost:${port}`,
+    store: pg.url,
+    devMode: true,
+    providers: [{ id: 'dev', type: 'dev' }],
     apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev' }],
     // New users sign in all through the outage, from one address.
     rateLimits: { signIn: { perAddress: { limit: 0, window: '1m' } } },
@@ -34,7 +39,10 @@ test('PostgreSQL stopped and restarted under load: 503 while down, full recovery
     return { ua, status: landed.status };
   };
   const users = await Promise.all(Array.from({ length: 6 }, (_, i) => signIn(`user-${i}@example.com`)));
-  assert.deepEqual(users.map((u) => u.status), Array(6).fill(200));
+  assert.deepEqual(
+    users.map((u) => u.status),
+    Array(6).fill(200),
+  );
 
   // Every answer, with when it was asked and answered (ms on performance.now()).
   const answers: Array<{ from: number; to: number; status: number }> = [];
@@ -52,7 +60,11 @@ test('PostgreSQL stopped and restarted under load: 503 while down, full recovery
       while (running) {
         await timed(async () => {
           const answer = await ua.request(gw.url('app.localhost'));
-          if (answer.status === 200) assert.equal(((await answer.json()) as Echo).headers['x-ms-client-principal-name'], `user-${i}@example.com`);
+          if (answer.status === 200)
+            assert.equal(
+              ((await answer.json()) as Echo).headers['x-ms-client-principal-name'],
+              `user-${i}@example.com`,
+            );
           else await answer.cancel();
           return answer.status;
         });
@@ -62,7 +74,7 @@ test('PostgreSQL stopped and restarted under load: 503 while down, full recovery
     (async () => {
       for (let n = 0; running; n++) {
         const name = `later-${n}@example.com`;
-        if (await timed(async () => (await signIn(name)).status) === 200) signedInLater.push(name);
+        if ((await timed(async () => (await signIn(name)).status)) === 200) signedInLater.push(name);
         await sleep(20);
       }
     })(),
@@ -89,11 +101,19 @@ test('PostgreSQL stopped and restarted under load: 503 while down, full recovery
     return JSON.stringify(counts);
   };
   const whileDown = between(downAt, startingAt);
-  const firstServed = answers.filter((a) => a.from >= upAt && a.status === 200).reduce((min, a) => Math.min(min, a.to), Number.POSITIVE_INFINITY);
+  const firstServed = answers
+    .filter((a) => a.from >= upAt && a.status === 200)
+    .reduce((min, a) => Math.min(min, a.to), Number.POSITIVE_INFINITY);
   const lastRefused = answers.filter((a) => a.status !== 200).reduce((max, a) => Math.max(max, a.to), 0);
-  t.diagnostic(`before the stop ${statuses(between(0, stoppingAt))}; while down (${(startingAt - downAt).toFixed(0)} ms) ${statuses(whileDown)}, slowest answer ${Math.max(...whileDown.map((a) => a.to - a.from)).toFixed(0)} ms; ` +
-    `after the restart ${statuses(answers.filter((a) => a.from >= upAt))}: first 200 ${(firstServed - upAt).toFixed(0)} ms after it, last refusal ${(lastRefused - upAt).toFixed(0)} ms after it`);
-  assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([200, 503]), 'nothing but served or 503: never a sign-out, never an error page');
+  t.diagnostic(
+    `before the stop ${statuses(between(0, stoppingAt))}; while down (${(startingAt - downAt).toFixed(0)} ms) ${statuses(whileDown)}, slowest answer ${Math.max(...whileDown.map((a) => a.to - a.from)).toFixed(0)} ms; ` +
+      `after the restart ${statuses(answers.filter((a) => a.from >= upAt))}: first 200 ${(firstServed - upAt).toFixed(0)} ms after it, last refusal ${(lastRefused - upAt).toFixed(0)} ms after it`,
+  );
+  assert.deepEqual(
+    new Set(answers.map((a) => a.status)),
+    new Set([200, 503]),
+    'nothing but served or 503: never a sign-out, never an error page',
+  );
   assert.deepEqual(new Set(between(0, stoppingAt).map((a) => a.status)), new Set([200]));
   assert.ok(whileDown.length > 10 && whileDown.every((a) => a.status === 503), 'fails closed while down');
   assert.ok(lastRefused - upAt < 3000, 'every request served again within 3 s of the restart');

@@ -24,11 +24,50 @@ function problems(text: string, environment: NodeJS.ProcessEnv = env): string[] 
 
 test('durations: the accepted forms, and hostile ones refused', () => {
   const good: Array<[string | number, number]> = [
-    ['90s', 90_000], ['30m', 1_800_000], ['8h', 28_800_000], ['2d', 172_800_000], ['1h30m', 5_400_000],
-    ['1d2h3m4s', 93_784_000], ['0s', 0], [3600, 3_600_000], [0, 0], ['250ms', 250], ['30', 30_000], ['0', 0], ['1s500ms', 1500], ['2m5ms', 120_005], ['0ms', 0],
+    ['90s', 90_000],
+    ['30m', 1_800_000],
+    ['8h', 28_800_000],
+    ['2d', 172_800_000],
+    ['1h30m', 5_400_000],
+    ['1d2h3m4s', 93_784_000],
+    ['0s', 0],
+    [3600, 3_600_000],
+    [0, 0],
+    ['250ms', 250],
+    ['30', 30_000],
+    ['0', 0],
+    ['1s500ms', 1500],
+    ['2m5ms', 120_005],
+    ['0ms', 0],
   ];
   for (const [input, ms] of good) assert.equal(parseDuration(input), ms, String(input));
-  for (const bad of ['', '8 hours', '-1h', '1.5h', 'h', '1h1h', '30m1h', '8H', ' 8h', '8h ', '1e3s', '99999999999999999999d', '5ms1s', '1msm', '30 ', '0x10', '-0', '1m s', '1.5ms', 'ms', '1ms1ms', -1, 1.5, NaN, Infinity]) {
+  for (const bad of [
+    '',
+    '8 hours',
+    '-1h',
+    '1.5h',
+    'h',
+    '1h1h',
+    '30m1h',
+    '8H',
+    ' 8h',
+    '8h ',
+    '1e3s',
+    '99999999999999999999d',
+    '5ms1s',
+    '1msm',
+    '30 ',
+    '0x10',
+    '-0',
+    '1m s',
+    '1.5ms',
+    'ms',
+    '1ms1ms',
+    -1,
+    1.5,
+    NaN,
+    Infinity,
+  ]) {
     assert.equal(parseDuration(bad), undefined, String(bad));
   }
 });
@@ -40,7 +79,12 @@ test('a minimal file gets every default', () => {
     listen: { host: '127.0.0.1', port: 8080 },
     store: 'sqlite:/etc/signonce/.signonce/signonce.db',
     secrets: { encryptionKeys: [KEY] },
-    session: { cookieName: 'AppServiceAuthSession', lifetime: 8 * 3_600_000, cacheTtl: 1000, tokenRefreshExtensionHours: 72 },
+    session: {
+      cookieName: 'AppServiceAuthSession',
+      lifetime: 8 * 3_600_000,
+      cacheTtl: 1000,
+      tokenRefreshExtensionHours: 72,
+    },
     tokenStore: { keepOnLogout: false },
     housekeeping: { interval: 600_000 },
     accounts: { linkByVerifiedEmail: [] },
@@ -52,7 +96,11 @@ test('a minimal file gets every default', () => {
     limits: { maxHeaderBytes: 16_384, headersTimeout: 10_000, requestTimeout: 60_000 },
     rateLimits: {
       signIn: { perAddress: { limit: 300, window: 60_000 } },
-      refresh: { perAccount: { limit: 600, window: 60_000 }, perAddress: { limit: 600, window: 60_000 }, providerGrants: { limit: 6, window: 60_000 } },
+      refresh: {
+        perAccount: { limit: 600, window: 60_000 },
+        perAddress: { limit: 600, window: 60_000 },
+        providerGrants: { limit: 6, window: 60_000 },
+      },
     },
     metrics: { allowFrom: ['127.0.0.1', '::1'] },
     devMode: false,
@@ -60,13 +108,26 @@ test('a minimal file gets every default', () => {
   });
 });
 
-test('examples/signonce.yaml (the contract\'s example configuration) passes `signonce check` as it is', async () => {
+test("examples/signonce.yaml (the contract's example configuration) passes `signonce check` as it is", async () => {
   // Kept in the repository (README links it), so a fresh clone tests it with nothing beside it.
   const file = fileURLToPath(new URL('../../examples/signonce.yaml', import.meta.url));
-  const checked = await runCli(['check', '--config', file], { SIGNONCE_KEY: KEY, GOOGLE_SECRET: 'g', FACEBOOK_SECRET: 'f', TWITTER_SECRET: 't' });
+  const checked = await runCli(['check', '--config', file], {
+    SIGNONCE_KEY: KEY,
+    GOOGLE_SECRET: 'g',
+    FACEBOOK_SECRET: 'f',
+    TWITTER_SECRET: 't',
+  });
   assert.equal(checked.code, 0, checked.stderr);
-  const config = parseConfig(await readFile(file, 'utf8'), file, { ...env, GOOGLE_SECRET: 'g', FACEBOOK_SECRET: 'f', TWITTER_SECRET: 't' });
-  assert.deepEqual(config.providers.map((p) => `${p.id}:${p.type}`), ['google:oidc', 'facebook:oauth2', 'twitter:oauth1', 'local:password']);
+  const config = parseConfig(await readFile(file, 'utf8'), file, {
+    ...env,
+    GOOGLE_SECRET: 'g',
+    FACEBOOK_SECRET: 'f',
+    TWITTER_SECRET: 't',
+  });
+  assert.deepEqual(
+    config.providers.map((p) => `${p.id}:${p.type}`),
+    ['google:oidc', 'facebook:oauth2', 'twitter:oauth1', 'local:password'],
+  );
   assert.deepEqual(config.apps[0]?.hosts, ['app1.localhost:8080']);
   assert.equal(config.session.lifetime, 8 * 3_600_000);
   assert.equal(config.session.tokenRefreshExtensionHours, 72);
@@ -86,124 +147,228 @@ test('every example configuration in README.md is valid', async () => {
 
 test('broken files: every problem, each with its exact message', () => {
   const cases: Array<[string, string, string[]]> = [
-    ['missing environment variable', BASE.replace('SIGNONCE_KEY', 'UNSET_KEY'), ['secrets.encryptionKeys[0]: environment variable UNSET_KEY is not set']],
-    ['short key', BASE.replace('${SIGNONCE_KEY}', 'AAAA'),
-      ['secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)']],
-    ['key not base64url', BASE.replace('${SIGNONCE_KEY}', `${KEY.slice(0, 42)}+`),
-      ['secrets.encryptionKeys[0]: not a 256-bit key (not base64url; generate one with `signonce keys generate`)']],
-    ['no keys', 'publicUrl: http://auth.localhost\nsecrets: { encryptionKeys: [] }',
-      ['secrets.encryptionKeys: needs at least one key (generate one with `signonce keys generate`)']],
+    [
+      'missing environment variable',
+      BASE.replace('SIGNONCE_KEY', 'UNSET_KEY'),
+      ['secrets.encryptionKeys[0]: environment variable UNSET_KEY is not set'],
+    ],
+    [
+      'short key',
+      BASE.replace('${SIGNONCE_KEY}', 'AAAA'),
+      ['secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)'],
+    ],
+    [
+      'key not base64url',
+      BASE.replace('${SIGNONCE_KEY}', `${KEY.slice(0, 42)}+`),
+      ['secrets.encryptionKeys[0]: not a 256-bit key (not base64url; generate one with `signonce keys generate`)'],
+    ],
+    [
+      'no keys',
+      'publicUrl: http://auth.localhost\nsecrets: { encryptionKeys: [] }',
+      ['secrets.encryptionKeys: needs at least one key (generate one with `signonce keys generate`)'],
+    ],
     ['nothing required given', 'listen: { port: 8080 }', ['publicUrl: is required', 'secrets: is required']],
-    ['upstream not http', `${BASE}apps:\n  - { id: a, hosts: [a.localhost], upstream: http://127.0.0.1:1 }\n  - { id: b, hosts: [b.localhost], upstream: "htp://x" }`,
-      ['apps[1].upstream: "htp://x" is not an http(s) URL']],
-    ['unknown default provider', `${BASE}devMode: true\nproviders: [{ id: google, type: google, clientId: c }, { id: dev, type: dev }]\napps: [{ id: a, hosts: [a.localhost], upstream: http://x, defaultProvider: gogle }]`,
-      ['apps[0].defaultProvider: no provider "gogle" (known: google, dev)']],
-    ['dev without devMode', `${BASE}providers: [{ id: dev, type: dev }]`,
-      ['providers[0].type: "dev" trusts whatever is typed and is refused unless devMode: true']],
-    ['duplicate ids and hosts', `${BASE}providers: [{ id: gh, type: github, clientId: a }, { id: gh, type: github, clientId: b }]
+    [
+      'upstream not http',
+      `${BASE}apps:\n  - { id: a, hosts: [a.localhost], upstream: http://127.0.0.1:1 }\n  - { id: b, hosts: [b.localhost], upstream: "htp://x" }`,
+      ['apps[1].upstream: "htp://x" is not an http(s) URL'],
+    ],
+    [
+      'unknown default provider',
+      `${BASE}devMode: true\nproviders: [{ id: google, type: google, clientId: c }, { id: dev, type: dev }]\napps: [{ id: a, hosts: [a.localhost], upstream: http://x, defaultProvider: gogle }]`,
+      ['apps[0].defaultProvider: no provider "gogle" (known: google, dev)'],
+    ],
+    [
+      'dev without devMode',
+      `${BASE}providers: [{ id: dev, type: dev }]`,
+      ['providers[0].type: "dev" trusts whatever is typed and is refused unless devMode: true'],
+    ],
+    [
+      'duplicate ids and hosts',
+      `${BASE}providers: [{ id: gh, type: github, clientId: a }, { id: gh, type: github, clientId: b }]
 apps:
   - { id: a, hosts: [a.localhost:8080], upstream: http://x }
-  - { id: a, hosts: [A.LOCALHOST:8080, auth.localhost:8080], upstream: http://x }`, [
-      'apps[1].hosts[0]: "A.LOCALHOST:8080" is already a host of apps[0]; each host routes to one app',
-      'apps[1].hosts[1]: "auth.localhost:8080" is the auth host (publicUrl); give the app a host of its own',
-      'apps[1].id: "a" is already the id of apps[0]',
-      'providers[1].id: "gh" is already the id of providers[0]',
-    ]],
-    ['misspelt options', `${BASE}devMod: true\nsession: { cookiename: x }\nproviders: [{ id: g, type: google, clientId: c, clientSecrt: s }]`, [
-      'devMod: unknown option (did you mean "devMode"?)',
-      'providers[0].clientSecrt: unknown option (did you mean "clientSecret"?)',
-      'session.cookiename: unknown option (did you mean "cookieName"?)',
-    ]],
-    ['wrong types and values', `${BASE}listen: { port: "8080" }\ndevMode: "yes"\nsession: { lifetime: 8 hours }\nlog: { level: loud }`, [
-      'devMode: expected true or false, got string "yes"',
-      'listen.port: expected a number, got string "8080"',
-      'log.level: "loud" is not one of: fatal, error, warn, info, debug, trace',
-      'session.lifetime: "8 hours" is not a duration like 500ms, 90s, 30m, 8h, 2d or 1h30m',
-    ]],
-    ['unknown provider type', `${BASE}providers: [{ id: x, type: gogle }, { id: y }]`, [
-      'providers[0].type: "gogle" is not a provider type (known: oidc, oauth2, oauth1, password, dev, google, aad, microsoftaccount, apple, facebook, github, twitter)',
-      'providers[1].type: is required (one of: oidc, oauth2, oauth1, password, dev, google, aad, microsoftaccount, apple, facebook, github, twitter)',
-    ]],
-    ['store URL with a password is redacted', `${BASE}store: mysql://admin:hunter2@db/signonce`,
-      ['store: "mysql://admin:***@db/signonce" is not a store URL (use sqlite:PATH or postgres://user:password@host:5432/db)']],
-    ['publicUrl with a path', BASE.replace('8080', '8080/auth'),
-      ['publicUrl: "http://auth.localhost:8080/auth" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)']],
-    ['app details', `${BASE}apps: [{ id: App, hosts: ["bad host"], upstream: http://x, excludedPaths: [healthz], exposeRefreshTokens: true, allowedExternalRedirectUrls: ["not a url"] }]`, [
-      'apps[0].allowedExternalRedirectUrls[0]: "not a url" is not an absolute URL (e.g. https://app.example/done or myapp://easyauth.callback)',
-      'apps[0].excludedPaths[0]: "healthz" is not a path (it starts with "/")',
-      'apps[0].exposeRefreshTokens: needs tokenStore: true (without the token store there are no tokens to expose)',
-      'apps[0].hosts[0]: "bad host" is not a host or host:port (e.g. app1.example.com or app1.localhost:8080)',
-      'apps[0].id: "App" is not an id (lower-case letters, digits, "-" and "_", at most 64; it appears in URLs and header names)',
-    ]],
-    ['YAML syntax error', 'publicUrl: [x\n', ['line 2:1: not valid YAML or JSON: Flow sequence in block collection must be sufficiently indented and end with a ]']],
+  - { id: a, hosts: [A.LOCALHOST:8080, auth.localhost:8080], upstream: http://x }`,
+      [
+        'apps[1].hosts[0]: "A.LOCALHOST:8080" is already a host of apps[0]; each host routes to one app',
+        'apps[1].hosts[1]: "auth.localhost:8080" is the auth host (publicUrl); give the app a host of its own',
+        'apps[1].id: "a" is already the id of apps[0]',
+        'providers[1].id: "gh" is already the id of providers[0]',
+      ],
+    ],
+    [
+      'misspelt options',
+      `${BASE}devMod: true\nsession: { cookiename: x }\nproviders: [{ id: g, type: google, clientId: c, clientSecrt: s }]`,
+      [
+        'devMod: unknown option (did you mean "devMode"?)',
+        'providers[0].clientSecrt: unknown option (did you mean "clientSecret"?)',
+        'session.cookiename: unknown option (did you mean "cookieName"?)',
+      ],
+    ],
+    [
+      'wrong types and values',
+      `${BASE}listen: { port: "8080" }\ndevMode: "yes"\nsession: { lifetime: 8 hours }\nlog: { level: loud }`,
+      [
+        'devMode: expected true or false, got string "yes"',
+        'listen.port: expected a number, got string "8080"',
+        'log.level: "loud" is not one of: fatal, error, warn, info, debug, trace',
+        'session.lifetime: "8 hours" is not a duration like 500ms, 90s, 30m, 8h, 2d or 1h30m',
+      ],
+    ],
+    [
+      'unknown provider type',
+      `${BASE}providers: [{ id: x, type: gogle }, { id: y }]`,
+      [
+        'providers[0].type: "gogle" is not a provider type (known: oidc, oauth2, oauth1, password, dev, google, aad, microsoftaccount, apple, facebook, github, twitter)',
+        'providers[1].type: is required (one of: oidc, oauth2, oauth1, password, dev, google, aad, microsoftaccount, apple, facebook, github, twitter)',
+      ],
+    ],
+    [
+      'store URL with a password is redacted',
+      `${BASE}store: mysql://admin:hunter2@db/signonce`,
+      [
+        'store: "mysql://admin:***@db/signonce" is not a store URL (use sqlite:PATH or postgres://user:password@host:5432/db)',
+      ],
+    ],
+    [
+      'publicUrl with a path',
+      BASE.replace('8080', '8080/auth'),
+      [
+        'publicUrl: "http://auth.localhost:8080/auth" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)',
+      ],
+    ],
+    [
+      'app details',
+      `${BASE}apps: [{ id: App, hosts: ["bad host"], upstream: http://x, excludedPaths: [healthz], exposeRefreshTokens: true, allowedExternalRedirectUrls: ["not a url"] }]`,
+      [
+        'apps[0].allowedExternalRedirectUrls[0]: "not a url" is not an absolute URL (e.g. https://app.example/done or myapp://easyauth.callback)',
+        'apps[0].excludedPaths[0]: "healthz" is not a path (it starts with "/")',
+        'apps[0].exposeRefreshTokens: needs tokenStore: true (without the token store there are no tokens to expose)',
+        'apps[0].hosts[0]: "bad host" is not a host or host:port (e.g. app1.example.com or app1.localhost:8080)',
+        'apps[0].id: "App" is not an id (lower-case letters, digits, "-" and "_", at most 64; it appears in URLs and header names)',
+      ],
+    ],
+    [
+      'YAML syntax error',
+      'publicUrl: [x\n',
+      [
+        'line 2:1: not valid YAML or JSON: Flow sequence in block collection must be sufficiently indented and end with a ]',
+      ],
+    ],
     ['duplicate key', 'publicUrl: a\npublicUrl: b\n', ['line 2:1: not valid YAML or JSON: Map keys must be unique']],
     ['empty file', '', ['(root): the file is empty; see "Configuration reference" in README.md']],
     ['a list, not a mapping', '- a\n', ['(root): expected a mapping of options (publicUrl: …, secrets: …)']],
-    ['trusted proxies', `${BASE}trustedProxies: [10.0.0.0/8, 10.0.0.0/33, localhost, "fd00::/8"]`, [
-      'trustedProxies[1]: "10.0.0.0/33" is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)',
-      'trustedProxies[2]: "localhost" is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)',
-    ]],
-    ['upstream timeout', `${BASE}apps: [{ id: a, hosts: [a.localhost], upstream: http://x, upstreamTimeout: 30 seconds }]`,
-      ['apps[0].upstreamTimeout: "30 seconds" is not a duration like 500ms, 90s, 30m, 8h, 2d or 1h30m']],
-    ['apple without its key, or with a static secret', `${BASE}providers: [{ id: a, type: apple, clientId: c }, { id: b, type: apple, clientId: c, teamId: T, keyId: K, privateKey: "-----BEGIN PRIVATE KEY-----\\nSECRETBYTES\\n-----END PRIVATE KEY-----", clientSecret: s }]`, [
-      'providers[0].keyId: is required',
-      'providers[0].privateKey: is required',
-      'providers[0].teamId: is required',
-      'providers[1].clientSecret: is not used by apple: SignOnce makes the client secret from teamId, keyId and privateKey',
-      'providers[1].privateKey: is not an EC P-256 private key in PEM form (the AuthKey_….p8 file from Apple, "-----BEGIN PRIVATE KEY-----…"); put it in a variable: privateKey: "${APPLE_PRIVATE_KEY}"',
-    ]],
-    ['a credential of the wrong type is not shown', `${BASE}providers: [{ id: g, type: google, clientId: c, clientSecret: 12345678 }]`,
-      ['providers[0].clientSecret: expected a string, got a number (not shown)']],
-    ['trust in an app that does not exist', `${BASE}apps: [{ id: a, hosts: [a.localhost], upstream: http://x, acceptTokensFrom: [a, b, "Bad Id"] }]`, [
-      'apps[0].acceptTokensFrom[1]: no app "b" (known: a)',
-      'apps[0].acceptTokensFrom[2]: "Bad Id" is not an id (lower-case letters, digits, "-" and "_", at most 64; it appears in URLs and header names)',
-    ]],
-    ['a legacy HS256 secret too short to be a key', `${BASE}apps: [{ id: a, hosts: [a.localhost], upstream: http://x, tokenSigning: { alg: HS256, secret: short } }, { id: b, hosts: [b.localhost], upstream: http://x, tokenSigning: { alg: HS512, secret: "${'x'.repeat(40)}" } }]`, [
-      'apps[0].tokenSigning.secret: must be at least 32 bytes (RFC 7518 section 3.2: an HS256 key as long as its hash); generate one with `signonce keys generate`',
-      'apps[1].tokenSigning.alg: "HS512" is not one of: HS256',
-    ]],
-    ['resources an app cannot have', `${BASE}devMode: true\nproviders: [{ id: idp, type: oidc, issuer: http://127.0.0.1:1, clientId: c }, { id: dev, type: dev }]
+    [
+      'trusted proxies',
+      `${BASE}trustedProxies: [10.0.0.0/8, 10.0.0.0/33, localhost, "fd00::/8"]`,
+      [
+        'trustedProxies[1]: "10.0.0.0/33" is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)',
+        'trustedProxies[2]: "localhost" is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)',
+      ],
+    ],
+    [
+      'upstream timeout',
+      `${BASE}apps: [{ id: a, hosts: [a.localhost], upstream: http://x, upstreamTimeout: 30 seconds }]`,
+      ['apps[0].upstreamTimeout: "30 seconds" is not a duration like 500ms, 90s, 30m, 8h, 2d or 1h30m'],
+    ],
+    [
+      'apple without its key, or with a static secret',
+      `${BASE}providers: [{ id: a, type: apple, clientId: c }, { id: b, type: apple, clientId: c, teamId: T, keyId: K, privateKey: "-----BEGIN PRIVATE KEY-----\\nSECRETBYTES\\n-----END PRIVATE KEY-----", clientSecret: s }]`,
+      [
+        'providers[0].keyId: is required',
+        'providers[0].privateKey: is required',
+        'providers[0].teamId: is required',
+        'providers[1].clientSecret: is not used by apple: SignOnce makes the client secret from teamId, keyId and privateKey',
+        'providers[1].privateKey: is not an EC P-256 private key in PEM form (the AuthKey_….p8 file from Apple, "-----BEGIN PRIVATE KEY-----…"); put it in a variable: privateKey: "${APPLE_PRIVATE_KEY}"',
+      ],
+    ],
+    [
+      'a credential of the wrong type is not shown',
+      `${BASE}providers: [{ id: g, type: google, clientId: c, clientSecret: 12345678 }]`,
+      ['providers[0].clientSecret: expected a string, got a number (not shown)'],
+    ],
+    [
+      'trust in an app that does not exist',
+      `${BASE}apps: [{ id: a, hosts: [a.localhost], upstream: http://x, acceptTokensFrom: [a, b, "Bad Id"] }]`,
+      [
+        'apps[0].acceptTokensFrom[1]: no app "b" (known: a)',
+        'apps[0].acceptTokensFrom[2]: "Bad Id" is not an id (lower-case letters, digits, "-" and "_", at most 64; it appears in URLs and header names)',
+      ],
+    ],
+    [
+      'a legacy HS256 secret too short to be a key',
+      `${BASE}apps: [{ id: a, hosts: [a.localhost], upstream: http://x, tokenSigning: { alg: HS256, secret: short } }, { id: b, hosts: [b.localhost], upstream: http://x, tokenSigning: { alg: HS512, secret: "${'x'.repeat(40)}" } }]`,
+      [
+        'apps[0].tokenSigning.secret: must be at least 32 bytes (RFC 7518 section 3.2: an HS256 key as long as its hash); generate one with `signonce keys generate`',
+        'apps[1].tokenSigning.alg: "HS512" is not one of: HS256',
+      ],
+    ],
+    [
+      'resources an app cannot have',
+      `${BASE}devMode: true\nproviders: [{ id: idp, type: oidc, issuer: http://127.0.0.1:1, clientId: c }, { id: dev, type: dev }]
 apps: [{ id: a, hosts: [a.localhost], upstream: http://x, resources: [
   { alias: api, provider: idp, resource: "https://api.example/#frag" }, { alias: api, provider: idp, scopes: [read] },
-  { alias: Graph.API, provider: nobody, scopes: [x] }, { alias: d, provider: dev, scopes: [x] }, { alias: none, provider: idp } ] }]`, [
-      'apps[0].resources[0].resource: "https://api.example/#frag" is not a resource indicator (RFC 8707 section 2: an absolute URI without a fragment, e.g. https://api.example.com)',
-      'apps[0].resources[1].alias: "api" is already the alias of resources[0]',
-      'apps[0].resources[2].alias: "Graph.API" is not an alias (lower-case letters, digits and "-", at most 32; it names the header X-SIGNONCE-TOKEN-{ALIAS})',
-      'apps[0].resources[2].provider: no provider "nobody" (known: idp, dev)',
-      'apps[0].resources[3].provider: "dev" is a dev provider: its tokens cannot be refreshed, so it gets no tokens for other resources (use an oidc or oauth2 provider)',
-      'apps[0].resources[4]: needs a resource (an RFC 8707 indicator), scopes, or both: they say which token to get',
-    ]],
-    ['linking by e-mail with providers that cannot vouch', `${BASE}devMode: true\nproviders: [{ id: dev, type: dev }]\naccounts: { linkByVerifiedEmail: [dev, nobody, "Bad Id"] }`, [
-      'accounts.linkByVerifiedEmail[0]: "dev" trusts whatever is typed: an e-mail it reports proves nothing',
-      'accounts.linkByVerifiedEmail[1]: no provider "nobody" (known: dev)',
-      'accounts.linkByVerifiedEmail[2]: "Bad Id" is not an id (lower-case letters, digits, "-" and "_", at most 64; it appears in URLs and header names)',
-    ]],
-    ['external issuers that could not be checked safely', `${BASE}externalIssuers: [
+  { alias: Graph.API, provider: nobody, scopes: [x] }, { alias: d, provider: dev, scopes: [x] }, { alias: none, provider: idp } ] }]`,
+      [
+        'apps[0].resources[0].resource: "https://api.example/#frag" is not a resource indicator (RFC 8707 section 2: an absolute URI without a fragment, e.g. https://api.example.com)',
+        'apps[0].resources[1].alias: "api" is already the alias of resources[0]',
+        'apps[0].resources[2].alias: "Graph.API" is not an alias (lower-case letters, digits and "-", at most 32; it names the header X-SIGNONCE-TOKEN-{ALIAS})',
+        'apps[0].resources[2].provider: no provider "nobody" (known: idp, dev)',
+        'apps[0].resources[3].provider: "dev" is a dev provider: its tokens cannot be refreshed, so it gets no tokens for other resources (use an oidc or oauth2 provider)',
+        'apps[0].resources[4]: needs a resource (an RFC 8707 indicator), scopes, or both: they say which token to get',
+      ],
+    ],
+    [
+      'linking by e-mail with providers that cannot vouch',
+      `${BASE}devMode: true\nproviders: [{ id: dev, type: dev }]\naccounts: { linkByVerifiedEmail: [dev, nobody, "Bad Id"] }`,
+      [
+        'accounts.linkByVerifiedEmail[0]: "dev" trusts whatever is typed: an e-mail it reports proves nothing',
+        'accounts.linkByVerifiedEmail[1]: no provider "nobody" (known: dev)',
+        'accounts.linkByVerifiedEmail[2]: "Bad Id" is not an id (lower-case letters, digits, "-" and "_", at most 64; it appears in URLs and header names)',
+      ],
+    ],
+    [
+      'external issuers that could not be checked safely',
+      `${BASE}externalIssuers: [
   { id: mail, issuer: https://mail.example, audience: a },
   { id: mail, issuer: https://mail.example, jwksUrl: https://mail.example/keys, metadataUrl: https://mail.example/meta, audience: a },
-  { id: hs, issuer: https://hs.example, jwksUrl: https://hs.example/keys, audience: a, algorithms: [HS256, none] } ]`, [
-      'externalIssuers[0]: needs exactly one of jwksUrl (the issuer\'s JWK Set) or metadataUrl (its OpenID/OAuth metadata, which names the JWK Set)',
-      'externalIssuers[1]: needs exactly one of jwksUrl (the issuer\'s JWK Set) or metadataUrl (its OpenID/OAuth metadata, which names the JWK Set)',
-      'externalIssuers[1].id: "mail" is already the id of externalIssuers[0]',
-      'externalIssuers[2].algorithms[0]: "HS256" is not one of: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA',
-      'externalIssuers[2].algorithms[1]: "none" is not one of: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA',
-    ]],
-    ['OpenID clients that could not be trusted', `${BASE}clients: [
+  { id: hs, issuer: https://hs.example, jwksUrl: https://hs.example/keys, audience: a, algorithms: [HS256, none] } ]`,
+      [
+        "externalIssuers[0]: needs exactly one of jwksUrl (the issuer's JWK Set) or metadataUrl (its OpenID/OAuth metadata, which names the JWK Set)",
+        "externalIssuers[1]: needs exactly one of jwksUrl (the issuer's JWK Set) or metadataUrl (its OpenID/OAuth metadata, which names the JWK Set)",
+        'externalIssuers[1].id: "mail" is already the id of externalIssuers[0]',
+        'externalIssuers[2].algorithms[0]: "HS256" is not one of: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA',
+        'externalIssuers[2].algorithms[1]: "none" is not one of: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA',
+      ],
+    ],
+    [
+      'OpenID clients that could not be trusted',
+      `${BASE}clients: [
   { id: wiki, redirectUris: ["https://wiki.example.com/*"] },
   { id: wiki, public: true, secret: "${'s'.repeat(40)}", redirectUris: ["http://wiki.example.com/cb"], scopes: [openid, admin] },
-  { id: spa, secret: short, redirectUris: [] } ]`, [
-      'clients[0]: needs a secret, or public: true for a client that cannot keep one (a browser or native app; PKCE protects its codes)',
-      'clients[0].redirectUris[0]: "https://wiki.example.com/*" has a wildcard: redirect URIs are matched exactly (RFC 9700 section 4.1.3)',
-      'clients[1].id: "wiki" is already the id of clients[0]',
-      'clients[1].redirectUris[0]: "http://wiki.example.com/cb" is plain http to a host that is not loopback: use https',
-      'clients[1].scopes[1]: "admin" is not one of: openid, profile, email, offline_access, provider_tokens',
-      'clients[2].redirectUris: needs at least one redirect URI',
-      'clients[2].secret: must be at least 32 bytes; generate one with `signonce keys generate`',
-    ]],
-    ['session cache too long', `${BASE}session: { cacheTtl: 2m }`,
-      ['session.cacheTtl: must be at most 60s: the longest an instance may serve a change it was not told of (several processes on one SQLite file; PostgreSQL tells at once)']],
-    ['invalid variable reference', `${BASE}log: { level: "\${not-a-name}" }`,
-      ['log.level: "${not-a-name}" is not a valid environment variable reference (write $${…} for a literal)']],
+  { id: spa, secret: short, redirectUris: [] } ]`,
+      [
+        'clients[0]: needs a secret, or public: true for a client that cannot keep one (a browser or native app; PKCE protects its codes)',
+        'clients[0].redirectUris[0]: "https://wiki.example.com/*" has a wildcard: redirect URIs are matched exactly (RFC 9700 section 4.1.3)',
+        'clients[1].id: "wiki" is already the id of clients[0]',
+        'clients[1].redirectUris[0]: "http://wiki.example.com/cb" is plain http to a host that is not loopback: use https',
+        'clients[1].scopes[1]: "admin" is not one of: openid, profile, email, offline_access, provider_tokens',
+        'clients[2].redirectUris: needs at least one redirect URI',
+        'clients[2].secret: must be at least 32 bytes; generate one with `signonce keys generate`',
+      ],
+    ],
+    [
+      'session cache too long',
+      `${BASE}session: { cacheTtl: 2m }`,
+      [
+        'session.cacheTtl: must be at most 60s: the longest an instance may serve a change it was not told of (several processes on one SQLite file; PostgreSQL tells at once)',
+      ],
+    ],
+    [
+      'invalid variable reference',
+      `${BASE}log: { level: "\${not-a-name}" }`,
+      ['log.level: "${not-a-name}" is not a valid environment variable reference (write $${…} for a literal)'],
+    ],
   ];
   for (const [name, text, expected] of cases) assert.deepEqual(problems(text), expected, name);
 });
@@ -211,12 +376,26 @@ apps: [{ id: a, hosts: [a.localhost], upstream: http://x, resources: [
 test('environment: values substituted after parsing, $${X} escapes, YAML-looking values stay strings', () => {
   const text = `${BASE}providers: [{ id: g, type: google, clientId: "\${ID}", clientSecret: "$\${LITERAL}" }]\nlisten: { host: "\${HOST}" }`;
   const config = parseConfig(text, 'x.yaml', { ...env, ID: 'id: injected\nother: [1]', HOST: '0.0.0.0' });
-  assert.deepEqual(config.providers[0], { id: 'g', type: 'google', clientId: 'id: injected\nother: [1]', clientSecret: '${LITERAL}', refresh: { ahead: 300_000, onRefreshFailure: 'proceed' } });
+  assert.deepEqual(config.providers[0], {
+    id: 'g',
+    type: 'google',
+    clientId: 'id: injected\nother: [1]',
+    clientSecret: '${LITERAL}',
+    refresh: { ahead: 300_000, onRefreshFailure: 'proceed' },
+  });
   assert.equal(config.listen.host, '0.0.0.0');
 });
 
 test('JSON is accepted as well as YAML', () => {
-  const config = parseConfig(JSON.stringify({ publicUrl: 'https://auth.example.com/', secrets: { encryptionKeys: [KEY] }, store: 'postgres://u:p@db:5432/s' }), 'x.json', {});
+  const config = parseConfig(
+    JSON.stringify({
+      publicUrl: 'https://auth.example.com/',
+      secrets: { encryptionKeys: [KEY] },
+      store: 'postgres://u:p@db:5432/s',
+    }),
+    'x.json',
+    {},
+  );
   assert.equal(config.publicUrl, 'https://auth.example.com');
   assert.equal(config.store, 'postgres://u:p@db:5432/s');
 });
@@ -229,7 +408,10 @@ test('config path: --config, else $SIGNONCE_CONFIG, else ./signonce.yaml; relati
   try {
     await writeFile(join(dir, 'signonce.yaml'), `${BASE}store: sqlite:data/x.db\n`);
     assert.equal((await loadConfig(join(dir, 'signonce.yaml'), env)).store, `sqlite:${join(dir, 'data', 'x.db')}`);
-    await assert.rejects(loadConfig(join(dir, 'missing.yaml'), env), /missing\.yaml: 1 problem\n {2}\(root\): no such file/);
+    await assert.rejects(
+      loadConfig(join(dir, 'missing.yaml'), env),
+      /missing\.yaml: 1 problem\n {2}\(root\): no such file/,
+    );
   } finally {
     await remove();
   }
@@ -247,13 +429,16 @@ test('signonce check: exit 0 with a summary on a good file, exit 2 with every pr
     assert.equal(ok.stdout, `${good}: ok (1 providers, 0 apps)\n`);
     const failed = await runCli(['check'], { ...env, SIGNONCE_CONFIG: bad });
     assert.equal(failed.code, 2);
-    assert.equal(failed.stderr, [
-      `${bad}: 3 problems`,
-      '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, housekeeping, accounts, providers, apps, externalIssuers, clients, trustedProxies, limits, rateLimits, metrics, devMode, log)',
-      '  publicUrl: "ftp://x" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)',
-      '  secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)',
-      '',
-    ].join('\n'));
+    assert.equal(
+      failed.stderr,
+      [
+        `${bad}: 3 problems`,
+        '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, housekeeping, accounts, providers, apps, externalIssuers, clients, trustedProxies, limits, rateLimits, metrics, devMode, log)',
+        '  publicUrl: "ftp://x" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)',
+        '  secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)',
+        '',
+      ].join('\n'),
+    );
     assert.equal((await runCli(['check', '--config'])).code, 2, 'a flag without its value is a usage error');
   } finally {
     await remove();
@@ -269,6 +454,10 @@ test('a __Host- or __Secure- session cookie name needs an https publicUrl', () =
   ] as const) {
     const yaml = `${BASE.replace('http://auth.localhost:8080', publicUrl)}\nsession: { cookieName: ${cookieName} }\n`;
     if (accepted) assert.equal(parseConfig(yaml, '/etc/signonce/signonce.yaml', env).session.cookieName, cookieName);
-    else assert.throws(() => parseConfig(yaml, '/etc/signonce/signonce.yaml', env), /session\.cookieName: .*needs an https publicUrl/);
+    else
+      assert.throws(
+        () => parseConfig(yaml, '/etc/signonce/signonce.yaml', env),
+        /session\.cookieName: .*needs an https publicUrl/,
+      );
   }
 });

@@ -28,8 +28,10 @@ test('rotation: the first key seals, older keys still open', () => {
 
 test('a value sealed under a key no longer listed fails with unknown-key', () => {
   const sealed = new Keyring([generateKey()]).seal('x', binding);
-  assert.throws(() => new Keyring([generateKey()]).open(sealed, binding),
-    (e: unknown) => e instanceof SealedValueError && e.code === 'unknown-key');
+  assert.throws(
+    () => new Keyring([generateKey()]).open(sealed, binding),
+    (e: unknown) => e instanceof SealedValueError && e.code === 'unknown-key',
+  );
 });
 
 test('wrong binding fails: another owner, another purpose, owner parts shifted', () => {
@@ -42,8 +44,11 @@ test('wrong binding fails: another owner, another purpose, owner parts shifted',
     { purpose: 'p', owner: ['a', 'b', ''] },
     { purpose: 'p', owner: ['a\u0000b'] },
   ]) {
-    assert.throws(() => ring.open(sealed, other),
-      (e: unknown) => e instanceof SealedValueError && e.code === 'unauthentic', JSON.stringify(other));
+    assert.throws(
+      () => ring.open(sealed, other),
+      (e: unknown) => e instanceof SealedValueError && e.code === 'unauthentic',
+      JSON.stringify(other),
+    );
   }
 });
 
@@ -52,7 +57,11 @@ test('tampered or malformed values fail with a typed error, never garbage', () =
   const sealed = ring.seal('a plaintext longer than one GCM tag', binding);
   const [format, kid, body] = sealed.split('.') as [string, string, string];
   const bytes = Buffer.from(body, 'base64url');
-  const flipped = (i: number) => { const b = Buffer.from(bytes); b[i]! ^= 1; return `${format}.${kid}.${b.toString('base64url')}`; };
+  const flipped = (i: number) => {
+    const b = Buffer.from(bytes);
+    b[i]! ^= 1;
+    return `${format}.${kid}.${b.toString('base64url')}`;
+  };
   const cases: Array<[string, string, SealedValueError['code']]> = [
     ['bit flip in IV', flipped(0), 'unauthentic'],
     ['bit flip in ciphertext', flipped(14), 'unauthentic'],
@@ -70,16 +79,27 @@ test('tampered or malformed values fail with a typed error, never garbage', () =
     ['kid swapped', `${format}.AAAAAAAAAAA.${body}`, 'unknown-key'],
   ];
   for (const [name, value, code] of cases) {
-    assert.throws(() => ring.open(value, binding),
-      (e: unknown) => e instanceof SealedValueError && e.code === code, name);
+    assert.throws(
+      () => ring.open(value, binding),
+      (e: unknown) => e instanceof SealedValueError && e.code === code,
+      name,
+    );
   }
 });
 
 test('decodeKey accepts only canonical 32-byte base64url', () => {
   const good = generateKey();
   assert.equal(decodeKey(good)?.length, 32);
-  for (const bad of ['', 'abc', `${good}=`, good.slice(1), `${good}A`, Buffer.alloc(32).toString('base64'),
-    Buffer.alloc(16).toString('base64url'), `${good.slice(0, 42)}B` /* non-zero spare bits */]) {
+  for (const bad of [
+    '',
+    'abc',
+    `${good}=`,
+    good.slice(1),
+    `${good}A`,
+    Buffer.alloc(32).toString('base64'),
+    Buffer.alloc(16).toString('base64url'),
+    `${good.slice(0, 42)}B` /* non-zero spare bits */,
+  ]) {
     assert.equal(decodeKey(bad), undefined, bad);
   }
   assert.throws(() => new Keyring([]), RangeError);

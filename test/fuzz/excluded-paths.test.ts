@@ -38,7 +38,11 @@ function lenient(path: string, rounds: number, decode: (s: string) => string): s
     }
   }
   p = p.split(/[\u0000?#]/, 1)[0]!.replaceAll('\\', '/');
-  p = p.split('/').map((segment) => segment.split(';', 1)[0]).join('/').replace(/\/{2,}/g, '/');
+  p = p
+    .split('/')
+    .map((segment) => segment.split(';', 1)[0])
+    .join('/')
+    .replace(/\/{2,}/g, '/');
   return removeDotSegments(p.startsWith('/') ? p : `/${p}`);
 }
 
@@ -54,23 +58,73 @@ const READINGS: Record<string, (path: string) => string | undefined> = {
 const SEGMENTS = ['public', 'healthz', 'static', 'app.js', 'admin', 'a', 'x.css'];
 // What path-confusion attacks are made of, raw and encoded (once and twice).
 const TRICKS = [
-  '/', '//', '.', '..', '%2e', '%2E', '.%2e', '%2e.', '%2f', '%2F', '%5c', '\\', ';', ';x=1', '%3b', '#', '%23', '?', '%3f', '%3F',
-  '%00', '%', '%zz', '%25', '%252e', '%252f', '%u002e', '%u002f', '%c0%ae', '%20', ' ', '\t', '%09', 'é', '%C3%A9', '%ef%bc%8e', '~',
+  '/',
+  '//',
+  '.',
+  '..',
+  '%2e',
+  '%2E',
+  '.%2e',
+  '%2e.',
+  '%2f',
+  '%2F',
+  '%5c',
+  '\\',
+  ';',
+  ';x=1',
+  '%3b',
+  '#',
+  '%23',
+  '?',
+  '%3f',
+  '%3F',
+  '%00',
+  '%',
+  '%zz',
+  '%25',
+  '%252e',
+  '%252f',
+  '%u002e',
+  '%u002f',
+  '%c0%ae',
+  '%20',
+  ' ',
+  '\t',
+  '%09',
+  'é',
+  '%C3%A9',
+  '%ef%bc%8e',
+  '~',
   ...SEGMENTS,
 ];
 
-const patternArb = fc.tuple(fc.array(fc.constantFrom(...SEGMENTS), { minLength: 1, maxLength: 2 }), fc.boolean())
+const patternArb = fc
+  .tuple(fc.array(fc.constantFrom(...SEGMENTS), { minLength: 1, maxLength: 2 }), fc.boolean())
   .map(([segments, prefix]) => `/${segments.join('/')}${prefix ? '/*' : ''}`);
 // Targets that start as an excluded path and go on with segments, some of them tricks (few enough
 // that many targets are excluded, where the property has something to check), or anything at all.
-const pieceArb = fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...SEGMENTS) }, { weight: 1, arbitrary: soup(TRICKS, 3) });
-const targetFor = (patterns: string[]) => fc.oneof(
-  fc.tuple(fc.constantFrom(...patterns), fc.array(pieceArb, { maxLength: 4 }), fc.constantFrom('', '/', '?x=/../admin')).map(([pattern, pieces, end]) =>
-    `${pattern.replace(/\/\*$/, '')}${pieces.map((piece) => `/${piece}`).join('')}${end}`),
-  soup(TRICKS, 8).map((rest) => `/${rest}`),
-  anyString(),
+const pieceArb = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(...SEGMENTS) },
+  { weight: 1, arbitrary: soup(TRICKS, 3) },
 );
-const casesArb = fc.array(patternArb, { minLength: 1, maxLength: 3 }).chain((patterns) => fc.tuple(targetFor(patterns), fc.constant(patterns)));
+const targetFor = (patterns: string[]) =>
+  fc.oneof(
+    fc
+      .tuple(
+        fc.constantFrom(...patterns),
+        fc.array(pieceArb, { maxLength: 4 }),
+        fc.constantFrom('', '/', '?x=/../admin'),
+      )
+      .map(
+        ([pattern, pieces, end]) =>
+          `${pattern.replace(/\/\*$/, '')}${pieces.map((piece) => `/${piece}`).join('')}${end}`,
+      ),
+    soup(TRICKS, 8).map((rest) => `/${rest}`),
+    anyString(),
+  );
+const casesArb = fc
+  .array(patternArb, { minLength: 1, maxLength: 3 })
+  .chain((patterns) => fc.tuple(targetFor(patterns), fc.constant(patterns)));
 
 /** Whether `path` is `pattern` (exact) or at or under it (`/base/*`), both read the same way. */
 function within(reading: (p: string) => string | undefined, path: string, pattern: string): boolean {
@@ -84,19 +138,29 @@ function within(reading: (p: string) => string | undefined, path: string, patter
 
 test('isExcludedPath: an excluded target resolves under its pattern in every upstream reading', () => {
   const seen = new Tally();
-  fc.assert(fc.property(casesArb, ([target, patterns]) => {
-    const excluded = isExcludedPath(target, patterns);
-    assert.equal(typeof excluded, 'boolean');
-    const canonical = canonicalPath(target);
-    if (canonical !== undefined) assert.equal(canonical, target.split('?', 1)[0], 'the path is the target before "?"');
-    if (!excluded) return;
-    seen.add('excluded');
-    assert.ok(canonical !== undefined);
-    const path = canonical;
-    const matched = patterns.filter((pattern) => Object.values(READINGS).every((reading) => within(reading, path, pattern)));
-    assert.ok(matched.length > 0, `${JSON.stringify(path)} leaves ${JSON.stringify(patterns)} in some reading: ${
-      JSON.stringify(Object.fromEntries(Object.entries(READINGS).map(([name, reading]) => [name, reading(path)])))}`);
-  }), params(2000));
+  fc.assert(
+    fc.property(casesArb, ([target, patterns]) => {
+      const excluded = isExcludedPath(target, patterns);
+      assert.equal(typeof excluded, 'boolean');
+      const canonical = canonicalPath(target);
+      if (canonical !== undefined)
+        assert.equal(canonical, target.split('?', 1)[0], 'the path is the target before "?"');
+      if (!excluded) return;
+      seen.add('excluded');
+      assert.ok(canonical !== undefined);
+      const path = canonical;
+      const matched = patterns.filter((pattern) =>
+        Object.values(READINGS).every((reading) => within(reading, path, pattern)),
+      );
+      assert.ok(
+        matched.length > 0,
+        `${JSON.stringify(path)} leaves ${JSON.stringify(patterns)} in some reading: ${JSON.stringify(
+          Object.fromEntries(Object.entries(READINGS).map(([name, reading]) => [name, reading(path)])),
+        )}`,
+      );
+    }),
+    params(2000),
+  );
   assert.ok(seen.get('excluded') > 0);
 });
 

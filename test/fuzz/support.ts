@@ -14,22 +14,28 @@ export function params(runs: number, cost = 1): { numRuns: number; seed?: number
   const seed = Number(process.env.FUZZ_SEED);
   return {
     numRuns: wanted > 0 ? Math.max(1, Math.round(wanted / cost)) : runs,
-    ...(Number.isInteger(seed) && process.env.FUZZ_SEED ? { seed, ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}) } : {}),
+    ...(Number.isInteger(seed) && process.env.FUZZ_SEED
+      ? { seed, ...(process.env.FUZZ_PATH ? { path: process.env.FUZZ_PATH } : {}) }
+      : {}),
   };
 }
 
 /** Strings glued from `pieces` (and a little noise): the tricks a checker must see through, combined. */
 export function soup(pieces: readonly string[], maxPieces = 8): fc.Arbitrary<string> {
-  const piece = fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...pieces) }, { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 3 }) });
+  const piece = fc.oneof(
+    { weight: 6, arbitrary: fc.constantFrom(...pieces) },
+    { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 3 }) },
+  );
   return fc.array(piece, { maxLength: maxPieces }).map((parts) => parts.join(''));
 }
 
 /** Any string: ASCII-heavy, full Unicode, and lone surrogates (which JavaScript strings may hold). */
-export const anyString = (maxLength = 40): fc.Arbitrary<string> => fc.oneof(
-  fc.string({ maxLength }),
-  fc.string({ unit: 'binary', maxLength }),
-  fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength }),
-);
+export const anyString = (maxLength = 40): fc.Arbitrary<string> =>
+  fc.oneof(
+    fc.string({ maxLength }),
+    fc.string({ unit: 'binary', maxLength }),
+    fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c)), maxLength }),
+  );
 
 /** Counts how often a property took a branch, so a test can insist the interesting case was reached. */
 export class Tally {
@@ -43,4 +49,6 @@ export class Tally {
 }
 
 export const b64url = (value: unknown): string =>
-  Buffer.from(typeof value === 'string' ? value : value instanceof Uint8Array ? value : JSON.stringify(value)).toString('base64url');
+  Buffer.from(typeof value === 'string' ? value : value instanceof Uint8Array ? value : JSON.stringify(value)).toString(
+    'base64url',
+  );

@@ -7,14 +7,17 @@ import { crossOrigin } from '../../src/gateway/rules/cross-origin.ts';
 
 const HOST = 'app.example.com';
 
-test('allowed: the page\'s own requests, and clients that are no browser', () => {
+test("allowed: the page's own requests, and clients that are no browser", () => {
   const cases: Array<[Record<string, string>, string]> = [
     [{ 'sec-fetch-site': 'same-origin', origin: `https://${HOST}` }, 'a same-origin form post'],
-    [{ 'sec-fetch-site': 'same-origin', origin: 'null' }, 'a same-origin form post from a page under Referrer-Policy: no-referrer (Chromium)'],
+    [
+      { 'sec-fetch-site': 'same-origin', origin: 'null' },
+      'a same-origin form post from a page under Referrer-Policy: no-referrer (Chromium)',
+    ],
     [{ 'sec-fetch-site': 'same-origin' }, 'same-origin, no Origin'],
-    [{ 'sec-fetch-site': 'none' }, 'started by the user in the browser\'s own UI (no page can cause it)'],
+    [{ 'sec-fetch-site': 'none' }, "started by the user in the browser's own UI (no page can cause it)"],
     [{ origin: `https://${HOST}` }, 'a browser without Fetch Metadata, Origin of this host'],
-    [{ origin: `http://${HOST}` }, 'the host is compared, as before (the scheme is the listener\'s)'],
+    [{ origin: `http://${HOST}` }, "the host is compared, as before (the scheme is the listener's)"],
     [{}, 'no Origin, no Sec-Fetch-Site: curl, a server'],
   ];
   for (const [headers, why] of cases) assert.equal(crossOrigin(headers, HOST), false, why);
@@ -24,7 +27,10 @@ test('refused: the hostile table', () => {
   const cases: Array<[Record<string, string | string[]>, string]> = [
     [{ 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' }, 'another site'],
     [{ 'sec-fetch-site': 'cross-site', origin: 'null' }, 'another site, its page under no-referrer or sandboxed'],
-    [{ 'sec-fetch-site': 'cross-site', origin: `https://${HOST}` }, 'Sec-Fetch-Site decides, not an Origin that says otherwise'],
+    [
+      { 'sec-fetch-site': 'cross-site', origin: `https://${HOST}` },
+      'Sec-Fetch-Site decides, not an Origin that says otherwise',
+    ],
     [{ 'sec-fetch-site': 'cross-site' }, 'cross-site without Origin'],
     [{ 'sec-fetch-site': 'same-site', origin: `https://sibling.example.com` }, 'a sibling host of the same site'],
     [{ 'sec-fetch-site': 'same-site' }, 'a sibling host, without Origin'],
@@ -33,7 +39,10 @@ test('refused: the hostile table', () => {
     [{ 'sec-fetch-site': ['same-origin', 'cross-site'] }, 'repeated header, as a list'],
     [{ 'sec-fetch-site': '' }, 'empty'],
     [{ 'sec-fetch-site': 'whatever', origin: `https://${HOST}` }, 'unknown value'],
-    [{ origin: 'null' }, 'Origin: null without Sec-Fetch-Site: names no origin (sandboxed frame, data: URL, no-referrer)'],
+    [
+      { origin: 'null' },
+      'Origin: null without Sec-Fetch-Site: names no origin (sandboxed frame, data: URL, no-referrer)',
+    ],
     [{ origin: 'https://evil.example' }, 'another site by Origin'],
     [{ origin: 'https://sibling.example.com' }, 'a sibling host by Origin'],
     [{ origin: `https://${HOST}.evil.example` }, 'the host as a prefix'],

@@ -6,9 +6,16 @@ const patterns = ['/healthz', '/public/*', '/static/app.js'];
 
 test('excluded: exact paths and /path/* prefixes, whatever the query string', () => {
   for (const target of [
-    '/healthz', '/healthz?probe=1', '/public', '/public/', '/public/a/b.css', '/public/a%20b.png', '/static/app.js',
+    '/healthz',
+    '/healthz?probe=1',
+    '/public',
+    '/public/',
+    '/public/a/b.css',
+    '/public/a%20b.png',
+    '/static/app.js',
     '/public/x?redirect=/admin/../../secret',
-  ]) assert.equal(isExcludedPath(target, patterns), true, target);
+  ])
+    assert.equal(isExcludedPath(target, patterns), true, target);
 });
 
 test('not excluded: every bypass attempt, and near misses', () => {

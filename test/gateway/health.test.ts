@@ -12,8 +12,15 @@ import { capturedLogger } from '../support/logs.ts';
 import { tempDir } from '../support/tmp.ts';
 
 async function serverOn(store: Store, keyring: Keyring, logger = capturedLogger().logger) {
-  const config = parseConfig(`publicUrl: http://auth.localhost\nsecrets: { encryptionKeys: ["${generateKey()}"] }\n`, 'test.yaml', {});
-  const authenticationTokens = await AuthenticationTokens.open(store, { issuer: config.publicUrl, tokenValidityMs: config.session.lifetime });
+  const config = parseConfig(
+    `publicUrl: http://auth.localhost\nsecrets: { encryptionKeys: ["${generateKey()}"] }\n`,
+    'test.yaml',
+    {},
+  );
+  const authenticationTokens = await AuthenticationTokens.open(store, {
+    issuer: config.publicUrl,
+    tokenValidityMs: config.session.lifetime,
+  });
   return buildServer({ config, store, keyring, providers: new Map(), authenticationTokens, logger });
 }
 
@@ -23,7 +30,10 @@ test('healthz and readyz answer 200 on a working SQLite store', async () => {
   const keyring = new Keyring([generateKey()]);
   const store = await openStore(`sqlite:${join(dir, 's.db')}`, { keyring });
   const app = await serverOn(store, keyring);
-  after(async () => { await app.close(); await store.close(); });
+  after(async () => {
+    await app.close();
+    await store.close();
+  });
   for (const path of ['/healthz', '/readyz']) {
     const response = await app.inject({ url: path });
     assert.equal(response.statusCode, 200, path);
@@ -31,10 +41,15 @@ test('healthz and readyz answer 200 on a working SQLite store', async () => {
   }
 });
 
-test('readyz says 503 while PostgreSQL is unreachable and 200 again when it returns', { skip: postgresSkipReason }, async () => {
+test('readyz says 503 while PostgreSQL is unreachable and 200 again when it returns', {
+  skip: postgresSkipReason,
+}, async () => {
   const sql = admin();
   const { schema, url } = await createSchema(sql);
-  after(async () => { await sql.unsafe(`DROP SCHEMA ${schema} CASCADE`); await sql.end(); });
+  after(async () => {
+    await sql.unsafe(`DROP SCHEMA ${schema} CASCADE`);
+    await sql.end();
+  });
   const target = new URL(url);
   const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
   target.host = `127.0.0.1:${proxy.port}`;
@@ -42,7 +57,11 @@ test('readyz says 503 while PostgreSQL is unreachable and 200 again when it retu
   const store = await openStore(target.toString(), { keyring });
   const { logger, lines } = capturedLogger();
   const app = await serverOn(store, keyring, logger);
-  after(async () => { await app.close(); await store.close(); await proxy.close(); });
+  after(async () => {
+    await app.close();
+    await store.close();
+    await proxy.close();
+  });
 
   assert.equal((await app.inject({ url: '/readyz' })).statusCode, 200);
   proxy.cut();

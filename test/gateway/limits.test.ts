@@ -77,11 +77,16 @@ test('rateLimitOf: which requests count against which limit', () => {
 
 test('one address flooding sign-in gets 429 with Retry-After; signed-in users keep being served; other addresses are not limited', async () => {
   const gw = await startTestGateway((port, upstream) => ({
-    publicUrl: `http://auth.localhost:${port}`, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
+    publicUrl: `http://auth.localhost:${port}`,
+    devMode: true,
+    providers: [{ id: 'dev', type: 'dev' }],
     apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev' }],
     // Loopback is the load balancer: its X-Forwarded-For names the client.
     trustedProxies: ['127.0.0.1', '::1'],
-    rateLimits: { signIn: { perAddress: { limit: 6, window: '1m' } }, refresh: { perAccount: { limit: 2, window: '1m' } } },
+    rateLimits: {
+      signIn: { perAddress: { limit: 6, window: '1m' } },
+      refresh: { perAccount: { limit: 2, window: '1m' } },
+    },
   }));
   after(() => gw.close());
   const from = (address: string) => ({ 'x-forwarded-for': address });
@@ -103,34 +108,55 @@ test('one address flooding sign-in gets 429 with Retry-After; signed-in users ke
   assert.deepEqual(new Set(statuses.slice(6)), new Set([429]), 'the rest are refused');
   assert.equal(retryAfter, '10', 'a token comes back every 10 s (6 a minute)');
   const served = await ua.request(gw.url('app.localhost', '/'), { headers: from('203.0.113.9') });
-  assert.equal(served.status, 200, 'a signed-in user behind the same address is served: only sign-in endpoints are limited');
+  assert.equal(
+    served.status,
+    200,
+    'a signed-in user behind the same address is served: only sign-in endpoints are limited',
+  );
   assert.equal(((await served.json()) as Echo).headers['x-ms-client-principal-name'], 'ann@example.com');
-  const other = await new UserAgent().request(gw.url('app.localhost', '/.auth/login/dev'), { headers: from('192.0.2.1') });
+  const other = await new UserAgent().request(gw.url('app.localhost', '/.auth/login/dev'), {
+    headers: from('192.0.2.1'),
+  });
   assert.equal(other.status, 302, 'another address has its own allowance');
 
   // Refreshes per account: whichever address asks.
   const refreshes = [];
-  for (const address of ['192.0.2.10', '192.0.2.11', '192.0.2.12']) refreshes.push((await ua.request(gw.url('app.localhost', '/.auth/refresh'), { headers: from(address) })).status);
-  assert.deepEqual(refreshes, [400, 400, 429], 'two asks a minute for this account (400: the dev provider has no refresh token)');
+  for (const address of ['192.0.2.10', '192.0.2.11', '192.0.2.12'])
+    refreshes.push((await ua.request(gw.url('app.localhost', '/.auth/refresh'), { headers: from(address) })).status);
+  assert.deepEqual(
+    refreshes,
+    [400, 400, 429],
+    'two asks a minute for this account (400: the dev provider has no refresh token)',
+  );
 });
 
 test('headers larger than limits.maxHeaderBytes get 431; a client that sends its headers too slowly is cut off', async () => {
   const gw = await startTestGateway((port, upstream) => ({
-    publicUrl: `http://auth.localhost:${port}`, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
+    publicUrl: `http://auth.localhost:${port}`,
+    devMode: true,
+    providers: [{ id: 'dev', type: 'dev' }],
     apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, unauthenticatedAction: 'AllowAnonymous' }],
     limits: { maxHeaderBytes: 8192, headersTimeout: '1s', requestTimeout: '2s' },
   }));
   after(() => gw.close());
   // On a connection of its own (the server closes it after refusing; the pool must not reuse it).
-  const big = await new UserAgent().request(gw.url('app.localhost', '/'), { headers: { cookie: `x=${'a'.repeat(10_000)}`, connection: 'close' } });
+  const big = await new UserAgent().request(gw.url('app.localhost', '/'), {
+    headers: { cookie: `x=${'a'.repeat(10_000)}`, connection: 'close' },
+  });
   assert.equal(big.status, 431);
-  assert.equal((await new UserAgent().request(gw.url('app.localhost', '/'), { headers: { cookie: `x=${'a'.repeat(4000)}` } })).status, 200);
+  assert.equal(
+    (await new UserAgent().request(gw.url('app.localhost', '/'), { headers: { cookie: `x=${'a'.repeat(4000)}` } }))
+      .status,
+    200,
+  );
 
   // Slowloris: a byte of headers every 300 ms, never finishing.
   const socket = connect(gw.port, '127.0.0.1');
   const started = performance.now();
   let received = '';
-  socket.setEncoding('utf8').on('data', (chunk: string) => { received += chunk; });
+  socket.setEncoding('utf8').on('data', (chunk: string) => {
+    received += chunk;
+  });
   const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
   socket.write(`GET / HTTP/1.1\r\nHost: app.localhost:${gw.port}\r\n`);
   const drip = setInterval(() => socket.writable && socket.write('X'), 300);
@@ -143,7 +169,9 @@ test('headers larger than limits.maxHeaderBytes get 431; a client that sends its
 
 test('while another process floods the sign-in endpoint, signed-in users are served', async () => {
   const gw = await startTestGateway((port, upstream) => ({
-    publicUrl: `http://auth.localhost:${port}`, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
+    publicUrl: `http://auth.localhost:${port}`,
+    devMode: true,
+    providers: [{ id: 'dev', type: 'dev' }],
     apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev' }],
   }));
   after(() => gw.close());
@@ -151,13 +179,22 @@ test('while another process floods the sign-in endpoint, signed-in users are ser
   // The flooder: another process, 2 s of as many sign-in requests as 32 connections carry (bounded, loopback).
   const script = `require('autocannon')({ url: 'http://127.0.0.1:${gw.port}/.auth/login/dev', connections: 32, duration: 2,
     headers: { host: 'app.localhost:${gw.port}' } }).then((r) => process.stdout.write(JSON.stringify(r.statusCodeStats)))`;
-  const flooder = spawn(process.execPath, ['-e', script], { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'pipe', 'inherit'] });
+  const flooder = spawn(process.execPath, ['-e', script], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
-  flooder.stdout.setEncoding('utf8').on('data', (chunk: string) => { out += chunk; });
-  const flooded = new Promise<Record<string, { count: number }>>((resolve) => flooder.on('close', () => resolve(JSON.parse(out))));
+  flooder.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    out += chunk;
+  });
+  const flooded = new Promise<Record<string, { count: number }>>((resolve) =>
+    flooder.on('close', () => resolve(JSON.parse(out))),
+  );
   const statuses = new Map<number, number>();
   let done = false;
-  void flooded.then(() => { done = true; });
+  void flooded.then(() => {
+    done = true;
+  });
   while (!done) {
     const answer = await ua.request(gw.url('app.localhost', '/'));
     statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
@@ -166,6 +203,9 @@ test('while another process floods the sign-in endpoint, signed-in users are ser
   const flood = await flooded;
   assert.deepEqual([...statuses.keys()], [200], 'every request of the signed-in user served');
   // The default allowance: a burst of 300, then 5 a second (the flood lasts 2 s, and a little more).
-  assert.ok((flood['302']?.count ?? 0) <= 300 + 20 && (flood['429']?.count ?? 0) > 0, `no more of the flood let through than the limit allows: ${JSON.stringify(flood)}`);
+  assert.ok(
+    (flood['302']?.count ?? 0) <= 300 + 20 && (flood['429']?.count ?? 0) > 0,
+    `no more of the flood let through than the limit allows: ${JSON.stringify(flood)}`,
+  );
   assert.ok((statuses.get(200) ?? 0) > 10);
 });

@@ -32,7 +32,9 @@ test('routeLabel: a fixed set of labels, whatever the path (ids never become lab
 
 test('/metrics counts requests by route and status, sign-ins, store and upstream latency; only for allowed addresses', async () => {
   const gw = await startTestGateway((port, upstream) => ({
-    publicUrl: `http://auth.localhost:${port}`, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
+    publicUrl: `http://auth.localhost:${port}`,
+    devMode: true,
+    providers: [{ id: 'dev', type: 'dev' }],
     apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev' }],
   }));
   after(() => gw.close());
@@ -52,18 +54,23 @@ test('/metrics counts requests by route and status, sign-ins, store and upstream
   assert.equal(value(/signonce_sign_ins_total\{provider="dev",outcome="success"\}/), 1);
   assert.ok(value(/signonce_upstream_duration_seconds_count\{app="app"\}/) >= 1);
   assert.ok(value(/signonce_store_duration_seconds_count\{operation="query"\}/) > 0);
-  assert.match(text, /^signonce_process_resident_memory_bytes \d+/m, 'the process\'s own metrics');
+  assert.match(text, /^signonce_process_resident_memory_bytes \d+/m, "the process's own metrics");
   assert.ok(!text.includes('mo@example.com'), 'no user in a label');
 });
 
 test('/metrics is refused to addresses not in metrics.allowFrom', async () => {
   const gw = await startTestGateway((port, upstream) => ({
-    publicUrl: `http://auth.localhost:${port}`, apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream }],
+    publicUrl: `http://auth.localhost:${port}`,
+    apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream }],
     metrics: { allowFrom: ['10.1.2.3'] },
   }));
   after(() => gw.close());
   assert.equal((await new UserAgent().request(gw.url('auth.localhost', '/metrics'))).status, 404);
-  assert.equal((await new UserAgent().request(gw.url('app.localhost', '/metrics'))).status, 302, 'on an app host, /metrics is the app\'s (here: sign in first)');
+  assert.equal(
+    (await new UserAgent().request(gw.url('app.localhost', '/metrics'))).status,
+    302,
+    "on an app host, /metrics is the app's (here: sign in first)",
+  );
 });
 
 test('each request has an id in its log lines, sent to the app as X-Request-Id; a client cannot choose it, a trusted proxy can', async () => {
@@ -73,18 +80,34 @@ test('each request has an id in its log lines, sent to the app as X-Request-Id; 
   }));
   after(() => gw.close());
   const idSent = async (gateway: typeof gw, headers: Record<string, string>) =>
-    ((await (await new UserAgent().request(gateway.url('app.localhost', '/'), { headers })).json()) as Echo).headers['x-request-id'];
+    ((await (await new UserAgent().request(gateway.url('app.localhost', '/'), { headers })).json()) as Echo).headers[
+      'x-request-id'
+    ];
   const id = await idSent(gw, { 'x-request-id': 'chosen-by-client' });
-  assert.match(String(id), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'a new id, not the client\'s');
-  const lines = gw.logs.map((line) => JSON.parse(line) as { reqId?: string; msg: string }).filter((line) => line.reqId === id);
-  assert.ok(lines.some((l) => l.msg === 'incoming request') && lines.some((l) => l.msg === 'request completed'), 'the same id in its log lines');
+  assert.match(
+    String(id),
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/,
+    "a new id, not the client's",
+  );
+  const lines = gw.logs
+    .map((line) => JSON.parse(line) as { reqId?: string; msg: string })
+    .filter((line) => line.reqId === id);
+  assert.ok(
+    lines.some((l) => l.msg === 'incoming request') && lines.some((l) => l.msg === 'request completed'),
+    'the same id in its log lines',
+  );
   assert.ok(!gw.logs.some((line) => line.includes('chosen-by-client')));
 
   const behindProxy = await startTestGateway((port, upstream) => ({
-    publicUrl: `http://auth.localhost:${port}`, trustedProxies: ['127.0.0.1', '::1'],
+    publicUrl: `http://auth.localhost:${port}`,
+    trustedProxies: ['127.0.0.1', '::1'],
     apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, unauthenticatedAction: 'AllowAnonymous' }],
   }));
   after(() => behindProxy.close());
-  assert.equal(await idSent(behindProxy, { 'x-request-id': 'lb-4711' }), 'lb-4711', 'the load balancer\'s id is kept');
-  assert.notEqual(await idSent(behindProxy, { 'x-request-id': 'bad id\twith\ttabs' }), 'bad id\twith\ttabs', 'only a plain token');
+  assert.equal(await idSent(behindProxy, { 'x-request-id': 'lb-4711' }), 'lb-4711', "the load balancer's id is kept");
+  assert.notEqual(
+    await idSent(behindProxy, { 'x-request-id': 'bad id\twith\ttabs' }),
+    'bad id\twith\ttabs',
+    'only a plain token',
+  );
 });

@@ -6,10 +6,20 @@ const allowed = ['myapp://easyauth.callback', 'https://partner.example.com/retur
 
 test('accepted: same-host paths and listed external URLs', () => {
   for (const value of [
-    '/', '/dashboard', '/a/b?x=1&y=%2F#frag', '/search?q=//not-a-host', '/%E2%9C%93', '/a%20b',
-    'myapp://easyauth.callback', 'myapp://easyauth.callback#token=abc', 'myapp://easyauth.callback?x=1',
-    'https://partner.example.com/return', 'https://partner.example.com/return/deeper?x=1', 'HTTPS://PARTNER.EXAMPLE.COM/return',
-    'https://docs.example.com/', 'https://docs.example.com/any/path',
+    '/',
+    '/dashboard',
+    '/a/b?x=1&y=%2F#frag',
+    '/search?q=//not-a-host',
+    '/%E2%9C%93',
+    '/a%20b',
+    'myapp://easyauth.callback',
+    'myapp://easyauth.callback#token=abc',
+    'myapp://easyauth.callback?x=1',
+    'https://partner.example.com/return',
+    'https://partner.example.com/return/deeper?x=1',
+    'HTTPS://PARTNER.EXAMPLE.COM/return',
+    'https://docs.example.com/',
+    'https://docs.example.com/any/path',
   ]) {
     const decision = checkRedirect(value, allowed);
     assert.deepEqual(decision, { ok: true, location: value }, value);
@@ -83,15 +93,24 @@ test('token mode (#token= in the fragment): only at a URL the app lists, never a
     ['/cb/deeper', true, 'under the listed page'],
     ['https://app1.example.com/cb', true, 'the listed page as an absolute URL'],
     ['https://partner.example.com/return', true, 'a listed external page'],
-    ['/', false, 'the app\'s home page'],
+    ['/', false, "the app's home page"],
     ['/any/page', false, 'any page of the app (its scripts read location.hash)'],
     ['/cbx', false, 'the listed path as a string prefix'],
     ['/cb/../admin', false, 'out of the listed page by dot segments'],
     ['/%2e%2e/admin', false, 'encoded dot segments'],
     ['/CB', false, 'paths are case-sensitive'],
   ];
-  for (const [target, ok, name] of cases) assert.equal(tokenTargetAllowed(target, origin, listed), ok, `${name}: ${target}`);
-  assert.equal(tokenTargetAllowed('/cb', 'http://app1.example.com', listed), false, 'the listed page over another scheme');
-  assert.equal(tokenTargetAllowed('/cb', 'https://app2.example.com', listed), false, 'the listed path on another app host');
+  for (const [target, ok, name] of cases)
+    assert.equal(tokenTargetAllowed(target, origin, listed), ok, `${name}: ${target}`);
+  assert.equal(
+    tokenTargetAllowed('/cb', 'http://app1.example.com', listed),
+    false,
+    'the listed page over another scheme',
+  );
+  assert.equal(
+    tokenTargetAllowed('/cb', 'https://app2.example.com', listed),
+    false,
+    'the listed path on another app host',
+  );
   assert.equal(tokenTargetAllowed('/cb', origin, []), false, 'nothing listed: no token mode');
 });

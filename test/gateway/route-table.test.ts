@@ -7,7 +7,10 @@ import { rateLimitOf } from '../../src/gateway/routes.ts';
 import { routeLabel } from '../../src/gateway/metrics.ts';
 
 test('pathPattern: {name} is one segment, {name+} the rest, {/name*} an optional tail', () => {
-  assert.deepEqual({ ...pathPattern('/.auth/login/{provider}').exec('/.auth/login/a%2Fb')?.groups }, { provider: 'a%2Fb' });
+  assert.deepEqual(
+    { ...pathPattern('/.auth/login/{provider}').exec('/.auth/login/a%2Fb')?.groups },
+    { provider: 'a%2Fb' },
+  );
   assert.equal(pathPattern('/.auth/login/{provider}').test('/.auth/login/'), false);
   assert.equal(pathPattern('/.auth/login/{provider}').test('/.auth/login/a/b'), false);
   assert.deepEqual({ ...pathPattern('/x/{uid}/{action+}').exec('/x/u/a/b')?.groups }, { uid: 'u', action: 'a/b' });
@@ -20,7 +23,9 @@ test('pathPattern: {name} is one segment, {name+} the rest, {/name*} an optional
 
 test('route table: dispatch, 405 Allow, rate limit and label of hostile paths', () => {
   // [host, method, path, handled by (route label) or 405 Allow or none, rate limit, metrics label]
-  const cases: Array<[Parameters<typeof rateLimitOf>[0], string, string, string, ReturnType<typeof rateLimitOf>, string]> = [
+  const cases: Array<
+    [Parameters<typeof rateLimitOf>[0], string, string, string, ReturnType<typeof rateLimitOf>, string]
+  > = [
     ['app', 'GET', '/.auth/login/google', '/.auth/login/{id}', 'sign-in', '/.auth/login/{id}'],
     ['app', 'POST', '/.auth/login/google', '/.auth/login/{id}', 'sign-in', '/.auth/login/{id}'],
     ['app', 'PUT', '/.auth/login/google', 'allow GET, HEAD, POST', 'sign-in', '/.auth/login/{id}'],
@@ -43,15 +48,36 @@ test('route table: dispatch, 405 Allow, rate limit and label of hostile paths', 
     ['app', 'POST', '/.auth/me', 'allow GET, HEAD', undefined, '/.auth/me'],
     ['app', 'GET', '/.auth/oidc/token', 'none', undefined, '/.auth/other'],
     ['auth', 'GET', '/.auth/login/google/start', '/.auth/login/{id}/start', 'sign-in', '/.auth/login/{id}/start'],
-    ['auth', 'POST', '/.auth/login/google/callback', '/.auth/login/{id}/callback', 'sign-in', '/.auth/login/{id}/callback'],
+    [
+      'auth',
+      'POST',
+      '/.auth/login/google/callback',
+      '/.auth/login/{id}/callback',
+      'sign-in',
+      '/.auth/login/{id}/callback',
+    ],
     ['auth', 'POST', '/.auth/login/local/form', '/.auth/login/{id}/form', 'sign-in', '/.auth/login/{id}/form'],
     ['auth', 'GET', '/.auth/login/google/start/', 'none', undefined, 'other'],
     ['auth', 'GET', '/.auth/oidc/auth/', '/.auth/oidc/auth', 'sign-in', '/.auth/oidc/auth'],
     ['auth', 'POST', '/.auth/oidc/token/', '/.auth/oidc/token', 'refresh', '/.auth/oidc/token'],
-    ['auth', 'POST', '/.auth/oidc/token/revocation', '/.auth/oidc/token/revocation', undefined, '/.auth/oidc/token/revocation'],
+    [
+      'auth',
+      'POST',
+      '/.auth/oidc/token/revocation',
+      '/.auth/oidc/token/revocation',
+      undefined,
+      '/.auth/oidc/token/revocation',
+    ],
     ['auth', 'GET', '/.auth/oidc/authx', 'other', undefined, 'other'],
     ['auth', 'GET', '/.auth/oidc/interaction/abc', '/.auth/oidc/interaction', 'sign-in', '/.auth/oidc/interaction'],
-    ['auth', 'POST', '/.auth/oidc/interaction/abc/login/x', '/.auth/oidc/interaction', 'sign-in', '/.auth/oidc/interaction'],
+    [
+      'auth',
+      'POST',
+      '/.auth/oidc/interaction/abc/login/x',
+      '/.auth/oidc/interaction',
+      'sign-in',
+      '/.auth/oidc/interaction',
+    ],
     ['auth', 'GET', '/.auth/oidc%2Fauth', 'none', undefined, 'other'],
     ['auth', 'HEAD', '/.auth/token', 'allow GET', 'refresh', '/.auth/token'],
     ['auth', 'POST', '/healthz', 'allow GET, HEAD', undefined, '/healthz'],

@@ -8,7 +8,10 @@ import { openStore } from '../../src/store/index.ts';
 
 test('a session ends at session.lifetime: the same cookie is then unauthenticated, not an error', async () => {
   const gw = await startTestGateway((port, upstream) => ({
-    publicUrl: `http://auth.localhost:${port}`, devMode: true, providers: [{ id: 'dev', type: 'dev' }], session: { lifetime: '1s' },
+    publicUrl: `http://auth.localhost:${port}`,
+    devMode: true,
+    providers: [{ id: 'dev', type: 'dev' }],
+    session: { lifetime: '1s' },
     apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev' }],
   }));
   after(() => gw.close());
@@ -25,7 +28,10 @@ test('a session ends at session.lifetime: the same cookie is then unauthenticate
 test('a session revoked by another instance ends here after session.cacheTtl; with 0, at once', async () => {
   for (const cacheTtl of ['300ms', 0]) {
     const gw = await startTestGateway((port, upstream) => ({
-      publicUrl: `http://auth.localhost:${port}`, devMode: true, providers: [{ id: 'dev', type: 'dev' }], session: { cacheTtl },
+      publicUrl: `http://auth.localhost:${port}`,
+      devMode: true,
+      providers: [{ id: 'dev', type: 'dev' }],
+      session: { cacheTtl },
       apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev' }],
     }));
     try {
@@ -47,10 +53,13 @@ test('a session revoked by another instance ends here after session.cacheTtl; wi
   }
 });
 
-test('signing out removes the user\'s provider tokens, as Easy Auth does; tokenStore.keepOnLogout keeps them', async () => {
+test("signing out removes the user's provider tokens, as Easy Auth does; tokenStore.keepOnLogout keeps them", async () => {
   for (const keepOnLogout of [false, true]) {
     const gw = await startTestGateway((port, upstream) => ({
-      publicUrl: `http://auth.localhost:${port}`, devMode: true, providers: [{ id: 'dev', type: 'dev' }], tokenStore: { keepOnLogout },
+      publicUrl: `http://auth.localhost:${port}`,
+      devMode: true,
+      providers: [{ id: 'dev', type: 'dev' }],
+      tokenStore: { keepOnLogout },
       apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev', tokenStore: true }],
     }));
     const other = await openStore(gw.config.store, { keyring: new Keyring(gw.config.secrets.encryptionKeys) });
@@ -59,7 +68,10 @@ test('signing out removes the user\'s provider tokens, as Easy Auth does; tokenS
       const form = await ua.navigate(gw.url('app.localhost', '/'));
       await ua.submitForm(finalUrl(form), await form.text(), { user_id: 'judy@example.com' });
       const { account } = await other.resolveIdentity('dev', 'judy@example.com');
-      await other.putTokens({ accountId: account.id, provider: 'dev', resource: '' }, { accessToken: 'provider-access-token' });
+      await other.putTokens(
+        { accountId: account.id, provider: 'dev', resource: '' },
+        { accessToken: 'provider-access-token' },
+      );
       assert.equal((await ua.request(gw.url('app.localhost', '/.auth/logout'))).status, 302);
       assert.equal((await other.listTokens(account.id)).length, keepOnLogout ? 1 : 0, `keepOnLogout: ${keepOnLogout}`);
     } finally {

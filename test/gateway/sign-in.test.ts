@@ -27,32 +27,77 @@ describe('sign-in through a real OpenID provider', () => {
       return {
         publicUrl: `http://auth.localhost:${port}`,
         providers: [
-          { id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-            scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' } },
+          {
+            id: 'idp',
+            type: 'oidc',
+            issuer: idp.issuer,
+            clientId: idp.clientId,
+            clientSecret: idp.clientSecret,
+            scopes: ['openid', 'email', 'profile', 'offline_access'],
+            authorizationParams: { prompt: 'consent' },
+          },
           { id: 'down', type: 'oidc', issuer: `http://127.0.0.1:${deadPort}`, clientId: 'x' },
           // The right client with the wrong secret: the token endpoint refuses the code exchange.
-          { id: 'badsecret', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: 'wrong-secret-0123456789abcdef012345' },
+          {
+            id: 'badsecret',
+            type: 'oidc',
+            issuer: idp.issuer,
+            clientId: idp.clientId,
+            clientSecret: 'wrong-secret-0123456789abcdef012345',
+          },
           // The same server as a plain OAuth 2 provider, through the github preset's shape.
-          { id: 'gh', type: 'github', clientId: idp.clientId, clientSecret: idp.clientSecret, scopes: ['profile'],
-            authorizationUrl: `${idp.issuer}/auth`, tokenUrl: `${idp.issuer}/token`, userinfoUrl: `${idp.issuer}/api/user` },
+          {
+            id: 'gh',
+            type: 'github',
+            clientId: idp.clientId,
+            clientSecret: idp.clientSecret,
+            scopes: ['profile'],
+            authorizationUrl: `${idp.issuer}/auth`,
+            tokenUrl: `${idp.issuer}/token`,
+            userinfoUrl: `${idp.issuer}/api/user`,
+          },
           // An OAuth 1.0a server through the twitter preset's shape.
-          { id: 'twitter', type: 'twitter', consumerKey: twitter.consumerKey, consumerSecret: twitter.consumerSecret,
-            requestTokenUrl: `${twitter.url}/oauth/request_token`, authorizeUrl: `${twitter.url}/oauth/authenticate`,
-            accessTokenUrl: `${twitter.url}/oauth/access_token`, userinfoUrl: `${twitter.url}/1.1/account/verify_credentials.json?include_email=true` },
+          {
+            id: 'twitter',
+            type: 'twitter',
+            consumerKey: twitter.consumerKey,
+            consumerSecret: twitter.consumerSecret,
+            requestTokenUrl: `${twitter.url}/oauth/request_token`,
+            authorizeUrl: `${twitter.url}/oauth/authenticate`,
+            accessTokenUrl: `${twitter.url}/oauth/access_token`,
+            userinfoUrl: `${twitter.url}/1.1/account/verify_credentials.json?include_email=true`,
+          },
         ],
         apps: [
-          { id: 'app1', hosts: [`app1.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true, excludedPaths: ['/public/*'],
-            allowedExternalRedirectUrls: ['myapp://easyauth.callback'] },
+          {
+            id: 'app1',
+            hosts: [`app1.localhost:${port}`],
+            upstream,
+            defaultProvider: 'idp',
+            tokenStore: true,
+            excludedPaths: ['/public/*'],
+            allowedExternalRedirectUrls: ['myapp://easyauth.callback'],
+          },
           { id: 'app2', hosts: [`app2.localhost:${port}`], upstream, unauthenticatedAction: 'Return401' },
           { id: 'solo', hosts: [`solo.localhost:${port}`], upstream, defaultProvider: 'idp', sso: false },
           { id: 'exit', hosts: [`exit.localhost:${port}`], upstream, defaultProvider: 'idp', providerLogout: true },
-          { id: 'native', hosts: [`native.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true, exposeRefreshTokens: true },
+          {
+            id: 'native',
+            hosts: [`native.localhost:${port}`],
+            upstream,
+            defaultProvider: 'idp',
+            tokenStore: true,
+            exposeRefreshTokens: true,
+          },
         ],
       };
     });
     // The IdP must know the callback, which depends on the gateway's port.
     await idp.close();
-    idp = await startOidcProvider(['idp', 'gh', 'badsecret'].map((id) => `http://auth.localhost:${gatewayPort}/.auth/login/${id}/callback`), idp);
+    idp = await startOidcProvider(
+      ['idp', 'gh', 'badsecret'].map((id) => `http://auth.localhost:${gatewayPort}/.auth/login/${id}/callback`),
+      idp,
+    );
   });
   after(async () => {
     await gw?.close();
@@ -64,10 +109,10 @@ describe('sign-in through a real OpenID provider', () => {
   async function signIn(path = '/protected?x=1', user = 'alice') {
     const ua = new UserAgent();
     const login = await ua.navigate(gw.url('app1.localhost', path));
-    assert.match(finalUrl(login), /\/interaction\//, 'sent to the provider\'s login page');
+    assert.match(finalUrl(login), /\/interaction\//, "sent to the provider's login page");
     const consent = await ua.submitForm(finalUrl(login), await login.text(), { login: user, password: 'any' });
     const landed = await ua.submitForm(finalUrl(consent), await consent.text());
-    return { ua, landed, echo: await landed.json() as Echo };
+    return { ua, landed, echo: (await landed.json()) as Echo };
   }
 
   test('a protected path leads through the provider back to that path, with the identity headers', async () => {
@@ -90,19 +135,26 @@ describe('sign-in through a real OpenID provider', () => {
     assert.match(String(h['x-ms-token-idp-id-token']), /^ey/);
     assert.ok(!Number.isNaN(Date.parse(String(h['x-ms-token-idp-expires-on']))));
     assert.equal(h['x-ms-token-idp-refresh-token'], undefined, 'refresh tokens only with exposeRefreshTokens');
-    assert.equal(h.cookie, undefined, 'SignOnce\'s cookies never reach the app');
+    assert.equal(h.cookie, undefined, "SignOnce's cookies never reach the app");
     assert.equal(h['x-forwarded-host'], `app1.localhost:${gw.port}`);
     // The session cookie: HttpOnly, SameSite=Lax, host-only.
     assert.ok(ua.jar.get(`app1.localhost:${gw.port}`)?.has('AppServiceAuthSession'));
     assert.ok(!ua.jar.get(`auth.localhost:${gw.port}`)?.has('AppServiceAuthSession'));
   });
 
-  test('/.auth/me answers Easy Auth\'s shape; 401 when not signed in', async () => {
+  test("/.auth/me answers Easy Auth's shape; 401 when not signed in", async () => {
     const { ua } = await signIn('/');
     const me = await ua.request(gw.url('app1.localhost', '/.auth/me'));
     assert.equal(me.status, 200);
-    const [entry] = await me.json() as Array<Record<string, unknown>>;
-    assert.deepEqual(Object.keys(entry!).sort(), ['access_token', 'expires_on', 'id_token', 'provider_name', 'user_claims', 'user_id']);
+    const [entry] = (await me.json()) as Array<Record<string, unknown>>;
+    assert.deepEqual(Object.keys(entry!).sort(), [
+      'access_token',
+      'expires_on',
+      'id_token',
+      'provider_name',
+      'user_claims',
+      'user_id',
+    ]);
     assert.equal(entry!.provider_name, 'idp');
     assert.equal(entry!.user_id, 'alice@example.com');
     assert.equal((await new UserAgent().request(gw.url('app1.localhost', '/.auth/me'))).status, 401);
@@ -110,10 +162,14 @@ describe('sign-in through a real OpenID provider', () => {
 
   test('client-sent identity headers never reach the app, however spelt', async () => {
     const { ua } = await signIn('/');
-    const response = await ua.request(gw.url('app1.localhost', '/spoof'), { headers: {
-      'X-MS-CLIENT-PRINCIPAL-NAME': 'mallory', 'x_ms_client_principal_id': 'mallory', 'X-MS-TOKEN-IDP-ACCESS-TOKEN': 'forged',
-    } });
-    const echo = await response.json() as Echo;
+    const response = await ua.request(gw.url('app1.localhost', '/spoof'), {
+      headers: {
+        'X-MS-CLIENT-PRINCIPAL-NAME': 'mallory',
+        x_ms_client_principal_id: 'mallory',
+        'X-MS-TOKEN-IDP-ACCESS-TOKEN': 'forged',
+      },
+    });
+    const echo = (await response.json()) as Echo;
     assert.equal(echo.headers['x-ms-client-principal-name'], 'alice@example.com');
     assert.notEqual(echo.headers['x-ms-token-idp-access-token'], 'forged');
     assert.ok(!Object.keys(echo.headers).some((name) => name.includes('_')), 'no underscore spelling passes');
@@ -122,18 +178,24 @@ describe('sign-in through a real OpenID provider', () => {
   test('a cookie is valid only on the host that received it; tampered, revoked or expired cookies are nothing', async () => {
     const { ua } = await signIn('/');
     const cookie = ua.jar.get(`app1.localhost:${gw.port}`)!.get('AppServiceAuthSession')!.value;
-    const onApp2 = await new UserAgent().request(gw.url('app2.localhost', '/'), { headers: { cookie: `AppServiceAuthSession=${cookie}` } });
-    assert.equal(onApp2.status, 401, 'app2 refuses app1\'s cookie');
+    const onApp2 = await new UserAgent().request(gw.url('app2.localhost', '/'), {
+      headers: { cookie: `AppServiceAuthSession=${cookie}` },
+    });
+    assert.equal(onApp2.status, 401, "app2 refuses app1's cookie");
     const flipped = `${cookie.slice(0, -5)}${cookie.at(-5) === 'A' ? 'B' : 'A'}${cookie.slice(-4)}`;
     for (const value of [flipped, 'garbage', '', `${cookie}x`]) {
-      const response = await new UserAgent().request(gw.url('app1.localhost', '/.auth/me'), { headers: { cookie: `AppServiceAuthSession=${value}` } });
+      const response = await new UserAgent().request(gw.url('app1.localhost', '/.auth/me'), {
+        headers: { cookie: `AppServiceAuthSession=${value}` },
+      });
       assert.equal(response.status, 401, value);
     }
     const logout = await ua.request(gw.url('app1.localhost', '/.auth/logout'));
     assert.equal(logout.status, 302);
     assert.equal(logout.headers.get('location'), '/.auth/logout/complete');
     assert.equal((await ua.request(gw.url('app1.localhost', '/.auth/me'))).status, 401);
-    const replayed = await new UserAgent().request(gw.url('app1.localhost', '/.auth/me'), { headers: { cookie: `AppServiceAuthSession=${cookie}` } });
+    const replayed = await new UserAgent().request(gw.url('app1.localhost', '/.auth/me'), {
+      headers: { cookie: `AppServiceAuthSession=${cookie}` },
+    });
     assert.equal(replayed.status, 401, 'a revoked session stays revoked');
   });
 
@@ -164,8 +226,13 @@ describe('sign-in through a real OpenID provider', () => {
     const login = await ua.navigate(gw.url('exit.localhost', '/'));
     const consent = await ua.submitForm(finalUrl(login), await login.text(), { login: 'oscar', password: 'any' });
     assert.equal((await ua.submitForm(finalUrl(consent), await consent.text())).status, 200);
-    const confirm = await ua.navigate(gw.url('exit.localhost', '/.auth/logout?post_logout_redirect_uri=/.auth/logout/complete'));
-    assert.ok(ua.visited.some((url) => url.startsWith(`${idp.issuer}/session/end`)), 'sent to the provider\'s end-session endpoint');
+    const confirm = await ua.navigate(
+      gw.url('exit.localhost', '/.auth/logout?post_logout_redirect_uri=/.auth/logout/complete'),
+    );
+    assert.ok(
+      ua.visited.some((url) => url.startsWith(`${idp.issuer}/session/end`)),
+      "sent to the provider's end-session endpoint",
+    );
     const back = await ua.submitForm(finalUrl(confirm), await confirm.text(), { logout: 'yes' });
     assert.equal(finalUrl(back), gw.url('exit.localhost', '/.auth/logout/complete'));
     assert.equal((await ua.request(gw.url('exit.localhost', '/.auth/me'))).status, 401);
@@ -177,7 +244,10 @@ describe('sign-in through a real OpenID provider', () => {
     const victim = new UserAgent();
     victim.holdRedirectsTo = /\/\.auth\/login\/done\?/;
     const login = await victim.navigate(gw.url('app1.localhost', '/account'));
-    const consent = await victim.submitForm(finalUrl(login), await login.text(), { login: 'mallory-victim', password: 'any' });
+    const consent = await victim.submitForm(finalUrl(login), await login.text(), {
+      login: 'mallory-victim',
+      password: 'any',
+    });
     const held = await victim.submitForm(finalUrl(consent), await consent.text());
     assert.equal(held.status, 302);
     const attacker = new UserAgent();
@@ -201,11 +271,18 @@ describe('sign-in through a real OpenID provider', () => {
   test('a refused post_login_redirect_uri is 400 and starts nothing', async () => {
     const ua = new UserAgent();
     for (const target of ['//evil.example', 'https://evil.example/', '/\\evil.example', 'javascript:alert(1)']) {
-      const response = await ua.request(gw.url('app1.localhost', `/.auth/login/idp?post_login_redirect_uri=${encodeURIComponent(target)}`));
+      const response = await ua.request(
+        gw.url('app1.localhost', `/.auth/login/idp?post_login_redirect_uri=${encodeURIComponent(target)}`),
+      );
       assert.equal(response.status, 400, target);
     }
     assert.equal(ua.jar.size, 0, 'no cookie was set');
-    const allowed = await ua.request(gw.url('app1.localhost', `/.auth/login/idp?post_login_redirect_uri=${encodeURIComponent('myapp://easyauth.callback')}`));
+    const allowed = await ua.request(
+      gw.url(
+        'app1.localhost',
+        `/.auth/login/idp?post_login_redirect_uri=${encodeURIComponent('myapp://easyauth.callback')}`,
+      ),
+    );
     assert.equal(allowed.status, 302);
   });
 
@@ -214,7 +291,9 @@ describe('sign-in through a real OpenID provider', () => {
     const navigation = await ua.request(gw.url('app1.localhost', '/page'));
     assert.equal(navigation.status, 302);
     assert.equal(navigation.headers.get('location'), '/.auth/login/idp?post_login_redirect_uri=%2Fpage');
-    const xhr = await ua.request(gw.url('app1.localhost', '/api'), { headers: { accept: 'application/json', 'sec-fetch-mode': 'cors' } });
+    const xhr = await ua.request(gw.url('app1.localhost', '/api'), {
+      headers: { accept: 'application/json', 'sec-fetch-mode': 'cors' },
+    });
     assert.equal(xhr.status, 401);
     const app2 = await ua.request(gw.url('app2.localhost', '/'));
     assert.equal(app2.status, 401);
@@ -240,7 +319,9 @@ describe('sign-in through a real OpenID provider', () => {
     const down = await new UserAgent().navigate(gw.url('app1.localhost', '/.auth/login/down'));
     assert.equal(down.status, 502);
     assert.match(await down.text(), /could not be reached/);
-    const failure = gw.logs.map((line) => JSON.parse(line)).find((l) => l.msg === 'sign-in failed at the provider' && l.kind === 'unreachable');
+    const failure = gw.logs
+      .map((line) => JSON.parse(line))
+      .find((l) => l.msg === 'sign-in failed at the provider' && l.kind === 'unreachable');
     assert.ok(failure, 'the failure is logged with its reason');
     assert.match(failure.reqId, /^[0-9a-f]{8}-[0-9a-f]{4}-/, 'with the id of the request it belongs to');
   });
@@ -252,15 +333,22 @@ describe('sign-in through a real OpenID provider', () => {
     const failed = await ua.submitForm(finalUrl(consent), await consent.text());
     assert.equal(failed.status, 502);
     assert.match(await failed.text(), /answered something SignOnce could not accept/);
-    assert.ok(gw.logs.some((line) => line.includes('"provider":"badsecret"') && line.includes('"kind":"invalid-response"')));
+    assert.ok(
+      gw.logs.some((line) => line.includes('"provider":"badsecret"') && line.includes('"kind":"invalid-response"')),
+    );
     assert.equal(ua.jar.get(`app2.localhost:${gw.port}`)?.has('AppServiceAuthSession') ?? false, false);
   });
 
   test('the sign-in page lists the providers, as plain HTML with strict security headers', async () => {
-    const response = await new UserAgent().request(gw.url('app2.localhost', '/.auth/login?post_login_redirect_uri=%2Fafter'));
+    const response = await new UserAgent().request(
+      gw.url('app2.localhost', '/.auth/login?post_login_redirect_uri=%2Fafter'),
+    );
     assert.equal(response.status, 200);
     const html = await response.text();
-    assert.match(html, /<a class="button" href="\/\.auth\/login\/idp\?post_login_redirect_uri=%2Fafter">Sign in with idp<\/a>/);
+    assert.match(
+      html,
+      /<a class="button" href="\/\.auth\/login\/idp\?post_login_redirect_uri=%2Fafter">Sign in with idp<\/a>/,
+    );
     assert.match(html, /Sign in with GitHub/);
     assert.doesNotMatch(html, /<script/i);
     assert.match(response.headers.get('content-security-policy') ?? '', /default-src 'none'.*frame-ancestors 'none'/);
@@ -270,9 +358,17 @@ describe('sign-in through a real OpenID provider', () => {
 
   test('a cross-site POST authenticated only by the cookie is refused', async () => {
     const { ua } = await signIn('/');
-    const crossSite = await ua.request(gw.url('app1.localhost', '/form'), { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'text/plain' }, body: 'x' });
+    const crossSite = await ua.request(gw.url('app1.localhost', '/form'), {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', 'content-type': 'text/plain' },
+      body: 'x',
+    });
     assert.equal(crossSite.status, 403);
-    const sameSite = await ua.request(gw.url('app1.localhost', '/form'), { method: 'POST', headers: { origin: `http://app1.localhost:${gw.port}`, 'content-type': 'text/plain' }, body: 'hello' });
+    const sameSite = await ua.request(gw.url('app1.localhost', '/form'), {
+      method: 'POST',
+      headers: { origin: `http://app1.localhost:${gw.port}`, 'content-type': 'text/plain' },
+      body: 'hello',
+    });
     assert.equal(sameSite.status, 200);
     assert.equal(((await sameSite.json()) as Echo).body, 'hello', 'the body is streamed to the app');
   });
@@ -284,7 +380,7 @@ describe('sign-in through a real OpenID provider', () => {
     const consent = await ua.submitForm(finalUrl(login), await login.text(), { login: 'octocat' });
     const landed = await ua.submitForm(finalUrl(consent), await consent.text());
     assert.equal(finalUrl(landed), gw.url('app1.localhost', '/from-github'));
-    const echo = await landed.json() as Echo;
+    const echo = (await landed.json()) as Echo;
     assert.equal(echo.headers['x-ms-client-principal-idp'], 'gh');
     assert.equal(echo.headers['x-ms-client-principal-id'], '4207');
     assert.equal(echo.headers['x-ms-client-principal-name'], 'octocat@example.com');
@@ -299,42 +395,61 @@ describe('sign-in through a real OpenID provider', () => {
 
   test('an OAuth 1.0a provider (twitter preset, pointed at a local server): token and token secret reach the app', async () => {
     const ua = new UserAgent();
-    const authorize = await ua.navigate(gw.url('app1.localhost', '/.auth/login/twitter?post_login_redirect_uri=/tweets'));
+    const authorize = await ua.navigate(
+      gw.url('app1.localhost', '/.auth/login/twitter?post_login_redirect_uri=/tweets'),
+    );
     assert.match(finalUrl(authorize), /\/oauth\/authenticate\?oauth_token=/);
     const landed = await ua.submitForm(finalUrl(authorize), await authorize.text(), { user: 'jack' });
     assert.equal(finalUrl(landed), gw.url('app1.localhost', '/tweets'));
-    const echo = await landed.json() as Echo;
+    const echo = (await landed.json()) as Echo;
     assert.equal(echo.headers['x-ms-client-principal-idp'], 'twitter');
     assert.equal(echo.headers['x-ms-client-principal-id'], '4000');
     assert.equal(echo.headers['x-ms-client-principal-name'], 'jack@example.com');
     assert.match(String(echo.headers['x-ms-token-twitter-access-token']), /^jack-/);
     assert.match(String(echo.headers['x-ms-token-twitter-access-token-secret']), /^[0-9a-f]{32}$/);
     const me = await ua.request(gw.url('app1.localhost', '/.auth/me'));
-    const [entry] = await me.json() as Array<Record<string, unknown>>;
+    const [entry] = (await me.json()) as Array<Record<string, unknown>>;
     assert.equal(entry!.access_token_secret, echo.headers['x-ms-token-twitter-access-token-secret']);
     assert.deepEqual(twitter.refused, [], 'every signature SignOnce made verified');
   });
 
-  test('client-directed sign-in: a fresh ID token the provider issued to SignOnce\'s client gives an authentication token, once; anything else is refused', async () => {
+  test("client-directed sign-in: a fresh ID token the provider issued to SignOnce's client gives an authentication token, once; anything else is refused", async () => {
     const { echo } = await signIn('/');
-    const { id_token: idToken, access_token: accessToken } = await nativeOidcTokens(idp.issuer, idp, `http://auth.localhost:${gw.port}/.auth/login/idp/callback`, 'alice');
-    const post = (provider: string, body: unknown, contentType = 'application/json') => new UserAgent().request(gw.url('app1.localhost', `/.auth/login/${provider}`), {
-      method: 'POST', headers: { 'content-type': contentType }, body: typeof body === 'string' ? body : JSON.stringify(body),
-    });
+    const { id_token: idToken, access_token: accessToken } = await nativeOidcTokens(
+      idp.issuer,
+      idp,
+      `http://auth.localhost:${gw.port}/.auth/login/idp/callback`,
+      'alice',
+    );
+    const post = (provider: string, body: unknown, contentType = 'application/json') =>
+      new UserAgent().request(gw.url('app1.localhost', `/.auth/login/${provider}`), {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
     const signedIn = await post('idp', { id_token: idToken, access_token: accessToken });
     assert.equal(signedIn.status, 200);
-    const { authenticationToken, user } = await signedIn.json() as { authenticationToken: string; user: { userId: string } };
+    const { authenticationToken, user } = (await signedIn.json()) as {
+      authenticationToken: string;
+      user: { userId: string };
+    };
     assert.equal(typeof user.userId, 'string');
-    const me = await new UserAgent().request(gw.url('app1.localhost', '/.auth/me'), { headers: { 'x-zumo-auth': authenticationToken } });
-    const [entry] = await me.json() as Array<{ user_id: string; access_token: string }>;
+    const me = await new UserAgent().request(gw.url('app1.localhost', '/.auth/me'), {
+      headers: { 'x-zumo-auth': authenticationToken },
+    });
+    const [entry] = (await me.json()) as Array<{ user_id: string; access_token: string }>;
     assert.deepEqual([entry?.user_id, entry?.access_token], ['alice@example.com', accessToken]);
 
     const [h, p, sig] = idToken.split('.') as [string, string, string];
     const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
     const refusedCases: Array<[string, unknown, number]> = [
-      ['tampered id_token', { id_token: `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: 'mallory' })).toString('base64url')}.${sig}` }, 401],
+      [
+        'tampered id_token',
+        { id_token: `${h}.${Buffer.from(JSON.stringify({ ...claims, sub: 'mallory' })).toString('base64url')}.${sig}` },
+        401,
+      ],
       ['an access token alone', { access_token: accessToken }, 401],
-      ['a token of another issuer (SignOnce\'s own)', { id_token: authenticationToken }, 401],
+      ["a token of another issuer (SignOnce's own)", { id_token: authenticationToken }, 401],
       ['garbage id_token', { id_token: 'x.y.z' }, 401],
       ['the same ID token again', { id_token: idToken }, 401],
       ['the ID token SignOnce handed to the app', { id_token: echo.headers['x-ms-token-idp-id-token'] }, 401],
@@ -343,20 +458,33 @@ describe('sign-in through a real OpenID provider', () => {
     ];
     for (const [name, body, status] of refusedCases) assert.equal((await post('idp', body)).status, status, name);
     assert.equal((await post('idp', { id_token: idToken }, 'text/plain')).status, 415);
-    assert.equal((await post('gh', { access_token: 'whatever' })).status, 400, 'plain OAuth 2: a bare access token proves nothing about its app');
+    assert.equal(
+      (await post('gh', { access_token: 'whatever' })).status,
+      400,
+      'plain OAuth 2: a bare access token proves nothing about its app',
+    );
     assert.equal((await post('nobody', { id_token: idToken })).status, 404);
   });
 
   test('a client-directed sign-in with only an ID token keeps the access and refresh tokens of the web sign-in', async () => {
     const { ua } = await oidcSignIn(gw.url('native.localhost', '/'), 'nina');
-    const { id_token } = await nativeOidcTokens(idp.issuer, idp, `http://auth.localhost:${gw.port}/.auth/login/idp/callback`, 'nina');
+    const { id_token } = await nativeOidcTokens(
+      idp.issuer,
+      idp,
+      `http://auth.localhost:${gw.port}/.auth/login/idp/callback`,
+      'nina',
+    );
     const signedIn = await new UserAgent().request(gw.url('native.localhost', '/.auth/login/idp'), {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id_token }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ id_token }),
     });
     assert.equal(signedIn.status, 200);
-    const { authenticationToken } = await signedIn.json() as { authenticationToken: string };
+    const { authenticationToken } = (await signedIn.json()) as { authenticationToken: string };
     for (const who of [{}, { 'x-zumo-auth': authenticationToken }] as Array<Record<string, string>>) {
-      const [entry] = await (await ua.request(gw.url('native.localhost', '/.auth/me'), { headers: who })).json() as Array<Record<string, unknown>>;
+      const [entry] = (await (
+        await ua.request(gw.url('native.localhost', '/.auth/me'), { headers: who })
+      ).json()) as Array<Record<string, unknown>>;
       assert.equal(entry?.id_token, id_token, 'the newer ID token replaced the stored one');
       assert.match(String(entry?.access_token), /\S{20,}/, 'the access token of the web sign-in is kept');
       assert.match(String(entry?.refresh_token), /\S{20,}/, 'and its refresh token');
@@ -365,19 +493,31 @@ describe('sign-in through a real OpenID provider', () => {
     assert.equal((await ua.request(gw.url('native.localhost', '/.auth/refresh'))).status, 200);
   });
 
-  test('client-directed sign-in with Twitter\'s token and secret: only tokens issued to this consumer pass, once, and never those SignOnce obtained', async () => {
+  test("client-directed sign-in with Twitter's token and secret: only tokens issued to this consumer pass, once, and never those SignOnce obtained", async () => {
     const ua = new UserAgent();
     const authorize = await ua.navigate(gw.url('app1.localhost', '/.auth/login/twitter'));
-    const echo = await (await ua.submitForm(finalUrl(authorize), await authorize.text(), { user: 'ada' })).json() as Echo;
-    const handedToApp = { access_token: String(echo.headers['x-ms-token-twitter-access-token']), access_token_secret: String(echo.headers['x-ms-token-twitter-access-token-secret']) };
+    const echo = (await (
+      await ua.submitForm(finalUrl(authorize), await authorize.text(), { user: 'ada' })
+    ).json()) as Echo;
+    const handedToApp = {
+      access_token: String(echo.headers['x-ms-token-twitter-access-token']),
+      access_token_secret: String(echo.headers['x-ms-token-twitter-access-token-secret']),
+    };
     const tokens = twitter.issueTokens('ada');
-    const post = (body: unknown) => new UserAgent().request(gw.url('app1.localhost', '/.auth/login/twitter'), {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
-    });
+    const post = (body: unknown) =>
+      new UserAgent().request(gw.url('app1.localhost', '/.auth/login/twitter'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
     const ok = await post(tokens);
     assert.equal(ok.status, 200);
-    assert.match((await ok.json() as { authenticationToken: string }).authenticationToken, /^ey/);
-    assert.equal((await post({ ...tokens, access_token_secret: '0'.repeat(32) })).status, 401, 'a wrong secret fails the signature check');
+    assert.match(((await ok.json()) as { authenticationToken: string }).authenticationToken, /^ey/);
+    assert.equal(
+      (await post({ ...tokens, access_token_secret: '0'.repeat(32) })).status,
+      401,
+      'a wrong secret fails the signature check',
+    );
     assert.equal((await post({ access_token: tokens.access_token })).status, 401);
     assert.equal((await post(tokens)).status, 401, 'a token and secret sign in once');
     assert.equal((await post(handedToApp)).status, 401, 'never those SignOnce obtained itself (and handed to an app)');
@@ -385,7 +525,11 @@ describe('sign-in through a real OpenID provider', () => {
 
   test('no token or secret reaches a log line', async () => {
     const { echo } = await signIn('/');
-    const secrets = [echo.headers['x-ms-token-idp-access-token'], echo.headers['x-ms-token-idp-id-token'], idp.clientSecret].map(String);
+    const secrets = [
+      echo.headers['x-ms-token-idp-access-token'],
+      echo.headers['x-ms-token-idp-id-token'],
+      idp.clientSecret,
+    ].map(String);
     for (const secret of secrets) assert.ok(!gw.logs.some((line) => line.includes(secret)), 'a secret was logged');
   });
 });

@@ -4,10 +4,19 @@ import { SignedInCache } from '../../src/session/signed-in-cache.ts';
 
 function clock(start = 1_000_000) {
   let now = start;
-  return { now: () => now, advance: (ms: number) => { now += ms; } };
+  return {
+    now: () => now,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
 }
 
-const session = (ref: string, accountId = `account-${ref}`, expiresAt = Number.MAX_SAFE_INTEGER) => ({ ref, accountId, expiresAt });
+const session = (ref: string, accountId = `account-${ref}`, expiresAt = Number.MAX_SAFE_INTEGER) => ({
+  ref,
+  accountId,
+  expiresAt,
+});
 
 test('an entry answers for its host and cookie only, until the TTL ends', () => {
   const time = clock();
@@ -21,7 +30,8 @@ test('an entry answers for its host and cookie only, until the TTL ends', () => 
     ['app1.example\ncookie-a', '', undefined],
     ['', 'app1.example\ncookie-a', undefined],
   ];
-  for (const [host, cookie, expected] of cases) assert.equal(cache.get(host, cookie), expected, JSON.stringify([host, cookie]));
+  for (const [host, cookie, expected] of cases)
+    assert.equal(cache.get(host, cookie), expected, JSON.stringify([host, cookie]));
   time.advance(999);
   assert.equal(cache.get('app1.example', 'cookie-a'), 'alice');
   time.advance(1);
@@ -51,7 +61,10 @@ test('forgetting a session or an account removes its entries on every host, and 
   cache.set('h1', 'c3', 'alice, another session', session('s2', 'alice'), cache.generation);
   cache.set('h1', 'c4', 'bob', session('s3', 'bob'), cache.generation);
   cache.forgetSession('s1');
-  assert.deepEqual([cache.get('h1', 'c1'), cache.get('h2', 'c2'), cache.get('h1', 'c3'), cache.get('h1', 'c4')], [undefined, undefined, 'alice, another session', 'bob']);
+  assert.deepEqual(
+    [cache.get('h1', 'c1'), cache.get('h2', 'c2'), cache.get('h1', 'c3'), cache.get('h1', 'c4')],
+    [undefined, undefined, 'alice, another session', 'bob'],
+  );
   cache.forgetAccount('alice');
   assert.deepEqual([cache.get('h1', 'c3'), cache.get('h1', 'c4')], [undefined, 'bob']);
 });
@@ -60,7 +73,10 @@ test('the number of entries is bounded: the oldest goes first', () => {
   const cache = new SignedInCache<number>({ ttlMs: 1000, maxEntries: 3 });
   for (let i = 0; i < 10; i++) cache.set('h', `c${i}`, i, session(`s${i}`), cache.generation);
   assert.equal(cache.size, 3);
-  assert.deepEqual([7, 8, 9].map((i) => cache.get('h', `c${i}`)), [7, 8, 9]);
+  assert.deepEqual(
+    [7, 8, 9].map((i) => cache.get('h', `c${i}`)),
+    [7, 8, 9],
+  );
   assert.equal(cache.get('h', 'c6'), undefined);
 });
 

@@ -6,14 +6,19 @@ import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { startTestGateway } from '../support/gateway.ts';
 import { UserAgent, finalUrl } from '../support/user-agent.ts';
 
-test('while the store is unreachable requests get 503; afterwards the same session still works', { skip: postgresSkipReason }, async () => {
+test('while the store is unreachable requests get 503; afterwards the same session still works', {
+  skip: postgresSkipReason,
+}, async () => {
   const sql = admin();
   const { schema, url } = await createSchema(sql);
   const target = new URL(url);
   const proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
   target.host = `127.0.0.1:${proxy.port}`;
   const gw = await startTestGateway((port, upstream) => ({
-    publicUrl: `http://auth.localhost:${port}`, store: target.toString(), devMode: true, providers: [{ id: 'dev', type: 'dev' }],
+    publicUrl: `http://auth.localhost:${port}`,
+    store: target.toString(),
+    devMode: true,
+    providers: [{ id: 'dev', type: 'dev' }],
     apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'dev' }],
     // Every request reads the store (by default a session used in the last second is reused).
     session: { cacheTtl: 0 },
@@ -39,5 +44,8 @@ test('while the store is unreachable requests get 503; afterwards the same sessi
   proxy.restore();
   const afterwards = await ua.request(gw.url('app.localhost', '/'));
   assert.equal(afterwards.status, 200);
-  assert.equal(((await afterwards.json()) as { headers: Record<string, string> }).headers['x-ms-client-principal-name'], 'erin@example.com');
+  assert.equal(
+    ((await afterwards.json()) as { headers: Record<string, string> }).headers['x-ms-client-principal-name'],
+    'erin@example.com',
+  );
 });

@@ -9,7 +9,7 @@ import { dpopProof } from '../support/dpop.ts';
 const URL_ = 'https://auth.example.com/.auth/token';
 const TOKEN = 'an-access-token-of-the-openid-provider';
 
-test('a DPoP proof binds the request to the token\'s key: every claim checked', async () => {
+test("a DPoP proof binds the request to the token's key: every claim checked", async () => {
   const keys = await generateKeyPair('ES256', { extractable: true });
   const other = await generateKeyPair('ES256', { extractable: true });
   const jkt = await calculateJwkThumbprint(await exportJWK(keys.publicKey));
@@ -19,7 +19,11 @@ test('a DPoP proof binds the request to the token\'s key: every claim checked', 
   const privateJwk = await exportJWK(keys.privateKey);
   const rows: Array<[string, string | string[] | undefined, boolean]> = [
     ['control: a proof for this request', good, true],
-    ['control: htu with a query and fragment (ignored)', await dpopProof(keys, TOKEN, { htu: `${URL_}?provider=idp#x` }), true],
+    [
+      'control: htu with a query and fragment (ignored)',
+      await dpopProof(keys, TOKEN, { htu: `${URL_}?provider=idp#x` }),
+      true,
+    ],
     ['control: iat within the window (clock skew)', await dpopProof(keys, TOKEN, { htu: URL_, iat: now - 250 }), true],
     ['no proof', undefined, false],
     ['an empty proof', '', false],
@@ -27,17 +31,39 @@ test('a DPoP proof binds the request to the token\'s key: every claim checked', 
     ['two proofs as an array', [good, good], false],
     ['not a JWT', 'not-a-jwt', false],
     ['typ jwt, not dpop+jwt', await dpopProof(keys, TOKEN, { htu: URL_, typ: 'JWT' }), false],
-    ['signed by another key than the one in its header', `${await dpopProof(keys, TOKEN, { htu: URL_ }).then((p) => p.split('.').slice(0, 2).join('.'))}.${(await dpopProof(other, TOKEN, { htu: URL_ })).split('.')[2]}`, false],
-    ['a proof of another key (a thief\'s)', await dpopProof(other, TOKEN, { htu: URL_ }), false],
-    ['a private key in the header', await new SignJWT({ htm: 'GET', htu: URL_, jti: 'j', iat: now, ath: athOf(TOKEN) })
-      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: privateJwk }).sign(keys.privateKey), false],
-    ['a symmetric algorithm (HS256)', await new SignJWT({ htm: 'GET', htu: URL_, jti: 'j', iat: now, ath: athOf(TOKEN) })
-      .setProtectedHeader({ alg: 'HS256', typ: 'dpop+jwt', jwk: { kty: 'oct', k: 'c2VjcmV0' } as never }).sign(new TextEncoder().encode('secret')), false],
-    ['alg none', `${b64({ alg: 'none', typ: 'dpop+jwt', jwk: await exportJWK(keys.publicKey) })}.${b64({ htm: 'GET', htu: URL_, jti: 'j', iat: now, ath: athOf(TOKEN) })}.`, false],
+    [
+      'signed by another key than the one in its header',
+      `${await dpopProof(keys, TOKEN, { htu: URL_ }).then((p) => p.split('.').slice(0, 2).join('.'))}.${(await dpopProof(other, TOKEN, { htu: URL_ })).split('.')[2]}`,
+      false,
+    ],
+    ["a proof of another key (a thief's)", await dpopProof(other, TOKEN, { htu: URL_ }), false],
+    [
+      'a private key in the header',
+      await new SignJWT({ htm: 'GET', htu: URL_, jti: 'j', iat: now, ath: athOf(TOKEN) })
+        .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: privateJwk })
+        .sign(keys.privateKey),
+      false,
+    ],
+    [
+      'a symmetric algorithm (HS256)',
+      await new SignJWT({ htm: 'GET', htu: URL_, jti: 'j', iat: now, ath: athOf(TOKEN) })
+        .setProtectedHeader({ alg: 'HS256', typ: 'dpop+jwt', jwk: { kty: 'oct', k: 'c2VjcmV0' } as never })
+        .sign(new TextEncoder().encode('secret')),
+      false,
+    ],
+    [
+      'alg none',
+      `${b64({ alg: 'none', typ: 'dpop+jwt', jwk: await exportJWK(keys.publicKey) })}.${b64({ htm: 'GET', htu: URL_, jti: 'j', iat: now, ath: athOf(TOKEN) })}.`,
+      false,
+    ],
     ['another method (htm)', await dpopProof(keys, TOKEN, { htu: URL_, htm: 'POST' }), false],
     ['another host (htu)', await dpopProof(keys, TOKEN, { htu: 'https://evil.example/.auth/token' }), false],
     ['another path (htu)', await dpopProof(keys, TOKEN, { htu: 'https://auth.example.com/.auth/oidc/me' }), false],
-    ['http instead of https (htu)', await dpopProof(keys, TOKEN, { htu: 'http://auth.example.com/.auth/token' }), false],
+    [
+      'http instead of https (htu)',
+      await dpopProof(keys, TOKEN, { htu: 'http://auth.example.com/.auth/token' }),
+      false,
+    ],
     ['no htu', await dpopProof(keys, TOKEN, {}), false],
     ['an unparsable htu', await dpopProof(keys, TOKEN, { htu: 'not a url' }), false],
     ['for another access token (ath)', await dpopProof(keys, 'another-token', { htu: URL_ }), false],
@@ -55,7 +81,17 @@ test('a DPoP proof binds the request to the token\'s key: every claim checked', 
 test('the access token of an Authorization header: Bearer or DPoP, one token68', () => {
   assert.deepEqual(presentedToken('Bearer abc.DEF-_~+/=='), { scheme: 'Bearer', token: 'abc.DEF-_~+/==' });
   assert.deepEqual(presentedToken('dpop abc'), { scheme: 'DPoP', token: 'abc' });
-  for (const hostile of [undefined, '', 'Bearer', 'Bearer ', 'Basic abc', 'Bearer a b', 'DPoP a,b', 'Bearer a\u0000', 'Bearerabc']) {
+  for (const hostile of [
+    undefined,
+    '',
+    'Bearer',
+    'Bearer ',
+    'Basic abc',
+    'Bearer a b',
+    'DPoP a,b',
+    'Bearer a\u0000',
+    'Bearerabc',
+  ]) {
     assert.equal(presentedToken(hostile), undefined, JSON.stringify(hostile));
   }
 });

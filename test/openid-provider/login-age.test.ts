@@ -16,7 +16,8 @@ test('an earlier authentication answers an OpenID request only within max_age an
     ['max_age=60, 61 whole seconds ago', at(61), { promptLogin: false, maxAge: 60 }, false],
     ['an authentication in the future (clock skew between instances)', at(-5), { promptLogin: false, maxAge: 1 }, true],
   ];
-  for (const [name, authTime, requirements, satisfies] of rows) assert.equal(authenticationSatisfies(authTime, requirements, now), satisfies, name);
+  for (const [name, authTime, requirements, satisfies] of rows)
+    assert.equal(authenticationSatisfies(authTime, requirements, now), satisfies, name);
 });
 
 test('login requirements from authorization parameters: hostile max_age values read as strictly as possible', () => {

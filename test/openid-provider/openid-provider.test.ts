@@ -22,7 +22,8 @@ import { UserAgent, finalUrl, loopback, type Response } from '../support/user-ag
 
 const SECRET = 'wiki-client-secret-0123456789abcdefghij';
 const RP = 'http://wiki.localhost:9';
-const fetchLocal = ((input: string | URL, init?: object) => undiciFetch(input, { ...init, dispatcher: loopback })) as unknown as typeof fetch;
+const fetchLocal = ((input: string | URL, init?: object) =>
+  undiciFetch(input, { ...init, dispatcher: loopback })) as unknown as typeof fetch;
 
 describe('the OpenID Provider', () => {
   let idp: TestIdp;
@@ -42,13 +43,26 @@ describe('the OpenID Provider', () => {
     const backchannelUri = `http://127.0.0.1:${(backchannel.address() as AddressInfo).port}/backchannel`;
     // Upstream access tokens live a minute: within refresh.ahead (5 m), so SignOnce refreshes before handing one out.
     idp = await startOidcProvider([], undefined, { accessTokenTtlSeconds: 60 });
-    const confidential = (id: string, extra: object = {}) => ({ id, secret: `${id}-${SECRET}`, redirectUris: [`${RP}/${id}/cb`], postLogoutRedirectUris: [`${RP}/${id}/bye`], ...extra });
+    const confidential = (id: string, extra: object = {}) => ({
+      id,
+      secret: `${id}-${SECRET}`,
+      redirectUris: [`${RP}/${id}/cb`],
+      postLogoutRedirectUris: [`${RP}/${id}/bye`],
+      ...extra,
+    });
     gw = await startTestGateway((port, upstream) => ({
       publicUrl: `http://auth.localhost:${port}`,
-      providers: [{
-        id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-        scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' },
-      }],
+      providers: [
+        {
+          id: 'idp',
+          type: 'oidc',
+          issuer: idp.issuer,
+          clientId: idp.clientId,
+          clientSecret: idp.clientSecret,
+          scopes: ['openid', 'email', 'profile', 'offline_access'],
+          authorizationParams: { prompt: 'consent' },
+        },
+      ],
       apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp' }],
       // A load balancer that is not this test's client (127.0.0.1): what the test sends as X-Forwarded-* is an attacker's.
       trustedProxies: ['10.9.9.0/24'],
@@ -62,7 +76,9 @@ describe('the OpenID Provider', () => {
       ],
     }));
     await idp.close();
-    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp, { accessTokenTtlSeconds: 60 });
+    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp, {
+      accessTokenTtlSeconds: 60,
+    });
   });
   after(async () => {
     await gw?.close();
@@ -71,18 +87,43 @@ describe('the OpenID Provider', () => {
   });
 
   /** A relying party `id` that discovered SignOnce as its issuer. */
-  const relyingParty = (id: string, secret: string | null = `${id}-${SECRET}`) => client.discovery(new URL(`http://auth.localhost:${gw.port}`), id, secret ?? undefined,
-    secret ? client.ClientSecretBasic(secret) : client.None(), { execute: [client.allowInsecureRequests], [client.customFetch]: fetchLocal } as never);
+  const relyingParty = (id: string, secret: string | null = `${id}-${SECRET}`) =>
+    client.discovery(
+      new URL(`http://auth.localhost:${gw.port}`),
+      id,
+      secret ?? undefined,
+      secret ? client.ClientSecretBasic(secret) : client.None(),
+      { execute: [client.allowInsecureRequests], [client.customFetch]: fetchLocal } as never,
+    );
 
-  interface Authorization { ua: UserAgent; landing: Response; verifier: string; state: string; nonce: string; url: URL }
+  interface Authorization {
+    ua: UserAgent;
+    landing: Response;
+    verifier: string;
+    state: string;
+    nonce: string;
+    url: URL;
+  }
   /** The browser side: the authorization request, through the sign-in if the browser has none, back at the client with a code. */
-  async function authorize(config: client.Configuration, id: string, ua: UserAgent, user: string | undefined, extra: Record<string, string> = {}): Promise<Authorization> {
+  async function authorize(
+    config: client.Configuration,
+    id: string,
+    ua: UserAgent,
+    user: string | undefined,
+    extra: Record<string, string> = {},
+  ): Promise<Authorization> {
     const verifier = client.randomPKCECodeVerifier();
     const state = client.randomState();
     const nonce = client.randomNonce();
     const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: `${RP}/${id}/cb`, scope: 'openid profile email offline_access', prompt: 'consent', state, nonce,
-      code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra,
+      redirect_uri: `${RP}/${id}/cb`,
+      scope: 'openid profile email offline_access',
+      prompt: 'consent',
+      state,
+      nonce,
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      ...extra,
     });
     ua.holdRedirectsTo = new RegExp(`^${RP}/`);
     let landing = await ua.navigate(url);
@@ -95,7 +136,11 @@ describe('the OpenID Provider', () => {
   }
   const callbackOf = (landing: Response) => new URL(landing.headers.get('location') ?? 'http://nowhere.invalid/');
   const tokensOf = (config: client.Configuration, a: Authorization) =>
-    client.authorizationCodeGrant(config, callbackOf(a.landing), { pkceCodeVerifier: a.verifier, expectedState: a.state, expectedNonce: a.nonce });
+    client.authorizationCodeGrant(config, callbackOf(a.landing), {
+      pkceCodeVerifier: a.verifier,
+      expectedState: a.state,
+      expectedNonce: a.nonce,
+    });
 
   test('code + PKCE through the upstream provider: ID, access and refresh tokens; userinfo; 20 concurrent refreshes; logout', async () => {
     const wiki = await relyingParty('wiki');
@@ -107,18 +152,30 @@ describe('the OpenID Provider', () => {
     assert.equal(claims.aud, 'wiki');
     assert.ok(tokens.access_token && tokens.refresh_token);
     const userinfo = await client.fetchUserInfo(wiki, tokens.access_token, claims.sub);
-    assert.deepEqual([userinfo.sub, userinfo.email, userinfo.email_verified, userinfo.name], [claims.sub, 'uma@example.com', true, 'Uma Example']);
+    assert.deepEqual(
+      [userinfo.sub, userinfo.email, userinfo.email_verified, userinfo.name],
+      [claims.sub, 'uma@example.com', true, 'Uma Example'],
+    );
 
     // One client refreshing with one token 20 times at once (tabs, retries): every call gets
     // tokens, and the grant survives (no reuse detection within the reuse window).
-    const refreshed = await Promise.allSettled(Array.from({ length: 20 }, () => client.refreshTokenGrant(wiki, tokens.refresh_token!)));
-    assert.deepEqual(refreshed.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), []);
+    const refreshed = await Promise.allSettled(
+      Array.from({ length: 20 }, () => client.refreshTokenGrant(wiki, tokens.refresh_token!)),
+    );
+    assert.deepEqual(
+      refreshed.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)),
+      [],
+    );
     const last = (refreshed.at(-1) as PromiseFulfilledResult<client.TokenEndpointResponse>).value;
     assert.ok((await client.fetchUserInfo(wiki, last.access_token, claims.sub)).sub, 'the family was not revoked');
     assert.ok(await client.refreshTokenGrant(wiki, last.refresh_token!), 'and the rotated token refreshes again');
 
     // RP-initiated logout: a confirmation, then back to the client; SignOnce's session ends too.
-    const logout = client.buildEndSessionUrl(wiki, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: `${RP}/wiki/bye`, state: 'bye' });
+    const logout = client.buildEndSessionUrl(wiki, {
+      id_token_hint: tokens.id_token!,
+      post_logout_redirect_uri: `${RP}/wiki/bye`,
+      state: 'bye',
+    });
     const confirm = await signedIn.ua.navigate(logout);
     assert.equal(confirm.status, 200);
     const done = await signedIn.ua.submitForm(finalUrl(confirm), await confirm.text(), { logout: 'yes' });
@@ -128,14 +185,17 @@ describe('the OpenID Provider', () => {
     assert.equal(idp.authorizationRequests, asked + 1, 'the next sign-in goes to the upstream provider again');
   });
 
-  test('single sign-on: a gateway app\'s sign-in serves the OpenID client with no provider prompt, and the reverse', async () => {
+  test("single sign-on: a gateway app's sign-in serves the OpenID client with no provider prompt, and the reverse", async () => {
     const wiki = await relyingParty('wiki');
     const { ua } = await oidcSignIn(gw.url('app.localhost', '/'), 'vera');
     const asked = idp.authorizationRequests;
     const viaGateway = await authorize(wiki, 'wiki', ua, undefined);
     assert.equal(viaGateway.landing.status, 303, 'straight back to the client');
     const viaGatewayTokens = await tokensOf(wiki, viaGateway);
-    assert.equal((await client.fetchUserInfo(wiki, viaGatewayTokens.access_token, viaGatewayTokens.claims()!.sub)).email, 'vera@example.com');
+    assert.equal(
+      (await client.fetchUserInfo(wiki, viaGatewayTokens.access_token, viaGatewayTokens.claims()!.sub)).email,
+      'vera@example.com',
+    );
     assert.equal(idp.authorizationRequests, asked, 'the upstream provider was not asked');
 
     const fresh = new UserAgent();
@@ -166,8 +226,13 @@ describe('the OpenID Provider', () => {
     await ua.navigate(gw.url('app.localhost', '/.auth/logout'));
     for (let waited = 0; logoutTokens.length === 0 && waited < 5000; waited += 50) await sleep(50);
     assert.equal(logoutTokens.length, 1, 'one logout token, for the one client with a back-channel URI');
-    const jwks = (await (await fetchLocal(`http://auth.localhost:${gw.port}/.well-known/jwks.json`)).json()) as { keys: JWK[] };
-    const { payload, protectedHeader } = await jwtVerify(logoutTokens[0]!, createLocalJWKSet(jwks), { issuer: `http://auth.localhost:${gw.port}`, audience: 'notes' });
+    const jwks = (await (await fetchLocal(`http://auth.localhost:${gw.port}/.well-known/jwks.json`)).json()) as {
+      keys: JWK[];
+    };
+    const { payload, protectedHeader } = await jwtVerify(logoutTokens[0]!, createLocalJWKSet(jwks), {
+      issuer: `http://auth.localhost:${gw.port}`,
+      audience: 'notes',
+    });
     assert.equal(protectedHeader.typ, 'logout+jwt');
     assert.equal(payload.sub, idToken.sub);
     assert.equal(payload.sid, idToken.sid);
@@ -188,14 +253,28 @@ describe('the OpenID Provider', () => {
     const again = await authorize(partner, 'partner', ua, undefined);
     const allowed = await ua.submitForm(finalUrl(again.landing), await again.landing.text(), { decision: 'allow' });
     assert.ok(callbackOf(allowed).searchParams.get('code'));
-    assert.ok((await client.authorizationCodeGrant(partner, callbackOf(allowed), { pkceCodeVerifier: again.verifier, expectedState: again.state, expectedNonce: again.nonce })).access_token);
+    assert.ok(
+      (
+        await client.authorizationCodeGrant(partner, callbackOf(allowed), {
+          pkceCodeVerifier: again.verifier,
+          expectedState: again.state,
+          expectedNonce: again.nonce,
+        })
+      ).access_token,
+    );
   });
 
-  test('provider_tokens: a client with the scope gets its user\'s provider token, refreshed by SignOnce; others do not', async () => {
+  test("provider_tokens: a client with the scope gets its user's provider token, refreshed by SignOnce; others do not", async () => {
     const mail = await relyingParty('mail');
     const ua = new UserAgent();
-    const tokens = await tokensOf(mail, await authorize(mail, 'mail', ua, 'bella', { scope: 'openid email provider_tokens' }));
-    const providerToken = (accessToken: string) => new UserAgent().request(`http://auth.localhost:${gw.port}/.auth/token`, { headers: { authorization: `Bearer ${accessToken}` } });
+    const tokens = await tokensOf(
+      mail,
+      await authorize(mail, 'mail', ua, 'bella', { scope: 'openid email provider_tokens' }),
+    );
+    const providerToken = (accessToken: string) =>
+      new UserAgent().request(`http://auth.localhost:${gw.port}/.auth/token`, {
+        headers: { authorization: `Bearer ${accessToken}` },
+      });
     const grants = idp.refreshGrants;
     const answer = await providerToken(tokens.access_token);
     assert.equal(answer.status, 200);
@@ -203,8 +282,14 @@ describe('the OpenID Provider', () => {
     assert.equal(body.provider, 'idp');
     assert.equal(idp.refreshGrants - grants, 1, 'about to expire: refreshed by SignOnce first');
     assert.ok(Date.parse(body.expires_on) > Date.now());
-    const upstream = await fetchLocal(`${idp.issuer}/api/user`, { headers: { authorization: `Bearer ${body.access_token}` } });
-    assert.equal(((await upstream.json()) as { login: string }).login, 'bella', 'a token the provider accepts, for this user');
+    const upstream = await fetchLocal(`${idp.issuer}/api/user`, {
+      headers: { authorization: `Bearer ${body.access_token}` },
+    });
+    assert.equal(
+      ((await upstream.json()) as { login: string }).login,
+      'bella',
+      'a token the provider accepts, for this user',
+    );
 
     const wiki = await relyingParty('wiki');
     const withoutScope = await tokensOf(wiki, await authorize(wiki, 'wiki', ua, undefined));
@@ -219,9 +304,14 @@ describe('the OpenID Provider', () => {
     const mail = await relyingParty('mail');
     const keys = await client.randomDPoPKeyPair('ES256');
     const signedIn = await authorize(mail, 'mail', new UserAgent(), 'dana', { scope: 'openid email provider_tokens' });
-    const tokens = await client.authorizationCodeGrant(mail, callbackOf(signedIn.landing), { pkceCodeVerifier: signedIn.verifier, expectedState: signedIn.state, expectedNonce: signedIn.nonce },
-      undefined, { DPoP: client.getDPoPHandle(mail, keys) });
-    assert.equal(tokens.token_type.toLowerCase(), 'dpop', 'the OP bound the access token to the client\'s key');
+    const tokens = await client.authorizationCodeGrant(
+      mail,
+      callbackOf(signedIn.landing),
+      { pkceCodeVerifier: signedIn.verifier, expectedState: signedIn.state, expectedNonce: signedIn.nonce },
+      undefined,
+      { DPoP: client.getDPoPHandle(mail, keys) },
+    );
+    assert.equal(tokens.token_type.toLowerCase(), 'dpop', "the OP bound the access token to the client's key");
     const tokenUrl = `http://auth.localhost:${gw.port}/.auth/token`;
     const providerToken = (authorization: string, proof?: string) =>
       new UserAgent().request(tokenUrl, { headers: { authorization, ...(proof ? { dpop: proof } : {}) } });
@@ -232,15 +322,36 @@ describe('the OpenID Provider', () => {
     assert.match(asBearer.headers.get('www-authenticate') ?? '', /(?:^|, )DPoP realm=.*error="invalid_token"/);
     assert.equal((await providerToken(`DPoP ${tokens.access_token}`)).status, 401, 'no proof');
     const thief = await client.randomDPoPKeyPair('ES256');
-    assert.equal((await providerToken(`DPoP ${tokens.access_token}`, await dpopProof(thief, tokens.access_token, { htu: tokenUrl }))).status, 401, 'a proof of another key');
+    assert.equal(
+      (
+        await providerToken(
+          `DPoP ${tokens.access_token}`,
+          await dpopProof(thief, tokens.access_token, { htu: tokenUrl }),
+        )
+      ).status,
+      401,
+      'a proof of another key',
+    );
 
     // The client with its key: 200 (openid-client builds the proof); the same proof again is a replay.
-    const served = await client.fetchProtectedResource(mail, tokens.access_token, new URL(tokenUrl), 'GET', undefined, undefined, { DPoP: client.getDPoPHandle(mail, keys) });
+    const served = await client.fetchProtectedResource(
+      mail,
+      tokens.access_token,
+      new URL(tokenUrl),
+      'GET',
+      undefined,
+      undefined,
+      { DPoP: client.getDPoPHandle(mail, keys) },
+    );
     assert.equal(served.status, 200, await served.clone().text());
     assert.equal(((await served.json()) as { provider: string }).provider, 'idp');
     const proof = await dpopProof(keys, tokens.access_token, { htu: tokenUrl });
     assert.equal((await providerToken(`DPoP ${tokens.access_token}`, proof)).status, 200);
-    assert.equal((await providerToken(`DPoP ${tokens.access_token}`, proof)).status, 401, 'a proof is used once (its jti)');
+    assert.equal(
+      (await providerToken(`DPoP ${tokens.access_token}`, proof)).status,
+      401,
+      'a proof is used once (its jti)',
+    );
   });
 
   test('max_age (OpenID Connect Core 3.1.2.1): past it, a new sign-in at the provider; within it, single sign-on with the real auth_time', async () => {
@@ -262,8 +373,11 @@ describe('the OpenID Provider', () => {
     const again = Math.floor(Date.now() / 1000);
     const past = await authorize(wiki, 'wiki', ua, undefined, { max_age: '1' });
     assert.equal(idp.authorizationRequests, asked + 1, 'a new sign-in at the provider, not the single sign-on session');
-    assert.match(finalUrl(past.landing), new RegExp(`^${idp.issuer}/`), 'at the provider\'s login page');
-    let landing = await ua.submitForm(finalUrl(past.landing), await past.landing.text(), { login: 'gwen', password: 'any' });
+    assert.match(finalUrl(past.landing), new RegExp(`^${idp.issuer}/`), "at the provider's login page");
+    let landing = await ua.submitForm(finalUrl(past.landing), await past.landing.text(), {
+      login: 'gwen',
+      password: 'any',
+    });
     if (landing.status === 200) landing = await ua.submitForm(finalUrl(landing), await landing.text());
     const fresh = (await tokensOf(wiki, { ...past, landing })).claims()!;
     assert.ok(fresh.auth_time! >= again, `auth_time ${fresh.auth_time} is the new sign-in's (>= ${again})`);
@@ -271,14 +385,22 @@ describe('the OpenID Provider', () => {
 
   test('discovery names publicUrl only (X-Forwarded-Host/-Proto from a sender not in trustedProxies are not believed), cacheable', async () => {
     const answer = await new UserAgent().request(`http://auth.localhost:${gw.port}/.well-known/openid-configuration`, {
-      headers: { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https', forwarded: 'host=evil.example;proto=https', accept: 'application/json' },
+      headers: {
+        'x-forwarded-host': 'evil.example',
+        'x-forwarded-proto': 'https',
+        forwarded: 'host=evil.example;proto=https',
+        accept: 'application/json',
+      },
     });
     assert.equal(answer.status, 200);
     const metadata = (await answer.json()) as Record<string, unknown>;
     assert.equal(metadata.issuer, `http://auth.localhost:${gw.port}`);
-    const urls = Object.entries(metadata).filter(([, value]) => typeof value === 'string' && /^[a-z]+:\/\//i.test(value));
+    const urls = Object.entries(metadata).filter(
+      ([, value]) => typeof value === 'string' && /^[a-z]+:\/\//i.test(value),
+    );
     assert.ok(urls.length > 5);
-    for (const [name, url] of urls) assert.equal(new URL(url as string).origin, `http://auth.localhost:${gw.port}`, name);
+    for (const [name, url] of urls)
+      assert.equal(new URL(url as string).origin, `http://auth.localhost:${gw.port}`, name);
     assert.equal(answer.headers.get('cache-control'), 'public, max-age=300');
   });
 
@@ -286,9 +408,15 @@ describe('the OpenID Provider', () => {
     const wiki = await relyingParty('wiki');
     const tokens = await tokensOf(wiki, await authorize(wiki, 'wiki', new UserAgent(), 'dora'));
     const introspected = await client.tokenIntrospection(wiki, tokens.access_token);
-    assert.deepEqual([introspected.active, introspected.client_id, introspected.sub], [true, 'wiki', tokens.claims()!.sub]);
+    assert.deepEqual(
+      [introspected.active, introspected.client_id, introspected.sub],
+      [true, 'wiki', tokens.claims()!.sub],
+    );
     await client.tokenRevocation(wiki, tokens.refresh_token!);
-    await assert.rejects(client.refreshTokenGrant(wiki, tokens.refresh_token!), (e: unknown) => (e as { error?: string }).error === 'invalid_grant');
+    await assert.rejects(
+      client.refreshTokenGrant(wiki, tokens.refresh_token!),
+      (e: unknown) => (e as { error?: string }).error === 'invalid_grant',
+    );
     assert.equal((await client.tokenIntrospection(wiki, 'not-a-token')).active, false);
   });
 
@@ -323,20 +451,27 @@ describe('the OpenID Provider', () => {
 
     const first = await authorize(wiki, 'wiki', ua, undefined);
     const tokens = await tokensOf(wiki, first);
-    await assert.rejects(tokensOf(wiki, first), (e: unknown) => (e as { error?: string }).error === 'invalid_grant', 'a code works once');
-    await assert.rejects(client.fetchUserInfo(wiki, tokens.access_token, tokens.claims()!.sub), 'a replayed code revokes what the code gave');
+    await assert.rejects(
+      tokensOf(wiki, first),
+      (e: unknown) => (e as { error?: string }).error === 'invalid_grant',
+      'a code works once',
+    );
+    await assert.rejects(
+      client.fetchUserInfo(wiki, tokens.access_token, tokens.claims()!.sub),
+      'a replayed code revokes what the code gave',
+    );
 
     const impostor = await relyingParty('wiki', 'not-the-secret-0123456789abcdefghijklmn');
     const stolen = await authorize(wiki, 'wiki', ua, undefined);
     // 401 invalid_client, with the challenge of client_secret_basic (RFC 6749 section 5.2).
     await assert.rejects(tokensOf(impostor, stolen), (e: unknown) => {
-      const challenge = (e as { status?: number; cause?: Array<{ parameters?: { error?: string } }> });
+      const challenge = e as { status?: number; cause?: Array<{ parameters?: { error?: string } }> };
       return challenge.status === 401 && challenge.cause?.[0]?.parameters?.error === 'invalid_client';
     });
   });
 });
 
-test('a local account signs in to an OpenID client through SignOnce\'s own password form', async () => {
+test("a local account signs in to an OpenID client through SignOnce's own password form", async () => {
   const gw = await startTestGateway((port, upstream) => ({
     publicUrl: `http://auth.localhost:${port}`,
     providers: [{ id: 'local', type: 'password' }],
@@ -347,19 +482,39 @@ test('a local account signs in to an OpenID client through SignOnce\'s own passw
   try {
     const registered = await new LocalAccounts(store).register('local', 'edna', 'a long and unusual passphrase', 12);
     assert.ok(registered.ok);
-    const wiki = await client.discovery(new URL(`http://auth.localhost:${gw.port}`), 'wiki', `wiki-${SECRET}`, client.ClientSecretBasic(`wiki-${SECRET}`),
-      { execute: [client.allowInsecureRequests], [client.customFetch]: fetchLocal } as never);
+    const wiki = await client.discovery(
+      new URL(`http://auth.localhost:${gw.port}`),
+      'wiki',
+      `wiki-${SECRET}`,
+      client.ClientSecretBasic(`wiki-${SECRET}`),
+      { execute: [client.allowInsecureRequests], [client.customFetch]: fetchLocal } as never,
+    );
     const verifier = client.randomPKCECodeVerifier();
     const ua = new UserAgent();
     ua.holdRedirectsTo = new RegExp(`^${RP}/`);
-    const form = await ua.navigate(client.buildAuthorizationUrl(wiki, {
-      redirect_uri: `${RP}/wiki/cb`, scope: 'openid profile', state: 's', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-    }));
-    assert.match(finalUrl(form), /\/\.auth\/login\/local\/form\?state=/, 'at SignOnce\'s password form');
-    const back = await ua.submitForm(finalUrl(form), await form.text(), { username: 'edna', password: 'a long and unusual passphrase' });
-    const tokens = await client.authorizationCodeGrant(wiki, new URL(back.headers.get('location')!), { pkceCodeVerifier: verifier, expectedState: 's' });
+    const form = await ua.navigate(
+      client.buildAuthorizationUrl(wiki, {
+        redirect_uri: `${RP}/wiki/cb`,
+        scope: 'openid profile',
+        state: 's',
+        code_challenge: await client.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+      }),
+    );
+    assert.match(finalUrl(form), /\/\.auth\/login\/local\/form\?state=/, "at SignOnce's password form");
+    const back = await ua.submitForm(finalUrl(form), await form.text(), {
+      username: 'edna',
+      password: 'a long and unusual passphrase',
+    });
+    const tokens = await client.authorizationCodeGrant(wiki, new URL(back.headers.get('location')!), {
+      pkceCodeVerifier: verifier,
+      expectedState: 's',
+    });
     assert.equal(tokens.claims()!.sub, registered.accountId);
-    assert.equal((await client.fetchUserInfo(wiki, tokens.access_token, registered.accountId)).preferred_username, 'edna');
+    assert.equal(
+      (await client.fetchUserInfo(wiki, tokens.access_token, registered.accountId)).preferred_username,
+      'edna',
+    );
   } finally {
     await store.close();
     await gw.close();

@@ -15,7 +15,9 @@ import { oidcSignIn } from '../support/sign-in.ts';
 import { startInstances } from '../support/instances.ts';
 import { UserAgent } from '../support/user-agent.ts';
 
-test('three serve processes on one PostgreSQL: the lock holder is killed mid-refresh, another completes the refresh', { skip: postgresSkipReason }, async (t) => {
+test('three serve processes on one PostgreSQL: the lock holder is killed mid-refresh, another completes the refresh', {
+  skip: postgresSkipReason,
+}, async (t) => {
   const sql = admin();
   const { schema, url } = await createSchema(sql);
   const echo = await startEcho();
@@ -25,8 +27,12 @@ test('three serve processes on one PostgreSQL: the lock holder is killed mid-ref
   let holdNext = false;
   let announceHeld = () => {};
   let release = () => {};
-  const held = new Promise<void>((resolve) => { announceHeld = resolve; });
-  const released = new Promise<void>((resolve) => { release = resolve; });
+  const held = new Promise<void>((resolve) => {
+    announceHeld = resolve;
+  });
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
   const beforeRefreshGrant = async () => {
     if (!holdNext) return;
     holdNext = false;
@@ -35,12 +41,25 @@ test('three serve processes on one PostgreSQL: the lock holder is killed mid-ref
   };
   const idp0 = await startOidcProvider([]);
   await idp0.close();
-  const idp: TestIdp = await startOidcProvider([`http://auth.localhost:${ports[0]}/.auth/login/idp/callback`], idp0, { beforeRefreshGrant });
+  const idp: TestIdp = await startOidcProvider([`http://auth.localhost:${ports[0]}/.auth/login/idp/callback`], idp0, {
+    beforeRefreshGrant,
+  });
   const key = generateKey();
   const instances = await startInstances(ports, {
-    publicUrl: `http://auth.localhost:${ports[0]}`, store: url, secrets: { encryptionKeys: [key] },
-    providers: [{ id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-      scopes: ['openid', 'email', 'offline_access'], authorizationParams: { prompt: 'consent' } }],
+    publicUrl: `http://auth.localhost:${ports[0]}`,
+    store: url,
+    secrets: { encryptionKeys: [key] },
+    providers: [
+      {
+        id: 'idp',
+        type: 'oidc',
+        issuer: idp.issuer,
+        clientId: idp.clientId,
+        clientSecret: idp.clientSecret,
+        scopes: ['openid', 'email', 'offline_access'],
+        authorizationParams: { prompt: 'consent' },
+      },
+    ],
     apps: [{ id: 'app', hosts: [appHost], upstream: echo.url, defaultProvider: 'idp', tokenStore: true }],
   });
   t.after(async () => {
@@ -55,7 +74,8 @@ test('three serve processes on one PostgreSQL: the lock holder is killed mid-ref
   const { ua, landed } = await oidcSignIn(`http://${appHost}/`, 'mallory');
   assert.equal(landed.status, 200);
   const cookie = ua.cookieHeader(new URL(`http://${appHost}/`))!;
-  const refreshAt = (i: number) => new UserAgent().request(`http://127.0.0.1:${ports[i]}/.auth/refresh`, { headers: { host: appHost, cookie } });
+  const refreshAt = (i: number) =>
+    new UserAgent().request(`http://127.0.0.1:${ports[i]}/.auth/refresh`, { headers: { host: appHost, cookie } });
 
   // Process 0 takes the lock and calls the provider, which holds the call.
   holdNext = true;
@@ -64,10 +84,12 @@ test('three serve processes on one PostgreSQL: the lock holder is killed mid-ref
   await held;
   // Processes 1 and 2 wait for the lock: none of them answers while the holder lives.
   const answered: number[] = [];
-  const waiting = Array.from({ length: 10 }, (_, i) => refreshAt(1 + (i % 2)).then((answer) => {
-    answered.push(Date.now());
-    return answer;
-  }));
+  const waiting = Array.from({ length: 10 }, (_, i) =>
+    refreshAt(1 + (i % 2)).then((answer) => {
+      answered.push(Date.now());
+      return answer;
+    }),
+  );
   await sleep(700);
   assert.equal(answered.length, 0, 'the others wait while the holder lives, however long its provider takes');
 
@@ -75,7 +97,7 @@ test('three serve processes on one PostgreSQL: the lock holder is killed mid-ref
   await instances.kill(0);
   const answers = await Promise.all(waiting);
   release();
-  assert.ok(await holder instanceof Error, 'the killed process never answered');
+  assert.ok((await holder) instanceof Error, 'the killed process never answered');
   assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([200]));
   const takeover = Math.max(...answered) - killedAt;
   t.diagnostic(`all 10 waiting refreshes answered ${takeover} ms after the SIGKILL`);
@@ -88,8 +110,14 @@ test('three serve processes on one PostgreSQL: the lock holder is killed mid-ref
     const { account } = await store.resolveIdentity('idp', 'mallory');
     const stored = await store.getTokens({ accountId: account.id, provider: 'idp', resource: '' });
     const check = await fetch(`${idp.issuer}/token`, {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: stored!.tokens.refreshToken!, client_id: idp.clientId, client_secret: idp.clientSecret }),
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: stored!.tokens.refreshToken!,
+        client_id: idp.clientId,
+        client_secret: idp.clientSecret,
+      }),
     });
     assert.equal(check.status, 200, await check.text());
   } finally {

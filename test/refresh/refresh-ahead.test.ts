@@ -22,8 +22,14 @@ before(async () => {
     // of 6, then one every 10 s, made for tokens that live 10 s or longer).
     rateLimits: { refresh: { providerGrants: { limit: 60, window: '1m' } } },
     providers: ['proceed', '401'].map((onRefreshFailure) => ({
-      id: onRefreshFailure === 'proceed' ? 'idp' : 'strict', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-      scopes: ['openid', 'email', 'offline_access'], authorizationParams: { prompt: 'consent' }, refresh: { ahead: '3s', onRefreshFailure },
+      id: onRefreshFailure === 'proceed' ? 'idp' : 'strict',
+      type: 'oidc',
+      issuer: idp.issuer,
+      clientId: idp.clientId,
+      clientSecret: idp.clientSecret,
+      scopes: ['openid', 'email', 'offline_access'],
+      authorizationParams: { prompt: 'consent' },
+      refresh: { ahead: '3s', onRefreshFailure },
     })),
     apps: [
       { id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true },
@@ -31,7 +37,11 @@ before(async () => {
     ],
   }));
   await idp.close();
-  idp = await startOidcProvider(['idp', 'strict'].map((id) => `http://auth.localhost:${gw.port}/.auth/login/${id}/callback`), idp, { accessTokenTtlSeconds: 5 });
+  idp = await startOidcProvider(
+    ['idp', 'strict'].map((id) => `http://auth.localhost:${gw.port}/.auth/login/${id}/callback`),
+    idp,
+    { accessTokenTtlSeconds: 5 },
+  );
 });
 after(async () => {
   await gw?.close();
@@ -39,10 +49,14 @@ after(async () => {
 });
 
 /** The provider's view of an access token (RFC 7662 introspection). */
-const introspect = async (token: string) => (await (await fetch(`${idp.issuer}/token/introspection`, {
-  method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
-  body: new URLSearchParams({ token, client_id: idp.clientId, client_secret: idp.clientSecret }),
-})).json()) as { active: boolean };
+const introspect = async (token: string) =>
+  (await (
+    await fetch(`${idp.issuer}/token/introspection`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token, client_id: idp.clientId, client_secret: idp.clientSecret }),
+    })
+  ).json()) as { active: boolean };
 
 /** Signs `user` in at `host` through the provider's pages. */
 async function signIn(host: string, user: string): Promise<UserAgent> {
@@ -61,12 +75,18 @@ test('10 simulated minutes of requests: the app never receives an access token t
     for (let second = 0; second < 600; second++) {
       mock.timers.tick(1000);
       const sentAt = Date.now();
-      const echoes = await Promise.all([1, 2].map(async () => await (await ua.request(gw.url('app.localhost', '/'))).json() as Echo));
+      const echoes = await Promise.all(
+        [1, 2].map(async () => (await (await ua.request(gw.url('app.localhost', '/'))).json()) as Echo),
+      );
       for (const echo of echoes) {
         const token = String(echo.headers['x-ms-token-idp-access-token']);
         const expiresOn = Date.parse(String(echo.headers['x-ms-token-idp-expires-on']));
-        assert.ok(expiresOn > sentAt, `at ${second} s the app received a token that expired ${sentAt - expiresOn} ms before the request`);
-        if (!seen.has(token)) assert.equal((await introspect(token)).active, true, `at ${second} s: a token the provider does not accept`);
+        assert.ok(
+          expiresOn > sentAt,
+          `at ${second} s the app received a token that expired ${sentAt - expiresOn} ms before the request`,
+        );
+        if (!seen.has(token))
+          assert.equal((await introspect(token)).active, true, `at ${second} s: a token the provider does not accept`);
         seen.add(token);
       }
     }
@@ -86,6 +106,6 @@ test('when the refresh ahead fails: proceed sends the tokens it has; onRefreshFa
   await sleep(2500); // the tokens are now within `ahead` of their expiry, and the provider is gone
   const proceeded = await lenient.request(gw.url('app.localhost', '/'));
   assert.equal(proceeded.status, 200);
-  assert.ok((await proceeded.json() as Echo).headers['x-ms-token-idp-access-token'], 'with the tokens it has');
+  assert.ok(((await proceeded.json()) as Echo).headers['x-ms-token-idp-access-token'], 'with the tokens it has');
   assert.equal((await strict.request(gw.url('strict.localhost', '/'))).status, 401);
 });

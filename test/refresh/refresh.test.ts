@@ -20,8 +20,13 @@ import { handedOver, oidcSignIn } from '../support/sign-in.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const provider = (issuer: string, idp: TestIdp) => ({
-  id: 'idp', type: 'oidc', issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-  scopes: ['openid', 'email', 'profile', 'offline_access'], authorizationParams: { prompt: 'consent' },
+  id: 'idp',
+  type: 'oidc',
+  issuer,
+  clientId: idp.clientId,
+  clientSecret: idp.clientSecret,
+  scopes: ['openid', 'email', 'profile', 'offline_access'],
+  authorizationParams: { prompt: 'consent' },
 });
 
 /** Signs `user` in to the app at `appUrl` through the provider's login and consent pages. */
@@ -31,7 +36,8 @@ async function signIn(appUrl: string, user: string): Promise<UserAgent> {
   return ua;
 }
 
-const accessTokenOf = async (ua: UserAgent, url: string) => ((await (await ua.request(url)).json()) as Array<{ access_token?: string }>)[0]?.access_token;
+const accessTokenOf = async (ua: UserAgent, url: string) =>
+  ((await (await ua.request(url)).json()) as Array<{ access_token?: string }>)[0]?.access_token;
 
 describe('GET /.auth/refresh', () => {
   let idp: TestIdp;
@@ -39,11 +45,15 @@ describe('GET /.auth/refresh', () => {
 
   before(async () => {
     // Refresh tokens rotate with reuse detection (as always in these tests), and resource indicators are on.
-    ({ gw, idp } = await startGatewayWithIdp((port, upstream, idp) => ({
-      publicUrl: `http://auth.localhost:${port}`, devMode: true,
-      providers: [provider(idp.issuer, idp), { id: 'dev', type: 'dev' }],
-      apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true }],
-    }), { resourceServers: { 'https://api.example.com': { scope: 'api:read' } } }));
+    ({ gw, idp } = await startGatewayWithIdp(
+      (port, upstream, idp) => ({
+        publicUrl: `http://auth.localhost:${port}`,
+        devMode: true,
+        providers: [provider(idp.issuer, idp), { id: 'dev', type: 'dev' }],
+        apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true }],
+      }),
+      { resourceServers: { 'https://api.example.com': { scope: 'api:read' } } },
+    ));
   });
   after(async () => {
     await gw?.close();
@@ -55,12 +65,14 @@ describe('GET /.auth/refresh', () => {
     const me = gw.url('app.localhost', '/.auth/me');
     const before = await accessTokenOf(ua, me);
     const grants = idp.refreshGrants;
-    const answers = await Promise.all(Array.from({ length: 50 }, () => ua.request(gw.url('app.localhost', '/.auth/refresh'))));
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => ua.request(gw.url('app.localhost', '/.auth/refresh'))),
+    );
     assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([200]));
     assert.equal(idp.refreshGrants - grants, 1, 'exactly one refresh grant');
     const after = await accessTokenOf(ua, me);
     assert.ok(after && after !== before, 'a new access token is stored');
-    const echo = await (await ua.request(gw.url('app.localhost', '/'))).json() as { headers: Record<string, string> };
+    const echo = (await (await ua.request(gw.url('app.localhost', '/'))).json()) as { headers: Record<string, string> };
     assert.equal(echo.headers['x-ms-token-idp-access-token'], after, 'and reaches the app at once');
   });
 
@@ -71,12 +83,24 @@ describe('GET /.auth/refresh', () => {
       // Past the 5 s in which callers share a refresh's result: each round asks the provider anew.
       if (round > 0) await sleep(5_100);
       const grants = idp.refreshGrants;
-      const answers = await Promise.all(Array.from({ length: 50 }, () => ua.request(gw.url('app.localhost', '/.auth/refresh'))));
-      assert.deepEqual(answers.map((a) => a.status), Array(50).fill(200), `round ${round + 1}: every caller served`);
+      const answers = await Promise.all(
+        Array.from({ length: 50 }, () => ua.request(gw.url('app.localhost', '/.auth/refresh'))),
+      );
+      assert.deepEqual(
+        answers.map((a) => a.status),
+        Array(50).fill(200),
+        `round ${round + 1}: every caller served`,
+      );
       grantsPerRound.push(idp.refreshGrants - grants);
     }
-    assert.ok(grantsPerRound.every((n) => n <= 1), `at most one grant per round: ${grantsPerRound.join(', ')}`);
-    assert.ok(grantsPerRound.some((n) => n === 1), 'the provider was asked');
+    assert.ok(
+      grantsPerRound.every((n) => n <= 1),
+      `at most one grant per round: ${grantsPerRound.join(', ')}`,
+    );
+    assert.ok(
+      grantsPerRound.some((n) => n === 1),
+      'the provider was asked',
+    );
   });
 
   test('not signed in: 401; no refresh token stored: 400 saying how to get one', async () => {
@@ -125,7 +149,16 @@ describe('GET /.auth/refresh with an authentication token: a renewed session and
       publicUrl: `http://auth.localhost:${port}`,
       session: { lifetime: `${LIFETIME_MS}ms`, tokenRefreshExtensionHours: GRACE_MS / 3_600_000 },
       providers: [provider(idp.issuer, idp)],
-      apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true, allowedExternalRedirectUrls: ['myapp://cb'] }],
+      apps: [
+        {
+          id: 'app',
+          hosts: [`app.localhost:${port}`],
+          upstream,
+          defaultProvider: 'idp',
+          tokenStore: true,
+          allowedExternalRedirectUrls: ['myapp://cb'],
+        },
+      ],
     })));
   });
   after(async () => {
@@ -135,11 +168,20 @@ describe('GET /.auth/refresh with an authentication token: a renewed session and
 
   /** A native app's sign-in: its authentication token. */
   const signInNative = async (user: string) =>
-    handedOver((await oidcSignIn(gw.url('app.localhost', '/.auth/login/idp?post_login_redirect_uri=myapp://cb'), user)).landed).authenticationToken;
-  const withToken = (path: string, token: string) => new UserAgent().request(gw.url('app.localhost', path), { headers: { 'x-zumo-auth': token } });
+    handedOver(
+      (await oidcSignIn(gw.url('app.localhost', '/.auth/login/idp?post_login_redirect_uri=myapp://cb'), user)).landed,
+    ).authenticationToken;
+  const withToken = (path: string, token: string) =>
+    new UserAgent().request(gw.url('app.localhost', path), { headers: { 'x-zumo-auth': token } });
   const refreshed = async (token: string) => {
     const answer = await withToken('/.auth/refresh', token);
-    return { status: answer.status, token: answer.status === 200 ? ((await answer.json()) as { authenticationToken: string }).authenticationToken : undefined };
+    return {
+      status: answer.status,
+      token:
+        answer.status === 200
+          ? ((await answer.json()) as { authenticationToken: string }).authenticationToken
+          : undefined,
+    };
   };
 
   test('expired within the grace: only /.auth/refresh takes the token, and its new token works; a sign-out ends it', async () => {
@@ -147,16 +189,24 @@ describe('GET /.auth/refresh with an authentication token: a renewed session and
     const renewed = await refreshed(first);
     assert.equal(renewed.status, 200, 'a live token is refreshed');
     await sleep(LIFETIME_MS + 200);
-    for (const path of ['/', '/.auth/me']) assert.equal((await withToken(path, renewed.token!)).status, 401, `${path}: expired`);
+    for (const path of ['/', '/.auth/me'])
+      assert.equal((await withToken(path, renewed.token!)).status, 401, `${path}: expired`);
     const graced = await refreshed(renewed.token!);
     assert.equal(graced.status, 200, 'expired, within the grace: refreshed');
     const echo = await withToken('/', graced.token!);
     assert.equal(echo.status, 200, 'the new token works');
-    assert.match(((await echo.json()) as { headers: Record<string, string> }).headers['x-ms-client-principal-name'] ?? '', /erin/);
+    assert.match(
+      ((await echo.json()) as { headers: Record<string, string> }).headers['x-ms-client-principal-name'] ?? '',
+      /erin/,
+    );
 
     await sleep(LIFETIME_MS + 200);
     assert.equal((await withToken('/.auth/logout', graced.token!)).status, 302);
-    assert.equal((await refreshed(graced.token!)).status, 401, 'signed out with a token in its grace: it cannot be renewed');
+    assert.equal(
+      (await refreshed(graced.token!)).status,
+      401,
+      'signed out with a token in its grace: it cannot be renewed',
+    );
   });
 
   test('expired longer than the grace: 401, sign in again', async () => {
@@ -168,7 +218,9 @@ describe('GET /.auth/refresh with an authentication token: a renewed session and
   });
 });
 
-test('three gateways on one PostgreSQL: concurrent refreshes through all of them, one refresh grant', { skip: postgresSkipReason }, async () => {
+test('three gateways on one PostgreSQL: concurrent refreshes through all of them, one refresh grant', {
+  skip: postgresSkipReason,
+}, async () => {
   const sql = admin();
   const { schema, url } = await createSchema(sql);
   const idp0 = await startOidcProvider([]);
@@ -179,19 +231,45 @@ test('three gateways on one PostgreSQL: concurrent refreshes through all of them
   const { dir, remove } = await tempDir();
   const key = generateKey();
   const ports = [port, await freePort(), await freePort()];
-  const gateways = await Promise.all(ports.map((listenPort) => startGateway(parseConfig(stringify({
-    publicUrl: `http://auth.localhost:${port}`, listen: { host: '127.0.0.1', port: listenPort }, store: url, secrets: { encryptionKeys: [key] },
-    providers: [provider(idp.issuer, idp)],
-    apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream: echo.url, defaultProvider: 'idp', tokenStore: true }],
-  }), join(dir, 'signonce.yaml'), {}), capturedLogger().logger)));
+  const gateways = await Promise.all(
+    ports.map((listenPort) =>
+      startGateway(
+        parseConfig(
+          stringify({
+            publicUrl: `http://auth.localhost:${port}`,
+            listen: { host: '127.0.0.1', port: listenPort },
+            store: url,
+            secrets: { encryptionKeys: [key] },
+            providers: [provider(idp.issuer, idp)],
+            apps: [
+              {
+                id: 'app',
+                hosts: [`app.localhost:${port}`],
+                upstream: echo.url,
+                defaultProvider: 'idp',
+                tokenStore: true,
+              },
+            ],
+          }),
+          join(dir, 'signonce.yaml'),
+          {},
+        ),
+        capturedLogger().logger,
+      ),
+    ),
+  );
   try {
     const ua = await signIn(`http://app.localhost:${port}/`, 'dave');
     const cookie = ua.cookieHeader(new URL(`http://app.localhost:${port}/`))!;
     const grants = idp.refreshGrants;
     // Every gateway is reached on its own port, with the app's Host (as a load balancer sends it).
-    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => new UserAgent().request(`http://127.0.0.1:${ports[i % 3]}/.auth/refresh`, {
-      headers: { host: `app.localhost:${port}`, cookie },
-    })));
+    const answers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) =>
+        new UserAgent().request(`http://127.0.0.1:${ports[i % 3]}/.auth/refresh`, {
+          headers: { host: `app.localhost:${port}`, cookie },
+        }),
+      ),
+    );
     assert.deepEqual(new Set(answers.map((a) => a.status)), new Set([200]));
     assert.equal(idp.refreshGrants - grants, 1, 'exactly one refresh grant across three instances');
   } finally {

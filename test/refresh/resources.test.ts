@@ -15,30 +15,66 @@ import { openStore } from '../../src/store/index.ts';
 const API_A = 'https://api-a.example.com';
 const API_B = 'https://api-b.example.com';
 // Tokens of API A live 3 s and are refreshed 1 s ahead of their end; API B's live an hour.
-const RESOURCE_SERVERS: IdpOptions['resourceServers'] = { [API_A]: { scope: 'a:read', accessTokenTtlSeconds: 3 }, [API_B]: { scope: 'b:read b:write' } };
+const RESOURCE_SERVERS: IdpOptions['resourceServers'] = {
+  [API_A]: { scope: 'a:read', accessTokenTtlSeconds: 3 },
+  [API_B]: { scope: 'b:read b:write' },
+};
 
-interface ResourceToken { access_token: string; expires_on: string }
+interface ResourceToken {
+  access_token: string;
+  expires_on: string;
+}
 
 /** A gateway whose app declares API A and API B as resources of the real provider `idp`. */
-function startResourcesGateway({ ahead, injectA = false, rateLimits, resourceServers }: {
-  ahead: string; injectA?: boolean; rateLimits?: Record<string, unknown>; resourceServers: IdpOptions['resourceServers'];
+function startResourcesGateway({
+  ahead,
+  injectA = false,
+  rateLimits,
+  resourceServers,
+}: {
+  ahead: string;
+  injectA?: boolean;
+  rateLimits?: Record<string, unknown>;
+  resourceServers: IdpOptions['resourceServers'];
 }) {
-  return startGatewayWithIdp((port, upstream, idp) => ({
-    publicUrl: `http://auth.localhost:${port}`,
-    providers: [{
-      id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret,
-      scopes: ['openid', 'email', 'profile', 'offline_access', 'a:read', 'b:read'], authorizationParams: { prompt: 'consent' },
-      refresh: { ahead },
-    }],
-    apps: [{
-      id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp', tokenStore: true,
-      resources: [
-        { alias: 'api-a', provider: 'idp', resource: API_A, scopes: ['a:read'], ...(injectA ? { inject: true } : {}) },
-        { alias: 'api-b', provider: 'idp', resource: API_B, scopes: ['b:read'] },
+  return startGatewayWithIdp(
+    (port, upstream, idp) => ({
+      publicUrl: `http://auth.localhost:${port}`,
+      providers: [
+        {
+          id: 'idp',
+          type: 'oidc',
+          issuer: idp.issuer,
+          clientId: idp.clientId,
+          clientSecret: idp.clientSecret,
+          scopes: ['openid', 'email', 'profile', 'offline_access', 'a:read', 'b:read'],
+          authorizationParams: { prompt: 'consent' },
+          refresh: { ahead },
+        },
       ],
-    }],
-    ...(rateLimits ? { rateLimits } : {}),
-  }), { resourceServers });
+      apps: [
+        {
+          id: 'app',
+          hosts: [`app.localhost:${port}`],
+          upstream,
+          defaultProvider: 'idp',
+          tokenStore: true,
+          resources: [
+            {
+              alias: 'api-a',
+              provider: 'idp',
+              resource: API_A,
+              scopes: ['a:read'],
+              ...(injectA ? { inject: true } : {}),
+            },
+            { alias: 'api-b', provider: 'idp', resource: API_B, scopes: ['b:read'] },
+          ],
+        },
+      ],
+      ...(rateLimits ? { rateLimits } : {}),
+    }),
+    { resourceServers },
+  );
 }
 
 describe('apps[].resources: a token per resource from the one sign-in', () => {
@@ -64,12 +100,16 @@ describe('apps[].resources: a token per resource from the one sign-in', () => {
     assert.equal(answer.status, 200, body);
     return JSON.parse(body) as ResourceToken;
   };
-  const introspect = async (token: string) => (await (await fetch(`${idp.issuer}/token/introspection`, {
-    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ token, client_id: idp.clientId, client_secret: idp.clientSecret }),
-  })).json()) as { active: boolean; aud?: string | string[]; scope?: string };
+  const introspect = async (token: string) =>
+    (await (
+      await fetch(`${idp.issuer}/token/introspection`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token, client_id: idp.clientId, client_secret: idp.clientSecret }),
+      })
+    ).json()) as { active: boolean; aud?: string | string[]; scope?: string };
 
-  test('two resources, two tokens: each is for its own resource only, as the provider\'s introspection says', async () => {
+  test("two resources, two tokens: each is for its own resource only, as the provider's introspection says", async () => {
     const ua = await signIn('grace');
     const a = await tokenFor(ua, 'api-a');
     const b = await tokenFor(ua, 'api-b');
@@ -86,7 +126,9 @@ describe('apps[].resources: a token per resource from the one sign-in', () => {
 
   test('inject: true puts the token in X-SIGNONCE-TOKEN-{ALIAS}; a client cannot send its own', async () => {
     const ua = await signIn('heidi');
-    const echo = await ua.request(gw.url('app.localhost', '/'), { headers: { 'x-signonce-token-api-b': 'forged', 'X_SIGNONCE_TOKEN_API_A': 'forged' } });
+    const echo = await ua.request(gw.url('app.localhost', '/'), {
+      headers: { 'x-signonce-token-api-b': 'forged', X_SIGNONCE_TOKEN_API_A: 'forged' },
+    });
     const { headers } = (await echo.json()) as { headers: Record<string, string> };
     const a = headers['x-signonce-token-api-a'];
     assert.ok(a && a !== 'forged');
@@ -136,9 +178,17 @@ describe('apps[].resources: a token per resource from the one sign-in', () => {
       const signInTokens = await store.getTokens({ accountId: account.id, provider: 'idp', resource: '' });
       await idp.revoke(signInTokens!.tokens.refreshToken!);
       await sleep(2200);
-      assert.equal((await ua.request(gw.url('app.localhost', '/.auth/token?resource=api-a'))).status, 403, 'api-a is due for a refresh: refused');
-      assert.deepEqual(await store.listTokens(account.id), [], 'the sign-in\'s tokens and both resources\' are gone');
-      assert.equal((await ua.request(gw.url('app.localhost', '/.auth/token?resource=api-b'))).status, 400, 'no refresh token is left');
+      assert.equal(
+        (await ua.request(gw.url('app.localhost', '/.auth/token?resource=api-a'))).status,
+        403,
+        'api-a is due for a refresh: refused',
+      );
+      assert.deepEqual(await store.listTokens(account.id), [], "the sign-in's tokens and both resources' are gone");
+      assert.equal(
+        (await ua.request(gw.url('app.localhost', '/.auth/token?resource=api-b'))).status,
+        400,
+        'no refresh token is left',
+      );
     } finally {
       await store.close();
     }
@@ -153,7 +203,8 @@ describe('rateLimits.refresh.providerGrants: grants asked of the provider are li
     // refresh.ahead of 2 h, longer than any token here lives: every ask is due for a new grant.
     // API A's tokens live an hour, API B's a second.
     ({ gw, idp } = await startResourcesGateway({
-      ahead: '2h', rateLimits: { refresh: { providerGrants: { limit: 2, window: '1m' } } },
+      ahead: '2h',
+      rateLimits: { refresh: { providerGrants: { limit: 2, window: '1m' } } },
       resourceServers: { [API_A]: { scope: 'a:read' }, [API_B]: { scope: 'b:read', accessTokenTtlSeconds: 1 } },
     }));
   });
@@ -172,7 +223,11 @@ describe('rateLimits.refresh.providerGrants: grants asked of the provider are li
     const second = await tokenOf(await ask('api-a'));
     assert.notEqual(second, first, 'within the limit, each due token is got anew');
     const over = await Promise.all(Array.from({ length: 20 }, () => ask('api-a')));
-    assert.deepEqual(over.map((a) => a.status), Array(20).fill(200), 'over the limit, the token that still works is served');
+    assert.deepEqual(
+      over.map((a) => a.status),
+      Array(20).fill(200),
+      'over the limit, the token that still works is served',
+    );
     assert.deepEqual(new Set(await Promise.all(over.map(tokenOf))), new Set([second]));
     assert.equal(idp.refreshGrantsFor(API_A), 2, 'the provider was asked twice, for 22 callers');
 

@@ -16,11 +16,15 @@ interface DirectedRow extends Row {
 
 /** POST /.auth/login/{provider} at `host` with `body`, as a native app sends it. */
 const directed = (gw: SecurityGateway, host: string, provider: string, body: Record<string, string>) =>
-  new UserAgent().request(gw.url(host, `/.auth/login/${provider}`), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  new UserAgent().request(gw.url(host, `/.auth/login/${provider}`), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 
 /** The headers the app received, by name (the recording upstream answers with what it received). */
 async function receivedHeaders(landed: Response): Promise<(name: string) => string> {
-  const { rawHeaders } = await landed.json() as Received;
+  const { rawHeaders } = (await landed.json()) as Received;
   return (name) => {
     const at = rawHeaders.findIndex((value, i) => i % 2 === 0 && value.toLowerCase() === name);
     if (at < 0) throw new Error(`the app did not receive ${name}`);
@@ -36,43 +40,90 @@ async function idTokenHandedToApp1(gw: SecurityGateway, user: string): Promise<s
 
 /** A fresh ID token of `user`, got by a native app at the provider itself (SignOnce's client id). */
 const nativeIdToken = async (gw: SecurityGateway, user: string) =>
-  (await nativeOidcTokens(gw.idps[0]!.issuer, gw.idps[0]!, gw.url('auth.localhost', '/.auth/login/idp/callback'), user)).id_token;
+  (await nativeOidcTokens(gw.idps[0]!.issuer, gw.idps[0]!, gw.url('auth.localhost', '/.auth/login/idp/callback'), user))
+    .id_token;
 
 const REPLAY = 'RFC 9700 4.6 (token injection); OpenID Connect Core 1.0 3.1.3.7; CWE-294';
 const seconds = () => Math.floor(Date.now() / 1000);
 const rows: DirectedRow[] = [
-  { attack: 'app1 replays the ID token it received in X-MS-TOKEN-IDP-ID-TOKEN as a client-directed sign-in at app2 (which does not trust app1)', reference: REPLAY,
+  {
+    attack:
+      'app1 replays the ID token it received in X-MS-TOKEN-IDP-ID-TOKEN as a client-directed sign-in at app2 (which does not trust app1)',
+    reference: REPLAY,
     play: async (gw) => {
       const token = await idTokenHandedToApp1(gw, 'victim');
-      return { answer: await directed(gw, 'app2.localhost', 'idp', { id_token: token }), token, reason: /^id_token already used$/ };
-    } },
-  { attack: 'app1 replays that ID token at its own host, moments after the sign-in', reference: REPLAY,
+      return {
+        answer: await directed(gw, 'app2.localhost', 'idp', { id_token: token }),
+        token,
+        reason: /^id_token already used$/,
+      };
+    },
+  },
+  {
+    attack: 'app1 replays that ID token at its own host, moments after the sign-in',
+    reference: REPLAY,
     play: async (gw) => {
       const token = await idTokenHandedToApp1(gw, 'victim');
-      return { answer: await directed(gw, 'app1.localhost', 'idp', { id_token: token }), token, reason: /^id_token already used$/ };
-    } },
-  { attack: 'the ID token of a native app\'s client-directed sign-in presented a second time', reference: REPLAY,
+      return {
+        answer: await directed(gw, 'app1.localhost', 'idp', { id_token: token }),
+        token,
+        reason: /^id_token already used$/,
+      };
+    },
+  },
+  {
+    attack: "the ID token of a native app's client-directed sign-in presented a second time",
+    reference: REPLAY,
     play: async (gw) => {
       const token = await nativeIdToken(gw, 'victim');
-      assert.equal((await directed(gw, 'app1.localhost', 'idp', { id_token: token })).status, 200, 'the first use signs in');
-      return { answer: await directed(gw, 'app2.localhost', 'idp', { id_token: token }), token, reason: /^id_token already used$/ };
-    } },
-  { attack: 'an ID token issued six minutes ago (never used)', reference: 'OpenID Connect Core 1.0 3.1.3.7 step 10; CWE-294',
+      assert.equal(
+        (await directed(gw, 'app1.localhost', 'idp', { id_token: token })).status,
+        200,
+        'the first use signs in',
+      );
+      return {
+        answer: await directed(gw, 'app2.localhost', 'idp', { id_token: token }),
+        token,
+        reason: /^id_token already used$/,
+      };
+    },
+  },
+  {
+    attack: 'an ID token issued six minutes ago (never used)',
+    reference: 'OpenID Connect Core 1.0 3.1.3.7 step 10; CWE-294',
     play: async (gw) => {
       const token = await gw.idps[0]!.mintIdToken({ sub: 'victim', iat: seconds() - 360 });
-      return { answer: await directed(gw, 'app2.localhost', 'idp', { id_token: token }), token, reason: /^id_token issued too long ago \(iat / };
-    } },
-  { attack: 'an ID token issued two minutes in the future', reference: 'OpenID Connect Core 1.0 3.1.3.7 step 10',
+      return {
+        answer: await directed(gw, 'app2.localhost', 'idp', { id_token: token }),
+        token,
+        reason: /^id_token issued too long ago \(iat /,
+      };
+    },
+  },
+  {
+    attack: 'an ID token issued two minutes in the future',
+    reference: 'OpenID Connect Core 1.0 3.1.3.7 step 10',
     play: async (gw) => {
       const token = await gw.idps[0]!.mintIdToken({ sub: 'victim', iat: seconds() + 120 });
-      return { answer: await directed(gw, 'app2.localhost', 'idp', { id_token: token }), token, reason: /^id_token issued in the future \(iat / };
-    } },
-  { attack: 'an ID token without iat', reference: 'OpenID Connect Core 1.0 2 (iat REQUIRED)',
+      return {
+        answer: await directed(gw, 'app2.localhost', 'idp', { id_token: token }),
+        token,
+        reason: /^id_token issued in the future \(iat /,
+      };
+    },
+  },
+  {
+    attack: 'an ID token without iat',
+    reference: 'OpenID Connect Core 1.0 2 (iat REQUIRED)',
     play: async (gw) => {
       const token = await gw.idps[0]!.mintIdToken({ sub: 'victim', iat: undefined });
       return { answer: await directed(gw, 'app2.localhost', 'idp', { id_token: token }), token, reason: /iat/ };
-    } },
-  { attack: 'app1 replays the OAuth 1.0a token and secret it received in X-MS-TOKEN-TWITTER-ACCESS-TOKEN(-SECRET) at app2', reference: 'RFC 5849 3.2; RFC 9700 4.6; CWE-294',
+    },
+  },
+  {
+    attack:
+      'app1 replays the OAuth 1.0a token and secret it received in X-MS-TOKEN-TWITTER-ACCESS-TOKEN(-SECRET) at app2',
+    reference: 'RFC 5849 3.2; RFC 9700 4.6; CWE-294',
     play: async (gw) => {
       const ua = new UserAgent();
       const authorize = await ua.navigate(gw.url('app1.localhost', '/.auth/login/twitter?post_login_redirect_uri=/'));
@@ -80,20 +131,36 @@ const rows: DirectedRow[] = [
       const header = await receivedHeaders(landed);
       const token = header('x-ms-token-twitter-access-token');
       const secret = header('x-ms-token-twitter-access-token-secret');
-      return { answer: await directed(gw, 'app2.localhost', 'twitter', { access_token: token, access_token_secret: secret }), token, reason: /^access_token already used$/ };
-    } },
-  { attack: 'a native app\'s OAuth 1.0a token and secret presented a second time', reference: 'RFC 5849 3.2; CWE-294',
+      return {
+        answer: await directed(gw, 'app2.localhost', 'twitter', { access_token: token, access_token_secret: secret }),
+        token,
+        reason: /^access_token already used$/,
+      };
+    },
+  },
+  {
+    attack: "a native app's OAuth 1.0a token and secret presented a second time",
+    reference: 'RFC 5849 3.2; CWE-294',
     play: async (gw) => {
       const pair = gw.oauth1!.issueTokens('victim');
       assert.equal((await directed(gw, 'app1.localhost', 'twitter', pair)).status, 200, 'the first use signs in');
-      return { answer: await directed(gw, 'app2.localhost', 'twitter', pair), token: pair.access_token, reason: /^access_token already used$/ };
-    } },
+      return {
+        answer: await directed(gw, 'app2.localhost', 'twitter', pair),
+        token: pair.access_token,
+        reason: /^access_token already used$/,
+      };
+    },
+  },
 ];
 
 describe('client-directed sign-in: provider tokens an app received never sign in elsewhere', () => {
   let gw: SecurityGateway;
-  before(async () => { gw = await startSecurityGateway({ idps: 1, oauth1: true }); });
-  after(async () => { await gw?.close(); });
+  before(async () => {
+    gw = await startSecurityGateway({ idps: 1, oauth1: true });
+  });
+  after(async () => {
+    await gw?.close();
+  });
 
   for (const row of rows) {
     test(named(row), row.todo ? { todo: row.todo } : {}, async () => {

@@ -11,7 +11,9 @@ import { UserAgent } from '../support/user-agent.ts';
 test('over https, a tossed SSO cookie without the __Host- prefix does not sign the victim in as the attacker [RFC 6265bis 4.1.3.2; ASVS 4.0.3 3.4.4; CWE-384]', async () => {
   // publicUrl is https (as behind a TLS-terminating load balancer); requests reach the gateway over http.
   const gw = await startTestGateway((port, upstream) => ({
-    publicUrl: `https://auth.localhost:${port}`, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
+    publicUrl: `https://auth.localhost:${port}`,
+    devMode: true,
+    providers: [{ id: 'dev', type: 'dev' }],
     apps: [{ id: 'app1', hosts: [`app1.localhost:${port}`], upstream, defaultProvider: 'dev' }],
   }));
   after(() => gw.close());
@@ -33,12 +35,14 @@ test('over https, a tossed SSO cookie without the __Host- prefix does not sign t
   const victim = browser();
   victim.jar.set(auth, new Map([['SignOnceSSO', { value: cookies.get('__Host-SignOnceSSO')!.value, path: '/' }]]));
   const met = await victim.navigate(app);
-  assert.match(await met.text(), /name="user_id"/, 'the victim meets the sign-in form, not the attacker\'s session');
+  assert.match(await met.text(), /name="user_id"/, "the victim meets the sign-in form, not the attacker's session");
 });
 
 test('over https, every cookie SignOnce sets for itself is Secure, host-only and __Host- prefixed', async () => {
   const gw = await startTestGateway((port, upstream) => ({
-    publicUrl: `https://auth.localhost:${port}`, devMode: true, providers: [{ id: 'dev', type: 'dev' }],
+    publicUrl: `https://auth.localhost:${port}`,
+    devMode: true,
+    providers: [{ id: 'dev', type: 'dev' }],
     apps: [{ id: 'app1', hosts: [`app1.localhost:${port}`], upstream, defaultProvider: 'dev' }],
     session: { cookieName: '__Host-AppServiceAuthSession' },
   }));

@@ -14,13 +14,23 @@ interface PathRow extends Row {
 }
 
 const REF = 'RFC 3986 6 (equivalence); ASVS 4.0.3 4.1.5 (fail securely); CWE-22; CWE-41';
-const protectedRow = (attack: string, target: string, reference = REF): PathRow => ({ attack, target, reference, expect: 'protected' });
+const protectedRow = (attack: string, target: string, reference = REF): PathRow => ({
+  attack,
+  target,
+  reference,
+  expect: 'protected',
+});
 
 const rows: PathRow[] = [
   { attack: 'control: the excluded path', target: '/healthz', reference: REF, expect: 'excluded' },
   { attack: 'control: the excluded path with a query', target: '/healthz?probe=1', reference: REF, expect: 'excluded' },
   { attack: 'control: under an excluded prefix', target: '/public/logo.png', reference: REF, expect: 'excluded' },
-  { attack: 'control: dot segments in the query string only', target: '/healthz?next=/../../private', reference: REF, expect: 'excluded' },
+  {
+    attack: 'control: dot segments in the query string only',
+    target: '/healthz?next=/../../private',
+    reference: REF,
+    expect: 'excluded',
+  },
   protectedRow('control: a protected path', '/private'),
   protectedRow('dot-dot after the excluded path', '/healthz/../private'),
   protectedRow('upper case', '/HEALTHZ'),
@@ -59,29 +69,46 @@ const rows: PathRow[] = [
 
 describe('excludedPaths against path normalisation', { concurrency: true }, () => {
   let gw: SecurityGateway;
-  before(async () => { gw = await startSecurityGateway(); });
+  before(async () => {
+    gw = await startSecurityGateway();
+  });
   after(() => gw?.close());
 
-  rows.forEach((row, n) => void test(`${named(row)}: ${JSON.stringify(row.target)}`, row.todo ? { todo: row.todo } : {}, async () => {
-    const answer = await rawExchange(gw.port, `${row.method ?? 'GET'} ${row.target} HTTP/1.1\r\nHost: guarded.localhost:${gw.port}\r\nX-Row: ${n}\r\nConnection: close\r\n\r\n`);
-    const reached = gw.received.filter((r) => r.rawHeaders.some((value, i) => i % 2 === 1 && /^x-row$/i.test(r.rawHeaders[i - 1]!) && value === String(n)));
-    const [status] = statusesOf(answer);
-    if (row.expect === 'protected') {
-      assert.ok(status === 401 || status === 400, `answered ${status}`);
-      assert.deepEqual(reached.map((r) => r.url), [], 'the upstream was reached without authentication');
-      return;
-    }
-    assert.equal(status, 200);
-    assert.equal(reached.length, 1);
-    // What the upstream serves is the excluded path itself, however it resolves the target.
-    const served = new URL(reached[0]!.url, 'http://upstream').pathname;
-    assert.ok(served === '/healthz' || served.startsWith('/public/'), `the upstream serves ${served}`);
-    assert.equal(reached[0]!.url, row.target, 'forwarded as matched');
-  }));
+  rows.forEach(
+    (row, n) =>
+      void test(`${named(row)}: ${JSON.stringify(row.target)}`, row.todo ? { todo: row.todo } : {}, async () => {
+        const answer = await rawExchange(
+          gw.port,
+          `${row.method ?? 'GET'} ${row.target} HTTP/1.1\r\nHost: guarded.localhost:${gw.port}\r\nX-Row: ${n}\r\nConnection: close\r\n\r\n`,
+        );
+        const reached = gw.received.filter((r) =>
+          r.rawHeaders.some((value, i) => i % 2 === 1 && /^x-row$/i.test(r.rawHeaders[i - 1]!) && value === String(n)),
+        );
+        const [status] = statusesOf(answer);
+        if (row.expect === 'protected') {
+          assert.ok(status === 401 || status === 400, `answered ${status}`);
+          assert.deepEqual(
+            reached.map((r) => r.url),
+            [],
+            'the upstream was reached without authentication',
+          );
+          return;
+        }
+        assert.equal(status, 200);
+        assert.equal(reached.length, 1);
+        // What the upstream serves is the excluded path itself, however it resolves the target.
+        const served = new URL(reached[0]!.url, 'http://upstream').pathname;
+        assert.ok(served === '/healthz' || served.startsWith('/public/'), `the upstream serves ${served}`);
+        assert.equal(reached[0]!.url, row.target, 'forwarded as matched');
+      }),
+  );
 
   test('a WebSocket upgrade to "/healthz/../private" needs authentication too [CWE-22]', async () => {
-    const answer = await rawExchange(gw.port, `GET /healthz/../private HTTP/1.1\r\nHost: guarded.localhost:${gw.port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n`
-      + 'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+    const answer = await rawExchange(
+      gw.port,
+      `GET /healthz/../private HTTP/1.1\r\nHost: guarded.localhost:${gw.port}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
     assert.deepEqual(statusesOf(answer), [401]);
   });
 });

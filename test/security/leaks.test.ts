@@ -12,9 +12,18 @@ import { fetch as undiciFetch } from 'undici';
 import { nativeDevSignIn, nativeOidcTokens } from '../support/sign-in.ts';
 import { tamperedSignature } from '../support/tokens.ts';
 import { UserAgent, finalUrl, loopback, type Response } from '../support/user-agent.ts';
-import { OIDC_CLIENT_SECRET, RP, named, signingKey, startSecurityGateway, type Row, type SecurityGateway } from './support.ts';
+import {
+  OIDC_CLIENT_SECRET,
+  RP,
+  named,
+  signingKey,
+  startSecurityGateway,
+  type Row,
+  type SecurityGateway,
+} from './support.ts';
 
-const fetchLocal = ((input: string | URL, init?: object) => undiciFetch(input, { ...init, dispatcher: loopback })) as unknown as typeof fetch;
+const fetchLocal = ((input: string | URL, init?: object) =>
+  undiciFetch(input, { ...init, dispatcher: loopback })) as unknown as typeof fetch;
 
 /** Keeps `value` under `label`, numbering labels that recur with another value. */
 function keep(secrets: Map<string, string>, label: string, value: string): void {
@@ -41,7 +50,8 @@ class RecordingAgent extends UserAgent {
       const [name, value] = cookie.split(';', 1)[0]!.split(/=(.*)/s) as [string, string];
       // oidc-provider's interaction cookies hold the interaction's uid, which its URLs carry by
       // design; their signature cookies (.sig), also collected, are what proves them.
-      if (value && name !== '_interaction' && name !== '_interaction_resume') keep(this.secrets, `cookie ${name} (${url.host})`, value);
+      if (value && name !== '_interaction' && name !== '_interaction_resume')
+        keep(this.secrets, `cookie ${name} (${url.host})`, value);
     }
     return answer;
   }
@@ -86,61 +96,132 @@ describe('secrets in logs and in the stolen database', () => {
     await signIn('/');
     const accountId = (await store.findIdentity('idp', 'alice'))!.accountId;
     const first = await storedTokens(accountId, 'sign-in');
-    const post = (path: string, body: unknown, headers: Record<string, string> = {}) => new RecordingAgent(secrets).request(gw.url('app1.localhost', path), {
-      method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body),
-    });
-    const native = await nativeOidcTokens(idp!.issuer, idp!, gw.url('auth.localhost', '/.auth/login/idp/callback'), 'alice');
+    const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      new RecordingAgent(secrets).request(gw.url('app1.localhost', path), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+    const native = await nativeOidcTokens(
+      idp!.issuer,
+      idp!,
+      gw.url('auth.localhost', '/.auth/login/idp/callback'),
+      'alice',
+    );
     remember('ID token (native app)', native.id_token);
     remember('access token (native app)', native.access_token);
     const directed = await post('/.auth/login/idp', native);
-    const { authenticationToken } = await directed.json() as { authenticationToken: string };
+    const { authenticationToken } = (await directed.json()) as { authenticationToken: string };
     remember('authentication token (client-directed)', authenticationToken);
-    assert.equal((await post('/.auth/login/idp', { id_token: tamperedSignature(first.idToken!) })).status, 401, 'a refused token is logged as refused');
+    assert.equal(
+      (await post('/.auth/login/idp', { id_token: tamperedSignature(first.idToken!) })).status,
+      401,
+      'a refused token is logged as refused',
+    );
     // Signed in at the provider again: new tokens to look for.
     await signIn('/.auth/login/idp?prompt=login');
     await storedTokens(accountId, 'second sign-in');
-    const me = await (await ua.request(gw.url('app1.localhost', '/.auth/me'))).json() as Array<{ access_token: string }>;
+    const me = (await (await ua.request(gw.url('app1.localhost', '/.auth/me'))).json()) as Array<{
+      access_token: string;
+    }>;
     assert.ok(me[0]!.access_token);
     // /.auth/refresh by cookie and by token; /.auth/me by token; an exchange; a tampered token refused.
     assert.equal((await ua.request(gw.url('app1.localhost', '/.auth/refresh'))).status, 200);
     await storedTokens(accountId, 'after /.auth/refresh');
-    assert.equal((await new UserAgent().request(gw.url('app1.localhost', '/.auth/me'), { headers: { 'x-zumo-auth': authenticationToken } })).status, 200);
-    const renewed = await new UserAgent().request(gw.url('app1.localhost', '/.auth/refresh'), { headers: { 'x-zumo-auth': authenticationToken } });
-    remember('authentication token (from /.auth/refresh)', (await renewed.json() as { authenticationToken: string }).authenticationToken);
+    assert.equal(
+      (
+        await new UserAgent().request(gw.url('app1.localhost', '/.auth/me'), {
+          headers: { 'x-zumo-auth': authenticationToken },
+        })
+      ).status,
+      200,
+    );
+    const renewed = await new UserAgent().request(gw.url('app1.localhost', '/.auth/refresh'), {
+      headers: { 'x-zumo-auth': authenticationToken },
+    });
+    remember(
+      'authentication token (from /.auth/refresh)',
+      ((await renewed.json()) as { authenticationToken: string }).authenticationToken,
+    );
     await storedTokens(accountId, 'after /.auth/refresh by token');
     const exchanged = await post('/.auth/exchange', { audience: 'app2' }, { 'x-zumo-auth': authenticationToken });
-    remember('authentication token (exchanged)', (await exchanged.json() as { authenticationToken: string }).authenticationToken);
-    assert.equal((await new UserAgent().request(gw.url('app1.localhost', '/data'), { headers: { 'x-zumo-auth': tamperedSignature(authenticationToken) } })).status, 401);
+    remember(
+      'authentication token (exchanged)',
+      ((await exchanged.json()) as { authenticationToken: string }).authenticationToken,
+    );
+    assert.equal(
+      (
+        await new UserAgent().request(gw.url('app1.localhost', '/data'), {
+          headers: { 'x-zumo-auth': tamperedSignature(authenticationToken) },
+        })
+      ).status,
+      401,
+    );
 
     // A native app's sign-in (dev provider, #token=).
-    remember('authentication token (native)', (await nativeDevSignIn(gw.url('app1.localhost', ''), 'myapp://easyauth.callback', { user_id: 'nat@example.com' })).authenticationToken);
+    remember(
+      'authentication token (native)',
+      (await nativeDevSignIn(gw.url('app1.localhost', ''), 'myapp://easyauth.callback', { user_id: 'nat@example.com' }))
+        .authenticationToken,
+    );
 
     // Local accounts: registration, a wrong guess, a sign-in.
     remember('password', PASSWORD);
     remember('wrong password', WRONG_PASSWORD);
     const local = new RecordingAgent(secrets);
     const form = await local.navigate(gw.url('app1.localhost', '/.auth/login/local'));
-    const registration = await local.navigate(new URL(/href="([^"]*register[^"]*)"/.exec(await form.text())![1]!.replaceAll('&#38;', '&'), finalUrl(form)));
-    assert.equal((await local.submitForm(finalUrl(registration), await registration.text(), { username: 'wendy', password: PASSWORD, confirm: PASSWORD })).status, 200);
+    const registration = await local.navigate(
+      new URL(/href="([^"]*register[^"]*)"/.exec(await form.text())![1]!.replaceAll('&#38;', '&'), finalUrl(form)),
+    );
+    assert.equal(
+      (
+        await local.submitForm(finalUrl(registration), await registration.text(), {
+          username: 'wendy',
+          password: PASSWORD,
+          confirm: PASSWORD,
+        })
+      ).status,
+      200,
+    );
     const again = new RecordingAgent(secrets);
     const form2 = await again.navigate(gw.url('app1.localhost', '/.auth/login/local'));
-    const wrong = await again.submitForm(finalUrl(form2), await form2.text(), { username: 'wendy', password: WRONG_PASSWORD });
+    const wrong = await again.submitForm(finalUrl(form2), await form2.text(), {
+      username: 'wendy',
+      password: WRONG_PASSWORD,
+    });
     assert.equal(wrong.status, 401);
-    assert.equal((await again.submitForm(finalUrl(wrong), await wrong.text(), { username: 'wendy', password: PASSWORD })).status, 200);
+    assert.equal(
+      (await again.submitForm(finalUrl(wrong), await wrong.text(), { username: 'wendy', password: PASSWORD })).status,
+      200,
+    );
 
     // An OpenID client (app2): a code, tokens, a refresh (the browser is signed in already: single sign-on).
-    const config = await client.discovery(new URL(gw.config.publicUrl), 'app2', OIDC_CLIENT_SECRET, client.ClientSecretBasic(OIDC_CLIENT_SECRET),
-      { execute: [client.allowInsecureRequests], [client.customFetch]: fetchLocal } as never);
+    const config = await client.discovery(
+      new URL(gw.config.publicUrl),
+      'app2',
+      OIDC_CLIENT_SECRET,
+      client.ClientSecretBasic(OIDC_CLIENT_SECRET),
+      { execute: [client.allowInsecureRequests], [client.customFetch]: fetchLocal } as never,
+    );
     const verifier = client.randomPKCECodeVerifier();
     remember('PKCE verifier of the OpenID client', verifier);
     ua.holdRedirectsTo = new RegExp(`^${RP}/`);
-    const back = await ua.navigate(client.buildAuthorizationUrl(config, {
-      redirect_uri: `${RP}/cb`, scope: 'openid offline_access', prompt: 'consent', state: 'state-of-the-client-0123456789',
-      code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-    }));
+    const back = await ua.navigate(
+      client.buildAuthorizationUrl(config, {
+        redirect_uri: `${RP}/cb`,
+        scope: 'openid offline_access',
+        prompt: 'consent',
+        state: 'state-of-the-client-0123456789',
+        code_challenge: await client.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+      }),
+    );
     const callback = new URL(back.headers.get('location')!);
     remember('OpenID Provider code', callback.searchParams.get('code') ?? undefined);
-    const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: 'state-of-the-client-0123456789' });
+    const tokens = await client.authorizationCodeGrant(config, callback, {
+      pkceCodeVerifier: verifier,
+      expectedState: 'state-of-the-client-0123456789',
+    });
     remember('OpenID Provider access token', tokens.access_token);
     remember('OpenID Provider ID token', tokens.id_token);
     remember('OpenID Provider refresh token', tokens.refresh_token);
@@ -152,12 +233,28 @@ describe('secrets in logs and in the stolen database', () => {
 
   /** Where `value` shows in `text`: as it is, URL-encoded, or base64-encoded (a header dumped whole). */
   const foundIn = (text: string, value: string) =>
-    [value, encodeURIComponent(value), Buffer.from(value).toString('base64'), Buffer.from(value).toString('base64url')].some((form) => text.includes(form));
+    [
+      value,
+      encodeURIComponent(value),
+      Buffer.from(value).toString('base64'),
+      Buffer.from(value).toString('base64url'),
+    ].some((form) => text.includes(form));
 
   const threats: Array<Row & { readonly text: (gw: SecurityGateway) => string }> = [
-    { attack: 'a leaked log (every line at trace level)', reference: 'ASVS 4.0.3 7.1.1, 7.1.2; CWE-532', text: (g) => g.logs.join('\n') },
-    { attack: 'a stolen database or backup (the SQLite file, its WAL and shared memory, raw bytes)', reference: 'README "What is kept, and how"; ASVS 4.0.3 2.4.1, 3.2.2, 6.1.1, 8.3.4; CWE-312; CWE-256',
-      text: (g) => ['', '-wal', '-shm'].filter((suffix) => existsSync(`${g.databaseFile}${suffix}`)).map((suffix) => readFileSync(`${g.databaseFile}${suffix}`, 'latin1')).join('\n') },
+    {
+      attack: 'a leaked log (every line at trace level)',
+      reference: 'ASVS 4.0.3 7.1.1, 7.1.2; CWE-532',
+      text: (g) => g.logs.join('\n'),
+    },
+    {
+      attack: 'a stolen database or backup (the SQLite file, its WAL and shared memory, raw bytes)',
+      reference: 'README "What is kept, and how"; ASVS 4.0.3 2.4.1, 3.2.2, 6.1.1, 8.3.4; CWE-312; CWE-256',
+      text: (g) =>
+        ['', '-wal', '-shm']
+          .filter((suffix) => existsSync(`${g.databaseFile}${suffix}`))
+          .map((suffix) => readFileSync(`${g.databaseFile}${suffix}`, 'latin1'))
+          .join('\n'),
+    },
   ];
 
   for (const threat of threats) {

@@ -10,7 +10,15 @@ import type { Browser } from 'playwright-core';
 import { chromiumSkipReason, launchChromium } from '../support/chromium.ts';
 import { nativeDevSignIn } from '../support/sign-in.ts';
 import { UserAgent, finalUrl, type Response } from '../support/user-agent.ts';
-import { RP, authorizationUrl, devSignInAt, named, startSecurityGateway, type Row, type SecurityGateway } from './support.ts';
+import {
+  RP,
+  authorizationUrl,
+  devSignInAt,
+  named,
+  startSecurityGateway,
+  type Row,
+  type SecurityGateway,
+} from './support.ts';
 
 interface PageRow extends Row {
   /** Gets the page; its expected status. */
@@ -22,7 +30,12 @@ const REF = 'ASVS 4.0.3 14.4.1, 14.4.3, 14.4.4, 14.4.6, 14.4.7; RFC 7034; CWE-10
 const get = (gw: SecurityGateway, host: string, path: string) => new UserAgent().request(gw.url(host, path));
 
 /** A browser signed in at app1 that went on to an OpenID client's authorization: the page it lands on. */
-async function atOpenIdProvider(gw: SecurityGateway, client: string, redirectUri: string, signedIn: boolean): Promise<{ ua: UserAgent; landed: Response }> {
+async function atOpenIdProvider(
+  gw: SecurityGateway,
+  client: string,
+  redirectUri: string,
+  signedIn: boolean,
+): Promise<{ ua: UserAgent; landed: Response }> {
   const ua = signedIn ? await devSignInAt(gw, 'app1.localhost', 'pat@example.com') : new UserAgent();
   ua.holdRedirectsTo = new RegExp(`^${RP}/`);
   const landed = await ua.navigate(authorizationUrl(gw, client, redirectUri));
@@ -31,43 +44,137 @@ async function atOpenIdProvider(gw: SecurityGateway, client: string, redirectUri
 }
 
 const rows: PageRow[] = [
-  { attack: 'the sign-in page (provider list)', reference: REF, status: 200, page: (gw) => get(gw, 'app1.localhost', '/.auth/login') },
-  { attack: 'the dev sign-in form', reference: REF, status: 200, page: (gw) => get(gw, 'auth.localhost', '/.auth/login/dev/form?state=x') },
-  { attack: 'the password sign-in form', reference: `${REF}; ASVS 4.0.3 8.2.1 (no-store)`, status: 200, page: (gw) => get(gw, 'auth.localhost', '/.auth/login/local/form?state=x') },
-  { attack: 'the registration form', reference: REF, status: 200, page: (gw) => get(gw, 'auth.localhost', '/.auth/login/local/register?state=x') },
-  { attack: 'the password form again after a wrong password', reference: `${REF}; ASVS 4.0.3 8.2.1`, status: 401,
+  {
+    attack: 'the sign-in page (provider list)',
+    reference: REF,
+    status: 200,
+    page: (gw) => get(gw, 'app1.localhost', '/.auth/login'),
+  },
+  {
+    attack: 'the dev sign-in form',
+    reference: REF,
+    status: 200,
+    page: (gw) => get(gw, 'auth.localhost', '/.auth/login/dev/form?state=x'),
+  },
+  {
+    attack: 'the password sign-in form',
+    reference: `${REF}; ASVS 4.0.3 8.2.1 (no-store)`,
+    status: 200,
+    page: (gw) => get(gw, 'auth.localhost', '/.auth/login/local/form?state=x'),
+  },
+  {
+    attack: 'the registration form',
+    reference: REF,
+    status: 200,
+    page: (gw) => get(gw, 'auth.localhost', '/.auth/login/local/register?state=x'),
+  },
+  {
+    attack: 'the password form again after a wrong password',
+    reference: `${REF}; ASVS 4.0.3 8.2.1`,
+    status: 401,
     page: async (gw) => {
       const ua = new UserAgent();
       const form = await ua.navigate(gw.url('app1.localhost', '/.auth/login/local'));
-      return ua.submitForm(finalUrl(form), await form.text(), { username: 'nobody', password: 'not the password at all' });
-    } },
-  { attack: 'the OpenID Provider\'s sign-in choice', reference: REF, status: 200, page: async (gw) => (await atOpenIdProvider(gw, 'app2', `${RP}/cb`, false)).landed },
-  { attack: 'the consent page of a third-party client', reference: REF, status: 200, page: async (gw) => (await atOpenIdProvider(gw, 'partner', `${RP}/partner/cb`, true)).landed },
-  { attack: 'the RP-initiated logout confirmation', reference: REF, status: 200,
+      return ua.submitForm(finalUrl(form), await form.text(), {
+        username: 'nobody',
+        password: 'not the password at all',
+      });
+    },
+  },
+  {
+    attack: "the OpenID Provider's sign-in choice",
+    reference: REF,
+    status: 200,
+    page: async (gw) => (await atOpenIdProvider(gw, 'app2', `${RP}/cb`, false)).landed,
+  },
+  {
+    attack: 'the consent page of a third-party client',
+    reference: REF,
+    status: 200,
+    page: async (gw) => (await atOpenIdProvider(gw, 'partner', `${RP}/partner/cb`, true)).landed,
+  },
+  {
+    attack: 'the RP-initiated logout confirmation',
+    reference: REF,
+    status: 200,
     page: async (gw) => {
       const { ua } = await atOpenIdProvider(gw, 'app2', `${RP}/cb`, true);
       return ua.navigate(gw.url('auth.localhost', '/.auth/oidc/session/end?client_id=app2'));
-    } },
-  { attack: 'error page: unknown provider', reference: REF, status: 404, page: (gw) => get(gw, 'app1.localhost', '/.auth/login/nobody') },
-  { attack: 'error page: a refused redirect target', reference: REF, status: 400, page: (gw) => get(gw, 'app1.localhost', '/.auth/login/dev?post_login_redirect_uri=%2F%2Fevil.com') },
-  { attack: 'error page: an expired sign-in', reference: REF, status: 400, page: (gw) => get(gw, 'auth.localhost', '/.auth/login/dev/start?login=expired') },
-  { attack: 'error page: a foreign callback', reference: REF, status: 400, page: (gw) => get(gw, 'auth.localhost', '/.auth/login/dev/callback?state=foreign&user_id=x') },
-  { attack: 'error page: an expired hand-off', reference: REF, status: 400, page: (gw) => get(gw, 'app1.localhost', '/.auth/login/done?code=expired') },
-  { attack: 'error page: the app is unreachable', reference: REF, status: 502, page: (gw) => get(gw, 'down.localhost', '/') },
-  { attack: 'the signed-out page', reference: REF, status: 200, page: (gw) => get(gw, 'app1.localhost', '/.auth/logout/complete') },
-  { attack: 'oidc-provider\'s own post-logout page', reference: REF, status: 200, page: (gw) => get(gw, 'auth.localhost', '/.auth/oidc/session/end/success') },
-  { attack: 'oidc-provider\'s auto-submitted logout form (no OpenID session)', reference: REF, status: 200, page: (gw) => get(gw, 'auth.localhost', '/.auth/oidc/session/end?client_id=app2'),
-    todo: 'oidc-provider\'s form_post page: never framed now (X-Frame-Options DENY, frame-ancestors \'none\') and nosniff, but it auto-submits with an inline script and its CSP sets no script-src, default-src or base-uri; since the end_session fix it ends no SignOnce session' },
+    },
+  },
+  {
+    attack: 'error page: unknown provider',
+    reference: REF,
+    status: 404,
+    page: (gw) => get(gw, 'app1.localhost', '/.auth/login/nobody'),
+  },
+  {
+    attack: 'error page: a refused redirect target',
+    reference: REF,
+    status: 400,
+    page: (gw) => get(gw, 'app1.localhost', '/.auth/login/dev?post_login_redirect_uri=%2F%2Fevil.com'),
+  },
+  {
+    attack: 'error page: an expired sign-in',
+    reference: REF,
+    status: 400,
+    page: (gw) => get(gw, 'auth.localhost', '/.auth/login/dev/start?login=expired'),
+  },
+  {
+    attack: 'error page: a foreign callback',
+    reference: REF,
+    status: 400,
+    page: (gw) => get(gw, 'auth.localhost', '/.auth/login/dev/callback?state=foreign&user_id=x'),
+  },
+  {
+    attack: 'error page: an expired hand-off',
+    reference: REF,
+    status: 400,
+    page: (gw) => get(gw, 'app1.localhost', '/.auth/login/done?code=expired'),
+  },
+  {
+    attack: 'error page: the app is unreachable',
+    reference: REF,
+    status: 502,
+    page: (gw) => get(gw, 'down.localhost', '/'),
+  },
+  {
+    attack: 'the signed-out page',
+    reference: REF,
+    status: 200,
+    page: (gw) => get(gw, 'app1.localhost', '/.auth/logout/complete'),
+  },
+  {
+    attack: "oidc-provider's own post-logout page",
+    reference: REF,
+    status: 200,
+    page: (gw) => get(gw, 'auth.localhost', '/.auth/oidc/session/end/success'),
+  },
+  {
+    attack: "oidc-provider's auto-submitted logout form (no OpenID session)",
+    reference: REF,
+    status: 200,
+    page: (gw) => get(gw, 'auth.localhost', '/.auth/oidc/session/end?client_id=app2'),
+    todo: "oidc-provider's form_post page: never framed now (X-Frame-Options DENY, frame-ancestors 'none') and nosniff, but it auto-submits with an inline script and its CSP sets no script-src, default-src or base-uri; since the end_session fix it ends no SignOnce session",
+  },
 ];
 
 /** A CSP's directives, by name. */
 function directives(csp: string): Map<string, string[]> {
-  return new Map(csp.split(';').map((part) => part.trim().split(/\s+/)).filter(([name]) => name).map(([name, ...values]) => [name!.toLowerCase(), values]));
+  return new Map(
+    csp
+      .split(';')
+      .map((part) => part.trim().split(/\s+/))
+      .filter(([name]) => name)
+      .map(([name, ...values]) => [name!.toLowerCase(), values]),
+  );
 }
 
-describe('SignOnce\'s own pages', () => {
+describe("SignOnce's own pages", () => {
   let gw: SecurityGateway;
-  before(async () => { gw = await startSecurityGateway(); });
+  before(async () => {
+    gw = await startSecurityGateway();
+  });
   after(() => gw?.close());
 
   for (const row of rows) {
@@ -85,7 +192,10 @@ describe('SignOnce\'s own pages', () => {
       // No script may run: script-src (else default-src) neither absent nor loosened.
       const scripts = csp.get('script-src') ?? csp.get('default-src');
       assert.ok(scripts, 'the CSP governs scripts');
-      assert.ok(!scripts.some((s) => ["'unsafe-inline'", "'unsafe-eval'", '*', 'data:', 'http:', 'https:'].includes(s)), `script sources: ${scripts.join(' ')}`);
+      assert.ok(
+        !scripts.some((s) => ["'unsafe-inline'", "'unsafe-eval'", '*', 'data:', 'http:', 'https:'].includes(s)),
+        `script sources: ${scripts.join(' ')}`,
+      );
       assert.deepEqual(csp.get('base-uri'), ["'none'"]);
       assert.doesNotMatch(html, /<script|\son[a-z]+\s*=/i, 'no script or event handler in the page');
       // No Referer leaves for another origin (RFC 9700 4.2); not no-referrer, under which a browser
@@ -96,13 +206,19 @@ describe('SignOnce\'s own pages', () => {
   }
 
   test('answers that carry tokens are never stored by a cache [RFC 6749 5.1; RFC 9700 4.3; ASVS 4.0.3 8.2.1]', async () => {
-    const { handover, authenticationToken } = await nativeDevSignIn(gw.url('app1.localhost', ''), 'myapp://easyauth.callback', { user_id: 'nora@example.com' });
+    const { handover, authenticationToken } = await nativeDevSignIn(
+      gw.url('app1.localhost', ''),
+      'myapp://easyauth.callback',
+      { user_id: 'nora@example.com' },
+    );
     assert.equal(handover.headers.get('cache-control'), 'no-store', 'the redirect carrying #token=');
     const signedIn = await devSignInAt(gw, 'app1.localhost', 'nora@example.com');
     const answers = {
       'GET /.auth/me': await signedIn.request(gw.url('app1.localhost', '/.auth/me')),
       'POST /.auth/exchange': await new UserAgent().request(gw.url('app1.localhost', '/.auth/exchange'), {
-        method: 'POST', headers: { 'x-zumo-auth': authenticationToken, 'content-type': 'application/json' }, body: JSON.stringify({ audience: 'app2' }),
+        method: 'POST',
+        headers: { 'x-zumo-auth': authenticationToken, 'content-type': 'application/json' },
+        body: JSON.stringify({ audience: 'app2' }),
       }),
     };
     for (const [name, answer] of Object.entries(answers)) {
@@ -131,7 +247,9 @@ describe('framing in Chromium', { skip: chromiumSkipReason }, () => {
       if (!request.url!.startsWith('/?')) return void response.writeHead(404).end();
       const targets = JSON.parse(decodeURIComponent(request.url!.slice(2))) as string[];
       response.writeHead(200, { 'content-type': 'text/html' });
-      response.end(`<!doctype html><title>evil</title>${targets.map((src, i) => `<iframe name="f${i}" src="${src}"></iframe>`).join('')}`);
+      response.end(
+        `<!doctype html><title>evil</title>${targets.map((src, i) => `<iframe name="f${i}" src="${src}"></iframe>`).join('')}`,
+      );
     });
     await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
   });
@@ -141,7 +259,7 @@ describe('framing in Chromium', { skip: chromiumSkipReason }, () => {
     await new Promise((resolve) => evil?.close(resolve));
   });
 
-  test('another origin cannot frame the sign-in page, the password form or an error page; an app\'s own page (the control) it can [CWE-1021]', async () => {
+  test("another origin cannot frame the sign-in page, the password form or an error page; an app's own page (the control) it can [CWE-1021]", async () => {
     const targets = [
       gw.url('app1.localhost', '/.auth/login'),
       gw.url('auth.localhost', '/.auth/login/local/form?state=x'),
@@ -150,11 +268,18 @@ describe('framing in Chromium', { skip: chromiumSkipReason }, () => {
     ];
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.goto(`http://evil.localhost:${(evil.address() as AddressInfo).port}/?${encodeURIComponent(JSON.stringify(targets))}`, { waitUntil: 'load' });
+    await page.goto(
+      `http://evil.localhost:${(evil.address() as AddressInfo).port}/?${encodeURIComponent(JSON.stringify(targets))}`,
+      { waitUntil: 'load' },
+    );
     // By position, not by name: a refused frame shows Chromium's error page, which has no name,
     // and may commit after the page's load event: wait until every frame has a document.
-    const committed = () => page.mainFrame().childFrames().every((frame) => frame.url() !== '' && frame.url() !== 'about:blank');
-    for (const until = Date.now() + 5000; !committed() && Date.now() < until;) await sleep(20);
+    const committed = () =>
+      page
+        .mainFrame()
+        .childFrames()
+        .every((frame) => frame.url() !== '' && frame.url() !== 'about:blank');
+    for (const until = Date.now() + 5000; !committed() && Date.now() < until; ) await sleep(20);
     const frames = page.mainFrame().childFrames();
     assert.equal(frames.length, targets.length);
     for (const [i, target] of targets.entries()) {

@@ -6,7 +6,12 @@ import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import { join } from 'node:path';
 import { SignJWT, type JWK } from 'jose';
 import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
-import { AUTHENTICATION_TOKEN_TYPE, AuthenticationTokens, TokenRefused, type TokenRefusal } from '../../src/session/authentication-tokens.ts';
+import {
+  AUTHENTICATION_TOKEN_TYPE,
+  AuthenticationTokens,
+  TokenRefused,
+  type TokenRefusal,
+} from '../../src/session/authentication-tokens.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { tempDir } from '../support/tmp.ts';
 import { tamperedSignature } from '../support/tokens.ts';
@@ -14,7 +19,8 @@ import { tamperedSignature } from '../support/tokens.ts';
 const ISSUER = 'https://auth.example.com';
 const HOUR = 3_600_000;
 
-const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+const b64 = (value: unknown) =>
+  Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 
 describe('authentication tokens', () => {
   let store: Store;
@@ -42,15 +48,33 @@ describe('authentication tokens', () => {
     const published = tokens.jwks().keys;
     assert.equal(header.typ, AUTHENTICATION_TOKEN_TYPE);
     assert.equal(header.alg, 'EdDSA');
-    assert.deepEqual(published.map((k) => k.kid), [header.kid]);
-    assert.ok(published.every((k) => !('d' in k)), 'public halves only');
+    assert.deepEqual(
+      published.map((k) => k.kid),
+      [header.kid],
+    );
+    assert.ok(
+      published.every((k) => !('d' in k)),
+      'public halves only',
+    );
     const verified = await tokens.verify(token, ['app1']);
-    assert.deepEqual({ ...verified, iat: undefined }, {
-      iss: ISSUER, aud: 'app1', sub: 'account-1', uid: tokens.pairwiseId('account-1', 'app1'), idp: 'google', sid: 'session-ref-1',
-      iat: undefined, exp: Math.floor(session.expiresAt / 1000),
-    });
+    assert.deepEqual(
+      { ...verified, iat: undefined },
+      {
+        iss: ISSUER,
+        aud: 'app1',
+        sub: 'account-1',
+        uid: tokens.pairwiseId('account-1', 'app1'),
+        idp: 'google',
+        sid: 'session-ref-1',
+        iat: undefined,
+        exp: Math.floor(session.expiresAt / 1000),
+      },
+    );
     assert.ok((await tokens.verify(token, ['app2', 'app1'])).sub, 'accepted where the app trusts app1');
-    await assert.rejects(tokens.verify(token, ['app2']), (e: unknown) => e instanceof TokenRefused && e.reason === 'wrong-audience');
+    await assert.rejects(
+      tokens.verify(token, ['app2']),
+      (e: unknown) => e instanceof TokenRefused && e.reason === 'wrong-audience',
+    );
   });
 
   test('pairwise ids: stable for one app, different between apps and accounts, unjoinable', () => {
@@ -79,18 +103,41 @@ describe('authentication tokens', () => {
       return `${head}.${goodPayload}.${createHmac('sha256', secret).update(`${head}.${goodPayload}`).digest('base64url')}`;
     };
     const otherKey = generateKeyPairSync('ed25519');
-    const foreign = await new SignJWT(payload).setProtectedHeader({ alg: 'EdDSA', kid: ours!.kid, typ: AUTHENTICATION_TOKEN_TYPE }).sign(otherKey.privateKey);
+    const foreign = await new SignJWT(payload)
+      .setProtectedHeader({ alg: 'EdDSA', kid: ours!.kid, typ: AUTHENTICATION_TOKEN_TYPE })
+      .sign(otherKey.privateKey);
     const es256 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const seconds = Math.floor(clock / 1000);
-    const publicPem = createPublicKey({ key: publicJwk, format: 'jwk' } as never).export({ type: 'spki', format: 'pem' });
+    const publicPem = createPublicKey({ key: publicJwk, format: 'jwk' } as never).export({
+      type: 'spki',
+      format: 'pem',
+    });
 
     const cases: Array<[string, string | Promise<string>, TokenRefusal]> = [
-      ['alg none, unsigned', `${b64({ alg: 'none', typ: AUTHENTICATION_TOKEN_TYPE })}.${goodPayload}.`, 'wrong-algorithm'],
-      ['alg none, with the real signature', `${b64({ alg: 'none', kid: ours!.kid, typ: AUTHENTICATION_TOKEN_TYPE })}.${goodPayload}.${goodSignature}`, 'wrong-algorithm'],
-      ['HS256 keyed with the public key x bytes', hs256(Buffer.from(String(publicJwk.x), 'base64url')), 'wrong-algorithm'],
+      [
+        'alg none, unsigned',
+        `${b64({ alg: 'none', typ: AUTHENTICATION_TOKEN_TYPE })}.${goodPayload}.`,
+        'wrong-algorithm',
+      ],
+      [
+        'alg none, with the real signature',
+        `${b64({ alg: 'none', kid: ours!.kid, typ: AUTHENTICATION_TOKEN_TYPE })}.${goodPayload}.${goodSignature}`,
+        'wrong-algorithm',
+      ],
+      [
+        'HS256 keyed with the public key x bytes',
+        hs256(Buffer.from(String(publicJwk.x), 'base64url')),
+        'wrong-algorithm',
+      ],
       ['HS256 keyed with the public JWK as JSON', hs256(JSON.stringify(publicJwk)), 'wrong-algorithm'],
       ['HS256 keyed with the public key as PEM', hs256(publicPem), 'wrong-algorithm'],
-      ['ES256 by another key, claiming our kid', new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: ours!.kid, typ: AUTHENTICATION_TOKEN_TYPE }).sign(es256.privateKey), 'wrong-algorithm'],
+      [
+        'ES256 by another key, claiming our kid',
+        new SignJWT(payload)
+          .setProtectedHeader({ alg: 'ES256', kid: ours!.kid, typ: AUTHENTICATION_TOKEN_TYPE })
+          .sign(es256.privateKey),
+        'wrong-algorithm',
+      ],
       ['another Ed25519 key claiming our kid', foreign, 'bad-signature'],
       ['unknown kid', signed({ kid: 'not-ours' }), 'unknown-key'],
       ['kid path injection', signed({ kid: '../../../../dev/null' }), 'unknown-key'],
@@ -98,7 +145,11 @@ describe('authentication tokens', () => {
       ['no kid', signed({ kid: undefined }), 'unknown-key'],
       ['jku header (never followed)', signed({ jku: 'https://evil.example/jwks.json' }), 'forbidden-header'],
       ['x5u header', signed({ x5u: 'https://evil.example/cert.pem' }), 'forbidden-header'],
-      ['embedded jwk header', signed({ jwk: { kty: 'OKP', crv: 'Ed25519', x: String(publicJwk.x) } }), 'forbidden-header'],
+      [
+        'embedded jwk header',
+        signed({ jwk: { kty: 'OKP', crv: 'Ed25519', x: String(publicJwk.x) } }),
+        'forbidden-header',
+      ],
       ['x5c header', signed({ x5c: ['MIIB'] }), 'forbidden-header'],
       ['crit header', signed({ crit: ['exp'] }), 'forbidden-header'],
       ['typ missing', signed({ typ: undefined }), 'wrong-type'],
@@ -113,7 +164,11 @@ describe('authentication tokens', () => {
       ['no expiry', signed({}, { ...payload, exp: undefined }), 'missing-claim'],
       ['no session', signed({}, { ...payload, sid: undefined }), 'missing-claim'],
       ['subject not a string', signed({}, { ...payload, sub: 42 }), 'missing-claim'],
-      ['payload changed after signing', `${goodHeader}.${b64({ ...payload, sub: 'account-2' })}.${goodSignature}`, 'bad-signature'],
+      [
+        'payload changed after signing',
+        `${goodHeader}.${b64({ ...payload, sub: 'account-2' })}.${goodSignature}`,
+        'bad-signature',
+      ],
       ['signature changed', tamperedSignature(good), 'bad-signature'],
       ['empty', '', 'malformed'],
       ['not a JWT', 'a.b.c', 'malformed'],
@@ -122,37 +177,68 @@ describe('authentication tokens', () => {
       ['payload a JSON list, signed', signed({}, '[1,2]'), 'malformed'],
     ];
     for (const [name, token, reason] of cases) {
-      await assert.rejects(tokens.verify(await token, ['app1']), (e: unknown) => {
-        assert.ok(e instanceof TokenRefused, `${name}: ${String(e)}`);
-        assert.equal(e.reason, reason, `${name}: ${e.message}`);
-        return true;
-      }, name);
+      await assert.rejects(
+        tokens.verify(await token, ['app1']),
+        (e: unknown) => {
+          assert.ok(e instanceof TokenRefused, `${name}: ${String(e)}`);
+          assert.equal(e.reason, reason, `${name}: ${e.message}`);
+          return true;
+        },
+        name,
+      );
     }
-    assert.ok(await tokens.verify(await signed({}, { ...payload, exp: seconds - 240 }), ['app1']), 'within the 5-minute skew');
-    assert.ok(await tokens.verify(await signed({}, { ...payload, exp: seconds - 3600 }), ['app1'], 2 * 3600), 'within a refresh grace');
+    assert.ok(
+      await tokens.verify(await signed({}, { ...payload, exp: seconds - 240 }), ['app1']),
+      'within the 5-minute skew',
+    );
+    assert.ok(
+      await tokens.verify(await signed({}, { ...payload, exp: seconds - 3600 }), ['app1'], 2 * 3600),
+      'within a refresh grace',
+    );
   });
 
   test('legacy HS256 apps: their tokens carry an HMAC under their own secret, checked only against it and only for that app', async () => {
     const secret = new TextEncoder().encode('legacy-app-secret-of-at-least-32-bytes!');
-    const legacy = await AuthenticationTokens.open(store, { issuer: ISSUER, tokenValidityMs: 8 * HOUR, now, hmacSecrets: new Map([['legacy', secret]]) });
+    const legacy = await AuthenticationTokens.open(store, {
+      issuer: ISSUER,
+      tokenValidityMs: 8 * HOUR,
+      now,
+      hmacSecrets: new Map([['legacy', secret]]),
+    });
     const token = await legacy.issue(session, 'legacy', 'google');
     assert.equal(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()).alg, 'HS256');
     // What the legacy backend does: an HMAC check with the shared secret.
     const { jwtVerify } = await import('jose');
-    assert.equal((await jwtVerify(token, secret, { audience: 'legacy', issuer: ISSUER, currentDate: new Date(clock) })).payload.sub, 'account-1');
+    assert.equal(
+      (await jwtVerify(token, secret, { audience: 'legacy', issuer: ISSUER, currentDate: new Date(clock) })).payload
+        .sub,
+      'account-1',
+    );
     assert.equal((await legacy.verify(token, ['legacy'])).aud, 'legacy');
-    assert.equal((await legacy.verify(token, ['app1', 'legacy'])).aud, 'legacy', 'accepted by an app trusting the legacy app');
-    const refuse = (promise: Promise<unknown>, reason: TokenRefusal) => assert.rejects(promise, (e: unknown) => e instanceof TokenRefused && e.reason === reason);
+    assert.equal(
+      (await legacy.verify(token, ['app1', 'legacy'])).aud,
+      'legacy',
+      'accepted by an app trusting the legacy app',
+    );
+    const refuse = (promise: Promise<unknown>, reason: TokenRefusal) =>
+      assert.rejects(promise, (e: unknown) => e instanceof TokenRefused && e.reason === reason);
     await refuse(legacy.verify(token, ['app1']), 'wrong-algorithm');
     await refuse(tokens.verify(token, ['legacy']), 'wrong-algorithm');
     // Signed with the legacy secret but claiming another app: the secret only speaks for its app.
     const [, payload] = token.split('.') as [string, string];
-    const forgedFor = async (aud: string, key: Uint8Array) => new SignJWT({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), aud })
-      .setProtectedHeader({ alg: 'HS256', kid: 'hs256:legacy', typ: AUTHENTICATION_TOKEN_TYPE }).sign(key);
+    const forgedFor = async (aud: string, key: Uint8Array) =>
+      new SignJWT({ ...JSON.parse(Buffer.from(payload, 'base64url').toString()), aud })
+        .setProtectedHeader({ alg: 'HS256', kid: 'hs256:legacy', typ: AUTHENTICATION_TOKEN_TYPE })
+        .sign(key);
     await refuse(legacy.verify(await forgedFor('app1', secret), ['app1', 'legacy']), 'wrong-audience');
-    await refuse(legacy.verify(await forgedFor('legacy', new TextEncoder().encode('another-secret-of-at-least-32-bytes!!')), ['legacy']), 'bad-signature');
+    await refuse(
+      legacy.verify(await forgedFor('legacy', new TextEncoder().encode('another-secret-of-at-least-32-bytes!!')), [
+        'legacy',
+      ]),
+      'bad-signature',
+    );
     const asymmetric = await legacy.issue(session, 'app1', 'google');
-    assert.equal((await legacy.verify(asymmetric, ['app1'])).aud, 'app1', 'other apps keep SignOnce\'s keys');
+    assert.equal((await legacy.verify(asymmetric, ['app1'])).aud, 'app1', "other apps keep SignOnce's keys");
   });
 
   test('rotation: tokens of the retired key verify until they expire; then the key is unpublished', async () => {
@@ -169,6 +255,10 @@ describe('authentication tokens', () => {
     assert.ok(await tokens.verify(afterwards, ['app1']));
     assert.equal(tokens.jwks().keys.length, 2);
     clock += 8 * HOUR;
-    assert.deepEqual(tokens.jwks().keys.map((k) => k.alg), ['ES256'], 'the old key is gone once its tokens cannot be used');
+    assert.deepEqual(
+      tokens.jwks().keys.map((k) => k.alg),
+      ['ES256'],
+      'the old key is gone once its tokens cannot be used',
+    );
   });
 });

@@ -9,14 +9,36 @@ import { CODE_TTL_MS, consumeCode, issueCode, type CodeKind, type CodePayloads }
 import { openStore, type Store } from '../../src/store/index.ts';
 import { tempDir } from '../support/tmp.ts';
 
-const login = { provider: 'google', appId: 'app1', host: 'app1.example.com', redirect: '/home', browser: 'b-1', prompt: 'login', tokenMode: true, link: 'ref-1', interaction: 'uid-1' };
+const login = {
+  provider: 'google',
+  appId: 'app1',
+  host: 'app1.example.com',
+  redirect: '/home',
+  browser: 'b-1',
+  prompt: 'login',
+  tokenMode: true,
+  link: 'ref-1',
+  interaction: 'uid-1',
+};
 // Each kind with the purpose string and payload earlier versions stored, and its lifetime.
 const KINDS: { [K in CodeKind]: { purpose: string; payload: CodePayloads[K]; ttlMs: number } } = {
   'login-request': { purpose: 'login-request', payload: login, ttlMs: 5 * 60_000 },
   'login-state': { purpose: 'login-state', payload: { ...login, prompt: undefined }, ttlMs: 5 * 60_000 },
-  'handoff': { purpose: 'handoff', payload: { secret: 's-1', host: 'app1.example.com', redirect: '/home', browser: 'b-1', tokenMode: true }, ttlMs: 60_000 },
-  'oidc-login': { purpose: 'oidc-login', payload: { interaction: 'uid-1', accountId: 'account-1', authTime: 1_700_000_000_000 }, ttlMs: 60_000 },
-  'logout-return': { purpose: 'logout-return', payload: { host: 'app1.example.com', target: '/bye' }, ttlMs: 5 * 60_000 },
+  handoff: {
+    purpose: 'handoff',
+    payload: { secret: 's-1', host: 'app1.example.com', redirect: '/home', browser: 'b-1', tokenMode: true },
+    ttlMs: 60_000,
+  },
+  'oidc-login': {
+    purpose: 'oidc-login',
+    payload: { interaction: 'uid-1', accountId: 'account-1', authTime: 1_700_000_000_000 },
+    ttlMs: 60_000,
+  },
+  'logout-return': {
+    purpose: 'logout-return',
+    payload: { host: 'app1.example.com', target: '/bye' },
+    ttlMs: 5 * 60_000,
+  },
 };
 const kinds = Object.keys(KINDS) as CodeKind[];
 
@@ -28,7 +50,10 @@ describe('sign-in codes', () => {
   before(async () => {
     const temp = await tempDir();
     remove = temp.remove;
-    store = await openStore(`sqlite:${join(temp.dir, 'signonce.db')}`, { keyring: new Keyring([generateKey()]), now: () => clock });
+    store = await openStore(`sqlite:${join(temp.dir, 'signonce.db')}`, {
+      keyring: new Keyring([generateKey()]),
+      now: () => clock,
+    });
   });
   after(async () => {
     await store?.close();

@@ -8,7 +8,16 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Keyring, SealedValueError, generateKey } from '../../src/crypto/keyring.ts';
-import { IdentityConflictError, LastIdentityError, StoreUnavailableError, UsernameTakenError, openStore, type Store, type StoreChange, type StoredTokens } from '../../src/store/index.ts';
+import {
+  IdentityConflictError,
+  LastIdentityError,
+  StoreUnavailableError,
+  UsernameTakenError,
+  openStore,
+  type Store,
+  type StoreChange,
+  type StoredTokens,
+} from '../../src/store/index.ts';
 import { changeChannel } from '../../src/store/postgres.ts';
 import { MIGRATIONS } from '../../src/store/migrations.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -74,13 +83,15 @@ export function storeConformance(harness: StoreHarness): void {
         const { account: other } = await store.resolveIdentity('google', 'someone-else');
         await store.linkIdentity(account.id, 'github', 'octocat');
         await store.linkIdentity(account.id, 'github', 'octocat'); // idempotent
-        assert.deepEqual((await store.listIdentities(account.id)).map((i) => `${i.provider}:${i.subject}`).sort(),
-          ['github:octocat', 'google:link-owner']);
+        assert.deepEqual((await store.listIdentities(account.id)).map((i) => `${i.provider}:${i.subject}`).sort(), [
+          'github:octocat',
+          'google:link-owner',
+        ]);
         await assert.rejects(store.linkIdentity(other.id, 'github', 'octocat'), IdentityConflictError);
         assert.equal((await store.findIdentity('github', 'octocat'))?.accountId, account.id, 'never a silent merge');
       });
 
-      test('a sign-in records the identity\'s profile (sealed) and e-mail key; identities are found by that key', async () => {
+      test("a sign-in records the identity's profile (sealed) and e-mail key; identities are found by that key", async () => {
         const { account } = await store.resolveIdentity('google', 'profiled');
         assert.equal((await store.findIdentity('google', 'profiled'))?.profile, undefined);
         const profile = { name: 'Pat', claims: [{ typ: 'email', val: 'pat@example.com' }] };
@@ -88,15 +99,21 @@ export function storeConformance(harness: StoreHarness): void {
         await store.linkIdentity(account.id, 'github', 'pat-gh');
         await store.updateIdentity('github', 'pat-gh', { profile: { name: 'pat' }, emailKey: 'key-pat' });
         assert.deepEqual((await store.findIdentity('google', 'profiled'))?.profile, profile);
-        assert.deepEqual((await store.findIdentitiesByEmailKey('key-pat')).map((i) => i.provider).sort(), ['github', 'google']);
+        assert.deepEqual((await store.findIdentitiesByEmailKey('key-pat')).map((i) => i.provider).sort(), [
+          'github',
+          'google',
+        ]);
         await store.updateIdentity('github', 'pat-gh', { profile: { name: 'pat' }, emailKey: null });
-        assert.deepEqual((await store.findIdentitiesByEmailKey('key-pat')).map((i) => i.provider), ['google']);
+        assert.deepEqual(
+          (await store.findIdentitiesByEmailKey('key-pat')).map((i) => i.provider),
+          ['google'],
+        );
         assert.deepEqual(await store.findIdentitiesByEmailKey('key-nobody'), []);
         const raw = await harness.rawContents(url);
         assert.ok(!raw.includes('pat@example.com'), 'the profile is sealed');
       });
 
-      test('unlinking: an identity goes with the account\'s tokens of its provider; the last one cannot go', async () => {
+      test("unlinking: an identity goes with the account's tokens of its provider; the last one cannot go", async () => {
         const { account } = await store.resolveIdentity('google', 'unlinker');
         await store.linkIdentity(account.id, 'github', 'unlinker-gh');
         const github = { accountId: account.id, provider: 'github', resource: '' };
@@ -105,11 +122,15 @@ export function storeConformance(harness: StoreHarness): void {
         await store.putTokens(google, { accessToken: 'g' });
         assert.equal(await store.unlinkIdentity(account.id, 'github', 'someone-else'), false);
         const { account: other } = await store.resolveIdentity('google', 'not-theirs');
-        assert.equal(await store.unlinkIdentity(other.id, 'github', 'unlinker-gh'), false, 'only the account\'s own identities');
+        assert.equal(
+          await store.unlinkIdentity(other.id, 'github', 'unlinker-gh'),
+          false,
+          "only the account's own identities",
+        );
         assert.equal(await store.unlinkIdentity(account.id, 'github', 'unlinker-gh'), true);
         assert.equal(await store.findIdentity('github', 'unlinker-gh'), undefined);
         assert.equal(await store.getTokens(github), undefined);
-        assert.ok(await store.getTokens(google), 'the other provider\'s tokens stay');
+        assert.ok(await store.getTokens(google), "the other provider's tokens stay");
         await assert.rejects(store.unlinkIdentity(account.id, 'google', 'unlinker'), LastIdentityError);
         assert.equal((await store.findIdentity('google', 'unlinker'))?.accountId, account.id);
 
@@ -119,7 +140,11 @@ export function storeConformance(harness: StoreHarness): void {
         await store.putTokens(github, { accessToken: 'whose' });
         await store.putTokens({ ...github, resource: 'https://api.example' }, { accessToken: 'whose-api' });
         assert.equal(await store.unlinkIdentity(account.id, 'github', 'first-gh'), true);
-        assert.deepEqual((await store.listTokens(account.id)).map((t) => t.provider), ['google'], 'every github set, resources too');
+        assert.deepEqual(
+          (await store.listTokens(account.id)).map((t) => t.provider),
+          ['google'],
+          'every github set, resources too',
+        );
       });
 
       test('a disabled account: flagged, its sessions not live (renewal neither) until enabled; unknown accounts are not', async () => {
@@ -134,8 +159,16 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.getSessionByRef(session.ref, 600), undefined, 'nor within the refresh grace');
         assert.equal(await store.renewSession(session.ref, HOUR, 600), undefined, 'nor renewed');
         const created = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
-        assert.equal(await store.getSession(created.secret), undefined, 'a session made while disabled is not live either');
-        assert.equal((await store.resolveIdentity('google', 'disabled')).account.disabledAt, clock, 'a sign-in sees it');
+        assert.equal(
+          await store.getSession(created.secret),
+          undefined,
+          'a session made while disabled is not live either',
+        );
+        assert.equal(
+          (await store.resolveIdentity('google', 'disabled')).account.disabledAt,
+          clock,
+          'a sign-in sees it',
+        );
         assert.equal(await store.setAccountDisabled(account.id, null), true);
         assert.deepEqual(await store.getAccount(account.id), account);
         assert.ok(await store.getSession(live.secret), 'enabled: the store revokes nothing by itself');
@@ -146,7 +179,11 @@ export function storeConformance(harness: StoreHarness): void {
       test('listAccountSessions: every session of the account, expired ones too, oldest first', async () => {
         const { account } = await store.resolveIdentity('google', 'listed');
         const { account: other } = await store.resolveIdentity('google', 'not-listed');
-        const first = await store.createSession({ accountId: account.id, lifetimeMs: 1000, data: { user: { provider: 'google', subject: 'listed' } } });
+        const first = await store.createSession({
+          accountId: account.id,
+          lifetimeMs: 1000,
+          data: { user: { provider: 'google', subject: 'listed' } },
+        });
         clock += 1500;
         const second = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
         await store.createSession({ accountId: other.id, lifetimeMs: HOUR });
@@ -161,7 +198,10 @@ export function storeConformance(harness: StoreHarness): void {
         await store.linkIdentity(account.id, 'github', 'leaver-gh');
         await store.updateIdentity('github', 'leaver-gh', { profile: { name: 'leaver' }, emailKey: 'key-leaver' });
         await store.putTokens({ accountId: account.id, provider: 'google', resource: '' }, { accessToken: 'a' });
-        await store.putTokens({ accountId: account.id, provider: 'google', resource: 'https://api.example' }, { accessToken: 'b' });
+        await store.putTokens(
+          { accountId: account.id, provider: 'google', resource: 'https://api.example' },
+          { accessToken: 'b' },
+        );
         const { secret } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
         const { account: bystander } = await store.resolveIdentity('google', 'bystander');
         assert.equal(await store.deleteAccount(account.id), true);
@@ -182,7 +222,9 @@ export function storeConformance(harness: StoreHarness): void {
         assert.deepEqual(await store.getPasswordCredential('local', 'uma'), created);
         assert.equal((await store.findIdentity('local', 'uma'))?.accountId, created.accountId);
         await assert.rejects(store.createPasswordAccount('local', 'uma', 'hash-2'), UsernameTakenError);
-        const racing = await Promise.allSettled(Array.from({ length: 5 }, () => store.createPasswordAccount('local', 'vic', 'h')));
+        const racing = await Promise.allSettled(
+          Array.from({ length: 5 }, () => store.createPasswordAccount('local', 'vic', 'h')),
+        );
         assert.equal(racing.filter((r) => r.status === 'fulfilled').length, 1, 'of concurrent registrations one wins');
         assert.ok(racing.every((r) => r.status === 'fulfilled' || r.reason instanceof UsernameTakenError));
         assert.ok(await store.createPasswordAccount('other-local', 'uma', 'h'), 'usernames are per provider');
@@ -192,7 +234,11 @@ export function storeConformance(harness: StoreHarness): void {
         assert.deepEqual(await store.getPasswordCredential('local', 'uma'), { ...created, passwordHash: 'hash-3' });
         assert.equal(await store.updatePasswordCredential('local', 'nobody', { passwordHash: 'x' }), false);
         assert.equal(await store.deleteAccount(created.accountId), true);
-        assert.equal(await store.getPasswordCredential('local', 'uma'), undefined, 'deleting the account deletes the credential');
+        assert.equal(
+          await store.getPasswordCredential('local', 'uma'),
+          undefined,
+          'deleting the account deletes the credential',
+        );
       });
 
       test('sign-in failures are counted atomically per key and cleared', async () => {
@@ -209,23 +255,38 @@ export function storeConformance(harness: StoreHarness): void {
       test('found by id, uid or user code until they expire; consumed once; destroyed; revoked by grant; bearer values only as hashes', async () => {
         const accessToken = `AT-${Date.now()}-secret`;
         const sessionUid = `uid-${Date.now()}-secret`;
-        await store.upsertOidcArtifact('AccessToken', accessToken, { grantId: 'g1', accountId: 'acc-1', scope: 'openid' }, clock + 1000);
+        await store.upsertOidcArtifact(
+          'AccessToken',
+          accessToken,
+          { grantId: 'g1', accountId: 'acc-1', scope: 'openid' },
+          clock + 1000,
+        );
         await store.upsertOidcArtifact('RefreshToken', 'RT-1', { grantId: 'g1', accountId: 'acc-1' }, clock + HOUR);
         await store.upsertOidcArtifact('RefreshToken', 'RT-2', { grantId: 'g2', accountId: 'acc-1' }, clock + HOUR);
         await store.upsertOidcArtifact('Session', 'S-1', { uid: sessionUid, accountId: 'acc-1' }, undefined);
         await store.upsertOidcArtifact('DeviceCode', 'D-1', { userCode: 'ABCD-EFGH' }, clock + HOUR);
-        assert.deepEqual(await store.findOidcArtifact('AccessToken', { id: accessToken }), { payload: { grantId: 'g1', accountId: 'acc-1', scope: 'openid' } });
+        assert.deepEqual(await store.findOidcArtifact('AccessToken', { id: accessToken }), {
+          payload: { grantId: 'g1', accountId: 'acc-1', scope: 'openid' },
+        });
         assert.equal(await store.findOidcArtifact('RefreshToken', { id: accessToken }), undefined, 'per model');
-        assert.deepEqual((await store.findOidcArtifact('Session', { uid: sessionUid }))?.payload, { uid: sessionUid, accountId: 'acc-1' });
+        assert.deepEqual((await store.findOidcArtifact('Session', { uid: sessionUid }))?.payload, {
+          uid: sessionUid,
+          accountId: 'acc-1',
+        });
         assert.ok(await store.findOidcArtifact('DeviceCode', { userCode: 'ABCD-EFGH' }));
         const raw = await harness.rawContents(url);
-        for (const secret of [accessToken, sessionUid, 'ABCD-EFGH']) assert.ok(!raw.includes(secret), `${secret} in clear`);
+        for (const secret of [accessToken, sessionUid, 'ABCD-EFGH'])
+          assert.ok(!raw.includes(secret), `${secret} in clear`);
 
         await store.consumeOidcArtifact('RefreshToken', 'RT-1');
         const consumedAt = clock;
         clock += 10;
         await store.consumeOidcArtifact('RefreshToken', 'RT-1');
-        assert.equal((await store.findOidcArtifact('RefreshToken', { id: 'RT-1' }))?.consumedAt, consumedAt, 'the first consumption counts');
+        assert.equal(
+          (await store.findOidcArtifact('RefreshToken', { id: 'RT-1' }))?.consumedAt,
+          consumedAt,
+          'the first consumption counts',
+        );
         clock += 1000;
         assert.equal(await store.findOidcArtifact('AccessToken', { id: accessToken }), undefined, 'expired');
         assert.equal((await store.purgeExpired()).oidcArtifacts, 1, 'and purged');
@@ -233,18 +294,30 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.findOidcArtifact('RefreshToken', { id: 'RT-1' }), undefined, 'revoked with its grant');
         assert.ok(await store.findOidcArtifact('RefreshToken', { id: 'RT-2' }), 'another grant stays');
         await store.upsertOidcArtifact('Session', 'S-2', { uid: 'u2', accountId: 'acc-2' }, undefined);
-        assert.deepEqual(await store.takeOidcArtifactsOfAccount('Session', 'acc-1'), [{ uid: sessionUid, accountId: 'acc-1' }]);
+        assert.deepEqual(await store.takeOidcArtifactsOfAccount('Session', 'acc-1'), [
+          { uid: sessionUid, accountId: 'acc-1' },
+        ]);
         assert.equal(await store.findOidcArtifact('Session', { uid: sessionUid }), undefined, 'taken: gone');
-        assert.ok(await store.findOidcArtifact('Session', { uid: 'u2' }), 'another account\'s stays');
+        assert.ok(await store.findOidcArtifact('Session', { uid: 'u2' }), "another account's stays");
         await store.destroyOidcArtifact('RefreshToken', 'RT-2');
         assert.equal(await store.findOidcArtifact('RefreshToken', { id: 'RT-2' }), undefined);
       });
 
       test('deleteOidcArtifactsOfAccount: every artifact of the account, of every model; others stay', async () => {
         for (const model of ['Grant', 'AccessToken', 'RefreshToken', 'AuthorizationCode', 'Session']) {
-          await store.upsertOidcArtifact(model, `${model}-mine`, { grantId: 'g-mine', accountId: 'acc-revoked' }, clock + HOUR);
+          await store.upsertOidcArtifact(
+            model,
+            `${model}-mine`,
+            { grantId: 'g-mine', accountId: 'acc-revoked' },
+            clock + HOUR,
+          );
         }
-        await store.upsertOidcArtifact('RefreshToken', 'RT-theirs', { grantId: 'g-theirs', accountId: 'acc-other' }, clock + HOUR);
+        await store.upsertOidcArtifact(
+          'RefreshToken',
+          'RT-theirs',
+          { grantId: 'g-theirs', accountId: 'acc-other' },
+          clock + HOUR,
+        );
         assert.equal(await store.deleteOidcArtifactsOfAccount('acc-revoked'), 5);
         assert.equal(await store.findOidcArtifact('RefreshToken', { id: 'RefreshToken-mine' }), undefined);
         assert.equal(await store.findOidcArtifact('Grant', { id: 'Grant-mine' }), undefined);
@@ -261,10 +334,23 @@ export function storeConformance(harness: StoreHarness): void {
         await store.putTokens(ref, { accessToken: 'a1', refreshToken: 'r1', idToken: 'i1', expiresAt: clock + HOUR });
         await store.putTokens(graph, { accessToken: 'g1', scope: 'Mail.Read', tokenType: 'Bearer' });
         await store.putTokens(ref, { accessToken: 'a2', refreshToken: 'r2', expiresAt: clock + 2 * HOUR });
-        assert.deepEqual((await store.getTokens(ref))?.tokens, { accessToken: 'a2', refreshToken: 'r2', expiresAt: clock + 2 * HOUR });
-        assert.deepEqual((await store.getTokens(graph))?.tokens, { accessToken: 'g1', scope: 'Mail.Read', tokenType: 'Bearer' });
-        assert.deepEqual((await store.listTokens(account.id)).map((t) => [t.provider, t.resource]),
-          [['google', ''], ['google', 'https://graph.example/']]);
+        assert.deepEqual((await store.getTokens(ref))?.tokens, {
+          accessToken: 'a2',
+          refreshToken: 'r2',
+          expiresAt: clock + 2 * HOUR,
+        });
+        assert.deepEqual((await store.getTokens(graph))?.tokens, {
+          accessToken: 'g1',
+          scope: 'Mail.Read',
+          tokenType: 'Bearer',
+        });
+        assert.deepEqual(
+          (await store.listTokens(account.id)).map((t) => [t.provider, t.resource]),
+          [
+            ['google', ''],
+            ['google', 'https://graph.example/'],
+          ],
+        );
         assert.equal(await store.getTokens({ ...ref, provider: 'github' }), undefined);
         assert.equal(await store.deleteTokens(account.id, 'google', 'https://graph.example/'), 1);
         assert.equal(await store.getTokens(graph), undefined);
@@ -286,8 +372,17 @@ export function storeConformance(harness: StoreHarness): void {
         const results = await Promise.all(Array.from({ length: 20 }, () => store.changeTokens(ref, refresh)));
         assert.equal(calls, 1);
         assert.deepEqual(new Set(results.map((r) => r?.tokens.accessToken)), new Set(['v1']));
-        await assert.rejects(store.changeTokens(ref, async () => { throw new Error('provider down'); }), /provider down/);
-        assert.equal((await store.getTokens(ref))?.tokens.refreshToken, 'r1', 'a failed change leaves the tokens as they were');
+        await assert.rejects(
+          store.changeTokens(ref, async () => {
+            throw new Error('provider down');
+          }),
+          /provider down/,
+        );
+        assert.equal(
+          (await store.getTokens(ref))?.tokens.refreshToken,
+          'r1',
+          'a failed change leaves the tokens as they were',
+        );
         assert.equal(await store.changeTokens(ref, async () => null), undefined);
         assert.equal(await store.getTokens(ref), undefined);
       });
@@ -295,18 +390,46 @@ export function storeConformance(harness: StoreHarness): void {
       test('mergeTokens: each kind a sign-in brings replaces its own; nothing it lacks goes; a concurrent refresh is not lost', async () => {
         const { account } = await store.resolveIdentity('google', 'merge');
         const ref = { accountId: account.id, provider: 'google', resource: '' };
-        assert.deepEqual((await store.mergeTokens(ref, { idToken: 'i0' })).tokens, { idToken: 'i0' }, 'into nothing stored');
-        await store.putTokens(ref, { accessToken: 'a1', refreshToken: 'r1', idToken: 'i1', expiresAt: clock + HOUR, scope: 's', tokenType: 'Bearer' });
-        assert.deepEqual((await store.mergeTokens(ref, { idToken: 'i2' })).tokens,
-          { accessToken: 'a1', refreshToken: 'r1', idToken: 'i2', expiresAt: clock + HOUR, scope: 's', tokenType: 'Bearer' });
-        assert.deepEqual((await store.mergeTokens(ref, { idToken: 'i3', accessToken: 'a3' })).tokens,
-          { accessToken: 'a3', refreshToken: 'r1', idToken: 'i3' }, 'a new access token goes without the old one\'s expiry, scope and type');
-        assert.deepEqual((await store.getTokens(ref))?.tokens, { accessToken: 'a3', refreshToken: 'r1', idToken: 'i3' });
+        assert.deepEqual(
+          (await store.mergeTokens(ref, { idToken: 'i0' })).tokens,
+          { idToken: 'i0' },
+          'into nothing stored',
+        );
+        await store.putTokens(ref, {
+          accessToken: 'a1',
+          refreshToken: 'r1',
+          idToken: 'i1',
+          expiresAt: clock + HOUR,
+          scope: 's',
+          tokenType: 'Bearer',
+        });
+        assert.deepEqual((await store.mergeTokens(ref, { idToken: 'i2' })).tokens, {
+          accessToken: 'a1',
+          refreshToken: 'r1',
+          idToken: 'i2',
+          expiresAt: clock + HOUR,
+          scope: 's',
+          tokenType: 'Bearer',
+        });
+        assert.deepEqual(
+          (await store.mergeTokens(ref, { idToken: 'i3', accessToken: 'a3' })).tokens,
+          { accessToken: 'a3', refreshToken: 'r1', idToken: 'i3' },
+          "a new access token goes without the old one's expiry, scope and type",
+        );
+        assert.deepEqual((await store.getTokens(ref))?.tokens, {
+          accessToken: 'a3',
+          refreshToken: 'r1',
+          idToken: 'i3',
+        });
         // A sign-in merged while a refresh holds the lock: it waits, and merges into the refreshed set.
         let release!: () => void;
-        const providerAnswers = new Promise<void>((resolve) => { release = resolve; });
+        const providerAnswers = new Promise<void>((resolve) => {
+          release = resolve;
+        });
         let entered!: () => void;
-        const refreshing = new Promise<void>((resolve) => { entered = resolve; });
+        const refreshing = new Promise<void>((resolve) => {
+          entered = resolve;
+        });
         const refresh = store.changeTokens(ref, async (current) => {
           entered();
           await providerAnswers;
@@ -316,19 +439,32 @@ export function storeConformance(harness: StoreHarness): void {
         const signIn = store.mergeTokens(ref, { idToken: 'i5' });
         release();
         await refresh;
-        assert.deepEqual((await signIn).tokens, { accessToken: 'a4', refreshToken: 'r4', idToken: 'i5', expiresAt: clock + HOUR });
+        assert.deepEqual((await signIn).tokens, {
+          accessToken: 'a4',
+          refreshToken: 'r4',
+          idToken: 'i5',
+          expiresAt: clock + HOUR,
+        });
         const oauth1 = { ...ref, provider: 'twitter' };
         await store.putTokens(oauth1, { accessToken: 't1', accessTokenSecret: 'ts1' });
-        assert.deepEqual((await store.mergeTokens(oauth1, { accessToken: 't2', accessTokenSecret: 'ts2' })).tokens, { accessToken: 't2', accessTokenSecret: 'ts2' });
+        assert.deepEqual((await store.mergeTokens(oauth1, { accessToken: 't2', accessTokenSecret: 'ts2' })).tokens, {
+          accessToken: 't2',
+          accessTokenSecret: 'ts2',
+        });
       });
 
       test('changeTokens: many changes waiting on their providers at once do not hold up other queries', async () => {
         const { account } = await store.resolveIdentity('google', 'busy-refreshers');
         let release!: () => void;
-        const providersAnswer = new Promise<void>((resolve) => { release = resolve; });
-        const changes = Array.from({ length: 12 }, (_, i) => store.changeTokens(
-          { accountId: account.id, provider: 'google', resource: `resource-${i}` },
-          async () => { await providersAnswer; return { accessToken: `t${i}` }; }));
+        const providersAnswer = new Promise<void>((resolve) => {
+          release = resolve;
+        });
+        const changes = Array.from({ length: 12 }, (_, i) =>
+          store.changeTokens({ accountId: account.id, provider: 'google', resource: `resource-${i}` }, async () => {
+            await providersAnswer;
+            return { accessToken: `t${i}` };
+          }),
+        );
         // More than a pool's worth of changes now wait for their "provider": ordinary queries still run.
         assert.equal((await store.getAccount(account.id))?.id, account.id);
         release();
@@ -336,41 +472,54 @@ export function storeConformance(harness: StoreHarness): void {
       });
 
       // SQLite excludes within one process only (documented): the test is for stores that say more.
-      if (harness.clustered) test('changeTokens across instances (other processes): one change for all', async () => {
-        const others = await Promise.all([1, 2].map(() => openStore(url, { keyring })));
-        try {
-          const { account } = await store.resolveIdentity('google', 'change-instances');
-          const ref = { accountId: account.id, provider: 'google', resource: '' };
-          await store.putTokens(ref, { accessToken: 'v0' });
-          let calls = 0;
-          const refresh = async (current: StoredTokens | undefined) => {
-            if (current?.tokens.accessToken !== 'v0') return undefined;
-            calls++;
-            await sleep(100);
-            return { accessToken: 'v1' };
-          };
-          const results = await Promise.all([store, ...others].flatMap((s) => Array.from({ length: 5 }, () => s.changeTokens(ref, refresh))));
-          assert.equal(calls, 1);
-          assert.ok(results.every((r) => r?.tokens.accessToken === 'v1'));
-        } finally {
-          await Promise.all(others.map((s) => s.close()));
-        }
-      });
+      if (harness.clustered)
+        test('changeTokens across instances (other processes): one change for all', async () => {
+          const others = await Promise.all([1, 2].map(() => openStore(url, { keyring })));
+          try {
+            const { account } = await store.resolveIdentity('google', 'change-instances');
+            const ref = { accountId: account.id, provider: 'google', resource: '' };
+            await store.putTokens(ref, { accessToken: 'v0' });
+            let calls = 0;
+            const refresh = async (current: StoredTokens | undefined) => {
+              if (current?.tokens.accessToken !== 'v0') return undefined;
+              calls++;
+              await sleep(100);
+              return { accessToken: 'v1' };
+            };
+            const results = await Promise.all(
+              [store, ...others].flatMap((s) => Array.from({ length: 5 }, () => s.changeTokens(ref, refresh))),
+            );
+            assert.equal(calls, 1);
+            assert.ok(results.every((r) => r?.tokens.accessToken === 'v1'));
+          } finally {
+            await Promise.all(others.map((s) => s.close()));
+          }
+        });
 
-      if (harness.clustered) test('changeTokens: a holder killed with SIGKILL releases the lock; the next change goes through', async () => {
-        const { account } = await store.resolveIdentity('google', 'killed-holder');
-        const ref = { accountId: account.id, provider: 'google', resource: '' };
-        await store.putTokens(ref, { accessToken: 'v0', refreshToken: 'r0' });
-        const holder = spawn(process.execPath, [child('lock-holder.ts'), url, key, account.id], { stdio: ['ignore', 'pipe', 'inherit'] });
-        await new Promise<void>((resolve) => holder.stdout.setEncoding('utf8').on('data', (chunk: string) => { if (chunk.includes('locked')) resolve(); }));
-        let changed = false;
-        const waiting = store.changeTokens(ref, async () => { changed = true; return { accessToken: 'v1', refreshToken: 'r1' }; });
-        await sleep(300);
-        assert.equal(changed, false, 'the live holder keeps the lock (no lease runs out)');
-        holder.kill('SIGKILL');
-        const after = await waiting;
-        assert.equal(after?.tokens.refreshToken, 'r1');
-      });
+      if (harness.clustered)
+        test('changeTokens: a holder killed with SIGKILL releases the lock; the next change goes through', async () => {
+          const { account } = await store.resolveIdentity('google', 'killed-holder');
+          const ref = { accountId: account.id, provider: 'google', resource: '' };
+          await store.putTokens(ref, { accessToken: 'v0', refreshToken: 'r0' });
+          const holder = spawn(process.execPath, [child('lock-holder.ts'), url, key, account.id], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          await new Promise<void>((resolve) =>
+            holder.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+              if (chunk.includes('locked')) resolve();
+            }),
+          );
+          let changed = false;
+          const waiting = store.changeTokens(ref, async () => {
+            changed = true;
+            return { accessToken: 'v1', refreshToken: 'r1' };
+          });
+          await sleep(300);
+          assert.equal(changed, false, 'the live holder keeps the lock (no lease runs out)');
+          holder.kill('SIGKILL');
+          const after = await waiting;
+          assert.equal(after?.tokens.refreshToken, 'r1');
+        });
 
       test('OAuth 1.0a secrets and non-ASCII values round-trip', async () => {
         const { account } = await store.resolveIdentity('twitter', 'tw');
@@ -385,18 +534,26 @@ export function storeConformance(harness: StoreHarness): void {
         const { account: b } = await store.resolveIdentity('google', 'attacker');
         await store.putTokens({ accountId: a.id, provider: 'google', resource: '' }, { accessToken: 'victim-token' });
         await store.putTokens({ accountId: b.id, provider: 'google', resource: '' }, { accessToken: 'attacker-token' });
-        await harness.query(url,
+        await harness.query(
+          url,
           `UPDATE provider_tokens SET sealed = (SELECT sealed FROM provider_tokens WHERE account_id = ?) WHERE account_id = ?`,
-          [a.id, b.id]);
-        await assert.rejects(store.getTokens({ accountId: b.id, provider: 'google', resource: '' }),
-          (e: unknown) => e instanceof SealedValueError && e.code === 'unauthentic');
+          [a.id, b.id],
+        );
+        await assert.rejects(
+          store.getTokens({ accountId: b.id, provider: 'google', resource: '' }),
+          (e: unknown) => e instanceof SealedValueError && e.code === 'unauthentic',
+        );
       });
     });
 
     describe('sessions', () => {
       test('a session is found by its secret until it expires or is revoked', async () => {
         const { account } = await store.resolveIdentity('google', 'sessions');
-        const { secret, session } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR, data: { idp: 'google' } });
+        const { secret, session } = await store.createSession({
+          accountId: account.id,
+          lifetimeMs: HOUR,
+          data: { idp: 'google' },
+        });
         assert.equal(session.expiresAt, clock + HOUR);
         assert.deepEqual(await store.getSession(secret), session);
         assert.equal(await store.getSession(`${secret}x`), undefined);
@@ -416,7 +573,11 @@ export function storeConformance(harness: StoreHarness): void {
 
       test('a live session is found by its reference too, never once revoked or expired', async () => {
         const { account } = await store.resolveIdentity('google', 'by-ref');
-        const { secret, session } = await store.createSession({ accountId: account.id, lifetimeMs: 1000, data: { n: 1 } });
+        const { secret, session } = await store.createSession({
+          accountId: account.id,
+          lifetimeMs: 1000,
+          data: { n: 1 },
+        });
         assert.deepEqual(await store.getSessionByRef(session.ref), session);
         assert.equal(await store.getSessionByRef(secret), undefined, 'the bearer secret is not a reference');
         const other = await store.createSession({ accountId: account.id, lifetimeMs: 1000 });
@@ -439,7 +600,13 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.getSession(secret), undefined);
         const purged = await store.purgeExpired();
         assert.ok(purged.sessions >= 1 && purged.codes >= 1, JSON.stringify(purged));
-        assert.deepEqual(await store.purgeExpired(), { sessions: 0, codes: 0, oidcArtifacts: 0, signInFailures: 0, seenTokens: 0 });
+        assert.deepEqual(await store.purgeExpired(), {
+          sessions: 0,
+          codes: 0,
+          oidcArtifacts: 0,
+          signInFailures: 0,
+          seenTokens: 0,
+        });
       });
 
       test('purgeExpired deletes a backlog larger than one batch, keeps what is live, and old sign-in failures only when asked', async () => {
@@ -459,7 +626,11 @@ export function storeConformance(harness: StoreHarness): void {
 
       test('an expired session is renewable within a window, never once revoked or past it; purging keeps the window', async () => {
         const { account } = await store.resolveIdentity('google', 'renewal');
-        const { secret, session } = await store.createSession({ accountId: account.id, lifetimeMs: 1000, data: { n: 2 } });
+        const { secret, session } = await store.createSession({
+          accountId: account.id,
+          lifetimeMs: 1000,
+          data: { n: 2 },
+        });
         const other = await store.createSession({ accountId: account.id, lifetimeMs: 1000 });
         const revoked = await store.createSession({ accountId: account.id, lifetimeMs: 1000 });
         clock += 1500;
@@ -467,10 +638,26 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.getSessionByRef(session.ref), undefined);
         assert.deepEqual(await store.getSessionByRef(session.ref, 600), session, 'found within the window');
         assert.equal(await store.getSessionByRef(session.ref, 400), undefined, 'not past it');
-        assert.equal((await store.purgeExpired({ renewableMs: 600 })).sessions, 0, 'sessions within the window are kept');
-        assert.equal(await store.revokeSessionByRef(revoked.session.ref), true, 'an expired session can still be revoked');
-        assert.equal(await store.renewSession(revoked.session.ref, HOUR, 600), undefined, 'a revoked session is not renewed');
-        assert.equal(await store.renewSession(session.ref, HOUR, 400), undefined, 'nor one expired longer than the window');
+        assert.equal(
+          (await store.purgeExpired({ renewableMs: 600 })).sessions,
+          0,
+          'sessions within the window are kept',
+        );
+        assert.equal(
+          await store.revokeSessionByRef(revoked.session.ref),
+          true,
+          'an expired session can still be revoked',
+        );
+        assert.equal(
+          await store.renewSession(revoked.session.ref, HOUR, 600),
+          undefined,
+          'a revoked session is not renewed',
+        );
+        assert.equal(
+          await store.renewSession(session.ref, HOUR, 400),
+          undefined,
+          'nor one expired longer than the window',
+        );
 
         const renewed = await store.renewSession(session.ref, HOUR, 600);
         assert.deepEqual(renewed, { ...session, expiresAt: clock + HOUR });
@@ -497,7 +684,10 @@ export function storeConformance(harness: StoreHarness): void {
         for (let round = 0; round < 5; round++) {
           const code = await store.issueCode('race', { round }, 60_000);
           const results = await Promise.all(Array.from({ length: 20 }, () => store.consumeCode('race', code)));
-          assert.deepEqual(results.filter((r) => r !== undefined), [{ round }]);
+          assert.deepEqual(
+            results.filter((r) => r !== undefined),
+            [{ round }],
+          );
         }
       });
     });
@@ -507,20 +697,34 @@ export function storeConformance(harness: StoreHarness): void {
         await store.purgeExpired();
         assert.equal(await store.rememberOnce('id_token', 'token-a', clock + 1000), true);
         assert.equal(await store.rememberOnce('id_token', 'token-a', clock + 1000), false);
-        assert.equal(await store.rememberOnce('oauth1_access_token', 'token-a', clock + 1000), true, 'kinds are separate');
-        assert.equal(await store.rememberOnce('id_token', 'token-a', clock + 5000), false, 'a repeat, remembered on to the later expiry');
+        assert.equal(
+          await store.rememberOnce('oauth1_access_token', 'token-a', clock + 1000),
+          true,
+          'kinds are separate',
+        );
+        assert.equal(
+          await store.rememberOnce('id_token', 'token-a', clock + 5000),
+          false,
+          'a repeat, remembered on to the later expiry',
+        );
         clock += 1000;
         assert.equal(await store.rememberOnce('id_token', 'token-a', clock + 1000), false, 'still remembered');
-        assert.equal((await store.purgeExpired()).seenTokens, 1, 'the other kind\'s memory has expired');
+        assert.equal((await store.purgeExpired()).seenTokens, 1, "the other kind's memory has expired");
         clock += 4000;
-        assert.equal(await store.rememberOnce('id_token', 'token-a', clock + 1000), true, 'an expired memory is as none');
+        assert.equal(
+          await store.rememberOnce('id_token', 'token-a', clock + 1000),
+          true,
+          'an expired memory is as none',
+        );
         clock += 1000;
         assert.equal((await store.purgeExpired()).seenTokens, 1);
       });
 
       test('of 20 concurrent callers with one value exactly one gets true', async () => {
         for (let round = 0; round < 5; round++) {
-          const results = await Promise.all(Array.from({ length: 20 }, () => store.rememberOnce('id_token', `race-${round}`, clock + HOUR)));
+          const results = await Promise.all(
+            Array.from({ length: 20 }, () => store.rememberOnce('id_token', `race-${round}`, clock + HOUR)),
+          );
           assert.equal(results.filter(Boolean).length, 1);
         }
       });
@@ -529,7 +733,12 @@ export function storeConformance(harness: StoreHarness): void {
     describe('signing keys', () => {
       test('keys are listed with their private half opened, and retire once', async () => {
         const privateJwk = { kty: 'OKP', crv: 'Ed25519', x: 'pub', d: 'private-part-of-signing-key' };
-        const added = await store.addSigningKey({ kid: 'k1', alg: 'EdDSA', publicJwk: { kty: 'OKP', crv: 'Ed25519', x: 'pub' }, privateJwk });
+        const added = await store.addSigningKey({
+          kid: 'k1',
+          alg: 'EdDSA',
+          publicJwk: { kty: 'OKP', crv: 'Ed25519', x: 'pub' },
+          privateJwk,
+        });
         assert.deepEqual(await store.listSigningKeys(), [added]);
         clock += 10;
         await store.retireSigningKey('k1');
@@ -550,7 +759,7 @@ export function storeConformance(harness: StoreHarness): void {
         return { heard, stop };
       };
 
-      test('this store\'s watchers hear every change that concerns a cache, before the call resolves', async () => {
+      test("this store's watchers hear every change that concerns a cache, before the call resolves", async () => {
         const { heard, stop } = watching(store);
         const { account } = await store.resolveIdentity('watch', 'w-1');
         const { secret, session } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
@@ -564,7 +773,10 @@ export function storeConformance(harness: StoreHarness): void {
         const changed: StoreChange = { kind: 'account-changed', accountId: account.id };
         const ref = { accountId: account.id, provider: 'watch', resource: '' };
         await step(store.putTokens(ref, { accessToken: 'a' }), changed);
-        await step(store.changeTokens(ref, async () => ({ accessToken: 'b' })), changed);
+        await step(
+          store.changeTokens(ref, async () => ({ accessToken: 'b' })),
+          changed,
+        );
         await store.changeTokens(ref, async () => undefined);
         assert.equal(heard.length, expected.length, 'a change that changes nothing is not told');
         await step(store.deleteTokens(account.id), changed);
@@ -577,7 +789,9 @@ export function storeConformance(harness: StoreHarness): void {
         await step(store.revokeAccountSessions(account.id), changed);
         await step(store.setAccountDisabled(account.id, clock), changed);
         await step(store.setAccountDisabled(account.id, null), changed);
-        await step(store.addSigningKey({ kid: 'watched', alg: 'EdDSA', publicJwk: {}, privateJwk: {} }), { kind: 'signing-keys-changed' });
+        await step(store.addSigningKey({ kid: 'watched', alg: 'EdDSA', publicJwk: {}, privateJwk: {} }), {
+          kind: 'signing-keys-changed',
+        });
         await step(store.retireSigningKey('watched'), { kind: 'signing-keys-changed' });
         await step(store.deleteAccount(account.id), changed);
         stop();
@@ -585,48 +799,73 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(heard.length, expected.length, 'a stopped watcher hears nothing');
       });
 
-      if (harness.clustered) test('another instance on the same database hears them within a second, once each; its own only from itself', async () => {
-        const other = await openStore(url, { keyring, now: () => clock });
-        try {
-          const { heard, stop } = watching(other);
-          const mine = watching(store);
-          const { account } = await store.resolveIdentity('watch', 'w-3');
-          const { secret, session } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
-          const started = performance.now();
-          await store.revokeSession(secret);
-          while (heard.length === 0 && performance.now() - started < 5000) await sleep(2);
-          const latency = performance.now() - started;
-          assert.deepEqual(heard, [{ kind: 'session-ended', ref: session.ref }]);
-          assert.ok(latency < 1000, `heard after ${latency.toFixed(1)} ms`);
-          await other.putTokens({ accountId: account.id, provider: 'watch', resource: '' }, { accessToken: 'x' });
-          await sleep(200);
-          assert.deepEqual(heard.slice(1), [{ kind: 'account-changed', accountId: account.id }], 'told once, by itself');
-          assert.deepEqual(mine.heard, [{ kind: 'session-ended', ref: session.ref }, { kind: 'account-changed', accountId: account.id }]);
-          stop();
-          mine.stop();
-        } finally {
-          await other.close();
-        }
-      });
+      if (harness.clustered)
+        test('another instance on the same database hears them within a second, once each; its own only from itself', async () => {
+          const other = await openStore(url, { keyring, now: () => clock });
+          try {
+            const { heard, stop } = watching(other);
+            const mine = watching(store);
+            const { account } = await store.resolveIdentity('watch', 'w-3');
+            const { secret, session } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
+            const started = performance.now();
+            await store.revokeSession(secret);
+            while (heard.length === 0 && performance.now() - started < 5000) await sleep(2);
+            const latency = performance.now() - started;
+            assert.deepEqual(heard, [{ kind: 'session-ended', ref: session.ref }]);
+            assert.ok(latency < 1000, `heard after ${latency.toFixed(1)} ms`);
+            await other.putTokens({ accountId: account.id, provider: 'watch', resource: '' }, { accessToken: 'x' });
+            await sleep(200);
+            assert.deepEqual(
+              heard.slice(1),
+              [{ kind: 'account-changed', accountId: account.id }],
+              'told once, by itself',
+            );
+            assert.deepEqual(mine.heard, [
+              { kind: 'session-ended', ref: session.ref },
+              { kind: 'account-changed', accountId: account.id },
+            ]);
+            stop();
+            mine.stop();
+          } finally {
+            await other.close();
+          }
+        });
 
-      if (harness.clustered) test('a lost listening connection is told (deaf), re-opened (hearing), and changes are heard again', async () => {
-        const other = await openStore(url, { keyring, now: () => clock });
-        try {
-          const { heard, stop } = watching(other);
-          const schema = String((await harness.query(url, 'SELECT current_schema() AS schema'))[0]!.schema);
-          const killed = await harness.query(url, 'SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE query = ?', [`LISTEN "${changeChannel(schema)}"`]);
-          assert.equal(killed.length, 2, 'both stores listen on a connection of their own');
-          for (const started = performance.now(); !heard.some((c) => c.kind === 'hearing') && performance.now() - started < 5000;) await sleep(10);
-          assert.deepEqual(heard.map((c) => c.kind), ['deaf', 'hearing']);
-          const { account } = await store.resolveIdentity('watch', 'w-4');
-          await store.revokeAccountSessions(account.id).then(() => store.putTokens({ accountId: account.id, provider: 'watch', resource: '' }, { accessToken: 'y' }));
-          for (const started = performance.now(); heard.length < 3 && performance.now() - started < 5000;) await sleep(5);
-          assert.deepEqual(heard.slice(2), [{ kind: 'account-changed', accountId: account.id }]);
-          stop();
-        } finally {
-          await other.close();
-        }
-      });
+      if (harness.clustered)
+        test('a lost listening connection is told (deaf), re-opened (hearing), and changes are heard again', async () => {
+          const other = await openStore(url, { keyring, now: () => clock });
+          try {
+            const { heard, stop } = watching(other);
+            const schema = String((await harness.query(url, 'SELECT current_schema() AS schema'))[0]!.schema);
+            const killed = await harness.query(
+              url,
+              'SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE query = ?',
+              [`LISTEN "${changeChannel(schema)}"`],
+            );
+            assert.equal(killed.length, 2, 'both stores listen on a connection of their own');
+            for (
+              const started = performance.now();
+              !heard.some((c) => c.kind === 'hearing') && performance.now() - started < 5000;
+            )
+              await sleep(10);
+            assert.deepEqual(
+              heard.map((c) => c.kind),
+              ['deaf', 'hearing'],
+            );
+            const { account } = await store.resolveIdentity('watch', 'w-4');
+            await store
+              .revokeAccountSessions(account.id)
+              .then(() =>
+                store.putTokens({ accountId: account.id, provider: 'watch', resource: '' }, { accessToken: 'y' }),
+              );
+            for (const started = performance.now(); heard.length < 3 && performance.now() - started < 5000; )
+              await sleep(5);
+            assert.deepEqual(heard.slice(2), [{ kind: 'account-changed', accountId: account.id }]);
+            stop();
+          } finally {
+            await other.close();
+          }
+        });
     });
 
     describe('instance secrets', () => {
@@ -643,18 +882,28 @@ export function storeConformance(harness: StoreHarness): void {
       test('no token, session secret, code, payload or private key is stored in clear', async () => {
         const marker = `CLEAR-${Date.now()}`;
         const { account } = await store.resolveIdentity('google', 'at-rest');
-        await store.putTokens({ accountId: account.id, provider: 'google', resource: '' }, {
-          accessToken: `${marker}-access`, refreshToken: `${marker}-refresh`, idToken: `${marker}-id`,
-          accessTokenSecret: `${marker}-secret`,
+        await store.putTokens(
+          { accountId: account.id, provider: 'google', resource: '' },
+          {
+            accessToken: `${marker}-access`,
+            refreshToken: `${marker}-refresh`,
+            idToken: `${marker}-id`,
+            accessTokenSecret: `${marker}-secret`,
+          },
+        );
+        const { secret } = await store.createSession({
+          accountId: account.id,
+          lifetimeMs: HOUR,
+          data: { claim: `${marker}-claim` },
         });
-        const { secret } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR, data: { claim: `${marker}-claim` } });
         const code = await store.issueCode('raw', { token: `${marker}-payload` }, HOUR);
         await store.addSigningKey({ kid: 'raw', alg: 'EdDSA', publicJwk: {}, privateJwk: { d: `${marker}-private` } });
         const instanceSecret = (await store.instanceSecret('at-rest')).toString('base64url');
         await store.rememberOnce('id_token', `${marker}-remembered`, clock + HOUR);
         const raw = await harness.rawContents(url);
         assert.ok(raw.includes(account.id), 'the raw reader sees what the store wrote');
-        for (const needle of [marker, secret, code, instanceSecret]) assert.ok(!raw.includes(needle), `found ${needle} in clear`);
+        for (const needle of [marker, secret, code, instanceSecret])
+          assert.ok(!raw.includes(needle), `found ${needle} in clear`);
       });
 
       test('values sealed under a key no longer configured fail with a typed error', async () => {
@@ -663,7 +912,10 @@ export function storeConformance(harness: StoreHarness): void {
         await store.putTokens(ref, { accessToken: 'x' });
         const other = await openStore(url, { keyring: new Keyring([generateKey()]) });
         try {
-          await assert.rejects(other.getTokens(ref), (e: unknown) => e instanceof SealedValueError && e.code === 'unknown-key');
+          await assert.rejects(
+            other.getTokens(ref),
+            (e: unknown) => e instanceof SealedValueError && e.code === 'unknown-key',
+          );
         } finally {
           await other.close();
         }
@@ -692,7 +944,8 @@ export function storeConformance(harness: StoreHarness): void {
             refs.push({ accountId: account.id, provider: 'idp', resource: '' });
             await before.putTokens(refs[i]!, { accessToken: `token-${i}` });
           }
-          oldSession = (await before.createSession({ accountId: refs[0]!.accountId, lifetimeMs: HOUR, data: { n: 1 } })).secret;
+          oldSession = (await before.createSession({ accountId: refs[0]!.accountId, lifetimeMs: HOUR, data: { n: 1 } }))
+            .secret;
           await before.addSigningKey({ kid: 'rot', alg: 'EdDSA', publicJwk: {}, privateJwk: { d: 'secret' } });
           await before.instanceSecret('rot');
           await before.upsertOidcArtifact('Grant', 'G-rot', { accountId: refs[0]!.accountId }, undefined);
@@ -705,24 +958,40 @@ export function storeConformance(harness: StoreHarness): void {
           await both.putTokens({ accountId: account.id, provider: 'idp', resource: '' }, { accessToken: 'new' });
           await both.createSession({ accountId: account.id, lifetimeMs: HOUR });
           const mixed = await both.keyUsage();
-          const valuesUnder = (usage: typeof mixed, id: string) => usage.sealed.filter((u) => u.keyId === id).reduce((n, u) => n + u.values, 0);
+          const valuesUnder = (usage: typeof mixed, id: string) =>
+            usage.sealed.filter((u) => u.keyId === id).reduce((n, u) => n + u.values, 0);
           // 5 profiles, 5 token sets, 1 session, 1 signing key, 1 instance secret, 1 artifact.
           assert.equal(valuesUnder(mixed, oldId), 14);
           assert.equal(valuesUnder(mixed, newId), 2);
-          assert.deepEqual(mixed.sessions.map((u) => [u.keyId, u.sessions]).sort(), [[newId, 1], [oldId, 1]].sort());
+          assert.deepEqual(
+            mixed.sessions.map((u) => [u.keyId, u.sessions]).sort(),
+            [
+              [newId, 1],
+              [oldId, 1],
+            ].sort(),
+          );
 
           const first = await both.resealBatch(3);
           assert.equal(first.values, 3, 'a batch at most as large as asked');
           assert.equal(valuesUnder(await both.keyUsage(), oldId), 11, 'what is done stays done');
           // An interrupted pass: a new one from the start finds only what is left.
           let rounds = 0;
-          for (let position = (await both.resealBatch(3)).next; position; position = (await both.resealBatch(3, position)).next) rounds++;
+          for (
+            let position = (await both.resealBatch(3)).next;
+            position;
+            position = (await both.resealBatch(3, position)).next
+          )
+            rounds++;
           assert.deepEqual(await both.resealBatch(3), { values: 0 }, 'a pass over everything finds nothing left');
           const after = await both.keyUsage();
           assert.equal(valuesUnder(after, oldId), 0);
           assert.equal(valuesUnder(after, newId), 16);
           assert.ok(rounds >= 4);
-          assert.deepEqual(after.sessions.find((u) => u.keyId === oldId)?.sessions, 1, 'the old cookie still names the old key');
+          assert.deepEqual(
+            after.sessions.find((u) => u.keyId === oldId)?.sessions,
+            1,
+            'the old cookie still names the old key',
+          );
         } finally {
           await both.close();
         }
@@ -749,7 +1018,8 @@ export function storeConformance(harness: StoreHarness): void {
         const fresh = await harness.newUrl();
         const startAt = String(Date.now() + 2000);
         const starts = ['a', 'b', 'c', 'd'].map((name) =>
-          execFileAsync(process.execPath, [child('open-store.ts'), fresh, key, name, startAt]));
+          execFileAsync(process.execPath, [child('open-store.ts'), fresh, key, name, startAt]),
+        );
         const ids = (await Promise.all(starts)).map((r) => r.stdout);
         assert.equal(new Set(ids).size, 4);
         const check = await openStore(fresh, { keyring });
@@ -757,24 +1027,42 @@ export function storeConformance(harness: StoreHarness): void {
         // Every migration step ran exactly once: re-running one would have failed on CREATE TABLE.
       });
 
-      test('a user disabled before accounts could be (a password credential\'s flag) is a disabled account once migrated', async () => {
+      test("a user disabled before accounts could be (a password credential's flag) is a disabled account once migrated", async () => {
         const fresh = await harness.newUrl();
         const step = MIGRATIONS.find((m) => m.name === 'disabled accounts')!;
-        await harness.query(fresh, 'CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+        await harness.query(
+          fresh,
+          'CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
+        );
         for (const migration of MIGRATIONS.filter((m) => m.version < step.version)) {
           for (const statement of migration.statements) await harness.query(fresh, statement);
-          await harness.query(fresh, 'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)', [migration.version, migration.name]);
+          await harness.query(fresh, 'INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, 0)', [
+            migration.version,
+            migration.name,
+          ]);
         }
-        for (const [id, disabledAt] of [['acc-was-disabled', 1234], ['acc-was-enabled', null]] as const) {
+        for (const [id, disabledAt] of [
+          ['acc-was-disabled', 1234],
+          ['acc-was-enabled', null],
+        ] as const) {
           await harness.query(fresh, 'INSERT INTO accounts (id, created_at) VALUES (?, 1)', [id]);
-          await harness.query(fresh, `INSERT INTO password_credentials (provider, username, account_id, password_hash, created_at, updated_at, disabled_at)
-            VALUES ('local', ?, ?, 'hash', 1, 1, ${disabledAt ?? 'NULL'})`, [id, id]);
+          await harness.query(
+            fresh,
+            `INSERT INTO password_credentials (provider, username, account_id, password_hash, created_at, updated_at, disabled_at)
+            VALUES ('local', ?, ?, 'hash', 1, 1, ${disabledAt ?? 'NULL'})`,
+            [id, id],
+          );
         }
         const migrated = await openStore(fresh, { keyring });
         try {
           assert.equal((await migrated.getAccount('acc-was-disabled'))?.disabledAt, 1234);
           assert.equal((await migrated.getAccount('acc-was-enabled'))?.disabledAt, undefined);
-          assert.deepEqual(await migrated.getPasswordCredential('local', 'acc-was-disabled'), { provider: 'local', username: 'acc-was-disabled', accountId: 'acc-was-disabled', passwordHash: 'hash' });
+          assert.deepEqual(await migrated.getPasswordCredential('local', 'acc-was-disabled'), {
+            provider: 'local',
+            username: 'acc-was-disabled',
+            accountId: 'acc-was-disabled',
+            passwordHash: 'hash',
+          });
         } finally {
           await migrated.close();
         }
@@ -783,9 +1071,14 @@ export function storeConformance(harness: StoreHarness): void {
       test('a store migrated by a newer SignOnce is refused with a clear error', async () => {
         const fresh = await harness.newUrl();
         await (await openStore(fresh, { keyring })).close();
-        await harness.query(fresh, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)`);
-        await assert.rejects(openStore(fresh, { keyring }),
-          (e: unknown) => e instanceof StoreUnavailableError && /version 999, newer than this SignOnce/.test(e.message));
+        await harness.query(
+          fresh,
+          `INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)`,
+        );
+        await assert.rejects(
+          openStore(fresh, { keyring }),
+          (e: unknown) => e instanceof StoreUnavailableError && /version 999, newer than this SignOnce/.test(e.message),
+        );
       });
     });
 
@@ -793,7 +1086,9 @@ export function storeConformance(harness: StoreHarness): void {
       test('every write acknowledged before SIGKILL is there after reopening', async () => {
         const fresh = await harness.newUrl();
         const tag = `crash${Date.now()}`;
-        const writer = spawn(process.execPath, [child('crash-writer.ts'), fresh, key, tag], { stdio: ['ignore', 'pipe', 'inherit'] });
+        const writer = spawn(process.execPath, [child('crash-writer.ts'), fresh, key, tag], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
         const acknowledged: Array<[number, string]> = [];
         let buffered = '';
         writer.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -814,7 +1109,11 @@ export function storeConformance(harness: StoreHarness): void {
         try {
           for (const [i, accountId] of acknowledged) {
             const stored = await reopened.getTokens({ accountId, provider: 'crash', resource: '' });
-            assert.deepEqual(stored?.tokens, { accessToken: `access-${tag}-${i}`, refreshToken: `refresh-${tag}-${i}`, expiresAt: i }, `write ${i}`);
+            assert.deepEqual(
+              stored?.tokens,
+              { accessToken: `access-${tag}-${i}`, refreshToken: `refresh-${tag}-${i}`, expiresAt: i },
+              `write ${i}`,
+            );
           }
         } finally {
           await reopened.close();

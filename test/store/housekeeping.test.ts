@@ -18,7 +18,12 @@ const RENEWABLE = 72 * HOUR;
 const INTERVAL = 30 * 60_000;
 const SIGN_INS_PER_HOUR = 4;
 
-interface Sizes { sessions: number; codes: number; failures: number; bytes?: number }
+interface Sizes {
+  sessions: number;
+  codes: number;
+  failures: number;
+  bytes?: number;
+}
 
 /** Drives a week through `store`; the table sizes at the end of each day. */
 async function simulateWeek(store: Store, clock: { now: number }, countRows: () => Promise<Sizes>) {
@@ -28,7 +33,10 @@ async function simulateWeek(store: Store, clock: { now: number }, countRows: () 
   const stop = startHousekeeping(store, {
     intervalMs: INTERVAL,
     keep: { renewableMs: RENEWABLE, signInFailuresMs: DAY },
-    purged: (counts) => { runs.push(counts); ran(); },
+    purged: (counts) => {
+      runs.push(counts);
+      ran();
+    },
     failed: (error) => ran(error),
     random: () => 0.5,
   });
@@ -37,7 +45,7 @@ async function simulateWeek(store: Store, clock: { now: number }, countRows: () 
     for (let minute = 0; minute < 7 * 24 * 60; minute += INTERVAL / 60_000) {
       // An interval of traffic: sign-ins (each a login state, an SSO hand-off code, a session),
       // abandoned sign-ins (a login state never used), failures, and some sign-outs.
-      for (let i = 0; i < SIGN_INS_PER_HOUR * INTERVAL / HOUR; i++) {
+      for (let i = 0; i < (SIGN_INS_PER_HOUR * INTERVAL) / HOUR; i++) {
         const { account } = await store.resolveIdentity('idp', `user-${minute}-${i}`);
         const state = await store.issueCode('login-state', { n: i }, 10 * 60_000);
         await store.consumeCode('login-state', state);
@@ -48,7 +56,9 @@ async function simulateWeek(store: Store, clock: { now: number }, countRows: () 
         await store.recordSignInFailure(`address-${minute}`);
       }
       const before = runs.length;
-      const purged = new Promise<void>((resolve, reject) => { ran = (error) => (error ? reject(error) : resolve()); });
+      const purged = new Promise<void>((resolve, reject) => {
+        ran = (error) => (error ? reject(error) : resolve());
+      });
       clock.now += INTERVAL;
       mock.timers.tick(INTERVAL);
       // A run deletes something every interval from the first hours on: wait for it.
@@ -64,18 +74,27 @@ async function simulateWeek(store: Store, clock: { now: number }, countRows: () 
 }
 
 function assertBounded(daily: Sizes[], diagnostic: (message: string) => void) {
-  diagnostic(`rows at the end of each day: ${daily.map((d) => `${d.sessions}/${d.codes}/${d.failures}${d.bytes ? ` ${(d.bytes / 1024).toFixed(0)} KiB` : ''}`).join(', ')} (sessions/codes/failures)`);
+  diagnostic(
+    `rows at the end of each day: ${daily.map((d) => `${d.sessions}/${d.codes}/${d.failures}${d.bytes ? ` ${(d.bytes / 1024).toFixed(0)} KiB` : ''}`).join(', ')} (sessions/codes/failures)`,
+  );
   const signedIn = 7 * 24 * SIGN_INS_PER_HOUR;
-  const live = (SESSION_LIFETIME + RENEWABLE) / HOUR * SIGN_INS_PER_HOUR;
+  const live = ((SESSION_LIFETIME + RENEWABLE) / HOUR) * SIGN_INS_PER_HOUR;
   const last = daily.at(-1)!;
   // Sessions: those live or still renewable (80 h of sign-ins, less the signed-out ones), not a week's.
-  assert.ok(last.sessions <= live && last.sessions < signedIn / 2, `${last.sessions} sessions kept of ${signedIn} made`);
+  assert.ok(
+    last.sessions <= live && last.sessions < signedIn / 2,
+    `${last.sessions} sessions kept of ${signedIn} made`,
+  );
   // Codes and login states last minutes; failures a day.
-  assert.ok(last.codes <= 3 * SIGN_INS_PER_HOUR * INTERVAL / HOUR, `${last.codes} codes`);
+  assert.ok(last.codes <= (3 * SIGN_INS_PER_HOUR * INTERVAL) / HOUR, `${last.codes} codes`);
   assert.ok(last.failures <= DAY / INTERVAL + 1, `${last.failures} failure records`);
   // Steady from day 4 on (sessions stop accumulating once the first ones are past their grace).
   assert.ok(Math.abs(last.sessions - daily[3]!.sessions) <= SIGN_INS_PER_HOUR, 'sessions steady from day 4');
-  if (last.bytes) assert.ok(last.bytes <= daily[3]!.bytes! * 1.25, `the file stops growing: ${daily[3]!.bytes} -> ${last.bytes} bytes`);
+  if (last.bytes)
+    assert.ok(
+      last.bytes <= daily[3]!.bytes! * 1.25,
+      `the file stops growing: ${daily[3]!.bytes} -> ${last.bytes} bytes`,
+    );
 }
 
 const count = async (query: (sql: string) => Promise<number>): Promise<Sizes> => ({
@@ -95,7 +114,7 @@ describe('housekeeping over a simulated week', () => {
     const raw = new DatabaseSync(file, { readOnly: true });
     try {
       const { daily } = await simulateWeek(store, clock, async () => ({
-        ...await count(async (sql) => Number((raw.prepare(sql).get() as { n: number }).n)),
+        ...(await count(async (sql) => Number((raw.prepare(sql).get() as { n: number }).n))),
         // The main file and its write-ahead log, as a disk sees them.
         bytes: statSync(file).size + (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0),
       }));
@@ -116,7 +135,9 @@ describe('housekeeping over a simulated week', () => {
     const clock = { now: Date.UTC(2026, 0, 5) };
     const store = await openStore(url, { keyring: new Keyring([generateKey()]), now: () => clock.now });
     try {
-      const { daily } = await simulateWeek(store, clock, () => count(async (query) => Number((await sql.unsafe(query.replace(/FROM (\w+)/, `FROM ${schema}.$1`)))[0]!.n)));
+      const { daily } = await simulateWeek(store, clock, () =>
+        count(async (query) => Number((await sql.unsafe(query.replace(/FROM (\w+)/, `FROM ${schema}.$1`)))[0]!.n)),
+      );
       assertBounded(daily, (message) => t.diagnostic(message));
     } finally {
       await store.close();

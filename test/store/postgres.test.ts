@@ -20,9 +20,13 @@ storeConformance({
     // Every row of every table, as PostgreSQL renders it.
     const schema = schemaOf(url);
     const tables = await sql()`SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema}`;
-    const dumps = await Promise.all(tables.map(({ table_name }) =>
-      sql().unsafe(`SELECT t::text AS row FROM ${schema}.${table_name} t`)));
-    return dumps.flat().map((r) => r.row).join('\n');
+    const dumps = await Promise.all(
+      tables.map(({ table_name }) => sql().unsafe(`SELECT t::text AS row FROM ${schema}.${table_name} t`)),
+    );
+    return dumps
+      .flat()
+      .map((r) => r.row)
+      .join('\n');
   },
   async tables(url) {
     const rows = await sql()`SELECT table_name FROM information_schema.tables WHERE table_schema = ${schemaOf(url)}`;
@@ -33,7 +37,12 @@ storeConformance({
     return sql().begin(async (tx) => {
       await tx.unsafe(`SET LOCAL search_path TO ${schema}`);
       let n = 0;
-      return [...await tx.unsafe(statement.replace(/\?/g, () => `$${++n}`), params)];
+      return [
+        ...(await tx.unsafe(
+          statement.replace(/\?/g, () => `$${++n}`),
+          params,
+        )),
+      ];
     });
   },
   async cleanup() {

@@ -25,7 +25,9 @@ storeConformance({
     return (await Promise.all(files)).join('\n');
   },
   async tables(url) {
-    return (await this.query(url, "SELECT name FROM sqlite_master WHERE type = 'table'")).map((row) => String(row.name));
+    return (await this.query(url, "SELECT name FROM sqlite_master WHERE type = 'table'")).map((row) =>
+      String(row.name),
+    );
   },
   async query(url, statement, params = []) {
     // A store not opened yet has no folder (openStore makes it, owner only).

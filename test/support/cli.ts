@@ -23,8 +23,12 @@ export function start(args: string[], env: NodeJS.ProcessEnv = {}): Running {
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
   const finished = new Promise<Finished>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
   return {
     child,
@@ -32,7 +36,13 @@ export function start(args: string[], env: NodeJS.ProcessEnv = {}): Running {
     stderr: () => stderr,
     waitForLine(pattern, timeoutMs = 15_000) {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no line matching ${pattern} within ${timeoutMs} ms; stdout:\n${stdout}\nstderr:\n${stderr}`)), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(`no line matching ${pattern} within ${timeoutMs} ms; stdout:\n${stdout}\nstderr:\n${stderr}`),
+            ),
+          timeoutMs,
+        );
         const check = () => {
           const line = stdout.split('\n').find((l) => pattern.test(l));
           if (line !== undefined) {

@@ -6,7 +6,13 @@ import { fileURLToPath } from 'node:url';
 export async function browserClientBundle(): Promise<string> {
   const result = await build({
     entryPoints: [fileURLToPath(new URL('../../src/client/index.ts', import.meta.url))],
-    bundle: true, minify: true, write: false, format: 'iife', globalName: 'SignOnce', platform: 'browser', target: 'es2022',
+    bundle: true,
+    minify: true,
+    write: false,
+    format: 'iife',
+    globalName: 'SignOnce',
+    platform: 'browser',
+    target: 'es2022',
   });
   return result.outputFiles[0]!.text;
 }

@@ -15,7 +15,12 @@ import { startOAuth1Server, type OAuth1Server } from './oauth1-server.ts';
 import { freePort } from './ports.ts';
 import { tempDir } from './tmp.ts';
 
-export interface Echo { method: string; url: string; headers: Record<string, string | string[] | undefined>; body: string }
+export interface Echo {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
 
 /** What an upstream app received: every request its HTTP parser made out. */
 export interface Received {
@@ -27,20 +32,37 @@ export interface Received {
   readonly body: string;
 }
 
-interface Upstream { url: string; received: Received[]; server: Server }
+interface Upstream {
+  url: string;
+  received: Received[];
+  server: Server;
+}
 
 /** An upstream app on loopback that records every request it receives, then `answer`s it. */
 async function startUpstream(
-  options: ServerOptions, encoding: BufferEncoding, answer: (seen: Received, request: IncomingMessage, response: ServerResponse) => void,
+  options: ServerOptions,
+  encoding: BufferEncoding,
+  answer: (seen: Received, request: IncomingMessage, response: ServerResponse) => void,
 ): Promise<Upstream> {
   const received: Received[] = [];
   const server = createServer(options, (request, response) => {
     let body = '';
-    request.setEncoding(encoding).on('data', (chunk: string) => { body += chunk; }).on('end', () => {
-      const seen: Received = { method: request.method!, url: request.url!, rawHeaders: request.rawHeaders, trailers: request.rawTrailers, body };
-      received.push(seen);
-      answer(seen, request, response);
-    });
+    request
+      .setEncoding(encoding)
+      .on('data', (chunk: string) => {
+        body += chunk;
+      })
+      .on('end', () => {
+        const seen: Received = {
+          method: request.method!,
+          url: request.url!,
+          rawHeaders: request.rawHeaders,
+          trailers: request.rawTrailers,
+          body,
+        };
+        received.push(seen);
+        answer(seen, request, response);
+      });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received, server };
@@ -120,7 +142,12 @@ export interface HarnessOptions {
  */
 export async function startGatewayHarness(
   build: (started: Started) => Record<string, unknown>,
-  { upstream: upstreamKind = 'echo', idps: wanted = [], oauth1: withOAuth1 = false, logLevel = 'info' }: HarnessOptions = {},
+  {
+    upstream: upstreamKind = 'echo',
+    idps: wanted = [],
+    oauth1: withOAuth1 = false,
+    logLevel = 'info',
+  }: HarnessOptions = {},
 ): Promise<TestGateway> {
   const port = await freePort();
   const { dir, remove } = await tempDir();
@@ -139,22 +166,45 @@ export async function startGatewayHarness(
     if (oauth1) running.push(() => oauth1.close());
     let idps = await Promise.all(wanted.map(({ options }) => startOidcProvider([], undefined, options)));
     running.push(() => Promise.all(idps.map((idp) => idp.close())));
-    const config = parseConfig(stringify({
-      listen: { host: '127.0.0.1', port },
-      store: `sqlite:${databaseFile}`,
-      secrets: { encryptionKeys: [generateKey()] },
-      ...build({ port, upstream: upstream.url, idps, ...(oauth1 ? { oauth1 } : {}) }),
-    }), join(dir, 'signonce.yaml'), {});
+    const config = parseConfig(
+      stringify({
+        listen: { host: '127.0.0.1', port },
+        store: `sqlite:${databaseFile}`,
+        secrets: { encryptionKeys: [generateKey()] },
+        ...build({ port, upstream: upstream.url, idps, ...(oauth1 ? { oauth1 } : {}) }),
+      }),
+      join(dir, 'signonce.yaml'),
+      {},
+    );
     const gateway = await startGateway(config, logger);
     running.push(() => gateway.close());
     await Promise.all(idps.map((idp) => idp.close()));
-    idps = await Promise.all(wanted.map(({ providerIds, options }, i) =>
-      startOidcProvider(providerIds.map((id) => `http://auth.localhost:${port}/.auth/login/${id}/callback`), idps[i], options)));
+    idps = await Promise.all(
+      wanted.map(({ providerIds, options }, i) =>
+        startOidcProvider(
+          providerIds.map((id) => `http://auth.localhost:${port}/.auth/login/${id}/callback`),
+          idps[i],
+          options,
+        ),
+      ),
+    );
     let opened: Store | undefined;
     return {
-      port, config, gateway, logs, received: upstream.received, idps, ...(oauth1 ? { oauth1 } : {}), databaseFile,
+      port,
+      config,
+      gateway,
+      logs,
+      received: upstream.received,
+      idps,
+      ...(oauth1 ? { oauth1 } : {}),
+      databaseFile,
       url: (host, path = '/') => `http://${host}:${port}${path}`,
-      requestsTo: (path) => logs.filter((line) => line.includes('"msg":"incoming request"') && new RegExp(`"url":"${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[?"]`).test(line)).length,
+      requestsTo: (path) =>
+        logs.filter(
+          (line) =>
+            line.includes('"msg":"incoming request"') &&
+            new RegExp(`"url":"${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[?"]`).test(line),
+        ).length,
       async store() {
         if (!opened) {
           opened = await openStore(config.store, { keyring: new Keyring(config.secrets.encryptionKeys) });
@@ -172,7 +222,9 @@ export async function startGatewayHarness(
 }
 
 /** Starts a gateway; `build` receives the port and echo upstream URL and returns the config object. */
-export function startTestGateway(build: (port: number, upstream: string) => Record<string, unknown>): Promise<TestGateway> {
+export function startTestGateway(
+  build: (port: number, upstream: string) => Record<string, unknown>,
+): Promise<TestGateway> {
   return startGatewayHarness(({ port, upstream }) => build(port, upstream));
 }
 
@@ -184,6 +236,8 @@ export async function startGatewayWithIdp(
   build: (port: number, upstream: string, idp: TestIdp) => Record<string, unknown>,
   { providerIds = ['idp'], ...options }: IdpOptions & { providerIds?: string[] } = {},
 ): Promise<{ gw: TestGateway; idp: TestIdp }> {
-  const gw = await startGatewayHarness(({ port, upstream, idps }) => build(port, upstream, idps[0]!), { idps: [{ providerIds, options }] });
+  const gw = await startGatewayHarness(({ port, upstream, idps }) => build(port, upstream, idps[0]!), {
+    idps: [{ providerIds, options }],
+  });
   return { gw, idp: gw.idps[0]! };
 }

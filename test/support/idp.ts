@@ -39,7 +39,12 @@ export interface AppleKeyCheck {
 }
 
 // The providers' signing key: one per test process, kept across a restart on the same port.
-const SIGNING_JWK: JWK = { ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }), kid: 'test-idp-key', alg: 'RS256', use: 'sig' };
+const SIGNING_JWK: JWK = {
+  ...generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+  kid: 'test-idp-key',
+  alg: 'RS256',
+  use: 'sig',
+};
 
 const APPLE_CLIENT_ID = 'com.example.signonce';
 const APPLE_REGISTERED_SECRET = 'apple-client-registered-secret-0123456789';
@@ -50,12 +55,21 @@ const SIX_MONTHS_SECONDS = 15_777_000;
  * `client_secret` must be a JWT as Apple demands (ES256, kid, iss = team, sub = client id,
  * aud = issuer, at most six months); a valid one is swapped for the secret oidc-provider knows.
  */
-async function checkAppleSecret(body: Record<string, string>, issuer: string, check: AppleKeyCheck, accepted: JWTPayload[]): Promise<void> {
+async function checkAppleSecret(
+  body: Record<string, string>,
+  issuer: string,
+  check: AppleKeyCheck,
+  accepted: JWTPayload[],
+): Promise<void> {
   if (body.client_id === APPLE_CLIENT_ID && body.client_secret) {
     try {
       if (decodeProtectedHeader(body.client_secret).kid !== check.keyId) throw new Error('wrong kid');
       const { payload } = await jwtVerify(body.client_secret, check.publicKey, {
-        algorithms: ['ES256'], issuer: check.teamId, subject: APPLE_CLIENT_ID, audience: issuer, requiredClaims: ['iat', 'exp'],
+        algorithms: ['ES256'],
+        issuer: check.teamId,
+        subject: APPLE_CLIENT_ID,
+        audience: issuer,
+        requiredClaims: ['iat', 'exp'],
       });
       if (payload.exp! - payload.iat! > SIX_MONTHS_SECONDS) throw new Error('longer than six months');
       accepted.push(payload);
@@ -83,7 +97,9 @@ export interface IdpOptions {
    * Resource servers (RFC 8707 resource indicators on): indicator -> its scopes and the lifetime
    * of its access tokens (opaque, audience = the indicator).
    */
-  readonly resourceServers?: Readonly<Record<string, { readonly scope: string; readonly accessTokenTtlSeconds?: number }>>;
+  readonly resourceServers?: Readonly<
+    Record<string, { readonly scope: string; readonly accessTokenTtlSeconds?: number }>
+  >;
   /**
    * Awaited before a refresh-token grant request is processed (a slow provider). A request whose
    * client has gone by then is dropped unprocessed, as by a provider that never got to it.
@@ -92,7 +108,11 @@ export interface IdpOptions {
 }
 
 /** Starts a provider; pass `previous` to start again on its port (to change the redirect URIs). */
-export async function startOidcProvider(redirectUris: string[], previous?: TestIdp, { apple, accessTokenTtlSeconds, resourceServers, beforeRefreshGrant }: IdpOptions = {}): Promise<TestIdp> {
+export async function startOidcProvider(
+  redirectUris: string[],
+  previous?: TestIdp,
+  { apple, accessTokenTtlSeconds, resourceServers, beforeRefreshGrant }: IdpOptions = {},
+): Promise<TestIdp> {
   const port = previous ? Number(new URL(previous.issuer).port) : await freePort();
   const issuer = `http://127.0.0.1:${port}`;
   const clientId = 'signonce-test';
@@ -100,20 +120,41 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
   const appleSecrets: JWTPayload[] = [];
   const provider = new Provider(issuer, {
     jwks: { keys: [SIGNING_JWK] },
-    clients: [{
-      client_id: clientId, client_secret: clientSecret, redirect_uris: redirectUris,
-      // SignOnce's one post-logout redirect URI, on the auth host of each callback.
-      post_logout_redirect_uris: [...new Set(redirectUris.map((uri) => new URL('/.auth/logout/done', uri).href))],
-      grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_post',
-    }, ...(apple ? [{
-      client_id: APPLE_CLIENT_ID, client_secret: APPLE_REGISTERED_SECRET, redirect_uris: redirectUris,
-      grant_types: ['authorization_code'], response_types: ['code' as const], token_endpoint_auth_method: 'client_secret_post' as const,
-    }] : [])],
+    clients: [
+      {
+        client_id: clientId,
+        client_secret: clientSecret,
+        redirect_uris: redirectUris,
+        // SignOnce's one post-logout redirect URI, on the auth host of each callback.
+        post_logout_redirect_uris: [...new Set(redirectUris.map((uri) => new URL('/.auth/logout/done', uri).href))],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_post',
+      },
+      ...(apple
+        ? [
+            {
+              client_id: APPLE_CLIENT_ID,
+              client_secret: APPLE_REGISTERED_SECRET,
+              redirect_uris: redirectUris,
+              grant_types: ['authorization_code'],
+              response_types: ['code' as const],
+              token_endpoint_auth_method: 'client_secret_post' as const,
+            },
+          ]
+        : []),
+    ],
     async findAccount(_ctx, id) {
       return {
         accountId: id,
         async claims() {
-          return { sub: id, email: `${id}@example.com`, email_verified: true, name: `${id[0]!.toUpperCase()}${id.slice(1)} Example`, given_name: id };
+          return {
+            sub: id,
+            email: `${id}@example.com`,
+            email_verified: true,
+            name: `${id[0]!.toUpperCase()}${id.slice(1)} Example`,
+            given_name: id,
+          };
         },
       };
     },
@@ -128,7 +169,12 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
         async getResourceServerInfo(_ctx, indicator) {
           const server = resourceServers?.[indicator];
           if (!server) throw new errors.InvalidTarget();
-          return { scope: server.scope, audience: indicator, accessTokenFormat: 'opaque', accessTokenTTL: server.accessTokenTtlSeconds ?? 3600 };
+          return {
+            scope: server.scope,
+            audience: indicator,
+            accessTokenFormat: 'opaque',
+            accessTokenTTL: server.accessTokenTtlSeconds ?? 3600,
+          };
         },
       },
     },
@@ -147,13 +193,18 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
   provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: unknown; resource?: unknown } } }) => {
     if (ctx.oidc.params?.grant_type !== 'refresh_token') return;
     refreshGrants++;
-    refreshGrantsByResource.set(ctx.oidc.params.resource, (refreshGrantsByResource.get(ctx.oidc.params.resource) ?? 0) + 1);
+    refreshGrantsByResource.set(
+      ctx.oidc.params.resource,
+      (refreshGrantsByResource.get(ctx.oidc.params.resource) ?? 0) + 1,
+    );
   });
   const server = createHttpServer(async (request, response) => {
     if (request.method === 'GET' && /^\/auth(\?|$)/.test(request.url ?? '')) authorizationRequests++;
     if ((apple || beforeRefreshGrant) && request.method === 'POST' && request.url === '/token') {
       let clientGone = false;
-      response.once('close', () => { clientGone = !response.writableEnded; });
+      response.once('close', () => {
+        clientGone = !response.writableEnded;
+      });
       const body = await readForm(request);
       if (apple) await checkAppleSecret(body, issuer, apple, appleSecrets);
       if (beforeRefreshGrant && body.grant_type === 'refresh_token') {
@@ -165,23 +216,45 @@ export async function startOidcProvider(redirectUris: string[], previous?: TestI
     const token = await provider.AccessToken.find(request.headers.authorization?.replace(/^Bearer /, '') ?? '');
     if (!token) return void response.writeHead(401).end();
     response.writeHead(200, { 'content-type': 'application/json' });
-    response.end(JSON.stringify({ id: 4200 + token.accountId.length, login: token.accountId, email: `${token.accountId}@example.com`, site_admin: false }));
+    response.end(
+      JSON.stringify({
+        id: 4200 + token.accountId.length,
+        login: token.accountId,
+        email: `${token.accountId}@example.com`,
+        site_admin: false,
+      }),
+    );
   });
   server.listen(port, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   return {
-    issuer, clientId, clientSecret, appleClientId: APPLE_CLIENT_ID, appleSecrets,
-    get authorizationRequests() { return authorizationRequests; },
-    get refreshGrants() { return refreshGrants; },
+    issuer,
+    clientId,
+    clientSecret,
+    appleClientId: APPLE_CLIENT_ID,
+    appleSecrets,
+    get authorizationRequests() {
+      return authorizationRequests;
+    },
+    get refreshGrants() {
+      return refreshGrants;
+    },
     refreshGrantsFor: (resource) => refreshGrantsByResource.get(resource) ?? 0,
     async mintIdToken(claims) {
       const now = Math.floor(Date.now() / 1000);
-      const payload = Object.fromEntries(Object.entries({ iss: issuer, aud: clientId, iat: now, exp: now + 3600, ...claims }).filter(([, value]) => value !== undefined));
-      return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: SIGNING_JWK.kid! }).sign(await importJWK(SIGNING_JWK, 'RS256'));
+      const payload = Object.fromEntries(
+        Object.entries({ iss: issuer, aud: clientId, iat: now, exp: now + 3600, ...claims }).filter(
+          ([, value]) => value !== undefined,
+        ),
+      );
+      return new SignJWT(payload)
+        .setProtectedHeader({ alg: 'RS256', kid: SIGNING_JWK.kid! })
+        .sign(await importJWK(SIGNING_JWK, 'RS256'));
     },
     async revoke(token: string) {
       const answer = await fetch(`${issuer}/token/revocation`, {
-        method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: new URLSearchParams({ token, client_id: clientId, client_secret: clientSecret }),
       });
       if (answer.status !== 200) throw new Error(`revocation answered ${answer.status}`);

@@ -25,15 +25,28 @@ const READY_WITHIN_MS = 30_000;
 
 /** Until the instance answers /readyz (its store works), whatever its log level; fails if it exits. */
 async function ready(running: Running, port: number): Promise<void> {
-  for (const until = Date.now() + READY_WITHIN_MS; ;) {
-    if (running.child.exitCode !== null) throw new Error(`signonce serve exited:\n${running.stdout()}\n${running.stderr()}`);
-    if (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false)) return;
-    if (Date.now() > until) throw new Error(`signonce serve on ${port} not ready within ${READY_WITHIN_MS / 1000} s:\n${running.stdout()}\n${running.stderr()}`);
+  for (const until = Date.now() + READY_WITHIN_MS; ; ) {
+    if (running.child.exitCode !== null)
+      throw new Error(`signonce serve exited:\n${running.stdout()}\n${running.stderr()}`);
+    if (
+      await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      )
+    )
+      return;
+    if (Date.now() > until)
+      throw new Error(
+        `signonce serve on ${port} not ready within ${READY_WITHIN_MS / 1000} s:\n${running.stdout()}\n${running.stderr()}`,
+      );
     await sleep(50);
   }
 }
 
-export async function startInstances(count: number | readonly number[], config: Record<string, unknown>): Promise<Instances> {
+export async function startInstances(
+  count: number | readonly number[],
+  config: Record<string, unknown>,
+): Promise<Instances> {
   const { dir, remove } = await tempDir();
   const ports = typeof count === 'number' ? await Promise.all(Array.from({ length: count }, () => freePort())) : count;
   const files = ports.map((_, i) => join(dir, `signonce-${i}.yaml`));

@@ -39,17 +39,33 @@ export async function startOAuth1Server(): Promise<OAuth1Server> {
   let base = '';
 
   /** The request's OAuth parameters when its signature verifies under `tokenSecret(token)`. */
-  function verified(request: IncomingMessage, tokenSecret: (token: string | undefined) => string | undefined): Record<string, string> | undefined {
+  function verified(
+    request: IncomingMessage,
+    tokenSecret: (token: string | undefined) => string | undefined,
+  ): Record<string, string> | undefined {
     const header = request.headers.authorization ?? '';
     const params: Record<string, string> = {};
     for (const [, name, value] of header.matchAll(/(\w+)="([^"]*)"/g)) params[name!] = decodeURIComponent(value!);
     const { oauth_signature: signature, ...signed } = params;
     const secret = tokenSecret(signed.oauth_token);
     const age = Math.abs(Date.now() / 1000 - Number(signed.oauth_timestamp));
-    if (!header.startsWith('OAuth ') || !signature || secret === undefined || signed.oauth_consumer_key !== consumerKey
-      || signed.oauth_signature_method !== 'HMAC-SHA1' || !(age < 300) || nonces.has(signed.oauth_nonce ?? '')) return undefined;
-    const expected = oauth.getSignature({ url: `${base}${request.url}`, method: request.method!, data: {} }, secret, signed as unknown as OAuth.Data);
-    if (expected.length !== signature.length || !timingSafeEqual(Buffer.from(expected), Buffer.from(signature))) return undefined;
+    if (
+      !header.startsWith('OAuth ') ||
+      !signature ||
+      secret === undefined ||
+      signed.oauth_consumer_key !== consumerKey ||
+      signed.oauth_signature_method !== 'HMAC-SHA1' ||
+      !(age < 300) ||
+      nonces.has(signed.oauth_nonce ?? '')
+    )
+      return undefined;
+    const expected = oauth.getSignature(
+      { url: `${base}${request.url}`, method: request.method!, data: {} },
+      secret,
+      signed as unknown as OAuth.Data,
+    );
+    if (expected.length !== signature.length || !timingSafeEqual(Buffer.from(expected), Buffer.from(signature)))
+      return undefined;
     nonces.add(signed.oauth_nonce!);
     return signed;
   }
@@ -60,14 +76,21 @@ export async function startOAuth1Server(): Promise<OAuth1Server> {
       response.writeHead(200, { 'content-type': 'application/x-www-form-urlencoded' });
       response.end(new URLSearchParams(body).toString());
     };
-    const refuse = () => { refused.push(url.pathname); response.writeHead(401).end('bad signature'); };
+    const refuse = () => {
+      refused.push(url.pathname);
+      response.writeHead(401).end('bad signature');
+    };
 
     if (request.method === 'POST' && url.pathname === '/oauth/request_token') {
       const p = verified(request, (token) => (token === undefined ? '' : undefined));
       if (!p?.oauth_callback) return refuse();
       const token = random();
       requestTokens.set(token, { secret: random(), callback: p.oauth_callback });
-      return form({ oauth_token: token, oauth_token_secret: requestTokens.get(token)!.secret, oauth_callback_confirmed: 'true' });
+      return form({
+        oauth_token: token,
+        oauth_token_secret: requestTokens.get(token)!.secret,
+        oauth_callback_confirmed: 'true',
+      });
     }
     if (request.method === 'GET' && url.pathname === '/oauth/authenticate') {
       const token = url.searchParams.get('oauth_token') ?? '';
@@ -92,18 +115,37 @@ export async function startOAuth1Server(): Promise<OAuth1Server> {
       if (!p || !pending?.verifier || p.oauth_verifier !== pending.verifier) return refuse();
       requestTokens.delete(p.oauth_token!);
       const { access_token: token, access_token_secret: secret } = issueTokens(pending.user!);
-      return form({ oauth_token: token, oauth_token_secret: secret, user_id: String(pending.user!.length * 1000), screen_name: pending.user! });
+      return form({
+        oauth_token: token,
+        oauth_token_secret: secret,
+        user_id: String(pending.user!.length * 1000),
+        screen_name: pending.user!,
+      });
     }
     if (request.method === 'GET' && url.pathname === '/1.1/account/verify_credentials.json') {
       const p = verified(request, (token) => accessTokens.get(token ?? '')?.secret);
       if (!p) return refuse();
       const { user } = accessTokens.get(p.oauth_token!)!;
       response.writeHead(200, { 'content-type': 'application/json' });
-      return void response.end(JSON.stringify({ id_str: String(user.length * 1000), screen_name: user, name: `${user} (test)`, email: url.searchParams.get('include_email') ? `${user}@example.com` : undefined }));
+      return void response.end(
+        JSON.stringify({
+          id_str: String(user.length * 1000),
+          screen_name: user,
+          name: `${user} (test)`,
+          email: url.searchParams.get('include_email') ? `${user}@example.com` : undefined,
+        }),
+      );
     }
     response.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { url: base, consumerKey, consumerSecret, refused, issueTokens, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: base,
+    consumerKey,
+    consumerSecret,
+    refused,
+    issueTokens,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }

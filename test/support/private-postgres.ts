@@ -21,9 +21,10 @@ async function binDir(): Promise<string | undefined> {
  * Why a private server cannot be started here, or undefined when it can; in CI (CI=true) never a
  * reason: the test must run there, and fails loudly without the binaries.
  */
-export const privatePostgresSkipReason = await binDir() || process.env.CI
-  ? undefined
-  : `no PostgreSQL server binaries under ${PG_ROOT} (Debian's postgresql package): tests that stop a server are skipped`;
+export const privatePostgresSkipReason =
+  (await binDir()) || process.env.CI
+    ? undefined
+    : `no PostgreSQL server binaries under ${PG_ROOT} (Debian's postgresql package): tests that stop a server are skipped`;
 
 export interface PrivatePostgres {
   /** postgres://… for the `postgres` database. */
@@ -49,12 +50,23 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     await chown(dir, Number(stdout.trim()), -1);
   }
   const exec = async (program: string, args: string[]) => {
-    const [file, argv] = asRoot ? ['runuser', ['-u', 'postgres', '--', join(bin, program), ...args]] : [join(bin, program), args];
+    const [file, argv] = asRoot
+      ? ['runuser', ['-u', 'postgres', '--', join(bin, program), ...args]]
+      : [join(bin, program), args];
     return (await execFileAsync(file, argv, { cwd: dir })).stdout;
   };
   await exec('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
   const start = async () => {
-    await exec('pg_ctl', ['-D', data, '-w', '-l', join(dir, 'server.log'), '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`, 'start']);
+    await exec('pg_ctl', [
+      '-D',
+      data,
+      '-w',
+      '-l',
+      join(dir, 'server.log'),
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`,
+      'start',
+    ]);
   };
   const stop = async (mode: 'fast' | 'immediate' = 'fast') => {
     await exec('pg_ctl', ['-D', data, '-w', '-m', mode, 'stop']);

@@ -4,14 +4,25 @@ import { Agent, request as undiciRequest } from 'undici';
 
 export const loopback = new Agent({
   connect: {
-    lookup: (_hostname: string, options: unknown, callback: (error: Error | null, address: string | Array<{ address: string; family: number }>, family?: number) => void) => {
+    lookup: (
+      _hostname: string,
+      options: unknown,
+      callback: (
+        error: Error | null,
+        address: string | Array<{ address: string; family: number }>,
+        family?: number,
+      ) => void,
+    ) => {
       if ((options as { all?: boolean }).all) callback(null, [{ address: '127.0.0.1', family: 4 }]);
       else callback(null, '127.0.0.1', 4);
     },
   },
 });
 
-interface Cookie { value: string; path: string }
+interface Cookie {
+  value: string;
+  path: string;
+}
 
 /** What a test reads of a response. (undici's request, not fetch: fetch overrides Sec-Fetch-Mode.) */
 export interface Response {
@@ -38,7 +49,9 @@ export class UserAgent {
   cookieHeader(url: URL): string | undefined {
     const cookies = this.jar.get(url.host);
     if (!cookies) return undefined;
-    const pairs = [...cookies].filter(([, c]) => url.pathname.startsWith(c.path)).map(([name, c]) => `${name}=${c.value}`);
+    const pairs = [...cookies]
+      .filter(([, c]) => url.pathname.startsWith(c.path))
+      .map(([name, c]) => `${name}=${c.value}`);
     return pairs.length ? pairs.join('; ') : undefined;
   }
 
@@ -57,22 +70,37 @@ export class UserAgent {
   }
 
   /** One request, no redirect followed. */
-  async request(input: string | URL, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Response> {
+  async request(
+    input: string | URL,
+    init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  ): Promise<Response> {
     const url = new URL(input);
     this.visited.push(url.href);
     const cookie = this.cookieHeader(url);
     const target = this.via ? new URL(`${url.pathname}${url.search}`, `http://127.0.0.1:${this.via(url)}`) : url;
     const answer = await undiciRequest(target, {
-      method: (init.method ?? 'GET') as 'GET', body: init.body ?? null, dispatcher: loopback,
-      headers: { accept: 'text/html', 'sec-fetch-mode': 'navigate', ...(this.via ? { host: url.host } : {}), ...(cookie ? { cookie } : {}), ...init.headers },
+      method: (init.method ?? 'GET') as 'GET',
+      body: init.body ?? null,
+      dispatcher: loopback,
+      headers: {
+        accept: 'text/html',
+        'sec-fetch-mode': 'navigate',
+        ...(this.via ? { host: url.host } : {}),
+        ...(cookie ? { cookie } : {}),
+        ...init.headers,
+      },
     });
     const headers = new Headers();
     for (const [name, value] of Object.entries(answer.headers)) {
       for (const item of Array.isArray(value) ? value : [value]) if (item !== undefined) headers.append(name, item);
     }
     const response: Response = {
-      status: answer.statusCode, headers, url: url.href,
-      text: () => answer.body.text(), json: () => answer.body.json(), cancel: () => answer.body.dump(),
+      status: answer.statusCode,
+      headers,
+      url: url.href,
+      text: () => answer.body.text(),
+      json: () => answer.body.json(),
+      cancel: () => answer.body.dump(),
     };
     this.#store(url, response);
     return response;
@@ -82,7 +110,10 @@ export class UserAgent {
    * Follows redirects like a browser navigation; the final response. A redirect to another scheme
    * (myapp://…) is where a browser hands over to an app: that redirect is the final response.
    */
-  async navigate(input: string | URL, init: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Response> {
+  async navigate(
+    input: string | URL,
+    init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+  ): Promise<Response> {
     let url = new URL(input);
     let response = await this.request(url, init);
     for (let hops = 0; response.status >= 300 && response.status < 400; hops++) {
@@ -107,14 +138,22 @@ export class UserAgent {
     const values = new URLSearchParams();
     for (const input of form[2]!.matchAll(/<input([^>]*)>/gi)) {
       const name = attribute(input[1]!, 'name');
-      if (name) values.set(name, attribute(input[1]!, 'value')?.replace(/&#(\d+);/g, (_, c) => String.fromCharCode(Number(c))) ?? '');
+      if (name)
+        values.set(
+          name,
+          attribute(input[1]!, 'value')?.replace(/&#(\d+);/g, (_, c) => String.fromCharCode(Number(c))) ?? '',
+        );
     }
     for (const [name, value] of Object.entries(fields)) values.set(name, value);
     if (method === 'GET') {
       action.search = values.toString();
       return this.navigate(action);
     }
-    return this.navigate(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(pageUrl).origin }, body: values.toString() });
+    return this.navigate(action, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(pageUrl).origin },
+      body: values.toString(),
+    });
   }
 }
 

@@ -13,12 +13,21 @@ import { page, queryParam } from '../http.ts';
 import { errorPage } from '../pages.ts';
 import { invalidToken } from './tokens.ts';
 
-type StartLogin = (request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string, link?: string) => Promise<FastifyReply>;
+type StartLogin = (
+  request: FastifyRequest,
+  reply: FastifyReply,
+  appConfig: AppConfig,
+  host: string,
+  providerId: string,
+  link?: string,
+) => Promise<FastifyReply>;
 
 /** The identity a session was signed in with: the third-party token's (`via`, external-endpoint.ts), else its user's. */
-const signedInWith = (session: Session) => (session.data.via ?? session.data.user) as Pick<SignedInIdentity, 'provider' | 'subject'> | undefined;
+const signedInWith = (session: Session) =>
+  (session.data.via ?? session.data.user) as Pick<SignedInIdentity, 'provider' | 'subject'> | undefined;
 
-const notSignedIn = (reply: FastifyReply) => reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
+const notSignedIn = (reply: FastifyReply) =>
+  reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
 
 export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
   const { config, store, providers, signedIn, accounts, secure } = ctx;
@@ -33,23 +42,48 @@ export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
     for (const identity of await accounts.identities(accountId)) {
       if (identity.provider === current.user.provider && identity.subject === current.user.subject) continue;
       const profile = identity.profile as IdentityProfile | undefined;
-      const user: SignedInIdentity = { provider: identity.provider, subject: identity.subject, name: profile?.name ?? identity.subject, claims: profile?.claims ?? [] };
-      const tokens = appConfig.tokenStore ? await store.getTokens({ accountId, provider: identity.provider, resource: '' }) : undefined;
+      const user: SignedInIdentity = {
+        provider: identity.provider,
+        subject: identity.subject,
+        name: profile?.name ?? identity.subject,
+        claims: profile?.claims ?? [],
+      };
+      const tokens = appConfig.tokenStore
+        ? await store.getTokens({ accountId, provider: identity.provider, resource: '' })
+        : undefined;
       entries.push(meEntry(user, tokens, appConfig.exposeRefreshTokens));
     }
     return reply.header('cache-control', 'no-store').send(entries);
   }
 
   /** GET /.auth/link/{provider}: a sign-in at the provider whose identity then joins this session's account. */
-  async function link(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string) {
+  async function link(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    appConfig: AppConfig,
+    host: string,
+    providerId: string,
+  ) {
     const current = await signedIn.identify(request, appConfig, host);
     // A browser flow: the session cookie, not a token (the flow ends in this browser).
     if (!current || 'refused' in current || current.byToken) {
-      return page(reply, 401, errorPage('Sign in first', 'Linking adds a sign-in to your account: sign in, then link.', '/.auth/login'));
+      return page(
+        reply,
+        401,
+        errorPage('Sign in first', 'Linking adds a sign-in to your account: sign in, then link.', '/.auth/login'),
+      );
     }
     // A local account is an account of its own from its registration on: accounts are never merged.
     if (providers.get(providerId)?.type === 'password') {
-      return page(reply, 400, errorPage('Cannot link', `${providers.get(providerId)!.displayName} accounts are accounts of their own and cannot be linked to another; link other providers to them instead.`, '/'));
+      return page(
+        reply,
+        400,
+        errorPage(
+          'Cannot link',
+          `${providers.get(providerId)!.displayName} accounts are accounts of their own and cannot be linked to another; link other providers to them instead.`,
+          '/',
+        ),
+      );
     }
     return startLogin(request, reply, appConfig, host, providerId, current.session.ref);
   }
@@ -61,16 +95,32 @@ export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
    * tokens). The caller's own session among them ends too: `signedOut: true`, the cookie cleared.
    * 409 for the last identity.
    */
-  async function unlink(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, providerId: string) {
+  async function unlink(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    appConfig: AppConfig,
+    host: string,
+    providerId: string,
+  ) {
     const current = await signedIn.identify(request, appConfig, host);
     if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
     if (!current) return notSignedIn(reply);
-    if (!current.byToken && crossOrigin(request.headers, host)) return reply.code(403).send({ error: 'cross-site request refused' });
+    if (!current.byToken && crossOrigin(request.headers, host))
+      return reply.code(403).send({ error: 'cross-site request refused' });
     const { accountId } = current.session;
     const subject = queryParam(request, 'subject');
-    const linked = (await accounts.identities(accountId)).filter((i) => i.provider === providerId && (subject === undefined || i.subject === subject));
-    if (linked.length === 0) return reply.code(404).send({ error: `no ${providers.get(providerId)?.displayName ?? providerId} identity is linked to this account` });
-    if (linked.length > 1) return reply.code(400).send({ error: 'several identities of this provider are linked: name one with ?subject=', subjects: linked.map((i) => i.subject) });
+    const linked = (await accounts.identities(accountId)).filter(
+      (i) => i.provider === providerId && (subject === undefined || i.subject === subject),
+    );
+    if (linked.length === 0)
+      return reply.code(404).send({
+        error: `no ${providers.get(providerId)?.displayName ?? providerId} identity is linked to this account`,
+      });
+    if (linked.length > 1)
+      return reply.code(400).send({
+        error: 'several identities of this provider are linked: name one with ?subject=',
+        subjects: linked.map((i) => i.subject),
+      });
     const { subject: unlinked } = linked[0]!;
     try {
       await store.unlinkIdentity(accountId, providerId, unlinked);
@@ -86,7 +136,8 @@ export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
     for (const session of ended) await store.revokeSessionByRef(session.ref);
     const signedOut = ended.some((session) => session.ref === current.session.ref);
     request.log.info({ provider: providerId, account: accountId, sessionsEnded: ended.length }, 'identity unlinked');
-    if (signedOut && !current.byToken) reply.header('set-cookie', setCookieHeader(config.session.cookieName, '', { secure, maxAgeSeconds: 0 }));
+    if (signedOut && !current.byToken)
+      reply.header('set-cookie', setCookieHeader(config.session.cookieName, '', { secure, maxAgeSeconds: 0 }));
     return reply.header('cache-control', 'no-store').send({ unlinked: providerId, signedOut });
   }
 

@@ -5,7 +5,14 @@
 // the link is stored (under a keyed hash of issuer and subject). Wrong credentials never link.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig, ExternalIssuerConfig } from '../../config/index.ts';
-import { ExternalTokenRefused, IssuerUnavailable, externalSubjectKey, issuerKeys, subjectOf, verifyExternalToken } from '../../accounts/external-issuers.ts';
+import {
+  ExternalTokenRefused,
+  IssuerUnavailable,
+  externalSubjectKey,
+  issuerKeys,
+  subjectOf,
+  verifyExternalToken,
+} from '../../accounts/external-issuers.ts';
 import { passwordProviderNamed } from '../../providers/index.ts';
 import type { SignedInIdentity } from '../../session/principal.ts';
 import { IdentityConflictError } from '../../store/index.ts';
@@ -27,43 +34,87 @@ export function externalRoutes(ctx: GatewayContext) {
   /** Who the account is to apps: the first of its identities a provider described (a linked local user), else the external one. */
   async function userOf(accountId: string, external: SignedInIdentity): Promise<SignedInIdentity> {
     const described = await ctx.accounts.described(accountId);
-    return described ? { provider: described.identity.provider, subject: described.identity.subject, name: described.profile.name, claims: described.profile.claims } : external;
+    return described
+      ? {
+          provider: described.identity.provider,
+          subject: described.identity.subject,
+          name: described.profile.name,
+          claims: described.profile.claims,
+        }
+      : external;
   }
 
   /**
    * The account an unlinked token is to join, proved by local credentials in the body or by the
    * request's session; or the reply already sent.
    */
-  async function provenAccount(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, body: Record<string, unknown>): Promise<string | FastifyReply> {
+  async function provenAccount(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    appConfig: AppConfig,
+    host: string,
+    body: Record<string, unknown>,
+  ): Promise<string | FastifyReply> {
     if (typeof body.username === 'string' && typeof body.password === 'string') {
-      const provider = passwordProviderNamed([...providers.values()], typeof body.provider === 'string' ? body.provider : undefined);
-      if (typeof provider === 'string') return reply.code(400).send({ error: 'invalid_request', reason: `"provider": ${provider}` });
-      const outcome = await ctx.localAccounts.signIn(provider.id, body.username, body.password, ctx.clientAddressOf(request.raw));
+      const provider = passwordProviderNamed(
+        [...providers.values()],
+        typeof body.provider === 'string' ? body.provider : undefined,
+      );
+      if (typeof provider === 'string')
+        return reply.code(400).send({ error: 'invalid_request', reason: `"provider": ${provider}` });
+      const outcome = await ctx.localAccounts.signIn(
+        provider.id,
+        body.username,
+        body.password,
+        ctx.clientAddressOf(request.raw),
+      );
       if (outcome.ok) return outcome.accountId;
       if (outcome.reason === 'throttled') {
         const seconds = Math.ceil(outcome.retryAfterMs / 1000);
-        return reply.code(429).header('retry-after', String(seconds)).send({ error: 'throttled', reason: `too many failed attempts: try again in ${seconds} s` });
+        return reply
+          .code(429)
+          .header('retry-after', String(seconds))
+          .send({ error: 'throttled', reason: `too many failed attempts: try again in ${seconds} s` });
       }
-      return reply.code(401).send({ error: 'invalid_credentials', reason: 'the username or the password is not right' });
+      return reply
+        .code(401)
+        .send({ error: 'invalid_credentials', reason: 'the username or the password is not right' });
     }
     const current = await signedIn.identify(request, appConfig, host);
-    if (current && !('refused' in current) && (current.byToken || !crossOrigin(request.headers, host))) return current.session.accountId;
-    return reply.code(401).send({ error: 'credentials_required', reason: 'this token is not linked to an account yet: send it again with the user\'s "username" and "password", or from a signed-in session' });
+    if (current && !('refused' in current) && (current.byToken || !crossOrigin(request.headers, host)))
+      return current.session.accountId;
+    return reply.code(401).send({
+      error: 'credentials_required',
+      reason:
+        'this token is not linked to an account yet: send it again with the user\'s "username" and "password", or from a signed-in session',
+    });
   }
 
-  async function exchange(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, issuerId: string) {
+  async function exchange(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    appConfig: AppConfig,
+    host: string,
+    issuerId: string,
+  ) {
     const issuer = config.externalIssuers.find((i) => i.id === issuerId);
     if (!issuer) return reply.code(404).send({ error: `there is no external issuer "${issuerId}"` });
-    if (!/^application\/json\b/i.test(request.headers['content-type'] ?? '')) return reply.code(415).send({ error: 'send {"token": …} as application/json' });
+    if (!/^application\/json\b/i.test(request.headers['content-type'] ?? ''))
+      return reply.code(415).send({ error: 'send {"token": …} as application/json' });
     const body = await readJsonObject(request.raw, BODY_LIMIT_BYTES);
-    if (!body || typeof body.token !== 'string') return reply.code(400).send({ error: 'invalid_request', reason: 'the body must be JSON: {"token": "<the identity token>"}' });
+    if (!body || typeof body.token !== 'string')
+      return reply
+        .code(400)
+        .send({ error: 'invalid_request', reason: 'the body must be JSON: {"token": "<the identity token>"}' });
     let subject: string;
     try {
       subject = subjectOf(await verifyExternalToken(body.token, keys.get(issuer.id)!, issuer), issuer.subjectClaim);
     } catch (error) {
       if (error instanceof IssuerUnavailable) {
         log.warn({ issuer: issuer.id, reason: error.message }, 'external issuer unavailable');
-        return reply.code(502).send({ error: 'issuer_unavailable', reason: `the keys of ${issuer.id} could not be fetched` });
+        return reply
+          .code(502)
+          .send({ error: 'issuer_unavailable', reason: `the keys of ${issuer.id} could not be fetched` });
       }
       if (!(error instanceof ExternalTokenRefused)) throw error;
       request.log.info({ issuer: issuer.id, reason: error.message }, 'external token refused');
@@ -73,7 +124,7 @@ export function externalRoutes(ctx: GatewayContext) {
     secret ??= store.instanceSecret(SUBJECT_KEY_SECRET);
     const key = externalSubjectKey(await secret, issuer.issuer, subject);
     const linked = (await store.findIdentity(identityProvider(issuer), key))?.accountId;
-    const accountId = linked ?? await provenAccount(request, reply, appConfig, host, body);
+    const accountId = linked ?? (await provenAccount(request, reply, appConfig, host, body));
     if (typeof accountId !== 'string') return accountId;
     await ctx.accounts.assertEnabled(accountId);
     if (!linked) {
@@ -81,14 +132,20 @@ export function externalRoutes(ctx: GatewayContext) {
         await store.linkIdentity(accountId, identityProvider(issuer), key);
       } catch (error) {
         if (!(error instanceof IdentityConflictError)) throw error;
-        return reply.code(409).send({ error: 'already_linked', reason: 'this identity was linked to another account meanwhile' });
+        return reply
+          .code(409)
+          .send({ error: 'already_linked', reason: 'this identity was linked to another account meanwhile' });
       }
       log.info({ issuer: issuer.id, account: accountId }, 'external identity linked');
     }
     const via = { provider: identityProvider(issuer), subject: key };
     const user = await userOf(accountId, { ...via, name: accountId, claims: [] });
     // `via`: the identity that signed in (apps see `user`), whose sessions end when it is unlinked.
-    const { session } = await store.createSession({ accountId, lifetimeMs: config.session.lifetime, data: { user, via, app: appConfig.id } });
+    const { session } = await store.createSession({
+      accountId,
+      lifetimeMs: config.session.lifetime,
+      data: { user, via, app: appConfig.id },
+    });
     const authenticationToken = await authenticationTokens.issue(session, appConfig.id, user.provider);
     request.log.info({ issuer: issuer.id, account: accountId, app: appConfig.id }, 'signed in with an external token');
     ctx.metrics.signIns.inc({ provider: issuer.id, outcome: 'success' });

@@ -28,6 +28,9 @@ export async function readyz(store: Store, request: FastifyRequest, reply: Fasti
     return reply.headers(noStore).send({ status: 'ready' });
   } catch (error) {
     request.log.warn({ err: error, store: store.kind }, 'not ready: the store does not answer');
-    return reply.code(503).headers(noStore).send({ status: 'unavailable', reason: `the ${store.kind} store does not answer` });
+    return reply
+      .code(503)
+      .headers(noStore)
+      .send({ status: 'unavailable', reason: `the ${store.kind} store does not answer` });
   }
 }

@@ -15,22 +15,41 @@ import type { GatewayContext } from '../context.ts';
 import { openIdProviderHeaders } from '../rules/forwarded.ts';
 import { crossOrigin } from '../rules/cross-origin.ts';
 import { page, pathOf, queryParam, readBody } from '../http.ts';
-import { consentPage, errorPage, formActionSource, logoutConfirmPage, pageHeaders, signInPage, signedOutPage } from '../pages.ts';
+import {
+  consentPage,
+  errorPage,
+  formActionSource,
+  logoutConfirmPage,
+  pageHeaders,
+  signInPage,
+  signedOutPage,
+} from '../pages.ts';
 import type { signInRoutes } from './sign-in.ts';
 import type { Session } from '../../store/index.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 /** What an access token presented at GET /.auth/token grants, or why it is refused (RFC 6750 section 3.1, RFC 9449 section 7.1 error codes). */
-export type ClientGrant = { accountId: string; scopes: ReadonlySet<string> } | { refused: 'invalid_token' | 'invalid_dpop_proof'; reason?: string };
+export type ClientGrant =
+  | { accountId: string; scopes: ReadonlySet<string> }
+  | { refused: 'invalid_token' | 'invalid_dpop_proof'; reason?: string };
 
 /** `endSession`: SignOnce's sign-out of a session (single logout), for RP-initiated logout. */
-export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signInRoutes>, endSession: (session: Session) => Promise<void>) {
+export function oidcRoutes(
+  ctx: GatewayContext,
+  signIn: ReturnType<typeof signInRoutes>,
+  endSession: (session: Session) => Promise<void>,
+) {
   const { config, store, providers, authenticationTokens, log } = ctx;
   if (config.clients.length === 0) return undefined;
-  const postLogoutOrigins = [...new Set(config.clients.flatMap((c) => c.postLogoutRedirectUris).map((uri) => new URL(uri).origin))];
+  const postLogoutOrigins = [
+    ...new Set(config.clients.flatMap((c) => c.postLogoutRedirectUris).map((uri) => new URL(uri).origin)),
+  ];
   const op = new OpenIdProvider({
-    config, store, authenticationTokens, accounts: ctx.accounts,
+    config,
+    store,
+    authenticationTokens,
+    accounts: ctx.accounts,
     sso: {
       accountOf: async (cookieHeader) => (await signIn.ssoSessionOf(cookieHeader))?.session.accountId,
       endedBy: async (cookieHeader) => {
@@ -46,7 +65,11 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
 
   const DISCOVERY = '/.well-known/openid-configuration';
 
-  const NOT_FRAMED_NOT_SNIFFED = { 'x-frame-options': 'DENY', 'content-security-policy': "frame-ancestors 'none'", 'x-content-type-options': 'nosniff' };
+  const NOT_FRAMED_NOT_SNIFFED = {
+    'x-frame-options': 'DENY',
+    'content-security-policy': "frame-ancestors 'none'",
+    'x-content-type-options': 'nosniff',
+  };
   // The discovery document changes only with the configuration; cached as long as the key set (token-endpoints.ts).
   const DISCOVERY_CACHE = 'public, max-age=300';
 
@@ -68,11 +91,22 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
   }
 
   /** The interaction of this browser (oidc-provider's interaction cookie), or a page saying it expired. */
-  async function detailsOf(request: FastifyRequest, reply: FastifyReply, provider: Provider): Promise<Details | undefined> {
+  async function detailsOf(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    provider: Provider,
+  ): Promise<Details | undefined> {
     try {
       return await provider.interactionDetails(toProvider(request), reply.raw);
     } catch {
-      page(reply, 400, errorPage('Sign-in expired', 'This sign-in has expired or was started in another browser. Start again from the app.'));
+      page(
+        reply,
+        400,
+        errorPage(
+          'Sign-in expired',
+          'This sign-in has expired or was started in another browser. Start again from the app.',
+        ),
+      );
       return undefined;
     }
   }
@@ -96,10 +130,15 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     const grant = details.grantId
       ? (await provider.Grant.find(details.grantId))!
       : new provider.Grant({ accountId: details.session!.accountId, clientId: String(details.params.client_id) });
-    const missing = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    const missing = details.prompt.details as {
+      missingOIDCScope?: string[];
+      missingOIDCClaims?: string[];
+      missingResourceScopes?: Record<string, string[]>;
+    };
     if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {}))
+      grant.addResourceScope(indicator, scopes.join(' '));
     return grant.save();
   }
 
@@ -107,7 +146,12 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     const provider = await op.provider();
     const details = await detailsOf(request, reply, provider);
     if (!details) return reply;
-    if (details.uid !== uid) return page(reply, 400, errorPage('Sign-in refused', 'This sign-in belongs to another browser window. Start again from the app.'));
+    if (details.uid !== uid)
+      return page(
+        reply,
+        400,
+        errorPage('Sign-in refused', 'This sign-in belongs to another browser window. Start again from the app.'),
+      );
     const path = `${INTERACTION_PREFIX}${uid}`;
     // The browser's single sign-on session answers the login prompt only if its authentication is
     // recent enough for this request (prompt=login, max_age); else the user signs in again, and the
@@ -115,40 +159,66 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     const requirements = loginRequirements(details.params);
     const sso = details.prompt.name === 'login' ? await signIn.ssoSessionOf(request.headers.cookie) : undefined;
     const ssoAnswers = sso !== undefined && authenticationSatisfies(sso.session.createdAt, requirements, Date.now());
-    const freshLogin = !ssoAnswers && (requirements.promptLogin || requirements.maxAge !== undefined) ? 'login' : undefined;
+    const freshLogin =
+      !ssoAnswers && (requirements.promptLogin || requirements.maxAge !== undefined) ? 'login' : undefined;
 
     if (action === 'done') {
       const back = await consumeCode(store, 'oidc-login', queryParam(request, 'code') ?? '');
-      if (!back || back.interaction !== uid) return page(reply, 400, errorPage('Sign-in expired', 'This sign-in link was already used or has expired. Start again from the app.'));
+      if (!back || back.interaction !== uid)
+        return page(
+          reply,
+          400,
+          errorPage('Sign-in expired', 'This sign-in link was already used or has expired. Start again from the app.'),
+        );
       return finish(request, reply, provider, { login: loginResult(back.accountId, back.authTime) });
     }
     if (action?.startsWith('login/')) {
       const providerId = decodeURIComponent(action.slice('login/'.length));
-      if (!providers.has(providerId)) return page(reply, 404, errorPage('Unknown sign-in provider', `There is no provider "${providerId}".`));
+      if (!providers.has(providerId))
+        return page(reply, 404, errorPage('Unknown sign-in provider', `There is no provider "${providerId}".`));
       return signIn.startInteractionLogin(reply, providerId, uid, path, freshLogin);
     }
     if (action === 'consent') {
-      if (request.method !== 'POST' || crossOrigin(request.headers, ctx.publicUrl.host)) return page(reply, 403, errorPage('Consent refused', 'This form can only be sent from its own page.'));
+      if (request.method !== 'POST' || crossOrigin(request.headers, ctx.publicUrl.host))
+        return page(reply, 403, errorPage('Consent refused', 'This form can only be sent from its own page.'));
       const form = new URLSearchParams((await readBody(request.raw, 8 * 1024))?.toString('utf8') ?? '');
-      if (form.get('decision') !== 'allow') return finish(request, reply, provider, { error: 'access_denied', error_description: 'the user did not allow it' });
+      if (form.get('decision') !== 'allow')
+        return finish(request, reply, provider, {
+          error: 'access_denied',
+          error_description: 'the user did not allow it',
+        });
       return finish(request, reply, provider, { consent: { grantId: await grantAll(provider, details) } });
     }
     if (action !== undefined) return page(reply, 404, errorPage('Not found', 'There is no such page.'));
 
     if (details.prompt.name === 'login') {
       // A browser already signed in to SignOnce recently enough is not asked again.
-      if (sso && ssoAnswers) return finish(request, reply, provider, { login: loginResult(sso.session.accountId, sso.session.createdAt) });
+      if (sso && ssoAnswers)
+        return finish(request, reply, provider, { login: loginResult(sso.session.accountId, sso.session.createdAt) });
       const choices = [...providers.values()];
       if (choices.length === 1) return signIn.startInteractionLogin(reply, choices[0]!.id, uid, path, freshLogin);
-      return page(reply, 200, signInPage(choices.map((p) => ({ displayName: p.displayName, href: `${path}/login/${encodeURIComponent(p.id)}` }))));
+      return page(
+        reply,
+        200,
+        signInPage(
+          choices.map((p) => ({ displayName: p.displayName, href: `${path}/login/${encodeURIComponent(p.id)}` })),
+        ),
+      );
     }
     const client = await provider.Client.find(String(details.params.client_id));
     if ((client as unknown as Record<string, unknown> | undefined)?.['signonce:firstParty'] === true) {
       return finish(request, reply, provider, { consent: { grantId: await grantAll(provider, details) } });
     }
-    const scopes = String(details.params.scope ?? '').split(' ').filter(Boolean);
+    const scopes = String(details.params.scope ?? '')
+      .split(' ')
+      .filter(Boolean);
     // Allow and deny both end at the client's redirect URI (oidc-provider matched it exactly).
-    return page(reply, 200, consentPage(client?.clientName ?? String(details.params.client_id), scopes, `${path}/consent`), [formActionSource(String(details.params.redirect_uri))]);
+    return page(
+      reply,
+      200,
+      consentPage(client?.clientName ?? String(details.params.client_id), scopes, `${path}/consent`),
+      [formActionSource(String(details.params.redirect_uri))],
+    );
   }
 
   const proofUses = new KeyedMutex();
@@ -164,16 +234,34 @@ export function oidcRoutes(ctx: GatewayContext, signIn: ReturnType<typeof signIn
     if (!presented) return { refused: 'invalid_token' };
     const provider = await op.provider();
     const token = await provider.AccessToken.find(presented.token);
-    if (!token?.accountId || token['x5t#S256'] !== undefined || !await ctx.accounts.enabled(token.accountId)) return { refused: 'invalid_token' };
-    if (token.jkt === undefined) return presented.scheme === 'Bearer' ? { accountId: token.accountId, scopes: token.scopes } : { refused: 'invalid_token' };
+    if (!token?.accountId || token['x5t#S256'] !== undefined || !(await ctx.accounts.enabled(token.accountId)))
+      return { refused: 'invalid_token' };
+    if (token.jkt === undefined)
+      return presented.scheme === 'Bearer'
+        ? { accountId: token.accountId, scopes: token.scopes }
+        : { refused: 'invalid_token' };
     if (presented.scheme !== 'DPoP') return { refused: 'invalid_token' };
     const nowSeconds = Math.floor(Date.now() / 1000);
-    const proof = await checkDpopProof(request.headers.dpop, { method: request.method, url: ctx.authUrl(pathOf(request.url)), accessToken: presented.token, jkt: token.jkt, nowSeconds });
+    const proof = await checkDpopProof(request.headers.dpop, {
+      method: request.method,
+      url: ctx.authUrl(pathOf(request.url)),
+      accessToken: presented.token,
+      jkt: token.jkt,
+      nowSeconds,
+    });
     if (!proof.ok) return { refused: 'invalid_dpop_proof', reason: proof.reason };
     // The jti is kept as long as its proof could be accepted, as oidc-provider keeps those of its
     // own endpoints; its check reads then writes, so one proof's uses take turns in this process.
-    const firstUse = await proofUses.run(proof.jti, () => provider.ReplayDetection.unique(token.clientId!, proof.jti, Math.max(proof.iat, nowSeconds) + DPOP_WINDOW_SECONDS));
-    return firstUse ? { accountId: token.accountId, scopes: token.scopes } : { refused: 'invalid_dpop_proof', reason: 'the proof was used before (jti)' };
+    const firstUse = await proofUses.run(proof.jti, () =>
+      provider.ReplayDetection.unique(
+        token.clientId!,
+        proof.jti,
+        Math.max(proof.iat, nowSeconds) + DPOP_WINDOW_SECONDS,
+      ),
+    );
+    return firstUse
+      ? { accountId: token.accountId, scopes: token.scopes }
+      : { refused: 'invalid_dpop_proof', reason: 'the proof was used before (jti)' };
   }
 
   return { serve, interaction, grantOf, endAccountSessions: (accountId: string) => op.endAccountSessions(accountId) };

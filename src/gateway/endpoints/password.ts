@@ -18,31 +18,59 @@ type SignIn = ReturnType<typeof signInRoutes>;
 export function passwordRoutes(ctx: GatewayContext, signIn: SignIn) {
   const { localAccounts: local, publicUrl, formTargets, clientAddressOf, log } = ctx;
 
-  const formPath = (provider: PasswordProvider, register: boolean) => `/.auth/login/${encodeURIComponent(provider.id)}/${register ? 'register' : 'form'}`;
+  const formPath = (provider: PasswordProvider, register: boolean) =>
+    `/.auth/login/${encodeURIComponent(provider.id)}/${register ? 'register' : 'form'}`;
 
-  function view(provider: PasswordProvider, register: boolean, state: string, extra: { username?: string; problem?: string } = {}) {
+  function view(
+    provider: PasswordProvider,
+    register: boolean,
+    state: string,
+    extra: { username?: string; problem?: string } = {},
+  ) {
     const other = register
       ? { href: `${formPath(provider, false)}?state=${encodeURIComponent(state)}`, label: 'I have an account: sign in' }
-      : provider.allowRegistration ? { href: `${formPath(provider, true)}?state=${encodeURIComponent(state)}`, label: 'No account yet? Create one' } : undefined;
+      : provider.allowRegistration
+        ? {
+            href: `${formPath(provider, true)}?state=${encodeURIComponent(state)}`,
+            label: 'No account yet? Create one',
+          }
+        : undefined;
     return passwordForm({
       title: register ? `Create an account (${provider.displayName})` : `Sign in (${provider.displayName})`,
-      action: formPath(provider, register), state, register, ...extra, ...(other ? { switchTo: other } : {}),
+      action: formPath(provider, register),
+      state,
+      register,
+      ...extra,
+      ...(other ? { switchTo: other } : {}),
     });
   }
 
   /** GET …/form or …/register: the form, for the sign-in in progress named by `state`. */
   function showForm(request: FastifyRequest, reply: FastifyReply, provider: PasswordProvider, register: boolean) {
-    if (register && !provider.allowRegistration) return page(reply, 404, errorPage('No registration', `${provider.displayName} accounts are created by an administrator.`));
+    if (register && !provider.allowRegistration)
+      return page(
+        reply,
+        404,
+        errorPage('No registration', `${provider.displayName} accounts are created by an administrator.`),
+      );
     return page(reply, 200, view(provider, register, queryParam(request, 'state') ?? ''), formTargets);
   }
 
   /** POST …/form or …/register. */
   async function submit(request: FastifyRequest, reply: FastifyReply, provider: PasswordProvider, register: boolean) {
-    if (register && !provider.allowRegistration) return page(reply, 404, errorPage('No registration', `${provider.displayName} accounts are created by an administrator.`));
-    if (crossOrigin(request.headers, publicUrl.host)) return page(reply, 403, errorPage('Sign-in refused', 'This form can only be sent from its own page.'));
-    if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? '')) return page(reply, 415, errorPage('Sign-in refused', 'The form was sent in a way SignOnce does not accept.'));
+    if (register && !provider.allowRegistration)
+      return page(
+        reply,
+        404,
+        errorPage('No registration', `${provider.displayName} accounts are created by an administrator.`),
+      );
+    if (crossOrigin(request.headers, publicUrl.host))
+      return page(reply, 403, errorPage('Sign-in refused', 'This form can only be sent from its own page.'));
+    if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? ''))
+      return page(reply, 415, errorPage('Sign-in refused', 'The form was sent in a way SignOnce does not accept.'));
     const body = await readBody(request.raw, FORM_LIMIT_BYTES);
-    if (body === undefined) return page(reply.header('connection', 'close'), 413, errorPage('Sign-in refused', 'The form is too large.'));
+    if (body === undefined)
+      return page(reply.header('connection', 'close'), 413, errorPage('Sign-in refused', 'The form is too large.'));
     const form = new URLSearchParams(body.toString('utf8'));
     const field = (name: string) => form.get(name) ?? '';
     const taken = await signIn.takeLogin(request, reply, provider, field('state'));
@@ -68,7 +96,9 @@ export function passwordRoutes(ctx: GatewayContext, signIn: SignIn) {
       const seconds = Math.ceil(outcome.retryAfterMs / 1000);
       request.log.warn({ provider: provider.id, retryAfterSeconds: seconds }, 'password sign-in throttled');
       ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'throttled' });
-      return again(429, `Too many failed attempts. Try again in ${seconds} second${seconds === 1 ? '' : 's'}.`, { 'retry-after': String(seconds) });
+      return again(429, `Too many failed attempts. Try again in ${seconds} second${seconds === 1 ? '' : 's'}.`, {
+        'retry-after': String(seconds),
+      });
     }
     request.log.info({ provider: provider.id }, 'password sign-in failed');
     ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'failed' });

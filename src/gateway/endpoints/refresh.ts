@@ -17,17 +17,25 @@ import { DPOP_ALGORITHMS } from '../../openid-provider/dpop.ts';
 import { invalidToken } from './tokens.ts';
 
 // 'limited' is answered as every rate limit is (tooManyRequests).
-const STATUS: Readonly<Record<Exclude<RefreshFailure, 'limited'>, number>> = { 'no-refresh-token': 400, refused: 403, unreachable: 503, 'invalid-response': 502 };
+const STATUS: Readonly<Record<Exclude<RefreshFailure, 'limited'>, number>> = {
+  'no-refresh-token': 400,
+  refused: 403,
+  unreachable: 503,
+  'invalid-response': 502,
+};
 const ADVICE: Readonly<Record<Exclude<RefreshFailure, 'limited'>, string>> = {
-  'no-refresh-token': 'no refresh token is stored for this sign-in: sign in again with offline access (the offline_access scope, or access_type=offline at Google)',
+  'no-refresh-token':
+    'no refresh token is stored for this sign-in: sign in again with offline access (the offline_access scope, or access_type=offline at Google)',
   refused: 'the provider refused the refresh (consent revoked, or the grant expired): sign in again',
   unreachable: 'the provider could not be reached; the stored tokens are unchanged: try again later',
   'invalid-response': 'the provider answered something SignOnce could not accept; the stored tokens are unchanged',
 };
 
 /** `{"access_token", "expires_on"}` of stored tokens. */
-const tokenAnswer = ({ tokens }: StoredTokens) =>
-  ({ access_token: tokens.accessToken, ...(tokens.expiresAt === undefined ? {} : { expires_on: new Date(tokens.expiresAt).toISOString() }) });
+const tokenAnswer = ({ tokens }: StoredTokens) => ({
+  access_token: tokens.accessToken,
+  ...(tokens.expiresAt === undefined ? {} : { expires_on: new Date(tokens.expiresAt).toISOString() }),
+});
 
 export function refreshRoutes(ctx: GatewayContext) {
   const { config, store, providers, signedIn, refresher, authenticationTokens, rateLimits } = ctx;
@@ -46,7 +54,13 @@ export function refreshRoutes(ctx: GatewayContext) {
   }
 
   /** The signed-in caller, or the reply already sent: 401 when there is none, 429 (callerFlood). */
-  async function signedInCaller(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string, expiredGraceMs = 0): Promise<Identified | FastifyReply> {
+  async function signedInCaller(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    appConfig: AppConfig,
+    host: string,
+    expiredGraceMs = 0,
+  ): Promise<Identified | FastifyReply> {
     const current = await signedIn.identify(request, appConfig, host, expiredGraceMs);
     if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
     if (!current) return reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
@@ -57,13 +71,25 @@ export function refreshRoutes(ctx: GatewayContext) {
    * A refresh that failed, answered and logged. Over the grant limit: 429 with Retry-After
    * (RFC 6585 section 4), counted as other rate limits are rather than logged.
    */
-  function refreshFailed(request: FastifyRequest, reply: FastifyReply, error: RefreshError, provider: string, accountId: string) {
+  function refreshFailed(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    error: RefreshError,
+    provider: string,
+    accountId: string,
+  ) {
     if (error.failure === 'limited') {
       ctx.metrics.rateLimited.inc({ limit: 'refresh-provider-grants' });
       return tooManyRequests(reply, error.retryAfterMs ?? 0);
     }
-    request.log.warn({ provider, account: accountId, failure: error.failure, reason: error.message }, 'token refresh failed');
-    return reply.code(STATUS[error.failure]).header('cache-control', 'no-store').send({ error: ADVICE[error.failure], reason: error.failure });
+    request.log.warn(
+      { provider, account: accountId, failure: error.failure, reason: error.message },
+      'token refresh failed',
+    );
+    return reply
+      .code(STATUS[error.failure])
+      .header('cache-control', 'no-store')
+      .send({ error: ADVICE[error.failure], reason: error.failure });
   }
 
   async function refresh(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
@@ -98,8 +124,12 @@ export function refreshRoutes(ctx: GatewayContext) {
     const resource = appConfig.resources.find((r) => r.alias === alias);
     if (!resource) {
       const declared = appConfig.resources.map((r) => r.alias).join(', ') || 'none';
-      return reply.code(400).header('cache-control', 'no-store')
-        .send({ error: `${alias === undefined ? 'the resource parameter is missing' : `"${alias}" is not a resource of this app`} (declared: ${declared})` });
+      return reply
+        .code(400)
+        .header('cache-control', 'no-store')
+        .send({
+          error: `${alias === undefined ? 'the resource parameter is missing' : `"${alias}" is not a resource of this app`} (declared: ${declared})`,
+        });
     }
     const { accountId } = current.session;
     let stored;
@@ -117,23 +147,43 @@ export function refreshRoutes(ctx: GatewayContext) {
    * Provider issued (Bearer, or DPoP with a proof when it is DPoP-bound) for the `provider_tokens` scope: the user's provider access token,
    * refreshed first when it is about to expire — SignOnce stays the only refresher.
    */
-  async function clientProviderToken(request: FastifyRequest, reply: FastifyReply, grantOf: (request: FastifyRequest) => Promise<ClientGrant>) {
+  async function clientProviderToken(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    grantOf: (request: FastifyRequest) => Promise<ClientGrant>,
+  ) {
     const realm = `realm="${ctx.publicUrl.host}"`;
     const grant = await grantOf(request);
     // RFC 6750 section 3.1 invalid_token (401) or insufficient_scope (403); RFC 9449 section 7.1
     // invalid_dpop_proof, with both schemes' challenges (the token's binding says which applies).
     if ('refused' in grant) {
       const bearerError = grant.refused === 'invalid_token' ? `, error="invalid_token"` : '';
-      return reply.code(401).header('www-authenticate', [`Bearer ${realm}${bearerError}`, `DPoP ${realm}, error="${grant.refused}", algs="${DPOP_ALGORITHMS.join(' ')}"`])
-        .header('cache-control', 'no-store').send({ error: grant.refused, ...(grant.reason ? { error_description: grant.reason } : {}) });
+      return reply
+        .code(401)
+        .header('www-authenticate', [
+          `Bearer ${realm}${bearerError}`,
+          `DPoP ${realm}, error="${grant.refused}", algs="${DPOP_ALGORITHMS.join(' ')}"`,
+        ])
+        .header('cache-control', 'no-store')
+        .send({ error: grant.refused, ...(grant.reason ? { error_description: grant.reason } : {}) });
     }
-    if (!grant.scopes.has('provider_tokens')) return reply.code(403).header('www-authenticate', `Bearer ${realm}, error="insufficient_scope", scope="provider_tokens"`).send({ error: 'insufficient_scope' });
+    if (!grant.scopes.has('provider_tokens'))
+      return reply
+        .code(403)
+        .header('www-authenticate', `Bearer ${realm}, error="insufficient_scope", scope="provider_tokens"`)
+        .send({ error: 'insufficient_scope' });
     const flooded = callerFlood(reply, grant.accountId);
     if (flooded) return flooded;
     const identities = await store.listIdentities(grant.accountId);
-    const providerId = queryParam(request, 'provider') ?? identities.find((i) => providers.get(i.provider)?.refresh)?.provider ?? identities[0]?.provider;
+    const providerId =
+      queryParam(request, 'provider') ??
+      identities.find((i) => providers.get(i.provider)?.refresh)?.provider ??
+      identities[0]?.provider;
     if (!providerId || !identities.some((i) => i.provider === providerId)) {
-      return reply.code(404).send({ error: `no ${providerId ? `"${providerId}" ` : ''}identity is linked to this account`, linked: identities.map((i) => i.provider).filter((p) => providers.has(p)) });
+      return reply.code(404).send({
+        error: `no ${providerId ? `"${providerId}" ` : ''}identity is linked to this account`,
+        linked: identities.map((i) => i.provider).filter((p) => providers.has(p)),
+      });
     }
     let stored;
     try {

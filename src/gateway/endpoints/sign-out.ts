@@ -18,9 +18,19 @@ export function signOutRoutes(ctx: GatewayContext, afterEnd?: (accountId: string
   async function logout(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const target = queryParam(request, 'post_logout_redirect_uri') ?? '/.auth/logout/complete';
     const decision = checkRedirect(target, appConfig.allowedExternalRedirectUrls);
-    if (!decision.ok) return page(reply, 400, errorPage('Sign-out refused', `post_logout_redirect_uri is not allowed here: ${decision.reason}.`));
+    if (!decision.ok)
+      return page(
+        reply,
+        400,
+        errorPage('Sign-out refused', `post_logout_redirect_uri is not allowed here: ${decision.reason}.`),
+      );
     // A token within the refresh grace could still be renewed: signing out with it ends it too.
-    const current = await signedIn.identify(request, appConfig, host, config.session.tokenRefreshExtensionHours * 3_600_000);
+    const current = await signedIn.identify(
+      request,
+      appConfig,
+      host,
+      config.session.tokenRefreshExtensionHours * 3_600_000,
+    );
     let atProvider: string | undefined;
     if (current && !('refused' in current)) {
       // Asked before the tokens go: the ID token is the provider's hint of whom to sign out.
@@ -38,7 +48,9 @@ export function signOutRoutes(ctx: GatewayContext, afterEnd?: (accountId: string
     await store.revokeSessionByRef(session.ref);
     if (!config.tokenStore.keepOnLogout) await store.deleteTokens(session.accountId);
     // Signed out here whatever happens there (a client's back-channel endpoint may be down).
-    await afterEnd?.(session.accountId).catch((error: unknown) => log.error({ err: error, account: session.accountId }, 'could not end the account\'s OpenID sessions'));
+    await afterEnd?.(session.accountId).catch((error: unknown) =>
+      log.error({ err: error, account: session.accountId }, "could not end the account's OpenID sessions"),
+    );
   }
   /**
    * The provider's end-session URL for this user, returning through the auth host (one
@@ -50,9 +62,16 @@ export function signOutRoutes(ctx: GatewayContext, afterEnd?: (accountId: string
     const stored = await store.getTokens({ accountId: current.session.accountId, provider: provider.id, resource: '' });
     const state = await issueCode(store, 'logout-return', { host, target });
     try {
-      return await provider.endSessionUrl({ idToken: stored?.tokens.idToken, postLogoutRedirectUri: authUrl('/.auth/logout/done'), state });
+      return await provider.endSessionUrl({
+        idToken: stored?.tokens.idToken,
+        postLogoutRedirectUri: authUrl('/.auth/logout/done'),
+        state,
+      });
     } catch (error) {
-      log.warn({ provider: provider.id, err: error }, 'could not sign out at the provider (its end-session endpoint is unknown); signed out here only');
+      log.warn(
+        { provider: provider.id, err: error },
+        'could not sign out at the provider (its end-session endpoint is unknown); signed out here only',
+      );
       return undefined;
     }
   }

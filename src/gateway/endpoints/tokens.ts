@@ -10,7 +10,10 @@ const EXCHANGE_LIMIT_BYTES = 4096;
 
 /** RFC 6750 section 3.1: the token presented is not accepted. */
 export const invalidToken = (reply: FastifyReply, appConfig: AppConfig, why: string) =>
-  reply.code(401).header('www-authenticate', `Bearer realm="${appConfig.id}", error="invalid_token"`).header('cache-control', 'no-store')
+  reply
+    .code(401)
+    .header('www-authenticate', `Bearer realm="${appConfig.id}", error="invalid_token"`)
+    .header('cache-control', 'no-store')
     .send({ error: 'the authentication token is not accepted here', reason: why });
 
 export function tokenRoutes(ctx: GatewayContext) {
@@ -19,14 +22,19 @@ export function tokenRoutes(ctx: GatewayContext) {
   /** GET /.well-known/jwks.json: the public keys tokens may be verified with now. */
   async function keySet(request: FastifyRequest, reply: FastifyReply) {
     // A key just added by `keys rotate-signing` is published before any instance signs with it.
-    await authenticationTokens.reloadIfStale()
-      .catch((error: unknown) => request.log.warn({ err: error }, 'could not reload the signing keys; publishing the ones loaded'));
+    await authenticationTokens
+      .reloadIfStale()
+      .catch((error: unknown) =>
+        request.log.warn({ err: error }, 'could not reload the signing keys; publishing the ones loaded'),
+      );
     return reply.header('cache-control', 'public, max-age=300').send(authenticationTokens.jwks());
   }
 
   /** GET /.well-known/openid-configuration: where the keys are, under which issuer. */
   const discovery = (reply: FastifyReply) =>
-    reply.header('cache-control', 'public, max-age=300').send({ issuer: config.publicUrl, jwks_uri: authUrl('/.well-known/jwks.json') });
+    reply
+      .header('cache-control', 'public, max-age=300')
+      .send({ issuer: config.publicUrl, jwks_uri: authUrl('/.well-known/jwks.json') });
 
   /**
    * POST /.auth/exchange {"audience": "app2"} with an authentication token: a token for app2 for the
@@ -35,15 +43,19 @@ export function tokenRoutes(ctx: GatewayContext) {
    */
   async function exchange(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig) {
     const credential = signedIn.credentialOf(request.headers);
-    if (!credential || !('token' in credential)) return invalidToken(reply, appConfig, 'no authentication token presented');
+    if (!credential || !('token' in credential))
+      return invalidToken(reply, appConfig, 'no authentication token presented');
     const audience = (await readJsonObject(request.raw, EXCHANGE_LIMIT_BYTES))?.audience;
     const target = typeof audience === 'string' ? appsById.get(audience) : undefined;
-    if (!target) return reply.code(400).send({ error: 'the body must be {"audience": "<app id>"} naming a configured app' });
+    if (!target)
+      return reply.code(400).send({ error: 'the body must be {"audience": "<app id>"} naming a configured app' });
     const found = await signedIn.sessionOfToken(credential.token, appConfig);
     if ('refused' in found) return invalidToken(reply, appConfig, found.refused);
     const { claims, session } = found;
     if (target.id !== claims.aud && !target.acceptTokensFrom.includes(claims.aud)) {
-      return reply.code(403).send({ error: `app "${target.id}" does not accept tokens of app "${claims.aud}" (acceptTokensFrom)` });
+      return reply
+        .code(403)
+        .send({ error: `app "${target.id}" does not accept tokens of app "${claims.aud}" (acceptTokensFrom)` });
     }
     const authenticationToken = await authenticationTokens.issue(session, target.id, claims.idp);
     return reply.header('cache-control', 'no-store').send({ authenticationToken });

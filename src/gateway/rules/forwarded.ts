@@ -7,8 +7,17 @@ import { BlockList, isIP } from 'node:net';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 
 // Headers proxies use to describe the original request, which apps and frameworks believe.
-const FORWARDING = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port',
-  'x-forwarded-prefix', 'x-forwarded-server', 'x-forwarded-ssl', 'x-real-ip']);
+const FORWARDING = new Set([
+  'forwarded',
+  'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-server',
+  'x-forwarded-ssl',
+  'x-real-ip',
+]);
 // The ones SignOnce always sets itself.
 const SET_BY_SIGNONCE = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
 
@@ -39,7 +48,11 @@ export function trustedProxyMatcher(entries: readonly string[]): (address: strin
  * proto/host kept; from anyone else the client's are dropped and SignOnce's own are set.
  */
 export function forwardedHeaders(request: {
-  remoteAddress: string; trusted: boolean; headers: Readonly<Record<string, string | string[] | undefined>>; proto: string; host: string;
+  remoteAddress: string;
+  trusted: boolean;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  proto: string;
+  host: string;
 }): Array<[string, string]> {
   const first = (name: string) => {
     const value = request.headers[name];
@@ -61,9 +74,18 @@ export function forwardedHeaders(request: {
  * codes and tokens there: OpenID Connect Discovery 1.0 section 3, RFC 8414 section 3.3). Koa's
  * client address (X-Forwarded-For) is the one SignOnce determined; other forwarding headers go.
  */
-export function openIdProviderHeaders(headers: IncomingHttpHeaders, publicUrl: URL, clientAddress: string): IncomingHttpHeaders {
+export function openIdProviderHeaders(
+  headers: IncomingHttpHeaders,
+  publicUrl: URL,
+  clientAddress: string,
+): IncomingHttpHeaders {
   const kept = Object.entries(headers).filter(([name]) => !FORWARDING.has(name.toLowerCase()));
-  return { ...Object.fromEntries(kept), 'x-forwarded-proto': publicUrl.protocol.slice(0, -1), 'x-forwarded-host': publicUrl.host, 'x-forwarded-for': clientAddress };
+  return {
+    ...Object.fromEntries(kept),
+    'x-forwarded-proto': publicUrl.protocol.slice(0, -1),
+    'x-forwarded-host': publicUrl.host,
+    'x-forwarded-for': clientAddress,
+  };
 }
 
 /**
@@ -71,9 +93,18 @@ export function openIdProviderHeaders(headers: IncomingHttpHeaders, publicUrl: U
  * the rightmost X-Forwarded-For entry that is not a trusted proxy — entries to its left are the
  * client's to write. A chain that is not all addresses is not believed: the connection's address.
  */
-export function clientAddress(remoteAddress: string, forwardedFor: string | string[] | undefined, trusted: (address: string) => boolean): string {
+export function clientAddress(
+  remoteAddress: string,
+  forwardedFor: string | string[] | undefined,
+  trusted: (address: string) => boolean,
+): string {
   if (!trusted(remoteAddress)) return remoteAddress;
-  const chain = [forwardedFor ?? []].flat().join(',').split(',').map((hop) => hop.trim()).filter((hop) => hop !== '');
+  const chain = [forwardedFor ?? []]
+    .flat()
+    .join(',')
+    .split(',')
+    .map((hop) => hop.trim())
+    .filter((hop) => hop !== '');
   if (chain.some((hop) => isIP(hop) === 0)) return remoteAddress;
   for (let i = chain.length - 1; i >= 0; i--) if (!trusted(chain[i]!)) return chain[i]!;
   return chain[0] ?? remoteAddress;
@@ -88,5 +119,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
  */
 export function requestIdOf(request: IncomingMessage, fromTrustedProxy: (address: string) => boolean): string {
   const sent = request.headers['x-request-id'];
-  return typeof sent === 'string' && REQUEST_ID.test(sent) && fromTrustedProxy(request.socket.remoteAddress ?? '') ? sent : randomUUID();
+  return typeof sent === 'string' && REQUEST_ID.test(sent) && fromTrustedProxy(request.socket.remoteAddress ?? '')
+    ? sent
+    : randomUUID();
 }

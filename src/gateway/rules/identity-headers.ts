@@ -31,7 +31,11 @@ export function isCredentialHeader(name: string, authorizationIsOurs: boolean): 
  * every occurrence as received): identity headers removed, SignOnce's cookies and credentials
  * removed (an app never holds what it could replay at another app).
  */
-export function forwardableHeaders(rawHeaders: readonly string[], ownCookies: ReadonlySet<string>, authorizationIsOurs = false): Array<[string, string]> {
+export function forwardableHeaders(
+  rawHeaders: readonly string[],
+  ownCookies: ReadonlySet<string>,
+  authorizationIsOurs = false,
+): Array<[string, string]> {
   const headers: Array<[string, string]> = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;

@@ -54,8 +54,10 @@ const resolvedPath = (path: string) => new URL(path, 'http://host.invalid').path
 function localPath(value: string, location: string): RedirectDecision {
   const plain = decoded(value);
   if (plain === undefined) return refuse('malformed or too deeply percent-encoded');
-  if (UNSAFE_CHARACTERS.test(value) || UNSAFE_DECODED.test(plain)) return refuse('contains control characters, spaces or backslashes');
-  if ([value, plain].some((form) => form.startsWith('//') || resolvedPath(form).startsWith('//'))) return refuse('not a path on this host');
+  if (UNSAFE_CHARACTERS.test(value) || UNSAFE_DECODED.test(plain))
+    return refuse('contains control characters, spaces or backslashes');
+  if ([value, plain].some((form) => form.startsWith('//') || resolvedPath(form).startsWith('//')))
+    return refuse('not a path on this host');
   return { ok: true, location };
 }
 

@@ -10,10 +10,19 @@ import { EncryptedFileCache, envKeySource } from '../../../src/client/node.ts';
 import { loopback } from '../../support/user-agent.ts';
 
 const [command, ...args] = process.argv.slice(2);
-const fetchLocal = ((input: string | URL, init?: object) => undiciFetch(input, { ...init, dispatcher: loopback })) as unknown as typeof fetch;
-const cacheOf = (file: string) => new EncryptedFileCache({ file, group: 'suite', key: envKeySource(), staleLockMs: 2000 });
+const fetchLocal = ((input: string | URL, init?: object) =>
+  undiciFetch(input, { ...init, dispatcher: loopback })) as unknown as typeof fetch;
+const cacheOf = (file: string) =>
+  new EncryptedFileCache({ file, group: 'suite', key: envKeySource(), staleLockMs: 2000 });
 const clientOf = (url: string, app: string, file: string) =>
-  new SignOnceClient({ url, app, group: 'suite', cache: cacheOf(file), refreshBeforeSeconds: Number(process.env.REFRESH_BEFORE_S ?? 4), fetch: fetchLocal });
+  new SignOnceClient({
+    url,
+    app,
+    group: 'suite',
+    cache: cacheOf(file),
+    refreshBeforeSeconds: Number(process.env.REFRESH_BEFORE_S ?? 4),
+    fetch: fetchLocal,
+  });
 
 if (command === 'signin') {
   const [url, app, file, handedBack] = args as [string, string, string, string];
@@ -31,5 +40,6 @@ if (command === 'signin') {
   await cache.exclusive(() => new Promise(() => console.log('locked')));
 } else if (command === 'write') {
   const cache = cacheOf(args[0]!);
-  for (let i = 0; ; i++) await cache.exclusive(() => cache.set('group:suite', JSON.stringify({ n: i, padding: 'x'.repeat(4096) })));
+  for (let i = 0; ; i++)
+    await cache.exclusive(() => cache.set('group:suite', JSON.stringify({ n: i, padding: 'x'.repeat(4096) })));
 }

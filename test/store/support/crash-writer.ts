@@ -8,7 +8,9 @@ const [url, key, tag] = process.argv.slice(2) as [string, string, string];
 const store = await openStore(url, { keyring: new Keyring([key]) });
 for (let i = 0; ; i++) {
   const { account } = await store.resolveIdentity('crash', `subject-${i}`);
-  await store.putTokens({ accountId: account.id, provider: 'crash', resource: '' },
-    { accessToken: `access-${tag}-${i}`, refreshToken: `refresh-${tag}-${i}`, expiresAt: i });
+  await store.putTokens(
+    { accountId: account.id, provider: 'crash', resource: '' },
+    { accessToken: `access-${tag}-${i}`, refreshToken: `refresh-${tag}-${i}`, expiresAt: i },
+  );
   writeSync(1, `${i} ${account.id}\n`);
 }
