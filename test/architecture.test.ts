@@ -16,6 +16,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['store'],
   ['providers'],
   ['accounts', 'refresh'],
+  ['access'],
   ['session'],
   ['openid-provider'],
   ['gateway'],
