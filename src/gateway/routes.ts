@@ -15,7 +15,19 @@ import { hostRouter } from './rules/hosts.ts';
 import { dropsForwardingHeader, forwardedHeaders, requestIdOf, trustedProxyMatcher } from './rules/forwarded.ts';
 import { routeLabel } from './metrics.ts';
 import { crossOrigin } from './rules/cross-origin.ts';
-import { manyHosts, methodNotAllowed, page, pathOf, redirect, tooManyRequests } from './http.ts';
+import { manyHosts, page, pathOf, redirect } from './http.ts';
+import {
+  CROSS_SITE_REFUSED,
+  MANY_HOSTS,
+  NOT_FOUND,
+  NOT_SIGNED_IN,
+  NO_SUCH_AUTH_ENDPOINT,
+  answerError,
+  invalidToken,
+  methodNotAllowed,
+  sendError,
+  tooManyRequests,
+} from './errors.ts';
 import { forwardableHeaders } from './rules/identity-headers.ts';
 import { errorPage, signInPage } from './pages.ts';
 import { UpstreamProxy, endToEnd } from './proxy.ts';
@@ -26,9 +38,7 @@ import { refreshRoutes } from './endpoints/refresh.ts';
 import { passwordRoutes } from './endpoints/password.ts';
 import { externalRoutes } from './endpoints/external.ts';
 import { oidcRoutes } from './endpoints/openid-provider.ts';
-import { AccountDisabledError } from '../accounts/accounts.ts';
-import { StoreUnavailableError } from '../store/index.ts';
-import { invalidToken, tokenRoutes } from './endpoints/tokens.ts';
+import { tokenRoutes } from './endpoints/tokens.ts';
 import { announcesBody, refuseUpgrade, tunnel } from './websocket.ts';
 import { routes, type Call, type Endpoints, type HostKind, type RateLimitClass } from './route-table.ts';
 
@@ -109,23 +119,18 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
 
   /** Not signed in: Easy Auth's unauthenticatedAction, with 401 for requests that are not navigations. */
   function unauthenticated(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig) {
+    const unauthorized = () =>
+      sendError(reply, 401, NOT_SIGNED_IN, { 'www-authenticate': `Bearer realm="${appConfig.id}"` });
     switch (appConfig.unauthenticatedAction) {
       case 'Return403':
-        return reply.code(403).send({ error: 'not signed in' });
+        return sendError(reply, 403, NOT_SIGNED_IN);
       case 'Return401':
-        return reply
-          .code(401)
-          .header('www-authenticate', `Bearer realm="${appConfig.id}"`)
-          .send({ error: 'not signed in' });
+        return unauthorized();
       default: {
         const navigation =
           request.headers['sec-fetch-mode'] === 'navigate' ||
           (!request.headers['sec-fetch-mode'] && /text\/html/.test(request.headers.accept ?? ''));
-        if (!navigation || request.method !== 'GET')
-          return reply
-            .code(401)
-            .header('www-authenticate', `Bearer realm="${appConfig.id}"`)
-            .send({ error: 'not signed in' });
+        if (!navigation || request.method !== 'GET') return unauthorized();
         const back = `post_login_redirect_uri=${encodeURIComponent(request.url)}`;
         return redirect(
           reply,
@@ -184,8 +189,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   async function toApp(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const current = await signedIn.resolve(request, appConfig, host);
     if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
-    if (current && !current.byToken && crossSite(request, host))
-      return reply.code(403).send({ error: 'cross-site request refused' });
+    if (current && !current.byToken && crossSite(request, host)) return sendError(reply, 403, CROSS_SITE_REFUSED);
     if (!current && !anonymousAllowed(appConfig, request.url)) return unauthenticated(request, reply, appConfig);
     const headers = headersToApp(request.raw, request.id, host, current);
     const started = performance.now();
@@ -211,18 +215,6 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       : page(reply, 502, errorPage('The app is not reachable', 'Please try again in a moment.'));
   }
 
-  /** A sign-in to a disabled account: 401, a page for browsers, JSON for callers that sent JSON. */
-  function accountDisabled(request: FastifyRequest, reply: FastifyReply, error: AccountDisabledError) {
-    request.log.warn({ account: error.accountId }, 'sign-in refused: the account is disabled');
-    if (/^application\/json\b/i.test(request.headers['content-type'] ?? '')) {
-      return reply
-        .code(401)
-        .header('cache-control', 'no-store')
-        .send({ error: 'account_disabled', reason: error.message });
-    }
-    return page(reply, 401, errorPage('Account disabled', error.message));
-  }
-
   /** Health, readiness (any host but an app's), metrics (the auth host, for `metrics.allowFrom` only). */
   async function probe(call: Call, which: 'healthz' | 'readyz' | 'metrics') {
     const { request, reply } = call;
@@ -236,13 +228,13 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   /** No route: the app's on app hosts (but /.auth/*), 404 on the auth host, 421 on a host of no app. */
   function unmatched({ request, reply, target }: Call) {
     if (target.kind === 'app') {
-      if (pathOf(request.url).startsWith('/.auth/')) return reply.code(404).send({ error: 'no such /.auth endpoint' });
+      if (pathOf(request.url).startsWith('/.auth/')) return sendError(reply, 404, NO_SUCH_AUTH_ENDPOINT);
       return toApp(request, reply, target.app, target.host);
     }
-    if (target.kind === 'auth') return reply.code(404).send({ error: 'not found' });
-    return reply
-      .code(421)
-      .send({ error: `no app is configured for host ${JSON.stringify(request.headers.host ?? '')}` });
+    if (target.kind === 'auth') return sendError(reply, 404, NOT_FOUND);
+    return sendError(reply, 421, {
+      error: `no app is configured for host ${JSON.stringify(request.headers.host ?? '')}`,
+    });
   }
 
   // WebSocket upgrades bypass Fastify's routing: the same host routing, session, cross-origin check
@@ -278,7 +270,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   });
 
   app.all('/*', async (request, reply) => {
-    if (manyHosts(request.raw.rawHeaders)) return reply.code(400).send({ error: 'more than one Host header' });
+    if (manyHosts(request.raw.rawHeaders)) return sendError(reply, 400, MANY_HOSTS);
     const target = route(request.headers.host);
     const path = pathOf(request.url);
     const limited = rateLimitOf(target.kind, path);
@@ -297,17 +289,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       if (!found.route) return methodNotAllowed(reply, found.allow);
       return await found.route.handler(endpoints, { request, reply, target, params: found.params });
     } catch (error) {
-      // Every way in refuses a disabled account (accounts.ts assertEnabled); the answer is one.
-      if (error instanceof AccountDisabledError) return accountDisabled(request, reply, error);
-      // The store being unreachable must not look like a sign-out: 503, sessions kept.
-      if (error instanceof StoreUnavailableError)
-        request.log.error({ reason: error.message }, 'the store is unreachable: answered 503');
-      else request.log.error({ err: error }, 'request failed');
-      return page(
-        reply,
-        503,
-        errorPage('Service unavailable', 'SignOnce cannot serve this request right now. Please try again in a moment.'),
-      );
+      return answerError(request, reply, error);
     }
   });
 };

@@ -23,6 +23,7 @@ import { SignInCompletion } from '../../session/sign-in.ts';
 import type { Session } from '../../store/index.ts';
 import type { GatewayContext } from '../context.ts';
 import { page, queryParam, readBody, readJsonObject, redirect } from '../http.ts';
+import { sendError } from '../errors.ts';
 import { errorPage } from '../pages.ts';
 import { checkRedirect, tokenTargetAllowed } from '../rules/redirects.ts';
 
@@ -210,18 +211,18 @@ export function signInRoutes(ctx: GatewayContext) {
     providerId: string,
   ) {
     const provider = providers.get(providerId);
-    if (!provider) return reply.code(404).send({ error: `there is no provider "${providerId}"` });
+    if (!provider) return sendError(reply, 404, { error: `there is no provider "${providerId}"` });
     if (!provider.signInWithTokens) {
-      return reply.code(400).send({
+      return sendError(reply, 400, {
         error: `provider "${providerId}" does not take client-directed sign-in: its tokens cannot prove they were issued to this app; use GET /.auth/login/${providerId}`,
       });
     }
     if (!/^application\/json\b/i.test(request.headers['content-type'] ?? ''))
-      return reply.code(415).send({ error: 'send the provider tokens as application/json' });
+      return sendError(reply, 415, { error: 'send the provider tokens as application/json' });
     const parsed = await readJsonObject(request.raw, CLIENT_TOKENS_LIMIT_BYTES);
     const fields = ['id_token', 'access_token', 'access_token_secret'] as const;
     if (!parsed || !fields.some((field) => typeof parsed[field] === 'string')) {
-      return reply.code(400).send({
+      return sendError(reply, 400, {
         error:
           'the body must be JSON with the provider tokens: {"id_token": …} (OpenID Connect, optionally with "access_token"), or {"access_token": …, "access_token_secret": …} (OAuth 1.0a)',
       });
@@ -243,10 +244,11 @@ export function signInRoutes(ctx: GatewayContext) {
       );
       ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'failed' });
       return failure.kind === 'denied'
-        ? reply.code(401).send({ error: 'the provider tokens are not accepted', reason: failure.message })
-        : reply
-            .code(502)
-            .send({ error: `${provider.displayName} could not check the tokens`, reason: failure.message });
+        ? sendError(reply, 401, { error: 'the provider tokens are not accepted', reason: failure.message })
+        : sendError(reply, 502, {
+            error: `${provider.displayName} could not check the tokens`,
+            reason: failure.message,
+          });
     }
     // Each ID token or OAuth 1.0a token signs in once (src/providers/single-use.ts): one an app
     // received from SignOnce, or one already used, is refused (RFC 9700 section 4.6; CWE-294).
@@ -257,7 +259,7 @@ export function signInRoutes(ctx: GatewayContext) {
         'client-directed sign-in refused: the token was used before or received by SignOnce itself',
       );
       ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'failed' });
-      return reply.code(401).send({
+      return sendError(reply, 401, {
         error: 'the provider tokens are not accepted',
         reason: `${used.kind === 'id_token' ? 'id_token' : 'access_token'} already used`,
       });
