@@ -11,22 +11,14 @@ import type { GatewayContext } from '../context.ts';
 import { crossOrigin } from '../rules/cross-origin.ts';
 import { page, queryParam } from '../http.ts';
 import { errorPage } from '../pages.ts';
+import { startLogin } from './sign-in.ts';
 import { CROSS_SITE_REFUSED, errorAnswer, invalidToken, notSignedIn, sendAnswer, sendError } from '../errors.ts';
-
-type StartLogin = (
-  request: FastifyRequest,
-  reply: FastifyReply,
-  appConfig: AppConfig,
-  host: string,
-  providerId: string,
-  link?: string,
-) => Promise<FastifyReply>;
 
 /** The identity a session was signed in with: the third-party token's (`via`, external-endpoint.ts), else its user's. */
 const signedInWith = (session: Session) =>
   (session.data.via ?? session.data.user) as Pick<SignedInIdentity, 'provider' | 'subject'> | undefined;
 
-export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
+export function accountRoutes(ctx: GatewayContext) {
   const { config, store, providers, signedIn, accounts, secure } = ctx;
 
   /** GET /.auth/me: one entry per linked identity, the one signed in with first (Easy Auth's shape). */
@@ -82,7 +74,7 @@ export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
         ),
       );
     }
-    return startLogin(request, reply, appConfig, host, providerId, current.session.ref);
+    return startLogin(ctx, request, reply, appConfig, host, providerId, current.session.ref);
   }
 
   /**
