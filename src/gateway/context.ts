@@ -11,6 +11,7 @@ import { Accounts } from '../accounts/accounts.ts';
 import { LocalAccounts } from '../accounts/local-accounts.ts';
 import { TokenRefresher } from '../refresh/refresher.ts';
 import { SignedInResolver } from '../session/signed-in.ts';
+import { FreshTokens } from '../session/fresh-tokens.ts';
 import { SignInCompletion } from '../session/sign-in.ts';
 import { ownCookieNames } from './endpoints/login-binding.ts';
 import { UpstreamProxy } from './proxy.ts';
@@ -44,6 +45,8 @@ export interface GatewayContext extends GatewayDeps {
    */
   readonly formTargets: readonly string[];
   readonly signedIn: SignedInResolver;
+  /** The provider tokens of a signed-in account, refreshed ahead of their expiry. */
+  readonly freshTokens: FreshTokens;
   /** What a sign-in does once a provider proved who signed in (session/sign-in.ts). */
   readonly signInCompletion: SignInCompletion;
   /** SignOnce's own cookies, which apps never see (under either of their names). */
@@ -86,6 +89,7 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     (key) => refreshGrants.take(key),
   );
   const accounts = new Accounts(deps.store, deps.config);
+  const freshTokens = new FreshTokens({ ...deps, refresher });
   return {
     ...deps,
     metrics,
@@ -101,7 +105,8 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
         ].map(formActionSource),
       ]),
     ],
-    signedIn: new SignedInResolver({ ...deps, refresher }),
+    signedIn: new SignedInResolver({ ...deps, freshTokens }),
+    freshTokens,
     signInCompletion: new SignInCompletion({
       store: deps.store,
       accounts,

@@ -116,7 +116,7 @@ export function refreshRoutes(ctx: GatewayContext) {
     const { accountId } = current.session;
     let stored;
     try {
-      stored = await signedIn.resourceToken(accountId, resource);
+      stored = await ctx.freshTokens.resourceToken(accountId, resource);
     } catch (error) {
       if (!(error instanceof RefreshError)) throw error;
       return refreshFailed(request, reply, error, resource.provider, accountId);
@@ -175,7 +175,7 @@ export function refreshRoutes(ctx: GatewayContext) {
     }
     let stored;
     try {
-      stored = await signedIn.freshTokens(grant.accountId, providerId);
+      stored = await ctx.freshTokens.of(grant.accountId, providerId);
     } catch (error) {
       if (!(error instanceof RefreshError)) throw error;
       return refreshFailed(request, reply, error, providerId, grant.accountId);

@@ -3,6 +3,7 @@
 // answers when a presented token is not accepted.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
+import { credentialOf, sessionOfToken } from '../../session/credentials.ts';
 import type { GatewayContext } from '../context.ts';
 import { invalidToken, sendError } from '../errors.ts';
 import { readJsonObject } from '../http.ts';
@@ -10,7 +11,7 @@ import { readJsonObject } from '../http.ts';
 const EXCHANGE_LIMIT_BYTES = 4096;
 
 export function tokenRoutes(ctx: GatewayContext) {
-  const { config, authenticationTokens, appsById, signedIn, authUrl } = ctx;
+  const { config, authenticationTokens, appsById, authUrl } = ctx;
 
   /** GET /.well-known/jwks.json: the public keys tokens may be verified with now. */
   async function keySet(request: FastifyRequest, reply: FastifyReply) {
@@ -35,14 +36,14 @@ export function tokenRoutes(ctx: GatewayContext) {
    * a token is accepted here, never the cookie: no page of another site can have tokens minted.
    */
   async function exchange(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig) {
-    const credential = signedIn.credentialOf(request.headers);
+    const credential = credentialOf(request.headers, config.session.cookieName);
     if (!credential || !('token' in credential))
       return invalidToken(reply, appConfig, 'no authentication token presented');
     const audience = (await readJsonObject(request.raw, EXCHANGE_LIMIT_BYTES))?.audience;
     const target = typeof audience === 'string' ? appsById.get(audience) : undefined;
     if (!target)
       return sendError(reply, 400, { error: 'the body must be {"audience": "<app id>"} naming a configured app' });
-    const found = await signedIn.sessionOfToken(credential.token, appConfig);
+    const found = await sessionOfToken(ctx, credential.token, appConfig);
     if ('refused' in found) return invalidToken(reply, appConfig, found.refused);
     const { claims, session } = found;
     if (target.id !== claims.aud && !target.acceptTokensFrom.includes(claims.aud)) {
