@@ -11,6 +11,7 @@ const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 
 // Lowest first; folders in one row never import each other.
 const LAYERS: ReadonlyArray<readonly string[]> = [
+  ['errors'],
   ['crypto', 'concurrency', 'log', 'client'],
   ['config'],
   ['store'],

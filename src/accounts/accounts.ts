@@ -2,6 +2,7 @@
 // identity belongs to (src/accounts/linking.ts holds the rules) and records what the provider
 // said of it, for sign-in, linking and /.auth/me alike; and whether the account may be signed in
 // to at all (disabled accounts: `assertEnabled`, which every way in goes through).
+import { CodedError } from '../errors/index.ts';
 import type { Config } from '../config/index.ts';
 import type { Claim } from '../providers/index.ts';
 import { IdentityConflictError, type Identity, type Store } from '../store/index.ts';
@@ -18,11 +19,12 @@ export interface ProvenIdentity {
 }
 
 /** The account is disabled (`signonce users|accounts disable`): no way in until it is enabled. */
-export class AccountDisabledError extends Error {
+export class AccountDisabledError extends CodedError {
+  static readonly code = 'ERR_ACCOUNT_DISABLED';
+  readonly code = AccountDisabledError.code;
   readonly accountId: string;
   constructor(accountId: string) {
     super('This account is disabled. Ask an administrator.');
-    this.name = 'AccountDisabledError';
     this.accountId = accountId;
   }
 }

@@ -3,6 +3,7 @@
 // subject): the raw subject is never stored. Verification follows RFC 8725 (JWT BCP): the
 // issuer's own keys only (section 3.1: an asymmetric allow-list, never `none` or an HMAC), `iss`
 // and `aud` checked (sections 3.8, 3.9), `exp` required.
+import { CodedError } from '../errors/index.ts';
 import { createHmac } from 'node:crypto';
 import {
   createRemoteJWKSet,
@@ -20,18 +21,20 @@ const CLOCK_TOLERANCE_SECONDS = 60;
 const FETCH_TIMEOUT_MS = 10_000;
 
 /** Why a token was refused, in words for the caller (never the token itself). */
-export class ExternalTokenRefused extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ExternalTokenRefused';
-  }
+export class ExternalTokenRefused extends CodedError {
+  static readonly code = 'ERR_EXTERNAL_TOKEN_REFUSED';
+  readonly code = ExternalTokenRefused.code;
 }
 
 /** The issuer's keys could not be had (unreachable, or its metadata is wrong): nothing is said of the token. */
-export class IssuerUnavailable extends Error {
-  constructor(message: string, options?: ErrorOptions) {
+export class IssuerUnavailable extends CodedError {
+  static readonly code = 'ERR_ISSUER_UNAVAILABLE';
+  readonly code = IssuerUnavailable.code;
+  /** The configured issuer's id (`externalIssuers[].id`). */
+  readonly issuer: string;
+  constructor(issuer: string, message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = 'IssuerUnavailable';
+    this.issuer = issuer;
   }
 }
 
@@ -86,9 +89,13 @@ export async function verifyExternalToken(
       error instanceof errors.JWKSInvalid ||
       !(error instanceof errors.JOSEError)
     ) {
-      throw new IssuerUnavailable(`the keys of ${issuer.id} could not be fetched: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new IssuerUnavailable(
+        issuer.id,
+        `the keys of ${issuer.id} could not be fetched: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
     if (error instanceof errors.JWKSNoMatchingKey)
       throw new ExternalTokenRefused('signed by a key the issuer does not publish');
@@ -111,6 +118,7 @@ export function issuerKeys(issuer: ExternalIssuerConfig): JWTVerifyGetKey {
     // RFC 8414 section 3.3: the metadata must be the issuer's own.
     if (metadata.issuer !== issuer.issuer || typeof metadata.jwks_uri !== 'string') {
       throw new IssuerUnavailable(
+        issuer.id,
         `the metadata at ${issuer.metadataUrl} is not ${issuer.issuer}'s (status ${response.status}, issuer ${JSON.stringify(metadata.issuer)})`,
       );
     }
@@ -122,9 +130,13 @@ export function issuerKeys(issuer: ExternalIssuerConfig): JWTVerifyGetKey {
       keys = undefined;
       throw error instanceof IssuerUnavailable
         ? error
-        : new IssuerUnavailable(`the metadata of ${issuer.id} could not be fetched: ${(error as Error).message}`, {
-            cause: error,
-          });
+        : new IssuerUnavailable(
+            issuer.id,
+            `the metadata of ${issuer.id} could not be fetched: ${(error as Error).message}`,
+            {
+              cause: error,
+            },
+          );
     });
     return (await keys)(header, token);
   };

@@ -1,3 +1,5 @@
+import { CodedError } from '../errors/index.ts';
+
 /** One thing wrong with a configuration: where (`apps[1].upstream`) and what, with a hint. */
 export interface Problem {
   readonly path: string;
@@ -14,13 +16,14 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 /** A configuration that cannot be used; `message` lists every problem, one per line. */
-export class ConfigError extends Error {
+export class ConfigError extends CodedError {
+  static readonly code = 'ERR_CONFIG';
+  readonly code = ConfigError.code;
   readonly source: string;
   readonly problems: readonly Problem[];
   constructor(source: string, problems: readonly Problem[]) {
     const count = `${problems.length} problem${problems.length === 1 ? '' : 's'}`;
     super(`${source}: ${count}\n${problems.map((p) => `  ${p.path}: ${p.message}`).join('\n')}`);
-    this.name = 'ConfigError';
     this.source = source;
     this.problems = problems;
   }

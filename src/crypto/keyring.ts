@@ -2,6 +2,7 @@
 // Every sealed value names the key that sealed it, and its associated data binds it to a purpose
 // and an owner, so a value copied to another row (another account, provider or purpose) fails to
 // open instead of being read as someone else's secret.
+import { CodedError } from '../errors/index.ts';
 import {
   createCipheriv,
   createDecipheriv,
@@ -24,15 +25,16 @@ export interface Binding {
   readonly owner: readonly string[];
 }
 
-export type SealedValueErrorCode = 'malformed' | 'unknown-key' | 'unauthentic';
+export type SealedValueRefusal = 'malformed' | 'unknown-key' | 'unauthentic';
 
 /** A sealed value that cannot be opened. Never carries key material or plaintext. */
-export class SealedValueError extends Error {
-  readonly code: SealedValueErrorCode;
-  constructor(code: SealedValueErrorCode, message: string) {
+export class SealedValueError extends CodedError {
+  static readonly code = 'ERR_SEALED_VALUE';
+  readonly code = SealedValueError.code;
+  readonly reason: SealedValueRefusal;
+  constructor(reason: SealedValueRefusal, message: string) {
     super(message);
-    this.name = 'SealedValueError';
-    this.code = code;
+    this.reason = reason;
   }
 }
 

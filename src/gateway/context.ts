@@ -11,6 +11,10 @@ import { Accounts } from '../accounts/accounts.ts';
 import { LocalAccounts } from '../accounts/local-accounts.ts';
 import { TokenRefresher } from '../refresh/refresher.ts';
 import { SignedInResolver } from '../session/signed-in.ts';
+import { FreshTokens } from '../session/fresh-tokens.ts';
+import { SignInCompletion } from '../session/sign-in.ts';
+import { ownCookieNames } from './endpoints/login-binding.ts';
+import { UpstreamProxy } from './proxy.ts';
 import { clientAddress, trustedProxyMatcher } from './rules/forwarded.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -41,6 +45,14 @@ export interface GatewayContext extends GatewayDeps {
    */
   readonly formTargets: readonly string[];
   readonly signedIn: SignedInResolver;
+  /** The provider tokens of a signed-in account, refreshed ahead of their expiry. */
+  readonly freshTokens: FreshTokens;
+  /** What a sign-in does once a provider proved who signed in (session/sign-in.ts). */
+  readonly signInCompletion: SignInCompletion;
+  /** SignOnce's own cookies, which apps never see (under either of their names). */
+  readonly ownCookies: ReadonlySet<string>;
+  /** Forwards requests to apps; routes.ts stops and closes it with the server. */
+  readonly proxy: UpstreamProxy;
   readonly refresher: TokenRefresher;
   readonly accounts: Accounts;
   /** Local (password) accounts: one per gateway, so attempts at a username are throttled as one. */
@@ -76,6 +88,8 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     (provider, outcome) => metrics.refreshes.inc({ provider, outcome }),
     (key) => refreshGrants.take(key),
   );
+  const accounts = new Accounts(deps.store, deps.config);
+  const freshTokens = new FreshTokens({ ...deps, refresher });
   return {
     ...deps,
     metrics,
@@ -91,9 +105,18 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
         ].map(formActionSource),
       ]),
     ],
-    signedIn: new SignedInResolver({ ...deps, refresher }),
+    signedIn: new SignedInResolver({ ...deps, freshTokens }),
+    freshTokens,
+    signInCompletion: new SignInCompletion({
+      store: deps.store,
+      accounts,
+      sessionLifetimeMs: deps.config.session.lifetime,
+      log,
+    }),
+    ownCookies: ownCookieNames(deps.config.session.cookieName),
+    proxy: new UpstreamProxy(),
     refresher,
-    accounts: new Accounts(deps.store, deps.config),
+    accounts,
     localAccounts: new LocalAccounts(deps.store),
     log,
     appUrl: (host, path) => `${publicUrl.protocol}//${host}${path}`,

@@ -55,17 +55,3 @@ export async function readJsonObject(
     return undefined;
   }
 }
-
-/** 405 naming the methods the endpoint takes. */
-export const methodNotAllowed = (reply: FastifyReply, allow: string) =>
-  reply.code(405).header('allow', allow).send({ error: 'method not allowed' });
-
-/** 429 with Retry-After (RFC 6585 section 4): this client asked too often; `waitMs` until it may again. */
-export function tooManyRequests(reply: FastifyReply, waitMs: number) {
-  const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-  return reply
-    .code(429)
-    .header('retry-after', String(seconds))
-    .header('cache-control', 'no-store')
-    .send({ error: 'too many requests', reason: `try again in ${seconds} s` });
-}

@@ -5,6 +5,7 @@
 // auth host, 421 on any other host (routes.ts).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/index.ts';
+import type { GatewayContext } from './context.ts';
 import type { HostRoute } from './rules/hosts.ts';
 import { PasswordProvider, type Provider } from '../providers/index.ts';
 import { devSignInForm, signedOutPage } from './pages.ts';
@@ -14,7 +15,10 @@ import type { externalRoutes } from './endpoints/external.ts';
 import type { oidcRoutes } from './endpoints/openid-provider.ts';
 import type { passwordRoutes } from './endpoints/password.ts';
 import type { refreshRoutes } from './endpoints/refresh.ts';
-import type { signInRoutes } from './endpoints/sign-in.ts';
+import { clientDirectedLogin } from './endpoints/client-directed.ts';
+import { finishLogin } from './endpoints/handoff.ts';
+import { formPostCallback, providerCallback, providerStart, startLogin } from './endpoints/sign-in.ts';
+import { signInChoices } from './to-app.ts';
 import type { signOutRoutes } from './endpoints/sign-out.ts';
 import type { tokenRoutes } from './endpoints/tokens.ts';
 
@@ -114,8 +118,7 @@ export function routeTable<E>(routes: ReadonlyArray<Route<E>>): RouteTable<E> {
 
 /** The endpoints the routes call, made per gateway (routes.ts). */
 export interface Endpoints {
-  providers: ReadonlyMap<string, Provider>;
-  signIn: ReturnType<typeof signInRoutes>;
+  ctx: GatewayContext;
   password: ReturnType<typeof passwordRoutes>;
   /** Undefined without `clients`: its routes are then the host's 404. */
   oidc: ReturnType<typeof oidcRoutes>;
@@ -124,8 +127,6 @@ export interface Endpoints {
   refresh: ReturnType<typeof refreshRoutes>;
   account: ReturnType<typeof accountRoutes>;
   external: ReturnType<typeof externalRoutes>;
-  formTargets: readonly string[];
-  signInChoices(request: FastifyRequest, reply: FastifyReply): unknown;
   probe(call: Call, probe: 'healthz' | 'readyz' | 'metrics'): unknown;
   /** What the host answers when no route does. */
   unmatched(call: Call): unknown;
@@ -145,7 +146,7 @@ const param = (call: Call, name: string) => decodeURIComponent(call.params[name]
 /** The configured provider a provider hop names, or the host's 404. */
 const withProvider =
   (handle: (e: Endpoints, call: Call, provider: Provider) => unknown) => (e: Endpoints, call: Call) => {
-    const provider = e.providers.get(param(call, 'provider'));
+    const provider = e.ctx.providers.get(param(call, 'provider'));
     return provider ? handle(e, call, provider) : e.unmatched(call);
   };
 
@@ -168,7 +169,7 @@ const providerForm = (register: boolean) =>
         reply,
         200,
         devSignInForm(`/.auth/login/${encodeURIComponent(provider.id)}/callback`, queryParam(request, 'state') ?? ''),
-        e.formTargets,
+        e.ctx.formTargets,
       );
     }
     return e.unmatched(call);
@@ -193,7 +194,7 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
     path: '/.auth/login',
     rateLimit: 'sign-in',
     label: '/.auth/login',
-    handler: (e, { request, reply }) => e.signInChoices(request, reply),
+    handler: (e, { request, reply }) => signInChoices(e.ctx, request, reply),
   },
   {
     on: ['app'],
@@ -201,7 +202,7 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
     path: '/.auth/login/done',
     rateLimit: 'sign-in',
     label: '/.auth/login/done',
-    handler: onApp((e, { request, reply }, app, host) => e.signIn.finishLogin(request, reply, app, host)),
+    handler: onApp((e, { request, reply }, app, host) => finishLogin(e.ctx, request, reply, app, host)),
   },
   {
     on: ['app'],
@@ -210,7 +211,7 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
     rateLimit: 'sign-in',
     label: '/.auth/login/{id}',
     handler: onApp((e, call, app, host) =>
-      e.signIn.startLogin(call.request, call.reply, app, host, param(call, 'provider')),
+      startLogin(e.ctx, call.request, call.reply, app, host, param(call, 'provider')),
     ),
   },
   // Client-directed sign-in: the client posts a provider's token.
@@ -221,7 +222,7 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
     rateLimit: 'sign-in',
     label: '/.auth/login/{id}',
     handler: onApp((e, call, app) =>
-      e.signIn.clientDirectedLogin(call.request, call.reply, app, param(call, 'provider')),
+      clientDirectedLogin(e.ctx, call.request, call.reply, app, param(call, 'provider')),
     ),
   },
   {
@@ -305,7 +306,7 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
     path: '/.auth/login/{provider}/start',
     rateLimit: 'sign-in',
     label: '/.auth/login/{id}/start',
-    handler: withProvider((e, { request, reply }, provider) => e.signIn.providerStart(request, reply, provider)),
+    handler: withProvider((e, { request, reply }, provider) => providerStart(e.ctx, request, reply, provider)),
   },
   {
     on: ['auth'],
@@ -313,7 +314,7 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
     path: '/.auth/login/{provider}/callback',
     rateLimit: 'sign-in',
     label: '/.auth/login/{id}/callback',
-    handler: withProvider((e, { request, reply }, provider) => e.signIn.providerCallback(request, reply, provider)),
+    handler: withProvider((e, { request, reply }, provider) => providerCallback(e.ctx, request, reply, provider)),
   },
   // A provider's form_post answer (OpenID Connect Core section 3.1.2.5 response_mode=form_post).
   {
@@ -322,9 +323,7 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
     path: '/.auth/login/{provider}/callback',
     rateLimit: 'sign-in',
     label: '/.auth/login/{id}/callback',
-    handler: withProvider((e, { request, reply }) =>
-      e.signIn.formPostCallback(request, reply, request.url.split('?', 1)[0]!),
-    ),
+    handler: withProvider((_e, { request, reply }) => formPostCallback(request, reply, request.url.split('?', 1)[0]!)),
   },
   {
     on: ['auth'],

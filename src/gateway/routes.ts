@@ -1,35 +1,35 @@
 // Every request, by host and the route table (route-table.ts): app hosts get the Easy Auth routes
 // (/.auth/*) and the proxy; the auth host gets the provider hops, the keys and the probes; any
-// other host gets the probes or 421. The endpoints live in endpoints/, who a request is in
-// session/signed-in.ts; this plugin rate-limits, dispatches and proxies.
+// other host gets the probes or 421. The endpoints live in endpoints/, a request that is the app's
+// goes on through to-app.ts; this plugin registers, rate-limits and dispatches.
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppConfig } from '../config/index.ts';
-import { isAuthenticationTokenType } from '../session/authentication-tokens.ts';
+import type { FastifyPluginAsync } from 'fastify';
 import { accountRoutes } from './endpoints/account.ts';
 import { gatewayContext, type GatewayDeps } from './context.ts';
-import { isExcludedPath } from './rules/excluded-paths.ts';
 import { healthz, readyz } from './endpoints/health.ts';
 import { hostRouter } from './rules/hosts.ts';
-import { dropsForwardingHeader, forwardedHeaders, requestIdOf, trustedProxyMatcher } from './rules/forwarded.ts';
+import { requestIdOf, trustedProxyMatcher } from './rules/forwarded.ts';
 import { routeLabel } from './metrics.ts';
 import { crossOrigin } from './rules/cross-origin.ts';
-import { manyHosts, methodNotAllowed, page, pathOf, redirect, tooManyRequests } from './http.ts';
-import { forwardableHeaders } from './rules/identity-headers.ts';
-import { errorPage, signInPage } from './pages.ts';
-import { UpstreamProxy, endToEnd } from './proxy.ts';
-import { bearerToken, type SignedIn } from '../session/signed-in.ts';
-import { LOGIN_COOKIE, SSO_COOKIE, ownCookie, signInRoutes } from './endpoints/sign-in.ts';
+import { manyHosts, pathOf } from './http.ts';
+import {
+  MANY_HOSTS,
+  NOT_FOUND,
+  NO_SUCH_AUTH_ENDPOINT,
+  answerError,
+  methodNotAllowed,
+  sendError,
+  tooManyRequests,
+} from './errors.ts';
 import { signOutRoutes } from './endpoints/sign-out.ts';
 import { refreshRoutes } from './endpoints/refresh.ts';
 import { passwordRoutes } from './endpoints/password.ts';
 import { externalRoutes } from './endpoints/external.ts';
 import { oidcRoutes } from './endpoints/openid-provider.ts';
-import { AccountDisabledError } from '../accounts/accounts.ts';
-import { StoreUnavailableError } from '../store/index.ts';
-import { invalidToken, tokenRoutes } from './endpoints/tokens.ts';
+import { tokenRoutes } from './endpoints/tokens.ts';
 import { announcesBody, refuseUpgrade, tunnel } from './websocket.ts';
+import { anonymousAllowed, headersToApp, toApp } from './to-app.ts';
 import { routes, type Call, type Endpoints, type HostKind, type RateLimitClass } from './route-table.ts';
 
 export type { GatewayDeps } from './context.ts';
@@ -45,17 +45,8 @@ export const rateLimitOf = (host: HostKind, path: string): RateLimitClass | unde
 
 export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) => {
   const ctx = gatewayContext(deps, app.log);
-  const { config, store, providers, publicUrl, signedIn, fromTrustedProxy, formTargets } = ctx;
+  const { config, store, signedIn, fromTrustedProxy, proxy } = ctx;
   const route = hostRouter(config);
-  // Apps never see SignOnce's cookies, under either of their names.
-  const ownCookies = new Set([
-    config.session.cookieName,
-    ...([LOGIN_COOKIE, SSO_COOKIE] as const).flatMap((name) => [
-      ownCookie(name, false).name,
-      ownCookie(name, true).name,
-    ]),
-  ]);
-  const proxy = new UpstreamProxy();
   // /metrics answers only scrapers (by the connection's address, never a forwarded one).
   const metricsAllowed = trustedProxyMatcher(config.metrics.allowFrom);
   // Every answer counted by route pattern and status, timed, however it was sent (proxied answers
@@ -76,152 +67,21 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
-  const signIn = signInRoutes(ctx);
   // The OpenID Provider and sign-out each end what the other keeps: single logout both ways.
-  const oidc = oidcRoutes(ctx, signIn, (session) => signOut.endSession(session));
+  const oidc = oidcRoutes(ctx, (session) => signOut.endSession(session));
   const signOut = signOutRoutes(ctx, oidc?.endAccountSessions);
   const endpoints: Endpoints = {
-    providers,
-    signIn,
+    ctx,
     oidc,
     signOut,
-    formTargets,
-    password: passwordRoutes(ctx, signIn),
+    password: passwordRoutes(ctx),
     tokens: tokenRoutes(ctx),
     refresh: refreshRoutes(ctx),
-    account: accountRoutes(ctx, signIn.startLogin),
+    account: accountRoutes(ctx),
     external: externalRoutes(ctx),
-    signInChoices,
     probe,
     unmatched,
   };
-
-  // --- app host -----------------------------------------------------------------------------
-
-  function signInChoices(request: FastifyRequest, reply: FastifyReply) {
-    const query = new URLSearchParams(request.url.split('?')[1] ?? '').toString();
-    const choices = [...providers.values()].map((p) => ({
-      displayName: p.displayName,
-      href: `/.auth/login/${encodeURIComponent(p.id)}${query ? `?${query}` : ''}`,
-    }));
-    return page(reply, 200, signInPage(choices));
-  }
-
-  /** Not signed in: Easy Auth's unauthenticatedAction, with 401 for requests that are not navigations. */
-  function unauthenticated(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig) {
-    switch (appConfig.unauthenticatedAction) {
-      case 'Return403':
-        return reply.code(403).send({ error: 'not signed in' });
-      case 'Return401':
-        return reply
-          .code(401)
-          .header('www-authenticate', `Bearer realm="${appConfig.id}"`)
-          .send({ error: 'not signed in' });
-      default: {
-        const navigation =
-          request.headers['sec-fetch-mode'] === 'navigate' ||
-          (!request.headers['sec-fetch-mode'] && /text\/html/.test(request.headers.accept ?? ''));
-        if (!navigation || request.method !== 'GET')
-          return reply
-            .code(401)
-            .header('www-authenticate', `Bearer realm="${appConfig.id}"`)
-            .send({ error: 'not signed in' });
-        const back = `post_login_redirect_uri=${encodeURIComponent(request.url)}`;
-        return redirect(
-          reply,
-          appConfig.defaultProvider
-            ? `/.auth/login/${encodeURIComponent(appConfig.defaultProvider)}?${back}`
-            : `/.auth/login?${back}`,
-        );
-      }
-    }
-  }
-
-  /** Cookie-authenticated requests that change state must come from the app's own pages (CSRF). */
-  const crossSite = (request: FastifyRequest, host: string) =>
-    !['GET', 'HEAD', 'OPTIONS'].includes(request.method) && crossOrigin(request.headers, host);
-
-  /**
-   * The headers an app receives: the client's, cleaned (and, unless tunnelling an upgrade, without
-   * hop-by-hop headers, so a client's `Connection` cannot name SignOnce's own), plus identity,
-   * tokens and forwarding.
-   */
-  function headersToApp(
-    raw: IncomingMessage,
-    requestId: string,
-    host: string,
-    current: SignedIn | undefined,
-    upgrade = false,
-  ): Array<[string, string]> {
-    const remoteAddress = raw.socket.remoteAddress ?? '';
-    const trusted = fromTrustedProxy(remoteAddress);
-    const bearer = bearerToken(raw.headers.authorization);
-    const fromClient = forwardableHeaders(
-      raw.rawHeaders,
-      ownCookies,
-      bearer !== undefined && isAuthenticationTokenType(bearer),
-    ).filter(([name]) => !dropsForwardingHeader(name, trusted) && name.toLowerCase() !== 'x-request-id');
-    const headers = upgrade ? fromClient : endToEnd(fromClient);
-    // The id in SignOnce's log lines of this request (forwarded.ts requestIdOf), for the app's.
-    headers.push(['x-request-id', requestId]);
-    if (current) headers.push(...current.identityHeaders);
-    headers.push(
-      ...forwardedHeaders({
-        remoteAddress,
-        trusted,
-        headers: raw.headers,
-        proto: publicUrl.protocol.slice(0, -1),
-        host,
-      }),
-    );
-    return headers;
-  }
-
-  /** Whether a request without a session may reach the app anyway. */
-  const anonymousAllowed = (appConfig: AppConfig, url: string) =>
-    appConfig.unauthenticatedAction === 'AllowAnonymous' || isExcludedPath(url, appConfig.excludedPaths);
-
-  async function toApp(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
-    const current = await signedIn.resolve(request, appConfig, host);
-    if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
-    if (current && !current.byToken && crossSite(request, host))
-      return reply.code(403).send({ error: 'cross-site request refused' });
-    if (!current && !anonymousAllowed(appConfig, request.url)) return unauthenticated(request, reply, appConfig);
-    const headers = headersToApp(request.raw, request.id, host, current);
-    const started = performance.now();
-    const outcome = await proxy.forward(appConfig.upstream, request.raw, headers, reply, appConfig.upstreamTimeout);
-    ctx.metrics.upstreamSeconds.observe({ app: appConfig.id }, (performance.now() - started) / 1000);
-    if (outcome === 'ok' || outcome === 'interrupted') {
-      // Info, not warn: a client leaving mid-answer (a closed tab) is ordinary.
-      if (outcome === 'interrupted')
-        request.log.info(
-          { app: appConfig.id },
-          `the answer of ${appConfig.id} ended early: the client left or the app broke off`,
-        );
-      // Fastify logs completion only for the replies it sends; this one went out directly.
-      reply.log.info({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
-      return reply;
-    }
-    request.log.error(
-      { app: appConfig.id, outcome },
-      `upstream of ${appConfig.id} ${outcome === 'timeout' ? 'did not answer in time' : 'is unreachable'}`,
-    );
-    return outcome === 'timeout'
-      ? page(reply, 504, errorPage('The app did not answer in time', 'Please try again in a moment.'))
-      : page(reply, 502, errorPage('The app is not reachable', 'Please try again in a moment.'));
-  }
-
-  /** A sign-in to a disabled account: 401, a page for browsers, JSON for callers that sent JSON. */
-  function accountDisabled(request: FastifyRequest, reply: FastifyReply, error: AccountDisabledError) {
-    request.log.warn({ account: error.accountId }, 'sign-in refused: the account is disabled');
-    if (/^application\/json\b/i.test(request.headers['content-type'] ?? '')) {
-      return reply
-        .code(401)
-        .header('cache-control', 'no-store')
-        .send({ error: 'account_disabled', reason: error.message });
-    }
-    return page(reply, 401, errorPage('Account disabled', error.message));
-  }
 
   /** Health, readiness (any host but an app's), metrics (the auth host, for `metrics.allowFrom` only). */
   async function probe(call: Call, which: 'healthz' | 'readyz' | 'metrics') {
@@ -236,13 +96,13 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   /** No route: the app's on app hosts (but /.auth/*), 404 on the auth host, 421 on a host of no app. */
   function unmatched({ request, reply, target }: Call) {
     if (target.kind === 'app') {
-      if (pathOf(request.url).startsWith('/.auth/')) return reply.code(404).send({ error: 'no such /.auth endpoint' });
-      return toApp(request, reply, target.app, target.host);
+      if (pathOf(request.url).startsWith('/.auth/')) return sendError(reply, 404, NO_SUCH_AUTH_ENDPOINT);
+      return toApp(ctx, request, reply, target.app, target.host);
     }
-    if (target.kind === 'auth') return reply.code(404).send({ error: 'not found' });
-    return reply
-      .code(421)
-      .send({ error: `no app is configured for host ${JSON.stringify(request.headers.host ?? '')}` });
+    if (target.kind === 'auth') return sendError(reply, 404, NOT_FOUND);
+    return sendError(reply, 421, {
+      error: `no app is configured for host ${JSON.stringify(request.headers.host ?? '')}`,
+    });
   }
 
   // WebSocket upgrades bypass Fastify's routing: the same host routing, session, cross-origin check
@@ -267,7 +127,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       if (current && !current.byToken && crossOrigin(raw.headers, target.host))
         return refuseUpgrade(socket, 403, 'Forbidden');
       if (!current && !anonymousAllowed(target.app, raw.url ?? '/')) return refuseUpgrade(socket, 401, 'Unauthorized');
-      const headers = headersToApp(raw, requestIdOf(raw, fromTrustedProxy), target.host, current, true);
+      const headers = headersToApp(ctx, raw, requestIdOf(raw, fromTrustedProxy), target.host, current, true);
       tunnel(target.app.upstream, raw, headers, socket, head, (error) =>
         app.log.warn({ err: error, app: target.app.id }, 'WebSocket upstream failed'),
       );
@@ -278,7 +138,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   });
 
   app.all('/*', async (request, reply) => {
-    if (manyHosts(request.raw.rawHeaders)) return reply.code(400).send({ error: 'more than one Host header' });
+    if (manyHosts(request.raw.rawHeaders)) return sendError(reply, 400, MANY_HOSTS);
     const target = route(request.headers.host);
     const path = pathOf(request.url);
     const limited = rateLimitOf(target.kind, path);
@@ -297,17 +157,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       if (!found.route) return methodNotAllowed(reply, found.allow);
       return await found.route.handler(endpoints, { request, reply, target, params: found.params });
     } catch (error) {
-      // Every way in refuses a disabled account (accounts.ts assertEnabled); the answer is one.
-      if (error instanceof AccountDisabledError) return accountDisabled(request, reply, error);
-      // The store being unreachable must not look like a sign-out: 503, sessions kept.
-      if (error instanceof StoreUnavailableError)
-        request.log.error({ reason: error.message }, 'the store is unreachable: answered 503');
-      else request.log.error({ err: error }, 'request failed');
-      return page(
-        reply,
-        503,
-        errorPage('Service unavailable', 'SignOnce cannot serve this request right now. Please try again in a moment.'),
-      );
+      return answerError(request, reply, error);
     }
   });
 };

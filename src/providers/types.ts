@@ -1,5 +1,6 @@
 // The one seam between SignOnce and identity providers: start a sign-in, finish it from the
 // provider's callback. Everything provider-specific stays behind it.
+import { CodedError } from '../errors/index.ts';
 import type { ProviderTokens } from '../store/index.ts';
 
 /** A token for another resource than the sign-in's own: an RFC 8707 indicator, scopes, or both. */
@@ -91,11 +92,12 @@ export type ProviderErrorKind =
   /** The provider answered something that fails validation (bad token, wrong issuer, …). */
   | 'invalid-response';
 
-export class ProviderError extends Error {
+export class ProviderError extends CodedError {
+  static readonly code = 'ERR_PROVIDER';
+  readonly code = ProviderError.code;
   readonly kind: ProviderErrorKind;
   constructor(kind: ProviderErrorKind, message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = 'ProviderError';
     this.kind = kind;
   }
 

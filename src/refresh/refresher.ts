@@ -14,6 +14,7 @@
 // Tokens for another resource (src/refresh/resources.ts) are got with the sign-in's refresh
 // token, so they take the lock of the sign-in's tokens: a refresh token rotated by a resource's
 // refresh is written back there before anyone else uses the old one.
+import { CodedError } from '../errors/index.ts';
 import type { Provider } from '../providers/index.ts';
 import { ProviderError, rememberReceived } from '../providers/index.ts';
 import type { ProviderTokens, Store, StoredTokens, TokenRef } from '../store/index.ts';
@@ -32,13 +33,14 @@ export type RefreshFailure =
   /** Over the grant limit and no working access token stored: nothing was asked; retry after `retryAfterMs`. */
   | 'limited';
 
-export class RefreshError extends Error {
+export class RefreshError extends CodedError {
+  static readonly code = 'ERR_REFRESH_FAILED';
+  readonly code = RefreshError.code;
   readonly failure: RefreshFailure;
   /** For 'limited': how long until the provider may be asked again. */
   readonly retryAfterMs: number | undefined;
   constructor(failure: RefreshFailure, message: string, options?: ErrorOptions & { retryAfterMs?: number }) {
     super(message, options);
-    this.name = 'RefreshError';
     this.failure = failure;
     this.retryAfterMs = options?.retryAfterMs;
   }

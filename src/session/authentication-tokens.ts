@@ -2,6 +2,7 @@
 // session cookie (X-ZUMO-AUTH, or Authorization: Bearer). JWTs (RFC 7519) signed by SignOnce's own
 // keys, explicitly typed (RFC 8725 section 3.11) so no other JWT can pass for one, verified only
 // against SignOnce's key set with an allow-list of algorithms (RFC 8725 sections 2.1 and 3.1).
+import { CodedError } from '../errors/index.ts';
 import {
   createLocalJWKSet,
   decodeProtectedHeader,
@@ -60,11 +61,12 @@ export type TokenRefusal =
   | 'expired'
   | 'missing-claim';
 
-export class TokenRefused extends Error {
+export class TokenRefused extends CodedError {
+  static readonly code = 'ERR_TOKEN_REFUSED';
+  readonly code = TokenRefused.code;
   readonly reason: TokenRefusal;
   constructor(reason: TokenRefusal, message: string) {
     super(message);
-    this.name = 'TokenRefused';
     this.reason = reason;
   }
 }

@@ -4,6 +4,7 @@
 // Tables are read in batches by keyset pagination on their primary key; each batch is written in
 // one target transaction together with the cursor in store_copies, so a copy killed at any moment
 // resumes where the target's last commit left it.
+import { CodedError } from '../errors/index.ts';
 import type { Row, SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
 import { driverFor } from './index.ts';
 import { migrate } from './migrations.ts';
@@ -59,7 +60,9 @@ export interface CopyResult {
 }
 
 /** The target holds rows that no copy from this source put there; only --merge may add to it. */
-export class TargetNotEmptyError extends Error {
+export class TargetNotEmptyError extends CodedError {
+  static readonly code = 'ERR_TARGET_NOT_EMPTY';
+  readonly code = TargetNotEmptyError.code;
   readonly rows: Readonly<Record<string, number>>;
 
   constructor(rows: Readonly<Record<string, number>>) {
@@ -68,7 +71,6 @@ export class TargetNotEmptyError extends Error {
         .map(([table, n]) => `${table}: ${n}`)
         .join(', ')}`,
     );
-    this.name = 'TargetNotEmptyError';
     this.rows = rows;
   }
 }

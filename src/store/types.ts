@@ -2,6 +2,7 @@
 // suite in test/store/conformance.ts unchanged. Secrets never reach an implementation in clear:
 // provider tokens, session data, code payloads and private keys are sealed by the key ring before
 // they are written, and bearer secrets (session ids, one-time codes) are stored only as hashes.
+import { CodedError } from '../errors/index.ts';
 import type { SigningKey } from '../crypto/signing-keys.ts';
 
 export type { SigningKey };
@@ -312,31 +313,32 @@ export interface Store {
   purgeExpired(keep?: { renewableMs?: number; signInFailuresMs?: number }): Promise<PurgeCounts>;
 }
 
-export class IdentityConflictError extends Error {
+export class IdentityConflictError extends CodedError {
+  static readonly code = 'ERR_IDENTITY_CONFLICT';
+  readonly code = IdentityConflictError.code;
   constructor(provider: string) {
     super(`this ${provider} identity is already linked to another account`);
-    this.name = 'IdentityConflictError';
   }
 }
 
-export class UsernameTakenError extends Error {
+export class UsernameTakenError extends CodedError {
+  static readonly code = 'ERR_USERNAME_TAKEN';
+  readonly code = UsernameTakenError.code;
   constructor() {
     super('this username is taken');
-    this.name = 'UsernameTakenError';
   }
 }
 
-export class LastIdentityError extends Error {
+export class LastIdentityError extends CodedError {
+  static readonly code = 'ERR_LAST_IDENTITY';
+  readonly code = LastIdentityError.code;
   constructor() {
     super("this is the account's only identity: unlinking it would leave an account no one can sign in to");
-    this.name = 'LastIdentityError';
   }
 }
 
 /** The store cannot be used: unreachable, or its schema is newer than this SignOnce. */
-export class StoreUnavailableError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'StoreUnavailableError';
-  }
+export class StoreUnavailableError extends CodedError {
+  static readonly code = 'ERR_STORE_UNAVAILABLE';
+  readonly code = StoreUnavailableError.code;
 }

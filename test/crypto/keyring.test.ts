@@ -30,7 +30,7 @@ test('a value sealed under a key no longer listed fails with unknown-key', () =>
   const sealed = new Keyring([generateKey()]).seal('x', binding);
   assert.throws(
     () => new Keyring([generateKey()]).open(sealed, binding),
-    (e: unknown) => e instanceof SealedValueError && e.code === 'unknown-key',
+    (e: unknown) => e instanceof SealedValueError && e.reason === 'unknown-key',
   );
 });
 
@@ -46,7 +46,7 @@ test('wrong binding fails: another owner, another purpose, owner parts shifted',
   ]) {
     assert.throws(
       () => ring.open(sealed, other),
-      (e: unknown) => e instanceof SealedValueError && e.code === 'unauthentic',
+      (e: unknown) => e instanceof SealedValueError && e.reason === 'unauthentic',
       JSON.stringify(other),
     );
   }
@@ -62,7 +62,7 @@ test('tampered or malformed values fail with a typed error, never garbage', () =
     b[i]! ^= 1;
     return `${format}.${kid}.${b.toString('base64url')}`;
   };
-  const cases: Array<[string, string, SealedValueError['code']]> = [
+  const cases: Array<[string, string, SealedValueError['reason']]> = [
     ['bit flip in IV', flipped(0), 'unauthentic'],
     ['bit flip in ciphertext', flipped(14), 'unauthentic'],
     ['bit flip in tag', flipped(bytes.length - 1), 'unauthentic'],
@@ -81,7 +81,7 @@ test('tampered or malformed values fail with a typed error, never garbage', () =
   for (const [name, value, code] of cases) {
     assert.throws(
       () => ring.open(value, binding),
-      (e: unknown) => e instanceof SealedValueError && e.code === code,
+      (e: unknown) => e instanceof SealedValueError && e.reason === code,
       name,
     );
   }

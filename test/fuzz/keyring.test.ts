@@ -15,14 +15,14 @@ const ring = new Keyring([generateKey(), generateKey()]);
 const other = new Keyring([generateKey()]);
 const BASE64URL = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'];
 
-/** What open did: the plaintext, or the code of the SealedValueError (anything else fails the property). */
-function attempt(sealed: string, binding: Binding): Buffer | SealedValueError['code'] {
+/** What open did: the plaintext, or the reason of the SealedValueError (anything else fails the property). */
+function attempt(sealed: string, binding: Binding): Buffer | SealedValueError['reason'] {
   try {
     return ring.open(sealed, binding);
   } catch (error) {
     assert.ok(error instanceof SealedValueError, `not a SealedValueError: ${String(error)}`);
-    assert.ok(['malformed', 'unknown-key', 'unauthentic'].includes(error.code));
-    return error.code;
+    assert.ok(['malformed', 'unknown-key', 'unauthentic'].includes(error.reason));
+    return error.reason;
   }
 }
 

@@ -541,7 +541,7 @@ export function storeConformance(harness: StoreHarness): void {
         );
         await assert.rejects(
           store.getTokens({ accountId: b.id, provider: 'google', resource: '' }),
-          (e: unknown) => e instanceof SealedValueError && e.code === 'unauthentic',
+          (e: unknown) => e instanceof SealedValueError && e.reason === 'unauthentic',
         );
       });
     });
@@ -914,7 +914,7 @@ export function storeConformance(harness: StoreHarness): void {
         try {
           await assert.rejects(
             other.getTokens(ref),
-            (e: unknown) => e instanceof SealedValueError && e.code === 'unknown-key',
+            (e: unknown) => e instanceof SealedValueError && e.reason === 'unknown-key',
           );
         } finally {
           await other.close();

@@ -11,25 +11,14 @@ import type { GatewayContext } from '../context.ts';
 import { crossOrigin } from '../rules/cross-origin.ts';
 import { page, queryParam } from '../http.ts';
 import { errorPage } from '../pages.ts';
-import { invalidToken } from './tokens.ts';
-
-type StartLogin = (
-  request: FastifyRequest,
-  reply: FastifyReply,
-  appConfig: AppConfig,
-  host: string,
-  providerId: string,
-  link?: string,
-) => Promise<FastifyReply>;
+import { startLogin } from './sign-in.ts';
+import { CROSS_SITE_REFUSED, errorAnswer, invalidToken, notSignedIn, sendAnswer, sendError } from '../errors.ts';
 
 /** The identity a session was signed in with: the third-party token's (`via`, external-endpoint.ts), else its user's. */
 const signedInWith = (session: Session) =>
   (session.data.via ?? session.data.user) as Pick<SignedInIdentity, 'provider' | 'subject'> | undefined;
 
-const notSignedIn = (reply: FastifyReply) =>
-  reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
-
-export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
+export function accountRoutes(ctx: GatewayContext) {
   const { config, store, providers, signedIn, accounts, secure } = ctx;
 
   /** GET /.auth/me: one entry per linked identity, the one signed in with first (Easy Auth's shape). */
@@ -85,7 +74,7 @@ export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
         ),
       );
     }
-    return startLogin(request, reply, appConfig, host, providerId, current.session.ref);
+    return startLogin(ctx, request, reply, appConfig, host, providerId, current.session.ref);
   }
 
   /**
@@ -105,19 +94,18 @@ export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
     const current = await signedIn.identify(request, appConfig, host);
     if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
     if (!current) return notSignedIn(reply);
-    if (!current.byToken && crossOrigin(request.headers, host))
-      return reply.code(403).send({ error: 'cross-site request refused' });
+    if (!current.byToken && crossOrigin(request.headers, host)) return sendError(reply, 403, CROSS_SITE_REFUSED);
     const { accountId } = current.session;
     const subject = queryParam(request, 'subject');
     const linked = (await accounts.identities(accountId)).filter(
       (i) => i.provider === providerId && (subject === undefined || i.subject === subject),
     );
     if (linked.length === 0)
-      return reply.code(404).send({
+      return sendError(reply, 404, {
         error: `no ${providers.get(providerId)?.displayName ?? providerId} identity is linked to this account`,
       });
     if (linked.length > 1)
-      return reply.code(400).send({
+      return sendError(reply, 400, {
         error: 'several identities of this provider are linked: name one with ?subject=',
         subjects: linked.map((i) => i.subject),
       });
@@ -126,7 +114,7 @@ export function accountRoutes(ctx: GatewayContext, startLogin: StartLogin) {
       await store.unlinkIdentity(accountId, providerId, unlinked);
     } catch (error) {
       if (!(error instanceof LastIdentityError)) throw error;
-      return reply.code(409).send({ error: error.message });
+      return sendAnswer(request, reply, errorAnswer(error));
     }
     // Expired sessions too: one within the refresh grace could still be renewed.
     const ended = (await store.listAccountSessions(accountId)).filter((session) => {

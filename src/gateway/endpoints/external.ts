@@ -19,6 +19,7 @@ import { IdentityConflictError } from '../../store/index.ts';
 import type { GatewayContext } from '../context.ts';
 import { crossOrigin } from '../rules/cross-origin.ts';
 import { readJsonObject } from '../http.ts';
+import { errorAnswer, sendAnswer, sendError } from '../errors.ts';
 
 const BODY_LIMIT_BYTES = 64 * 1024;
 const SUBJECT_KEY_SECRET = 'external-subjects';
@@ -61,7 +62,7 @@ export function externalRoutes(ctx: GatewayContext) {
         typeof body.provider === 'string' ? body.provider : undefined,
       );
       if (typeof provider === 'string')
-        return reply.code(400).send({ error: 'invalid_request', reason: `"provider": ${provider}` });
+        return sendError(reply, 400, { error: 'invalid_request', reason: `"provider": ${provider}` });
       const outcome = await ctx.localAccounts.signIn(
         provider.id,
         body.username,
@@ -71,19 +72,22 @@ export function externalRoutes(ctx: GatewayContext) {
       if (outcome.ok) return outcome.accountId;
       if (outcome.reason === 'throttled') {
         const seconds = Math.ceil(outcome.retryAfterMs / 1000);
-        return reply
-          .code(429)
-          .header('retry-after', String(seconds))
-          .send({ error: 'throttled', reason: `too many failed attempts: try again in ${seconds} s` });
+        return sendError(
+          reply,
+          429,
+          { error: 'throttled', reason: `too many failed attempts: try again in ${seconds} s` },
+          { 'retry-after': String(seconds) },
+        );
       }
-      return reply
-        .code(401)
-        .send({ error: 'invalid_credentials', reason: 'the username or the password is not right' });
+      return sendError(reply, 401, {
+        error: 'invalid_credentials',
+        reason: 'the username or the password is not right',
+      });
     }
     const current = await signedIn.identify(request, appConfig, host);
     if (current && !('refused' in current) && (current.byToken || !crossOrigin(request.headers, host)))
       return current.session.accountId;
-    return reply.code(401).send({
+    return sendError(reply, 401, {
       error: 'credentials_required',
       reason:
         'this token is not linked to an account yet: send it again with the user\'s "username" and "password", or from a signed-in session',
@@ -98,28 +102,27 @@ export function externalRoutes(ctx: GatewayContext) {
     issuerId: string,
   ) {
     const issuer = config.externalIssuers.find((i) => i.id === issuerId);
-    if (!issuer) return reply.code(404).send({ error: `there is no external issuer "${issuerId}"` });
+    if (!issuer) return sendError(reply, 404, { error: `there is no external issuer "${issuerId}"` });
     if (!/^application\/json\b/i.test(request.headers['content-type'] ?? ''))
-      return reply.code(415).send({ error: 'send {"token": …} as application/json' });
+      return sendError(reply, 415, { error: 'send {"token": …} as application/json' });
     const body = await readJsonObject(request.raw, BODY_LIMIT_BYTES);
     if (!body || typeof body.token !== 'string')
-      return reply
-        .code(400)
-        .send({ error: 'invalid_request', reason: 'the body must be JSON: {"token": "<the identity token>"}' });
+      return sendError(reply, 400, {
+        error: 'invalid_request',
+        reason: 'the body must be JSON: {"token": "<the identity token>"}',
+      });
     let subject: string;
     try {
       subject = subjectOf(await verifyExternalToken(body.token, keys.get(issuer.id)!, issuer), issuer.subjectClaim);
     } catch (error) {
       if (error instanceof IssuerUnavailable) {
         log.warn({ issuer: issuer.id, reason: error.message }, 'external issuer unavailable');
-        return reply
-          .code(502)
-          .send({ error: 'issuer_unavailable', reason: `the keys of ${issuer.id} could not be fetched` });
+        return sendAnswer(request, reply, errorAnswer(error));
       }
       if (!(error instanceof ExternalTokenRefused)) throw error;
       request.log.info({ issuer: issuer.id, reason: error.message }, 'external token refused');
       ctx.metrics.signIns.inc({ provider: issuer.id, outcome: 'failed' });
-      return reply.code(401).send({ error: 'invalid_token', reason: error.message });
+      return sendAnswer(request, reply, errorAnswer(error));
     }
     secret ??= store.instanceSecret(SUBJECT_KEY_SECRET);
     const key = externalSubjectKey(await secret, issuer.issuer, subject);
@@ -132,9 +135,7 @@ export function externalRoutes(ctx: GatewayContext) {
         await store.linkIdentity(accountId, identityProvider(issuer), key);
       } catch (error) {
         if (!(error instanceof IdentityConflictError)) throw error;
-        return reply
-          .code(409)
-          .send({ error: 'already_linked', reason: 'this identity was linked to another account meanwhile' });
+        return sendAnswer(request, reply, errorAnswer(error));
       }
       log.info({ issuer: issuer.id, account: accountId }, 'external identity linked');
     }

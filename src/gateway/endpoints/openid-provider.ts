@@ -24,7 +24,8 @@ import {
   signInPage,
   signedOutPage,
 } from '../pages.ts';
-import type { signInRoutes } from './sign-in.ts';
+import { ssoSessionOf } from './handoff.ts';
+import { startInteractionLogin } from './sign-in.ts';
 import type { Session } from '../../store/index.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -35,11 +36,7 @@ export type ClientGrant =
   | { refused: 'invalid_token' | 'invalid_dpop_proof'; reason?: string };
 
 /** `endSession`: SignOnce's sign-out of a session (single logout), for RP-initiated logout. */
-export function oidcRoutes(
-  ctx: GatewayContext,
-  signIn: ReturnType<typeof signInRoutes>,
-  endSession: (session: Session) => Promise<void>,
-) {
+export function oidcRoutes(ctx: GatewayContext, endSession: (session: Session) => Promise<void>) {
   const { config, store, providers, authenticationTokens, log } = ctx;
   if (config.clients.length === 0) return undefined;
   const postLogoutOrigins = [
@@ -51,9 +48,9 @@ export function oidcRoutes(
     authenticationTokens,
     accounts: ctx.accounts,
     sso: {
-      accountOf: async (cookieHeader) => (await signIn.ssoSessionOf(cookieHeader))?.session.accountId,
+      accountOf: async (cookieHeader) => (await ssoSessionOf(ctx, cookieHeader))?.session.accountId,
       endedBy: async (cookieHeader) => {
-        const sso = await signIn.ssoSessionOf(cookieHeader);
+        const sso = await ssoSessionOf(ctx, cookieHeader);
         if (sso) await endSession(sso.session);
       },
     },
@@ -157,7 +154,7 @@ export function oidcRoutes(
     // recent enough for this request (prompt=login, max_age); else the user signs in again, and the
     // provider is asked to authenticate them anew (prompt=login), not from a session of its own.
     const requirements = loginRequirements(details.params);
-    const sso = details.prompt.name === 'login' ? await signIn.ssoSessionOf(request.headers.cookie) : undefined;
+    const sso = details.prompt.name === 'login' ? await ssoSessionOf(ctx, request.headers.cookie) : undefined;
     const ssoAnswers = sso !== undefined && authenticationSatisfies(sso.session.createdAt, requirements, Date.now());
     const freshLogin =
       !ssoAnswers && (requirements.promptLogin || requirements.maxAge !== undefined) ? 'login' : undefined;
@@ -176,7 +173,7 @@ export function oidcRoutes(
       const providerId = decodeURIComponent(action.slice('login/'.length));
       if (!providers.has(providerId))
         return page(reply, 404, errorPage('Unknown sign-in provider', `There is no provider "${providerId}".`));
-      return signIn.startInteractionLogin(reply, providerId, uid, path, freshLogin);
+      return startInteractionLogin(ctx, reply, providerId, uid, path, freshLogin);
     }
     if (action === 'consent') {
       if (request.method !== 'POST' || crossOrigin(request.headers, ctx.publicUrl.host))
@@ -196,7 +193,7 @@ export function oidcRoutes(
       if (sso && ssoAnswers)
         return finish(request, reply, provider, { login: loginResult(sso.session.accountId, sso.session.createdAt) });
       const choices = [...providers.values()];
-      if (choices.length === 1) return signIn.startInteractionLogin(reply, choices[0]!.id, uid, path, freshLogin);
+      if (choices.length === 1) return startInteractionLogin(ctx, reply, choices[0]!.id, uid, path, freshLogin);
       return page(
         reply,
         200,

@@ -9,13 +9,12 @@ import type { GatewayContext } from '../context.ts';
 import { crossOrigin } from '../rules/cross-origin.ts';
 import { page, queryParam, readBody } from '../http.ts';
 import { errorPage, passwordForm } from '../pages.ts';
-import type { signInRoutes } from './sign-in.ts';
+import { continueLogin, loginExpired, takeLogin } from './login-binding.ts';
+import { signedInAt } from './sign-in.ts';
 
 const FORM_LIMIT_BYTES = 8 * 1024;
 
-type SignIn = ReturnType<typeof signInRoutes>;
-
-export function passwordRoutes(ctx: GatewayContext, signIn: SignIn) {
+export function passwordRoutes(ctx: GatewayContext) {
   const { localAccounts: local, publicUrl, formTargets, clientAddressOf, log } = ctx;
 
   const formPath = (provider: PasswordProvider, register: boolean) =>
@@ -73,12 +72,12 @@ export function passwordRoutes(ctx: GatewayContext, signIn: SignIn) {
       return page(reply.header('connection', 'close'), 413, errorPage('Sign-in refused', 'The form is too large.'));
     const form = new URLSearchParams(body.toString('utf8'));
     const field = (name: string) => form.get(name) ?? '';
-    const taken = await signIn.takeLogin(request, reply, provider, field('state'));
-    if (!taken) return signIn.loginExpired(reply);
+    const taken = await takeLogin(ctx, request, reply, provider, field('state'));
+    if (!taken) return loginExpired(reply);
     const { login } = taken;
     const username = field('username');
     const again = async (status: number, problem: string, headers: Record<string, string> = {}) => {
-      const state = await signIn.continueLogin(reply, login);
+      const state = await continueLogin(ctx, reply, login);
       return page(reply.headers(headers), status, view(provider, register, state, { username, problem }), formTargets);
     };
 
@@ -87,11 +86,11 @@ export function passwordRoutes(ctx: GatewayContext, signIn: SignIn) {
       const registered = await local.register(provider.id, username, field('password'), provider.minLength);
       if (!registered.ok) return again(400, `${registered.problem[0]!.toUpperCase()}${registered.problem.slice(1)}.`);
       log.info({ provider: provider.id, account: registered.accountId }, 'local account registered');
-      return signIn.signedInAt(request, reply, provider, login, registered.result);
+      return signedInAt(ctx, request, reply, provider, login, registered.result);
     }
     const address = clientAddressOf(request.raw);
     const outcome = await local.signIn(provider.id, username, field('password'), address);
-    if (outcome.ok) return signIn.signedInAt(request, reply, provider, login, outcome.result);
+    if (outcome.ok) return signedInAt(ctx, request, reply, provider, login, outcome.result);
     if (outcome.reason === 'throttled') {
       const seconds = Math.ceil(outcome.retryAfterMs / 1000);
       request.log.warn({ provider: provider.id, retryAfterSeconds: seconds }, 'password sign-in throttled');

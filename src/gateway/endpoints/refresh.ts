@@ -7,29 +7,14 @@
 // GET /.auth/token on the auth host: an OpenID client's way to its user's provider token.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
-import { RefreshError, unlessRefreshedSince, type RefreshFailure } from '../../refresh/refresher.ts';
+import { RefreshError, unlessRefreshedSince } from '../../refresh/refresher.ts';
 import type { StoredTokens } from '../../store/index.ts';
 import type { GatewayContext } from '../context.ts';
-import { queryParam, tooManyRequests } from '../http.ts';
+import { queryParam } from '../http.ts';
+import { errorAnswer, invalidToken, notSignedIn, sendAnswer, sendError, tooManyRequests } from '../errors.ts';
 import type { Identified } from '../../session/signed-in.ts';
 import type { ClientGrant } from './openid-provider.ts';
 import { DPOP_ALGORITHMS } from '../../openid-provider/dpop.ts';
-import { invalidToken } from './tokens.ts';
-
-// 'limited' is answered as every rate limit is (tooManyRequests).
-const STATUS: Readonly<Record<Exclude<RefreshFailure, 'limited'>, number>> = {
-  'no-refresh-token': 400,
-  refused: 403,
-  unreachable: 503,
-  'invalid-response': 502,
-};
-const ADVICE: Readonly<Record<Exclude<RefreshFailure, 'limited'>, string>> = {
-  'no-refresh-token':
-    'no refresh token is stored for this sign-in: sign in again with offline access (the offline_access scope, or access_type=offline at Google)',
-  refused: 'the provider refused the refresh (consent revoked, or the grant expired): sign in again',
-  unreachable: 'the provider could not be reached; the stored tokens are unchanged: try again later',
-  'invalid-response': 'the provider answered something SignOnce could not accept; the stored tokens are unchanged',
-};
 
 /** `{"access_token", "expires_on"}` of stored tokens. */
 const tokenAnswer = ({ tokens }: StoredTokens) => ({
@@ -63,13 +48,13 @@ export function refreshRoutes(ctx: GatewayContext) {
   ): Promise<Identified | FastifyReply> {
     const current = await signedIn.identify(request, appConfig, host, expiredGraceMs);
     if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
-    if (!current) return reply.code(401).header('cache-control', 'no-store').send({ error: 'not signed in' });
+    if (!current) return notSignedIn(reply);
     return callerFlood(reply, current.session.accountId) ?? current;
   }
 
   /**
-   * A refresh that failed, answered and logged. Over the grant limit: 429 with Retry-After
-   * (RFC 6585 section 4), counted as other rate limits are rather than logged.
+   * A refresh that failed, answered (errors.ts) and logged. Over the grant limit (429 with
+   * Retry-After), counted as other rate limits are rather than logged.
    */
   function refreshFailed(
     request: FastifyRequest,
@@ -78,18 +63,13 @@ export function refreshRoutes(ctx: GatewayContext) {
     provider: string,
     accountId: string,
   ) {
-    if (error.failure === 'limited') {
-      ctx.metrics.rateLimited.inc({ limit: 'refresh-provider-grants' });
-      return tooManyRequests(reply, error.retryAfterMs ?? 0);
-    }
-    request.log.warn(
-      { provider, account: accountId, failure: error.failure, reason: error.message },
-      'token refresh failed',
-    );
-    return reply
-      .code(STATUS[error.failure])
-      .header('cache-control', 'no-store')
-      .send({ error: ADVICE[error.failure], reason: error.failure });
+    if (error.failure === 'limited') ctx.metrics.rateLimited.inc({ limit: 'refresh-provider-grants' });
+    else
+      request.log.warn(
+        { provider, account: accountId, failure: error.failure, reason: error.message },
+        'token refresh failed',
+      );
+    return sendAnswer(request, reply, errorAnswer(error));
   }
 
   async function refresh(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
@@ -124,17 +104,19 @@ export function refreshRoutes(ctx: GatewayContext) {
     const resource = appConfig.resources.find((r) => r.alias === alias);
     if (!resource) {
       const declared = appConfig.resources.map((r) => r.alias).join(', ') || 'none';
-      return reply
-        .code(400)
-        .header('cache-control', 'no-store')
-        .send({
+      return sendError(
+        reply,
+        400,
+        {
           error: `${alias === undefined ? 'the resource parameter is missing' : `"${alias}" is not a resource of this app`} (declared: ${declared})`,
-        });
+        },
+        { 'cache-control': 'no-store' },
+      );
     }
     const { accountId } = current.session;
     let stored;
     try {
-      stored = await signedIn.resourceToken(accountId, resource);
+      stored = await ctx.freshTokens.resourceToken(accountId, resource);
     } catch (error) {
       if (!(error instanceof RefreshError)) throw error;
       return refreshFailed(request, reply, error, resource.provider, accountId);
@@ -158,20 +140,26 @@ export function refreshRoutes(ctx: GatewayContext) {
     // invalid_dpop_proof, with both schemes' challenges (the token's binding says which applies).
     if ('refused' in grant) {
       const bearerError = grant.refused === 'invalid_token' ? `, error="invalid_token"` : '';
-      return reply
-        .code(401)
-        .header('www-authenticate', [
-          `Bearer ${realm}${bearerError}`,
-          `DPoP ${realm}, error="${grant.refused}", algs="${DPOP_ALGORITHMS.join(' ')}"`,
-        ])
-        .header('cache-control', 'no-store')
-        .send({ error: grant.refused, ...(grant.reason ? { error_description: grant.reason } : {}) });
+      return sendError(
+        reply,
+        401,
+        { error: grant.refused, ...(grant.reason ? { error_description: grant.reason } : {}) },
+        {
+          'www-authenticate': [
+            `Bearer ${realm}${bearerError}`,
+            `DPoP ${realm}, error="${grant.refused}", algs="${DPOP_ALGORITHMS.join(' ')}"`,
+          ],
+          'cache-control': 'no-store',
+        },
+      );
     }
     if (!grant.scopes.has('provider_tokens'))
-      return reply
-        .code(403)
-        .header('www-authenticate', `Bearer ${realm}, error="insufficient_scope", scope="provider_tokens"`)
-        .send({ error: 'insufficient_scope' });
+      return sendError(
+        reply,
+        403,
+        { error: 'insufficient_scope' },
+        { 'www-authenticate': `Bearer ${realm}, error="insufficient_scope", scope="provider_tokens"` },
+      );
     const flooded = callerFlood(reply, grant.accountId);
     if (flooded) return flooded;
     const identities = await store.listIdentities(grant.accountId);
@@ -180,14 +168,14 @@ export function refreshRoutes(ctx: GatewayContext) {
       identities.find((i) => providers.get(i.provider)?.refresh)?.provider ??
       identities[0]?.provider;
     if (!providerId || !identities.some((i) => i.provider === providerId)) {
-      return reply.code(404).send({
+      return sendError(reply, 404, {
         error: `no ${providerId ? `"${providerId}" ` : ''}identity is linked to this account`,
         linked: identities.map((i) => i.provider).filter((p) => providers.has(p)),
       });
     }
     let stored;
     try {
-      stored = await signedIn.freshTokens(grant.accountId, providerId);
+      stored = await ctx.freshTokens.of(grant.accountId, providerId);
     } catch (error) {
       if (!(error instanceof RefreshError)) throw error;
       return refreshFailed(request, reply, error, providerId, grant.accountId);

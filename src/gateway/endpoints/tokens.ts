@@ -3,21 +3,15 @@
 // answers when a presented token is not accepted.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
+import { credentialOf, sessionOfToken } from '../../session/credentials.ts';
 import type { GatewayContext } from '../context.ts';
+import { invalidToken, sendError } from '../errors.ts';
 import { readJsonObject } from '../http.ts';
 
 const EXCHANGE_LIMIT_BYTES = 4096;
 
-/** RFC 6750 section 3.1: the token presented is not accepted. */
-export const invalidToken = (reply: FastifyReply, appConfig: AppConfig, why: string) =>
-  reply
-    .code(401)
-    .header('www-authenticate', `Bearer realm="${appConfig.id}", error="invalid_token"`)
-    .header('cache-control', 'no-store')
-    .send({ error: 'the authentication token is not accepted here', reason: why });
-
 export function tokenRoutes(ctx: GatewayContext) {
-  const { config, authenticationTokens, appsById, signedIn, authUrl } = ctx;
+  const { config, authenticationTokens, appsById, authUrl } = ctx;
 
   /** GET /.well-known/jwks.json: the public keys tokens may be verified with now. */
   async function keySet(request: FastifyRequest, reply: FastifyReply) {
@@ -42,20 +36,20 @@ export function tokenRoutes(ctx: GatewayContext) {
    * a token is accepted here, never the cookie: no page of another site can have tokens minted.
    */
   async function exchange(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig) {
-    const credential = signedIn.credentialOf(request.headers);
+    const credential = credentialOf(request.headers, config.session.cookieName);
     if (!credential || !('token' in credential))
       return invalidToken(reply, appConfig, 'no authentication token presented');
     const audience = (await readJsonObject(request.raw, EXCHANGE_LIMIT_BYTES))?.audience;
     const target = typeof audience === 'string' ? appsById.get(audience) : undefined;
     if (!target)
-      return reply.code(400).send({ error: 'the body must be {"audience": "<app id>"} naming a configured app' });
-    const found = await signedIn.sessionOfToken(credential.token, appConfig);
+      return sendError(reply, 400, { error: 'the body must be {"audience": "<app id>"} naming a configured app' });
+    const found = await sessionOfToken(ctx, credential.token, appConfig);
     if ('refused' in found) return invalidToken(reply, appConfig, found.refused);
     const { claims, session } = found;
     if (target.id !== claims.aud && !target.acceptTokensFrom.includes(claims.aud)) {
-      return reply
-        .code(403)
-        .send({ error: `app "${target.id}" does not accept tokens of app "${claims.aud}" (acceptTokensFrom)` });
+      return sendError(reply, 403, {
+        error: `app "${target.id}" does not accept tokens of app "${claims.aud}" (acceptTokensFrom)`,
+      });
     }
     const authenticationToken = await authenticationTokens.issue(session, target.id, claims.idp);
     return reply.header('cache-control', 'no-store').send({ authenticationToken });

@@ -1,0 +1,71 @@
+// What a request on an app host presents — SignOnce's authentication token (X-ZUMO-AUTH, or a
+// bearer token of its type) or else its session cookie — and the live session each leads to.
+import type { IncomingHttpHeaders } from 'node:http';
+import type { AppConfig } from '../config/index.ts';
+import type { Keyring } from '../crypto/keyring.ts';
+import type { Session, Store } from '../store/index.ts';
+import { TokenRefused, isAuthenticationTokenType, type AuthenticationClaims } from './authentication-tokens.ts';
+import type { AuthenticationTokens } from './authentication-tokens.ts';
+import { openSessionCookie, readCookie } from './cookies.ts';
+
+/** A token was presented and is not accepted here: 401, whatever else the request carries. */
+export interface Refused {
+  readonly refused: string;
+}
+
+export type Credential = { token: string } | { cookie: string };
+
+/** The token in `Authorization: Bearer <token>`, if that is the header's form. */
+export const bearerToken = (authorization: string | undefined) => /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];
+
+/** What a request presents: SignOnce's token (X-ZUMO-AUTH, or a bearer token of its type), else its cookie. */
+export function credentialOf(headers: IncomingHttpHeaders, cookieName: string): Credential | undefined {
+  const zumo = headers['x-zumo-auth'];
+  if (typeof zumo === 'string') return { token: zumo.trim() };
+  const bearer = bearerToken(headers.authorization);
+  if (bearer && isAuthenticationTokenType(bearer)) return { token: bearer };
+  const cookie = readCookie(headers.cookie, cookieName);
+  return cookie ? { cookie } : undefined;
+}
+
+/** A credential's key in the cache of resolved answers (signed-in-cache.ts). */
+export const cacheKeyOf = (credential: Credential) =>
+  'token' in credential ? `token:${credential.token}` : `cookie:${credential.cookie}`;
+
+/**
+ * The claims and live session of a token accepted by this app (its own, or one of an app it
+ * trusts). With `expiredGraceMs` (the /.auth/refresh grace, only there), also a token and
+ * session expired at most that long ago.
+ */
+export async function sessionOfToken(
+  deps: { authenticationTokens: AuthenticationTokens; store: Store },
+  token: string,
+  appConfig: AppConfig,
+  expiredGraceMs = 0,
+): Promise<{ claims: AuthenticationClaims; session: Session } | Refused> {
+  let claims;
+  try {
+    claims = await deps.authenticationTokens.verify(
+      token,
+      [appConfig.id, ...appConfig.acceptTokensFrom],
+      expiredGraceMs / 1000,
+    );
+  } catch (error) {
+    if (error instanceof TokenRefused) return { refused: error.reason };
+    throw error;
+  }
+  // A token works while its session lives: a sign-out ends the tokens issued for it too.
+  const session = await deps.store.getSessionByRef(claims.sid, expiredGraceMs);
+  if (!session || session.accountId !== claims.sub) return { refused: 'session-ended' };
+  return { claims, session };
+}
+
+/** The live session of a session cookie sealed for `host`; undefined for any other cookie. */
+export async function sessionOfCookie(
+  deps: { keyring: Keyring; store: Store },
+  cookie: string,
+  host: string,
+): Promise<Session | undefined> {
+  const secret = openSessionCookie(deps.keyring, cookie, host);
+  return secret ? await deps.store.getSession(secret) : undefined;
+}
