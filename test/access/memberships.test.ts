@@ -15,7 +15,7 @@ import { openStore, type Store } from '../../src/store/index.ts';
 import { startOidcProvider, type TestIdp } from '../support/idp.ts';
 import { freePort } from '../support/ports.ts';
 import { tempDir } from '../support/tmp.ts';
-import { UserAgent, finalUrl } from '../support/user-agent.ts';
+import { providerSignIn } from '../support/sign-in.ts';
 
 const MINUTE = 60_000;
 const CALLBACK = 'http://127.0.0.1:9/callback';
@@ -94,20 +94,7 @@ function reader(): MembershipReader {
  * (The IdP's GitHub-style user id is 4200 + the name's length: one name length per GitHub user.)
  */
 async function signIn(providerId: string, user: string) {
-  const provider = providers.get(providerId)!;
-  const state = `state-${user}`;
-  const { url, pending } = await provider.begin({ callbackUrl: CALLBACK, state });
-  const ua = new UserAgent();
-  ua.holdRedirectsTo = /^http:\/\/127\.0\.0\.1:9\/callback\?/;
-  let page = await ua.navigate(url);
-  page = await ua.submitForm(finalUrl(page), await page.text(), { login: user, password: 'any' });
-  if (/\/interaction\//.test(finalUrl(page))) page = await ua.submitForm(finalUrl(page), await page.text());
-  const result = await provider.complete!({
-    callbackUrl: CALLBACK,
-    currentUrl: new URL(page.headers.get('location')!),
-    state,
-    pending,
-  });
+  const result = await providerSignIn(providers.get(providerId)!, user, CALLBACK);
   const { account } = await store.resolveIdentity(providerId, result.subject);
   await store.putTokens({ accountId: account.id, provider: providerId, resource: '' }, result.tokens);
   return { accountId: account.id, tokens: result.tokens };
