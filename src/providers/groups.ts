@@ -109,12 +109,13 @@ export async function oidcGroups(tokens: ProviderTokens, graphUrl: string | unde
 export function nextLink(header: string | null): string | undefined {
   for (const link of header?.split(',') ?? []) {
     const match = /^\s*<([^>]*)>(.*)$/.exec(link);
-    const rel = match?.[2]!
+    if (!match) continue;
+    const rel = match[2]!
       .split(';')
       .map((param) => /^\s*rel\s*=\s*"?([^"]*)"?\s*$/i.exec(param)?.[1])
       .find((value) => value !== undefined);
     // RFC 8288 section 3.3: rel is a space-separated list of relation types, compared case-insensitively.
-    if (rel?.toLowerCase().split(/\s+/).includes('next')) return match![1];
+    if (rel?.toLowerCase().split(/\s+/).includes('next')) return match[1];
   }
   return undefined;
 }
