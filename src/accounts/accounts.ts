@@ -81,7 +81,12 @@ export class Accounts {
   async signIn(identity: ProvenIdentity): Promise<{ accountId: string; linkedByEmail: boolean }> {
     const key = await this.#emailKey(identity);
     let linkedByEmail = false;
-    if (key && !(await this.#store.findIdentity(identity.provider, identity.subject))) {
+    // Only an identity of a listed provider joins an account by e-mail (the key is kept for all).
+    if (
+      key &&
+      this.#linkByEmail.includes(identity.provider) &&
+      !(await this.#store.findIdentity(identity.provider, identity.subject))
+    ) {
       const match = accountByEmail(await this.#store.findIdentitiesByEmailKey(key), this.#linkByEmail);
       if (match) linkedByEmail = await this.#linkUnlessTaken(match, identity);
     }
@@ -145,14 +150,22 @@ export class Accounts {
     }
   }
 
-  /** The key of the identity's e-mail, kept only for listed providers that vouch for it. */
+  /**
+   * The key of the e-mail the identity's provider vouches for: kept for every such identity, so
+   * operators find accounts by e-mail (findAccount); linking considers only those of listed
+   * providers (accountByEmail).
+   */
   async #emailKey(identity: ProvenIdentity): Promise<string | null> {
-    if (!this.#linkByEmail.includes(identity.provider)) return null;
     const email = verifiedEmail(identity.claims);
     if (!email) return null;
     this.#secret ??= this.#store.instanceSecret(EMAIL_KEY_SECRET);
     return emailKey(await this.#secret, email);
   }
+}
+
+/** The key identities with this e-mail are recorded under (linking.ts emailKey, under the store's secret). */
+export async function emailKeyOf(store: Store, email: string): Promise<string> {
+  return emailKey(await store.instanceSecret(EMAIL_KEY_SECRET), email);
 }
 
 /** What is recorded of an identity's sign-in. */

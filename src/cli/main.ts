@@ -10,6 +10,7 @@ const commands: Record<string, () => Promise<Command>> = {
   keys: () => import('./keys.ts'),
   users: () => import('./users.ts'),
   accounts: () => import('./accounts.ts'),
+  groups: () => import('./groups.ts'),
   store: () => import('./store.ts'),
 };
 

@@ -143,6 +143,8 @@ const oidcFields = {
   clientSecret: z.string().optional(),
   scopes: z.array(text).optional(),
   authorizationParams: stringMap.optional(),
+  // Microsoft Graph, to resolve Entra ID group overage (README, "Groups from providers").
+  graphUrl: httpUrl.optional(),
 };
 const oauth2Fields = {
   authorizationUrl: httpUrl,
@@ -154,6 +156,9 @@ const oauth2Fields = {
   scopes: z.array(text).optional(),
   claims: z.strictObject({ id: text.optional(), name: text.optional(), email: text.optional() }).optional(),
   authorizationParams: stringMap.optional(),
+  // GitHub-style lists of the user's organisations and teams, read as groups (README, "Groups from providers").
+  orgsUrl: httpUrl.optional(),
+  teamsUrl: httpUrl.optional(),
 };
 const oauth1Fields = {
   requestTokenUrl: httpUrl,
@@ -408,6 +413,15 @@ export const configSchema = z.strictObject({
   // Off unless providers are listed: a new identity joins the account whose identity (of a listed
   // provider) has the same e-mail, when both providers assert email_verified.
   accounts: z.strictObject({ linkByVerifiedEmail: z.array(id).default([]) }).prefault({}),
+  // Memberships read from providers are read again once older than refreshAfter (in the background
+  // while younger than maxAge); older than maxAge and unreadable, rules needing groups refuse.
+  groups: z
+    .strictObject({ refreshAfter: duration.prefault('10m'), maxAge: duration.prefault('1h') })
+    .refine((g) => g.refreshAfter <= g.maxAge, {
+      message: 'must not be longer than maxAge (memberships older than maxAge are not used)',
+      path: ['refreshAfter'],
+    })
+    .prefault({}),
   providers: z.array(z.discriminatedUnion('type', PROVIDER_SCHEMAS)).default([]),
   apps: z.array(app).default([]),
   externalIssuers: z.array(externalIssuer).default([]),

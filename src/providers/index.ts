@@ -42,6 +42,7 @@ export function createProvider(config: ProviderConfig, resources: readonly strin
         scopes: (fields.scopes as string[] | undefined) ?? ['openid', 'profile', 'email'],
         authorizationParams: fields.authorizationParams as Record<string, string> | undefined,
         resources,
+        graphUrl: fields.graphUrl as string | undefined,
         ...(apple ? { callbackClaims: appleUserClaims } : {}),
       });
     }
@@ -59,6 +60,8 @@ export function createProvider(config: ProviderConfig, resources: readonly strin
         claims: fields.claims as OAuth2Settings['claims'],
         authorizationParams: fields.authorizationParams as Record<string, string> | undefined,
         resources,
+        orgsUrl: fields.orgsUrl as string | undefined,
+        teamsUrl: fields.teamsUrl as string | undefined,
       });
     case 'oauth1':
       return new OAuth1Provider({

@@ -2,6 +2,7 @@
 // PKCE, then the user's profile from a userinfo endpoint, its fields named by `claims` in config.
 import * as client from 'openid-client';
 import { principalName, toClaims } from './claims.ts';
+import { githubGroups } from './groups.ts';
 import {
   TIMEOUT_SECONDS,
   authorizationRequest,
@@ -10,7 +11,7 @@ import {
   providerTokens,
   refreshGrant,
 } from './oauth-common.ts';
-import type { ProviderTokens } from '../store/index.ts';
+import type { GroupsAndRoles, ProviderTokens } from '../store/index.ts';
 import {
   ProviderError,
   type PendingSignIn,
@@ -33,6 +34,9 @@ export interface OAuth2Settings extends ProviderIdentity {
   readonly authorizationParams?: Readonly<Record<string, string>> | undefined;
   /** RFC 8707 resource indicators every sign-in names (the resources apps get tokens for). */
   readonly resources?: readonly string[] | undefined;
+  /** GitHub-style lists of the user's organisations and teams, read as groups. */
+  readonly orgsUrl?: string | undefined;
+  readonly teamsUrl?: string | undefined;
 }
 
 export class OAuth2Provider implements Provider {
@@ -41,12 +45,15 @@ export class OAuth2Provider implements Provider {
   readonly displayName: string;
   readonly #settings: OAuth2Settings;
   readonly #config: client.Configuration;
+  /** Present only with orgsUrl or teamsUrl: a plain OAuth 2 provider tells no groups. */
+  readonly readGroups?: (tokens: ProviderTokens) => Promise<GroupsAndRoles>;
 
   constructor(settings: OAuth2Settings) {
     this.id = settings.id;
     this.type = settings.type;
     this.displayName = settings.displayName;
     this.#settings = settings;
+    if (settings.orgsUrl || settings.teamsUrl) this.readGroups = (tokens) => githubGroups(tokens, settings);
     const authorization = new URL(settings.authorizationUrl);
     // No discovery in plain OAuth 2: the endpoints are configured. The issuer is the
     // authorization server's origin (checked against an RFC 9207 `iss` when the server sends one).

@@ -4,6 +4,7 @@
 import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { principalName, toClaims } from './claims.ts';
+import { oidcGroups } from './groups.ts';
 import { idTokenStaleness } from './single-use.ts';
 import {
   TIMEOUT_SECONDS,
@@ -13,7 +14,7 @@ import {
   providerTokens,
   refreshGrant,
 } from './oauth-common.ts';
-import type { ProviderTokens } from '../store/index.ts';
+import type { GroupsAndRoles, ProviderTokens } from '../store/index.ts';
 import {
   ProviderError,
   type ClientTokens,
@@ -35,6 +36,8 @@ export interface OidcSettings extends ProviderIdentity {
   readonly resources?: readonly string[] | undefined;
   /** Claims the callback URL carries beside the code (Apple's `user`); the ID token's win. */
   readonly callbackClaims?: (callback: URL) => Record<string, unknown>;
+  /** Microsoft Graph, to read the groups of an Entra ID group overage. */
+  readonly graphUrl?: string | undefined;
 }
 
 /** client_secret_post (RFC 6749 section 2.3.1) with the settings' secret, or none for public clients. */
@@ -154,6 +157,10 @@ export class OidcProvider implements Provider {
 
   async refresh(current: ProviderTokens, target?: TokenTarget): Promise<ProviderTokens> {
     return refreshGrant(await this.#discover(), current, target);
+  }
+
+  readGroups(tokens: ProviderTokens): Promise<GroupsAndRoles> {
+    return oidcGroups(tokens, this.#settings.graphUrl);
   }
 
   async endSessionUrl({

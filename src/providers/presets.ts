@@ -23,6 +23,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     fields: {
       issuer: 'https://login.microsoftonline.com/common/v2.0',
       scopes: ['openid', 'profile', 'email', 'offline_access'],
+      graphUrl: 'https://graph.microsoft.com',
     },
   },
   // Personal Microsoft accounts all sign in through the consumers tenant.
@@ -63,6 +64,8 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
       userinfoUrl: 'https://api.github.com/user',
       scopes: ['read:user', 'user:email'],
       claims: { id: 'id', name: 'login', email: 'email' },
+      orgsUrl: 'https://api.github.com/user/orgs',
+      teamsUrl: 'https://api.github.com/user/teams',
     },
   },
   twitter: {

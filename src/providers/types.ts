@@ -1,7 +1,7 @@
 // The one seam between SignOnce and identity providers: start a sign-in, finish it from the
 // provider's callback. Everything provider-specific stays behind it.
 import { CodedError } from '../errors/index.ts';
-import type { ProviderTokens } from '../store/index.ts';
+import type { GroupsAndRoles, ProviderTokens } from '../store/index.ts';
 
 /** A token for another resource than the sign-in's own: an RFC 8707 indicator, scopes, or both. */
 export interface TokenTarget {
@@ -73,6 +73,13 @@ export interface Provider extends ProviderIdentity {
    * the grant: revoked, expired or reused). Absent where the protocol has no refresh.
    */
   refresh?(current: ProviderTokens, target?: TokenTarget): Promise<ProviderTokens>;
+  /**
+   * The groups and roles the provider says the user of `tokens` (the sign-in's, as stored; the
+   * caller refreshes them first when they expire soon) has now: OpenID Connect `groups`/`roles`
+   * claims, with Entra ID group overage read from Microsoft Graph; GitHub-style organisations and
+   * teams. Throws ProviderError when they cannot be read. Absent where the provider tells none.
+   */
+  readGroups?(tokens: ProviderTokens): Promise<GroupsAndRoles>;
   /**
    * Where to send the browser to sign out at the provider too (OpenID Connect RP-Initiated
    * Logout 1.0), or undefined when the provider offers no such endpoint.

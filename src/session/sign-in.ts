@@ -1,6 +1,7 @@
 // What a sign-in does once a provider (or SignOnce's own form) proved who signed in, apart from
 // HTTP (src/gateway/endpoints/sign-in.ts has the steps, cookies and pages): the account, the
 // tokens kept, the session; or, for a link, the identity joined to a session's account.
+import type { MembershipReader } from '../access/memberships.ts';
 import type { Accounts } from '../accounts/accounts.ts';
 import { rememberReceived, singleUseTokens, type Provider, type SignInResult } from '../providers/index.ts';
 import type { SingleUseToken } from '../providers/single-use.ts';
@@ -25,17 +26,21 @@ export class SignInCompletion {
   readonly #accounts: Accounts;
   readonly #sessionLifetimeMs: number;
   readonly #log: { info(details: object, message: string): void };
+  readonly #memberships: Pick<MembershipReader, 'recordSignIn'> | undefined;
 
+  /** `memberships`: records what the provider says of the account's groups at each sign-in and link. */
   constructor(deps: {
     store: Store;
     accounts: Accounts;
     sessionLifetimeMs: number;
     log: { info(details: object, message: string): void };
+    memberships?: Pick<MembershipReader, 'recordSignIn'>;
   }) {
     this.#store = deps.store;
     this.#accounts = deps.accounts;
     this.#sessionLifetimeMs = deps.sessionLifetimeMs;
     this.#log = deps.log;
+    this.#memberships = deps.memberships;
   }
 
   /** The account (made on first sign-in), the tokens kept, a session for `appId`. */
@@ -87,11 +92,13 @@ export class SignInCompletion {
   /**
    * The tokens of a sign-in or link: remembered as received (none of them may then sign in through
    * POST /.auth/login), merged into what the account holds of this provider (a newer token
-   * replaces its own kind; nothing the sign-in lacks is removed).
+   * replaces its own kind; nothing the sign-in lacks is removed); then the memberships they tell,
+   * so the first request after the sign-in finds them fresh.
    */
   async #keepTokens(accountId: string, provider: Provider, tokens: ProviderTokens): Promise<void> {
     if (!Object.keys(tokens).length) return;
     await rememberReceived(this.#store, tokens, Date.now());
     await this.#store.mergeTokens({ accountId, provider: provider.id, resource: '' }, tokens);
+    await this.#memberships?.recordSignIn(accountId, provider.id, tokens);
   }
 }

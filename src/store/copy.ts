@@ -22,6 +22,8 @@ export const COPIED_TABLES: ReadonlyArray<{ readonly name: string; readonly key:
   { name: 'sign_in_failures', key: ['key_hash'] },
   { name: 'oidc_artifacts', key: ['model', 'id_hash'] },
   { name: 'seen_tokens', key: ['kind', 'value_hash'] },
+  { name: 'group_members', key: ['group_name', 'account_id'] },
+  { name: 'provider_groups', key: ['account_id', 'provider'] },
 ];
 
 /** The store's own bookkeeping, never copied. */

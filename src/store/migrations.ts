@@ -181,6 +181,27 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX seen_tokens_by_expiry ON seen_tokens (expires_at)',
     ],
   },
+  {
+    version: 10,
+    name: 'groups',
+    statements: [
+      // SignOnce's own groups (`signonce groups`), for local and federated accounts alike.
+      `CREATE TABLE group_members (
+         group_name TEXT NOT NULL,
+         account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+         added_at BIGINT NOT NULL,
+         PRIMARY KEY (group_name, account_id))`,
+      'CREATE INDEX group_members_by_account ON group_members (account_id)',
+      // Groups and roles last read from each provider of an account (sealed: who belongs to what
+      // is personal data) and when, so they are read again once old (config `groups`).
+      `CREATE TABLE provider_groups (
+         account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+         provider TEXT NOT NULL,
+         sealed_memberships TEXT NOT NULL,
+         read_at BIGINT NOT NULL,
+         PRIMARY KEY (account_id, provider))`,
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -9,6 +9,9 @@ import {
   LastIdentityError,
   UsernameTakenError,
   type Account,
+  type GroupMember,
+  type GroupSummary,
+  type GroupsAndRoles,
   type KeyUsage,
   type OidcArtifact,
   type ResealPosition,
@@ -17,6 +20,7 @@ import {
   type Identity,
   type NewSession,
   type ProviderTokens,
+  type ProviderGroups,
   type PurgeCounts,
   type Session,
   type SigningKey,
@@ -58,6 +62,10 @@ const binding = {
     owner: [provider, subject],
   }),
   oidc: (model: string, idHash: string): Binding => ({ purpose: 'oidc-artifact', owner: [model, idHash] }),
+  providerGroups: (accountId: string, provider: string): Binding => ({
+    purpose: 'provider-groups',
+    owner: [accountId, provider],
+  }),
 };
 
 /**
@@ -112,6 +120,12 @@ const SEALED_COLUMNS: ReadonlyArray<{
     column: 'sealed_payload',
     key: ['model', 'id_hash'],
     binding: (r) => binding.oidc(String(r.model), String(r.id_hash)),
+  },
+  {
+    table: 'provider_groups',
+    column: 'sealed_memberships',
+    key: ['account_id', 'provider'],
+    binding: (r) => binding.providerGroups(String(r.account_id), String(r.provider)),
   },
 ];
 // A sealed value starts `v1.<key id>.`: the key id is the 11 characters after `v1.`.
@@ -331,7 +345,8 @@ export class SqlStore implements Store {
         await tx.run('DELETE FROM identities WHERE provider = ? AND subject = ?', [provider, subject]);
         // The tokens are kept per provider, not per identity: with two identities at one provider
         // they may be the unlinked one's, which is no longer the account's to use.
-        await tx.run('DELETE FROM provider_tokens WHERE account_id = ? AND provider = ?', [accountId, provider]);
+        for (const table of ['provider_tokens', 'provider_groups'])
+          await tx.run(`DELETE FROM ${table} WHERE account_id = ? AND provider = ?`, [accountId, provider]);
         return true;
       }),
     );
@@ -348,7 +363,15 @@ export class SqlStore implements Store {
       accountId,
       await this.#db.transaction(async (tx) => {
         // Every table that names the account, explicitly: nothing relies on cascades being enforced.
-        for (const table of ['provider_tokens', 'sessions', 'password_credentials', 'oidc_artifacts', 'identities'])
+        for (const table of [
+          'provider_tokens',
+          'provider_groups',
+          'group_members',
+          'sessions',
+          'password_credentials',
+          'oidc_artifacts',
+          'identities',
+        ])
           await tx.run(`DELETE FROM ${table} WHERE account_id = ?`, [accountId]);
         return (await tx.run('DELETE FROM accounts WHERE id = ?', [accountId])) > 0;
       }),
@@ -593,6 +616,89 @@ export class SqlStore implements Store {
       accountId,
       await this.#db.run(`DELETE FROM provider_tokens WHERE ${where.join(' AND ')}`, params),
     );
+  }
+
+  async addGroupMembers(group: string, accountIds: readonly string[]): Promise<number> {
+    const added: string[] = [];
+    await this.#db.transaction(async (tx) => {
+      for (const accountId of new Set(accountIds)) {
+        // Only existing accounts: an id of none is skipped, not an error of the whole batch.
+        const inserted = await tx.run(
+          `INSERT INTO group_members (group_name, account_id, added_at) SELECT ?, id, ? FROM accounts WHERE id = ?
+           ON CONFLICT DO NOTHING`,
+          [group, this.#now(), accountId],
+        );
+        if (inserted > 0) added.push(accountId);
+      }
+    });
+    for (const accountId of added) await this.#changed({ kind: 'account-changed', accountId });
+    return added.length;
+  }
+
+  async removeGroupMembers(group: string, accountIds: readonly string[]): Promise<number> {
+    const removed: string[] = [];
+    await this.#db.transaction(async (tx) => {
+      for (const accountId of new Set(accountIds)) {
+        if ((await tx.run('DELETE FROM group_members WHERE group_name = ? AND account_id = ?', [group, accountId])) > 0)
+          removed.push(accountId);
+      }
+    });
+    for (const accountId of removed) await this.#changed({ kind: 'account-changed', accountId });
+    return removed.length;
+  }
+
+  async listGroupMembers(group: string): Promise<GroupMember[]> {
+    const rows = await this.#db.all<{ account_id: string; added_at: number }>(
+      'SELECT account_id, added_at FROM group_members WHERE group_name = ? ORDER BY added_at, account_id',
+      [group],
+    );
+    return rows.map((row) => ({ accountId: row.account_id, addedAt: Number(row.added_at) }));
+  }
+
+  async listGroups(): Promise<GroupSummary[]> {
+    const rows = await this.#db.all<{ group_name: string; n: number }>(
+      'SELECT group_name, COUNT(*) AS n FROM group_members GROUP BY group_name ORDER BY group_name',
+    );
+    return rows.map((row) => ({ name: row.group_name, members: Number(row.n) }));
+  }
+
+  async groupsOf(accountId: string): Promise<string[]> {
+    const rows = await this.#db.all<{ group_name: string }>(
+      'SELECT group_name FROM group_members WHERE account_id = ? ORDER BY group_name',
+      [accountId],
+    );
+    return rows.map((row) => row.group_name);
+  }
+
+  async putProviderGroups(
+    accountId: string,
+    provider: string,
+    memberships: GroupsAndRoles,
+    readAt: number = this.#now(),
+  ): Promise<void> {
+    const sealed = this.#keyring.seal(
+      JSON.stringify({ groups: memberships.groups, roles: memberships.roles }),
+      binding.providerGroups(accountId, provider),
+    );
+    await this.#db.run(
+      `INSERT INTO provider_groups (account_id, provider, sealed_memberships, read_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (account_id, provider) DO UPDATE SET sealed_memberships = excluded.sealed_memberships, read_at = excluded.read_at`,
+      [accountId, provider, sealed, readAt],
+    );
+    await this.#changed({ kind: 'account-changed', accountId });
+  }
+
+  async listProviderGroups(accountId: string): Promise<ProviderGroups[]> {
+    const rows = await this.#db.all<{ provider: string; sealed_memberships: string; read_at: number }>(
+      'SELECT provider, sealed_memberships, read_at FROM provider_groups WHERE account_id = ? ORDER BY provider',
+      [accountId],
+    );
+    return rows.map((row) => {
+      const { groups, roles } = JSON.parse(
+        this.#keyring.openString(row.sealed_memberships, binding.providerGroups(accountId, row.provider)),
+      ) as GroupsAndRoles;
+      return { accountId, provider: row.provider, groups, roles, readAt: Number(row.read_at) };
+    });
   }
 
   async createSession(input: NewSession): Promise<{ secret: string; session: Session }> {

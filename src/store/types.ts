@@ -109,6 +109,30 @@ export interface KeyUsage {
   }>;
 }
 
+/** One of SignOnce's own groups (`signonce groups`), with how many accounts belong to it. */
+export interface GroupSummary {
+  readonly name: string;
+  readonly members: number;
+}
+
+export interface GroupMember {
+  readonly accountId: string;
+  readonly addedAt: number;
+}
+
+/** Groups and roles, as a provider says an account has them. */
+export interface GroupsAndRoles {
+  readonly groups: readonly string[];
+  readonly roles: readonly string[];
+}
+
+/** What was last read of an account's memberships at one provider (sealed at rest), and when. */
+export interface ProviderGroups extends GroupsAndRoles {
+  readonly accountId: string;
+  readonly provider: string;
+  readonly readAt: number;
+}
+
 export interface PurgeCounts {
   readonly sessions: number;
   readonly codes: number;
@@ -175,13 +199,16 @@ export interface Store {
   /** The identities recorded with this e-mail key, oldest first. */
   findIdentitiesByEmailKey(emailKey: string): Promise<Identity[]>;
   /**
-   * Removes an identity from its account, with the account's tokens of that provider (which of
-   * the provider's identities they came from is not known), atomically;
+   * Removes an identity from its account, with the account's tokens and memberships read from that
+   * provider (which of the provider's identities they came from is not known), atomically;
    * throws LastIdentityError when it is the account's only one (an account no one could sign in to).
    * False when the account has no such identity.
    */
   unlinkIdentity(accountId: string, provider: string, subject: string): Promise<boolean>;
-  /** Deletes an account with its identities, credentials, tokens, sessions and OpenID Provider artifacts, in one transaction; false when unknown. */
+  /**
+   * Deletes an account with its identities, credentials, tokens, sessions, OpenID Provider
+   * artifacts and group memberships, in one transaction; false when unknown.
+   */
   deleteAccount(accountId: string): Promise<boolean>;
 
   /**
@@ -245,6 +272,27 @@ export interface Store {
   ): Promise<StoredTokens | undefined>;
   /** Deletes one set, or every set of the account when `provider` is omitted; returns how many. */
   deleteTokens(accountId: string, provider?: string, resource?: string): Promise<number>;
+
+  /**
+   * Makes existing accounts members of SignOnce's own `group` (ids of no account are skipped);
+   * how many became members (those already in it do not count). Tells `account-changed` for each.
+   */
+  addGroupMembers(group: string, accountIds: readonly string[]): Promise<number>;
+  /** Ends the accounts' membership of `group`; how many were members. Tells `account-changed` for each. */
+  removeGroupMembers(group: string, accountIds: readonly string[]): Promise<number>;
+  /** The members of `group`, first added first (none: no such group). */
+  listGroupMembers(group: string): Promise<GroupMember[]>;
+  /** Every group with at least one member, by name. */
+  listGroups(): Promise<GroupSummary[]>;
+  /** The groups the account is a member of, by name. */
+  groupsOf(accountId: string): Promise<string[]>;
+  /**
+   * Records the groups and roles just read from `provider` for the account (replacing what was
+   * read before), read at `readAt` (default now). Tells `account-changed`.
+   */
+  putProviderGroups(accountId: string, provider: string, memberships: GroupsAndRoles, readAt?: number): Promise<void>;
+  /** What was last read of the account's memberships, per provider, by provider id. */
+  listProviderGroups(accountId: string): Promise<ProviderGroups[]>;
 
   /** Creates a session; `secret` is its bearer value, returned only here. */
   createSession(session: NewSession): Promise<{ secret: string; session: Session }>;

@@ -202,6 +202,8 @@ export function storeConformance(harness: StoreHarness): void {
           { accountId: account.id, provider: 'google', resource: 'https://api.example' },
           { accessToken: 'b' },
         );
+        await store.addGroupMembers('leavers', [account.id]);
+        await store.putProviderGroups(account.id, 'google', { groups: ['g'], roles: [] });
         const { secret } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
         const { account: bystander } = await store.resolveIdentity('google', 'bystander');
         assert.equal(await store.deleteAccount(account.id), true);
@@ -248,6 +250,97 @@ export function storeConformance(harness: StoreHarness): void {
         await store.clearSignInFailures('key-a');
         assert.equal(await store.getSignInFailures('key-a'), undefined);
         assert.equal((await store.recordSignInFailure('key-a')).failures, 1);
+      });
+    });
+
+    describe('groups', () => {
+      test("SignOnce's own groups: members added once, listed, counted, removed; unknown accounts skipped", async () => {
+        const { account: ann } = await store.resolveIdentity('local', 'group-ann');
+        clock += 1;
+        const { account: bob } = await store.resolveIdentity('local', 'group-bob');
+        assert.equal(await store.addGroupMembers('wiki-admins', [ann.id, ann.id, 'no-such-account']), 1);
+        clock += 1;
+        assert.equal(
+          await store.addGroupMembers('wiki-admins', [bob.id, ann.id]),
+          1,
+          'a member already does not count',
+        );
+        await store.addGroupMembers('Ops Team', [bob.id]);
+        assert.deepEqual(await store.listGroupMembers('wiki-admins'), [
+          { accountId: ann.id, addedAt: clock - 1 },
+          { accountId: bob.id, addedAt: clock },
+        ]);
+        assert.deepEqual(await store.listGroupMembers('WIKI-ADMINS'), [], 'names are exact');
+        assert.deepEqual(
+          (await store.listGroups()).filter((g) => ['wiki-admins', 'Ops Team'].includes(g.name)),
+          [
+            { name: 'Ops Team', members: 1 },
+            { name: 'wiki-admins', members: 2 },
+          ],
+        );
+        assert.deepEqual(await store.groupsOf(bob.id), ['Ops Team', 'wiki-admins']);
+        assert.deepEqual(await store.groupsOf('no-such-account'), []);
+        assert.equal(await store.removeGroupMembers('wiki-admins', [ann.id, 'no-such-account']), 1);
+        assert.equal(await store.removeGroupMembers('wiki-admins', [ann.id]), 0);
+        assert.deepEqual(await store.groupsOf(ann.id), []);
+        await store.removeGroupMembers('Ops Team', [bob.id]);
+        assert.ok(!(await store.listGroups()).some((g) => g.name === 'Ops Team'), 'a group without members is gone');
+      });
+
+      test('memberships read from providers: one row per provider, replaced, sealed, gone with the unlinked identity', async () => {
+        const { account } = await store.resolveIdentity('aad', 'pg-1');
+        await store.linkIdentity(account.id, 'github', 'pg-1-gh');
+        await store.putProviderGroups(account.id, 'aad', { groups: ['g-1', 'g-2'], roles: ['reader'] });
+        await store.putProviderGroups(account.id, 'github', { groups: ['acme'], roles: [] }, clock - 5000);
+        await store.putProviderGroups(account.id, 'aad', { groups: ['g-3'], roles: [] }, clock + 10);
+        assert.deepEqual(await store.listProviderGroups(account.id), [
+          { accountId: account.id, provider: 'aad', groups: ['g-3'], roles: [], readAt: clock + 10 },
+          { accountId: account.id, provider: 'github', groups: ['acme'], roles: [], readAt: clock - 5000 },
+        ]);
+        const raw = await harness.query(url, 'SELECT sealed_memberships FROM provider_groups WHERE account_id = ?', [
+          account.id,
+        ]);
+        assert.equal(raw.length, 2);
+        assert.ok(
+          raw.every((row) => !String(row.sealed_memberships).includes('acme')),
+          'sealed at rest',
+        );
+        assert.equal(await store.unlinkIdentity(account.id, 'github', 'pg-1-gh'), true);
+        assert.deepEqual(
+          (await store.listProviderGroups(account.id)).map((g) => g.provider),
+          ['aad'],
+        );
+        assert.deepEqual(await store.listProviderGroups('no-such-account'), []);
+      });
+
+      test('a sealed row is bound to its account and provider: moved to another, it does not open', async () => {
+        const { account } = await store.resolveIdentity('aad', 'pg-bound');
+        const { account: other } = await store.resolveIdentity('aad', 'pg-other');
+        await store.putProviderGroups(account.id, 'aad', { groups: ['secret-group'], roles: [] });
+        const [row] = await harness.query(url, 'SELECT sealed_memberships FROM provider_groups WHERE account_id = ?', [
+          account.id,
+        ]);
+        await harness.query(
+          url,
+          'INSERT INTO provider_groups (account_id, provider, sealed_memberships, read_at) VALUES (?, ?, ?, 0)',
+          [other.id, 'aad', String(row!.sealed_memberships)],
+        );
+        await assert.rejects(store.listProviderGroups(other.id), SealedValueError);
+      });
+
+      test('every change of memberships tells account-changed for the account', async () => {
+        const { account } = await store.resolveIdentity('local', 'group-watched');
+        const heard: StoreChange[] = [];
+        const stop = store.watch((change) => heard.push(change));
+        const changed: StoreChange = { kind: 'account-changed', accountId: account.id };
+        await store.addGroupMembers('watched', [account.id]);
+        assert.deepEqual(heard, [changed]);
+        await store.addGroupMembers('watched', [account.id]);
+        assert.equal(heard.length, 1, 'adding a member again changes nothing');
+        await store.removeGroupMembers('watched', [account.id]);
+        await store.putProviderGroups(account.id, 'aad', { groups: [], roles: [] });
+        assert.deepEqual(heard, [changed, changed, changed]);
+        stop();
       });
     });
 
@@ -949,6 +1042,7 @@ export function storeConformance(harness: StoreHarness): void {
           await before.addSigningKey({ kid: 'rot', alg: 'EdDSA', publicJwk: {}, privateJwk: { d: 'secret' } });
           await before.instanceSecret('rot');
           await before.upsertOidcArtifact('Grant', 'G-rot', { accountId: refs[0]!.accountId }, undefined);
+          await before.putProviderGroups(refs[0]!.accountId, 'idp', { groups: ['rot-group'], roles: [] });
         } finally {
           await before.close();
         }
@@ -960,8 +1054,8 @@ export function storeConformance(harness: StoreHarness): void {
           const mixed = await both.keyUsage();
           const valuesUnder = (usage: typeof mixed, id: string) =>
             usage.sealed.filter((u) => u.keyId === id).reduce((n, u) => n + u.values, 0);
-          // 5 profiles, 5 token sets, 1 session, 1 signing key, 1 instance secret, 1 artifact.
-          assert.equal(valuesUnder(mixed, oldId), 14);
+          // 5 profiles, 5 token sets, 1 session, 1 signing key, 1 instance secret, 1 artifact, 1 provider groups.
+          assert.equal(valuesUnder(mixed, oldId), 15);
           assert.equal(valuesUnder(mixed, newId), 2);
           assert.deepEqual(
             mixed.sessions.map((u) => [u.keyId, u.sessions]).sort(),
@@ -973,7 +1067,7 @@ export function storeConformance(harness: StoreHarness): void {
 
           const first = await both.resealBatch(3);
           assert.equal(first.values, 3, 'a batch at most as large as asked');
-          assert.equal(valuesUnder(await both.keyUsage(), oldId), 11, 'what is done stays done');
+          assert.equal(valuesUnder(await both.keyUsage(), oldId), 12, 'what is done stays done');
           // An interrupted pass: a new one from the start finds only what is left.
           let rounds = 0;
           for (
@@ -985,7 +1079,7 @@ export function storeConformance(harness: StoreHarness): void {
           assert.deepEqual(await both.resealBatch(3), { values: 0 }, 'a pass over everything finds nothing left');
           const after = await both.keyUsage();
           assert.equal(valuesUnder(after, oldId), 0);
-          assert.equal(valuesUnder(after, newId), 16);
+          assert.equal(valuesUnder(after, newId), 17);
           assert.ok(rounds >= 4);
           assert.deepEqual(
             after.sessions.find((u) => u.keyId === oldId)?.sessions,
@@ -1007,6 +1101,7 @@ export function storeConformance(harness: StoreHarness): void {
           assert.deepEqual((await only.listSigningKeys())[0]?.privateJwk, { d: 'secret' });
           assert.equal((await only.instanceSecret('rot')).length, 32);
           assert.ok(await only.findOidcArtifact('Grant', { id: 'G-rot' }));
+          assert.deepEqual((await only.listProviderGroups(refs[0]!.accountId))[0]?.groups, ['rot-group']);
         } finally {
           await only.close();
         }

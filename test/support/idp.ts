@@ -1,7 +1,7 @@
 // A real OpenID Provider on loopback (oidc-provider, certified), with its development login and
 // consent pages: any user name signs in.
 import { freePort } from './ports.ts';
-import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { SignJWT, decodeProtectedHeader, importJWK, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import Provider, { errors } from 'oidc-provider';
@@ -28,7 +28,33 @@ export interface TestIdp {
   mintIdToken(claims: Record<string, unknown> & { sub: string }): Promise<string>;
   /** Revokes a token of SignOnce's client (RFC 7009); a refresh token's whole grant goes with it. */
   revoke(token: string): Promise<void>;
+  /**
+   * What the provider says `user` belongs to from now on: in ID tokens (`groups`, `roles`, or the
+   * overage markers), at its Graph-shaped endpoint and at its GitHub-style orgs and teams lists.
+   */
+  setMemberships(user: string, memberships: IdpMemberships): void;
+  /** The membership lists' paging: items per page, and where next links point (default the issuer). */
+  readonly lists: { pageSize: number; nextLinkOrigin: string };
+  /** Requests the Graph-shaped and GitHub-style lists have answered, and how many of them with 401. */
+  readonly listRequests: { answered: number; refused: number };
   close(): Promise<void>;
+}
+
+/** An account's memberships at the test provider (each part optional). */
+export interface IdpMemberships {
+  /** The ID token's `groups` claim (left out under overage, as Entra ID does). */
+  readonly groups?: readonly string[];
+  readonly roles?: readonly string[];
+  /**
+   * Entra ID group overage: the ID token carries `_claim_names`/`_claim_sources` (code flow) or
+   * `hasgroups: true` (implicit flow) instead of `groups`; Graph answers `graphGroups`.
+   */
+  readonly overage?: 'claim-names' | 'hasgroups';
+  /** What GET /v1.0/me/transitiveMemberOf/microsoft.graph.group answers (object ids). */
+  readonly graphGroups?: readonly string[];
+  /** GitHub-style GET /api/user/orgs (logins) and /api/user/teams (organisation login and slug). */
+  readonly orgs?: readonly string[];
+  readonly teams?: ReadonlyArray<{ readonly org: string; readonly slug: string }>;
 }
 
 /** What Apple checks of a client secret JWT: signed ES256 by the team's key `keyId`. */
@@ -118,6 +144,23 @@ export async function startOidcProvider(
   const clientId = 'signonce-test';
   const clientSecret = 'test-client-secret-0123456789abcdef';
   const appleSecrets: JWTPayload[] = [];
+  const memberships = new Map<string, IdpMemberships>();
+  const lists = { pageSize: 2, nextLinkOrigin: issuer };
+  const listRequests = { answered: 0, refused: 0 };
+  /** What an account's ID token says of its groups (as Entra ID writes it). */
+  const groupClaims = (id: string): Record<string, unknown> => {
+    const of = memberships.get(id);
+    if (!of) return {};
+    const roles = of.roles ? { roles: of.roles } : {};
+    if (of.overage === 'hasgroups') return { ...roles, hasgroups: true };
+    if (of.overage === 'claim-names')
+      return {
+        ...roles,
+        _claim_names: { groups: 'src1' },
+        _claim_sources: { src1: { endpoint: `${issuer}/v1.0/users/${id}/getMemberObjects` } },
+      };
+    return { ...roles, ...(of.groups ? { groups: of.groups } : {}) };
+  };
   const provider = new Provider(issuer, {
     jwks: { keys: [SIGNING_JWK] },
     clients: [
@@ -154,11 +197,18 @@ export async function startOidcProvider(
             email_verified: true,
             name: `${id[0]!.toUpperCase()}${id.slice(1)} Example`,
             given_name: id,
+            ...groupClaims(id),
           };
         },
       };
     },
-    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'given_name'] },
+    claims: {
+      openid: ['sub', 'groups', 'roles', 'hasgroups'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'given_name'],
+    },
+    // Scope claims in the ID token too (as Entra ID puts groups there), not only at userinfo.
+    conformIdTokenClaims: false,
     scopes: ['openid', 'offline_access', 'email', 'profile'],
     pkce: { required: () => true },
     features: {
@@ -212,6 +262,8 @@ export async function startOidcProvider(
         if (clientGone) return;
       }
     }
+    const list = membershipList(request.url ?? '');
+    if (list) return answerList(request.headers.authorization, list, response);
     if (request.url !== '/api/user') return handle(request, response);
     const token = await provider.AccessToken.find(request.headers.authorization?.replace(/^Bearer /, '') ?? '');
     if (!token) return void response.writeHead(401).end();
@@ -225,6 +277,58 @@ export async function startOidcProvider(
       }),
     );
   });
+  /** Which membership list a request path asks for, and from which item on. */
+  function membershipList(url: string): { kind: 'graph' | 'orgs' | 'teams'; from: number } | undefined {
+    const parsed = new URL(url, issuer);
+    const kind =
+      parsed.pathname === '/v1.0/me/transitiveMemberOf/microsoft.graph.group'
+        ? 'graph'
+        : parsed.pathname === '/api/user/orgs'
+          ? 'orgs'
+          : parsed.pathname === '/api/user/teams'
+            ? 'teams'
+            : undefined;
+    return kind && { kind, from: Number(parsed.searchParams.get(kind === 'graph' ? '$skiptoken' : 'page') ?? 0) };
+  }
+
+  /** A page of a membership list for the account of a live access token of this provider; 401 without one. */
+  async function answerList(
+    authorization: string | undefined,
+    { kind, from }: { kind: 'graph' | 'orgs' | 'teams'; from: number },
+    response: ServerResponse,
+  ): Promise<void> {
+    const token = await provider.AccessToken.find(authorization?.replace(/^Bearer /, '') ?? '');
+    if (!token) {
+      listRequests.refused++;
+      return void response.writeHead(401).end();
+    }
+    listRequests.answered++;
+    const of = memberships.get(token.accountId) ?? {};
+    const all =
+      kind === 'graph'
+        ? (of.graphGroups ?? []).map((id) => ({ '@odata.type': '#microsoft.graph.group', id }))
+        : kind === 'orgs'
+          ? (of.orgs ?? []).map((login) => ({ login, id: login.length }))
+          : (of.teams ?? []).map((team) => ({ slug: team.slug, organization: { login: team.org } }));
+    const page = all.slice(from, from + lists.pageSize);
+    const more = from + lists.pageSize < all.length;
+    const next = (parameter: string) =>
+      `${lists.nextLinkOrigin}${kind === 'graph' ? '/v1.0/me/transitiveMemberOf/microsoft.graph.group?$select=id&' : `/api/user/${kind}?`}${parameter}=${from + lists.pageSize}`;
+    if (kind === 'graph') {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      return void response.end(
+        JSON.stringify({ value: page, ...(more ? { '@odata.nextLink': next('$skiptoken') } : {}) }),
+      );
+    }
+    response.writeHead(200, {
+      'content-type': 'application/json',
+      ...(more
+        ? { link: `<${next('page')}>; rel="next", <${lists.nextLinkOrigin}/api/user/${kind}?page=0>; rel="first"` }
+        : {}),
+    });
+    response.end(JSON.stringify(page));
+  }
+
   server.listen(port, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   return {
@@ -259,6 +363,9 @@ export async function startOidcProvider(
       });
       if (answer.status !== 200) throw new Error(`revocation answered ${answer.status}`);
     },
+    setMemberships: (user, of) => void memberships.set(user, of),
+    lists,
+    listRequests,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

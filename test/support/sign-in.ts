@@ -1,5 +1,6 @@
 // The sign-in flows tests and benchmarks go through again and again, in one place.
 import * as openid from 'openid-client';
+import type { Provider, SignInResult } from '../../src/providers/index.ts';
 import { UserAgent, finalUrl, type Response } from './user-agent.ts';
 
 export interface NativeSignIn {
@@ -106,4 +107,19 @@ export async function nativeOidcTokens(
     expectedNonce: nonce,
   });
   return { id_token: tokens.id_token!, access_token: tokens.access_token };
+}
+
+/**
+ * `user` signs in through a SignOnce `provider` (OpenID Connect or OAuth 2 code flow) at the test
+ * IdP's login and consent pages; the browser is held at `callbackUrl`, whose URL completes it.
+ */
+export async function providerSignIn(provider: Provider, user: string, callbackUrl: string): Promise<SignInResult> {
+  const state = openid.randomState();
+  const { url, pending } = await provider.begin({ callbackUrl, state });
+  const ua = new UserAgent();
+  ua.holdRedirectsTo = new RegExp(`^${callbackUrl.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\?`);
+  let page = await ua.navigate(url);
+  page = await ua.submitForm(finalUrl(page), await page.text(), { login: user, password: 'any' });
+  if (/\/interaction\//.test(finalUrl(page))) page = await ua.submitForm(finalUrl(page), await page.text());
+  return provider.complete!({ callbackUrl, currentUrl: new URL(page.headers.get('location')!), state, pending });
 }

@@ -1,0 +1,79 @@
+// `signonce groups add|remove GROUP USER…` and `signonce groups list [GROUP]`: SignOnce's own
+// groups, which access rules match (`groups: [...]`) beside those providers tell. A USER is an
+// account id, a local username or a verified e-mail (findAccount); a change takes effect on every
+// instance within `session.cacheTtl` (at once on PostgreSQL).
+import { findAccount } from '../accounts/lookup.ts';
+import { parseCommandLine, usageError, withConfiguredStore } from './usage.ts';
+
+export const usage = [
+  'signonce groups add|remove GROUP USER... | list [GROUP] [--config FILE]',
+  "                          SignOnce's own groups, for access rules: add or remove members (a USER is an account",
+  '                          id, a username of a password provider or a verified e-mail); list the groups, or the',
+  '                          members of one',
+].join('\n  ');
+
+const MAX_GROUP_NAME = 128;
+
+/** Why `name` cannot name a group, or undefined: 1 to 128 characters, none of them a control character. */
+export function groupNameProblem(name: string): string | undefined {
+  const length = [...name].length;
+  if (length < 1 || length > MAX_GROUP_NAME || /\p{Cc}/u.test(name))
+    return `${JSON.stringify(name)} is not a group name (1 to ${MAX_GROUP_NAME} characters, no control characters)`;
+  return undefined;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseCommandLine(argv, { config: { type: 'string' } }, usage);
+  if (!parsed) return 2;
+  const [action, group, ...users] = parsed.positionals;
+  const changing = action === 'add' || action === 'remove';
+  if (!(changing && group !== undefined && users.length) && !(action === 'list' && users.length === 0))
+    return usageError(usage);
+  const problem = group === undefined ? undefined : groupNameProblem(group);
+  if (problem) return usageError(usage, problem);
+  return withConfiguredStore(parsed.values.config, async (config, store) => {
+    if (changing) {
+      // Every USER is found before anything changes: one unknown leaves the group as it was.
+      const accountIds: string[] = [];
+      const problems: string[] = [];
+      for (const user of users) {
+        const found = await findAccount(store, config, user);
+        if ('problem' in found) problems.push(found.problem);
+        else accountIds.push(found.accountId);
+      }
+      if (problems.length) {
+        process.stderr.write(`${problems.join('\n')}\nnothing changed\n`);
+        return 2;
+      }
+      const distinct = new Set(accountIds).size;
+      if (action === 'add') {
+        const added = await store.addGroupMembers(group!, accountIds);
+        process.stdout.write(
+          `added ${added} of ${distinct} account(s) to ${group}${added < distinct ? ` (${distinct - added} already in it)` : ''}\n`,
+        );
+      } else {
+        const removed = await store.removeGroupMembers(group!, accountIds);
+        process.stdout.write(
+          `removed ${removed} of ${distinct} account(s) from ${group}${removed < distinct ? ` (${distinct - removed} not in it)` : ''}\n`,
+        );
+      }
+      return 0;
+    }
+    if (group === undefined) {
+      const groups = await store.listGroups();
+      for (const { name, members } of groups) process.stdout.write(`${name}\t${members}\n`);
+      if (!groups.length) process.stderr.write('no groups (add members with: signonce groups add GROUP USER...)\n');
+      return 0;
+    }
+    const members = await store.listGroupMembers(group);
+    if (!members.length) {
+      process.stderr.write(`no group "${group}" (no account is a member of it)\n`);
+      return 1;
+    }
+    for (const { accountId, addedAt } of members) {
+      const identities = (await store.listIdentities(accountId)).map((i) => `${i.provider}:${i.subject}`);
+      process.stdout.write(`${accountId}\t${new Date(addedAt).toISOString()}\t${identities.join(' ')}\n`);
+    }
+    return 0;
+  });
+}

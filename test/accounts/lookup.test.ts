@@ -1,0 +1,76 @@
+// Finding the account an operator names (findAccount), over a real SQLite store, and the e-mail
+// keys it relies on: kept for every verified e-mail, used for linking only by listed providers.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { Accounts } from '../../src/accounts/accounts.ts';
+import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
+import { findAccount } from '../../src/accounts/lookup.ts';
+import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
+import { toClaims } from '../../src/providers/claims.ts';
+import { openStore, type Store } from '../../src/store/index.ts';
+import { tempDir } from '../support/tmp.ts';
+
+let store: Store;
+let remove: () => Promise<void>;
+const providers = [
+  { id: 'local', type: 'password' },
+  { id: 'staff', type: 'password' },
+] as never;
+
+before(async () => {
+  const temp = await tempDir();
+  remove = temp.remove;
+  store = await openStore(`sqlite:${join(temp.dir, 's.db')}`, { keyring: new Keyring([generateKey()]) });
+});
+after(async () => {
+  await store?.close();
+  await remove?.();
+});
+
+const person = (provider: string, subject: string, email: string, verified: boolean) => ({
+  provider,
+  subject,
+  name: subject,
+  claims: toClaims({ sub: subject, email, email_verified: verified }),
+});
+
+test('an identity of a provider not listed in linkByVerifiedEmail never joins an account by e-mail, though its key is kept', async () => {
+  const accounts = new Accounts(store, { accounts: { linkByVerifiedEmail: ['google'] } });
+  const first = await accounts.signIn(person('google', 'g-ann', 'ann@example.com', true));
+  const other = await accounts.signIn(person('github', 'gh-ann', 'Ann@Example.com', true));
+  assert.notEqual(other.accountId, first.accountId);
+  assert.equal(other.linkedByEmail, false);
+  const joined = await accounts.signIn(person('google', 'g-ann-2', 'ann@example.com', true));
+  assert.deepEqual(joined, { accountId: first.accountId, linkedByEmail: true }, 'only listed providers count');
+});
+
+test('findAccount: by account id, by username at any password provider, by verified e-mail; unknown and ambiguous names say so', async () => {
+  const accounts = new Accounts(store, { accounts: { linkByVerifiedEmail: [] } });
+  const local = new LocalAccounts(store);
+  const una = await local.register('local', 'una', 'a long enough password', 12);
+  assert.ok(una.ok);
+  const byEmail = await accounts.signIn(person('aad', 'aad-vic', 'vic@example.com', true));
+  await accounts.signIn(person('aad', 'aad-wil', 'wil@example.com', false));
+  const config = { providers };
+
+  assert.deepEqual(await findAccount(store, config, una.accountId), { accountId: una.accountId });
+  assert.deepEqual(
+    await findAccount(store, config, 'UNA'),
+    { accountId: una.accountId },
+    'usernames as typed at sign-in',
+  );
+  assert.deepEqual(await findAccount(store, config, 'Vic@Example.com'), { accountId: byEmail.accountId });
+  for (const unknown of ['wil@example.com', 'nobody', 'nobody@example.com', '']) {
+    const found = (await findAccount(store, config, unknown)) as { problem: string };
+    assert.match(
+      found.problem,
+      /^no user ".*" \(an account id, a username of a password provider, or a verified e-mail\)$/,
+      unknown,
+    );
+  }
+  const twin = await local.register('staff', 'una', 'a long enough password', 12);
+  assert.ok(twin.ok);
+  const ambiguous = (await findAccount(store, config, 'una')) as { problem: string };
+  assert.match(ambiguous.problem, /^"una" names 2 accounts \(.*\): name one by its account id$/);
+});
