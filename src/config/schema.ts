@@ -398,7 +398,9 @@ const notForClients = (field: string) =>
     z.unknown(),
     (v) => v === undefined,
     () => `does not apply to an OpenID client (it asks for a sign-in, not for a path): remove ${field}`,
-  ).optional();
+  )
+    .transform((): undefined => undefined)
+    .optional();
 const clientAccessRule = z
   .strictObject({ paths: notForClients('paths'), methods: notForClients('methods'), ...accessRuleFields })
   .refine(oneEffect, ONE_EFFECT);
