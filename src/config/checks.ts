@@ -122,10 +122,13 @@ export function crossFieldProblems(raw: Raw): Problem[] {
         message: '"dev" trusts whatever is typed and is refused unless devMode: true',
       });
     }
-    if (provider.type === 'dev' && provider.trustEmail === true)
+    if (provider.trustEmail === true && (provider.type === 'dev' || provider.type === 'password'))
       problems.push({
         path: formatPath(['providers', i, 'trustEmail']),
-        message: '"dev" trusts whatever is typed: an e-mail it reports proves nothing',
+        message:
+          provider.type === 'dev'
+            ? '"dev" trusts whatever is typed: an e-mail it reports proves nothing'
+            : 'password accounts carry no e-mail claim: remove trustEmail',
       });
   }
 

@@ -414,7 +414,7 @@ apps: [{ id: a, hosts: [a.localhost], upstream: http://x, resources: [
     [
       'access rules between fields, and their other spellings',
       `${BASE}devMode: true
-providers: [{ id: dev, type: dev, trustEmail: true }, { id: gh, type: github, clientId: c }]
+providers: [{ id: dev, type: dev, trustEmail: true }, { id: gh, type: github, clientId: c }, { id: pw, type: password, trustEmail: true }]
 apps:
   - { id: a, hosts: [a.localhost], upstream: http://x, providers: [gh, nobody], defaultProvider: dev,
       access: [{ allow: { providers: [gh, nope], all: [{ providers: [x] }] } }],
@@ -427,19 +427,20 @@ clients:
 groups: { refreshAfter: 2h }`,
       [
         'apps[0]: has both access and defaultAuthorizationPolicy: keep one (access says the same as allow: { groups: [...], claims: { oid: [...] } })',
-        'apps[0].access[0].allow.all[0].providers[0]: no provider "x" (known: dev, gh)',
-        'apps[0].access[0].allow.providers[1]: no provider "nope" (known: dev, gh)',
+        'apps[0].access[0].allow.all[0].providers[0]: no provider "x" (known: dev, gh, pw)',
+        'apps[0].access[0].allow.providers[1]: no provider "nope" (known: dev, gh, pw)',
         'apps[0].defaultProvider: "dev" is not one of the app\'s providers (gh, nobody): add it there, or choose one of them',
-        'apps[0].providers[1]: no provider "nobody" (known: dev, gh)',
+        'apps[0].providers[1]: no provider "nobody" (known: dev, gh, pw)',
         'apps[1].defaultAuthorizationPolicy.allowedApplications: unknown option (options here: allowedPrincipals)',
         'apps[1].defaultAuthorizationPolicy.allowedPrincipals: lets no one in: list groups, identities or both (object ids), or remove defaultAuthorizationPolicy',
         'apps[1].providers: offers no provider: remove it to offer every provider, or list some',
-        'clients[0].access[0].deny.providers[0]: no provider "zz" (known: dev, gh)',
+        'clients[0].access[0].deny.providers[0]: no provider "zz" (known: dev, gh, pw)',
         'clients[0].access[0].methods: does not apply to an OpenID client (it asks for a sign-in, not for a path): remove methods',
         'clients[0].access[0].paths: does not apply to an OpenID client (it asks for a sign-in, not for a path): remove paths',
         'clients[1].access: lets no one in: remove it to let every signed-in user in, or add rules',
         'groups.refreshAfter: must not be longer than maxAge (memberships older than maxAge are not used)',
         'providers[0].trustEmail: "dev" trusts whatever is typed: an e-mail it reports proves nothing',
+        'providers[2].trustEmail: password accounts carry no e-mail claim: remove trustEmail',
       ],
     ],
     [
