@@ -34,6 +34,8 @@ export interface AccessRule {
 
 export interface AccessPolicy {
   readonly rules: readonly AccessRule[];
+  /** Some rule has paths or methods: decisions vary per request, not only per subject (caching). */
+  readonly readsRequest: boolean;
 }
 
 export interface AccessDecision {
@@ -282,12 +284,13 @@ function compileRule(source: string, config: AccessRuleConfig, text?: string): A
 
 /** The policy of an app or client; undefined when it has none (every signed-in user gets in). */
 export function compilePolicy(config: AccessConfig): AccessPolicy | undefined {
-  if (config.access) return { rules: config.access.map((rule, i) => compileRule(`access[${i}]`, rule)) };
-  if (config.defaultAuthorizationPolicy) {
+  let rules: AccessRule[];
+  if (config.access) rules = config.access.map((rule, i) => compileRule(`access[${i}]`, rule));
+  else if (config.defaultAuthorizationPolicy) {
     const { rule, text } = easyAuthRule(config.defaultAuthorizationPolicy);
-    return { rules: [compileRule('defaultAuthorizationPolicy', rule, text)] };
-  }
-  return undefined;
+    rules = [compileRule('defaultAuthorizationPolicy', rule, text)];
+  } else return undefined;
+  return { rules, readsRequest: rules.some((rule) => rule.paths !== undefined || rule.methods !== undefined) };
 }
 
 /** The request as rules compare it; path and method undefined when absent or not canonical. */

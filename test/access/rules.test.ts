@@ -302,6 +302,8 @@ test('paths: no spelling dodges a deny rule; an allow rule takes only canonical 
   ])
     assert.equal(outcome(decide(allow, subject(), { path, method: 'GET' })), 'refused', path);
   assert.equal(outcome(decide(allow, subject(), {})), 'refused', 'no path at all');
+  assert.equal(allow.readsRequest, true, 'decisions vary with the path');
+  assert.equal(policyOf([{ allow: { authenticated: true } }]).readsRequest, false);
 });
 
 test('methods: compared upper-case (ASCII); HEAD is not GET; no method falls under deny rules only', () => {
@@ -319,6 +321,7 @@ test('methods: compared upper-case (ASCII); HEAD is not GET; no method falls und
   ];
   for (const [method, expected] of cases)
     assert.equal(outcome(decide(deny, subject(), { path: '/', method })), expected, String(method));
+  assert.equal(deny.readsRequest, true, 'decisions vary with the method');
   const allow = policyOf([{ methods: ['GET', 'POST'], paths: ['/docs/*'], allow: { authenticated: true } }]);
   const allowed: Array<[string | undefined, string, string]> = [
     ['GET', '/docs/a', 'allow 0'],
