@@ -7,14 +7,16 @@ import type { Identity } from '../store/index.ts';
 
 /**
  * The e-mail address the provider vouches for: the one `email` claim, when the one
- * `email_verified` claim is true (OpenID Connect Core 1.0 section 5.1). Anything else (no claim,
- * not verified, several values, not an address) is no e-mail.
+ * `email_verified` claim is true (OpenID Connect Core 1.0 section 5.1), or when there is none and
+ * the provider is `trusted` to assert only verified addresses (`providers[].trustEmail`). Anything
+ * else (not verified, several values, not an address) is no e-mail.
  */
-export function verifiedEmail(claims: readonly Claim[]): string | undefined {
+export function verifiedEmail(claims: readonly Claim[], trusted = false): string | undefined {
   const values = (typ: string) => claims.filter((claim) => claim.typ === typ).map((claim) => claim.val);
   const emails = values('email');
   const verified = values('email_verified');
-  if (emails.length !== 1 || verified.length !== 1 || verified[0] !== 'true') return undefined;
+  const vouched = verified.length === 1 ? verified[0] === 'true' : verified.length === 0 && trusted;
+  if (emails.length !== 1 || !vouched) return undefined;
   const email = emails[0]!.trim();
   return /^[^\s@]+@[^\s@]+$/.test(email) ? email : undefined;
 }

@@ -1,8 +1,38 @@
 // `signonce check [--config FILE]`: validate a configuration without starting anything.
-import { ConfigError, loadConfig, resolveConfigPath } from '../config/index.ts';
+import { ConfigError, loadConfig, resolveConfigPath, type Config } from '../config/index.ts';
+import { PRESETS } from '../providers/presets.ts';
 import { parseOptions, reportConfigError } from './usage.ts';
 
 export const usage = 'signonce check [--config FILE]    validate a config: exit 0, or exit 2 with every problem listed';
+
+// Providers anyone can have an account with: an app offering one without access rules is open to the world.
+const PUBLIC_PROVIDER_TYPES = ['github', 'google', 'microsoftaccount', 'facebook', 'twitter', 'apple'];
+
+/**
+ * One line per app or OpenID client that every user of a public provider can reach: it offers
+ * such a provider (apps: `providers`, else every one) and has no access rules.
+ */
+export function openAccessWarnings(config: Config): string[] {
+  const open = (offers: (id: string) => boolean) => {
+    const names = config.providers
+      .filter((provider) => PUBLIC_PROVIDER_TYPES.includes(provider.type) && offers(provider.id))
+      .map((provider) => PRESETS[provider.type]!.displayName);
+    const unique = [...new Set(names)];
+    return unique.length < 2 ? unique[0] : `${unique.slice(0, -1).join(', ')} or ${unique.at(-1)}`;
+  };
+  const warnings: string[] = [];
+  for (const [i, app] of config.apps.entries()) {
+    const who = open((id) => app.providers?.includes(id) ?? true);
+    if (who && !app.access && !app.defaultAuthorizationPolicy)
+      warnings.push(`every ${who} user can reach ${app.id} (apps[${i}] has no access rules)`);
+  }
+  for (const [i, client] of config.clients.entries()) {
+    const who = open(() => true);
+    if (who && !client.access)
+      warnings.push(`every ${who} user can sign in to ${client.id} (clients[${i}] has no access rules)`);
+  }
+  return warnings;
+}
 
 export async function run(argv: string[]): Promise<number> {
   const options = parseOptions(argv, { config: { type: 'string' } }, usage);
@@ -10,6 +40,7 @@ export async function run(argv: string[]): Promise<number> {
   const path = resolveConfigPath(options.config, process.env);
   try {
     const config = await loadConfig(path);
+    for (const warning of openAccessWarnings(config)) process.stderr.write(`warning: ${warning}\n`);
     process.stdout.write(`${path}: ok (${config.providers.length} providers, ${config.apps.length} apps)\n`);
     return 0;
   } catch (error) {

@@ -74,6 +74,38 @@ function resourceProblems(
   }
 }
 
+/** Providers named in access conditions (`providers: [...]`, at any depth of `all`) that do not exist. */
+function conditionProviderProblems(
+  path: PropertyKey[],
+  condition: unknown,
+  providerIds: readonly string[],
+  problems: Problem[],
+): void {
+  if (!isObject(condition)) return;
+  for (const [j, listed] of (Array.isArray(condition.providers) ? condition.providers : []).entries()) {
+    if (typeof listed === 'string' && ID_PATTERN.test(listed) && !providerIds.includes(listed))
+      problems.push({
+        path: formatPath([...path, 'providers', j]),
+        message: `no provider ${show(listed)} (known: ${providerIds.join(', ') || 'none'})`,
+      });
+  }
+  for (const [j, part] of (Array.isArray(condition.all) ? condition.all : []).entries())
+    conditionProviderProblems([...path, 'all', j], part, providerIds, problems);
+}
+
+/** An app's or client's access rules: providers they name exist; one spelling of the policy. */
+function accessProblems(path: PropertyKey[], owner: Raw, providerIds: readonly string[], problems: Problem[]): void {
+  for (const [j, accessRule] of objects(owner.access))
+    for (const effect of ['allow', 'deny'])
+      conditionProviderProblems([...path, 'access', j, effect], accessRule[effect], providerIds, problems);
+  if (owner.access !== undefined && owner.defaultAuthorizationPolicy !== undefined)
+    problems.push({
+      path: formatPath(path),
+      message:
+        'has both access and defaultAuthorizationPolicy: keep one (access says the same as allow: { groups: [...], claims: { oid: [...] } })',
+    });
+}
+
 export function crossFieldProblems(raw: Raw): Problem[] {
   const problems: Problem[] = [];
   const providers = objects(raw.providers);
@@ -90,6 +122,14 @@ export function crossFieldProblems(raw: Raw): Problem[] {
         message: '"dev" trusts whatever is typed and is refused unless devMode: true',
       });
     }
+    if (provider.trustEmail === true && (provider.type === 'dev' || provider.type === 'password'))
+      problems.push({
+        path: formatPath(['providers', i, 'trustEmail']),
+        message:
+          provider.type === 'dev'
+            ? '"dev" trusts whatever is typed: an e-mail it reports proves nothing'
+            : 'password accounts carry no e-mail claim: remove trustEmail',
+      });
   }
 
   const providerIds = [...new Set(providers.map(([, p]) => p.id).filter((id): id is string => typeof id === 'string'))];
@@ -146,6 +186,25 @@ export function crossFieldProblems(raw: Raw): Problem[] {
         message: `no provider ${show(app.defaultProvider)} (${known})`,
       });
     }
+    const offered = Array.isArray(app.providers) ? app.providers : [];
+    for (const [j, listed] of offered.entries()) {
+      if (typeof listed === 'string' && ID_PATTERN.test(listed) && !providerIds.includes(listed))
+        problems.push({
+          path: formatPath(['apps', i, 'providers', j]),
+          message: `no provider ${show(listed)} (known: ${providerIds.join(', ') || 'none'})`,
+        });
+    }
+    if (
+      typeof app.defaultProvider === 'string' &&
+      providerIds.includes(app.defaultProvider) &&
+      offered.length > 0 &&
+      !offered.includes(app.defaultProvider)
+    )
+      problems.push({
+        path: formatPath(['apps', i, 'defaultProvider']),
+        message: `${show(app.defaultProvider)} is not one of the app's providers (${offered.filter((p) => typeof p === 'string').join(', ')}): add it there, or choose one of them`,
+      });
+    accessProblems(['apps', i], app, providerIds, problems);
     const appIds = apps.map(([, a]) => a.id).filter((appId): appId is string => typeof appId === 'string');
     for (const [j, source] of (Array.isArray(app.acceptTokensFrom) ? app.acceptTokensFrom : []).entries()) {
       // A malformed id is reported by the schema already.
@@ -164,5 +223,6 @@ export function crossFieldProblems(raw: Raw): Problem[] {
       });
     }
   }
+  for (const [i, client] of objects(raw.clients)) accessProblems(['clients', i], client, providerIds, problems);
   return problems;
 }

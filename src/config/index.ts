@@ -3,6 +3,9 @@ export { ConfigError, type Problem } from './problems.ts';
 export { parseDuration } from './duration.ts';
 export {
   redactStoreUrl,
+  type AccessRuleConfig,
+  type ConditionConfig,
+  type DefaultAuthorizationPolicyConfig,
   type AppConfig,
   type AppResource,
   type ExternalIssuerConfig,

@@ -88,10 +88,12 @@ const encryptionKey = rule(
   },
 );
 
-// RFC 6265 section 4.1.1: a cookie name is an RFC 7230 token.
+// RFC 9110 section 5.6.2: a token (cookie names and methods are tokens).
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// RFC 6265 section 4.1.1: a cookie name is a token.
 const cookieName = rule(
   z.string(),
-  (v) => /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(v),
+  (v) => TOKEN.test(v),
   (v) => `${show(v)} is not a valid cookie name`,
 );
 
@@ -156,7 +158,7 @@ const oauth2Fields = {
   scopes: z.array(text).optional(),
   claims: z.strictObject({ id: text.optional(), name: text.optional(), email: text.optional() }).optional(),
   authorizationParams: stringMap.optional(),
-  // GitHub-style lists of the user's organisations and teams, read as groups (README, "Groups from providers").
+  // GitHub-style APIs listing the user's organisations and teams, read as groups.
   orgsUrl: httpUrl.optional(),
   teamsUrl: httpUrl.optional(),
 };
@@ -204,8 +206,9 @@ const applePrivateKey = rule(
     'is not an EC P-256 private key in PEM form (the AuthKey_….p8 file from Apple, "-----BEGIN PRIVATE KEY-----…"); put it in a variable: privateKey: "${APPLE_PRIVATE_KEY}"',
 );
 
-// Every provider: an id, and the name its button shows on the sign-in page.
-const named = { id, displayName: text.optional() };
+// Every provider: an id, the name its button shows on the sign-in page, and whether it asserts
+// only verified e-mails even without `email_verified` (access rules on e-mails read it).
+const named = { id, displayName: text.optional(), trustEmail: z.boolean().default(false) };
 
 export const PROVIDER_SCHEMAS = [
   z.strictObject({
@@ -274,6 +277,146 @@ const appResource = z
     'needs a resource (an RFC 8707 indicator), scopes, or both: they say which token to get',
   );
 
+// Access rules (README, "Access rules"): who may reach an app or sign in to a client. Matching is
+// src/access/rules.ts; here every value is checked so that a rule reads as it matches.
+export const CONDITION_KINDS = [
+  'emails',
+  'emailDomains',
+  'groups',
+  'roles',
+  'providers',
+  'accounts',
+  'claims',
+  'authenticated',
+  'all',
+] as const;
+/** A list in a condition: an empty one would match no one, which is never what was meant. */
+const values = <T extends z.ZodType>(item: T) =>
+  z.array(item).min(1, 'is empty: it matches no one (list values, or remove it)');
+const DOMAIN_LABEL = '[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
+const DOMAIN = new RegExp(`^${DOMAIN_LABEL}(?:\\.${DOMAIN_LABEL})+$`);
+const emailAddress = rule(
+  z.string(),
+  (v) => {
+    const at = v.split('@');
+    return at.length === 2 && /^[^\s@]+$/.test(at[0]!) && DOMAIN.test(at[1]!);
+  },
+  (v) =>
+    `${show(v)} is not an e-mail address (one "@", then an ASCII domain: write an internationalised domain in its xn-- form)`,
+);
+const emailDomain = rule(
+  z.string(),
+  (v) => DOMAIN.test(v.startsWith('*.') ? v.slice(2) : v),
+  (v) =>
+    `${show(v)} is not a domain (example.com, or *.example.com for its subdomains only; ASCII, no "@", no trailing dot)`,
+);
+// Claims are text (Easy Auth's list); a number or boolean in the config is compared as its JSON text.
+const claimValue = (v: unknown): v is string | number | boolean => ['string', 'number', 'boolean'].includes(typeof v);
+const claimValues = z
+  .unknown()
+  .superRefine((v, ctx) => {
+    if (!(claimValue(v) || (Array.isArray(v) && v.length > 0 && v.every(claimValue))))
+      ctx.addIssue({
+        code: 'custom',
+        message: `${show(v)} is not a claim value: a string, number or boolean, or a non-empty list of them`,
+      });
+  })
+  .transform((v) =>
+    (Array.isArray(v) ? v : [v]).map((item) => (typeof item === 'string' ? item : JSON.stringify(item))),
+  );
+
+export interface ConditionConfig {
+  readonly emails?: readonly string[];
+  readonly emailDomains?: readonly string[];
+  readonly groups?: readonly string[];
+  readonly roles?: readonly string[];
+  readonly providers?: readonly string[];
+  readonly accounts?: readonly string[];
+  /** Claim name to the values that match, as text. */
+  readonly claims?: Readonly<Record<string, readonly string[]>>;
+  readonly authenticated?: true;
+  readonly all?: readonly ConditionConfig[];
+}
+const condition: z.ZodType<ConditionConfig, unknown> = z
+  .strictObject({
+    emails: values(emailAddress).optional(),
+    emailDomains: values(emailDomain).optional(),
+    groups: values(text).optional(),
+    roles: values(text).optional(),
+    providers: values(id).optional(),
+    accounts: values(text).optional(),
+    claims: z
+      .record(text, claimValues)
+      .refine((claims) => Object.keys(claims).length > 0, 'names no claim (give { name: value } or remove it)')
+      .optional(),
+    authenticated: rule(
+      z.unknown(),
+      (v) => v === true,
+      () => 'can only be true (every signed-in user); to let no one in, remove the rule',
+    )
+      .transform(() => true as const)
+      .optional(),
+    get all() {
+      return values(condition).optional();
+    },
+  })
+  .refine(
+    (c) => CONDITION_KINDS.some((kind) => c[kind] !== undefined),
+    `names no condition: give at least one of ${CONDITION_KINDS.join(', ')}`,
+  );
+
+const accessRuleFields = {
+  allow: condition.optional(),
+  deny: condition.optional(),
+  description: text.optional(),
+  private: z.boolean().default(false),
+};
+const oneEffect = (r: { allow?: unknown; deny?: unknown }) => (r.allow === undefined) !== (r.deny === undefined);
+const ONE_EFFECT =
+  'needs exactly one of allow (who matches gets in) or deny (who matches is refused); split a rule with both in two';
+/** Methods are tokens; requests are compared upper-cased (GET and get alike, HEAD is not GET). */
+const method = rule(
+  z.string(),
+  (v) => TOKEN.test(v),
+  (v) => `${show(v)} is not an HTTP method (e.g. GET, POST, DELETE)`,
+);
+const accessPath = rule(
+  z.string(),
+  (v) => v.startsWith('/') && !v.slice(0, v.endsWith('/*') ? -2 : undefined).includes('*') && !/[?#]/.test(v),
+  (v) =>
+    `${show(v)} is not a path pattern: /path (that path) or /path/* (it and everything below it), no other "*", no query`,
+);
+const appAccessRule = z
+  .strictObject({
+    paths: values(accessPath).optional(),
+    methods: values(method).optional(),
+    ...accessRuleFields,
+  })
+  .refine(oneEffect, ONE_EFFECT);
+const notForClients = (field: string) =>
+  rule(
+    z.unknown(),
+    (v) => v === undefined,
+    () => `does not apply to an OpenID client (it asks for a sign-in, not for a path): remove ${field}`,
+  )
+    .transform((): undefined => undefined)
+    .optional();
+const clientAccessRule = z
+  .strictObject({ paths: notForClients('paths'), methods: notForClients('methods'), ...accessRuleFields })
+  .refine(oneEffect, ONE_EFFECT);
+const accessRules = <T extends z.ZodType>(rule: T) =>
+  z.array(rule).min(1, 'lets no one in: remove it to let every signed-in user in, or add rules').optional();
+
+// Easy Auth v2's spelling: object ids of the groups and users (Entra ID's `groups` and `oid`) let in.
+const defaultAuthorizationPolicy = z.strictObject({
+  allowedPrincipals: z
+    .strictObject({ groups: values(text).optional(), identities: values(text).optional() })
+    .refine(
+      (p) => p.groups !== undefined || p.identities !== undefined,
+      'lets no one in: list groups, identities or both (object ids), or remove defaultAuthorizationPolicy',
+    ),
+});
+
 export const UNAUTHENTICATED_ACTIONS = ['RedirectToLoginPage', 'AllowAnonymous', 'Return401', 'Return403'] as const;
 
 const app = z.strictObject({
@@ -292,6 +435,10 @@ const app = z.strictObject({
     )
     .default([]),
   tokenStore: z.boolean().default(false),
+  access: accessRules(appAccessRule),
+  defaultAuthorizationPolicy: defaultAuthorizationPolicy.optional(),
+  // Which providers the app's sign-in page offers; absent: every provider.
+  providers: z.array(id).min(1, 'offers no provider: remove it to offer every provider, or list some').optional(),
   allowedExternalRedirectUrls: z.array(absoluteUrl).default([]),
   exposeRefreshTokens: z.boolean().default(false),
   upstreamTimeout: duration.prefault('30s'),
@@ -372,6 +519,7 @@ const oidcClient = z
     scopes: z.array(z.enum(CLIENT_SCOPES)).default(['openid', 'profile', 'email', 'offline_access']),
     subjectType: z.enum(['public', 'pairwise']).default('public'),
     firstParty: z.boolean().default(true),
+    access: accessRules(clientAccessRule),
   })
   .refine(
     (c) => c.public !== (c.secret !== undefined),
@@ -413,8 +561,8 @@ export const configSchema = z.strictObject({
   // Off unless providers are listed: a new identity joins the account whose identity (of a listed
   // provider) has the same e-mail, when both providers assert email_verified.
   accounts: z.strictObject({ linkByVerifiedEmail: z.array(id).default([]) }).prefault({}),
-  // Memberships read from providers are read again once older than refreshAfter (in the background
-  // while younger than maxAge); older than maxAge and unreadable, rules needing groups refuse.
+  // Memberships read from providers: read again once older than refreshAfter (in the background
+  // while younger than maxAge); older than maxAge and unreadable, rules on groups and roles refuse.
   groups: z
     .strictObject({ refreshAfter: duration.prefault('10m'), maxAge: duration.prefault('1h') })
     .refine((g) => g.refreshAfter <= g.maxAge, {
@@ -465,3 +613,5 @@ export type AppConfig = Config['apps'][number];
 export type AppResource = AppConfig['resources'][number];
 export type ExternalIssuerConfig = Config['externalIssuers'][number];
 export type OidcClientConfig = Config['clients'][number];
+export type AccessRuleConfig = NonNullable<AppConfig['access'] | OidcClientConfig['access']>[number];
+export type DefaultAuthorizationPolicyConfig = NonNullable<AppConfig['defaultAuthorizationPolicy']>;

@@ -100,6 +100,28 @@ test('verifiedEmail: only one e-mail the provider says it verified', () => {
     ],
   ];
   for (const [name, pairs, expected] of cases) assert.equal(verifiedEmail(claims(pairs)), expected, name);
+  // A provider trusted for e-mails (providers[].trustEmail) vouches without the claim, never against it.
+  const trusted: Array<[string, Array<[string, string]>, string | undefined]> = [
+    ['trusted, no verification claim', [['email', 'ann@example.com']], 'ann@example.com'],
+    [
+      'trusted, but it says not verified',
+      [
+        ['email', 'ann@example.com'],
+        ['email_verified', 'false'],
+      ],
+      undefined,
+    ],
+    [
+      'trusted, two e-mails',
+      [
+        ['email', 'ann@example.com'],
+        ['email', 'eve@example.com'],
+      ],
+      undefined,
+    ],
+    ['trusted, not an address', [['email', 'ann@eve@example.com']], undefined],
+  ];
+  for (const [name, pairs, expected] of trusted) assert.equal(verifiedEmail(claims(pairs), true), expected, name);
 });
 
 test('emailKey: one key per address whatever its case; different addresses, different keys; another secret, another key', () => {

@@ -359,6 +359,91 @@ apps: [{ id: a, hosts: [a.localhost], upstream: http://x, resources: [
       ],
     ],
     [
+      'access rules that could not mean what they say',
+      `${BASE}apps:
+  - { id: a, hosts: [a.localhost], upstream: http://x, access: [] }
+  - id: b
+    hosts: [b.localhost]
+    upstream: http://x
+    access:
+      - {}
+      - { allow: { emails: [a@example.com] }, deny: { emails: [b@example.com] } }
+      - { allow: {} }
+      - { allow: { group: [a], rolls: [b] } }
+      - { allow: { groups: [], all: [], authenticated: false } }
+      - { deny: { emails: ["a@b@example.com", "ann@example.com.", "ann@exämple.com", ann] } }
+      - { deny: { emailDomains: [example.com., "@example.com", "*example.com", "a..b", "*.*.com", "exämple.com"] } }
+      - { allow: { claims: { oid: { id: 1 }, tid: [], dept: [eng, { x: 1 }] } } }
+      - { allow: { claims: {} } }
+      - { paths: [/a*, /b/*/c, "/c?x=1", d, "/e#f"], methods: [G T, ""], allow: { authenticated: true } }
+      - { allow: { all: [ {}, { groupz: [x] } ] } }`,
+      [
+        'apps[0].access: lets no one in: remove it to let every signed-in user in, or add rules',
+        'apps[1].access[0]: needs exactly one of allow (who matches gets in) or deny (who matches is refused); split a rule with both in two',
+        'apps[1].access[1]: needs exactly one of allow (who matches gets in) or deny (who matches is refused); split a rule with both in two',
+        'apps[1].access[2].allow: names no condition: give at least one of emails, emailDomains, groups, roles, providers, accounts, claims, authenticated, all',
+        'apps[1].access[3].allow: names no condition: give at least one of emails, emailDomains, groups, roles, providers, accounts, claims, authenticated, all',
+        'apps[1].access[3].allow.group: unknown option (did you mean "groups"?)',
+        'apps[1].access[3].allow.rolls: unknown option (did you mean "roles"?)',
+        'apps[1].access[4].allow.all: is empty: it matches no one (list values, or remove it)',
+        'apps[1].access[4].allow.authenticated: can only be true (every signed-in user); to let no one in, remove the rule',
+        'apps[1].access[4].allow.groups: is empty: it matches no one (list values, or remove it)',
+        'apps[1].access[5].deny.emails[0]: "a@b@example.com" is not an e-mail address (one "@", then an ASCII domain: write an internationalised domain in its xn-- form)',
+        'apps[1].access[5].deny.emails[1]: "ann@example.com." is not an e-mail address (one "@", then an ASCII domain: write an internationalised domain in its xn-- form)',
+        'apps[1].access[5].deny.emails[2]: "ann@exämple.com" is not an e-mail address (one "@", then an ASCII domain: write an internationalised domain in its xn-- form)',
+        'apps[1].access[5].deny.emails[3]: "ann" is not an e-mail address (one "@", then an ASCII domain: write an internationalised domain in its xn-- form)',
+        ...['example.com.', '@example.com', '*example.com', 'a..b', '*.*.com', 'exämple.com'].map(
+          (domain, i) =>
+            `apps[1].access[6].deny.emailDomains[${i}]: ${JSON.stringify(domain)} is not a domain (example.com, or *.example.com for its subdomains only; ASCII, no "@", no trailing dot)`,
+        ),
+        'apps[1].access[7].allow.claims.dept: ["eng",{"x":1}] is not a claim value: a string, number or boolean, or a non-empty list of them',
+        'apps[1].access[7].allow.claims.oid: {"id":1} is not a claim value: a string, number or boolean, or a non-empty list of them',
+        'apps[1].access[7].allow.claims.tid: [] is not a claim value: a string, number or boolean, or a non-empty list of them',
+        'apps[1].access[8].allow.claims: names no claim (give { name: value } or remove it)',
+        'apps[1].access[9].methods[0]: "G T" is not an HTTP method (e.g. GET, POST, DELETE)',
+        'apps[1].access[9].methods[1]: "" is not an HTTP method (e.g. GET, POST, DELETE)',
+        ...['/a*', '/b/*/c', '/c?x=1', 'd', '/e#f'].map(
+          (path, i) =>
+            `apps[1].access[9].paths[${i}]: ${JSON.stringify(path)} is not a path pattern: /path (that path) or /path/* (it and everything below it), no other "*", no query`,
+        ),
+        'apps[1].access[10].allow.all[0]: names no condition: give at least one of emails, emailDomains, groups, roles, providers, accounts, claims, authenticated, all',
+        'apps[1].access[10].allow.all[1]: names no condition: give at least one of emails, emailDomains, groups, roles, providers, accounts, claims, authenticated, all',
+        'apps[1].access[10].allow.all[1].groupz: unknown option (did you mean "groups"?)',
+      ],
+    ],
+    [
+      'access rules between fields, and their other spellings',
+      `${BASE}devMode: true
+providers: [{ id: dev, type: dev, trustEmail: true }, { id: gh, type: github, clientId: c }, { id: pw, type: password, trustEmail: true }]
+apps:
+  - { id: a, hosts: [a.localhost], upstream: http://x, providers: [gh, nobody], defaultProvider: dev,
+      access: [{ allow: { providers: [gh, nope], all: [{ providers: [x] }] } }],
+      defaultAuthorizationPolicy: { allowedPrincipals: { groups: [g] } } }
+  - { id: b, hosts: [b.localhost], upstream: http://x, providers: [],
+      defaultAuthorizationPolicy: { allowedPrincipals: {}, allowedApplications: [x] } }
+clients:
+  - { id: c, public: true, redirectUris: ["http://localhost/cb"], access: [{ paths: [/x], methods: [GET], deny: { providers: [zz] } }] }
+  - { id: d, public: true, redirectUris: ["http://localhost/cb"], access: [] }
+groups: { refreshAfter: 2h }`,
+      [
+        'apps[0]: has both access and defaultAuthorizationPolicy: keep one (access says the same as allow: { groups: [...], claims: { oid: [...] } })',
+        'apps[0].access[0].allow.all[0].providers[0]: no provider "x" (known: dev, gh, pw)',
+        'apps[0].access[0].allow.providers[1]: no provider "nope" (known: dev, gh, pw)',
+        'apps[0].defaultProvider: "dev" is not one of the app\'s providers (gh, nobody): add it there, or choose one of them',
+        'apps[0].providers[1]: no provider "nobody" (known: dev, gh, pw)',
+        'apps[1].defaultAuthorizationPolicy.allowedApplications: unknown option (options here: allowedPrincipals)',
+        'apps[1].defaultAuthorizationPolicy.allowedPrincipals: lets no one in: list groups, identities or both (object ids), or remove defaultAuthorizationPolicy',
+        'apps[1].providers: offers no provider: remove it to offer every provider, or list some',
+        'clients[0].access[0].deny.providers[0]: no provider "zz" (known: dev, gh, pw)',
+        'clients[0].access[0].methods: does not apply to an OpenID client (it asks for a sign-in, not for a path): remove methods',
+        'clients[0].access[0].paths: does not apply to an OpenID client (it asks for a sign-in, not for a path): remove paths',
+        'clients[1].access: lets no one in: remove it to let every signed-in user in, or add rules',
+        'groups.refreshAfter: must not be longer than maxAge (memberships older than maxAge are not used)',
+        'providers[0].trustEmail: "dev" trusts whatever is typed: an e-mail it reports proves nothing',
+        'providers[2].trustEmail: password accounts carry no e-mail claim: remove trustEmail',
+      ],
+    ],
+    [
       'session cache too long',
       `${BASE}session: { cacheTtl: 2m }`,
       [
@@ -374,6 +459,69 @@ apps: [{ id: a, hosts: [a.localhost], upstream: http://x, resources: [
   for (const [name, text, expected] of cases) assert.deepEqual(problems(text), expected, name);
 });
 
+test('access: the contract example, Easy Auth v2 spelling, provider options and groups, as parsed', () => {
+  const config = parseConfig(
+    `${BASE}providers:
+  - { id: aad, type: aad, clientId: c, graphUrl: "https://graph.microsoft.com", trustEmail: true }
+  - { id: gh, type: github, clientId: c, orgsUrl: "https://api.github.com/user/orgs", teamsUrl: "https://api.github.com/user/teams" }
+apps:
+  - id: wiki
+    hosts: [wiki.localhost]
+    upstream: http://x
+    providers: [gh]
+    access:
+      - allow: { emailDomains: [example.com, "*.example.org"] }
+      - paths: [/admin/*]
+        methods: [POST, put, DELETE]
+        allow: { groups: [wiki-admins] }
+        description: wiki administrators
+      - deny: { emails: [intern@example.com], claims: { level: [1, true, x], dept: ops } }
+        private: true
+  - id: portal
+    hosts: [portal.localhost]
+    upstream: http://x
+    defaultAuthorizationPolicy: { allowedPrincipals: { groups: [G1], identities: [U1] } }
+clients:
+  - { id: grafana, public: true, redirectUris: ["http://localhost/cb"], access: [ { allow: { groups: [ops] } } ] }
+groups: { refreshAfter: 5m, maxAge: 2h }`,
+    'x.yaml',
+    env,
+  );
+  assert.deepEqual(config.apps[0]?.access, [
+    { allow: { emailDomains: ['example.com', '*.example.org'] }, private: false },
+    {
+      paths: ['/admin/*'],
+      methods: ['POST', 'put', 'DELETE'],
+      allow: { groups: ['wiki-admins'] },
+      description: 'wiki administrators',
+      private: false,
+    },
+    // Claim values are text: numbers and booleans as their JSON text.
+    { deny: { emails: ['intern@example.com'], claims: { level: ['1', 'true', 'x'], dept: ['ops'] } }, private: true },
+  ]);
+  assert.deepEqual(config.apps[0]?.providers, ['gh']);
+  assert.equal(config.apps[1]?.providers, undefined);
+  assert.equal(config.apps[1]?.access, undefined);
+  assert.deepEqual(config.apps[1]?.defaultAuthorizationPolicy, {
+    allowedPrincipals: { groups: ['G1'], identities: ['U1'] },
+  });
+  assert.deepEqual(config.clients[0]?.access, [{ allow: { groups: ['ops'] }, private: false }]);
+  assert.deepEqual(config.groups, { refreshAfter: 300_000, maxAge: 7_200_000 });
+  assert.deepEqual(
+    config.providers.map((p) => [p.trustEmail, 'graphUrl' in p ? p.graphUrl : undefined]),
+    [
+      [true, 'https://graph.microsoft.com'],
+      [false, undefined],
+    ],
+  );
+  const github = config.providers[1]!;
+  assert.ok(github.type === 'github');
+  assert.deepEqual(
+    [github.orgsUrl, github.teamsUrl],
+    ['https://api.github.com/user/orgs', 'https://api.github.com/user/teams'],
+  );
+});
+
 test('environment: values substituted after parsing, $${X} escapes, YAML-looking values stay strings', () => {
   const text = `${BASE}providers: [{ id: g, type: google, clientId: "\${ID}", clientSecret: "$\${LITERAL}" }]\nlisten: { host: "\${HOST}" }`;
   const config = parseConfig(text, 'x.yaml', { ...env, ID: 'id: injected\nother: [1]', HOST: '0.0.0.0' });
@@ -382,6 +530,7 @@ test('environment: values substituted after parsing, $${X} escapes, YAML-looking
     type: 'google',
     clientId: 'id: injected\nother: [1]',
     clientSecret: '${LITERAL}',
+    trustEmail: false,
     refresh: { ahead: 300_000, onRefreshFailure: 'proceed' },
   });
   assert.equal(config.listen.host, '0.0.0.0');

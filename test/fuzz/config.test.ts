@@ -36,8 +36,9 @@ const BASE = {
   tokenStore: { keepOnLogout: false },
   housekeeping: { interval: '10m' },
   accounts: { linkByVerifiedEmail: ['google'] },
+  groups: { refreshAfter: '10m', maxAge: '1h' },
   providers: [
-    { id: 'google', type: 'google', clientId: 'c', clientSecret: 's', displayName: 'Google' },
+    { id: 'google', type: 'google', clientId: 'c', clientSecret: 's', displayName: 'Google', trustEmail: true },
     {
       id: 'idp',
       type: 'oidc',
@@ -46,6 +47,7 @@ const BASE = {
       scopes: ['openid'],
       authorizationParams: { prompt: 'login' },
       refresh: { ahead: '5m', onRefreshFailure: 'proceed' },
+      graphUrl: 'https://graph.example',
     },
     {
       id: 'gh',
@@ -55,6 +57,8 @@ const BASE = {
       userinfoUrl: 'https://gh.example/u',
       clientId: 'c',
       claims: { id: 'id', name: 'name', email: 'email' },
+      orgsUrl: 'https://gh.example/user/orgs',
+      teamsUrl: 'https://gh.example/user/teams',
     },
     {
       id: 'tw',
@@ -88,6 +92,30 @@ const BASE = {
         { alias: 'graph', provider: 'idp', resource: 'https://graph.example', scopes: ['read'], inject: false },
       ],
       tokenSigning: { alg: 'HS256', secret: 'x'.repeat(32) },
+      providers: ['google', 'gh'],
+      access: [
+        { allow: { emailDomains: ['example.com', '*.example.org'], emails: ['ann@example.net'] } },
+        {
+          paths: ['/admin/*', '/x'],
+          methods: ['POST'],
+          allow: {
+            all: [
+              { groups: ['admins'], roles: ['r'] },
+              { providers: ['gh'], accounts: ['a1'], authenticated: true },
+            ],
+            claims: { oid: ['o1', 2, true], tid: 't' },
+          },
+          description: 'admins',
+          private: false,
+        },
+        { deny: { emails: ['intern@example.com'] } },
+      ],
+    },
+    {
+      id: 'app2',
+      hosts: ['app2.example.com'],
+      upstream: 'http://127.0.0.1:3002',
+      defaultAuthorizationPolicy: { allowedPrincipals: { groups: ['g1'], identities: ['u1'] } },
     },
   ],
   externalIssuers: [
@@ -110,6 +138,7 @@ const BASE = {
       scopes: ['openid'],
       subjectType: 'public',
       firstParty: true,
+      access: [{ allow: { groups: ['ops'] }, description: 'operators', private: true }],
     },
   ],
   trustedProxies: ['10.0.0.0/8', 'fd00::1'],
@@ -184,6 +213,34 @@ const redirectUri = (v: string) => {
   return url.protocol === 'https:' || /^[a-z][a-z0-9+-]*\.[a-z0-9+.-]*:$/.test(url.protocol);
 };
 
+/** Access rules as README promises them: never empty, one effect each, no empty condition or list. */
+function assertAccessRules(
+  rules: readonly Record<string, unknown>[] | undefined,
+  providerIds: readonly string[],
+): void {
+  if (rules === undefined) return;
+  assert.ok(rules.length > 0, 'access: [] is refused');
+  const assertCondition = (condition: Record<string, unknown>): void => {
+    const kinds = Object.entries(condition).filter(([, value]) => value !== undefined);
+    assert.ok(kinds.length > 0, 'a condition names something');
+    for (const [kind, value] of kinds) {
+      if (kind === 'authenticated') assert.equal(value, true);
+      else if (kind === 'claims')
+        for (const values of Object.values(value as object))
+          assert.ok((values as unknown[]).length > 0 && (values as unknown[]).every((v) => typeof v === 'string'));
+      else {
+        assert.ok(Array.isArray(value) && value.length > 0, `${kind} is a non-empty list`);
+        if (kind === 'all') for (const part of value) assertCondition(part);
+        if (kind === 'providers') for (const p of value) assert.ok(providerIds.includes(p));
+      }
+    }
+  };
+  for (const rule of rules) {
+    assert.ok((rule.allow === undefined) !== (rule.deny === undefined), 'one of allow or deny');
+    assertCondition((rule.allow ?? rule.deny) as Record<string, unknown>);
+  }
+}
+
 /** What the README promises of a loaded configuration, checked without the schema. */
 function assertDocumented(c: Config): void {
   assert.ok(
@@ -252,6 +309,9 @@ function assertDocumented(c: Config): void {
     if (a.tokenSigning) assert.ok(a.tokenSigning.alg === 'HS256' && Buffer.byteLength(a.tokenSigning.secret) >= 32);
     for (const r of a.resources)
       assert.ok(/^[a-z0-9][a-z0-9-]{0,31}$/.test(r.alias) && (r.resource !== undefined || r.scopes.length > 0));
+    for (const offered of a.providers ?? []) assert.ok(providerIds.includes(offered), `offered provider ${offered}`);
+    assert.ok(a.access === undefined || a.defaultAuthorizationPolicy === undefined, 'one spelling of the policy');
+    assertAccessRules(a.access, providerIds);
   }
   for (const client of c.clients) {
     for (const uri of [
@@ -262,6 +322,9 @@ function assertDocumented(c: Config): void {
       assert.ok(redirectUri(uri), `redirect URI ${uri}`);
     }
     assert.ok(client.redirectUris.length > 0 && client.public === (client.secret === undefined));
+    assertAccessRules(client.access, providerIds);
+    for (const rule of client.access ?? [])
+      assert.ok(!('paths' in rule && rule.paths) && !('methods' in rule && rule.methods));
   }
   for (const e of c.externalIssuers)
     assert.ok(

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { canonicalPath, isExcludedPath } from '../../src/gateway/rules/excluded-paths.ts';
+import { canonicalPath } from '../../src/access/paths.ts';
+import { isExcludedPath } from '../../src/gateway/rules/excluded-paths.ts';
 import { Tally, anyString, params, soup } from './support.ts';
 
 /** RFC 3986 section 5.2.4 remove_dot_segments, over a path that starts with "/". */

@@ -1,36 +1,13 @@
-// `excludedPaths`: paths served without authentication. The decision must hold whatever the
-// upstream makes of the path, so only a path already in canonical form can be excluded: anything
-// an upstream might normalise into another path (dot segments, encoded dots or slashes, `;`
-// parameters, doubled slashes, backslashes, an encoded `#` or `?`, an encoded `%`, which an app
-// behind a decoding proxy decodes again) requires authentication.
-// Failing closed costs a sign-in on a strange URL; failing open would be a bypass
-// (OWASP ASVS 4.1.3; RFC 3986 section 6 on equivalent URIs).
-
-/** The request path without its query string; undefined when it is not canonical. */
-export function canonicalPath(target: string): string | undefined {
-  const path = target.split('?', 1)[0]!;
-  if (!path.startsWith('/') || path.includes('#')) return undefined;
-  if (/\/\/|\\|;|%(?:2e|2f|5c|23|3f|3b|00|25)|[\u0000-\u0020\u007f]/i.test(path)) return undefined;
-  if (path.split('/').some((segment) => segment === '.' || segment === '..')) return undefined;
-  // Other percent-encodings are fine only when well-formed.
-  try {
-    decodeURIComponent(path);
-  } catch {
-    return undefined;
-  }
-  return path;
-}
+// `excludedPaths`: paths served without authentication. Only a canonical path can be excluded
+// (src/access/paths.ts says why): anything else requires authentication. Failing closed costs a
+// sign-in on a strange URL; failing open would be a bypass.
+import { canonicalPath, pathMatches } from '../../access/paths.ts';
 
 /**
  * Whether `target` (the request target: path and query) is excluded by `patterns`: `/path` matches
- * that path exactly, `/path/*` matches `/path` and everything below it. Case-sensitive, as paths are.
+ * that path exactly, `/path/*` matches `/path` and everything below it.
  */
 export function isExcludedPath(target: string, patterns: readonly string[]): boolean {
   const path = canonicalPath(target);
-  if (path === undefined) return false;
-  return patterns.some((pattern) => {
-    if (!pattern.endsWith('/*')) return path === pattern;
-    const base = pattern.slice(0, -2);
-    return path === base || path.startsWith(`${base}/`);
-  });
+  return path !== undefined && patterns.some((pattern) => pathMatches(path, pattern));
 }
