@@ -7,12 +7,9 @@
 // that need groups refuse (fail closed).
 import type { Config } from '../config/index.ts';
 import type { Provider } from '../providers/index.ts';
-import { RefreshError, expiringWithin, type TokenRefresher } from '../refresh/refresher.ts';
+import { RefreshError, expiringWithin, refreshSettingsOf, type TokenRefresher } from '../refresh/refresher.ts';
 import type { GroupsAndRoles, ProviderGroups, ProviderTokens, Store } from '../store/index.ts';
 import type { Memberships } from './types.ts';
-
-/** The schema's default `refresh.ahead`, for presets configured without `refresh`. */
-const DEFAULT_REFRESH_AHEAD_MS = 5 * 60_000;
 
 export interface MembershipReaderDeps {
   readonly store: Store;
@@ -58,9 +55,16 @@ export class MembershipReader {
       this.#store.listProviderGroups(accountId),
       this.#store.listTokens(accountId),
     ]);
-    const withTokens = new Set(tokens.filter((t) => t.resource === '').map((t) => t.provider));
+    // A source is a provider the account has an identity at and either tokens to read it with or
+    // memberships read before: when the tokens are gone (signed out elsewhere, grant revoked), what
+    // was read is used until too old, then the source is unavailable — never silently dropped,
+    // which could let the account past a deny rule on those groups.
+    const readable = new Set([
+      ...tokens.filter((t) => t.resource === '').map((t) => t.provider),
+      ...kept.map((k) => k.provider),
+    ]);
     const sources = [...new Set(identities.map((i) => i.provider))].filter(
-      (id) => withTokens.has(id) && this.#providers.get(id)?.readGroups,
+      (id) => readable.has(id) && this.#providers.get(id)?.readGroups,
     );
     const groups = new Set(own);
     const roles = new Set<string>();
@@ -149,7 +153,7 @@ export class MembershipReader {
     const ref = { accountId, provider: provider.id, resource: '' };
     const stored = await this.#store.getTokens(ref);
     if (!stored) throw new Error('no tokens are stored for this account');
-    const need = expiringWithin(this.#refreshAhead(provider.id));
+    const need = expiringWithin(refreshSettingsOf(this.#config, provider.id).ahead);
     if (!stored.tokens.refreshToken || !provider.refresh || !need(stored.tokens, this.#now())) return stored.tokens;
     try {
       return (await this.#refresher.refreshAhead(ref, provider, need)).tokens;
@@ -159,11 +163,6 @@ export class MembershipReader {
       if (error instanceof RefreshError && error.failure !== 'refused') return stored.tokens;
       throw error;
     }
-  }
-
-  #refreshAhead(providerId: string): number {
-    const settings = this.#config.providers.find((p) => p.id === providerId);
-    return (settings && 'refresh' in settings ? settings.refresh?.ahead : undefined) ?? DEFAULT_REFRESH_AHEAD_MS;
   }
 
   #failed(accountId: string, provider: Provider, error: unknown): void {

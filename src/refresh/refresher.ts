@@ -15,6 +15,7 @@
 // token, so they take the lock of the sign-in's tokens: a refresh token rotated by a resource's
 // refresh is written back there before anyone else uses the old one.
 import { CodedError } from '../errors/index.ts';
+import type { Config } from '../config/index.ts';
 import type { Provider } from '../providers/index.ts';
 import { ProviderError, rememberReceived } from '../providers/index.ts';
 import type { ProviderTokens, Store, StoredTokens, TokenRef } from '../store/index.ts';
@@ -44,6 +45,19 @@ export class RefreshError extends CodedError {
     this.failure = failure;
     this.retryAfterMs = options?.retryAfterMs;
   }
+}
+
+export interface RefreshSettings {
+  readonly ahead: number;
+  readonly onRefreshFailure: 'proceed' | '401';
+}
+/** The schema's defaults, for providers configured without `refresh` (presets, and types with no refresh). */
+const DEFAULT_REFRESH: RefreshSettings = { ahead: 5 * 60_000, onRefreshFailure: 'proceed' };
+
+/** A provider's `refresh` settings (oidc, oauth2 and their presets have them). */
+export function refreshSettingsOf(config: Pick<Config, 'providers'>, providerId: string): RefreshSettings {
+  const settings = config.providers.find((p) => p.id === providerId);
+  return (settings && 'refresh' in settings && settings.refresh) || DEFAULT_REFRESH;
 }
 
 /**

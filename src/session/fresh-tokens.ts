@@ -4,13 +4,11 @@
 // refresh does is the provider's `refresh.onRefreshFailure`: proceed with what is stored, or 401.
 import type { AppConfig, AppResource, Config } from '../config/index.ts';
 import type { Provider } from '../providers/index.ts';
-import { RefreshError, expiringWithin, type TokenRefresher } from '../refresh/refresher.ts';
+import { RefreshError, expiringWithin, refreshSettingsOf, type TokenRefresher } from '../refresh/refresher.ts';
 import { resourceTarget, type ResourceTarget } from '../refresh/resources.ts';
 import type { Store, StoredTokens } from '../store/index.ts';
 import type { Refused } from './credentials.ts';
 import { resourceHeaders } from './principal.ts';
-
-const DEFAULT_REFRESH = { ahead: 5 * 60_000, onRefreshFailure: 'proceed' } as const;
 
 export class FreshTokens {
   readonly #config: Config;
@@ -30,12 +28,6 @@ export class FreshTokens {
     this.#refresher = deps.refresher;
   }
 
-  /** The provider's `refresh` settings (oidc, oauth2 and their presets have them). */
-  #refreshSettings(providerId: string): { ahead: number; onRefreshFailure: 'proceed' | '401' } {
-    const settings = this.#config.providers.find((p) => p.id === providerId);
-    return (settings && 'refresh' in settings && settings.refresh) || DEFAULT_REFRESH;
-  }
-
   /**
    * The sign-in tokens an app is about to receive, refreshed first when they expire within the
    * provider's `refresh.ahead`. A failed refresh leaves them as they are (`proceed`) or refuses the
@@ -44,7 +36,7 @@ export class FreshTokens {
   async forApp(stored: StoredTokens | undefined): Promise<StoredTokens | Refused | undefined> {
     const provider = stored && this.#providers.get(stored.provider);
     if (!stored?.tokens.refreshToken || !provider?.refresh) return stored;
-    const { ahead, onRefreshFailure } = this.#refreshSettings(stored.provider);
+    const { ahead, onRefreshFailure } = refreshSettingsOf(this.#config, stored.provider);
     const need = expiringWithin(ahead);
     if (!need(stored.tokens, Date.now())) return stored;
     try {
@@ -82,7 +74,7 @@ export class FreshTokens {
     const provider = this.#providers.get(providerId);
     if (!provider) throw new RefreshError('no-refresh-token', `provider "${providerId}" is no longer configured`);
     const signIn = { accountId, provider: providerId, resource: '' };
-    const need = expiringWithin(this.#refreshSettings(providerId).ahead);
+    const need = expiringWithin(refreshSettingsOf(this.#config, providerId).ahead);
     const stored = await this.#store.getTokens({ ...signIn, resource: target?.key ?? '' });
     if (!target && !stored)
       throw new RefreshError('no-refresh-token', `no ${provider.displayName} tokens are stored for this account`);
@@ -98,7 +90,7 @@ export class FreshTokens {
     const expiresAt = stored?.tokens.expiresAt;
     return expiresAt === undefined
       ? Number.POSITIVE_INFINITY
-      : expiresAt - this.#refreshSettings(stored!.provider).ahead;
+      : expiresAt - refreshSettingsOf(this.#config, stored!.provider).ahead;
   }
 
   /**
@@ -119,7 +111,7 @@ export class FreshTokens {
         stored = await this.resourceToken(accountId, resource, { ahead: true });
       } catch (error) {
         if (!(error instanceof RefreshError)) throw error;
-        if (this.#refreshSettings(resource.provider).onRefreshFailure === '401')
+        if (refreshSettingsOf(this.#config, resource.provider).onRefreshFailure === '401')
           return { refused: `refresh-failed: ${error.failure}` };
         stored = await this.#store.getTokens({
           accountId,

@@ -263,3 +263,22 @@ test('recordSignIn keeps what the sign-in tokens tell at once; a read then asks 
   await memberships.recordSignIn(accountId, 'github', { accessToken: 'not-a-token' });
   assert.equal(warnings.length, 1, 'a failure is logged, not thrown');
 });
+
+test('tokens gone (signed out elsewhere): what was read is used until maxAge, then the source is unavailable, never dropped', async () => {
+  idp.setMemberships('ingeborg', { orgs: ['acme'] });
+  const { accountId } = await signIn('github', 'ingeborg');
+  const memberships = reader();
+  assert.deepEqual(sorted((await memberships.read(accountId)).groups), ['acme']);
+  await store.deleteTokens(accountId);
+
+  clock += GROUPS.refreshAfter;
+  assert.deepEqual(sorted((await memberships.read(accountId)).groups), ['acme'], 'kept, while younger than maxAge');
+  await memberships.idle();
+
+  clock += GROUPS.maxAge;
+  const read = await memberships.read(accountId);
+  assert.deepEqual(sorted(read.groups), []);
+  assert.deepEqual(read.unavailable, [
+    'GitHub (github): no tokens are stored for this account; what was read before is too old (groups.maxAge)',
+  ]);
+});
