@@ -36,6 +36,8 @@ export interface AccessPolicy {
   readonly rules: readonly AccessRule[];
   /** Some rule has paths or methods: decisions vary per request, not only per subject (caching). */
   readonly readsRequest: boolean;
+  /** Some rule reads groups or roles: the subject's memberships must be read (they cost store reads). */
+  readonly readsMemberships: boolean;
 }
 
 export interface AccessDecision {
@@ -290,7 +292,11 @@ export function compilePolicy(config: AccessConfig): AccessPolicy | undefined {
     const { rule, text } = easyAuthRule(config.defaultAuthorizationPolicy);
     rules = [compileRule('defaultAuthorizationPolicy', rule, text)];
   } else return undefined;
-  return { rules, readsRequest: rules.some((rule) => rule.paths !== undefined || rule.methods !== undefined) };
+  return {
+    rules,
+    readsRequest: rules.some((rule) => rule.paths !== undefined || rule.methods !== undefined),
+    readsMemberships: rules.some((rule) => rule.condition.needsMemberships),
+  };
 }
 
 /** The request as rules compare it; path and method undefined when absent or not canonical. */

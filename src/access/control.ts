@@ -1,0 +1,66 @@
+// Access control as the gateway and the OpenID Provider ask it: each app's and client's policy,
+// compiled once from the config, and the subject a decision reads — memberships only when the
+// policy reads groups or roles (they cost store reads, and a provider call when stale).
+import type { Config } from '../config/index.ts';
+import type { Claim } from '../providers/index.ts';
+import type { MembershipReader } from './memberships.ts';
+import { compilePolicy, decide, type AccessDecision, type AccessPolicy } from './rules.ts';
+import type { AccessRequest, AccessSubject, Memberships } from './types.ts';
+
+const NO_MEMBERSHIPS: Memberships = { groups: new Set(), roles: new Set(), unavailable: [] };
+
+/** The identity a session signed in with, as far as access rules read it. */
+export interface SignedInAs {
+  readonly provider: string;
+  readonly claims: readonly Claim[];
+}
+
+export class AccessControl {
+  readonly #apps: ReadonlyMap<string, AccessPolicy | undefined>;
+  readonly #clients: ReadonlyMap<string, AccessPolicy | undefined>;
+  readonly #trustEmail: ReadonlySet<string>;
+  readonly #memberships: Pick<MembershipReader, 'read'>;
+
+  constructor(config: Pick<Config, 'apps' | 'clients' | 'providers'>, memberships: Pick<MembershipReader, 'read'>) {
+    this.#apps = new Map(config.apps.map((app) => [app.id, compilePolicy(app)]));
+    this.#clients = new Map(config.clients.map((client) => [client.id, compilePolicy(client)]));
+    this.#trustEmail = new Set(config.providers.filter((p) => p.trustEmail).map((p) => p.id));
+    this.#memberships = memberships;
+  }
+
+  appPolicy(appId: string): AccessPolicy | undefined {
+    return this.#apps.get(appId);
+  }
+
+  clientPolicy(clientId: string): AccessPolicy | undefined {
+    return this.#clients.get(clientId);
+  }
+
+  /** Who asks, with the memberships `policy` reads (none read when it reads none, or there is no policy). */
+  async subject(accountId: string, identity: SignedInAs, policy: AccessPolicy | undefined): Promise<AccessSubject> {
+    return {
+      accountId,
+      provider: identity.provider,
+      claims: identity.claims,
+      emailTrusted: this.#trustEmail.has(identity.provider),
+      memberships: policy?.readsMemberships ? await this.#memberships.read(accountId) : NO_MEMBERSHIPS,
+    };
+  }
+
+  /** The decision for an OpenID client's sign-in (no path or method). */
+  async forClient(clientId: string, accountId: string, identity: SignedInAs): Promise<AccessDecision> {
+    const policy = this.#clients.get(clientId);
+    return decide(policy, await this.subject(accountId, identity, policy), {});
+  }
+
+  /** The decision for a request to an app. */
+  async forApp(
+    appId: string,
+    accountId: string,
+    identity: SignedInAs,
+    request: AccessRequest,
+  ): Promise<AccessDecision> {
+    const policy = this.#apps.get(appId);
+    return decide(policy, await this.subject(accountId, identity, policy), request);
+  }
+}
