@@ -48,6 +48,8 @@ export interface AccessDecision {
   readonly reason: string;
   /** What would let the user in, in plain words (403 page); undefined when private or unknown. */
   readonly requirement?: string;
+  /** Refused because memberships this rule needs cannot be read now: which sources, and why (memberships.unavailable). */
+  readonly unavailable?: readonly string[];
   /** The facts the deciding (or, when none decided, the failing) conditions read, for `signonce access check`. */
   readonly used: { readonly groups?: string[]; readonly roles?: string[]; readonly claims?: Claim[] };
 }
@@ -358,6 +360,7 @@ export function decide(
         rule: index,
         reason: `${rule.source} needs group or role memberships, which cannot be read now: ${subject.memberships.unavailable.join('; ')}`,
         requirement: rule.effect === 'allow' ? rule.describe : undefined,
+        unavailable: subject.memberships.unavailable,
         used: factsUsed(subject, facts.reading),
       };
     if (matched && rule.effect === 'allow')

@@ -7,6 +7,8 @@ import type { Keyring } from '../crypto/keyring.ts';
 import type { Provider } from '../providers/index.ts';
 import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
 import type { Store } from '../store/index.ts';
+import { AccessControl } from '../access/control.ts';
+import { MembershipReader } from '../access/memberships.ts';
 import { Accounts } from '../accounts/accounts.ts';
 import { LocalAccounts } from '../accounts/local-accounts.ts';
 import { TokenRefresher } from '../refresh/refresher.ts';
@@ -54,10 +56,16 @@ export interface GatewayContext extends GatewayDeps {
   /** Forwards requests to apps; routes.ts stops and closes it with the server. */
   readonly proxy: UpstreamProxy;
   readonly refresher: TokenRefresher;
+  /** Each app's and OpenID client's access rules, and the subject they read (src/access). */
+  readonly access: AccessControl;
   readonly accounts: Accounts;
   /** Local (password) accounts: one per gateway, so attempts at a username are throttled as one. */
   readonly localAccounts: LocalAccounts;
   readonly log: FastifyBaseLogger;
+  /** The providers an app's sign-in offers (`apps[].providers`; every one when absent), in config order. */
+  signInProviders(appConfig: AppConfig): Provider[];
+  /** The provider `id` if the app's sign-in offers it. */
+  signInProvider(appConfig: AppConfig, id: string): Provider | undefined;
   /** A URL on an app host, in the scheme of publicUrl. */
   appUrl(host: string, path: string): string;
   /** A URL on the auth host. */
@@ -90,6 +98,8 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
   );
   const accounts = new Accounts(deps.store, deps.config);
   const freshTokens = new FreshTokens({ ...deps, refresher });
+  const memberships = new MembershipReader({ ...deps, refresher, log });
+  const access = new AccessControl(deps.config, memberships);
   return {
     ...deps,
     metrics,
@@ -105,20 +115,26 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
         ].map(formActionSource),
       ]),
     ],
-    signedIn: new SignedInResolver({ ...deps, freshTokens }),
+    signedIn: new SignedInResolver({ ...deps, freshTokens, access }),
     freshTokens,
     signInCompletion: new SignInCompletion({
       store: deps.store,
       accounts,
       sessionLifetimeMs: deps.config.session.lifetime,
       log,
+      memberships,
     }),
     ownCookies: ownCookieNames(deps.config.session.cookieName),
     proxy: new UpstreamProxy(),
     refresher,
+    access,
     accounts,
     localAccounts: new LocalAccounts(deps.store),
     log,
+    signInProviders: (appConfig) =>
+      [...deps.providers.values()].filter((p) => !appConfig.providers || appConfig.providers.includes(p.id)),
+    signInProvider: (appConfig, id) =>
+      !appConfig.providers || appConfig.providers.includes(id) ? deps.providers.get(id) : undefined,
     appUrl: (host, path) => `${publicUrl.protocol}//${host}${path}`,
     authUrl: (path) => `${publicUrl.origin}${path}`,
     fromTrustedProxy,

@@ -13,6 +13,11 @@ export const manyHosts = (rawHeaders: readonly string[]) =>
 /** The request path without its query string. */
 export const pathOf = (url: string) => url.split('?', 1)[0]!;
 
+/** A browser's navigation (a page load), as opposed to a script's or an API client's request. */
+export const isNavigation = (request: FastifyRequest) =>
+  request.headers['sec-fetch-mode'] === 'navigate' ||
+  (!request.headers['sec-fetch-mode'] && /text\/html/.test(request.headers.accept ?? ''));
+
 /** A query parameter (the first, when repeated). */
 export const queryParam = (request: FastifyRequest, name: string): string | undefined => {
   const value = (request.query as Record<string, string | string[] | undefined>)[name];

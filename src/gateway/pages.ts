@@ -130,3 +130,35 @@ export function errorPage(title: string, message: string, retryHref?: string): s
 export function signedOutPage(): string {
   return page('Signed out', '<h1>You have signed out</h1><p>You can close this window.</p>');
 }
+
+export interface AccessDeniedView {
+  readonly app: string;
+  /** Who the browser is signed in as, and with which provider (its display name). */
+  readonly name: string;
+  readonly provider: string;
+  /**
+   * In plain words (undefined when the rules are private): who the app lets in (`letsIn`: no rule
+   * let this user in), or the operator's description of the rule that refused.
+   */
+  readonly requirement: string | undefined;
+  readonly letsIn: boolean;
+  /** Sources of group memberships that could not be read, and why (the refusal's cause when not empty). */
+  readonly unavailable: readonly string[];
+  /** Signs out, then back to a sign-in (with another account). */
+  readonly anotherAccount: string;
+}
+
+/** 403 by an app's access rules: who you are, what it asks (unless private), and a way out. */
+export function accessDeniedPage(view: AccessDeniedView): string {
+  const why = view.unavailable.length
+    ? `<p>Your group memberships could not be read just now, so SignOnce cannot tell whether you may use it:</p><ul>${view.unavailable.map((u) => `<li>${escapeHtml(u)}</li>`).join('')}</ul><p>Try again in a few minutes.</p>`
+    : view.requirement
+      ? `<p>${view.letsIn ? `${escapeHtml(view.app)} lets in ${escapeHtml(view.requirement)}.` : escapeHtml(view.requirement)}</p>`
+      : '';
+  return page(
+    'Access denied',
+    `<h1>You cannot use ${escapeHtml(view.app)}</h1>
+<p>You are signed in as <strong>${escapeHtml(view.name)}</strong> with ${escapeHtml(view.provider)}.</p>${why}
+<p><a class="button" href="${escapeHtml(view.anotherAccount)}">Sign in with another account</a></p>`,
+  );
+}

@@ -194,7 +194,7 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
     path: '/.auth/login',
     rateLimit: 'sign-in',
     label: '/.auth/login',
-    handler: (e, { request, reply }) => signInChoices(e.ctx, request, reply),
+    handler: onApp((e, { request, reply }, app) => signInChoices(e.ctx, request, reply, app)),
   },
   {
     on: ['app'],

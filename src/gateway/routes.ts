@@ -30,6 +30,7 @@ import { oidcRoutes } from './endpoints/openid-provider.ts';
 import { tokenRoutes } from './endpoints/tokens.ts';
 import { announcesBody, refuseUpgrade, tunnel } from './websocket.ts';
 import { anonymousAllowed, headersToApp, toApp } from './to-app.ts';
+import { logRefusal, proxiedRefusal } from './access.ts';
 import { routes, type Call, type Endpoints, type HostKind, type RateLimitClass } from './route-table.ts';
 
 export type { GatewayDeps } from './context.ts';
@@ -127,6 +128,12 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       if (current && !current.byToken && crossOrigin(raw.headers, target.host))
         return refuseUpgrade(socket, 403, 'Forbidden');
       if (!current && !anonymousAllowed(target.app, raw.url ?? '/')) return refuseUpgrade(socket, 401, 'Unauthorized');
+      const refusal =
+        current && (await proxiedRefusal(ctx, current, target.app, { url: raw.url ?? '/', method: 'GET' }));
+      if (current && refusal) {
+        logRefusal(ctx, app.log, target.app, current, refusal);
+        return refuseUpgrade(socket, 403, 'Forbidden');
+      }
       const headers = headersToApp(ctx, raw, requestIdOf(raw, fromTrustedProxy), target.host, current, true);
       tunnel(target.app.upstream, raw, headers, socket, head, (error) =>
         app.log.warn({ err: error, app: target.app.id }, 'WebSocket upstream failed'),

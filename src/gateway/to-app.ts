@@ -7,9 +7,10 @@ import type { AppConfig } from '../config/index.ts';
 import { isAuthenticationTokenType } from '../session/authentication-tokens.ts';
 import { bearerToken } from '../session/credentials.ts';
 import type { SignedIn } from '../session/signed-in.ts';
+import { proxiedRefusal, refuseAccess } from './access.ts';
 import type { GatewayContext } from './context.ts';
 import { CROSS_SITE_REFUSED, NOT_SIGNED_IN, invalidToken, sendError } from './errors.ts';
-import { page, redirect } from './http.ts';
+import { isNavigation, page, redirect } from './http.ts';
 import { errorPage, signInPage } from './pages.ts';
 import { endToEnd } from './proxy.ts';
 import { crossOrigin } from './rules/cross-origin.ts';
@@ -17,10 +18,10 @@ import { isExcludedPath } from './rules/excluded-paths.ts';
 import { dropsForwardingHeader, forwardedHeaders } from './rules/forwarded.ts';
 import { forwardableHeaders } from './rules/identity-headers.ts';
 
-/** GET /.auth/login: a choice of the configured providers, the query passed on to each. */
-export function signInChoices(ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply) {
+/** GET /.auth/login: a choice of the providers the app offers, the query passed on to each. */
+export function signInChoices(ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig) {
   const query = new URLSearchParams(request.url.split('?')[1] ?? '').toString();
-  const choices = [...ctx.providers.values()].map((p) => ({
+  const choices = ctx.signInProviders(appConfig).map((p) => ({
     displayName: p.displayName,
     href: `/.auth/login/${encodeURIComponent(p.id)}${query ? `?${query}` : ''}`,
   }));
@@ -37,10 +38,7 @@ function unauthenticated(request: FastifyRequest, reply: FastifyReply, appConfig
     case 'Return401':
       return unauthorized();
     default: {
-      const navigation =
-        request.headers['sec-fetch-mode'] === 'navigate' ||
-        (!request.headers['sec-fetch-mode'] && /text\/html/.test(request.headers.accept ?? ''));
-      if (!navigation || request.method !== 'GET') return unauthorized();
+      if (!isNavigation(request) || request.method !== 'GET') return unauthorized();
       const back = `post_login_redirect_uri=${encodeURIComponent(request.url)}`;
       return redirect(
         reply,
@@ -109,6 +107,8 @@ export async function toApp(
   if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
   if (current && !current.byToken && crossSite(request, host)) return sendError(reply, 403, CROSS_SITE_REFUSED);
   if (!current && !anonymousAllowed(appConfig, request.url)) return unauthenticated(request, reply, appConfig);
+  const refusal = current && (await proxiedRefusal(ctx, current, appConfig, request));
+  if (current && refusal) return refuseAccess(ctx, request, reply, appConfig, current, refusal);
   const headers = headersToApp(ctx, request.raw, request.id, host, current);
   const started = performance.now();
   const outcome = await ctx.proxy.forward(appConfig.upstream, request.raw, headers, reply, appConfig.upstreamTimeout);

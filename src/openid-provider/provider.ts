@@ -4,12 +4,14 @@
 // tokens, the routes under /.auth/oidc/ (so the SSO cookie, path /.auth/, reaches them), and one
 // login check: an OpenID session lives only while SignOnce's single sign-on session does.
 import Provider, {
+  errors,
   interactionPolicy,
   type ClientMetadata,
   type Configuration,
   type KoaContextWithOIDC,
 } from 'oidc-provider';
 import type { Config, OidcClientConfig } from '../config/index.ts';
+import type { AccessControl } from '../access/control.ts';
 import type { Accounts, IdentityProfile } from '../accounts/accounts.ts';
 import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
 import type { Store } from '../store/index.ts';
@@ -56,6 +58,8 @@ export interface OidcProviderDeps {
   readonly config: Config;
   readonly store: Store;
   readonly accounts: Accounts;
+  /** Each client's access rules (`clients[].access`). */
+  readonly access: AccessControl;
   readonly authenticationTokens: AuthenticationTokens;
   readonly sso: SsoSessions;
   /** Renders the confirmation page of RP-initiated logout around oidc-provider's form. */
@@ -65,6 +69,8 @@ export interface OidcProviderDeps {
   /** The page shown after a sign-out that names no post-logout redirect URI. */
   readonly signedOutPage: () => string;
   readonly onError: (error: unknown) => void;
+  /** A client's access rules refused an account (logged by the gateway; never a token). */
+  readonly onRefusal: (details: { client: string; account: string; reason: string }) => void;
 }
 
 /** The `sub` a pairwise client sees: the pairwise id of the account for that client. */
@@ -153,7 +159,23 @@ export class OpenIdProvider {
   }
 
   async #build(privateJwk: Record<string, unknown>, kid: string, alg: string): Promise<Provider> {
-    const { config, store, accounts, authenticationTokens, sso, logoutPage, logoutHeaders, signedOutPage } = this.#deps;
+    const { config, store, accounts, access, authenticationTokens, sso, logoutPage, logoutHeaders, signedOutPage } =
+      this.#deps;
+    /**
+     * Why the client's access rules refuse the account, or undefined. Rules read the identity the
+     * provider describes the account with (its ID token claims come from the same one).
+     */
+    const refusal = async (clientId: string, accountId: string): Promise<string | undefined> => {
+      if (!access.clientPolicy(clientId)) return undefined;
+      const described = await accounts.described(accountId);
+      const decision = await access.forClient(clientId, accountId, {
+        provider: described?.identity.provider ?? '',
+        claims: described?.profile.claims ?? [],
+      });
+      if (decision.allowed) return undefined;
+      this.#deps.onRefusal({ client: clientId, account: accountId, reason: decision.reason });
+      return decision.reason;
+    };
     const cookieKey = (await store.instanceSecret('oidc-cookies')).toString('base64url');
 
     // The login prompt also asks when SignOnce's SSO session has ended (or is another account's):
@@ -193,8 +215,21 @@ export class OpenIdProvider {
       interactions: { url: (_ctx, interaction) => `${INTERACTION_PREFIX}${interaction.uid}`, policy },
       // A disabled (or deleted) account is found no more: its refresh_token grants, userinfo and
       // sign-ins fail whatever token a client still holds.
-      findAccount: async (_ctx, accountId) => {
+      // An authorization is refused by the client's access rules before any code is issued (the
+      // client gets access_denied at its redirect URI), whether or not the user is asked anything.
+      loadExistingGrant: async (ctx) => {
+        const reason = ctx.oidc.account && (await refusal(ctx.oidc.client!.clientId, ctx.oidc.account.accountId));
+        if (reason) throw new errors.AccessDenied(reason);
+        const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
+        return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
+      },
+      // A disabled (or deleted) account is found no more: its refresh_token grants, userinfo and
+      // sign-ins fail whatever token a client still holds. So is one the client's access rules now
+      // refuse (refresh_token grants, userinfo): a user removed from a group loses the client's access.
+      findAccount: async (ctx, accountId) => {
         if (!(await accounts.enabled(accountId))) return undefined;
+        if (ctx.oidc.route !== 'authorization' && ctx.oidc.route !== 'resume' && ctx.oidc.client)
+          if (await refusal(ctx.oidc.client.clientId, accountId)) return undefined;
         return {
           accountId,
           claims: async () =>

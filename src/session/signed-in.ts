@@ -3,6 +3,8 @@
 // them, its provider tokens fresh (fresh-tokens.ts). Resolved answers are kept briefly per
 // instance (signed-in-cache.ts); the store's changes evict them.
 import type { IncomingHttpHeaders } from 'node:http';
+import type { AccessControl } from '../access/control.ts';
+import type { AccessSubject } from '../access/types.ts';
 import type { AppConfig, Config } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import { CLOCK_SKEW_SECONDS, type AuthenticationTokens } from './authentication-tokens.ts';
@@ -37,6 +39,8 @@ export interface SignedIn extends Identified {
    * `inject`, X-SIGNONCE-TOKEN-{ALIAS} and X-SIGNONCE-TOKEN-{ALIAS}-EXPIRES-ON.
    */
   readonly identityHeaders: ReadonlyArray<[string, string]>;
+  /** Who asks, as the app's access rules read it (memberships only when they read groups or roles). */
+  readonly subject: AccessSubject;
 }
 
 export class SignedInResolver {
@@ -45,6 +49,7 @@ export class SignedInResolver {
   readonly #keyring: Keyring;
   readonly #tokens: AuthenticationTokens;
   readonly #fresh: FreshTokens;
+  readonly #access: AccessControl;
   readonly #recent: SignedInCache<SignedIn>;
 
   constructor(deps: {
@@ -53,12 +58,14 @@ export class SignedInResolver {
     keyring: Keyring;
     authenticationTokens: AuthenticationTokens;
     freshTokens: FreshTokens;
+    access: AccessControl;
   }) {
     this.#config = deps.config;
     this.#store = deps.store;
     this.#keyring = deps.keyring;
     this.#tokens = deps.authenticationTokens;
     this.#fresh = deps.freshTokens;
+    this.#access = deps.access;
     this.#recent = new SignedInCache<SignedIn>({ ttlMs: deps.config.session.cacheTtl });
     deps.store.watch((change) => {
       if (change.kind === 'session-ended') this.#recent.forgetSession(change.ref);
@@ -152,7 +159,8 @@ export class SignedInResolver {
       ...Object.entries(tokens ? tokenHeaders(tokens, appConfig.exposeRefreshTokens) : {}),
       ...resources.headers,
     ];
-    const resolved: SignedIn = { session, user, tokens, identityHeaders, byToken };
+    const subject = await this.#access.subject(session.accountId, user, this.#access.appPolicy(appConfig.id));
+    const resolved: SignedIn = { session, user, tokens, identityHeaders, byToken, subject };
     // Kept until the session or token ends, or a token it carries is due for a refresh ahead.
     const keepUntil = Math.min(session.expiresAt, until, this.#fresh.refreshDue(tokens), resources.due);
     this.#recent.set(host, cacheKey, resolved, { ...session, expiresAt: keepUntil }, generation);

@@ -12,6 +12,7 @@ import { crossOrigin } from '../rules/cross-origin.ts';
 import { page, queryParam } from '../http.ts';
 import { errorPage } from '../pages.ts';
 import { startLogin } from './sign-in.ts';
+import { refusedAtEndpoint } from '../access.ts';
 import { CROSS_SITE_REFUSED, errorAnswer, invalidToken, notSignedIn, sendAnswer, sendError } from '../errors.ts';
 
 /** The identity a session was signed in with: the third-party token's (`via`, external-endpoint.ts), else its user's. */
@@ -26,6 +27,8 @@ export function accountRoutes(ctx: GatewayContext) {
     const current = await signedIn.resolve(request, appConfig, host);
     if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
     if (!current) return notSignedIn(reply);
+    const refused = await refusedAtEndpoint(ctx, request, reply, current, appConfig);
+    if (refused) return refused;
     const { accountId } = current.session;
     const entries = [meEntry(current.user, current.tokens, appConfig.exposeRefreshTokens)];
     for (const identity of await accounts.identities(accountId)) {

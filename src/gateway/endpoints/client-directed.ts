@@ -17,7 +17,7 @@ export async function clientDirectedLogin(
   appConfig: AppConfig,
   providerId: string,
 ) {
-  const provider = ctx.providers.get(providerId);
+  const provider = ctx.signInProvider(appConfig, providerId);
   if (!provider) return sendError(reply, 404, { error: `there is no provider "${providerId}"` });
   if (!provider.signInWithTokens) {
     return sendError(reply, 400, {

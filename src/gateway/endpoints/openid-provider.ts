@@ -47,6 +47,7 @@ export function oidcRoutes(ctx: GatewayContext, endSession: (session: Session) =
     store,
     authenticationTokens,
     accounts: ctx.accounts,
+    access: ctx.access,
     sso: {
       accountOf: async (cookieHeader) => (await ssoSessionOf(ctx, cookieHeader))?.session.accountId,
       endedBy: async (cookieHeader) => {
@@ -58,6 +59,7 @@ export function oidcRoutes(ctx: GatewayContext, endSession: (session: Session) =
     signedOutPage,
     logoutHeaders: pageHeaders(postLogoutOrigins),
     onError: (error) => log.error({ err: error }, 'OpenID Provider error'),
+    onRefusal: (details) => log.info(details, `access for OpenID client ${details.client} refused`),
   });
 
   const DISCOVERY = '/.well-known/openid-configuration';

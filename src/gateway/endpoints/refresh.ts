@@ -11,6 +11,7 @@ import { RefreshError, unlessRefreshedSince } from '../../refresh/refresher.ts';
 import type { StoredTokens } from '../../store/index.ts';
 import type { GatewayContext } from '../context.ts';
 import { queryParam } from '../http.ts';
+import { refusedAtEndpoint } from '../access.ts';
 import { errorAnswer, invalidToken, notSignedIn, sendAnswer, sendError, tooManyRequests } from '../errors.ts';
 import type { Identified } from '../../session/signed-in.ts';
 import type { ClientGrant } from './openid-provider.ts';
@@ -49,7 +50,11 @@ export function refreshRoutes(ctx: GatewayContext) {
     const current = await signedIn.identify(request, appConfig, host, expiredGraceMs);
     if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
     if (!current) return notSignedIn(reply);
-    return callerFlood(reply, current.session.accountId) ?? current;
+    return (
+      callerFlood(reply, current.session.accountId) ??
+      (await refusedAtEndpoint(ctx, request, reply, current, appConfig)) ??
+      current
+    );
   }
 
   /**

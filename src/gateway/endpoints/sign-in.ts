@@ -42,7 +42,8 @@ export async function startLogin(
   providerId: string,
   link?: string,
 ) {
-  if (!ctx.providers.has(providerId))
+  // Linking may add any configured provider's identity; signing in, only those the app offers.
+  if (!(link ? ctx.providers.get(providerId) : ctx.signInProvider(appConfig, providerId)))
     return page(
       reply,
       404,

@@ -1,0 +1,110 @@
+// Access rules where requests reach an app (README, "Access rules: who may reach what"): the
+// decision for a signed-in request (src/access decides; a proxied request's subject comes cached
+// with its session), and the refusal: a 403 page for browsers naming who they are signed in as,
+// what the app asks in plain words and a way to sign in with another account; JSON for API
+// callers. Every refusal is logged with the app, the rule and the account (never a token).
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { decide, type AccessDecision } from '../access/rules.ts';
+import type { AppConfig } from '../config/index.ts';
+import type { Identified, SignedIn } from '../session/signed-in.ts';
+import type { GatewayContext } from './context.ts';
+import { sendError } from './errors.ts';
+import { isNavigation, page } from './http.ts';
+import { accessDeniedPage } from './pages.ts';
+import { isExcludedPath } from './rules/excluded-paths.ts';
+
+/** The request as access rules read it. */
+export interface AccessTarget {
+  /** The request target (path and query), as received. */
+  readonly url: string;
+  readonly method: string;
+}
+
+/** Whether `who` may make `target` at the app: with the subject cached with a resolved session, else read now. */
+export async function accessDecision(
+  ctx: GatewayContext,
+  who: Identified | SignedIn,
+  appConfig: AppConfig,
+  target: AccessTarget,
+): Promise<AccessDecision> {
+  const policy = ctx.access.appPolicy(appConfig.id);
+  const subject = 'subject' in who ? who.subject : await ctx.access.subject(who.session.accountId, who.user, policy);
+  return decide(policy, subject, { path: target.url, method: target.method });
+}
+
+/**
+ * The refusal of a proxied request (or WebSocket upgrade) by the app's rules; undefined when it
+ * may pass. `excludedPaths` stay public: no rule applies to them.
+ */
+export async function proxiedRefusal(
+  ctx: GatewayContext,
+  who: SignedIn,
+  appConfig: AppConfig,
+  target: AccessTarget,
+): Promise<AccessDecision | undefined> {
+  if (isExcludedPath(target.url, appConfig.excludedPaths)) return undefined;
+  const decision = await accessDecision(ctx, who, appConfig, target);
+  return decision.allowed ? undefined : decision;
+}
+
+/**
+ * For SignOnce's endpoints on an app host (/.auth/me, /.auth/refresh, /.auth/token): the refusal
+ * answered (403 access_denied) when the app's rules refuse `who` this request; undefined when
+ * they let it through.
+ */
+export async function refusedAtEndpoint(
+  ctx: GatewayContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  who: Identified | SignedIn,
+  appConfig: AppConfig,
+): Promise<FastifyReply | undefined> {
+  const decision = await accessDecision(ctx, who, appConfig, request);
+  return decision.allowed ? undefined : refuseAccess(ctx, request, reply, appConfig, who, decision);
+}
+
+/** Logs a refusal with the rule that decided (its place in the config: `access[2]`), never a token. */
+export function logRefusal(
+  ctx: GatewayContext,
+  log: FastifyRequest['log'],
+  appConfig: AppConfig,
+  who: Identified,
+  decision: AccessDecision,
+): void {
+  const rule =
+    decision.rule === undefined ? undefined : ctx.access.appPolicy(appConfig.id)?.rules[decision.rule]?.source;
+  log.info(
+    { app: appConfig.id, rule, account: who.session.accountId, provider: who.user.provider, reason: decision.reason },
+    `access to ${appConfig.id} refused`,
+  );
+}
+
+/** `403 access_denied`: a page for browsers' navigations, JSON for everyone else. */
+export function refuseAccess(
+  ctx: GatewayContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  appConfig: AppConfig,
+  who: Identified,
+  decision: AccessDecision,
+) {
+  logRefusal(ctx, request.log, appConfig, who, decision);
+  if (!isNavigation(request))
+    return sendError(reply, 403, { error: 'access_denied', reason: decision.reason }, { 'cache-control': 'no-store' });
+  // Signing out first, then in again with the provider asked to authenticate anew (prompt=login),
+  // so its own session does not sign the same user in again.
+  const again = `/.auth/login?prompt=login&post_login_redirect_uri=${encodeURIComponent(request.url)}`;
+  return page(
+    reply,
+    403,
+    accessDeniedPage({
+      app: appConfig.id,
+      name: who.user.name,
+      provider: ctx.providers.get(who.user.provider)?.displayName ?? who.user.provider,
+      requirement: decision.requirement,
+      letsIn: decision.rule === undefined,
+      unavailable: decision.unavailable ?? [],
+      anotherAccount: `/.auth/logout?post_logout_redirect_uri=${encodeURIComponent(again)}`,
+    }),
+  );
+}
