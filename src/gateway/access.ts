@@ -93,7 +93,10 @@ export function refuseAccess(
     return sendError(reply, 403, { error: 'access_denied', reason: decision.reason }, { 'cache-control': 'no-store' });
   // Signing out first, then in again with the provider asked to authenticate anew (prompt=login),
   // so its own session does not sign the same user in again.
-  const again = `/.auth/login?prompt=login&post_login_redirect_uri=${encodeURIComponent(request.url)}`;
+  const signIn = appConfig.defaultProvider
+    ? `/.auth/login/${encodeURIComponent(appConfig.defaultProvider)}`
+    : '/.auth/login';
+  const again = `${signIn}?prompt=login&post_login_redirect_uri=${encodeURIComponent(request.url)}`;
   return page(
     reply,
     403,

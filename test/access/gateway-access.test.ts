@@ -141,7 +141,7 @@ describe('access rules at the gateway and the OpenID Provider', () => {
     const another = /href="([^"]+)">Sign in with another account/.exec(html)![1]!.replaceAll('&#38;', '&');
     assert.equal(
       new URL(another, 'http://x').searchParams.get('post_logout_redirect_uri'),
-      '/.auth/login?prompt=login&post_login_redirect_uri=%2Fpage%3Fx%3D1',
+      '/.auth/login/idp?prompt=login&post_login_redirect_uri=%2Fpage%3Fx%3D1',
     );
     assert.equal(landed.headers.get('content-security-policy')?.includes("frame-ancestors 'none'"), true);
 
@@ -170,12 +170,9 @@ describe('access rules at the gateway and the OpenID Provider', () => {
     );
 
     // "Sign in with another account": signed out, then a sign-in whose provider is asked to authenticate anew.
-    const chooser = await bob.navigate(new URL(another, url('wiki')));
+    const atProvider = await bob.navigate(new URL(another, url('wiki')));
+    assert.match(finalUrl(atProvider), /\/interaction\//, 'at the provider, asked to authenticate anew');
     assert.equal((await bob.request(url('wiki', '/page'), { headers: API })).status, 401, 'signed out first');
-    const idpLink = /href="(\/\.auth\/login\/idp\?[^"]+)"/.exec(await chooser.text())![1]!.replaceAll('&#38;', '&');
-    assert.equal(new URL(idpLink, 'http://x').searchParams.get('prompt'), 'login');
-    const atProvider = await bob.navigate(new URL(idpLink, url('wiki')));
-    assert.match(finalUrl(atProvider), /\/interaction\//, 'at the provider again');
   });
 
   test("a deny rule's description is what the page says; an intern in staff is refused", async () => {
