@@ -1,10 +1,12 @@
 // Requests/s and latency of (a) the backend directly, (b) a minimal Node reverse proxy (node:http +
 // undici, no authentication), (c) SignOnce with a signed-in session cookie, identity and token
-// headers injected, (d) the same with an authentication token (X-ZUMO-AUTH) instead of the cookie. Load comes from other processes: autocannon with many connections for
+// headers injected, (d) the same with an authentication token (X-ZUMO-AUTH) instead of the cookie,
+// (e) as (c) at an app with 20 access rules, the last of which lets the user in by a SignOnce
+// group (so memberships are read and every rule is evaluated). Load comes from other processes: autocannon with many connections for
 // requests/s, and bench/latency.ts with one connection and one request at a time for the latency
 // a request pays without queueing (under full load, latency only mirrors requests/s). Scenarios
 // alternate over several rounds and the medians of the per-round ratios and differences are
-// printed (this machine is noisy).
+// printed (this machine is noisy); every other round runs them in reverse order.
 // Run: npm run bench:gateway [-- --rounds 5 --seconds 5 --connections 32]
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -31,7 +33,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '32' },
     // e.g. --scenarios c to profile SignOnce alone; ratios need b and c.
-    scenarios: { type: 'string', default: 'a,b,c,d' },
+    scenarios: { type: 'string', default: 'a,b,c,d,e' },
     // Signed in, but no X-MS-TOKEN-* headers: shows what token injection costs.
     'without-tokens': { type: 'boolean', default: false },
     // session.cacheTtl of SignOnce; 0 resolves every cookie in the store (what a cache miss costs).
@@ -51,6 +53,21 @@ const backendUrl = `http://127.0.0.1:${String(portLine).trim()}`;
 // (b) a minimal reverse proxy: what any proxy must do, nothing more.
 const minimal = await startMinimalProxy(backendUrl);
 const minimalUrl = minimal.url;
+
+// (e)'s policy: 19 rules that apply to the request but do not match the user, or do not apply to
+// it, then the one that lets the user in (a SignOnce group).
+const TWENTY_RULES = [
+  ...Array.from({ length: 8 }, (_, i) => ({
+    paths: [`/admin${i}/*`],
+    methods: ['POST', 'PUT', 'DELETE'],
+    allow: { groups: [`admins-${i}`] },
+  })),
+  ...Array.from({ length: 8 }, (_, i) => ({ deny: { emails: [`blocked${i}@example.com`] } })),
+  { deny: { emailDomains: ['blocked.example', '*.blocked.example'] } },
+  { deny: { claims: { department: ['contractors', 'interns'] } } },
+  { paths: ['/private/*'], allow: { groups: ['staff'] } },
+  { allow: { all: [{ groups: ['bench'] }, { providers: ['dev'] }] } },
+];
 
 // (c) SignOnce: dev sign-in, then provider tokens stored so X-MS-TOKEN-* headers are injected too.
 const port = await freePort();
@@ -76,6 +93,14 @@ const config = parseConfig(
         tokenStore: !values['without-tokens'],
         allowedExternalRedirectUrls: ['benchapp://done'],
       },
+      {
+        id: 'policy',
+        hosts: [`policy.localhost:${port}`],
+        upstream: backendUrl,
+        defaultProvider: 'dev',
+        tokenStore: !values['without-tokens'],
+        access: TWENTY_RULES,
+      },
     ],
   }),
   join(dir, 'signonce.yaml'),
@@ -99,16 +124,27 @@ await tokens.putTokens(
     expiresAt: Date.now() + 3_600_000,
   },
 );
+await tokens.addGroupMembers('bench', [account.id]);
 await tokens.close();
 const cookie = ua.cookieHeader(new URL(`http://bench.localhost:${port}/`))!;
+// (e): the same session at the app with rules (single sign-on hands it over).
+await ua.navigate(`http://policy.localhost:${port}/`);
+const policyCookie = ua.cookieHeader(new URL(`http://policy.localhost:${port}/`))!;
 // The same user, signed in as a native app: an authentication token instead of the cookie.
 const { authenticationToken } = await nativeDevSignIn(`http://bench.localhost:${port}`, 'benchapp://done', {
   user_id: 'bench@example.com',
 });
-const check = await request(`http://127.0.0.1:${port}/`, { headers: { host: `bench.localhost:${port}`, cookie } });
-if (check.statusCode !== 200)
-  throw new Error(`SignOnce answered ${check.statusCode}: the signed-in session does not work`);
-await check.body.dump();
+for (const [app, appCookie] of [
+  ['bench', cookie],
+  ['policy', policyCookie],
+]) {
+  const check = await request(`http://127.0.0.1:${port}/`, {
+    headers: { host: `${app}.localhost:${port}`, cookie: appCookie! },
+  });
+  if (check.statusCode !== 200)
+    throw new Error(`SignOnce answered ${check.statusCode} at ${app}: the signed-in session does not work`);
+  await check.body.dump();
+}
 
 interface Result {
   requestsPerSecond: number;
@@ -152,12 +188,17 @@ const scenarios = (
       '(d) SignOnce, authentication token',
       () => load(`http://127.0.0.1:${port}/`, { host: `bench.localhost:${port}`, 'x-zumo-auth': authenticationToken }),
     ],
+    [
+      '(e) SignOnce, signed in, 20 access rules',
+      () => load(`http://127.0.0.1:${port}/`, { host: `policy.localhost:${port}`, cookie: policyCookie }),
+    ],
   ] as Array<[string, () => Promise<Result>]>
 ).filter(([name]) => values.scenarios.split(',').includes(name[1]!));
 const results = new Map<string, Result[]>(scenarios.map(([name]) => [name, []]));
 for (const [, run] of scenarios) await run(); // warm-up
 for (let round = 0; round < ROUNDS; round++) {
-  for (const [name, run] of scenarios) results.get(name)!.push(await run());
+  // Every other round in reverse order: no scenario always runs just after another one's load.
+  for (const [name, run] of round % 2 ? [...scenarios].reverse() : scenarios) results.get(name)!.push(await run());
   process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
 }
 
@@ -190,6 +231,12 @@ const d = results.get('(d) SignOnce, authentication token');
 if (c && d) {
   console.log(
     `Token / cookie, requests/s: ${(median(d.map((r, i) => r.requestsPerSecond / c[i]!.requestsPerSecond)) * 100).toFixed(0)}% (median of per-round ratios)`,
+  );
+}
+const e = results.get('(e) SignOnce, signed in, 20 access rules');
+if (c && e) {
+  console.log(
+    `20 access rules / none, requests/s: ${(median(e.map((r, i) => r.requestsPerSecond / c[i]!.requestsPerSecond)) * 100).toFixed(0)}% (median of per-round ratios; bar: >= 95%)`,
   );
 }
 

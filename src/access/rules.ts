@@ -34,6 +34,12 @@ export interface AccessRule {
 
 export interface AccessPolicy {
   readonly rules: readonly AccessRule[];
+  /**
+   * Decisions made, per subject and per set of rules that applied (the only part of a request a
+   * decision depends on): `decide` is a pure function of immutable inputs, so a session's
+   * decisions are made once while its subject is cached (session.cacheTtl), whatever the path.
+   */
+  readonly decided: WeakMap<AccessSubject, Map<string, AccessDecision>>;
   /** Some rule has paths or methods: decisions vary per request, not only per subject (caching). */
   readonly readsRequest: boolean;
   /** Some rule reads groups or roles: the subject's memberships must be read (they cost store reads). */
@@ -296,6 +302,7 @@ export function compilePolicy(config: AccessConfig): AccessPolicy | undefined {
   } else return undefined;
   return {
     rules,
+    decided: new WeakMap(),
     readsRequest: rules.some((rule) => rule.paths !== undefined || rule.methods !== undefined),
     readsMemberships: rules.some((rule) => rule.condition.needsMemberships),
   };
@@ -347,11 +354,25 @@ export function decide(
     loosePath: path === undefined ? undefined : looseForm(path),
     method: request.method === undefined ? undefined : upperAscii(request.method),
   };
+  const applying = policy.readsRequest ? policy.rules.map((rule) => (applies(rule, target) ? '1' : '0')).join('') : '';
+  const decisions = policy.decided.get(subject) ?? new Map<string, AccessDecision>();
+  policy.decided.set(subject, decisions);
+  const decision = decisions.get(applying) ?? decideAmong(policy, subject, (index) => applying[index] !== '0');
+  decisions.set(applying, decision);
+  return decision;
+}
+
+/** The decision among the rules that apply (by index). */
+function decideAmong(
+  policy: AccessPolicy,
+  subject: AccessSubject,
+  applying: (index: number) => boolean,
+): AccessDecision {
   const facts = new Facts(subject);
   const failed = newReading();
   const wouldLetIn: string[] = [];
   for (const [index, rule] of policy.rules.entries()) {
-    if (!applies(rule, target)) continue;
+    if (!applying(index)) continue;
     facts.reading = newReading();
     const matched = rule.condition.test(facts);
     if (matched === undefined)

@@ -34,16 +34,18 @@ export async function accessDecision(
 
 /**
  * The refusal of a proxied request (or WebSocket upgrade) by the app's rules; undefined when it
- * may pass. `excludedPaths` stay public: no rule applies to them.
+ * may pass. `excludedPaths` stay public: no rule applies to them. Synchronous: the subject comes
+ * with the resolved session, and the hot path pays no more than the decision (rules.ts caches it).
  */
-export async function proxiedRefusal(
+export function proxiedRefusal(
   ctx: GatewayContext,
   who: SignedIn,
   appConfig: AppConfig,
   target: AccessTarget,
-): Promise<AccessDecision | undefined> {
-  if (isExcludedPath(target.url, appConfig.excludedPaths)) return undefined;
-  const decision = await accessDecision(ctx, who, appConfig, target);
+): AccessDecision | undefined {
+  const policy = ctx.access.appPolicy(appConfig.id);
+  if (!policy || isExcludedPath(target.url, appConfig.excludedPaths)) return undefined;
+  const decision = decide(policy, who.subject, { path: target.url, method: target.method });
   return decision.allowed ? undefined : decision;
 }
 

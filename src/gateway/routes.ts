@@ -128,8 +128,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       if (current && !current.byToken && crossOrigin(raw.headers, target.host))
         return refuseUpgrade(socket, 403, 'Forbidden');
       if (!current && !anonymousAllowed(target.app, raw.url ?? '/')) return refuseUpgrade(socket, 401, 'Unauthorized');
-      const refusal =
-        current && (await proxiedRefusal(ctx, current, target.app, { url: raw.url ?? '/', method: 'GET' }));
+      const refusal = current && proxiedRefusal(ctx, current, target.app, { url: raw.url ?? '/', method: 'GET' });
       if (current && refusal) {
         logRefusal(ctx, app.log, target.app, current, refusal);
         return refuseUpgrade(socket, 403, 'Forbidden');

@@ -107,7 +107,7 @@ export async function toApp(
   if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
   if (current && !current.byToken && crossSite(request, host)) return sendError(reply, 403, CROSS_SITE_REFUSED);
   if (!current && !anonymousAllowed(appConfig, request.url)) return unauthenticated(request, reply, appConfig);
-  const refusal = current && (await proxiedRefusal(ctx, current, appConfig, request));
+  const refusal = current && proxiedRefusal(ctx, current, appConfig, request);
   if (current && refusal) return refuseAccess(ctx, request, reply, appConfig, current, refusal);
   const headers = headersToApp(ctx, request.raw, request.id, host, current);
   const started = performance.now();

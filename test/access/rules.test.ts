@@ -462,3 +462,28 @@ test('OpenID clients: the same rules, decided without a path or method', () => {
   assert.equal(outcome(decide(policy, subject({ groups: ['dev'] }), {})), 'refused');
   assert.equal(compilePolicy(parsed.clients[1]!), undefined);
 });
+
+test('decisions are made once per subject and set of applying rules: other paths under the same rules reuse them', () => {
+  const policy = policyOf([
+    { paths: ['/admin/*'], allow: { groups: ['admins'] } },
+    { paths: ['/admin/*'], deny: { authenticated: true } },
+    { allow: { groups: ['staff'] } },
+  ]);
+  const ann = subject({ groups: ['staff'] });
+  const page = decide(policy, ann, { path: '/a', method: 'GET' });
+  assert.equal(page.allowed, true);
+  assert.equal(
+    decide(policy, ann, { path: '/b?x=1', method: 'POST' }),
+    page,
+    'the same rules apply: the same decision',
+  );
+  const admin = decide(policy, ann, { path: '/admin/x', method: 'GET' });
+  assert.equal(admin.allowed, false, 'other rules apply: decided anew');
+  assert.equal(decide(policy, ann, { path: '/admin/../admin/x' }).allowed, false);
+  const other = subject({ groups: ['admins'] });
+  assert.equal(
+    decide(policy, other, { path: '/admin/x', method: 'GET' }).allowed,
+    true,
+    'another subject: its own decisions',
+  );
+});
