@@ -281,3 +281,23 @@ test('exit 2 for an unknown user, app or client, and for usage errors', async ()
   assert.equal(noCheck.code, 2);
   assert.match(noCheck.stderr, /usage: signonce access check/);
 });
+
+test('an identity without a recorded sign-in is not checked; a disabled account is refused whatever the rules say', async () => {
+  await withStore((store) => store.linkIdentity(ids.ann, 'aad', 'ann-aad'));
+  const linked = await access('--app', 'open', '--account', ids.ann);
+  assert.equal(linked.code, 0);
+  assert.match(linked.stdout, /\n {2}signed in with aad \(ann-aad\): not checked — no sign-in of it is recorded/);
+  assert.match(linked.stdout, /\n {2}signed in with local \(ann\): allow — access\[0\] lets this user in\n/);
+
+  assert.equal((await runCli(['accounts', 'disable', ids.ann, '--config', file], env)).code, 0);
+  const disabled = await access('--app', 'open', '--account', ids.ann, '--json');
+  assert.equal(disabled.code, 1);
+  const report = JSON.parse(disabled.stdout);
+  assert.equal(report.account.disabled, true);
+  assert.equal(report.allowed, false);
+  assert.equal(report.identities.find((i: { provider: string }) => i.provider === 'aad').decision, null);
+  assert.match(
+    (await access('--app', 'open', '--account', ids.ann)).stdout,
+    /the account is disabled: it cannot sign in/,
+  );
+});
