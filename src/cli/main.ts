@@ -11,6 +11,7 @@ const commands: Record<string, () => Promise<Command>> = {
   users: () => import('./users.ts'),
   accounts: () => import('./accounts.ts'),
   groups: () => import('./groups.ts'),
+  access: () => import('./access.ts'),
   store: () => import('./store.ts'),
 };
 

@@ -89,11 +89,11 @@ const encryptionKey = rule(
 );
 
 // RFC 9110 section 5.6.2: a token (cookie names and methods are tokens).
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // RFC 6265 section 4.1.1: a cookie name is a token.
 const cookieName = rule(
   z.string(),
-  (v) => TOKEN.test(v),
+  (v) => HTTP_TOKEN.test(v),
   (v) => `${show(v)} is not a valid cookie name`,
 );
 
@@ -377,7 +377,7 @@ const ONE_EFFECT =
 /** Methods are tokens; requests are compared upper-cased (GET and get alike, HEAD is not GET). */
 const method = rule(
   z.string(),
-  (v) => TOKEN.test(v),
+  (v) => HTTP_TOKEN.test(v),
   (v) => `${show(v)} is not an HTTP method (e.g. GET, POST, DELETE)`,
 );
 const accessPath = rule(

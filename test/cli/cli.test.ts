@@ -37,7 +37,16 @@ test('unknown commands and options are usage errors (exit 2); --help lists the c
   assert.match(unknown.stderr, /unknown command "frobnicate"/);
   const help = await runCli(['--help']);
   assert.equal(help.code, 0);
-  for (const command of ['serve', 'demo', 'check', 'keys generate', 'users add', 'accounts delete'])
+  for (const command of [
+    'serve',
+    'demo',
+    'check',
+    'keys generate',
+    'users add',
+    'accounts delete',
+    'groups add',
+    'access check',
+  ])
     assert.match(help.stdout, new RegExp(`signonce ${command}`));
   const badFlag = await runCli(['serve', '--confg', 'x.yaml']);
   assert.equal(badFlag.code, 2);
