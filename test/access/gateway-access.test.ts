@@ -52,6 +52,8 @@ describe('access rules at the gateway and the OpenID Provider', () => {
               clientId: idps[0]!.clientId,
               clientSecret: idps[0]!.clientSecret,
               scopes: ['openid', 'email', 'profile', 'offline_access'],
+              // The test server answers Graph-shaped lists too (Entra ID group overage).
+              graphUrl: issuer,
             },
             {
               id: 'gh',
@@ -173,6 +175,14 @@ describe('access rules at the gateway and the OpenID Provider', () => {
     const atProvider = await bob.navigate(new URL(another, url('wiki')));
     assert.match(finalUrl(atProvider), /\/interaction\//, 'at the provider, asked to authenticate anew');
     assert.equal((await bob.request(url('wiki', '/page'), { headers: API })).status, 401, 'signed out first');
+  });
+
+  test('Entra ID group overage: the groups are read from Graph with the stored access token, and let the user in', async () => {
+    idp.setMemberships('zoe', { overage: 'claim-names', graphGroups: ['contractors', 'staff'] });
+    const { landed } = await oidcSignIn(url('wiki', '/page'), 'zoe');
+    assert.equal(landed.status, 200, 'staff, as Graph says');
+    idp.setMemberships('yann', { overage: 'claim-names', graphGroups: ['contractors'] });
+    assert.equal((await oidcSignIn(url('wiki', '/page'), 'yann')).landed.status, 403);
   });
 
   test("a deny rule's description is what the page says; an intern in staff is refused", async () => {
