@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startGatewayHarness, type TestGateway } from '../support/gateway.ts';
-import type { TestIdp } from '../support/idp.ts';
+import { githubStyle, type TestIdp } from '../support/idp.ts';
 import { nativeDevSignIn, oidcSignIn } from '../support/sign-in.ts';
 import { UserAgent, finalUrl } from '../support/user-agent.ts';
 
@@ -55,18 +55,7 @@ describe('access rules at the gateway and the OpenID Provider', () => {
               // The test server answers Graph-shaped lists too (Entra ID group overage).
               graphUrl: issuer,
             },
-            {
-              id: 'gh',
-              type: 'github',
-              clientId: idps[0]!.clientId,
-              clientSecret: idps[0]!.clientSecret,
-              scopes: ['profile'],
-              authorizationUrl: `${issuer}/auth`,
-              tokenUrl: `${issuer}/token`,
-              userinfoUrl: `${issuer}/api/user`,
-              orgsUrl: `${issuer}/api/user/orgs`,
-              teamsUrl: `${issuer}/api/user/teams`,
-            },
+            { id: 'gh', ...githubStyle(idps[0]!) },
             { id: 'local', type: 'password', allowRegistration: true },
             { id: 'dev', type: 'dev' },
           ],

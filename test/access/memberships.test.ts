@@ -12,7 +12,7 @@ import { OidcProvider } from '../../src/providers/oidc.ts';
 import type { Provider } from '../../src/providers/index.ts';
 import { TokenRefresher } from '../../src/refresh/refresher.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
-import { startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { githubStyle, startOidcProvider, type TestIdp } from '../support/idp.ts';
 import { freePort } from '../support/ports.ts';
 import { tempDir } from '../support/tmp.ts';
 import { providerSignIn } from '../support/sign-in.ts';
@@ -37,15 +37,7 @@ before(async () => {
     now: () => clock,
   });
   const oidc = { type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret };
-  const oauth2 = {
-    type: 'github',
-    clientId: idp.clientId,
-    clientSecret: idp.clientSecret,
-    scopes: ['profile'],
-    authorizationUrl: `${idp.issuer}/auth`,
-    tokenUrl: `${idp.issuer}/token`,
-    userinfoUrl: `${idp.issuer}/api/user`,
-  };
+  const { orgsUrl, teamsUrl, ...oauth2 } = githubStyle(idp);
   providers = new Map<string, Provider>([
     [
       'aad',
@@ -64,8 +56,8 @@ before(async () => {
         ...oauth2,
         id: 'github',
         displayName: 'GitHub',
-        orgsUrl: `${idp.issuer}/api/user/orgs`,
-        teamsUrl: `${idp.issuer}/api/user/teams`,
+        orgsUrl,
+        teamsUrl,
       }),
     ],
     ['plain', new OAuth2Provider({ ...oauth2, id: 'plain', displayName: 'Plain OAuth' })],

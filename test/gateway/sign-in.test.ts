@@ -2,7 +2,7 @@
 // two echo apps, a scripted user agent with a cookie jar.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { githubStyle, startOidcProvider, type TestIdp } from '../support/idp.ts';
 import { freePort } from '../support/ports.ts';
 import { startOAuth1Server, type OAuth1Server } from '../support/oauth1-server.ts';
 import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
@@ -46,16 +46,7 @@ describe('sign-in through a real OpenID provider', () => {
             clientSecret: 'wrong-secret-0123456789abcdef012345',
           },
           // The same server as a plain OAuth 2 provider, through the github preset's shape.
-          {
-            id: 'gh',
-            type: 'github',
-            clientId: idp.clientId,
-            clientSecret: idp.clientSecret,
-            scopes: ['profile'],
-            authorizationUrl: `${idp.issuer}/auth`,
-            tokenUrl: `${idp.issuer}/token`,
-            userinfoUrl: `${idp.issuer}/api/user`,
-          },
+          { id: 'gh', ...githubStyle(idp) },
           // An OAuth 1.0a server through the twitter preset's shape.
           {
             id: 'twitter',

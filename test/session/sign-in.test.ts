@@ -12,7 +12,7 @@ import type { Provider } from '../../src/providers/index.ts';
 import { TokenRefresher } from '../../src/refresh/refresher.ts';
 import { SignInCompletion } from '../../src/session/sign-in.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
-import { startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { githubStyle, startOidcProvider, type TestIdp } from '../support/idp.ts';
 import { providerSignIn } from '../support/sign-in.ts';
 import { tempDir } from '../support/tmp.ts';
 
@@ -43,18 +43,7 @@ test('a sign-in and a link record the memberships their provider tells, before t
     clientSecret: idp.clientSecret,
     scopes: ['openid'],
   });
-  const github = new OAuth2Provider({
-    id: 'github',
-    type: 'github',
-    displayName: 'GitHub',
-    clientId: idp.clientId,
-    clientSecret: idp.clientSecret,
-    scopes: ['profile'],
-    authorizationUrl: `${idp.issuer}/auth`,
-    tokenUrl: `${idp.issuer}/token`,
-    userinfoUrl: `${idp.issuer}/api/user`,
-    orgsUrl: `${idp.issuer}/api/user/orgs`,
-  });
+  const github = new OAuth2Provider({ ...githubStyle(idp), id: 'github', displayName: 'GitHub' });
   const providers = new Map<string, Provider>([
     ['aad', aad],
     ['github', github],

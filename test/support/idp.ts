@@ -134,6 +134,23 @@ export interface IdpOptions {
 }
 
 /** Starts a provider; pass `previous` to start again on its port (to change the redirect URIs). */
+/**
+ * The test provider as a GitHub-style OAuth 2 provider (the `github` preset's shape): its
+ * authorization and token endpoints, `/api/user`, and the organisation and team lists, so no
+ * preset default ever points a test at api.github.com.
+ */
+export const githubStyle = (idp: Pick<TestIdp, 'issuer' | 'clientId' | 'clientSecret'>) => ({
+  type: 'github',
+  clientId: idp.clientId,
+  clientSecret: idp.clientSecret,
+  scopes: ['profile'],
+  authorizationUrl: `${idp.issuer}/auth`,
+  tokenUrl: `${idp.issuer}/token`,
+  userinfoUrl: `${idp.issuer}/api/user`,
+  orgsUrl: `${idp.issuer}/api/user/orgs`,
+  teamsUrl: `${idp.issuer}/api/user/teams`,
+});
+
 export async function startOidcProvider(
   redirectUris: string[],
   previous?: TestIdp,
