@@ -52,15 +52,4 @@ export class AccessControl {
     const policy = this.#clients.get(clientId);
     return decide(policy, await this.subject(accountId, identity, policy), {});
   }
-
-  /** The decision for a request to an app. */
-  async forApp(
-    appId: string,
-    accountId: string,
-    identity: SignedInAs,
-    request: AccessRequest,
-  ): Promise<AccessDecision> {
-    const policy = this.#apps.get(appId);
-    return decide(policy, await this.subject(accountId, identity, policy), request);
-  }
 }
