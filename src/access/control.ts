@@ -5,7 +5,7 @@ import type { Config } from '../config/index.ts';
 import type { Claim } from '../providers/index.ts';
 import type { MembershipReader } from './memberships.ts';
 import { compilePolicy, decide, type AccessDecision, type AccessPolicy } from './rules.ts';
-import type { AccessRequest, AccessSubject, Memberships } from './types.ts';
+import type { AccessSubject, Memberships } from './types.ts';
 
 const NO_MEMBERSHIPS: Memberships = { groups: new Set(), roles: new Set(), unavailable: [] };
 
