@@ -223,6 +223,15 @@ export function crossFieldProblems(raw: Raw): Problem[] {
       });
     }
   }
+  // /.auth/verify believes the original request only from a trusted proxy (endpoints/forward-auth.ts).
+  const forwardAuth = apps.find(
+    ([, a]) => a.mode === 'forwardAuth' || (a.mode === undefined && a.upstream === undefined),
+  );
+  if (forwardAuth && (!Array.isArray(raw.trustedProxies) || raw.trustedProxies.length === 0))
+    problems.push({
+      path: 'trustedProxies',
+      message: `is empty, but apps[${forwardAuth[0]}] is a forward-auth app: list the address of the proxy that asks /.auth/verify (e.g. [127.0.0.1]); SignOnce answers no one else`,
+    });
   for (const [i, client] of objects(raw.clients)) accessProblems(['clients', i], client, providerIds, problems);
   return problems;
 }

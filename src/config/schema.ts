@@ -418,11 +418,17 @@ const defaultAuthorizationPolicy = z.strictObject({
 });
 
 export const UNAUTHENTICATED_ACTIONS = ['RedirectToLoginPage', 'AllowAnonymous', 'Return401', 'Return403'] as const;
+// proxy: SignOnce carries the app's requests to `upstream`; forwardAuth: a proxy of the operator's
+// carries them and asks SignOnce's /.auth/verify (docs/forward-auth.md).
+export const APP_MODES = ['proxy', 'forwardAuth'] as const;
 
-const app = z.strictObject({
+const appFields = z.strictObject({
   id,
   hosts: z.array(host).min(1, 'needs at least one host (e.g. [app1.example.com])'),
-  upstream: httpUrl,
+  // Absent mode: proxy with an upstream, forwardAuth without. A forwardAuth app's upstream is only
+  // written into the proxy configuration `signonce snippet` prints.
+  mode: z.enum(APP_MODES).optional(),
+  upstream: httpUrl.optional(),
   unauthenticatedAction: z.enum(UNAUTHENTICATED_ACTIONS).default('RedirectToLoginPage'),
   defaultProvider: z.string().optional(),
   excludedPaths: z
@@ -458,6 +464,17 @@ const app = z.strictObject({
       ),
     })
     .optional(),
+});
+const app = appFields.transform((fields, ctx) => {
+  const mode = fields.mode ?? (fields.upstream === undefined ? 'forwardAuth' : 'proxy');
+  if (mode === 'proxy' && fields.upstream === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['upstream'],
+      message:
+        'is required in proxy mode: the address SignOnce proxies the app to (e.g. http://127.0.0.1:3000), or mode: forwardAuth when a proxy of yours carries its requests',
+    });
+  return { ...fields, mode };
 });
 
 /** Signature algorithms an external issuer may use: asymmetric only (never `none`, never an HMAC a public key could key). */

@@ -62,7 +62,7 @@ export async function refusedAtEndpoint(
   appConfig: AppConfig,
 ): Promise<FastifyReply | undefined> {
   const decision = await accessDecision(ctx, who, appConfig, request);
-  return decision.allowed ? undefined : refuseAccess(ctx, request, reply, appConfig, who, decision);
+  return decision.allowed ? undefined : refuseAccess(ctx, request, reply, appConfig, request, who, decision);
 }
 
 /** Logs a refusal with the rule that decided (its place in the config: `access[2]`), never a token. */
@@ -81,12 +81,13 @@ export function logRefusal(
   );
 }
 
-/** `403 access_denied`: a page for browsers' navigations, JSON for everyone else. */
+/** `403 access_denied` of `target`: a page for browsers' navigations, JSON for everyone else. */
 export function refuseAccess(
   ctx: GatewayContext,
   request: FastifyRequest,
   reply: FastifyReply,
   appConfig: AppConfig,
+  target: AccessTarget,
   who: Identified,
   decision: AccessDecision,
 ) {
@@ -98,7 +99,7 @@ export function refuseAccess(
   const signIn = appConfig.defaultProvider
     ? `/.auth/login/${encodeURIComponent(appConfig.defaultProvider)}`
     : '/.auth/login';
-  const again = `${signIn}?prompt=login&post_login_redirect_uri=${encodeURIComponent(request.url)}`;
+  const again = `${signIn}?prompt=login&post_login_redirect_uri=${encodeURIComponent(target.url)}`;
   return page(
     reply,
     403,

@@ -18,6 +18,7 @@ import { SignInCompletion } from '../session/sign-in.ts';
 import { ownCookieNames } from './endpoints/login-binding.ts';
 import { UpstreamProxy } from './proxy.ts';
 import { clientAddress, trustedProxyMatcher } from './rules/forwarded.ts';
+import { hostRouter, type HostRoute } from './rules/hosts.ts';
 import { GatewayMetrics } from './metrics.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { formActionSource } from './pages.ts';
@@ -40,6 +41,8 @@ export interface GatewayContext extends GatewayDeps {
   /** Cookies get `Secure` when the auth host is https. */
   readonly secure: boolean;
   readonly appsById: ReadonlyMap<string, AppConfig>;
+  /** Which app a Host header names, or the auth host, or neither (rules/hosts.ts). */
+  hostOf(hostHeader: string | undefined): HostRoute;
   /**
    * Where the submission of a sign-in form may end up, after its redirects: every app host, the
    * URLs apps allow after sign-in, OpenID clients' redirect URIs (CSP form-action sources: the
@@ -106,6 +109,7 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     publicUrl,
     secure: publicUrl.protocol === 'https:',
     appsById: new Map(deps.config.apps.map((a) => [a.id, a])),
+    hostOf: hostRouter(deps.config),
     formTargets: [
       ...new Set([
         ...deps.config.apps.flatMap((a) => a.hosts.map((host) => `${publicUrl.protocol}//${host}`)),

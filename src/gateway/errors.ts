@@ -21,6 +21,10 @@ export const CROSS_SITE_REFUSED: ErrorBody = { error: 'cross-site request refuse
 export const MANY_HOSTS: ErrorBody = { error: 'more than one Host header' };
 export const NO_SUCH_AUTH_ENDPOINT: ErrorBody = { error: 'no such /.auth endpoint' };
 export const NOT_FOUND: ErrorBody = { error: 'not found' };
+/** A forward-auth app's path that reached SignOnce: the operator's proxy serves it (docs/forward-auth.md). */
+export const NOT_PROXIED: ErrorBody = {
+  error: 'this app is served by a proxy in front of it (forward-auth): only its /.auth/ paths are routed to SignOnce',
+};
 
 type Headers = Readonly<Record<string, string | string[]>>;
 const NO_STORE = { 'cache-control': 'no-store' } as const;

@@ -17,6 +17,7 @@ import type { passwordRoutes } from './endpoints/password.ts';
 import type { refreshRoutes } from './endpoints/refresh.ts';
 import { clientDirectedLogin } from './endpoints/client-directed.ts';
 import { finishLogin } from './endpoints/handoff.ts';
+import { verify } from './endpoints/forward-auth.ts';
 import { formPostCallback, providerCallback, providerStart, startLogin } from './endpoints/sign-in.ts';
 import { signInChoices } from './to-app.ts';
 import type { signOutRoutes } from './endpoints/sign-out.ts';
@@ -297,6 +298,17 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
     path: '/.auth/logout/complete',
     label: '/.auth/logout/complete',
     handler: (_e, { reply }) => page(reply, 200, signedOutPage()),
+  },
+
+  // Forward-auth: a trusted proxy asks whether a request to an app it carries may pass, on any
+  // host (Traefik sends SignOnce's own; nginx, Caddy and Envoy the app's), with any method (Envoy
+  // sends the original one, and the original path after the prefix).
+  {
+    on: ['app', 'auth', 'unknown'],
+    methods: '*',
+    path: '/.auth/verify{/rest*}',
+    label: '/.auth/verify',
+    handler: (e, { request, reply }) => verify(e.ctx, request, reply),
   },
 
   // The auth host: the providers' hops, the OpenID Provider, the keys.

@@ -8,14 +8,13 @@ import type { FastifyPluginAsync } from 'fastify';
 import { accountRoutes } from './endpoints/account.ts';
 import { gatewayContext, type GatewayDeps } from './context.ts';
 import { healthz, readyz } from './endpoints/health.ts';
-import { hostRouter } from './rules/hosts.ts';
 import { requestIdOf, trustedProxyMatcher } from './rules/forwarded.ts';
 import { routeLabel } from './metrics.ts';
-import { crossOrigin } from './rules/cross-origin.ts';
 import { manyHosts, pathOf } from './http.ts';
 import {
   MANY_HOSTS,
   NOT_FOUND,
+  NOT_PROXIED,
   NO_SUCH_AUTH_ENDPOINT,
   answerError,
   methodNotAllowed,
@@ -29,8 +28,8 @@ import { externalRoutes } from './endpoints/external.ts';
 import { oidcRoutes } from './endpoints/openid-provider.ts';
 import { tokenRoutes } from './endpoints/tokens.ts';
 import { announcesBody, refuseUpgrade, tunnel } from './websocket.ts';
-import { anonymousAllowed, headersToApp, toApp } from './to-app.ts';
-import { logRefusal, proxiedRefusal } from './access.ts';
+import { admission, headersToApp, toApp } from './to-app.ts';
+import { logRefusal } from './access.ts';
 import { routes, type Call, type Endpoints, type HostKind, type RateLimitClass } from './route-table.ts';
 
 export type { GatewayDeps } from './context.ts';
@@ -46,8 +45,8 @@ export const rateLimitOf = (host: HostKind, path: string): RateLimitClass | unde
 
 export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) => {
   const ctx = gatewayContext(deps, app.log);
-  const { config, store, signedIn, fromTrustedProxy, proxy } = ctx;
-  const route = hostRouter(config);
+  const { config, store, fromTrustedProxy, proxy } = ctx;
+  const route = ctx.hostOf;
   // /metrics answers only scrapers (by the connection's address, never a forwarded one).
   const metricsAllowed = trustedProxyMatcher(config.metrics.allowFrom);
   // Every answer counted by route pattern and status, timed, however it was sent (proxied answers
@@ -98,7 +97,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   function unmatched({ request, reply, target }: Call) {
     if (target.kind === 'app') {
       if (pathOf(request.url).startsWith('/.auth/')) return sendError(reply, 404, NO_SUCH_AUTH_ENDPOINT);
-      return toApp(ctx, request, reply, target.app, target.host);
+      if (target.app.upstream === undefined || target.app.mode === 'forwardAuth')
+        return sendError(reply, 404, NOT_PROXIED);
+      return toApp(ctx, request, reply, target.app, target.app.upstream, target.host);
     }
     if (target.kind === 'auth') return sendError(reply, 404, NOT_FOUND);
     return sendError(reply, 421, {
@@ -123,18 +124,20 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       if (manyHosts(raw.rawHeaders) || announcesBody(raw.rawHeaders)) return refuseUpgrade(socket, 400, 'Bad Request');
       const target = route(raw.headers.host);
       if (target.kind !== 'app') return refuseUpgrade(socket, 421, 'Misdirected Request');
-      const current = await signedIn.resolve(raw, target.app, target.host);
-      if (current && 'refused' in current) return refuseUpgrade(socket, 401, 'Unauthorized');
-      if (current && !current.byToken && crossOrigin(raw.headers, target.host))
-        return refuseUpgrade(socket, 403, 'Forbidden');
-      if (!current && !anonymousAllowed(target.app, raw.url ?? '/')) return refuseUpgrade(socket, 401, 'Unauthorized');
-      const refusal = current && proxiedRefusal(ctx, current, target.app, { url: raw.url ?? '/', method: 'GET' });
-      if (current && refusal) {
-        logRefusal(ctx, app.log, target.app, current, refusal);
-        return refuseUpgrade(socket, 403, 'Forbidden');
+      const { upstream, mode } = target.app;
+      if (upstream === undefined || mode === 'forwardAuth') return refuseUpgrade(socket, 404, 'Not Found');
+      const url = raw.url ?? '/';
+      const admitted = await admission(ctx, raw, target.app, target.host, { url, method: raw.method ?? 'GET' });
+      if ('refused' in admitted) {
+        const { refused } = admitted;
+        if (refused.kind === 'access-denied') logRefusal(ctx, app.log, target.app, refused.who, refused.decision);
+        return refused.kind === 'cross-site' || refused.kind === 'access-denied'
+          ? refuseUpgrade(socket, 403, 'Forbidden')
+          : refuseUpgrade(socket, 401, 'Unauthorized');
       }
+      const current = admitted.admitted;
       const headers = headersToApp(ctx, raw, requestIdOf(raw, fromTrustedProxy), target.host, current, true);
-      tunnel(target.app.upstream, raw, headers, socket, head, (error) =>
+      tunnel(upstream, raw, headers, socket, head, (error) =>
         app.log.warn({ err: error, app: target.app.id }, 'WebSocket upstream failed'),
       );
     })().catch((error: unknown) => {

@@ -1,13 +1,14 @@
 // A request on an app host that is the app's: who it is (session/signed-in.ts), whether it may
 // pass (Easy Auth's unauthenticatedAction, excluded paths, the cross-site check), the headers the
 // app receives, and the proxied answer. WebSocket upgrades (routes.ts) use the same steps.
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/index.ts';
 import { isAuthenticationTokenType } from '../session/authentication-tokens.ts';
 import { bearerToken } from '../session/credentials.ts';
 import type { SignedIn } from '../session/signed-in.ts';
-import { proxiedRefusal, refuseAccess } from './access.ts';
+import type { AccessDecision } from '../access/rules.ts';
+import { proxiedRefusal, refuseAccess, type AccessTarget } from './access.ts';
 import type { GatewayContext } from './context.ts';
 import { CROSS_SITE_REFUSED, NOT_SIGNED_IN, invalidToken, sendError } from './errors.ts';
 import { isNavigation, page, redirect } from './http.ts';
@@ -28,31 +29,94 @@ export function signInChoices(ctx: GatewayContext, request: FastifyRequest, repl
   return page(reply, 200, signInPage(choices));
 }
 
-/** Not signed in: Easy Auth's unauthenticatedAction, with 401 for requests that are not navigations. */
-function unauthenticated(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig) {
-  const unauthorized = () =>
-    sendError(reply, 401, NOT_SIGNED_IN, { 'www-authenticate': `Bearer realm="${appConfig.id}"` });
+/** Why a request may not reach the app (admission), answered by answerRefusal. */
+export type Refusal =
+  | { kind: 'invalid-token'; why: string }
+  | { kind: 'cross-site' }
+  | { kind: 'not-signed-in' }
+  | { kind: 'access-denied'; who: SignedIn; decision: AccessDecision };
+
+/**
+ * Cookie-authenticated requests that change state must come from the app's own pages (CSRF), and
+ * so must WebSocket upgrades, GETs that open a channel (cross-site WebSocket hijacking, RFC 6455
+ * section 10.2), whether SignOnce tunnels them or a forward-auth proxy does.
+ */
+const crossSite = (method: string, headers: IncomingHttpHeaders, host: string) =>
+  (!['GET', 'HEAD', 'OPTIONS'].includes(method) || headers.upgrade !== undefined) && crossOrigin(headers, host);
+
+/** Whether a request without a session may reach the app anyway. */
+const anonymousAllowed = (appConfig: AppConfig, url: string) =>
+  appConfig.unauthenticatedAction === 'AllowAnonymous' || isExcludedPath(url, appConfig.excludedPaths);
+
+/**
+ * Whether a request may reach the app, the same for every way it arrives (proxied, WebSocket
+ * upgrade, forward-auth's /.auth/verify): who it is, Easy Auth's unauthenticatedAction and
+ * excludedPaths, the cross-site check for cookies, the app's access rules. `target` is the
+ * request as the app sees it (for forward-auth, the original request the proxy describes);
+ * `request` carries its headers.
+ */
+export async function admission(
+  ctx: GatewayContext,
+  request: { headers: IncomingHttpHeaders },
+  appConfig: AppConfig,
+  host: string,
+  target: AccessTarget,
+): Promise<{ admitted: SignedIn | undefined } | { refused: Refusal }> {
+  const current = await ctx.signedIn.resolve(request, appConfig, host);
+  if (current && 'refused' in current) return { refused: { kind: 'invalid-token', why: current.refused } };
+  if (current && !current.byToken && crossSite(target.method, request.headers, host))
+    return { refused: { kind: 'cross-site' } };
+  if (!current && !anonymousAllowed(appConfig, target.url)) return { refused: { kind: 'not-signed-in' } };
+  const decision = current && proxiedRefusal(ctx, current, appConfig, target);
+  if (current && decision) return { refused: { kind: 'access-denied', who: current, decision } };
+  return { admitted: current };
+}
+
+/** Where a browser goes to sign in to the app, then back to `url`. */
+export function signInLocation(appConfig: AppConfig, url: string): string {
+  const back = `post_login_redirect_uri=${encodeURIComponent(url)}`;
+  return appConfig.defaultProvider
+    ? `/.auth/login/${encodeURIComponent(appConfig.defaultProvider)}?${back}`
+    : `/.auth/login?${back}`;
+}
+
+/**
+ * The answer to a refused request. Not signed in: Easy Auth's unauthenticatedAction, with 401 for
+ * requests that are not navigations; a navigation is sent to sign in with a 302 or, when the
+ * asker cannot pass a redirect on (nginx's auth_request), with a 401 whose `X-SignOnce-Location`
+ * the proxy's configuration turns into one (docs/forward-auth.md).
+ */
+export function answerRefusal(
+  ctx: GatewayContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  appConfig: AppConfig,
+  target: AccessTarget,
+  refusal: Refusal,
+  redirects = true,
+) {
+  switch (refusal.kind) {
+    case 'invalid-token':
+      return invalidToken(reply, appConfig, refusal.why);
+    case 'cross-site':
+      return sendError(reply, 403, CROSS_SITE_REFUSED);
+    case 'access-denied':
+      return refuseAccess(ctx, request, reply, appConfig, target, refusal.who, refusal.decision);
+  }
+  const unauthorized = (headers: Record<string, string> = {}) =>
+    sendError(reply, 401, NOT_SIGNED_IN, { 'www-authenticate': `Bearer realm="${appConfig.id}"`, ...headers });
   switch (appConfig.unauthenticatedAction) {
     case 'Return403':
       return sendError(reply, 403, NOT_SIGNED_IN);
     case 'Return401':
       return unauthorized();
     default: {
-      if (!isNavigation(request) || request.method !== 'GET') return unauthorized();
-      const back = `post_login_redirect_uri=${encodeURIComponent(request.url)}`;
-      return redirect(
-        reply,
-        appConfig.defaultProvider
-          ? `/.auth/login/${encodeURIComponent(appConfig.defaultProvider)}?${back}`
-          : `/.auth/login?${back}`,
-      );
+      if (!isNavigation(request) || target.method !== 'GET') return unauthorized();
+      const location = signInLocation(appConfig, target.url);
+      return redirects ? redirect(reply, location) : unauthorized({ 'x-signonce-location': location });
     }
   }
 }
-
-/** Cookie-authenticated requests that change state must come from the app's own pages (CSRF). */
-const crossSite = (request: FastifyRequest, host: string) =>
-  !['GET', 'HEAD', 'OPTIONS'].includes(request.method) && crossOrigin(request.headers, host);
 
 /**
  * The headers an app receives: the client's, cleaned (and, unless tunnelling an upgrade, without
@@ -91,27 +155,21 @@ export function headersToApp(
   return headers;
 }
 
-/** Whether a request without a session may reach the app anyway. */
-export const anonymousAllowed = (appConfig: AppConfig, url: string) =>
-  appConfig.unauthenticatedAction === 'AllowAnonymous' || isExcludedPath(url, appConfig.excludedPaths);
-
 /** The request, if it may pass, proxied to the app, with the app's answer (or 502/504 pages). */
 export async function toApp(
   ctx: GatewayContext,
   request: FastifyRequest,
   reply: FastifyReply,
   appConfig: AppConfig,
+  upstream: string,
   host: string,
 ) {
-  const current = await ctx.signedIn.resolve(request, appConfig, host);
-  if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
-  if (current && !current.byToken && crossSite(request, host)) return sendError(reply, 403, CROSS_SITE_REFUSED);
-  if (!current && !anonymousAllowed(appConfig, request.url)) return unauthenticated(request, reply, appConfig);
-  const refusal = current && proxiedRefusal(ctx, current, appConfig, request);
-  if (current && refusal) return refuseAccess(ctx, request, reply, appConfig, current, refusal);
+  const admitted = await admission(ctx, request, appConfig, host, request);
+  if ('refused' in admitted) return answerRefusal(ctx, request, reply, appConfig, request, admitted.refused);
+  const current = admitted.admitted;
   const headers = headersToApp(ctx, request.raw, request.id, host, current);
   const started = performance.now();
-  const outcome = await ctx.proxy.forward(appConfig.upstream, request.raw, headers, reply, appConfig.upstreamTimeout);
+  const outcome = await ctx.proxy.forward(upstream, request.raw, headers, reply, appConfig.upstreamTimeout);
   ctx.metrics.upstreamSeconds.observe({ app: appConfig.id }, (performance.now() - started) / 1000);
   if (outcome === 'ok' || outcome === 'interrupted') {
     // Info, not warn: a client leaving mid-answer (a closed tab) is ordinary.

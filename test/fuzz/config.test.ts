@@ -295,7 +295,11 @@ function assertDocumented(c: Config): void {
   assert.equal(new Set(hosts).size, hosts.length, 'each host routes to one app');
   for (const a of c.apps) {
     assert.match(a.id, ID);
-    assert.ok(a.hosts.length > 0 && httpUrl(a.upstream) && duration(a.upstreamTimeout));
+    assert.ok(a.hosts.length > 0 && duration(a.upstreamTimeout));
+    // A proxy-mode app has somewhere to go; a forward-auth app's proxy is asked from a trusted address.
+    if (a.mode === 'proxy') assert.ok(httpUrl(a.upstream), `${a.id}: proxy mode with an upstream`);
+    else assert.ok(a.upstream === undefined || httpUrl(a.upstream), a.id);
+    if (a.mode === 'forwardAuth') assert.ok(c.trustedProxies.length > 0, `${a.id}: forward-auth with trustedProxies`);
     for (const host of a.hosts)
       assert.ok(
         host === host.toLowerCase() && URL.canParse(`http://${host}/`) && !/[/?#@\s]/.test(host) && host !== authHost,
