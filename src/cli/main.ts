@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<Command>> = {
   groups: () => import('./groups.ts'),
   access: () => import('./access.ts'),
   store: () => import('./store.ts'),
+  snippet: () => import('./snippet.ts'),
 };
 
 async function help(): Promise<string> {

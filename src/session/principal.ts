@@ -51,6 +51,27 @@ export function tokenHeaders(stored: StoredTokens, exposeRefreshTokens: boolean)
   return headers;
 }
 
+/**
+ * Every identity header an app may receive (principalHeaders, tokenHeaders, resourceHeaders), in
+ * lower case: for proxies that copy them by name (forward-auth, cli/snippet.ts), which must also
+ * remove the ones a client sent.
+ */
+export function identityHeaderNames(
+  app: { tokenStore: boolean; exposeRefreshTokens: boolean; resources: ReadonlyArray<{ alias: string }> },
+  providerIds: readonly string[],
+): string[] {
+  const tokens = ['access-token', 'id-token', 'expires-on', 'access-token-secret'];
+  if (app.exposeRefreshTokens) tokens.push('refresh-token');
+  return [
+    'x-ms-client-principal',
+    'x-ms-client-principal-name',
+    'x-ms-client-principal-id',
+    'x-ms-client-principal-idp',
+    ...(app.tokenStore ? providerIds.flatMap((id) => tokens.map((kind) => `x-ms-token-${id}-${kind}`)) : []),
+    ...app.resources.flatMap(({ alias }) => [`x-signonce-token-${alias}`, `x-signonce-token-${alias}-expires-on`]),
+  ];
+}
+
 /** X-SIGNONCE-TOKEN-{ALIAS} and its -EXPIRES-ON: an app's token for one of its resources. */
 export function resourceHeaders(alias: string, stored: StoredTokens | undefined): Array<[string, string]> {
   const { accessToken, expiresAt } = stored?.tokens ?? {};
