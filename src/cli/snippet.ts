@@ -1,6 +1,6 @@
 // `signonce snippet nginx|caddy|traefik|envoy --app ID`: the configuration of a proxy of the
 // operator's in front of a forward-auth app (docs/forward-auth.md), from the app's config.
-import { ConfigError, loadConfig, resolveConfigPath } from '../config/index.ts';
+import { ConfigError, loadConfig, resolveConfigPath, type Config } from '../config/index.ts';
 import { identityHeaderNames } from '../session/principal.ts';
 import { PROXY_KINDS, proxySnippet, type ProxyKind } from './proxy-snippets.ts';
 import { parseCommandLine, reportConfigError, usageError } from './usage.ts';
@@ -45,42 +45,53 @@ export async function run(argv: string[]): Promise<number> {
     if (error instanceof ConfigError) return reportConfigError(error);
     throw error;
   }
-  const index = config.apps.findIndex((a) => a.id === values.app);
+  const snippet = snippetFor(kind as ProxyKind, config, values.app, {
+    upstream: values.upstream,
+    signonce: values.signonce,
+    listen,
+  });
+  if ('problem' in snippet) {
+    process.stderr.write(`signonce snippet: ${snippet.problem}\n`);
+    return 2;
+  }
+  process.stdout.write(snippet.text);
+  return 0;
+}
+
+/** The snippet of `kind` for the app `appId` of `config`, or what keeps it from being written. */
+export function snippetFor(
+  kind: ProxyKind,
+  config: Config,
+  appId: string,
+  options: { upstream?: string; signonce?: string; listen: number },
+): { text: string } | { problem: string } {
+  const index = config.apps.findIndex((a) => a.id === appId);
   const app = config.apps[index];
-  if (!app) {
-    process.stderr.write(
-      `signonce snippet: no app ${JSON.stringify(values.app)} (known: ${config.apps.map((a) => a.id).join(', ') || 'none'})\n`,
-    );
-    return 2;
-  }
-  if (app.mode !== 'forwardAuth') {
-    process.stderr.write(
-      `signonce snippet: apps[${index}] (${app.id}) is proxied by SignOnce itself; give it mode: forwardAuth to put a proxy of yours in front of it\n`,
-    );
-    return 2;
-  }
-  const upstream = values.upstream ?? app.upstream;
-  if (!upstream) {
-    process.stderr.write(
-      `signonce snippet: where does the proxy send ${app.id}'s requests? Give --upstream URL, or upstream: in apps[${index}]\n`,
-    );
-    return 2;
-  }
+  if (!app)
+    return { problem: `no app ${JSON.stringify(appId)} (known: ${config.apps.map((a) => a.id).join(', ') || 'none'})` };
+  if (app.mode !== 'forwardAuth')
+    return {
+      problem: `apps[${index}] (${app.id}) is proxied by SignOnce itself; give it mode: forwardAuth to put a proxy of yours in front of it`,
+    };
+  const upstream = options.upstream ?? app.upstream;
+  if (!upstream)
+    return {
+      problem: `where does the proxy send ${app.id}'s requests? Give --upstream URL, or upstream: in apps[${index}]`,
+    };
   // SignOnce as the proxy reaches it: its listen address (a wildcard one reached on loopback).
   const { host, port } = config.listen;
   const reachable = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  process.stdout.write(
-    proxySnippet(kind as ProxyKind, {
+  return {
+    text: proxySnippet(kind, {
       appId: app.id,
       hosts: app.hosts,
       headers: identityHeaderNames(
         app,
         config.providers.map((p) => p.id),
       ),
-      signonce: new URL(values.signonce ?? `http://${reachable}:${port}`),
+      signonce: new URL(options.signonce ?? `http://${reachable}:${port}`),
       upstream: new URL(upstream),
-      listen,
+      listen: options.listen,
     }),
-  );
-  return 0;
+  };
 }
