@@ -4,16 +4,28 @@
 // (to-app.ts admission: sessions, excludedPaths, unauthenticatedAction, access rules, refresh
 // ahead, the signed-in cache), without any body ever passing through SignOnce.
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AppConfig } from '../../config/index.ts';
+import { identityHeaderNames } from '../../session/principal.ts';
 import type { GatewayContext } from '../context.ts';
 import { sendError } from '../errors.ts';
 import { originalRequestOf } from '../rules/forward-auth.ts';
 import { withoutCookies } from '../rules/identity-headers.ts';
 import { admission, answerRefusal } from '../to-app.ts';
 
+const headerNames = new WeakMap<AppConfig, readonly string[]>();
+/** Every identity header an app may receive, worked out once per app. */
+function headerNamesOf(ctx: GatewayContext, app: AppConfig): readonly string[] {
+  let names = headerNames.get(app);
+  if (!names) {
+    names = identityHeaderNames(app, [...ctx.providers.keys()]);
+    headerNames.set(app, names);
+  }
+  return names;
+}
+
 /**
  * The answer to a verify request. 200: the app's identity and token headers, and `X-SignOnce-Cookie`,
- * the Cookie header the app should get (the client's without SignOnce's cookies; absent when
- * nothing is left), for the proxy to copy onto the request. Else the refusal proxy mode would
+ * the Cookie header the app should get (the client's without SignOnce's cookies), for the proxy to copy onto the request. Else the refusal proxy mode would
  * answer (401, a sign-in redirect, 403), shaped for the asking proxy (answerRefusal).
  */
 export async function verify(ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply) {
@@ -40,9 +52,12 @@ export async function verify(ctx: GatewayContext, request: FastifyRequest, reply
   const admitted = await admission(ctx, request, app, target.host, original);
   if ('refused' in admitted)
     return answerRefusal(ctx, request, reply, app, original, admitted.refused, original.redirects);
-  const headers = admitted.admitted?.identityHeaders ?? [];
-  for (const [name, value] of headers) reply.header(name, value);
+  // Every header the app may get, empty when it has no value: proxies that copy headers by name
+  // then replace what a client sent with nothing, whatever they do with a header missing from the
+  // answer (Caddy 2.6 writes its placeholder's name, caddyserver/caddy#6610; 2.10 kept the client's).
+  for (const name of headerNamesOf(ctx, app)) reply.header(name, '');
+  for (const [name, value] of admitted.admitted?.identityHeaders ?? []) reply.header(name, value);
   const cookie = request.headers.cookie && withoutCookies(request.headers.cookie, ctx.ownCookies);
-  if (cookie) reply.header('x-signonce-cookie', cookie);
+  reply.header('x-signonce-cookie', cookie || '');
   return reply.code(200).send();
 }
