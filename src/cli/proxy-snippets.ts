@@ -79,10 +79,10 @@ server {
         # A WebSocket upgrade is checked like a state-changing request (cross-site WebSocket hijacking).
         proxy_set_header Upgrade $http_upgrade;
     }
-    # SignOnce's 401: a browser navigation goes to sign in (X-SignOnce-Location); anyone else gets the 401.
+    # SignOnce's 401: a browser navigation goes to sign in (X-SignOnce-Location); anyone else gets the 401
+    # (auth_request passes SignOnce's WWW-Authenticate on).
     location @signonce_${id}_sign_in {
         absolute_redirect off;
-        add_header WWW-Authenticate ${variable('challenge')} always;
         if (${variable('location')}) {
             return 302 ${variable('location')};
         }
@@ -91,7 +91,6 @@ server {
     location / {
         auth_request /.auth/verify;
         auth_request_set ${variable('location')} $upstream_http_x_signonce_location;
-        auth_request_set ${variable('challenge')} $upstream_http_www_authenticate;
         auth_request_set ${variable('cookie')} $upstream_http_x_signonce_cookie;
 ${copies.join('\n')}
         error_page 401 = @signonce_${id}_sign_in;
@@ -120,7 +119,9 @@ function caddy({ appId, hosts, headers, signonce, upstream, listen }: SnippetInp
 ${sites} {
     # Asked by Caddy itself, never by a client.
     @verify path /.auth/verify /.auth/verify/*
-    respond @verify 404
+    handle @verify {
+        respond 404
+    }
 
     # SignOnce's endpoints of this app: sign-in, sign-out, /.auth/me, /.auth/refresh, ...
     handle /.auth/* {
@@ -128,18 +129,21 @@ ${sites} {
     }
 
     handle {
-        # Nothing a client sends in SignOnce's name reaches SignOnce's answer or the app.
-        request_header -X-MS-CLIENT-PRINCIPAL*
-        request_header -X-MS-TOKEN-*
-        request_header -X-SIGNONCE-*
-        request_header -X-ZUMO-AUTH
-        request_header -X-Original-URI
-        request_header -X-Original-Method
-        forward_auth ${hostPort(signonce)} {
-            uri /.auth/verify
-            copy_headers ${[...headers.map(shown), 'X-SIGNONCE-COOKIE>Cookie'].join(' ')}
+        # route: in the order written (Caddy would run request_header after forward_auth).
+        route {
+            # Nothing a client sends in SignOnce's name reaches SignOnce's answer or the app.
+            request_header -X-MS-CLIENT-PRINCIPAL*
+            request_header -X-MS-TOKEN-*
+            request_header -X-SIGNONCE-*
+            request_header -X-ZUMO-AUTH
+            request_header -X-Original-URI
+            request_header -X-Original-Method
+            forward_auth ${hostPort(signonce)} {
+                uri /.auth/verify
+                copy_headers ${[...headers.map(shown), 'X-SIGNONCE-COOKIE>Cookie'].join(' ')}
+            }
+            reverse_proxy ${hostPort(upstream)}
         }
-        reverse_proxy ${hostPort(upstream)}
     }
 }
 `;

@@ -86,7 +86,7 @@ export function snippetFor(
       appId: app.id,
       hosts: app.hosts,
       headers: identityHeaderNames(
-        app,
+        app.resources,
         config.providers.map((p) => p.id),
       ),
       signonce: new URL(options.signonce ?? `http://${reachable}:${port}`),

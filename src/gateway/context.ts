@@ -112,7 +112,10 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     hostOf: hostRouter(deps.config),
     formTargets: [
       ...new Set([
-        ...deps.config.apps.flatMap((a) => a.hosts.map((host) => `${publicUrl.protocol}//${host}`)),
+        // A host given without a port is routed on any port (rules/hosts.ts): so is the form's redirect.
+        ...deps.config.apps.flatMap((a) =>
+          a.hosts.map((host) => `${publicUrl.protocol}//${host}${host.includes(':') ? '' : ':*'}`),
+        ),
         ...[
           ...deps.config.apps.flatMap((a) => a.allowedExternalRedirectUrls),
           ...deps.config.clients.flatMap((c) => c.redirectUris),

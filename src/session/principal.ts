@@ -52,23 +52,23 @@ export function tokenHeaders(stored: StoredTokens, exposeRefreshTokens: boolean)
 }
 
 /**
- * Every identity header an app may receive (principalHeaders, tokenHeaders, resourceHeaders), in
- * lower case: for proxies that copy them by name (forward-auth, cli/snippet.ts), which must also
- * remove the ones a client sent.
+ * Every identity header SignOnce may send an app, in lower case: the principal, every token header
+ * of every provider (whichever the user signed in with; refresh tokens too), the app's resources'
+ * (principalHeaders, tokenHeaders, resourceHeaders). For proxies that copy them by name
+ * (forward-auth, cli/snippet.ts), which must also remove the ones a client sent.
  */
 export function identityHeaderNames(
-  app: { tokenStore: boolean; exposeRefreshTokens: boolean; resources: ReadonlyArray<{ alias: string }> },
+  resources: ReadonlyArray<{ alias: string }>,
   providerIds: readonly string[],
 ): string[] {
-  const tokens = ['access-token', 'id-token', 'expires-on', 'access-token-secret'];
-  if (app.exposeRefreshTokens) tokens.push('refresh-token');
+  const tokens = ['access-token', 'id-token', 'expires-on', 'access-token-secret', 'refresh-token'];
   return [
     'x-ms-client-principal',
     'x-ms-client-principal-name',
     'x-ms-client-principal-id',
     'x-ms-client-principal-idp',
-    ...(app.tokenStore ? providerIds.flatMap((id) => tokens.map((kind) => `x-ms-token-${id}-${kind}`)) : []),
-    ...app.resources.flatMap(({ alias }) => [`x-signonce-token-${alias}`, `x-signonce-token-${alias}-expires-on`]),
+    ...providerIds.flatMap((id) => tokens.map((kind) => `x-ms-token-${id}-${kind}`)),
+    ...resources.flatMap(({ alias }) => [`x-signonce-token-${alias}`, `x-signonce-token-${alias}-expires-on`]),
   ];
 }
 

@@ -17,7 +17,7 @@ const headerNames = new WeakMap<AppConfig, readonly string[]>();
 function headerNamesOf(ctx: GatewayContext, app: AppConfig): readonly string[] {
   let names = headerNames.get(app);
   if (!names) {
-    names = identityHeaderNames(app, [...ctx.providers.keys()]);
+    names = identityHeaderNames(app.resources, [...ctx.providers.keys()]);
     headerNames.set(app, names);
   }
   return names;
