@@ -2,7 +2,8 @@
 // (/.auth/*) and the proxy; the auth host gets the provider hops, the keys and the probes; any
 // other host gets the probes or 421. The endpoints live in endpoints/, a request that is the app's
 // goes on through to-app.ts; this plugin registers, rate-limits and dispatches.
-import type { IncomingMessage } from 'node:http';
+import { ServerResponse, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import { accountRoutes } from './endpoints/account.ts';
@@ -28,6 +29,7 @@ import { externalRoutes } from './endpoints/external.ts';
 import { oidcRoutes } from './endpoints/openid-provider.ts';
 import { tokenRoutes } from './endpoints/tokens.ts';
 import { announcesBody, refuseUpgrade, tunnel } from './websocket.ts';
+import { VERIFY_PATH } from './rules/forward-auth.ts';
 import { admission, headersToApp, toApp } from './to-app.ts';
 import { logRefusal } from './access.ts';
 import { routes, type Call, type Endpoints, type HostKind, type RateLimitClass } from './route-table.ts';
@@ -122,6 +124,9 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     void (async () => {
       // Framing first: a body the tunnel would not send (websocket.ts announcesBody).
       if (manyHosts(raw.rawHeaders) || announcesBody(raw.rawHeaders)) return refuseUpgrade(socket, 400, 'Bad Request');
+      // A forward-auth proxy asking about an upgrade may pass the client's Upgrade on (Caddy's
+      // forward_auth does): /.auth/verify answers it as the plain request it is, then closes.
+      if (pathOf(raw.url ?? '/').startsWith(VERIFY_PATH)) return answerAsRequest(raw, socket);
       const target = route(raw.headers.host);
       if (target.kind !== 'app') return refuseUpgrade(socket, 421, 'Misdirected Request');
       const { upstream, mode } = target.app;
@@ -145,6 +150,15 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       refuseUpgrade(socket, 503, 'Service Unavailable');
     });
   });
+
+  /** An upgrade request answered by the routes as any request, on a connection that then closes. */
+  function answerAsRequest(raw: IncomingMessage, socket: Duplex) {
+    const response = new ServerResponse(raw);
+    response.shouldKeepAlive = false;
+    response.assignSocket(socket as Socket);
+    response.once('finish', () => socket.end());
+    app.server.emit('request', raw, response);
+  }
 
   app.all('/*', async (request, reply) => {
     if (manyHosts(request.raw.rawHeaders)) return sendError(reply, 400, MANY_HOSTS);

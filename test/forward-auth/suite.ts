@@ -5,7 +5,9 @@
 // with an app SignOnce proxies itself.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import WebSocket, { WebSocketServer } from 'ws';
 import type { Browser, Page } from 'playwright-core';
 import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
 import { snippetFor } from '../../src/cli/snippet.ts';
@@ -55,12 +57,23 @@ export function forwardAuthSuite(
     let gw: TestGateway;
     let proxy: RunningProxy;
     let browser: Browser;
+    let app: Server;
     const wiki = (path: string) => `http://wiki.localhost:${proxy.port}${path}`;
     const shop = (path: string) => gw.url('shop.localhost', path);
     const wikiHost = () => `wiki.localhost:${proxy.port}`;
 
     before(async () => {
-      gw = await startGatewayHarness(({ port, upstream }) => ({
+      // The app: echoes each request as JSON; a WebSocket greets with who it was told the user is.
+      app = createServer((request, response) => {
+        const echo: Echo = { method: request.method!, url: request.url!, headers: request.headers, body: '' };
+        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(echo));
+      });
+      new WebSocketServer({ server: app }).on('connection', (socket, request) =>
+        socket.send(`hello ${request.headers['x-ms-client-principal-name'] || 'anonymous'}`),
+      );
+      await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+      const upstream = `http://127.0.0.1:${(app.address() as AddressInfo).port}`;
+      gw = await startGatewayHarness(({ port }) => ({
         publicUrl: `http://auth.localhost:${port}`,
         trustedProxies: ['127.0.0.1'],
         providers: [{ id: 'local', type: 'password' }],
@@ -97,7 +110,26 @@ export function forwardAuthSuite(
       await browser?.close();
       await proxy?.close();
       await gw?.close();
+      app?.closeAllConnections();
+      app?.close();
     });
+
+    /** A WebSocket to the app through the proxy: its greeting, or the refusal's status. */
+    const socketTo = (headers: Record<string, string>) =>
+      new Promise<{ greeting?: string; status?: number }>((resolve, reject) => {
+        const socket = new WebSocket(`ws://127.0.0.1:${proxy.port}/live`, {
+          headers: { host: wikiHost(), ...headers },
+        });
+        socket.once('message', (data) => {
+          resolve({ greeting: String(data) });
+          socket.close();
+        });
+        socket.once('unexpected-response', (_request, response) => {
+          resolve({ status: response.statusCode! });
+          socket.terminate();
+        });
+        socket.once('error', reject);
+      });
 
     const echoOf = async (page: Page): Promise<Echo> => JSON.parse(await page.innerText('body')) as Echo;
     async function signIn(page: Page) {
@@ -137,6 +169,13 @@ export function forwardAuthSuite(
         await page.setExtraHTTPHeaders({});
         await page.goto(shop('/'));
         assert.equal((await echoOf(page)).headers['x-ms-client-principal-name'], 'ann');
+
+        // WebSockets: the signed-in user's pass, with identity; not from another site's page, nor without a session.
+        const cookie = (await context.cookies(wiki('/'))).map((c) => `${c.name}=${c.value}`).join('; ');
+        const origin = `http://${wikiHost()}`;
+        assert.deepEqual(await socketTo({ cookie, origin }), { greeting: 'hello ann' });
+        assert.deepEqual(await socketTo({ cookie, origin: 'http://evil.localhost' }), { status: 403 });
+        assert.deepEqual(await socketTo({ origin }), { status: 401 });
 
         // Sign out at the forward-auth app: the next visit asks to sign in again.
         await page.goto(wiki('/.auth/logout'));

@@ -169,6 +169,12 @@ describe('/.auth/verify', () => {
     assert.equal((await nginx('/page', crossSite, 'POST')).status, 403);
     // nginx's subrequest carries the client's Upgrade (the snippet passes it), never a Connection: upgrade.
     assert.equal((await nginx('/socket', { ...crossSite, upgrade: 'websocket' })).status, 403);
+    // Caddy's forward_auth passes the upgrade itself on (Connection: upgrade): answered as a request.
+    const upgrade = { upgrade: 'websocket', connection: 'upgrade' };
+    assert.equal((await traefik('/socket', { ...crossSite, ...upgrade })).status, 403);
+    const sameOrigin = await traefik('/socket', { ...crossSite, ...upgrade, 'sec-fetch-site': 'same-origin' });
+    assert.equal(sameOrigin.status, 200);
+    assert.equal(sameOrigin.headers['x-ms-client-principal-name'], 'frank@example.com');
     assert.equal((await nginx('/page', crossSite, 'GET')).status, 200, 'a cross-site GET is a link');
     assert.equal((await nginx('/page', { ...crossSite, 'sec-fetch-site': 'same-origin' }, 'POST')).status, 200);
   });
