@@ -27,6 +27,22 @@ const hostName = (host: string) => host.replace(/:\d+$/, '');
 /** Header names as conventionally written (X-MS-CLIENT-PRINCIPAL-NAME), for people reading the config. */
 const shown = (name: string) => name.toUpperCase();
 
+/** The headers of nginx's questions to SignOnce: the client's, with the original request described. */
+function nginxQuestion(described: Array<[string, string]>): string {
+  return [
+    ['Connection', '""'],
+    ['Content-Length', '""'],
+    ['Host', '$http_host'],
+    ['X-Forwarded-Host', '$http_host'],
+    ...described,
+    ['X-Forwarded-For', '$proxy_add_x_forwarded_for'],
+    // A WebSocket upgrade is checked like a state-changing request (cross-site WebSocket hijacking).
+    ['Upgrade', '$http_upgrade'],
+  ]
+    .map(([name, value]) => `        proxy_set_header ${name} ${value};`)
+    .join('\n');
+}
+
 function nginx({ appId, hosts, headers, signonce, upstream, listen }: SnippetInput): string {
   const id = ident(appId);
   // Short variable names: nginx's variables hash has 64-byte buckets by default.
@@ -61,39 +77,41 @@ server {
         proxy_set_header X-Forwarded-Proto $scheme;
         proxy_set_header X-Forwarded-Host $http_host;
     }
-    # The question asked before each request. internal: a client cannot ask it, nor choose what is asked.
+    # The question asked before each request (auth_request takes 2xx, 401 or 403 for an answer).
+    # internal: a client can neither ask it nor choose what is asked.
     location ^~ /.auth/verify {
         internal;
         proxy_pass http://signonce_${id};
         proxy_http_version 1.1;
-        proxy_set_header Connection "";
         proxy_pass_request_body off;
-        proxy_set_header Content-Length "";
-        proxy_set_header Host $http_host;
-        proxy_set_header X-Forwarded-Host $http_host;
-        proxy_set_header X-Original-URI $request_uri;
-        proxy_set_header X-Original-Method $request_method;
-        proxy_set_header X-Forwarded-Uri "";
-        proxy_set_header X-Forwarded-Method "";
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        # A WebSocket upgrade is checked like a state-changing request (cross-site WebSocket hijacking).
-        proxy_set_header Upgrade $http_upgrade;
+${nginxQuestion([
+  ['X-Original-URI', '$request_uri'],
+  ['X-Original-Method', '$request_method'],
+  ['X-Forwarded-Uri', '""'],
+  ['X-Forwarded-Method', '""'],
+])}
     }
-    # SignOnce's 401: a browser navigation goes to sign in (X-SignOnce-Location); anyone else gets the 401
-    # (auth_request passes SignOnce's WWW-Authenticate on).
-    location @signonce_${id}_sign_in {
-        absolute_redirect off;
-        if (${variable('location')}) {
-            return 302 ${variable('location')};
-        }
-        return 401;
+    # A refusal (401, 403) asked again in the shape whose answer goes to the client as it is: a browser
+    # is sent to sign in or shown who it is and what the app asks, an API caller gets the JSON answer.
+    location @signonce_${id}_refused {
+        rewrite ^ /.auth/verify? break;
+        proxy_pass http://signonce_${id};
+        proxy_http_version 1.1;
+        proxy_pass_request_body off;
+        # auth_request already passed the first answer's challenge on.
+        proxy_hide_header WWW-Authenticate;
+${nginxQuestion([
+  ['X-Forwarded-Uri', '$request_uri'],
+  ['X-Forwarded-Method', '$request_method'],
+  ['X-Original-URI', '""'],
+  ['X-Original-Method', '""'],
+])}
     }
     location / {
         auth_request /.auth/verify;
-        auth_request_set ${variable('location')} $upstream_http_x_signonce_location;
         auth_request_set ${variable('cookie')} $upstream_http_x_signonce_cookie;
 ${copies.join('\n')}
-        error_page 401 = @signonce_${id}_sign_in;
+        error_page 401 403 = @signonce_${id}_refused;
 
         # SignOnce's answer, or nothing: an empty value removes what a client sent under these names.
 ${sets.join('\n')}

@@ -73,7 +73,7 @@ export async function admission(
 }
 
 /** Where a browser goes to sign in to the app, then back to `url`. */
-export function signInLocation(appConfig: AppConfig, url: string): string {
+function signInLocation(appConfig: AppConfig, url: string): string {
   const back = `post_login_redirect_uri=${encodeURIComponent(url)}`;
   return appConfig.defaultProvider
     ? `/.auth/login/${encodeURIComponent(appConfig.defaultProvider)}?${back}`
@@ -82,9 +82,8 @@ export function signInLocation(appConfig: AppConfig, url: string): string {
 
 /**
  * The answer to a refused request. Not signed in: Easy Auth's unauthenticatedAction, with 401 for
- * requests that are not navigations; a navigation is sent to sign in with a 302 or, when the
- * asker cannot pass a redirect on (nginx's auth_request), with a 401 whose `X-SignOnce-Location`
- * the proxy's configuration turns into one (docs/forward-auth.md).
+ * requests that are not navigations; a navigation is sent to sign in with a 302, unless the asker
+ * cannot pass a redirect on (nginx's auth_request: its snippet asks again for the answer to send).
  */
 export function answerRefusal(
   ctx: GatewayContext,
@@ -103,17 +102,16 @@ export function answerRefusal(
     case 'access-denied':
       return refuseAccess(ctx, request, reply, appConfig, target, refusal.who, refusal.decision);
   }
-  const unauthorized = (headers: Record<string, string> = {}) =>
-    sendError(reply, 401, NOT_SIGNED_IN, { 'www-authenticate': `Bearer realm="${appConfig.id}"`, ...headers });
+  const unauthorized = () =>
+    sendError(reply, 401, NOT_SIGNED_IN, { 'www-authenticate': `Bearer realm="${appConfig.id}"` });
   switch (appConfig.unauthenticatedAction) {
     case 'Return403':
       return sendError(reply, 403, NOT_SIGNED_IN);
     case 'Return401':
       return unauthorized();
     default: {
-      if (!isNavigation(request) || target.method !== 'GET') return unauthorized();
-      const location = signInLocation(appConfig, target.url);
-      return redirects ? redirect(reply, location) : unauthorized({ 'x-signonce-location': location });
+      if (!isNavigation(request) || target.method !== 'GET' || !redirects) return unauthorized();
+      return redirect(reply, signInLocation(appConfig, target.url));
     }
   }
 }

@@ -201,6 +201,9 @@ export function forwardAuthSuite(
         assert.equal(page.url(), wiki('/admin/users'));
         const refused = await page.reload();
         assert.equal(refused!.status(), 403, 'ann is no admin');
+        // SignOnce's page, whichever proxy: who the user is, and a way to sign in with another account.
+        assert.match(await page.innerText('body'), /ann/);
+        assert.ok(await page.isVisible('a[href*="/.auth/logout"]'), await page.content());
       } finally {
         await context.close();
       }
@@ -211,6 +214,7 @@ export function forwardAuthSuite(
       assert.equal(api.status, 401);
       assert.equal(api.headers['www-authenticate'], 'Bearer realm="wiki"');
       assert.equal(api.headers.location, undefined);
+      assert.deepEqual(JSON.parse(api.body), { error: 'not signed in' });
       for (const sneaky of ['/public/%2e%2e/orders', '/public/..%2forders', '/public%2f..%2forders'])
         assert.equal((await raw(proxy.port, wikiHost(), sneaky, { accept: 'application/json' })).status, 401, sneaky);
       const verify = await raw(proxy.port, wikiHost(), '/.auth/verify', {
