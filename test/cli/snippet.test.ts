@@ -4,7 +4,8 @@
 // for what they must say: where to ask, which headers to copy and strip, /.auth/verify kept from clients.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { generateKey } from '../../src/crypto/keyring.ts';
@@ -128,4 +129,22 @@ test('what keeps a snippet from being written: exit 2 and why', async () => {
   ]);
   assert.equal(given.code, 0, given.stderr);
   assert.match(given.stdout, /server 10\.0\.0\.9:80;/);
+});
+
+test('docs/forward-auth.md shows exactly what the command prints for examples/forward-auth.yaml', async () => {
+  const docs = await readFile(new URL('../../docs/forward-auth.md', import.meta.url), 'utf8');
+  const blocks = [...docs.matchAll(/<!-- signonce (snippet [^>]+) -->\n```\w*\n([\s\S]*?)```\n/g)];
+  assert.deepEqual(
+    blocks.map(([, command]) => command!.split(' ')[1]),
+    ['nginx', 'caddy', 'traefik', 'envoy'],
+  );
+  // The example's secrets come from the environment; the snippets do not show them.
+  const env = { SIGNONCE_KEY: generateKey(), AAD_TENANT: 'tenant', AAD_CLIENT_ID: 'client', AAD_SECRET: 'secret' };
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  for (const [, command, shown] of blocks) {
+    const args = command!.split(' ').map((arg) => (arg.startsWith('examples/') ? join(root, arg) : arg));
+    const run = await runCli(args, env);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(shown, run.stdout, `${command}: docs/forward-auth.md shows something else than the command prints`);
+  }
 });
