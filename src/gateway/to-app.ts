@@ -1,6 +1,7 @@
-// A request on an app host that is the app's: who it is (session/signed-in.ts), whether it may
-// pass (Easy Auth's unauthenticatedAction, excluded paths, the cross-site check), the headers the
-// app receives, and the proxied answer. WebSocket upgrades (routes.ts) use the same steps.
+// A request on an app host that is the app's: whether it may pass (admission: who it is, Easy
+// Auth's unauthenticatedAction, excluded paths, the cross-site check, access rules) and the answer
+// when it may not, the headers the app receives, and the proxied answer. WebSocket upgrades
+// (routes.ts) and forward-auth's /.auth/verify (endpoints/forward-auth.ts) are admitted alike.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../config/index.ts';

@@ -24,9 +24,10 @@ function headerNamesOf(ctx: GatewayContext, app: AppConfig): readonly string[] {
 }
 
 /**
- * The answer to a verify request. 200: the app's identity and token headers, and `X-SignOnce-Cookie`,
- * the Cookie header the app should get (the client's without SignOnce's cookies), for the proxy to copy onto the request. Else the refusal proxy mode would
- * answer (401, a sign-in redirect, 403), shaped for the asking proxy (answerRefusal).
+ * The answer to a verify request. 200: the app's identity and token headers, and
+ * `X-SignOnce-Cookie`, the Cookie header the app should get (the client's without SignOnce's
+ * cookies), for the proxy to copy onto the request. Else the refusal proxy mode would answer
+ * (401, a sign-in redirect, 403), shaped for the asking proxy (answerRefusal).
  */
 export async function verify(ctx: GatewayContext, request: FastifyRequest, reply: FastifyReply) {
   reply.header('cache-control', 'no-store');
