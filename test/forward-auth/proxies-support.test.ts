@@ -3,9 +3,15 @@
 // proxy's own message, and close() leaves nothing listening.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { startEcho, type Echo } from '../support/gateway.ts';
-import { caddySkipReason, nginxSkipReason, startCaddy, startNginx, type RunningProxy } from '../support/proxies.ts';
+import {
+  accepts,
+  caddySkipReason,
+  nginxSkipReason,
+  startCaddy,
+  startNginx,
+  type RunningProxy,
+} from '../support/proxies.ts';
 
 const nginxConfig = (upstream: string) => `
   server {
@@ -18,12 +24,8 @@ const caddyConfig = (upstream: string) => `
     reverse_proxy ${upstream}
   }`;
 
+// Each proxy, with the message it gives for an unknown directive.
 const proxies = [
-  { name: 'nginx', skip: nginxSkipReason, start: startNginx, config: nginxConfig },
-  { name: 'caddy', skip: caddySkipReason, start: startCaddy, config: caddyConfig },
-];
-
-const broken = [
   {
     name: 'nginx',
     skip: nginxSkipReason,
@@ -39,17 +41,6 @@ const broken = [
     message: /unrecognized directive: bogus_directive/,
   },
 ];
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 async function throughProxy(proxy: RunningProxy, path: string, marker: string): Promise<Echo> {
   const response = await fetch(`${proxy.url}${path}`, { headers: { 'x-signonce-test': marker } });
@@ -97,7 +88,7 @@ for (const { name, skip, start, config } of proxies) {
   });
 }
 
-for (const { name, skip, start, config, message } of broken) {
+for (const { name, skip, start, config, message } of proxies) {
   test(`${name}: a broken config fails to start with ${name}'s own message`, { skip }, async () => {
     const bad = config(echo.url).replace(/\}\s*$/, '  bogus_directive on;\n  }');
     await assert.rejects(start(bad), (error: Error) => {

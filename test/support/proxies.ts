@@ -254,7 +254,8 @@ async function launch(name: string, port: number, how: Launch, remove: () => Pro
   return { url: `http://127.0.0.1:${port}`, port, logs, close };
 }
 
-function accepts(port: number): Promise<boolean> {
+/** Whether a port on 127.0.0.1 accepts connections. */
+export function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     socket.once('connect', () => {
