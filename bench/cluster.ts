@@ -19,6 +19,7 @@ import { openStore } from '../src/store/index.ts';
 import { startInstances, type Instances } from '../test/support/instances.ts';
 import { freePort } from '../test/support/ports.ts';
 import { devSignIn } from '../test/support/sign-in.ts';
+import { cpuOf, median, statOf, ticks } from './load.ts';
 
 const { values } = parseArgs({
   options: {
@@ -63,21 +64,7 @@ async function child(script: string, ...args: string[]) {
   return { pid: process_.pid!, url: `http://127.0.0.1:${String(line).trim()}`, kill: () => process_.kill() };
 }
 
-// CPU time (ms) of a process, and of the whole machine, from /proc: where the cores went.
-// (Clock ticks of 10 ms: USER_HZ is 100 on Linux.)
-const ticks = (fields: string[], from: number, to: number) =>
-  fields.slice(from, to).reduce((n, f) => n + Number(f), 0) * 10;
-const statOf = (pid: number | string) => {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return '';
-  }
-};
-const cpuOf = (pid: number | string) => {
-  const stat = statOf(pid);
-  return stat ? ticks(stat.split(') ')[1]!.split(' '), 11, 13) : 0;
-};
+// CPU time (ms) of the whole machine, from /proc: where the cores went (cpuOf: one process's).
 /** CPU of every PostgreSQL process (server and backends; other users' too, if any), by pid. */
 const postgresCpu = () =>
   new Map(
@@ -259,11 +246,6 @@ try {
   await sql.end();
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const rpsOf = (name: string) => median(results.get(name)!.runs.map((r) => r.rps));
 const bare = rpsOf('minimal Node proxy ×1');
 console.log(

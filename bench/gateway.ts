@@ -8,10 +8,7 @@
 // alternate over several rounds and the medians of the per-round ratios and differences are
 // printed (this machine is noisy); every other round runs them in reverse order.
 // Run: npm run bench:gateway [-- --rounds 5 --seconds 5 --connections 32]
-import { execFile, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Writable } from 'node:stream';
 import { request } from 'undici';
 import { stringify } from 'yaml';
@@ -25,6 +22,7 @@ import { nativeDevSignIn } from '../test/support/sign-in.ts';
 import { freePort } from '../test/support/ports.ts';
 import { tempDir } from '../test/support/tmp.ts';
 import { parseArgs } from 'node:util';
+import { load as loadWith, median, startBackend, type Result } from './load.ts';
 import { startMinimalProxy } from './proxy.ts';
 
 const { values } = parseArgs({
@@ -41,14 +39,10 @@ const { values } = parseArgs({
   },
 });
 const ROUNDS = Number(values.rounds);
-const execFileAsync = promisify(execFile);
-const here = (file: string) => new URL(file, import.meta.url).pathname;
 
 // (a) the backend, in its own process.
-const backend = spawn(process.execPath, [here('./backend.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
-process.on('exit', () => backend.kill());
-const [portLine] = (await once(backend.stdout!, 'data')) as [Buffer];
-const backendUrl = `http://127.0.0.1:${String(portLine).trim()}`;
+const backend = await startBackend();
+const backendUrl = backend.url;
 
 // (b) a minimal reverse proxy: what any proxy must do, nothing more.
 const minimal = await startMinimalProxy(backendUrl);
@@ -146,38 +140,8 @@ for (const [app, appCookie] of [
   await check.body.dump();
 }
 
-interface Result {
-  requestsPerSecond: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
-async function load(url: string, headers: Record<string, string> = {}): Promise<Result> {
-  const args = [
-    '-j',
-    '-c',
-    values.connections,
-    '-d',
-    values.seconds,
-    ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]),
-    url,
-  ];
-  const { stdout } = await execFileAsync(here('../node_modules/.bin/autocannon'), args, { maxBuffer: 1 << 24 });
-  const throughput = JSON.parse(stdout);
-  const { stdout: single } = await execFileAsync(process.execPath, [
-    here('./latency.ts'),
-    url,
-    values.seconds,
-    JSON.stringify(headers),
-  ]);
-  const latency = JSON.parse(single);
-  return {
-    requestsPerSecond: throughput.requests.average,
-    p50: latency.p50,
-    p99: latency.p99,
-    errors: throughput.errors + throughput.non2xx + latency.errors,
-  };
-}
+const load = (url: string, headers: Record<string, string> = {}) =>
+  loadWith(url, headers, { connections: values.connections, seconds: values.seconds });
 
 const scenarios = (
   [
@@ -202,11 +166,6 @@ for (let round = 0; round < ROUNDS; round++) {
   process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 console.log(
   `| scenario | requests/s, ${values.connections} connections (median of ${ROUNDS}) | p50 ms, 1 connection | p99 ms, 1 connection | errors |`,
 );

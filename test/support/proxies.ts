@@ -15,6 +15,8 @@ export interface RunningProxy {
   /** `http://127.0.0.1:<port>`. */
   url: string;
   port: number;
+  /** The proxy's process: nginx's only one (master_process off); Caddy's, all its threads. */
+  pid: number;
   /** What the proxy has logged so far (nginx: its error log, then its access log; Caddy: its stderr). */
   logs(): string;
   /** Stops the proxy, waits for it to exit and removes its folder. */
@@ -251,7 +253,7 @@ async function launch(name: string, port: number, how: Launch, remove: () => Pro
     }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  return { url: `http://127.0.0.1:${port}`, port, logs, close };
+  return { url: `http://127.0.0.1:${port}`, port, pid: child.pid!, logs, close };
 }
 
 /** Whether a port on 127.0.0.1 accepts connections. */
