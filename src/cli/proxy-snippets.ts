@@ -52,11 +52,11 @@ function nginx({ appId, hosts, headers, signonce, upstream, listen }: SnippetInp
   return `# SignOnce forward-auth for the app "${appId}" (signonce snippet nginx --app ${appId}); inside nginx's http {} block.
 upstream signonce_${id} {
     server ${hostPort(signonce)};
-    keepalive 16;
+    keepalive 64;
 }
 upstream app_${id} {
     server ${hostPort(upstream)};
-    keepalive 16;
+    keepalive 64;
 }
 # WebSocket upgrades pass; other requests keep the upstream connection alive.
 map $http_upgrade $signonce_${id}_connection {
