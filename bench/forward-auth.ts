@@ -1,6 +1,6 @@
 // Forward-auth against the alternatives, in one run with one load generator:
 // (a) nginx -> the backend, no authentication (the snippet's app upstream and proxy settings:
-//     HTTP/1.1, keepalive 16, the same forwarded headers, no auth_request);
+//     HTTP/1.1, keepalive 64, the same forwarded headers, no auth_request);
 // (b) nginx with the configuration `signonce snippet nginx` prints (snippetFor) for a forward-auth
 //     app: auth_request to SignOnce's /.auth/verify before each request, then the backend, with a
 //     signed-in session cookie and stored provider tokens (so X-MS-TOKEN-* headers flow too);
@@ -141,7 +141,7 @@ try {
 # (a) No authentication: the snippet's app upstream and proxy settings, without auth_request.
 upstream plain_backend {
     server ${backendHostPort};
-    keepalive 16;
+    keepalive 64;
 }
 map $http_upgrade $plain_connection {
     default upgrade;
