@@ -106,6 +106,26 @@ function accessProblems(path: PropertyKey[], owner: Raw, providerIds: readonly s
     });
 }
 
+/** The apps a client may get access tokens for exist, and a client with a grant that gives app tokens names some. */
+function clientResourceProblems(i: number, client: Raw, appIds: readonly string[], problems: Problem[]): void {
+  const resources = Array.isArray(client.resources) ? client.resources : [];
+  for (const [j, listed] of resources.entries()) {
+    if (typeof listed === 'string' && ID_PATTERN.test(listed) && !appIds.includes(listed))
+      problems.push({
+        path: formatPath(['clients', i, 'resources', j]),
+        message: `no app ${show(listed)} (known: ${appIds.join(', ') || 'none'})`,
+      });
+  }
+  const appGrants = (Array.isArray(client.grants) ? client.grants : []).filter(
+    (grant) => grant === 'client_credentials' || grant === 'token_exchange',
+  );
+  if (appGrants.length > 0 && resources.length === 0)
+    problems.push({
+      path: formatPath(['clients', i, 'resources']),
+      message: `is empty, but ${appGrants.join(' and ')} give access tokens only for the apps listed here: list their ids`,
+    });
+}
+
 export function crossFieldProblems(raw: Raw): Problem[] {
   const problems: Problem[] = [];
   const providers = objects(raw.providers);
@@ -161,6 +181,7 @@ export function crossFieldProblems(raw: Raw): Problem[] {
     });
   }
   const authHost = authHosts(raw.publicUrl);
+  const appIds = apps.map(([, a]) => a.id).filter((appId): appId is string => typeof appId === 'string');
   const hostOwners = new Map<string, number>();
   for (const [i, app] of apps) {
     for (const [j, host] of (Array.isArray(app.hosts) ? app.hosts : []).entries()) {
@@ -205,7 +226,6 @@ export function crossFieldProblems(raw: Raw): Problem[] {
         message: `${show(app.defaultProvider)} is not one of the app's providers (${offered.filter((p) => typeof p === 'string').join(', ')}): add it there, or choose one of them`,
       });
     accessProblems(['apps', i], app, providerIds, problems);
-    const appIds = apps.map(([, a]) => a.id).filter((appId): appId is string => typeof appId === 'string');
     for (const [j, source] of (Array.isArray(app.acceptTokensFrom) ? app.acceptTokensFrom : []).entries()) {
       // A malformed id is reported by the schema already.
       if (typeof source === 'string' && ID_PATTERN.test(source) && !appIds.includes(source)) {
@@ -232,6 +252,9 @@ export function crossFieldProblems(raw: Raw): Problem[] {
       path: 'trustedProxies',
       message: `is empty, but apps[${forwardAuth[0]}] is a forward-auth app: list the address of the proxy that asks /.auth/verify (e.g. [127.0.0.1]); SignOnce answers no one else`,
     });
-  for (const [i, client] of objects(raw.clients)) accessProblems(['clients', i], client, providerIds, problems);
+  for (const [i, client] of objects(raw.clients)) {
+    accessProblems(['clients', i], client, providerIds, problems);
+    clientResourceProblems(i, client, appIds, problems);
+  }
   return problems;
 }

@@ -108,9 +108,10 @@ const REQUIRED_CLAIMS = ['sub', 'uid', 'idp', 'sid', 'iat', 'exp'] as const;
 
 /**
  * Why jose refused a token, in our words. Failing to get the keys (a remote key set unreachable)
- * says nothing about the token: that error is passed on as it is.
+ * says nothing about the token: that error is passed on as it is. Shared with the verifier of
+ * the OpenID Provider's access tokens (openid-provider/app-access-tokens.ts).
  */
-function refusal(error: unknown): unknown {
+export function tokenRefusal(error: unknown): unknown {
   if (error instanceof TokenRefused) return error;
   if (
     error instanceof errors.JWKSTimeout ||
@@ -175,7 +176,7 @@ export async function verifyAuthenticationToken(
       throw new TokenRefused('wrong-audience', 'a token is issued for exactly one app');
     return payload as unknown as AuthenticationClaims;
   } catch (error) {
-    throw refusal(error);
+    throw tokenRefusal(error);
   }
 }
 
