@@ -5,9 +5,8 @@
 // `at+jwt`), so neither an ID token nor an authentication token passes for one; SignOnce's own
 // keys, by the `kid` they name, with their asymmetric algorithms only (sections 2.1, 3.1); `iss`
 // and `aud` checked (sections 3.8, 3.9); every claim RFC 9068 section 2.2 requires present.
-import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import { FORBIDDEN_HEADERS } from '../crypto/jws.ts';
-import { TokenRefused, tokenRefusal, type AuthenticationTokens } from '../session/authentication-tokens.ts';
+import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
+import { TokenRefused, verifyOwnToken, type AuthenticationTokens } from '../session/authentication-tokens.ts';
 
 /** The `typ` header values of an access token (RFC 9068 section 4), compared case-insensitively (RFC 7515 section 4.1.9). */
 export const ACCESS_TOKEN_TYPES: readonly string[] = ['at+jwt', 'application/at+jwt'];
@@ -59,49 +58,28 @@ function isActor(value: unknown, depth = 8): value is Actor {
 
 /**
  * The claims of an access token of SignOnce's OpenID Provider for one of `options.audiences`,
- * verified with `keys`; throws TokenRefused saying why not (its `reason`), or passes on a failure
- * to get the keys, which says nothing about the token.
+ * verified with `keys` by the rules of every token SignOnce issues (verifyOwnToken); throws
+ * TokenRefused saying why not (its `reason`), or passes on a failure to get the keys, which says
+ * nothing about the token.
  */
 export async function verifyAppAccessToken(
   token: string,
   keys: JWTVerifyGetKey,
   options: AppAccessTokenOptions,
 ): Promise<AppAccessClaims> {
-  let header;
-  try {
-    header = decodeProtectedHeader(token);
-  } catch (error) {
-    throw new TokenRefused('malformed', (error as Error).message);
-  }
-  try {
-    const forbidden = FORBIDDEN_HEADERS.find((name) => name in header);
-    if (forbidden) throw new TokenRefused('forbidden-header', `the "${forbidden}" header is not accepted`);
-    if (typeof header.typ !== 'string' || !ACCESS_TOKEN_TYPES.includes(header.typ.toLowerCase()))
-      throw new TokenRefused('wrong-type', `not an access token (typ ${JSON.stringify(header.typ)}, not at+jwt)`);
-    if (!options.algorithms.includes(String(header.alg)))
-      throw new TokenRefused('wrong-algorithm', `"${String(header.alg)}" is not an accepted algorithm`);
-    // The provider names its key; without one jose would try any key of the right type.
-    if (typeof header.kid !== 'string') throw new TokenRefused('unknown-key', 'names no key');
-    const { payload } = await jwtVerify(token, keys, {
-      issuer: options.issuer,
-      audience: [...options.audiences],
-      algorithms: [...options.algorithms],
-      ...(options.now === undefined ? {} : { currentDate: new Date(options.now * 1000) }),
-      clockTolerance: CLOCK_TOLERANCE_SECONDS,
-      requiredClaims: [...REQUIRED_CLAIMS],
-    });
-    if (typeof payload.aud !== 'string')
-      throw new TokenRefused('wrong-audience', 'an access token is issued for exactly one app');
-    for (const claim of ['sub', 'client_id', 'jti'] as const)
-      if (typeof payload[claim] !== 'string') throw new TokenRefused('missing-claim', `"${claim}" is not a string`);
-    if (payload.scope !== undefined && typeof payload.scope !== 'string')
-      throw new TokenRefused('missing-claim', '"scope" is not a string');
-    if (payload.act !== undefined && !isActor(payload.act))
-      throw new TokenRefused('missing-claim', '"act" is not an actor ({ sub, act? })');
-    return payload as unknown as AppAccessClaims;
-  } catch (error) {
-    throw tokenRefusal(error);
-  }
+  const payload = await verifyOwnToken(token, keys, {
+    ...options,
+    typed: (typ) => typeof typ === 'string' && ACCESS_TOKEN_TYPES.includes(typ.toLowerCase()),
+    otherType: 'not an access token (its typ is not at+jwt)',
+    clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,
+    requiredClaims: REQUIRED_CLAIMS,
+    stringClaims: ['sub', 'client_id', 'jti'],
+  });
+  if (payload.scope !== undefined && typeof payload.scope !== 'string')
+    throw new TokenRefused('missing-claim', '"scope" is not a string');
+  if (payload.act !== undefined && !isActor(payload.act))
+    throw new TokenRefused('missing-claim', '"act" is not an actor ({ sub, act? })');
+  return payload as unknown as AppAccessClaims;
 }
 
 /** Verifies access tokens with SignOnce's current key set (read again, at most every second, for a key it does not have yet). */

@@ -79,7 +79,10 @@ export function decideExchange(request: ExchangeRequest): Exchange {
     throw new errors.InvalidTarget(`app "${app.id}" does not accept tokens of app "${subject.aud}" (acceptTokensFrom)`);
 
   const held = new Set(subject.scope?.split(' ') ?? []);
-  const scopes = request.scope === undefined ? app.scopes.filter((scope) => held.has(scope)) : request.scope.split(' ');
+  const scopes =
+    request.scope === undefined
+      ? app.scopes.filter((scope) => held.has(scope))
+      : request.scope.split(' ').filter(Boolean);
   const unheld = scopes.filter((scope) => !held.has(scope));
   if (unheld.length > 0)
     throw new errors.InvalidScope(
