@@ -106,6 +106,37 @@ function accessProblems(path: PropertyKey[], owner: Raw, providerIds: readonly s
     });
 }
 
+/** Entries of the list at `path` that are well-formed ids of no `kind` (`app`, `provider`) of the file, named with the known ones. */
+function unknownIdProblems(
+  path: PropertyKey[],
+  list: unknown,
+  known: readonly string[],
+  kind: string,
+  problems: Problem[],
+): void {
+  // A malformed id is reported by the schema already.
+  for (const [j, listed] of (Array.isArray(list) ? list : []).entries())
+    if (typeof listed === 'string' && ID_PATTERN.test(listed) && !known.includes(listed))
+      problems.push({
+        path: formatPath([...path, j]),
+        message: `no ${kind} ${show(listed)} (known: ${known.join(', ') || 'none'})`,
+      });
+}
+
+/** The apps a client may get access tokens for exist, and a client with a grant that gives app tokens names some. */
+function clientResourceProblems(i: number, client: Raw, appIds: readonly string[], problems: Problem[]): void {
+  const resources = Array.isArray(client.resources) ? client.resources : [];
+  unknownIdProblems(['clients', i, 'resources'], resources, appIds, 'app', problems);
+  const appGrants = (Array.isArray(client.grants) ? client.grants : []).filter(
+    (grant) => grant === 'client_credentials' || grant === 'token_exchange',
+  );
+  if (appGrants.length > 0 && resources.length === 0)
+    problems.push({
+      path: formatPath(['clients', i, 'resources']),
+      message: `is empty, but the client's grants (${appGrants.join(', ')}) give access tokens only for the apps listed here: list their ids`,
+    });
+}
+
 export function crossFieldProblems(raw: Raw): Problem[] {
   const problems: Problem[] = [];
   const providers = objects(raw.providers);
@@ -161,6 +192,7 @@ export function crossFieldProblems(raw: Raw): Problem[] {
     });
   }
   const authHost = authHosts(raw.publicUrl);
+  const appIds = apps.map(([, a]) => a.id).filter((appId): appId is string => typeof appId === 'string');
   const hostOwners = new Map<string, number>();
   for (const [i, app] of apps) {
     for (const [j, host] of (Array.isArray(app.hosts) ? app.hosts : []).entries()) {
@@ -187,13 +219,7 @@ export function crossFieldProblems(raw: Raw): Problem[] {
       });
     }
     const offered = Array.isArray(app.providers) ? app.providers : [];
-    for (const [j, listed] of offered.entries()) {
-      if (typeof listed === 'string' && ID_PATTERN.test(listed) && !providerIds.includes(listed))
-        problems.push({
-          path: formatPath(['apps', i, 'providers', j]),
-          message: `no provider ${show(listed)} (known: ${providerIds.join(', ') || 'none'})`,
-        });
-    }
+    unknownIdProblems(['apps', i, 'providers'], offered, providerIds, 'provider', problems);
     if (
       typeof app.defaultProvider === 'string' &&
       providerIds.includes(app.defaultProvider) &&
@@ -205,16 +231,7 @@ export function crossFieldProblems(raw: Raw): Problem[] {
         message: `${show(app.defaultProvider)} is not one of the app's providers (${offered.filter((p) => typeof p === 'string').join(', ')}): add it there, or choose one of them`,
       });
     accessProblems(['apps', i], app, providerIds, problems);
-    const appIds = apps.map(([, a]) => a.id).filter((appId): appId is string => typeof appId === 'string');
-    for (const [j, source] of (Array.isArray(app.acceptTokensFrom) ? app.acceptTokensFrom : []).entries()) {
-      // A malformed id is reported by the schema already.
-      if (typeof source === 'string' && ID_PATTERN.test(source) && !appIds.includes(source)) {
-        problems.push({
-          path: formatPath(['apps', i, 'acceptTokensFrom', j]),
-          message: `no app ${show(source)} (known: ${appIds.join(', ')})`,
-        });
-      }
-    }
+    unknownIdProblems(['apps', i, 'acceptTokensFrom'], app.acceptTokensFrom, appIds, 'app', problems);
     resourceProblems(i, objects(app.resources), providers, problems);
     if (app.exposeRefreshTokens === true && app.tokenStore !== true) {
       problems.push({
@@ -232,6 +249,9 @@ export function crossFieldProblems(raw: Raw): Problem[] {
       path: 'trustedProxies',
       message: `is empty, but apps[${forwardAuth[0]}] is a forward-auth app: list the address of the proxy that asks /.auth/verify (e.g. [127.0.0.1]); SignOnce answers no one else`,
     });
-  for (const [i, client] of objects(raw.clients)) accessProblems(['clients', i], client, providerIds, problems);
+  for (const [i, client] of objects(raw.clients)) {
+    accessProblems(['clients', i], client, providerIds, problems);
+    clientResourceProblems(i, client, appIds, problems);
+  }
   return problems;
 }

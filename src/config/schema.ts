@@ -422,6 +422,13 @@ export const UNAUTHENTICATED_ACTIONS = ['RedirectToLoginPage', 'AllowAnonymous',
 // carries them and asks SignOnce's /.auth/verify (docs/forward-auth.md).
 export const APP_MODES = ['proxy', 'forwardAuth'] as const;
 
+/** A scope name (RFC 6749 section 3.3: printable ASCII but space, `"` and `\\`). */
+const scopeToken = rule(
+  z.string(),
+  (v) => /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/.test(v),
+  (v) => `${show(v)} is not a scope name (printable ASCII without spaces, quotes or backslashes, e.g. orders.read)`,
+);
+
 const appFields = z.strictObject({
   id,
   hosts: z.array(host).min(1, 'needs at least one host (e.g. [app1.example.com])'),
@@ -449,6 +456,8 @@ const appFields = z.strictObject({
   exposeRefreshTokens: z.boolean().default(false),
   upstreamTimeout: duration.prefault('30s'),
   acceptTokensFrom: z.array(id).default([]),
+  // The scopes access tokens for this app may carry (RFC 9068 section 2.2.3), asked for by clients.
+  scopes: z.array(scopeToken).default([]),
   sso: z.boolean().default(true),
   providerLogout: z.boolean().default(false),
   resources: z.array(appResource).default([]),
@@ -517,6 +526,24 @@ const redirectUri = rule(
   (v) => redirectUriProblem(v) === undefined,
   (v) => `${show(v)} ${redirectUriProblem(v)}`,
 );
+/**
+ * What a client may ask the token endpoint for: `authorization_code` (users signing in; refresh
+ * tokens too with offline_access), `client_credentials` (a service acting as itself, RFC 6749
+ * section 4.4), `token_exchange` (a service acting on behalf of a user, RFC 8693).
+ */
+export const CLIENT_GRANTS = ['authorization_code', 'client_credentials', 'token_exchange'] as const;
+/** The public keys of a private_key_jwt client (a JWK Set, RFC 7517 section 5): never a private or symmetric key. */
+const clientJwks = z.strictObject({
+  keys: z
+    .array(
+      rule(
+        z.looseObject({ kty: z.enum(['RSA', 'EC', 'OKP']) }),
+        (key) => !('d' in key) && !('k' in key),
+        () => 'is a private key: give only the public part (without "d"); the client keeps the private key',
+      ),
+    )
+    .min(1, 'has no keys: list the public keys the client signs its assertions with'),
+});
 const oidcClient = z
   .strictObject({
     id: rule(
@@ -530,7 +557,16 @@ const oidcClient = z
       () => 'must be at least 32 bytes; generate one with `signonce keys generate`',
     ).optional(),
     public: z.boolean().default(false),
-    redirectUris: z.array(redirectUri).min(1, 'needs at least one redirect URI'),
+    // private_key_jwt (RFC 7523 section 2.2): the client proves itself with a JWT signed by its key.
+    jwks: clientJwks.optional(),
+    jwksUrl: httpUrl.optional(),
+    grants: z
+      .array(z.enum(CLIENT_GRANTS))
+      .min(1, `names no grant: list some of ${CLIENT_GRANTS.join(', ')}, or remove it`)
+      .default(['authorization_code']),
+    // The apps (ids) the client may get access tokens for (RFC 8707 resource indicators).
+    resources: z.array(id).default([]),
+    redirectUris: z.array(redirectUri).default([]),
     postLogoutRedirectUris: z.array(redirectUri).default([]),
     backchannelLogoutUri: redirectUri.optional(),
     scopes: z.array(z.enum(CLIENT_SCOPES)).default(['openid', 'profile', 'email', 'offline_access']),
@@ -538,10 +574,28 @@ const oidcClient = z
     firstParty: z.boolean().default(true),
     access: accessRules(clientAccessRule),
   })
-  .refine(
-    (c) => c.public !== (c.secret !== undefined),
-    'needs a secret, or public: true for a client that cannot keep one (a browser or native app; PKCE protects its codes)',
-  );
+  .superRefine((c, ctx) => {
+    const proofs = [c.public, c.secret !== undefined, c.jwks !== undefined || c.jwksUrl !== undefined];
+    if (proofs.filter(Boolean).length !== 1 || (c.jwks !== undefined && c.jwksUrl !== undefined))
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'needs exactly one of secret, jwks or jwksUrl (private_key_jwt: its public keys), or public: true for a client that cannot keep a secret (a browser or native app; PKCE protects its codes)',
+      });
+    if (c.grants.includes('authorization_code') && c.redirectUris.length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['redirectUris'],
+        message: 'needs at least one redirect URI (or grants without authorization_code for a service client)',
+      });
+    if (c.public && c.grants.some((grant) => grant !== 'authorization_code'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['grants'],
+        message:
+          'client_credentials and token_exchange need a client that proves itself (a secret, jwks or jwksUrl), never a public one',
+      });
+  });
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 

@@ -9,14 +9,18 @@ import Provider, {
   type ClientMetadata,
   type Configuration,
   type KoaContextWithOIDC,
+  type ResourceServer,
 } from 'oidc-provider';
-import type { Config, OidcClientConfig } from '../config/index.ts';
+import type { AppConfig, Config, OidcClientConfig } from '../config/index.ts';
 import type { AccessControl } from '../access/control.ts';
 import type { Accounts, IdentityProfile } from '../accounts/accounts.ts';
 import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
 import type { Store } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
+import { AppAccessTokenVerifier, type Actor } from './app-access-tokens.ts';
 import { DPOP_ALGORITHMS } from './dpop.ts';
+import { appOfResource } from './resources.ts';
+import { TOKEN_EXCHANGE_GRANT, TOKEN_EXCHANGE_PARAMETERS, tokenExchangeHandler } from './token-exchange.ts';
 
 /** Where oidc-provider's endpoints live on the auth host (discovery stays at the root, with the issuer). */
 export const OIDC_ROUTES = {
@@ -33,6 +37,7 @@ export const INTERACTION_PREFIX = '/.auth/oidc/interaction/';
 
 const TTL_SECONDS = {
   AccessToken: 3600,
+  ClientCredentials: 3600,
   AuthorizationCode: 60,
   IdToken: 3600,
   Interaction: 600,
@@ -77,22 +82,40 @@ export interface OidcProviderDeps {
 const pairwiseSubject = (tokens: AuthenticationTokens, accountId: string, clientId: string) =>
   tokens.pairwiseId(accountId, `oidc-client:${clientId}`);
 
+/** How a client proves itself at the token endpoint (RFC 7591 section 2), with its secret or keys. */
+function clientAuthentication(client: OidcClientConfig): ClientMetadata {
+  if (client.public) return { client_id: client.id, token_endpoint_auth_method: 'none' };
+  if (client.secret !== undefined)
+    return { client_id: client.id, client_secret: client.secret, token_endpoint_auth_method: 'client_secret_basic' };
+  return {
+    client_id: client.id,
+    token_endpoint_auth_method: 'private_key_jwt',
+    ...(client.jwks ? { jwks: client.jwks as ClientMetadata['jwks'] } : { jwks_uri: client.jwksUrl! }),
+  };
+}
+
+/** The OAuth grant types of a client's `grants`: refresh tokens come with sign-ins that may ask offline_access. */
+function grantTypes(client: OidcClientConfig): string[] {
+  return client.grants.flatMap((grant) => {
+    if (grant === 'token_exchange') return [TOKEN_EXCHANGE_GRANT];
+    if (grant === 'authorization_code' && client.scopes.includes('offline_access'))
+      return ['authorization_code', 'refresh_token'];
+    return [grant];
+  });
+}
+
 /** A configured client as oidc-provider registers it. */
 export function clientMetadata(client: OidcClientConfig, idTokenAlg: string): ClientMetadata {
   return {
-    client_id: client.id,
-    ...(client.public
-      ? { token_endpoint_auth_method: 'none' }
-      : { client_secret: client.secret!, token_endpoint_auth_method: 'client_secret_basic' }),
+    ...clientAuthentication(client),
     redirect_uris: client.redirectUris,
     post_logout_redirect_uris: client.postLogoutRedirectUris,
     ...(client.backchannelLogoutUri
       ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true }
       : {}),
-    grant_types: client.scopes.includes('offline_access')
-      ? ['authorization_code', 'refresh_token']
-      : ['authorization_code'],
-    response_types: ['code'],
+    grant_types: grantTypes(client),
+    // A service client (no authorization_code) has no authorization requests, hence no redirect URIs.
+    response_types: client.grants.includes('authorization_code') ? ['code'] : [],
     scope: client.scopes.join(' '),
     subject_type: client.subjectType,
     id_token_signed_response_alg: idTokenAlg,
@@ -178,6 +201,20 @@ export class OpenIdProvider {
     };
     const cookieKey = (await store.instanceSecret('oidc-cookies')).toString('base64url');
 
+    // Access tokens for SignOnce's apps (RFC 8707 resource indicators): RFC 9068 JWTs, `aud` the
+    // app's id, with the app's scopes; only for the apps a client lists in `resources`.
+    const scheme = new URL(config.publicUrl).protocol;
+    const resourcesOf = (clientId: string) => config.clients.find((c) => c.id === clientId)?.resources ?? [];
+    const resourceServerInfo = (app: AppConfig): ResourceServer => ({
+      scope: app.scopes.join(' '),
+      audience: app.id,
+      accessTokenFormat: 'jwt',
+      accessTokenTTL: TTL_SECONDS.AccessToken,
+      jwt: { sign: { alg } } as ResourceServer['jwt'],
+    });
+    // The `act` claim of tokens being issued by token exchange (token-exchange.ts).
+    const actors = new WeakMap<object, Actor>();
+
     // The login prompt also asks when SignOnce's SSO session has ended (or is another account's):
     // a sign-out anywhere ends the OpenID session too.
     const policy = interactionPolicy.base();
@@ -243,6 +280,24 @@ export class OpenIdProvider {
       // (dpop.ts). mTLS binding stays off (oidc-provider's default): nothing could check it.
       enabledJWA: { dPoPSigningAlgValues: DPOP_ALGORITHMS },
       features: {
+        clientCredentials: { enabled: true },
+        resourceIndicators: {
+          enabled: true,
+          // Without a resource a token is the userinfo endpoint's (opaque), as before.
+          defaultResource: () => undefined,
+          getResourceServerInfo: (_ctx, indicator, client) => {
+            const app = appOfResource(indicator, config.apps, scheme);
+            if (!app)
+              throw new errors.InvalidTarget(
+                `${indicator} is not the URL of an app of this SignOnce (${scheme}//one of its hosts)`,
+              );
+            if (!resourcesOf(client.clientId).includes(app.id))
+              throw new errors.InvalidTarget(
+                `client ${client.clientId} may not get tokens for app "${app.id}" (its resources)`,
+              );
+            return resourceServerInfo(app);
+          },
+        },
         dPoP: { enabled: true },
         devInteractions: { enabled: false },
         revocation: { enabled: true },
@@ -266,6 +321,19 @@ export class OpenIdProvider {
       // outgoing requests here go to back-channel logout URIs the operator configured, which are
       // often on the organisation's private network: those are allowed.
       fetch: (url, options) => fetch(url, { ...options, dispatcher: undefined } as RequestInit),
+      extraTokenClaims: (_ctx, token) => {
+        const act = actors.get(token);
+        return act ? { act } : undefined;
+      },
+      formats: {
+        customizers: {
+          // An app's token names the account as authentication tokens do (its id, the same in every
+          // app), whatever subject type the client has: pairwise ids are for what clients see.
+          jwt: (_ctx, token, jwt) => {
+            if ('accountId' in token && token.accountId) jwt.payload.sub = token.accountId;
+          },
+        },
+      },
       renderError: async (ctx, out) => {
         ctx.type = 'json';
         ctx.body = out;
@@ -275,6 +343,21 @@ export class OpenIdProvider {
     // Koa believes X-Forwarded-Proto/-Host: the gateway sets them to publicUrl's before any request
     // reaches the provider (src/gateway/forwarded.ts openIdProviderHeaders), so its URLs are publicUrl's.
     provider.proxy = true;
+    provider.registerGrantType(
+      TOKEN_EXCHANGE_GRANT,
+      tokenExchangeHandler({
+        apps: config.apps,
+        scheme,
+        verifier: new AppAccessTokenVerifier(authenticationTokens, config.publicUrl),
+        resourcesOf,
+        refusal: async (clientId, accountId) =>
+          (await accounts.enabled(accountId)) ? refusal(clientId, accountId) : 'the account is disabled or deleted',
+        resourceServerInfo,
+        setActor: (token, act) => actors.set(token, act),
+        maxLifetime: TTL_SECONDS.AccessToken,
+      }),
+      TOKEN_EXCHANGE_PARAMETERS,
+    );
     // SignOnce's session ends only when the user confirmed the sign-out (logout=yes) of an OpenID
     // session of theirs: oidc-provider also completes "stay signed in", and a logout with no
     // OpenID session to end without asking, which a link from any site can start (logout CSRF).

@@ -11,6 +11,7 @@ import {
   jwtVerify,
   SignJWT,
   type JWK,
+  type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose';
 import { FORBIDDEN_HEADERS } from '../crypto/jws.ts';
@@ -134,16 +135,33 @@ function refusal(error: unknown): unknown {
   return new TokenRefused('malformed', message);
 }
 
+/** What a JWT SignOnce issued must be, beyond RFC 8725's rules every one of them follows. */
+export interface OwnTokenRules {
+  readonly issuer: string;
+  /** The audiences accepted; a token is for exactly one. */
+  readonly audiences: readonly string[];
+  /** The algorithms of SignOnce's keys (or an app's HS256 secret): never `none`, never an HMAC keyed with a public key. */
+  readonly algorithms: readonly string[];
+  /** Seconds since the epoch; the clock by default. */
+  readonly now?: number;
+  /** Whether a `typ` header is that of this kind of token (RFC 8725 section 3.11). */
+  readonly typed: (typ: unknown) => boolean;
+  /** What a token of another type is not, in words: "not an authentication token". */
+  readonly otherType: string;
+  readonly clockToleranceSeconds: number;
+  /** Claims that must be present, and those of them that must be strings. */
+  readonly requiredClaims: readonly string[];
+  readonly stringClaims: readonly string[];
+}
+
 /**
- * The claims of an authentication token, verified with `keys` (the issuer's key set: local, or
- * remote for app backends); throws TokenRefused saying why not. The `kid` is only ever a lookup
- * into that set.
+ * The claims of a JWT SignOnce issued (an authentication token; the OpenID Provider's access
+ * tokens), verified with `keys` (the issuer's key set: local, or remote for app backends): no
+ * header that points at keys elsewhere, its own type, an accepted algorithm, a named key — the
+ * `kid` is only ever a lookup into that set —, `iss`, one `aud` of those accepted. Throws
+ * TokenRefused saying why not; a failure to get the keys is passed on as it is.
  */
-export async function verifyAuthenticationToken(
-  token: string,
-  keys: JWTVerifyGetKey,
-  options: VerifyOptions,
-): Promise<AuthenticationClaims> {
+export async function verifyOwnToken(token: string, keys: JWTVerifyGetKey, rules: OwnTokenRules): Promise<JWTPayload> {
   let header;
   try {
     header = decodeProtectedHeader(token);
@@ -153,30 +171,47 @@ export async function verifyAuthenticationToken(
   try {
     const forbidden = FORBIDDEN_HEADERS.find((name) => name in header);
     if (forbidden) throw new TokenRefused('forbidden-header', `the "${forbidden}" header is not accepted`);
-    if (header.typ !== AUTHENTICATION_TOKEN_TYPE) throw new TokenRefused('wrong-type', 'not an authentication token');
-    // Only the algorithms of SignOnce's keys: never `none`, never an HMAC keyed with a public key.
-    if (!options.algorithms.includes(String(header.alg)))
+    if (!rules.typed(header.typ)) throw new TokenRefused('wrong-type', rules.otherType);
+    if (!rules.algorithms.includes(String(header.alg)))
       throw new TokenRefused('wrong-algorithm', `"${String(header.alg)}" is not an accepted algorithm`);
     // Every token SignOnce issues names its key; without one jose would try any key of the right type.
     if (typeof header.kid !== 'string') throw new TokenRefused('unknown-key', 'names no key');
     const { payload } = await jwtVerify(token, keys, {
-      issuer: options.issuer,
-      audience: [...options.audiences],
-      algorithms: [...options.algorithms],
-      typ: AUTHENTICATION_TOKEN_TYPE,
-      ...(options.now === undefined ? {} : { currentDate: new Date(options.now * 1000) }),
-      clockTolerance: CLOCK_SKEW_SECONDS + (options.expiredGraceSeconds ?? 0),
-      requiredClaims: [...REQUIRED_CLAIMS],
+      issuer: rules.issuer,
+      audience: [...rules.audiences],
+      algorithms: [...rules.algorithms],
+      ...(rules.now === undefined ? {} : { currentDate: new Date(rules.now * 1000) }),
+      clockTolerance: rules.clockToleranceSeconds,
+      requiredClaims: [...rules.requiredClaims],
     });
-    for (const claim of ['sub', 'uid', 'idp', 'sid'] as const) {
+    for (const claim of rules.stringClaims) {
       if (typeof payload[claim] !== 'string') throw new TokenRefused('missing-claim', `"${claim}" is not a string`);
     }
     if (typeof payload.aud !== 'string')
       throw new TokenRefused('wrong-audience', 'a token is issued for exactly one app');
-    return payload as unknown as AuthenticationClaims;
+    return payload;
   } catch (error) {
     throw refusal(error);
   }
+}
+
+/**
+ * The claims of an authentication token, verified with `keys` (the issuer's key set: local, or
+ * remote for app backends); throws TokenRefused saying why not.
+ */
+export async function verifyAuthenticationToken(
+  token: string,
+  keys: JWTVerifyGetKey,
+  options: VerifyOptions,
+): Promise<AuthenticationClaims> {
+  return (await verifyOwnToken(token, keys, {
+    ...options,
+    typed: (typ) => typ === AUTHENTICATION_TOKEN_TYPE,
+    otherType: 'not an authentication token',
+    clockToleranceSeconds: CLOCK_SKEW_SECONDS + (options.expiredGraceSeconds ?? 0),
+    requiredClaims: REQUIRED_CLAIMS,
+    stringClaims: ['sub', 'uid', 'idp', 'sid'],
+  })) as unknown as AuthenticationClaims;
 }
 
 export interface AuthenticationTokenOptions {

@@ -349,13 +349,37 @@ apps: [{ id: a, hosts: [a.localhost], upstream: http://x, resources: [
   { id: wiki, public: true, secret: "${'s'.repeat(40)}", redirectUris: ["http://wiki.example.com/cb"], scopes: [openid, admin] },
   { id: spa, secret: short, redirectUris: [] } ]`,
       [
-        'clients[0]: needs a secret, or public: true for a client that cannot keep one (a browser or native app; PKCE protects its codes)',
+        'clients[0]: needs exactly one of secret, jwks or jwksUrl (private_key_jwt: its public keys), or public: true for a client that cannot keep a secret (a browser or native app; PKCE protects its codes)',
         'clients[0].redirectUris[0]: "https://wiki.example.com/*" has a wildcard: redirect URIs are matched exactly (RFC 9700 section 4.1.3)',
         'clients[1].id: "wiki" is already the id of clients[0]',
         'clients[1].redirectUris[0]: "http://wiki.example.com/cb" is plain http to a host that is not loopback: use https',
         'clients[1].scopes[1]: "admin" is not one of: openid, profile, email, offline_access, provider_tokens',
-        'clients[2].redirectUris: needs at least one redirect URI',
+        'clients[2].redirectUris: needs at least one redirect URI (or grants without authorization_code for a service client)',
         'clients[2].secret: must be at least 32 bytes; generate one with `signonce keys generate`',
+      ],
+    ],
+    [
+      'service clients that could not get tokens for what they name',
+      `${BASE}apps:
+  - { id: orders, hosts: [orders.localhost], upstream: http://x, scopes: [orders.read, "a b", 'say"hi'] }
+clients:
+  - { id: svc, secret: "${'s'.repeat(40)}", grants: [client_credentials, password] }
+  - { id: spa, public: true, redirectUris: ["http://spa.localhost/cb"], grants: [authorization_code, token_exchange], resources: [orders] }
+  - { id: keyed, secret: "${'s'.repeat(40)}", jwks: { keys: [{ kty: EC }] }, grants: [client_credentials], resources: [orders, nope] }
+  - { id: leaky, jwks: { keys: [{ kty: OKP, crv: Ed25519, x: abc, d: secret }] }, grants: [client_credentials], resources: [orders] }
+  - { id: none, jwksUrl: https://keys.example/jwks, grants: [], redirectUris: [] }
+  - { id: obo, secret: "${'s'.repeat(40)}", grants: [token_exchange] }`,
+      [
+        'apps[0].scopes[1]: "a b" is not a scope name (printable ASCII without spaces, quotes or backslashes, e.g. orders.read)',
+        'apps[0].scopes[2]: "say\\"hi" is not a scope name (printable ASCII without spaces, quotes or backslashes, e.g. orders.read)',
+        'clients[0].grants[1]: "password" is not one of: authorization_code, client_credentials, token_exchange',
+        "clients[0].resources: is empty, but the client's grants (client_credentials) give access tokens only for the apps listed here: list their ids",
+        'clients[1].grants: client_credentials and token_exchange need a client that proves itself (a secret, jwks or jwksUrl), never a public one',
+        'clients[2]: needs exactly one of secret, jwks or jwksUrl (private_key_jwt: its public keys), or public: true for a client that cannot keep a secret (a browser or native app; PKCE protects its codes)',
+        'clients[2].resources[1]: no app "nope" (known: orders)',
+        'clients[3].jwks.keys[0]: is a private key: give only the public part (without "d"); the client keeps the private key',
+        'clients[4].grants: names no grant: list some of authorization_code, client_credentials, token_exchange, or remove it',
+        "clients[5].resources: is empty, but the client's grants (token_exchange) give access tokens only for the apps listed here: list their ids",
       ],
     ],
     [
