@@ -75,6 +75,13 @@ export function decideExchange(request: ExchangeRequest): Exchange {
     throw new errors.InvalidTarget('resource and audience name different apps: name one');
   if (!client.resources.includes(app.id))
     throw new errors.InvalidTarget(`client ${client.id} may not get tokens for app "${app.id}" (its resources)`);
+  // The actor is a service of the app the user's token is for (RFC 8693 section 1.1: the authorisation
+  // server decides who may act): a token for app A in the hands of a client that does not serve A is
+  // not the client's to exchange.
+  if (!client.resources.includes(subject.aud))
+    throw new errors.InvalidGrant(
+      `client ${client.id} does not serve app "${subject.aud}" (its resources), whose token it presents`,
+    );
   if (app.id !== subject.aud && !app.acceptTokensFrom.includes(subject.aud))
     throw new errors.InvalidTarget(`app "${app.id}" does not accept tokens of app "${subject.aud}" (acceptTokensFrom)`);
 

@@ -165,6 +165,13 @@ describe('decideExchange', () => {
     ['an unknown URL', { audience: undefined, resource: 'https://nope.example.com' }, 'invalid_target'],
     ['resource and audience disagree', { resource: 'https://hr.example.com' }, 'invalid_target'],
     ['an app the client may not have', { client: { id: 'svc', resources: ['hr'] } }, 'invalid_target'],
+    // The actor must be a service of the app the user's token is for: a token for orders, stolen by
+    // a client that only serves billing, buys nothing (RFC 8693 section 1.1, the actor is authorised).
+    [
+      'a subject token for an app the client does not serve',
+      { client: { id: 'svc', resources: ['billing'] } },
+      'invalid_grant',
+    ],
     ['an app that does not accept the source', { audience: 'hr' }, 'invalid_target'],
     ['a scope the subject lacks', { scope: 'orders.read billing.read' }, 'invalid_scope'],
     ['a scope the app lacks', { audience: 'orders', scope: 'orders.read billing.read' }, 'invalid_scope'],

@@ -65,9 +65,9 @@ describe('service clients and on-behalf-of at the OpenID Provider', () => {
           { id: 'keyed', jwks: { keys: [publicJwk] }, grants: ['client_credentials'], resources: ['orders'] },
           { id: 'web', secret: `web-${SECRET}`, redirectUris: [RP], resources: ['orders'] },
           { id: 'spa', public: true, redirectUris: [RP] },
-          service('orders-svc', ['token_exchange'], ['billing', 'hr']),
-          service('billing-svc', ['token_exchange'], ['ledger', 'orders']),
-          service('picky-svc', ['token_exchange'], ['billing'], {
+          service('orders-svc', ['token_exchange'], ['orders', 'billing', 'hr']),
+          service('billing-svc', ['token_exchange'], ['billing', 'ledger', 'orders']),
+          service('picky-svc', ['token_exchange'], ['orders', 'billing'], {
             access: [{ allow: { emails: ['boss@example.com'] } }],
           }),
         ],
