@@ -1,7 +1,7 @@
 // Rules between fields. They read the raw (substituted) file defensively, so they report even
 // when other parts of the file are broken: every problem at once.
 import { formatPath, type Problem } from './problems.ts';
-import { ID_PATTERN, REFRESHING_PROVIDER_TYPES, show } from './schema.ts';
+import { ID_PATTERN, OIDC_PROVIDER_TYPES, REFRESHING_PROVIDER_TYPES, show } from './schema.ts';
 
 type Raw = Record<string, unknown>;
 
@@ -70,6 +70,44 @@ function resourceProblems(
               .filter((id) => typeof id === 'string')
               .join(', ') || 'none'
           })`,
+    });
+  }
+}
+
+/**
+ * An app's acceptProviderTokens: each names an OpenID Connect provider of this config (its issuer
+ * and keys verify the tokens), once.
+ */
+function providerTokenProblems(
+  appIndex: number,
+  entries: Array<[number, Raw]>,
+  providers: Array<[number, Raw]>,
+  problems: Problem[],
+): void {
+  const oidc = providers.filter(([, p]) => typeof p.type === 'string' && OIDC_PROVIDER_TYPES.includes(p.type));
+  const known = oidc.map(([, p]) => p.id).filter((id) => typeof id === 'string');
+  const listed = new Map<unknown, number>();
+  for (const [j, entry] of entries) {
+    if (typeof entry.provider !== 'string' || !ID_PATTERN.test(entry.provider)) continue;
+    const path = formatPath(['apps', appIndex, 'acceptProviderTokens', j, 'provider']);
+    const first = listed.get(entry.provider);
+    if (first !== undefined) {
+      problems.push({
+        path,
+        message: `${show(entry.provider)} is already listed at acceptProviderTokens[${first}]: put its audiences and applications there`,
+      });
+      continue;
+    }
+    listed.set(entry.provider, j);
+    if (known.includes(entry.provider)) continue;
+    const other = providers.find(([, p]) => p.id === entry.provider)?.[1];
+    problems.push({
+      path,
+      message: `${
+        other
+          ? `${show(entry.provider)} is a ${typeof other.type === 'string' ? other.type : show(other.type)} provider, whose access tokens SignOnce cannot verify`
+          : `no provider ${show(entry.provider)}`
+      }: name an OpenID Connect provider (type oidc, aad, microsoftaccount or google; known: ${known.join(', ') || 'none'})`,
     });
   }
 }
@@ -216,6 +254,7 @@ export function crossFieldProblems(raw: Raw): Problem[] {
       }
     }
     resourceProblems(i, objects(app.resources), providers, problems);
+    providerTokenProblems(i, objects(app.acceptProviderTokens), providers, problems);
     if (app.exposeRefreshTokens === true && app.tokenStore !== true) {
       problems.push({
         path: formatPath(['apps', i, 'exposeRefreshTokens']),
