@@ -46,9 +46,16 @@ async function signed(
     typ = 'at+jwt',
     key = provider.privateKey,
     kid = 'idp-1',
-  }: { typ?: string | null; key?: CryptoKey; kid?: string } = {},
+  }: { typ?: string | null; key?: typeof provider.privateKey; kid?: string } = {},
 ) {
-  const payload = { iss: IDP, aud: ORDERS, sub: 'alice', client_id: 'web', scope: 'orders.read', ...claims };
+  const payload: JWTPayload = {
+    iss: IDP,
+    aud: ORDERS,
+    sub: 'alice',
+    client_id: 'web',
+    scope: 'orders.read',
+    ...claims,
+  };
   for (const [name, value] of Object.entries(payload)) if (value === undefined) delete payload[name];
   if (payload.exp === undefined && !('exp' in claims)) payload.exp = now() + 600;
   if (payload.iat === undefined && !('iat' in claims)) payload.iat = now();
