@@ -2,7 +2,9 @@
 // undici, no authentication), (c) SignOnce with a signed-in session cookie, identity and token
 // headers injected, (d) the same with an authentication token (X-ZUMO-AUTH) instead of the cookie,
 // (e) as (c) at an app with 20 access rules, the last of which lets the user in by a SignOnce
-// group (so memberships are read and every rule is evaluated). Load comes from other processes: autocannon with many connections for
+// group (so memberships are read and every rule is evaluated), (f) requests with an identity
+// provider's JWT access token (Authorization: Bearer, from a local oidc-provider) at an app with
+// acceptProviderTokens (verified once, then kept until its exp). Load comes from other processes: autocannon with many connections for
 // requests/s, and bench/latency.ts with one connection and one request at a time for the latency
 // a request pays without queueing (under full load, latency only mirrors requests/s). Scenarios
 // alternate over several rounds and the medians of the per-round ratios and differences are
@@ -18,7 +20,8 @@ import { startGateway } from '../src/gateway/gateway.ts';
 import { createLogger } from '../src/log/logger.ts';
 import { openStore } from '../src/store/index.ts';
 import { UserAgent } from '../test/support/user-agent.ts';
-import { nativeDevSignIn } from '../test/support/sign-in.ts';
+import { startOidcProvider } from '../test/support/idp.ts';
+import { nativeDevSignIn, nativeOidcTokens } from '../test/support/sign-in.ts';
 import { freePort } from '../test/support/ports.ts';
 import { tempDir } from '../test/support/tmp.ts';
 import { parseArgs } from 'node:util';
@@ -31,7 +34,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     connections: { type: 'string', default: '32' },
     // e.g. --scenarios c to profile SignOnce alone; ratios need b and c.
-    scenarios: { type: 'string', default: 'a,b,c,d,e' },
+    scenarios: { type: 'string', default: 'a,b,c,d,e,f' },
     // Signed in, but no X-MS-TOKEN-* headers: shows what token injection costs.
     'without-tokens': { type: 'boolean', default: false },
     // session.cacheTtl of SignOnce; 0 resolves every cookie in the store (what a cache miss costs).
@@ -68,6 +71,11 @@ const port = await freePort();
 const { dir, remove } = await tempDir('signonce-bench-');
 const key = generateKey();
 const store = `sqlite:${join(dir, 'signonce.db')}`;
+// (f)'s identity provider: JWT access tokens (RFC 9068) for the resource api://bench.
+const idpCallback = `http://auth.localhost:${port}/.auth/login/idp/callback`;
+const idp = await startOidcProvider([idpCallback], undefined, {
+  resourceServers: { 'api://bench': { scope: 'bench.read', accessTokenFormat: 'jwt' } },
+});
 const config = parseConfig(
   stringify({
     publicUrl: `http://auth.localhost:${port}`,
@@ -75,7 +83,10 @@ const config = parseConfig(
     store,
     secrets: { encryptionKeys: [key] },
     devMode: true,
-    providers: [{ id: 'dev', type: 'dev' }],
+    providers: [
+      { id: 'dev', type: 'dev' },
+      { id: 'idp', type: 'oidc', issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret },
+    ],
     log: { level: 'warn' },
     session: { cacheTtl: values['session-cache-ttl'] },
     apps: [
@@ -94,6 +105,12 @@ const config = parseConfig(
         defaultProvider: 'dev',
         tokenStore: !values['without-tokens'],
         access: TWENTY_RULES,
+      },
+      {
+        id: 'api',
+        hosts: [`api.localhost:${port}`],
+        upstream: backendUrl,
+        acceptProviderTokens: [{ provider: 'idp', audiences: ['api://bench'] }],
       },
     ],
   }),
@@ -128,15 +145,21 @@ const policyCookie = ua.cookieHeader(new URL(`http://policy.localhost:${port}/`)
 const { authenticationToken } = await nativeDevSignIn(`http://bench.localhost:${port}`, 'benchapp://done', {
   user_id: 'bench@example.com',
 });
-for (const [app, appCookie] of [
-  ['bench', cookie],
-  ['policy', policyCookie],
-]) {
+// (f): a user's access token for api://bench, as the provider's own sign-in gives it to an app.
+const { access_token: providerToken } = await nativeOidcTokens(idp.issuer, idp, idpCallback, 'bench', {
+  resource: 'api://bench',
+  scope: 'bench.read',
+});
+for (const [app, credential] of [
+  ['bench', { cookie }],
+  ['policy', { cookie: policyCookie }],
+  ['api', { authorization: `Bearer ${providerToken}` }],
+] as const) {
   const check = await request(`http://127.0.0.1:${port}/`, {
-    headers: { host: `${app}.localhost:${port}`, cookie: appCookie! },
+    headers: { host: `${app}.localhost:${port}`, ...credential },
   });
   if (check.statusCode !== 200)
-    throw new Error(`SignOnce answered ${check.statusCode} at ${app}: the signed-in session does not work`);
+    throw new Error(`SignOnce answered ${check.statusCode} at ${app}: the credential does not work`);
   await check.body.dump();
 }
 
@@ -155,6 +178,11 @@ const scenarios = (
     [
       '(e) SignOnce, signed in, 20 access rules',
       () => load(`http://127.0.0.1:${port}/`, { host: `policy.localhost:${port}`, cookie: policyCookie }),
+    ],
+    [
+      '(f) SignOnce, provider bearer JWT',
+      () =>
+        load(`http://127.0.0.1:${port}/`, { host: `api.localhost:${port}`, authorization: `Bearer ${providerToken}` }),
     ],
   ] as Array<[string, () => Promise<Result>]>
 ).filter(([name]) => values.scenarios.split(',').includes(name[1]!));
@@ -199,7 +227,15 @@ if (c && e) {
   );
 }
 
+const f = results.get('(f) SignOnce, provider bearer JWT');
+if (c && f) {
+  console.log(
+    `Provider bearer JWT / cookie, requests/s: ${(median(f.map((r, i) => r.requestsPerSecond / c[i]!.requestsPerSecond)) * 100).toFixed(0)}% (median of per-round ratios; bar: >= 90%)`,
+  );
+}
+
 await gateway.close();
+await idp.close();
 await minimal.close();
 backend.kill();
 await remove();

@@ -36,14 +36,24 @@ export class AccessControl {
     return this.#clients.get(clientId);
   }
 
-  /** Who asks, with the memberships `policy` reads (none read when it reads none, or there is no policy). */
-  async subject(accountId: string, identity: SignedInAs, policy: AccessPolicy | undefined): Promise<AccessSubject> {
+  /**
+   * Who asks, with the memberships `policy` reads (none read when it reads none, or there is no
+   * policy, or no account); `application` for a provider's bearer token (AccessSubject).
+   */
+  async subject(
+    accountId: string | undefined,
+    identity: SignedInAs,
+    policy: AccessPolicy | undefined,
+    application?: AccessSubject['application'],
+  ): Promise<AccessSubject> {
     return {
       accountId,
       provider: identity.provider,
       claims: identity.claims,
       emailTrusted: this.#trustEmail.has(identity.provider),
-      memberships: policy?.readsMemberships ? await this.#memberships.read(accountId) : NO_MEMBERSHIPS,
+      memberships:
+        policy?.readsMemberships && accountId !== undefined ? await this.#memberships.read(accountId) : NO_MEMBERSHIPS,
+      ...(application && { application }),
     };
   }
 

@@ -179,10 +179,20 @@ function membershipMatcher(kind: 'groups' | 'roles', names: readonly string[]): 
   };
 }
 
-function setMatcher(text: string, values: readonly string[], of: (subject: AccessSubject) => string): Matcher {
-  const set = new Set(values);
+function setMatcher(
+  text: string,
+  values: readonly string[],
+  of: (subject: AccessSubject) => string | undefined,
+): Matcher {
+  const set = new Set<string | undefined>(values);
   return { test: (facts) => set.has(of(facts.subject)), needsMemberships: false, ...listed(text, values) };
 }
+
+/** A condition on users: an application calling for itself (client credentials) is none. */
+const onUsers = (matcher: Matcher): Matcher => ({
+  ...matcher,
+  test: (facts) => (facts.subject.application?.alone ? false : matcher.test(facts)),
+});
 
 function compileCondition(condition: ConditionConfig): Matcher {
   const parts: Matcher[] = [];
@@ -233,8 +243,12 @@ function compileCondition(condition: ConditionConfig): Matcher {
     });
   }
   if (condition.authenticated) parts.push({ test: () => true, needsMemberships: false, text: 'every signed-in user' });
-  if (condition.all) parts.push(allOf(condition.all.map(compileCondition)));
-  return anyOf(parts);
+  const matchers = parts.map(onUsers);
+  // The calling application of a provider's bearer token; a session names none.
+  if (condition.applications)
+    matchers.push(setMatcher('the application', condition.applications, (s) => s.application?.clientId));
+  if (condition.all) matchers.push(allOf(condition.all.map(compileCondition)));
+  return anyOf(matchers);
 }
 
 /**

@@ -17,9 +17,13 @@ export interface Memberships {
   readonly unavailable: readonly string[];
 }
 
-/** Who asks: the signed-in identity of a session (or of an authentication token) and its account. */
+/**
+ * Who asks: the signed-in identity of a session (or of an authentication token) and its account,
+ * or the user or application of a provider's bearer token (apps[].acceptProviderTokens).
+ */
 export interface AccessSubject {
-  readonly accountId: string;
+  /** A session's account, or the one a provider token's user is linked to; undefined when there is none. */
+  readonly accountId: string | undefined;
   /** Provider id of the identity the session signed in with. */
   readonly provider: string;
   /** That identity's claims, as apps receive them (Easy Auth's list). */
@@ -27,6 +31,12 @@ export interface AccessSubject {
   /** The provider is trusted to assert only verified e-mails (`providers[].trustEmail`). */
   readonly emailTrusted: boolean;
   readonly memberships: Memberships;
+  /**
+   * The application that presented a provider's bearer token (its client id: `azp`, `appid` or
+   * `client_id`), `alone` when it calls for itself (client credentials): then there is no user,
+   * and no condition on users matches. Undefined for sessions and SignOnce's own tokens.
+   */
+  readonly application?: { readonly clientId: string; readonly alone: boolean };
 }
 
 /** What is asked for; for an OpenID client, path and method are absent. */

@@ -10,6 +10,7 @@ import {
   decodeProtectedHeader,
   errors,
   jwtVerify,
+  type JWSHeaderParameters,
   type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose';
@@ -57,12 +58,26 @@ export function subjectOf(claims: JWTPayload, claim: string): string {
   return value;
 }
 
-/** The claims of `token` verified against `keys` as `issuer` demands; throws ExternalTokenRefused. */
+/** What a JWT minted elsewhere must be: whose (`id` names it in errors), for whom, signed how. */
+export interface IssuerRule {
+  readonly id: string;
+  readonly issuer: string;
+  /** Accepted when `aud` names any of them. */
+  readonly audience: string | readonly string[];
+  readonly algorithms: readonly string[];
+}
+
+/**
+ * The claims and header of `token` verified against `keys` as `rule` demands: throws
+ * ExternalTokenRefused, or IssuerUnavailable when the keys cannot be had. `exp` is required;
+ * `nbf` and `iat` may be at most 60 s ahead (a token from the future is not one the issuer made
+ * yet, RFC 7519 sections 4.1.5 and 4.1.6).
+ */
 export async function verifyExternalToken(
   token: string,
   keys: JWTVerifyGetKey,
-  issuer: ExternalIssuerConfig,
-): Promise<JWTPayload> {
+  rule: IssuerRule,
+): Promise<{ payload: JWTPayload; header: JWSHeaderParameters }> {
   let header;
   try {
     header = decodeProtectedHeader(token);
@@ -71,17 +86,17 @@ export async function verifyExternalToken(
   }
   const forbidden = FORBIDDEN_HEADERS.find((name) => name in header);
   if (forbidden) throw new ExternalTokenRefused(`the "${forbidden}" header is not accepted`);
-  if (!(issuer.algorithms as readonly string[]).includes(String(header.alg)))
+  if (!rule.algorithms.includes(String(header.alg)))
     throw new ExternalTokenRefused(`"${String(header.alg)}" is not an accepted algorithm`);
+  let verified;
   try {
-    const { payload } = await jwtVerify(token, keys, {
-      issuer: issuer.issuer,
-      audience: issuer.audience,
-      algorithms: [...issuer.algorithms],
+    verified = await jwtVerify(token, keys, {
+      issuer: rule.issuer,
+      audience: typeof rule.audience === 'string' ? rule.audience : [...rule.audience],
+      algorithms: [...rule.algorithms],
       clockTolerance: CLOCK_TOLERANCE_SECONDS,
       requiredClaims: ['exp'],
     });
-    return payload;
   } catch (error) {
     if (error instanceof IssuerUnavailable) throw error;
     if (
@@ -89,13 +104,9 @@ export async function verifyExternalToken(
       error instanceof errors.JWKSInvalid ||
       !(error instanceof errors.JOSEError)
     ) {
-      throw new IssuerUnavailable(
-        issuer.id,
-        `the keys of ${issuer.id} could not be fetched: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
+      throw new IssuerUnavailable(rule.id, `the keys of ${rule.id} could not be fetched: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     if (error instanceof errors.JWKSNoMatchingKey)
       throw new ExternalTokenRefused('signed by a key the issuer does not publish');
@@ -106,6 +117,11 @@ export async function verifyExternalToken(
       throw new ExternalTokenRefused(`the "${error.claim}" claim is not accepted (${error.reason})`);
     throw new ExternalTokenRefused(error.message);
   }
+  const { payload, protectedHeader } = verified;
+  // jose checks `iat` only against a maximum age.
+  if (payload.iat !== undefined && payload.iat > Date.now() / 1000 + CLOCK_TOLERANCE_SECONDS)
+    throw new ExternalTokenRefused('issued in the future (the "iat" claim)');
+  return { payload, header: protectedHeader };
 }
 
 /** An issuer's keys, fetched from `jwksUrl` or from the `jwks_uri` its metadata names; refetched for an unknown `kid` at most every 30 s (jose). */

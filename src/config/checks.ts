@@ -1,7 +1,7 @@
 // Rules between fields. They read the raw (substituted) file defensively, so they report even
 // when other parts of the file are broken: every problem at once.
 import { formatPath, type Problem } from './problems.ts';
-import { ID_PATTERN, REFRESHING_PROVIDER_TYPES, show } from './schema.ts';
+import { ID_PATTERN, OIDC_PROVIDER_TYPES, REFRESHING_PROVIDER_TYPES, show } from './schema.ts';
 
 type Raw = Record<string, unknown>;
 
@@ -32,6 +32,15 @@ function duplicateIds(section: string, items: Array<[number, Raw]>, problems: Pr
   }
 }
 
+/**
+ * The ids of the providers of these types. A type may be any value here (the schema reports it):
+ * never String() it, `{ toString: 1 }` throws.
+ */
+const idsOfTypes = (providers: Array<[number, Raw]>, types: readonly string[]) =>
+  providers.filter(([, p]) => typeof p.type === 'string' && types.includes(p.type)).map(([, p]) => p.id);
+/** A provider's type as a message names it. */
+const typeName = (provider: Raw) => (typeof provider.type === 'string' ? provider.type : show(provider.type));
+
 /** An app's resources: each alias once, each from a provider SignOnce refreshes tokens of. */
 function resourceProblems(
   appIndex: number,
@@ -40,10 +49,7 @@ function resourceProblems(
   problems: Problem[],
 ): void {
   const aliases = new Map<unknown, number>();
-  // A type may be any value here (the schema reports it): never String() it, `{ toString: 1 }` throws.
-  const refreshing = providers
-    .filter(([, p]) => typeof p.type === 'string' && REFRESHING_PROVIDER_TYPES.includes(p.type))
-    .map(([, p]) => p.id);
+  const refreshing = idsOfTypes(providers, REFRESHING_PROVIDER_TYPES);
   for (const [j, resource] of resources) {
     const path = (field: string) => formatPath(['apps', appIndex, 'resources', j, field]);
     const first = aliases.get(resource.alias);
@@ -63,13 +69,50 @@ function resourceProblems(
     problems.push({
       path: path('provider'),
       message: known
-        ? `${show(resource.provider)} is a ${typeof known[1].type === 'string' ? known[1].type : show(known[1].type)} provider: its tokens cannot be refreshed, so it gets no tokens for other resources (use an oidc or oauth2 provider)`
+        ? `${show(resource.provider)} is a ${typeName(known[1])} provider: its tokens cannot be refreshed, so it gets no tokens for other resources (use an oidc or oauth2 provider)`
         : `no provider ${show(resource.provider)} (known: ${
             providers
               .map(([, p]) => p.id)
               .filter((id) => typeof id === 'string')
               .join(', ') || 'none'
           })`,
+    });
+  }
+}
+
+/**
+ * An app's acceptProviderTokens: each names an OpenID Connect provider of this config (its issuer
+ * and keys verify the tokens), once.
+ */
+function providerTokenProblems(
+  appIndex: number,
+  entries: Array<[number, Raw]>,
+  providers: Array<[number, Raw]>,
+  problems: Problem[],
+): void {
+  const known = idsOfTypes(providers, OIDC_PROVIDER_TYPES).filter((id) => typeof id === 'string');
+  const listed = new Map<unknown, number>();
+  for (const [j, entry] of entries) {
+    if (typeof entry.provider !== 'string' || !ID_PATTERN.test(entry.provider)) continue;
+    const path = formatPath(['apps', appIndex, 'acceptProviderTokens', j, 'provider']);
+    const first = listed.get(entry.provider);
+    if (first !== undefined) {
+      problems.push({
+        path,
+        message: `${show(entry.provider)} is already listed at acceptProviderTokens[${first}]: put its audiences and applications there`,
+      });
+      continue;
+    }
+    listed.set(entry.provider, j);
+    if (known.includes(entry.provider)) continue;
+    const other = providers.find(([, p]) => p.id === entry.provider)?.[1];
+    problems.push({
+      path,
+      message: `${
+        other
+          ? `${show(entry.provider)} is a ${typeName(other)} provider, whose access tokens SignOnce cannot verify`
+          : `no provider ${show(entry.provider)}`
+      }: name an OpenID Connect provider (type oidc, aad, microsoftaccount or google; known: ${known.join(', ') || 'none'})`,
     });
   }
 }
@@ -233,6 +276,7 @@ export function crossFieldProblems(raw: Raw): Problem[] {
     accessProblems(['apps', i], app, providerIds, problems);
     unknownIdProblems(['apps', i, 'acceptTokensFrom'], app.acceptTokensFrom, appIds, 'app', problems);
     resourceProblems(i, objects(app.resources), providers, problems);
+    providerTokenProblems(i, objects(app.acceptProviderTokens), providers, problems);
     if (app.exposeRefreshTokens === true && app.tokenStore !== true) {
       problems.push({
         path: formatPath(['apps', i, 'exposeRefreshTokens']),

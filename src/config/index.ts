@@ -3,11 +3,13 @@ export { ConfigError, type Problem } from './problems.ts';
 export { parseDuration } from './duration.ts';
 export {
   redactStoreUrl,
+  EXTERNAL_ALGORITHMS,
   type AccessRuleConfig,
   type ConditionConfig,
   type DefaultAuthorizationPolicyConfig,
   type AppConfig,
   type AppResource,
+  type AcceptProviderTokensConfig,
   type ExternalIssuerConfig,
   type OidcClientConfig,
   type Config,

@@ -182,6 +182,8 @@ function optional<F extends z.ZodRawShape>(fields: F) {
 // field may be given to override the preset, e.g. to point it at a local identity provider.
 const OIDC_PRESETS = ['google', 'aad', 'microsoftaccount'] as const;
 const OAUTH2_PRESETS = ['facebook', 'github'] as const;
+/** Provider types whose issuer and keys SignOnce discovers (OpenID Connect): their JWTs can be verified. */
+export const OIDC_PROVIDER_TYPES: readonly string[] = ['oidc', ...OIDC_PRESETS];
 /** Provider types whose tokens SignOnce refreshes (OAuth 2 refresh-token grant). */
 export const REFRESHING_PROVIDER_TYPES: readonly string[] = [
   'oidc',
@@ -287,6 +289,7 @@ export const CONDITION_KINDS = [
   'providers',
   'accounts',
   'claims',
+  'applications',
   'authenticated',
   'all',
 ] as const;
@@ -334,6 +337,8 @@ export interface ConditionConfig {
   readonly accounts?: readonly string[];
   /** Claim name to the values that match, as text. */
   readonly claims?: Readonly<Record<string, readonly string[]>>;
+  /** Client ids of the applications calling with a provider's bearer token (apps[].acceptProviderTokens). */
+  readonly applications?: readonly string[];
   readonly authenticated?: true;
   readonly all?: readonly ConditionConfig[];
 }
@@ -349,6 +354,7 @@ const condition: z.ZodType<ConditionConfig, unknown> = z
       .record(text, claimValues)
       .refine((claims) => Object.keys(claims).length > 0, 'names no claim (give { name: value } or remove it)')
       .optional(),
+    applications: values(text).optional(),
     authenticated: rule(
       z.unknown(),
       (v) => v === true,
@@ -418,6 +424,19 @@ const defaultAuthorizationPolicy = z.strictObject({
 });
 
 export const UNAUTHENTICATED_ACTIONS = ['RedirectToLoginPage', 'AllowAnonymous', 'Return401', 'Return403'] as const;
+// Access tokens of an identity provider the app's callers may present as `Authorization: Bearer`
+// (Easy Auth's allowedAudiences; src/session/provider-bearer.ts verifies them).
+const acceptProviderTokens = z.strictObject({
+  provider: id,
+  audiences: z
+    .array(text)
+    .min(1, "is empty: list the audiences (aud) of the provider's access tokens for this app, e.g. [api://orders]"),
+  allowedApplications: z
+    .array(text)
+    .min(1, 'is empty: it lets no application in (list client ids, or remove it to let any in)')
+    .optional(),
+});
+
 // proxy: SignOnce carries the app's requests to `upstream`; forwardAuth: a proxy of the operator's
 // carries them and asks SignOnce's /.auth/verify (docs/forward-auth.md).
 export const APP_MODES = ['proxy', 'forwardAuth'] as const;
@@ -458,6 +477,7 @@ const appFields = z.strictObject({
   acceptTokensFrom: z.array(id).default([]),
   // The scopes access tokens for this app may carry (RFC 9068 section 2.2.3), asked for by clients.
   scopes: z.array(scopeToken).default([]),
+  acceptProviderTokens: z.array(acceptProviderTokens).default([]),
   sso: z.boolean().default(true),
   providerLogout: z.boolean().default(false),
   resources: z.array(appResource).default([]),
@@ -682,6 +702,7 @@ export type Config = z.output<typeof configSchema>;
 export type ProviderConfig = Config['providers'][number];
 export type AppConfig = Config['apps'][number];
 export type AppResource = AppConfig['resources'][number];
+export type AcceptProviderTokensConfig = AppConfig['acceptProviderTokens'][number];
 export type ExternalIssuerConfig = Config['externalIssuers'][number];
 export type OidcClientConfig = Config['clients'][number];
 export type AccessRuleConfig = NonNullable<AppConfig['access'] | OidcClientConfig['access']>[number];

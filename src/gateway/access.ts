@@ -70,13 +70,15 @@ export function logRefusal(
   ctx: GatewayContext,
   log: FastifyRequest['log'],
   appConfig: AppConfig,
-  who: Identified,
+  who: Identified | SignedIn,
   decision: AccessDecision,
 ): void {
   const rule =
     decision.rule === undefined ? undefined : ctx.access.appPolicy(appConfig.id)?.rules[decision.rule]?.source;
+  const account = 'session' in who ? who.session.accountId : who.subject.accountId;
+  const application = 'subject' in who ? who.subject.application?.clientId : undefined;
   log.info(
-    { app: appConfig.id, rule, account: who.session.accountId, provider: who.user.provider, reason: decision.reason },
+    { app: appConfig.id, rule, account, application, provider: who.user.provider, reason: decision.reason },
     `access to ${appConfig.id} refused`,
   );
 }
@@ -88,7 +90,7 @@ export function refuseAccess(
   reply: FastifyReply,
   appConfig: AppConfig,
   target: AccessTarget,
-  who: Identified,
+  who: Identified | SignedIn,
   decision: AccessDecision,
 ) {
   logRefusal(ctx, request.log, appConfig, who, decision);

@@ -9,6 +9,7 @@ import { RefreshError, type RefreshFailure } from '../refresh/refresher.ts';
 import { IdentityConflictError, LastIdentityError, StoreUnavailableError } from '../store/index.ts';
 import { page } from './http.ts';
 import { errorPage } from './pages.ts';
+import { bearerChallenge } from './rules/bearer-challenge.ts';
 
 /** A JSON error body: `error` says what, in words or as a code; other fields add detail. */
 export interface ErrorBody {
@@ -137,14 +138,42 @@ export const sendError = (reply: FastifyReply, status: number, body: ErrorBody, 
 /** 401 to a request of SignOnce's own endpoints that is not signed in. */
 export const notSignedIn = (reply: FastifyReply) => sendError(reply, 401, NOT_SIGNED_IN, NO_STORE);
 
-/** RFC 6750 section 3.1: the token presented is not accepted. */
-export const invalidToken = (reply: FastifyReply, appConfig: AppConfig, why: string) =>
+/**
+ * RFC 6750 section 3.1: the token presented is not accepted, and why (never the token);
+ * `resourceMetadata` where the app's protected-resource metadata is (RFC 9728 section 5.1).
+ */
+export const invalidToken = (reply: FastifyReply, appConfig: AppConfig, why: string, resourceMetadata?: string) =>
   sendError(
     reply,
     401,
     { error: 'the authentication token is not accepted here', reason: why },
-    { 'www-authenticate': `Bearer realm="${appConfig.id}", error="invalid_token"`, ...NO_STORE },
+    {
+      'www-authenticate': bearerChallenge({
+        realm: appConfig.id,
+        error: 'invalid_token',
+        description: why,
+        resourceMetadata,
+      }),
+      ...NO_STORE,
+    },
   );
+
+/**
+ * 503: a provider's token was presented and the provider's keys cannot be had now (its discovery
+ * or key set unreachable): nothing is said of the token; the reason is logged.
+ */
+export function keysUnavailable(request: FastifyRequest, reply: FastifyReply, error: IssuerUnavailable) {
+  request.log.warn(
+    { provider: error.issuer, reason: error.message },
+    "a provider's keys could not be fetched: answered 503",
+  );
+  return sendError(
+    reply,
+    503,
+    { error: 'temporarily_unavailable', reason: `the keys of ${error.issuer} could not be fetched: try again shortly` },
+    { 'retry-after': '5', ...NO_STORE },
+  );
+}
 
 /** 405 naming the methods the endpoint takes (RFC 9110 section 15.5.6). */
 export const methodNotAllowed = (reply: FastifyReply, allow: string) =>

@@ -18,6 +18,7 @@ import type { refreshRoutes } from './endpoints/refresh.ts';
 import { clientDirectedLogin } from './endpoints/client-directed.ts';
 import { finishLogin } from './endpoints/handoff.ts';
 import { verify } from './endpoints/forward-auth.ts';
+import { PROTECTED_RESOURCE_PATH, protectedResource } from './endpoints/protected-resource.ts';
 import { formPostCallback, providerCallback, providerStart, startLogin } from './endpoints/sign-in.ts';
 import { signInChoices } from './to-app.ts';
 import type { signOutRoutes } from './endpoints/sign-out.ts';
@@ -291,6 +292,14 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
     path: '/.auth/logout',
     label: '/.auth/logout',
     handler: onApp((e, { request, reply }, app, host) => e.signOut.logout(request, reply, app, host)),
+  },
+  // RFC 9728: the app as an OAuth protected resource (the authorization servers it takes tokens of).
+  {
+    on: ['app'],
+    methods: GET,
+    path: PROTECTED_RESOURCE_PATH,
+    label: PROTECTED_RESOURCE_PATH,
+    handler: onApp((e, { reply }, app, host) => protectedResource(e.ctx, reply, app, host)),
   },
   {
     on: ['app'],

@@ -136,6 +136,13 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       if ('refused' in admitted) {
         const { refused } = admitted;
         if (refused.kind === 'access-denied') logRefusal(ctx, app.log, target.app, refused.who, refused.decision);
+        if (refused.kind === 'keys-unavailable') {
+          app.log.warn(
+            { provider: refused.error.issuer, reason: refused.error.message },
+            "a provider's keys could not be fetched: WebSocket upgrade answered 503",
+          );
+          return refuseUpgrade(socket, 503, 'Service Unavailable');
+        }
         return refused.kind === 'cross-site' || refused.kind === 'access-denied'
           ? refuseUpgrade(socket, 403, 'Forbidden')
           : refuseUpgrade(socket, 401, 'Unauthorized');

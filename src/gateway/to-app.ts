@@ -4,6 +4,7 @@
 // (routes.ts) and forward-auth's /.auth/verify (endpoints/forward-auth.ts) are admitted alike.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IssuerUnavailable } from '../accounts/external-issuers.ts';
 import type { AppConfig } from '../config/index.ts';
 import { isAuthenticationTokenType } from '../session/authentication-tokens.ts';
 import { bearerToken } from '../session/credentials.ts';
@@ -11,10 +12,12 @@ import type { SignedIn } from '../session/signed-in.ts';
 import type { AccessDecision } from '../access/rules.ts';
 import { proxiedRefusal, refuseAccess, type AccessTarget } from './access.ts';
 import type { GatewayContext } from './context.ts';
-import { CROSS_SITE_REFUSED, NOT_SIGNED_IN, invalidToken, sendError } from './errors.ts';
+import { CROSS_SITE_REFUSED, NOT_SIGNED_IN, invalidToken, keysUnavailable, sendError } from './errors.ts';
+import { resourceMetadataUrl } from './endpoints/protected-resource.ts';
 import { isNavigation, page, redirect } from './http.ts';
 import { errorPage, signInPage } from './pages.ts';
 import { endToEnd } from './proxy.ts';
+import { bearerChallenge } from './rules/bearer-challenge.ts';
 import { crossOrigin } from './rules/cross-origin.ts';
 import { isExcludedPath } from './rules/excluded-paths.ts';
 import { dropsForwardingHeader, forwardedHeaders } from './rules/forwarded.ts';
@@ -33,6 +36,7 @@ export function signInChoices(ctx: GatewayContext, request: FastifyRequest, repl
 /** Why a request may not reach the app (admission), answered by answerRefusal. */
 export type Refusal =
   | { kind: 'invalid-token'; why: string }
+  | { kind: 'keys-unavailable'; error: IssuerUnavailable }
   | { kind: 'cross-site' }
   | { kind: 'not-signed-in' }
   | { kind: 'access-denied'; who: SignedIn; decision: AccessDecision };
@@ -65,6 +69,7 @@ export async function admission(
 ): Promise<{ admitted: SignedIn | undefined } | { refused: Refusal }> {
   const current = await ctx.signedIn.resolve(request, appConfig, host);
   if (current && 'refused' in current) return { refused: { kind: 'invalid-token', why: current.refused } };
+  if (current && 'unavailable' in current) return { refused: { kind: 'keys-unavailable', error: current.unavailable } };
   if (current && !current.byToken && crossSite(target.method, request.headers, host))
     return { refused: { kind: 'cross-site' } };
   if (!current && !anonymousAllowed(appConfig, target.url)) return { refused: { kind: 'not-signed-in' } };
@@ -82,29 +87,38 @@ function signInLocation(appConfig: AppConfig, url: string): string {
 }
 
 /**
- * The answer to a refused request. Not signed in: Easy Auth's unauthenticatedAction, with 401 for
- * requests that are not navigations; a navigation is sent to sign in with a 302, unless the asker
- * cannot pass a redirect on (nginx's auth_request: its snippet asks again for the answer to send).
+ * The answer to a refused request at the app on `host`. Not signed in: Easy Auth's
+ * unauthenticatedAction, with 401 for requests that are not navigations; a navigation is sent to
+ * sign in with a 302, unless the asker cannot pass a redirect on (nginx's auth_request: its snippet
+ * asks again for the answer to send). A refused token is 401 whatever unauthenticatedAction says
+ * (RFC 6750 section 3.1: never a redirect). 401s point to the app's protected-resource metadata
+ * when it names authorization servers (RFC 9728 section 5.1).
  */
 export function answerRefusal(
   ctx: GatewayContext,
   request: FastifyRequest,
   reply: FastifyReply,
   appConfig: AppConfig,
+  host: string,
   target: AccessTarget,
   refusal: Refusal,
   redirects = true,
 ) {
+  const resourceMetadata = resourceMetadataUrl(ctx, appConfig, host);
   switch (refusal.kind) {
     case 'invalid-token':
-      return invalidToken(reply, appConfig, refusal.why);
+      return invalidToken(reply, appConfig, refusal.why, resourceMetadata);
+    case 'keys-unavailable':
+      return keysUnavailable(request, reply, refusal.error);
     case 'cross-site':
       return sendError(reply, 403, CROSS_SITE_REFUSED);
     case 'access-denied':
       return refuseAccess(ctx, request, reply, appConfig, target, refusal.who, refusal.decision);
   }
   const unauthorized = () =>
-    sendError(reply, 401, NOT_SIGNED_IN, { 'www-authenticate': `Bearer realm="${appConfig.id}"` });
+    sendError(reply, 401, NOT_SIGNED_IN, {
+      'www-authenticate': bearerChallenge({ realm: appConfig.id, resourceMetadata }),
+    });
   switch (appConfig.unauthenticatedAction) {
     case 'Return403':
       return sendError(reply, 403, NOT_SIGNED_IN);
@@ -164,7 +178,7 @@ export async function toApp(
   host: string,
 ) {
   const admitted = await admission(ctx, request, appConfig, host, request);
-  if ('refused' in admitted) return answerRefusal(ctx, request, reply, appConfig, request, admitted.refused);
+  if ('refused' in admitted) return answerRefusal(ctx, request, reply, appConfig, host, request, admitted.refused);
   const current = admitted.admitted;
   const headers = headersToApp(ctx, request.raw, request.id, host, current);
   const started = performance.now();

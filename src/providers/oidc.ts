@@ -57,6 +57,7 @@ export class OidcProvider implements Provider {
   readonly id: string;
   readonly type: string;
   readonly displayName: string;
+  readonly signing: { readonly issuer: string; readonly keys: JWTVerifyGetKey };
   readonly #settings: OidcSettings;
   #configuration: Promise<client.Configuration> | undefined;
   #keys: JWTVerifyGetKey | undefined;
@@ -66,6 +67,18 @@ export class OidcProvider implements Provider {
     this.type = settings.type;
     this.displayName = settings.displayName;
     this.#settings = settings;
+    this.signing = {
+      issuer: settings.issuer,
+      keys: async (header, token) => (await this.#remoteKeys())(header, token),
+    };
+  }
+
+  /** The keys at the discovered jwks_uri (jose refetches them for an unknown `kid`, at most every 30 s). */
+  async #remoteKeys(): Promise<JWTVerifyGetKey> {
+    const metadata = (await this.#discover()).serverMetadata();
+    if (!metadata.jwks_uri) throw new ProviderError('invalid-response', 'the provider publishes no jwks_uri');
+    this.#keys ??= createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: TIMEOUT_SECONDS * 1000 });
+    return this.#keys;
   }
 
   /** Discovery, once; a failure is retried on the next sign-in rather than remembered. */
@@ -116,11 +129,10 @@ export class OidcProvider implements Provider {
       );
     const config = await this.#discover();
     const metadata = config.serverMetadata();
-    if (!metadata.jwks_uri) throw new ProviderError('invalid-response', 'the provider publishes no jwks_uri');
-    this.#keys ??= createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: TIMEOUT_SECONDS * 1000 });
+    const keys = await this.#remoteKeys();
     let idClaims;
     try {
-      ({ payload: idClaims } = await jwtVerify(tokens.id_token, this.#keys, {
+      ({ payload: idClaims } = await jwtVerify(tokens.id_token, keys, {
         issuer: metadata.issuer,
         audience: this.#settings.clientId,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,

@@ -1,5 +1,6 @@
 // The one seam between SignOnce and identity providers: start a sign-in, finish it from the
 // provider's callback. Everything provider-specific stays behind it.
+import type { JWTVerifyGetKey } from 'jose';
 import { CodedError } from '../errors/index.ts';
 import type { GroupsAndRoles, ProviderTokens } from '../store/index.ts';
 
@@ -44,6 +45,12 @@ export interface ClientTokens {
 }
 
 export interface Provider extends ProviderIdentity {
+  /**
+   * The issuer of the JWTs the provider signs and its keys (discovered; fetched on first use): an
+   * app's callers' access tokens are verified with them (apps[].acceptProviderTokens). OpenID
+   * Connect providers only; the keys throw ProviderError when they cannot be had.
+   */
+  readonly signing?: { readonly issuer: string; readonly keys: JWTVerifyGetKey };
   /** Where to send the browser; `state` is SignOnce's single-use login state, echoed back. */
   begin(request: {
     callbackUrl: string;

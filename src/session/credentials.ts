@@ -1,5 +1,7 @@
 // What a request on an app host presents — SignOnce's authentication token (X-ZUMO-AUTH, or a
-// bearer token of its type) or else its session cookie — and the live session each leads to.
+// bearer token of its type), an identity provider's access token as a bearer token (at an app
+// with acceptProviderTokens), or else its session cookie — and the live session each of
+// SignOnce's own leads to.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AppConfig } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
@@ -13,24 +15,38 @@ export interface Refused {
   readonly refused: string;
 }
 
-export type Credential = { token: string } | { cookie: string };
+export type Credential = { token: string } | { providerToken: string } | { cookie: string };
 
 /** The token in `Authorization: Bearer <token>`, if that is the header's form. */
 export const bearerToken = (authorization: string | undefined) => /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];
 
-/** What a request presents: SignOnce's token (X-ZUMO-AUTH, or a bearer token of its type), else its cookie. */
-export function credentialOf(headers: IncomingHttpHeaders, cookieName: string): Credential | undefined {
+/**
+ * What a request presents: SignOnce's token (X-ZUMO-AUTH, or a bearer token of its type), else
+ * another bearer token when the app takes providers' tokens (a token presented is the request's
+ * credential, RFC 6750 section 2.1), else its cookie. Elsewhere another bearer token is the app's
+ * business: passed on, not read.
+ */
+export function credentialOf(
+  headers: IncomingHttpHeaders,
+  cookieName: string,
+  acceptsProviderTokens = false,
+): Credential | undefined {
   const zumo = headers['x-zumo-auth'];
   if (typeof zumo === 'string') return { token: zumo.trim() };
   const bearer = bearerToken(headers.authorization);
   if (bearer && isAuthenticationTokenType(bearer)) return { token: bearer };
+  if (bearer && acceptsProviderTokens) return { providerToken: bearer };
   const cookie = readCookie(headers.cookie, cookieName);
   return cookie ? { cookie } : undefined;
 }
 
 /** A credential's key in the cache of resolved answers (signed-in-cache.ts). */
 export const cacheKeyOf = (credential: Credential) =>
-  'token' in credential ? `token:${credential.token}` : `cookie:${credential.cookie}`;
+  'token' in credential
+    ? `token:${credential.token}`
+    : 'providerToken' in credential
+      ? `provider-token:${credential.providerToken}`
+      : `cookie:${credential.cookie}`;
 
 /**
  * The claims and live session of a token accepted by this app (its own, or one of an app it

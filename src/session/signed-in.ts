@@ -1,12 +1,16 @@
 // Who a request on an app host is: by SignOnce's authentication token (X-ZUMO-AUTH, or a bearer
-// token of its type) or else by the session cookie (credentials.ts), with what the app learns of
-// them, its provider tokens fresh (fresh-tokens.ts). Resolved answers are kept briefly per
+// token of its type), by an identity provider's access token at an app with acceptProviderTokens
+// (provider-bearer.ts), or else by the session cookie (credentials.ts), with what the app learns
+// of them, its provider tokens fresh (fresh-tokens.ts). Resolved answers are kept briefly per
 // instance (signed-in-cache.ts); the store's changes evict them.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AccessControl } from '../access/control.ts';
 import type { AccessSubject } from '../access/types.ts';
+import { ExternalTokenRefused, IssuerUnavailable } from '../accounts/external-issuers.ts';
 import type { AppConfig, Config } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
+import { toClaims } from '../providers/claims.ts';
+import type { Provider } from '../providers/index.ts';
 import { CLOCK_SKEW_SECONDS, type AuthenticationTokens } from './authentication-tokens.ts';
 import {
   cacheKeyOf,
@@ -18,6 +22,7 @@ import {
 } from './credentials.ts';
 import type { FreshTokens } from './fresh-tokens.ts';
 import { principalHeaders, tokenHeaders, type SignedInIdentity } from './principal.ts';
+import { ProviderBearerTokens, type VerifiedProviderToken } from './provider-bearer.ts';
 import type { Session, Store, StoredTokens } from '../store/index.ts';
 import { SignedInCache } from './signed-in-cache.ts';
 
@@ -31,9 +36,10 @@ export interface Identified {
   readonly byToken: boolean;
 }
 
-/** A request's session on an app host, with what the app learns of it. */
-export interface SignedIn extends Identified {
-  readonly tokens: StoredTokens | undefined;
+/** What the app learns of whoever a request is, and what its access rules read. */
+interface Principal {
+  readonly user: SignedInIdentity;
+  readonly byToken: boolean;
   /**
    * X-MS-CLIENT-PRINCIPAL*; for apps with `tokenStore`, X-MS-TOKEN-*; for resources with
    * `inject`, X-SIGNONCE-TOKEN-{ALIAS} and X-SIGNONCE-TOKEN-{ALIAS}-EXPIRES-ON.
@@ -43,6 +49,37 @@ export interface SignedIn extends Identified {
   readonly subject: AccessSubject;
 }
 
+/** A request's session on an app host, with what the app learns of it. */
+export interface SessionSignedIn extends Identified, Principal {
+  readonly tokens: StoredTokens | undefined;
+}
+
+/**
+ * A request with an identity provider's access token (apps[].acceptProviderTokens): a user of the
+ * provider (with the SignOnce account their identity is linked to, if any: `subject.accountId`) or
+ * an application calling for itself (`subject.application.alone`). No SignOnce session, so none of
+ * the provider tokens SignOnce keeps.
+ */
+export interface ProviderTokenSignedIn extends Principal {
+  readonly byToken: true;
+}
+
+export type SignedIn = SessionSignedIn | ProviderTokenSignedIn;
+
+/** A provider's token was presented and its keys cannot be had now: 503, nothing said of the token. */
+export interface KeysUnavailable {
+  readonly unavailable: IssuerUnavailable;
+}
+
+/** SignOnce's endpoints need a SignOnce sign-in: a provider's token only reaches the app (and /.auth/me). */
+const PROVIDER_TOKEN_AT_ENDPOINT: Refused = {
+  refused:
+    "a provider's access token is accepted by the app and /.auth/me only; this endpoint needs a SignOnce sign-in (session cookie or authentication token)",
+};
+
+/** X-MS-CLIENT-PRINCIPAL-NAME of a token's user: the first of these claims it has, else its subject. */
+const NAME_CLAIMS = ['name', 'preferred_username', 'upn', 'email'];
+
 export class SignedInResolver {
   readonly #config: Config;
   readonly #store: Store;
@@ -50,6 +87,7 @@ export class SignedInResolver {
   readonly #tokens: AuthenticationTokens;
   readonly #fresh: FreshTokens;
   readonly #access: AccessControl;
+  readonly #providerTokens: ProviderBearerTokens;
   readonly #recent: SignedInCache<SignedIn>;
 
   constructor(deps: {
@@ -59,6 +97,7 @@ export class SignedInResolver {
     authenticationTokens: AuthenticationTokens;
     freshTokens: FreshTokens;
     access: AccessControl;
+    providers: ReadonlyMap<string, Provider>;
   }) {
     this.#config = deps.config;
     this.#store = deps.store;
@@ -66,6 +105,7 @@ export class SignedInResolver {
     this.#tokens = deps.authenticationTokens;
     this.#fresh = deps.freshTokens;
     this.#access = deps.access;
+    this.#providerTokens = new ProviderBearerTokens(deps.config, deps.providers);
     this.#recent = new SignedInCache<SignedIn>({ ttlMs: deps.config.session.cacheTtl });
     deps.store.watch((change) => {
       if (change.kind === 'session-ended') this.#recent.forgetSession(change.ref);
@@ -87,16 +127,20 @@ export class SignedInResolver {
     host: string,
     expiredGraceMs = 0,
   ): Promise<Identified | Refused | undefined> {
-    const credential = credentialOf(request.headers, this.#config.session.cookieName);
+    const credential = this.#credentialOf(request, appConfig);
     if (!credential) return undefined;
-    return (
-      this.#recent.get(host, cacheKeyOf(credential)) ?? this.#identify(credential, appConfig, host, expiredGraceMs)
-    );
+    if ('providerToken' in credential) return PROVIDER_TOKEN_AT_ENDPOINT;
+    const recent = this.#recent.get(host, cacheKeyOf(credential));
+    return recent && 'session' in recent ? recent : this.#identify(credential, appConfig, host, expiredGraceMs);
+  }
+
+  #credentialOf(request: { headers: IncomingHttpHeaders }, appConfig: AppConfig): Credential | undefined {
+    return credentialOf(request.headers, this.#config.session.cookieName, this.#providerTokens.accepts(appConfig));
   }
 
   /** Who a credential is, and until when that answer may be kept (a token's expiry). */
   async #identify(
-    credential: Credential,
+    credential: Exclude<Credential, { providerToken: string }>,
     appConfig: AppConfig,
     host: string,
     expiredGraceMs: number,
@@ -133,13 +177,29 @@ export class SignedInResolver {
     request: { headers: IncomingHttpHeaders },
     appConfig: AppConfig,
     host: string,
-  ): Promise<SignedIn | Refused | undefined> {
-    const credential = credentialOf(request.headers, this.#config.session.cookieName);
+  ): Promise<SignedIn | Refused | KeysUnavailable | undefined> {
+    const credential = this.#credentialOf(request, appConfig);
     if (!credential) return undefined;
     const cacheKey = cacheKeyOf(credential);
     const cached = this.#recent.get(host, cacheKey);
     if (cached) return cached;
     const generation = this.#recent.generation;
+    if ('providerToken' in credential) {
+      let verified;
+      try {
+        verified = await this.#providerTokens.verify(credential.providerToken, appConfig);
+      } catch (error) {
+        if (error instanceof ExternalTokenRefused) return { refused: error.message };
+        if (error instanceof IssuerUnavailable) return { unavailable: error };
+        throw error;
+      }
+      const resolved = await this.#ofProviderToken(verified, appConfig);
+      if ('refused' in resolved) return resolved;
+      const { accountId } = resolved.subject;
+      const session = { ref: '', accountId: accountId ?? '', expiresAt: verified.claims.exp * 1000 };
+      this.#recent.set(host, cacheKey, resolved, session, generation);
+      return resolved;
+    }
     const who = await this.#identify(credential, appConfig, host, 0);
     if (!who || 'refused' in who) return who;
     const { session, user, byToken, until } = who;
@@ -160,10 +220,41 @@ export class SignedInResolver {
       ...resources.headers,
     ];
     const subject = await this.#access.subject(session.accountId, user, this.#access.appPolicy(appConfig.id));
-    const resolved: SignedIn = { session, user, tokens, identityHeaders, byToken, subject };
+    const resolved: SessionSignedIn = { session, user, tokens, identityHeaders, byToken, subject };
     // Kept until the session or token ends, or a token it carries is due for a refresh ahead.
     const keepUntil = Math.min(session.expiresAt, until, this.#fresh.refreshDue(tokens), resources.due);
     this.#recent.set(host, cacheKey, resolved, { ...session, expiresAt: keepUntil }, generation);
     return resolved;
+  }
+
+  /**
+   * Who a provider's verified access token is: its user, with the SignOnce account their identity
+   * is linked to (found as a sign-in finds it; a disabled one refused), or its application alone.
+   */
+  async #ofProviderToken(
+    { provider, claims, clientId, alone }: VerifiedProviderToken,
+    appConfig: AppConfig,
+  ): Promise<ProviderTokenSignedIn | Refused> {
+    const named = NAME_CLAIMS.map((name) => claims[name]).find((value) => typeof value === 'string' && value !== '');
+    const user: SignedInIdentity = {
+      provider,
+      subject: claims.sub,
+      name: alone ? clientId! : ((named as string | undefined) ?? claims.sub),
+      claims: toClaims(claims),
+    };
+    let accountId: string | undefined;
+    if (!alone) {
+      const identity = await this.#store.findIdentity(provider, claims.sub);
+      if (identity && (await this.#store.getAccount(identity.accountId))?.disabledAt !== undefined)
+        return { refused: 'the account of this user is disabled' };
+      accountId = identity?.accountId;
+    }
+    const subject = await this.#access.subject(
+      accountId,
+      user,
+      this.#access.appPolicy(appConfig.id),
+      clientId === undefined ? undefined : { clientId, alone },
+    );
+    return { user, byToken: true, identityHeaders: Object.entries(principalHeaders(user)), subject };
   }
 }

@@ -37,12 +37,14 @@ interface Who {
   roles?: string[];
   unavailable?: string[];
   provider?: string;
-  accountId?: string;
+  accountId?: string | null;
   emailTrusted?: boolean;
+  /** A provider's bearer token's calling application; `alone`: client credentials, no user. */
+  application?: { clientId: string; alone: boolean };
 }
 function subject(who: Who = {}): AccessSubject {
   return {
-    accountId: who.accountId ?? 'acc-ann',
+    accountId: who.accountId === null ? undefined : (who.accountId ?? 'acc-ann'),
     provider: who.provider ?? 'aad',
     claims: toClaims(who.claims ?? {}),
     emailTrusted: who.emailTrusted ?? false,
@@ -51,6 +53,7 @@ function subject(who: Who = {}): AccessSubject {
       roles: new Set(who.roles ?? []),
       unavailable: who.unavailable ?? [],
     },
+    ...(who.application && { application: who.application }),
   };
 }
 const verified = (email: string) => ({ email, email_verified: true });
@@ -215,6 +218,59 @@ test('providers, accounts, authenticated', () => {
     ['a prefix', { accountId: 'acc-10' }, 'refused'],
   ]);
   check(policyOf([{ allow: { authenticated: true } }]), [['anyone signed in', {}, 'allow 0']]);
+});
+
+test('applications: the calling application of a bearer token; an application alone matches no condition on users', () => {
+  const app = (clientId: string, alone = true) => ({ application: { clientId, alone }, accountId: null });
+  const allowWorker = policyOf([{ allow: { applications: ['orders-worker'] } }]);
+  check(allowWorker, [
+    ['the listed application, for itself', app('orders-worker'), 'allow 0'],
+    ['another application', app('intruder'), 'refused'],
+    ['ASCII case is not folded (client ids are exact)', app('Orders-Worker'), 'refused'],
+    [
+      "a user's token through the listed application",
+      { ...app('orders-worker', false), accountId: 'acc-ann' },
+      'allow 0',
+    ],
+    ['a session (no application)', {}, 'refused'],
+  ]);
+  // Every condition on users: an application alone matches none, whatever claims its token has.
+  const onUsers = policyOf([
+    { allow: { authenticated: true } },
+    { allow: { providers: ['aad'] } },
+    { allow: { emails: ['svc@example.com'], emailDomains: ['example.com'] } },
+    { allow: { claims: { roles: ['Orders.All'] } } },
+    { allow: { groups: ['staff'], roles: ['Orders.All'] } },
+    { allow: { all: [{ providers: ['aad'] }, { claims: { roles: ['Orders.All'] } }] } },
+  ]);
+  check(onUsers, [
+    [
+      'an application alone, with a verified e-mail and roles in its token',
+      { ...app('daemon'), claims: { ...verified('svc@example.com'), roles: ['Orders.All'] }, roles: ['Orders.All'] },
+      'refused',
+    ],
+    [
+      'its memberships unreadable: still refused, not undecided',
+      { ...app('daemon'), unavailable: ['aad: down'] },
+      'refused',
+    ],
+    ["a user's token of an application (not alone) is a user", { ...app('spa', false), accountId: null }, 'allow 0'],
+  ]);
+  // An application alone passes a deny rule on users, and is refused by a deny rule on applications.
+  const deny = policyOf([
+    { deny: { emailDomains: ['example.com'] } },
+    { deny: { applications: ['intruder'] } },
+    { allow: { applications: ['daemon', 'intruder'] } },
+  ]);
+  check(deny, [
+    [
+      'a deny rule on users does not match an application',
+      { ...app('daemon'), claims: verified('x@example.com') },
+      'allow 2',
+    ],
+    ['a deny rule on applications does', app('intruder'), 'deny 1'],
+  ]);
+  assert.equal(allowWorker.rules[0]!.describe, 'the application orders-worker');
 });
 
 test('rules in order: the first applying rule that matches decides; duplicates change nothing', () => {

@@ -405,8 +405,8 @@ clients:
         'apps[0].access: lets no one in: remove it to let every signed-in user in, or add rules',
         'apps[1].access[0]: needs exactly one of allow (who matches gets in) or deny (who matches is refused); split a rule with both in two',
         'apps[1].access[1]: needs exactly one of allow (who matches gets in) or deny (who matches is refused); split a rule with both in two',
-        'apps[1].access[2].allow: names no condition: give at least one of emails, emailDomains, groups, roles, providers, accounts, claims, authenticated, all',
-        'apps[1].access[3].allow: names no condition: give at least one of emails, emailDomains, groups, roles, providers, accounts, claims, authenticated, all',
+        'apps[1].access[2].allow: names no condition: give at least one of emails, emailDomains, groups, roles, providers, accounts, claims, applications, authenticated, all',
+        'apps[1].access[3].allow: names no condition: give at least one of emails, emailDomains, groups, roles, providers, accounts, claims, applications, authenticated, all',
         'apps[1].access[3].allow.group: unknown option (did you mean "groups"?)',
         'apps[1].access[3].allow.rolls: unknown option (did you mean "roles"?)',
         'apps[1].access[4].allow.all: is empty: it matches no one (list values, or remove it)',
@@ -430,8 +430,8 @@ clients:
           (path, i) =>
             `apps[1].access[9].paths[${i}]: ${JSON.stringify(path)} is not a path pattern: /path (that path) or /path/* (it and everything below it), no other "*", no query`,
         ),
-        'apps[1].access[10].allow.all[0]: names no condition: give at least one of emails, emailDomains, groups, roles, providers, accounts, claims, authenticated, all',
-        'apps[1].access[10].allow.all[1]: names no condition: give at least one of emails, emailDomains, groups, roles, providers, accounts, claims, authenticated, all',
+        'apps[1].access[10].allow.all[0]: names no condition: give at least one of emails, emailDomains, groups, roles, providers, accounts, claims, applications, authenticated, all',
+        'apps[1].access[10].allow.all[1]: names no condition: give at least one of emails, emailDomains, groups, roles, providers, accounts, claims, applications, authenticated, all',
         'apps[1].access[10].allow.all[1].groupz: unknown option (did you mean "groups"?)',
       ],
     ],
@@ -634,4 +634,49 @@ test('a __Host- or __Secure- session cookie name needs an https publicUrl', () =
         /session\.cookieName: .*needs an https publicUrl/,
       );
   }
+});
+
+test('acceptProviderTokens: an OpenID Connect provider of this config, once; audiences and applications not empty', () => {
+  const app = (entries: string) =>
+    `${BASE}providers:
+  - { id: aad, type: aad, clientId: c, issuer: "https://login.microsoftonline.com/t/v2.0" }
+  - { id: gh, type: github, clientId: c }
+apps:
+  - id: orders
+    hosts: [orders.localhost]
+    upstream: http://127.0.0.1:3000
+    acceptProviderTokens: ${entries}
+    access: [{ allow: { applications: [] } }]
+`;
+  assert.deepEqual(
+    problems(
+      app(
+        '[{ provider: aad, audiences: [api://orders] }, { provider: aad, audiences: [x] }, { provider: gh, audiences: [x] }, { provider: nope, audiences: [] , allowedApplications: [] }]',
+      ),
+    ),
+    [
+      'apps[0].acceptProviderTokens[1].provider: "aad" is already listed at acceptProviderTokens[0]: put its audiences and applications there',
+      'apps[0].acceptProviderTokens[2].provider: "gh" is a github provider, whose access tokens SignOnce cannot verify: name an OpenID Connect provider (type oidc, aad, microsoftaccount or google; known: aad)',
+      'apps[0].acceptProviderTokens[3].allowedApplications: is empty: it lets no application in (list client ids, or remove it to let any in)',
+      "apps[0].acceptProviderTokens[3].audiences: is empty: list the audiences (aud) of the provider's access tokens for this app, e.g. [api://orders]",
+      'apps[0].acceptProviderTokens[3].provider: no provider "nope": name an OpenID Connect provider (type oidc, aad, microsoftaccount or google; known: aad)',
+      'apps[0].access[0].allow.applications: is empty: it matches no one (list values, or remove it)',
+    ],
+  );
+  const parsed = parseConfig(
+    app('[{ provider: aad, audiences: [api://orders], allowedApplications: [spa] }]').replace(
+      'applications: []',
+      'applications: [spa]',
+    ),
+    'test.yaml',
+    env,
+  );
+  assert.deepEqual(parsed.apps[0]!.acceptProviderTokens, [
+    { provider: 'aad', audiences: ['api://orders'], allowedApplications: ['spa'] },
+  ]);
+  assert.deepEqual(
+    parseConfig(`${BASE}apps: [{ id: a, hosts: [a.localhost], upstream: "http://127.0.0.1:1" }]`, 'test.yaml', env)
+      .apps[0]!.acceptProviderTokens,
+    [],
+  );
 });

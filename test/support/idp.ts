@@ -26,6 +26,11 @@ export interface TestIdp {
    * undefined is left out. For tokens no flow of the provider issues on demand (issued long ago).
    */
   mintIdToken(claims: Record<string, unknown> & { sub: string }): Promise<string>;
+  /**
+   * An access token of `client` (one of `serviceClients`) for itself (client credentials grant)
+   * for `resource`, as its token endpoint answers it.
+   */
+  clientCredentialsToken(client: ServiceClient, resource: string, scope?: string): Promise<string>;
   /** Revokes a token of SignOnce's client (RFC 7009); a refresh token's whole grant goes with it. */
   revoke(token: string): Promise<void>;
   /**
@@ -55,6 +60,12 @@ export interface IdpMemberships {
   /** GitHub-style GET /api/user/orgs (logins) and /api/user/teams (organisation login and slug). */
   readonly orgs?: readonly string[];
   readonly teams?: ReadonlyArray<{ readonly org: string; readonly slug: string }>;
+}
+
+/** A confidential client of the provider that only calls APIs for itself (client credentials). */
+export interface ServiceClient {
+  readonly clientId: string;
+  readonly clientSecret: string;
 }
 
 /** What Apple checks of a client secret JWT: signed ES256 by the team's key `keyId`. */
@@ -120,12 +131,18 @@ export interface IdpOptions {
   /** Access token lifetime (oidc-provider's default is an hour). */
   readonly accessTokenTtlSeconds?: number;
   /**
-   * Resource servers (RFC 8707 resource indicators on): indicator -> its scopes and the lifetime
-   * of its access tokens (opaque, audience = the indicator).
+   * Resource servers (RFC 8707 resource indicators on): indicator -> its scopes, the lifetime of
+   * its access tokens (audience = the indicator) and their format (opaque unless `jwt`: RFC 9068,
+   * `typ: at+jwt`, signed with the provider's key).
    */
   readonly resourceServers?: Readonly<
-    Record<string, { readonly scope: string; readonly accessTokenTtlSeconds?: number }>
+    Record<
+      string,
+      { readonly scope: string; readonly accessTokenTtlSeconds?: number; readonly accessTokenFormat?: 'opaque' | 'jwt' }
+    >
   >;
+  /** Clients of the client credentials grant (its feature is on when there are some). */
+  readonly serviceClients?: readonly ServiceClient[];
   /**
    * Awaited before a refresh-token grant request is processed (a slow provider). A request whose
    * client has gone by then is dropped unprocessed, as by a provider that never got to it.
@@ -154,7 +171,7 @@ export const githubStyle = (idp: Pick<TestIdp, 'issuer' | 'clientId' | 'clientSe
 export async function startOidcProvider(
   redirectUris: string[],
   previous?: TestIdp,
-  { apple, accessTokenTtlSeconds, resourceServers, beforeRefreshGrant }: IdpOptions = {},
+  { apple, accessTokenTtlSeconds, resourceServers, serviceClients = [], beforeRefreshGrant }: IdpOptions = {},
 ): Promise<TestIdp> {
   const port = previous ? Number(new URL(previous.issuer).port) : await freePort();
   const issuer = `http://127.0.0.1:${port}`;
@@ -203,6 +220,14 @@ export async function startOidcProvider(
             },
           ]
         : []),
+      ...serviceClients.map(({ clientId: id, clientSecret: secret }) => ({
+        client_id: id,
+        client_secret: secret,
+        redirect_uris: [],
+        grant_types: ['client_credentials'],
+        response_types: [],
+        token_endpoint_auth_method: 'client_secret_post' as const,
+      })),
     ],
     async findAccount(_ctx, id) {
       return {
@@ -231,6 +256,7 @@ export async function startOidcProvider(
     features: {
       revocation: { enabled: true },
       introspection: { enabled: true },
+      clientCredentials: { enabled: serviceClients.length > 0 },
       resourceIndicators: {
         enabled: resourceServers !== undefined,
         async getResourceServerInfo(_ctx, indicator) {
@@ -239,7 +265,7 @@ export async function startOidcProvider(
           return {
             scope: server.scope,
             audience: indicator,
-            accessTokenFormat: 'opaque',
+            accessTokenFormat: server.accessTokenFormat ?? 'opaque',
             accessTokenTTL: server.accessTokenTtlSeconds ?? 3600,
           };
         },
@@ -371,6 +397,23 @@ export async function startOidcProvider(
       return new SignJWT(payload)
         .setProtectedHeader({ alg: 'RS256', kid: SIGNING_JWK.kid! })
         .sign(await importJWK(SIGNING_JWK, 'RS256'));
+    },
+    async clientCredentialsToken(client, resource, scope) {
+      const answer = await fetch(`${issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: client.clientId,
+          client_secret: client.clientSecret,
+          resource,
+          ...(scope ? { scope } : {}),
+        }),
+      });
+      const body = (await answer.json()) as { access_token?: string };
+      if (answer.status !== 200 || !body.access_token)
+        throw new Error(`the client credentials grant answered ${answer.status}: ${JSON.stringify(body)}`);
+      return body.access_token;
     },
     async revoke(token: string) {
       const answer = await fetch(`${issuer}/token/revocation`, {

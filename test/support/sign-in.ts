@@ -69,13 +69,15 @@ export async function devSignIn(
 /**
  * A native app's own sign-in at an OpenID provider, as the provider's SDK does it with the client
  * registration the app shares with SignOnce (code flow, PKCE, nonce; the browser is held at
- * `redirectUri`, where the SDK takes the code): the fresh tokens the app then holds.
+ * `redirectUri`, where the SDK takes the code): the fresh tokens the app then holds. With
+ * `api`, the access token is for that resource (RFC 8707 `resource`, its scope asked too).
  */
 export async function nativeOidcTokens(
   issuer: string,
   client: { clientId: string; clientSecret: string },
   redirectUri: string,
   user: string,
+  api?: { resource: string; scope: string },
 ): Promise<{ id_token: string; access_token: string }> {
   const config = await openid.discovery(
     new URL(issuer),
@@ -91,7 +93,8 @@ export async function nativeOidcTokens(
   let page = await ua.navigate(
     openid.buildAuthorizationUrl(config, {
       redirect_uri: redirectUri,
-      scope: 'openid email profile',
+      scope: `openid email profile${api ? ` ${api.scope}` : ''}`,
+      ...(api && { resource: api.resource }),
       state,
       nonce,
       code_challenge: await openid.calculatePKCECodeChallenge(verifier),
@@ -101,11 +104,12 @@ export async function nativeOidcTokens(
   page = await ua.submitForm(finalUrl(page), await page.text(), { login: user, password: 'any' });
   // Consent, when the provider asks for it.
   if (/\/interaction\//.test(finalUrl(page))) page = await ua.submitForm(finalUrl(page), await page.text());
-  const tokens = await openid.authorizationCodeGrant(config, new URL(page.headers.get('location')!), {
-    pkceCodeVerifier: verifier,
-    expectedState: state,
-    expectedNonce: nonce,
-  });
+  const tokens = await openid.authorizationCodeGrant(
+    config,
+    new URL(page.headers.get('location')!),
+    { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce },
+    api && { resource: api.resource },
+  );
   return { id_token: tokens.id_token!, access_token: tokens.access_token };
 }
 

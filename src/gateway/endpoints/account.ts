@@ -13,7 +13,16 @@ import { page, queryParam } from '../http.ts';
 import { errorPage } from '../pages.ts';
 import { startLogin } from './sign-in.ts';
 import { refusedAtEndpoint } from '../access.ts';
-import { CROSS_SITE_REFUSED, errorAnswer, invalidToken, notSignedIn, sendAnswer, sendError } from '../errors.ts';
+import {
+  CROSS_SITE_REFUSED,
+  errorAnswer,
+  invalidToken,
+  keysUnavailable,
+  notSignedIn,
+  sendAnswer,
+  sendError,
+} from '../errors.ts';
+import { resourceMetadataUrl } from './protected-resource.ts';
 
 /** The identity a session was signed in with: the third-party token's (`via`, external-endpoint.ts), else its user's. */
 const signedInWith = (session: Session) =>
@@ -22,13 +31,21 @@ const signedInWith = (session: Session) =>
 export function accountRoutes(ctx: GatewayContext) {
   const { config, store, providers, signedIn, accounts, secure } = ctx;
 
-  /** GET /.auth/me: one entry per linked identity, the one signed in with first (Easy Auth's shape). */
+  /**
+   * GET /.auth/me: one entry per linked identity, the one signed in with first (Easy Auth's shape).
+   * With a provider's access token (acceptProviderTokens): its principal alone, with no tokens (a
+   * bearer of a provider token never gets the tokens SignOnce keeps, even of a linked account).
+   */
   async function me(request: FastifyRequest, reply: FastifyReply, appConfig: AppConfig, host: string) {
     const current = await signedIn.resolve(request, appConfig, host);
-    if (current && 'refused' in current) return invalidToken(reply, appConfig, current.refused);
+    if (current && 'refused' in current)
+      return invalidToken(reply, appConfig, current.refused, resourceMetadataUrl(ctx, appConfig, host));
+    if (current && 'unavailable' in current) return keysUnavailable(request, reply, current.unavailable);
     if (!current) return notSignedIn(reply);
     const refused = await refusedAtEndpoint(ctx, request, reply, current, appConfig);
     if (refused) return refused;
+    if (!('session' in current))
+      return reply.header('cache-control', 'no-store').send([meEntry(current.user, undefined, false)]);
     const { accountId } = current.session;
     const entries = [meEntry(current.user, current.tokens, appConfig.exposeRefreshTokens)];
     for (const identity of await accounts.identities(accountId)) {

@@ -113,7 +113,10 @@ export function externalRoutes(ctx: GatewayContext) {
       });
     let subject: string;
     try {
-      subject = subjectOf(await verifyExternalToken(body.token, keys.get(issuer.id)!, issuer), issuer.subjectClaim);
+      subject = subjectOf(
+        (await verifyExternalToken(body.token, keys.get(issuer.id)!, issuer)).payload,
+        issuer.subjectClaim,
+      );
     } catch (error) {
       if (error instanceof IssuerUnavailable) {
         log.warn({ issuer: issuer.id, reason: error.message }, 'external issuer unavailable');

@@ -52,7 +52,7 @@ export async function verify(ctx: GatewayContext, request: FastifyRequest, reply
   const app = target.app;
   const admitted = await admission(ctx, request, app, target.host, original);
   if ('refused' in admitted)
-    return answerRefusal(ctx, request, reply, app, original, admitted.refused, original.redirects);
+    return answerRefusal(ctx, request, reply, app, target.host, original, admitted.refused, original.redirects);
   // Every header the app may get, empty when it has no value: proxies that copy headers by name
   // then replace what a client sent with nothing, whatever they do with a header missing from the
   // answer (Caddy 2.6 writes its placeholder's name, caddyserver/caddy#6610; 2.10 kept the client's).
