@@ -17,7 +17,7 @@ import type { Accounts, IdentityProfile } from '../accounts/accounts.ts';
 import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
 import type { Store } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
-import { AppAccessTokenVerifier, type Actor } from './app-access-tokens.ts';
+import { AppAccessTokenVerifier, type Actor } from '../session/app-access-tokens.ts';
 import { DPOP_ALGORITHMS } from './dpop.ts';
 import { appOfResource } from './resources.ts';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_EXCHANGE_PARAMETERS, tokenExchangeHandler } from './token-exchange.ts';

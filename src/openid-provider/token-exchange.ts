@@ -6,7 +6,7 @@
 import { errors, type ResourceServer, type TokenEndpointGrantContext } from 'oidc-provider';
 import type { AppConfig } from '../config/index.ts';
 import { TokenRefused } from '../session/authentication-tokens.ts';
-import type { Actor, AppAccessClaims, AppAccessTokenVerifier } from './app-access-tokens.ts';
+import type { Actor, AppAccessClaims, AppAccessTokenVerifier } from '../session/app-access-tokens.ts';
 import { appOfResource } from './resources.ts';
 
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';

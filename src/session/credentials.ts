@@ -22,20 +22,21 @@ export const bearerToken = (authorization: string | undefined) => /^Bearer +(\S+
 
 /**
  * What a request presents: SignOnce's token (X-ZUMO-AUTH, or a bearer token of its type), else
- * another bearer token when the app takes providers' tokens (a token presented is the request's
- * credential, RFC 6750 section 2.1), else its cookie. Elsewhere another bearer token is the app's
- * business: passed on, not read.
+ * another bearer token the app reads (`readsBearer`: the app takes providers' tokens, or the token
+ * claims SignOnce's OpenID Provider as issuer; a token presented is the request's credential,
+ * RFC 6750 section 2.1), else its cookie. Any other bearer token is the app's business: passed on,
+ * not read.
  */
 export function credentialOf(
   headers: IncomingHttpHeaders,
   cookieName: string,
-  acceptsProviderTokens = false,
+  readsBearer: (token: string) => boolean = () => false,
 ): Credential | undefined {
   const zumo = headers['x-zumo-auth'];
   if (typeof zumo === 'string') return { token: zumo.trim() };
   const bearer = bearerToken(headers.authorization);
   if (bearer && isAuthenticationTokenType(bearer)) return { token: bearer };
-  if (bearer && acceptsProviderTokens) return { providerToken: bearer };
+  if (bearer && readsBearer(bearer)) return { providerToken: bearer };
   const cookie = readCookie(headers.cookie, cookieName);
   return cookie ? { cookie } : undefined;
 }

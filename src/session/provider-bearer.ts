@@ -9,6 +9,11 @@ import { decodeJwt, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { ExternalTokenRefused, subjectOf, verifyExternalToken } from '../accounts/external-issuers.ts';
 import { EXTERNAL_ALGORITHMS, type AppConfig, type Config } from '../config/index.ts';
 import type { Provider } from '../providers/index.ts';
+import { ACCESS_TOKEN_TYPES, type AppAccessTokenVerifier } from './app-access-tokens.ts';
+import { TokenRefused } from './authentication-tokens.ts';
+
+/** The principal's identity provider for access tokens of SignOnce's own OpenID Provider. */
+export const OWN_TOKENS_PROVIDER = 'signonce';
 
 /** One entry of an app's acceptProviderTokens, with its provider's issuer and keys. */
 export interface AcceptedIssuer {
@@ -29,10 +34,19 @@ export interface VerifiedProviderToken {
   readonly clientId: string | undefined;
   /** No user: the application calls for itself (client credentials). */
   readonly alone: boolean;
+  /** Issued by SignOnce's own OpenID Provider: a user's `sub` is their account id. */
+  readonly own?: true;
 }
 
-/** The media type RFC 9068 section 4 registers for JWT access tokens, as `typ` may write it (RFC 7515 section 4.1.9). */
-const ACCESS_TOKEN_TYPES = ['at+jwt', 'application/at+jwt'];
+const NOT_A_JWT = Symbol('not a JWT');
+/** The `iss` a JWT claims, unverified (to pick who verifies it); NOT_A_JWT for anything else. */
+function claimedIssuer(token: string): unknown {
+  try {
+    return decodeJwt(token).iss;
+  } catch {
+    return NOT_A_JWT;
+  }
+}
 
 /**
  * Why a JWT with header `typ` and `claims` is not an access token (RFC 9068 section 4); undefined
@@ -73,12 +87,8 @@ export async function verifyProviderAccessToken(
   token: string,
   accepted: readonly AcceptedIssuer[],
 ): Promise<VerifiedProviderToken> {
-  let issuer: unknown;
-  try {
-    issuer = decodeJwt(token).iss;
-  } catch {
-    throw new ExternalTokenRefused('not a JWT');
-  }
+  const issuer = claimedIssuer(token);
+  if (issuer === NOT_A_JWT) throw new ExternalTokenRefused('not a JWT');
   const from = accepted.find((entry) => entry.issuer === issuer);
   if (!from)
     throw new ExternalTokenRefused('not issued by a provider whose tokens this app accepts (acceptProviderTokens)');
@@ -104,13 +114,23 @@ export async function verifyProviderAccessToken(
   return { provider: from.provider, claims: { ...payload, sub, exp: payload.exp! }, clientId, alone };
 }
 
+/** SignOnce's OpenID Provider (when `clients` are configured): its issuer and its tokens' verifier. */
+export interface OwnIssuer {
+  readonly issuer: string;
+  readonly verifier: AppAccessTokenVerifier;
+}
+
 /**
  * Each app's accepted providers, and the tokens verified lately: a token's verification is a pure
  * function of the token and the provider's keys, so it is kept until the token expires (only
- * accepted tokens are kept: forged ones cannot fill it; at most `maxEntries`).
+ * accepted tokens are kept: forged ones cannot fill it; at most `maxEntries`). Every app also takes
+ * the access tokens SignOnce's own OpenID Provider issues for it (RFC 9068, `aud` = the app's id):
+ * a bearer token claiming that issuer is verified as one, at any app; other bearer tokens at an
+ * app without acceptProviderTokens stay the app's business.
  */
 export class ProviderBearerTokens {
   readonly #byApp: ReadonlyMap<string, readonly AcceptedIssuer[]>;
+  readonly #own: OwnIssuer | undefined;
   readonly #verified = new Map<string, { readonly verified: VerifiedProviderToken; readonly until: number }>();
   readonly #maxEntries: number;
   readonly #now: () => number;
@@ -118,8 +138,13 @@ export class ProviderBearerTokens {
   constructor(
     config: Pick<Config, 'apps'>,
     providers: ReadonlyMap<string, Pick<Provider, 'signing'>>,
-    { maxEntries = 10_000, now = () => Date.now() }: { maxEntries?: number; now?: () => number } = {},
+    {
+      own,
+      maxEntries = 10_000,
+      now = () => Date.now(),
+    }: { own?: OwnIssuer | undefined; maxEntries?: number; now?: () => number } = {},
   ) {
+    this.#own = own;
     this.#byApp = new Map(
       config.apps.map((app) => [
         app.id,
@@ -136,9 +161,12 @@ export class ProviderBearerTokens {
     this.#now = now;
   }
 
-  /** Whether the app takes providers' bearer tokens. */
-  accepts(appConfig: AppConfig): boolean {
-    return (this.#byApp.get(appConfig.id)?.length ?? 0) > 0;
+  /** Whether the app reads this bearer token: it takes providers' tokens, or the token claims SignOnce's own issuer. */
+  accepts(appConfig: AppConfig, token: string): boolean {
+    return (
+      (this.#byApp.get(appConfig.id)?.length ?? 0) > 0 ||
+      (this.#own !== undefined && claimedIssuer(token) === this.#own.issuer)
+    );
   }
 
   /** `token` verified for the app (verifyProviderAccessToken), from the tokens verified lately when it is one. */
@@ -147,9 +175,31 @@ export class ProviderBearerTokens {
     const kept = this.#verified.get(key);
     if (kept && kept.until > this.#now()) return kept.verified;
     this.#verified.delete(key);
-    const verified = await verifyProviderAccessToken(token, this.#byApp.get(appConfig.id) ?? []);
+    const verified =
+      this.#own && claimedIssuer(token) === this.#own.issuer
+        ? await this.#ownToken(token, appConfig, this.#own)
+        : await verifyProviderAccessToken(token, this.#byApp.get(appConfig.id) ?? []);
     if (this.#verified.size >= this.#maxEntries) this.#verified.delete(this.#verified.keys().next().value!);
     this.#verified.set(key, { verified, until: verified.claims.exp * 1000 });
     return verified;
+  }
+
+  /** An access token of SignOnce's OpenID Provider for this app; a client's own when `sub` is its id (RFC 9068 section 2.2). */
+  async #ownToken(token: string, appConfig: AppConfig, own: OwnIssuer): Promise<VerifiedProviderToken> {
+    let claims;
+    try {
+      claims = await own.verifier.verify(token, appConfig.id);
+    } catch (error) {
+      if (error instanceof TokenRefused)
+        throw new ExternalTokenRefused(`not an access token of SignOnce for ${appConfig.id} (${error.reason})`);
+      throw error;
+    }
+    return {
+      provider: OWN_TOKENS_PROVIDER,
+      claims: { ...claims },
+      clientId: claims.client_id,
+      alone: claims.sub === claims.client_id,
+      own: true,
+    };
   }
 }

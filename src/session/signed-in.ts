@@ -22,6 +22,7 @@ import {
 } from './credentials.ts';
 import type { FreshTokens } from './fresh-tokens.ts';
 import { principalHeaders, tokenHeaders, type SignedInIdentity } from './principal.ts';
+import { AppAccessTokenVerifier } from './app-access-tokens.ts';
 import { ProviderBearerTokens, type VerifiedProviderToken } from './provider-bearer.ts';
 import type { Session, Store, StoredTokens } from '../store/index.ts';
 import { SignedInCache } from './signed-in-cache.ts';
@@ -105,7 +106,15 @@ export class SignedInResolver {
     this.#tokens = deps.authenticationTokens;
     this.#fresh = deps.freshTokens;
     this.#access = deps.access;
-    this.#providerTokens = new ProviderBearerTokens(deps.config, deps.providers);
+    // With `clients`, SignOnce's OpenID Provider issues access tokens for apps: every app takes its own.
+    this.#providerTokens = new ProviderBearerTokens(deps.config, deps.providers, {
+      own: deps.config.clients.length
+        ? {
+            issuer: deps.config.publicUrl,
+            verifier: new AppAccessTokenVerifier(deps.authenticationTokens, deps.config.publicUrl),
+          }
+        : undefined,
+    });
     this.#recent = new SignedInCache<SignedIn>({ ttlMs: deps.config.session.cacheTtl });
     deps.store.watch((change) => {
       if (change.kind === 'session-ended') this.#recent.forgetSession(change.ref);
@@ -135,7 +144,9 @@ export class SignedInResolver {
   }
 
   #credentialOf(request: { headers: IncomingHttpHeaders }, appConfig: AppConfig): Credential | undefined {
-    return credentialOf(request.headers, this.#config.session.cookieName, this.#providerTokens.accepts(appConfig));
+    return credentialOf(request.headers, this.#config.session.cookieName, (token) =>
+      this.#providerTokens.accepts(appConfig, token),
+    );
   }
 
   /** Who a credential is, and until when that answer may be kept (a token's expiry). */
@@ -232,7 +243,7 @@ export class SignedInResolver {
    * is linked to (found as a sign-in finds it; a disabled one refused), or its application alone.
    */
   async #ofProviderToken(
-    { provider, claims, clientId, alone }: VerifiedProviderToken,
+    { provider, claims, clientId, alone, own }: VerifiedProviderToken,
     appConfig: AppConfig,
   ): Promise<ProviderTokenSignedIn | Refused> {
     const named = NAME_CLAIMS.map((name) => claims[name]).find((value) => typeof value === 'string' && value !== '');
@@ -244,10 +255,11 @@ export class SignedInResolver {
     };
     let accountId: string | undefined;
     if (!alone) {
-      const identity = await this.#store.findIdentity(provider, claims.sub);
-      if (identity && (await this.#store.getAccount(identity.accountId))?.disabledAt !== undefined)
-        return { refused: 'the account of this user is disabled' };
-      accountId = identity?.accountId;
+      // SignOnce's own tokens name the account; a provider's, an identity that may be linked to one.
+      accountId = own ? claims.sub : (await this.#store.findIdentity(provider, claims.sub))?.accountId;
+      const account = accountId === undefined ? undefined : await this.#store.getAccount(accountId);
+      if (account?.disabledAt !== undefined) return { refused: 'the account of this user is disabled' };
+      if (own && !account) return { refused: 'the account of this token no longer exists' };
     }
     const subject = await this.#access.subject(
       accountId,

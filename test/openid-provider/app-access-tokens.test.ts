@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
-import { verifyAppAccessToken, type AppAccessClaims } from '../../src/openid-provider/app-access-tokens.ts';
+import { verifyAppAccessToken, type AppAccessClaims } from '../../src/session/app-access-tokens.ts';
 import { appOfResource } from '../../src/openid-provider/resources.ts';
 import { decideExchange, type ExchangeRequest } from '../../src/openid-provider/token-exchange.ts';
 import type { AppConfig } from '../../src/config/index.ts';

@@ -16,11 +16,11 @@ import {
   SignJWT,
   type JWK,
 } from 'jose';
-import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
 import { devSignIn } from '../support/sign-in.ts';
 import { UserAgent } from '../support/user-agent.ts';
 import { AuthenticationTokens } from '../../src/session/authentication-tokens.ts';
-import { AppAccessTokenVerifier, type AppAccessClaims } from '../../src/openid-provider/app-access-tokens.ts';
+import { AppAccessTokenVerifier, type AppAccessClaims } from '../../src/session/app-access-tokens.ts';
 
 type SigningKey = Parameters<SignJWT['sign']>[0];
 
@@ -59,10 +59,17 @@ describe('service clients and on-behalf-of at the OpenID Provider', () => {
           app('billing', { scopes: ['orders.read', 'billing.read'], acceptTokensFrom: ['orders'] }),
           app('ledger', { scopes: ['orders.read'], acceptTokensFrom: ['billing'] }),
           app('hr'),
+          // Only the reporting service may call it.
+          app('reports', { access: [{ allow: { applications: ['reporter'] } }] }),
         ],
         clients: [
-          service('reporter', ['client_credentials'], ['orders', 'billing']),
-          { id: 'keyed', jwks: { keys: [publicJwk] }, grants: ['client_credentials'], resources: ['orders'] },
+          service('reporter', ['client_credentials'], ['orders', 'billing', 'reports']),
+          {
+            id: 'keyed',
+            jwks: { keys: [publicJwk] },
+            grants: ['client_credentials'],
+            resources: ['orders', 'reports'],
+          },
           { id: 'web', secret: `web-${SECRET}`, redirectUris: [RP], resources: ['orders'] },
           { id: 'spa', public: true, redirectUris: [RP] },
           service('orders-svc', ['token_exchange'], ['orders', 'billing', 'hr']),
@@ -198,17 +205,18 @@ describe('service clients and on-behalf-of at the OpenID Provider', () => {
     assert.equal(unknownScope.body.scope, 'orders.read');
   });
 
+  /** A `keyed` client's assertion (RFC 7523), signed with `key` (its own by default). */
+  const assertion = async (key?: Parameters<SignJWT['sign']>[0]) =>
+    new SignJWT({ jti: randomBytes(8).toString('hex') })
+      .setProtectedHeader({ alg: 'ES256' })
+      .setIssuer('keyed')
+      .setSubject('keyed')
+      .setAudience(issuer())
+      .setIssuedAt()
+      .setExpirationTime('1m')
+      .sign(key ?? (await keyPair).privateKey);
+
   test('client_credentials with private_key_jwt (RFC 7523): a signed assertion, never a replayed or foreign one', async () => {
-    const { privateKey } = await keyPair;
-    const assertion = (key = privateKey) =>
-      new SignJWT({ jti: randomBytes(8).toString('hex') })
-        .setProtectedHeader({ alg: 'ES256' })
-        .setIssuer('keyed')
-        .setSubject('keyed')
-        .setAudience(issuer())
-        .setIssuedAt()
-        .setExpirationTime('1m')
-        .sign(key);
     const form = (clientAssertion: string) => ({
       grant_type: 'client_credentials',
       resource: origin('orders'),
@@ -293,6 +301,79 @@ describe('service clients and on-behalf-of at the OpenID Provider', () => {
       'RFC 8693 section 4.1: the latest actor outermost',
     );
     assert.equal(ledger.scope, 'orders.read');
+  });
+
+  /** A request to an app through the gateway with `Authorization: Bearer <token>`: its status, and what the app received. */
+  const callApp = async (app: string, token: string) => {
+    const response = await new UserAgent().request(`${origin(app)}/api`, {
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json', 'sec-fetch-mode': 'cors' },
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      challenge: response.headers.get('www-authenticate'),
+      echo: response.status === 200 && text.startsWith('{') ? (JSON.parse(text) as Echo) : undefined,
+      text,
+    };
+  };
+
+  test("at the gateway: an app takes SignOnce's tokens for it — a service as an application principal (access rules on applications), a user's exchanged token as the user, with who acts", async () => {
+    const reporter = String((await clientCredentials('reporter', { resource: origin('orders') })).body.access_token);
+    const atOrders = await callApp('orders', reporter);
+    assert.equal(atOrders.status, 200, atOrders.text.slice(0, 300));
+    assert.ok(atOrders.echo, atOrders.text.slice(0, 600));
+    assert.equal(atOrders.echo!.headers['x-ms-client-principal-name'], 'reporter');
+    assert.equal(atOrders.echo!.headers['x-ms-client-principal-idp'], 'signonce');
+    // Another app's token: refused with RFC 6750's challenge, never passed on.
+    const atBilling = await callApp('billing', reporter);
+    assert.equal(atBilling.status, 401);
+    assert.match(atBilling.challenge ?? '', /error="invalid_token"/);
+
+    // Access rules on applications: reports lets the reporting service in, and no other.
+    const forReports = async (authorization: string | null, form: Record<string, string> = {}) =>
+      String(
+        (await tokenRequest({ grant_type: 'client_credentials', resource: origin('reports'), ...form }, authorization))
+          .body.access_token,
+      );
+    assert.equal((await callApp('reports', await forReports(basic('reporter')))).status, 200);
+    const keyed = await forReports(null, {
+      client_id: 'keyed',
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: await assertion(),
+    });
+    const refused = await callApp('reports', keyed);
+    assert.equal(refused.status, 403, refused.text);
+    assert.equal(JSON.parse(refused.text).error, 'access_denied');
+
+    // On behalf of a user: billing sees the user's account and, in the claims, who acts.
+    const { access, accountId } = await userTokens('olga');
+    const asUser = await callApp('orders', access);
+    assert.equal(asUser.status, 200, asUser.text);
+    assert.equal(asUser.echo!.headers['x-ms-client-principal-id'], accountId);
+    const exchanged = String((await exchange('orders-svc', access, { audience: 'billing' })).body.access_token);
+    const atBillingForUser = await callApp('billing', exchanged);
+    assert.equal(atBillingForUser.status, 200, atBillingForUser.text);
+    assert.equal(atBillingForUser.echo!.headers['x-ms-client-principal-id'], accountId);
+    const principal = JSON.parse(
+      Buffer.from(String(atBillingForUser.echo!.headers['x-ms-client-principal']), 'base64').toString(),
+    ) as { claims: Array<{ typ: string; val: string }> };
+    assert.ok(
+      principal.claims.some((claim) => claim.typ === 'act' && claim.val.includes('orders-svc')),
+      JSON.stringify(principal.claims),
+    );
+    // A user token of a disabled account is refused at once.
+    // (A resolved principal is kept for session.cacheTtl, 1 s here.)
+    const store = await gw.store();
+    await store.setAccountDisabled(accountId, Date.now());
+    try {
+      const started = Date.now();
+      while ((await callApp('orders', access)).status !== 401) {
+        assert.ok(Date.now() - started < 3000, 'refused within cacheTtl');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      await store.setAccountDisabled(accountId, null);
+    }
   });
 
   test('token exchange refusals: an app that does not accept the source, a wider scope, expired, foreign and ID tokens, a client token, rules and disabled accounts', async () => {

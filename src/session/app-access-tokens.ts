@@ -6,7 +6,7 @@
 // keys, by the `kid` they name, with their asymmetric algorithms only (sections 2.1, 3.1); `iss`
 // and `aud` checked (sections 3.8, 3.9); every claim RFC 9068 section 2.2 requires present.
 import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
-import { TokenRefused, verifyOwnToken, type AuthenticationTokens } from '../session/authentication-tokens.ts';
+import { TokenRefused, verifyOwnToken, type AuthenticationTokens } from './authentication-tokens.ts';
 
 /** The `typ` header values of an access token (RFC 9068 section 4), compared case-insensitively (RFC 7515 section 4.1.9). */
 export const ACCESS_TOKEN_TYPES: readonly string[] = ['at+jwt', 'application/at+jwt'];
