@@ -190,8 +190,8 @@ export class ProviderBearerTokens {
     try {
       claims = await own.verifier.verify(token, appConfig.id);
     } catch (error) {
-      if (error instanceof TokenRefused)
-        throw new ExternalTokenRefused(`not an access token of SignOnce for ${appConfig.id} (${error.reason})`);
+      // The reasons SignOnce's own tokens are refused with, as for its authentication tokens.
+      if (error instanceof TokenRefused) throw new ExternalTokenRefused(error.reason);
       throw error;
     }
     return {
