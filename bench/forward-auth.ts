@@ -26,14 +26,13 @@ import { request } from 'undici';
 import { stringify } from 'yaml';
 import { snippetFor } from '../src/cli/snippet.ts';
 import { parseConfig } from '../src/config/index.ts';
-import { Keyring, generateKey } from '../src/crypto/keyring.ts';
-import { openStore } from '../src/store/index.ts';
+import { generateKey } from '../src/crypto/keyring.ts';
 import { startInstances, type Instances } from '../test/support/instances.ts';
 import { freePort } from '../test/support/ports.ts';
 import { caddyAvailable, startCaddy, startNginx, type RunningProxy } from '../test/support/proxies.ts';
 import { tempDir } from '../test/support/tmp.ts';
 import { UserAgent } from '../test/support/user-agent.ts';
-import { cpuOf, latency, median, startBackend, throughput } from './load.ts';
+import { cpuOf, latency, median, startBackend, storeBenchTokens, throughput } from './load.ts';
 
 const { values } = parseArgs({
   options: {
@@ -182,17 +181,7 @@ server {
   if (caddy) await (await signInAt(faHost(caddy))).cancel();
   await (await ua.navigate(`http://proxied.localhost:${port}/`)).cancel();
   const cookieAt = (host: string) => ua.cookieHeader(new URL(`http://${host}/`))!;
-  const tokens = await openStore(store, { keyring: new Keyring([key]) });
-  const { account } = await tokens.resolveIdentity('dev', 'bench@example.com');
-  await tokens.putTokens(
-    { accountId: account.id, provider: 'dev', resource: '' },
-    {
-      accessToken: 'a'.repeat(1200),
-      idToken: 'i'.repeat(900),
-      refreshToken: 'r'.repeat(400),
-      expiresAt: Date.now() + 3_600_000,
-    },
-  );
+  const { store: tokens } = await storeBenchTokens(store, key);
   await tokens.close();
   // Until SignOnce's signed-in cache (session.cacheTtl, 1 s) forgets the sign-in's users, who had no tokens yet.
   await sleep(1500);

@@ -15,17 +15,16 @@ import { Writable } from 'node:stream';
 import { request } from 'undici';
 import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/index.ts';
-import { Keyring, generateKey } from '../src/crypto/keyring.ts';
+import { generateKey } from '../src/crypto/keyring.ts';
 import { startGateway } from '../src/gateway/gateway.ts';
 import { createLogger } from '../src/log/logger.ts';
-import { openStore } from '../src/store/index.ts';
 import { UserAgent } from '../test/support/user-agent.ts';
 import { startOidcProvider } from '../test/support/idp.ts';
 import { nativeDevSignIn, nativeOidcTokens } from '../test/support/sign-in.ts';
 import { freePort } from '../test/support/ports.ts';
 import { tempDir } from '../test/support/tmp.ts';
 import { parseArgs } from 'node:util';
-import { load as loadWith, median, startBackend, type Result } from './load.ts';
+import { load as loadWith, median, startBackend, storeBenchTokens, type Result } from './load.ts';
 import { startMinimalProxy } from './proxy.ts';
 
 const { values } = parseArgs({
@@ -124,18 +123,8 @@ const gateway = await startGateway(
 const ua = new UserAgent();
 const form = await ua.navigate(`http://bench.localhost:${port}/`);
 await ua.submitForm(form.url, await form.text(), { user_id: 'bench@example.com' });
-const tokens = await openStore(store, { keyring: new Keyring([key]) });
-const { account } = await tokens.resolveIdentity('dev', 'bench@example.com');
-await tokens.putTokens(
-  { accountId: account.id, provider: 'dev', resource: '' },
-  {
-    accessToken: 'a'.repeat(1200),
-    idToken: 'i'.repeat(900),
-    refreshToken: 'r'.repeat(400),
-    expiresAt: Date.now() + 3_600_000,
-  },
-);
-await tokens.addGroupMembers('bench', [account.id]);
+const { store: tokens, accountId } = await storeBenchTokens(store, key);
+await tokens.addGroupMembers('bench', [accountId]);
 await tokens.close();
 const cookie = ua.cookieHeader(new URL(`http://bench.localhost:${port}/`))!;
 // (e): the same session at the app with rules (single sign-on hands it over).

@@ -1,11 +1,13 @@
 // What the HTTP benchmarks share: the app behind the proxies (bench/backend.ts) in a process of its
 // own, load from other processes (autocannon with many connections for requests/s; bench/latency.ts
 // with one connection and one request at a time for the latency a request pays without queueing),
-// the CPU time a process has used (from /proc), and medians.
+// the CPU time a process has used (from /proc), medians, and the signed-in user's stored tokens.
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { Keyring } from '../src/crypto/keyring.ts';
+import { openStore } from '../src/store/index.ts';
 
 const execFileAsync = promisify(execFile);
 const here = (file: string) => new URL(file, import.meta.url).pathname;
@@ -94,3 +96,23 @@ export const cpuOf = (pid: number | string) => {
   const stat = statOf(pid);
   return stat ? ticks(stat.split(') ')[1]!.split(' '), 11, 13) : 0;
 };
+
+/**
+ * Stores provider tokens of the usual sizes (a 1,200-character access token, an ID token, a refresh
+ * token, an hour left) for the `dev` user the benches sign in, so X-MS-TOKEN-* headers flow; the
+ * store, still open, for more setup (the caller closes it), and the user's account id.
+ */
+export async function storeBenchTokens(storeUrl: string, key: string, user = 'bench@example.com') {
+  const store = await openStore(storeUrl, { keyring: new Keyring([key]) });
+  const { account } = await store.resolveIdentity('dev', user);
+  await store.putTokens(
+    { accountId: account.id, provider: 'dev', resource: '' },
+    {
+      accessToken: 'a'.repeat(1200),
+      idToken: 'i'.repeat(900),
+      refreshToken: 'r'.repeat(400),
+      expiresAt: Date.now() + 3_600_000,
+    },
+  );
+  return { store, accountId: account.id };
+}
