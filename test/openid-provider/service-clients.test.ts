@@ -51,6 +51,7 @@ describe('service clients and on-behalf-of at the OpenID Provider', () => {
         publicUrl: `http://auth.localhost:${port}`,
         devMode: true,
         providers: [{ id: 'dev', type: 'dev' }],
+        trustedProxies: ['127.0.0.1'],
         apps: [
           app('orders', {
             hosts: [`orders.localhost:${port}`, `orders-api.localhost:${port}`],
@@ -61,9 +62,11 @@ describe('service clients and on-behalf-of at the OpenID Provider', () => {
           app('hr'),
           // Only the reporting service may call it.
           app('reports', { access: [{ allow: { applications: ['reporter'] } }] }),
+          // Behind a proxy of the operator's (forward-auth), asked from loopback.
+          { id: 'fa', mode: 'forwardAuth', hosts: [`fa.localhost:${port}`] },
         ],
         clients: [
-          service('reporter', ['client_credentials'], ['orders', 'billing', 'reports']),
+          service('reporter', ['client_credentials'], ['orders', 'billing', 'reports', 'fa']),
           {
             id: 'keyed',
             jwks: { keys: [publicJwk] },
@@ -344,6 +347,23 @@ describe('service clients and on-behalf-of at the OpenID Provider', () => {
     const refused = await callApp('reports', keyed);
     assert.equal(refused.status, 403, refused.text);
     assert.equal(JSON.parse(refused.text).error, 'access_denied');
+
+    // A forward-auth app: its proxy asks /.auth/verify with the caller's Authorization; SignOnce answers the principal.
+    const fa = String((await clientCredentials('reporter', { resource: origin('fa') })).body.access_token);
+    const verify = (token: string) =>
+      new UserAgent().request(gw.url('fa.localhost', '/.auth/verify'), {
+        headers: {
+          authorization: `Bearer ${token}`,
+          'x-forwarded-uri': '/api',
+          'x-forwarded-method': 'GET',
+          accept: 'application/json',
+          'sec-fetch-mode': 'cors',
+        },
+      });
+    const verified = await verify(fa);
+    assert.equal(verified.status, 200, await verified.text());
+    assert.equal(verified.headers.get('x-ms-client-principal-name'), 'reporter');
+    assert.equal((await verify(reporter)).status, 401, "orders' token is not fa's");
 
     // On behalf of a user: billing sees the user's account and, in the claims, who acts.
     const { access, accountId } = await userTokens('olga');
