@@ -1,13 +1,11 @@
 // `signonce audit` through the real command (dist/), on a real SQLite store.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { auditTable, limitOf, sinceOf } from '../../src/cli/audit.ts';
-import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
+import { Keyring } from '../../src/crypto/keyring.ts';
 import { openStore } from '../../src/store/index.ts';
-import { runCli } from '../support/cli.ts';
-import { tempDir } from '../support/tmp.ts';
+import { runCli, sqliteConfigured } from '../support/cli.ts';
 
 const NOW = Date.parse('2026-12-06T12:00:00Z');
 const HOUR = 3_600_000;
@@ -67,18 +65,8 @@ test('the table replaces control characters, so a hostile user agent or address 
 });
 
 test('signonce audit: a table or JSON lines, newest first, filtered by time, account and kind; exit 2 for usage and config errors', async () => {
-  const { dir, remove } = await tempDir();
+  const { dir, file, env, storeUrl, remove } = await sqliteConfigured();
   after(remove);
-  const file = join(dir, 'signonce.yaml');
-  await writeFile(
-    file,
-    [
-      'publicUrl: http://auth.localhost:8080',
-      'store: sqlite:./signonce.db',
-      'secrets: { encryptionKeys: ["${TEST_KEY}"] }',
-    ].join('\n'),
-  );
-  const env = { TEST_KEY: generateKey() };
   const audit = (...args: string[]) => runCli(['audit', ...args, '--config', file], env);
 
   const none = await audit();
@@ -87,7 +75,7 @@ test('signonce audit: a table or JSON lines, newest first, filtered by time, acc
   // Seeded through the store, at times relative to now: two days ago, an hour ago, a minute ago.
   const now = Date.now();
   let clock = now - 48 * HOUR;
-  const store = await openStore(`sqlite:${join(dir, 'signonce.db')}`, {
+  const store = await openStore(storeUrl, {
     keyring: new Keyring([env.TEST_KEY]),
     now: () => clock,
   });
