@@ -12,6 +12,7 @@ const commands: Record<string, () => Promise<Command>> = {
   accounts: () => import('./accounts.ts'),
   groups: () => import('./groups.ts'),
   access: () => import('./access.ts'),
+  audit: () => import('./audit.ts'),
   store: () => import('./store.ts'),
   snippet: () => import('./snippet.ts'),
 };

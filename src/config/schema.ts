@@ -649,6 +649,15 @@ export const configSchema = z.strictObject({
   tokenStore: z.strictObject({ keepOnLogout: z.boolean().default(false) }).prefault({}),
   // Expired rows are deleted every `interval` (0: never, e.g. when another process does it).
   housekeeping: z.strictObject({ interval: duration.prefault('10m') }).prefault({}),
+  // Audit events older than `retention` are deleted by housekeeping. No "off": an audit log that
+  // keeps less than a day cannot answer for yesterday, so a day is the least.
+  audit: z
+    .strictObject({
+      retention: duration
+        .prefault('90d')
+        .refine((ms) => ms >= 86_400_000, 'must be at least 1d: the audit log keeps events a day or longer'),
+    })
+    .prefault({}),
   // Off unless providers are listed: a new identity joins the account whose identity (of a listed
   // provider) has the same e-mail, when both providers assert email_verified.
   accounts: z.strictObject({ linkByVerifiedEmail: z.array(id).default([]) }).prefault({}),

@@ -68,7 +68,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     }, KEY_RELOAD_MS).unref();
     stopHousekeeping = startHousekeeping(store, {
       intervalMs: config.housekeeping.interval,
-      keep: { renewableMs: config.session.tokenRefreshExtensionHours * 3_600_000, signInFailuresMs: FORGET_AFTER_MS },
+      keep: {
+        renewableMs: config.session.tokenRefreshExtensionHours * 3_600_000,
+        signInFailuresMs: FORGET_AFTER_MS,
+        auditMs: config.audit.retention,
+      },
       purged: (counts) => logger.info({ purged: counts }, 'housekeeping: deleted what can no longer be used'),
       failed: (error) => logger.warn({ err: error }, 'housekeeping failed; it runs again at the next interval'),
     });

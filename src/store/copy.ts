@@ -24,6 +24,7 @@ export const COPIED_TABLES: ReadonlyArray<{ readonly name: string; readonly key:
   { name: 'seen_tokens', key: ['kind', 'value_hash'] },
   { name: 'group_members', key: ['group_name', 'account_id'] },
   { name: 'provider_groups', key: ['account_id', 'provider'] },
+  { name: 'audit_events', key: ['id'] },
 ];
 
 /** The store's own bookkeeping, never copied. */

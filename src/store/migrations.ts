@@ -202,6 +202,29 @@ export const MIGRATIONS: readonly Migration[] = [
          PRIMARY KEY (account_id, provider))`,
     ],
   },
+  {
+    version: 11,
+    name: 'audit events',
+    statements: [
+      // The audit log, append-only (only retention deletes). The id is given by the insert itself
+      // (MAX + 1, retried on a clash) rather than by a dialect's sequence, so the statements stay
+      // shared and `signonce store migrate` copies ids as they are.
+      `CREATE TABLE audit_events (
+         id BIGINT PRIMARY KEY,
+         at BIGINT NOT NULL,
+         kind TEXT NOT NULL,
+         outcome TEXT,
+         account_id TEXT,
+         actor TEXT,
+         app TEXT,
+         address TEXT,
+         user_agent TEXT,
+         request_id TEXT,
+         detail TEXT)`,
+      'CREATE INDEX audit_events_by_time ON audit_events (at)',
+      'CREATE INDEX audit_events_by_account ON audit_events (account_id, at)',
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

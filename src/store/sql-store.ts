@@ -5,10 +5,16 @@ import type { Binding, Keyring } from '../crypto/keyring.ts';
 import { timedDriver, type Row, type SqlDriver, type SqlExecutor, type SqlValue } from './driver.ts';
 import { mergedTokens } from './merge-tokens.ts';
 import {
+  AUDIT_DETAIL_MAX,
+  AUDIT_TEXT_MAX,
   IdentityConflictError,
   LastIdentityError,
   UsernameTakenError,
   type Account,
+  type AuditEvent,
+  type AuditQuery,
+  type NewAuditEvent,
+  type PurgeKeep,
   type GroupMember,
   type GroupSummary,
   type GroupsAndRoles,
@@ -155,6 +161,45 @@ type SigningKeyRow = {
 };
 
 const PURGE_BATCH = 1000;
+
+type AuditRow = {
+  id: number;
+  at: number;
+  kind: string;
+  outcome: string | null;
+  account_id: string | null;
+  actor: string | null;
+  app: string | null;
+  address: string | null;
+  user_agent: string | null;
+  request_id: string | null;
+  detail: string | null;
+};
+
+/** `text` cut to AUDIT_TEXT_MAX characters (whole code points), or null. */
+function auditText(text: string | undefined): string | null {
+  if (text === undefined) return null;
+  return text.length <= AUDIT_TEXT_MAX ? text : [...text].slice(0, AUDIT_TEXT_MAX).join('');
+}
+
+function auditEventOf(row: AuditRow): AuditEvent {
+  const optional = {
+    outcome: row.outcome,
+    accountId: row.account_id,
+    actor: row.actor,
+    app: row.app,
+    address: row.address,
+    userAgent: row.user_agent,
+    requestId: row.request_id,
+    detail: row.detail === null ? null : JSON.parse(row.detail),
+  };
+  return {
+    id: Number(row.id),
+    at: Number(row.at),
+    kind: row.kind,
+    ...Object.fromEntries(Object.entries(optional).filter(([, value]) => value !== null)),
+  };
+}
 
 /** Signals, inside a transaction, that it must roll back because another writer won a race. */
 class LostRace extends Error {}
@@ -925,7 +970,58 @@ export class SqlStore implements Store {
     return { values: 0 };
   }
 
-  async purgeExpired(keep: { renewableMs?: number; signInFailuresMs?: number } = {}): Promise<PurgeCounts> {
+  async appendAudit(event: NewAuditEvent): Promise<AuditEvent> {
+    const detail = event.detail === undefined ? null : JSON.stringify(event.detail);
+    if (detail !== null && detail.length > AUDIT_DETAIL_MAX)
+      throw new RangeError(
+        `the detail of an audit event of kind ${event.kind} is ${detail.length} characters once serialised, more than ${AUDIT_DETAIL_MAX}: record less`,
+      );
+    const values = [
+      this.#now(),
+      auditText(event.kind),
+      auditText(event.outcome),
+      auditText(event.accountId),
+      auditText(event.actor),
+      auditText(event.app),
+      auditText(event.address),
+      auditText(event.userAgent),
+      auditText(event.requestId),
+      detail,
+    ];
+    // The next id in the one statement that inserts; two instances that take the same id at once
+    // clash on the primary key, and the loser takes the next (`WHERE true`: SQLite's grammar needs
+    // it between INSERT … SELECT and ON CONFLICT).
+    for (;;) {
+      const [row] = await this.#db.all<AuditRow>(
+        `INSERT INTO audit_events (id, at, kind, outcome, account_id, actor, app, address, user_agent, request_id, detail)
+         SELECT COALESCE(MAX(id), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM audit_events WHERE true
+         ON CONFLICT (id) DO NOTHING RETURNING *`,
+        values,
+      );
+      if (row) return auditEventOf(row);
+    }
+  }
+
+  async listAudit(query: AuditQuery): Promise<AuditEvent[]> {
+    const conditions: string[] = [];
+    const params: SqlValue[] = [];
+    const where = (condition: string, ...values: SqlValue[]) => {
+      conditions.push(condition);
+      params.push(...values);
+    };
+    if (query.since !== undefined) where('at >= ?', query.since);
+    if (query.until !== undefined) where('at < ?', query.until);
+    if (query.accountId !== undefined) where('account_id = ?', query.accountId);
+    if (query.kinds?.length) where(`kind IN (${query.kinds.map(() => '?').join(', ')})`, ...query.kinds);
+    if (query.before !== undefined) where('id < ?', query.before);
+    const rows = await this.#db.all<AuditRow>(
+      `SELECT * FROM audit_events${conditions.length ? ` WHERE ${conditions.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`,
+      [...params, query.limit],
+    );
+    return rows.map(auditEventOf);
+  }
+
+  async purgeExpired(keep: PurgeKeep = {}): Promise<PurgeCounts> {
     const now = this.#now();
     return {
       sessions: await this.#purge('sessions', ['id_hash'], 'expires_at', now - (keep.renewableMs ?? 0)),
@@ -936,6 +1032,9 @@ export class SqlStore implements Store {
           ? 0
           : await this.#purge('sign_in_failures', ['key_hash'], 'last_failure_at', now - keep.signInFailuresMs),
       seenTokens: await this.#purge('seen_tokens', ['kind', 'value_hash'], 'expires_at', now),
+      // `at <= until` keeps events exactly auditMs old; one older is gone.
+      auditEvents:
+        keep.auditMs === undefined ? 0 : await this.#purge('audit_events', ['id'], 'at', now - keep.auditMs - 1),
     };
   }
 

@@ -139,7 +139,46 @@ export interface PurgeCounts {
   readonly oidcArtifacts: number;
   readonly signInFailures: number;
   readonly seenTokens: number;
+  readonly auditEvents: number;
 }
+
+/** What an audit event records (see `Store.appendAudit`): never a secret or a token. */
+export interface NewAuditEvent {
+  /** e.g. sign-in, sign-in-failed, sign-out, link, unlink, access-refused, refresh-failed, key-rotated, admin-action, account-action. */
+  readonly kind: string;
+  readonly outcome?: string | undefined;
+  readonly accountId?: string | undefined;
+  /** Who acted: an account id, `cli` or `system`. */
+  readonly actor?: string | undefined;
+  readonly app?: string | undefined;
+  readonly address?: string | undefined;
+  readonly userAgent?: string | undefined;
+  readonly requestId?: string | undefined;
+  /** Small and JSON-serialisable (at most AUDIT_DETAIL_MAX characters once serialised). */
+  readonly detail?: unknown;
+}
+
+export interface AuditEvent extends NewAuditEvent {
+  /** Increasing in the order events were appended: the cursor of `listAudit`. */
+  readonly id: number;
+  /** Milliseconds since the epoch. */
+  readonly at: number;
+}
+
+export interface AuditQuery {
+  /** Events at or after / before these times (ms). */
+  readonly since?: number | undefined;
+  readonly until?: number | undefined;
+  readonly accountId?: string | undefined;
+  readonly kinds?: readonly string[] | undefined;
+  readonly limit: number;
+  /** Only events older than this id: the last id of the previous page. */
+  readonly before?: number | undefined;
+}
+
+/** Longest text kept of an audit event's fields (longer is cut), and of its serialised detail. */
+export const AUDIT_TEXT_MAX = 512;
+export const AUDIT_DETAIL_MAX = 4096;
 
 /**
  * What changed in the store, for caches of it (see `Store.watch`). Changes made through this Store
@@ -155,6 +194,12 @@ export type StoreChange =
   | { readonly kind: 'deaf' }
   /** They are heard again; anything may have changed meanwhile. */
   | { readonly kind: 'hearing' };
+
+export interface PurgeKeep {
+  readonly renewableMs?: number;
+  readonly signInFailuresMs?: number;
+  readonly auditMs?: number;
+}
 
 export interface Store {
   /** `sqlite` or `postgres`. */
@@ -356,9 +401,18 @@ export interface Store {
    * Provider artifacts, sessions expired more than `renewableMs` ago (those within it may still be
    * renewed: the authentication-token refresh grace), values remembered until a time now past
    * (`rememberOnce`), and, when `signInFailuresMs` is given,
-   * sign-in failures older than that. In batches: no long locks. How many of each went.
+   * sign-in failures older than that, and when `auditMs` is given, audit events older than that. In batches: no long locks. How many of each went.
    */
-  purgeExpired(keep?: { renewableMs?: number; signInFailuresMs?: number }): Promise<PurgeCounts>;
+  purgeExpired(keep?: PurgeKeep): Promise<PurgeCounts>;
+
+  /**
+   * Records an audit event at the store's time; its text fields are cut to AUDIT_TEXT_MAX
+   * characters. Throws a RangeError for a detail longer than AUDIT_DETAIL_MAX once serialised.
+   * Events are never changed or deleted but by retention (`purgeExpired`'s `auditMs`).
+   */
+  appendAudit(event: NewAuditEvent): Promise<AuditEvent>;
+  /** Audit events matching every filter given, newest first, at most `limit`. */
+  listAudit(query: AuditQuery): Promise<AuditEvent[]>;
 }
 
 export class IdentityConflictError extends CodedError {

@@ -1,16 +1,13 @@
 // `signonce groups` through the real command (dist/), on a real SQLite store.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Accounts } from '../../src/accounts/accounts.ts';
 import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
-import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
+import { Keyring } from '../../src/crypto/keyring.ts';
 import { toClaims } from '../../src/providers/claims.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { groupNameProblem } from '../../src/cli/groups.ts';
-import { runCli } from '../support/cli.ts';
-import { tempDir } from '../support/tmp.ts';
+import { runCli, sqliteConfigured } from '../support/cli.ts';
 
 test('group names: 1 to 128 characters, no control characters', () => {
   for (const name of ['ops', 'Wiki Admins', 'acme/wiki-admins', 'ünïcödé', 'x'.repeat(128), '😀'.repeat(128)])
@@ -20,22 +17,13 @@ test('group names: 1 to 128 characters, no control characters', () => {
 });
 
 test('groups add, remove, list: local usernames, verified e-mails and account ids; an unknown user changes nothing', async () => {
-  const { dir, remove } = await tempDir();
+  const { file, env, storeUrl, remove } = await sqliteConfigured([
+    'providers: [{ id: local, type: password }, { id: aad, type: oidc, issuer: "http://127.0.0.1:9", clientId: c }]',
+  ]);
   after(remove);
-  const file = join(dir, 'signonce.yaml');
-  await writeFile(
-    file,
-    [
-      'publicUrl: http://auth.localhost:8080',
-      'store: sqlite:./signonce.db',
-      'secrets: { encryptionKeys: ["${TEST_KEY}"] }',
-      'providers: [{ id: local, type: password }, { id: aad, type: oidc, issuer: "http://127.0.0.1:9", clientId: c }]',
-    ].join('\n'),
-  );
-  const env = { TEST_KEY: generateKey() };
   const groups = (...args: string[]) => runCli(['groups', ...args, '--config', file], env);
   const withStore = async <T>(use: (store: Store) => Promise<T>): Promise<T> => {
-    const store = await openStore(`sqlite:${join(dir, 'signonce.db')}`, { keyring: new Keyring([env.TEST_KEY]) });
+    const store = await openStore(storeUrl, { keyring: new Keyring([env.TEST_KEY]) });
     try {
       return await use(store);
     } finally {

@@ -8,7 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
 import { COPIED_TABLES } from '../../src/store/copy.ts';
-import { openStore } from '../../src/store/index.ts';
+import { openStore, type AuditEvent } from '../../src/store/index.ts';
 import { runCli, start } from '../support/cli.ts';
 import { startTestGateway, type Echo } from '../support/gateway.ts';
 import { freePort } from '../support/ports.ts';
@@ -108,6 +108,7 @@ test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie an
 
   const first = await gatewayOn(sqlite);
   let before;
+  const audited: AuditEvent[] = [];
   try {
     const form = await browser.navigate(`${origin}/`);
     assert.equal(
@@ -127,6 +128,7 @@ test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie an
           expiresAt: Date.now() + 3_600_000,
         },
       );
+      audited.push(await store.appendAudit({ kind: 'sign-in', accountId, detail: { provider: 'dev' } }));
     }
     await store.close();
     before = await seen();
@@ -140,6 +142,7 @@ test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie an
   assert.match(JSON.stringify(before.cookie.me), /"access_token":"access-ann@example\.com"/);
   assert.match(JSON.stringify(before.token.me), /"refresh_token":"refresh-bob@example\.com"/);
 
+  audited.reverse();
   const postgres = await postgresStore();
   const back = `sqlite:${join(dir, 'back', 'signonce.db')}`;
   for (const [from, to] of [
@@ -157,6 +160,14 @@ test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie an
     } finally {
       await gateway.close();
     }
+  }
+  // The audit log came through with its ids, and appending goes on after them.
+  const copiedBack = await openStore(back, { keyring: new Keyring([key]) });
+  try {
+    assert.deepEqual(await copiedBack.listAudit({ limit: 10 }), audited);
+    assert.ok((await copiedBack.appendAudit({ kind: 'sign-out' })).id > audited[0]!.id);
+  } finally {
+    await copiedBack.close();
   }
 });
 

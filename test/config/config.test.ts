@@ -87,6 +87,7 @@ test('a minimal file gets every default', () => {
     },
     tokenStore: { keepOnLogout: false },
     housekeeping: { interval: 600_000 },
+    audit: { retention: 90 * 86_400_000 },
     accounts: { linkByVerifiedEmail: [] },
     groups: { refreshAfter: 600_000, maxAge: 3_600_000 },
     externalIssuers: [],
@@ -107,6 +108,24 @@ test('a minimal file gets every default', () => {
     devMode: false,
     log: { level: 'info' },
   });
+});
+
+test('audit.retention: a day or longer; shorter, zero and non-durations are refused', () => {
+  assert.deepEqual(parseConfig(`${BASE}audit: { retention: 1d }\n`, 'test.yaml', env).audit, { retention: 86_400_000 });
+  assert.deepEqual(parseConfig(`${BASE}audit: { retention: 400d }\n`, 'test.yaml', env).audit, {
+    retention: 400 * 86_400_000,
+  });
+  const tooShort = 'audit.retention: must be at least 1d: the audit log keeps events a day or longer';
+  for (const retention of ['23h59m59s', '0', 'off'])
+    assert.deepEqual(
+      problems(`${BASE}audit: { retention: ${retention} }\n`),
+      [
+        retention === 'off'
+          ? 'audit.retention: "off" is not a duration like 500ms, 90s, 30m, 8h, 2d or 1h30m'
+          : tooShort,
+      ],
+      retention,
+    );
 });
 
 test("examples/signonce.yaml (the contract's example configuration) passes `signonce check` as it is", async () => {
@@ -607,7 +626,7 @@ test('signonce check: exit 0 with a summary on a good file, exit 2 with every pr
       failed.stderr,
       [
         `${bad}: 3 problems`,
-        '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, housekeeping, accounts, groups, providers, apps, externalIssuers, clients, trustedProxies, limits, rateLimits, metrics, devMode, log)',
+        '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, housekeeping, audit, accounts, groups, providers, apps, externalIssuers, clients, trustedProxies, limits, rateLimits, metrics, devMode, log)',
         '  publicUrl: "ftp://x" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)',
         '  secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)',
         '',

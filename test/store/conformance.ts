@@ -11,6 +11,7 @@ import { Keyring, SealedValueError, generateKey } from '../../src/crypto/keyring
 import {
   IdentityConflictError,
   LastIdentityError,
+  AUDIT_TEXT_MAX,
   StoreUnavailableError,
   UsernameTakenError,
   openStore,
@@ -42,6 +43,7 @@ export interface StoreHarness {
 const execFileAsync = promisify(execFile);
 const child = (name: string) => fileURLToPath(new URL(`./support/${name}`, import.meta.url));
 const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 
 export function storeConformance(harness: StoreHarness): void {
   describe(`Store conformance: ${harness.name}`, { skip: harness.skip }, () => {
@@ -699,6 +701,7 @@ export function storeConformance(harness: StoreHarness): void {
           oidcArtifacts: 0,
           signInFailures: 0,
           seenTokens: 0,
+          auditEvents: 0,
         });
       });
 
@@ -820,6 +823,113 @@ export function storeConformance(harness: StoreHarness): void {
           );
           assert.equal(results.filter(Boolean).length, 1);
         }
+      });
+    });
+
+    describe('audit log', () => {
+      test('an appended event comes back as written, at the store time, with an increasing id', async () => {
+        const everyField = {
+          kind: 'sign-in',
+          outcome: 'ok',
+          accountId: 'audit-ann',
+          actor: 'audit-ann',
+          app: 'wiki',
+          address: '203.0.113.7',
+          userAgent: 'Mozilla/5.0',
+          requestId: 'req-1',
+          detail: { provider: 'google', nested: [1, 'two', { three: null }], unicode: 'ü😀' },
+        };
+        const first = await store.appendAudit(everyField);
+        assert.equal(first.at, clock);
+        clock += 1;
+        const second = await store.appendAudit({ kind: 'key-rotated', actor: 'cli' });
+        assert.ok(second.id > first.id, 'ids increase in the order of appending');
+        const listed = await store.listAudit({ limit: 2 });
+        assert.deepEqual(listed, [
+          { id: second.id, at: clock, kind: 'key-rotated', actor: 'cli' },
+          { id: first.id, at: clock - 1, ...everyField },
+        ]);
+      });
+
+      test('concurrent appends each get their own id', async () => {
+        const events = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            store.appendAudit({ kind: 'admin-action', accountId: `audit-many-${i}` }),
+          ),
+        );
+        assert.equal(new Set(events.map((e) => e.id)).size, 20);
+      });
+
+      test('listAudit: each filter, newest first, a limit and an id cursor that pages through all', async () => {
+        clock += 1;
+        const start = clock;
+        const kinds = ['sign-in', 'sign-in-failed', 'sign-out', 'link', 'access-refused'];
+        for (const [i, kind] of kinds.entries()) {
+          clock = start + i * 1000;
+          await store.appendAudit({ kind, accountId: i % 2 ? 'audit-bob' : 'audit-cy' });
+        }
+        const of = async (query: Omit<Parameters<Store['listAudit']>[0], 'limit'>, limit = 100) =>
+          (await store.listAudit({ limit, ...query }))
+            .filter((e) => e.accountId === 'audit-bob' || e.accountId === 'audit-cy')
+            .map((e) => e.kind);
+        assert.deepEqual(await of({ since: start }), [...kinds].reverse(), 'newest first');
+        assert.deepEqual(
+          await of({ since: start + 1000, until: start + 3000 }),
+          ['sign-out', 'sign-in-failed'],
+          'since inclusive, until exclusive',
+        );
+        assert.deepEqual(await of({ accountId: 'audit-bob' }), ['link', 'sign-in-failed']);
+        assert.deepEqual(await of({ since: start, kinds: ['sign-in', 'link'] }), ['link', 'sign-in']);
+        assert.deepEqual(await of({ accountId: 'audit-cy', kinds: ['sign-out', 'link'] }), ['sign-out']);
+        assert.deepEqual(await of({ since: start + 5000 }), []);
+        assert.deepEqual(await of({ since: start }, 2), ['access-refused', 'link'], 'limit keeps the newest');
+        const paged: string[] = [];
+        for (let before: number | undefined; ; ) {
+          const page = await store.listAudit({ since: start, limit: 2, before });
+          paged.push(...page.map((e) => e.kind));
+          if (page.length < 2) break;
+          before = page.at(-1)!.id;
+        }
+        assert.deepEqual(paged, [...kinds].reverse(), 'every event once, in order, page after page');
+      });
+
+      test('text fields are cut to their cap (whole characters); an oversized detail is refused', async () => {
+        const long = '😀'.repeat(AUDIT_TEXT_MAX + 10);
+        const event = await store.appendAudit({
+          kind: 'sign-in',
+          accountId: 'audit-long',
+          userAgent: long,
+          address: long,
+        });
+        const [stored] = await store.listAudit({ accountId: 'audit-long', limit: 1 });
+        assert.deepEqual(stored, event);
+        assert.equal(stored!.userAgent, '😀'.repeat(AUDIT_TEXT_MAX));
+        assert.equal(stored!.address, '😀'.repeat(AUDIT_TEXT_MAX));
+        await assert.rejects(
+          store.appendAudit({ kind: 'sign-in', accountId: 'audit-long', detail: { blob: 'x'.repeat(5000) } }),
+          {
+            name: 'RangeError',
+            message: /detail of an audit event of kind sign-in is \d+ characters once serialised, more than 4096/,
+          },
+        );
+        assert.equal((await store.listAudit({ accountId: 'audit-long', limit: 10 })).length, 1, 'nothing written');
+      });
+
+      test('retention: purgeExpired deletes events older than auditMs only, and none without it', async () => {
+        clock += DAY;
+        const old = await store.appendAudit({ kind: 'sign-out', accountId: 'audit-kept' });
+        clock += 1000;
+        const young = await store.appendAudit({ kind: 'sign-in', accountId: 'audit-kept' });
+        assert.equal((await store.purgeExpired()).auditEvents, 0);
+        assert.ok((await store.purgeExpired({ auditMs: 1000 })).auditEvents >= 1, 'the events of earlier tests went');
+        assert.deepEqual(
+          (await store.listAudit({ accountId: 'audit-kept', limit: 10 })).map((e) => e.id),
+          [young.id, old.id],
+          'one exactly auditMs old stays',
+        );
+        clock += 1;
+        assert.equal((await store.purgeExpired({ auditMs: 1000 })).auditEvents, 1);
+        assert.deepEqual(await store.listAudit({ limit: 10 }), [young]);
       });
     });
 

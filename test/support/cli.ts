@@ -1,6 +1,10 @@
 // Running the real `signonce` command (bin/signonce.js over the build in dist/) as a child process.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { generateKey } from '../../src/crypto/keyring.ts';
+import { tempDir } from './tmp.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/signonce.js', import.meta.url));
 
@@ -62,4 +66,23 @@ export function start(args: string[], env: NodeJS.ProcessEnv = {}): Running {
 
 export function runCli(args: string[], env?: NodeJS.ProcessEnv): Promise<Finished> {
   return start(args, env).finished;
+}
+
+/**
+ * A fresh folder holding `signonce.yaml` on a SQLite store beside it (plus `lines`), its key in
+ * `env.TEST_KEY`: for commands that work on a store. `remove` deletes the folder.
+ */
+export async function sqliteConfigured(lines: readonly string[] = []) {
+  const { dir, remove } = await tempDir();
+  const file = join(dir, 'signonce.yaml');
+  await writeFile(
+    file,
+    [
+      'publicUrl: http://auth.localhost:8080',
+      'store: sqlite:./signonce.db',
+      'secrets: { encryptionKeys: ["${TEST_KEY}"] }',
+      ...lines,
+    ].join('\n'),
+  );
+  return { dir, file, env: { TEST_KEY: generateKey() }, storeUrl: `sqlite:${join(dir, 'signonce.db')}`, remove };
 }
