@@ -1,9 +1,9 @@
 // `signonce snippet nginx|caddy|traefik|envoy --app ID`: the configuration of a proxy of the
 // operator's in front of a forward-auth app (docs/forward-auth.md), from the app's config.
-import { ConfigError, loadConfig, resolveConfigPath, type Config } from '../config/index.ts';
+import type { Config } from '../config/index.ts';
 import { identityHeaderNames } from '../session/principal.ts';
 import { PROXY_KINDS, proxySnippet, type ProxyKind } from './proxy-snippets.ts';
-import { parseCommandLine, reportConfigError, usageError } from './usage.ts';
+import { parseCommandLine, usageError, withConfig } from './usage.ts';
 
 export const usage = [
   'signonce snippet nginx|caddy|traefik|envoy --app ID [--config FILE] [--upstream URL] [--signonce URL] [--listen PORT]',
@@ -30,7 +30,8 @@ export async function run(argv: string[]): Promise<number> {
   const [kind, ...extra] = positionals;
   if (!PROXY_KINDS.includes(kind as ProxyKind) || extra.length)
     return usageError(usage, `name one proxy: ${PROXY_KINDS.join(', ')}`);
-  if (!values.app) return usageError(usage, '--app ID is required');
+  const appId = values.app;
+  if (!appId) return usageError(usage, '--app ID is required');
   for (const option of ['upstream', 'signonce'] as const)
     if (values[option] !== undefined && !httpUrl(values[option]))
       return usageError(usage, `--${option} ${JSON.stringify(values[option])} is not an http(s) URL`);
@@ -38,24 +39,19 @@ export async function run(argv: string[]): Promise<number> {
   if (!Number.isInteger(listen) || listen < 1 || listen > 65535)
     return usageError(usage, `--listen ${JSON.stringify(values.listen)} is not a port`);
 
-  let config;
-  try {
-    config = await loadConfig(resolveConfigPath(values.config, process.env));
-  } catch (error) {
-    if (error instanceof ConfigError) return reportConfigError(error);
-    throw error;
-  }
-  const snippet = snippetFor(kind as ProxyKind, config, values.app, {
-    upstream: values.upstream,
-    signonce: values.signonce,
-    listen,
+  return withConfig(values.config, async (config) => {
+    const snippet = snippetFor(kind as ProxyKind, config, appId, {
+      upstream: values.upstream,
+      signonce: values.signonce,
+      listen,
+    });
+    if ('problem' in snippet) {
+      process.stderr.write(`signonce snippet: ${snippet.problem}\n`);
+      return 2;
+    }
+    process.stdout.write(snippet.text);
+    return 0;
   });
-  if ('problem' in snippet) {
-    process.stderr.write(`signonce snippet: ${snippet.problem}\n`);
-    return 2;
-  }
-  process.stdout.write(snippet.text);
-  return 0;
 }
 
 /** The snippet of `kind` for the app `appId` of `config`, or what keeps it from being written. */

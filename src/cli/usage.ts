@@ -33,12 +33,12 @@ export function parseCommandLine<T extends NonNullable<ParseArgsConfig['options'
 }
 
 /**
- * Runs `use` with the configuration (--config, else $SIGNONCE_CONFIG, else ./signonce.yaml) and its
- * store, closed afterwards; a configuration that cannot be used is reported (exit 2).
+ * Runs `use` with the configuration (--config, else $SIGNONCE_CONFIG, else ./signonce.yaml); a
+ * configuration that cannot be used is reported (exit 2).
  */
-export async function withConfiguredStore(
+export async function withConfig(
   configOption: string | undefined,
-  use: (config: Config, store: Store) => Promise<number>,
+  use: (config: Config) => Promise<number>,
 ): Promise<number> {
   let config;
   try {
@@ -47,12 +47,22 @@ export async function withConfiguredStore(
     if (error instanceof ConfigError) return reportConfigError(error);
     throw error;
   }
-  const store = await openStore(config.store, { keyring: new Keyring(config.secrets.encryptionKeys) });
-  try {
-    return await use(config, store);
-  } finally {
-    await store.close();
-  }
+  return use(config);
+}
+
+/** Runs `use` with the configuration (withConfig) and its store, closed afterwards. */
+export function withConfiguredStore(
+  configOption: string | undefined,
+  use: (config: Config, store: Store) => Promise<number>,
+): Promise<number> {
+  return withConfig(configOption, async (config) => {
+    const store = await openStore(config.store, { keyring: new Keyring(config.secrets.encryptionKeys) });
+    try {
+      return await use(config, store);
+    } finally {
+      await store.close();
+    }
+  });
 }
 
 /** Prints every problem of a config that cannot be used; returns the exit code for it. */

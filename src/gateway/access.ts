@@ -83,6 +83,17 @@ export function logRefusal(
   );
 }
 
+/**
+ * Where a browser goes to sign in to the app (its defaultProvider, else the choice of providers),
+ * then back to `url`; `prompt=login` asks the provider to authenticate anew.
+ */
+export function signInLocation(appConfig: AppConfig, url: string, prompt?: 'login'): string {
+  const path = appConfig.defaultProvider
+    ? `/.auth/login/${encodeURIComponent(appConfig.defaultProvider)}`
+    : '/.auth/login';
+  return `${path}?${prompt ? `prompt=${prompt}&` : ''}post_login_redirect_uri=${encodeURIComponent(url)}`;
+}
+
 /** `403 access_denied` of `target`: a page for browsers' navigations, JSON for everyone else. */
 export function refuseAccess(
   ctx: GatewayContext,
@@ -98,10 +109,7 @@ export function refuseAccess(
     return sendError(reply, 403, { error: 'access_denied', reason: decision.reason }, { 'cache-control': 'no-store' });
   // Signing out first, then in again with the provider asked to authenticate anew (prompt=login),
   // so its own session does not sign the same user in again.
-  const signIn = appConfig.defaultProvider
-    ? `/.auth/login/${encodeURIComponent(appConfig.defaultProvider)}`
-    : '/.auth/login';
-  const again = `${signIn}?prompt=login&post_login_redirect_uri=${encodeURIComponent(target.url)}`;
+  const again = signInLocation(appConfig, target.url, 'login');
   return page(
     reply,
     403,

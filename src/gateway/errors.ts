@@ -158,15 +158,17 @@ export const invalidToken = (reply: FastifyReply, appConfig: AppConfig, why: str
     },
   );
 
+/** Logs that a provider's keys could not be had (whose, and why), before the 503 that says nothing of it. */
+export function logKeysUnavailable(log: FastifyRequest['log'], error: IssuerUnavailable): void {
+  log.warn({ provider: error.issuer, reason: error.message }, "a provider's keys could not be fetched: answered 503");
+}
+
 /**
  * 503: a provider's token was presented and the provider's keys cannot be had now (its discovery
  * or key set unreachable): nothing is said of the token; the reason is logged.
  */
 export function keysUnavailable(request: FastifyRequest, reply: FastifyReply, error: IssuerUnavailable) {
-  request.log.warn(
-    { provider: error.issuer, reason: error.message },
-    "a provider's keys could not be fetched: answered 503",
-  );
+  logKeysUnavailable(request.log, error);
   return sendError(
     reply,
     503,

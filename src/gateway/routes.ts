@@ -18,6 +18,7 @@ import {
   NOT_PROXIED,
   NO_SUCH_AUTH_ENDPOINT,
   answerError,
+  logKeysUnavailable,
   methodNotAllowed,
   sendError,
   tooManyRequests,
@@ -137,10 +138,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
         const { refused } = admitted;
         if (refused.kind === 'access-denied') logRefusal(ctx, app.log, target.app, refused.who, refused.decision);
         if (refused.kind === 'keys-unavailable') {
-          app.log.warn(
-            { provider: refused.error.issuer, reason: refused.error.message },
-            "a provider's keys could not be fetched: WebSocket upgrade answered 503",
-          );
+          logKeysUnavailable(app.log, refused.error);
           return refuseUpgrade(socket, 503, 'Service Unavailable');
         }
         return refused.kind === 'cross-site' || refused.kind === 'access-denied'

@@ -10,7 +10,7 @@ import { isAuthenticationTokenType } from '../session/authentication-tokens.ts';
 import { bearerToken } from '../session/credentials.ts';
 import type { SignedIn } from '../session/signed-in.ts';
 import type { AccessDecision } from '../access/rules.ts';
-import { proxiedRefusal, refuseAccess, type AccessTarget } from './access.ts';
+import { proxiedRefusal, refuseAccess, signInLocation, type AccessTarget } from './access.ts';
 import type { GatewayContext } from './context.ts';
 import { CROSS_SITE_REFUSED, NOT_SIGNED_IN, invalidToken, keysUnavailable, sendError } from './errors.ts';
 import { resourceMetadataUrl } from './endpoints/protected-resource.ts';
@@ -76,14 +76,6 @@ export async function admission(
   const decision = current && proxiedRefusal(ctx, current, appConfig, target);
   if (current && decision) return { refused: { kind: 'access-denied', who: current, decision } };
   return { admitted: current };
-}
-
-/** Where a browser goes to sign in to the app, then back to `url`. */
-function signInLocation(appConfig: AppConfig, url: string): string {
-  const back = `post_login_redirect_uri=${encodeURIComponent(url)}`;
-  return appConfig.defaultProvider
-    ? `/.auth/login/${encodeURIComponent(appConfig.defaultProvider)}?${back}`
-    : `/.auth/login?${back}`;
 }
 
 /**
