@@ -15,7 +15,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['crypto', 'concurrency', 'log', 'client'],
   ['config'],
   ['store'],
-  ['providers'],
+  ['audit', 'providers'],
   ['accounts', 'refresh'],
   ['access'],
   ['session'],

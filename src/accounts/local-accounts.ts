@@ -11,7 +11,8 @@ import { SignInThrottle } from './throttle.ts';
 
 export type LocalSignIn =
   | { readonly ok: true; readonly accountId: string; readonly result: SignInResult }
-  | { readonly ok: false; readonly reason: 'invalid' }
+  /** `accountId`: the account of the username, when there is one (for the audit log; never told the client). */
+  | { readonly ok: false; readonly reason: 'invalid'; readonly accountId?: string | undefined }
   | { readonly ok: false; readonly reason: 'throttled'; readonly retryAfterMs: number };
 
 export type Registration =
@@ -73,7 +74,7 @@ export class LocalAccounts {
       return matches && credential !== undefined;
     });
     if ('retryAfterMs' in outcome) return { ok: false, reason: 'throttled', retryAfterMs: outcome.retryAfterMs };
-    if (!outcome.ok) return { ok: false, reason: 'invalid' };
+    if (!outcome.ok) return { ok: false, reason: 'invalid', accountId: credential?.accountId };
     return { ok: true, accountId: credential!.accountId, result: resultOf(username) };
   }
 

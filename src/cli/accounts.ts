@@ -3,7 +3,7 @@
 // everything of it, or disabled (no sign-in with any of its identities, signed out everywhere,
 // its OpenID grants and tokens revoked) and enabled again.
 import { setAccountDisabled } from '../accounts/accounts.ts';
-import { parseCommandLine, usageError, withConfiguredStore } from './usage.ts';
+import { auditCommand, parseCommandLine, usageError, withConfiguredStore } from './usage.ts';
 
 export const usage = [
   'signonce accounts delete|disable|enable ACCOUNT_ID [--config FILE]',
@@ -28,6 +28,11 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`no account ${accountId}\n`);
       return 1;
     }
+    await auditCommand(store, {
+      kind: action === 'delete' ? 'account-deleted' : action === 'disable' ? 'account-disabled' : 'account-enabled',
+      outcome: 'success',
+      accountId,
+    });
     process.stdout.write(
       action === 'delete'
         ? `deleted account ${accountId}: every identity, credential, token and session (signed out everywhere)\n`

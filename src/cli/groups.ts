@@ -3,7 +3,7 @@
 // account id, a local username or a verified e-mail (findAccount); a change takes effect on every
 // instance within `session.cacheTtl` (at once on PostgreSQL).
 import { findAccount } from '../accounts/lookup.ts';
-import { parseCommandLine, usageError, withConfiguredStore } from './usage.ts';
+import { auditCommand, parseCommandLine, usageError, withConfiguredStore } from './usage.ts';
 
 export const usage = [
   'signonce groups add|remove GROUP USER... | list [GROUP] [--config FILE]',
@@ -46,6 +46,13 @@ export async function run(argv: string[]): Promise<number> {
         return 2;
       }
       const distinct = new Set(accountIds).size;
+      for (const accountId of new Set(accountIds))
+        await auditCommand(store, {
+          kind: action === 'add' ? 'group-added' : 'group-removed',
+          outcome: 'success',
+          accountId,
+          detail: { group },
+        });
       if (action === 'add') {
         const added = await store.addGroupMembers(group!, accountIds);
         process.stdout.write(

@@ -6,7 +6,7 @@ import { Keyring, generateKey } from '../crypto/keyring.ts';
 import type { KeyUsage, ResealPosition } from '../store/index.ts';
 import { SIGNING_ALGORITHMS, type SigningAlgorithm } from '../crypto/signing-keys.ts';
 import { rotateSigningKey } from '../session/authentication-tokens.ts';
-import { parseOptions, usageError, withConfiguredStore } from './usage.ts';
+import { auditCommand, parseOptions, usageError, withConfiguredStore } from './usage.ts';
 
 export const usage = [
   'signonce keys generate    print a new random 256-bit key (base64url) for secrets.encryptionKeys',
@@ -36,6 +36,11 @@ async function rotateSigning(argv: string[]): Promise<number> {
     );
   return withConfiguredStore(options.config, async (config, store) => {
     const { added, retired } = await rotateSigningKey(store, algorithm);
+    await auditCommand(store, {
+      kind: 'key-rotated',
+      outcome: 'success',
+      detail: { key: 'signing', added: added.kid, alg: added.alg, retired: retired.map((key) => key.kid) },
+    });
     const until = new Date(
       Date.now() + config.session.lifetime + config.session.tokenRefreshExtensionHours * 3_600_000,
     ).toISOString();
@@ -132,6 +137,11 @@ async function rotate(argv: string[]): Promise<number> {
       if (process.stderr.isTTY) process.stderr.write(`\rre-sealed ${done} of ${total}`);
     } while (position);
     process.stderr.write(`${process.stderr.isTTY ? '\n' : ''}re-sealed ${done} value(s)\n`);
+    await auditCommand(store, {
+      kind: 'key-rotated',
+      outcome: 'success',
+      detail: { key: 'encryption', sealedUnder: keyIds[0], resealed: done },
+    });
     process.stdout.write(describeUsage(await store.keyUsage(), keyIds, Date.now()));
     return 0;
   });

@@ -1,4 +1,6 @@
+import { userInfo } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { AuditLog, type AuditRecord } from '../audit/audit-log.ts';
 import { ConfigError, loadConfig, resolveConfigPath, type Config } from '../config/index.ts';
 import { Keyring } from '../crypto/keyring.ts';
 import { openStore, type Store } from '../store/index.ts';
@@ -69,4 +71,30 @@ export function withConfiguredStore(
 export function reportConfigError(error: ConfigError): number {
   process.stderr.write(`${error.message}\n`);
   return 2;
+}
+
+/** The operating-system user running the command, when the system can name them. */
+function osUser(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Audits what an operator's command changed: actor `cli`, the operating-system user in
+ * `detail.osUser`, the command line's words (never a password: those come from standard input).
+ */
+export function auditCommand(
+  store: Store,
+  event: Omit<AuditRecord, 'actor' | 'userAgent'> & { readonly detail?: Record<string, unknown> },
+): Promise<unknown> {
+  const log = { error: (_details: object, message: string) => process.stderr.write(`${message}\n`) };
+  return new AuditLog(store, log).record({
+    ...event,
+    actor: 'cli',
+    userAgent: `signonce ${process.argv.slice(2, 4).join(' ')}`,
+    detail: { ...event.detail, osUser: osUser() },
+  });
 }

@@ -4,7 +4,8 @@
 import { passwordProviderNamed } from '../providers/password.ts';
 import { LocalAccounts } from '../accounts/local-accounts.ts';
 import { normaliseUsername } from '../accounts/passwords.ts';
-import { parseCommandLine, usageError, withConfiguredStore } from './usage.ts';
+import type { AuditKind } from '../audit/audit-log.ts';
+import { auditCommand, parseCommandLine, usageError, withConfiguredStore } from './usage.ts';
 
 export const usage = [
   'signonce users add|set-password|disable|enable|delete USERNAME [--config FILE] [--provider ID]',
@@ -61,7 +62,16 @@ export async function run(argv: string[]): Promise<number> {
     );
     if (typeof provider === 'string') return usageError(usage, `--provider: ${provider}`);
     const accounts = new LocalAccounts(store);
-    const done = (ok: boolean, message: string) => {
+    // Read before the change: a deleted user's account is gone after it.
+    const existing = await store.getPasswordCredential(provider.id, normaliseUsername(username)!);
+    const done = async (ok: boolean, message: string, audit?: { kind: AuditKind; accountId?: string }) => {
+      if (ok && audit)
+        await auditCommand(store, {
+          kind: audit.kind,
+          outcome: 'success',
+          accountId: audit.accountId ?? existing?.accountId,
+          detail: { provider: provider.id, username: normaliseUsername(username) },
+        });
       (ok ? process.stdout : process.stderr).write(`${message}\n`);
       return ok ? 0 : 1;
     };
@@ -74,7 +84,10 @@ export async function run(argv: string[]): Promise<number> {
           provider.minLength,
         );
         return registered.ok
-          ? done(true, `added ${normaliseUsername(username)} at ${provider.id} (account ${registered.accountId})`)
+          ? done(true, `added ${normaliseUsername(username)} at ${provider.id} (account ${registered.accountId})`, {
+              kind: 'user-created',
+              accountId: registered.accountId,
+            })
           : done(false, registered.problem);
       }
       case 'set-password': {
@@ -84,7 +97,9 @@ export async function run(argv: string[]): Promise<number> {
           await readPassword(`New password for ${username}: `),
           provider.minLength,
         );
-        return problem ? done(false, problem) : done(true, `password of ${normaliseUsername(username)} set`);
+        return problem
+          ? done(false, problem)
+          : done(true, `password of ${normaliseUsername(username)} set`, { kind: 'password-changed' });
       }
       case 'disable':
       case 'enable': {
@@ -93,13 +108,16 @@ export async function run(argv: string[]): Promise<number> {
           ? done(
               true,
               `${normaliseUsername(username)} ${action}d${action === 'disable' ? ' (the whole account, with every identity: signed out everywhere, its OpenID grants and tokens revoked)' : ''}`,
+              { kind: action === 'disable' ? 'account-disabled' : 'account-enabled' },
             )
           : done(false, `no user "${username}" at ${provider.id}`);
       }
       case 'delete': {
         const found = await accounts.delete(provider.id, username);
         return found
-          ? done(true, `deleted the account of ${normaliseUsername(username)}: every identity, token and session`)
+          ? done(true, `deleted the account of ${normaliseUsername(username)}: every identity, token and session`, {
+              kind: 'account-deleted',
+            })
           : done(false, `no user "${username}" at ${provider.id}`);
       }
     }

@@ -5,8 +5,10 @@
 // callers. Every refusal is logged with the app, the rule and the account (never a token).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { decide, type AccessDecision } from '../access/rules.ts';
+import type { AuditOrigin } from '../audit/audit-log.ts';
 import type { AppConfig } from '../config/index.ts';
 import type { Identified, SignedIn } from '../session/signed-in.ts';
+import { auditOrigin } from './audit.ts';
 import type { GatewayContext } from './context.ts';
 import { sendError } from './errors.ts';
 import { isNavigation, page } from './http.ts';
@@ -65,10 +67,15 @@ export async function refusedAtEndpoint(
   return decision.allowed ? undefined : refuseAccess(ctx, request, reply, appConfig, request, who, decision);
 }
 
-/** Logs a refusal with the rule that decided (its place in the config: `access[2]`), never a token. */
-export function logRefusal(
+/**
+ * Logs a refusal with the rule that decided (its place in the config: `access[2]`), never a token,
+ * and audits it (at most once a minute per subject, app and reason: a client retrying cannot fill
+ * the audit log).
+ */
+export function refusalHappened(
   ctx: GatewayContext,
   log: FastifyRequest['log'],
+  origin: AuditOrigin,
   appConfig: AppConfig,
   who: Identified | SignedIn,
   decision: AccessDecision,
@@ -80,6 +87,17 @@ export function logRefusal(
   log.info(
     { app: appConfig.id, rule, account, application, provider: who.user.provider, reason: decision.reason },
     `access to ${appConfig.id} refused`,
+  );
+  ctx.audit.recordRepeated(
+    `access-refused\n${account ?? ''}\n${application ?? ''}\n${appConfig.id}\n${decision.reason}`,
+    {
+      kind: 'access-refused',
+      outcome: 'refused',
+      accountId: account,
+      app: appConfig.id,
+      ...origin,
+      detail: { rule, application, provider: who.user.provider, reason: decision.reason },
+    },
   );
 }
 
@@ -104,7 +122,7 @@ export function refuseAccess(
   who: Identified | SignedIn,
   decision: AccessDecision,
 ) {
-  logRefusal(ctx, request.log, appConfig, who, decision);
+  refusalHappened(ctx, request.log, auditOrigin(ctx, request), appConfig, who, decision);
   if (!isNavigation(request))
     return sendError(reply, 403, { error: 'access_denied', reason: decision.reason }, { 'cache-control': 'no-store' });
   // Signing out first, then in again with the provider asked to authenticate anew (prompt=login),

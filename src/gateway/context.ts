@@ -8,6 +8,7 @@ import type { Provider } from '../providers/index.ts';
 import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
 import type { Store } from '../store/index.ts';
 import { AccessControl } from '../access/control.ts';
+import { AuditLog } from '../audit/audit-log.ts';
 import { MembershipReader } from '../access/memberships.ts';
 import { Accounts } from '../accounts/accounts.ts';
 import { LocalAccounts } from '../accounts/local-accounts.ts';
@@ -65,6 +66,8 @@ export interface GatewayContext extends GatewayDeps {
   /** Local (password) accounts: one per gateway, so attempts at a username are throttled as one. */
   readonly localAccounts: LocalAccounts;
   readonly log: FastifyBaseLogger;
+  /** The audit log (src/audit); gateway/audit.ts adds each request's origin. */
+  readonly audit: AuditLog;
   /** The providers an app's sign-in offers (`apps[].providers`; every one when absent), in config order. */
   signInProviders(appConfig: AppConfig): Provider[];
   /** The provider `id` if the app's sign-in offers it. */
@@ -91,12 +94,23 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
   const publicUrl = new URL(deps.config.publicUrl);
   const fromTrustedProxy = trustedProxyMatcher(deps.config.trustedProxies);
   const metrics = deps.metrics ?? new GatewayMetrics();
+  const audit = new AuditLog(deps.store, log);
   // Grants asked of providers per (account, provider, resource), whoever asks (src/refresh).
   const refreshGrants = limiter(deps.config.rateLimits.refresh.providerGrants);
   const refresher = new TokenRefresher(
     deps.store,
     undefined,
-    (provider, outcome) => metrics.refreshes.inc({ provider, outcome }),
+    ({ accountId, provider, resource }, outcome, reason) => {
+      metrics.refreshes.inc({ provider, outcome });
+      if (outcome !== 'ok')
+        audit.recordRepeated(`refresh-failed\n${accountId}\n${provider}\n${resource}\n${outcome}`, {
+          kind: 'refresh-failed',
+          outcome,
+          accountId,
+          actor: 'system',
+          detail: { provider, resource: resource || undefined, reason },
+        });
+    },
     (key) => refreshGrants.take(key),
   );
   const accounts = new Accounts(deps.store, deps.config);
@@ -138,6 +152,7 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     accounts,
     localAccounts: new LocalAccounts(deps.store),
     log,
+    audit,
     signInProviders: (appConfig) =>
       [...deps.providers.values()].filter((p) => !appConfig.providers || appConfig.providers.includes(p.id)),
     signInProvider: (appConfig, id) =>

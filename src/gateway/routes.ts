@@ -32,7 +32,9 @@ import { tokenRoutes } from './endpoints/tokens.ts';
 import { announcesBody, refuseUpgrade, tunnel } from './websocket.ts';
 import { VERIFY_PATH } from './rules/forward-auth.ts';
 import { admission, headersToApp, toApp } from './to-app.ts';
-import { logRefusal } from './access.ts';
+import { refusalHappened } from './access.ts';
+import { rawAuditOrigin, recordAudit } from './audit.ts';
+import { AccountDisabledError } from '../accounts/accounts.ts';
 import { routes, type Call, type Endpoints, type HostKind, type RateLimitClass } from './route-table.ts';
 
 export type { GatewayDeps } from './context.ts';
@@ -65,13 +67,15 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
   });
   app.addHook('preClose', async () => proxy.stopping());
   app.addHook('onClose', () => proxy.close());
+  // Events still being appended are written before the store closes (gateway.ts closes it after).
+  app.addHook('onClose', () => ctx.audit.settled());
 
   // Bodies of proxied requests are streamed to the upstream, never parsed here.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
   // The OpenID Provider and sign-out each end what the other keeps: single logout both ways.
-  const oidc = oidcRoutes(ctx, (session) => signOut.endSession(session));
+  const oidc = oidcRoutes(ctx, (session) => signOut.endSession(session, { app: 'oidc' }));
   const signOut = signOutRoutes(ctx, oidc?.endAccountSessions);
   const endpoints: Endpoints = {
     ctx,
@@ -133,10 +137,12 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       const { upstream, mode } = target.app;
       if (upstream === undefined || mode === 'forwardAuth') return refuseUpgrade(socket, 404, 'Not Found');
       const url = raw.url ?? '/';
+      const requestId = requestIdOf(raw, fromTrustedProxy);
       const admitted = await admission(ctx, raw, target.app, target.host, { url, method: raw.method ?? 'GET' });
       if ('refused' in admitted) {
         const { refused } = admitted;
-        if (refused.kind === 'access-denied') logRefusal(ctx, app.log, target.app, refused.who, refused.decision);
+        if (refused.kind === 'access-denied')
+          refusalHappened(ctx, app.log, rawAuditOrigin(ctx, raw, requestId), target.app, refused.who, refused.decision);
         if (refused.kind === 'keys-unavailable') {
           logKeysUnavailable(app.log, refused.error);
           return refuseUpgrade(socket, 503, 'Service Unavailable');
@@ -146,7 +152,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
           : refuseUpgrade(socket, 401, 'Unauthorized');
       }
       const current = admitted.admitted;
-      const headers = headersToApp(ctx, raw, requestIdOf(raw, fromTrustedProxy), target.host, current, true);
+      const headers = headersToApp(ctx, raw, requestId, target.host, current, true);
       tunnel(upstream, raw, headers, socket, head, (error) =>
         app.log.warn({ err: error, app: target.app.id }, 'WebSocket upstream failed'),
       );
@@ -185,6 +191,14 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
       if (!found.route) return methodNotAllowed(reply, found.allow);
       return await found.route.handler(endpoints, { request, reply, target, params: found.params });
     } catch (error) {
+      // Whichever way of signing in found the account disabled, the refusal is audited here, once.
+      if (error instanceof AccountDisabledError)
+        await recordAudit(ctx, request, {
+          kind: 'sign-in',
+          outcome: 'refused',
+          accountId: error.accountId,
+          detail: { reason: 'the account is disabled' },
+        });
       return answerError(request, reply, error);
     }
   });

@@ -105,24 +105,30 @@ export function grantDecision(
   return 'wait';
 }
 
+/**
+ * Told of a refresh grant asked of `ref`'s provider (`ref.resource`: the target's key, '' for the
+ * sign-in's own tokens) and how it ended; `reason`: the provider's words when it failed (never a token).
+ */
+export type RefreshAsked = (ref: TokenRef, outcome: 'ok' | RefreshFailure, reason?: string) => void;
+
 export class TokenRefresher {
   readonly #store: Store;
   readonly #now: () => number;
   readonly #inFlight = new Map<string, Promise<StoredTokens>>();
   readonly #failedUntil = new Map<string, number>();
 
-  readonly #asked: (provider: string, outcome: 'ok' | RefreshFailure) => void;
+  readonly #asked: RefreshAsked;
   readonly #grantWait: (key: string) => number;
 
   /**
-   * `asked`: told of every refresh grant asked of a provider, and its outcome (metrics).
+   * `asked`: told of every refresh grant asked of a provider, and its outcome (metrics, audit).
    * `grantWait`: takes one grant for a key of (account, provider, resource) from the grant limit,
    * answering 0, or how many milliseconds until one may be taken (a RateLimiter's `take`).
    */
   constructor(
     store: Store,
     now: () => number = () => Date.now(),
-    asked: (provider: string, outcome: 'ok' | RefreshFailure) => void = () => undefined,
+    asked: RefreshAsked = () => undefined,
     grantWait: (key: string) => number = () => 0,
   ) {
     this.#store = store;
@@ -254,15 +260,16 @@ export class TokenRefresher {
       if (!current?.tokens.refreshToken)
         throw new RefreshError('no-refresh-token', 'no refresh token is stored for this sign-in');
       const ask = async (target?: ResourceTarget) => {
+        const asked = target ? { ...ref, resource: target.key } : ref;
         try {
           const fresh = await provider.refresh!(current.tokens, target);
-          this.#asked(provider.id, 'ok');
+          this.#asked(asked, 'ok');
           // A new ID token must never sign in through POST /.auth/login (src/providers/single-use.ts).
           await rememberReceived(this.#store, fresh, this.#now());
           return fresh;
         } catch (error) {
-          const kind = ProviderError.from(error).kind;
-          this.#asked(provider.id, kind === 'denied' ? 'refused' : kind);
+          const failure = ProviderError.from(error);
+          this.#asked(asked, failure.kind === 'denied' ? 'refused' : failure.kind, failure.message);
           throw error;
         }
       };

@@ -1,7 +1,7 @@
 // What an app learns about the signed-in user, in Easy Auth's shapes: the X-MS-CLIENT-PRINCIPAL*
 // and X-MS-TOKEN-* headers, and the /.auth/me entries.
 import { NAME_CLAIM_TYPE, ROLE_CLAIM_TYPE, type Claim } from '../providers/index.ts';
-import type { StoredTokens } from '../store/index.ts';
+import type { Session, StoredTokens } from '../store/index.ts';
 
 /** What a session remembers of its sign-in (sealed with the session). */
 export interface SignedInIdentity {
@@ -16,6 +16,13 @@ export interface SignedInIdentity {
  * string's characters as Latin-1 bytes), with control characters, which no field value may hold
  * (RFC 9110 section 5.5), replaced by U+FFFD. Without it, a user named "Łukasz" could use no app.
  */
+/**
+ * The identity a session was signed in with: the third-party token's (`via`, gateway/endpoints/external.ts),
+ * else its user's; undefined for a session of no identity.
+ */
+export const signedInWith = (session: Pick<Session, 'data'>) =>
+  (session.data.via ?? session.data.user) as Pick<SignedInIdentity, 'provider' | 'subject'> | undefined;
+
 export function utf8HeaderValue(text: string): string {
   return Buffer.from(text.replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, '\ufffd'), 'utf8').toString('latin1');
 }

@@ -144,7 +144,7 @@ export interface PurgeCounts {
 
 /** What an audit event records (see `Store.appendAudit`): never a secret or a token. */
 export interface NewAuditEvent {
-  /** e.g. sign-in, sign-in-failed, sign-out, link, unlink, access-refused, refresh-failed, key-rotated, admin-action, account-action. */
+  /** What happened: the kinds SignOnce records are src/audit's AuditKind (README, "Audit log"). */
   readonly kind: string;
   readonly outcome?: string | undefined;
   readonly accountId?: string | undefined;

@@ -1,11 +1,12 @@
 // `signonce audit` through the real command (dist/), on a real SQLite store.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { auditTable, limitOf, sinceOf } from '../../src/cli/audit.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
-import { openStore } from '../../src/store/index.ts';
-import { runCli, sqliteConfigured } from '../support/cli.ts';
+import { openStore, type AuditEvent } from '../../src/store/index.ts';
+import { runCli, sqliteConfigured, start } from '../support/cli.ts';
 
 const NOW = Date.parse('2026-12-06T12:00:00Z');
 const HOUR = 3_600_000;
@@ -136,4 +137,60 @@ test('signonce audit: a table or JSON lines, newest first, filtered by time, acc
   }
   const badConfig = await runCli(['audit', '--config', join(dir, 'missing.yaml')], env);
   assert.equal(badConfig.code, 2);
+});
+
+test("what operators' commands change is audited: actor cli, the command, the OS user; never a password", async () => {
+  const { file, env, storeUrl, remove } = await sqliteConfigured(['providers: [{ id: local, type: password }]']);
+  after(remove);
+  const PASSWORD = 'a long and unusual passphrase';
+  const users = async (...args: string[]) => {
+    const running = start(['users', ...args, '--config', file], env);
+    running.child.stdin.end(`${PASSWORD}\n`);
+    const done = await running.finished;
+    assert.equal(done.code, 0, done.stderr);
+  };
+  const command = async (...args: string[]) => {
+    const done = await runCli([...args, '--config', file], env);
+    assert.equal(done.code, 0, done.stderr);
+  };
+  await users('add', 'Dana');
+  const store = await openStore(storeUrl, { keyring: new Keyring([env.TEST_KEY]) });
+  const dana = (await store.getPasswordCredential('local', 'dana'))!.accountId;
+  await store.close();
+  await users('set-password', 'dana');
+  await command('groups', 'add', 'ops', 'dana');
+  await command('groups', 'remove', 'ops', 'dana');
+  await command('accounts', 'disable', dana);
+  await command('accounts', 'enable', dana);
+  await command('keys', 'rotate-signing');
+  await command('keys', 'rotate');
+  await users('delete', 'dana');
+
+  const listed = await runCli(['audit', '--json', '--config', file], env);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.doesNotMatch(listed.stdout, /passphrase/, 'never a password');
+  const events = listed.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as AuditEvent)
+    .reverse();
+  assert.deepEqual(
+    events.map((e) => [e.kind, e.accountId === dana ? 'dana' : e.accountId, e.actor, e.userAgent]),
+    [
+      ['user-created', 'dana', 'cli', 'signonce users add'],
+      ['password-changed', 'dana', 'cli', 'signonce users set-password'],
+      ['group-added', 'dana', 'cli', 'signonce groups add'],
+      ['group-removed', 'dana', 'cli', 'signonce groups remove'],
+      ['account-disabled', 'dana', 'cli', 'signonce accounts disable'],
+      ['account-enabled', 'dana', 'cli', 'signonce accounts enable'],
+      ['key-rotated', undefined, 'cli', 'signonce keys rotate-signing'],
+      ['key-rotated', undefined, 'cli', 'signonce keys rotate'],
+      ['account-deleted', 'dana', 'cli', 'signonce users delete'],
+    ],
+  );
+  assert.ok(events.every((e) => e.outcome === 'success'));
+  assert.deepEqual(events[2]!.detail, { group: 'ops', osUser: userInfo().username });
+  assert.deepEqual(events[0]!.detail, { provider: 'local', username: 'dana', osUser: userInfo().username });
+  assert.deepEqual(Object.keys(events[6]!.detail as object).sort(), ['added', 'alg', 'key', 'osUser', 'retired']);
+  assert.equal((events[7]!.detail as { key: string }).key, 'encryption');
 });

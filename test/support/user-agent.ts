@@ -45,6 +45,8 @@ export class UserAgent {
    * a port on 127.0.0.1; the URL's host is sent as `Host`.
    */
   via: ((url: URL) => number) | undefined;
+  /** Sent as `User-Agent` with every request (none when undefined). */
+  userAgent: string | undefined;
 
   cookieHeader(url: URL): string | undefined {
     const cookies = this.jar.get(url.host);
@@ -87,6 +89,7 @@ export class UserAgent {
         'sec-fetch-mode': 'navigate',
         ...(this.via ? { host: url.host } : {}),
         ...(cookie ? { cookie } : {}),
+        ...(this.userAgent ? { 'user-agent': this.userAgent } : {}),
         ...init.headers,
       },
     });

@@ -4,9 +4,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
 import type { IdentityProfile } from '../../accounts/accounts.ts';
-import { meEntry, type SignedInIdentity } from '../../session/principal.ts';
+import { meEntry, signedInWith, type SignedInIdentity } from '../../session/principal.ts';
 import { setCookieHeader } from '../../session/cookies.ts';
-import { LastIdentityError, type Session } from '../../store/index.ts';
+import { LastIdentityError } from '../../store/index.ts';
+import { recordAudit } from '../audit.ts';
 import type { GatewayContext } from '../context.ts';
 import { crossOrigin } from '../rules/cross-origin.ts';
 import { page, queryParam } from '../http.ts';
@@ -23,10 +24,6 @@ import {
   sendError,
 } from '../errors.ts';
 import { resourceMetadataUrl } from './protected-resource.ts';
-
-/** The identity a session was signed in with: the third-party token's (`via`, external-endpoint.ts), else its user's. */
-const signedInWith = (session: Session) =>
-  (session.data.via ?? session.data.user) as Pick<SignedInIdentity, 'provider' | 'subject'> | undefined;
 
 export function accountRoutes(ctx: GatewayContext) {
   const { config, store, providers, signedIn, accounts, secure } = ctx;
@@ -144,6 +141,14 @@ export function accountRoutes(ctx: GatewayContext) {
     for (const session of ended) await store.revokeSessionByRef(session.ref);
     const signedOut = ended.some((session) => session.ref === current.session.ref);
     request.log.info({ provider: providerId, account: accountId, sessionsEnded: ended.length }, 'identity unlinked');
+    await recordAudit(ctx, request, {
+      kind: 'unlink',
+      outcome: 'success',
+      accountId,
+      actor: accountId,
+      app: appConfig.id,
+      detail: { provider: providerId, sessionsEnded: ended.length },
+    });
     if (signedOut && !current.byToken)
       reply.header('set-cookie', setCookieHeader(config.session.cookieName, '', { secure, maxAgeSeconds: 0 }));
     return reply.header('cache-control', 'no-store').send({ unlinked: providerId, signedOut });

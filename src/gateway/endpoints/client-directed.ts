@@ -4,6 +4,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
 import { ProviderError, type SignInResult } from '../../providers/index.ts';
+import { signInHappened } from '../audit.ts';
 import type { GatewayContext } from '../context.ts';
 import { sendError } from '../errors.ts';
 import { readJsonObject } from '../http.ts';
@@ -45,11 +46,19 @@ export async function clientDirectedLogin(
     result = await provider.signInWithTokens(tokens);
   } catch (error) {
     const failure = ProviderError.from(error);
-    request.log.warn(
-      { provider: provider.id, kind: failure.kind, reason: failure.message },
+    await signInHappened(
+      ctx,
+      request,
+      {
+        provider: provider.id,
+        outcome: 'failed',
+        method: 'client-directed',
+        app: appConfig.id,
+        failure: failure.kind,
+        reason: failure.message,
+      },
       'client-directed sign-in refused',
     );
-    ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'failed' });
     // Unlike a browser's sign-in (a page, sign-in.ts providerFailure), the caller is an app: JSON
     // naming the provider, 401 for tokens refused, 502 for a provider that could not say.
     return failure.kind === 'denied'
@@ -60,11 +69,18 @@ export async function clientDirectedLogin(
   // received from SignOnce, or one already used, is refused (RFC 9700 section 4.6; CWE-294).
   const used = await ctx.signInCompletion.usedBefore(result.tokens);
   if (used) {
-    request.log.warn(
-      { provider: provider.id, kind: used.kind },
+    await signInHappened(
+      ctx,
+      request,
+      {
+        provider: provider.id,
+        outcome: 'refused',
+        method: 'client-directed',
+        app: appConfig.id,
+        reason: `${used.kind} used before or received by SignOnce itself`,
+      },
       'client-directed sign-in refused: the token was used before or received by SignOnce itself',
     );
-    ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'failed' });
     return sendError(reply, 401, {
       error: 'the provider tokens are not accepted',
       reason: `${used.kind === 'id_token' ? 'id_token' : 'access_token'} already used`,
@@ -72,10 +88,17 @@ export async function clientDirectedLogin(
   }
   const { session } = await ctx.signInCompletion.establishSession(provider, result, appConfig.id);
   const authenticationToken = await ctx.authenticationTokens.issue(session, appConfig.id, provider.id);
-  request.log.info(
-    { provider: provider.id, account: session.accountId, app: appConfig.id },
+  await signInHappened(
+    ctx,
+    request,
+    {
+      provider: provider.id,
+      outcome: 'success',
+      method: 'client-directed',
+      account: session.accountId,
+      app: appConfig.id,
+    },
     'signed in (client-directed)',
   );
-  ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'success' });
   return reply.header('cache-control', 'no-store').send({ authenticationToken, user: { userId: session.accountId } });
 }

@@ -16,6 +16,7 @@ import {
 import { passwordProviderNamed } from '../../providers/index.ts';
 import type { SignedInIdentity } from '../../session/principal.ts';
 import { IdentityConflictError } from '../../store/index.ts';
+import { recordAudit, signInHappened } from '../audit.ts';
 import type { GatewayContext } from '../context.ts';
 import { crossOrigin } from '../rules/cross-origin.ts';
 import { readJsonObject } from '../http.ts';
@@ -123,8 +124,12 @@ export function externalRoutes(ctx: GatewayContext) {
         return sendAnswer(request, reply, errorAnswer(error));
       }
       if (!(error instanceof ExternalTokenRefused)) throw error;
-      request.log.info({ issuer: issuer.id, reason: error.message }, 'external token refused');
-      ctx.metrics.signIns.inc({ provider: issuer.id, outcome: 'failed' });
+      await signInHappened(
+        ctx,
+        request,
+        { provider: issuer.id, outcome: 'failed', method: 'external-token', app: appConfig.id, reason: error.message },
+        'external token refused',
+      );
       return sendAnswer(request, reply, errorAnswer(error));
     }
     secret ??= store.instanceSecret(SUBJECT_KEY_SECRET);
@@ -141,6 +146,14 @@ export function externalRoutes(ctx: GatewayContext) {
         return sendAnswer(request, reply, errorAnswer(error));
       }
       log.info({ issuer: issuer.id, account: accountId }, 'external identity linked');
+      await recordAudit(ctx, request, {
+        kind: 'link',
+        outcome: 'success',
+        accountId,
+        actor: accountId,
+        app: appConfig.id,
+        detail: { provider: identityProvider(issuer) },
+      });
     }
     const via = { provider: identityProvider(issuer), subject: key };
     const user = await userOf(accountId, { ...via, name: accountId, claims: [] });
@@ -151,8 +164,12 @@ export function externalRoutes(ctx: GatewayContext) {
       data: { user, via, app: appConfig.id },
     });
     const authenticationToken = await authenticationTokens.issue(session, appConfig.id, user.provider);
-    request.log.info({ issuer: issuer.id, account: accountId, app: appConfig.id }, 'signed in with an external token');
-    ctx.metrics.signIns.inc({ provider: issuer.id, outcome: 'success' });
+    await signInHappened(
+      ctx,
+      request,
+      { provider: issuer.id, outcome: 'success', method: 'external-token', account: accountId, app: appConfig.id },
+      'signed in with an external token',
+    );
     return reply.header('cache-control', 'no-store').send({ authenticationToken, user: { userId: accountId } });
   }
 

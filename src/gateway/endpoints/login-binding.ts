@@ -6,6 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PendingSignIn, Provider } from '../../providers/index.ts';
 import { CODE_TTL_MS, consumeCode, issueCode, type LoginRequest } from '../../session/codes.ts';
 import { readCookie, setCookieHeader } from '../../session/cookies.ts';
+import { signInHappened } from '../audit.ts';
 import type { GatewayContext } from '../context.ts';
 import { page } from '../http.ts';
 import { errorPage } from '../pages.ts';
@@ -107,11 +108,21 @@ export async function takeLogin(
     pending = undefined;
   }
   if (!login || login.provider !== provider.id || !pending) {
-    request.log.warn(
-      { provider: provider.id, known: !!login, browserBound: !!pending },
+    await signInHappened(
+      ctx,
+      request,
+      {
+        provider: provider.id,
+        outcome: 'refused',
+        method: 'provider',
+        reason: !login
+          ? 'unknown or replayed state'
+          : !pending
+            ? 'state not bound to this browser'
+            : 'state of another provider',
+      },
       'sign-in refused: unknown, replayed or foreign state',
     );
-    ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'refused' });
     return undefined;
   }
   return { login, pending };

@@ -59,7 +59,16 @@ export function oidcRoutes(ctx: GatewayContext, endSession: (session: Session) =
     signedOutPage,
     logoutHeaders: pageHeaders(postLogoutOrigins),
     onError: (error) => log.error({ err: error }, 'OpenID Provider error'),
-    onRefusal: (details) => log.info(details, `access for OpenID client ${details.client} refused`),
+    onRefusal: (details) => {
+      log.info(details, `access for OpenID client ${details.client} refused`);
+      ctx.audit.recordRepeated(`access-refused\n${details.account}\noidc:${details.client}\n${details.reason}`, {
+        kind: 'access-refused',
+        outcome: 'refused',
+        accountId: details.account,
+        app: 'oidc',
+        detail: { client: details.client, reason: details.reason },
+      });
+    },
   });
 
   const DISCOVERY = '/.well-known/openid-configuration';

@@ -5,6 +5,7 @@
 // password never says whether the user exists; guessing is throttled (429 with Retry-After).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PasswordProvider } from '../../providers/index.ts';
+import { signInHappened } from '../audit.ts';
 import type { GatewayContext } from '../context.ts';
 import { crossOrigin } from '../rules/cross-origin.ts';
 import { page, queryParam, readBody } from '../http.ts';
@@ -86,21 +87,42 @@ export function passwordRoutes(ctx: GatewayContext) {
       const registered = await local.register(provider.id, username, field('password'), provider.minLength);
       if (!registered.ok) return again(400, `${registered.problem[0]!.toUpperCase()}${registered.problem.slice(1)}.`);
       log.info({ provider: provider.id, account: registered.accountId }, 'local account registered');
-      return signedInAt(ctx, request, reply, provider, login, registered.result);
+      return signedInAt(ctx, request, reply, provider, login, registered.result, 'registration');
     }
     const address = clientAddressOf(request.raw);
     const outcome = await local.signIn(provider.id, username, field('password'), address);
-    if (outcome.ok) return signedInAt(ctx, request, reply, provider, login, outcome.result);
+    if (outcome.ok) return signedInAt(ctx, request, reply, provider, login, outcome.result, 'password');
     if (outcome.reason === 'throttled') {
       const seconds = Math.ceil(outcome.retryAfterMs / 1000);
-      request.log.warn({ provider: provider.id, retryAfterSeconds: seconds }, 'password sign-in throttled');
-      ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'throttled' });
+      await signInHappened(
+        ctx,
+        request,
+        {
+          provider: provider.id,
+          outcome: 'throttled',
+          method: 'password',
+          app: login.appId,
+          reason: `too many failed attempts: retry after ${seconds} s`,
+        },
+        'password sign-in throttled',
+      );
       return again(429, `Too many failed attempts. Try again in ${seconds} second${seconds === 1 ? '' : 's'}.`, {
         'retry-after': String(seconds),
       });
     }
-    request.log.info({ provider: provider.id }, 'password sign-in failed');
-    ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'failed' });
+    await signInHappened(
+      ctx,
+      request,
+      {
+        provider: provider.id,
+        outcome: 'failed',
+        method: 'password',
+        account: outcome.accountId,
+        app: login.appId,
+        reason: outcome.accountId ? 'wrong password' : 'unknown username',
+      },
+      'password sign-in failed',
+    );
     return again(401, 'The username or the password is not right.');
   }
 

@@ -19,6 +19,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
 import { ProviderError, type Provider, type SignInResult } from '../../providers/index.ts';
 import { consumeCode, issueCode, type LoginRequest } from '../../session/codes.ts';
+import { signedInWith } from '../../session/principal.ts';
+import { recordAudit, signInHappened, type SignInMethod } from '../audit.ts';
 import type { GatewayContext } from '../context.ts';
 import { page, queryParam, readBody, redirect } from '../http.ts';
 import { errorPage } from '../pages.ts';
@@ -95,7 +97,7 @@ export async function startLogin(
 }
 
 /** A sign-in the provider did not complete: a page saying why in words, with a way to retry. */
-function providerFailure(
+async function providerFailure(
   ctx: GatewayContext,
   request: FastifyRequest,
   reply: FastifyReply,
@@ -104,11 +106,19 @@ function providerFailure(
   error: unknown,
 ) {
   const failure = ProviderError.from(error);
-  request.log.warn(
-    { provider: provider.id, kind: failure.kind, reason: failure.message },
+  await signInHappened(
+    ctx,
+    request,
+    {
+      provider: provider.id,
+      outcome: 'failed',
+      method: 'provider',
+      app: login.appId,
+      failure: failure.kind,
+      reason: failure.message,
+    },
     'sign-in failed at the provider',
   );
-  ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'failed' });
   const message =
     failure.kind === 'denied'
       ? `${provider.displayName} did not sign you in (${failure.message}).`
@@ -142,7 +152,18 @@ export async function providerStart(
   if (ctx.appsById.get(login.appId)?.sso && login.prompt !== 'login' && !login.link) {
     const existing = await ssoSessionOf(ctx, request.headers.cookie);
     if (existing) {
-      request.log.info({ account: existing.session.accountId, app: login.appId }, 'signed in through single sign-on');
+      await signInHappened(
+        ctx,
+        request,
+        {
+          provider: signedInWith(existing.session)?.provider,
+          outcome: 'success',
+          method: 'sso',
+          account: existing.session.accountId,
+          app: login.appId,
+        },
+        'signed in through single sign-on',
+      );
       return handOff(ctx, reply, existing.secret, login);
     }
   }
@@ -200,12 +221,17 @@ export async function signedInAt(
   provider: Provider,
   login: LoginRequest,
   result: SignInResult,
+  method: SignInMethod = 'provider',
 ) {
   if (login.link) return linkIdentity(ctx, request, reply, provider, result, login);
   const { secret, session } = await ctx.signInCompletion.establishSession(provider, result, login.appId);
   if (login.interaction || ctx.appsById.get(login.appId)?.sso) setSsoCookie(ctx, reply, secret);
-  request.log.info({ provider: provider.id, account: session.accountId, app: login.appId }, 'signed in');
-  ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'success' });
+  await signInHappened(
+    ctx,
+    request,
+    { provider: provider.id, outcome: 'success', method, account: session.accountId, app: login.appId },
+    'signed in',
+  );
   if (login.interaction) {
     const code = await issueCode(ctx.store, 'oidc-login', {
       interaction: login.interaction,
@@ -232,6 +258,14 @@ async function linkIdentity(
   const outcome = await ctx.signInCompletion.link(login.link!, provider, result);
   if ('linked' in outcome) {
     request.log.info({ provider: provider.id, account: outcome.linked.accountId }, 'identity linked');
+    await recordAudit(ctx, request, {
+      kind: 'link',
+      outcome: 'success',
+      accountId: outcome.linked.accountId,
+      actor: outcome.linked.accountId,
+      app: login.appId,
+      detail: { provider: provider.id },
+    });
     return redirect(reply, ctx.appTarget(login.host, login.redirect));
   }
   if (outcome.refused === 'session ended')
@@ -248,6 +282,14 @@ async function linkIdentity(
     { provider: provider.id, account: outcome.session.accountId },
     'link refused: the identity belongs to another account',
   );
+  await recordAudit(ctx, request, {
+    kind: 'link',
+    outcome: 'refused',
+    accountId: outcome.session.accountId,
+    actor: outcome.session.accountId,
+    app: login.appId,
+    detail: { provider: provider.id, reason: 'the identity belongs to another account' },
+  });
   return page(
     reply,
     409,

@@ -4,6 +4,8 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
 import { consumeCode, issueCode } from '../../session/codes.ts';
 import { setCookieHeader } from '../../session/cookies.ts';
+import type { AuditOrigin } from '../../audit/audit-log.ts';
+import { auditOrigin } from '../audit.ts';
 import type { GatewayContext } from '../context.ts';
 import { page, queryParam, redirect } from '../http.ts';
 import { errorPage, signedOutPage } from '../pages.ts';
@@ -35,7 +37,7 @@ export function signOutRoutes(ctx: GatewayContext, afterEnd?: (accountId: string
     if (current && !('refused' in current)) {
       // Asked before the tokens go: the ID token is the provider's hint of whom to sign out.
       atProvider = appConfig.providerLogout ? await providerLogoutUrl(current, host, decision.location) : undefined;
-      await endSession(current.session);
+      await endSession(current.session, { app: appConfig.id, origin: auditOrigin(ctx, request) });
     }
     reply.header('set-cookie', setCookieHeader(config.session.cookieName, '', { secure, maxAgeSeconds: 0 }));
     return redirect(reply, atProvider ?? decision.location);
@@ -44,8 +46,19 @@ export function signOutRoutes(ctx: GatewayContext, afterEnd?: (accountId: string
    * Ends a session (single logout: every app and OpenID client sharing it) and, as Easy Auth
    * does, removes the user's provider tokens unless told to keep them.
    */
-  async function endSession(session: Pick<Session, 'ref' | 'accountId'>): Promise<void> {
+  async function endSession(
+    session: Pick<Session, 'ref' | 'accountId'>,
+    by: { readonly app: string; readonly origin?: AuditOrigin },
+  ): Promise<void> {
     await store.revokeSessionByRef(session.ref);
+    await ctx.audit.record({
+      kind: 'sign-out',
+      outcome: 'success',
+      accountId: session.accountId,
+      actor: session.accountId,
+      app: by.app,
+      ...by.origin,
+    });
     if (!config.tokenStore.keepOnLogout) await store.deleteTokens(session.accountId);
     // Signed out here whatever happens there (a client's back-channel endpoint may be down).
     await afterEnd?.(session.accountId).catch((error: unknown) =>
