@@ -8,7 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
 import { COPIED_TABLES } from '../../src/store/copy.ts';
-import { openStore, type AuditEvent } from '../../src/store/index.ts';
+import { openStore, type AuditEvent, type Session } from '../../src/store/index.ts';
 import { runCli, start } from '../support/cli.ts';
 import { startTestGateway, type Echo } from '../support/gateway.ts';
 import { freePort } from '../support/ports.ts';
@@ -109,6 +109,7 @@ test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie an
   const first = await gatewayOn(sqlite);
   let before;
   const audited: AuditEvent[] = [];
+  const sessions: Session[] = [];
   try {
     const form = await browser.navigate(`${origin}/`);
     assert.equal(
@@ -129,6 +130,9 @@ test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie an
         },
       );
       audited.push(await store.appendAudit({ kind: 'sign-in', accountId, detail: { provider: 'dev' } }));
+      for (const { ref } of await store.listAccountSessions(accountId))
+        await store.touchSession(ref, Date.now() + 1000);
+      sessions.push(...(await store.listAccountSessions(accountId)));
     }
     await store.close();
     before = await seen();
@@ -166,6 +170,12 @@ test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie an
   try {
     assert.deepEqual(await copiedBack.listAudit({ limit: 10 }), audited);
     assert.ok((await copiedBack.appendAudit({ kind: 'sign-out' })).id > audited[0]!.id);
+    // Sessions came with their devices and last uses.
+    assert.deepEqual(
+      (await Promise.all(sessions.map((s) => copiedBack.listAccountSessions(s.accountId)))).flat(),
+      sessions,
+    );
+    assert.ok(sessions.every((s) => s.lastSeenAt > s.createdAt));
   } finally {
     await copiedBack.close();
   }
