@@ -6,7 +6,7 @@ import type { AppConfig, Config } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { Provider } from '../providers/index.ts';
 import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
-import type { Store } from '../store/index.ts';
+import type { SessionDevice, Store } from '../store/index.ts';
 import { AccessControl } from '../access/control.ts';
 import { MembershipReader } from '../access/memberships.ts';
 import { Accounts } from '../accounts/accounts.ts';
@@ -77,6 +77,8 @@ export interface GatewayContext extends GatewayDeps {
   fromTrustedProxy(address: string): boolean;
   /** The client's address, through trusted proxies (forwarded.ts clientAddress). */
   clientAddressOf(request: IncomingMessage): string;
+  /** The device a request comes from, as a new session records it: its User-Agent and client address. */
+  clientDeviceOf(request: IncomingMessage): SessionDevice;
   /** Where a checked redirect target (see redirects.ts) leads from the auth host: a path on `host`, or the allowed URL itself. */
   appTarget(host: string, target: string): string;
   /** `rateLimits`: sign-in endpoints per client address, refresh callers per address and per account (grants: the refresher's). */
@@ -91,6 +93,8 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
   const publicUrl = new URL(deps.config.publicUrl);
   const fromTrustedProxy = trustedProxyMatcher(deps.config.trustedProxies);
   const metrics = deps.metrics ?? new GatewayMetrics();
+  const clientAddressOf = (request: IncomingMessage) =>
+    clientAddress(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'], fromTrustedProxy);
   // Grants asked of providers per (account, provider, resource), whoever asks (src/refresh).
   const refreshGrants = limiter(deps.config.rateLimits.refresh.providerGrants);
   const refresher = new TokenRefresher(
@@ -145,8 +149,8 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     appUrl: (host, path) => `${publicUrl.protocol}//${host}${path}`,
     authUrl: (path) => `${publicUrl.origin}${path}`,
     fromTrustedProxy,
-    clientAddressOf: (request) =>
-      clientAddress(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'], fromTrustedProxy),
+    clientAddressOf,
+    clientDeviceOf: (request) => ({ userAgent: request.headers['user-agent'], address: clientAddressOf(request) }),
     appTarget: (host, target) => (target.startsWith('/') ? `${publicUrl.protocol}//${host}${target}` : target),
     rateLimits: {
       signIn: limiter(deps.config.rateLimits.signIn.perAddress),

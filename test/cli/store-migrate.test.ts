@@ -87,7 +87,9 @@ test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie an
     }));
 
   const sqlite = `sqlite:${join(dir, 'signonce.db')}`;
-  const browser = new UserAgent();
+  const browser = new UserAgent({
+    'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0',
+  });
   let token = '';
   /** Who the cookie and the token are at the app, and what /.auth/me shows each. */
   const seen = async () => {
@@ -176,6 +178,13 @@ test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie an
       sessions,
     );
     assert.ok(sessions.every((s) => s.lastSeenAt > s.createdAt));
+    assert.deepEqual(
+      sessions.map((s) => [s.userAgent, s.address]),
+      [
+        [browser.headers['user-agent'], '127.0.0.1'],
+        [undefined, '127.0.0.1'],
+      ],
+    );
   } finally {
     await copiedBack.close();
   }

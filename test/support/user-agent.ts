@@ -46,6 +46,13 @@ export class UserAgent {
    */
   via: ((url: URL) => number) | undefined;
 
+  /** Sent with every request, e.g. a browser's `user-agent` (the scripted browser sends none of its own). */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(headers: Readonly<Record<string, string>> = {}) {
+    this.headers = headers;
+  }
+
   cookieHeader(url: URL): string | undefined {
     const cookies = this.jar.get(url.host);
     if (!cookies) return undefined;
@@ -85,6 +92,7 @@ export class UserAgent {
       headers: {
         accept: 'text/html',
         'sec-fetch-mode': 'navigate',
+        ...this.headers,
         ...(this.via ? { host: url.host } : {}),
         ...(cookie ? { cookie } : {}),
         ...init.headers,

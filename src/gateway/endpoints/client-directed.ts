@@ -70,7 +70,12 @@ export async function clientDirectedLogin(
       reason: `${used.kind === 'id_token' ? 'id_token' : 'access_token'} already used`,
     });
   }
-  const { session } = await ctx.signInCompletion.establishSession(provider, result, appConfig.id);
+  const { session } = await ctx.signInCompletion.establishSession(
+    provider,
+    result,
+    appConfig.id,
+    ctx.clientDeviceOf(request.raw),
+  );
   const authenticationToken = await ctx.authenticationTokens.issue(session, appConfig.id, provider.id);
   request.log.info(
     { provider: provider.id, account: session.accountId, app: appConfig.id },

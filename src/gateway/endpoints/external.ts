@@ -149,6 +149,7 @@ export function externalRoutes(ctx: GatewayContext) {
       accountId,
       lifetimeMs: config.session.lifetime,
       data: { user, via, app: appConfig.id },
+      device: ctx.clientDeviceOf(request.raw),
     });
     const authenticationToken = await authenticationTokens.issue(session, appConfig.id, user.provider);
     request.log.info({ issuer: issuer.id, account: accountId, app: appConfig.id }, 'signed in with an external token');

@@ -202,7 +202,12 @@ export async function signedInAt(
   result: SignInResult,
 ) {
   if (login.link) return linkIdentity(ctx, request, reply, provider, result, login);
-  const { secret, session } = await ctx.signInCompletion.establishSession(provider, result, login.appId);
+  const { secret, session } = await ctx.signInCompletion.establishSession(
+    provider,
+    result,
+    login.appId,
+    ctx.clientDeviceOf(request.raw),
+  );
   if (login.interaction || ctx.appsById.get(login.appId)?.sso) setSsoCookie(ctx, reply, secret);
   request.log.info({ provider: provider.id, account: session.accountId, app: login.appId }, 'signed in');
   ctx.metrics.signIns.inc({ provider: provider.id, outcome: 'success' });
