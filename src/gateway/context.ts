@@ -12,6 +12,7 @@ import { MembershipReader } from '../access/memberships.ts';
 import { Accounts } from '../accounts/accounts.ts';
 import { LocalAccounts } from '../accounts/local-accounts.ts';
 import { TokenRefresher } from '../refresh/refresher.ts';
+import { LastSeen } from '../session/last-seen.ts';
 import { SignedInResolver } from '../session/signed-in.ts';
 import { FreshTokens } from '../session/fresh-tokens.ts';
 import { SignInCompletion } from '../session/sign-in.ts';
@@ -50,6 +51,8 @@ export interface GatewayContext extends GatewayDeps {
    */
   readonly formTargets: readonly string[];
   readonly signedIn: SignedInResolver;
+  /** Each use of a session, for "last seen" and session.idleTimeout (one per instance). */
+  readonly lastSeen: LastSeen;
   /** The provider tokens of a signed-in account, refreshed ahead of their expiry. */
   readonly freshTokens: FreshTokens;
   /** What a sign-in does once a provider proved who signed in (session/sign-in.ts). */
@@ -107,6 +110,7 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
   const freshTokens = new FreshTokens({ ...deps, refresher });
   const memberships = new MembershipReader({ ...deps, refresher, log });
   const access = new AccessControl(deps.config, memberships);
+  const lastSeen = new LastSeen({ store: deps.store, idleTimeoutMs: deps.config.session.idleTimeout, log });
   return {
     ...deps,
     metrics,
@@ -126,7 +130,8 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
         ].map(formActionSource),
       ]),
     ],
-    signedIn: new SignedInResolver({ ...deps, freshTokens, access }),
+    signedIn: new SignedInResolver({ ...deps, freshTokens, access, lastSeen }),
+    lastSeen,
     freshTokens,
     signInCompletion: new SignInCompletion({
       store: deps.store,
