@@ -644,6 +644,15 @@ export const configSchema = z.strictObject({
           'must be at most 60s: the longest an instance may serve a change it was not told of (several processes on one SQLite file; PostgreSQL tells at once)',
         ),
       tokenRefreshExtensionHours: z.number().min(0).default(72),
+      // A session unused for longer ends (sliding); 0: never. Last uses reach the store at most once
+      // a minute per instance (src/session/last-seen.ts), so shorter timeouts would end sessions
+      // in use on another instance.
+      idleTimeout: duration
+        .prefault('0')
+        .refine(
+          (ms) => ms === 0 || ms >= 300_000,
+          'must be 0 (off) or at least 5m: when a session was last used reaches the store at most once a minute per instance, so a shorter timeout could end a session in use on another instance',
+        ),
     })
     .prefault({}),
   tokenStore: z.strictObject({ keepOnLogout: z.boolean().default(false) }).prefault({}),

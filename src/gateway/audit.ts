@@ -11,8 +11,7 @@ export const auditOrigin = (ctx: GatewayContext, request: FastifyRequest): Audit
 
 /** auditOrigin of a request Fastify does not route (a WebSocket upgrade). */
 export const rawAuditOrigin = (ctx: GatewayContext, raw: IncomingMessage, requestId: string): AuditOrigin => ({
-  address: ctx.clientAddressOf(raw),
-  userAgent: raw.headers['user-agent'],
+  ...ctx.clientDeviceOf(raw),
   requestId,
 });
 

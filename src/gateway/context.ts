@@ -6,13 +6,14 @@ import type { AppConfig, Config } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
 import type { Provider } from '../providers/index.ts';
 import type { AuthenticationTokens } from '../session/authentication-tokens.ts';
-import type { Store } from '../store/index.ts';
+import type { SessionDevice, Store } from '../store/index.ts';
 import { AccessControl } from '../access/control.ts';
 import { AuditLog } from '../audit/audit-log.ts';
 import { MembershipReader } from '../access/memberships.ts';
 import { Accounts } from '../accounts/accounts.ts';
 import { LocalAccounts } from '../accounts/local-accounts.ts';
 import { TokenRefresher } from '../refresh/refresher.ts';
+import { LastSeen } from '../session/last-seen.ts';
 import { SignedInResolver } from '../session/signed-in.ts';
 import { FreshTokens } from '../session/fresh-tokens.ts';
 import { SignInCompletion } from '../session/sign-in.ts';
@@ -51,6 +52,8 @@ export interface GatewayContext extends GatewayDeps {
    */
   readonly formTargets: readonly string[];
   readonly signedIn: SignedInResolver;
+  /** Each use of a session, for "last seen" and session.idleTimeout (one per instance). */
+  readonly lastSeen: LastSeen;
   /** The provider tokens of a signed-in account, refreshed ahead of their expiry. */
   readonly freshTokens: FreshTokens;
   /** What a sign-in does once a provider proved who signed in (session/sign-in.ts). */
@@ -80,6 +83,8 @@ export interface GatewayContext extends GatewayDeps {
   fromTrustedProxy(address: string): boolean;
   /** The client's address, through trusted proxies (forwarded.ts clientAddress). */
   clientAddressOf(request: IncomingMessage): string;
+  /** The device a request comes from, as a new session records it: its User-Agent and client address. */
+  clientDeviceOf(request: IncomingMessage): SessionDevice;
   /** Where a checked redirect target (see redirects.ts) leads from the auth host: a path on `host`, or the allowed URL itself. */
   appTarget(host: string, target: string): string;
   /** `rateLimits`: sign-in endpoints per client address, refresh callers per address and per account (grants: the refresher's). */
@@ -95,6 +100,8 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
   const fromTrustedProxy = trustedProxyMatcher(deps.config.trustedProxies);
   const metrics = deps.metrics ?? new GatewayMetrics();
   const audit = new AuditLog(deps.store, log);
+  const clientAddressOf = (request: IncomingMessage) =>
+    clientAddress(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'], fromTrustedProxy);
   // Grants asked of providers per (account, provider, resource), whoever asks (src/refresh).
   const refreshGrants = limiter(deps.config.rateLimits.refresh.providerGrants);
   const refresher = new TokenRefresher(
@@ -117,6 +124,7 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
   const freshTokens = new FreshTokens({ ...deps, refresher });
   const memberships = new MembershipReader({ ...deps, refresher, log });
   const access = new AccessControl(deps.config, memberships);
+  const lastSeen = new LastSeen({ store: deps.store, idleTimeoutMs: deps.config.session.idleTimeout, log });
   return {
     ...deps,
     metrics,
@@ -136,7 +144,8 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
         ].map(formActionSource),
       ]),
     ],
-    signedIn: new SignedInResolver({ ...deps, freshTokens, access }),
+    signedIn: new SignedInResolver({ ...deps, freshTokens, access, lastSeen }),
+    lastSeen,
     freshTokens,
     signInCompletion: new SignInCompletion({
       store: deps.store,
@@ -160,8 +169,8 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     appUrl: (host, path) => `${publicUrl.protocol}//${host}${path}`,
     authUrl: (path) => `${publicUrl.origin}${path}`,
     fromTrustedProxy,
-    clientAddressOf: (request) =>
-      clientAddress(request.socket.remoteAddress ?? '', request.headers['x-forwarded-for'], fromTrustedProxy),
+    clientAddressOf,
+    clientDeviceOf: (request) => ({ userAgent: request.headers['user-agent'], address: clientAddressOf(request) }),
     appTarget: (host, target) => (target.startsWith('/') ? `${publicUrl.protocol}//${host}${target}` : target),
     rateLimits: {
       signIn: limiter(deps.config.rateLimits.signIn.perAddress),

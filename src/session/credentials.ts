@@ -1,7 +1,7 @@
 // What a request on an app host presents — SignOnce's authentication token (X-ZUMO-AUTH, or a
 // bearer token of its type), an identity provider's access token as a bearer token (at an app
 // with acceptProviderTokens), or else its session cookie — and the live session each of
-// SignOnce's own leads to.
+// SignOnce's own leads to (each lookup a use of the session: an idle one is not live, last-seen.ts).
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AppConfig } from '../config/index.ts';
 import type { Keyring } from '../crypto/keyring.ts';
@@ -9,11 +9,15 @@ import type { Session, Store } from '../store/index.ts';
 import { TokenRefused, isAuthenticationTokenType, type AuthenticationClaims } from './authentication-tokens.ts';
 import type { AuthenticationTokens } from './authentication-tokens.ts';
 import { openSessionCookie, readCookie } from './cookies.ts';
+import type { LastSeen } from './last-seen.ts';
 
 /** A token was presented and is not accepted here: 401, whatever else the request carries. */
 export interface Refused {
   readonly refused: string;
 }
+
+/** A token whose session ended (signed out, expired, idle). */
+export const SESSION_ENDED: Refused = { refused: 'session-ended' };
 
 export type Credential = { token: string } | { providerToken: string } | { cookie: string };
 
@@ -55,7 +59,7 @@ export const cacheKeyOf = (credential: Credential) =>
  * session expired at most that long ago.
  */
 export async function sessionOfToken(
-  deps: { authenticationTokens: AuthenticationTokens; store: Store },
+  deps: { authenticationTokens: AuthenticationTokens; store: Store; lastSeen: LastSeen },
   token: string,
   appConfig: AppConfig,
   expiredGraceMs = 0,
@@ -73,16 +77,17 @@ export async function sessionOfToken(
   }
   // A token works while its session lives: a sign-out ends the tokens issued for it too.
   const session = await deps.store.getSessionByRef(claims.sid, expiredGraceMs);
-  if (!session || session.accountId !== claims.sub) return { refused: 'session-ended' };
+  if (!session || session.accountId !== claims.sub || !(await deps.lastSeen.use(session))) return SESSION_ENDED;
   return { claims, session };
 }
 
 /** The live session of a session cookie sealed for `host`; undefined for any other cookie. */
 export async function sessionOfCookie(
-  deps: { keyring: Keyring; store: Store },
+  deps: { keyring: Keyring; store: Store; lastSeen: LastSeen },
   cookie: string,
   host: string,
 ): Promise<Session | undefined> {
   const secret = openSessionCookie(deps.keyring, cookie, host);
-  return secret ? await deps.store.getSession(secret) : undefined;
+  const session = secret ? await deps.store.getSession(secret) : undefined;
+  return session && (await deps.lastSeen.use(session)) ? session : undefined;
 }

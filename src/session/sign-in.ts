@@ -5,7 +5,13 @@ import type { MembershipReader } from '../access/memberships.ts';
 import type { Accounts } from '../accounts/accounts.ts';
 import { rememberReceived, singleUseTokens, type Provider, type SignInResult } from '../providers/index.ts';
 import type { SingleUseToken } from '../providers/single-use.ts';
-import { IdentityConflictError, type ProviderTokens, type Session, type Store } from '../store/index.ts';
+import {
+  IdentityConflictError,
+  type ProviderTokens,
+  type Session,
+  type SessionDevice,
+  type Store,
+} from '../store/index.ts';
 import type { SignedInIdentity } from './principal.ts';
 
 const identityOf = (provider: Provider, result: SignInResult): SignedInIdentity => ({
@@ -43,11 +49,12 @@ export class SignInCompletion {
     this.#memberships = deps.memberships;
   }
 
-  /** The account (made on first sign-in), the tokens kept, a session for `appId`. */
+  /** The account (made on first sign-in), the tokens kept, a session for `appId` on `device`. */
   async establishSession(
     provider: Provider,
     result: SignInResult,
     appId: string,
+    device: SessionDevice,
   ): Promise<{ secret: string; session: Session }> {
     const user = identityOf(provider, result);
     const { accountId, linkedByEmail } = await this.#accounts.signIn(user);
@@ -57,7 +64,12 @@ export class SignInCompletion {
         'a new identity joined an account by its verified e-mail (accounts.linkByVerifiedEmail)',
       );
     await this.#keepTokens(accountId, provider, result.tokens);
-    return this.#store.createSession({ accountId, lifetimeMs: this.#sessionLifetimeMs, data: { user, app: appId } });
+    return this.#store.createSession({
+      accountId,
+      lifetimeMs: this.#sessionLifetimeMs,
+      data: { user, app: appId },
+      device,
+    });
   }
 
   /**

@@ -13,6 +13,7 @@ import { toClaims } from '../providers/claims.ts';
 import type { Provider } from '../providers/index.ts';
 import { CLOCK_SKEW_SECONDS, type AuthenticationTokens } from './authentication-tokens.ts';
 import {
+  SESSION_ENDED,
   cacheKeyOf,
   credentialOf,
   sessionOfCookie,
@@ -20,6 +21,7 @@ import {
   type Credential,
   type Refused,
 } from './credentials.ts';
+import type { LastSeen } from './last-seen.ts';
 import type { FreshTokens } from './fresh-tokens.ts';
 import { principalHeaders, tokenHeaders, type SignedInIdentity } from './principal.ts';
 import { AppAccessTokenVerifier } from './app-access-tokens.ts';
@@ -90,6 +92,7 @@ export class SignedInResolver {
   readonly #access: AccessControl;
   readonly #providerTokens: ProviderBearerTokens;
   readonly #recent: SignedInCache<SignedIn>;
+  readonly #lastSeen: LastSeen;
 
   constructor(deps: {
     config: Config;
@@ -99,6 +102,7 @@ export class SignedInResolver {
     freshTokens: FreshTokens;
     access: AccessControl;
     providers: ReadonlyMap<string, Provider>;
+    lastSeen: LastSeen;
   }) {
     this.#config = deps.config;
     this.#store = deps.store;
@@ -106,6 +110,7 @@ export class SignedInResolver {
     this.#tokens = deps.authenticationTokens;
     this.#fresh = deps.freshTokens;
     this.#access = deps.access;
+    this.#lastSeen = deps.lastSeen;
     // With `clients`, SignOnce's OpenID Provider issues access tokens for apps: every app takes its own.
     this.#providerTokens = new ProviderBearerTokens(deps.config, deps.providers, {
       own: deps.config.clients.length
@@ -140,7 +145,20 @@ export class SignedInResolver {
     if (!credential) return undefined;
     if ('providerToken' in credential) return PROVIDER_TOKEN_AT_ENDPOINT;
     const recent = this.#recent.get(host, cacheKeyOf(credential));
-    return recent && 'session' in recent ? recent : this.#identify(credential, appConfig, host, expiredGraceMs);
+    if (recent && 'session' in recent) return this.#usedAgain(recent, credential);
+    return this.#identify(credential, appConfig, host, expiredGraceMs);
+  }
+
+  /**
+   * A cached answer is a use of its session too (last-seen.ts): one idle since gets the answers of
+   * an ended session, so the cache never keeps an idle session alive.
+   */
+  async #usedAgain<T extends Identified>(
+    recent: T,
+    credential: { token: string } | { cookie: string },
+  ): Promise<T | Refused | undefined> {
+    if (await this.#lastSeen.use(recent.session)) return recent;
+    return 'token' in credential ? SESSION_ENDED : undefined;
   }
 
   #credentialOf(request: { headers: IncomingHttpHeaders }, appConfig: AppConfig): Credential | undefined {
@@ -158,7 +176,7 @@ export class SignedInResolver {
   ): Promise<(Identified & { until: number }) | Refused | undefined> {
     if ('token' in credential) {
       const found = await sessionOfToken(
-        { authenticationTokens: this.#tokens, store: this.#store },
+        { authenticationTokens: this.#tokens, store: this.#store, lastSeen: this.#lastSeen },
         credential.token,
         appConfig,
         expiredGraceMs,
@@ -172,7 +190,11 @@ export class SignedInResolver {
         until: (found.claims.exp + CLOCK_SKEW_SECONDS) * 1000,
       };
     }
-    const session = await sessionOfCookie({ keyring: this.#keyring, store: this.#store }, credential.cookie, host);
+    const session = await sessionOfCookie(
+      { keyring: this.#keyring, store: this.#store, lastSeen: this.#lastSeen },
+      credential.cookie,
+      host,
+    );
     return (
       session && {
         session,
@@ -193,7 +215,8 @@ export class SignedInResolver {
     if (!credential) return undefined;
     const cacheKey = cacheKeyOf(credential);
     const cached = this.#recent.get(host, cacheKey);
-    if (cached) return cached;
+    if (cached)
+      return 'session' in cached && !('providerToken' in credential) ? this.#usedAgain(cached, credential) : cached;
     const generation = this.#recent.generation;
     if ('providerToken' in credential) {
       let verified;

@@ -225,6 +225,20 @@ export const MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX audit_events_by_account ON audit_events (account_id, at)',
     ],
   },
+  {
+    version: 12,
+    name: 'session devices and last use',
+    statements: [
+      // What a person needs to tell their sessions apart (the account page): the browser's
+      // User-Agent and the client address at sign-in, in clear as in the audit log (not secrets);
+      // and when the session was last used (written at most once a minute per instance, see
+      // src/session/last-seen.ts), for "last seen" and session.idleTimeout.
+      'ALTER TABLE sessions ADD COLUMN user_agent TEXT',
+      'ALTER TABLE sessions ADD COLUMN address TEXT',
+      'ALTER TABLE sessions ADD COLUMN last_seen_at BIGINT',
+      'UPDATE sessions SET last_seen_at = created_at',
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -146,8 +146,17 @@ type IdentityRow = {
 };
 const IDENTITY_COLUMNS = 'provider, subject, account_id, created_at, sealed_profile';
 type TokensRow = { account_id: string; provider: string; resource: string; sealed: string; updated_at: number };
-type SessionRow = { id_hash: string; account_id: string; sealed_data: string; created_at: number; expires_at: number };
-const SESSION_COLUMNS = 'id_hash, account_id, sealed_data, created_at, expires_at';
+type SessionRow = {
+  id_hash: string;
+  account_id: string;
+  sealed_data: string;
+  created_at: number;
+  expires_at: number;
+  last_seen_at: number;
+  user_agent: string | null;
+  address: string | null;
+};
+const SESSION_COLUMNS = 'id_hash, account_id, sealed_data, created_at, expires_at, last_seen_at, user_agent, address';
 // A session is live only while its account is enabled: one created by a sign-in that raced a
 // disable is as dead as the ones the disable revoked.
 const OF_ENABLED_ACCOUNT = 'account_id IN (SELECT id FROM accounts WHERE disabled_at IS NULL)';
@@ -176,7 +185,7 @@ type AuditRow = {
   detail: string | null;
 };
 
-/** `text` cut to AUDIT_TEXT_MAX characters (whole code points), or null. */
+/** `text` cut to AUDIT_TEXT_MAX characters (whole code points), or null: audit fields and session devices. */
 function auditText(text: string | undefined): string | null {
   if (text === undefined) return null;
   return text.length <= AUDIT_TEXT_MAX ? text : [...text].slice(0, AUDIT_TEXT_MAX).join('');
@@ -750,18 +759,34 @@ export class SqlStore implements Store {
     const secret = newSecret();
     const ref = secretHash(secret);
     const createdAt = this.#now();
+    const userAgent = auditText(input.device?.userAgent);
+    const address = auditText(input.device?.address);
     const session: Session = {
       ref,
       accountId: input.accountId,
       createdAt,
       expiresAt: createdAt + input.lifetimeMs,
+      lastSeenAt: createdAt,
+      ...(userAgent === null ? {} : { userAgent }),
+      ...(address === null ? {} : { address }),
       data: input.data ?? {},
     };
     const sealed = this.#keyring.seal(JSON.stringify(session.data), binding.session(ref, session.accountId));
     // Its cookies are sealed by the same key ring's sealing key (see migration 6).
     await this.#db.run(
-      'INSERT INTO sessions (id_hash, account_id, sealed_data, created_at, expires_at, issued_under_key) VALUES (?, ?, ?, ?, ?, ?)',
-      [ref, session.accountId, sealed, createdAt, session.expiresAt, this.#keyring.primaryKeyId],
+      `INSERT INTO sessions (id_hash, account_id, sealed_data, created_at, expires_at, issued_under_key, last_seen_at, user_agent, address)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        ref,
+        session.accountId,
+        sealed,
+        createdAt,
+        session.expiresAt,
+        this.#keyring.primaryKeyId,
+        createdAt,
+        userAgent,
+        address,
+      ],
     );
     return { secret, session };
   }
@@ -797,6 +822,14 @@ export class SqlStore implements Store {
     return rows.map((row) => this.#sessionOf(row));
   }
 
+  // A conditional UPDATE rather than a dialect's MAX/GREATEST: the statement stays shared.
+  async touchSession(ref: string, at: number): Promise<void> {
+    await this.#db.run(
+      'UPDATE sessions SET last_seen_at = ? WHERE id_hash = ? AND last_seen_at < ? AND expires_at > ?',
+      [at, ref, at, this.#now()],
+    );
+  }
+
   #sessionOf(row: SessionRow): Session {
     const data = JSON.parse(this.#keyring.openString(row.sealed_data, binding.session(row.id_hash, row.account_id)));
     return {
@@ -804,6 +837,9 @@ export class SqlStore implements Store {
       accountId: row.account_id,
       createdAt: Number(row.created_at),
       expiresAt: Number(row.expires_at),
+      lastSeenAt: Number(row.last_seen_at),
+      ...(row.user_agent === null ? {} : { userAgent: row.user_agent }),
+      ...(row.address === null ? {} : { address: row.address }),
       data,
     };
   }

@@ -56,13 +56,27 @@ export interface Session {
   readonly accountId: string;
   readonly createdAt: number;
   readonly expiresAt: number;
+  /** When it was last used, as far as the store was told (`touchSession`); at first its creation. */
+  readonly lastSeenAt: number;
+  /** The device it was signed in on (`NewSession.device`). */
+  readonly userAgent?: string;
+  readonly address?: string;
   readonly data: Readonly<Record<string, unknown>>;
+}
+
+/** Where a session was signed in: not secrets, kept in clear and cut to AUDIT_TEXT_MAX characters. */
+export interface SessionDevice {
+  /** The browser's User-Agent header. */
+  readonly userAgent?: string | undefined;
+  /** The client's address (through trusted proxies). */
+  readonly address?: string | undefined;
 }
 
 export interface NewSession {
   readonly accountId: string;
   readonly lifetimeMs: number;
   readonly data?: Record<string, unknown>;
+  readonly device?: SessionDevice;
 }
 
 /** A local account's credential (`type: password` providers). */
@@ -361,6 +375,12 @@ export interface Store {
   revokeAccountSessions(accountId: string): Promise<number>;
   /** Every session of an account not yet purged, expired ones too (what revoking could still end), oldest first. */
   listAccountSessions(accountId: string): Promise<Session[]>;
+  /**
+   * Records that a live session was used at `at`: its `lastSeenAt` becomes the later of the two
+   * (uses told late or by instances whose clocks differ never move it back). Tells no change:
+   * caches need not forget a session for being used.
+   */
+  touchSession(ref: string, at: number): Promise<void>;
 
   /**
    * Remembers `value` under `kind` until `expiresAt` (kept only as a SHA-256 hash), atomically:

@@ -8,7 +8,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
 import { COPIED_TABLES } from '../../src/store/copy.ts';
-import { openStore, type AuditEvent } from '../../src/store/index.ts';
+import { openStore, type AuditEvent, type Session } from '../../src/store/index.ts';
 import { runCli, start } from '../support/cli.ts';
 import { startTestGateway, type Echo } from '../support/gateway.ts';
 import { freePort } from '../support/ports.ts';
@@ -87,7 +87,9 @@ test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie an
     }));
 
   const sqlite = `sqlite:${join(dir, 'signonce.db')}`;
-  const browser = new UserAgent();
+  const browser = new UserAgent({
+    'user-agent': 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0',
+  });
   let token = '';
   /** Who the cookie and the token are at the app, and what /.auth/me shows each. */
   const seen = async () => {
@@ -109,6 +111,7 @@ test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie an
   const first = await gatewayOn(sqlite);
   let before;
   let audited: AuditEvent[] = [];
+  const sessions: Session[] = [];
   try {
     const form = await browser.navigate(`${origin}/`);
     assert.equal(
@@ -128,6 +131,9 @@ test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie an
           expiresAt: Date.now() + 3_600_000,
         },
       );
+      for (const { ref } of await store.listAccountSessions(accountId))
+        await store.touchSession(ref, Date.now() + 1000);
+      sessions.push(...(await store.listAccountSessions(accountId)));
     }
     // The gateway's audit events of the two sign-ins, newest first.
     audited = await store.listAudit({ limit: 100 });
@@ -167,6 +173,19 @@ test('signed-in users survive SQLite -> PostgreSQL -> SQLite: the same cookie an
   try {
     assert.deepEqual(await copiedBack.listAudit({ limit: 100 }), audited);
     assert.ok((await copiedBack.appendAudit({ kind: 'sign-out' })).id > audited[0]!.id);
+    // Sessions came with their devices and last uses.
+    assert.deepEqual(
+      (await Promise.all(sessions.map((s) => copiedBack.listAccountSessions(s.accountId)))).flat(),
+      sessions,
+    );
+    assert.ok(sessions.every((s) => s.lastSeenAt > s.createdAt));
+    assert.deepEqual(
+      sessions.map((s) => [s.userAgent, s.address]),
+      [
+        [browser.headers['user-agent'], '127.0.0.1'],
+        [undefined, '127.0.0.1'],
+      ],
+    );
   } finally {
     await copiedBack.close();
   }

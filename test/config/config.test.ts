@@ -84,6 +84,7 @@ test('a minimal file gets every default', () => {
       lifetime: 8 * 3_600_000,
       cacheTtl: 1000,
       tokenRefreshExtensionHours: 72,
+      idleTimeout: 0,
     },
     tokenStore: { keepOnLogout: false },
     housekeeping: { interval: 600_000 },
@@ -125,6 +126,24 @@ test('audit.retention: a day or longer; shorter, zero and non-durations are refu
           : tooShort,
       ],
       retention,
+    );
+});
+
+test('session.idleTimeout: 0 (off, the default) or at least 5m; shorter and non-durations are refused', () => {
+  const idleTimeout = (value: string) =>
+    parseConfig(`${BASE}session: { idleTimeout: ${value} }\n`, 'test.yaml', env).session.idleTimeout;
+  assert.deepEqual([idleTimeout('0'), idleTimeout('5m'), idleTimeout('8h')], [0, 300_000, 8 * 3_600_000]);
+  const tooShort =
+    'session.idleTimeout: must be 0 (off) or at least 5m: when a session was last used reaches the store at most once a minute per instance, so a shorter timeout could end a session in use on another instance';
+  for (const value of ['4m59s', '1ms', '30s', 'off'])
+    assert.deepEqual(
+      problems(`${BASE}session: { idleTimeout: ${value} }\n`),
+      [
+        value === 'off'
+          ? 'session.idleTimeout: "off" is not a duration like 500ms, 90s, 30m, 8h, 2d or 1h30m'
+          : tooShort,
+      ],
+      value,
     );
 });
 

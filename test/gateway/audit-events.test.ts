@@ -20,7 +20,7 @@ describe('audit events of the gateway', () => {
   const eventsSince = async (from: number) =>
     (await store.listAudit({ limit: 1000 })).filter((e) => e.id > from).reverse();
   const lastId = async () => (await store.listAudit({ limit: 1 }))[0]?.id ?? 0;
-  const browser = () => Object.assign(new UserAgent(), { userAgent: BROWSER });
+  const browser = () => new UserAgent({ 'user-agent': BROWSER });
 
   before(async () => {
     gw = await startGatewayHarness(

@@ -63,7 +63,21 @@ test('a sign-in and a link record the memberships their provider tells, before t
     }),
   });
   idp.setMemberships('kim', { groups: ['wiki-admins'], roles: ['Editor'], orgs: ['Acme'] });
-  const { session } = await completion.establishSession(aad, await providerSignIn(aad, 'kim', CALLBACK), 'wiki');
+  const device = {
+    userAgent: 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0',
+    address: '192.0.2.4',
+  };
+  const { session } = await completion.establishSession(
+    aad,
+    await providerSignIn(aad, 'kim', CALLBACK),
+    'wiki',
+    device,
+  );
+  assert.deepEqual(
+    [session.userAgent, session.address],
+    [device.userAgent, device.address],
+    'the session records its device',
+  );
   assert.deepEqual(
     (await store.listProviderGroups(session.accountId)).map((g) => [g.provider, g.groups, g.roles]),
     [['aad', ['wiki-admins'], ['Editor']]],

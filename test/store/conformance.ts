@@ -178,7 +178,7 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.setAccountDisabled('no-such-account', clock), false);
       });
 
-      test('listAccountSessions: every session of the account, expired ones too, oldest first', async () => {
+      test('listAccountSessions: every session of the account, expired ones too, oldest first, with its device and last use', async () => {
         const { account } = await store.resolveIdentity('google', 'listed');
         const { account: other } = await store.resolveIdentity('google', 'not-listed');
         const first = await store.createSession({
@@ -187,11 +187,27 @@ export function storeConformance(harness: StoreHarness): void {
           data: { user: { provider: 'google', subject: 'listed' } },
         });
         clock += 1500;
-        const second = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
+        const second = await store.createSession({
+          accountId: account.id,
+          lifetimeMs: HOUR,
+          device: { userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0', address: '2001:db8::7' },
+        });
         await store.createSession({ accountId: other.id, lifetimeMs: HOUR });
-        assert.deepEqual(await store.listAccountSessions(account.id), [first.session, second.session]);
+        await store.touchSession(second.session.ref, clock + 5000);
+        assert.deepEqual(await store.listAccountSessions(account.id), [
+          first.session,
+          {
+            ...second.session,
+            userAgent: 'Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0',
+            address: '2001:db8::7',
+            lastSeenAt: clock + 5000,
+          },
+        ]);
         await store.revokeSessionByRef(first.session.ref);
-        assert.deepEqual(await store.listAccountSessions(account.id), [second.session]);
+        assert.deepEqual(
+          (await store.listAccountSessions(account.id)).map((s) => s.ref),
+          [second.session.ref],
+        );
         assert.deepEqual(await store.listAccountSessions('no-such-account'), []);
       });
 
@@ -763,6 +779,79 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal((await store.purgeExpired({ renewableMs: 600 })).sessions, 1, 'purged once past the window');
         assert.equal(await store.getSessionByRef(other.session.ref, 600), undefined);
       });
+
+      test('a session keeps the device it was signed in on, cut like audit text; none given, none kept', async () => {
+        const { account } = await store.resolveIdentity('google', 'devices');
+        const userAgent = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0.0.0 Safari/537.36';
+        const { secret, session } = await store.createSession({
+          accountId: account.id,
+          lifetimeMs: HOUR,
+          device: { userAgent, address: '203.0.113.9' },
+        });
+        assert.deepEqual(session, {
+          ref: session.ref,
+          accountId: account.id,
+          createdAt: clock,
+          expiresAt: clock + HOUR,
+          lastSeenAt: clock,
+          userAgent,
+          address: '203.0.113.9',
+          data: {},
+        });
+        assert.deepEqual(await store.getSession(secret), session);
+        assert.deepEqual(await store.getSessionByRef(session.ref), session);
+        const bare = await store.createSession({ accountId: account.id, lifetimeMs: HOUR, device: {} });
+        assert.equal('userAgent' in bare.session || 'address' in bare.session, false);
+        assert.deepEqual(await store.getSession(bare.secret), bare.session);
+        // A hostile client's 10 KB header (astral characters: cut between code points, never inside one).
+        const hostile = await store.createSession({
+          accountId: account.id,
+          lifetimeMs: HOUR,
+          device: { userAgent: '😀'.repeat(5000), address: 'x'.repeat(10_000) },
+        });
+        const stored = (await store.getSession(hostile.secret))!;
+        assert.equal(stored.userAgent, '😀'.repeat(AUDIT_TEXT_MAX));
+        assert.equal(stored.address, 'x'.repeat(AUDIT_TEXT_MAX));
+        assert.deepEqual(stored, hostile.session);
+      });
+
+      test('touchSession: the later use wins, a live session only, renewal keeps it, and no change is told', async () => {
+        const { account } = await store.resolveIdentity('google', 'touched');
+        const heard: StoreChange[] = [];
+        const stop = store.watch((change) => heard.push(change));
+        const { secret, session } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
+        const start = clock;
+        await store.touchSession(session.ref, start + 60_000);
+        assert.equal((await store.getSession(secret))?.lastSeenAt, start + 60_000);
+        await store.touchSession(session.ref, start + 30_000);
+        assert.equal((await store.getSession(secret))?.lastSeenAt, start + 60_000, 'a use told late does not go back');
+        // Another instance whose clock is ahead: its time is kept (a session is never judged older than it is).
+        await store.touchSession(session.ref, start + 10 * 60_000);
+        assert.equal((await store.getSession(secret))?.lastSeenAt, start + 10 * 60_000);
+        clock += 1000;
+        const renewed = await store.renewSession(session.ref, HOUR);
+        assert.equal(renewed?.lastSeenAt, start + 10 * 60_000, 'renewal is not a use');
+        stop();
+        assert.deepEqual(heard, [], 'uses tell nothing: caches keep their answers');
+
+        const expired = await store.createSession({ accountId: account.id, lifetimeMs: 1000 });
+        const revoked = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
+        await store.revokeSessionByRef(revoked.session.ref);
+        clock += 1000;
+        await store.touchSession(expired.session.ref, clock);
+        await store.touchSession(revoked.session.ref, clock);
+        await store.touchSession('no-such-session', clock);
+        assert.equal(
+          (await store.getSessionByRef(expired.session.ref, HOUR))?.lastSeenAt,
+          expired.session.createdAt,
+          'an ended session is not used',
+        );
+        assert.deepEqual(
+          await harness.query(url, 'SELECT id_hash FROM sessions WHERE id_hash = ?', [revoked.session.ref]),
+          [],
+          'nor brought back',
+        );
+      });
     });
 
     describe('one-time codes', () => {
@@ -1232,9 +1321,10 @@ export function storeConformance(harness: StoreHarness): void {
         // Every migration step ran exactly once: re-running one would have failed on CREATE TABLE.
       });
 
-      test("a user disabled before accounts could be (a password credential's flag) is a disabled account once migrated", async () => {
+      /** A new store whose schema stops before the migration step `name`. */
+      const storeBefore = async (name: string) => {
         const fresh = await harness.newUrl();
-        const step = MIGRATIONS.find((m) => m.name === 'disabled accounts')!;
+        const step = MIGRATIONS.find((m) => m.name === name)!;
         await harness.query(
           fresh,
           'CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)',
@@ -1246,6 +1336,11 @@ export function storeConformance(harness: StoreHarness): void {
             migration.name,
           ]);
         }
+        return fresh;
+      };
+
+      test("a user disabled before accounts could be (a password credential's flag) is a disabled account once migrated", async () => {
+        const fresh = await storeBefore('disabled accounts');
         for (const [id, disabledAt] of [
           ['acc-was-disabled', 1234],
           ['acc-was-enabled', null],
@@ -1271,6 +1366,23 @@ export function storeConformance(harness: StoreHarness): void {
         } finally {
           await migrated.close();
         }
+      });
+
+      test('a session from before last uses were kept was last seen when it was created', async () => {
+        const fresh = await storeBefore('session devices and last use');
+        await harness.query(fresh, "INSERT INTO accounts (id, created_at) VALUES ('acc-old', 1)");
+        await harness.query(
+          fresh,
+          "INSERT INTO sessions (id_hash, account_id, sealed_data, created_at, expires_at) VALUES ('old-session', 'acc-old', 'sealed', 1234, 99999)",
+        );
+        await (await openStore(fresh, { keyring })).close();
+        assert.deepEqual(
+          (await harness.query(fresh, 'SELECT last_seen_at, user_agent, address FROM sessions')).map((row) => ({
+            ...row,
+            last_seen_at: Number(row.last_seen_at),
+          })),
+          [{ last_seen_at: 1234, user_agent: null, address: null }],
+        );
       });
 
       test('a store migrated by a newer SignOnce is refused with a clear error', async () => {

@@ -45,8 +45,13 @@ export class UserAgent {
    * a port on 127.0.0.1; the URL's host is sent as `Host`.
    */
   via: ((url: URL) => number) | undefined;
-  /** Sent as `User-Agent` with every request (none when undefined). */
-  userAgent: string | undefined;
+
+  /** Sent with every request, e.g. a browser's `user-agent` (the scripted browser sends none of its own). */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(headers: Readonly<Record<string, string>> = {}) {
+    this.headers = headers;
+  }
 
   cookieHeader(url: URL): string | undefined {
     const cookies = this.jar.get(url.host);
@@ -87,9 +92,9 @@ export class UserAgent {
       headers: {
         accept: 'text/html',
         'sec-fetch-mode': 'navigate',
+        ...this.headers,
         ...(this.via ? { host: url.host } : {}),
         ...(cookie ? { cookie } : {}),
-        ...(this.userAgent ? { 'user-agent': this.userAgent } : {}),
         ...init.headers,
       },
     });

@@ -86,7 +86,12 @@ export async function clientDirectedLogin(
       reason: `${used.kind === 'id_token' ? 'id_token' : 'access_token'} already used`,
     });
   }
-  const { session } = await ctx.signInCompletion.establishSession(provider, result, appConfig.id);
+  const { session } = await ctx.signInCompletion.establishSession(
+    provider,
+    result,
+    appConfig.id,
+    ctx.clientDeviceOf(request.raw),
+  );
   const authenticationToken = await ctx.authenticationTokens.issue(session, appConfig.id, provider.id);
   await signInHappened(
     ctx,

@@ -162,6 +162,7 @@ export function externalRoutes(ctx: GatewayContext) {
       accountId,
       lifetimeMs: config.session.lifetime,
       data: { user, via, app: appConfig.id },
+      device: ctx.clientDeviceOf(request.raw),
     });
     const authenticationToken = await authenticationTokens.issue(session, appConfig.id, user.provider);
     await signInHappened(

@@ -107,5 +107,6 @@ export async function ssoSessionOf(
   const cookie = readCookie(cookieHeader, ownCookie(SSO_COOKIE, ctx.secure).name);
   const secret = cookie && openSessionCookie(ctx.keyring, cookie, ctx.publicUrl.host);
   const session = secret ? await ctx.store.getSession(secret) : undefined;
-  return secret && session ? { secret, session } : undefined;
+  // Single sign-on is a use of the session: an idle one signs no one in.
+  return secret && session && (await ctx.lastSeen.use(session)) ? { secret, session } : undefined;
 }

@@ -224,7 +224,12 @@ export async function signedInAt(
   method: SignInMethod = 'provider',
 ) {
   if (login.link) return linkIdentity(ctx, request, reply, provider, result, login);
-  const { secret, session } = await ctx.signInCompletion.establishSession(provider, result, login.appId);
+  const { secret, session } = await ctx.signInCompletion.establishSession(
+    provider,
+    result,
+    login.appId,
+    ctx.clientDeviceOf(request.raw),
+  );
   if (login.interaction || ctx.appsById.get(login.appId)?.sso) setSsoCookie(ctx, reply, secret);
   await signInHappened(
     ctx,
