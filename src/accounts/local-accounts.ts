@@ -78,6 +78,33 @@ export class LocalAccounts {
     return { ok: true, accountId: credential!.accountId, result: resultOf(username) };
   }
 
+  /**
+   * The user's own change of their password (the account page): the current one checked as a
+   * sign-in is (throttled), the new one held to the same rules as at registration. Once changed,
+   * every session of the account but `keepSession` ends and its OpenID tokens are revoked: who
+   * changes a password may suspect someone else knows it.
+   */
+  async changePassword(
+    provider: string,
+    username: string,
+    change: { current: string; password: string; minLength: number; address: string; keepSession: string },
+  ): Promise<{ ok: true; accountId: string } | { ok: false; problem: string; retryAfterMs?: number }> {
+    const checked = await this.signIn(provider, username, change.current, change.address);
+    if (!checked.ok)
+      return checked.reason === 'throttled'
+        ? { ok: false, problem: 'too many failed attempts: try again later', retryAfterMs: checked.retryAfterMs }
+        : { ok: false, problem: 'the current password is not right' };
+    const problem = passwordProblem(change.password, username, change.minLength);
+    if (problem) return { ok: false, problem };
+    await this.#store.updatePasswordCredential(provider, username, {
+      passwordHash: await hashPassword(change.password),
+    });
+    for (const session of await this.#store.listAccountSessions(checked.accountId))
+      if (session.ref !== change.keepSession) await this.#store.revokeSessionByRef(session.ref);
+    await this.#store.deleteOidcArtifactsOfAccount(checked.accountId);
+    return { ok: true, accountId: checked.accountId };
+  }
+
   /** Sets a new password (`signonce users set-password`); the problem with it, or undefined when set. */
   async setPassword(
     provider: string,

@@ -21,7 +21,9 @@ export type AuditKind =
   | 'password-changed'
   | 'group-added'
   | 'group-removed'
-  | 'sessions-ended';
+  | 'sessions-ended'
+  | 'tokens-revoked'
+  | 'grant-revoked';
 
 export interface AuditRecord extends NewAuditEvent {
   readonly kind: AuditKind;

@@ -26,21 +26,42 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-function page(title: string, body: string): string {
+/**
+ * A whole page: `body` inside <main>. `wide` pages (the account page) hold tables: a wider column,
+ * and buttons in tables that only take the room they need.
+ */
+export function htmlDocument(title: string, body: string, wide = false): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title>
-<style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:${wide ? '60rem' : '32rem'};margin:3rem auto;padding:0 1rem;color:#1a1a1a}
 a.button,button{display:block;margin:.5rem 0;padding:.6rem 1rem;border:1px solid #555;border-radius:.3rem;text-decoration:none;color:inherit;background:#f4f4f4;font:inherit;text-align:left;width:100%}
-label{display:block;margin-top:.8rem}input{font:inherit;width:100%;padding:.3rem}</style></head>
+label{display:block;margin-top:.8rem}input{font:inherit;width:100%;padding:.3rem;box-sizing:border-box}${
+    wide
+      ? `
+table{border-collapse:collapse;width:100%;margin:.5rem 0}th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #ccc;vertical-align:top}
+td button{display:inline-block;width:auto;margin:0;padding:.2rem .6rem}caption{text-align:left;font-weight:600}
+nav ul{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:1rem}section{margin-top:2rem}`
+      : ''
+  }</style></head>
 <body><main>${body}</main></body></html>`;
 }
 
-export function signInPage(providers: ReadonlyArray<{ displayName: string; href: string }>): string {
+const page = (title: string, body: string) => htmlDocument(title, body);
+
+/** A link to the account page, from pages of any host (app hosts send it on to the auth host). */
+const ACCOUNT_LINK = '<p><a href="/.auth/account">Your account</a></p>';
+
+/** The providers to sign in with; `title` names what the sign-in is for (the account page's own says so, without a link to itself). */
+export function signInPage(providers: ReadonlyArray<{ displayName: string; href: string }>, title = 'Sign in'): string {
   const links = providers.map(
     (p) => `<li><a class="button" href="${escapeHtml(p.href)}">Sign in with ${escapeHtml(p.displayName)}</a></li>`,
   );
-  return page('Sign in', `<h1>Sign in</h1><ul style="list-style:none;padding:0">${links.join('')}</ul>`);
+  const toAccount = title === 'Sign in' ? ACCOUNT_LINK : '';
+  return page(
+    title,
+    `<h1>${escapeHtml(title)}</h1><ul style="list-style:none;padding:0">${links.join('')}</ul>${toAccount}`,
+  );
 }
 
 export function devSignInForm(action: string, state: string): string {
@@ -128,7 +149,7 @@ export function errorPage(title: string, message: string, retryHref?: string): s
 }
 
 export function signedOutPage(): string {
-  return page('Signed out', '<h1>You have signed out</h1><p>You can close this window.</p>');
+  return page('Signed out', `<h1>You have signed out</h1><p>You can close this window.</p>${ACCOUNT_LINK}`);
 }
 
 export interface AccessDeniedView {
@@ -159,6 +180,6 @@ export function accessDeniedPage(view: AccessDeniedView): string {
     'Access denied',
     `<h1>You cannot use ${escapeHtml(view.app)}</h1>
 <p>You are signed in as <strong>${escapeHtml(view.name)}</strong> with ${escapeHtml(view.provider)}.</p>${why}
-<p><a class="button" href="${escapeHtml(view.anotherAccount)}">Sign in with another account</a></p>`,
+<p><a class="button" href="${escapeHtml(view.anotherAccount)}">Sign in with another account</a></p>${ACCOUNT_LINK}`,
   );
 }

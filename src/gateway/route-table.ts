@@ -11,6 +11,7 @@ import { PasswordProvider, type Provider } from '../providers/index.ts';
 import { devSignInForm, signedOutPage } from './pages.ts';
 import { page, queryParam } from './http.ts';
 import type { accountRoutes } from './endpoints/account.ts';
+import { ACCOUNT_ACTIONS, type accountPageRoutes } from './endpoints/account-page.ts';
 import type { externalRoutes } from './endpoints/external.ts';
 import type { oidcRoutes } from './endpoints/openid-provider.ts';
 import type { passwordRoutes } from './endpoints/password.ts';
@@ -128,6 +129,7 @@ export interface Endpoints {
   tokens: ReturnType<typeof tokenRoutes>;
   refresh: ReturnType<typeof refreshRoutes>;
   account: ReturnType<typeof accountRoutes>;
+  accountPage: ReturnType<typeof accountPageRoutes>;
   external: ReturnType<typeof externalRoutes>;
   probe(call: Call, probe: 'healthz' | 'readyz' | 'metrics'): unknown;
   /** What the host answers when no route does. */
@@ -309,6 +311,15 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
     handler: (_e, { reply }) => page(reply, 200, signedOutPage()),
   },
 
+  // The account page is the auth host's; an app host sends its visitors there.
+  {
+    on: ['app'],
+    methods: GET,
+    path: '/.auth/account',
+    label: '/.auth/account',
+    handler: (e, { reply }) => e.accountPage.fromAppHost(reply),
+  },
+
   // Forward-auth: a trusted proxy asks whether a request to an app it carries may pass, on any
   // host (Traefik sends SignOnce's own; nginx, Caddy and Envoy the app's), with any method (Envoy
   // sends the original one, and the original path after the prefix).
@@ -369,6 +380,41 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
     label: '/.auth/logout/done',
     handler: (e, { request, reply }) => e.signOut.logoutReturn(request, reply),
   },
+  // The account page (endpoints/account-page.ts): the page, signing in to it, linking, its forms.
+  {
+    on: ['auth'],
+    methods: GET,
+    path: '/.auth/account',
+    label: '/.auth/account',
+    handler: (e, { request, reply }) => e.accountPage.show(request, reply),
+  },
+  {
+    on: ['auth'],
+    methods: ['GET'],
+    path: '/.auth/account/login/{provider}',
+    rateLimit: 'sign-in',
+    label: '/.auth/account/login/{id}',
+    handler: (e, call) => e.accountPage.login(call.reply, param(call, 'provider')),
+  },
+  {
+    on: ['auth'],
+    methods: ['GET'],
+    path: '/.auth/account/link/{provider}',
+    rateLimit: 'sign-in',
+    label: '/.auth/account/link/{id}',
+    handler: (e, call) => e.accountPage.link(call.request, call.reply, param(call, 'provider')),
+  },
+  ...ACCOUNT_ACTIONS.map(
+    (action): Route<Endpoints> => ({
+      on: ['auth'],
+      methods: POST,
+      path: `/.auth/account/${action}`,
+      // The password form checks a password: it counts as a sign-in attempt.
+      ...(action === 'password' ? { rateLimit: 'sign-in' as const } : {}),
+      label: `/.auth/account/${action}`,
+      handler: (e, { request, reply }) => e.accountPage.act(request, reply, action),
+    }),
+  ),
   // SignOnce's interactions of the OpenID Provider (its sign-in and consent pages).
   {
     on: ['auth'],

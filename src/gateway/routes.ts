@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import { accountRoutes } from './endpoints/account.ts';
+import { accountPageRoutes } from './endpoints/account-page.ts';
 import { gatewayContext, type GatewayDeps } from './context.ts';
 import { healthz, readyz } from './endpoints/health.ts';
 import { requestIdOf, trustedProxyMatcher } from './rules/forwarded.ts';
@@ -85,6 +86,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     tokens: tokenRoutes(ctx),
     refresh: refreshRoutes(ctx),
     account: accountRoutes(ctx),
+    accountPage: accountPageRoutes(ctx, signOut.endSession),
     external: externalRoutes(ctx),
     probe,
     unmatched,

@@ -11,6 +11,12 @@ import type { Store } from '../store/index.ts';
  * `interaction`: the OpenID Provider's interaction (uid) the sign-in is for
  * (src/gateway/endpoints/openid-provider.ts).
  */
+/**
+ * The `appId` of a sign-in to the account page (on the auth host): not an app (no configured id
+ * can start with a dot), and the `app` its sessions and audit events name.
+ */
+export const ACCOUNT_PAGE_APP = '.account';
+
 export interface LoginRequest {
   provider: string;
   appId: string;

@@ -20,7 +20,7 @@ const BROWSERS: ReadonlyArray<readonly [name: string, pattern: RegExp]> = [
   ['Opera', /\b(?:OPR|OPiOS)\/(\d{1,4})(?!\d)/],
   ['Samsung Internet', /\bSamsungBrowser\/(\d{1,4})(?!\d)/],
   ['Firefox', /\b(?:Firefox|FxiOS)\/(\d{1,4})(?!\d)/],
-  ['Chrome', /\b(?:Chrome|CriOS)\/(\d{1,4})(?!\d)/],
+  ['Chrome', /(?:\b|Headless)(?:Chrome|CriOS)\/(\d{1,4})(?!\d)/],
   ['Safari', /\bVersion\/(\d{1,4})(?!\d)\S* (?:Mobile\/\S+ )?Safari\//],
   ['curl', /^curl\/(\d{1,4})(?!\d)/],
 ];

@@ -536,6 +536,18 @@ export class SqlStore implements Store {
     await this.#db.run('DELETE FROM oidc_artifacts WHERE grant_id = ?', [grantId]);
   }
 
+  async listOidcArtifactsOfAccount(
+    model: string,
+    accountId: string,
+  ): Promise<Array<Readonly<Record<string, unknown>>>> {
+    const rows = await this.#db.all<{ id_hash: string; sealed_payload: string }>(
+      `SELECT id_hash, sealed_payload FROM oidc_artifacts
+       WHERE model = ? AND account_id = ? AND (expires_at IS NULL OR expires_at > ?) ORDER BY expires_at, id_hash`,
+      [model, accountId, this.#now()],
+    );
+    return rows.map((row) => this.#openOidcPayload(model, row));
+  }
+
   async takeOidcArtifactsOfAccount(
     model: string,
     accountId: string,
@@ -544,13 +556,14 @@ export class SqlStore implements Store {
       'DELETE FROM oidc_artifacts WHERE model = ? AND account_id = ? RETURNING id_hash, sealed_payload',
       [model, accountId],
     );
-    return rows.map(
-      (row) =>
-        JSON.parse(this.#keyring.openString(row.sealed_payload, binding.oidc(model, row.id_hash))) as Record<
-          string,
-          unknown
-        >,
-    );
+    return rows.map((row) => this.#openOidcPayload(model, row));
+  }
+
+  #openOidcPayload(model: string, row: { id_hash: string; sealed_payload: string }): Record<string, unknown> {
+    return JSON.parse(this.#keyring.openString(row.sealed_payload, binding.oidc(model, row.id_hash))) as Record<
+      string,
+      unknown
+    >;
   }
 
   async deleteOidcArtifactsOfAccount(accountId: string): Promise<number> {

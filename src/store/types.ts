@@ -298,6 +298,8 @@ export interface Store {
   destroyOidcArtifact(model: string, id: string): Promise<void>;
   /** Deletes every artifact of a grant (its codes and tokens): a revoked grant. */
   revokeOidcGrant(grantId: string): Promise<void>;
+  /** The account's live (unexpired) artifacts of `model` (e.g. its grants), oldest first: their payloads. */
+  listOidcArtifactsOfAccount(model: string, accountId: string): Promise<Array<Readonly<Record<string, unknown>>>>;
   /** Deletes the account's artifacts of `model` (e.g. its sessions), returning their payloads. */
   takeOidcArtifactsOfAccount(model: string, accountId: string): Promise<Array<Readonly<Record<string, unknown>>>>;
   /** Deletes every artifact of the account, of every model (its grants, codes, tokens, sessions); how many. */

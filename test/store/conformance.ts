@@ -405,6 +405,16 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.findOidcArtifact('RefreshToken', { id: 'RT-1' }), undefined, 'revoked with its grant');
         assert.ok(await store.findOidcArtifact('RefreshToken', { id: 'RT-2' }), 'another grant stays');
         await store.upsertOidcArtifact('Session', 'S-2', { uid: 'u2', accountId: 'acc-2' }, undefined);
+        await store.upsertOidcArtifact('Grant', 'G-old', { jti: 'G-old', accountId: 'acc-1' }, clock + 10);
+        await store.upsertOidcArtifact('Grant', 'G-1', { jti: 'G-1', accountId: 'acc-1' }, clock + HOUR);
+        await store.upsertOidcArtifact('Grant', 'G-2', { jti: 'G-2', accountId: 'acc-2' }, clock + HOUR);
+        clock += 10;
+        assert.deepEqual(
+          await store.listOidcArtifactsOfAccount('Grant', 'acc-1'),
+          [{ jti: 'G-1', accountId: 'acc-1' }],
+          "the account's live grants only: not expired, not another account's",
+        );
+        assert.equal((await store.listOidcArtifactsOfAccount('Grant', 'acc-1')).length, 1, 'listing takes none');
         assert.deepEqual(await store.takeOidcArtifactsOfAccount('Session', 'acc-1'), [
           { uid: sessionUid, accountId: 'acc-1' },
         ]);

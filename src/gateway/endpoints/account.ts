@@ -6,7 +6,7 @@ import type { AppConfig } from '../../config/index.ts';
 import type { IdentityProfile } from '../../accounts/accounts.ts';
 import { meEntry, signedInWith, type SignedInIdentity } from '../../session/principal.ts';
 import { setCookieHeader } from '../../session/cookies.ts';
-import { LastIdentityError } from '../../store/index.ts';
+import { LastIdentityError, type Session } from '../../store/index.ts';
 import { recordAudit } from '../audit.ts';
 import type { GatewayContext } from '../context.ts';
 import { crossOrigin } from '../rules/cross-origin.ts';
@@ -14,15 +14,7 @@ import { page, queryParam } from '../http.ts';
 import { errorPage } from '../pages.ts';
 import { startLogin } from './sign-in.ts';
 import { refusedAtEndpoint } from '../access.ts';
-import {
-  CROSS_SITE_REFUSED,
-  errorAnswer,
-  invalidToken,
-  keysUnavailable,
-  notSignedIn,
-  sendAnswer,
-  sendError,
-} from '../errors.ts';
+import { CROSS_SITE_REFUSED, invalidToken, keysUnavailable, notSignedIn, sendError } from '../errors.ts';
 import { resourceMetadataUrl } from './protected-resource.ts';
 
 export function accountRoutes(ctx: GatewayContext) {
@@ -114,45 +106,87 @@ export function accountRoutes(ctx: GatewayContext) {
     if (!current.byToken && crossOrigin(request.headers, host)) return sendError(reply, 403, CROSS_SITE_REFUSED);
     const { accountId } = current.session;
     const subject = queryParam(request, 'subject');
-    const linked = (await accounts.identities(accountId)).filter(
-      (i) => i.provider === providerId && (subject === undefined || i.subject === subject),
-    );
-    if (linked.length === 0)
-      return sendError(reply, 404, {
-        error: `no ${providers.get(providerId)?.displayName ?? providerId} identity is linked to this account`,
-      });
-    if (linked.length > 1)
-      return sendError(reply, 400, {
-        error: 'several identities of this provider are linked: name one with ?subject=',
-        subjects: linked.map((i) => i.subject),
-      });
-    const { subject: unlinked } = linked[0]!;
-    try {
-      await store.unlinkIdentity(accountId, providerId, unlinked);
-    } catch (error) {
-      if (!(error instanceof LastIdentityError)) throw error;
-      return sendAnswer(request, reply, errorAnswer(error));
+    const outcome = await unlinkIdentity(ctx, request, accountId, providerId, subject, appConfig.id);
+    if ('refused' in outcome) {
+      const { status, error, subjects } = outcome.refused;
+      return sendError(reply, status, { error, ...(subjects ? { subjects } : {}) });
     }
-    // Expired sessions too: one within the refresh grace could still be renewed.
-    const ended = (await store.listAccountSessions(accountId)).filter((session) => {
-      const identity = signedInWith(session);
-      return identity?.provider === providerId && identity.subject === unlinked;
-    });
-    for (const session of ended) await store.revokeSessionByRef(session.ref);
+    const { ended } = outcome;
     const signedOut = ended.some((session) => session.ref === current.session.ref);
-    request.log.info({ provider: providerId, account: accountId, sessionsEnded: ended.length }, 'identity unlinked');
-    await recordAudit(ctx, request, {
-      kind: 'unlink',
-      outcome: 'success',
-      accountId,
-      actor: accountId,
-      app: appConfig.id,
-      detail: { provider: providerId, sessionsEnded: ended.length },
-    });
     if (signedOut && !current.byToken)
       reply.header('set-cookie', setCookieHeader(config.session.cookieName, '', { secure, maxAgeSeconds: 0 }));
     return reply.header('cache-control', 'no-store').send({ unlinked: providerId, signedOut });
   }
 
   return { me, link, unlink };
+}
+
+/** How an unlink ended: the sessions it ended, or why it was refused (in words a person reads). */
+export type UnlinkOutcome =
+  | { readonly ended: readonly Session[] }
+  | {
+      readonly refused: {
+        readonly status: 400 | 404 | 409;
+        readonly error: string;
+        /** When several identities of the provider are linked: which to name. */
+        readonly subjects?: readonly string[];
+      };
+    };
+
+/**
+ * Unlinks the account's identity at `providerId` (`subject` picks one when several are linked),
+ * with the account's tokens of that provider, never the last identity; the sessions it signed in
+ * end (single logout: every app sharing them). Logged and audited. For /.auth/unlink and the
+ * account page alike.
+ */
+export async function unlinkIdentity(
+  ctx: GatewayContext,
+  request: FastifyRequest,
+  accountId: string,
+  providerId: string,
+  subject: string | undefined,
+  app: string,
+): Promise<UnlinkOutcome> {
+  const { store, providers, accounts } = ctx;
+  const linked = (await accounts.identities(accountId)).filter(
+    (i) => i.provider === providerId && (subject === undefined || i.subject === subject),
+  );
+  if (linked.length === 0)
+    return {
+      refused: {
+        status: 404,
+        error: `no ${providers.get(providerId)?.displayName ?? providerId} identity is linked to this account`,
+      },
+    };
+  if (linked.length > 1)
+    return {
+      refused: {
+        status: 400,
+        error: 'several identities of this provider are linked: name one with ?subject=',
+        subjects: linked.map((i) => i.subject),
+      },
+    };
+  const { subject: unlinked } = linked[0]!;
+  try {
+    await store.unlinkIdentity(accountId, providerId, unlinked);
+  } catch (error) {
+    if (!(error instanceof LastIdentityError)) throw error;
+    return { refused: { status: 409, error: error.message } };
+  }
+  // Expired sessions too: one within the refresh grace could still be renewed.
+  const ended = (await store.listAccountSessions(accountId)).filter((session) => {
+    const identity = signedInWith(session);
+    return identity?.provider === providerId && identity.subject === unlinked;
+  });
+  for (const session of ended) await store.revokeSessionByRef(session.ref);
+  request.log.info({ provider: providerId, account: accountId, sessionsEnded: ended.length }, 'identity unlinked');
+  await recordAudit(ctx, request, {
+    kind: 'unlink',
+    outcome: 'success',
+    accountId,
+    actor: accountId,
+    app,
+    detail: { provider: providerId, sessionsEnded: ended.length },
+  });
+  return { ended };
 }

@@ -25,7 +25,7 @@ import {
   signedOutPage,
 } from '../pages.ts';
 import { ssoSessionOf } from './handoff.ts';
-import { startInteractionLogin } from './sign-in.ts';
+import { startAuthHostLogin } from './sign-in.ts';
 import type { Session } from '../../store/index.ts';
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -169,6 +169,14 @@ export function oidcRoutes(ctx: GatewayContext, endSession: (session: Session) =
     const ssoAnswers = sso !== undefined && authenticationSatisfies(sso.session.createdAt, requirements, Date.now());
     const freshLogin =
       !ssoAnswers && (requirements.promptLogin || requirements.maxAge !== undefined) ? 'login' : undefined;
+    const interactionLogin = (providerId: string) =>
+      startAuthHostLogin(ctx, reply, {
+        provider: providerId,
+        appId: 'oidc',
+        redirect: path,
+        interaction: uid,
+        ...(freshLogin ? { prompt: freshLogin } : {}),
+      });
 
     if (action === 'done') {
       const back = await consumeCode(store, 'oidc-login', queryParam(request, 'code') ?? '');
@@ -184,7 +192,7 @@ export function oidcRoutes(ctx: GatewayContext, endSession: (session: Session) =
       const providerId = decodeURIComponent(action.slice('login/'.length));
       if (!providers.has(providerId))
         return page(reply, 404, errorPage('Unknown sign-in provider', `There is no provider "${providerId}".`));
-      return startInteractionLogin(ctx, reply, providerId, uid, path, freshLogin);
+      return interactionLogin(providerId);
     }
     if (action === 'consent') {
       if (request.method !== 'POST' || crossOrigin(request.headers, ctx.publicUrl.host))
@@ -204,7 +212,7 @@ export function oidcRoutes(ctx: GatewayContext, endSession: (session: Session) =
       if (sso && ssoAnswers)
         return finish(request, reply, provider, { login: loginResult(sso.session.accountId, sso.session.createdAt) });
       const choices = [...providers.values()];
-      if (choices.length === 1) return startInteractionLogin(ctx, reply, choices[0]!.id, uid, path, freshLogin);
+      if (choices.length === 1) return interactionLogin(choices[0]!.id);
       return page(
         reply,
         200,

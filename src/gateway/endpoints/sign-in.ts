@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
 import { ProviderError, type Provider, type SignInResult } from '../../providers/index.ts';
-import { consumeCode, issueCode, type LoginRequest } from '../../session/codes.ts';
+import { ACCOUNT_PAGE_APP, consumeCode, issueCode, type LoginRequest } from '../../session/codes.ts';
 import { signedInWith } from '../../session/principal.ts';
 import { recordAudit, signInHappened, type SignInMethod } from '../audit.ts';
 import type { GatewayContext } from '../context.ts';
@@ -230,7 +230,8 @@ export async function signedInAt(
     login.appId,
     ctx.clientDeviceOf(request.raw),
   );
-  if (login.interaction || ctx.appsById.get(login.appId)?.sso) setSsoCookie(ctx, reply, secret);
+  const onAuthHost = login.interaction !== undefined || login.appId === ACCOUNT_PAGE_APP;
+  if (onAuthHost || ctx.appsById.get(login.appId)?.sso) setSsoCookie(ctx, reply, secret);
   await signInHappened(
     ctx,
     request,
@@ -245,6 +246,7 @@ export async function signedInAt(
     });
     return redirect(reply, ctx.authUrl(`${login.redirect}/done?code=${encodeURIComponent(code)}`));
   }
+  if (onAuthHost) return redirect(reply, ctx.authUrl(login.redirect));
   return handOff(ctx, reply, secret, login);
 }
 
@@ -330,24 +332,21 @@ export async function formPostCallback(request: FastifyRequest, reply: FastifyRe
     .redirect(`${path}?${new URLSearchParams(body.toString('latin1')).toString()}`, 303);
 }
 
-/** Starts a sign-in for the OpenID Provider's interaction at `path` (on the auth host). */
-export async function startInteractionLogin(
+/**
+ * Starts a sign-in that ends on the auth host, not on an app host: the OpenID Provider's
+ * interaction (`interaction`), the account page (`appId` ACCOUNT_PAGE). Its session is the auth
+ * host's (the single sign-on cookie); the state binds it to this browser (bindLogin at the start).
+ */
+export async function startAuthHostLogin(
   ctx: GatewayContext,
   reply: FastifyReply,
-  providerId: string,
-  uid: string,
-  path: string,
-  prompt?: string,
+  login: Pick<LoginRequest, 'provider' | 'appId' | 'redirect' | 'interaction' | 'prompt' | 'link'>,
 ) {
-  const login: LoginRequest = {
-    provider: providerId,
-    appId: 'oidc',
+  const request: LoginRequest = {
+    ...login,
     host: ctx.publicUrl.host,
-    redirect: path,
     browser: randomBytes(16).toString('base64url'),
-    interaction: uid,
-    ...(prompt ? { prompt } : {}),
   };
-  const code = await issueCode(ctx.store, 'login-request', login);
-  return redirect(reply, startUrl(ctx, providerId, code));
+  const code = await issueCode(ctx.store, 'login-request', request);
+  return redirect(reply, startUrl(ctx, login.provider, code));
 }

@@ -1,0 +1,308 @@
+// The account page, /.auth/account on the auth host (README, "The account page"): who I am, my
+// sign-ins, where I am signed in, what holds access for me, my password, and deleting my account.
+// On the auth host, not an app host: a page of an app's origin could post its forms (same-origin).
+// Its session is the auth host's (the single sign-on cookie), got by signing in here with any
+// provider; app hosts send /.auth/account on to it. Every form posts under the sign-in forms'
+// same-origin rule and answers 303 back to the page (post/redirect/get) with what it did.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ACCOUNT_PAGE_APP } from '../../session/codes.ts';
+import { deviceOf } from '../../session/device.ts';
+import { signedInWith, type SignedInIdentity } from '../../session/principal.ts';
+import type { Session } from '../../store/index.ts';
+import { accountPage, DELETE_CONFIRMATION, type AccountView } from '../account-page.ts';
+import { auditOrigin, recordAudit } from '../audit.ts';
+import type { GatewayContext } from '../context.ts';
+import { page, queryParam, readBody, redirect } from '../http.ts';
+import { errorPage, signInPage } from '../pages.ts';
+import { crossOrigin } from '../rules/cross-origin.ts';
+import { unlinkIdentity } from './account.ts';
+import { ssoSessionOf } from './handoff.ts';
+import { SSO_COOKIE, ownCookie } from './login-binding.ts';
+import { startAuthHostLogin } from './sign-in.ts';
+import { setCookieHeader } from '../../session/cookies.ts';
+
+const FORM_LIMIT_BYTES = 8 * 1024;
+
+/** What an action did, by the key it redirects with (`?done=`): fixed words, nothing a request chose. */
+const DONE: Readonly<Record<string, string>> = {
+  'session-ended': 'That session is signed out.',
+  'others-ended': 'You are signed out everywhere else.',
+  unlinked: 'The sign-in was removed from your account.',
+  'tokens-forgotten': 'SignOnce no longer keeps those tokens.',
+  'grant-revoked': 'The app can no longer act for you.',
+  'password-changed': 'Your password is changed; you are signed out everywhere else.',
+};
+
+/** The actions the page's forms post to (`/.auth/account/{action}`). */
+export const ACCOUNT_ACTIONS = [
+  'sessions/end',
+  'sessions/end-others',
+  'unlink',
+  'tokens/revoke',
+  'grants/revoke',
+  'password',
+  'delete',
+] as const;
+export type AccountAction = (typeof ACCOUNT_ACTIONS)[number];
+
+/** `endSession`: sign-out's ending of a session (single logout, tokens gone unless kept), for "sign out" of this browser. */
+export function accountPageRoutes(
+  ctx: GatewayContext,
+  endSession: (session: Session, by: { app: string; origin: ReturnType<typeof auditOrigin> }) => Promise<void>,
+) {
+  const { store, providers, accounts, localAccounts } = ctx;
+  const PAGE = '/.auth/account';
+
+  /** The auth host's session of this browser, for the page. */
+  const current = (request: FastifyRequest) => ssoSessionOf(ctx, request.headers.cookie);
+
+  const clearSsoCookie = (reply: FastifyReply) => {
+    const { name, path } = ownCookie(SSO_COOKIE, ctx.secure);
+    reply.header('set-cookie', setCookieHeader(name, '', { secure: ctx.secure, maxAgeSeconds: 0, path }));
+  };
+
+  /** GET /.auth/account on an app host: the page is the auth host's. */
+  function fromAppHost(reply: FastifyReply) {
+    return redirect(reply, ctx.authUrl(PAGE));
+  }
+
+  /** GET /.auth/account: the page, or the providers to sign in with to see it. */
+  async function show(request: FastifyRequest, reply: FastifyReply) {
+    const signedIn = await current(request);
+    if (!signedIn)
+      return page(
+        reply,
+        200,
+        signInPage(
+          [...providers.values()].map((p) => ({
+            displayName: p.displayName,
+            href: `${PAGE}/login/${encodeURIComponent(p.id)}`,
+          })),
+          'Sign in to your account',
+        ),
+      );
+    const done = queryParam(request, 'done');
+    return page(
+      reply,
+      200,
+      accountPage(await viewOf(signedIn.session, done && Object.hasOwn(DONE, done) ? DONE[done] : undefined)),
+      ctx.formTargets,
+    );
+  }
+
+  /** GET /.auth/account/login/{provider}: signs in to the page (any configured provider). */
+  function login(reply: FastifyReply, providerId: string) {
+    if (!providers.has(providerId))
+      return page(reply, 404, errorPage('Unknown sign-in provider', `There is no provider "${providerId}".`, PAGE));
+    return startAuthHostLogin(ctx, reply, { provider: providerId, appId: ACCOUNT_PAGE_APP, redirect: PAGE });
+  }
+
+  /** GET /.auth/account/link/{provider}: a sign-in whose identity then joins this account. */
+  async function link(request: FastifyRequest, reply: FastifyReply, providerId: string) {
+    const signedIn = await current(request);
+    if (!signedIn) return redirect(reply, ctx.authUrl(PAGE));
+    const provider = providers.get(providerId);
+    // A local account is an account of its own from its registration on: accounts are never merged.
+    if (!provider || provider.type === 'password')
+      return page(reply, 404, errorPage('Cannot link', `There is no provider "${providerId}" to link.`, PAGE));
+    return startAuthHostLogin(ctx, reply, {
+      provider: providerId,
+      appId: ACCOUNT_PAGE_APP,
+      redirect: PAGE,
+      link: signedIn.session.ref,
+    });
+  }
+
+  /** POST /.auth/account/{action}: one form's action, for the signed-in account only. */
+  async function act(request: FastifyRequest, reply: FastifyReply, action: AccountAction) {
+    const signedIn = await current(request);
+    if (!signedIn)
+      return page(reply, 401, errorPage('Sign in first', 'Your session on this page has ended: sign in again.', PAGE));
+    if (crossOrigin(request.headers, ctx.publicUrl.host))
+      return page(reply, 403, errorPage('Refused', 'This form can only be sent from its own page.', PAGE));
+    if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? ''))
+      return page(reply, 415, errorPage('Refused', 'The form was sent in a way SignOnce does not accept.', PAGE));
+    const body = await readBody(request.raw, FORM_LIMIT_BYTES);
+    if (body === undefined)
+      return page(reply.header('connection', 'close'), 413, errorPage('Refused', 'The form is too large.', PAGE));
+    const form = new URLSearchParams(body.toString('utf8'));
+    const field = (name: string) => form.get(name) ?? '';
+    const { session } = signedIn;
+    const { accountId } = session;
+    const audit = (kind: Parameters<typeof recordAudit>[2]['kind'], detail?: object) =>
+      recordAudit(ctx, request, {
+        kind,
+        outcome: 'success',
+        accountId,
+        actor: accountId,
+        app: ACCOUNT_PAGE_APP,
+        detail,
+      });
+    const done = (key: keyof typeof DONE) =>
+      reply.code(303).header('cache-control', 'no-store').redirect(`${PAGE}?done=${key}`);
+    const again = async (status: number, problem: string, headers: Record<string, string> = {}) =>
+      page(reply.headers(headers), status, accountPage(await viewOf(session, problem, true)), ctx.formTargets);
+
+    switch (action) {
+      case 'sessions/end': {
+        // Only a session of this account: another's reference names nothing here.
+        const target = (await liveSessions(accountId)).find((s) => s.ref === field('session'));
+        if (!target) return again(404, 'There is no such session of yours.');
+        if (target.ref === session.ref) {
+          await endSession(session, { app: ACCOUNT_PAGE_APP, origin: auditOrigin(ctx, request) });
+          clearSsoCookie(reply);
+          return redirect(reply, ctx.authUrl('/.auth/logout/complete'));
+        }
+        await store.revokeSessionByRef(target.ref);
+        await audit('sessions-ended', { sessions: 1, app: target.data.app });
+        return done('session-ended');
+      }
+      case 'sessions/end-others': {
+        const others = (await liveSessions(accountId)).filter((s) => s.ref !== session.ref);
+        for (const other of others) await store.revokeSessionByRef(other.ref);
+        await audit('sessions-ended', { sessions: others.length });
+        return done('others-ended');
+      }
+      case 'unlink': {
+        const outcome = await unlinkIdentity(
+          ctx,
+          request,
+          accountId,
+          field('provider'),
+          field('subject') || undefined,
+          ACCOUNT_PAGE_APP,
+        );
+        if ('refused' in outcome) return again(outcome.refused.status, `Not removed: ${outcome.refused.error}.`);
+        if (outcome.ended.some((s) => s.ref === session.ref)) {
+          clearSsoCookie(reply);
+          return redirect(reply, ctx.authUrl('/.auth/logout/complete'));
+        }
+        return done('unlinked');
+      }
+      case 'tokens/revoke': {
+        const forgotten = await store.deleteTokens(accountId, field('provider'), field('resource'));
+        if (!forgotten) return again(404, 'There are no such tokens of yours.');
+        await audit('tokens-revoked', { provider: field('provider'), resource: field('resource') || undefined });
+        return done('tokens-forgotten');
+      }
+      case 'grants/revoke': {
+        const grant = (await store.listOidcArtifactsOfAccount('Grant', accountId)).find(
+          (g) => g.jti === field('grant'),
+        );
+        if (!grant) return again(404, 'There is no such grant of yours.');
+        await store.revokeOidcGrant(field('grant'));
+        await audit('grant-revoked', { client: grant.clientId });
+        return done('grant-revoked');
+      }
+      case 'password': {
+        const own = await passwordIdentity(accountId);
+        if (!own || own.provider !== field('provider'))
+          return again(400, 'This account has no password of that provider.');
+        if (field('password') !== field('confirm')) return again(400, 'The two new passwords are not the same.');
+        const provider = providers.get(own.provider) as { minLength?: number } | undefined;
+        const changed = await localAccounts.changePassword(own.provider, own.subject, {
+          current: field('current'),
+          password: field('password'),
+          minLength: provider?.minLength ?? 12,
+          address: ctx.clientAddressOf(request.raw),
+          keepSession: session.ref,
+        });
+        if (!changed.ok) {
+          const problem = `Not changed: ${changed.problem}.`;
+          return changed.retryAfterMs === undefined
+            ? again(400, problem)
+            : again(429, problem, { 'retry-after': String(Math.ceil(changed.retryAfterMs / 1000)) });
+        }
+        await audit('password-changed', { provider: own.provider, username: own.subject });
+        return done('password-changed');
+      }
+      case 'delete': {
+        if (field('confirmation').trim().toLowerCase() !== DELETE_CONFIRMATION)
+          return again(400, `Not deleted: type "${DELETE_CONFIRMATION}" to confirm.`);
+        await store.deleteAccount(accountId);
+        await audit('account-deleted');
+        clearSsoCookie(reply);
+        return page(
+          reply,
+          200,
+          errorPage('Account deleted', 'Your account and everything SignOnce kept of it are gone.'),
+        );
+      }
+    }
+  }
+
+  /** The account's sessions still live (ended ones are history, not "where I am signed in"). */
+  async function liveSessions(accountId: string): Promise<Session[]> {
+    const now = Date.now();
+    return (await store.listAccountSessions(accountId)).filter((s) => s.expiresAt > now);
+  }
+
+  /** The account's identity at a password provider, whose password the page can change. */
+  async function passwordIdentity(accountId: string) {
+    return (await accounts.identities(accountId)).find((i) => providers.get(i.provider)?.type === 'password');
+  }
+
+  async function viewOf(session: Session, notice: string | undefined, problem = false): Promise<AccountView> {
+    const { accountId } = session;
+    const providerName = (id: string) => providers.get(id)?.displayName ?? id;
+    const identities = await accounts.identities(accountId);
+    const user = session.data.user as SignedInIdentity | undefined;
+    const own = await passwordIdentity(accountId);
+    const linked = new Set(identities.map((i) => i.provider));
+    return {
+      accountId,
+      name: user?.name ?? accountId,
+      providerName: providerName(signedInWith(session)?.provider ?? ''),
+      identities: identities.map((i) => ({
+        provider: i.provider,
+        providerName: providerName(i.provider),
+        subject: i.subject,
+        name: typeof i.profile?.name === 'string' && i.profile.name ? i.profile.name : i.subject,
+        linkedAt: i.createdAt,
+      })),
+      linkable: [...providers.values()]
+        .filter((p) => p.type !== 'password' && !linked.has(p.id))
+        .map((p) => ({ id: p.id, name: p.displayName })),
+      sessions: (await liveSessions(accountId))
+        .sort((a, b) => b.lastSeenAt - a.lastSeenAt)
+        .map((s) => {
+          const device = deviceOf(s.userAgent);
+          return {
+            ref: s.ref,
+            device: `${device.browser} on ${device.os}`,
+            address: s.address,
+            app: appName(s.data.app),
+            createdAt: s.createdAt,
+            lastSeenAt: s.lastSeenAt,
+            current: s.ref === session.ref,
+          };
+        }),
+      tokens: (await store.listTokens(accountId)).map((t) => ({
+        provider: t.provider,
+        providerName: providerName(t.provider),
+        resource: t.resource,
+        scope: t.tokens.scope,
+        updatedAt: t.updatedAt,
+        expiresAt: t.tokens.expiresAt,
+        refreshable: t.tokens.refreshToken !== undefined,
+      })),
+      grants: (await store.listOidcArtifactsOfAccount('Grant', accountId)).map((g) => ({
+        id: String(g.jti),
+        client: String(g.clientId),
+        scope: String((g.openid as { scope?: string } | undefined)?.scope ?? ''),
+        expiresAt: typeof g.exp === 'number' ? g.exp * 1000 : undefined,
+      })),
+      password: own && { provider: own.provider, username: own.subject },
+      notice: notice === undefined ? undefined : { text: notice, problem },
+    };
+  }
+
+  return { fromAppHost, show, login, link, act };
+}
+
+/** How the page names the app a session signed in to. */
+function appName(app: unknown): string {
+  if (app === ACCOUNT_PAGE_APP) return 'this page';
+  if (app === 'oidc') return 'an OpenID client';
+  return typeof app === 'string' ? app : 'unknown';
+}

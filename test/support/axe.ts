@@ -1,0 +1,37 @@
+// Accessibility checks of SignOnce's pages in Chromium with axe-core (WCAG 2.1 A and AA rules and
+// axe's best practices), and screenshots a person can look at (test-output/screenshots, git-ignored).
+import { mkdir, readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+
+const AXE_SOURCE = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const SCREENSHOTS = fileURLToPath(new URL('../../test-output/screenshots/', import.meta.url));
+
+/**
+ * What axe finds wrong on the page, one line per rule and element ("rule: selector — help"); empty
+ * when nothing. axe runs through the DevTools protocol (page.evaluate), which the pages' CSP
+ * (no script at all) does not govern: the page is checked as served.
+ */
+export async function accessibilityProblems(page: Page): Promise<string[]> {
+  await page.evaluate(await AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    const axe = (globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<AxeResults> } })
+      .axe;
+    const results = await axe.run((globalThis as unknown as { document: unknown }).document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+    });
+    return results.violations.flatMap((v) => v.nodes.map((n) => `${v.id}: ${n.target.join(' ')} — ${v.help}`));
+  });
+  return violations;
+}
+
+interface AxeResults {
+  violations: Array<{ id: string; help: string; nodes: Array<{ target: string[] }> }>;
+}
+
+/** Saves a full-page screenshot as test-output/screenshots/NAME.png. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await mkdir(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: `${SCREENSHOTS}${name}.png`, fullPage: true });
+}
