@@ -110,6 +110,42 @@ test('a sign-in through instance 1, the SSO hand-off through instance 2, app req
   assert.ok(seenAfter < 1000, `seen within a second (${seenAfter.toFixed(1)} ms)`);
 });
 
+test("the account page on instance 2 signs out another browser's session; instance 1, which caches it for a minute, refuses it within a second", {
+  skip,
+}, async (t) => {
+  const [one, two] = instances.ports;
+  const laptop = new UserAgent();
+  laptop.via = () => one!;
+  assert.equal((await signIn(laptop, 'bea@example.com')).status, 200);
+  assert.equal((await laptop.request(app('app1'))).status, 200, "instance 1 caches the laptop's answer");
+  // A phone, on instance 2: the account page, with the same sign-on (the app's session is the SSO one).
+  const phone = new UserAgent();
+  phone.via = () => two!;
+  assert.equal((await signIn(phone, 'bea@example.com')).status, 200);
+  const page = await phone.navigate(app('app1', '/.auth/account'));
+  const html = await page.text();
+  assert.match(html, /Where you are signed in/);
+  // The laptop's session: the row not marked as this browser, its sign-out form's reference.
+  const laptopRow = html.split('<tr').find((row) => row.includes('name="session"') && !row.includes('this browser'))!;
+  const ref = /name="session" value="([^"]+)"/.exec(laptopRow)![1]!;
+  const ended = await phone.request(`http://auth.localhost:${front}/.auth/account/sessions/end`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'sec-fetch-site': 'same-origin' },
+    body: new URLSearchParams({ session: ref }).toString(),
+  });
+  const outAt = performance.now();
+  assert.equal(ended.status, 303);
+  let status = 200;
+  while (status === 200 && performance.now() - outAt < 5000) status = (await laptop.request(app('app1'))).status;
+  const seenAfter = performance.now() - outAt;
+  t.diagnostic(
+    `a session ended on the account page (instance 2) refused by instance 1 after ${seenAfter.toFixed(1)} ms`,
+  );
+  assert.equal(status, 302, 'the laptop is sent to sign in');
+  assert.ok(seenAfter < 1000, `within a second (${seenAfter.toFixed(1)} ms)`);
+  assert.equal((await phone.request(app('app1'))).status, 200, 'the phone stays signed in');
+});
+
 test('after `keys rotate-signing`, every instance signs with the new key within a second', { skip }, async (t) => {
   /** The key that signs an authentication token minted by the instance on `port` now (a native app's sign-in). */
   const signingKid = async (port: number) => {
