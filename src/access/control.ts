@@ -4,7 +4,7 @@
 import type { Config } from '../config/index.ts';
 import type { Claim } from '../providers/index.ts';
 import type { MembershipReader } from './memberships.ts';
-import { compilePolicy, decide, type AccessDecision, type AccessPolicy } from './rules.ts';
+import { compilePolicy, decide, decideAdmin, type AccessDecision, type AccessPolicy } from './rules.ts';
 import type { AccessSubject, Memberships } from './types.ts';
 
 const NO_MEMBERSHIPS: Memberships = { groups: new Set(), roles: new Set(), unavailable: [] };
@@ -18,12 +18,19 @@ export interface SignedInAs {
 export class AccessControl {
   readonly #apps: ReadonlyMap<string, AccessPolicy | undefined>;
   readonly #clients: ReadonlyMap<string, AccessPolicy | undefined>;
+  readonly #admin: AccessPolicy | undefined;
   readonly #trustEmail: ReadonlySet<string>;
   readonly #memberships: Pick<MembershipReader, 'read'>;
 
-  constructor(config: Pick<Config, 'apps' | 'clients' | 'providers'>, memberships: Pick<MembershipReader, 'read'>) {
+  constructor(
+    config: Pick<Config, 'apps' | 'clients' | 'providers' | 'admin'>,
+    memberships: Pick<MembershipReader, 'read'>,
+  ) {
     this.#apps = new Map(config.apps.map((app) => [app.id, compilePolicy(app)]));
     this.#clients = new Map(config.clients.map((client) => [client.id, compilePolicy(client)]));
+    // No rules: the console is off (an empty policy would refuse everyone just the same, but
+    // "off" lets the gateway answer 404 and `signonce check` say so).
+    this.#admin = config.admin.access.length ? compilePolicy(config.admin, 'admin.') : undefined;
     this.#trustEmail = new Set(config.providers.filter((p) => p.trustEmail).map((p) => p.id));
     this.#memberships = memberships;
   }
@@ -34,6 +41,11 @@ export class AccessControl {
 
   clientPolicy(clientId: string): AccessPolicy | undefined {
     return this.#clients.get(clientId);
+  }
+
+  /** The admin console's policy; undefined when the console is off (admin.access lists no rules). */
+  adminPolicy(): AccessPolicy | undefined {
+    return this.#admin;
   }
 
   /**
@@ -61,5 +73,10 @@ export class AccessControl {
   async forClient(clientId: string, accountId: string, identity: SignedInAs): Promise<AccessDecision> {
     const policy = this.#clients.get(clientId);
     return decide(policy, await this.subject(accountId, identity, policy), {});
+  }
+
+  /** Whether a session's account and identity may administer (decideAdmin); refused while the console is off. */
+  async forAdmin(accountId: string, identity: SignedInAs): Promise<AccessDecision> {
+    return decideAdmin(this.#admin, await this.subject(accountId, identity, this.#admin));
   }
 }

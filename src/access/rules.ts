@@ -306,10 +306,13 @@ function compileRule(source: string, config: AccessRuleConfig, text?: string): A
   };
 }
 
-/** The policy of an app or client; undefined when it has none (every signed-in user gets in). */
-export function compilePolicy(config: AccessConfig): AccessPolicy | undefined {
+/**
+ * The policy of an app or client; undefined when it has none (every signed-in user gets in).
+ * `where` prefixes the rules' places where `access[2]` alone would not say whose (`admin.`).
+ */
+export function compilePolicy(config: AccessConfig, where = ''): AccessPolicy | undefined {
   let rules: AccessRule[];
-  if (config.access) rules = config.access.map((rule, i) => compileRule(`access[${i}]`, rule));
+  if (config.access) rules = config.access.map((rule, i) => compileRule(`${where}access[${i}]`, rule));
   else if (config.defaultAuthorizationPolicy) {
     const { rule, text } = easyAuthRule(config.defaultAuthorizationPolicy);
     rules = [compileRule('defaultAuthorizationPolicy', rule, text)];
@@ -374,6 +377,19 @@ export function decide(
   const decision = decisions.get(applying) ?? decideAmong(policy, subject, (index) => applying[index] !== '0');
   decisions.set(applying, decision);
   return decision;
+}
+
+/**
+ * Whether `subject` may use the admin console (README, "Admin console"): never while it is off
+ * (no policy: `admin.access` lists no rules), never for an application presenting a provider's
+ * token (only a person signed in to SignOnce administers), else the first rule that matches
+ * decides and none refuses (default deny, as every policy).
+ */
+export function decideAdmin(policy: AccessPolicy | undefined, subject: AccessSubject): AccessDecision {
+  if (!policy) return { allowed: false, reason: 'the admin console is off (admin.access lists no rules)', used: {} };
+  if (subject.application)
+    return { allowed: false, reason: "an application's token cannot administer: sign in to SignOnce", used: {} };
+  return decide(policy, subject, {});
 }
 
 /** The decision among the rules that apply (by index). */

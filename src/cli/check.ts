@@ -1,5 +1,6 @@
 // `signonce check [--config FILE]`: validate a configuration without starting anything.
-import { ConfigError, loadConfig, resolveConfigPath, type Config } from '../config/index.ts';
+import { AccessControl } from '../access/control.ts';
+import { ConfigError, formatDuration, loadConfig, resolveConfigPath, type Config } from '../config/index.ts';
 import { PRESETS } from '../providers/presets.ts';
 import { parseOptions, reportConfigError } from './usage.ts';
 
@@ -34,6 +35,25 @@ export function openAccessWarnings(config: Config): string[] {
   return warnings;
 }
 
+/**
+ * Where the admin console is and who may use it, rule by rule as it decides (the operator's own
+ * conditions, private rules too: this is their config), or that it is off.
+ */
+export function adminConsoleLines(config: Config): string[] {
+  const policy = new AccessControl(config, {
+    read: () => Promise.reject(new Error('not read by check')),
+  }).adminPolicy();
+  if (!policy) return ['admin console: off (admin.access lists no rules)'];
+  return [
+    `admin console: ${new URL('/.auth/admin', config.publicUrl).href} (a sign-in within ${formatDuration(config.admin.freshSignIn)} for every page), for:`,
+    ...policy.rules.map(
+      (rule) =>
+        `  ${rule.source} ${rule.effect}: ${rule.description ? `${rule.description} (${rule.condition.text})` : rule.condition.text}`,
+    ),
+    '  anyone else: refused',
+  ];
+}
+
 export async function run(argv: string[]): Promise<number> {
   const options = parseOptions(argv, { config: { type: 'string' } }, usage);
   if (!options) return 2;
@@ -42,6 +62,7 @@ export async function run(argv: string[]): Promise<number> {
     const config = await loadConfig(path);
     for (const warning of openAccessWarnings(config)) process.stderr.write(`warning: ${warning}\n`);
     process.stdout.write(`${path}: ok (${config.providers.length} providers, ${config.apps.length} apps)\n`);
+    for (const line of adminConsoleLines(config)) process.stdout.write(`${line}\n`);
     return 0;
   } catch (error) {
     if (error instanceof ConfigError) return reportConfigError(error);

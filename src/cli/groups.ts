@@ -1,6 +1,6 @@
 // `signonce groups add|remove GROUP USER…` and `signonce groups list [GROUP]`: SignOnce's own
 // groups, which access rules match (`groups: [...]`) beside those providers tell. A USER is an
-// account id, a local username or a verified e-mail (findAccount); a change takes effect on every
+// account id, a local username, a verified e-mail or an identity's subject (findAccount); a change takes effect on every
 // instance within `session.cacheTtl` (at once on PostgreSQL).
 import { findAccount } from '../accounts/lookup.ts';
 import { auditCommand, parseCommandLine, usageError, withConfiguredStore } from './usage.ts';
@@ -8,8 +8,8 @@ import { auditCommand, parseCommandLine, usageError, withConfiguredStore } from 
 export const usage = [
   'signonce groups add|remove GROUP USER... | list [GROUP] [--config FILE]',
   "                          SignOnce's own groups, for access rules: add or remove members (a USER is an account",
-  '                          id, a username of a password provider or a verified e-mail); list the groups, or the',
-  '                          members of one',
+  "                          id, a username of a password provider, a verified e-mail or an identity's subject at a",
+  '                          provider); list the groups, or the members of one',
 ].join('\n  ');
 
 const MAX_GROUP_NAME = 128;

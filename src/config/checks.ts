@@ -1,5 +1,6 @@
 // Rules between fields. They read the raw (substituted) file defensively, so they report even
 // when other parts of the file are broken: every problem at once.
+import { parseDuration } from './duration.ts';
 import { formatPath, type Problem } from './problems.ts';
 import { ID_PATTERN, OIDC_PROVIDER_TYPES, REFRESHING_PROVIDER_TYPES, show } from './schema.ts';
 
@@ -297,5 +298,32 @@ export function crossFieldProblems(raw: Raw): Problem[] {
     accessProblems(['clients', i], client, providerIds, problems);
     clientResourceProblems(i, client, appIds, problems);
   }
+  adminProblems(raw, providerIds, problems);
   return problems;
+}
+
+/**
+ * The admin console's rules name known providers; its fresh sign-in, when written or when the
+ * console is on, fits in a session's lifetime (a short lifetime alone, with the console off, is fine).
+ */
+function adminProblems(raw: Raw, providerIds: readonly string[], problems: Problem[]): void {
+  if (!isObject(raw.admin)) return;
+  accessProblems(['admin'], raw.admin, providerIds, problems);
+  const on = Array.isArray(raw.admin.access) && raw.admin.access.length > 0;
+  if (!on && raw.admin.freshSignIn === undefined) return;
+  const session = isObject(raw.session) ? raw.session : {};
+  // Malformed durations are reported by the schema.
+  const durationOf = (value: unknown, otherwise: string) =>
+    value === undefined
+      ? parseDuration(otherwise)
+      : typeof value === 'string' || typeof value === 'number'
+        ? parseDuration(value)
+        : undefined;
+  const freshSignIn = durationOf(raw.admin.freshSignIn, '10m');
+  const lifetime = durationOf(session.lifetime, '8h');
+  if (freshSignIn !== undefined && lifetime !== undefined && freshSignIn > lifetime)
+    problems.push({
+      path: 'admin.freshSignIn',
+      message: `must not be longer than session.lifetime (${show(session.lifetime ?? '8h')}): no session is older, so it would ask nothing`,
+    });
 }

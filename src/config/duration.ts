@@ -19,3 +19,15 @@ export function parseDuration(value: string | number): number | undefined {
     Number(d) * UNITS.d + Number(h) * UNITS.h + Number(m) * UNITS.m + Number(s) * UNITS.s + Number(milliseconds);
   return Number.isSafeInteger(ms) ? ms : undefined;
 }
+
+/** `ms` as this file's durations are written (`1h30m`, `10m`, `250ms`; `0s`): parseDuration reads it back. */
+export function formatDuration(ms: number): string {
+  let rest = Math.max(0, Math.floor(ms));
+  let text = '';
+  for (const [unit, size] of [...Object.entries(UNITS), ['ms', 1] as const]) {
+    const count = Math.floor(rest / size);
+    if (count > 0) text += `${count}${unit}`;
+    rest -= count * size;
+  }
+  return text || '0s';
+}

@@ -1,6 +1,6 @@
 export { loadConfig, parseConfig, resolveConfigPath } from './loader.ts';
 export { ConfigError, type Problem } from './problems.ts';
-export { parseDuration } from './duration.ts';
+export { formatDuration, parseDuration } from './duration.ts';
 export {
   redactStoreUrl,
   EXTERNAL_ALGORITHMS,

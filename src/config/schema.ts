@@ -399,17 +399,20 @@ const appAccessRule = z
     ...accessRuleFields,
   })
   .refine(oneEffect, ONE_EFFECT);
-const notForClients = (field: string) =>
+/** `paths` and `methods` where a rule decides who, not what: an OpenID client's sign-in, the admin console. */
+const notFor = (owner: string, field: string) =>
   rule(
     z.unknown(),
     (v) => v === undefined,
-    () => `does not apply to an OpenID client (it asks for a sign-in, not for a path): remove ${field}`,
+    () => `does not apply to ${owner}: remove ${field}`,
   )
     .transform((): undefined => undefined)
     .optional();
-const clientAccessRule = z
-  .strictObject({ paths: notForClients('paths'), methods: notForClients('methods'), ...accessRuleFields })
-  .refine(oneEffect, ONE_EFFECT);
+const whoOnlyRule = (owner: string) =>
+  z
+    .strictObject({ paths: notFor(owner, 'paths'), methods: notFor(owner, 'methods'), ...accessRuleFields })
+    .refine(oneEffect, ONE_EFFECT);
+const clientAccessRule = whoOnlyRule('an OpenID client (it asks for a sign-in, not for a path)');
 const accessRules = <T extends z.ZodType>(rule: T) =>
   z.array(rule).min(1, 'lets no one in: remove it to let every signed-in user in, or add rules').optional();
 
@@ -665,6 +668,21 @@ export const configSchema = z.strictObject({
       retention: duration
         .prefault('90d')
         .refine((ms) => ms >= 86_400_000, 'must be at least 1d: the audit log keeps events a day or longer'),
+    })
+    .prefault({}),
+  // The admin console (/.auth/admin): off unless `access` lists rules, which decide who may
+  // administer (default deny). Every admin page and action needs a sign-in younger than
+  // `freshSignIn` (OpenID Connect Core 1.0 section 3.1.2.1, max_age); at most session.lifetime
+  // (checks.ts), since no session is older.
+  admin: z
+    .strictObject({
+      access: z.array(whoOnlyRule('the admin console (it decides who administers, on every admin page)')).default([]),
+      freshSignIn: duration
+        .prefault('10m')
+        .refine(
+          (ms) => ms >= 60_000,
+          'must be at least 1m: a shorter one would ask for a new sign-in between the pages of one admin task',
+        ),
     })
     .prefault({}),
   // Off unless providers are listed: a new identity joins the account whose identity (of a listed

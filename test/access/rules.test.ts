@@ -4,7 +4,8 @@
 // only ASCII is folded here), paths per RFC 3986 section 6 (what an upstream may take as the same).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compilePolicy, decide, type AccessDecision, type AccessPolicy } from '../../src/access/rules.ts';
+import { AccessControl } from '../../src/access/control.ts';
+import { compilePolicy, decide, decideAdmin, type AccessDecision, type AccessPolicy } from '../../src/access/rules.ts';
 import type { AccessRequest, AccessSubject } from '../../src/access/types.ts';
 import { parseConfig } from '../../src/config/index.ts';
 import { generateKey } from '../../src/crypto/keyring.ts';
@@ -517,6 +518,98 @@ test('OpenID clients: the same rules, decided without a path or method', () => {
   assert.equal(outcome(decide(policy, subject({ groups: ['ops'] }), {})), 'allow 0');
   assert.equal(outcome(decide(policy, subject({ groups: ['dev'] }), {})), 'refused');
   assert.equal(compilePolicy(parsed.clients[1]!), undefined);
+});
+
+test('admin.access: off without rules; an application never administers; else the rules, default deny', async () => {
+  const control = (admin: unknown, read = async (_accountId: string) => subject().memberships) => {
+    const parsed = parseConfig(
+      JSON.stringify({
+        publicUrl: 'http://auth.localhost:8080',
+        secrets: { encryptionKeys: [KEY] },
+        providers: PROVIDERS,
+        admin,
+      }),
+      'test.yaml',
+      {},
+    );
+    return new AccessControl(parsed, { read });
+  };
+  const off = 'refused: the admin console is off (admin.access lists no rules)';
+  const explain = (decision: AccessDecision) => `${outcome(decision)}: ${decision.reason}`;
+  for (const admin of [undefined, {}, { access: [] }]) {
+    const console = control(admin);
+    assert.equal(console.adminPolicy(), undefined, JSON.stringify(admin));
+    assert.equal(explain(decideAdmin(undefined, subject({ groups: ['ops'] }))), off);
+    assert.equal(explain(await console.forAdmin('acc-ann', { provider: 'aad', claims: [] })), off);
+  }
+
+  const policy = control({
+    access: [
+      { deny: { emails: ['mallory@example.com'] } },
+      { allow: { groups: ['ops'] } },
+      { allow: { all: [{ emails: ['kim@example.com'] }, { providers: ['aad'] }] } },
+    ],
+  }).adminPolicy()!;
+  assert.deepEqual(
+    policy.rules.map((rule) => rule.source),
+    ['admin.access[0]', 'admin.access[1]', 'admin.access[2]'],
+    'reasons say whose rule decided',
+  );
+  const down = ['aad: Graph answered 503'];
+  const cases: Array<[string, Who, string]> = [
+    ['a member of ops', { groups: ['ops'] }, 'allow 1'],
+    ['no rule matches: default deny', { groups: ['dev'] }, 'refused'],
+    ['no facts at all', {}, 'refused'],
+    ['deny first, though in ops', { groups: ['ops'], claims: verified('mallory@example.com') }, 'deny 0'],
+    ['deny first, case folded', { groups: ['ops'], claims: verified('MALLORY@example.com') }, 'deny 0'],
+    ['groups unreadable: refused, though a member', { groups: ['ops'], unavailable: down }, 'deny 1'],
+    [
+      'groups unreadable, the e-mail rule lets in',
+      { claims: verified('kim@example.com'), unavailable: down },
+      'deny 1',
+    ],
+    ['group name case', { groups: ['OPS'] }, 'refused'],
+    ['a group with a trailing space', { groups: ['ops '] }, 'refused'],
+    ['the e-mail, at the named provider', { claims: verified('kim@example.com') }, 'allow 2'],
+    ['the e-mail at another provider', { claims: verified('kim@example.com'), provider: 'gh' }, 'refused'],
+    ['the e-mail, not verified', { claims: { email: 'kim@example.com', email_verified: false } }, 'refused'],
+    ['KELVIN SIGN for K', { claims: verified('\u212Aim@example.com') }, 'refused'],
+    ['Cyrillic е in the domain', { claims: verified('kim@\u0435xample.com') }, 'refused'],
+    ['fullwidth letters', { claims: verified('\uFF4Bim@example.com') }, 'refused'],
+    ['a trailing dot', { claims: verified('kim@example.com.') }, 'refused'],
+    ['two "@"', { claims: verified('a@kim@example.com') }, 'refused'],
+    [
+      'an application on behalf of a member',
+      { groups: ['ops'], application: { clientId: 'x', alone: false } },
+      'refused',
+    ],
+    ['an application alone', { groups: ['ops'], application: { clientId: 'x', alone: true } }, 'refused'],
+  ];
+  for (const [name, who, expected] of cases) assert.equal(outcome(decideAdmin(policy, subject(who))), expected, name);
+  // Groups unreadable: the Kleene rule of the e-mail alone cannot let in past the ops rule before it.
+  assert.match(
+    decideAdmin(policy, subject({ groups: ['ops'], unavailable: down })).reason,
+    /^admin\.access\[1\] needs group/,
+  );
+  assert.equal(
+    decideAdmin(policy, subject({ groups: ['ops'], application: { clientId: 'x', alone: false } })).reason,
+    "an application's token cannot administer: sign in to SignOnce",
+  );
+
+  // The subject AccessControl makes: memberships read only because the rules name groups.
+  const reads: string[] = [];
+  const byGroups = control({ access: [{ allow: { groups: ['ops'] } }] }, async (accountId) => {
+    reads.push(accountId);
+    return subject({ groups: ['ops'] }).memberships;
+  });
+  assert.equal(outcome(await byGroups.forAdmin('acc-ann', { provider: 'aad', claims: [] })), 'allow 0');
+  const byAccount = control({ access: [{ allow: { accounts: ['acc-kim'] } }] }, async (accountId) => {
+    reads.push(`unexpected ${accountId}`);
+    return subject().memberships;
+  });
+  assert.equal(outcome(await byAccount.forAdmin('acc-kim', { provider: 'gh', claims: [] })), 'allow 0');
+  assert.equal(outcome(await byAccount.forAdmin('acc-ann', { provider: 'gh', claims: [] })), 'refused');
+  assert.deepEqual(reads, ['acc-ann']);
 });
 
 test('decisions are made once per subject and set of applying rules: other paths under the same rules reuse them', () => {

@@ -259,7 +259,7 @@ test('exit 2 for an unknown user, app or client, and for usage errors', async ()
   const cases: Array<[string[], RegExp]> = [
     [
       ['--app', 'wiki', '--user', 'nobody'],
-      /no user "nobody" \(an account id, a username of a password provider, or a verified e-mail\)/,
+      /no user "nobody" \(an account id, a username of a password provider, a verified e-mail, or an identity's subject at a provider\)/,
     ],
     [['--app', 'wiki', '--account', 'no-such-id'], /no account "no-such-id"/],
     [['--app', 'nope', '--user', 'ann'], /no app "nope" in the config \(apps: wiki, vault, open\)/],

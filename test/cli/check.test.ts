@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openAccessWarnings } from '../../src/cli/check.ts';
+import { adminConsoleLines, openAccessWarnings } from '../../src/cli/check.ts';
 import { parseConfig } from '../../src/config/index.ts';
 import { generateKey } from '../../src/crypto/keyring.ts';
 import { runCli } from '../support/cli.ts';
@@ -61,6 +61,41 @@ clients:
     assert.deepEqual(openAccessWarnings(parseConfig(BASE + text, 'x.yaml', { APPLE_KEY: privateKey })), expected, name);
 });
 
+test('adminConsoleLines: off, or where the console is, how fresh a sign-in, and each rule in order', () => {
+  const lines = (text: string) => adminConsoleLines(parseConfig(BASE + text, 'x.yaml', {}));
+  assert.deepEqual(lines(''), ['admin console: off (admin.access lists no rules)']);
+  assert.deepEqual(lines('admin: { access: [] }'), ['admin console: off (admin.access lists no rules)']);
+  assert.deepEqual(
+    lines(`providers: [{ id: aad, type: aad, clientId: c }]
+admin:
+  freshSignIn: 1h30m
+  access:
+    - { deny: { emails: [mallory@example.com] }, private: true }
+    - { allow: { groups: [ops], providers: [aad] }, description: "Operators, signed in with Entra ID" }
+    - { allow: { all: [{ emailDomains: [example.com] }, { roles: [Admin] }] } }`),
+    [
+      'admin console: http://auth.localhost:8080/.auth/admin (a sign-in within 1h30m for every page), for:',
+      '  admin.access[0] deny: the verified e-mail mallory@example.com',
+      '  admin.access[1] allow: Operators, signed in with Entra ID (a sign-in with aad or members of ops)',
+      '  admin.access[2] allow: a verified e-mail at example.com and the role Admin',
+      '  anyone else: refused',
+    ],
+  );
+});
+
+test('signonce check prints where the admin console is and who may use it', async () => {
+  const { dir, remove } = await tempDir();
+  after(remove);
+  const file = join(dir, 'signonce.yaml');
+  await writeFile(file, `${BASE}admin: { access: [{ allow: { accounts: [acc-1] } }] }\n`);
+  const result = await runCli(['check', '--config', file]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.equal(
+    result.stdout,
+    `${file}: ok (0 providers, 0 apps)\nadmin console: http://auth.localhost:8080/.auth/admin (a sign-in within 10m for every page), for:\n  admin.access[0] allow: the account acc-1\n  anyone else: refused\n`,
+  );
+});
+
 /** An EC P-256 key in PKCS #8 PEM, as Apple hands out. */
 function appleKey(): string {
   return generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -78,6 +113,6 @@ test('signonce check prints the warnings on stderr and still exits 0', async () 
   );
   const result = await runCli(['check', '--config', file]);
   assert.equal(result.code, 0, result.stderr);
-  assert.equal(result.stdout, `${file}: ok (1 providers, 2 apps)\n`);
+  assert.equal(result.stdout, `${file}: ok (1 providers, 2 apps)\nadmin console: off (admin.access lists no rules)\n`);
   assert.equal(result.stderr, 'warning: every GitHub user can reach wiki (apps[0] has no access rules)\n');
 });

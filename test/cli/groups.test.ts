@@ -46,7 +46,7 @@ test('groups add, remove, list: local usernames, verified e-mails and account id
   assert.equal(unknown.code, 2);
   assert.match(
     unknown.stderr,
-    /no user "nobody@example.com" \(an account id, a username of a password provider, or a verified e-mail\)\nnothing changed/,
+    /no user "nobody@example.com" \(an account id, a username of a password provider, a verified e-mail, or an identity's subject at a provider\)\nnothing changed/,
   );
   assert.deepEqual(await withStore((s) => s.listGroups()), [], 'nothing changed');
 

@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, parseConfig, parseDuration, resolveConfigPath } from '../../src/config/index.ts';
+import {
+  ConfigError,
+  formatDuration,
+  loadConfig,
+  parseConfig,
+  parseDuration,
+  resolveConfigPath,
+} from '../../src/config/index.ts';
 import { generateKey } from '../../src/crypto/keyring.ts';
 import { runCli } from '../support/cli.ts';
 import { tempDir } from '../support/tmp.ts';
@@ -40,7 +47,17 @@ test('durations: the accepted forms, and hostile ones refused', () => {
     ['2m5ms', 120_005],
     ['0ms', 0],
   ];
-  for (const [input, ms] of good) assert.equal(parseDuration(input), ms, String(input));
+  for (const [input, ms] of good) {
+    assert.equal(parseDuration(input), ms, String(input));
+    assert.equal(parseDuration(formatDuration(ms)), ms, `formatDuration(${ms}) reads back`);
+  }
+  assert.deepEqual([600_000, 5_400_000, 93_784_000, 1500, 0].map(formatDuration), [
+    '10m',
+    '1h30m',
+    '1d2h3m4s',
+    '1s500ms',
+    '0s',
+  ]);
   for (const bad of [
     '',
     '8 hours',
@@ -89,6 +106,7 @@ test('a minimal file gets every default', () => {
     tokenStore: { keepOnLogout: false },
     housekeeping: { interval: 600_000 },
     audit: { retention: 90 * 86_400_000 },
+    admin: { access: [], freshSignIn: 600_000 },
     accounts: { linkByVerifiedEmail: [] },
     groups: { refreshAfter: 600_000, maxAge: 3_600_000 },
     externalIssuers: [],
@@ -145,6 +163,68 @@ test('session.idleTimeout: 0 (off, the default) or at least 5m; shorter and non-
       ],
       value,
     );
+});
+
+test('admin: off without rules; rules as clients have them; freshSignIn between 1m and session.lifetime', () => {
+  const admin = (text: string) => parseConfig(`${BASE}${text}\n`, 'test.yaml', env).admin;
+  assert.deepEqual(admin('admin: {}'), { access: [], freshSignIn: 600_000 }, 'off by default');
+  assert.deepEqual(admin('admin: { access: [] }'), { access: [], freshSignIn: 600_000 }, 'an empty list is off too');
+  assert.deepEqual(
+    admin('admin: { access: [{ allow: { groups: [ops] }, description: Operators }], freshSignIn: 1m }'),
+    { access: [{ allow: { groups: ['ops'] }, description: 'Operators', private: false }], freshSignIn: 60_000 },
+  );
+  assert.equal(
+    admin('session: { lifetime: 1h }\nadmin: { freshSignIn: 1h }').freshSignIn,
+    3_600_000,
+    'the lifetime itself',
+  );
+  const cases: Array<[string, string, string[]]> = [
+    [
+      'too short',
+      'admin: { freshSignIn: 59s }',
+      [
+        'admin.freshSignIn: must be at least 1m: a shorter one would ask for a new sign-in between the pages of one admin task',
+      ],
+    ],
+    [
+      'not a duration',
+      'admin: { freshSignIn: soon }',
+      ['admin.freshSignIn: "soon" is not a duration like 500ms, 90s, 30m, 8h, 2d or 1h30m'],
+    ],
+    [
+      'longer than the default lifetime',
+      'admin: { freshSignIn: 9h }',
+      [
+        'admin.freshSignIn: must not be longer than session.lifetime ("8h"): no session is older, so it would ask nothing',
+      ],
+    ],
+    [
+      'the default longer than a short lifetime, with the console on',
+      'session: { lifetime: 5m }\nadmin: { access: [{ allow: { authenticated: true } }] }',
+      [
+        'admin.freshSignIn: must not be longer than session.lifetime ("5m"): no session is older, so it would ask nothing',
+      ],
+    ],
+    ['a short lifetime, the console off', 'session: { lifetime: 5m }\nadmin: {}', []],
+    [
+      'rules that name paths, methods, unknown providers, no effect',
+      `providers: [{ id: gh, type: github, clientId: c }]
+admin:
+  access:
+    - { paths: [/admin], methods: [POST], allow: { authenticated: true } }
+    - { allow: { providers: [gh, nope] } }
+    - { description: nothing }
+  freshSignOn: 5m`,
+      [
+        'admin.access[0].methods: does not apply to the admin console (it decides who administers, on every admin page): remove methods',
+        'admin.access[0].paths: does not apply to the admin console (it decides who administers, on every admin page): remove paths',
+        'admin.access[1].allow.providers[1]: no provider "nope" (known: gh)',
+        'admin.access[2]: needs exactly one of allow (who matches gets in) or deny (who matches is refused); split a rule with both in two',
+        'admin.freshSignOn: unknown option (did you mean "freshSignIn"?)',
+      ],
+    ],
+  ];
+  for (const [name, text, expected] of cases) assert.deepEqual(problems(`${BASE}${text}\n`), expected, name);
 });
 
 test("examples/signonce.yaml (the contract's example configuration) passes `signonce check` as it is", async () => {
@@ -638,14 +718,14 @@ test('signonce check: exit 0 with a summary on a good file, exit 2 with every pr
     await writeFile(bad, 'publicUrl: ftp://x\nsecrets: { encryptionKeys: [short] }\nextra: 1\n');
     const ok = await runCli(['check', '--config', good], env);
     assert.equal(ok.code, 0);
-    assert.equal(ok.stdout, `${good}: ok (1 providers, 0 apps)\n`);
+    assert.equal(ok.stdout, `${good}: ok (1 providers, 0 apps)\nadmin console: off (admin.access lists no rules)\n`);
     const failed = await runCli(['check'], { ...env, SIGNONCE_CONFIG: bad });
     assert.equal(failed.code, 2);
     assert.equal(
       failed.stderr,
       [
         `${bad}: 3 problems`,
-        '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, housekeeping, audit, accounts, groups, providers, apps, externalIssuers, clients, trustedProxies, limits, rateLimits, metrics, devMode, log)',
+        '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, housekeeping, audit, admin, accounts, groups, providers, apps, externalIssuers, clients, trustedProxies, limits, rateLimits, metrics, devMode, log)',
         '  publicUrl: "ftp://x" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)',
         '  secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)',
         '',
