@@ -62,72 +62,137 @@ export interface AccountView {
 export const DELETE_CONFIRMATION = 'delete my account';
 
 /** A time as people in any zone read it unambiguously: 2026-12-06 04:23 UTC. */
-const when = (at: number | undefined) =>
+export const when = (at: number | undefined) =>
   at === undefined ? 'never' : `${new Date(at).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
 /** A form of one button posting `fields` to `/.auth/account/{action}`. */
-function actionForm(action: string, fields: Record<string, string>, label: string, describedBy?: string): string {
+export function actionForm(
+  action: string,
+  fields: Record<string, string>,
+  label: string,
+  describedBy?: string,
+): string {
   const hidden = Object.entries(fields)
     .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
     .join('');
   const describe = describedBy ? ` aria-describedby="${escapeHtml(describedBy)}"` : '';
-  return `<form method="post" action="/.auth/account/${action}">${hidden}<button type="submit"${describe}>${escapeHtml(label)}</button></form>`;
+  return `<form method="post" action="${action.startsWith('/') ? escapeHtml(action) : `/.auth/account/${action}`}">${hidden}<button type="submit"${describe}>${escapeHtml(label)}</button></form>`;
 }
+
+/** A row's action cell, given the id of the row's header (for aria-describedby); none: no Action column. */
+export type RowAction<T> = (item: T, rowHeaderId: string) => string;
+
+/**
+ * A table with a header cell per row (`scope="row"`, id `${idPrefix}-${i}`) and, with `action`, a
+ * last column of what can be done with the row.
+ */
+function table<T>(
+  columns: readonly string[],
+  items: readonly T[],
+  cells: (item: T, rowHeaderId: string) => readonly [header: string, ...rest: string[]],
+  idPrefix: string,
+  action?: RowAction<T>,
+  caption?: string,
+): string {
+  const head = [...columns, ...(action ? ['Action'] : [])].map((c) => `<th scope="col">${c}</th>`).join('');
+  const rows = items.map((item, i) => {
+    const id = `${idPrefix}-${i}`;
+    const [header, ...rest] = cells(item, id);
+    const tail = action ? [action(item, id)] : [];
+    return `<tr><th scope="row" id="${id}">${header}</th>${[...rest, ...tail].map((c) => `<td>${c}</td>`).join('')}</tr>`;
+  });
+  return `<table>${caption ? `<caption>${escapeHtml(caption)}</caption>` : ''}<thead><tr>${head}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+export const identitiesTable = (identities: readonly AccountIdentityView[], action?: RowAction<AccountIdentityView>) =>
+  table(
+    ['Provider', 'Signed in as', 'Linked'],
+    identities,
+    (i) => [escapeHtml(i.providerName), escapeHtml(i.name), when(i.linkedAt)],
+    'identity',
+    action,
+  );
+
+export const sessionsTable = (sessions: readonly AccountSessionView[], action?: RowAction<AccountSessionView>) =>
+  table(
+    ['Device', 'Address', 'App', 'Signed in', 'Last seen'],
+    sessions,
+    (s) => [
+      `${escapeHtml(s.device)}${s.current ? ' <strong>(this browser)</strong>' : ''}`,
+      escapeHtml(s.address ?? 'unknown'),
+      escapeHtml(s.app),
+      when(s.createdAt),
+      when(s.lastSeenAt),
+    ],
+    'session',
+    action,
+  );
+
+export const tokensTable = (tokens: readonly AccountTokensView[], action?: RowAction<AccountTokensView>) =>
+  table(
+    ['Provider', 'For', 'Scope', 'Updated', 'Expires'],
+    tokens,
+    (t) => [
+      escapeHtml(t.providerName),
+      `${t.resource ? escapeHtml(t.resource) : 'sign-in'}${t.refreshable ? ' (renewable)' : ''}`,
+      escapeHtml(t.scope ?? ''),
+      when(t.updatedAt),
+      when(t.expiresAt),
+    ],
+    'tokens',
+    action,
+    'Provider tokens SignOnce keeps for the apps',
+  );
+
+export const grantsTable = (grants: readonly AccountGrantView[], action?: RowAction<AccountGrantView>) =>
+  table(
+    ['App', 'Scope', 'Until'],
+    grants,
+    (g) => [escapeHtml(g.client), escapeHtml(g.scope), when(g.expiresAt)],
+    'grant',
+    action,
+    'Apps allowed to sign in as this account (OpenID clients)',
+  );
 
 function identitiesSection(view: AccountView): string {
   const last = view.identities.length === 1;
-  const rows = view.identities.map((identity, i) => {
-    const id = `identity-${i}`;
-    const action = last
-      ? 'Your only sign-in: it cannot be removed'
-      : actionForm(
-          'unlink',
-          { provider: identity.provider, subject: identity.subject },
-          `Remove ${identity.providerName}`,
-          id,
-        );
-    return `<tr><th scope="row" id="${id}">${escapeHtml(identity.providerName)}</th><td>${escapeHtml(identity.name)}</td><td>${when(identity.linkedAt)}</td><td>${action}</td></tr>`;
-  });
   const link = view.linkable.length
     ? `<p>Link another sign-in, so you can sign in with it too:</p><ul>${view.linkable
         .map((p) => `<li><a href="/.auth/account/link/${encodeURIComponent(p.id)}">Link ${escapeHtml(p.name)}</a></li>`)
         .join('')}</ul>`
     : '';
-  return `<section aria-labelledby="identities"><h2 id="identities">Sign-ins of this account</h2>
-<table><thead><tr><th scope="col">Provider</th><th scope="col">Signed in as</th><th scope="col">Linked</th><th scope="col">Action</th></tr></thead><tbody>${rows.join('')}</tbody></table>${link}</section>`;
+  return `<section aria-labelledby="identities"><h2 id="identities">Sign-ins of this account</h2>${identitiesTable(
+    view.identities,
+    (identity, id) =>
+      last
+        ? 'Your only sign-in: it cannot be removed'
+        : actionForm(
+            'unlink',
+            { provider: identity.provider, subject: identity.subject },
+            `Remove ${identity.providerName}`,
+            id,
+          ),
+  )}${link}</section>`;
 }
 
 function sessionsSection(view: AccountView): string {
-  const rows = view.sessions.map((session, i) => {
-    const id = `session-${i}`;
-    const action = session.current
-      ? `This browser${actionForm('sessions/end', { session: session.ref }, 'Sign out', id)}`
-      : actionForm('sessions/end', { session: session.ref }, 'Sign out', id);
-    return `<tr${session.current ? ' aria-current="true"' : ''}><th scope="row" id="${id}">${escapeHtml(session.device)}${session.current ? ' <strong>(this browser)</strong>' : ''}</th><td>${escapeHtml(session.address ?? 'unknown')}</td><td>${escapeHtml(session.app)}</td><td>${when(session.createdAt)}</td><td>${when(session.lastSeenAt)}</td><td>${action}</td></tr>`;
-  });
   const others = view.sessions.some((s) => !s.current)
     ? actionForm('sessions/end-others', {}, 'Sign out everywhere else')
     : '';
-  return `<section aria-labelledby="sessions"><h2 id="sessions">Where you are signed in</h2>
-<table><thead><tr><th scope="col">Device</th><th scope="col">Address</th><th scope="col">App</th><th scope="col">Signed in</th><th scope="col">Last seen</th><th scope="col">Action</th></tr></thead><tbody>${rows.join('')}</tbody></table>${others}</section>`;
+  return `<section aria-labelledby="sessions"><h2 id="sessions">Where you are signed in</h2>${sessionsTable(
+    view.sessions,
+    (session, id) => actionForm('sessions/end', { session: session.ref }, 'Sign out', id),
+  )}${others}</section>`;
 }
 
 function accessSection(view: AccountView): string {
   const tokens = view.tokens.length
-    ? `<table><caption>Provider tokens SignOnce keeps for your apps</caption><thead><tr><th scope="col">Provider</th><th scope="col">For</th><th scope="col">Scope</th><th scope="col">Updated</th><th scope="col">Expires</th><th scope="col">Action</th></tr></thead><tbody>${view.tokens
-        .map((t, i) => {
-          const id = `tokens-${i}`;
-          return `<tr><th scope="row" id="${id}">${escapeHtml(t.providerName)}</th><td>${t.resource ? escapeHtml(t.resource) : 'sign-in'}${t.refreshable ? ' (renewable)' : ''}</td><td>${escapeHtml(t.scope ?? '')}</td><td>${when(t.updatedAt)}</td><td>${when(t.expiresAt)}</td><td>${actionForm('tokens/revoke', { provider: t.provider, resource: t.resource }, 'Forget', id)}</td></tr>`;
-        })
-        .join('')}</tbody></table>`
+    ? tokensTable(view.tokens, (t, id) =>
+        actionForm('tokens/revoke', { provider: t.provider, resource: t.resource }, 'Forget', id),
+      )
     : '<p>SignOnce keeps no provider tokens for you.</p>';
   const grants = view.grants.length
-    ? `<table><caption>Apps you allowed to sign you in (OpenID clients)</caption><thead><tr><th scope="col">App</th><th scope="col">Scope</th><th scope="col">Until</th><th scope="col">Action</th></tr></thead><tbody>${view.grants
-        .map((g, i) => {
-          const id = `grant-${i}`;
-          return `<tr><th scope="row" id="${id}">${escapeHtml(g.client)}</th><td>${escapeHtml(g.scope)}</td><td>${when(g.expiresAt)}</td><td>${actionForm('grants/revoke', { grant: g.id }, 'Revoke', id)}</td></tr>`;
-        })
-        .join('')}</tbody></table>`
+    ? grantsTable(view.grants, (g, id) => actionForm('grants/revoke', { grant: g.id }, 'Revoke', id))
     : '<p>No app holds an OpenID grant of yours.</p>';
   return `<section aria-labelledby="access"><h2 id="access">Apps holding access for you</h2>${tokens}${grants}</section>`;
 }

@@ -12,10 +12,13 @@ import type { Store } from '../store/index.ts';
  * (src/gateway/endpoints/openid-provider.ts).
  */
 /**
- * The `appId` of a sign-in to the account page (on the auth host): not an app (no configured id
- * can start with a dot), and the `app` its sessions and audit events name.
+ * The `appId` of a sign-in to one of SignOnce's own pages on the auth host, the account page and
+ * the admin console: not apps (no configured id starts with a dot, isOwnPage), and the `app` their
+ * sessions and audit events name.
  */
 export const ACCOUNT_PAGE_APP = '.account';
+export const ADMIN_APP = '.admin';
+export const isOwnPage = (appId: string) => appId.startsWith('.');
 
 export interface LoginRequest {
   provider: string;

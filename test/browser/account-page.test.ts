@@ -114,7 +114,7 @@ describe('the account page in Chromium', { skip: chromiumSkipReason }, () => {
 
     await page.reload();
     const sessions = await rows(page, 'sessions');
-    assert.deepEqual(sessions.map((r) => r[2]).sort(), ['app', 'this page'], JSON.stringify(sessions));
+    assert.deepEqual(sessions.map((r) => r[2]).sort(), ['app', 'the account page'], JSON.stringify(sessions));
     assert.equal(sessions.filter((r) => r[0]!.includes('(this browser)')).length, 1, 'the current one marked');
     assert.ok(
       sessions.every((r) => /^Chrome \d+ on Linux/.test(r[0]!) && r[1] === '127.0.0.1'),

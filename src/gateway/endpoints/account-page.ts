@@ -6,9 +6,9 @@
 // same-origin rule and answers 303 back to the page (post/redirect/get) with what it did.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ACCOUNT_PAGE_APP } from '../../session/codes.ts';
-import { deviceOf } from '../../session/device.ts';
 import { signedInWith, type SignedInIdentity } from '../../session/principal.ts';
 import type { Session } from '../../store/index.ts';
+import { accountFacts, liveSessions, providerName } from '../account-facts.ts';
 import { accountPage, DELETE_CONFIRMATION, type AccountView } from '../account-page.ts';
 import { auditOrigin, recordAudit } from '../audit.ts';
 import type { GatewayContext } from '../context.ts';
@@ -146,7 +146,7 @@ export function accountPageRoutes(
     switch (action) {
       case 'sessions/end': {
         // Only a session of this account: another's reference names nothing here.
-        const target = (await liveSessions(accountId)).find((s) => s.ref === field('session'));
+        const target = (await liveSessions(store, accountId)).find((s) => s.ref === field('session'));
         if (!target) return again(404, 'There is no such session of yours.');
         if (target.ref === session.ref) {
           await endSession(session, { app: ACCOUNT_PAGE_APP, origin: auditOrigin(ctx, request) });
@@ -158,7 +158,7 @@ export function accountPageRoutes(
         return done('session-ended');
       }
       case 'sessions/end-others': {
-        const others = (await liveSessions(accountId)).filter((s) => s.ref !== session.ref);
+        const others = (await liveSessions(store, accountId)).filter((s) => s.ref !== session.ref);
         for (const other of others) await store.revokeSessionByRef(other.ref);
         await audit('sessions-ended', { sessions: others.length });
         return done('others-ended');
@@ -231,12 +231,6 @@ export function accountPageRoutes(
     }
   }
 
-  /** The account's sessions still live (ended ones are history, not "where I am signed in"). */
-  async function liveSessions(accountId: string): Promise<Session[]> {
-    const now = Date.now();
-    return (await store.listAccountSessions(accountId)).filter((s) => s.expiresAt > now);
-  }
-
   /** The account's identity at a password provider, whose password the page can change. */
   async function passwordIdentity(accountId: string) {
     return (await accounts.identities(accountId)).find((i) => providers.get(i.provider)?.type === 'password');
@@ -244,65 +238,22 @@ export function accountPageRoutes(
 
   async function viewOf(session: Session, notice: string | undefined, problem = false): Promise<AccountView> {
     const { accountId } = session;
-    const providerName = (id: string) => providers.get(id)?.displayName ?? id;
-    const identities = await accounts.identities(accountId);
+    const facts = await accountFacts(ctx, accountId, session.ref);
     const user = session.data.user as SignedInIdentity | undefined;
     const own = await passwordIdentity(accountId);
-    const linked = new Set(identities.map((i) => i.provider));
+    const linked = new Set(facts.identities.map((i) => i.provider));
     return {
+      ...facts,
       accountId,
       name: user?.name ?? accountId,
-      providerName: providerName(signedInWith(session)?.provider ?? ''),
-      identities: identities.map((i) => ({
-        provider: i.provider,
-        providerName: providerName(i.provider),
-        subject: i.subject,
-        name: typeof i.profile?.name === 'string' && i.profile.name ? i.profile.name : i.subject,
-        linkedAt: i.createdAt,
-      })),
+      providerName: providerName(ctx, signedInWith(session)?.provider ?? ''),
       linkable: [...providers.values()]
         .filter((p) => p.type !== 'password' && !linked.has(p.id))
         .map((p) => ({ id: p.id, name: p.displayName })),
-      sessions: (await liveSessions(accountId))
-        .sort((a, b) => b.lastSeenAt - a.lastSeenAt)
-        .map((s) => {
-          const device = deviceOf(s.userAgent);
-          return {
-            ref: s.ref,
-            device: `${device.browser} on ${device.os}`,
-            address: s.address,
-            app: appName(s.data.app),
-            createdAt: s.createdAt,
-            lastSeenAt: s.lastSeenAt,
-            current: s.ref === session.ref,
-          };
-        }),
-      tokens: (await store.listTokens(accountId)).map((t) => ({
-        provider: t.provider,
-        providerName: providerName(t.provider),
-        resource: t.resource,
-        scope: t.tokens.scope,
-        updatedAt: t.updatedAt,
-        expiresAt: t.tokens.expiresAt,
-        refreshable: t.tokens.refreshToken !== undefined,
-      })),
-      grants: (await store.listOidcArtifactsOfAccount('Grant', accountId)).map((g) => ({
-        id: String(g.jti),
-        client: String(g.clientId),
-        scope: String((g.openid as { scope?: string } | undefined)?.scope ?? ''),
-        expiresAt: typeof g.exp === 'number' ? g.exp * 1000 : undefined,
-      })),
       password: own && { provider: own.provider, username: own.subject },
       notice: notice === undefined ? undefined : { text: notice, problem },
     };
   }
 
   return { fromAppHost, show, login, link, act };
-}
-
-/** How the page names the app a session signed in to. */
-function appName(app: unknown): string {
-  if (app === ACCOUNT_PAGE_APP) return 'this page';
-  if (app === 'oidc') return 'an OpenID client';
-  return typeof app === 'string' ? app : 'unknown';
 }

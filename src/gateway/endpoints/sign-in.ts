@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
 import { ProviderError, type Provider, type SignInResult } from '../../providers/index.ts';
-import { ACCOUNT_PAGE_APP, consumeCode, issueCode, type LoginRequest } from '../../session/codes.ts';
+import { consumeCode, isOwnPage, issueCode, type LoginRequest } from '../../session/codes.ts';
 import { signedInWith } from '../../session/principal.ts';
 import { recordAudit, signInHappened, type SignInMethod } from '../audit.ts';
 import type { GatewayContext } from '../context.ts';
@@ -230,7 +230,7 @@ export async function signedInAt(
     login.appId,
     ctx.clientDeviceOf(request.raw),
   );
-  const onAuthHost = login.interaction !== undefined || login.appId === ACCOUNT_PAGE_APP;
+  const onAuthHost = login.interaction !== undefined || isOwnPage(login.appId);
   if (onAuthHost || ctx.appsById.get(login.appId)?.sso) setSsoCookie(ctx, reply, secret);
   await signInHappened(
     ctx,
