@@ -26,6 +26,7 @@ export function timedDriver(
   };
   return {
     kind: driver.kind,
+    jsonText: (column, key) => driver.jsonText(column, key),
     all: (sql, params) => timed('query', () => driver.all(sql, params)),
     run: (sql, params) => timed('query', () => driver.run(sql, params)),
     transaction: (fn) => timed('transaction', () => driver.transaction(fn)),
@@ -37,6 +38,15 @@ export function timedDriver(
   };
 }
 
+/**
+ * The names `jsonText` splices into SQL: ours, never a caller's text, yet checked, so that no
+ * future caller can turn one into an injection.
+ */
+export function sqlName(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new RangeError(`${JSON.stringify(name)} is not an SQL name`);
+  return name;
+}
+
 export interface BroadcastHandlers {
   message(message: string): void;
   deaf(): void;
@@ -45,6 +55,12 @@ export interface BroadcastHandlers {
 
 export interface SqlDriver extends SqlExecutor {
   readonly kind: 'sqlite' | 'postgres';
+  /**
+   * An SQL expression: the string at top-level `key` of the JSON text in `column`, NULL when the
+   * column is NULL, not an object, or holds anything but a string there (a number, an object),
+   * the same on every database. The one place the dialects differ in reading JSON.
+   */
+  jsonText(column: string, key: string): string;
   /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /** A transaction that no other process runs at the same time (schema migrations). */

@@ -5,7 +5,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import type { BroadcastHandlers, Row, SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
+import {
+  sqlName,
+  type BroadcastHandlers,
+  type Row,
+  type SqlDriver,
+  type SqlExecutor,
+  type SqlValue,
+} from './driver.ts';
 import { StoreUnavailableError } from './types.ts';
 
 const POOL_SIZE = 10;
@@ -279,6 +286,13 @@ export class PostgresDriver implements SqlDriver {
       handlers,
     );
     await reachable(this.#listener.start());
+  }
+
+  // Columns are TEXT (the schema both databases share), read as json here; `->` on a JSON value
+  // that is not an object is NULL, not an error.
+  jsonText(column: string, key: string): string {
+    const value = `(${sqlName(column)}::json -> '${sqlName(key)}')`;
+    return `CASE json_typeof${value} WHEN 'string' THEN ${column}::json ->> '${key}' END`;
   }
 
   all<T extends Row = Row>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {

@@ -11,6 +11,8 @@ import {
   LastIdentityError,
   UsernameTakenError,
   type Account,
+  type AuditCount,
+  type AuditCountsQuery,
   type AuditEvent,
   type AuditQuery,
   type NewAuditEvent,
@@ -189,6 +191,18 @@ type AuditRow = {
 function auditText(text: string | undefined): string | null {
   if (text === undefined) return null;
   return text.length <= AUDIT_TEXT_MAX ? text : [...text].slice(0, AUDIT_TEXT_MAX).join('');
+}
+
+/** Lists of optional texts in order, item by item: absent before any text, texts by code unit. */
+function compareOptional(a: ReadonlyArray<string | undefined>, b: ReadonlyArray<string | undefined>): number {
+  for (const [i, x] of a.entries()) {
+    const y = b[i];
+    if (x === y) continue;
+    if (x === undefined) return -1;
+    if (y === undefined) return 1;
+    return x < y ? -1 : 1;
+  }
+  return 0;
 }
 
 function auditEventOf(row: AuditRow): AuditEvent {
@@ -1068,6 +1082,42 @@ export class SqlStore implements Store {
       [...params, query.limit],
     );
     return rows.map(auditEventOf);
+  }
+
+  async auditCounts(query: AuditCountsQuery): Promise<AuditCount[]> {
+    const { since, until, bucketMs } = query;
+    if (!Number.isSafeInteger(bucketMs) || bucketMs <= 0)
+      throw new RangeError(`bucketMs must be a positive integer of milliseconds, not ${bucketMs}`);
+    if (!(until > since)) return [];
+    const kinds = query.kinds ?? [];
+    // CAST: SQLite binds a JS number as REAL, and REAL division would not floor.
+    const rows = await this.#db.all<{
+      bucket: number | string;
+      kind: string;
+      outcome: string | null;
+      reason: string | null;
+      provider: string | null;
+      count: number | string;
+    }>(
+      `SELECT bucket, kind, outcome, reason, provider, COUNT(*) AS count FROM (
+         SELECT (at / CAST(? AS BIGINT)) * CAST(? AS BIGINT) AS bucket, kind, outcome,
+           ${this.#db.jsonText('detail', 'reason')} AS reason, ${this.#db.jsonText('detail', 'provider')} AS provider
+         FROM audit_events WHERE at >= ? AND at < ?${kinds.length ? ` AND kind IN (${kinds.map(() => '?').join(', ')})` : ''}
+       ) AS events GROUP BY bucket, kind, outcome, reason, provider`,
+      [bucketMs, bucketMs, since, until, ...kinds],
+    );
+    const counts = rows.map((row) => {
+      const optional = { outcome: row.outcome, reason: row.reason, provider: row.provider };
+      return {
+        bucket: Number(row.bucket),
+        kind: row.kind,
+        ...Object.fromEntries(Object.entries(optional).filter(([, value]) => value !== null)),
+        count: Number(row.count),
+      } as AuditCount;
+    });
+    // Sorted here: the databases order NULLs differently.
+    const key = (count: AuditCount) => [count.kind, count.outcome, count.reason, count.provider];
+    return counts.sort((a, b) => a.bucket - b.bucket || compareOptional(key(a), key(b)));
   }
 
   async purgeExpired(keep: PurgeKeep = {}): Promise<PurgeCounts> {

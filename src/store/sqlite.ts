@@ -5,7 +5,7 @@ import { KeyedMutex } from '../concurrency/keyed-mutex.ts';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Row, SqlDriver, SqlExecutor, SqlValue } from './driver.ts';
+import { sqlName, type Row, type SqlDriver, type SqlExecutor, type SqlValue } from './driver.ts';
 
 const BUSY_TIMEOUT_MS = 5000;
 const SQLITE_BUSY = 5;
@@ -46,6 +46,11 @@ export class SqliteDriver implements SqlDriver {
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
       }
     }
+  }
+
+  jsonText(column: string, key: string): string {
+    const path = `'$.${sqlName(key)}'`;
+    return `CASE json_type(${sqlName(column)}, ${path}) WHEN 'text' THEN json_extract(${column}, ${path}) END`;
   }
 
   #statement(sql: string): StatementSync {

@@ -190,6 +190,28 @@ export interface AuditQuery {
   readonly before?: number | undefined;
 }
 
+/** What `Store.auditCounts` counts: events at or after `since` and before `until` (ms), per bucket. */
+export interface AuditCountsQuery {
+  readonly since: number;
+  readonly until: number;
+  /** The width of a bucket in ms, a positive integer: an event at `at` counts in floor(at / bucketMs) * bucketMs. */
+  readonly bucketMs: number;
+  /** Only these kinds (every kind when absent or empty, as listAudit). */
+  readonly kinds?: readonly string[] | undefined;
+}
+
+/** How many events of one kind, outcome, reason and provider fell in one bucket. */
+export interface AuditCount {
+  /** The bucket's start, ms since the epoch (a multiple of bucketMs). */
+  readonly bucket: number;
+  readonly kind: string;
+  readonly outcome?: string;
+  /** `detail.reason` and `detail.provider` when they are strings; absent otherwise. */
+  readonly reason?: string;
+  readonly provider?: string;
+  readonly count: number;
+}
+
 /** Longest text kept of an audit event's fields (longer is cut), and of its serialised detail. */
 export const AUDIT_TEXT_MAX = 512;
 export const AUDIT_DETAIL_MAX = 4096;
@@ -435,6 +457,13 @@ export interface Store {
   appendAudit(event: NewAuditEvent): Promise<AuditEvent>;
   /** Audit events matching every filter given, newest first, at most `limit`. */
   listAudit(query: AuditQuery): Promise<AuditEvent[]>;
+  /**
+   * Audit events counted by bucket of time, kind, outcome, `detail.reason` and `detail.provider`,
+   * in the database (the dashboard's figures: no event is read out); ordered by bucket, kind,
+   * outcome, reason, provider (absent first). An empty range counts nothing. Throws a RangeError
+   * for a bucketMs that is not a positive integer.
+   */
+  auditCounts(query: AuditCountsQuery): Promise<AuditCount[]>;
 }
 
 export class IdentityConflictError extends CodedError {

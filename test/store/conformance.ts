@@ -1032,6 +1032,116 @@ export function storeConformance(harness: StoreHarness): void {
       });
     });
 
+    describe('audit counts', () => {
+      test('auditCounts: buckets from the epoch, since inclusive, until exclusive, by kind, outcome, reason and provider', async () => {
+        // A day boundary ahead of every earlier event: the range holds only this test's events.
+        const base = Math.ceil((clock + DAY) / DAY) * DAY;
+        const at = async (time: number, event: Parameters<Store['appendAudit']>[0]) => {
+          clock = time;
+          await store.appendAudit(event);
+        };
+        const google = { provider: 'google', method: 'provider' };
+        await at(base, { kind: 'sign-in', outcome: 'success', detail: google });
+        await at(base + HOUR - 1, { kind: 'sign-in', outcome: 'success', detail: google });
+        await at(base + HOUR - 1, { kind: 'sign-in', outcome: 'failed', detail: { ...google, reason: 'denied' } });
+        await at(base + HOUR, { kind: 'sign-in', outcome: 'failed', detail: { provider: 'gh', reason: 'denied' } });
+        await at(base + HOUR, { kind: 'sign-in', outcome: 'failed', detail: { provider: 'gh', reason: 'denied' } });
+        await at(base + HOUR + 1, {
+          kind: 'access-refused',
+          outcome: 'refused',
+          detail: { reason: "it's; DROP TABLE x --" },
+        });
+        await at(base + HOUR + 2, { kind: 'access-refused', outcome: 'refused', detail: { reason: 'ü😀 "quoted"' } });
+        await at(base + 2 * HOUR, { kind: 'refresh-failed', outcome: 'unreachable', detail: { provider: 'aad' } });
+        // Details whose reason or provider is no string count without one.
+        for (const detail of [
+          { reason: 5, provider: true },
+          { reason: { nested: 'x' } },
+          'a string',
+          [1],
+          null,
+          undefined,
+        ])
+          await at(base + 2 * HOUR + 5, { kind: 'odd', ...(detail !== undefined && { detail }) });
+        clock = base + 3 * HOUR;
+
+        const counts = (query: Partial<Parameters<Store['auditCounts']>[0]>) =>
+          store.auditCounts({ since: base, until: base + 3 * HOUR, bucketMs: HOUR, ...query });
+        assert.deepEqual(await counts({}), [
+          { bucket: base, kind: 'sign-in', outcome: 'failed', reason: 'denied', provider: 'google', count: 1 },
+          { bucket: base, kind: 'sign-in', outcome: 'success', provider: 'google', count: 2 },
+          {
+            bucket: base + HOUR,
+            kind: 'access-refused',
+            outcome: 'refused',
+            reason: "it's; DROP TABLE x --",
+            count: 1,
+          },
+          { bucket: base + HOUR, kind: 'access-refused', outcome: 'refused', reason: 'ü😀 "quoted"', count: 1 },
+          { bucket: base + HOUR, kind: 'sign-in', outcome: 'failed', reason: 'denied', provider: 'gh', count: 2 },
+          { bucket: base + 2 * HOUR, kind: 'odd', count: 6 },
+          { bucket: base + 2 * HOUR, kind: 'refresh-failed', outcome: 'unreachable', provider: 'aad', count: 1 },
+        ]);
+        const total = (rows: Awaited<ReturnType<typeof counts>>) => rows.reduce((sum, row) => sum + row.count, 0);
+        assert.equal(
+          total(await counts({ since: base + 1 })),
+          13,
+          'since is inclusive: only the event at base is left out',
+        );
+        assert.equal(
+          total(await counts({ until: base + HOUR })),
+          3,
+          'until is exclusive: the events at base + 1h are out',
+        );
+        assert.deepEqual(
+          await counts({ kinds: ['refresh-failed', 'access-refused'], since: base + HOUR + 2 }),
+          [
+            { bucket: base + HOUR, kind: 'access-refused', outcome: 'refused', reason: 'ü😀 "quoted"', count: 1 },
+            { bucket: base + 2 * HOUR, kind: 'refresh-failed', outcome: 'unreachable', provider: 'aad', count: 1 },
+          ],
+          'kinds filter',
+        );
+        assert.deepEqual(await counts({ kinds: ['no-such-kind'] }), []);
+        assert.deepEqual(
+          (await counts({ bucketMs: DAY })).map((row) => [row.bucket, row.kind, row.outcome, row.count]),
+          [
+            [base, 'access-refused', 'refused', 1],
+            [base, 'access-refused', 'refused', 1],
+            [base, 'odd', undefined, 6],
+            [base, 'refresh-failed', 'unreachable', 1],
+            [base, 'sign-in', 'failed', 2],
+            [base, 'sign-in', 'failed', 1],
+            [base, 'sign-in', 'success', 2],
+          ],
+          'a day: one bucket, still by reason and provider',
+        );
+        // Buckets are counted from the epoch, whatever the range: 7 minutes do not divide a day.
+        const seven = 7 * 60_000;
+        const bucketOf = (time: number) => Math.floor(time / seven) * seven;
+        assert.notEqual(bucketOf(base), base);
+        assert.deepEqual(
+          (await counts({ bucketMs: seven, kinds: ['sign-in'], until: base + HOUR })).map((row) => [
+            row.bucket,
+            row.outcome,
+            row.count,
+          ]),
+          [
+            [bucketOf(base), 'success', 1],
+            [bucketOf(base + HOUR - 1), 'failed', 1],
+            [bucketOf(base + HOUR - 1), 'success', 1],
+          ],
+        );
+        for (const [since, until] of [
+          [base, base],
+          [base + HOUR, base],
+          [base + 4 * HOUR, base + 5 * HOUR],
+        ] as const)
+          assert.deepEqual(await counts({ since, until }), [], `empty range ${since - base}..${until - base}`);
+        for (const bucketMs of [0, -HOUR, 1.5, Number.NaN, Number.POSITIVE_INFINITY])
+          await assert.rejects(counts({ bucketMs }), { name: 'RangeError' }, String(bucketMs));
+      });
+    });
+
     describe('signing keys', () => {
       test('keys are listed with their private half opened, and retire once', async () => {
         const privateJwk = { kty: 'OKP', crv: 'Ed25519', x: 'pub', d: 'private-part-of-signing-key' };
