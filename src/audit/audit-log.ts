@@ -6,24 +6,26 @@
 import type { AuditEvent, NewAuditEvent, Store } from '../store/index.ts';
 
 /** The kinds SignOnce records (README lists them with their outcomes and details). */
-export type AuditKind =
-  | 'sign-in'
-  | 'sign-out'
-  | 'link'
-  | 'unlink'
-  | 'access-refused'
-  | 'refresh-failed'
-  | 'key-rotated'
-  | 'account-disabled'
-  | 'account-enabled'
-  | 'account-deleted'
-  | 'user-created'
-  | 'password-changed'
-  | 'group-added'
-  | 'group-removed'
-  | 'sessions-ended'
-  | 'tokens-revoked'
-  | 'grant-revoked';
+export const AUDIT_KINDS = [
+  'sign-in',
+  'sign-out',
+  'link',
+  'unlink',
+  'access-refused',
+  'refresh-failed',
+  'key-rotated',
+  'account-disabled',
+  'account-enabled',
+  'account-deleted',
+  'user-created',
+  'password-changed',
+  'group-added',
+  'group-removed',
+  'sessions-ended',
+  'tokens-revoked',
+  'grant-revoked',
+] as const;
+export type AuditKind = (typeof AUDIT_KINDS)[number];
 
 export interface AuditRecord extends NewAuditEvent {
   readonly kind: AuditKind;

@@ -2,6 +2,7 @@
 // groups, which access rules match (`groups: [...]`) beside those providers tell. A USER is an
 // account id, a local username, a verified e-mail or an identity's subject (findAccount); a change takes effect on every
 // instance within `session.cacheTtl` (at once on PostgreSQL).
+import { groupNameProblem } from '../accounts/groups.ts';
 import { findAccount } from '../accounts/lookup.ts';
 import { auditCommand, parseCommandLine, usageError, withConfiguredStore } from './usage.ts';
 
@@ -11,16 +12,6 @@ export const usage = [
   "                          id, a username of a password provider, a verified e-mail or an identity's subject at a",
   '                          provider); list the groups, or the members of one',
 ].join('\n  ');
-
-const MAX_GROUP_NAME = 128;
-
-/** Why `name` cannot name a group, or undefined: 1 to 128 characters, none of them a control character. */
-export function groupNameProblem(name: string): string | undefined {
-  const length = [...name].length;
-  if (length < 1 || length > MAX_GROUP_NAME || /\p{Cc}/u.test(name))
-    return `${JSON.stringify(name)} is not a group name (1 to ${MAX_GROUP_NAME} characters, no control characters)`;
-  return undefined;
-}
 
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(argv, { config: { type: 'string' } }, usage);

@@ -12,6 +12,7 @@ import { devSignInForm, signedOutPage } from './pages.ts';
 import { page, queryParam } from './http.ts';
 import type { accountRoutes } from './endpoints/account.ts';
 import { ACCOUNT_ACTIONS, type accountPageRoutes } from './endpoints/account-page.ts';
+import { ADMIN_ACTIONS, type adminRoutes } from './endpoints/admin.ts';
 import type { externalRoutes } from './endpoints/external.ts';
 import type { oidcRoutes } from './endpoints/openid-provider.ts';
 import type { passwordRoutes } from './endpoints/password.ts';
@@ -130,6 +131,7 @@ export interface Endpoints {
   refresh: ReturnType<typeof refreshRoutes>;
   account: ReturnType<typeof accountRoutes>;
   accountPage: ReturnType<typeof accountPageRoutes>;
+  admin: ReturnType<typeof adminRoutes>;
   external: ReturnType<typeof externalRoutes>;
   probe(call: Call, probe: 'healthz' | 'readyz' | 'metrics'): unknown;
   /** What the host answers when no route does. */
@@ -415,6 +417,52 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
       handler: (e, { request, reply }) => e.accountPage.act(request, reply, action),
     }),
   ),
+  // The admin console (endpoints/admin.ts): off (404) unless admin.access lists rules.
+  {
+    on: ['auth'],
+    methods: GET,
+    path: '/.auth/admin',
+    label: '/.auth/admin',
+    handler: (e, { request, reply }) => e.admin.dashboard(request, reply),
+  },
+  {
+    on: ['auth'],
+    methods: ['GET'],
+    path: '/.auth/admin/login/{provider}',
+    rateLimit: 'sign-in',
+    label: '/.auth/admin/login/{id}',
+    handler: (e, call) => e.admin.login(call.request, call.reply, param(call, 'provider')),
+  },
+  {
+    on: ['auth'],
+    methods: GET,
+    path: '/.auth/admin/users',
+    label: '/.auth/admin/users',
+    handler: (e, { request, reply }) => e.admin.users(request, reply),
+  },
+  {
+    on: ['auth'],
+    methods: GET,
+    path: '/.auth/admin/users/{account}',
+    label: '/.auth/admin/users/{id}',
+    handler: (e, call) => e.admin.user(call.request, call.reply, param(call, 'account')),
+  },
+  ...ADMIN_ACTIONS.map(
+    (action): Route<Endpoints> => ({
+      on: ['auth'],
+      methods: POST,
+      path: `/.auth/admin/users/{account}/${action}`,
+      label: `/.auth/admin/users/{id}/${action}`,
+      handler: (e, call) => e.admin.act(call.request, call.reply, param(call, 'account'), action),
+    }),
+  ),
+  {
+    on: ['auth'],
+    methods: GET,
+    path: '/.auth/admin/audit',
+    label: '/.auth/admin/audit',
+    handler: (e, { request, reply }) => e.admin.audit(request, reply),
+  },
   // SignOnce's interactions of the OpenID Provider (its sign-in and consent pages).
   {
     on: ['auth'],

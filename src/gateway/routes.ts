@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import { accountRoutes } from './endpoints/account.ts';
 import { accountPageRoutes } from './endpoints/account-page.ts';
+import { adminRoutes } from './endpoints/admin.ts';
 import { gatewayContext, type GatewayDeps } from './context.ts';
 import { healthz, readyz } from './endpoints/health.ts';
 import { requestIdOf, trustedProxyMatcher } from './rules/forwarded.ts';
@@ -87,6 +88,7 @@ export const gatewayRoutes: FastifyPluginAsync<GatewayDeps> = async (app, deps) 
     refresh: refreshRoutes(ctx),
     account: accountRoutes(ctx),
     accountPage: accountPageRoutes(ctx, signOut.endSession),
+    admin: adminRoutes(ctx),
     external: externalRoutes(ctx),
     probe,
     unmatched,

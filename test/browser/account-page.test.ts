@@ -10,7 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
-import { accessibilityProblems, screenshot } from '../support/axe.ts';
+import { checkPage, passwordForm as signInForm, submit } from '../support/pages.ts';
 import { chromiumSkipReason, launchChromium } from '../support/chromium.ts';
 import { startGatewayHarness, type TestGateway } from '../support/gateway.ts';
 import { UserAgent } from '../support/user-agent.ts';
@@ -52,16 +52,7 @@ describe('the account page in Chromium', { skip: chromiumSkipReason }, () => {
     await gw?.close();
   });
 
-  /** Clicks `selector` and waits for the page the submission leads to. */
-  const submit = (page: Page, selector: string) => Promise.all([page.waitForNavigation(), page.click(selector)]);
-
-  /** On the account page's sign-in (or the app's): the local password form, filled and sent. */
-  async function passwordForm(page: Page, username: string, password = PASSWORD) {
-    assert.match(page.url(), /\/\.auth\/login\/local\/form\?state=/, await page.innerText('body'));
-    await page.fill('#username', username);
-    await page.fill('#password', password);
-    await submit(page, 'button[type=submit]');
-  }
+  const passwordForm = (page: Page, username: string, password = PASSWORD) => signInForm(page, username, password);
 
   /** A new browser signed in to the account page with the local password. */
   async function atAccountPage(username: string): Promise<{ context: BrowserContext; page: Page }> {
@@ -81,14 +72,6 @@ describe('the account page in Chromium', { skip: chromiumSkipReason }, () => {
         [...tr.querySelectorAll('th, td')].map((cell) => (cell as unknown as { innerText: string }).innerText.trim()),
       ),
     );
-
-  /** The page passes axe, is under 50 KB, and is photographed as `name`. */
-  async function checkPage(page: Page, name: string) {
-    assert.deepEqual(await accessibilityProblems(page), [], `${name}: axe finds nothing`);
-    const size = Buffer.byteLength(await page.content());
-    assert.ok(size < 50_000, `${name}: ${size} bytes`);
-    await screenshot(page, name);
-  }
 
   test('from an app, the page of the same sign-on; in a new browser, a sign-in on the auth host; each browser sees both sessions and signs the other out, whose next request is signed out', async () => {
     assert.ok((await new LocalAccounts(store).register('local', 'kim', PASSWORD, 12)).ok);

@@ -4,14 +4,13 @@
 // read from the page are the counts drawn, and axe-core finds no accessibility violation.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import type { Browser } from 'playwright-core';
 import { breakdownChart, dayBars, hourBars, timeBarChart } from '../../src/gateway/charts.ts';
 import { pageHeaders } from '../../src/gateway/pages.ts';
 import { chromiumSkipReason, launchChromium } from '../support/chromium.ts';
+import { accessibilityProblems } from '../support/pages.ts';
 
 const HOSTILE = [
   '<script>alert(1)</script>',
@@ -106,18 +105,7 @@ test('charts in Chromium: well-formed XML, nothing blocked or run under the page
   assert.deepEqual(counts, COUNTS);
   assert.equal(await page.$$eval('script, img, b', (found) => found.length), 0, 'no label became markup');
 
-  // Evaluated through the DevTools protocol, which the page's CSP does not govern.
-  const axe = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-  await page.evaluate(axe);
-  const violations = await page.evaluate(async () => {
-    const results = await (
-      globalThis as unknown as {
-        axe: { run(): Promise<{ violations: Array<{ id: string; nodes: unknown[] }> }> };
-      }
-    ).axe.run();
-    return results.violations.map((violation) => `${violation.id} (${violation.nodes.length})`);
-  });
-  assert.deepEqual(violations, []);
+  assert.deepEqual(await accessibilityProblems(page), []);
   assert.deepEqual(problems, [], 'no CSP violation, error or dialog');
   await page.close();
 });

@@ -6,7 +6,7 @@ import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
 import { toClaims } from '../../src/providers/claims.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
-import { groupNameProblem } from '../../src/cli/groups.ts';
+import { groupNameProblem } from '../../src/accounts/groups.ts';
 import { runCli, sqliteConfigured } from '../support/cli.ts';
 
 test('group names: 1 to 128 characters, no control characters', () => {

@@ -12,16 +12,14 @@ import { accountFacts, liveSessions, providerName } from '../account-facts.ts';
 import { accountPage, DELETE_CONFIRMATION, type AccountView } from '../account-page.ts';
 import { auditOrigin, recordAudit } from '../audit.ts';
 import type { GatewayContext } from '../context.ts';
-import { page, queryParam, readBody, redirect } from '../http.ts';
+import { page, queryParam, redirect } from '../http.ts';
 import { errorPage, signInPage } from '../pages.ts';
-import { crossOrigin } from '../rules/cross-origin.ts';
 import { unlinkIdentity } from './account.ts';
+import { readOwnForm, seeOther } from './own-forms.ts';
 import { ssoSessionOf } from './handoff.ts';
 import { SSO_COOKIE, ownCookie } from './login-binding.ts';
 import { startAuthHostLogin } from './sign-in.ts';
 import { setCookieHeader } from '../../session/cookies.ts';
-
-const FORM_LIMIT_BYTES = 8 * 1024;
 
 /** What an action did, by the key it redirects with (`?done=`): fixed words, nothing a request chose. */
 const DONE: Readonly<Record<string, string>> = {
@@ -118,14 +116,8 @@ export function accountPageRoutes(
     const signedIn = await current(request);
     if (!signedIn)
       return page(reply, 401, errorPage('Sign in first', 'Your session on this page has ended: sign in again.', PAGE));
-    if (crossOrigin(request.headers, ctx.publicUrl.host))
-      return page(reply, 403, errorPage('Refused', 'This form can only be sent from its own page.', PAGE));
-    if (!/^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? ''))
-      return page(reply, 415, errorPage('Refused', 'The form was sent in a way SignOnce does not accept.', PAGE));
-    const body = await readBody(request.raw, FORM_LIMIT_BYTES);
-    if (body === undefined)
-      return page(reply.header('connection', 'close'), 413, errorPage('Refused', 'The form is too large.', PAGE));
-    const form = new URLSearchParams(body.toString('utf8'));
+    const form = await readOwnForm(ctx, request, reply, PAGE);
+    if ('answered' in form) return form.answered;
     const field = (name: string) => form.get(name) ?? '';
     const { session } = signedIn;
     const { accountId } = session;
@@ -138,8 +130,7 @@ export function accountPageRoutes(
         app: ACCOUNT_PAGE_APP,
         detail,
       });
-    const done = (key: keyof typeof DONE) =>
-      reply.code(303).header('cache-control', 'no-store').redirect(`${PAGE}?done=${key}`);
+    const done = (key: keyof typeof DONE) => seeOther(reply, `${PAGE}?done=${key}`);
     const again = async (status: number, problem: string, headers: Record<string, string> = {}) =>
       page(reply.headers(headers), status, accountPage(await viewOf(session, problem, true)), ctx.formTargets);
 

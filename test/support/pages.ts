@@ -1,5 +1,7 @@
-// Accessibility checks of SignOnce's pages in Chromium with axe-core (WCAG 2.1 A and AA rules and
-// axe's best practices), and screenshots a person can look at (test-output/screenshots, git-ignored).
+// SignOnce's own pages in Chromium: accessibility checks with axe-core (WCAG 2.1 A and AA rules and
+// axe's best practices), screenshots a person can look at (test-output/screenshots, git-ignored),
+// and the steps every page test takes (submit a form, fill the password form).
+import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -34,4 +36,23 @@ interface AxeResults {
 export async function screenshot(page: Page, name: string): Promise<void> {
   await mkdir(SCREENSHOTS, { recursive: true });
   await page.screenshot({ path: `${SCREENSHOTS}${name}.png`, fullPage: true });
+}
+
+/** The page passes axe, is under 50 KB (the issue's budget), and is photographed as `name`. */
+export async function checkPage(page: Page, name: string): Promise<void> {
+  assert.deepEqual(await accessibilityProblems(page), [], `${name}: axe finds nothing`);
+  const size = Buffer.byteLength(await page.content());
+  assert.ok(size < 50_000, `${name}: ${size} bytes`);
+  await screenshot(page, name);
+}
+
+/** Clicks `selector` and waits for the page the submission (or link) leads to. */
+export const submit = (page: Page, selector: string) => Promise.all([page.waitForNavigation(), page.click(selector)]);
+
+/** At a `password` provider `local`'s form: filled and sent. */
+export async function passwordForm(page: Page, username: string, password: string): Promise<void> {
+  assert.match(page.url(), /\/\.auth\/login\/local\/form\?state=/, await page.innerText('body'));
+  await page.fill('#username', username);
+  await page.fill('#password', password);
+  await submit(page, 'button[type=submit]');
 }
