@@ -65,17 +65,24 @@ export function usersPage(q: string, found: readonly UserSummary[] | undefined):
   return adminPage('Users', `${searchForm(q)}${results}`);
 }
 
+/** Of an event's detail, what a table shows: its JSON, cut (a detail may hold 4,096 characters; a page stays under 50 KB). */
+const DETAIL_SHOWN = 160;
+/** Of any other text of an event (ids, kinds, addresses: short unless something is wrong). */
+const CELL_SHOWN = 80;
+const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text);
+const detailText = (detail: unknown) => (detail === undefined ? '' : cut(JSON.stringify(detail), DETAIL_SHOWN));
+
 /** Audit events, newest first. */
 export function auditTable(events: readonly AuditEvent[], caption: string): string {
   if (!events.length) return `<p>No audit events${caption ? ` (${escapeHtml(caption)})` : ''}.</p>`;
-  const cell = (text: string | undefined) => `<td>${escapeHtml(text ?? '')}</td>`;
+  const cell = (text: string | undefined) => `<td>${escapeHtml(cut(text ?? '', CELL_SHOWN))}</td>`;
   const rows = events.map(
     (e) =>
       `<tr><th scope="row">${when(e.at)}</th>${cell(e.kind)}${cell(e.outcome)}<td>${
         e.accountId
           ? `<a href="${ADMIN_ROOT}/users/${encodeURIComponent(e.accountId)}">${escapeHtml(e.accountId)}</a>`
           : ''
-      }</td>${cell(e.actor)}${cell(e.app)}${cell(e.address)}${cell(e.detail === undefined ? '' : JSON.stringify(e.detail))}</tr>`,
+      }</td>${cell(e.actor)}${cell(e.app)}${cell(e.address)}${cell(detailText(e.detail))}</tr>`,
   );
   return `<table><caption>${escapeHtml(caption)}</caption><thead><tr><th scope="col">Time</th><th scope="col">Kind</th><th scope="col">Outcome</th><th scope="col">Account</th><th scope="col">Actor</th><th scope="col">App</th><th scope="col">Address</th><th scope="col">Detail</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
@@ -151,7 +158,7 @@ export function userPage(view: UserView): string {
 <h3>Told by providers</h3>${providerGroups}</section>
 <section aria-labelledby="sessions"><h2 id="sessions">Sessions</h2>${facts.sessions.length ? sessionsTable(facts.sessions) : '<p>Signed in nowhere.</p>'}</section>
 <section aria-labelledby="tokens"><h2 id="tokens">Tokens and grants</h2>${facts.tokens.length ? tokensTable(facts.tokens) : '<p>No provider tokens kept.</p>'}${facts.grants.length ? grantsTable(facts.grants) : '<p>No OpenID grants.</p>'}</section>
-<section aria-labelledby="events"><h2 id="events">Audit events</h2>${auditTable(view.events, 'The latest 50 of this account')}<p><a href="${ADMIN_ROOT}/audit?account=${encodeURIComponent(view.accountId)}">Every event of this account</a></p></section>`,
+<section aria-labelledby="events"><h2 id="events">Audit events</h2>${auditTable(view.events, `The latest ${view.events.length} of this account`)}<p><a href="${ADMIN_ROOT}/audit?account=${encodeURIComponent(view.accountId)}">Every event of this account</a></p></section>`,
     view.notice,
   );
 }

@@ -196,6 +196,29 @@ describe('admin console attacks', () => {
     assert.equal((await recent.request(gw.url('auth.localhost', '/.auth/admin/audit'))).status, 200, 'within 10m');
   });
 
+  test('a page of the audit log stays under 50 KB with large events (4 KB details, the longest addresses and app ids)', async () => {
+    const { accountId } = await signedIn('big@example.com');
+    await store.addGroupMembers('admins', [accountId]);
+    const { ua } = await signedIn('big@example.com');
+    for (let i = 0; i < 60; i++)
+      await store.appendAudit({
+        kind: 'access-refused',
+        outcome: 'refused',
+        accountId,
+        actor: accountId,
+        app: 'a'.repeat(64),
+        address: 'ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255',
+        userAgent: 'u'.repeat(512),
+        requestId: 'r'.repeat(128),
+        detail: { reason: '<&>'.repeat(1300) },
+      });
+    for (const path of ['/audit', `/users/${accountId}`]) {
+      const answer = await ua.request(gw.url('auth.localhost', `/.auth/admin${path}`));
+      const size = Buffer.byteLength(await answer.text());
+      assert.ok(size < 50_000, `${path}: ${size} bytes`);
+    }
+  });
+
   test("the console's pages: no script, no framing, no cache", async () => {
     const { accountId } = await signedIn('headers@example.com');
     await store.addGroupMembers('admins', [accountId]);

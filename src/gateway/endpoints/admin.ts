@@ -35,7 +35,9 @@ import { startAuthHostLogin } from './sign-in.ts';
 export const ADMIN_ACTIONS = ['disable', 'enable', 'sign-out', 'delete', 'groups/add', 'groups/remove'] as const;
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];
 
-const AUDIT_PAGE_SIZE = 100;
+/** Events on a page of the audit log, and the latest on a user's page: with details cut, well under 50 KB. */
+const AUDIT_PAGE_SIZE = 50;
+const USER_EVENTS = 20;
 
 /**
  * Where a sign-in to the console returns: `to` when it is a path of the console (checked as any
@@ -269,7 +271,7 @@ export function adminRoutes(ctx: GatewayContext) {
           groups: [...p.groups, ...p.roles.map((r) => `role ${r}`)],
           readAt: p.readAt,
         })),
-        events: await store.listAudit({ accountId, limit: 50 }),
+        events: await store.listAudit({ accountId, limit: USER_EVENTS }),
         self: accountId === admin.accountId,
         notice,
       }),
