@@ -4,15 +4,11 @@
 // axe-core finds no accessibility problem.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import jsqr from 'jsqr';
-import type { Browser } from 'playwright-core';
 import { PNG } from 'pngjs';
-import { pageHeaders } from '../../src/gateway/pages.ts';
 import { qrSvg } from '../../src/gateway/qr.ts';
-import { chromiumSkipReason, launchChromium } from '../support/chromium.ts';
-import { accessibilityProblems } from '../support/pages.ts';
+import { chromiumSkipReason } from '../support/chromium.ts';
+import { accessibilityProblems, servePageToChromium, type ServedPage } from '../support/pages.ts';
 
 // A UMD bundle: the default import is its module.exports, typed as the module (whose default it also has).
 const jsQR = jsqr.default;
@@ -25,39 +21,21 @@ const TEXTS = [
   'Ünïcödé text, <markup> & "quotes"',
 ];
 
-let browser: Browser | undefined;
-let server: Server;
-let url: string;
+let served: ServedPage | undefined;
 
 before(async () => {
   if (chromiumSkipReason) return;
   const figures = await Promise.all(
     TEXTS.map(async (text, i) => `<figure id="qr-${i}">${await qrSvg(text, { label: `QR code ${i}` })}</figure>`),
   );
-  server = createServer((_request, response) => {
-    response.writeHead(200, pageHeaders());
-    response.end(
-      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>QR codes</title></head><body><main><h1>QR codes</h1>${figures.join('')}</main></body></html>`,
-    );
-  });
-  server.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-  browser = await launchChromium();
+  served = await servePageToChromium('QR codes', figures.join(''));
 });
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+after(() => served?.close());
 
 test('QR codes in Chromium under the page CSP decode back to their text, as a phone reads them', {
   skip: chromiumSkipReason,
 }, async () => {
-  const page = await browser!.newPage();
-  const problems: string[] = [];
-  page.on('console', (message) => problems.push(`${message.type()}: ${message.text()}`));
-  page.on('pageerror', (error) => problems.push(`error: ${error.message}`));
-  await page.goto(url);
+  const { page, problems } = await served!.open();
   for (const [i, text] of TEXTS.entries()) {
     const png = PNG.sync.read(await page.locator(`#qr-${i} svg`).screenshot());
     const decoded = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
