@@ -25,6 +25,8 @@ export const COPIED_TABLES: ReadonlyArray<{ readonly name: string; readonly key:
   { name: 'group_members', key: ['group_name', 'account_id'] },
   { name: 'provider_groups', key: ['account_id', 'provider'] },
   { name: 'audit_events', key: ['id'] },
+  { name: 'second_factors', key: ['account_id', 'kind'] },
+  { name: 'recovery_codes', key: ['account_id', 'code_hash'] },
 ];
 
 /** The store's own bookkeeping, never copied. */

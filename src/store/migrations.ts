@@ -239,6 +239,28 @@ export const MIGRATIONS: readonly Migration[] = [
       'UPDATE sessions SET last_seen_at = created_at',
     ],
   },
+  {
+    version: 13,
+    name: 'second factors and recovery codes',
+    statements: [
+      // A local account's second factors (kind 'totp': an RFC 6238 secret, sealed) and the last
+      // time step a code was accepted for, so each code is accepted once (RFC 6238 section 5.2).
+      `CREATE TABLE second_factors (
+         account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+         kind TEXT NOT NULL,
+         sealed_secret TEXT NOT NULL,
+         created_at BIGINT NOT NULL,
+         last_used_step BIGINT NOT NULL,
+         PRIMARY KEY (account_id, kind))`,
+      // Single-use recovery codes, kept only as keyed hashes; a used one keeps when it was used.
+      `CREATE TABLE recovery_codes (
+         account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+         code_hash TEXT NOT NULL,
+         created_at BIGINT NOT NULL,
+         used_at BIGINT,
+         PRIMARY KEY (account_id, code_hash))`,
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

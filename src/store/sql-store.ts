@@ -74,7 +74,11 @@ const binding = {
     purpose: 'provider-groups',
     owner: [accountId, provider],
   }),
+  secondFactor: (accountId: string, kind: string): Binding => ({ purpose: 'second-factor', owner: [accountId, kind] }),
 };
+
+/** The kind of second factor an RFC 6238 secret is (second_factors.kind). */
+const TOTP = 'totp';
 
 /**
  * Every sealed column, with its row's key and how to rebuild its binding from the row: what
@@ -134,6 +138,12 @@ const SEALED_COLUMNS: ReadonlyArray<{
     column: 'sealed_memberships',
     key: ['account_id', 'provider'],
     binding: (r) => binding.providerGroups(String(r.account_id), String(r.provider)),
+  },
+  {
+    table: 'second_factors',
+    column: 'sealed_secret',
+    key: ['account_id', 'kind'],
+    binding: (r) => binding.secondFactor(String(r.account_id), String(r.kind)),
   },
 ];
 // A sealed value starts `v1.<key id>.`: the key id is the 11 characters after `v1.`.
@@ -437,6 +447,8 @@ export class SqlStore implements Store {
           'group_members',
           'sessions',
           'password_credentials',
+          'second_factors',
+          'recovery_codes',
           'oidc_artifacts',
           'identities',
         ])
@@ -487,6 +499,76 @@ export class SqlStore implements Store {
         'UPDATE password_credentials SET password_hash = ?, updated_at = ? WHERE provider = ? AND username = ?',
         [change.passwordHash, this.#now(), provider, username],
       )) > 0
+    );
+  }
+
+  async putTotpSecret(accountId: string, secret: string, usedStep: number): Promise<void> {
+    await this.#db.run(
+      `INSERT INTO second_factors (account_id, kind, sealed_secret, created_at, last_used_step) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (account_id, kind) DO UPDATE SET sealed_secret = excluded.sealed_secret,
+         created_at = excluded.created_at, last_used_step = excluded.last_used_step`,
+      [accountId, TOTP, this.#keyring.seal(secret, binding.secondFactor(accountId, TOTP)), this.#now(), usedStep],
+    );
+    await this.#changed({ kind: 'account-changed', accountId });
+  }
+
+  async getTotpSecret(accountId: string): Promise<string | undefined> {
+    const [row] = await this.#db.all<{ sealed_secret: string }>(
+      'SELECT sealed_secret FROM second_factors WHERE account_id = ? AND kind = ?',
+      [accountId, TOTP],
+    );
+    return row && this.#keyring.openString(row.sealed_secret, binding.secondFactor(accountId, TOTP));
+  }
+
+  // One conditional UPDATE: of concurrent uses of one step (or of an earlier one after it), one wins.
+  async useTotpStep(accountId: string, step: number): Promise<boolean> {
+    return (
+      (await this.#db.run(
+        'UPDATE second_factors SET last_used_step = ? WHERE account_id = ? AND kind = ? AND last_used_step < ?',
+        [step, accountId, TOTP, step],
+      )) > 0
+    );
+  }
+
+  async replaceRecoveryCodes(accountId: string, codeHashes: readonly string[]): Promise<void> {
+    const createdAt = this.#now();
+    await this.#db.transaction(async (tx) => {
+      await tx.run('DELETE FROM recovery_codes WHERE account_id = ?', [accountId]);
+      for (const codeHash of new Set(codeHashes))
+        await tx.run('INSERT INTO recovery_codes (account_id, code_hash, created_at) VALUES (?, ?, ?)', [
+          accountId,
+          codeHash,
+          createdAt,
+        ]);
+    });
+  }
+
+  async useRecoveryCode(accountId: string, codeHash: string): Promise<boolean> {
+    return (
+      (await this.#db.run(
+        'UPDATE recovery_codes SET used_at = ? WHERE account_id = ? AND code_hash = ? AND used_at IS NULL',
+        [this.#now(), accountId, codeHash],
+      )) > 0
+    );
+  }
+
+  async countRecoveryCodes(accountId: string): Promise<number> {
+    const [row] = await this.#db.all<{ n: number }>(
+      'SELECT COUNT(*) AS n FROM recovery_codes WHERE account_id = ? AND used_at IS NULL',
+      [accountId],
+    );
+    return Number(row?.n ?? 0);
+  }
+
+  async deleteSecondFactors(accountId: string): Promise<boolean> {
+    return this.#accountChangedIf(
+      accountId,
+      await this.#db.transaction(async (tx) => {
+        let deleted = 0;
+        for (const table of ['second_factors', 'recovery_codes'])
+          deleted += await tx.run(`DELETE FROM ${table} WHERE account_id = ?`, [accountId]);
+        return deleted > 0;
+      }),
     );
   }
 

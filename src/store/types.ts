@@ -1,7 +1,8 @@
 // The one seam between SignOnce and what it persists. Every implementation passes the conformance
 // suite in test/store/conformance.ts unchanged. Secrets never reach an implementation in clear:
-// provider tokens, session data, code payloads and private keys are sealed by the key ring before
-// they are written, and bearer secrets (session ids, one-time codes) are stored only as hashes.
+// provider tokens, session data, code payloads, TOTP secrets and private keys are sealed by the key
+// ring before they are written, and bearer secrets (session ids, one-time codes, recovery codes) are
+// stored only as hashes.
 import { CodedError } from '../errors/index.ts';
 import type { SigningKey } from '../crypto/signing-keys.ts';
 
@@ -223,7 +224,7 @@ export const AUDIT_DETAIL_MAX = 4096;
 export type StoreChange =
   /** A session was revoked (signed out). */
   | { readonly kind: 'session-ended'; readonly ref: string }
-  /** The account's sessions, tokens, identities or the account itself changed. */
+  /** The account's sessions, tokens, identities, second factors or the account itself changed. */
   | { readonly kind: 'account-changed'; readonly accountId: string }
   | { readonly kind: 'signing-keys-changed' }
   /** Other instances' changes can no longer be heard (the database went away): trust no cache. */
@@ -287,8 +288,8 @@ export interface Store {
    */
   unlinkIdentity(accountId: string, provider: string, subject: string): Promise<boolean>;
   /**
-   * Deletes an account with its identities, credentials, tokens, sessions, OpenID Provider
-   * artifacts and group memberships, in one transaction; false when unknown.
+   * Deletes an account with its identities, credentials, second factors, recovery codes, tokens,
+   * sessions, OpenID Provider artifacts and group memberships, in one transaction; false when unknown.
    */
   deleteAccount(accountId: string): Promise<boolean>;
 
@@ -300,6 +301,29 @@ export interface Store {
   getPasswordCredential(provider: string, username: string): Promise<PasswordCredential | undefined>;
   /** Changes a credential's hash; false when there is none. */
   updatePasswordCredential(provider: string, username: string, change: { passwordHash: string }): Promise<boolean>;
+
+  /**
+   * Keeps the account's TOTP secret (RFC 6238), sealed, replacing any, with the time step of the
+   * code that proved it: codes of that step and earlier are not accepted again. Tells `account-changed`.
+   */
+  putTotpSecret(accountId: string, secret: string, usedStep: number): Promise<void>;
+  getTotpSecret(accountId: string): Promise<string | undefined>;
+  /**
+   * Records that a code of time step `step` was accepted, atomically and only if `step` is later
+   * than the last one recorded: false for a replay (RFC 6238 section 5.2) or an account without TOTP.
+   */
+  useTotpStep(accountId: string, step: number): Promise<boolean>;
+  /** Replaces every recovery code of the account by these (keyed hashes, never the codes), in one transaction. */
+  replaceRecoveryCodes(accountId: string, codeHashes: readonly string[]): Promise<void>;
+  /** Uses an unused recovery code of the account, atomically: of concurrent callers exactly one gets true. */
+  useRecoveryCode(accountId: string, codeHash: string): Promise<boolean>;
+  /** How many of the account's recovery codes are unused. */
+  countRecoveryCodes(accountId: string): Promise<number>;
+  /**
+   * Deletes the account's second factors and recovery codes in one transaction (turned off, or
+   * reset by an admin); false when it had none. Tells `account-changed`.
+   */
+  deleteSecondFactors(accountId: string): Promise<boolean>;
 
   /**
    * The OpenID Provider's artifacts (oidc-provider models): `id`, `uid` and `userCode` are bearer

@@ -4,13 +4,9 @@
 // read from the page are the counts drawn, and axe-core finds no accessibility violation.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Browser } from 'playwright-core';
 import { breakdownChart, dayBars, hourBars, timeBarChart } from '../../src/gateway/charts.ts';
-import { pageHeaders } from '../../src/gateway/pages.ts';
-import { chromiumSkipReason, launchChromium } from '../support/chromium.ts';
-import { accessibilityProblems } from '../support/pages.ts';
+import { chromiumSkipReason } from '../support/chromium.ts';
+import { accessibilityProblems, servePageToChromium, type ServedPage } from '../support/pages.ts';
 
 const HOSTILE = [
   '<script>alert(1)</script>',
@@ -45,37 +41,18 @@ const COUNTS = [
   Array.from({ length: 10 }, (_, i) => 100 - i),
 ];
 
-let browser: Browser | undefined;
-let server: Server;
-let url: string;
+let served: ServedPage | undefined;
 
 before(async () => {
   if (chromiumSkipReason) return;
-  server = createServer((_request, response) => {
-    response.writeHead(200, pageHeaders());
-    response.end(
-      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Dashboard</title></head><body><main><h1>Dashboard</h1>${CHARTS.map((chart) => `<figure>${chart}</figure>`).join('')}</main></body></html>`,
-    );
-  });
-  server.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-  browser = await launchChromium();
+  served = await servePageToChromium('Dashboard', CHARTS.map((chart) => `<figure>${chart}</figure>`).join(''));
 });
-after(async () => {
-  await browser?.close();
-  server?.close();
-});
+after(() => served?.close());
 
 test('charts in Chromium: well-formed XML, nothing blocked or run under the page CSP, counts read back, no axe violation', {
   skip: chromiumSkipReason,
 }, async () => {
-  const page = await browser!.newPage();
-  const problems: string[] = [];
-  page.on('console', (message) => problems.push(`${message.type()}: ${message.text()}`));
-  page.on('pageerror', (error) => problems.push(`error: ${error.message}`));
-  page.on('dialog', (dialog) => problems.push(`dialog: ${dialog.message()}`));
-  await page.goto(url);
+  const { page, problems } = await served!.open();
 
   for (const [i, chart] of CHARTS.entries()) {
     const parsed = await page.evaluate((svg) => {

@@ -222,6 +222,8 @@ export function storeConformance(harness: StoreHarness): void {
         );
         await store.addGroupMembers('leavers', [account.id]);
         await store.putProviderGroups(account.id, 'google', { groups: ['g'], roles: [] });
+        await store.putTotpSecret(account.id, 'LEAVERSECRET', 1);
+        await store.replaceRecoveryCodes(account.id, ['leaver-code-hash']);
         const { secret } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
         const { account: bystander } = await store.resolveIdentity('google', 'bystander');
         assert.equal(await store.deleteAccount(account.id), true);
@@ -268,6 +270,52 @@ export function storeConformance(harness: StoreHarness): void {
         await store.clearSignInFailures('key-a');
         assert.equal(await store.getSignInFailures('key-a'), undefined);
         assert.equal((await store.recordSignInFailure('key-a')).failures, 1);
+      });
+    });
+
+    describe('second factors', () => {
+      test('a TOTP secret is kept per account, replaced, and each time step is used once, later steps only', async () => {
+        const { account } = await store.resolveIdentity('local', 'totp-user');
+        const { account: other } = await store.resolveIdentity('local', 'totp-other');
+        assert.equal(await store.getTotpSecret(account.id), undefined);
+        assert.equal(await store.useTotpStep(account.id, 100), false, 'no TOTP, no step');
+        await store.putTotpSecret(account.id, 'FIRSTSECRET', 100);
+        assert.equal(await store.getTotpSecret(account.id), 'FIRSTSECRET');
+        assert.equal(await store.getTotpSecret(other.id), undefined);
+        assert.equal(await store.useTotpStep(account.id, 100), false, 'the step that proved the secret is used');
+        const racing = await Promise.all(Array.from({ length: 5 }, () => store.useTotpStep(account.id, 101)));
+        assert.equal(racing.filter(Boolean).length, 1, 'of concurrent uses of one step one wins');
+        assert.equal(await store.useTotpStep(account.id, 103), true);
+        assert.equal(await store.useTotpStep(account.id, 102), false, 'an earlier step after a later one');
+        await store.putTotpSecret(account.id, 'SECONDSECRET', 50);
+        assert.equal(await store.getTotpSecret(account.id), 'SECONDSECRET');
+        assert.equal(await store.useTotpStep(account.id, 51), true, 'a new secret starts from its own step');
+      });
+
+      test('recovery codes: replaced as a set, each used once by its own account, counted, deleted with the factors', async () => {
+        const { account } = await store.resolveIdentity('local', 'recovery-user');
+        const { account: other } = await store.resolveIdentity('local', 'recovery-other');
+        await store.putTotpSecret(account.id, 'RECOVERYSECRET', 1);
+        assert.equal(await store.countRecoveryCodes(account.id), 0);
+        await store.replaceRecoveryCodes(account.id, ['h1', 'h2', 'h3']);
+        await store.replaceRecoveryCodes(other.id, ['h4']);
+        assert.equal(await store.countRecoveryCodes(account.id), 3);
+        const racing = await Promise.all(Array.from({ length: 5 }, () => store.useRecoveryCode(account.id, 'h1')));
+        assert.equal(racing.filter(Boolean).length, 1, 'of concurrent uses of one code one wins');
+        assert.equal(await store.useRecoveryCode(account.id, 'h1'), false);
+        assert.equal(await store.useRecoveryCode(account.id, 'h4'), false, "another account's code");
+        assert.equal(await store.useRecoveryCode(account.id, 'unknown'), false);
+        assert.equal(await store.countRecoveryCodes(account.id), 2);
+        await store.replaceRecoveryCodes(account.id, ['h5', 'h6']);
+        assert.equal(await store.useRecoveryCode(account.id, 'h2'), false, 'replaced codes are gone');
+        assert.equal(await store.countRecoveryCodes(account.id), 2);
+
+        assert.equal(await store.deleteSecondFactors(account.id), true);
+        assert.equal(await store.getTotpSecret(account.id), undefined);
+        assert.equal(await store.countRecoveryCodes(account.id), 0);
+        assert.equal(await store.useRecoveryCode(account.id, 'h5'), false);
+        assert.equal(await store.deleteSecondFactors(account.id), false, 'nothing left to delete');
+        assert.equal(await store.countRecoveryCodes(other.id), 1, "other accounts' codes stay");
       });
     });
 
@@ -1312,6 +1360,7 @@ export function storeConformance(harness: StoreHarness): void {
         await store.addSigningKey({ kid: 'raw', alg: 'EdDSA', publicJwk: {}, privateJwk: { d: `${marker}-private` } });
         const instanceSecret = (await store.instanceSecret('at-rest')).toString('base64url');
         await store.rememberOnce('id_token', `${marker}-remembered`, clock + HOUR);
+        await store.putTotpSecret(account.id, `${marker}-totp`, 1);
         const raw = await harness.rawContents(url);
         assert.ok(raw.includes(account.id), 'the raw reader sees what the store wrote');
         for (const needle of [marker, secret, code, instanceSecret])
@@ -1362,6 +1411,7 @@ export function storeConformance(harness: StoreHarness): void {
           await before.instanceSecret('rot');
           await before.upsertOidcArtifact('Grant', 'G-rot', { accountId: refs[0]!.accountId }, undefined);
           await before.putProviderGroups(refs[0]!.accountId, 'idp', { groups: ['rot-group'], roles: [] });
+          await before.putTotpSecret(refs[0]!.accountId, 'ROTSECRET', 1);
         } finally {
           await before.close();
         }
@@ -1373,8 +1423,9 @@ export function storeConformance(harness: StoreHarness): void {
           const mixed = await both.keyUsage();
           const valuesUnder = (usage: typeof mixed, id: string) =>
             usage.sealed.filter((u) => u.keyId === id).reduce((n, u) => n + u.values, 0);
-          // 5 profiles, 5 token sets, 1 session, 1 signing key, 1 instance secret, 1 artifact, 1 provider groups.
-          assert.equal(valuesUnder(mixed, oldId), 15);
+          // 5 profiles, 5 token sets, 1 session, 1 signing key, 1 instance secret, 1 artifact, 1 provider
+          // groups, 1 TOTP secret.
+          assert.equal(valuesUnder(mixed, oldId), 16);
           assert.equal(valuesUnder(mixed, newId), 2);
           assert.deepEqual(
             mixed.sessions.map((u) => [u.keyId, u.sessions]).sort(),
@@ -1386,7 +1437,7 @@ export function storeConformance(harness: StoreHarness): void {
 
           const first = await both.resealBatch(3);
           assert.equal(first.values, 3, 'a batch at most as large as asked');
-          assert.equal(valuesUnder(await both.keyUsage(), oldId), 12, 'what is done stays done');
+          assert.equal(valuesUnder(await both.keyUsage(), oldId), 13, 'what is done stays done');
           // An interrupted pass: a new one from the start finds only what is left.
           let rounds = 0;
           for (
@@ -1398,7 +1449,7 @@ export function storeConformance(harness: StoreHarness): void {
           assert.deepEqual(await both.resealBatch(3), { values: 0 }, 'a pass over everything finds nothing left');
           const after = await both.keyUsage();
           assert.equal(valuesUnder(after, oldId), 0);
-          assert.equal(valuesUnder(after, newId), 17);
+          assert.equal(valuesUnder(after, newId), 18);
           assert.ok(rounds >= 4);
           assert.deepEqual(
             after.sessions.find((u) => u.keyId === oldId)?.sessions,
@@ -1421,6 +1472,7 @@ export function storeConformance(harness: StoreHarness): void {
           assert.equal((await only.instanceSecret('rot')).length, 32);
           assert.ok(await only.findOidcArtifact('Grant', { id: 'G-rot' }));
           assert.deepEqual((await only.listProviderGroups(refs[0]!.accountId))[0]?.groups, ['rot-group']);
+          assert.equal(await only.getTotpSecret(refs[0]!.accountId), 'ROTSECRET');
         } finally {
           await only.close();
         }

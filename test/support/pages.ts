@@ -1,11 +1,16 @@
 // SignOnce's own pages in Chromium: accessibility checks with axe-core (WCAG 2.1 A and AA rules and
 // axe's best practices), screenshots a person can look at (test-output/screenshots, git-ignored),
-// and the steps every page test takes (submit a form, fill the password form).
+// the steps every page test takes (submit a form, fill the password form), and markup served as a
+// SignOnce page is (its headers, CSP included).
 import assert from 'node:assert/strict';
 import { mkdir, readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
+import { pageHeaders } from '../../src/gateway/pages.ts';
+import { launchChromium } from './chromium.ts';
 
 const AXE_SOURCE = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const SCREENSHOTS = fileURLToPath(new URL('../../test-output/screenshots/', import.meta.url));
@@ -55,4 +60,42 @@ export async function passwordForm(page: Page, username: string, password: strin
   await page.fill('#username', username);
   await page.fill('#password', password);
   await submit(page, 'button[type=submit]');
+}
+
+/** A page served as SignOnce serves its pages, and Chromium to look at it. */
+export interface ServedPage {
+  readonly url: string;
+  /** A new tab at the page; what it logs, throws or pops up is collected in `problems`. */
+  open(): Promise<{ page: Page; problems: string[] }>;
+  close(): Promise<void>;
+}
+
+/** Serves one page (`body` inside <main> under an <h1> of `title`) with SignOnce's page headers, CSP included, on loopback. */
+export async function servePageToChromium(title: string, body: string): Promise<ServedPage> {
+  const server = createServer((_request, response) => {
+    response.writeHead(200, pageHeaders());
+    response.end(
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${title}</title></head><body><main><h1>${title}</h1>${body}</main></body></html>`,
+    );
+  });
+  server.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const browser = await launchChromium();
+  return {
+    url,
+    async open() {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on('console', (message) => problems.push(`${message.type()}: ${message.text()}`));
+      page.on('pageerror', (error) => problems.push(`error: ${error.message}`));
+      page.on('dialog', (dialog) => problems.push(`dialog: ${dialog.message()}`));
+      await page.goto(url);
+      return { page, problems };
+    },
+    async close() {
+      await browser.close();
+      server.close();
+    },
+  };
 }
