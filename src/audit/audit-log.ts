@@ -24,6 +24,8 @@ export const AUDIT_KINDS = [
   'sessions-ended',
   'tokens-revoked',
   'grant-revoked',
+  'second-factor-added',
+  'second-factor-removed',
 ] as const;
 export type AuditKind = (typeof AUDIT_KINDS)[number];
 

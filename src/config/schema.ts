@@ -226,6 +226,9 @@ export const PROVIDER_SCHEMAS = [
     type: z.literal('password'),
     allowRegistration: z.boolean().default(false),
     minLength: z.number().int().min(8).max(128).default(12),
+    // Second factors (TOTP) of its accounts: `optional` (each user may turn one on, and then always
+    // needs it), `required` (every account enrols at its next sign-in), `off` (none asked or offered).
+    mfa: z.enum(['optional', 'required', 'off']).default('optional'),
   }),
   z.strictObject({ ...named, type: z.literal('dev') }),
   ...OIDC_PRESETS.map((type) =>

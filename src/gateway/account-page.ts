@@ -54,6 +54,10 @@ export interface AccountView {
   readonly grants: readonly AccountGrantView[];
   /** The account's local sign-in, whose password can be changed here. */
   readonly password: { readonly provider: string; readonly username: string } | undefined;
+  /** Two-step sign-in of the local sign-in (undefined: none, or its provider's `mfa` is off). */
+  readonly twoStep:
+    | { readonly on: boolean; readonly recoveryCodesLeft: number; readonly required: boolean }
+    | undefined;
   /** What the last action did, in words (role=status), or what went wrong (role=alert). */
   readonly notice?: { readonly text: string; readonly problem: boolean } | undefined;
 }
@@ -210,6 +214,20 @@ function passwordSection(view: AccountView): string {
 <button type="submit">Change password</button></form></section>`;
 }
 
+function twoStepSection(view: AccountView): string {
+  const { twoStep } = view;
+  if (!twoStep) return '';
+  const body = twoStep.on
+    ? `<p>On: signing in with your password also asks for a code from your authenticator app. ${twoStep.recoveryCodesLeft} recovery code${twoStep.recoveryCodesLeft === 1 ? '' : 's'} left.</p>
+${actionForm('two-step/recovery-codes', {}, 'New recovery codes (the old ones stop working)')}${
+  twoStep.required
+    ? '<p>Your sign-in requires it: it cannot be turned off.</p>'
+    : `<form method="post" action="/.auth/account/two-step/remove"><label for="remove-code">A code from the app, to turn it off</label><input id="remove-code" name="code" required maxlength="64" autocomplete="one-time-code"><button type="submit">Turn off two-step sign-in</button></form>`
+}`
+    : `<p>Off: your password alone signs you in.</p><p><a class="button" href="/.auth/account/two-step">Turn on two-step sign-in</a></p>`;
+  return `<section aria-labelledby="two-step"><h2 id="two-step">Two-step sign-in</h2>${body}</section>`;
+}
+
 function deleteSection(): string {
   return `<section aria-labelledby="delete"><h2 id="delete">Delete your account</h2>
 <p>Every sign-in, token, session and grant of this account goes, at once and for good; apps no longer know you.</p>
@@ -228,6 +246,7 @@ export function accountPage(view: AccountView): string {
     ['sessions', 'Sessions'],
     ['access', 'Apps'],
     ...(view.password ? [['password', 'Password']] : []),
+    ...(view.twoStep ? [['two-step', 'Two-step sign-in']] : []),
     ['delete', 'Delete'],
   ]
     .map(([id, label]) => `<li><a href="#${id}">${label}</a></li>`)
@@ -237,7 +256,7 @@ export function accountPage(view: AccountView): string {
     `<h1>Your account</h1>${notice}
 <p>Signed in as <strong>${escapeHtml(view.name)}</strong> with ${escapeHtml(view.providerName)}. Account id: <code>${escapeHtml(view.accountId)}</code>.</p>
 <nav aria-label="Sections"><ul>${nav}</ul></nav>
-${identitiesSection(view)}${sessionsSection(view)}${accessSection(view)}${passwordSection(view)}${deleteSection()}`,
+${identitiesSection(view)}${sessionsSection(view)}${accessSection(view)}${passwordSection(view)}${twoStepSection(view)}${deleteSection()}`,
     true,
   );
 }

@@ -12,6 +12,7 @@ import { AuditLog } from '../audit/audit-log.ts';
 import { MembershipReader } from '../access/memberships.ts';
 import { Accounts } from '../accounts/accounts.ts';
 import { LocalAccounts } from '../accounts/local-accounts.ts';
+import { SecondFactors } from '../accounts/second-factor.ts';
 import { TokenRefresher } from '../refresh/refresher.ts';
 import { LastSeen } from '../session/last-seen.ts';
 import { SignedInResolver } from '../session/signed-in.ts';
@@ -66,6 +67,8 @@ export interface GatewayContext extends GatewayDeps {
   /** Each app's and OpenID client's access rules, and the subject they read (src/access). */
   readonly access: AccessControl;
   readonly accounts: Accounts;
+  /** Second factors of local accounts (TOTP, recovery codes): one per gateway, throttled as one. */
+  readonly secondFactors: SecondFactors;
   /** Local (password) accounts: one per gateway, so attempts at a username are throttled as one. */
   readonly localAccounts: LocalAccounts;
   readonly log: FastifyBaseLogger;
@@ -160,6 +163,7 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     access,
     accounts,
     localAccounts: new LocalAccounts(deps.store),
+    secondFactors: new SecondFactors(deps.store, { issuer: publicUrl.host }),
     log,
     audit,
     signInProviders: (appConfig) =>

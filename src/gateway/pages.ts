@@ -183,3 +183,61 @@ export function accessDeniedPage(view: AccessDeniedView): string {
 <p><a class="button" href="${escapeHtml(view.anotherAccount)}">Sign in with another account</a></p>${ACCOUNT_LINK}`,
   );
 }
+
+export interface SecondFactorView {
+  /** Where the form posts, with its hidden fields (a sign-in's `state`; the account page's sealed enrolment). */
+  readonly action: string;
+  readonly fields: Readonly<Record<string, string>>;
+  readonly problem?: string | undefined;
+  /** False on the account page (turning it on there signs no one in, and asks for the password). */
+  readonly signingIn: boolean;
+  /** Enrolment: the authenticator's QR code (inline SVG, qr.ts) and its secret to type instead. */
+  readonly enrol?: { readonly qr: string; readonly secret: string } | undefined;
+}
+
+/**
+ * The second step of a local sign-in: a code from the authenticator app (or a recovery code); or,
+ * when the provider requires one and the account has none, setting one up first.
+ */
+export function secondFactorForm(view: SecondFactorView): string {
+  const problem = view.problem ? `<p role="alert"><strong>${escapeHtml(view.problem)}</strong></p>` : '';
+  const enrol = view.enrol
+    ? `<p>${view.signingIn ? 'This sign-in needs a second step. ' : ''}Scan the code with an authenticator app (or type the key below into it), then enter the 6-digit code it shows.</p>
+<figure>${view.enrol.qr}<figcaption>Key: <code>${escapeHtml(view.enrol.secret.replace(/(.{4})/g, '$1 ').trim())}</code></figcaption></figure>`
+    : '<p>Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>';
+  const title = view.enrol ? 'Set up two-step sign-in' : 'Two-step sign-in';
+  return page(
+    title,
+    `<h1>${title}</h1>${problem}${enrol}
+<form method="post" action="${escapeHtml(view.action)}">
+${Object.entries(view.fields)
+  .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
+  .join('')}
+${view.signingIn ? '' : '<label for="current">Your password</label><input id="current" name="current" type="password" required autocomplete="current-password">'}
+<label for="code">${view.enrol ? 'Code from the app' : 'Code'}</label><input id="code" name="code" required maxlength="64" autocomplete="one-time-code" ${view.enrol ? 'inputmode="numeric" ' : ''}${view.signingIn ? 'autofocus' : ''}>
+<button type="submit">${view.enrol ? (view.signingIn ? 'Turn on and sign in' : 'Turn on') : 'Sign in'}</button></form>`,
+  );
+}
+
+/**
+ * Recovery codes, shown once: each signs in once instead of a code from the app. `next`: the way
+ * on, a form (a sign-in continuing) or a link (back to the account page).
+ */
+export function recoveryCodesPage(
+  codes: readonly string[],
+  next:
+    | { readonly action: string; readonly fields: Readonly<Record<string, string>>; readonly label: string }
+    | { readonly href: string; readonly label: string },
+): string {
+  const way =
+    'href' in next
+      ? `<p><a class="button" href="${escapeHtml(next.href)}">${escapeHtml(next.label)}</a></p>`
+      : `<form method="post" action="${escapeHtml(next.action)}">${Object.entries(next.fields)
+          .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
+          .join('')}<button type="submit">${escapeHtml(next.label)}</button></form>`;
+  return page(
+    'Your recovery codes',
+    `<h1>Your recovery codes</h1><p>Keep these somewhere safe: each one signs you in once if you lose your authenticator. They are shown only now.</p>
+<ul>${codes.map((c) => `<li><code>${escapeHtml(c)}</code></li>`).join('')}</ul>${way}`,
+  );
+}

@@ -375,6 +375,19 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
     label: '/.auth/login/{id}/register',
     handler: providerForm(true),
   },
+  // The second step of a local sign-in (a code from an authenticator app, or setting one up).
+  {
+    on: ['auth'],
+    methods: POST,
+    path: '/.auth/login/{provider}/second-factor',
+    rateLimit: 'sign-in',
+    label: '/.auth/login/{id}/second-factor',
+    handler: withProvider((e, call, provider) =>
+      provider instanceof PasswordProvider
+        ? e.password.secondFactor(call.request, call.reply, provider)
+        : e.unmatched(call),
+    ),
+  },
   {
     on: ['auth'],
     methods: ['GET'],
@@ -406,13 +419,20 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
     label: '/.auth/account/link/{id}',
     handler: (e, call) => e.accountPage.link(call.request, call.reply, param(call, 'provider')),
   },
+  {
+    on: ['auth'],
+    methods: GET,
+    path: '/.auth/account/two-step',
+    label: '/.auth/account/two-step',
+    handler: (e, { request, reply }) => e.accountPage.twoStep(request, reply),
+  },
   ...ACCOUNT_ACTIONS.map(
     (action): Route<Endpoints> => ({
       on: ['auth'],
       methods: POST,
       path: `/.auth/account/${action}`,
-      // The password form checks a password: it counts as a sign-in attempt.
-      ...(action === 'password' ? { rateLimit: 'sign-in' as const } : {}),
+      // These check a password or a code: they count as sign-in attempts.
+      ...(action === 'password' || action.startsWith('two-step') ? { rateLimit: 'sign-in' as const } : {}),
       label: `/.auth/account/${action}`,
       handler: (e, { request, reply }) => e.accountPage.act(request, reply, action),
     }),

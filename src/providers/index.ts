@@ -5,7 +5,7 @@ import { DevProvider } from './dev.ts';
 import { OAuth1Provider } from './oauth1.ts';
 import { OAuth2Provider, type OAuth2Settings } from './oauth2.ts';
 import { OidcProvider } from './oidc.ts';
-import { PasswordProvider } from './password.ts';
+import { PasswordProvider, type PasswordSettings } from './password.ts';
 import { PRESETS } from './presets.ts';
 import type { Provider } from './types.ts';
 
@@ -83,6 +83,7 @@ export function createProvider(config: ProviderConfig, resources: readonly strin
         displayName: config.displayName ?? 'Username and password',
         allowRegistration: fields.allowRegistration as boolean,
         minLength: fields.minLength as number,
+        mfa: fields.mfa as PasswordSettings['mfa'],
       });
     default:
       throw new Error(

@@ -8,6 +8,8 @@ export interface PasswordSettings {
   readonly displayName: string;
   readonly allowRegistration: boolean;
   readonly minLength: number;
+  /** Second factors of its accounts (config `providers[].mfa`). */
+  readonly mfa: 'optional' | 'required' | 'off';
 }
 
 export class PasswordProvider implements Provider {
@@ -16,12 +18,14 @@ export class PasswordProvider implements Provider {
   readonly displayName: string;
   readonly allowRegistration: boolean;
   readonly minLength: number;
+  readonly mfa: PasswordSettings['mfa'];
 
   constructor(settings: PasswordSettings) {
     this.id = settings.id;
     this.displayName = settings.displayName;
     this.allowRegistration = settings.allowRegistration;
     this.minLength = settings.minLength;
+    this.mfa = settings.mfa;
   }
 
   async begin({ callbackUrl, state }: { callbackUrl: string; state: string }) {

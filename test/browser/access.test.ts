@@ -5,10 +5,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
-import { Keyring } from '../../src/crypto/keyring.ts';
-import { openStore, type Store } from '../../src/store/index.ts';
-import { chromiumSkipReason, launchChromium } from '../support/chromium.ts';
-import { startTestGateway, type Echo, type TestGateway } from '../support/gateway.ts';
+import type { Store } from '../../src/store/index.ts';
+import { chromiumSkipReason } from '../support/chromium.ts';
+import { chromiumAndGateway } from '../support/pages.ts';
+import type { Echo, TestGateway } from '../support/gateway.ts';
 
 const PASSWORD = 'a long and unusual passphrase';
 
@@ -16,10 +16,10 @@ describe('access rules in Chromium', { skip: chromiumSkipReason }, () => {
   let browser: Browser;
   let gw: TestGateway;
   let store: Store;
+  let close: () => Promise<void>;
 
   before(async () => {
-    browser = await launchChromium();
-    gw = await startTestGateway((port, upstream) => ({
+    ({ browser, gw, store, close } = await chromiumAndGateway((port, upstream) => ({
       publicUrl: `http://auth.localhost:${port}`,
       providers: [{ id: 'local', type: 'password' }],
       apps: [
@@ -38,18 +38,13 @@ describe('access rules in Chromium', { skip: chromiumSkipReason }, () => {
           access: [{ allow: { groups: ['vault-keepers'] }, private: true }],
         },
       ],
-    }));
-    store = await openStore(gw.config.store, { keyring: new Keyring(gw.config.secrets.encryptionKeys) });
+    })));
     const accounts = new LocalAccounts(store);
     for (const user of ['ann', 'eve']) assert.ok((await accounts.register('local', user, PASSWORD, 12)).ok);
     const eve = await store.getPasswordCredential('local', 'eve');
     await store.addGroupMembers('editors', [eve!.accountId]);
   });
-  after(async () => {
-    await browser?.close();
-    await store?.close();
-    await gw?.close();
-  });
+  after(() => close?.());
 
   const submit = (page: Page, selector: string) => Promise.all([page.waitForNavigation(), page.click(selector)]);
   async function signInAt(page: Page, username: string) {

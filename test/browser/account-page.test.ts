@@ -8,11 +8,10 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
-import { Keyring } from '../../src/crypto/keyring.ts';
-import { openStore, type Store } from '../../src/store/index.ts';
-import { checkPage, passwordForm as signInForm, submit } from '../support/pages.ts';
-import { chromiumSkipReason, launchChromium } from '../support/chromium.ts';
-import { startGatewayHarness, type TestGateway } from '../support/gateway.ts';
+import type { Store } from '../../src/store/index.ts';
+import { chromiumAndGateway, checkPage, passwordForm as signInForm, submit } from '../support/pages.ts';
+import { chromiumSkipReason } from '../support/chromium.ts';
+import type { TestGateway } from '../support/gateway.ts';
 import { UserAgent } from '../support/user-agent.ts';
 
 const PASSWORD = 'a long and unusual passphrase';
@@ -28,9 +27,10 @@ describe('the account page in Chromium', { skip: chromiumSkipReason }, () => {
   const ACCOUNT = () => auth('/.auth/account');
   const rp = () => gw.url('rp.localhost', '');
 
+  let close: () => Promise<void>;
+
   before(async () => {
-    browser = await launchChromium();
-    gw = await startGatewayHarness(({ port, upstream }) => ({
+    ({ browser, gw, store, close } = await chromiumAndGateway((port, upstream) => ({
       publicUrl: `http://auth.localhost:${port}`,
       devMode: true,
       providers: [
@@ -43,14 +43,9 @@ describe('the account page in Chromium', { skip: chromiumSkipReason }, () => {
         { id: 'rp', hosts: [`rp.localhost:${port}`], upstream, excludedPaths: ['/*'] },
       ],
       clients: [{ id: 'wiki', secret: CLIENT_SECRET, redirectUris: [`http://rp.localhost:${port}/cb`] }],
-    }));
-    store = await openStore(gw.config.store, { keyring: new Keyring(gw.config.secrets.encryptionKeys) });
+    })));
   });
-  after(async () => {
-    await browser?.close();
-    await store?.close();
-    await gw?.close();
-  });
+  after(() => close?.());
 
   const passwordForm = (page: Page, username: string, password = PASSWORD) => signInForm(page, username, password);
 

@@ -7,11 +7,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
-import { Keyring } from '../../src/crypto/keyring.ts';
-import { openStore, type Store } from '../../src/store/index.ts';
-import { checkPage, passwordForm as signInForm, submit } from '../support/pages.ts';
-import { chromiumSkipReason, launchChromium } from '../support/chromium.ts';
-import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import type { Store } from '../../src/store/index.ts';
+import { chromiumAndGateway, checkPage, passwordForm as signInForm, submit } from '../support/pages.ts';
+import { chromiumSkipReason } from '../support/chromium.ts';
+import type { TestGateway } from '../support/gateway.ts';
 
 const PASSWORD = 'a long and unusual passphrase';
 
@@ -21,24 +20,20 @@ describe('the admin console in Chromium', { skip: chromiumSkipReason }, () => {
   let store: Store;
   const admin = (path = '') => gw.url('auth.localhost', `/.auth/admin${path}`);
 
+  let close: () => Promise<void>;
+
   before(async () => {
-    browser = await launchChromium();
-    gw = await startTestGateway((port, upstream) => ({
+    ({ browser, gw, store, close } = await chromiumAndGateway((port, upstream) => ({
       publicUrl: `http://auth.localhost:${port}`,
       providers: [{ id: 'local', type: 'password' }],
       apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'local', sso: false }],
       admin: { access: [{ allow: { groups: ['admins'] } }] },
-    }));
-    store = await openStore(gw.config.store, { keyring: new Keyring(gw.config.secrets.encryptionKeys) });
+    })));
     const local = new LocalAccounts(store);
     for (const user of ['root', 'vic', 'walt']) assert.ok((await local.register('local', user, PASSWORD, 12)).ok);
     await store.addGroupMembers('admins', [(await store.getPasswordCredential('local', 'root'))!.accountId]);
   });
-  after(async () => {
-    await browser?.close();
-    await store?.close();
-    await gw?.close();
-  });
+  after(() => close?.());
 
   const passwordForm = (page: Page, username: string, password = PASSWORD) => signInForm(page, username, password);
   /** A new browser signed in at the app as `user`. */

@@ -4,14 +4,9 @@
 // axe-core finds no accessibility problem.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import jsqr from 'jsqr';
-import { PNG } from 'pngjs';
 import { qrSvg } from '../../src/gateway/qr.ts';
 import { chromiumSkipReason } from '../support/chromium.ts';
-import { accessibilityProblems, servePageToChromium, type ServedPage } from '../support/pages.ts';
-
-// A UMD bundle: the default import is its module.exports, typed as the module (whose default it also has).
-const jsQR = jsqr.default;
+import { accessibilityProblems, qrCodeOf, servePageToChromium, type ServedPage } from '../support/pages.ts';
 
 const TEXTS = [
   // What beginTotp makes: a key URI with a 160-bit secret.
@@ -37,10 +32,7 @@ test('QR codes in Chromium under the page CSP decode back to their text, as a ph
 }, async () => {
   const { page, problems } = await served!.open();
   for (const [i, text] of TEXTS.entries()) {
-    const png = PNG.sync.read(await page.locator(`#qr-${i} svg`).screenshot());
-    const decoded = jsQR(new Uint8ClampedArray(png.data), png.width, png.height);
-    assert.ok(decoded, `QR code ${i} is read`);
-    assert.equal(Buffer.from(decoded.binaryData).toString('utf8'), text);
+    assert.equal(await qrCodeOf(page, `#qr-${i} svg`), text, `QR code ${i} is read`);
     assert.equal(await page.getByRole('img', { name: `QR code ${i}` }).count(), 1);
   }
   assert.deepEqual(await accessibilityProblems(page), []);

@@ -8,9 +8,15 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import jsQR from 'jsqr';
+import { type TOTP, URI } from 'otpauth';
 import type { Page } from 'playwright-core';
+import { PNG } from 'pngjs';
+import { Keyring } from '../../src/crypto/keyring.ts';
 import { pageHeaders } from '../../src/gateway/pages.ts';
+import { openStore } from '../../src/store/index.ts';
 import { launchChromium } from './chromium.ts';
+import { startTestGateway } from './gateway.ts';
 
 const AXE_SOURCE = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const SCREENSHOTS = fileURLToPath(new URL('../../test-output/screenshots/', import.meta.url));
@@ -54,9 +60,9 @@ export async function checkPage(page: Page, name: string): Promise<void> {
 /** Clicks `selector` and waits for the page the submission (or link) leads to. */
 export const submit = (page: Page, selector: string) => Promise.all([page.waitForNavigation(), page.click(selector)]);
 
-/** At a `password` provider `local`'s form: filled and sent. */
+/** At a `password` provider's form: filled and sent. */
 export async function passwordForm(page: Page, username: string, password: string): Promise<void> {
-  assert.match(page.url(), /\/\.auth\/login\/local\/form\?state=/, await page.innerText('body'));
+  assert.match(page.url(), /\/\.auth\/login\/[^/]+\/form\?state=/, await page.innerText('body'));
   await page.fill('#username', username);
   await page.fill('#password', password);
   await submit(page, 'button[type=submit]');
@@ -96,6 +102,39 @@ export async function servePageToChromium(title: string, body: string): Promise<
     async close() {
       await browser.close();
       server.close();
+    },
+  };
+}
+
+/**
+ * The text of the QR code an element of the page draws, read as a phone reads it: from a
+ * screenshot (PNG), decoded by jsQR. Undefined when no code can be read.
+ */
+export async function qrCodeOf(page: Page, selector: string): Promise<string | undefined> {
+  const png = PNG.sync.read(await page.locator(selector).screenshot());
+  // A UMD bundle: the default import is its module.exports, typed as the module (whose default it also has).
+  const decoded = jsQR.default(new Uint8ClampedArray(png.data), png.width, png.height);
+  // The bytes as UTF-8 (jsQR's `data` reads byte mode as Latin-1).
+  return decoded ? Buffer.from(decoded.binaryData).toString('utf8') : undefined;
+}
+
+/** The code an authenticator app shows now for an `otpauth://` URI (RFC 6238). */
+export const authenticatorCode = (uri: string, timestamp = Date.now()) =>
+  (URI.parse(uri) as TOTP).generate({ timestamp });
+
+/** Chromium, a test gateway built by `build` (startTestGateway) and its store opened: what page tests start with. */
+export async function chromiumAndGateway(build: Parameters<typeof startTestGateway>[0]) {
+  const browser = await launchChromium();
+  const gw = await startTestGateway(build);
+  const store = await openStore(gw.config.store, { keyring: new Keyring(gw.config.secrets.encryptionKeys) });
+  return {
+    browser,
+    gw,
+    store,
+    async close() {
+      await browser.close();
+      await store.close();
+      await gw.close();
     },
   };
 }

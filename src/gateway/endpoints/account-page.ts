@@ -13,7 +13,9 @@ import { accountPage, DELETE_CONFIRMATION, type AccountView } from '../account-p
 import { auditOrigin, recordAudit } from '../audit.ts';
 import type { GatewayContext } from '../context.ts';
 import { page, queryParam, redirect } from '../http.ts';
-import { errorPage, signInPage } from '../pages.ts';
+import { errorPage, recoveryCodesPage, secondFactorForm, signInPage } from '../pages.ts';
+import { qrSvg } from '../qr.ts';
+import { PasswordProvider } from '../../providers/index.ts';
 import { unlinkIdentity } from './account.ts';
 import { readOwnForm, seeOther } from './own-forms.ts';
 import { ssoSessionOf } from './handoff.ts';
@@ -28,6 +30,7 @@ const DONE: Readonly<Record<string, string>> = {
   unlinked: 'The sign-in was removed from your account.',
   'tokens-forgotten': 'SignOnce no longer keeps those tokens.',
   'grant-revoked': 'The app can no longer act for you.',
+  'two-step-off': 'Two-step sign-in is off.',
   'password-changed': 'Your password is changed; you are signed out everywhere else.',
 };
 
@@ -39,6 +42,9 @@ export const ACCOUNT_ACTIONS = [
   'tokens/revoke',
   'grants/revoke',
   'password',
+  'two-step',
+  'two-step/remove',
+  'two-step/recovery-codes',
   'delete',
 ] as const;
 export type AccountAction = (typeof ACCOUNT_ACTIONS)[number];
@@ -48,7 +54,7 @@ export function accountPageRoutes(
   ctx: GatewayContext,
   endSession: (session: Session, by: { app: string; origin: ReturnType<typeof auditOrigin> }) => Promise<void>,
 ) {
-  const { store, providers, accounts, localAccounts } = ctx;
+  const { store, providers, accounts, localAccounts, secondFactors } = ctx;
   const PAGE = '/.auth/account';
 
   /** The auth host's session of this browser, for the page. */
@@ -207,6 +213,59 @@ export function accountPageRoutes(
         await audit('password-changed', { provider: own.provider, username: own.subject });
         return done('password-changed');
       }
+      case 'two-step': {
+        let enrolment: { secret: string; uri: string };
+        try {
+          enrolment = JSON.parse(ctx.keyring.openString(field('enrolment'), enrolmentBinding(session)));
+        } catch {
+          return again(400, 'That set-up has expired: start it again.');
+        }
+        if (!(await twoStepProvider(accountId))) return again(404, 'This account has no password to add a step to.');
+        // Replacing the authenticator would let whoever holds this session drop the owner's: turn it off first (with a code).
+        if ((await secondFactors.status(accountId)).totp) return again(400, 'Two-step sign-in is on already.');
+        // A session alone does not turn it on: who took one would lock the owner out with their own phone.
+        const own = (await passwordIdentity(accountId))!;
+        const proven = await localAccounts.signIn(
+          own.provider,
+          own.subject,
+          field('current'),
+          ctx.clientAddressOf(request.raw),
+        );
+        if (!proven.ok || proven.accountId !== accountId)
+          return enrolmentPage(
+            reply,
+            proven.ok || proven.reason !== 'throttled' ? 400 : 429,
+            session,
+            enrolment,
+            proven.ok || proven.reason !== 'throttled'
+              ? 'Not turned on: your password is not right.'
+              : 'Not turned on: too many failed attempts; try again later.',
+          );
+        const confirmed = await secondFactors.confirmTotp(accountId, enrolment.secret, field('code'));
+        if (!confirmed.ok) return enrolmentPage(reply, 400, session, enrolment, `Not turned on: ${confirmed.problem}.`);
+        await audit('second-factor-added', { factor: 'totp', at: 'account page' });
+        return page(reply, 200, recoveryCodesPage(confirmed.recoveryCodes, { href: PAGE, label: 'I have kept them' }));
+      }
+      case 'two-step/recovery-codes': {
+        if (!(await secondFactors.status(accountId)).totp) return again(400, 'Two-step sign-in is off.');
+        const codes = await secondFactors.regenerateRecoveryCodes(accountId);
+        await audit('second-factor-added', { factor: 'recovery codes', at: 'account page' });
+        return page(reply, 200, recoveryCodesPage(codes, { href: PAGE, label: 'I have kept them' }));
+      }
+      case 'two-step/remove': {
+        const provider = await twoStepProvider(accountId);
+        if (provider?.mfa === 'required') return again(400, 'Your sign-in requires two-step sign-in.');
+        const checked = await secondFactors.verify(accountId, field('code'), ctx.clientAddressOf(request.raw));
+        if (!checked.ok)
+          return checked.reason === 'throttled'
+            ? again(429, 'Not turned off: too many wrong codes; try again later.', {
+                'retry-after': String(Math.ceil(checked.retryAfterMs / 1000)),
+              })
+            : again(400, 'Not turned off: that code is not right.');
+        await secondFactors.remove(accountId);
+        await audit('second-factor-removed', { factor: 'totp' });
+        return done('two-step-off');
+      }
       case 'delete': {
         if (field('confirmation').trim().toLowerCase() !== DELETE_CONFIRMATION)
           return again(400, `Not deleted: type "${DELETE_CONFIRMATION}" to confirm.`);
@@ -220,6 +279,55 @@ export function accountPageRoutes(
         );
       }
     }
+  }
+
+  /** The local sign-in's provider when it takes second factors (its `mfa` is not off). */
+  async function twoStepProvider(accountId: string): Promise<PasswordProvider | undefined> {
+    const own = await passwordIdentity(accountId);
+    const provider = own && providers.get(own.provider);
+    return provider instanceof PasswordProvider && provider.mfa !== 'off' ? provider : undefined;
+  }
+
+  async function twoStepOf(accountId: string): Promise<AccountView['twoStep']> {
+    const provider = await twoStepProvider(accountId);
+    if (!provider) return undefined;
+    const status = await secondFactors.status(accountId);
+    return { on: status.totp, recoveryCodesLeft: status.recoveryCodesLeft, required: provider.mfa === 'required' };
+  }
+
+  /** The sealed enrolment a two-step form carries: its secret, for this session only. */
+  const enrolmentBinding = (session: Session) => ({ purpose: 'totp-enrolment', owner: [session.ref] });
+
+  /** GET /.auth/account/two-step: setting up an authenticator app (a QR code, its key, a code to confirm). */
+  async function twoStep(request: FastifyRequest, reply: FastifyReply) {
+    const signedIn = await current(request);
+    if (!signedIn) return redirect(reply, ctx.authUrl(PAGE));
+    const { session } = signedIn;
+    if (!(await twoStepProvider(session.accountId)))
+      return page(reply, 404, errorPage('No two-step sign-in', 'This account has no password to add a step to.', PAGE));
+    const name = (session.data.user as SignedInIdentity | undefined)?.name ?? session.accountId;
+    return enrolmentPage(reply, 200, session, secondFactors.beginTotp(session.accountId, name));
+  }
+
+  async function enrolmentPage(
+    reply: FastifyReply,
+    status: number,
+    session: Session,
+    enrolment: { secret: string; uri: string },
+    problem?: string,
+  ) {
+    return page(
+      reply,
+      status,
+      secondFactorForm({
+        action: `${PAGE}/two-step`,
+        fields: { enrolment: ctx.keyring.seal(JSON.stringify(enrolment), enrolmentBinding(session)) },
+        signingIn: false,
+        problem,
+        enrol: { qr: await qrSvg(enrolment.uri), secret: enrolment.secret },
+      }),
+      ctx.formTargets,
+    );
   }
 
   /** The account's identity at a password provider, whose password the page can change. */
@@ -242,9 +350,10 @@ export function accountPageRoutes(
         .filter((p) => p.type !== 'password' && !linked.has(p.id))
         .map((p) => ({ id: p.id, name: p.displayName })),
       password: own && { provider: own.provider, username: own.subject },
+      twoStep: await twoStepOf(accountId),
       notice: notice === undefined ? undefined : { text: notice, problem },
     };
   }
 
-  return { fromAppHost, show, login, link, act };
+  return { fromAppHost, show, login, link, act, twoStep };
 }
