@@ -4,12 +4,14 @@
 // Each row checks the answer and that the victim account is as it was.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { SecondFactors } from '../../src/accounts/second-factor.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
 import { ownCookie, SSO_COOKIE } from '../../src/gateway/endpoints/login-binding.ts';
 import { adminReturnPath } from '../../src/gateway/endpoints/admin.ts';
 import { sealSessionCookie } from '../../src/session/cookies.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { authenticatorCode } from '../support/pages.ts';
 import { devSignIn } from '../support/sign-in.ts';
 import { UserAgent } from '../support/user-agent.ts';
 import { named, type Row } from './support.ts';
@@ -217,6 +219,25 @@ describe('admin console attacks', () => {
       const size = Buffer.byteLength(await answer.text());
       assert.ok(size < 50_000, `${path}: ${size} bytes`);
     }
+  });
+
+  test("an admin resets a user's second factors (a lost phone): gone, audited with the admin as actor; a non-admin cannot", async () => {
+    const { accountId: adminId, ua: admin } = await (async () => {
+      const first = await signedIn('resetter@example.com');
+      await store.addGroupMembers('admins', [first.accountId]);
+      return signedIn('resetter@example.com');
+    })();
+    const { accountId: victim } = await signedIn('lost-phone@example.com');
+    const { ua: user } = await signedIn('bystander@example.com');
+    const factors = new SecondFactors(store, { issuer: 'test' });
+    const { secret, uri } = factors.beginTotp(victim, 'lost-phone');
+    assert.ok((await factors.confirmTotp(victim, secret, authenticatorCode(uri))).ok);
+    assert.equal(await post(user, gw, `/users/${victim}/second-factors/reset`, SAME_ORIGIN), 403);
+    assert.equal((await factors.status(victim)).totp, true, 'not by a user who is no admin');
+    assert.equal(await post(admin, gw, `/users/${victim}/second-factors/reset`, SAME_ORIGIN), 303);
+    assert.deepEqual(await factors.status(victim), { totp: false, recoveryCodesLeft: 0 });
+    const [event] = await store.listAudit({ limit: 1, accountId: victim, kinds: ['second-factor-removed'] });
+    assert.deepEqual([event?.actor, event?.detail], [adminId, { factor: 'all', by: 'admin' }]);
   });
 
   test("the console's pages: no script, no framing, no cache", async () => {

@@ -32,7 +32,15 @@ import { readOwnForm, seeOther } from './own-forms.ts';
 import { startAuthHostLogin } from './sign-in.ts';
 
 /** The admin actions on a user (`POST /.auth/admin/users/{id}/{action}`). */
-export const ADMIN_ACTIONS = ['disable', 'enable', 'sign-out', 'delete', 'groups/add', 'groups/remove'] as const;
+export const ADMIN_ACTIONS = [
+  'disable',
+  'enable',
+  'sign-out',
+  'delete',
+  'groups/add',
+  'groups/remove',
+  'second-factors/reset',
+] as const;
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];
 
 /** Events on a page of the audit log, and the latest on a user's page: with details cut, well under 50 KB. */
@@ -61,6 +69,8 @@ const DONE: Readonly<Record<string, string>> = {
   'signed-out': 'The account is signed out everywhere.',
   'group-added': 'Added to the group.',
   'group-removed': 'Removed from the group.',
+  'factors-reset':
+    'Two-step sign-in is off for this account: it signs in with its password, and sets it up again where its provider requires it.',
 };
 
 /** The dashboard's charts: sign-ins over the last day and week, and what failed, by reason or provider. */
@@ -272,6 +282,7 @@ export function adminRoutes(ctx: GatewayContext) {
           readAt: p.readAt,
         })),
         events: await store.listAudit({ accountId, limit: USER_EVENTS }),
+        twoStep: await ctx.secondFactors.status(accountId),
         self: accountId === admin.accountId,
         notice,
       }),
@@ -321,6 +332,13 @@ export function adminRoutes(ctx: GatewayContext) {
         await store.deleteAccount(accountId);
         await audited('account-deleted');
         return seeOther(reply, `${ADMIN_ROOT}/users`);
+      }
+      case 'second-factors/reset': {
+        // A lost phone: the user's factors go (the password stays); where the provider requires
+        // them, the next sign-in sets new ones up.
+        await ctx.secondFactors.remove(accountId);
+        await audited('second-factor-removed', { factor: 'all', by: 'admin' });
+        return seeOther(reply, `${base}?done=factors-reset`);
       }
       case 'groups/add':
       case 'groups/remove': {
