@@ -5,6 +5,7 @@
 // an allow rule does not, and a condition that needs memberships no one can read now refuses.
 import { verifiedEmail } from '../accounts/linking.ts';
 import type { AccessRuleConfig, ConditionConfig, DefaultAuthorizationPolicyConfig } from '../config/index.ts';
+import type { SignInRequirement } from './step-up.ts';
 import type { Claim } from '../providers/index.ts';
 import { canonicalPath, pathMatches } from './paths.ts';
 import type { AccessRequest, AccessSubject } from './types.ts';
@@ -30,6 +31,8 @@ export interface AccessRule {
   /** Upper-case (ASCII). */
   readonly methods: ReadonlySet<string> | undefined;
   readonly condition: Matcher;
+  /** An allow rule's `require`: what the sign-in must have proved (step-up.ts). */
+  readonly require?: SignInRequirement | undefined;
 }
 
 export interface AccessPolicy {
@@ -56,6 +59,8 @@ export interface AccessDecision {
   readonly requirement?: string;
   /** Refused because memberships this rule needs cannot be read now: which sources, and why (memberships.unavailable). */
   readonly unavailable?: readonly string[];
+  /** Allowed by a rule with `require`: what the sign-in must have proved besides who it is (step-up.ts). */
+  readonly require?: SignInRequirement | undefined;
   /** The facts the deciding (or, when none decided, the failing) conditions read, for `signonce access check`. */
   readonly used: { readonly groups?: string[]; readonly roles?: string[]; readonly claims?: Claim[] };
 }
@@ -303,6 +308,8 @@ function compileRule(source: string, config: AccessRuleConfig, text?: string): A
     loosePaths: paths?.map(looseForm),
     methods: methods && new Set(methods.map(upperAscii)),
     condition,
+    require:
+      'require' in config && config.require ? { mfa: config.require.mfa, maxAgeMs: config.require.maxAge } : undefined,
   };
 }
 
@@ -419,6 +426,7 @@ function decideAmong(
         allowed: true,
         rule: index,
         reason: `${rule.source} lets this user in`,
+        require: rule.require,
         used: factsUsed(subject, facts.reading),
       };
     if (matched)

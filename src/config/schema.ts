@@ -395,13 +395,27 @@ const accessPath = rule(
   (v) =>
     `${show(v)} is not a path pattern: /path (that path) or /path/* (it and everything below it), no other "*", no query`,
 );
+// Step-up (src/access/step-up.ts): what an allowed user's sign-in must have proved.
+const signInRequirement = z
+  .strictObject({
+    mfa: z.boolean().default(false),
+    maxAge: duration
+      .refine((ms) => ms >= 60_000, 'must be at least 1m: a shorter one would ask for a new sign-in at every page')
+      .optional(),
+  })
+  .refine((r) => r.mfa || r.maxAge !== undefined, 'names no requirement: give mfa: true, maxAge, or both');
 const appAccessRule = z
   .strictObject({
     paths: values(accessPath).optional(),
     methods: values(method).optional(),
+    require: signInRequirement.optional(),
     ...accessRuleFields,
   })
-  .refine(oneEffect, ONE_EFFECT);
+  .refine(oneEffect, ONE_EFFECT)
+  .refine((r) => r.require === undefined || r.allow !== undefined, {
+    message: 'applies to allow rules only: it says what the sign-in of a user the rule lets in must have proved',
+    path: ['require'],
+  });
 /** `paths` and `methods` where a rule decides who, not what: an OpenID client's sign-in, the admin console. */
 const notFor = (owner: string, field: string) =>
   rule(

@@ -5,6 +5,7 @@
 // callers. Every refusal is logged with the app, the rule and the account (never a token).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { decide, type AccessDecision } from '../access/rules.ts';
+import { unmetRequirement, type SignInProof, type UnmetRequirement } from '../access/step-up.ts';
 import type { AuditOrigin } from '../audit/audit-log.ts';
 import type { AppConfig } from '../config/index.ts';
 import type { Identified, SignedIn } from '../session/signed-in.ts';
@@ -44,11 +45,23 @@ export function proxiedRefusal(
   who: SignedIn,
   appConfig: AppConfig,
   target: AccessTarget,
-): AccessDecision | undefined {
+): { readonly decision: AccessDecision; readonly stepUp?: UnmetRequirement } | undefined {
   const policy = ctx.access.appPolicy(appConfig.id);
   if (!policy || isExcludedPath(target.url, appConfig.excludedPaths)) return undefined;
   const decision = decide(policy, who.subject, { path: target.url, method: target.method });
-  return decision.allowed ? undefined : decision;
+  if (!decision.allowed) return { decision };
+  const stepUp = unmetRequirement(decision.require, proofOf(who), Date.now());
+  return stepUp && { decision, stepUp };
+}
+
+/**
+ * What a sign-in proved (step-up.ts): its `amr` claims (RFC 8176), and when: the session's start,
+ * or for a provider's bearer token its `auth_time` (none: no age is met).
+ */
+export function proofOf(who: SignedIn): SignInProof {
+  const claim = (typ: string) => who.user.claims.filter((c) => c.typ === typ).map((c) => c.val);
+  const authTime = 'session' in who ? who.session.createdAt : Number(claim('auth_time')[0]) * 1000;
+  return { amr: claim('amr'), authTime };
 }
 
 /**
@@ -105,11 +118,11 @@ export function refusalHappened(
  * Where a browser goes to sign in to the app (its defaultProvider, else the choice of providers),
  * then back to `url`; `prompt=login` asks the provider to authenticate anew.
  */
-export function signInLocation(appConfig: AppConfig, url: string, prompt?: 'login'): string {
+export function signInLocation(appConfig: AppConfig, url: string, prompt?: 'login', mfa = false): string {
   const path = appConfig.defaultProvider
     ? `/.auth/login/${encodeURIComponent(appConfig.defaultProvider)}`
     : '/.auth/login';
-  return `${path}?${prompt ? `prompt=${prompt}&` : ''}post_login_redirect_uri=${encodeURIComponent(url)}`;
+  return `${path}?${prompt ? `prompt=${prompt}&` : ''}${mfa ? 'mfa=1&' : ''}post_login_redirect_uri=${encodeURIComponent(url)}`;
 }
 
 /** `403 access_denied` of `target`: a page for browsers' navigations, JSON for everyone else. */

@@ -10,6 +10,7 @@ import { isAuthenticationTokenType } from '../session/authentication-tokens.ts';
 import { bearerToken } from '../session/credentials.ts';
 import type { SignedIn } from '../session/signed-in.ts';
 import type { AccessDecision } from '../access/rules.ts';
+import type { UnmetRequirement } from '../access/step-up.ts';
 import { proxiedRefusal, refuseAccess, signInLocation, type AccessTarget } from './access.ts';
 import type { GatewayContext } from './context.ts';
 import { CROSS_SITE_REFUSED, NOT_SIGNED_IN, invalidToken, keysUnavailable, sendError } from './errors.ts';
@@ -39,7 +40,9 @@ export type Refusal =
   | { kind: 'keys-unavailable'; error: IssuerUnavailable }
   | { kind: 'cross-site' }
   | { kind: 'not-signed-in' }
-  | { kind: 'access-denied'; who: SignedIn; decision: AccessDecision };
+  | { kind: 'access-denied'; who: SignedIn; decision: AccessDecision }
+  /** Let in by a rule whose `require` the sign-in falls short of: sign in again (step-up). */
+  | { kind: 'step-up'; who: SignedIn; decision: AccessDecision; unmet: UnmetRequirement };
 
 /**
  * Cookie-authenticated requests that change state must come from the app's own pages (CSRF), and
@@ -73,8 +76,13 @@ export async function admission(
   if (current && !current.byToken && crossSite(target.method, request.headers, host))
     return { refused: { kind: 'cross-site' } };
   if (!current && !anonymousAllowed(appConfig, target.url)) return { refused: { kind: 'not-signed-in' } };
-  const decision = current && proxiedRefusal(ctx, current, appConfig, target);
-  if (current && decision) return { refused: { kind: 'access-denied', who: current, decision } };
+  const refused = current && proxiedRefusal(ctx, current, appConfig, target);
+  if (current && refused)
+    return {
+      refused: refused.stepUp
+        ? { kind: 'step-up', who: current, decision: refused.decision, unmet: refused.stepUp }
+        : { kind: 'access-denied', who: current, decision: refused.decision },
+    };
   return { admitted: current };
 }
 
@@ -106,6 +114,28 @@ export function answerRefusal(
       return sendError(reply, 403, CROSS_SITE_REFUSED);
     case 'access-denied':
       return refuseAccess(ctx, request, reply, appConfig, target, refusal.who, refusal.decision);
+    case 'step-up': {
+      // A browser signs in again (prompt=login), asked for a second factor when that is what is
+      // missing; anyone else is told what to get (RFC 9470 section 3).
+      const { unmet } = refusal;
+      if (isNavigation(request) && target.method === 'GET' && redirects && !refusal.who.byToken)
+        return redirect(reply, signInLocation(appConfig, target.url, 'login', unmet.mfa));
+      return sendError(
+        reply,
+        401,
+        { error: 'insufficient_user_authentication', reason: unmet.reason },
+        {
+          'www-authenticate': bearerChallenge({
+            realm: appConfig.id,
+            error: 'insufficient_user_authentication',
+            description: unmet.reason,
+            maxAge: unmet.maxAgeMs === undefined ? undefined : Math.floor(unmet.maxAgeMs / 1000),
+            resourceMetadata,
+          }),
+          'cache-control': 'no-store',
+        },
+      );
+    }
   }
   const unauthorized = () =>
     sendError(reply, 401, NOT_SIGNED_IN, {

@@ -30,6 +30,8 @@ export interface LoginRequest {
   tokenMode?: boolean;
   link?: string;
   interaction?: string;
+  /** Step-up: the sign-in must prove a second factor (access rules' `require: { mfa: true }`). */
+  mfa?: boolean;
 }
 /** A completed sign-in on its way back to the app host that started it (in the browser that did). */
 export interface Handoff {

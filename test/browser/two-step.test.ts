@@ -35,15 +35,6 @@ describe('two-step sign-in in Chromium', { skip: chromiumSkipReason }, () => {
   });
   after(() => close?.());
 
-  /** What the app was told the sign-in proved: the `amr` claims of X-MS-CLIENT-PRINCIPAL. */
-  async function amrAtApp(page: Page): Promise<string[]> {
-    const echo = JSON.parse(await page.innerText('body')) as Echo;
-    const principal = JSON.parse(Buffer.from(String(echo.headers['x-ms-client-principal']), 'base64').toString()) as {
-      claims: Array<{ typ: string; val: string }>;
-    };
-    return principal.claims.filter((c) => c.typ === 'amr').map((c) => c.val);
-  }
-
   /** A new browser at the app's password form, the password sent: the page that follows. */
   async function password(user: string, host = 'app.localhost') {
     const context = await browser.newContext();
@@ -62,7 +53,7 @@ describe('two-step sign-in in Chromium', { skip: chromiumSkipReason }, () => {
   test('turned on from the account page; then every sign-in asks for a code; a recovery code works once; turned off with a code', async () => {
     assert.ok((await new LocalAccounts(store).register('local', 'tess', PASSWORD, 12)).ok);
     const first = await password('tess');
-    assert.deepEqual(await amrAtApp(first.page), ['pwd'], 'a password alone');
+    assert.deepEqual(await amrOf(first.page), ['pwd'], 'a password alone');
 
     // The account page: turn it on, with the code of the secret read off the QR code.
     const { page } = first;
@@ -100,13 +91,13 @@ describe('two-step sign-in in Chromium', { skip: chromiumSkipReason }, () => {
     assert.match(await second.page.innerText('[role=alert]'), /not right/);
     // The step of the code that turned it on was used; the next one (a phone's clock a little ahead) is accepted.
     await enterCode(second.page, authenticatorCode(uri!, Date.now() + 30_000));
-    assert.deepEqual(await amrAtApp(second.page), ['pwd', 'otp', 'mfa'], 'a code of the next step is accepted');
+    assert.deepEqual(await amrOf(second.page), ['pwd', 'otp', 'mfa'], 'a code of the next step is accepted');
     await second.context.close();
 
     // A recovery code, once (typed with other case and spaces).
     const third = await password('tess');
     await enterCode(third.page, ` ${codes[0]!.toUpperCase()} `);
-    assert.deepEqual(await amrAtApp(third.page), ['pwd', 'otp', 'mfa']);
+    assert.deepEqual(await amrOf(third.page), ['pwd', 'otp', 'mfa']);
     await third.context.close();
     const fourth = await password('tess');
     await enterCode(fourth.page, codes[0]!);
@@ -122,7 +113,7 @@ describe('two-step sign-in in Chromium', { skip: chromiumSkipReason }, () => {
     assert.match(await fourth.page.innerText('[role=status]'), /Two-step sign-in is off/);
     await fourth.context.close();
     const fifth = await password('tess');
-    assert.deepEqual(await amrAtApp(fifth.page), ['pwd'], 'the password alone again');
+    assert.deepEqual(await amrOf(fifth.page), ['pwd'], 'the password alone again');
     await fifth.context.close();
     const kinds = (await store.listAudit({ limit: 20, kinds: ['second-factor-added', 'second-factor-removed'] })).map(
       (e) => e.kind,
@@ -138,10 +129,98 @@ describe('two-step sign-in in Chromium', { skip: chromiumSkipReason }, () => {
     await enterCode(page, authenticatorCode(uri));
     assert.match(await page.innerText('h1'), /Your recovery codes/);
     await submit(page, 'button:has-text("continue")');
-    assert.deepEqual(await amrAtApp(page), ['pwd', 'otp', 'mfa'], 'signed in at the app');
+    assert.deepEqual(await amrOf(page), ['pwd', 'otp', 'mfa'], 'signed in at the app');
     await context.close();
     const again = await password('uma', 'ops.localhost');
     assert.match(await again.page.innerText('h1'), /^Two-step sign-in$/, 'the next sign-in asks for a code');
     await again.context.close();
   });
 });
+
+describe('step-up by access rules in Chromium', { skip: chromiumSkipReason }, () => {
+  let browser: Browser;
+  let gw: TestGateway;
+  let store: Store;
+  let close: () => Promise<void>;
+
+  before(async () => {
+    ({ browser, gw, store, close } = await chromiumAndGateway((port, upstream) => ({
+      publicUrl: `http://auth.localhost:${port}`,
+      devMode: true,
+      providers: [
+        { id: 'local', type: 'password' },
+        { id: 'dev', type: 'dev' },
+      ],
+      apps: [
+        {
+          id: 'wiki',
+          hosts: [`wiki.localhost:${port}`],
+          upstream,
+          defaultProvider: 'local',
+          sso: false,
+          access: [
+            { paths: ['/admin/*'], allow: { authenticated: true }, require: { mfa: true } },
+            { allow: { authenticated: true } },
+          ],
+        },
+      ],
+    })));
+  });
+  after(() => close?.());
+
+  test('a password-only session asked for /admin/* signs in again with a second factor (set up on the way) and lands there; an API call gets 401 insufficient_user_authentication; a provider that proves none is refused', async () => {
+    assert.ok((await new LocalAccounts(store).register('local', 'vera', PASSWORD, 12)).ok);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(gw.url('wiki.localhost', '/pages/home'));
+    await passwordForm(page, 'vera', PASSWORD);
+    assert.deepEqual(await amrOf(page), ['pwd'], 'the wiki with a password alone');
+
+    // An API call from the page (not a navigation): told what is missing (RFC 9470).
+    const api = await page.evaluate(async () => {
+      const answer = await fetch('/admin/settings', { headers: { accept: 'application/json' } });
+      return { status: answer.status, challenge: answer.headers.get('www-authenticate'), body: await answer.json() };
+    });
+    assert.equal(api.status, 401);
+    assert.match(api.challenge ?? '', /error="insufficient_user_authentication"/);
+    assert.equal((api.body as { reason: string }).reason, 'this needs a sign-in with a second factor');
+
+    // A navigation: signed in again, asked for a second factor, which is set up on the way.
+    await page.goto(gw.url('wiki.localhost', '/admin/settings'));
+    await passwordForm(page, 'vera', PASSWORD);
+    assert.match(await page.innerText('h1'), /Set up two-step sign-in/);
+    const uri = (await qrCodeOf(page, 'figure svg'))!;
+    await page.fill('#code', authenticatorCode(uri));
+    await submit(page, 'button[type=submit]');
+    await submit(page, 'button:has-text("continue")');
+    assert.equal(new URL(page.url()).pathname, '/admin/settings', 'back where it was going');
+    assert.deepEqual(await amrOf(page), ['pwd', 'otp', 'mfa']);
+    await context.close();
+
+    // The dev provider asserts no amr: the step-up sign-in is refused, with a page saying why.
+    const other = await browser.newContext();
+    const devPage = await other.newPage();
+    await devPage.goto(gw.url('wiki.localhost', '/.auth/login/dev?post_login_redirect_uri=/pages/home'));
+    await devPage.fill('#user_id', 'dora@example.com');
+    await submit(devPage, 'button[type=submit]');
+    await devPage.goto(gw.url('wiki.localhost', '/admin/settings'));
+    assert.match(devPage.url(), /\/\.auth\/login\/local\/form/, 'sent to sign in again');
+    await devPage.goto(
+      gw.url('wiki.localhost', '/.auth/login/dev?prompt=login&mfa=1&post_login_redirect_uri=/admin/settings'),
+    );
+    await devPage.fill('#user_id', 'dora@example.com');
+    await submit(devPage, 'button[type=submit]');
+    assert.match(await devPage.innerText('h1'), /A second factor is needed/);
+    await checkPage(devPage, 'step-up-refused');
+    await other.close();
+  });
+});
+
+/** What the app was told the sign-in proved: the `amr` claims of X-MS-CLIENT-PRINCIPAL on the page (the echo). */
+async function amrOf(page: Page): Promise<string[]> {
+  const echo = JSON.parse(await page.innerText('body')) as Echo;
+  const principal = JSON.parse(Buffer.from(String(echo.headers['x-ms-client-principal']), 'base64').toString()) as {
+    claims: Array<{ typ: string; val: string }>;
+  };
+  return principal.claims.filter((c) => c.typ === 'amr').map((c) => c.val);
+}

@@ -518,7 +518,11 @@ clients:
       - { allow: { claims: { oid: { id: 1 }, tid: [], dept: [eng, { x: 1 }] } } }
       - { allow: { claims: {} } }
       - { paths: [/a*, /b/*/c, "/c?x=1", d, "/e#f"], methods: [G T, ""], allow: { authenticated: true } }
-      - { allow: { all: [ {}, { groupz: [x] } ] } }`,
+      - { allow: { all: [ {}, { groupz: [x] } ] } }
+      - { deny: { authenticated: true }, require: { mfa: true } }
+      - { allow: { authenticated: true }, require: {} }
+      - { allow: { authenticated: true }, require: { maxAge: 30s, mfa: yes } }
+      - { allow: { authenticated: true }, require: { acr: x } }`,
       [
         'apps[0].access: lets no one in: remove it to let every signed-in user in, or add rules',
         'apps[1].access[0]: needs exactly one of allow (who matches gets in) or deny (who matches is refused); split a rule with both in two',
@@ -551,6 +555,12 @@ clients:
         'apps[1].access[10].allow.all[0]: names no condition: give at least one of emails, emailDomains, groups, roles, providers, accounts, claims, applications, authenticated, all',
         'apps[1].access[10].allow.all[1]: names no condition: give at least one of emails, emailDomains, groups, roles, providers, accounts, claims, applications, authenticated, all',
         'apps[1].access[10].allow.all[1].groupz: unknown option (did you mean "groups"?)',
+        'apps[1].access[11].require: applies to allow rules only: it says what the sign-in of a user the rule lets in must have proved',
+        'apps[1].access[12].require: names no requirement: give mfa: true, maxAge, or both',
+        'apps[1].access[13].require.maxAge: must be at least 1m: a shorter one would ask for a new sign-in at every page',
+        'apps[1].access[13].require.mfa: expected true or false, got string "yes"',
+        'apps[1].access[14].require: names no requirement: give mfa: true, maxAge, or both',
+        'apps[1].access[14].require.acr: unknown option (options here: mfa, maxAge)',
       ],
     ],
     [

@@ -134,9 +134,11 @@ export function passwordRoutes(ctx: GatewayContext) {
     method: 'password' | 'registration',
   ) {
     const step: SecondStep = { accountId: proven.accountId, result: proven.result, method };
+    // Step-up (login.mfa) with factors allowed but none set up: set one up now. With `mfa: off`,
+    // signedInAt refuses the step-up (and says so).
     if (provider.mfa !== 'off') {
       if ((await secondFactors.status(proven.accountId)).totp) return secondStep(reply, provider, login, step);
-      if (provider.mfa === 'required')
+      if (provider.mfa === 'required' || login.mfa)
         return secondStep(reply, provider, login, {
           ...step,
           enrol: secondFactors.beginTotp(proven.accountId, proven.result.name),

@@ -17,6 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
+import { provesMultiFactor } from '../../access/step-up.ts';
 import { ProviderError, type Provider, type SignInResult } from '../../providers/index.ts';
 import { consumeCode, isOwnPage, issueCode, type LoginRequest } from '../../session/codes.ts';
 import { signedInWith } from '../../session/principal.ts';
@@ -62,6 +63,7 @@ export async function startLogin(
     );
   }
   const prompt = queryParam(request, 'prompt');
+  const mfa = !link && queryParam(request, 'mfa') === '1';
   // Server-directed sign-in for native apps (Easy Auth's): the token travels back in the fragment
   // of the redirect, to an app scheme (myapp://…) or when asked for with session_mode=token.
   const tokenMode =
@@ -90,6 +92,7 @@ export async function startLogin(
     ...(prompt ? { prompt } : {}),
     ...(tokenMode ? { tokenMode } : {}),
     ...(link ? { link } : {}),
+    ...(mfa ? { mfa } : {}),
   };
   const code = await issueCode(ctx.store, 'login-request', login);
   bindBrowser(ctx, reply, host, browser);
@@ -224,6 +227,29 @@ export async function signedInAt(
   method: SignInMethod = 'provider',
 ) {
   if (login.link) return linkIdentity(ctx, request, reply, provider, result, login);
+  // Step-up: a sign-in asked for a second factor must show one; a provider that does not assert
+  // it (`amr`, RFC 8176) gets no session, never a silent pass.
+  if (login.mfa && !provesMultiFactor(result.claims.filter((c) => c.typ === 'amr').map((c) => c.val))) {
+    await signInHappened(
+      ctx,
+      request,
+      { provider: provider.id, outcome: 'refused', method, app: login.appId, reason: 'no second factor proved' },
+      'sign-in refused: the page needs a second factor the sign-in did not prove',
+    );
+    return page(
+      reply,
+      403,
+      errorPage(
+        'A second factor is needed',
+        `This page needs a sign-in with a second factor, and ${provider.displayName} did not confirm one for this sign-in. ${
+          provider.type === 'password'
+            ? 'Turn on two-step sign-in on your account page, then try again.'
+            : 'Ask your administrator how to sign in there with a second factor.'
+        }`,
+        provider.type === 'password' ? '/.auth/account' : undefined,
+      ),
+    );
+  }
   const { secret, session } = await ctx.signInCompletion.establishSession(
     provider,
     result,

@@ -5,12 +5,17 @@
 export interface Challenge {
   /** The app's id (an id: lower-case letters, digits, "-" and "_"). */
   readonly realm: string;
-  /** RFC 6750 section 3.1 error code, when a token was presented and refused. */
-  readonly error?: 'invalid_token';
+  /**
+   * RFC 6750 section 3.1 error code, when a token was presented and refused; RFC 9470 section 3's
+   * `insufficient_user_authentication` when the sign-in behind it proved too little (step-up).
+   */
+  readonly error?: 'invalid_token' | 'insufficient_user_authentication';
   /** Why, in words for the developer (RFC 6750 section 3: error_description). */
   readonly description?: string;
   /** The URL of /.well-known/oauth-protected-resource on the host asked. */
   readonly resourceMetadata?: string | undefined;
+  /** RFC 9470 section 3: how recent (seconds) the sign-in must be. */
+  readonly maxAge?: number | undefined;
 }
 
 /**
@@ -27,10 +32,11 @@ export function challengeText(text: string): string {
 }
 
 /** The challenge as a WWW-Authenticate value: `Bearer realm="…"` and the parameters given. */
-export function bearerChallenge({ realm, error, description, resourceMetadata }: Challenge): string {
+export function bearerChallenge({ realm, error, description, resourceMetadata, maxAge }: Challenge): string {
   const parameters = [`realm="${challengeText(realm)}"`];
   if (error) parameters.push(`error="${error}"`);
   if (error && description) parameters.push(`error_description="${challengeText(description)}"`);
+  if (maxAge !== undefined && Number.isSafeInteger(maxAge) && maxAge >= 0) parameters.push(`max_age="${maxAge}"`);
   if (resourceMetadata) parameters.push(`resource_metadata="${challengeText(resourceMetadata)}"`);
   return `Bearer ${parameters.join(', ')}`;
 }
