@@ -18,6 +18,11 @@ import { PASSKEY_NAME_MAX, type Store, type WebAuthnCredential } from '../store/
 
 /** The instance secret that keys the user handles (WebAuthn L3 section 14.6.1: no personal data in them). */
 const USER_HANDLE_KEY = 'webauthn-user-handles';
+/**
+ * The signature algorithms accepted: EdDSA, ES256, RS256 (COSE ids), the library's list but for
+ * ML-DSA, whose support it would probe with an experimental Node API on every registration.
+ */
+const ALGORITHMS = [-8, -7, -257];
 /** How long the browser offers a ceremony (ms); the caller's sealed challenge should live as long. */
 export const CEREMONY_TIMEOUT_MS = 5 * 60_000;
 
@@ -97,6 +102,7 @@ export class Passkeys {
       attestationType: 'none',
       excludeCredentials: existing.map((c) => ({ id: c.credentialId, transports: transportsOf(c) })),
       authenticatorSelection: { residentKey: 'required', userVerification: 'preferred' },
+      supportedAlgorithmIDs: ALGORITHMS,
     });
   }
 
@@ -121,6 +127,7 @@ export class Passkeys {
         expectedOrigin: this.#relyingParty.origin,
         expectedRPID: this.#relyingParty.rpId,
         requireUserVerification: false,
+        supportedAlgorithmIDs: ALGORITHMS,
       });
     } catch (error) {
       return { ok: false, problem: `the passkey was not made for this sign-in: ${(error as Error).message}` };
@@ -142,15 +149,17 @@ export class Passkeys {
 
   /**
    * The options of an authentication: with `accountId` (a second factor after the password), that
-   * account's passkeys; without, none named, so the browser offers every discoverable passkey it
-   * holds for this relying party (sign-in without a username, conditional UI). Keep `challenge`.
+   * account's passkeys, user verification preferred; without, none named, so the browser offers
+   * every discoverable passkey it holds for this relying party (sign-in without a username,
+   * conditional UI), user verification required: the passkey alone must be two factors, as a
+   * password and a code are. Keep `challenge`.
    */
   async authenticationOptions(accountId?: string): Promise<PublicKeyCredentialRequestOptionsJSON> {
     const allowed = accountId === undefined ? undefined : await this.#store.listWebAuthnCredentials(accountId);
     return generateAuthenticationOptions({
       rpID: this.#relyingParty.rpId,
       timeout: CEREMONY_TIMEOUT_MS,
-      userVerification: 'preferred',
+      userVerification: allowed ? 'preferred' : 'required',
       ...(allowed
         ? { allowCredentials: allowed.map((c) => ({ id: c.credentialId, transports: transportsOf(c) })) }
         : {}),
@@ -159,8 +168,9 @@ export class Passkeys {
 
   /**
    * Checks an authentication answer: a registered passkey (of `accountId` when given), the user
-   * handle its account's, the challenge, origin, rpId, user presence and signature, and a counter
-   * that went up (or stayed 0); records the use. Who signed in is the passkey's account.
+   * handle its account's, the challenge, origin, rpId, user presence (and verification, without
+   * `accountId`: a sign-in by the passkey alone) and signature, and a counter that went up (or
+   * stayed 0); records the use. Who signed in is the passkey's account.
    */
   async verifyAuthentication(
     response: AuthenticationResponseJSON,
@@ -184,7 +194,7 @@ export class Passkeys {
         expectedRPID: this.#relyingParty.rpId,
         // The counter rule is counterAccepted's and the store's (atomic), with its own answer.
         credential: { id: stored.credentialId, publicKey: Buffer.from(stored.publicKey, 'base64url'), counter: 0 },
-        requireUserVerification: false,
+        requireUserVerification: accountId === undefined,
       });
     } catch (error) {
       return refused('invalid', `the passkey's answer does not check out: ${(error as Error).message}`);

@@ -156,7 +156,7 @@ for (const harness of [sqliteHarness(), postgresHarness()]) {
       const { accountId, authenticator } = await enrolled('auth-options-user');
       const discoverable = await passkeys.authenticationOptions();
       assert.equal(discoverable.rpId, RP.rpId);
-      assert.equal(discoverable.userVerification, 'preferred');
+      assert.equal(discoverable.userVerification, 'required');
       assert.equal(discoverable.allowCredentials, undefined);
       const second = await passkeys.authenticationOptions(accountId);
       assert.deepEqual(
@@ -273,11 +273,21 @@ for (const harness of [sqliteHarness(), postgresHarness()]) {
       }
     });
 
-    test('without user verification the passkey still signs in, and says so', async () => {
-      const { authenticator } = await enrolled('no-uv-user');
+    test('without user verification: no sign-in by the passkey alone, but a second factor after the password', async () => {
+      const { accountId, authenticator } = await enrolled('no-uv-user');
       authenticator.userVerified = false;
       const options = await passkeys.authenticationOptions();
-      const result = await passkeys.verifyAuthentication(authenticator.authenticate(options), options.challenge);
+      assert.equal(options.userVerification, 'required');
+      const alone = await passkeys.verifyAuthentication(authenticator.authenticate(options), options.challenge);
+      assert.equal(!alone.ok && alone.reason, 'invalid');
+      assert.match(!alone.ok ? alone.problem : '', /user could not be verified/);
+      const second = await passkeys.authenticationOptions(accountId);
+      assert.equal(second.userVerification, 'preferred');
+      const result = await passkeys.verifyAuthentication(
+        authenticator.authenticate(second),
+        second.challenge,
+        accountId,
+      );
       assert.equal(result.ok && result.userVerified, false);
     });
 

@@ -78,17 +78,11 @@ export class SoftwareAuthenticator {
         ['authData', authData],
       ]),
     );
-    return {
-      id: this.credentialId,
-      rawId: this.credentialId,
-      type: 'public-key',
-      clientExtensionResults: {},
-      response: {
-        clientDataJSON: this.#clientData('webauthn.create', { challenge: options.challenge, ...ceremony }),
-        attestationObject: attestationObject.toString('base64url'),
-        transports: ['internal'],
-      },
-    };
+    return this.#credential({
+      clientDataJSON: this.#clientData('webauthn.create', { challenge: options.challenge, ...ceremony }),
+      attestationObject: attestationObject.toString('base64url'),
+      transports: ['internal'],
+    });
   }
 
   /** The answer to authentication options (their challenge), signed, with the counter as it stands. */
@@ -100,18 +94,18 @@ export class SoftwareAuthenticator {
       authenticatorData,
       createHash('sha256').update(Buffer.from(clientDataJSON, 'base64url')).digest(),
     ]);
-    return {
-      id: this.credentialId,
-      rawId: this.credentialId,
-      type: 'public-key',
-      clientExtensionResults: {},
-      response: {
-        clientDataJSON,
-        authenticatorData: authenticatorData.toString('base64url'),
-        signature: sign('sha256', signed, this.#keys.privateKey).toString('base64url'),
-        ...(userHandle === undefined ? {} : { userHandle }),
-      },
-    };
+    return this.#credential({
+      clientDataJSON,
+      authenticatorData: authenticatorData.toString('base64url'),
+      signature: sign('sha256', signed, this.#keys.privateKey).toString('base64url'),
+      ...(userHandle === undefined ? {} : { userHandle }),
+    });
+  }
+
+  /** A PublicKeyCredential as the browser library serialises it (WebAuthn L3 section 5.1.8, toJSON). */
+  #credential<R>(response: R) {
+    const id = this.credentialId;
+    return { id, rawId: id, type: 'public-key' as const, clientExtensionResults: {}, response };
   }
 
   #authDataHead(flags: number, counter: number): Buffer {
