@@ -235,7 +235,11 @@ ${actionForm('two-step/recovery-codes', {}, 'New recovery codes (the old ones st
     ? '<p>Your sign-in requires it: it cannot be turned off.</p>'
     : `<form method="post" action="/.auth/account/two-step/remove"><label for="remove-code">A code from the app, to turn it off</label><input id="remove-code" name="code" required maxlength="64" autocomplete="one-time-code"><button type="submit">Turn off two-step sign-in</button></form>`
 }`
-    : `<p>Off: your password alone signs you in.</p><p><a class="button" href="/.auth/account/two-step">Turn on two-step sign-in</a></p>`;
+    : `<p>${
+        view.passkeys?.list.length
+          ? 'No authenticator app: signing in with your password asks for one of your passkeys.'
+          : 'Off: your password alone signs you in.'
+      }</p><p><a class="button" href="/.auth/account/two-step">Turn on two-step sign-in</a></p>`;
   return `<section aria-labelledby="two-step"><h2 id="two-step">Two-step sign-in</h2>${body}</section>`;
 }
 
