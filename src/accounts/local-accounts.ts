@@ -78,6 +78,12 @@ export class LocalAccounts {
     return { ok: true, accountId: credential!.accountId, result: resultOf(username) };
   }
 
+  /** What a sign-in as `accountId` at `provider` proves (its passkey was used): undefined when it has no username there. */
+  async signedInAs(provider: string, accountId: string): Promise<SignInResult | undefined> {
+    const identity = (await this.#store.listIdentities(accountId)).find((i) => i.provider === provider);
+    return identity && resultOf(identity.subject);
+  }
+
   /**
    * The user's own change of their password (the account page): the current one checked as a
    * sign-in is (throttled), the new one held to the same rules as at registration. Once changed,

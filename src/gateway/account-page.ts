@@ -1,7 +1,9 @@
 // The account page's HTML (/.auth/account on the auth host; endpoints/account-page.ts serves it):
-// plain server-rendered sections with one form per action, no script. Every value a user, a
-// provider or a browser chose is escaped; times are written out in UTC.
-import { escapeHtml, htmlDocument } from './pages.ts';
+// plain server-rendered sections with one form per action, no script but the passkey form's
+// (pages.ts passkeyForm). Every value a user, a provider or a browser chose is escaped; times are
+// written out in UTC.
+import { PASSKEY_NAME_MAX } from '../store/index.ts';
+import { escapeHtml, hiddenFields, htmlDocument, passkeyForm, type PasskeyFormView } from './pages.ts';
 
 export interface AccountIdentityView {
   readonly provider: string;
@@ -58,8 +60,19 @@ export interface AccountView {
   readonly twoStep:
     | { readonly on: boolean; readonly recoveryCodesLeft: number; readonly required: boolean }
     | undefined;
+  /** The local sign-in's passkeys, and the form adding one (undefined: the account has no local sign-in). */
+  readonly passkeys: { readonly list: readonly AccountPasskeyView[]; readonly add: PasskeyFormView } | undefined;
   /** What the last action did, in words (role=status), or what went wrong (role=alert). */
   readonly notice?: { readonly text: string; readonly problem: boolean } | undefined;
+}
+
+export interface AccountPasskeyView {
+  readonly id: string;
+  readonly name: string;
+  readonly createdAt: number;
+  readonly lastUsedAt: number | undefined;
+  /** Synced to the user's other devices (backed up). */
+  readonly synced: boolean;
 }
 
 /** The words a person types to delete their account: a deliberate act, never a slip of a click. */
@@ -76,9 +89,7 @@ export function actionForm(
   label: string,
   describedBy?: string,
 ): string {
-  const hidden = Object.entries(fields)
-    .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
-    .join('');
+  const hidden = hiddenFields(fields);
   const describe = describedBy ? ` aria-describedby="${escapeHtml(describedBy)}"` : '';
   return `<form method="post" action="${action.startsWith('/') ? escapeHtml(action) : `/.auth/account/${action}`}">${hidden}<button type="submit"${describe}>${escapeHtml(label)}</button></form>`;
 }
@@ -224,8 +235,34 @@ ${actionForm('two-step/recovery-codes', {}, 'New recovery codes (the old ones st
     ? '<p>Your sign-in requires it: it cannot be turned off.</p>'
     : `<form method="post" action="/.auth/account/two-step/remove"><label for="remove-code">A code from the app, to turn it off</label><input id="remove-code" name="code" required maxlength="64" autocomplete="one-time-code"><button type="submit">Turn off two-step sign-in</button></form>`
 }`
-    : `<p>Off: your password alone signs you in.</p><p><a class="button" href="/.auth/account/two-step">Turn on two-step sign-in</a></p>`;
+    : `<p>${
+        view.passkeys?.list.length
+          ? 'No authenticator app: signing in with your password asks for one of your passkeys.'
+          : 'Off: your password alone signs you in.'
+      }</p><p><a class="button" href="/.auth/account/two-step">Turn on two-step sign-in</a></p>`;
   return `<section aria-labelledby="two-step"><h2 id="two-step">Two-step sign-in</h2>${body}</section>`;
+}
+
+function passkeysSection(view: AccountView): string {
+  const { passkeys } = view;
+  if (!passkeys) return '';
+  const list = passkeys.list.length
+    ? table(
+        ['Name', 'Added', 'Last used', 'Rename'],
+        passkeys.list,
+        (p, id) => [
+          `${escapeHtml(p.name)}${p.synced ? ' (synced)' : ''}`,
+          when(p.createdAt),
+          when(p.lastUsedAt),
+          `<form method="post" action="/.auth/account/passkeys/rename">${hiddenFields({ credential: p.id })}<label for="${id}-name">New name</label><input id="${id}-name" name="name" required maxlength="${PASSKEY_NAME_MAX}" value="${escapeHtml(p.name)}" aria-describedby="${id}"><button type="submit" aria-describedby="${id}">Rename</button></form>`,
+        ],
+        'passkey',
+        (p, id) => actionForm('passkeys/remove', { credential: p.id }, 'Remove', id),
+      )
+    : '<p>No passkeys yet.</p>';
+  return `<section aria-labelledby="passkeys"><h2 id="passkeys">Passkeys</h2>
+<p>A passkey signs you in without your password (your device asks for its PIN, fingerprint or face), or serves as the second step after it.</p>${list}
+<noscript><p>Adding a passkey needs JavaScript: turn it on in your browser.</p></noscript>${passkeyForm(passkeys.add)}</section>`;
 }
 
 function deleteSection(): string {
@@ -247,6 +284,7 @@ export function accountPage(view: AccountView): string {
     ['access', 'Apps'],
     ...(view.password ? [['password', 'Password']] : []),
     ...(view.twoStep ? [['two-step', 'Two-step sign-in']] : []),
+    ...(view.passkeys ? [['passkeys', 'Passkeys']] : []),
     ['delete', 'Delete'],
   ]
     .map(([id, label]) => `<li><a href="#${id}">${label}</a></li>`)
@@ -256,7 +294,8 @@ export function accountPage(view: AccountView): string {
     `<h1>Your account</h1>${notice}
 <p>Signed in as <strong>${escapeHtml(view.name)}</strong> with ${escapeHtml(view.providerName)}. Account id: <code>${escapeHtml(view.accountId)}</code>.</p>
 <nav aria-label="Sections"><ul>${nav}</ul></nav>
-${identitiesSection(view)}${sessionsSection(view)}${accessSection(view)}${passwordSection(view)}${twoStepSection(view)}${deleteSection()}`,
+${identitiesSection(view)}${sessionsSection(view)}${accessSection(view)}${passwordSection(view)}${twoStepSection(view)}${passkeysSection(view)}${deleteSection()}`,
     true,
+    view.passkeys?.add.scripts,
   );
 }

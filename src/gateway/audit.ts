@@ -25,7 +25,14 @@ export function recordAudit(
 }
 
 /** How a person signed in: at the provider, by single sign-on, with a local password, ... */
-export type SignInMethod = 'provider' | 'sso' | 'password' | 'registration' | 'client-directed' | 'external-token';
+export type SignInMethod =
+  | 'provider'
+  | 'sso'
+  | 'password'
+  | 'passkey'
+  | 'registration'
+  | 'client-directed'
+  | 'external-token';
 
 export interface SignInEvent {
   /** The provider (or external issuer) id; absent when the refusal came before one was known. */

@@ -13,6 +13,8 @@ import { MembershipReader } from '../access/memberships.ts';
 import { Accounts } from '../accounts/accounts.ts';
 import { LocalAccounts } from '../accounts/local-accounts.ts';
 import { SecondFactors } from '../accounts/second-factor.ts';
+import { Passkeys } from '../accounts/passkeys.ts';
+import { PASSKEY_SCRIPTS, pageScripts, type PageScript } from './page-scripts.ts';
 import { TokenRefresher } from '../refresh/refresher.ts';
 import { LastSeen } from '../session/last-seen.ts';
 import { SignedInResolver } from '../session/signed-in.ts';
@@ -69,6 +71,10 @@ export interface GatewayContext extends GatewayDeps {
   readonly accounts: Accounts;
   /** Second factors of local accounts (TOTP, recovery codes): one per gateway, throttled as one. */
   readonly secondFactors: SecondFactors;
+  /** Passkeys of local accounts; relying-party id the auth host's name, origin the auth host's. */
+  readonly passkeys: Passkeys;
+  /** The scripts of pages with passkey forms, as they name them (page-scripts.ts). */
+  readonly passkeyScripts: readonly PageScript[];
   /** Local (password) accounts: one per gateway, so attempts at a username are throttled as one. */
   readonly localAccounts: LocalAccounts;
   readonly log: FastifyBaseLogger;
@@ -164,6 +170,8 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     accounts,
     localAccounts: new LocalAccounts(deps.store),
     secondFactors: new SecondFactors(deps.store, { issuer: publicUrl.host }),
+    passkeys: new Passkeys(deps.store, { rpId: publicUrl.hostname, rpName: publicUrl.host, origin: publicUrl.origin }),
+    passkeyScripts: pageScripts(publicUrl.origin, PASSKEY_SCRIPTS),
     log,
     audit,
     signInProviders: (appConfig) =>

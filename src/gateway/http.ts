@@ -1,6 +1,7 @@
 // Small request and reply helpers every route module uses.
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { PageScript } from './page-scripts.ts';
 import { pageHeaders } from './pages.ts';
 
 /**
@@ -24,9 +25,14 @@ export const queryParam = (request: FastifyRequest, name: string): string | unde
   return Array.isArray(value) ? value[0] : value;
 };
 
-/** One of SignOnce's HTML pages, with its security headers. */
-export const page = (reply: FastifyReply, status: number, html: string, formTargets?: readonly string[]) =>
-  reply.code(status).headers(pageHeaders(formTargets)).send(html);
+/** One of SignOnce's HTML pages, with its security headers (`scripts`: those the page loads, pages.ts pageHeaders). */
+export const page = (
+  reply: FastifyReply,
+  status: number,
+  html: string,
+  formTargets?: readonly string[],
+  scripts?: readonly PageScript[],
+) => reply.code(status).headers(pageHeaders(formTargets, scripts)).send(html);
 
 /** A redirect no cache keeps (they carry single-use codes and per-user targets). */
 export const redirect = (reply: FastifyReply, location: string) =>

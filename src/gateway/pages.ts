@@ -1,15 +1,24 @@
-// SignOnce's own pages: plain, accessible HTML with no script and no external assets, served with
-// headers that forbid framing, sniffing and any script (OWASP ASVS 14.4).
+// SignOnce's own pages: plain, accessible HTML with no external assets, served with headers that
+// forbid framing, sniffing and any script (OWASP ASVS 14.4) but, on the pages with passkey forms,
+// SignOnce's own static scripts (page-scripts.ts), each pinned by its hash.
+import type { PageScript } from './page-scripts.ts';
 
 /**
  * Headers of every page. `formTargets`: origins a form on the page may end up at — CSP's
  * form-action also governs the redirects that follow a submission (the dev form's lands on an app).
+ * `scripts`: the scripts the page loads, allowed by their hash (CSP Level 3 section 8.3, for
+ * external scripts with integrity) and by their exact URL for browsers that match hashes only
+ * inline (the integrity attribute still pins their bytes); none: no script at all.
  */
-export function pageHeaders(formTargets: readonly string[] = []): Record<string, string> {
+export function pageHeaders(
+  formTargets: readonly string[] = [],
+  scripts: readonly PageScript[] = [],
+): Record<string, string> {
+  const scriptSources = scripts.flatMap((s) => [`'${s.integrity}'`, s.src.split('?', 1)[0]!]);
   return {
     'content-type': 'text/html; charset=utf-8',
     'cache-control': 'no-store',
-    'content-security-policy': `default-src 'none'; style-src 'unsafe-inline'; form-action 'self'${formTargets.map((o) => ` ${o}`).join('')}; frame-ancestors 'none'; base-uri 'none'`,
+    'content-security-policy': `default-src 'none'; ${scripts.length ? `script-src ${scriptSources.join(' ')}; ` : ''}style-src 'unsafe-inline'; form-action 'self'${formTargets.map((o) => ` ${o}`).join('')}; frame-ancestors 'none'; base-uri 'none'`,
     'x-content-type-options': 'nosniff',
     'x-frame-options': 'DENY',
     'referrer-policy': 'same-origin',
@@ -26,14 +35,43 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** A form's hidden fields. */
+export const hiddenFields = (fields: Readonly<Record<string, string>>) =>
+  Object.entries(fields)
+    .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
+    .join('');
+
+/** A passkey ceremony's form: hidden until passkeys.js shows it (page-scripts.ts), so without JavaScript there is none. */
+export interface PasskeyFormView {
+  readonly action: string;
+  readonly ceremony: 'register' | 'authenticate';
+  /** The ceremony's options, for the browser (their challenge is also kept sealed, in `fields` or the login cookie). */
+  readonly options: object;
+  readonly fields: Readonly<Record<string, string>>;
+  readonly label: string;
+  /** Offer the passkeys in the username field's autofill too (conditional UI). */
+  readonly autofill?: boolean;
+  /** Fields of its own before the button (the account page's name for a new passkey). */
+  readonly inputs?: string;
+  /** The scripts that drive it: the page loads them. */
+  readonly scripts: readonly PageScript[];
+}
+
+export function passkeyForm(view: PasskeyFormView): string {
+  return `<form method="post" action="${escapeHtml(view.action)}" data-passkey="${view.ceremony}" data-options="${escapeHtml(JSON.stringify(view.options))}"${view.autofill ? ' data-autofill' : ''} hidden>${hiddenFields(view.fields)}<input type="hidden" name="response" value="">${view.inputs ?? ''}<button type="submit">${escapeHtml(view.label)}</button><p data-passkey-status role="status"></p></form>`;
+}
+
 /**
  * A whole page: `body` inside <main>. `wide` pages (the account page) hold tables: a wider column,
  * and buttons in tables that only take the room they need.
  */
-export function htmlDocument(title: string, body: string, wide = false): string {
+export function htmlDocument(title: string, body: string, wide = false, scripts: readonly PageScript[] = []): string {
+  const scriptTags = scripts
+    .map((s) => `<script src="${escapeHtml(s.src)}" integrity="${s.integrity}" crossorigin="anonymous" defer></script>`)
+    .join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
+<title>${escapeHtml(title)}</title>${scriptTags}
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:${wide ? '60rem' : '32rem'};margin:3rem auto;padding:0 1rem;color:#1a1a1a}
 a.button,button{display:block;margin:.5rem 0;padding:.6rem 1rem;border:1px solid #555;border-radius:.3rem;text-decoration:none;color:inherit;background:#f4f4f4;font:inherit;text-align:left;width:100%}
 label{display:block;margin-top:.8rem}input{font:inherit;width:100%;padding:.3rem;box-sizing:border-box}${
@@ -89,6 +127,8 @@ export interface PasswordFormView {
   readonly register?: boolean;
   /** The other form (registration from sign-in, and back). */
   readonly switchTo?: { readonly href: string; readonly label: string };
+  /** Sign-in with a passkey instead (discoverable, offered in the username's autofill too). */
+  readonly passkey?: PasskeyFormView | undefined;
 }
 
 /**
@@ -104,14 +144,16 @@ export function passwordForm(view: PasswordFormView): string {
   const other = view.switchTo
     ? `<p><a href="${escapeHtml(view.switchTo.href)}">${escapeHtml(view.switchTo.label)}</a></p>`
     : '';
-  return page(
+  return htmlDocument(
     view.title,
     `<h1>${escapeHtml(view.title)}</h1>${problem}
 <form method="post" action="${escapeHtml(view.action)}">
 <input type="hidden" name="state" value="${escapeHtml(view.state)}">
-<label for="username">Username</label><input id="username" name="username" required maxlength="128" autocomplete="username" value="${escapeHtml(view.username ?? '')}">
+<label for="username">Username</label><input id="username" name="username" required maxlength="128" autocomplete="username${view.passkey ? ' webauthn' : ''}" value="${escapeHtml(view.username ?? '')}">
 ${newPassword}
-<button type="submit">${view.register ? 'Create account' : 'Sign in'}</button></form>${other}`,
+<button type="submit">${view.register ? 'Create account' : 'Sign in'}</button></form>${view.passkey ? passkeyForm(view.passkey) : ''}${other}`,
+    false,
+    view.passkey?.scripts,
   );
 }
 
@@ -193,6 +235,10 @@ export interface SecondFactorView {
   readonly signingIn: boolean;
   /** Enrolment: the authenticator's QR code (inline SVG, qr.ts) and its secret to type instead. */
   readonly enrol?: { readonly qr: string; readonly secret: string } | undefined;
+  /** Whether a code is asked (the account has TOTP, or sets it up); false: passkeys only. */
+  readonly code?: boolean;
+  /** A passkey of the account instead of a code. */
+  readonly passkey?: PasskeyFormView | undefined;
 }
 
 /**
@@ -204,18 +250,23 @@ export function secondFactorForm(view: SecondFactorView): string {
   const enrol = view.enrol
     ? `<p>${view.signingIn ? 'This sign-in needs a second step. ' : ''}Scan the code with an authenticator app (or type the key below into it), then enter the 6-digit code it shows.</p>
 <figure>${view.enrol.qr}<figcaption>Key: <code>${escapeHtml(view.enrol.secret.replace(/(.{4})/g, '$1 ').trim())}</code></figcaption></figure>`
-    : '<p>Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>';
+    : view.code === false
+      ? '<p>Use one of your passkeys.</p><noscript><p>Using a passkey needs JavaScript: turn it on in your browser.</p></noscript>'
+      : '<p>Enter the 6-digit code from your authenticator app, or one of your recovery codes.</p>';
   const title = view.enrol ? 'Set up two-step sign-in' : 'Two-step sign-in';
-  return page(
-    title,
-    `<h1>${title}</h1>${problem}${enrol}
-<form method="post" action="${escapeHtml(view.action)}">
-${Object.entries(view.fields)
-  .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
-  .join('')}
+  const codeForm =
+    view.code === false
+      ? ''
+      : `<form method="post" action="${escapeHtml(view.action)}">
+${hiddenFields(view.fields)}
 ${view.signingIn ? '' : '<label for="current">Your password</label><input id="current" name="current" type="password" required autocomplete="current-password">'}
 <label for="code">${view.enrol ? 'Code from the app' : 'Code'}</label><input id="code" name="code" required maxlength="64" autocomplete="one-time-code" ${view.enrol ? 'inputmode="numeric" ' : ''}${view.signingIn ? 'autofocus' : ''}>
-<button type="submit">${view.enrol ? (view.signingIn ? 'Turn on and sign in' : 'Turn on') : 'Sign in'}</button></form>`,
+<button type="submit">${view.enrol ? (view.signingIn ? 'Turn on and sign in' : 'Turn on') : 'Sign in'}</button></form>`;
+  return htmlDocument(
+    title,
+    `<h1>${title}</h1>${problem}${enrol}${codeForm}${view.passkey ? passkeyForm(view.passkey) : ''}`,
+    false,
+    view.passkey?.scripts,
   );
 }
 
@@ -232,9 +283,7 @@ export function recoveryCodesPage(
   const way =
     'href' in next
       ? `<p><a class="button" href="${escapeHtml(next.href)}">${escapeHtml(next.label)}</a></p>`
-      : `<form method="post" action="${escapeHtml(next.action)}">${Object.entries(next.fields)
-          .map(([name, value]) => `<input type="hidden" name="${escapeHtml(name)}" value="${escapeHtml(value)}">`)
-          .join('')}<button type="submit">${escapeHtml(next.label)}</button></form>`;
+      : `<form method="post" action="${escapeHtml(next.action)}">${hiddenFields(next.fields)}<button type="submit">${escapeHtml(next.label)}</button></form>`;
   return page(
     'Your recovery codes',
     `<h1>Your recovery codes</h1><p>Keep these somewhere safe: each one signs you in once if you lose your authenticator. They are shown only now.</p>

@@ -10,6 +10,7 @@ import type { HostRoute } from './rules/hosts.ts';
 import { PasswordProvider, type Provider } from '../providers/index.ts';
 import { devSignInForm, signedOutPage } from './pages.ts';
 import { page, queryParam } from './http.ts';
+import { serveStaticScript } from './page-scripts.ts';
 import type { accountRoutes } from './endpoints/account.ts';
 import { ACCOUNT_ACTIONS, type accountPageRoutes } from './endpoints/account-page.ts';
 import { ADMIN_ACTIONS, type adminRoutes } from './endpoints/admin.ts';
@@ -388,6 +389,25 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
         : e.unmatched(call),
     ),
   },
+  // A sign-in by a passkey alone, from the sign-in form.
+  {
+    on: ['auth'],
+    methods: POST,
+    path: '/.auth/login/{provider}/passkey',
+    rateLimit: 'sign-in',
+    label: '/.auth/login/{id}/passkey',
+    handler: withProvider((e, call, provider) =>
+      provider instanceof PasswordProvider ? e.password.passkey(call.request, call.reply, provider) : e.unmatched(call),
+    ),
+  },
+  // The scripts of the pages with passkey forms (page-scripts.ts).
+  {
+    on: ['auth'],
+    methods: GET,
+    path: '/.auth/static/{file}',
+    label: '/.auth/static/{file}',
+    handler: (e, call) => serveStaticScript(call.reply, param(call, 'file')) ?? e.unmatched(call),
+  },
   {
     on: ['auth'],
     methods: ['GET'],
@@ -432,7 +452,9 @@ export const ROUTES: ReadonlyArray<Route<Endpoints>> = [
       methods: POST,
       path: `/.auth/account/${action}`,
       // These check a password or a code: they count as sign-in attempts.
-      ...(action === 'password' || action.startsWith('two-step') ? { rateLimit: 'sign-in' as const } : {}),
+      ...(action === 'password' || action.startsWith('two-step') || action === 'passkeys/add'
+        ? { rateLimit: 'sign-in' as const }
+        : {}),
       label: `/.auth/account/${action}`,
       handler: (e, { request, reply }) => e.accountPage.act(request, reply, action),
     }),

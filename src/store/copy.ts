@@ -27,6 +27,7 @@ export const COPIED_TABLES: ReadonlyArray<{ readonly name: string; readonly key:
   { name: 'audit_events', key: ['id'] },
   { name: 'second_factors', key: ['account_id', 'kind'] },
   { name: 'recovery_codes', key: ['account_id', 'code_hash'] },
+  { name: 'webauthn_credentials', key: ['credential_id'] },
 ];
 
 /** The store's own bookkeeping, never copied. */

@@ -261,6 +261,29 @@ export const MIGRATIONS: readonly Migration[] = [
          PRIMARY KEY (account_id, code_hash))`,
     ],
   },
+  {
+    version: 14,
+    name: 'webauthn credentials',
+    statements: [
+      // Passkeys of local accounts (WebAuthn Level 3 section 6.1 attested credential data): the
+      // credential id (base64url, unique across accounts: an authenticator makes a new id per
+      // credential), its COSE public key (base64url; public, not sealed), the signature counter
+      // (section 6.1.1), transports (JSON array), device type and backed-up flag (section 6.1.3),
+      // and a name the user chose.
+      `CREATE TABLE webauthn_credentials (
+         credential_id TEXT PRIMARY KEY,
+         account_id TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+         public_key TEXT NOT NULL,
+         counter BIGINT NOT NULL,
+         transports TEXT NOT NULL,
+         device_type TEXT NOT NULL,
+         backed_up BIGINT NOT NULL,
+         name TEXT NOT NULL,
+         created_at BIGINT NOT NULL,
+         last_used_at BIGINT)`,
+      'CREATE INDEX webauthn_credentials_by_account ON webauthn_credentials (account_id, created_at)',
+    ],
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.at(-1)!.version;

@@ -9,6 +9,7 @@ import {
   AUDIT_TEXT_MAX,
   IdentityConflictError,
   LastIdentityError,
+  PASSKEY_NAME_MAX,
   UsernameTakenError,
   type Account,
   type AuditCount,
@@ -36,6 +37,8 @@ import {
   type StoreChange,
   type StoredTokens,
   type TokenRef,
+  type NewWebAuthnCredential,
+  type WebAuthnCredential,
 } from './types.ts';
 
 export interface StoreOptions {
@@ -148,6 +151,41 @@ const SEALED_COLUMNS: ReadonlyArray<{
 ];
 // A sealed value starts `v1.<key id>.`: the key id is the 11 characters after `v1.`.
 const KEY_ID_OF_SEALED = (column: string) => `substr(${column}, 4, 11)`;
+
+type WebAuthnCredentialRow = {
+  credential_id: string;
+  account_id: string;
+  public_key: string;
+  counter: number | string;
+  transports: string;
+  device_type: string;
+  backed_up: number | string;
+  name: string;
+  created_at: number | string;
+  last_used_at: number | string | null;
+};
+const WEBAUTHN_COLUMNS =
+  'credential_id, account_id, public_key, counter, transports, device_type, backed_up, name, created_at, last_used_at';
+
+function webAuthnCredentialOf(row: WebAuthnCredentialRow): WebAuthnCredential {
+  return {
+    credentialId: row.credential_id,
+    accountId: row.account_id,
+    publicKey: row.public_key,
+    counter: Number(row.counter),
+    transports: JSON.parse(row.transports) as string[],
+    deviceType: row.device_type === 'multiDevice' ? 'multiDevice' : 'singleDevice',
+    backedUp: Number(row.backed_up) === 1,
+    name: row.name,
+    createdAt: Number(row.created_at),
+    ...(row.last_used_at === null ? {} : { lastUsedAt: Number(row.last_used_at) }),
+  };
+}
+
+function checkPasskeyName(name: string): void {
+  if (name.length > PASSKEY_NAME_MAX)
+    throw new RangeError(`a passkey's name is at most ${PASSKEY_NAME_MAX} characters`);
+}
 
 type IdentityRow = {
   provider: string;
@@ -449,6 +487,7 @@ export class SqlStore implements Store {
           'password_credentials',
           'second_factors',
           'recovery_codes',
+          'webauthn_credentials',
           'oidc_artifacts',
           'identities',
         ])
@@ -569,6 +608,77 @@ export class SqlStore implements Store {
           deleted += await tx.run(`DELETE FROM ${table} WHERE account_id = ?`, [accountId]);
         return deleted > 0;
       }),
+    );
+  }
+
+  async addWebAuthnCredential(credential: NewWebAuthnCredential): Promise<WebAuthnCredential | undefined> {
+    checkPasskeyName(credential.name);
+    const createdAt = this.#now();
+    const added = await this.#db.run(
+      `INSERT INTO webauthn_credentials (credential_id, account_id, public_key, counter, transports, device_type,
+         backed_up, name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      [
+        credential.credentialId,
+        credential.accountId,
+        credential.publicKey,
+        credential.counter,
+        JSON.stringify(credential.transports),
+        credential.deviceType,
+        credential.backedUp ? 1 : 0,
+        credential.name,
+        createdAt,
+      ],
+    );
+    if (added === 0) return undefined;
+    await this.#changed({ kind: 'account-changed', accountId: credential.accountId });
+    return { ...credential, createdAt };
+  }
+
+  async listWebAuthnCredentials(accountId: string): Promise<WebAuthnCredential[]> {
+    const rows = await this.#db.all<WebAuthnCredentialRow>(
+      `SELECT ${WEBAUTHN_COLUMNS} FROM webauthn_credentials WHERE account_id = ? ORDER BY created_at, credential_id`,
+      [accountId],
+    );
+    return rows.map(webAuthnCredentialOf);
+  }
+
+  async findWebAuthnCredential(credentialId: string): Promise<WebAuthnCredential | undefined> {
+    const [row] = await this.#db.all<WebAuthnCredentialRow>(
+      `SELECT ${WEBAUTHN_COLUMNS} FROM webauthn_credentials WHERE credential_id = ?`,
+      [credentialId],
+    );
+    return row && webAuthnCredentialOf(row);
+  }
+
+  // One conditional UPDATE: of concurrent uses reporting one counter, one wins (section 6.1.1).
+  async useWebAuthnCredential(credentialId: string, counter: number, backedUp: boolean): Promise<boolean> {
+    return (
+      (await this.#db.run(
+        `UPDATE webauthn_credentials SET counter = ?, backed_up = ?, last_used_at = ?
+         WHERE credential_id = ? AND (counter < ? OR (counter = 0 AND ? = 0))`,
+        [counter, backedUp ? 1 : 0, this.#now(), credentialId, counter, counter],
+      )) > 0
+    );
+  }
+
+  async renameWebAuthnCredential(accountId: string, credentialId: string, name: string): Promise<boolean> {
+    checkPasskeyName(name);
+    return (
+      (await this.#db.run('UPDATE webauthn_credentials SET name = ? WHERE account_id = ? AND credential_id = ?', [
+        name,
+        accountId,
+        credentialId,
+      ])) > 0
+    );
+  }
+
+  async deleteWebAuthnCredential(accountId: string, credentialId: string): Promise<boolean> {
+    return this.#accountChangedIf(
+      accountId,
+      (await this.#db.run('DELETE FROM webauthn_credentials WHERE account_id = ? AND credential_id = ?', [
+        accountId,
+        credentialId,
+      ])) > 0,
     );
   }
 

@@ -90,6 +90,33 @@ export interface PasswordCredential {
 }
 
 /** Failed sign-ins recorded under one throttling key. */
+/** How long a passkey's name may be, in characters. */
+export const PASSKEY_NAME_MAX = 64;
+
+/** A WebAuthn credential (passkey) of a local account, as registered (WebAuthn Level 3 section 6.1). */
+export interface WebAuthnCredential {
+  /** The credential id, base64url: unique across every account. */
+  readonly credentialId: string;
+  readonly accountId: string;
+  /** The credential public key (COSE_Key), base64url. */
+  readonly publicKey: string;
+  /** The signature counter last seen (section 6.1.1); 0 for authenticators that do not count. */
+  readonly counter: number;
+  /** How the browser may reach the authenticator (`internal`, `hybrid`, `usb`…), as it said. */
+  readonly transports: readonly string[];
+  /** `multiDevice` when the credential may be synced to other devices (backup eligible, section 6.1.3). */
+  readonly deviceType: 'singleDevice' | 'multiDevice';
+  /** Whether it is backed up now (the BS flag of its last use). */
+  readonly backedUp: boolean;
+  /** What the user called it, at most PASSKEY_NAME_MAX characters. */
+  readonly name: string;
+  readonly createdAt: number;
+  /** When it last signed in; absent until then. */
+  readonly lastUsedAt?: number;
+}
+
+export type NewWebAuthnCredential = Omit<WebAuthnCredential, 'createdAt' | 'lastUsedAt'>;
+
 export interface SignInFailures {
   readonly failures: number;
   readonly lastFailureAt: number;
@@ -324,6 +351,27 @@ export interface Store {
    * reset by an admin); false when it had none. Tells `account-changed`.
    */
   deleteSecondFactors(accountId: string): Promise<boolean>;
+
+  /**
+   * Registers a passkey of the account; undefined when its credential id is registered already (to
+   * this or any account: ids are unique). Throws a RangeError for a name longer than
+   * PASSKEY_NAME_MAX. Tells `account-changed`.
+   */
+  addWebAuthnCredential(credential: NewWebAuthnCredential): Promise<WebAuthnCredential | undefined>;
+  /** The account's passkeys, oldest first. */
+  listWebAuthnCredentials(accountId: string): Promise<WebAuthnCredential[]>;
+  findWebAuthnCredential(credentialId: string): Promise<WebAuthnCredential | undefined>;
+  /**
+   * Records a use of the passkey at the store's time with the counter and backed-up flag its
+   * authenticator reported, atomically and only if the counter is greater than the stored one, or
+   * both are 0 (an authenticator that does not count, WebAuthn Level 3 section 6.1.1): false
+   * otherwise (a replayed or cloned credential) or when there is no such credential.
+   */
+  useWebAuthnCredential(credentialId: string, counter: number, backedUp: boolean): Promise<boolean>;
+  /** Renames a passkey of the account; false when the account has no such passkey. RangeError as for adding. */
+  renameWebAuthnCredential(accountId: string, credentialId: string, name: string): Promise<boolean>;
+  /** Deletes a passkey of the account; false when the account has no such passkey. Tells `account-changed`. */
+  deleteWebAuthnCredential(accountId: string, credentialId: string): Promise<boolean>;
 
   /**
    * The OpenID Provider's artifacts (oidc-provider models): `id`, `uid` and `userCode` are bearer

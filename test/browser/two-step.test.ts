@@ -9,8 +9,16 @@ import type { Browser, Page } from 'playwright-core';
 import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
 import type { Store } from '../../src/store/index.ts';
 import { chromiumSkipReason } from '../support/chromium.ts';
-import type { Echo, TestGateway } from '../support/gateway.ts';
-import { chromiumAndGateway, authenticatorCode, checkPage, passwordForm, qrCodeOf, submit } from '../support/pages.ts';
+import type { TestGateway } from '../support/gateway.ts';
+import {
+  amrOf,
+  chromiumAndGateway,
+  authenticatorCode,
+  checkPage,
+  passwordForm,
+  qrCodeOf,
+  submit,
+} from '../support/pages.ts';
 
 const PASSWORD = 'a long and unusual passphrase';
 
@@ -215,12 +223,3 @@ describe('step-up by access rules in Chromium', { skip: chromiumSkipReason }, ()
     await other.close();
   });
 });
-
-/** What the app was told the sign-in proved: the `amr` claims of X-MS-CLIENT-PRINCIPAL on the page (the echo). */
-async function amrOf(page: Page): Promise<string[]> {
-  const echo = JSON.parse(await page.innerText('body')) as Echo;
-  const principal = JSON.parse(Buffer.from(String(echo.headers['x-ms-client-principal']), 'base64').toString()) as {
-    claims: Array<{ typ: string; val: string }>;
-  };
-  return principal.claims.filter((c) => c.typ === 'amr').map((c) => c.val);
-}

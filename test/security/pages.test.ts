@@ -3,6 +3,7 @@
 // secrets. In Chromium: another origin tries to frame the sign-in and password pages.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -189,15 +190,40 @@ describe("SignOnce's own pages", () => {
       assert.equal(header('x-frame-options').toUpperCase(), 'DENY');
       assert.deepEqual(csp.get('frame-ancestors'), ["'none'"]);
       assert.equal(header('x-content-type-options'), 'nosniff');
-      // No script may run: script-src (else default-src) neither absent nor loosened.
+      // No script may run but SignOnce's own static files (the passkey forms'), each pinned by its
+      // hash: script-src (else default-src) neither absent nor loosened, naming exactly those.
       const scripts = csp.get('script-src') ?? csp.get('default-src');
       assert.ok(scripts, 'the CSP governs scripts');
       assert.ok(
-        !scripts.some((s) => ["'unsafe-inline'", "'unsafe-eval'", '*', 'data:', 'http:', 'https:'].includes(s)),
+        !scripts.some((s) =>
+          ["'unsafe-inline'", "'unsafe-eval'", "'self'", '*', 'data:', 'http:', 'https:'].includes(s),
+        ),
         `script sources: ${scripts.join(' ')}`,
       );
       assert.deepEqual(csp.get('base-uri'), ["'none'"]);
-      assert.doesNotMatch(html, /<script|\son[a-z]+\s*=/i, 'no script or event handler in the page');
+      const loaded = [...html.matchAll(/<script\b[^>]*>/gi)].map(([tag]) => {
+        const own = /^<script src="([^"]+)" integrity="(sha384-[^"]+)" crossorigin="anonymous" defer>$/.exec(tag);
+        assert.ok(own, `only SignOnce's own static scripts, with integrity: ${tag}`);
+        return { src: own[1]!, integrity: own[2]! };
+      });
+      assert.deepEqual(
+        [...scripts].sort(),
+        loaded.length ? loaded.flatMap((s) => [`'${s.integrity}'`, s.src.split('?', 1)[0]!]).sort() : ["'none'"],
+        'the CSP allows exactly the scripts the page loads',
+      );
+      for (const { src, integrity } of loaded) {
+        assert.match(src, /^http:\/\/auth\.localhost:\d+\/\.auth\/static\/[a-z]+\.js\?v=[0-9a-f]+$/);
+        const { pathname, search } = new URL(src);
+        const file = await get(gw, 'auth.localhost', `${pathname}${search}`);
+        assert.match(file.headers.get('content-type') ?? '', /^text\/javascript/);
+        const bytes = Buffer.from(await file.text());
+        assert.equal(`sha384-${createHash('sha384').update(bytes).digest('base64')}`, integrity, src);
+      }
+      assert.doesNotMatch(
+        html.replace(/<script\b[^>]*><\/script>/gi, ''),
+        /<script|\son[a-z]+\s*=/i,
+        'no inline script or event handler in the page',
+      );
       // No Referer leaves for another origin (RFC 9700 4.2); not no-referrer, under which a browser
       // sends Origin: null on the page's own form posts, which one without Fetch Metadata gets refused.
       assert.equal(header('referrer-policy'), 'same-origin');

@@ -18,10 +18,25 @@ import {
   type Store,
   type StoreChange,
   type StoredTokens,
+  type NewWebAuthnCredential,
 } from '../../src/store/index.ts';
 import { changeChannel } from '../../src/store/postgres.ts';
 import { MIGRATIONS } from '../../src/store/migrations.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A passkey as registered, with made-up bytes: the store keeps what it is given. */
+function newPasskey(accountId: string, credentialId: string): NewWebAuthnCredential {
+  return {
+    credentialId,
+    accountId,
+    publicKey: `public-key-of-${credentialId}`,
+    counter: 0,
+    transports: ['internal', 'hybrid'],
+    deviceType: 'multiDevice',
+    backedUp: true,
+    name: 'Phone',
+  };
+}
 
 export interface StoreHarness {
   readonly name: string;
@@ -224,6 +239,7 @@ export function storeConformance(harness: StoreHarness): void {
         await store.putProviderGroups(account.id, 'google', { groups: ['g'], roles: [] });
         await store.putTotpSecret(account.id, 'LEAVERSECRET', 1);
         await store.replaceRecoveryCodes(account.id, ['leaver-code-hash']);
+        await store.addWebAuthnCredential(newPasskey(account.id, 'leaver-credential'));
         const { secret } = await store.createSession({ accountId: account.id, lifetimeMs: HOUR });
         const { account: bystander } = await store.resolveIdentity('google', 'bystander');
         assert.equal(await store.deleteAccount(account.id), true);
@@ -316,6 +332,77 @@ export function storeConformance(harness: StoreHarness): void {
         assert.equal(await store.useRecoveryCode(account.id, 'h5'), false);
         assert.equal(await store.deleteSecondFactors(account.id), false, 'nothing left to delete');
         assert.equal(await store.countRecoveryCodes(other.id), 1, "other accounts' codes stay");
+      });
+    });
+
+    describe('passkeys', () => {
+      test('added once per credential id, listed per account oldest first, found, renamed and deleted by their own account only', async () => {
+        const { account } = await store.resolveIdentity('local', 'passkey-user');
+        const { account: other } = await store.resolveIdentity('local', 'passkey-other');
+        const first = await store.addWebAuthnCredential(newPasskey(account.id, 'cred-1'));
+        assert.deepEqual(first, { ...newPasskey(account.id, 'cred-1'), createdAt: clock });
+        clock += 1;
+        await store.addWebAuthnCredential({ ...newPasskey(account.id, 'cred-2'), transports: [], backedUp: false });
+        await store.addWebAuthnCredential(newPasskey(other.id, 'cred-3'));
+        assert.equal(
+          await store.addWebAuthnCredential(newPasskey(other.id, 'cred-1')),
+          undefined,
+          'a credential id is registered once, to one account',
+        );
+        const racing = await Promise.all(
+          Array.from({ length: 5 }, () => store.addWebAuthnCredential(newPasskey(account.id, 'cred-race'))),
+        );
+        assert.equal(racing.filter(Boolean).length, 1, 'of concurrent registrations of one id one wins');
+        assert.deepEqual(
+          (await store.listWebAuthnCredentials(account.id)).map((c) => [c.credentialId, c.transports, c.backedUp]),
+          [
+            ['cred-1', ['internal', 'hybrid'], true],
+            ['cred-2', [], false],
+            ['cred-race', ['internal', 'hybrid'], true],
+          ],
+        );
+        assert.deepEqual(await store.findWebAuthnCredential('cred-1'), first);
+        assert.equal(await store.findWebAuthnCredential('no-such-credential'), undefined);
+
+        assert.equal(await store.renameWebAuthnCredential(account.id, 'cred-1', 'Work laptop'), true);
+        assert.equal(await store.renameWebAuthnCredential(other.id, 'cred-1', 'Stolen'), false, "another account's");
+        assert.equal((await store.findWebAuthnCredential('cred-1'))?.name, 'Work laptop');
+        await assert.rejects(store.renameWebAuthnCredential(account.id, 'cred-1', 'x'.repeat(65)), RangeError);
+        await assert.rejects(
+          store.addWebAuthnCredential({ ...newPasskey(account.id, 'cred-long'), name: 'x'.repeat(65) }),
+          RangeError,
+        );
+        assert.equal(await store.deleteWebAuthnCredential(other.id, 'cred-1'), false, "another account's");
+        assert.equal(await store.deleteWebAuthnCredential(account.id, 'cred-1'), true);
+        assert.equal(await store.deleteWebAuthnCredential(account.id, 'cred-1'), false);
+        assert.equal(await store.findWebAuthnCredential('cred-1'), undefined);
+        assert.equal((await store.listWebAuthnCredentials(other.id)).length, 1, "other accounts' passkeys stay");
+      });
+
+      test('a use records counter, backed-up flag and time only for a greater counter, or 0 and 0 (WebAuthn L3 section 6.1.1)', async () => {
+        const { account } = await store.resolveIdentity('local', 'counter-user');
+        await store.addWebAuthnCredential({ ...newPasskey(account.id, 'counting'), counter: 5 });
+        await store.addWebAuthnCredential({ ...newPasskey(account.id, 'not-counting'), counter: 0 });
+        clock += 10;
+        assert.equal(await store.useWebAuthnCredential('counting', 5, true), false, 'the same counter again');
+        assert.equal(await store.useWebAuthnCredential('counting', 4, true), false, 'a lower counter: a clone');
+        const racing = await Promise.all(
+          Array.from({ length: 5 }, () => store.useWebAuthnCredential('counting', 6, false)),
+        );
+        assert.equal(racing.filter(Boolean).length, 1, 'of concurrent uses with one counter one wins');
+        assert.deepEqual(await store.findWebAuthnCredential('counting'), {
+          ...newPasskey(account.id, 'counting'),
+          counter: 6,
+          backedUp: false,
+          createdAt: clock - 10,
+          lastUsedAt: clock,
+        });
+        assert.equal(await store.useWebAuthnCredential('counting', 0, false), false, 'a counter that stopped counting');
+        assert.equal(await store.useWebAuthnCredential('not-counting', 0, true), true);
+        assert.equal(await store.useWebAuthnCredential('not-counting', 0, true), true, 'never counting: always 0');
+        assert.equal(await store.useWebAuthnCredential('not-counting', 3, true), true, 'starting to count');
+        assert.equal(await store.useWebAuthnCredential('not-counting', 0, true), false);
+        assert.equal(await store.useWebAuthnCredential('no-such-credential', 9, true), false);
       });
     });
 

@@ -16,7 +16,7 @@ import { Keyring } from '../../src/crypto/keyring.ts';
 import { pageHeaders } from '../../src/gateway/pages.ts';
 import { openStore } from '../../src/store/index.ts';
 import { launchChromium } from './chromium.ts';
-import { startTestGateway } from './gateway.ts';
+import { startTestGateway, type Echo } from './gateway.ts';
 
 const AXE_SOURCE = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const SCREENSHOTS = fileURLToPath(new URL('../../test-output/screenshots/', import.meta.url));
@@ -137,4 +137,13 @@ export async function chromiumAndGateway(build: Parameters<typeof startTestGatew
       await gw.close();
     },
   };
+}
+
+/** The authentication methods (`amr`, RFC 8176) the app at `page` (an echo upstream) received in X-MS-CLIENT-PRINCIPAL. */
+export async function amrOf(page: Page): Promise<string[]> {
+  const echo = JSON.parse(await page.innerText('body')) as Echo;
+  const principal = JSON.parse(Buffer.from(String(echo.headers['x-ms-client-principal']), 'base64').toString()) as {
+    claims: Array<{ typ: string; val: string }>;
+  };
+  return principal.claims.filter((c) => c.typ === 'amr').map((c) => c.val);
 }

@@ -4,10 +4,10 @@
 // Its session is the auth host's (the single sign-on cookie), got by signing in here with any
 // provider; app hosts send /.auth/account on to it. Every form posts under the sign-in forms'
 // same-origin rule and answers 303 back to the page (post/redirect/get) with what it did.
+import type { RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ACCOUNT_PAGE_APP } from '../../session/codes.ts';
 import { signedInWith, type SignedInIdentity } from '../../session/principal.ts';
-import type { Session } from '../../store/index.ts';
 import { accountFacts, liveSessions, providerName } from '../account-facts.ts';
 import { accountPage, DELETE_CONFIRMATION, type AccountView } from '../account-page.ts';
 import { auditOrigin, recordAudit } from '../audit.ts';
@@ -18,6 +18,8 @@ import { qrSvg } from '../qr.ts';
 import { PasswordProvider } from '../../providers/index.ts';
 import { unlinkIdentity } from './account.ts';
 import { readOwnForm, seeOther } from './own-forms.ts';
+import { openChallenge, passkeyAnswer, sealChallenge } from './passkey-challenges.ts';
+import { PASSKEY_NAME_MAX, type Session } from '../../store/index.ts';
 import { ssoSessionOf } from './handoff.ts';
 import { SSO_COOKIE, ownCookie } from './login-binding.ts';
 import { startAuthHostLogin } from './sign-in.ts';
@@ -32,6 +34,9 @@ const DONE: Readonly<Record<string, string>> = {
   'grant-revoked': 'The app can no longer act for you.',
   'two-step-off': 'Two-step sign-in is off.',
   'password-changed': 'Your password is changed; you are signed out everywhere else.',
+  'passkey-added': 'The passkey is added: you can sign in with it.',
+  'passkey-renamed': 'The passkey is renamed.',
+  'passkey-removed': 'The passkey is removed: it signs in no more.',
 };
 
 /** The actions the page's forms post to (`/.auth/account/{action}`). */
@@ -45,6 +50,9 @@ export const ACCOUNT_ACTIONS = [
   'two-step',
   'two-step/remove',
   'two-step/recovery-codes',
+  'passkeys/add',
+  'passkeys/rename',
+  'passkeys/remove',
   'delete',
 ] as const;
 export type AccountAction = (typeof ACCOUNT_ACTIONS)[number];
@@ -54,7 +62,7 @@ export function accountPageRoutes(
   ctx: GatewayContext,
   endSession: (session: Session, by: { app: string; origin: ReturnType<typeof auditOrigin> }) => Promise<void>,
 ) {
-  const { store, providers, accounts, localAccounts, secondFactors } = ctx;
+  const { store, providers, accounts, localAccounts, secondFactors, passkeys } = ctx;
   const PAGE = '/.auth/account';
 
   /** The auth host's session of this browser, for the page. */
@@ -86,13 +94,16 @@ export function accountPageRoutes(
         ),
       );
     const done = queryParam(request, 'done');
-    return page(
+    return accountPageAnswer(
       reply,
       200,
-      accountPage(await viewOf(signedIn.session, done && Object.hasOwn(DONE, done) ? DONE[done] : undefined)),
-      ctx.formTargets,
+      await viewOf(signedIn.session, done && Object.hasOwn(DONE, done) ? DONE[done] : undefined),
     );
   }
+
+  /** The page of `view`, with the scripts of its passkey form when it has one. */
+  const accountPageAnswer = (reply: FastifyReply, status: number, view: AccountView) =>
+    page(reply, status, accountPage(view), ctx.formTargets, view.passkeys?.add.scripts);
 
   /** GET /.auth/account/login/{provider}: signs in to the page (any configured provider). */
   function login(reply: FastifyReply, providerId: string) {
@@ -138,7 +149,21 @@ export function accountPageRoutes(
       });
     const done = (key: keyof typeof DONE) => seeOther(reply, `${PAGE}?done=${key}`);
     const again = async (status: number, problem: string, headers: Record<string, string> = {}) =>
-      page(reply.headers(headers), status, accountPage(await viewOf(session, problem, true)), ctx.formTargets);
+      accountPageAnswer(reply.headers(headers), status, await viewOf(session, problem, true));
+
+    /** The account's password typed again in the form (`current`), checked as a sign-in is: why not, or undefined. */
+    const passwordRefusal = async (own: { provider: string; subject: string }, what: string) => {
+      const proven = await localAccounts.signIn(
+        own.provider,
+        own.subject,
+        field('current'),
+        ctx.clientAddressOf(request.raw),
+      );
+      if (proven.ok && proven.accountId === accountId) return undefined;
+      return proven.ok || proven.reason !== 'throttled'
+        ? { status: 400, problem: `Not ${what}: your password is not right.` }
+        : { status: 429, problem: `Not ${what}: too many failed attempts; try again later.` };
+    };
 
     switch (action) {
       case 'sessions/end': {
@@ -224,23 +249,8 @@ export function accountPageRoutes(
         // Replacing the authenticator would let whoever holds this session drop the owner's: turn it off first (with a code).
         if ((await secondFactors.status(accountId)).totp) return again(400, 'Two-step sign-in is on already.');
         // A session alone does not turn it on: who took one would lock the owner out with their own phone.
-        const own = (await passwordIdentity(accountId))!;
-        const proven = await localAccounts.signIn(
-          own.provider,
-          own.subject,
-          field('current'),
-          ctx.clientAddressOf(request.raw),
-        );
-        if (!proven.ok || proven.accountId !== accountId)
-          return enrolmentPage(
-            reply,
-            proven.ok || proven.reason !== 'throttled' ? 400 : 429,
-            session,
-            enrolment,
-            proven.ok || proven.reason !== 'throttled'
-              ? 'Not turned on: your password is not right.'
-              : 'Not turned on: too many failed attempts; try again later.',
-          );
+        const refused = await passwordRefusal((await passwordIdentity(accountId))!, 'turned on');
+        if (refused) return enrolmentPage(reply, refused.status, session, enrolment, refused.problem);
         const confirmed = await secondFactors.confirmTotp(accountId, enrolment.secret, field('code'));
         if (!confirmed.ok) return enrolmentPage(reply, 400, session, enrolment, `Not turned on: ${confirmed.problem}.`);
         await audit('second-factor-added', { factor: 'totp', at: 'account page' });
@@ -265,6 +275,32 @@ export function accountPageRoutes(
         await secondFactors.remove(accountId);
         await audit('second-factor-removed', { factor: 'totp' });
         return done('two-step-off');
+      }
+      case 'passkeys/add': {
+        const own = await passwordIdentity(accountId);
+        if (!own) return again(404, 'This account has no local sign-in to add a passkey to.');
+        const challenge = openChallenge(ctx, field('challenge'), ['account', session.ref]);
+        if (!challenge) return again(400, 'Not added: that took too long; try again.');
+        // A session alone does not add one: who took a session would keep their own way in for good.
+        const refused = await passwordRefusal(own, 'added');
+        if (refused) return again(refused.status, refused.problem);
+        const answer = passkeyAnswer<RegistrationResponseJSON>(form);
+        if (!answer) return again(400, 'Not added: no passkey was made.');
+        const registered = await passkeys.verifyRegistration(accountId, field('name'), answer, challenge);
+        if (!registered.ok) return again(400, `Not added: ${registered.problem}.`);
+        await audit('second-factor-added', { factor: 'passkey', name: registered.passkey.name, at: 'account page' });
+        return done('passkey-added');
+      }
+      case 'passkeys/rename': {
+        const problem = await passkeys.rename(accountId, field('credential'), field('name'));
+        if (problem) return again(400, `Not renamed: ${problem}.`);
+        return done('passkey-renamed');
+      }
+      case 'passkeys/remove': {
+        if (!(await passkeys.remove(accountId, field('credential'))))
+          return again(404, 'There is no such passkey of yours.');
+        await audit('second-factor-removed', { factor: 'passkey' });
+        return done('passkey-removed');
       }
       case 'delete': {
         if (field('confirmation').trim().toLowerCase() !== DELETE_CONFIRMATION)
@@ -330,6 +366,30 @@ export function accountPageRoutes(
     );
   }
 
+  /** The account's passkeys, and the form adding one (its challenge sealed to this session). */
+  async function passkeysOf(session: Session, username: string): Promise<AccountView['passkeys']> {
+    const options = await passkeys.registrationOptions(session.accountId, username);
+    return {
+      list: (await passkeys.list(session.accountId)).map((p) => ({
+        id: p.credentialId,
+        name: p.name,
+        createdAt: p.createdAt,
+        lastUsedAt: p.lastUsedAt,
+        synced: p.backedUp,
+      })),
+      add: {
+        action: `${PAGE}/passkeys/add`,
+        ceremony: 'register',
+        options,
+        fields: { challenge: sealChallenge(ctx, options.challenge, ['account', session.ref]) },
+        inputs: `<label for="passkey-name">Name of the new passkey</label><input id="passkey-name" name="name" required maxlength="${PASSKEY_NAME_MAX}" placeholder="Work laptop">
+<label for="passkey-current">Your password</label><input id="passkey-current" name="current" type="password" required autocomplete="current-password">`,
+        label: 'Add a passkey',
+        scripts: ctx.passkeyScripts,
+      },
+    };
+  }
+
   /** The account's identity at a password provider, whose password the page can change. */
   async function passwordIdentity(accountId: string) {
     return (await accounts.identities(accountId)).find((i) => providers.get(i.provider)?.type === 'password');
@@ -351,6 +411,7 @@ export function accountPageRoutes(
         .map((p) => ({ id: p.id, name: p.displayName })),
       password: own && { provider: own.provider, username: own.subject },
       twoStep: await twoStepOf(accountId),
+      passkeys: own && (await passkeysOf(session, own.subject)),
       notice: notice === undefined ? undefined : { text: notice, problem },
     };
   }
