@@ -127,7 +127,7 @@ export interface UserView {
   }>;
   readonly events: readonly AuditEvent[];
   /** Its local sign-in's second factors (SecondFactors.status). */
-  readonly twoStep: { readonly totp: boolean; readonly recoveryCodesLeft: number };
+  readonly twoStep: { readonly totp: boolean; readonly recoveryCodesLeft: number; readonly passkeys: number };
   /** The admin's own account: it cannot be disabled or deleted from here. */
   readonly self: boolean;
   readonly notice?: { readonly text: string; readonly problem: boolean } | undefined;
@@ -154,10 +154,10 @@ export function userPage(view: UserView): string {
     `Account ${view.accountId}`,
     `<p>Created ${when(view.createdAt)}; ${state}.</p>
 <section aria-labelledby="actions"><h2 id="actions">Actions</h2>${actions}${act('sign-out', 'Sign out everywhere')}</section>
-<section aria-labelledby="identities"><h2 id="identities">Sign-ins</h2>${identitiesTable(facts.identities)}<p>Two-step sign-in: ${
-      view.twoStep.totp
-        ? `on (${view.twoStep.recoveryCodesLeft} recovery codes left).</p>${act('second-factors/reset', 'Reset two-step sign-in (a lost phone)')}`
-        : 'off.</p>'
+<section aria-labelledby="identities"><h2 id="identities">Sign-ins</h2>${identitiesTable(facts.identities)}<p>Two-step sign-in: ${view.twoStep.totp ? `on (${view.twoStep.recoveryCodesLeft} recovery codes left)` : 'off'}; passkeys: ${view.twoStep.passkeys}.</p>${
+      view.twoStep.totp || view.twoStep.passkeys
+        ? act('second-factors/reset', 'Reset two-step sign-in and passkeys (a lost device)')
+        : ''
     }</section>
 <section aria-labelledby="groups"><h2 id="groups">Groups</h2><h3>SignOnce groups</h3>${groups}
 <form method="post" action="${base}/groups/add"><label for="group">Add to the SignOnce group</label><input id="group" name="group" required maxlength="128"><button type="submit">Add</button></form>

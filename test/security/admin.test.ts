@@ -4,6 +4,7 @@
 // Each row checks the answer and that the victim account is as it was.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Passkeys } from '../../src/accounts/passkeys.ts';
 import { SecondFactors } from '../../src/accounts/second-factor.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
 import { ownCookie, SSO_COOKIE } from '../../src/gateway/endpoints/login-binding.ts';
@@ -13,6 +14,7 @@ import { openStore, type Store } from '../../src/store/index.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { authenticatorCode } from '../support/pages.ts';
 import { devSignIn } from '../support/sign-in.ts';
+import { SoftwareAuthenticator } from '../support/webauthn.ts';
 import { UserAgent } from '../support/user-agent.ts';
 import { named, type Row } from './support.ts';
 
@@ -221,7 +223,7 @@ describe('admin console attacks', () => {
     }
   });
 
-  test("an admin resets a user's second factors (a lost phone): gone, audited with the admin as actor; a non-admin cannot", async () => {
+  test("an admin resets a user's second factors and passkeys (a lost phone): gone, audited with the admin as actor; a non-admin cannot", async () => {
     const { accountId: adminId, ua: admin } = await (async () => {
       const first = await signedIn('resetter@example.com');
       await store.addGroupMembers('admins', [first.accountId]);
@@ -232,12 +234,25 @@ describe('admin console attacks', () => {
     const factors = new SecondFactors(store, { issuer: 'test' });
     const { secret, uri } = factors.beginTotp(victim, 'lost-phone');
     assert.ok((await factors.confirmTotp(victim, secret, authenticatorCode(uri))).ok);
+    // And a passkey (SignOnce's relying party: the auth host, as the gateway's Passkeys are made).
+    const publicUrl = new URL(gw.config.publicUrl);
+    const rp = { rpId: publicUrl.hostname, rpName: publicUrl.host, origin: publicUrl.origin };
+    const passkeys = new Passkeys(store, rp);
+    const options = await passkeys.registrationOptions(victim, 'lost-phone');
+    const registered = await passkeys.verifyRegistration(
+      victim,
+      'Phone',
+      new SoftwareAuthenticator(rp).register(options),
+      options.challenge,
+    );
+    assert.ok(registered.ok);
     assert.equal(await post(user, gw, `/users/${victim}/second-factors/reset`, SAME_ORIGIN), 403);
     assert.equal((await factors.status(victim)).totp, true, 'not by a user who is no admin');
     assert.equal(await post(admin, gw, `/users/${victim}/second-factors/reset`, SAME_ORIGIN), 303);
     assert.deepEqual(await factors.status(victim), { totp: false, recoveryCodesLeft: 0 });
+    assert.deepEqual(await passkeys.list(victim), [], 'passkeys go too');
     const [event] = await store.listAudit({ limit: 1, accountId: victim, kinds: ['second-factor-removed'] });
-    assert.deepEqual([event?.actor, event?.detail], [adminId, { factor: 'all', by: 'admin' }]);
+    assert.deepEqual([event?.actor, event?.detail], [adminId, { factor: 'all', passkeys: 1, by: 'admin' }]);
   });
 
   test("the console's pages: no script, no framing, no cache", async () => {

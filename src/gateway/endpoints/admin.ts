@@ -282,7 +282,10 @@ export function adminRoutes(ctx: GatewayContext) {
           readAt: p.readAt,
         })),
         events: await store.listAudit({ accountId, limit: USER_EVENTS }),
-        twoStep: await ctx.secondFactors.status(accountId),
+        twoStep: {
+          ...(await ctx.secondFactors.status(accountId)),
+          passkeys: (await ctx.passkeys.list(accountId)).length,
+        },
         self: accountId === admin.accountId,
         notice,
       }),
@@ -334,10 +337,12 @@ export function adminRoutes(ctx: GatewayContext) {
         return seeOther(reply, `${ADMIN_ROOT}/users`);
       }
       case 'second-factors/reset': {
-        // A lost phone: the user's factors go (the password stays); where the provider requires
-        // them, the next sign-in sets new ones up.
+        // A lost phone or key: the user's factors go, passkeys too (the password stays); where the
+        // provider requires them, the next sign-in sets new ones up.
         await ctx.secondFactors.remove(accountId);
-        await audited('second-factor-removed', { factor: 'all', by: 'admin' });
+        const passkeys = await ctx.passkeys.list(accountId);
+        for (const passkey of passkeys) await ctx.passkeys.remove(accountId, passkey.credentialId);
+        await audited('second-factor-removed', { factor: 'all', passkeys: passkeys.length, by: 'admin' });
         return seeOther(reply, `${base}?done=factors-reset`);
       }
       case 'groups/add':
