@@ -36,6 +36,10 @@ const FACTORS: Readonly<Record<string, 'know' | 'have' | 'are'>> = {
   vbm: 'are',
 };
 
+/** The `amr` values among claims as apps receive them (one claim per method). */
+export const amrOf = (claims: ReadonlyArray<{ readonly typ: string; readonly val: string }>) =>
+  claims.filter((c) => c.typ === 'amr').map((c) => c.val);
+
 /** Whether `amr` shows a multi-factor sign-in: `mfa`, or methods of two kinds of factor. */
 export function provesMultiFactor(amr: readonly string[]): boolean {
   if (amr.includes('mfa')) return true;

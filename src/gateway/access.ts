@@ -5,7 +5,7 @@
 // callers. Every refusal is logged with the app, the rule and the account (never a token).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { decide, type AccessDecision } from '../access/rules.ts';
-import { unmetRequirement, type SignInProof, type UnmetRequirement } from '../access/step-up.ts';
+import { amrOf, unmetRequirement, type SignInProof, type UnmetRequirement } from '../access/step-up.ts';
 import type { AuditOrigin } from '../audit/audit-log.ts';
 import type { AppConfig } from '../config/index.ts';
 import type { Identified, SignedIn } from '../session/signed-in.ts';
@@ -59,9 +59,9 @@ export function proxiedRefusal(
  * or for a provider's bearer token its `auth_time` (none: no age is met).
  */
 export function proofOf(who: SignedIn): SignInProof {
-  const claim = (typ: string) => who.user.claims.filter((c) => c.typ === typ).map((c) => c.val);
-  const authTime = 'session' in who ? who.session.createdAt : Number(claim('auth_time')[0]) * 1000;
-  return { amr: claim('amr'), authTime };
+  const authTime =
+    'session' in who ? who.session.createdAt : Number(who.user.claims.find((c) => c.typ === 'auth_time')?.val) * 1000;
+  return { amr: amrOf(who.user.claims), authTime };
 }
 
 /**

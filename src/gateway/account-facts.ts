@@ -32,18 +32,22 @@ function appName(app: unknown): string {
   return typeof app === 'string' ? app : 'unknown';
 }
 
+/** The account's identities as the pages show them (one store read; the admin's search needs no more). */
+export async function identityViews(ctx: GatewayContext, accountId: string): Promise<AccountIdentityView[]> {
+  return (await ctx.accounts.identities(accountId)).map((i) => ({
+    provider: i.provider,
+    providerName: providerName(ctx, i.provider),
+    subject: i.subject,
+    name: typeof i.profile?.name === 'string' && i.profile.name ? i.profile.name : i.subject,
+    linkedAt: i.createdAt,
+  }));
+}
+
 /** The account's facts; `currentRef` marks the session of the browser asking. */
 export async function accountFacts(ctx: GatewayContext, accountId: string, currentRef?: string): Promise<AccountFacts> {
-  const { store, accounts } = ctx;
-  const identities = await accounts.identities(accountId);
+  const { store } = ctx;
   return {
-    identities: identities.map((i) => ({
-      provider: i.provider,
-      providerName: providerName(ctx, i.provider),
-      subject: i.subject,
-      name: typeof i.profile?.name === 'string' && i.profile.name ? i.profile.name : i.subject,
-      linkedAt: i.createdAt,
-    })),
+    identities: await identityViews(ctx, accountId),
     sessions: (await liveSessions(store, accountId))
       .sort((a, b) => b.lastSeenAt - a.lastSeenAt)
       .map((s) => {

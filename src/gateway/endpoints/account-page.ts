@@ -317,15 +317,20 @@ export function accountPageRoutes(
     }
   }
 
-  /** The local sign-in's provider when it takes second factors (its `mfa` is not off). */
-  async function twoStepProvider(accountId: string): Promise<PasswordProvider | undefined> {
-    const own = await passwordIdentity(accountId);
+  /** The provider of a local sign-in (`own`) when it takes second factors (its `mfa` is not off). */
+  function twoStepProviderOf(own: { readonly provider: string } | undefined): PasswordProvider | undefined {
     const provider = own && providers.get(own.provider);
     return provider instanceof PasswordProvider && provider.mfa !== 'off' ? provider : undefined;
   }
 
-  async function twoStepOf(accountId: string): Promise<AccountView['twoStep']> {
-    const provider = await twoStepProvider(accountId);
+  /** twoStepProviderOf the account's local sign-in, read now. */
+  const twoStepProvider = async (accountId: string) => twoStepProviderOf(await passwordIdentity(accountId));
+
+  async function twoStepOf(
+    accountId: string,
+    own: { readonly provider: string } | undefined,
+  ): Promise<AccountView['twoStep']> {
+    const provider = twoStepProviderOf(own);
     if (!provider) return undefined;
     const status = await secondFactors.status(accountId);
     return { on: status.totp, recoveryCodesLeft: status.recoveryCodesLeft, required: provider.mfa === 'required' };
@@ -399,7 +404,7 @@ export function accountPageRoutes(
     const { accountId } = session;
     const facts = await accountFacts(ctx, accountId, session.ref);
     const user = session.data.user as SignedInIdentity | undefined;
-    const own = await passwordIdentity(accountId);
+    const own = facts.identities.find((i) => providers.get(i.provider)?.type === 'password');
     const linked = new Set(facts.identities.map((i) => i.provider));
     return {
       ...facts,
@@ -410,7 +415,7 @@ export function accountPageRoutes(
         .filter((p) => p.type !== 'password' && !linked.has(p.id))
         .map((p) => ({ id: p.id, name: p.displayName })),
       password: own && { provider: own.provider, username: own.subject },
-      twoStep: await twoStepOf(accountId),
+      twoStep: await twoStepOf(accountId, own),
       passkeys: own && (await passkeysOf(session, own.subject)),
       notice: notice === undefined ? undefined : { text: notice, problem },
     };

@@ -11,7 +11,7 @@ import { ADMIN_APP } from '../../session/codes.ts';
 import { signedInWith, type SignedInIdentity } from '../../session/principal.ts';
 import type { Session } from '../../store/index.ts';
 import { dashboardFigures, dashboardQuery } from '../../audit/dashboard.ts';
-import { accountFacts } from '../account-facts.ts';
+import { accountFacts, identityViews } from '../account-facts.ts';
 import {
   ADMIN_ROOT,
   auditPage,
@@ -238,7 +238,7 @@ export function adminRoutes(ctx: GatewayContext) {
     const found: UserSummary[] = [];
     for (const match of await matchingAccounts(store, config, q)) {
       const account = await store.getAccount(match.accountId);
-      const identities = (await accountFacts(ctx, match.accountId)).identities;
+      const identities = await identityViews(ctx, match.accountId);
       found.push({
         ...match,
         identities: identities.map((i) => ({ provider: i.providerName, name: i.name })),

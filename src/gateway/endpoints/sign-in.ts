@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AppConfig } from '../../config/index.ts';
-import { provesMultiFactor } from '../../access/step-up.ts';
+import { amrOf, provesMultiFactor } from '../../access/step-up.ts';
 import { ProviderError, type Provider, type SignInResult } from '../../providers/index.ts';
 import { consumeCode, isOwnPage, issueCode, type LoginRequest } from '../../session/codes.ts';
 import { signedInWith } from '../../session/principal.ts';
@@ -229,7 +229,7 @@ export async function signedInAt(
   if (login.link) return linkIdentity(ctx, request, reply, provider, result, login);
   // Step-up: a sign-in asked for a second factor must show one; a provider that does not assert
   // it (`amr`, RFC 8176) gets no session, never a silent pass.
-  if (login.mfa && !provesMultiFactor(result.claims.filter((c) => c.typ === 'amr').map((c) => c.val))) {
+  if (login.mfa && !provesMultiFactor(amrOf(result.claims))) {
     await signInHappened(
       ctx,
       request,
