@@ -50,6 +50,8 @@ export function proxiedRefusal(
   if (!policy || isExcludedPath(target.url, appConfig.excludedPaths)) return undefined;
   const decision = decide(policy, who.subject, { path: target.url, method: target.method });
   if (!decision.allowed) return { decision };
+  // The hot path: rules without `require` read no proof.
+  if (!decision.require) return undefined;
   const stepUp = unmetRequirement(decision.require, proofOf(who), Date.now());
   return stepUp && { decision, stepUp };
 }
