@@ -10,9 +10,14 @@ export interface SignInRequirement {
   readonly maxAgeMs?: number | undefined;
 }
 
-/** What a session proved: its authentication methods (RFC 8176 `amr` values) and when. */
+/** What a sign-in proved: its authentication methods and context class, and when. */
 export interface SignInProof {
+  /** RFC 8176 `amr` values. */
   readonly amr: readonly string[];
+  /** The provider's `acr`, when it asserted exactly one. */
+  readonly acr?: string | undefined;
+  /** The `acr` values that mean a second factor at the provider that signed in (`providers[].mfaAcrValues`). */
+  readonly mfaAcrValues?: readonly string[] | undefined;
   readonly authTime: number;
 }
 
@@ -40,8 +45,21 @@ const FACTORS: Readonly<Record<string, 'know' | 'have' | 'are'>> = {
 export const amrOf = (claims: ReadonlyArray<{ readonly typ: string; readonly val: string }>) =>
   claims.filter((c) => c.typ === 'amr').map((c) => c.val);
 
-/** Whether `amr` shows a multi-factor sign-in: `mfa`, or methods of two kinds of factor. */
-export function provesMultiFactor(amr: readonly string[]): boolean {
+/**
+ * The `acr` among claims: the value of the one `acr` claim, else undefined (an ID token's `acr` is
+ * one string, Core 1.0 section 2; several are no answer).
+ */
+export function acrOf(claims: ReadonlyArray<{ readonly typ: string; readonly val: string }>): string | undefined {
+  const acr = claims.filter((c) => c.typ === 'acr');
+  return acr.length === 1 ? acr[0]!.val : undefined;
+}
+
+/**
+ * Whether a sign-in was multi-factor: its `acr` is one the provider's configuration says means a
+ * second factor (compared exactly), or its `amr` has `mfa` or methods of two kinds of factor.
+ */
+export function provesMultiFactor({ amr, acr, mfaAcrValues = [] }: Omit<SignInProof, 'authTime'>): boolean {
+  if (acr !== undefined && mfaAcrValues.includes(acr)) return true;
   if (amr.includes('mfa')) return true;
   return new Set(amr.flatMap((method) => (Object.hasOwn(FACTORS, method) ? [FACTORS[method]] : []))).size >= 2;
 }
@@ -61,7 +79,7 @@ export function unmetRequirement(
   now: number,
 ): UnmetRequirement | undefined {
   if (!requirement) return undefined;
-  const missingFactor = requirement.mfa && !provesMultiFactor(proof.amr);
+  const missingFactor = requirement.mfa && !provesMultiFactor(proof);
   const tooOld =
     requirement.maxAgeMs !== undefined &&
     !(Number.isFinite(proof.authTime) && now - Math.min(proof.authTime, now) <= requirement.maxAgeMs);

@@ -138,6 +138,14 @@ const refresh = z.strictObject({
   onRefreshFailure: z.enum(['proceed', '401']).default('proceed'),
 });
 
+/** An `acr` value: acr_values separates them with spaces (OpenID Connect Core 1.0 section 3.1.2.1). */
+const acrValue = rule(
+  z.string(),
+  (v) => /^[\x21-\x7e]+$/.test(v),
+  (v) =>
+    `${show(v)} is not an acr value (printable ASCII without spaces, e.g. "http://schemas.openid.net/pape/policies/2007/06/multi-factor")`,
+);
+
 const oidcFields = {
   issuer: httpUrl,
   refresh: refresh.prefault({}),
@@ -147,6 +155,9 @@ const oidcFields = {
   authorizationParams: stringMap.optional(),
   // Microsoft Graph, to resolve Entra ID group overage (README, "Groups from providers").
   graphUrl: httpUrl.optional(),
+  // The `acr` values meaning a second factor at this provider (README, "Step-up"): sent as
+  // acr_values on a step-up, and an answer with one of them proves a second factor.
+  mfaAcrValues: z.array(acrValue).min(1).optional(),
 };
 const oauth2Fields = {
   authorizationUrl: httpUrl,

@@ -5,13 +5,15 @@
 // callers. Every refusal is logged with the app, the rule and the account (never a token).
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { decide, type AccessDecision } from '../access/rules.ts';
-import { amrOf, unmetRequirement, type SignInProof, type UnmetRequirement } from '../access/step-up.ts';
+import { acrOf, amrOf, unmetRequirement, type SignInProof, type UnmetRequirement } from '../access/step-up.ts';
 import type { AuditOrigin } from '../audit/audit-log.ts';
 import type { AppConfig } from '../config/index.ts';
+import type { SignedInIdentity } from '../session/principal.ts';
 import type { Identified, SignedIn } from '../session/signed-in.ts';
+import type { Session } from '../store/index.ts';
 import { auditOrigin } from './audit.ts';
 import type { GatewayContext } from './context.ts';
-import { sendError } from './errors.ts';
+import { insufficientAuthentication, sendError } from './errors.ts';
 import { isNavigation, page } from './http.ts';
 import { accessDeniedPage } from './pages.ts';
 import { isExcludedPath } from './rules/excluded-paths.ts';
@@ -52,24 +54,35 @@ export function proxiedRefusal(
   if (!decision.allowed) return { decision };
   // The hot path: rules without `require` read no proof.
   if (!decision.require) return undefined;
-  const stepUp = unmetRequirement(decision.require, proofOf(who), Date.now());
+  const stepUp = unmetRequirement(decision.require, proofOf(ctx, who), Date.now());
   return stepUp && { decision, stepUp };
 }
 
 /**
- * What a sign-in proved (step-up.ts): its `amr` claims (RFC 8176), and when: the session's start,
- * or for a provider's bearer token its `auth_time` (none: no age is met).
+ * What a sign-in proved (step-up.ts): its `amr` (RFC 8176) and `acr` claims, read with what its
+ * provider's `acr` values mean, and when: the session's start, or for a provider's bearer token
+ * its `auth_time` (none: no age is met).
  */
-export function proofOf(who: SignedIn): SignInProof {
-  const authTime =
-    'session' in who ? who.session.createdAt : Number(who.user.claims.find((c) => c.typ === 'auth_time')?.val) * 1000;
-  return { amr: amrOf(who.user.claims), authTime };
+export function proofOf(
+  ctx: Pick<GatewayContext, 'providers'>,
+  who: { readonly user: Pick<SignedInIdentity, 'provider' | 'claims'>; readonly session?: Pick<Session, 'createdAt'> },
+): SignInProof {
+  const authTime = who.session
+    ? who.session.createdAt
+    : Number(who.user.claims.find((c) => c.typ === 'auth_time')?.val) * 1000;
+  return {
+    amr: amrOf(who.user.claims),
+    acr: acrOf(who.user.claims),
+    mfaAcrValues: ctx.providers.get(who.user.provider)?.mfaAcrValues,
+    authTime,
+  };
 }
 
 /**
  * For SignOnce's endpoints on an app host (/.auth/me, /.auth/refresh, /.auth/token): the refusal
- * answered (403 access_denied) when the app's rules refuse `who` this request; undefined when
- * they let it through.
+ * answered when the app's rules refuse `who` this request (403 access_denied), or let them in only
+ * with a sign-in that proved more (401 insufficient_user_authentication: a rule's `require` covers
+ * what these endpoints tell and hand out as it covers the app); undefined when they let it through.
  */
 export async function refusedAtEndpoint(
   ctx: GatewayContext,
@@ -79,7 +92,9 @@ export async function refusedAtEndpoint(
   appConfig: AppConfig,
 ): Promise<FastifyReply | undefined> {
   const decision = await accessDecision(ctx, who, appConfig, request);
-  return decision.allowed ? undefined : refuseAccess(ctx, request, reply, appConfig, request, who, decision);
+  if (!decision.allowed) return refuseAccess(ctx, request, reply, appConfig, request, who, decision);
+  const unmet = unmetRequirement(decision.require, proofOf(ctx, who), Date.now());
+  return unmet && insufficientAuthentication(reply, appConfig, unmet);
 }
 
 /**

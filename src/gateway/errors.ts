@@ -4,6 +4,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AccountDisabledError } from '../accounts/accounts.ts';
 import { ExternalTokenRefused, IssuerUnavailable } from '../accounts/external-issuers.ts';
+import type { UnmetRequirement } from '../access/step-up.ts';
 import type { AppConfig } from '../config/index.ts';
 import { RefreshError, type RefreshFailure } from '../refresh/refresher.ts';
 import { IdentityConflictError, LastIdentityError, StoreUnavailableError } from '../store/index.ts';
@@ -152,6 +153,32 @@ export const invalidToken = (reply: FastifyReply, appConfig: AppConfig, why: str
         realm: appConfig.id,
         error: 'invalid_token',
         description: why,
+        resourceMetadata,
+      }),
+      ...NO_STORE,
+    },
+  );
+
+/**
+ * 401 for a sign-in that proved too little for the rule that lets its user in (step-up): what is
+ * missing, and the age asked for (RFC 9470 section 3: `insufficient_user_authentication`, `max_age`).
+ */
+export const insufficientAuthentication = (
+  reply: FastifyReply,
+  appConfig: AppConfig,
+  unmet: UnmetRequirement,
+  resourceMetadata?: string,
+) =>
+  sendError(
+    reply,
+    401,
+    { error: 'insufficient_user_authentication', reason: unmet.reason },
+    {
+      'www-authenticate': bearerChallenge({
+        realm: appConfig.id,
+        error: 'insufficient_user_authentication',
+        description: unmet.reason,
+        maxAge: unmet.maxAgeMs === undefined ? undefined : Math.floor(unmet.maxAgeMs / 1000),
         resourceMetadata,
       }),
       ...NO_STORE,

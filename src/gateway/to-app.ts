@@ -13,7 +13,14 @@ import type { AccessDecision } from '../access/rules.ts';
 import type { UnmetRequirement } from '../access/step-up.ts';
 import { proxiedRefusal, refuseAccess, signInLocation, type AccessTarget } from './access.ts';
 import type { GatewayContext } from './context.ts';
-import { CROSS_SITE_REFUSED, NOT_SIGNED_IN, invalidToken, keysUnavailable, sendError } from './errors.ts';
+import {
+  CROSS_SITE_REFUSED,
+  NOT_SIGNED_IN,
+  insufficientAuthentication,
+  invalidToken,
+  keysUnavailable,
+  sendError,
+} from './errors.ts';
 import { resourceMetadataUrl } from './endpoints/protected-resource.ts';
 import { isNavigation, page, redirect } from './http.ts';
 import { errorPage, signInPage } from './pages.ts';
@@ -120,21 +127,7 @@ export function answerRefusal(
       const { unmet } = refusal;
       if (isNavigation(request) && target.method === 'GET' && redirects && !refusal.who.byToken)
         return redirect(reply, signInLocation(appConfig, target.url, 'login', unmet.mfa));
-      return sendError(
-        reply,
-        401,
-        { error: 'insufficient_user_authentication', reason: unmet.reason },
-        {
-          'www-authenticate': bearerChallenge({
-            realm: appConfig.id,
-            error: 'insufficient_user_authentication',
-            description: unmet.reason,
-            maxAge: unmet.maxAgeMs === undefined ? undefined : Math.floor(unmet.maxAgeMs / 1000),
-            resourceMetadata,
-          }),
-          'cache-control': 'no-store',
-        },
-      );
+      return insufficientAuthentication(reply, appConfig, unmet, resourceMetadata);
     }
   }
   const unauthorized = () =>

@@ -19,6 +19,7 @@ import type { Store } from '../store/index.ts';
 import { storeAdapter } from './adapter.ts';
 import { AppAccessTokenVerifier, type Actor } from '../session/app-access-tokens.ts';
 import { DPOP_ALGORITHMS } from './dpop.ts';
+import { MULTI_FACTOR_ACR, loginRequirements } from './login-age.ts';
 import { appOfResource } from './resources.ts';
 import { TOKEN_EXCHANGE_GRANT, TOKEN_EXCHANGE_PARAMETERS, tokenExchangeHandler } from './token-exchange.ts';
 
@@ -45,7 +46,9 @@ const TTL_SECONDS = {
   Grant: 14 * 86_400,
 } as const;
 const CLAIMS = {
-  openid: ['sub'],
+  // acr and amr (RFC 8176): how the sign-in behind an ID token authenticated, in every ID token
+  // (oidc-provider puts them in only when a client asks for them otherwise).
+  openid: ['sub', 'acr', 'amr'],
   profile: ['name', 'given_name', 'family_name', 'preferred_username', 'picture'],
   email: ['email', 'email_verified'],
 };
@@ -218,7 +221,8 @@ export class OpenIdProvider {
     // The login prompt also asks when SignOnce's SSO session has ended (or is another account's):
     // a sign-out anywhere ends the OpenID session too.
     const policy = interactionPolicy.base();
-    policy.get('login')!.checks.add(
+    const login = policy.get('login')!;
+    login.checks.add(
       new interactionPolicy.Check(
         'sso_session_ended',
         'End-User authentication is required: the single sign-on session has ended',
@@ -231,6 +235,18 @@ export class OpenIdProvider {
         },
       ),
     );
+    // So does a client's acr_values naming a second factor the OpenID session has not proved.
+    login.checks.add(
+      new interactionPolicy.Check(
+        'multi_factor_required',
+        'End-User authentication with a second factor is required',
+        'login_required',
+        (ctx) =>
+          loginRequirements(ctx.oidc.params ?? {}).multiFactor && ctx.oidc.session?.acr !== MULTI_FACTOR_ACR
+            ? interactionPolicy.Check.REQUEST_PROMPT
+            : interactionPolicy.Check.NO_NEED_TO_PROMPT,
+      ),
+    );
 
     const configuration: Configuration = {
       adapter: storeAdapter(store),
@@ -240,6 +256,8 @@ export class OpenIdProvider {
       cookies: { keys: [cookieKey], long: { signed: true }, short: { signed: true } },
       routes: OIDC_ROUTES,
       claims: CLAIMS,
+      // `acr` (and `amr`, RFC 8176) in ID tokens: how the sign-in behind them authenticated.
+      acrValues: [MULTI_FACTOR_ACR],
       // provider_tokens: the client may fetch the user's provider token at GET /.auth/token.
       scopes: ['openid', 'profile', 'email', 'offline_access', 'provider_tokens'],
       subjectTypes: ['public', 'pairwise'],

@@ -43,6 +43,7 @@ export function createProvider(config: ProviderConfig, resources: readonly strin
         authorizationParams: fields.authorizationParams as Record<string, string> | undefined,
         resources,
         graphUrl: fields.graphUrl as string | undefined,
+        mfaAcrValues: fields.mfaAcrValues as string[] | undefined,
         ...(apple ? { callbackClaims: appleUserClaims } : {}),
       });
     }

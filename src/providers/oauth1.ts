@@ -3,6 +3,7 @@
 // signed HMAC-SHA1 by the oauth-1.0a library.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import OAuth from 'oauth-1.0a';
+import { profileClaims } from './authentication-event.ts';
 import { principalName, toClaims } from './claims.ts';
 import { TIMEOUT_SECONDS, classify } from './oauth-common.ts';
 import {
@@ -172,7 +173,7 @@ export class OAuth1Provider implements Provider {
     );
     const screenName = profile.screen_name ?? access?.get('screen_name');
     const claims = {
-      ...scalars,
+      ...profileClaims(scalars),
       sub: subject,
       ...(screenName ? { name: profile.name ?? screenName, preferred_username: screenName } : {}),
     };

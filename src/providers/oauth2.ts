@@ -1,6 +1,7 @@
 // Plain OAuth 2.0 providers (GitHub, Facebook, …): authorization code (RFC 6749 section 4.1) with
 // PKCE, then the user's profile from a userinfo endpoint, its fields named by `claims` in config.
 import * as client from 'openid-client';
+import { profileClaims } from './authentication-event.ts';
 import { principalName, toClaims } from './claims.ts';
 import { githubGroups } from './groups.ts';
 import {
@@ -115,7 +116,7 @@ export class OAuth2Provider implements Provider {
       );
       const standard = { sub: String(subject), name: profile[names.name], email: profile[names.email] };
       const claims = {
-        ...scalars,
+        ...profileClaims(scalars),
         ...Object.fromEntries(Object.entries(standard).filter(([, v]) => v !== undefined && v !== null)),
       };
       return {

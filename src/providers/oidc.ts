@@ -3,6 +3,7 @@
 // Connect Core 1.0 section 3.1.3.7; RFC 9700 section 2.1.1 on PKCE.
 import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { profileClaims, staleAuthentication } from './authentication-event.ts';
 import { principalName, toClaims } from './claims.ts';
 import { oidcGroups } from './groups.ts';
 import { idTokenStaleness } from './single-use.ts';
@@ -21,6 +22,7 @@ import {
   type PendingSignIn,
   type Provider,
   type SignInResult,
+  type SignInStart,
   type ProviderIdentity,
   type TokenTarget,
 } from './types.ts';
@@ -38,6 +40,8 @@ export interface OidcSettings extends ProviderIdentity {
   readonly callbackClaims?: (callback: URL) => Record<string, unknown>;
   /** Microsoft Graph, to read the groups of an Entra ID group overage. */
   readonly graphUrl?: string | undefined;
+  /** `acr` values meaning a second factor (`providers[].mfaAcrValues`). */
+  readonly mfaAcrValues?: readonly string[] | undefined;
 }
 
 /** client_secret_post (RFC 6749 section 2.3.1) with the settings' secret, or none for public clients. */
@@ -58,6 +62,7 @@ export class OidcProvider implements Provider {
   readonly type: string;
   readonly displayName: string;
   readonly signing: { readonly issuer: string; readonly keys: JWTVerifyGetKey };
+  readonly mfaAcrValues: readonly string[] | undefined;
   readonly #settings: OidcSettings;
   #configuration: Promise<client.Configuration> | undefined;
   #keys: JWTVerifyGetKey | undefined;
@@ -67,6 +72,7 @@ export class OidcProvider implements Provider {
     this.type = settings.type;
     this.displayName = settings.displayName;
     this.#settings = settings;
+    this.mfaAcrValues = settings.mfaAcrValues;
     this.signing = {
       issuer: settings.issuer,
       keys: async (header, token) => (await this.#remoteKeys())(header, token),
@@ -102,16 +108,28 @@ export class OidcProvider implements Provider {
     return this.#configuration;
   }
 
-  async begin({ callbackUrl, state, prompt }: { callbackUrl: string; state: string; prompt?: string }) {
-    return authorizationRequest(await this.#discover(), {
+  /**
+   * A sign-in asked to authenticate anew also sends `max_age=0` and remembers when it started
+   * (the ID token's `auth_time` is checked against it); a step-up asks for `mfaAcrValues` as
+   * `acr_values` (Core 1.0 section 3.1.2.1: voluntary, so the answer's `acr`/`amr` is what counts).
+   */
+  async begin({ callbackUrl, state, prompt, mfa }: SignInStart) {
+    const anew = prompt?.split(' ').includes('login') === true;
+    const acrValues = mfa ? this.mfaAcrValues : undefined;
+    const started = await authorizationRequest(await this.#discover(), {
       callbackUrl,
       state,
       prompt,
       scopes: this.#settings.scopes,
-      extra: this.#settings.authorizationParams,
+      extra: {
+        ...this.#settings.authorizationParams,
+        ...(anew ? { max_age: '0' } : {}),
+        ...(acrValues?.length ? { acr_values: acrValues.join(' ') } : {}),
+      },
       resources: this.#settings.resources,
       nonce: client.randomNonce(),
     });
+    return anew ? { ...started, pending: { ...started.pending, authenticatedAfter: String(Date.now()) } } : started;
   }
 
   /**
@@ -155,7 +173,7 @@ export class OidcProvider implements Provider {
         tokens.access_token && metadata.userinfo_endpoint
           ? await client.fetchUserInfo(config, tokens.access_token, idClaims.sub!)
           : {};
-      const claims = { ...userinfo, ...idClaims };
+      const claims = { ...profileClaims(userinfo), ...idClaims };
       return {
         subject: idClaims.sub!,
         name: principalName(claims, idClaims.sub!),
@@ -212,12 +230,19 @@ export class OidcProvider implements Provider {
         idTokenExpected: true,
       });
       const idClaims = tokens.claims()!;
+      const stale =
+        pending.authenticatedAfter && staleAuthentication(idClaims.auth_time, Number(pending.authenticatedAfter));
+      if (stale) throw new ProviderError('denied', stale);
       // With the code flow, profile and e-mail claims may come only from userinfo (OpenID
       // Connect Core 1.0 section 5.4); the ID token's own claims win where both speak.
       const userinfo = config.serverMetadata().userinfo_endpoint
         ? await client.fetchUserInfo(config, tokens.access_token, idClaims.sub)
         : {};
-      const claims = { ...this.#settings.callbackClaims?.(currentUrl), ...userinfo, ...idClaims };
+      // Only the ID token says how and when the user authenticated (authentication-event.ts).
+      const claims = {
+        ...profileClaims({ ...this.#settings.callbackClaims?.(currentUrl), ...userinfo }),
+        ...idClaims,
+      };
       return {
         subject: claims.sub,
         name: principalName(claims, claims.sub),

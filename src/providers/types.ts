@@ -44,6 +44,19 @@ export interface ClientTokens {
   readonly access_token_secret?: string;
 }
 
+/** What SignOnce asks of a sign-in it starts at a provider. */
+export interface SignInStart {
+  readonly callbackUrl: string;
+  readonly state: string;
+  /**
+   * `login`: the user must authenticate anew. OpenID Connect providers are also sent `max_age=0`,
+   * and the ID token's `auth_time` must be after the sign-in started (Core 1.0 section 3.1.2.1).
+   */
+  readonly prompt?: string | undefined;
+  /** A step-up asks for a second factor: OpenID Connect providers are sent `acr_values` (their `mfaAcrValues`). */
+  readonly mfa?: boolean | undefined;
+}
+
 export interface Provider extends ProviderIdentity {
   /**
    * The issuer of the JWTs the provider signs and its keys (discovered; fetched on first use): an
@@ -51,12 +64,14 @@ export interface Provider extends ProviderIdentity {
    * Connect providers only; the keys throw ProviderError when they cannot be had.
    */
   readonly signing?: { readonly issuer: string; readonly keys: JWTVerifyGetKey };
+  /**
+   * The `acr` values that mean the user proved a second factor at this provider
+   * (`providers[].mfaAcrValues`): asked for on a step-up, and a sign-in answering one of them is
+   * multi-factor (src/access/step-up.ts). OpenID Connect providers only.
+   */
+  readonly mfaAcrValues?: readonly string[] | undefined;
   /** Where to send the browser; `state` is SignOnce's single-use login state, echoed back. */
-  begin(request: {
-    callbackUrl: string;
-    state: string;
-    prompt?: string;
-  }): Promise<{ url: string; pending: PendingSignIn }>;
+  begin(request: SignInStart): Promise<{ url: string; pending: PendingSignIn }>;
   /**
    * Finishes the sign-in from the callback request's URL (a form_post callback arrives as a GET
    * too). Absent where the sign-in happens on SignOnce's own pages (`password`).

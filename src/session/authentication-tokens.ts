@@ -24,6 +24,8 @@ import {
 } from '../crypto/signing-keys.ts';
 import { pairwiseId } from '../accounts/pairwise.ts';
 import type { Session, Store, SigningKey } from '../store/index.ts';
+import { acrOf, amrOf } from '../access/step-up.ts';
+import { sessionUser } from './principal.ts';
 
 /** The `typ` header of every authentication token. */
 export const AUTHENTICATION_TOKEN_TYPE = 'signonce-auth+jwt';
@@ -46,6 +48,10 @@ export interface AuthenticationClaims {
   readonly idp: string;
   /** The session (`Session.ref`): a token works while its session lives. */
   readonly sid: string;
+  /** How the session's sign-in authenticated the user (RFC 8176), when its provider said. */
+  readonly amr?: string[];
+  /** The authentication context class its provider asserted (OpenID Connect Core 1.0 section 2). */
+  readonly acr?: string;
   readonly iat: number;
   readonly exp: number;
 }
@@ -304,12 +310,28 @@ export class AuthenticationTokens {
     return pairwiseId(this.#pairwiseSecret, accountId, appId);
   }
 
-  /** A token of `session` for `app`, signed in with `idp`, valid until the session ends. */
-  async issue(session: Pick<Session, 'accountId' | 'ref' | 'expiresAt'>, app: string, idp: string): Promise<string> {
+  /**
+   * A token of `session` for `app`, signed in with `idp`, valid until the session ends; with the
+   * sign-in's `amr` and `acr`, so an app checking the token itself can tell a second factor.
+   */
+  async issue(
+    session: Pick<Session, 'accountId' | 'ref' | 'expiresAt' | 'data'>,
+    app: string,
+    idp: string,
+  ): Promise<string> {
     const hmacSecret = this.#options.hmacSecrets?.get(app);
     const key = this.signingKey();
     const now = Math.floor(this.#now() / 1000);
-    const jwt = new SignJWT({ uid: this.pairwiseId(session.accountId, app), idp, sid: session.ref })
+    const claims = sessionUser(session)?.claims ?? [];
+    const amr = amrOf(claims);
+    const acr = acrOf(claims);
+    const jwt = new SignJWT({
+      uid: this.pairwiseId(session.accountId, app),
+      idp,
+      sid: session.ref,
+      ...(amr.length ? { amr } : {}),
+      ...(acr !== undefined ? { acr } : {}),
+    })
       .setProtectedHeader(
         hmacSecret
           ? { alg: 'HS256', kid: hmacKeyId(app), typ: AUTHENTICATION_TOKEN_TYPE }

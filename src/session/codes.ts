@@ -46,6 +46,9 @@ export interface OpenIdLogin {
   interaction: string;
   accountId: string;
   authTime: number;
+  /** How the sign-in authenticated (RFC 8176), and whether that proved a second factor. */
+  amr: string[];
+  multiFactor: boolean;
 }
 /** Where to land on an app host after the provider's own sign-out. */
 export interface LogoutReturn {

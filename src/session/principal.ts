@@ -23,6 +23,9 @@ export interface SignedInIdentity {
 export const signedInWith = (session: Pick<Session, 'data'>) =>
   (session.data.via ?? session.data.user) as Pick<SignedInIdentity, 'provider' | 'subject'> | undefined;
 
+/** Who signed in to `session` and what their provider asserted (sealed with the session). */
+export const sessionUser = (session: Pick<Session, 'data'>) => session.data.user as SignedInIdentity | undefined;
+
 export function utf8HeaderValue(text: string): string {
   return Buffer.from(text.replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, '\ufffd'), 'utf8').toString('latin1');
 }

@@ -1,7 +1,7 @@
 // The step-up rule: what counts as a second factor (RFC 8176 amr), and how old a sign-in may be.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { provesMultiFactor, unmetRequirement } from '../../src/access/step-up.ts';
+import { acrOf, provesMultiFactor, unmetRequirement } from '../../src/access/step-up.ts';
 
 test('provesMultiFactor: mfa, or methods of two kinds of factor; hostile and odd values prove nothing', () => {
   const rows: Array<[readonly string[], boolean]> = [
@@ -23,7 +23,58 @@ test('provesMultiFactor: mfa, or methods of two kinds of factor; hostile and odd
     [['pwd', '__proto__'], false],
     [['pwd', 'toString'], false],
   ];
-  for (const [amr, proves] of rows) assert.equal(provesMultiFactor(amr), proves, JSON.stringify(amr));
+  for (const [amr, proves] of rows) assert.equal(provesMultiFactor({ amr }), proves, JSON.stringify(amr));
+});
+
+test("provesMultiFactor: an acr listed in the provider's mfaAcrValues, compared exactly; nothing else", () => {
+  const MFA = 'http://schemas.openid.net/pape/policies/2007/06/multi-factor';
+  const rows: Array<[string | undefined, readonly string[] | undefined, readonly string[], boolean]> = [
+    [MFA, [MFA], [], true],
+    [MFA, ['urn:other', MFA], ['pwd'], true],
+    ['urn:other', [MFA], [], false],
+    [MFA, undefined, [], false],
+    [MFA, [], [], false],
+    [MFA.toUpperCase(), [MFA], [], false],
+    [`${MFA} `, [MFA], [], false],
+    ['', [MFA], [], false],
+    [undefined, [MFA], [], false],
+    [JSON.stringify([MFA]), [MFA], [], false],
+    ['0', ['0 '], [], false],
+    // amr still speaks for itself when acr does not.
+    ['urn:other', [MFA], ['pwd', 'otp'], true],
+  ];
+  for (const [acr, mfaAcrValues, amr, proves] of rows)
+    assert.equal(provesMultiFactor({ amr, acr, mfaAcrValues }), proves, JSON.stringify([acr, mfaAcrValues, amr]));
+});
+
+test('acrOf: the one acr claim; none or several are no answer', () => {
+  const rows: Array<[Array<{ typ: string; val: string }>, string | undefined]> = [
+    [[{ typ: 'acr', val: 'a' }], 'a'],
+    [
+      [
+        { typ: 'amr', val: 'mfa' },
+        { typ: 'acr', val: 'a' },
+      ],
+      'a',
+    ],
+    [[], undefined],
+    [[{ typ: 'ACR', val: 'a' }], undefined],
+    [
+      [
+        { typ: 'acr', val: 'a' },
+        { typ: 'acr', val: 'b' },
+      ],
+      undefined,
+    ],
+    [
+      [
+        { typ: 'acr', val: 'a' },
+        { typ: 'acr', val: 'a' },
+      ],
+      undefined,
+    ],
+  ];
+  for (const [claims, acr] of rows) assert.equal(acrOf(claims), acr, JSON.stringify(claims));
 });
 
 test('unmetRequirement: a second factor and/or a recent sign-in; what is missing in words', () => {

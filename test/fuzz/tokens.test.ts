@@ -453,7 +453,7 @@ describe("AuthenticationTokens.verify (the gateway's, with a legacy HS256 app)",
   });
 
   test('tokens it issues: accepted exactly where their app is accepted; any changed byte refused', async () => {
-    const session = { accountId: 'account-1', ref: 'session-1', expiresAt: (NOW + 3600) * 1000 };
+    const session = { accountId: 'account-1', ref: 'session-1', expiresAt: (NOW + 3600) * 1000, data: {} };
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(APP, LEGACY),

@@ -15,12 +15,28 @@ import { startTestGateway, type Echo, type TestGateway } from '../support/gatewa
 import { Keyring } from '../../src/crypto/keyring.ts';
 import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
 import { openStore } from '../../src/store/index.ts';
-import { startOidcProvider, type TestIdp } from '../support/idp.ts';
+import { startOidcProvider, type IdpOptions, type TestIdp } from '../support/idp.ts';
+import { MULTI_FACTOR_ACR } from '../../src/openid-provider/login-age.ts';
 import { oidcSignIn } from '../support/sign-in.ts';
 import { dpopProof } from '../support/dpop.ts';
 import { UserAgent, finalUrl, loopback, type Response } from '../support/user-agent.ts';
 
 const SECRET = 'wiki-client-secret-0123456789abcdefghij';
+/** The upstream provider's class of a sign-in with a second factor: it does one when acr_values asks for it. */
+const UPSTREAM_MFA = 'urn:example:idp:mfa';
+// Upstream access tokens live a minute: within refresh.ahead (5 m), so SignOnce refreshes before handing one out.
+const upstreamOptions: IdpOptions = {
+  accessTokenTtlSeconds: 60,
+  authentication: {
+    acrValues: [UPSTREAM_MFA],
+    methods: (params) =>
+      String(params.acr_values ?? '')
+        .split(' ')
+        .includes(UPSTREAM_MFA)
+        ? { amr: ['pwd', 'otp'], acr: UPSTREAM_MFA }
+        : {},
+  },
+};
 const RP = 'http://wiki.localhost:9';
 const fetchLocal = ((input: string | URL, init?: object) =>
   undiciFetch(input, { ...init, dispatcher: loopback })) as unknown as typeof fetch;
@@ -41,8 +57,7 @@ describe('the OpenID Provider', () => {
     }).listen(0, '127.0.0.1');
     await once(backchannel, 'listening');
     const backchannelUri = `http://127.0.0.1:${(backchannel.address() as AddressInfo).port}/backchannel`;
-    // Upstream access tokens live a minute: within refresh.ahead (5 m), so SignOnce refreshes before handing one out.
-    idp = await startOidcProvider([], undefined, { accessTokenTtlSeconds: 60 });
+    idp = await startOidcProvider([], undefined, upstreamOptions);
     const confidential = (id: string, extra: object = {}) => ({
       id,
       secret: `${id}-${SECRET}`,
@@ -61,6 +76,7 @@ describe('the OpenID Provider', () => {
           clientSecret: idp.clientSecret,
           scopes: ['openid', 'email', 'profile', 'offline_access'],
           authorizationParams: { prompt: 'consent' },
+          mfaAcrValues: [UPSTREAM_MFA],
         },
       ],
       apps: [{ id: 'app', hosts: [`app.localhost:${port}`], upstream, defaultProvider: 'idp' }],
@@ -76,9 +92,7 @@ describe('the OpenID Provider', () => {
       ],
     }));
     await idp.close();
-    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp, {
-      accessTokenTtlSeconds: 60,
-    });
+    idp = await startOidcProvider([`http://auth.localhost:${gw.port}/.auth/login/idp/callback`], idp, upstreamOptions);
   });
   after(async () => {
     await gw?.close();
@@ -381,6 +395,42 @@ describe('the OpenID Provider', () => {
     if (landing.status === 200) landing = await ua.submitForm(finalUrl(landing), await landing.text());
     const fresh = (await tokensOf(wiki, { ...past, landing })).claims()!;
     assert.ok(fresh.auth_time! >= again, `auth_time ${fresh.auth_time} is the new sign-in's (>= ${again})`);
+  });
+
+  test('acr_values naming the multi-factor class (SignOnce honours them): a one-factor single sign-on session steps up at its provider; ID tokens say acr and amr', async () => {
+    const wiki = await relyingParty('wiki');
+    const metadata = (await (
+      await new UserAgent().request(`http://auth.localhost:${gw.port}/.well-known/openid-configuration`)
+    ).json()) as { acr_values_supported?: string[] };
+    assert.deepEqual(metadata.acr_values_supported, [MULTI_FACTOR_ACR]);
+    const { ua } = await oidcSignIn(gw.url('app.localhost', '/'), 'hana');
+
+    // Without acr_values: single sign-on, one factor, no acr.
+    const plain = await authorize(wiki, 'wiki', ua, undefined);
+    assert.equal(plain.landing.status, 303, 'straight back to the client');
+    assert.equal((await tokensOf(wiki, plain)).claims()!.acr, undefined);
+
+    // With them: the upstream provider is asked for its second factor, anew.
+    const asked = idp.authorizationRequests;
+    const stepUp = await authorize(wiki, 'wiki', ua, undefined, { acr_values: MULTI_FACTOR_ACR });
+    assert.equal(idp.authorizationRequests, asked + 1, 'not answered by the one-factor session');
+    assert.deepEqual(
+      [idp.lastAuthorization!.get('acr_values'), idp.lastAuthorization!.get('max_age')],
+      [UPSTREAM_MFA, '0'],
+    );
+    let landing = await ua.submitForm(finalUrl(stepUp.landing), await stepUp.landing.text(), {
+      login: 'hana',
+      password: 'any',
+    });
+    if (landing.status === 200) landing = await ua.submitForm(finalUrl(landing), await landing.text());
+    const proved = (await tokensOf(wiki, { ...stepUp, landing })).claims()!;
+    assert.deepEqual([proved.acr, proved.amr], [MULTI_FACTOR_ACR, ['pwd', 'otp']]);
+
+    // The single sign-on session now proves it: the next such request is answered without the provider.
+    const again = await authorize(wiki, 'wiki', ua, undefined, { acr_values: `urn:other ${MULTI_FACTOR_ACR}` });
+    assert.equal(again.landing.status, 303);
+    assert.equal(idp.authorizationRequests, asked + 1);
+    assert.equal((await tokensOf(wiki, again)).claims()!.acr, MULTI_FACTOR_ACR);
   });
 
   test('discovery names publicUrl only (X-Forwarded-Host/-Proto from a sender not in trustedProxies are not believed), cacheable', async () => {

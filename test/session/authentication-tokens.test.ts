@@ -40,7 +40,7 @@ describe('authentication tokens', () => {
     await remove?.();
   });
 
-  const session = { accountId: 'account-1', ref: 'session-ref-1', expiresAt: clock + HOUR };
+  const session = { accountId: 'account-1', ref: 'session-ref-1', expiresAt: clock + HOUR, data: {} };
 
   test('a token carries who, for which app, from which session; its key is published; it verifies for its app only', async () => {
     const token = await tokens.issue(session, 'app1', 'google');
@@ -75,6 +75,21 @@ describe('authentication tokens', () => {
       tokens.verify(token, ['app2']),
       (e: unknown) => e instanceof TokenRefused && e.reason === 'wrong-audience',
     );
+  });
+
+  test("a token carries how its session's sign-in authenticated (amr, acr), as the provider said it", async () => {
+    const claims = [
+      { typ: 'sub', val: 'u1' },
+      { typ: 'amr', val: 'pwd' },
+      { typ: 'amr', val: 'otp' },
+      { typ: 'acr', val: 'urn:example:mfa' },
+    ];
+    const signedIn = { ...session, data: { user: { provider: 'idp', subject: 'u1', name: 'U', claims } } };
+    const verified = await tokens.verify(await tokens.issue(signedIn, 'app1', 'idp'), ['app1']);
+    assert.deepEqual([verified.amr, verified.acr], [['pwd', 'otp'], 'urn:example:mfa']);
+    const twoAcr = { ...signedIn, data: { user: { ...signedIn.data.user, claims: [...claims, claims[3]!] } } };
+    const ambiguous = await tokens.verify(await tokens.issue(twoAcr, 'app1', 'idp'), ['app1']);
+    assert.equal('acr' in ambiguous, false, 'several acr claims are no answer');
   });
 
   test('pairwise ids: stable for one app, different between apps and accounts, unjoinable', () => {

@@ -31,7 +31,13 @@ const KINDS: { [K in CodeKind]: { purpose: string; payload: CodePayloads[K]; ttl
   },
   'oidc-login': {
     purpose: 'oidc-login',
-    payload: { interaction: 'uid-1', accountId: 'account-1', authTime: 1_700_000_000_000 },
+    payload: {
+      interaction: 'uid-1',
+      accountId: 'account-1',
+      authTime: 1_700_000_000_000,
+      amr: ['pwd'],
+      multiFactor: false,
+    },
     ttlMs: 60_000,
   },
   'logout-return': {

@@ -16,6 +16,8 @@ export interface TestIdp {
   readonly appleSecrets: JWTPayload[];
   /** How many authorization requests (GET /auth) the provider has received. */
   readonly authorizationRequests: number;
+  /** The parameters of the last authorization request. */
+  readonly lastAuthorization: URLSearchParams | undefined;
   /** How many refresh-token grants the token endpoint has granted. */
   readonly refreshGrants: number;
   /** How many of them were for `resource` (an RFC 8707 resource indicator). */
@@ -148,6 +150,15 @@ export interface IdpOptions {
    * client has gone by then is dropped unprocessed, as by a provider that never got to it.
    */
   readonly beforeRefreshGrant?: () => Promise<void>;
+  /**
+   * How the provider authenticates (its login form): the `amr`/`acr` its ID tokens then carry, from
+   * the authorization request's parameters (a provider that does a second factor when `acr_values`
+   * asks for one answers with it). `acrValues` are the ones it supports (acr_values_supported).
+   */
+  readonly authentication?: {
+    readonly acrValues: readonly string[];
+    methods(params: Readonly<Record<string, unknown>>): { amr?: string[]; acr?: string };
+  };
 }
 
 /** Starts a provider; pass `previous` to start again on its port (to change the redirect URIs). */
@@ -171,7 +182,14 @@ export const githubStyle = (idp: Pick<TestIdp, 'issuer' | 'clientId' | 'clientSe
 export async function startOidcProvider(
   redirectUris: string[],
   previous?: TestIdp,
-  { apple, accessTokenTtlSeconds, resourceServers, serviceClients = [], beforeRefreshGrant }: IdpOptions = {},
+  {
+    apple,
+    accessTokenTtlSeconds,
+    resourceServers,
+    serviceClients = [],
+    beforeRefreshGrant,
+    authentication,
+  }: IdpOptions = {},
 ): Promise<TestIdp> {
   const port = previous ? Number(new URL(previous.issuer).port) : await freePort();
   const issuer = `http://127.0.0.1:${port}`;
@@ -245,7 +263,8 @@ export async function startOidcProvider(
       };
     },
     claims: {
-      openid: ['sub', 'groups', 'roles', 'hasgroups'],
+      // acr and amr: how the user authenticated (`authentication`), in every ID token.
+      openid: ['sub', 'groups', 'roles', 'hasgroups', 'acr', 'amr'],
       email: ['email', 'email_verified'],
       profile: ['name', 'given_name'],
     },
@@ -272,6 +291,7 @@ export async function startOidcProvider(
       },
     },
     ...(accessTokenTtlSeconds ? { ttl: { AccessToken: accessTokenTtlSeconds } } : {}),
+    ...(authentication ? { acrValues: [...authentication.acrValues] } : {}),
     cookies: { keys: ['test-cookie-key'] },
     issueRefreshToken: async () => true,
     // Every refresh rotates the refresh token; using a rotated one again revokes the whole grant.
@@ -281,6 +301,7 @@ export async function startOidcProvider(
   // with the access token answers the user's profile.
   const handle = provider.callback();
   let authorizationRequests = 0;
+  let lastAuthorization: URLSearchParams | undefined;
   let refreshGrants = 0;
   const refreshGrantsByResource = new Map<unknown, number>();
   provider.on('grant.success', (ctx: { oidc: { params?: { grant_type?: unknown; resource?: unknown } } }) => {
@@ -292,7 +313,24 @@ export async function startOidcProvider(
     );
   });
   const server = createHttpServer(async (request, response) => {
-    if (request.method === 'GET' && /^\/auth(\?|$)/.test(request.url ?? '')) authorizationRequests++;
+    if (request.method === 'GET' && /^\/auth(\?|$)/.test(request.url ?? '')) {
+      authorizationRequests++;
+      lastAuthorization = new URL(request.url!, issuer).searchParams;
+    }
+    // The development login form's answer, with the methods this provider authenticates by.
+    if (authentication && request.method === 'POST' && /^\/interaction\/[^/]+$/.test(request.url ?? '')) {
+      const form = await readForm(request);
+      if (form.prompt === 'login') {
+        const { params } = await provider.interactionDetails(request, response);
+        const login = { accountId: form.login!, ...authentication.methods(params) };
+        return void (await provider.interactionFinished(
+          request,
+          response,
+          { login },
+          { mergeWithLastSubmission: false },
+        ));
+      }
+    }
     if ((apple || beforeRefreshGrant) && request.method === 'POST' && request.url === '/token') {
       let clientGone = false;
       response.once('close', () => {
@@ -382,6 +420,9 @@ export async function startOidcProvider(
     appleSecrets,
     get authorizationRequests() {
       return authorizationRequests;
+    },
+    get lastAuthorization() {
+      return lastAuthorization;
     },
     get refreshGrants() {
       return refreshGrants;

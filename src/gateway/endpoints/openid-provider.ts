@@ -6,11 +6,14 @@
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { InteractionResults, Provider } from 'oidc-provider';
-import { consumeCode } from '../../session/codes.ts';
+import { amrOf, provesMultiFactor } from '../../access/step-up.ts';
+import { consumeCode, type OpenIdLogin } from '../../session/codes.ts';
+import { sessionUser, signedInWith } from '../../session/principal.ts';
 import { KeyedMutex } from '../../concurrency/keyed-mutex.ts';
 import { DPOP_WINDOW_SECONDS, checkDpopProof, presentedToken } from '../../openid-provider/dpop.ts';
-import { authenticationSatisfies, loginRequirements } from '../../openid-provider/login-age.ts';
+import { MULTI_FACTOR_ACR, authenticationSatisfies, loginRequirements } from '../../openid-provider/login-age.ts';
 import { INTERACTION_PREFIX, OpenIdProvider } from '../../openid-provider/provider.ts';
+import { proofOf } from '../access.ts';
 import type { GatewayContext } from '../context.ts';
 import { openIdProviderHeaders } from '../rules/forwarded.ts';
 import { crossOrigin } from '../rules/cross-origin.ts';
@@ -129,9 +132,27 @@ export function oidcRoutes(ctx: GatewayContext, endSession: (session: Session) =
   /**
    * The login oidc-provider records: the account, and when the user last proved themselves to a
    * provider (the SignOnce session's start), so `auth_time` and max_age checks use the real time
-   * of authentication, never the time a single sign-on session was reused.
+   * of authentication, never the time a single sign-on session was reused; how (`amr`), and the
+   * multi-factor `acr` when that proved a second factor. ID tokens carry them.
    */
-  const loginResult = (accountId: string, authTimeMs: number) => ({ accountId, ts: Math.floor(authTimeMs / 1000) });
+  const loginResult = ({ accountId, authTime, amr, multiFactor }: Omit<OpenIdLogin, 'interaction'>) => ({
+    accountId,
+    ts: Math.floor(authTime / 1000),
+    ...(amr.length ? { amr } : {}),
+    ...(multiFactor ? { acr: MULTI_FACTOR_ACR } : {}),
+  });
+
+  /** What the single sign-on session `session` proved, as a login. */
+  const ssoLogin = (session: Session): Omit<OpenIdLogin, 'interaction'> => {
+    const claims = sessionUser(session)?.claims ?? [];
+    const user = { provider: signedInWith(session)?.provider ?? '', claims };
+    return {
+      accountId: session.accountId,
+      authTime: session.createdAt,
+      amr: amrOf(claims),
+      multiFactor: provesMultiFactor(proofOf(ctx, { user, session })),
+    };
+  };
 
   /** Grants what a client asks for (first-party clients, or a user who consented). */
   async function grantAll(provider: Provider, details: Details): Promise<string> {
@@ -166,9 +187,18 @@ export function oidcRoutes(ctx: GatewayContext, endSession: (session: Session) =
     // provider is asked to authenticate them anew (prompt=login), not from a session of its own.
     const requirements = loginRequirements(details.params);
     const sso = details.prompt.name === 'login' ? await ssoSessionOf(ctx, request.headers.cookie) : undefined;
-    const ssoAnswers = sso !== undefined && authenticationSatisfies(sso.session.createdAt, requirements, Date.now());
+    const ssoProved = sso && ssoLogin(sso.session);
+    const ssoAnswers =
+      ssoProved !== undefined &&
+      authenticationSatisfies(
+        { authTimeMs: ssoProved.authTime, multiFactor: ssoProved.multiFactor },
+        requirements,
+        Date.now(),
+      );
     const freshLogin =
-      !ssoAnswers && (requirements.promptLogin || requirements.maxAge !== undefined) ? 'login' : undefined;
+      !ssoAnswers && (requirements.promptLogin || requirements.maxAge !== undefined || requirements.multiFactor)
+        ? 'login'
+        : undefined;
     const interactionLogin = (providerId: string) =>
       startAuthHostLogin(ctx, reply, {
         provider: providerId,
@@ -176,6 +206,7 @@ export function oidcRoutes(ctx: GatewayContext, endSession: (session: Session) =
         redirect: path,
         interaction: uid,
         ...(freshLogin ? { prompt: freshLogin } : {}),
+        ...(requirements.multiFactor ? { mfa: true } : {}),
       });
 
     if (action === 'done') {
@@ -186,7 +217,7 @@ export function oidcRoutes(ctx: GatewayContext, endSession: (session: Session) =
           400,
           errorPage('Sign-in expired', 'This sign-in link was already used or has expired. Start again from the app.'),
         );
-      return finish(request, reply, provider, { login: loginResult(back.accountId, back.authTime) });
+      return finish(request, reply, provider, { login: loginResult(back) });
     }
     if (action?.startsWith('login/')) {
       const providerId = decodeURIComponent(action.slice('login/'.length));
@@ -209,8 +240,7 @@ export function oidcRoutes(ctx: GatewayContext, endSession: (session: Session) =
 
     if (details.prompt.name === 'login') {
       // A browser already signed in to SignOnce recently enough is not asked again.
-      if (sso && ssoAnswers)
-        return finish(request, reply, provider, { login: loginResult(sso.session.accountId, sso.session.createdAt) });
+      if (ssoProved && ssoAnswers) return finish(request, reply, provider, { login: loginResult(ssoProved) });
       const choices = [...providers.values()];
       if (choices.length === 1) return interactionLogin(choices[0]!.id);
       return page(

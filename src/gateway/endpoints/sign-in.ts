@@ -22,6 +22,7 @@ import { ProviderError, type Provider, type SignInResult } from '../../providers
 import { consumeCode, isOwnPage, issueCode, type LoginRequest } from '../../session/codes.ts';
 import { signedInWith } from '../../session/principal.ts';
 import { recordAudit, signInHappened, type SignInMethod } from '../audit.ts';
+import { proofOf } from '../access.ts';
 import type { GatewayContext } from '../context.ts';
 import { page, queryParam, readBody, redirect } from '../http.ts';
 import { errorPage } from '../pages.ts';
@@ -174,7 +175,7 @@ export async function providerStart(
   const callbackUrl = ctx.authUrl(`/.auth/login/${encodeURIComponent(provider.id)}/callback`);
   let started;
   try {
-    started = await provider.begin({ callbackUrl, state, ...(login.prompt ? { prompt: login.prompt } : {}) });
+    started = await provider.begin({ callbackUrl, state, prompt: login.prompt, mfa: login.mfa });
   } catch (error) {
     return providerFailure(ctx, request, reply, provider, login, error);
   }
@@ -228,8 +229,9 @@ export async function signedInAt(
 ) {
   if (login.link) return linkIdentity(ctx, request, reply, provider, result, login);
   // Step-up: a sign-in asked for a second factor must show one; a provider that does not assert
-  // it (`amr`, RFC 8176) gets no session, never a silent pass.
-  if (login.mfa && !provesMultiFactor(amrOf(result.claims))) {
+  // it (`amr`, RFC 8176, or an `acr` of its mfaAcrValues) gets no session, never a silent pass.
+  const multiFactor = provesMultiFactor(proofOf(ctx, { user: { provider: provider.id, claims: result.claims } }));
+  if (login.mfa && !multiFactor) {
     await signInHappened(
       ctx,
       request,
@@ -269,6 +271,8 @@ export async function signedInAt(
       interaction: login.interaction,
       accountId: session.accountId,
       authTime: session.createdAt,
+      amr: amrOf(result.claims),
+      multiFactor,
     });
     return redirect(reply, ctx.authUrl(`${login.redirect}/done?code=${encodeURIComponent(code)}`));
   }
@@ -366,7 +370,7 @@ export async function formPostCallback(request: FastifyRequest, reply: FastifyRe
 export async function startAuthHostLogin(
   ctx: GatewayContext,
   reply: FastifyReply,
-  login: Pick<LoginRequest, 'provider' | 'appId' | 'redirect' | 'interaction' | 'prompt' | 'link'>,
+  login: Pick<LoginRequest, 'provider' | 'appId' | 'redirect' | 'interaction' | 'prompt' | 'link' | 'mfa'>,
 ) {
   const request: LoginRequest = {
     ...login,
