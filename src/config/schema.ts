@@ -157,7 +157,10 @@ const oidcFields = {
   graphUrl: httpUrl.optional(),
   // The `acr` values meaning a second factor at this provider (README, "Step-up"): sent as
   // acr_values on a step-up, and an answer with one of them proves a second factor.
-  mfaAcrValues: z.array(acrValue).min(1).optional(),
+  mfaAcrValues: z
+    .array(acrValue)
+    .min(1, 'lists no value: leave mfaAcrValues out, or name the acr values that mean a second factor at this provider')
+    .optional(),
 };
 const oauth2Fields = {
   authorizationUrl: httpUrl,

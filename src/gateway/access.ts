@@ -133,13 +133,25 @@ export function refusalHappened(
 
 /**
  * Where a browser goes to sign in to the app (its defaultProvider, else the choice of providers),
- * then back to `url`; `prompt=login` asks the provider to authenticate anew.
+ * then back to `url`. `prompt=login` asks the provider to authenticate anew; a step-up adds what
+ * it lacks: `mfa=1` a second factor, `max_age=0` a sign-in shown to be new.
  */
-export function signInLocation(appConfig: AppConfig, url: string, prompt?: 'login', mfa = false): string {
+export function signInLocation(
+  appConfig: AppConfig,
+  url: string,
+  prompt?: 'login',
+  stepUp?: Pick<UnmetRequirement, 'mfa' | 'maxAgeMs'>,
+): string {
   const path = appConfig.defaultProvider
     ? `/.auth/login/${encodeURIComponent(appConfig.defaultProvider)}`
     : '/.auth/login';
-  return `${path}?${prompt ? `prompt=${prompt}&` : ''}${mfa ? 'mfa=1&' : ''}post_login_redirect_uri=${encodeURIComponent(url)}`;
+  const query = [
+    ...(prompt ? [`prompt=${prompt}`] : []),
+    ...(stepUp?.mfa ? ['mfa=1'] : []),
+    ...(stepUp?.maxAgeMs !== undefined ? ['max_age=0'] : []),
+    `post_login_redirect_uri=${encodeURIComponent(url)}`,
+  ];
+  return `${path}?${query.join('&')}`;
 }
 
 /** `403 access_denied` of `target`: a page for browsers' navigations, JSON for everyone else. */

@@ -126,7 +126,7 @@ export function answerRefusal(
       // missing; anyone else is told what to get (RFC 9470 section 3).
       const { unmet } = refusal;
       if (isNavigation(request) && target.method === 'GET' && redirects && !refusal.who.byToken)
-        return redirect(reply, signInLocation(appConfig, target.url, 'login', unmet.mfa));
+        return redirect(reply, signInLocation(appConfig, target.url, 'login', unmet));
       return insufficientAuthentication(reply, appConfig, unmet, resourceMetadata);
     }
   }

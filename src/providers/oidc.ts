@@ -109,12 +109,12 @@ export class OidcProvider implements Provider {
   }
 
   /**
-   * A sign-in asked to authenticate anew also sends `max_age=0` and remembers when it started
-   * (the ID token's `auth_time` is checked against it); a step-up asks for `mfaAcrValues` as
-   * `acr_values` (Core 1.0 section 3.1.2.1: voluntary, so the answer's `acr`/`amr` is what counts).
+   * A sign-in that must be new sends `max_age=0` and remembers when it started (the ID token's
+   * `auth_time` is checked against it); a step-up asks for `mfaAcrValues` as `acr_values` (Core
+   * 1.0 section 3.1.2.1: voluntary, so the answer's `acr`/`amr` is what counts).
    */
-  async begin({ callbackUrl, state, prompt, mfa }: SignInStart) {
-    const anew = prompt?.split(' ').includes('login') === true;
+  async begin({ callbackUrl, state, prompt, reauthenticate, mfa }: SignInStart) {
+    const anew = reauthenticate === true;
     const acrValues = mfa ? this.mfaAcrValues : undefined;
     const started = await authorizationRequest(await this.#discover(), {
       callbackUrl,

@@ -48,11 +48,14 @@ export interface ClientTokens {
 export interface SignInStart {
   readonly callbackUrl: string;
   readonly state: string;
-  /**
-   * `login`: the user must authenticate anew. OpenID Connect providers are also sent `max_age=0`,
-   * and the ID token's `auth_time` must be after the sign-in started (Core 1.0 section 3.1.2.1).
-   */
+  /** `login`: the provider is asked to authenticate the user anew, not from a session of its own. */
   readonly prompt?: string | undefined;
+  /**
+   * The sign-in must be shown to be new (a step-up for a recent sign-in, the admin console's fresh
+   * sign-in): OpenID Connect providers are also sent `max_age=0`, and the ID token's `auth_time`
+   * must be after the sign-in started (Core 1.0 section 3.1.2.1). Others cannot show it.
+   */
+  readonly reauthenticate?: boolean | undefined;
   /** A step-up asks for a second factor: OpenID Connect providers are sent `acr_values` (their `mfaAcrValues`). */
   readonly mfa?: boolean | undefined;
 }

@@ -32,6 +32,8 @@ export interface LoginRequest {
   interaction?: string;
   /** Step-up: the sign-in must prove a second factor (access rules' `require: { mfa: true }`). */
   mfa?: boolean;
+  /** The sign-in must be shown to be new (`max_age=0`; SignInStart.reauthenticate). */
+  reauthenticate?: boolean;
 }
 /** A completed sign-in on its way back to the app host that started it (in the browser that did). */
 export interface Handoff {

@@ -386,6 +386,16 @@ apps:
       ],
     ],
     [
+      'mfaAcrValues: acr values without spaces, at least one, only where an ID token can carry acr',
+      `${BASE}providers: [{ id: a, type: oidc, issuer: https://idp.example, clientId: c, mfaAcrValues: ["two words", ""] }, { id: b, type: aad, clientId: c, mfaAcrValues: [] }, { id: c, type: github, clientId: c, mfaAcrValues: [mfa] }]`,
+      [
+        'providers[0].mfaAcrValues[0]: "two words" is not an acr value (printable ASCII without spaces, e.g. "http://schemas.openid.net/pape/policies/2007/06/multi-factor")',
+        'providers[0].mfaAcrValues[1]: "" is not an acr value (printable ASCII without spaces, e.g. "http://schemas.openid.net/pape/policies/2007/06/multi-factor")',
+        'providers[1].mfaAcrValues: lists no value: leave mfaAcrValues out, or name the acr values that mean a second factor at this provider',
+        'providers[2].mfaAcrValues: unknown option (options here: authorizationUrl, refresh, tokenUrl, userinfoUrl, clientId, clientSecret, scopes, claims, authorizationParams, orgsUrl, teamsUrl, id, displayName, trustEmail, type)',
+      ],
+    ],
+    [
       'upstream timeout',
       `${BASE}apps: [{ id: a, hosts: [a.localhost], upstream: http://x, upstreamTimeout: 30 seconds }]`,
       ['apps[0].upstreamTimeout: "30 seconds" is not a duration like 500ms, 90s, 30m, 8h, 2d or 1h30m'],

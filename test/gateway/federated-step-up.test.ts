@@ -1,7 +1,7 @@
 // Step-up for federated users (access rules' `require: { mfa: true }`), with real OpenID providers
 // (oidc-provider) that authenticate with a second factor when `acr_values` asks for one: the
-// gateway sends the user back to their provider with the provider's `mfaAcrValues`, `max_age=0`
-// and `prompt=login`, and checks the answer (`amr`, RFC 8176, or an `acr` the provider's config
+// gateway sends the user back to their provider with the provider's `mfaAcrValues` and
+// `prompt=login` (and `max_age=0` when the sign-in must be new), and checks the answer (`amr`, RFC 8176, or an `acr` the provider's config
 // says means a second factor). A provider that does not assert one gets a 403 page, no session.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +21,8 @@ let gw: TestGateway;
 let honouring: TestIdp;
 /** Asserts an acr only, never amr: MFA always. */
 let acrOnly: TestIdp;
+/** Answers every sign-in from an hour-old one of its own, max_age or not. */
+let stale: TestIdp;
 
 before(async () => {
   gw = await startGatewayHarness(
@@ -53,12 +55,14 @@ before(async () => {
           oidc('acr', idps[1]!, { mfaAcrValues: [MFA] }),
           // An acr means nothing SignOnce was not told it means.
           oidc('untold', idps[1]!),
+          oidc('stale', idps[2]!),
         ],
         apps: [
           app('wiki', 'idp'),
           app('blog', 'plain'),
           app('shop', 'acr'),
           app('docs', 'untold'),
+          app('late', 'stale'),
           {
             id: 'vault',
             hosts: [`vault.localhost:${port}`],
@@ -86,10 +90,21 @@ before(async () => {
           providerIds: ['acr', 'untold'],
           options: { authentication: { acrValues: [MFA], methods: () => ({ acr: MFA }) } },
         },
+        {
+          // Ignores max_age and answers from a sign-in of its own an hour ago.
+          providerIds: ['stale'],
+          options: {
+            authentication: {
+              acrValues: [],
+              ignoresMaxAge: true,
+              methods: () => ({ amr: ['pwd'], ts: Math.floor(Date.now() / 1000) - 3600 }),
+            },
+          },
+        },
       ],
     },
   );
-  [honouring, acrOnly] = gw.idps as [TestIdp, TestIdp];
+  [honouring, acrOnly, stale] = gw.idps as [TestIdp, TestIdp, TestIdp];
 });
 after(() => gw?.close());
 
@@ -120,7 +135,7 @@ async function signedIn(app: string, user: string): Promise<UserAgent> {
   return ua;
 }
 
-test('a password-only sign-in is sent back to its provider with acr_values, max_age=0 and prompt=login, and comes back to the same URL with a second factor', async () => {
+test('a password-only sign-in is sent back to its provider with acr_values and prompt=login, and comes back to the same URL with a second factor', async () => {
   const ua = await signedIn('wiki', 'alice');
   const first = honouring.lastAuthorization!;
   assert.deepEqual([first.get('acr_values'), first.get('max_age'), first.get('prompt')], [null, null, null]);
@@ -138,7 +153,7 @@ test('a password-only sign-in is sent back to its provider with acr_values, max_
   const login = await ua.navigate(new URL(stepUp.headers.get('location')!, gw.url('wiki.localhost')).href);
   assert.match(finalUrl(login), new RegExp(`^${honouring.issuer}/interaction/`), "at the provider's login page");
   const asked = honouring.lastAuthorization!;
-  assert.deepEqual([asked.get('acr_values'), asked.get('max_age'), asked.get('prompt')], [MFA, '0', 'login']);
+  assert.deepEqual([asked.get('acr_values'), asked.get('max_age'), asked.get('prompt')], [MFA, null, 'login']);
   const back = await atProvider(ua, login, 'alice');
   assert.equal(back.status, 200);
   assert.equal(finalUrl(back), gw.url('wiki.localhost', '/admin/settings?tab=users'), 'back where the user was going');
@@ -161,7 +176,6 @@ test("an acr listed in the provider's mfaAcrValues proves a second factor withou
   assert.equal(stepUp.status, 302, 'the same acr from a provider without mfaAcrValues: sent to step up');
   const login = await docs.navigate(new URL(stepUp.headers.get('location')!, gw.url('docs.localhost')).href);
   assert.equal(acrOnly.lastAuthorization!.get('acr_values'), null, 'nothing to ask for');
-  assert.equal(acrOnly.lastAuthorization!.get('max_age'), '0');
   const refused = await atProvider(docs, login, 'bob');
   assert.equal(refused.status, 403);
   assert.match(await refused.text(), /A second factor is needed/);
@@ -185,6 +199,34 @@ test('a provider that ignores the step-up (one factor, no acr_values sent) gets 
     ),
     'logged with the provider',
   );
+});
+
+test('a sign-in that must be new (max_age=0, as a step-up for a recent sign-in sends): auth_time must be after it started', async () => {
+  const fresh = new UserAgent();
+  const target = `/.auth/login/idp?prompt=login&max_age=0&post_login_redirect_uri=${encodeURIComponent('/notes')}`;
+  const login = await fresh.navigate(gw.url('wiki.localhost', target));
+  assert.deepEqual(
+    [honouring.lastAuthorization!.get('max_age'), honouring.lastAuthorization!.get('prompt')],
+    ['0', 'login'],
+  );
+  const back = await atProvider(fresh, login, 'fay');
+  assert.equal(back.status, 200, 'the provider authenticated fay anew');
+  assert.equal(finalUrl(back), gw.url('wiki.localhost', '/notes'));
+
+  const ua = new UserAgent();
+  const staleLogin = await ua.navigate(gw.url('late.localhost', target.replace('/idp?', '/stale?')));
+  assert.equal(stale.lastAuthorization!.get('max_age'), '0', 'asked');
+  const refused = await atProvider(ua, staleLogin, 'fay');
+  assert.equal(refused.status, 403);
+  assert.match(
+    await refused.text(),
+    /did not authenticate the user anew: it signed them in at .*, before this sign-in started/,
+  );
+  assert.equal((await ua.request(gw.url('late.localhost', '/notes'))).status, 302, 'no session');
+
+  const other = await new UserAgent().request(gw.url('wiki.localhost', target.replace('max_age=0', 'max_age=300')));
+  assert.equal(other.status, 400, 'only max_age=0 is taken');
+  assert.match(await other.text(), /max_age takes only the value 0 here/);
 });
 
 test("SignOnce's endpoints answer a rule's require as the app does: 401 insufficient_user_authentication", async () => {

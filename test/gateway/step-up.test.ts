@@ -67,7 +67,7 @@ test('a fresh session passes; one older than maxAge is sent to sign in again, or
   assert.equal(navigation.status, 302);
   assert.equal(
     navigation.headers.get('location'),
-    `/.auth/login/dev?prompt=login&post_login_redirect_uri=${encodeURIComponent('/billing/invoices')}`,
+    `/.auth/login/dev?prompt=login&max_age=0&post_login_redirect_uri=${encodeURIComponent('/billing/invoices')}`,
   );
   const api = await old.request(gw.url('shop.localhost', '/billing/invoices'), {
     headers: { accept: 'application/json', 'sec-fetch-mode': 'cors' },

@@ -387,6 +387,11 @@ describe('the OpenID Provider', () => {
     const again = Math.floor(Date.now() / 1000);
     const past = await authorize(wiki, 'wiki', ua, undefined, { max_age: '1' });
     assert.equal(idp.authorizationRequests, asked + 1, 'a new sign-in at the provider, not the single sign-on session');
+    assert.deepEqual(
+      [idp.lastAuthorization!.get('prompt'), idp.lastAuthorization!.get('max_age')],
+      ['login', '0'],
+      'asked to authenticate anew, and to say when (auth_time, checked)',
+    );
     assert.match(finalUrl(past.landing), new RegExp(`^${idp.issuer}/`), "at the provider's login page");
     let landing = await ua.submitForm(finalUrl(past.landing), await past.landing.text(), {
       login: 'gwen',
@@ -415,8 +420,8 @@ describe('the OpenID Provider', () => {
     const stepUp = await authorize(wiki, 'wiki', ua, undefined, { acr_values: MULTI_FACTOR_ACR });
     assert.equal(idp.authorizationRequests, asked + 1, 'not answered by the one-factor session');
     assert.deepEqual(
-      [idp.lastAuthorization!.get('acr_values'), idp.lastAuthorization!.get('max_age')],
-      [UPSTREAM_MFA, '0'],
+      [idp.lastAuthorization!.get('acr_values'), idp.lastAuthorization!.get('prompt')],
+      [UPSTREAM_MFA, 'login'],
     );
     let landing = await ua.submitForm(finalUrl(stepUp.landing), await stepUp.landing.text(), {
       login: 'hana',

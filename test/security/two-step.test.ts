@@ -4,12 +4,14 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
+import { Passkeys } from '../../src/accounts/passkeys.ts';
 import { SecondFactors } from '../../src/accounts/second-factor.ts';
 import { Keyring } from '../../src/crypto/keyring.ts';
 import { openStore, type Store } from '../../src/store/index.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { authenticatorCode } from '../support/pages.ts';
 import { UserAgent, finalUrl, type Response } from '../support/user-agent.ts';
+import { SoftwareAuthenticator } from '../support/webauthn.ts';
 import { named, type Row } from './support.ts';
 
 const PASSWORD = 'a long and unusual passphrase';
@@ -147,6 +149,56 @@ describe('second-step attacks', () => {
       assert.equal(await signedInAtApp(at.ua), row.signedIn);
     });
   }
+
+  test('a passkey of a disabled account signs no one in: the disabled page (401), no session, audited', async () => {
+    const registered = await new LocalAccounts(store).register('local', 'frozen', PASSWORD, 12);
+    assert.ok(registered.ok);
+    // A passkey for SignOnce's relying party (the auth host), as the account page registers one.
+    const publicUrl = new URL(gw.config.publicUrl);
+    const rp = { rpId: publicUrl.hostname, rpName: publicUrl.host, origin: publicUrl.origin };
+    const passkeys = new Passkeys(store, rp);
+    const authenticator = new SoftwareAuthenticator(rp);
+    const options = await passkeys.registrationOptions(registered.accountId, 'frozen');
+    const added = await passkeys.verifyRegistration(
+      registered.accountId,
+      'Key',
+      authenticator.register(options),
+      options.challenge,
+    );
+    assert.ok(added.ok);
+    /** A new browser posting the sign-in page's passkey form with the authenticator's answer. */
+    const passkeySignIn = async () => {
+      const ua = new UserAgent();
+      const form = await ua.navigate(gw.url('app.localhost', '/home'));
+      const html = await form.text();
+      const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)![1]!;
+      const challenge = JSON.parse(
+        /data-options="([^"]+)"/.exec(html)![1]!.replace(/&#(\d+);/g, (_, code) => String.fromCharCode(Number(code))),
+      ).challenge as string;
+      const answer = await ua.request(new URL('/.auth/login/local/passkey', finalUrl(form)).href, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: publicUrl.origin },
+        body: new URLSearchParams({
+          state: field('state'),
+          challenge: field('challenge'),
+          response: JSON.stringify(authenticator.authenticate({ challenge })),
+        }).toString(),
+      });
+      return { ua, answer };
+    };
+    const control = await passkeySignIn();
+    assert.equal(control.answer.status, 302, 'control: the passkey signs the enabled account in');
+    await control.ua.navigate(new URL(control.answer.headers.get('location')!, gw.config.publicUrl).href);
+    assert.equal(await signedInAtApp(control.ua), true);
+
+    assert.ok(await store.setAccountDisabled(registered.accountId, Date.now()));
+    const { ua, answer } = await passkeySignIn();
+    assert.equal(answer.status, 401);
+    assert.match(await answer.text(), /<title>Account disabled<\/title>/);
+    assert.equal(await signedInAtApp(ua), false);
+    const [refused] = await store.listAudit({ limit: 1, accountId: registered.accountId, kinds: ['sign-in'] });
+    assert.deepEqual([refused?.outcome, refused?.detail], ['refused', { reason: 'the account is disabled' }]);
+  });
 
   test('a code used once cannot sign in again; guessing is throttled (429, Retry-After)', async () => {
     const { uri } = await enrolled('reuse');

@@ -157,7 +157,10 @@ export interface IdpOptions {
    */
   readonly authentication?: {
     readonly acrValues: readonly string[];
-    methods(params: Readonly<Record<string, unknown>>): { amr?: string[]; acr?: string };
+    /** The methods, and (`ts`, seconds) when the user authenticated if not now. */
+    methods(params: Readonly<Record<string, unknown>>): { amr?: string[]; acr?: string; ts?: number };
+    /** Does not honour `max_age` (as if it never arrived), as providers that answer from a session of their own. */
+    readonly ignoresMaxAge?: boolean;
   };
 }
 
@@ -315,7 +318,12 @@ export async function startOidcProvider(
   const server = createHttpServer(async (request, response) => {
     if (request.method === 'GET' && /^\/auth(\?|$)/.test(request.url ?? '')) {
       authorizationRequests++;
-      lastAuthorization = new URL(request.url!, issuer).searchParams;
+      const url = new URL(request.url!, issuer);
+      lastAuthorization = new URLSearchParams(url.searchParams);
+      if (authentication?.ignoresMaxAge) {
+        url.searchParams.delete('max_age');
+        request.url = `${url.pathname}${url.search}`;
+      }
     }
     // The development login form's answer, with the methods this provider authenticates by.
     if (authentication && request.method === 'POST' && /^\/interaction\/[^/]+$/.test(request.url ?? '')) {

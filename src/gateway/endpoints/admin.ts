@@ -218,7 +218,7 @@ export function adminRoutes(ctx: GatewayContext) {
       provider: providerId,
       appId: ADMIN_APP,
       redirect: adminReturnPath(queryParam(request, 'to')),
-      ...(queryParam(request, 'fresh') ? { prompt: 'login' } : {}),
+      ...(queryParam(request, 'fresh') ? { prompt: 'login', reauthenticate: true } : {}),
     });
   }
 

@@ -206,6 +206,10 @@ export function oidcRoutes(ctx: GatewayContext, endSession: (session: Session) =
         redirect: path,
         interaction: uid,
         ...(freshLogin ? { prompt: freshLogin } : {}),
+        // A new sign-in the provider must show to be new when the client asked for a recent one.
+        ...(freshLogin && (requirements.promptLogin || requirements.maxAge !== undefined)
+          ? { reauthenticate: true }
+          : {}),
         ...(requirements.multiFactor ? { mfa: true } : {}),
       });
 

@@ -65,6 +65,16 @@ export async function startLogin(
   }
   const prompt = queryParam(request, 'prompt');
   const mfa = !link && queryParam(request, 'mfa') === '1';
+  const maxAge = queryParam(request, 'max_age');
+  if (maxAge !== undefined && maxAge !== '0')
+    return page(
+      reply,
+      400,
+      errorPage(
+        'Sign-in refused',
+        'max_age takes only the value 0 here (the provider must authenticate you anew, and say when it did).',
+      ),
+    );
   // Server-directed sign-in for native apps (Easy Auth's): the token travels back in the fragment
   // of the redirect, to an app scheme (myapp://…) or when asked for with session_mode=token.
   const tokenMode =
@@ -94,6 +104,7 @@ export async function startLogin(
     ...(tokenMode ? { tokenMode } : {}),
     ...(link ? { link } : {}),
     ...(mfa ? { mfa } : {}),
+    ...(maxAge === '0' ? { reauthenticate: true } : {}),
   };
   const code = await issueCode(ctx.store, 'login-request', login);
   bindBrowser(ctx, reply, host, browser);
@@ -175,7 +186,13 @@ export async function providerStart(
   const callbackUrl = ctx.authUrl(`/.auth/login/${encodeURIComponent(provider.id)}/callback`);
   let started;
   try {
-    started = await provider.begin({ callbackUrl, state, prompt: login.prompt, mfa: login.mfa });
+    started = await provider.begin({
+      callbackUrl,
+      state,
+      prompt: login.prompt,
+      reauthenticate: login.reauthenticate,
+      mfa: login.mfa,
+    });
   } catch (error) {
     return providerFailure(ctx, request, reply, provider, login, error);
   }
@@ -370,7 +387,10 @@ export async function formPostCallback(request: FastifyRequest, reply: FastifyRe
 export async function startAuthHostLogin(
   ctx: GatewayContext,
   reply: FastifyReply,
-  login: Pick<LoginRequest, 'provider' | 'appId' | 'redirect' | 'interaction' | 'prompt' | 'link' | 'mfa'>,
+  login: Pick<
+    LoginRequest,
+    'provider' | 'appId' | 'redirect' | 'interaction' | 'prompt' | 'link' | 'mfa' | 'reauthenticate'
+  >,
 ) {
   const request: LoginRequest = {
     ...login,
