@@ -140,11 +140,18 @@ async function providerFailure(
       : failure.kind === 'unreachable'
         ? `${provider.displayName} could not be reached. Please try again in a moment.`
         : `${provider.displayName} answered something SignOnce could not accept.`;
-  const retry = ctx.appUrl(
-    login.host,
-    `/.auth/login/${encodeURIComponent(provider.id)}?post_login_redirect_uri=${encodeURIComponent(login.redirect)}`,
-  );
-  return page(reply, failure.kind === 'denied' ? 403 : 502, errorPage('Sign-in failed', message, retry));
+  return page(reply, failure.kind === 'denied' ? 403 : 502, errorPage('Sign-in failed', message, retryUrl(ctx, login)));
+}
+
+/** The same sign-in started again on its app host, asking what it asked (prompt, mfa, max_age). */
+function retryUrl(ctx: GatewayContext, login: LoginRequest): string {
+  const query = new URLSearchParams({
+    ...(login.prompt ? { prompt: login.prompt } : {}),
+    ...(login.mfa ? { mfa: '1' } : {}),
+    ...(login.reauthenticate ? { max_age: '0' } : {}),
+    post_login_redirect_uri: login.redirect,
+  });
+  return ctx.appUrl(login.host, `/.auth/login/${encodeURIComponent(login.provider)}?${query}`);
 }
 
 /** GET /.auth/login/{provider}/start?login=… on the auth host: single sign-on, else on to the provider. */
@@ -265,7 +272,7 @@ export async function signedInAt(
             ? 'Turn on two-step sign-in on your account page, then try again.'
             : 'Ask your administrator how to sign in there with a second factor.'
         }`,
-        provider.type === 'password' ? '/.auth/account' : undefined,
+        provider.type === 'password' ? '/.auth/account' : retryUrl(ctx, login),
       ),
     );
   }
