@@ -2,6 +2,7 @@
 // when other parts of the file are broken: every problem at once.
 import { parseDuration } from './duration.ts';
 import { formatPath, type Problem } from './problems.ts';
+import { relyingPartyIdProblem } from './relying-party.ts';
 import { ID_PATTERN, OIDC_PROVIDER_TYPES, REFRESHING_PROVIDER_TYPES, show } from './schema.ts';
 
 type Raw = Record<string, unknown>;
@@ -299,6 +300,11 @@ export function crossFieldProblems(raw: Raw): Problem[] {
     clientResourceProblems(i, client, appIds, problems);
   }
   adminProblems(raw, providerIds, problems);
+  const rpId = isObject(raw.passkeys) ? raw.passkeys.rpId : undefined;
+  if (typeof rpId === 'string' && typeof raw.publicUrl === 'string' && URL.canParse(raw.publicUrl)) {
+    const problem = relyingPartyIdProblem(rpId, new URL(raw.publicUrl).hostname);
+    if (problem) problems.push({ path: 'passkeys.rpId', message: problem });
+  }
   return problems;
 }
 

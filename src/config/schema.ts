@@ -716,6 +716,9 @@ export const configSchema = z.strictObject({
         ),
     })
     .prefault({}),
+  // Passkeys of local accounts: the relying-party id they are bound to for good (WebAuthn L3
+  // section 5.1.3): the auth host's name by default, or a parent domain of it (checks.ts).
+  passkeys: z.strictObject({ rpId: text.optional() }).prefault({}),
   // Off unless providers are listed: a new identity joins the account whose identity (of a listed
   // provider) has the same e-mail, when both providers assert email_verified.
   accounts: z.strictObject({ linkByVerifiedEmail: z.array(id).default([]) }).prefault({}),

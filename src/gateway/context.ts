@@ -170,7 +170,11 @@ export function gatewayContext(deps: GatewayDeps, log: FastifyBaseLogger): Gatew
     accounts,
     localAccounts: new LocalAccounts(deps.store),
     secondFactors: new SecondFactors(deps.store, { issuer: publicUrl.host }),
-    passkeys: new Passkeys(deps.store, { rpId: publicUrl.hostname, rpName: publicUrl.host, origin: publicUrl.origin }),
+    passkeys: new Passkeys(deps.store, {
+      rpId: deps.config.passkeys.rpId ?? publicUrl.hostname,
+      rpName: publicUrl.host,
+      origin: publicUrl.origin,
+    }),
     passkeyScripts: pageScripts(publicUrl.origin, PASSKEY_SCRIPTS),
     log,
     audit,

@@ -10,7 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
 import type { Store } from '../../src/store/index.ts';
 import { chromiumSkipReason } from '../support/chromium.ts';
-import type { TestGateway } from '../support/gateway.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { amrOf, chromiumAndGateway, checkPage, passwordForm, submit } from '../support/pages.ts';
 
 const PASSWORD = 'a long and unusual passphrase';
@@ -180,6 +180,43 @@ describe('passkeys in Chromium', { skip: chromiumSkipReason }, () => {
     await passwordForm(page, 'noel', PASSWORD);
     assert.deepEqual(await amrOf(page), ['pwd']);
     await context.close();
+  });
+
+  test('bound to a parent domain (passkeys.rpId): added on the account page, then signing in with no password', async () => {
+    const parent = await startTestGateway((port, upstream) => ({
+      publicUrl: `http://auth.corp.localhost:${port}`,
+      passkeys: { rpId: 'corp.localhost' },
+      providers: [{ id: 'local', type: 'password' }],
+      apps: [{ id: 'app', hosts: [`app.corp.localhost:${port}`], upstream, defaultProvider: 'local', sso: false }],
+    }));
+    try {
+      assert.ok((await new LocalAccounts(await parent.store()).register('local', 'rhea', PASSWORD, 12)).ok);
+      const { context, page, cdp, authenticatorId, problems } = await browserWithAuthenticator(browser);
+      await page.goto(parent.url('auth.corp.localhost', '/.auth/account'));
+      await submit(page, 'a:has-text("Sign in with Username and password")');
+      await passwordForm(page, 'rhea', PASSWORD);
+      await page.waitForSelector('button:has-text("Add a passkey")', { state: 'visible' });
+      await page.fill('#passkey-name', 'Laptop');
+      await page.fill('#passkey-current', PASSWORD);
+      await submit(page, 'button:has-text("Add a passkey")');
+      assert.match(await page.innerText('[role=status]'), /The passkey is added/);
+      const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+      assert.deepEqual(
+        credentials.map((c) => c.rpId),
+        ['corp.localhost'],
+        'bound to the parent domain',
+      );
+      await context.clearCookies();
+      await Promise.all([
+        page.waitForURL(parent.url('app.corp.localhost', '/home')),
+        page.goto(parent.url('app.corp.localhost', '/home')),
+      ]);
+      assert.deepEqual(await amrOf(page), ['pop', 'user', 'mfa'], 'signed in by the passkey (autofill)');
+      assert.deepEqual(problems, []);
+      await context.close();
+    } finally {
+      await parent.close();
+    }
   });
 
   /** The account of a local username. */

@@ -107,6 +107,7 @@ test('a minimal file gets every default', () => {
     housekeeping: { interval: 600_000 },
     audit: { retention: 90 * 86_400_000 },
     admin: { access: [], freshSignIn: 600_000 },
+    passkeys: {},
     accounts: { linkByVerifiedEmail: [] },
     groups: { refreshAfter: 600_000, maxAge: 3_600_000 },
     externalIssuers: [],
@@ -393,6 +394,13 @@ apps:
         'providers[0].mfaAcrValues[1]: "" is not an acr value (printable ASCII without spaces, e.g. "http://schemas.openid.net/pape/policies/2007/06/multi-factor")',
         'providers[1].mfaAcrValues: lists no value: leave mfaAcrValues out, or name the acr values that mean a second factor at this provider',
         'providers[2].mfaAcrValues: unknown option (options here: authorizationUrl, refresh, tokenUrl, userinfoUrl, clientId, clientSecret, scopes, claims, authorizationParams, orgsUrl, teamsUrl, id, displayName, trustEmail, type)',
+      ],
+    ],
+    [
+      'passkeys.rpId: not a parent domain of the auth host',
+      `${BASE}passkeys: { rpId: example.org }`,
+      [
+        'passkeys.rpId: "example.org" is neither the auth host\'s name (auth.localhost) nor a parent domain of it: a browser lets the auth host\'s pages use only those',
       ],
     ],
     [
