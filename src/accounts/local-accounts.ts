@@ -38,7 +38,7 @@ export class LocalAccounts {
 
   constructor(store: Store, now: () => number = () => Date.now()) {
     this.#store = store;
-    this.#throttle = new SignInThrottle(store, now);
+    this.#throttle = new SignInThrottle(store, { now });
     this.#now = now;
   }
 

@@ -1,11 +1,11 @@
 // Second factors of local accounts: TOTP (RFC 6238, through otpauth) and single-use recovery codes.
 // The TOTP secret is sealed by the key ring in the store; recovery codes are kept only as keyed
 // hashes. Each time step's code is accepted once (RFC 6238 section 5.2), and guesses are throttled
-// per account as passwords are (throttle.ts; RFC 4226 section 7.3).
+// per account as passwords are, with longer waits (throttle.ts; RFC 4226 section 7.3).
 import { createHmac, randomInt } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import type { Store } from '../store/index.ts';
-import { SignInThrottle } from './throttle.ts';
+import { SECOND_FACTOR_RULE, SignInThrottle } from './throttle.ts';
 
 /** What every authenticator app reads: RFC 6238's HMAC-SHA-1, 6 digits, 30-second steps. */
 const TOTP_PARAMETERS = { algorithm: 'SHA1', digits: 6, period: 30 } as const;
@@ -64,7 +64,7 @@ export class SecondFactors {
     this.#store = store;
     this.#issuer = options.issuer;
     this.#now = options.now ?? (() => Date.now());
-    this.#throttle = new SignInThrottle(store, this.#now);
+    this.#throttle = new SignInThrottle(store, { now: this.#now, accountRule: SECOND_FACTOR_RULE });
   }
 
   /**

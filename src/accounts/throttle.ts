@@ -1,8 +1,10 @@
 // Slowing down password guessing (OWASP ASVS 2.2.1), per account and per client address, without
 // letting anyone lock a real user out for long: after a few free failures each further failure
 // doubles the wait before the next attempt, up to a cap; a day without failures forgets them.
-// The wait per account is capped at a minute (an attacker cannot keep the real user out longer,
-// and gets at most one guess a minute); per address at 15 minutes.
+// The wait per account is capped at a minute for passwords (an attacker cannot keep the real user
+// out longer, and gets at most one guess a minute); per address at 15 minutes. Second factors cap
+// it at 15 minutes too: only someone who has the password can guess codes, and a six-digit code is
+// far easier to guess than a password (RFC 4226 section 7.3).
 import { createHmac } from 'node:crypto';
 import { KeyedMutex } from '../concurrency/keyed-mutex.ts';
 import type { SignInFailures, Store } from '../store/index.ts';
@@ -16,6 +18,7 @@ export interface ThrottleRule {
 
 export const ACCOUNT_RULE: ThrottleRule = { free: 5, capMs: 60_000 };
 export const ADDRESS_RULE: ThrottleRule = { free: 20, capMs: 15 * 60_000 };
+export const SECOND_FACTOR_RULE: ThrottleRule = { free: 5, capMs: 15 * 60_000 };
 /** Failures older than this are forgotten (and may be purged from the store). */
 export const FORGET_AFTER_MS = 24 * 3_600_000;
 
@@ -35,12 +38,14 @@ const THROTTLE_SECRET = 'throttle-keys';
 export class SignInThrottle {
   readonly #store: Store;
   readonly #now: () => number;
+  readonly #accountRule: ThrottleRule;
   readonly #attempts = new KeyedMutex();
   #secret: Promise<Buffer> | undefined;
 
-  constructor(store: Store, now: () => number = () => Date.now()) {
+  constructor(store: Store, options: { now?: () => number; accountRule?: ThrottleRule } = {}) {
     this.#store = store;
-    this.#now = now;
+    this.#now = options.now ?? (() => Date.now());
+    this.#accountRule = options.accountRule ?? ACCOUNT_RULE;
   }
 
   /**
@@ -59,7 +64,7 @@ export class SignInThrottle {
     return this.#attempts.run(account, async () => {
       const now = this.#now();
       const retryAfterMs = Math.max(
-        waitMs(await this.#store.getSignInFailures(account), now, ACCOUNT_RULE),
+        waitMs(await this.#store.getSignInFailures(account), now, this.#accountRule),
         waitMs(await this.#store.getSignInFailures(from), now, ADDRESS_RULE),
       );
       if (retryAfterMs > 0) return { retryAfterMs };

@@ -35,6 +35,12 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** A throttled form's wait, as a person reads it: "1 second", "45 seconds", "15 minutes". */
+export function waitInWords(seconds: number): string {
+  const [count, unit] = seconds < 120 ? [seconds, 'second'] : [Math.ceil(seconds / 60), 'minute'];
+  return `${count} ${unit}${count === 1 ? '' : 's'}`;
+}
+
 /** A form's hidden fields. */
 export const hiddenFields = (fields: Readonly<Record<string, string>>) =>
   Object.entries(fields)

@@ -8,7 +8,7 @@ import {
   passwordProblem,
   verifyPassword,
 } from '../../src/accounts/passwords.ts';
-import { ACCOUNT_RULE, ADDRESS_RULE, waitMs } from '../../src/accounts/throttle.ts';
+import { ACCOUNT_RULE, ADDRESS_RULE, SECOND_FACTOR_RULE, waitMs } from '../../src/accounts/throttle.ts';
 import { join } from 'node:path';
 import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
 import { Keyring, generateKey } from '../../src/crypto/keyring.ts';
@@ -92,6 +92,9 @@ test('throttling: free failures, then a doubling wait, capped; forgotten after a
     ['an address has more free failures', at(19, 0), ADDRESS_RULE, 0],
     ['an address waits up to 15 minutes', at(100, 0), ADDRESS_RULE, 900_000],
     ['a day later all is forgotten', at(100, 24 * 3_600_000), ADDRESS_RULE, 0],
+    ['second-factor codes: the same free failures', at(5, 0), SECOND_FACTOR_RULE, 1000],
+    ['second-factor codes: past a minute', at(12, 0), SECOND_FACTOR_RULE, 128_000],
+    ['second-factor codes: up to 15 minutes', at(1e9, 0), SECOND_FACTOR_RULE, 900_000],
     [
       'a failure from the future (clock skew) never waits past the cap',
       { failures: 60, lastFailureAt: now + 3_600_000 },

@@ -253,7 +253,7 @@ for (const harness of [sqliteHarness(), postgresHarness()]) {
       });
     });
 
-    test('guesses are throttled like passwords (even the right code waits), and a success forgets them', async () => {
+    test('guesses are throttled (even the right code waits), up to 15 minutes, and a success forgets them', async () => {
       const me = await enrol();
       const guess = (code: string) => factors.verify(me.accountId, code, '203.0.113.2');
       for (let i = 0; i < 5; i++) assert.deepEqual(await guess(me.wrongCode()), { ok: false, reason: 'invalid' });
@@ -265,6 +265,13 @@ for (const harness of [sqliteHarness(), postgresHarness()]) {
       assert.equal((await guess(me.wrongCode())).ok, false);
       const throttled = await guess(me.wrongCode());
       assert.ok(!throttled.ok && throttled.reason === 'throttled' && throttled.retryAfterMs > 0);
+      // A code is far easier to guess than a password: the account's wait goes past a minute.
+      for (let i = 0; i < 20; i++) {
+        const wait = await guess(me.wrongCode());
+        if (!wait.ok && wait.reason === 'throttled') clock += wait.retryAfterMs;
+      }
+      const longest = await guess(me.wrongCode());
+      assert.deepEqual(longest, { ok: false, reason: 'throttled', retryAfterMs: 15 * 60_000 });
       const other = await enrol();
       assert.deepEqual(
         await factors.verify(other.accountId, other.code(), '203.0.113.3'),

@@ -11,7 +11,14 @@ import type { LoginRequest } from '../../session/codes.ts';
 import { recordAudit, signInHappened } from '../audit.ts';
 import type { GatewayContext } from '../context.ts';
 import { page, queryParam } from '../http.ts';
-import { errorPage, passwordForm, recoveryCodesPage, secondFactorForm, type PasskeyFormView } from '../pages.ts';
+import {
+  errorPage,
+  passwordForm,
+  recoveryCodesPage,
+  secondFactorForm,
+  type PasskeyFormView,
+  waitInWords,
+} from '../pages.ts';
 import { qrSvg } from '../qr.ts';
 import { readOwnForm } from './own-forms.ts';
 import { openChallenge, passkeyAnswer, sealChallenge } from './passkey-challenges.ts';
@@ -131,7 +138,7 @@ export function passwordRoutes(ctx: GatewayContext) {
         },
         'password sign-in throttled',
       );
-      return again(429, `Too many failed attempts. Try again in ${seconds} second${seconds === 1 ? '' : 's'}.`, {
+      return again(429, `Too many failed attempts. Try again in ${waitInWords(seconds)}.`, {
         'retry-after': String(seconds),
       });
     }
@@ -320,7 +327,7 @@ export function passwordRoutes(ctx: GatewayContext) {
       'second-factor code refused',
     );
     return throttled
-      ? secondStep(reply, provider, login, step, `Too many wrong codes. Try again in ${seconds} s.`, 429, {
+      ? secondStep(reply, provider, login, step, `Too many wrong codes. Try again in ${waitInWords(seconds)}.`, 429, {
           'retry-after': String(seconds),
         })
       : secondStep(reply, provider, login, step, 'That code is not right.', 401);
