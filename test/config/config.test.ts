@@ -753,7 +753,7 @@ test('signonce check: exit 0 with a summary on a good file, exit 2 with every pr
       failed.stderr,
       [
         `${bad}: 3 problems`,
-        '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, housekeeping, audit, admin, accounts, groups, providers, apps, externalIssuers, clients, trustedProxies, limits, rateLimits, metrics, devMode, log)',
+        '  extra: unknown option (options here: publicUrl, listen, store, secrets, session, tokenStore, housekeeping, audit, admin, passkeys, accounts, groups, providers, apps, externalIssuers, clients, trustedProxies, limits, rateLimits, metrics, devMode, log)',
         '  publicUrl: "ftp://x" is not an origin URL like https://auth.example.com (http or https, no path, query or credentials)',
         '  secrets.encryptionKeys[0]: not a 256-bit key (decodes to 3 bytes; generate one with `signonce keys generate`)',
         '',
