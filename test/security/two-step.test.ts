@@ -222,7 +222,11 @@ describe('second-step attacks', () => {
     assert.equal(answer?.status, 429, 'throttled within 8 wrong codes');
     const wait = Number(answer!.headers.get('retry-after'));
     assert.ok(Number.isInteger(wait) && wait > 0, 'Retry-After in whole seconds');
-    assert.match(html, new RegExp(`Too many wrong codes\\. Try again in ${wait} seconds?\\.`), 'the page tells the wait');
+    assert.match(
+      html,
+      new RegExp(`Too many wrong codes\\. Try again in ${wait} seconds?\\.`),
+      'the page tells the wait',
+    );
     assert.equal(await signedInAtApp(page.ua), false, 'never signed in');
   });
 });
