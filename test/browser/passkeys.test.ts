@@ -12,6 +12,8 @@ import type { Store } from '../../src/store/index.ts';
 import { chromiumSkipReason } from '../support/chromium.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { amrOf, chromiumAndGateway, checkPage, passwordForm, submit } from '../support/pages.ts';
+import { UserAgent, finalUrl } from '../support/user-agent.ts';
+import { passkeySignInForm } from '../support/webauthn.ts';
 
 const PASSWORD = 'a long and unusual passphrase';
 
@@ -182,13 +184,17 @@ describe('passkeys in Chromium', { skip: chromiumSkipReason }, () => {
     await context.close();
   });
 
-  test('bound to a parent domain (passkeys.rpId): added on the account page, then signing in with no password', async () => {
-    const parent = await startTestGateway((port, upstream) => ({
-      publicUrl: `http://auth.corp.localhost:${port}`,
-      passkeys: { rpId: 'corp.localhost' },
-      providers: [{ id: 'local', type: 'password' }],
-      apps: [{ id: 'app', hosts: [`app.corp.localhost:${port}`], upstream, defaultProvider: 'local', sso: false }],
-    }));
+  test("bound to a parent domain (passkeys.rpId): added on the account page, signs in with no password; a sibling host's answer relayed to SignOnce is refused (origin)", async () => {
+    let upstreamPort = '';
+    const parent = await startTestGateway((port, upstream) => {
+      upstreamPort = new URL(upstream).port;
+      return {
+        publicUrl: `http://auth.corp.localhost:${port}`,
+        passkeys: { rpId: 'corp.localhost' },
+        providers: [{ id: 'local', type: 'password' }],
+        apps: [{ id: 'app', hosts: [`app.corp.localhost:${port}`], upstream, defaultProvider: 'local', sso: false }],
+      };
+    });
     try {
       assert.ok((await new LocalAccounts(await parent.store()).register('local', 'rhea', PASSWORD, 12)).ok);
       const { context, page, cdp, authenticatorId, problems } = await browserWithAuthenticator(browser);
@@ -213,6 +219,32 @@ describe('passkeys in Chromium', { skip: chromiumSkipReason }, () => {
       ]);
       assert.deepEqual(await amrOf(page), ['pop', 'user', 'mfa'], 'signed in by the passkey (autofill)');
       assert.deepEqual(problems, []);
+
+      // Any host under the parent domain may ask for the passkey (WebAuthn L3 section 5.1.4.1), so
+      // a sibling's page can have the user sign an attacker's sign-in challenge. Relayed to
+      // SignOnce, the answer signs no one in: it names the sibling's origin, and SignOnce accepts
+      // only the auth host's (section 7.2 step 9).
+      const attacker = new UserAgent();
+      const form = await attacker.navigate(parent.url('app.corp.localhost', '/home'));
+      const { state, challenge, optionsJSON } = passkeySignInForm(await form.text());
+      // The sibling: any server under the parent domain (here the app's own server, by another name).
+      await page.goto(`http://evil.corp.localhost:${upstreamPort}/`);
+      const answer = await page.evaluate(`(async () => {
+        const publicKey = PublicKeyCredential.parseRequestOptionsFromJSON(${optionsJSON});
+        return (await navigator.credentials.get({ publicKey })).toJSON();
+      })()`);
+      const relayed = await attacker.request(new URL('/.auth/login/local/passkey', finalUrl(form)).href, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(finalUrl(form)).origin },
+        body: new URLSearchParams({ state, challenge, response: JSON.stringify(answer) }).toString(),
+      });
+      assert.equal(relayed.status, 401, 'the relayed answer is refused');
+      assert.match(await relayed.text(), /No sign-in with that passkey: .*origin.*evil\.corp\.localhost/);
+      const [failed] = await (await parent.store()).listAudit({ limit: 1, kinds: ['sign-in'] });
+      assert.equal(failed?.outcome, 'failed', 'audited');
+      assert.match(String((failed?.detail as { reason?: string } | undefined)?.reason), /^passkey invalid: .*origin/);
+      const app = await attacker.navigate(parent.url('app.corp.localhost', '/home'));
+      assert.match(finalUrl(app), /\/\.auth\/login\/local\//, 'the attacker is not signed in');
       await context.close();
     } finally {
       await parent.close();

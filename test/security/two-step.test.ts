@@ -11,7 +11,7 @@ import { openStore, type Store } from '../../src/store/index.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { authenticatorCode } from '../support/pages.ts';
 import { UserAgent, finalUrl, type Response } from '../support/user-agent.ts';
-import { SoftwareAuthenticator } from '../support/webauthn.ts';
+import { SoftwareAuthenticator, passkeySignInForm } from '../support/webauthn.ts';
 import { named, type Row } from './support.ts';
 
 const PASSWORD = 'a long and unusual passphrase';
@@ -170,18 +170,14 @@ describe('second-step attacks', () => {
     const passkeySignIn = async () => {
       const ua = new UserAgent();
       const form = await ua.navigate(gw.url('app.localhost', '/home'));
-      const html = await form.text();
-      const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)![1]!;
-      const challenge = JSON.parse(
-        /data-options="([^"]+)"/.exec(html)![1]!.replace(/&#(\d+);/g, (_, code) => String.fromCharCode(Number(code))),
-      ).challenge as string;
+      const { state, challenge, optionsJSON } = passkeySignInForm(await form.text());
       const answer = await ua.request(new URL('/.auth/login/local/passkey', finalUrl(form)).href, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', origin: publicUrl.origin },
         body: new URLSearchParams({
-          state: field('state'),
-          challenge: field('challenge'),
-          response: JSON.stringify(authenticator.authenticate({ challenge })),
+          state,
+          challenge,
+          response: JSON.stringify(authenticator.authenticate({ challenge: JSON.parse(optionsJSON).challenge })),
         }).toString(),
       });
       return { ua, answer };

@@ -120,3 +120,15 @@ export class SoftwareAuthenticator {
     return Buffer.from(JSON.stringify(data)).toString('base64url');
   }
 }
+
+/**
+ * The passkey sign-in form of a sign-in page's HTML, as its script reads it: the hidden fields to
+ * post back, and the ceremony's options (JSON, as in `data-options`).
+ */
+export function passkeySignInForm(html: string): { state: string; challenge: string; optionsJSON: string } {
+  const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)![1]!;
+  const optionsJSON = /data-options="([^"]+)"/
+    .exec(html)![1]!
+    .replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)));
+  return { state: field('state'), challenge: field('challenge'), optionsJSON };
+}
