@@ -146,11 +146,7 @@ export class UserAgent {
     const values = new URLSearchParams();
     for (const input of form[2]!.matchAll(/<input([^>]*)>/gi)) {
       const name = attribute(input[1]!, 'name');
-      if (name)
-        values.set(
-          name,
-          attribute(input[1]!, 'value')?.replace(/&#(\d+);/g, (_, c) => String.fromCharCode(Number(c))) ?? '',
-        );
+      if (name) values.set(name, unescapeHtml(attribute(input[1]!, 'value') ?? ''));
     }
     for (const [name, value] of Object.entries(fields)) values.set(name, value);
     if (method === 'GET') {
@@ -166,3 +162,7 @@ export class UserAgent {
 }
 
 export const finalUrl = (response: Response): string => response.url;
+
+/** Text of an HTML attribute SignOnce wrote, as a browser reads it (the inverse of src/gateway/pages.ts escapeHtml). */
+export const unescapeHtml = (text: string): string =>
+  text.replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)));

@@ -4,6 +4,7 @@
 // driven where a real browser would refuse to go (another origin, a counter going back).
 import { createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
+import { unescapeHtml } from './user-agent.ts';
 
 type Cbor = number | string | Uint8Array | Map<number | string, Cbor>;
 
@@ -127,8 +128,6 @@ export class SoftwareAuthenticator {
  */
 export function passkeySignInForm(html: string): { state: string; challenge: string; optionsJSON: string } {
   const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)![1]!;
-  const optionsJSON = /data-options="([^"]+)"/
-    .exec(html)![1]!
-    .replace(/&#(\d+);/g, (_, code: string) => String.fromCharCode(Number(code)));
+  const optionsJSON = unescapeHtml(/data-options="([^"]+)"/.exec(html)![1]!);
   return { state: field('state'), challenge: field('challenge'), optionsJSON };
 }
