@@ -155,11 +155,14 @@ async function inTransaction<T>(
 
 /**
  * LISTEN on a connection of its own, kept open: when it is lost (closed, or silent for a
- * heartbeat), the handlers hear `deaf`, and `hearing` once a new connection listens again.
+ * heartbeat), the handlers hear `deaf`, and `hearing` once a new connection listens again. The
+ * heartbeat repeats the LISTEN (a no-op for a channel already listened to), so the connection's
+ * last statement in pg_stat_activity always names its channel.
  */
 class ChannelListener {
   readonly #config: pg.ClientConfig;
   readonly #channel: string;
+  readonly #listenStatement: string;
   readonly #onMessage: (payload: string) => void;
   readonly #handlers: BroadcastHandlers;
   #client: pg.Client | undefined;
@@ -174,6 +177,7 @@ class ChannelListener {
   ) {
     this.#config = { ...config, connectionTimeoutMillis: 2_000 };
     this.#channel = channel;
+    this.#listenStatement = `LISTEN "${channel}"`;
     this.#onMessage = onMessage;
     this.#handlers = handlers;
     this.#heartbeat = setInterval(() => {
@@ -182,7 +186,7 @@ class ChannelListener {
       const silent = sleep(HEARTBEAT_MS / 2, undefined, { ref: false }).then(() => {
         throw new Error('no answer');
       });
-      Promise.race([client.query('SELECT 1'), silent]).catch(() => this.#lost(client));
+      Promise.race([client.query(this.#listenStatement), silent]).catch(() => this.#lost(client));
     }, HEARTBEAT_MS).unref();
   }
 
@@ -200,7 +204,7 @@ class ChannelListener {
     client.on('end', () => this.#lost(client));
     try {
       await client.connect();
-      await client.query(`LISTEN "${this.#channel}"`);
+      await client.query(this.#listenStatement);
       return client;
     } catch (error) {
       await client.end().catch(() => undefined);

@@ -1379,10 +1379,12 @@ export function storeConformance(harness: StoreHarness): void {
         });
 
       if (harness.clustered)
-        test('a lost listening connection is told (deaf), re-opened (hearing), and changes are heard again', async () => {
+        test('a lost listening connection is told (deaf), re-opened (hearing), and changes are heard again (after heartbeats too)', async () => {
           const other = await openStore(url, { keyring, now: () => clock });
           try {
             const { heard, stop } = watching(other);
+            // Past a heartbeat (every 5 s) of both listeners: their connections still show the LISTEN.
+            await sleep(5_500);
             const schema = String((await harness.query(url, 'SELECT current_schema() AS schema'))[0]!.schema);
             const killed = await harness.query(
               url,
