@@ -1,12 +1,14 @@
 // Two-step sign-in of local accounts in Chromium, with codes computed by the test from the secret it
 // reads off the QR code, as a phone would: turned on from the account page, asked at every sign-in
-// after the password, a recovery code once, wrong codes refused, turned off with a code; and a
+// after the password, a recovery code once, wrong codes refused (then throttled, the page saying how
+// long to wait), turned off with a code; and a
 // provider that requires it (`mfa: required`) setting it up in the sign-in itself. Apps see what
 // the sign-in proved (`amr`, RFC 8176) in X-MS-CLIENT-PRINCIPAL.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import { LocalAccounts } from '../../src/accounts/local-accounts.ts';
+import { SecondFactors } from '../../src/accounts/second-factor.ts';
 import type { Store } from '../../src/store/index.ts';
 import { chromiumSkipReason } from '../support/chromium.ts';
 import type { TestGateway } from '../support/gateway.ts';
@@ -127,6 +129,29 @@ describe('two-step sign-in in Chromium', { skip: chromiumSkipReason }, () => {
       (e) => e.kind,
     );
     assert.deepEqual(kinds, ['second-factor-removed', 'second-factor-added']);
+  });
+
+  test('wrong codes are throttled: the page says how long to wait, as Retry-After does', async () => {
+    const registered = await new LocalAccounts(store).register('local', 'ugo', PASSWORD, 12);
+    assert.ok(registered.ok);
+    const factors = new SecondFactors(store, { issuer: 'SignOnce test' });
+    const { secret, uri } = factors.beginTotp(registered.accountId, 'ugo');
+    assert.ok((await factors.confirmTotp(registered.accountId, secret, authenticatorCode(uri))).ok);
+    const { context, page } = await password('ugo');
+    let answer: Awaited<ReturnType<typeof submit>>[0] = null;
+    for (let i = 0; i < 8 && answer?.status() !== 429; i++) {
+      await page.fill('#code', '000000');
+      [answer] = await submit(page, 'button[type=submit]');
+    }
+    assert.equal(answer?.status(), 429, 'throttled within 8 wrong codes');
+    const wait = answer!.headers()['retry-after'];
+    assert.match(wait ?? '', /^[1-9]\d*$/, 'Retry-After in whole seconds');
+    assert.match(
+      await page.innerText('[role=alert]'),
+      new RegExp(`^Too many wrong codes\\. Try again in ${wait} seconds?\\.$`),
+    );
+    await checkPage(page, 'two-step-throttled');
+    await context.close();
   });
 
   test('a provider that requires it: the first sign-in sets it up (QR code, code, recovery codes), then asks for it', async () => {
